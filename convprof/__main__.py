@@ -1,0 +1,5 @@
+"""`python -m convprof`."""
+
+from convprof.cli import main
+
+main()

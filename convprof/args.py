@@ -1,0 +1,209 @@
+"""Typed coercion of YAML argument nodes, each failure located at the offending node."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import MISSING, field
+from typing import Any
+
+from convprof.errors import SpecError
+from convprof.yamlnode import Mapping, Node, Scalar, Sequence
+
+__all__ = [
+    "REQUIRED",
+    "Coercer",
+    "Pair",
+    "arg",
+    "boolean",
+    "choice",
+    "describe",
+    "integer",
+    "nonneg_int",
+    "nonneg_pair",
+    "optional",
+    "output_size",
+    "padding",
+    "positive_float",
+    "positive_int",
+    "positive_pair",
+    "probability",
+    "real",
+    "string",
+]
+
+Pair = tuple[int, int]
+Coercer = Callable[[Node, str], Any]
+
+#: Marks an argument a layer cannot do without (torch's positional arguments).
+REQUIRED: Any = MISSING
+
+
+def arg(default: Any, coerce: Coercer) -> Any:
+    """Declare an argument field: its torch default and how a YAML node becomes its value."""
+    return field(default=default, metadata={"coerce": coerce})
+
+
+def describe(node: Node) -> str:
+    """Name what a node holds, for messages: `string 'abc'`, `float 2.5`, `a list`."""
+    if isinstance(node, Mapping):
+        return "a mapping"
+    if isinstance(node, Sequence):
+        return "a list"
+    if node.tag == "str" or node.tag == "timestamp":
+        return f"string {node.text!r}"
+    if node.tag == "null":
+        return "nothing (null)"
+    return f"{node.tag} {node.text}"
+
+
+def _fail(node: Node, path: str, expected: str) -> SpecError:
+    return SpecError(f"expected {expected}, got {describe(node)}", path, node.line, node.column)
+
+
+def _int(node: Node, path: str, minimum: int, expected: str) -> int:
+    if not isinstance(node, Scalar) or node.tag != "int":
+        raise _fail(node, path, expected)
+    value = node.value
+    assert isinstance(value, int)
+    if value < minimum:
+        raise _fail(node, path, expected)
+    return value
+
+
+def integer(node: Node, path: str) -> int:
+    """Any integer (a dimension index may be negative)."""
+    return _int(node, path, -(2**63), "an integer")
+
+
+def positive_int(node: Node, path: str) -> int:
+    """An integer >= 1."""
+    return _int(node, path, 1, "a positive integer")
+
+
+def nonneg_int(node: Node, path: str) -> int:
+    """An integer >= 0."""
+    return _int(node, path, 0, "a non-negative integer")
+
+
+def _pair(node: Node, path: str, minimum: int, what: str) -> Pair:
+    expected = f"{what} or a [height, width] pair of them"
+    if isinstance(node, Sequence):
+        if len(node.items) != 2:
+            raise SpecError(
+                f"expected a [height, width] pair, got a list of {len(node.items)}",
+                path,
+                node.line,
+                node.column,
+            )
+        first, second = (_int(item, path, minimum, what) for item in node.items)
+        return (first, second)
+    value = _int(node, path, minimum, expected)
+    return (value, value)
+
+
+def positive_pair(node: Node, path: str) -> Pair:
+    """A positive int or a [h, w] pair of them, as torch's `_pair` accepts."""
+    return _pair(node, path, 1, "a positive integer")
+
+
+def nonneg_pair(node: Node, path: str) -> Pair:
+    """A non-negative int or a [h, w] pair of them."""
+    return _pair(node, path, 0, "a non-negative integer")
+
+
+def padding(node: Node, path: str) -> Pair | str:
+    """Convolution padding: an int, a [h, w] pair, `same` or `valid`."""
+    if isinstance(node, Scalar) and node.tag == "str":
+        if node.value in ("same", "valid"):
+            return node.text
+        raise SpecError(
+            f"padding must be an integer, a [height, width] pair, 'same' or 'valid', got {node.text!r}",
+            path,
+            node.line,
+            node.column,
+        )
+    return nonneg_pair(node, path)
+
+
+def boolean(node: Node, path: str) -> bool:
+    """true or false."""
+    if not isinstance(node, Scalar) or node.tag != "bool":
+        raise _fail(node, path, "true or false")
+    return bool(node.value)
+
+
+def _number(node: Node, path: str, expected: str) -> float:
+    if not isinstance(node, Scalar) or node.tag not in ("int", "float"):
+        raise _fail(node, path, expected)
+    assert isinstance(node.value, (int, float))
+    return float(node.value)
+
+
+def real(node: Node, path: str) -> float:
+    """Any finite number."""
+    value = _number(node, path, "a number")
+    if value != value or value in (float("inf"), float("-inf")):
+        raise _fail(node, path, "a finite number")
+    return value
+
+
+def positive_float(node: Node, path: str) -> float:
+    """A number > 0."""
+    value = real(node, path)
+    if value <= 0:
+        raise _fail(node, path, "a number greater than 0")
+    return value
+
+
+def probability(node: Node, path: str) -> float:
+    """A number in [0, 1]."""
+    value = _number(node, path, "a probability between 0 and 1")
+    if not 0.0 <= value <= 1.0:
+        raise _fail(node, path, "a probability between 0 and 1")
+    return value
+
+
+def string(node: Node, path: str) -> str:
+    """A plain string."""
+    if not isinstance(node, Scalar) or node.tag not in ("str", "timestamp"):
+        raise _fail(node, path, "a string (quote numbers: '123')")
+    return node.text
+
+
+def choice(*values: str) -> Coercer:
+    """One of a fixed set of strings."""
+
+    def coerce(node: Node, path: str) -> str:
+        if isinstance(node, Scalar) and node.tag == "str" and node.text in values:
+            return node.text
+        options = ", ".join(repr(v) for v in values)
+        raise _fail(node, path, f"one of {options}")
+
+    return coerce
+
+
+def optional(inner: Coercer) -> Coercer:
+    """`null` (torch's None) or what `inner` accepts."""
+
+    def coerce(node: Node, path: str) -> Any:
+        if isinstance(node, Scalar) and node.tag == "null":
+            return None
+        return inner(node, path)
+
+    return coerce
+
+
+def output_size(node: Node, path: str) -> tuple[int | None, int | None]:
+    """Adaptive pooling's output size: an int, or a [h, w] pair whose entries may be null."""
+    if isinstance(node, Sequence):
+        if len(node.items) != 2:
+            raise SpecError(
+                f"expected a [height, width] pair, got a list of {len(node.items)}",
+                path,
+                node.line,
+                node.column,
+            )
+        inner = optional(positive_int)
+        return (inner(node.items[0], path), inner(node.items[1], path))
+    value = positive_int(node, path)
+    return (value, value)

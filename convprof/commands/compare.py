@@ -1,0 +1,120 @@
+"""`convprof compare`: the three variants side by side."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import click
+
+from convprof.analyze import OPTIMIZER_STATES, analyze
+from convprof.commands.base import reports_errors
+from convprof.output import write_atomic
+from convprof.report import Report
+from convprof.spec import DTYPE_BYTES
+
+__all__ = ["compare"]
+
+#: Specs with at most this many layers get the per-layer table unless --no-layers is given.
+LAYERS_BY_DEFAULT_UP_TO = 40
+#: Width of tables written to a file or a pipe, where no terminal decides it.
+FILE_WIDTH = 120
+
+
+def _render(report: Report, fmt: str, layers: bool, to_file: bool) -> str | None:
+    """Return the output text, or None when a table went straight to the terminal."""
+    if fmt == "json":
+        from convprof.render.machine import to_json
+
+        return to_json(report)
+    if fmt == "csv":
+        from convprof.render.machine import to_csv
+
+        return to_csv(report, layers=layers)
+    if fmt == "markdown":
+        from convprof.render.markdown import to_markdown
+
+        return to_markdown(report, layers=layers)
+    from io import StringIO
+
+    from rich.console import Console
+
+    from convprof.render.table import render_compare
+
+    if not to_file:
+        render_compare(report, Console(), layers=layers)
+        return None
+    buffer = StringIO()
+    render_compare(report, Console(file=buffer, width=FILE_WIDTH, no_color=True), layers=layers)
+    return buffer.getvalue()
+
+
+@click.command()
+@click.argument("spec")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "markdown", "csv"]),
+    default="table",
+    show_default=True,
+    help="Output format; json and csv carry exact integers.",
+)
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to this file instead of stdout.")
+@click.option(
+    "--layers/--no-layers",
+    default=None,
+    help=f"Per-layer table (default: on for specs of at most {LAYERS_BY_DEFAULT_UP_TO} layers).",
+)
+@click.option(
+    "--optimizer",
+    type=click.Choice(list(OPTIMIZER_STATES)),
+    default="adam",
+    show_default=True,
+    help="Optimizer whose state training memory includes.",
+)
+@click.option("--batch-size", type=click.IntRange(min=1), help="Override the spec's batch_size.")
+@click.option("--dtype", type=click.Choice(list(DTYPE_BYTES)), help="Override the spec's dtype.")
+@click.option("--no-latency", is_flag=True, help="Count only; measure nothing (never imports torch).")
+@reports_errors
+def compare(
+    spec: str,
+    fmt: str,
+    output: Path | None,
+    layers: bool | None,
+    optimizer: str,
+    batch_size: int | None,
+    dtype: str | None,
+    no_latency: bool,
+) -> None:
+    """Compare SPEC (a YAML file or a built-in example's name) with its local and dense equivalents.
+
+    \b
+    dense: every conv becomes a fully connected layer over the same input and output volumes.
+    local: every conv becomes a locally connected layer (same windows, unshared weights).
+    conv:  the spec as written.
+
+    \b
+    Counting convention:
+      MACs   multiply-accumulates of conv and linear layers (bias adds are not MACs).
+      FLOPs  2 x MACs, what torch.utils.flop_counter.FlopCounterMode reports.
+      Element-wise ops (bias adds, activations, pooling windows, normalisation) are counted apart.
+      Weights = parameters x dtype size; BatchNorm running statistics are buffers, listed apart.
+      Peak activations = the largest input + output pair of any layer.
+      Training = weights + gradients + optimizer state + buffers + activations kept for backward.
+    """
+    from convprof.sources import load_spec
+
+    model = load_spec(spec)
+    if batch_size is not None:
+        model = replace(model, batch_size=batch_size)
+    if dtype is not None:
+        model = replace(model, dtype=dtype)
+    report = analyze(model, optimizer)
+    show_layers = layers if layers is not None else len(model.layers) <= LAYERS_BY_DEFAULT_UP_TO
+    text = _render(report, fmt, show_layers, to_file=output is not None)
+    if output is not None:
+        assert text is not None
+        write_atomic(output, text)
+        click.echo(f"convprof: wrote {output}", err=True)
+    elif text is not None:
+        click.echo(text, nl=False)

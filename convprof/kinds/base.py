@@ -1,0 +1,126 @@
+"""The registry of layer kinds: each kind is declared once, with every piece it needs."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from convprof.errors import ConvprofError
+from convprof.spec import Shape
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "FULL",
+    "LayerCost",
+    "LayerKind",
+    "ReceptiveField",
+    "ShapeError",
+    "all_kinds",
+    "lookup",
+    "register",
+]
+
+
+class ShapeError(ConvprofError):
+    """A layer cannot take its input; the spec parser adds the layer's position."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReceptiveField:
+    """How much of the network input one output unit sees, per spatial dimension."""
+
+    size: tuple[int, ...]
+    """Extent on the input, per spatial dimension (theoretical: padding included)."""
+    jump: tuple[int, ...]
+    """Distance on the input between neighbouring output units, per spatial dimension."""
+
+
+#: The receptive field of a unit connected to the whole input.
+FULL: ReceptiveField | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LayerCost:
+    """What one layer costs for one sample; the analyzer scales by batch and dtype."""
+
+    params: int
+    """Trainable elements (weights, biases, affine terms)."""
+    macs: int
+    """Multiply-accumulates of conv and linear products for one sample."""
+    elementwise_ops: int
+    """Bias adds, activations, pooling window reads and normalisation for one sample."""
+    fan_in: int
+    """Input units each output unit is connected to (bias excluded)."""
+    buffer_elements: int = 0
+    """Non-trainable state in the model dtype (BatchNorm running mean and variance)."""
+    buffer_fixed_bytes: int = 0
+    """Non-trainable state of a fixed type (BatchNorm's int64 num_batches_tracked)."""
+
+
+def prod(values: tuple[int, ...]) -> int:
+    """Product of sizes as an exact integer."""
+    result = 1
+    for value in values:
+        result *= value
+    return result
+
+
+class LayerKind(ABC):
+    """A layer kind: argument schema, shape inference, counts, receptive field and torch builder."""
+
+    name: ClassVar[str]
+    """Canonical name: torch.nn's class name for public kinds."""
+    Args: ClassVar[type]
+    """Frozen dataclass of arguments, fields declared with `convprof.args.arg`."""
+    counterfactuals: ClassVar[Mapping[str, str]] = {}
+    """Variant name -> the kind this layer becomes in it; absent variants keep the layer."""
+    public: ClassVar[bool] = True
+    """False for kinds that only variants produce; a spec cannot name them."""
+
+    @abstractmethod
+    def output_shape(self, args: Any, shape: Shape) -> Shape:
+        """Return the per-sample output shape, or raise ShapeError saying why it cannot be."""
+
+    @abstractmethod
+    def cost(self, args: Any, in_shape: Shape, out_shape: Shape) -> LayerCost:
+        """Return the layer's exact per-sample counts."""
+
+    @abstractmethod
+    def receptive_field(self, args: Any, in_shape: Shape, rf: ReceptiveField | None) -> ReceptiveField | None:
+        """Return the receptive field of an output unit given that of an input unit."""
+
+    def aliases_input(self, args: Any, training: bool) -> bool:
+        """Return True when the output shares the input's storage (no new activation memory)."""
+        return False
+
+    @abstractmethod
+    def build(self, args: Any, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
+        """Return the torch module for this layer (imports torch; never on the analytic path)."""
+
+
+_REGISTRY: dict[str, LayerKind] = {}
+
+K = TypeVar("K", bound=type[LayerKind])
+
+
+def register(cls: K) -> K:
+    """Register a kind under its case-insensitive name; a second registration is a bug."""
+    key = cls.name.lower()
+    if key in _REGISTRY:
+        raise ValueError(f"layer kind {cls.name!r} is already registered")
+    _REGISTRY[key] = cls()
+    return cls
+
+
+def lookup(name: str) -> LayerKind | None:
+    """Return the kind named `name` (any case), or None."""
+    return _REGISTRY.get(name.lower())
+
+
+def all_kinds() -> tuple[LayerKind, ...]:
+    """Return every registered kind, public and internal, in registration order."""
+    return tuple(_REGISTRY.values())

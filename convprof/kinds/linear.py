@@ -1,0 +1,109 @@
+"""Linear and Flatten."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from convprof.args import REQUIRED, arg, boolean, integer, positive_int
+from convprof.kinds.base import LayerCost, LayerKind, ReceptiveField, ShapeError, prod, register
+from convprof.spec import Shape
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["Flatten", "Linear"]
+
+
+@dataclass(frozen=True, slots=True)
+class LinearArgs:
+    """torch.nn.Linear's arguments; in_features is inferred from the last dimension."""
+
+    out_features: int = arg(REQUIRED, positive_int)
+    """Output units."""
+    bias: bool = arg(True, boolean)
+    """Whether the layer adds a learnable bias."""
+
+
+@register
+class Linear(LayerKind):
+    """A fully connected layer over the last dimension, as torch applies it."""
+
+    name = "Linear"
+    Args = LinearArgs
+
+    def output_shape(self, args: LinearArgs, shape: Shape) -> Shape:
+        return (*shape[:-1], args.out_features)
+
+    def cost(self, args: LinearArgs, in_shape: Shape, out_shape: Shape) -> LayerCost:
+        in_features = in_shape[-1]
+        outputs = prod(out_shape)
+        return LayerCost(
+            params=in_features * args.out_features + (args.out_features if args.bias else 0),
+            macs=outputs * in_features,
+            elementwise_ops=outputs if args.bias else 0,
+            fan_in=in_features,
+        )
+
+    def receptive_field(
+        self, args: LinearArgs, in_shape: Shape, rf: ReceptiveField | None
+    ) -> ReceptiveField | None:
+        return None
+
+    def build(self, args: LinearArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
+        from torch import nn
+
+        return nn.Linear(in_shape[-1], args.out_features, bias=args.bias)
+
+
+@dataclass(frozen=True, slots=True)
+class FlattenArgs:
+    """torch.nn.Flatten's arguments, as dimensions of the batched tensor."""
+
+    start_dim: int = arg(1, integer)
+    """First dimension to flatten (1 = the first after the batch)."""
+    end_dim: int = arg(-1, integer)
+    """Last dimension to flatten; negative counts from the end."""
+
+
+@register
+class Flatten(LayerKind):
+    """Merges dimensions start_dim..end_dim into one; a view, so no new memory."""
+
+    name = "Flatten"
+    Args = FlattenArgs
+
+    def _range(self, args: FlattenArgs, shape: Shape) -> tuple[int, int]:
+        rank = len(shape) + 1  # torch's dimensions include the batch
+        start = args.start_dim + rank if args.start_dim < 0 else args.start_dim
+        end = args.end_dim + rank if args.end_dim < 0 else args.end_dim
+        if not 0 <= start < rank or not 0 <= end < rank:
+            raise ShapeError(
+                f"start_dim={args.start_dim}, end_dim={args.end_dim} are outside the "
+                f"{rank} dimensions of a batched {'x'.join(map(str, shape))} input"
+            )
+        if start == 0:
+            raise ShapeError("start_dim=0 would merge the batch into the features; use start_dim >= 1")
+        if start > end:
+            raise ShapeError(f"start_dim={args.start_dim} comes after end_dim={args.end_dim}")
+        return start - 1, end - 1
+
+    def output_shape(self, args: FlattenArgs, shape: Shape) -> Shape:
+        start, end = self._range(args, shape)
+        return (*shape[:start], prod(shape[start : end + 1]), *shape[end + 1 :])
+
+    def cost(self, args: FlattenArgs, in_shape: Shape, out_shape: Shape) -> LayerCost:
+        return LayerCost(params=0, macs=0, elementwise_ops=0, fan_in=1)
+
+    def receptive_field(
+        self, args: FlattenArgs, in_shape: Shape, rf: ReceptiveField | None
+    ) -> ReceptiveField | None:
+        return rf
+
+    def aliases_input(self, args: FlattenArgs, training: bool) -> bool:
+        return True
+
+    def build(self, args: FlattenArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
+        from torch import nn
+
+        return nn.Flatten(args.start_dim, args.end_dim)

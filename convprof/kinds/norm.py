@@ -1,0 +1,75 @@
+"""BatchNorm2d: affine parameters, running statistics as buffers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from convprof.args import arg, boolean, optional, positive_float, probability
+from convprof.kinds.base import LayerCost, LayerKind, ReceptiveField, prod, register
+from convprof.kinds.conv import spatial_2d
+from convprof.spec import Shape
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["BatchNorm2d"]
+
+#: Element-wise ops per element at inference: statistics fold into one multiply and one add.
+BATCHNORM_OPS_PER_ELEMENT = 2
+#: Bytes of BatchNorm's int64 `num_batches_tracked` buffer.
+_COUNTER_BYTES = 8
+
+
+@dataclass(frozen=True, slots=True)
+class BatchNorm2dArgs:
+    """torch.nn.BatchNorm2d's arguments; num_features is inferred."""
+
+    eps: float = arg(1e-5, positive_float)
+    """Added to the variance for numerical stability."""
+    momentum: float | None = arg(0.1, optional(probability))
+    """Running-average factor; null for a cumulative average."""
+    affine: bool = arg(True, boolean)
+    """Learnable per-channel scale and shift."""
+    track_running_stats: bool = arg(True, boolean)
+    """Keep running mean and variance buffers."""
+
+
+@register
+class BatchNorm2d(LayerKind):
+    """Per-channel normalisation over batch, height and width."""
+
+    name = "BatchNorm2d"
+    Args = BatchNorm2dArgs
+
+    def output_shape(self, args: BatchNorm2dArgs, shape: Shape) -> Shape:
+        spatial_2d(self.name, shape)
+        return shape
+
+    def cost(self, args: BatchNorm2dArgs, in_shape: Shape, out_shape: Shape) -> LayerCost:
+        channels = in_shape[0]
+        tracked = args.track_running_stats
+        return LayerCost(
+            params=2 * channels if args.affine else 0,
+            macs=0,
+            elementwise_ops=BATCHNORM_OPS_PER_ELEMENT * prod(out_shape),
+            fan_in=1,
+            buffer_elements=2 * channels if tracked else 0,
+            buffer_fixed_bytes=_COUNTER_BYTES if tracked else 0,
+        )
+
+    def receptive_field(
+        self, args: BatchNorm2dArgs, in_shape: Shape, rf: ReceptiveField | None
+    ) -> ReceptiveField | None:
+        return rf
+
+    def build(self, args: BatchNorm2dArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
+        from torch import nn
+
+        return nn.BatchNorm2d(
+            in_shape[0],
+            eps=args.eps,
+            momentum=args.momentum,
+            affine=args.affine,
+            track_running_stats=args.track_running_stats,
+        )

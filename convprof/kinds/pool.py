@@ -1,0 +1,233 @@
+"""Max, average and adaptive 2-D pooling, with torch's output-size formulas."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from convprof.args import (
+    REQUIRED,
+    Pair,
+    arg,
+    boolean,
+    nonneg_pair,
+    optional,
+    output_size,
+    positive_int,
+    positive_pair,
+)
+from convprof.kinds.base import LayerCost, LayerKind, ReceptiveField, ShapeError, prod, register
+from convprof.kinds.conv import spatial_2d
+from convprof.spec import Shape
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "AdaptiveAvgPool2d",
+    "AdaptiveMaxPool2d",
+    "AvgPool2d",
+    "MaxPool2d",
+    "adaptive_windows",
+    "pool_output_size",
+]
+
+
+def pool_output_size(size: int, kernel: int, pad: int, stride: int, dilation: int, ceil: bool) -> int:
+    """Return torch's pooling_output_shape: floor (or ceil) division, no window starting in padding."""
+    numerator = size + 2 * pad - dilation * (kernel - 1) - 1 + (stride - 1 if ceil else 0)
+    out = numerator // stride + 1
+    if ceil and (out - 1) * stride >= size + pad:
+        out -= 1
+    return out
+
+
+def adaptive_windows(size: int, out: int) -> list[int]:
+    """Return the window length of each of `out` adaptive pooling outputs over `size` inputs."""
+    return [-((-(i + 1) * size) // out) - (i * size) // out for i in range(out)]
+
+
+@dataclass(frozen=True, slots=True)
+class MaxPool2dArgs:
+    """torch.nn.MaxPool2d's arguments (return_indices is not supported: it changes the output)."""
+
+    kernel_size: Pair = arg(REQUIRED, positive_pair)
+    """Window height and width."""
+    stride: Pair | None = arg(None, optional(positive_pair))
+    """Step between windows; defaults to kernel_size."""
+    padding: Pair = arg((0, 0), nonneg_pair)
+    """Implicit padding per side (at most half the kernel)."""
+    dilation: Pair = arg((1, 1), positive_pair)
+    """Spacing between window elements."""
+    ceil_mode: bool = arg(False, boolean)
+    """Round the output size up instead of down."""
+
+
+@dataclass(frozen=True, slots=True)
+class AvgPool2dArgs:
+    """torch.nn.AvgPool2d's arguments."""
+
+    kernel_size: Pair = arg(REQUIRED, positive_pair)
+    """Window height and width."""
+    stride: Pair | None = arg(None, optional(positive_pair))
+    """Step between windows; defaults to kernel_size."""
+    padding: Pair = arg((0, 0), nonneg_pair)
+    """Implicit zero padding per side (at most half the kernel)."""
+    ceil_mode: bool = arg(False, boolean)
+    """Round the output size up instead of down."""
+    count_include_pad: bool = arg(True, boolean)
+    """Count padding zeros in the average."""
+    divisor_override: int | None = arg(None, optional(positive_int))
+    """Divide by this instead of the window size."""
+
+
+class _WindowPool(LayerKind):
+    """Shared shape and counting logic of fixed-window pooling."""
+
+    def _dilation(self, args: MaxPool2dArgs | AvgPool2dArgs) -> Pair:
+        return args.dilation if isinstance(args, MaxPool2dArgs) else (1, 1)
+
+    def output_shape(self, args: MaxPool2dArgs | AvgPool2dArgs, shape: Shape) -> Shape:
+        channels, height, width = spatial_2d(self.name, shape)
+        stride = args.stride or args.kernel_size
+        for k, p in zip(args.kernel_size, args.padding, strict=True):
+            if p > k // 2:
+                raise ShapeError(
+                    f"padding {p} is more than half the kernel size {k}; use padding <= {k // 2}"
+                )
+        out = tuple(
+            pool_output_size(size, k, p, s, d, args.ceil_mode)
+            for size, k, p, s, d in zip(
+                (height, width),
+                args.kernel_size,
+                args.padding,
+                stride,
+                self._dilation(args),
+                strict=True,
+            )
+        )
+        if out[0] < 1 or out[1] < 1:
+            sizes = zip((height, width), args.padding, strict=True)
+            padded = "x".join(str(size + 2 * p) for size, p in sizes)
+            kernel = "x".join(map(str, args.kernel_size))
+            raise ShapeError(
+                f"window {kernel} does not fit its {padded} padded input (output would be "
+                f"{out[0]}x{out[1]}); use a smaller window or more padding"
+            )
+        return (channels, out[0], out[1])
+
+    def cost(self, args: MaxPool2dArgs | AvgPool2dArgs, in_shape: Shape, out_shape: Shape) -> LayerCost:
+        window = prod(args.kernel_size)
+        return LayerCost(params=0, macs=0, elementwise_ops=prod(out_shape) * window, fan_in=window)
+
+    def receptive_field(
+        self, args: MaxPool2dArgs | AvgPool2dArgs, in_shape: Shape, rf: ReceptiveField | None
+    ) -> ReceptiveField | None:
+        if rf is None:
+            return None
+        stride = args.stride or args.kernel_size
+        effective = [d * (k - 1) + 1 for k, d in zip(args.kernel_size, self._dilation(args), strict=True)]
+        return ReceptiveField(
+            size=tuple(r + (e - 1) * j for r, e, j in zip(rf.size, effective, rf.jump, strict=True)),
+            jump=tuple(j * s for j, s in zip(rf.jump, stride, strict=True)),
+        )
+
+
+@register
+class MaxPool2d(_WindowPool):
+    """Maximum over each window."""
+
+    name = "MaxPool2d"
+    Args = MaxPool2dArgs
+
+    def build(self, args: MaxPool2dArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
+        from torch import nn
+
+        return nn.MaxPool2d(
+            args.kernel_size, args.stride, args.padding, args.dilation, ceil_mode=args.ceil_mode
+        )
+
+
+@register
+class AvgPool2d(_WindowPool):
+    """Mean over each window."""
+
+    name = "AvgPool2d"
+    Args = AvgPool2dArgs
+
+    def build(self, args: AvgPool2dArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
+        from torch import nn
+
+        return nn.AvgPool2d(
+            args.kernel_size,
+            args.stride,
+            args.padding,
+            ceil_mode=args.ceil_mode,
+            count_include_pad=args.count_include_pad,
+            divisor_override=args.divisor_override,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AdaptivePool2dArgs:
+    """Adaptive pooling's one argument."""
+
+    output_size: tuple[int | None, int | None] = arg(REQUIRED, output_size)
+    """Target height and width; null keeps the input's."""
+
+
+class _AdaptivePool(LayerKind):
+    Args = AdaptivePool2dArgs
+
+    def output_shape(self, args: AdaptivePool2dArgs, shape: Shape) -> Shape:
+        channels, height, width = spatial_2d(self.name, shape)
+        oh, ow = args.output_size
+        return (channels, height if oh is None else oh, width if ow is None else ow)
+
+    def cost(self, args: AdaptivePool2dArgs, in_shape: Shape, out_shape: Shape) -> LayerCost:
+        rows = adaptive_windows(in_shape[1], out_shape[1])
+        cols = adaptive_windows(in_shape[2], out_shape[2])
+        return LayerCost(
+            params=0,
+            macs=0,
+            elementwise_ops=out_shape[0] * sum(rows) * sum(cols),
+            fan_in=max(rows) * max(cols),
+        )
+
+    def receptive_field(
+        self, args: AdaptivePool2dArgs, in_shape: Shape, rf: ReceptiveField | None
+    ) -> ReceptiveField | None:
+        if rf is None:
+            return None
+        out = self.output_shape(args, in_shape)[1:]
+        windows = [max(adaptive_windows(size, o)) for size, o in zip(in_shape[1:], out, strict=True)]
+        # Adaptive windows start at floor(i * size / out): the largest step between starts.
+        steps = [max(1, -((-size) // o)) if o > 1 else 1 for size, o in zip(in_shape[1:], out, strict=True)]
+        return ReceptiveField(
+            size=tuple(r + (w - 1) * j for r, w, j in zip(rf.size, windows, rf.jump, strict=True)),
+            jump=tuple(j * s for j, s in zip(rf.jump, steps, strict=True)),
+        )
+
+
+@register
+class AdaptiveAvgPool2d(_AdaptivePool):
+    """Mean over adaptive windows that tile the input into output_size cells."""
+
+    name = "AdaptiveAvgPool2d"
+
+    def build(self, args: AdaptivePool2dArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
+        from torch import nn
+
+        return nn.AdaptiveAvgPool2d(args.output_size)
+
+
+@register
+class AdaptiveMaxPool2d(_AdaptivePool):
+    """Maximum over adaptive windows that tile the input into output_size cells."""
+
+    name = "AdaptiveMaxPool2d"
+
+    def build(self, args: AdaptivePool2dArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
+        from torch import nn
+
+        return nn.AdaptiveMaxPool2d(args.output_size)

@@ -1,0 +1,81 @@
+"""Torch modules for the counterfactual layers; imported only when a model is built."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["DenseVolume", "LocallyConnected2d"]
+
+
+class LocallyConnected2d(nn.Module):
+    """A convolution's window, stride, padding, dilation and groups with its own weights at every position.
+
+    Input patches come from `unfold`; one batched contraction applies the per-position weights,
+    so torch's FLOP counter sees exactly 2 x MACs of a convolution.
+    """
+
+    def __init__(
+        self,
+        in_shape: tuple[int, ...],
+        out_shape: tuple[int, ...],
+        *,
+        kernel_size: tuple[int, int],
+        stride: tuple[int, int],
+        padding: tuple[tuple[int, int], tuple[int, int]],
+        dilation: tuple[int, int],
+        groups: int,
+        bias: bool,
+    ) -> None:
+        super().__init__()
+        in_channels = in_shape[0]
+        out_channels, out_h, out_w = out_shape
+        self.kernel_size = kernel_size
+        self.stride = stride
+        self.padding = padding
+        self.dilation = dilation
+        self.groups = groups
+        self.out_shape = (out_channels, out_h, out_w)
+        positions = out_h * out_w
+        window = in_channels // groups * kernel_size[0] * kernel_size[1]
+        self.weight = nn.Parameter(torch.empty(positions, groups, out_channels // groups, window))
+        self.bias = nn.Parameter(torch.empty(out_channels, out_h, out_w)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Initialise like Conv2d: uniform in +-1/sqrt(fan_in)."""
+        bound = 1 / math.sqrt(self.weight.shape[-1])
+        nn.init.uniform_(self.weight, -bound, bound)
+        if self.bias is not None:
+            nn.init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply the per-position weights to every window of `x`."""
+        (top, bottom), (left, right) = self.padding
+        if top or bottom or left or right:
+            x = F.pad(x, (left, right, top, bottom))
+        cols = F.unfold(x, self.kernel_size, dilation=self.dilation, stride=self.stride)
+        batch = x.shape[0]
+        cols = cols.view(batch, self.groups, -1, cols.shape[-1])  # (N, G, window, L)
+        out = torch.einsum("ngkl,lgok->ngol", cols, self.weight)
+        out = out.reshape(batch, *self.out_shape)
+        if self.bias is not None:
+            out = out + self.bias
+        return out
+
+
+class DenseVolume(nn.Module):
+    """A fully connected layer from a whole input volume to a whole output volume."""
+
+    def __init__(self, in_shape: tuple[int, ...], out_shape: tuple[int, ...], *, bias: bool) -> None:
+        super().__init__()
+        self.out_shape = tuple(out_shape)
+        self.linear = nn.Linear(math.prod(in_shape), math.prod(out_shape), bias=bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Flatten, multiply, and restore the output volume's shape."""
+        out: torch.Tensor = self.linear(x.flatten(1))
+        return out.view(x.shape[0], *self.out_shape)

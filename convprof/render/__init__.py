@@ -1,0 +1,1 @@
+"""Renderers: each takes a finished Report and computes nothing new."""

@@ -1,0 +1,142 @@
+"""Wording shared by the table and Markdown renderers."""
+
+from __future__ import annotations
+
+from convprof.report import LayerReport, Report, VariantReport
+from convprof.units import format_bytes, format_count, format_ratio, format_shape
+
+__all__ = [
+    "CONVENTION",
+    "layer_columns",
+    "layer_row",
+    "notes",
+    "ratio",
+    "savings_sentence",
+    "summary_columns",
+    "summary_rows",
+    "title",
+]
+
+#: The counting convention, stated once for every human-readable output.
+CONVENTION = (
+    "MACs: multiply-accumulates of conv and linear layers; FLOPs = 2 x MACs "
+    "(as torch.utils.flop_counter counts them); bias adds, activations, pooling and "
+    "normalisation are element-wise ops, counted apart."
+)
+
+
+def ratio(value: int, base: int) -> str:
+    """Return value/base as a ratio, or '-' when base is zero."""
+    return format_ratio(value / base) if base else "-"
+
+
+def title(report: Report) -> str:
+    """Return the heading line: name, input, batch, dtype."""
+    spec = report.spec
+    return f"{spec.name}: input {format_shape(spec.input)}, batch {spec.batch_size}, {spec.dtype}"
+
+
+def savings_sentence(report: Report) -> str:
+    """Split the parameter saving into sparsity (dense -> local) and sharing (local -> conv)."""
+    dense, local, conv = (report.variant(n).params for n in ("dense", "local", "conv"))
+    if dense == conv:
+        return "No convolutions to replace: the dense, local and conv variants are the same network."
+    return (
+        f"Sparsity of connections cuts parameters {ratio(dense, local)} (dense -> local); "
+        f"parameter sharing cuts them another {ratio(local, conv)} (local -> conv)."
+    )
+
+
+def notes(report: Report) -> list[str]:
+    """Return the lines under the summary: element-wise ops and buffers, which MACs leave out."""
+    ops = {v.name: v.elementwise_ops for v in report.variants}
+    if len(set(ops.values())) == 1:
+        lines = [f"Element-wise ops (not MACs): {format_count(ops['conv'])} in every variant."]
+    else:
+        listed = ", ".join(f"{name} {format_count(value)}" for name, value in ops.items())
+        lines = [f"Element-wise ops (not MACs): {listed}."]
+    buffers = report.variant("conv").buffer_bytes
+    if buffers:
+        lines.append(
+            f"Buffers (BatchNorm running statistics, not parameters): {format_bytes(buffers)} "
+            "in every variant."
+        )
+    return lines
+
+
+def summary_columns(optimizer: str) -> list[str]:
+    """Return the summary table's headers."""
+    return [
+        "Variant",
+        "Params",
+        "vs conv",
+        "MACs",
+        "vs conv",
+        "FLOPs",
+        "Weights",
+        "Peak act.",
+        f"Training ({optimizer})",
+    ]
+
+
+def summary_rows(report: Report) -> list[list[str]]:
+    """Return one row of human units per variant."""
+    conv = report.variant("conv")
+
+    def row(v: VariantReport) -> list[str]:
+        return [
+            v.name,
+            format_count(v.params),
+            ratio(v.params, conv.params),
+            format_count(v.macs),
+            ratio(v.macs, conv.macs),
+            format_count(v.flops),
+            format_bytes(v.param_bytes),
+            format_bytes(v.activation_bytes),
+            format_bytes(v.training_bytes),
+        ]
+
+    return [row(v) for v in report.variants]
+
+
+def layer_columns() -> list[str]:
+    """Return the per-layer table's headers."""
+    return [
+        "#",
+        "Name",
+        "Kind",
+        "Output",
+        "Params",
+        "MACs",
+        "Act.",
+        "RF",
+        "Fan-in",
+        "Local p.",
+        "Dense p.",
+    ]
+
+
+def _rf(layer: LayerReport) -> str:
+    if layer.receptive_field is None:
+        return "full"
+    if not layer.receptive_field:
+        return "-"
+    return format_shape(layer.receptive_field)
+
+
+def layer_row(layer: LayerReport, local: LayerReport, dense: LayerReport) -> list[str]:
+    """Return one conv-variant layer with its local and dense parameters where they differ."""
+    changed = local.kind != layer.kind
+    return [
+        str(layer.index + 1),
+        layer.name,
+        layer.kind.lower(),
+        format_shape(layer.output_shape),
+        format_count(layer.params),
+        format_count(layer.macs),
+        format_bytes(layer.activation_bytes),
+        _rf(layer),
+        format_count(layer.fan_in),
+        format_count(local.params) if changed else "",
+        format_count(dense.params) if changed else "",
+    ]

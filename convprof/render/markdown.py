@@ -1,0 +1,42 @@
+"""Markdown for pull requests, notebooks and documentation."""
+
+from __future__ import annotations
+
+from convprof.render.common import (
+    CONVENTION,
+    layer_columns,
+    layer_row,
+    notes,
+    savings_sentence,
+    summary_columns,
+    summary_rows,
+    title,
+)
+from convprof.report import Report
+
+__all__ = ["to_markdown"]
+
+
+def _table(headers: list[str], rows: list[list[str]], right_from: int) -> list[str]:
+    def escape(cell: str) -> str:
+        return cell.replace("|", "\\|")
+
+    align = ["---" if i < right_from else "---:" for i in range(len(headers))]
+    lines = ["| " + " | ".join(headers) + " |", "| " + " | ".join(align) + " |"]
+    lines += ["| " + " | ".join(escape(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def to_markdown(report: Report, *, layers: bool) -> str:
+    """Return the comparison as GitHub-flavoured Markdown."""
+    lines = [f"### {title(report)}", ""]
+    lines += _table(summary_columns(report.optimizer), summary_rows(report), 1)
+    lines += ["", f"**{savings_sentence(report)}**", ""]
+    lines += [f"- {line}" for line in notes(report)]
+    if layers:
+        conv, local, dense = (report.variant(n) for n in ("conv", "local", "dense"))
+        rows = [layer_row(*row) for row in zip(conv.layers, local.layers, dense.layers, strict=True)]
+        lines += ["", "#### Layers (conv variant)", ""]
+        lines += _table(layer_columns(), rows, 4)
+    lines += ["", f"_{CONVENTION}_", ""]
+    return "\n".join(lines)

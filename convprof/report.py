@@ -1,0 +1,168 @@
+"""The Report: the one data type every renderer and the JSON export draw from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["SCHEMA_VERSION", "LayerReport", "Report", "SpecInfo", "VariantReport"]
+
+#: Bumped on any incompatible change to the JSON report; CHANGELOG records each bump.
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class LayerReport:
+    """One layer's counts in one variant; batch-dependent figures are for the whole batch."""
+
+    index: int
+    """0-based position in the spec."""
+    name: str
+    """Layer name (given or generated)."""
+    kind: str
+    """Kind in this variant, e.g. Conv2d, LocallyConnected2d, DenseConv2d."""
+    output_shape: tuple[int, ...]
+    """Per-sample output shape."""
+    params: int
+    """Trainable parameters."""
+    buffer_bytes: int
+    """Non-trainable state (BatchNorm running statistics)."""
+    macs: int
+    """Multiply-accumulates for the batch."""
+    elementwise_ops: int
+    """Bias adds, activations, pooling and normalisation ops for the batch."""
+    activation_bytes: int
+    """Bytes of the layer's output tensor for the batch."""
+    receptive_field: tuple[int, ...] | None
+    """Extent on the network input seen by one output unit; None when it is the whole input."""
+    fan_in: int
+    """Connections per output unit (bias excluded)."""
+
+    @property
+    def flops(self) -> int:
+        """FLOPs = 2 x MACs."""
+        return 2 * self.macs
+
+
+@dataclass(frozen=True, slots=True)
+class VariantReport:
+    """Totals and layers of one variant (dense, local or conv)."""
+
+    name: str
+    """dense, local or conv."""
+    params: int
+    """Trainable parameters."""
+    macs: int
+    """Multiply-accumulates of conv and linear layers for the batch."""
+    elementwise_ops: int
+    """Element-wise ops for the batch, counted apart from MACs."""
+    param_bytes: int
+    """Weight memory: params x dtype size."""
+    buffer_bytes: int
+    """Buffer memory (BatchNorm running statistics), listed apart from weights."""
+    activation_bytes: int
+    """Peak inference activation memory: the largest input + output pair of any layer."""
+    saved_activation_bytes: int
+    """Activations kept for backward in training: the input plus every layer output that is not a view."""
+    optimizer_bytes: int
+    """Optimizer state: 0, 1 or 2 copies of the weights for sgd, momentum or adam."""
+    layers: tuple[LayerReport, ...]
+    """Per-layer counts in spec order."""
+
+    @property
+    def flops(self) -> int:
+        """FLOPs = 2 x MACs."""
+        return 2 * self.macs
+
+    @property
+    def training_bytes(self) -> int:
+        """Weights + gradients + optimizer state + buffers + activations kept for backward."""
+        return 2 * self.param_bytes + self.optimizer_bytes + self.buffer_bytes + self.saved_activation_bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SpecInfo:
+    """What a report says about the spec it came from."""
+
+    name: str
+    """The spec's name."""
+    description: str
+    """The spec's description, possibly empty."""
+    input: tuple[int, ...]
+    """One sample's shape."""
+    batch_size: int
+    """Samples per inference."""
+    dtype: str
+    """Element type."""
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """The analysis of one spec: its three variants, exact integers throughout."""
+
+    schema_version: int
+    """JSON schema version of this report."""
+    convprof_version: str
+    """Version of convprof that made it."""
+    spec: SpecInfo
+    """The spec analysed."""
+    optimizer: str
+    """Optimizer assumed for training memory."""
+    variants: tuple[VariantReport, ...]
+    """dense, local and conv, in that order."""
+
+    def variant(self, name: str) -> VariantReport:
+        """Return the variant called `name`."""
+        for variant in self.variants:
+            if variant.name == name:
+                return variant
+        raise KeyError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the report as JSON-ready data with a stable key order and exact integers."""
+        return {
+            "schema_version": self.schema_version,
+            "convprof_version": self.convprof_version,
+            "spec": {
+                "name": self.spec.name,
+                "description": self.spec.description,
+                "input": list(self.spec.input),
+                "batch_size": self.spec.batch_size,
+                "dtype": self.spec.dtype,
+            },
+            "optimizer": self.optimizer,
+            "variants": {v.name: _variant_dict(v) for v in self.variants},
+        }
+
+
+def _variant_dict(variant: VariantReport) -> dict[str, Any]:
+    return {
+        "params": variant.params,
+        "macs": variant.macs,
+        "flops": variant.flops,
+        "elementwise_ops": variant.elementwise_ops,
+        "param_bytes": variant.param_bytes,
+        "buffer_bytes": variant.buffer_bytes,
+        "activation_bytes": variant.activation_bytes,
+        "saved_activation_bytes": variant.saved_activation_bytes,
+        "optimizer_bytes": variant.optimizer_bytes,
+        "training_bytes": variant.training_bytes,
+        "latency": None,
+        "layers": [
+            {
+                "index": layer.index,
+                "name": layer.name,
+                "kind": layer.kind,
+                "output_shape": list(layer.output_shape),
+                "params": layer.params,
+                "buffer_bytes": layer.buffer_bytes,
+                "macs": layer.macs,
+                "flops": layer.flops,
+                "elementwise_ops": layer.elementwise_ops,
+                "activation_bytes": layer.activation_bytes,
+                "receptive_field": (None if layer.receptive_field is None else list(layer.receptive_field)),
+                "fan_in": layer.fan_in,
+            }
+            for layer in variant.layers
+        ],
+    }

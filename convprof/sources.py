@@ -1,0 +1,60 @@
+"""Resolve a SPEC argument to its bytes: a path always wins over a built-in example's name."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+
+from convprof.errors import UsageError
+from convprof.examples import example_names, read_example
+from convprof.parse import parse_spec
+from convprof.spec import ModelSpec
+
+__all__ = ["MAX_SPEC_BYTES", "SpecSource", "load_spec", "read_source"]
+
+#: Largest spec file read; a 10,000-layer spec is about 0.5 MB.
+MAX_SPEC_BYTES = 16 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class SpecSource:
+    """The text of a spec and how to name it."""
+
+    data: bytes
+    """The file's bytes."""
+    display: str
+    """The path as the user gave it, or `<example:NAME>`."""
+    stem: str
+    """The default spec name: the file's stem or the example's name."""
+
+
+def read_source(argument: str) -> SpecSource:
+    """Read a spec from a path, or from the built-in example of that name."""
+    path = Path(argument)
+    if path.exists():
+        if path.is_dir():
+            raise UsageError(f"{argument}: is a directory; give a spec file (.yaml)")
+        try:
+            with path.open("rb") as handle:
+                data = handle.read(MAX_SPEC_BYTES + 1)
+        except OSError as exc:
+            raise UsageError(f"{argument}: cannot read: {exc.strerror}") from exc
+        if len(data) > MAX_SPEC_BYTES:
+            raise UsageError(
+                f"{argument}: larger than {MAX_SPEC_BYTES // 2**20} MiB; a spec is a short list of layers"
+            )
+        return SpecSource(data, argument, path.stem)
+    example = read_example(argument)
+    if example is not None:
+        return SpecSource(example, f"<example:{argument}>", argument)
+    names = example_names()
+    match = difflib.get_close_matches(argument, names, n=1)
+    hint = f"did you mean {match[0]}? " if match else ""
+    raise UsageError(f"{argument}: no such file or built-in example ({hint}`convprof examples` lists them)")
+
+
+def load_spec(argument: str) -> ModelSpec:
+    """Read and parse the spec `argument` names."""
+    source = read_source(argument)
+    return parse_spec(source.data, source.display, source.stem)

@@ -1,0 +1,51 @@
+"""Human units for tables; machine formats always carry exact integers instead."""
+
+from __future__ import annotations
+
+__all__ = ["format_bytes", "format_count", "format_ratio", "format_shape"]
+
+_SI = ("", " k", " M", " G", " T", " P", " E", " Z", " Y")
+_BINARY = (" B", " KiB", " MiB", " GiB", " TiB", " PiB", " EiB", " ZiB", " YiB")
+
+
+def _scaled(value: int, base: int, suffixes: tuple[str, ...], exact_below: int) -> str:
+    if value < 0:
+        return "-" + _scaled(-value, base, suffixes, exact_below)
+    if value < exact_below:
+        return f"{value}{suffixes[0]}"
+    # Integer arithmetic until the last step: floats lose digits past 2**53.
+    index = 0
+    scale = 1
+    while index + 1 < len(suffixes) and value >= scale * base:
+        scale *= base
+        index += 1
+    hundredths = (value * 100 + scale // 2) // scale
+    if hundredths >= base * 100 and index + 1 < len(suffixes):
+        scale *= base
+        index += 1
+        hundredths = (value * 100 + scale // 2) // scale
+    return f"{hundredths // 100}.{hundredths % 100:02d}{suffixes[index]}"
+
+
+def format_count(value: int) -> str:
+    """Return a count in decimal SI units: 456, 14.46 M, 15.47 G."""
+    return _scaled(value, 1000, _SI, 1000)
+
+
+def format_bytes(value: int) -> str:
+    """Return a byte size in binary units: 512 B, 1.82 KiB, 55.14 MiB."""
+    return _scaled(value, 1024, _BINARY, 1024)
+
+
+def format_ratio(ratio: float) -> str:
+    """Return a ratio with precision that shrinks as it grows: 1.00x, 40.4x, 784x, 31,704x."""
+    if ratio >= 100:
+        return f"{ratio:,.0f}x"
+    if ratio >= 10:
+        return f"{ratio:.1f}x"
+    return f"{ratio:.2f}x"
+
+
+def format_shape(shape: tuple[int, ...]) -> str:
+    """Return a per-sample shape as 6x28x28."""
+    return "x".join(str(d) for d in shape)

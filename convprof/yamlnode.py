@@ -1,0 +1,223 @@
+"""YAML text to located nodes: safe constructs only, duplicate keys and alias bombs refused."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import yaml
+
+from convprof.errors import SpecError
+
+__all__ = ["Mapping", "Node", "Scalar", "Sequence", "load_nodes"]
+
+try:  # libyaml is an order of magnitude faster; the pure-Python loader is the fallback.
+    _Loader: type = yaml.CSafeLoader
+except AttributeError:  # pragma: no cover - depends on how PyYAML was built
+    _Loader = yaml.SafeLoader
+
+#: Nodes a document may expand to once aliases are followed; a billion-laughs bomb exceeds it at once.
+MAX_EXPANDED_NODES = 2_000_000
+#: Nesting a spec never needs; deeper documents are refused before recursion can exhaust the stack.
+MAX_DEPTH = 64
+
+_TAG = "tag:yaml.org,2002:"
+_CONSTRUCTOR = yaml.constructor.SafeConstructor()
+
+
+@dataclass(frozen=True, slots=True)
+class Scalar:
+    """A scalar with its constructed value, its source text and its position."""
+
+    value: object
+    """The value as YAML 1.1 reads it: str, int, float, bool or None."""
+    text: str
+    """The scalar exactly as written, for string fields that accept any plain scalar."""
+    tag: str
+    """The resolved tag's short name: str, int, float, bool, null, timestamp."""
+    line: int
+    """1-based line of the node's start."""
+    column: int
+    """1-based column of the node's start."""
+
+
+@dataclass(frozen=True, slots=True)
+class Mapping:
+    """A mapping whose keys are strings, in document order."""
+
+    items: dict[str, tuple[Scalar, Node]]
+    """Key text to (key node, value node)."""
+    line: int
+    """1-based line of the node's start."""
+    column: int
+    """1-based column of the node's start."""
+
+
+@dataclass(frozen=True, slots=True)
+class Sequence:
+    """A sequence of nodes."""
+
+    items: tuple[Node, ...]
+    """The elements in order."""
+    line: int
+    """1-based line of the node's start."""
+    column: int
+    """1-based column of the node's start."""
+
+
+Node = Scalar | Mapping | Sequence
+
+
+def _mark(node: yaml.Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def _expanded_size(root: yaml.Node) -> int:
+    """Count the nodes the document becomes once aliases are followed, in time linear in its size."""
+    sizes: dict[int, int] = {}
+    order: list[yaml.Node] = []
+    stack: list[yaml.Node] = [root]
+    seen: set[int] = set()
+    while stack:  # iterative post-order over the node graph (aliases share node objects)
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        order.append(node)
+        if isinstance(node, yaml.SequenceNode):
+            stack.extend(node.value)
+        elif isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                stack.append(key)
+                stack.append(value)
+    for node in reversed(order):
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            total += sum(sizes[id(child)] for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            total += sum(sizes[id(k)] + sizes[id(v)] for k, v in node.value)
+        sizes[id(node)] = min(total, MAX_EXPANDED_NODES + 1)
+    return sizes[id(root)]
+
+
+class _Converter:
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def error(self, node: yaml.Node, message: str) -> SpecError:
+        line, column = _mark(node)
+        return SpecError(message, self.path, line, column)
+
+    def convert(self, node: yaml.Node, depth: int = 0) -> Node:
+        line, column = _mark(node)
+        if depth > MAX_DEPTH:
+            raise self.error(node, f"document is nested deeper than {MAX_DEPTH} levels")
+        if isinstance(node, yaml.ScalarNode):
+            return self.scalar(node)
+        if isinstance(node, yaml.SequenceNode):
+            if node.tag != _TAG + "seq":
+                raise self.error(node, f"unsupported YAML tag {node.tag!r}; only plain YAML is accepted")
+            return Sequence(tuple(self.convert(child, depth + 1) for child in node.value), line, column)
+        if isinstance(node, yaml.MappingNode):
+            if node.tag != _TAG + "map":
+                raise self.error(node, f"unsupported YAML tag {node.tag!r}; only plain YAML is accepted")
+            items: dict[str, tuple[Scalar, Node]] = {}
+            for key_node, value_node in self.merged_pairs(node):
+                key = self.convert(key_node, depth + 1)
+                if not isinstance(key, Scalar) or key.tag != "str":
+                    raise self.error(key_node, "mapping keys must be plain strings")
+                if key.text in items:
+                    first = items[key.text][0]
+                    raise self.error(
+                        key_node,
+                        f"duplicate key {key.text!r} (first given at line {first.line}); keep one",
+                    )
+                items[key.text] = (key, self.convert(value_node, depth + 1))
+            return Mapping(items, line, column)
+        raise self.error(node, "unsupported YAML node")  # pragma: no cover - yaml has three kinds
+
+    def merged_pairs(self, node: yaml.MappingNode) -> list[tuple[yaml.Node, yaml.Node]]:
+        """Apply YAML merge keys (`<<: *anchor`); explicit keys win over merged ones."""
+        merged: list[tuple[yaml.Node, yaml.Node]] = []
+        explicit: list[tuple[yaml.Node, yaml.Node]] = []
+        for key, value in node.value:
+            if key.tag == _TAG + "merge":
+                sources = value.value if isinstance(value, yaml.SequenceNode) else [value]
+                for source in sources:
+                    if not isinstance(source, yaml.MappingNode):
+                        raise self.error(source, "a merge key (<<) takes a mapping or a list of mappings")
+                    for pair in self.merged_pairs(source):
+                        merged.append(pair)
+            else:
+                explicit.append((key, value))
+        if not merged:
+            return explicit
+        names = {k.value for k, _ in explicit if isinstance(k, yaml.ScalarNode)}
+        result: dict[str, tuple[yaml.Node, yaml.Node]] = {}
+        for key, value in merged:  # later merge sources do not override earlier ones
+            if isinstance(key, yaml.ScalarNode) and key.value not in names:
+                result.setdefault(key.value, (key, value))
+        return explicit + list(result.values())
+
+    def scalar(self, node: yaml.ScalarNode) -> Scalar:
+        line, column = _mark(node)
+        tag = node.tag[len(_TAG) :] if node.tag.startswith(_TAG) else node.tag
+        value: object
+        if tag == "str":
+            value = node.value
+        elif tag == "null":
+            value = None
+        elif tag == "bool":
+            value = _CONSTRUCTOR.construct_yaml_bool(node)
+        elif tag == "int":
+            value = _CONSTRUCTOR.construct_yaml_int(node)
+        elif tag == "float":
+            value = _CONSTRUCTOR.construct_yaml_float(node)
+        elif tag == "timestamp":
+            value = node.value  # kept as text: no field of a spec is a date
+        else:
+            raise self.error(node, f"unsupported YAML tag {node.tag!r}; only plain YAML is accepted")
+        return Scalar(value, node.value, tag, line, column)
+
+
+def _decode(data: bytes, path: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = data[: exc.start]
+        line = before.count(b"\n") + 1
+        column = exc.start - (before.rfind(b"\n") + 1) + 1
+        raise SpecError(
+            f"byte 0x{data[exc.start]:02x} is not valid UTF-8; save the file as UTF-8",
+            path,
+            line,
+            column,
+        ) from None
+
+
+def load_nodes(data: bytes, path: str) -> Node:
+    """Parse one YAML document into located nodes, or raise SpecError with its position."""
+    text = _decode(data, path)
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    try:
+        root = yaml.compose(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "invalid YAML"
+        if mark is None:
+            raise SpecError(f"invalid YAML: {problem}", path) from None
+        raise SpecError(f"invalid YAML: {problem}", path, mark.line + 1, mark.column + 1) from None
+    except yaml.YAMLError as exc:
+        raise SpecError(f"invalid YAML: {exc}", path) from None
+    if root is None:
+        raise SpecError("the file is empty; a spec needs at least `input` and `layers`", path, 1, 1)
+    if _expanded_size(root) > MAX_EXPANDED_NODES:
+        line, column = _mark(root)
+        raise SpecError(
+            f"document expands to more than {MAX_EXPANDED_NODES:,} nodes through aliases; "
+            "write the layers out or use fewer nested aliases",
+            path,
+            line,
+            column,
+        )
+    return _Converter(path).convert(root)

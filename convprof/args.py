@@ -61,6 +61,8 @@ def _fail(node: Node, path: str, expected: str) -> SpecError:
 
 
 def _int(node: Node, path: str, minimum: int, expected: str) -> int:
+    if isinstance(node, Scalar) and node.tag == "str" and node.text.strip().lstrip("+-").isdigit():
+        raise _fail(node, path, f"{expected} (remove the quotes)")
     if not isinstance(node, Scalar) or node.tag != "int":
         raise _fail(node, path, expected)
     value = node.value

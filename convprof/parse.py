@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from dataclasses import MISSING, fields
 from typing import Any
 
@@ -30,6 +31,13 @@ class _Parser:
     def __init__(self, path: str) -> None:
         self.path = path
 
+    def field(self, label: str, coerce: Callable[[Node, str], Any], node: Node) -> Any:
+        """Coerce `node`, naming the field in the message when it is wrong."""
+        try:
+            return coerce(node, self.path)
+        except SpecError as exc:
+            raise SpecError(f"{label}: {exc.message}", exc.path, exc.line, exc.column) from None
+
     def error(self, node: Node, message: str) -> SpecError:
         return SpecError(message, self.path, node.line, node.column)
 
@@ -46,15 +54,15 @@ class _Parser:
             return item[1] if item else None
 
         name_node, description_node = get("name"), get("description")
-        name = string(name_node, self.path) if name_node else default_name
-        description = string(description_node, self.path) if description_node else ""
+        name = self.field("name", string, name_node) if name_node else default_name
+        description = self.field("description", string, description_node) if description_node else ""
         input_node = get("input")
         if input_node is None:
             raise self.error(root, "missing `input`: one sample's shape, e.g. input: [3, 32, 32]")
         shape = self.input(input_node)
         batch_node, dtype_node = get("batch_size"), get("dtype")
-        batch_size = positive_int(batch_node, self.path) if batch_node else 1
-        dtype = choice(*DTYPE_BYTES)(dtype_node, self.path) if dtype_node else "float32"
+        batch_size = self.field("batch_size", positive_int, batch_node) if batch_node else 1
+        dtype = self.field("dtype", choice(*DTYPE_BYTES), dtype_node) if dtype_node else "float32"
         layers_node = get("layers")
         if layers_node is None:
             raise self.error(
@@ -72,7 +80,7 @@ class _Parser:
                 f"`input` must be one sample's shape as a list, e.g. [3, 32, 32] "
                 f"(channels, height, width), got {describe(node)}",
             )
-        return tuple(positive_int(item, self.path) for item in node.items)
+        return tuple(self.field("input", positive_int, item) for item in node.items)
 
     def layers(self, node: Sequence, shape: Shape) -> tuple[LayerSpec, ...]:
         layers: list[LayerSpec] = []
@@ -126,11 +134,11 @@ class _Parser:
         if isinstance(args_node, Mapping):
             for key, (key_node, value_node) in args_node.items.items():
                 if key == "name":
-                    name = string(value_node, self.path)
+                    name = self.field(f"{label} name", string, value_node)
                 elif key in _INFERRED:
                     raise self.error(key_node, f"{key} is inferred from the previous layer; remove it")
                 elif key in schema:
-                    values[key] = schema[key].metadata["coerce"](value_node, self.path)
+                    values[key] = self.field(f"{label} {key}", schema[key].metadata["coerce"], value_node)
                 else:
                     options = [*schema, "name"]
                     hint = _suggest(key, options) or (

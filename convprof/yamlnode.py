@@ -71,31 +71,35 @@ def _mark(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
 
 
-def _expanded_size(root: yaml.Node) -> int:
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [child for pair in node.value for child in pair]
+    return []
+
+
+def _expanded_size(root: yaml.Node, path: str) -> int:
     """Count the nodes the document becomes once aliases are followed, in time linear in its size."""
     sizes: dict[int, int] = {}
-    order: list[yaml.Node] = []
-    stack: list[yaml.Node] = [root]
-    seen: set[int] = set()
+    visiting: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
     while stack:  # iterative post-order over the node graph (aliases share node objects)
-        node = stack.pop()
-        if id(node) in seen:
+        node, children_done = stack.pop()
+        key = id(node)
+        if children_done:
+            total = 1 + sum(sizes[id(child)] for child in _children(node))
+            sizes[key] = min(total, MAX_EXPANDED_NODES + 1)
+            visiting.discard(key)
             continue
-        seen.add(id(node))
-        order.append(node)
-        if isinstance(node, yaml.SequenceNode):
-            stack.extend(node.value)
-        elif isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                stack.append(key)
-                stack.append(value)
-    for node in reversed(order):
-        total = 1
-        if isinstance(node, yaml.SequenceNode):
-            total += sum(sizes[id(child)] for child in node.value)
-        elif isinstance(node, yaml.MappingNode):
-            total += sum(sizes[id(k)] + sizes[id(v)] for k, v in node.value)
-        sizes[id(node)] = min(total, MAX_EXPANDED_NODES + 1)
+        if key in sizes:
+            continue
+        if key in visiting:  # reached again from its own descendants
+            line, column = _mark(node)
+            raise SpecError("recursive alias: a node contains itself; remove the alias", path, line, column)
+        visiting.add(key)
+        stack.append((node, True))
+        stack.extend((child, False) for child in _children(node) if id(child) not in sizes)
     return sizes[id(root)]
 
 
@@ -211,7 +215,7 @@ def load_nodes(data: bytes, path: str) -> Node:
         raise SpecError(f"invalid YAML: {exc}", path) from None
     if root is None:
         raise SpecError("the file is empty; a spec needs at least `input` and `layers`", path, 1, 1)
-    if _expanded_size(root) > MAX_EXPANDED_NODES:
+    if _expanded_size(root, path) > MAX_EXPANDED_NODES:
         line, column = _mark(root)
         raise SpecError(
             f"document expands to more than {MAX_EXPANDED_NODES:,} nodes through aliases; "

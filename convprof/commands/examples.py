@@ -14,6 +14,7 @@ __all__ = ["examples"]
 @reports_errors
 def examples() -> None:
     """List the built-in example specs; run one with `convprof compare NAME`."""
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
@@ -21,9 +22,13 @@ def examples() -> None:
     from convprof.parse import parse_spec
     from convprof.units import format_count, format_shape
 
-    table = Table(title="Built-in examples", title_justify="left")
+    table = Table(
+        title="Built-in examples", title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False
+    )
     for header in ("Name", "Input", "Layers", "Params", "MACs", "Description"):
-        table.add_column(header, justify="right" if header in ("Layers", "Params", "MACs") else "left")
+        numeric = header in ("Layers", "Params", "MACs")
+        # Names are typed back on the command line: never truncate them; descriptions wrap.
+        table.add_column(header, justify="right" if numeric else "left", no_wrap=header != "Description")
     for name in example_names():
         data = read_example(name)
         assert data is not None

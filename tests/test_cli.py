@@ -1,0 +1,177 @@
+"""compare and examples end to end: goldens for every format, invariants, and the torch-free path."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from rich.console import Console
+
+from convprof.analyze import analyze
+from convprof.cli import cli
+from convprof.render.table import render_compare
+from convprof.sources import load_spec
+from tests.conftest import SPECS
+
+EXAMPLES = ["why_convolutions", "lenet5", "alexnet", "vgg16", "mobilenet_v1"]
+
+
+def run(*args: str) -> str:
+    result = CliRunner().invoke(cli, list(args))
+    assert result.exit_code == 0, result.stderr
+    return result.stdout
+
+
+@pytest.mark.parametrize("name", ["why_convolutions", "lenet5", "mobilenet_v1"])
+def test_table_golden(name: str, golden) -> None:
+    buffer = StringIO()
+    console = Console(file=buffer, width=100, no_color=True, force_terminal=False)
+    render_compare(analyze(load_spec(name)), console, layers=name != "mobilenet_v1")
+    golden(f"compare_{name}.txt", buffer.getvalue())
+
+
+@pytest.mark.parametrize("fmt", ["json", "markdown", "csv"])
+def test_machine_and_markdown_goldens(fmt: str, golden) -> None:
+    extension = {"json": "json", "markdown": "md", "csv": "csv"}[fmt]
+    golden(f"compare_lenet5.{extension}", run("compare", "lenet5", "--no-latency", "--format", fmt))
+
+
+def test_csv_layers_golden(golden) -> None:
+    golden("compare_lenet5_layers.csv", run("compare", "lenet5", "--no-latency", "--format", "csv", "--layers"))
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_json_report_invariants(name: str) -> None:
+    """Columns sum to totals, FLOPs are twice MACs, memory follows its documented formulas."""
+    report = json.loads(run("compare", name, "--no-latency", "--format", "json"))
+    assert report["schema_version"] == 1
+    assert report["spec"]["name"] == name
+    element = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}[report["spec"]["dtype"]]
+    batch = report["spec"]["batch_size"]
+    input_bytes = element * batch
+    for dim in report["spec"]["input"]:
+        input_bytes *= dim
+    assert list(report["variants"]) == ["dense", "local", "conv"]
+    for variant in report["variants"].values():
+        layers = variant["layers"]
+        assert variant["params"] == sum(layer["params"] for layer in layers)
+        assert variant["macs"] == sum(layer["macs"] for layer in layers)
+        assert variant["flops"] == 2 * variant["macs"]
+        assert variant["elementwise_ops"] == sum(layer["elementwise_ops"] for layer in layers)
+        assert variant["param_bytes"] == element * variant["params"]
+        assert variant["buffer_bytes"] == sum(layer["buffer_bytes"] for layer in layers)
+        assert variant["optimizer_bytes"] == 2 * variant["param_bytes"]  # adam by default
+        assert variant["training_bytes"] == (
+            2 * variant["param_bytes"]
+            + variant["optimizer_bytes"]
+            + variant["buffer_bytes"]
+            + variant["saved_activation_bytes"]
+        )
+        largest_pair = max(
+            [input_bytes] + [
+                (input_bytes if i == 0 else layers[i - 1]["activation_bytes"]) + layer["activation_bytes"]
+                for i, layer in enumerate(layers)
+            ]
+        )
+        assert input_bytes <= variant["activation_bytes"] <= largest_pair
+        for value in (variant["params"], variant["macs"], variant["training_bytes"]):
+            assert isinstance(value, int)
+    # Every non-conv layer is identical across the three variants (its receptive field aside:
+    # downstream of a dense layer every unit sees the whole input).
+    for position, conv_layer in enumerate(report["variants"]["conv"]["layers"]):
+        for other in ("dense", "local"):
+            layer = dict(report["variants"][other]["layers"][position])
+            if conv_layer["kind"] != "Conv2d":
+                layer["receptive_field"] = conv_layer["receptive_field"]
+                assert layer == conv_layer
+
+
+def test_savings_sentence_has_the_real_figures() -> None:
+    text = run("compare", "why_convolutions", "--no-latency", "--format", "markdown")
+    # 14,455,392 / 357,504 = 40.43 and 357,504 / 456 = 784.0
+    assert "Sparsity of connections cuts parameters 40.4x (dense -> local)" in text
+    assert "parameter sharing cuts them another 784x (local -> conv)" in text
+
+
+def test_batch_size_and_dtype_options_scale_what_they_should() -> None:
+    base = json.loads(run("compare", "lenet5", "--no-latency", "--format", "json"))["variants"]["conv"]
+    other = json.loads(
+        run("compare", "lenet5", "--no-latency", "--format", "json", "--batch-size", "8", "--dtype", "float16")
+    )["variants"]["conv"]
+    assert other["params"] == base["params"]
+    assert other["macs"] == 8 * base["macs"]
+    assert other["param_bytes"] == base["param_bytes"] // 2
+    assert other["activation_bytes"] == base["activation_bytes"] * 8 // 2
+
+
+@pytest.mark.parametrize(("optimizer", "copies"), [("sgd", 0), ("momentum", 1), ("adam", 2)])
+def test_optimizer_state(optimizer: str, copies: int) -> None:
+    report = json.loads(run("compare", "lenet5", "--no-latency", "--format", "json", "--optimizer", optimizer))
+    conv = report["variants"]["conv"]
+    assert conv["optimizer_bytes"] == copies * 61_706 * 4
+
+
+def test_a_path_wins_over_an_example_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("lenet5").write_text("name: mine\ninput: [4]\nlayers:\n  - linear: {out_features: 2}\n")
+    report = json.loads(run("compare", "lenet5", "--no-latency", "--format", "json"))
+    assert report["spec"]["name"] == "mine"
+    assert report["variants"]["conv"]["params"] == 4 * 2 + 2
+
+
+def test_name_defaults_to_the_file_stem(tmp_path: Path) -> None:
+    spec = tmp_path / "tiny_net.yaml"
+    spec.write_text("input: [4]\nlayers:\n  - linear: {out_features: 2}\n")
+    assert json.loads(run("compare", str(spec), "--no-latency", "--format", "json"))["spec"]["name"] == "tiny_net"
+
+
+def test_output_file_holds_the_same_report(tmp_path: Path) -> None:
+    target = tmp_path / "report.json"
+    result = CliRunner().invoke(cli, ["compare", "lenet5", "--no-latency", "--format", "json", "-o", str(target)])
+    assert result.exit_code == 0
+    assert result.stdout == ""
+    assert json.loads(target.read_text()) == json.loads(run("compare", "lenet5", "--no-latency", "--format", "json"))
+    assert [p.name for p in tmp_path.iterdir()] == ["report.json"]  # no temporary file left behind
+
+
+def test_examples_lists_every_shipped_spec() -> None:
+    text = run("examples")
+    for name in EXAMPLES:
+        assert name in text
+    assert sorted(p.stem for p in SPECS.glob("*.yaml")) == sorted(EXAMPLES)
+
+
+def test_help_states_the_counting_convention() -> None:
+    text = run("compare", "--help")
+    assert "FLOPs  2 x MACs" in text
+    assert "FlopCounterMode" in text
+    assert "Element-wise ops" in text
+
+
+def test_python_dash_m_and_version() -> None:
+    process = subprocess.run(
+        [sys.executable, "-m", "convprof", "--version"], capture_output=True, text=True, check=True
+    )
+    assert process.stdout.startswith("convprof, version ")
+
+
+def test_analytic_path_never_imports_torch() -> None:
+    """The documented speed promise rests on this: counting is pure Python."""
+    code = (
+        "import sys\n"
+        "from convprof.cli import cli\n"
+        "try:\n"
+        "    cli(['compare', 'vgg16', '--no-latency', '--format', 'json'], prog_name='convprof')\n"
+        "except SystemExit as exit:\n"
+        "    assert exit.code in (0, None), exit.code\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'numpy'))\n"
+        "print('IMPORTED', heavy, file=sys.stderr)\n"
+    )
+    process = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "IMPORTED []" in process.stderr
+    assert json.loads(process.stdout)["variants"]["conv"]["params"] == 138_357_544

@@ -1,0 +1,75 @@
+"""Built-in examples reproduce their published totals exactly, analytically and as built torch models."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from convprof.analyze import analyze
+from convprof.build import build_model
+from convprof.examples import example_names, read_example
+from convprof.parse import parse_spec
+from convprof.spec import ModelSpec
+
+# Published totals, each from its source (see the comment heading each spec):
+# parameters of the model as written, and multiply-accumulates at the spec's input where published.
+PUBLISHED = {
+    # 6 x (5*5*3 + 1): the lecture's "156" corrected for the three input channels.
+    "why_convolutions": {"params": 6 * (5 * 5 * 3 + 1)},
+    # LeNet-5 with full C3 connections.
+    "lenet5": {"params": 61_706},
+    # torchvision.models.alexnet (AlexNet_Weights.IMAGENET1K_V1: num_params 61,100,840).
+    "alexnet": {"params": 61_100_840},
+    # torchvision.models.vgg16: 138,357,544 parameters; 15.47 G MACs at 224x224.
+    "vgg16": {"params": 138_357_544, "macs": 15_470_264_320},
+    # MobileNet v1 (1.0, 224): 4,231,976 parameters.
+    "mobilenet_v1": {"params": 4_231_976},
+}
+# Rounded figures from the papers and model cards, checked to their published precision.
+PUBLISHED_ROUNDED_MACS = {"alexnet": (0.71e9, 0.005e9), "mobilenet_v1": (569e6, 0.5e6)}
+
+
+def load(name: str) -> ModelSpec:
+    data = read_example(name)
+    assert data is not None
+    return parse_spec(data, name, name)
+
+
+def test_every_required_example_ships() -> None:
+    assert set(PUBLISHED) <= set(example_names())
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED))
+def test_published_totals(name: str) -> None:
+    conv = analyze(load(name)).variant("conv")
+    assert conv.params == PUBLISHED[name]["params"]
+    if "macs" in PUBLISHED[name]:
+        assert conv.macs == PUBLISHED[name]["macs"]
+    if name in PUBLISHED_ROUNDED_MACS:
+        value, tolerance = PUBLISHED_ROUNDED_MACS[name]
+        assert abs(conv.macs - value) <= tolerance
+
+
+def test_why_convolutions_dense_equivalent() -> None:
+    report = analyze(load("why_convolutions"))
+    assert report.variant("dense").params == 3072 * 4704 + 4704 == 14_455_392
+    assert report.variant("local").params == 4704 * 75 + 4704
+
+
+@pytest.mark.parametrize("name", sorted(PUBLISHED))
+def test_built_conv_model_matches_published_totals(name: str) -> None:
+    spec = load(name)
+    model = build_model(spec, "conv", "meta")
+    assert sum(p.numel() for p in model.parameters()) == PUBLISHED[name]["params"]
+    with FlopCounterMode(display=False) as counter:
+        model(torch.empty((1, *spec.input), device="meta"))
+    assert counter.get_total_flops() == 2 * analyze(spec).variant("conv").macs
+
+
+def test_vgg16_dense_equivalent_is_counted_not_built() -> None:
+    """66.8 TB of weights: counted exactly in closed form."""
+    report = analyze(load("vgg16"))
+    dense = report.variant("dense")
+    assert dense.param_bytes == dense.params * 4
+    assert dense.param_bytes > 60 * 10**12

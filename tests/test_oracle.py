@@ -1,0 +1,257 @@
+"""Oracle tests: analytic counts against the torch modules convprof builds, for every kind and variant.
+
+Shapes come from a forward pass, parameters from numel, FLOPs from FlopCounterMode; where convprof
+refuses a configuration, torch must refuse it too, and the other way round.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+from convprof.analyze import analyze
+from convprof.build import build_model
+from convprof.errors import SpecError
+from convprof.kinds import all_kinds, lookup
+from convprof.spec import ModelSpec
+from convprof.variants import VARIANTS, transform
+from tests.specbuild import make_spec
+
+BATCH = 2
+
+
+def torch_counts(module: torch.nn.Module, in_shape: tuple[int, ...]) -> tuple[tuple[int, ...], int, int, int]:
+    """Return (per-sample output shape, parameters, buffer bytes, FLOPs) of one module on meta."""
+    x = torch.empty((BATCH, *in_shape), device="meta")
+    with FlopCounterMode(display=False) as counter:
+        y = module(x)
+    params = sum(p.numel() for p in module.parameters())
+    buffers = sum(b.numel() * b.element_size() for b in module.buffers())
+    return tuple(y.shape[1:]), params, buffers, counter.get_total_flops()
+
+
+def assert_matches_torch(spec: ModelSpec) -> None:
+    """Check every layer of every variant of `spec` against its torch module."""
+    report = analyze(spec)
+    for variant in VARIANTS:
+        model = transform(spec, variant)
+        counted = report.variant(variant)
+        for layer, counts in zip(model.layers, counted.layers, strict=True):
+            kind = lookup(layer.kind)
+            assert kind is not None
+            with torch.device("meta"):
+                module = kind.build(layer.args, layer.input_shape, layer.output_shape)
+            shape, params, buffers, flops = torch_counts(module, layer.input_shape)
+            where = f"{variant} layer {layer.index} {layer.kind} {layer.args}"
+            assert shape == layer.output_shape, where
+            assert params == counts.params, where
+            assert buffers == counts.buffer_bytes, where
+            assert flops == counts.flops, where
+            assert counts.macs % BATCH == 0, where
+
+
+def torch_accepts(build: Any, in_shape: tuple[int, ...]) -> bool:
+    try:
+        module = build()
+        module(torch.empty((1, *in_shape), device="meta"))
+    except (RuntimeError, ValueError):
+        return False
+    return True
+
+
+def check_against_torch(in_shape: tuple[int, ...], layer: dict[str, Any], build: Any) -> None:
+    """convprof and torch accept the same configurations; where both do, the counts agree."""
+    try:
+        spec = make_spec(in_shape, [layer], batch_size=BATCH)
+    except SpecError:
+        assert not torch_accepts(build, in_shape), f"convprof refused what torch accepts: {layer}"
+        return
+    assert torch_accepts(build, in_shape), f"torch refused what convprof accepts: {layer}"
+    assert_matches_torch(spec)
+
+
+CONV_CASES = [
+    dict(kernel_size=k, stride=s, padding=p, dilation=d, groups=g, bias=b)
+    for k, s, p, d, g, b in itertools.product(
+        [1, 3, [2, 5]],
+        [1, 2, [2, 1]],
+        [0, 1, [2, 0], "same", "valid"],
+        [1, [2, 1]],
+        [1, 2],
+        [True, False],
+    )
+]
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel:UserWarning")
+@pytest.mark.parametrize("case", CONV_CASES, ids=lambda c: "-".join(str(v) for v in c.values()))
+def test_conv2d_all_variants_match_torch(case: dict[str, Any]) -> None:
+    in_shape = (4, 9, 12)
+    layer = {"conv2d": {"out_channels": 6, **case}}
+
+    def build() -> torch.nn.Module:
+        with torch.device("meta"):
+            return torch.nn.Conv2d(4, 6, **{k: tuple(v) if isinstance(v, list) else v for k, v in case.items()})
+
+    check_against_torch(in_shape, layer, build)
+
+
+@pytest.mark.parametrize(
+    ("kernel", "stride", "padding", "dilation", "ceil_mode"),
+    list(itertools.product([2, 3, [3, 2]], [None, 1, 2], [0, 1, [1, 0], 2], [1, 2], [False, True])),
+)
+def test_maxpool2d_matches_torch(kernel: Any, stride: Any, padding: Any, dilation: int, ceil_mode: bool) -> None:
+    in_shape = (3, 7, 10)
+    args = dict(kernel_size=kernel, stride=stride, padding=padding, dilation=dilation, ceil_mode=ceil_mode)
+    pair = {k: tuple(v) if isinstance(v, list) else v for k, v in args.items()}
+    check_against_torch(
+        in_shape, {"maxpool2d": args}, lambda: torch.nn.MaxPool2d(**pair)
+    )
+
+
+@pytest.mark.parametrize(
+    ("kernel", "stride", "padding", "ceil_mode", "count_include_pad"),
+    list(itertools.product([2, 3, [3, 2]], [None, 2, [1, 3]], [0, 1, [1, 0]], [False, True], [False, True])),
+)
+def test_avgpool2d_matches_torch(kernel: Any, stride: Any, padding: Any, ceil_mode: bool, count_include_pad: bool) -> None:
+    in_shape = (3, 7, 10)
+    args = dict(
+        kernel_size=kernel, stride=stride, padding=padding, ceil_mode=ceil_mode,
+        count_include_pad=count_include_pad,
+    )
+    pair = {k: tuple(v) if isinstance(v, list) else v for k, v in args.items()}
+    check_against_torch(in_shape, {"avgpool2d": args}, lambda: torch.nn.AvgPool2d(**pair))
+
+
+@pytest.mark.parametrize("kind", ["adaptiveavgpool2d", "adaptivemaxpool2d"])
+@pytest.mark.parametrize("output_size", [1, 3, 7, [2, 5], [None, 3], [13, None]])
+def test_adaptive_pools_match_torch(kind: str, output_size: Any) -> None:
+    spec = make_spec((5, 10, 13), [{kind: {"output_size": output_size}}], batch_size=BATCH)
+    assert_matches_torch(spec)
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [
+        "batchnorm2d",
+        {"batchnorm2d": {"affine": False}},
+        {"batchnorm2d": {"track_running_stats": False, "eps": 0.001, "momentum": None}},
+        "relu",
+        "relu6",
+        {"leakyrelu": {"negative_slope": 0.2}},
+        "gelu",
+        {"gelu": {"approximate": "tanh"}},
+        "silu",
+        "sigmoid",
+        "tanh",
+        "identity",
+        {"dropout": {"p": 0.3}},
+        "flatten",
+        {"flatten": {"start_dim": 2}},
+        {"flatten": {"start_dim": 1, "end_dim": 2}},
+        {"flatten": {"start_dim": -2}},
+        {"linear": {"out_features": 7}},
+        {"linear": {"out_features": 7, "bias": False}},
+    ],
+    ids=str,
+)
+def test_shape_preserving_and_linear_kinds_match_torch(layer: Any) -> None:
+    spec = make_spec((6, 5, 7), [layer], batch_size=BATCH)
+    assert_matches_torch(spec)
+
+
+def test_linear_after_flatten_and_on_vectors_matches_torch() -> None:
+    spec = make_spec(
+        (3, 8, 8),
+        ["flatten", {"linear": {"out_features": 10}}, "relu", {"linear": {"out_features": 4}}],
+        batch_size=BATCH,
+    )
+    assert_matches_torch(spec)
+    mlp = make_spec((20,), [{"linear": {"out_features": 5}}], batch_size=BATCH)
+    assert_matches_torch(mlp)
+
+
+def test_every_public_kind_is_covered_by_an_oracle_test() -> None:
+    covered = {
+        "conv2d", "maxpool2d", "avgpool2d", "adaptiveavgpool2d", "adaptivemaxpool2d", "batchnorm2d",
+        "relu", "relu6", "leakyrelu", "gelu", "silu", "sigmoid", "tanh", "identity", "dropout",
+        "flatten", "linear",
+    }
+    public = {kind.name.lower() for kind in all_kinds() if kind.public}
+    assert public == covered
+
+
+def test_every_kind_has_every_piece() -> None:
+    """Each kind declares a name, an argument schema with coercers and a counterpart for each variant."""
+    for kind in all_kinds():
+        assert kind.name
+        for field in kind.Args.__dataclass_fields__.values():
+            assert callable(field.metadata.get("coerce")), (kind.name, field.name)
+        for variant, target in kind.counterfactuals.items():
+            assert variant in VARIANTS
+            counterpart = lookup(target)
+            assert counterpart is not None and not counterpart.public
+
+
+def test_whole_networks_match_torch_models() -> None:
+    """Whole nn.Sequential models: parameters and FLOPs of each variant equal the report's totals."""
+    spec = make_spec(
+        (3, 20, 18),
+        [
+            {"conv2d": {"out_channels": 8, "kernel_size": 3, "padding": 1}},
+            "batchnorm2d",
+            "relu",
+            {"maxpool2d": {"kernel_size": 2}},
+            {"conv2d": {"out_channels": 8, "kernel_size": 3, "groups": 8, "bias": False}},
+            {"conv2d": {"out_channels": 16, "kernel_size": 1, "stride": 2}},
+            "silu",
+            {"adaptiveavgpool2d": {"output_size": [2, 2]}},
+            "flatten",
+            {"dropout": {"p": 0.1}},
+            {"linear": {"out_features": 10}},
+        ],
+        batch_size=3,
+    )
+    report = analyze(spec)
+    for variant in VARIANTS:
+        model = build_model(spec, variant, "meta")
+        with FlopCounterMode(display=False) as counter:
+            y = model(torch.empty((3, 3, 20, 18), device="meta"))
+        assert tuple(y.shape) == (3, 10)
+        assert sum(p.numel() for p in model.parameters()) == report.variant(variant).params
+        assert counter.get_total_flops() == report.variant(variant).flops
+
+
+def closed_form_conv(cin: int, h: int, w: int, cout: int, k: int, s: int, p: int, g: int) -> dict[str, int]:
+    """Textbook formulas, written independently of convprof's code."""
+    ho, wo = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+    outputs = cout * ho * wo
+    return {
+        "conv": cout * (cin // g) * k * k + cout,
+        "local": outputs * (cin // g) * k * k + outputs,
+        "dense": cin * h * w * outputs + outputs,
+        "macs": outputs * (cin // g) * k * k,
+    }
+
+
+@pytest.mark.parametrize(
+    ("cin", "h", "w", "cout", "k", "s", "p", "g"),
+    [(3, 32, 32, 6, 5, 1, 0, 1), (16, 15, 9, 32, 3, 2, 1, 4), (8, 8, 8, 8, 3, 1, 1, 8), (1, 28, 28, 20, 7, 3, 3, 1)],
+)
+def test_conv_counts_equal_closed_forms(cin: int, h: int, w: int, cout: int, k: int, s: int, p: int, g: int) -> None:
+    spec = make_spec(
+        (cin, h, w),
+        [{"conv2d": {"out_channels": cout, "kernel_size": k, "stride": s, "padding": p, "groups": g}}],
+    )
+    report = analyze(spec)
+    expected = closed_form_conv(cin, h, w, cout, k, s, p, g)
+    outputs = expected["macs"] // ((cin // g) * k * k)
+    for variant in VARIANTS:
+        assert report.variant(variant).params == expected[variant]
+    assert report.variant("conv").macs == expected["macs"]
+    assert report.variant("local").macs == expected["macs"]
+    assert report.variant("dense").macs == cin * h * w * outputs

@@ -110,7 +110,9 @@ def compare(
     if dtype is not None:
         model = replace(model, dtype=dtype)
     report = analyze(model, optimizer)
-    show_layers = layers if layers is not None else len(model.layers) <= LAYERS_BY_DEFAULT_UP_TO
+    # CSV is one table: per-layer rows only when asked for, the summary otherwise.
+    fits = fmt != "csv" and len(model.layers) <= LAYERS_BY_DEFAULT_UP_TO
+    show_layers = layers if layers is not None else fits
     text = _render(report, fmt, show_layers, to_file=output is not None)
     if output is not None:
         assert text is not None

@@ -75,7 +75,7 @@ def summary_columns(optimizer: str) -> list[str]:
         "FLOPs",
         "Weights",
         "Peak act.",
-        f"Training ({optimizer})",
+        f"Training\n({optimizer})",
     ]
 
 

@@ -28,29 +28,80 @@ def _table(heading: str) -> Table:
         title_style="bold",
         box=box.SIMPLE_HEAD,
         padding=(0, 1),
+        collapse_padding=True,
         pad_edge=False,
     )
 
 
+def _summary(report: Report, console: Console) -> Table:
+    """One row per variant; metrics as rows instead when the terminal is too narrow for that."""
+    headers = summary_columns(report.optimizer)
+    rows = summary_rows(report)
+    table = _table(title(report))
+    for index, header in enumerate(headers):
+        table.add_column(header, justify="left" if index == 0 else "right", no_wrap=True)
+    for row in rows:
+        table.add_row(*row)
+    unbounded = console.options.update(max_width=1 << 16)  # measure() clamps to the terminal otherwise
+    if console.measure(table, options=unbounded).maximum <= console.width:
+        return table
+    transposed = _table(title(report))
+    transposed.add_column("", no_wrap=True)
+    for row in rows:
+        transposed.add_column(row[0], justify="right", no_wrap=True)
+    for position, header in enumerate(headers[1:], start=1):
+        label = f"  {headers[position - 1]} {header}" if header == "vs conv" else header
+        transposed.add_row(label.replace("\n", " "), *(row[position] for row in rows))
+    return transposed
+
+
+#: Per-layer columns given up first when the terminal is too narrow, least important first.
+_DROP_ORDER = ("Fan-in", "RF", "Act.", "Output", "Kind")
+#: Longer layer names fold onto a second line rather than push numbers off the screen.
+_NAME_WIDTH = 14
+_RIGHT_ALIGNED = {"#", "Params", "MACs", "Act.", "Fan-in", "Local p.", "Dense p."}
+
+
+def _layers(report: Report, console: Console) -> tuple[Table, list[str]]:
+    """Return the per-layer table that fits the console, and the columns it had to leave out."""
+    conv, local, dense = (report.variant(n) for n in ("conv", "local", "dense"))
+    headers = layer_columns()
+    rows = [layer_row(*layer) for layer in zip(conv.layers, local.layers, dense.layers, strict=True)]
+    unbounded = console.options.update(max_width=1 << 16)
+    hidden: list[str] = []
+    while True:
+        keep = [i for i, header in enumerate(headers) if header not in hidden]
+        table = _table("Layers (conv variant)")
+        for i in keep:
+            header = headers[i]
+            table.add_column(
+                header,
+                justify="right" if header in _RIGHT_ALIGNED else "left",
+                no_wrap=header != "Name",  # names fold when space runs out; numbers are never cut
+                overflow="fold" if header == "Name" else "ellipsis",
+                max_width=_NAME_WIDTH if header == "Name" else None,
+            )
+        for row in rows:
+            table.add_row(*(row[i] for i in keep))
+        fits = console.measure(table, options=unbounded).maximum <= console.width
+        if fits or len(hidden) == len(_DROP_ORDER):
+            return table, hidden
+        hidden.append(_DROP_ORDER[len(hidden)])
+
+
 def render_compare(report: Report, console: Console, *, layers: bool) -> None:
     """Print the summary table, the savings sentence and optionally the per-layer table."""
-    summary = _table(title(report))
-    for index, header in enumerate(summary_columns(report.optimizer)):
-        summary.add_column(header, justify="left" if index == 0 else "right", no_wrap=True)
-    for row in summary_rows(report):
-        summary.add_row(*row)
-    console.print(summary)
+    console.print(_summary(report, console))
     console.print(savings_sentence(report), style="bold")
     for line in notes(report):
         console.print(line)
     if layers:
-        conv, local, dense = (report.variant(n) for n in ("conv", "local", "dense"))
-        table = _table("Layers (conv variant)")
-        for index, header in enumerate(layer_columns()):
-            right = index in (0, 4, 5, 6, 8, 9, 10)
-            table.add_column(header, justify="right" if right else "left", no_wrap=index != 1)
-        for layer in zip(conv.layers, local.layers, dense.layers, strict=True):
-            table.add_row(*layer_row(*layer))
+        table, hidden = _layers(report, console)
         console.print(table)
+        if hidden:
+            console.print(
+                f"Narrow terminal: {', '.join(hidden)} hidden; widen it or use --format markdown.",
+                style="dim",
+            )
     console.print()
     console.print(CONVENTION, style="dim")

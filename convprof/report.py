@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from convprof.measure.results import DeviceLatency, Environment
+
 __all__ = ["SCHEMA_VERSION", "LayerReport", "Report", "SpecInfo", "VariantReport"]
 
 #: Bumped on any incompatible change to the JSON report; CHANGELOG records each bump.
@@ -68,6 +70,8 @@ class VariantReport:
     """Optimizer state: 0, 1 or 2 copies of the weights for sgd, momentum or adam."""
     layers: tuple[LayerReport, ...]
     """Per-layer counts in spec order."""
+    latency: tuple[DeviceLatency, ...] | None = None
+    """Measured latency and memory per device, or why it was skipped; None when nothing was measured."""
 
     @property
     def flops(self) -> int:
@@ -110,6 +114,8 @@ class Report:
     """Optimizer assumed for training memory."""
     variants: tuple[VariantReport, ...]
     """dense, local and conv, in that order."""
+    environment: Environment | None = None
+    """Where latency was measured; None when nothing was measured."""
 
     def variant(self, name: str) -> VariantReport:
         """Return the variant called `name`."""
@@ -120,7 +126,7 @@ class Report:
 
     def to_dict(self) -> dict[str, Any]:
         """Return the report as JSON-ready data with a stable key order and exact integers."""
-        return {
+        data: dict[str, Any] = {
             "schema_version": self.schema_version,
             "convprof_version": self.convprof_version,
             "spec": {
@@ -133,6 +139,9 @@ class Report:
             "optimizer": self.optimizer,
             "variants": {v.name: _variant_dict(v) for v in self.variants},
         }
+        if self.environment is not None:
+            data["environment"] = self.environment.to_dict()
+        return data
 
 
 def _variant_dict(variant: VariantReport) -> dict[str, Any]:
@@ -147,7 +156,8 @@ def _variant_dict(variant: VariantReport) -> dict[str, Any]:
         "saved_activation_bytes": variant.saved_activation_bytes,
         "optimizer_bytes": variant.optimizer_bytes,
         "training_bytes": variant.training_bytes,
-        "latency": None,
+        "latency": _latency_dict(variant.latency),
+        **_skipped_dict(variant.latency),
         "layers": [
             {
                 "index": layer.index,
@@ -166,3 +176,16 @@ def _variant_dict(variant: VariantReport) -> dict[str, Any]:
             for layer in variant.layers
         ],
     }
+
+
+def _latency_dict(latency: tuple[DeviceLatency, ...] | None) -> dict[str, Any] | None:
+    if latency is None:
+        return None
+    return {result.device: result.to_dict() for result in latency}
+
+
+def _skipped_dict(latency: tuple[DeviceLatency, ...] | None) -> dict[str, Any]:
+    """Return {"skipped": {device: reason}} beside measured latency, nothing when none was measured."""
+    if latency is None:
+        return {}
+    return {"skipped": {r.device: r.skipped for r in latency if r.skipped is not None}}

@@ -1,0 +1,278 @@
+"""Measure every variant of a report on each device: guard, build, first call, memory, rounds."""
+
+from __future__ import annotations
+
+import gc
+import platform
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from convprof.errors import ConvprofError, UsageError
+from convprof.measure.environment import (
+    cpu_model,
+    cuda_environment,
+    load_average,
+    thread_variables,
+    versions,
+)
+from convprof.measure.guard import admit
+from convprof.measure.memory import measure_memory
+from convprof.measure.options import (
+    CPU_MEMORY_FRACTION,
+    CUDA_MEMORY_FRACTION,
+    PRESETS,
+    MeasureOptions,
+    Preset,
+    available_memory,
+)
+from convprof.measure.progress import Steps, steps
+from convprof.measure.results import CudaEnvironment, DeviceLatency, Environment
+from convprof.measure.roofline import (
+    Calibration,
+    arithmetic_intensity,
+    bound,
+    calibration_key,
+    load_calibrations,
+)
+from convprof.measure.stats import summarize
+from convprof.measure.timer import cpu_threads, run_rounds, time_once
+
+if TYPE_CHECKING:
+    import torch
+
+    from convprof.report import Report
+    from convprof.spec import ModelSpec
+
+__all__ = ["MeasureError", "resolve_devices", "run"]
+
+#: Variants are timed in this order within each round.
+ORDER = ("conv", "local", "dense")
+
+
+class MeasureError(ConvprofError):
+    """Measuring cannot work here (torch.compile without a compiler, say)."""
+
+
+def resolve_devices(requested: tuple[str, ...]) -> tuple[str, ...]:
+    """Return the devices to measure; asking for CUDA without it is an error, never a CPU run."""
+    import torch
+
+    available = torch.cuda.is_available()
+    count = torch.cuda.device_count() if available else 0
+    devices: list[str] = []
+    for entry in requested:
+        if entry == "cpu":
+            devices.append("cpu")
+        elif entry == "auto":
+            devices += ["cpu", "cuda:0"] if available else ["cpu"]
+        elif entry == "all":
+            devices += ["cpu", *(f"cuda:{i}" for i in range(count))]
+        else:
+            index = int(entry.partition(":")[2] or 0)
+            if not available:
+                build = f"with CUDA {torch.version.cuda}" if torch.version.cuda else "for the CPU only"
+                raise UsageError(
+                    f"--device {entry}: CUDA is not available here (torch {torch.__version__}, built {build})"
+                )
+            if index >= count:
+                raise UsageError(f"--device {entry}: only {count} CUDA device(s) present")
+            devices.append(f"cuda:{index}")
+    return tuple(dict.fromkeys(devices))
+
+
+def _limit(device: str, options: MeasureOptions) -> int:
+    if options.max_memory is not None:
+        return options.max_memory
+    if device.startswith("cuda"):
+        import torch
+
+        free, _total = torch.cuda.mem_get_info(device)
+        return int(free * CUDA_MEMORY_FRACTION)
+    return int(available_memory() * CPU_MEMORY_FRACTION)
+
+
+@contextmanager
+def _cudnn_benchmark(enabled: bool) -> Iterator[None]:
+    """Let cuDNN pick the fastest kernels for our fixed shapes; restore the setting afterwards."""
+    import torch
+
+    previous = torch.backends.cudnn.benchmark
+    torch.backends.cudnn.benchmark = enabled or previous
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.benchmark = previous
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+def _input(spec: ModelSpec, device: str, channels_last: bool) -> torch.Tensor:
+    import torch
+
+    from convprof.build import torch_dtype
+
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(spec.batch_size, *spec.input, generator=generator).to(device, torch_dtype(spec.dtype))
+    return x.contiguous(memory_format=torch.channels_last) if channels_last and x.dim() == 4 else x
+
+
+def _measure_device(
+    spec: ModelSpec,
+    report: Report,
+    device: str,
+    options: MeasureOptions,
+    preset: Preset,
+    limit: int,
+    calibration: Calibration | None,
+    step: Steps,
+) -> dict[str, DeviceLatency]:
+    """Measure the variants that fit on one device; the others carry their reason."""
+    import torch
+
+    from convprof.build import build_model
+
+    cuda = device.startswith("cuda")
+
+    def sync() -> None:
+        if cuda:
+            torch.cuda.synchronize(device)
+
+    events: Callable[[], tuple[Any, Any]] | None = None
+    if cuda:
+
+        def events() -> tuple[Any, Any]:
+            start = torch.cuda.Event(enable_timing=True)  # type: ignore[no-untyped-call]
+            end = torch.cuda.Event(enable_timing=True)  # type: ignore[no-untyped-call]
+            return start, end
+
+    reasons = admit(report.variants, limit)
+    results: dict[str, DeviceLatency] = {}
+    calls: dict[str, Callable[[], object]] = {}
+    first: dict[str, tuple[float, float | None]] = {}
+    memory = {}
+    x = _input(spec, device, options.channels_last)
+    for name in ORDER:
+        reason = reasons[name]
+        if reason is not None:
+            results[name] = DeviceLatency(device, reason)
+            step(f"{device}: {name} skipped")
+            continue
+        step(f"{device}: building {name}")
+        model = build_model(spec, name, device).eval()
+        if options.channels_last and x.dim() == 4:
+            model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        try:
+            with torch.inference_mode():
+                first_ms = time_once(partial(model, x), sync)
+                memory[name] = measure_memory(model, x, device)
+        except (RuntimeError, NotImplementedError) as error:
+            results[name] = DeviceLatency(
+                device, f"{name} cannot run in {spec.dtype} on {device}: {_first_line(error)}"
+            )
+            continue
+        compile_ms: float | None = None
+        call: Callable[[], object] = partial(model, x)
+        if options.compile:
+            call = partial(torch.compile(model), x)
+            try:
+                with torch.inference_mode():
+                    compile_ms = time_once(call, sync)
+                    first_ms = time_once(call, sync)
+            except Exception as error:  # torch.compile raises many kinds; all mean the same here
+                raise MeasureError(
+                    f"--compile failed for {name} on {device}: {_first_line(error)} "
+                    "(torch.compile needs a working C++ compiler on the CPU and Triton on CUDA)"
+                ) from error
+        first[name] = (first_ms, compile_ms)
+        calls[name] = call
+    if calls:
+        with torch.inference_mode():
+            samples = run_rounds(calls, preset, sync, events, on_step=lambda: step())
+    for name, runs in samples.items() if calls else ():
+        stats = summarize(runs.raw_ms, runs.rounds)
+        variant = report.variant(name)
+        achieved = variant.flops / (stats.median_ms / 1000) if stats.median_ms > 0 else None
+        intensity = arithmetic_intensity(report, variant)
+        fraction = None
+        if calibration is not None and achieved is not None and intensity > 0:
+            fraction = achieved / bound(calibration, intensity)
+        results[name] = DeviceLatency(
+            device=device,
+            skipped=None,
+            stats=stats,
+            first_call_ms=first[name][0],
+            compile_ms=first[name][1],
+            calls_per_sample=runs.calls_per_sample,
+            device_stats=summarize(runs.device_ms, runs.rounds) if runs.device_ms else None,
+            memory=memory[name],
+            achieved_flop_per_s=achieved,
+            arithmetic_intensity=intensity,
+            roofline_fraction=fraction,
+        )
+    calls.clear()
+    gc.collect()
+    if cuda:
+        torch.cuda.empty_cache()
+    return results
+
+
+def run(spec: ModelSpec, report: Report, options: MeasureOptions, *, progress: bool = False) -> Report:
+    """Measure `report`'s variants as `options` ask; see convprof.measure.measure_report."""
+    import torch
+
+    if (spec.batch_size, spec.dtype) != (report.spec.batch_size, report.spec.dtype):
+        raise UsageError("the spec and the report differ in batch size or dtype")
+    devices = resolve_devices(options.devices)
+    preset = PRESETS[options.preset]
+    calibrations = load_calibrations()
+    found: dict[str, list[DeviceLatency]] = {v.name: [] for v in report.variants}
+    cuda_envs: list[CudaEnvironment] = []
+    cpu_limit = _limit("cpu", options)
+    used: list[tuple[str, float, float]] = []
+    load_before = load_average()
+    total = len(devices) * (2 * len(ORDER) + preset.rounds)
+    with steps(total, progress) as step, cpu_threads(options.threads):
+        for device in devices:
+            limit = cpu_limit if device == "cpu" else _limit(device, options)
+            key = calibration_key(
+                device.split(":")[0] if device == "cpu" else device, spec.dtype, options.threads
+            )
+            calibration = calibrations.get(key)
+            if calibration is not None:
+                used.append((device, calibration.peak_flop_per_s, calibration.copy_bytes_per_s))
+            with _cudnn_benchmark(device.startswith("cuda")):
+                if device.startswith("cuda"):
+                    cuda_envs.append(cuda_environment(device, limit))
+                measured = _measure_device(spec, report, device, options, preset, limit, calibration, step)
+            for name, result in measured.items():
+                found[name].append(result)
+    convprof_version, python_version, torch_version = versions()
+    del torch
+    environment = Environment(
+        convprof_version=convprof_version,
+        python_version=python_version,
+        torch_version=torch_version,
+        platform=platform.platform(),
+        cpu_model=cpu_model(),
+        logical_cores=__import__("os").cpu_count() or 1,
+        threads=options.threads,
+        env_threads=thread_variables(),
+        load_before=load_before,
+        load_after=load_average(),
+        preset=preset.name,
+        dtype=spec.dtype,
+        batch_size=spec.batch_size,
+        channels_last=options.channels_last,
+        compiled=options.compile,
+        cpu_memory_limit_bytes=cpu_limit,
+        cuda=tuple(cuda_envs),
+        calibration=tuple(used),
+    )
+    variants = tuple(replace(v, latency=tuple(found[v.name])) for v in report.variants)
+    return replace(report, variants=variants, environment=environment)

@@ -17,10 +17,11 @@ def cli() -> None:
 
 def _register() -> None:
     # Each command lives in its own module under convprof.commands; heavy imports stay inside them.
+    from convprof.commands.check import check
     from convprof.commands.compare import compare
     from convprof.commands.examples import examples
 
-    for command in (compare, examples):
+    for command in (compare, examples, check):
         cli.add_command(command)
 
 

@@ -8,14 +8,15 @@ from dataclasses import MISSING, fields
 from typing import Any
 
 from convprof.args import choice, describe, positive_int, string
+from convprof.budgets import parse_budgets
 from convprof.errors import SpecError
 from convprof.kinds import ShapeError, all_kinds, lookup
-from convprof.spec import DTYPE_BYTES, LayerSpec, ModelSpec, Shape
+from convprof.spec import DTYPE_BYTES, Budgets, LayerSpec, ModelSpec, Shape
 from convprof.yamlnode import Mapping, Node, Scalar, Sequence, load_nodes
 
 __all__ = ["parse_spec"]
 
-_TOP_KEYS = ("name", "description", "input", "batch_size", "dtype", "layers")
+_TOP_KEYS = ("name", "description", "input", "batch_size", "dtype", "layers", "budgets")
 #: Torch arguments convprof infers from the previous layer, by the kind field they would feed.
 _INFERRED = ("in_channels", "in_features", "num_features")
 #: Ranks an input may have: (C,), (C, L), (C, H, W), (C, D, H, W).
@@ -71,7 +72,9 @@ class _Parser:
         if not isinstance(layers_node, Sequence) or not layers_node.items:
             raise self.error(layers_node, f"`layers` must be a non-empty list, got {describe(layers_node)}")
         layers = self.layers(layers_node, shape)
-        return ModelSpec(name, description, shape, batch_size, dtype, layers, self.path)
+        budgets_node = get("budgets")
+        budgets = parse_budgets(budgets_node, self.path) if budgets_node else Budgets()
+        return ModelSpec(name, description, shape, batch_size, dtype, layers, self.path, budgets)
 
     def input(self, node: Node) -> Shape:
         if not isinstance(node, Sequence) or not 1 <= len(node.items) <= _MAX_INPUT_RANK:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["DTYPE_BYTES", "LayerSpec", "ModelSpec", "Shape"]
+__all__ = ["DTYPE_BYTES", "Budgets", "LayerSpec", "ModelSpec", "Shape"]
 
 #: Per-sample tensor shape, channels first: (C,), (C, L), (C, H, W) or (C, D, H, W).
 Shape = tuple[int, ...]
@@ -50,6 +50,26 @@ class LayerSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class Budgets:
+    """Limits the conv variant (the model as written) must stay within; None where none is set."""
+
+    params: int | None = None
+    """Most trainable parameters."""
+    macs: int | None = None
+    """Most multiply-accumulates for the batch."""
+    flops: int | None = None
+    """Most FLOPs (2 x MACs) for the batch."""
+    param_bytes: int | None = None
+    """Most weight memory in bytes."""
+    activation_bytes: int | None = None
+    """Most peak inference activation memory in bytes."""
+    training_bytes: int | None = None
+    """Most training memory in bytes."""
+    latency_ms: tuple[tuple[str, float], ...] = ()
+    """Most median latency in milliseconds per device, e.g. (("cpu", 5.0),), sorted by device."""
+
+
+@dataclass(frozen=True, slots=True)
 class ModelSpec:
     """A whole network: input, batch, dtype and a validated stack of layers."""
 
@@ -67,6 +87,8 @@ class ModelSpec:
     """The layers in order."""
     path: str
     """Where the spec came from, for messages."""
+    budgets: Budgets = field(default_factory=Budgets)
+    """Limits `convprof check` holds the conv variant to; empty when the spec sets none."""
 
     @property
     def dtype_bytes(self) -> int:

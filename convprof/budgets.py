@@ -1,0 +1,328 @@
+"""Budgets and growth allowances: parsed from a spec or the command line, checked against a report."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields, replace
+from fractions import Fraction
+from typing import Any
+
+from convprof import yamlnode
+from convprof.args import describe
+from convprof.errors import ConvprofError, SpecError, UsageError
+from convprof.quantity import parse_bytes, parse_count, parse_milliseconds, parse_percent
+from convprof.spec import Budgets
+
+__all__ = [
+    "BUDGET_METRICS",
+    "LATENCY_DEVICES",
+    "Allowance",
+    "BudgetExceeded",
+    "Check",
+    "GrowthCheck",
+    "LimitCheck",
+    "check_growth",
+    "check_limits",
+    "merge_budgets",
+    "metric_values",
+    "parse_budgets",
+    "parse_growth",
+    "parse_latency_option",
+    "parse_limit",
+]
+
+#: Budget metrics that are counts (k, M, G multipliers).
+COUNT_METRICS = ("params", "macs", "flops")
+#: Budget metrics that are byte sizes (KiB, MiB, GiB or kB, MB, GB).
+BYTE_METRICS = ("param_bytes", "activation_bytes", "training_bytes")
+#: Every size metric a budget may limit, in the order tables list them.
+BUDGET_METRICS = COUNT_METRICS + BYTE_METRICS
+#: Devices a latency budget may name.
+LATENCY_DEVICES = ("cpu", "cuda")
+#: Prefix of latency metrics: `latency_ms.cpu` is the conv variant's median latency on the CPU.
+LATENCY_PREFIX = "latency_ms."
+
+
+class BudgetExceeded(ConvprofError):
+    """One or more budgets or growth allowances exceeded; the CLI exits 1."""
+
+    exit_code = 1
+
+
+def _suggest(word: str, options: Iterable[str]) -> str:
+    match = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f" (did you mean {match[0]}?)" if match else ""
+
+
+def parse_limit(metric: str, text: str) -> int:
+    """Return the exact limit `text` writes for a size metric; ValueError says what is wrong."""
+    return parse_bytes(text) if metric in BYTE_METRICS else parse_count(text)
+
+
+def _scalar_text(node: yamlnode.Node, path: str, expected: str) -> str:
+    if not isinstance(node, yamlnode.Scalar) or node.tag not in ("int", "float", "str"):
+        raise SpecError(f"expected {expected}, got {describe(node)}", path, node.line, node.column)
+    if node.tag == "int":
+        assert isinstance(node.value, int)
+        if node.value < 0:
+            raise SpecError(f"expected {expected}, got {node.text}", path, node.line, node.column)
+        return str(node.value)  # YAML reads 1_000 and 0x10 as integers; keep its reading
+    return node.text
+
+
+def _latency_budgets(node: yamlnode.Node, path: str) -> tuple[tuple[str, float], ...]:
+    if not isinstance(node, yamlnode.Mapping):
+        raise SpecError(
+            f"latency_ms is a mapping of device to milliseconds, e.g. {{cpu: 5, cuda: 0.5}}, "
+            f"got {describe(node)}",
+            path,
+            node.line,
+            node.column,
+        )
+    limits: dict[str, float] = {}
+    for device, (key_node, value_node) in node.items.items():
+        if device not in LATENCY_DEVICES:
+            hint = _suggest(device, LATENCY_DEVICES) or f"; use {' or '.join(LATENCY_DEVICES)}"
+            raise SpecError(f"unknown device {device!r}{hint}", path, key_node.line, key_node.column)
+        text = _scalar_text(value_node, path, "milliseconds such as 5 or 0.5")
+        try:
+            limits[device] = float(parse_milliseconds(text))
+        except ValueError as exc:
+            raise SpecError(f"latency_ms.{device}: {exc}", path, value_node.line, value_node.column) from None
+    return tuple(sorted(limits.items()))
+
+
+def parse_budgets(node: yamlnode.Node, path: str) -> Budgets:
+    """Return the Budgets a spec's `budgets:` mapping sets; SpecError names line and column."""
+    if not isinstance(node, yamlnode.Mapping):
+        raise SpecError(
+            f"budgets is a mapping such as {{params: 100k, macs: 1G}}, got {describe(node)}",
+            path,
+            node.line,
+            node.column,
+        )
+    values: dict[str, Any] = {}
+    allowed = [*BUDGET_METRICS, "latency_ms"]
+    for key, (key_node, value_node) in node.items.items():
+        if key == "latency_ms":
+            values[key] = _latency_budgets(value_node, path)
+        elif key in BUDGET_METRICS:
+            example = "4MiB" if key in BYTE_METRICS else "100k"
+            text = _scalar_text(value_node, path, f"a {key} limit such as {example}")
+            try:
+                values[key] = parse_limit(key, text)
+            except ValueError as exc:
+                raise SpecError(f"budgets.{key}: {exc}", path, value_node.line, value_node.column) from None
+        else:
+            hint = _suggest(key, allowed) or f"; budgets take {', '.join(allowed)}"
+            raise SpecError(f"unknown budget {key!r}{hint}", path, key_node.line, key_node.column)
+    return Budgets(**values)
+
+
+def merge_budgets(base: Budgets, override: Budgets) -> Budgets:
+    """Return `base` with every limit `override` sets replacing it (latency per device)."""
+    changes: dict[str, Any] = {
+        f.name: getattr(override, f.name)
+        for f in fields(Budgets)
+        if f.name != "latency_ms" and getattr(override, f.name) is not None
+    }
+    latency = dict(base.latency_ms) | dict(override.latency_ms)
+    return replace(base, **changes, latency_ms=tuple(sorted(latency.items())))
+
+
+def parse_latency_option(text: str) -> tuple[str, float]:
+    """Return (device, ms) from `cpu=5`; UsageError says the form."""
+    device, sep, value = text.partition("=")
+    device = device.strip()
+    if not sep or device not in LATENCY_DEVICES:
+        raise UsageError(f"--max-latency {text!r}: write DEVICE=MS with DEVICE cpu or cuda, e.g. cpu=5")
+    try:
+        return device, float(parse_milliseconds(value))
+    except ValueError as exc:
+        raise UsageError(f"--max-latency {text!r}: {exc}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Allowance:
+    """How much one metric may grow against a baseline report."""
+
+    metric: str
+    """A size metric (`params`) or a latency (`latency_ms.cpu`)."""
+    percent: Fraction
+    """Largest growth allowed, in percent of the baseline value; exact."""
+
+
+def _metric_names() -> list[str]:
+    return [*BUDGET_METRICS, *(LATENCY_PREFIX + d for d in LATENCY_DEVICES)]
+
+
+def parse_growth(text: str) -> tuple[Allowance, ...]:
+    """Return the allowances of `params=0%,macs=5%,latency_ms.cpu=15%`; UsageError on a bad item."""
+    allowances: dict[str, Allowance] = {}
+    for item in text.split(","):
+        metric, sep, value = item.strip().partition("=")
+        metric = metric.strip()
+        if not sep or not metric:
+            raise UsageError(f"--max-growth {item.strip()!r}: write METRIC=PERCENT, e.g. macs=5%")
+        if metric not in _metric_names():
+            hint = _suggest(metric, _metric_names()) or f"; metrics: {', '.join(_metric_names())}"
+            raise UsageError(f"--max-growth: unknown metric {metric!r}{hint}")
+        try:
+            allowances[metric] = Allowance(metric, parse_percent(value))
+        except ValueError as exc:
+            raise UsageError(f"--max-growth {item.strip()!r}: {exc}") from None
+    return tuple(allowances.values())
+
+
+Number = int | float
+
+
+def metric_values(report: Mapping[str, Any], variant: str = "conv") -> dict[str, Number | None]:
+    """Return a JSON report's size metrics and median latencies (`latency_ms.cpu`) for one variant."""
+    data = report["variants"][variant]
+    values: dict[str, Number | None] = {m: data[m] for m in BUDGET_METRICS}
+    latency = data.get("latency") or {}
+    for device, measured in sorted(latency.items()):
+        median = measured.get("median_ms") if isinstance(measured, Mapping) else None
+        values[LATENCY_PREFIX + device] = median
+    return values
+
+
+def _percent(numerator: Fraction) -> str:
+    return f"{float(numerator):+.2f}%"
+
+
+def _show(metric: str, value: Number) -> str:
+    if metric.startswith(LATENCY_PREFIX):
+        return f"{value:.3f} ms"
+    return f"{value:,}"
+
+
+@dataclass(frozen=True, slots=True)
+class LimitCheck:
+    """One metric of one spec against an absolute limit."""
+
+    spec: str
+    """Name of the spec checked."""
+    metric: str
+    """`params`, `macs`, ... or `latency_ms.DEVICE`."""
+    limit: Number
+    """The largest value allowed."""
+    actual: Number | None
+    """The value of the conv variant; None when a latency was not measured."""
+
+    @property
+    def passed(self) -> bool:
+        """True when the value is within the limit (or was not measured)."""
+        return self.actual is None or Fraction(self.actual) <= Fraction(self.limit)
+
+    @property
+    def headroom(self) -> Fraction | None:
+        """Percent of the limit still free (negative when exceeded); None when unmeasured or limit 0."""
+        if self.actual is None or self.limit == 0:
+            return None
+        return (Fraction(self.limit) - Fraction(self.actual)) * 100 / Fraction(self.limit)
+
+    def limit_text(self) -> str:
+        """Return the limit as a table shows it."""
+        return _show(self.metric, self.limit)
+
+    def actual_text(self) -> str:
+        """Return the value as a table shows it."""
+        return "not measured" if self.actual is None else _show(self.metric, self.actual)
+
+    def message(self) -> str:
+        """Return the failure in one line: spec, metric, limit and actual."""
+        return f"{self.spec}: {self.metric} {self.actual_text()} exceeds its limit {self.limit_text()}"
+
+
+@dataclass(frozen=True, slots=True)
+class GrowthCheck:
+    """One metric of one spec against its value in a baseline report plus an allowance."""
+
+    spec: str
+    """Name of the spec checked."""
+    metric: str
+    """`params`, `macs`, ... or `latency_ms.DEVICE`."""
+    allowance: Fraction
+    """Largest growth allowed, in percent of the baseline."""
+    baseline: Number | None
+    """The value in the baseline report; None when it has none (not measured there)."""
+    actual: Number | None
+    """The value now; None when not measured."""
+
+    @property
+    def limit(self) -> Fraction | None:
+        """The largest value allowed: baseline x (1 + allowance/100)."""
+        if self.baseline is None:
+            return None
+        return Fraction(self.baseline) * (100 + self.allowance) / 100
+
+    @property
+    def passed(self) -> bool:
+        """True when growth is within the allowance, exactly (or either side was not measured)."""
+        limit = self.limit
+        return limit is None or self.actual is None or Fraction(self.actual) <= limit
+
+    @property
+    def growth(self) -> Fraction | None:
+        """Change against the baseline in percent; None when unknown or the baseline is 0."""
+        if self.baseline is None or self.actual is None or self.baseline == 0:
+            return None
+        return (Fraction(self.actual) - Fraction(self.baseline)) * 100 / Fraction(self.baseline)
+
+    @property
+    def headroom(self) -> Fraction | None:
+        """Percent of the allowed value still free (negative when exceeded)."""
+        limit = self.limit
+        if limit is None or self.actual is None or limit == 0:
+            return None
+        return (limit - Fraction(self.actual)) * 100 / limit
+
+    def limit_text(self) -> str:
+        """Return the allowance and its baseline as a table shows them."""
+        if self.baseline is None:
+            return f"+{float(self.allowance):g}% of (not in baseline)"
+        return f"+{float(self.allowance):g}% of {_show(self.metric, self.baseline)}"
+
+    def actual_text(self) -> str:
+        """Return the value and its growth as a table shows them."""
+        if self.actual is None:
+            return "not measured"
+        growth = self.growth
+        suffix = "" if growth is None else f" ({_percent(growth)})"
+        return _show(self.metric, self.actual) + suffix
+
+    def message(self) -> str:
+        """Return the failure in one line: spec, metric, allowance, baseline and actual."""
+        return (
+            f"{self.spec}: {self.metric} grew to {self.actual_text()}, "
+            f"more than the {self.limit_text()} allowed"
+        )
+
+
+Check = LimitCheck | GrowthCheck
+
+
+def check_limits(spec: str, budgets: Budgets, report: Mapping[str, Any]) -> list[LimitCheck]:
+    """Return one check per limit in `budgets` against the conv variant of a JSON report."""
+    values = metric_values(report)
+    checks: list[LimitCheck] = []
+    for metric in BUDGET_METRICS:
+        limit = getattr(budgets, metric)
+        if limit is not None:
+            checks.append(LimitCheck(spec, metric, limit, values[metric]))
+    for device, limit_ms in budgets.latency_ms:
+        checks.append(
+            LimitCheck(spec, LATENCY_PREFIX + device, limit_ms, values.get(LATENCY_PREFIX + device))
+        )
+    return checks
+
+
+def check_growth(
+    spec: str, allowances: Iterable[Allowance], baseline: Mapping[str, Any], report: Mapping[str, Any]
+) -> list[GrowthCheck]:
+    """Return one check per allowance: the conv variant of `report` against that of `baseline`."""
+    old, new = metric_values(baseline), metric_values(report)
+    return [GrowthCheck(spec, a.metric, a.percent, old.get(a.metric), new.get(a.metric)) for a in allowances]

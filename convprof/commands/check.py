@@ -1,0 +1,274 @@
+"""`convprof check`: budgets and growth allowances of one or more specs, for CI gates."""
+
+from __future__ import annotations
+
+import glob
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from convprof.analyze import OPTIMIZER_STATES
+from convprof.budgets import BUDGET_METRICS, LATENCY_PREFIX
+from convprof.commands.base import reports_errors
+from convprof.errors import UsageError
+
+if TYPE_CHECKING:
+    from convprof.budgets import Allowance, Check
+    from convprof.report import Report
+    from convprof.spec import Budgets, ModelSpec
+
+__all__ = ["check", "expand_specs", "step_summary"]
+
+_GLOB_CHARS = frozenset("*?[")
+
+F = TypeVar("F", bound=Callable[..., Any])
+#: Width of tables sent to a pipe or a CI log, where no terminal decides it.
+_PIPE_WIDTH = 120
+
+
+def expand_specs(arguments: tuple[str, ...]) -> list[str]:
+    """Expand glob patterns (quoted so the shell left them) into sorted paths; keep other arguments."""
+    expanded: list[str] = []
+    for argument in arguments:
+        if Path(argument).exists() or not _GLOB_CHARS & set(argument):
+            matches = [argument]
+        else:
+            matches = sorted(glob.glob(argument, recursive=True))
+            if not matches:
+                raise UsageError(f"{argument}: no file matches this pattern")
+        expanded += [m for m in matches if m not in expanded]
+    return expanded
+
+
+def step_summary(markdown: str) -> None:
+    """Append Markdown to the GitHub Actions job summary when GITHUB_STEP_SUMMARY names one."""
+    import os
+
+    target = os.environ.get("GITHUB_STEP_SUMMARY")
+    if not target:
+        return
+    try:
+        with open(target, "a", encoding="utf-8") as handle:
+            handle.write(markdown + "\n")
+    except OSError as exc:
+        raise UsageError(f"cannot append to GITHUB_STEP_SUMMARY {target}: {exc.strerror}") from exc
+    click.echo(f"convprof: appended the Markdown summary to {target} (GITHUB_STEP_SUMMARY)", err=True)
+
+
+def _overrides(limits: dict[str, str | None], latency: tuple[str, ...]) -> Budgets:
+    from convprof.budgets import parse_latency_option, parse_limit
+    from convprof.spec import Budgets
+
+    values: dict[str, Any] = {}
+    for metric, text in limits.items():
+        if text is not None:
+            try:
+                values[metric] = parse_limit(metric, text)
+            except ValueError as exc:
+                option = "--max-" + metric.replace("_", "-")
+                raise UsageError(f"{option} {text!r}: {exc}") from None
+    devices = dict(parse_latency_option(item) for item in latency)
+    return Budgets(**values, latency_ms=tuple(sorted(devices.items())))
+
+
+def _baselines(paths: tuple[Path, ...]) -> dict[str, tuple[Path, dict[str, Any]]]:
+    """Return saved reports by spec name, from files and from directories of *.json files."""
+    from convprof.reportfile import load_report
+
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(path.glob("*.json"))
+            if not found:
+                raise UsageError(f"--baseline {path}: the directory holds no .json reports")
+            files += found
+        else:
+            files.append(path)
+    baselines: dict[str, tuple[Path, dict[str, Any]]] = {}
+    for file in files:
+        data = load_report(file)
+        name = data["spec"]["name"]
+        if name in baselines:
+            raise UsageError(
+                f"--baseline: {baselines[name][0]} and {file} are both for spec {name!r}; keep one"
+            )
+        baselines[name] = (file, data)
+    return baselines
+
+
+def _measure(spec: ModelSpec, report: Report, devices: tuple[str, ...], preset: str) -> Report:
+    try:
+        from convprof.measure import MeasureOptions, measure_report
+    except ImportError as exc:  # pragma: no cover - only when the measurement code is missing
+        raise UsageError(f"latency cannot be measured here ({exc}); check sizes only") from exc
+    return measure_report(spec, report, MeasureOptions(devices=devices, preset=preset))
+
+
+def _latency_devices(budgets: Budgets, allowances: tuple[Allowance, ...], latency: bool) -> tuple[str, ...]:
+    devices = {device for device, _ in budgets.latency_ms}
+    devices |= {a.metric[len(LATENCY_PREFIX) :] for a in allowances if a.metric.startswith(LATENCY_PREFIX)}
+    if latency and not devices:
+        devices.add("cpu")
+    return tuple(sorted(devices))
+
+
+def _limit_option(metric: str, example: str) -> Callable[[F], F]:
+    return click.option(
+        "--max-" + metric.replace("_", "-"),
+        metric,
+        metavar="N",
+        help=f"Limit on the conv variant's {metric} (e.g. {example}); overrides the spec's budget.",
+    )
+
+
+@click.command()
+@click.argument("specs", nargs=-1, required=True, metavar="SPEC...")
+@_limit_option("params", "100k")
+@_limit_option("macs", "1G")
+@_limit_option("flops", "2G")
+@_limit_option("param_bytes", "4MiB")
+@_limit_option("activation_bytes", "64MB")
+@_limit_option("training_bytes", "1GiB")
+@click.option(
+    "--max-latency",
+    "max_latency",
+    multiple=True,
+    metavar="DEVICE=MS",
+    help="Median latency limit per device, e.g. cpu=5 or cuda=0.5 (repeatable); measures latency.",
+)
+@click.option(
+    "--latency", is_flag=True, help="Measure latency even without a latency budget (imports torch)."
+)
+@click.option(
+    "--preset",
+    type=click.Choice(["quick", "default", "rigorous"]),
+    default="default",
+    show_default=True,
+    help="How long latency measurements take.",
+)
+@click.option(
+    "--baseline",
+    "baseline",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="A saved JSON report, or a directory of them, matched to specs by name (repeatable).",
+)
+@click.option(
+    "--max-growth",
+    metavar="METRIC=PCT,...",
+    help="Largest growth against the baseline, e.g. params=0%,macs=5%,latency_ms.cpu=15%.",
+)
+@click.option(
+    "--optimizer",
+    type=click.Choice(list(OPTIMIZER_STATES)),
+    default="adam",
+    show_default=True,
+    help="Optimizer whose state training memory includes.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "markdown", "json"]),
+    default="table",
+    show_default=True,
+    help="Output format of the check results.",
+)
+@click.option(
+    "--write-reports",
+    type=click.Path(path_type=Path),
+    metavar="DIR",
+    help="Also write each spec's JSON report to DIR/NAME.json (a baseline for later runs).",
+)
+@reports_errors
+def check(
+    specs: tuple[str, ...],
+    max_latency: tuple[str, ...],
+    latency: bool,
+    preset: str,
+    baseline: tuple[Path, ...],
+    max_growth: str | None,
+    optimizer: str,
+    fmt: str,
+    write_reports: Path | None,
+    **limits: str | None,
+) -> None:
+    """Check the budgets of each SPEC (a file, a quoted glob such as 'specs/*.yaml', or an example).
+
+    Budgets come from each spec's `budgets:` mapping; --max-* options override them. Exits 0 when every
+    check passes, 1 when any budget or growth allowance is exceeded, 2 on a usage or spec error.
+    Latency is measured (importing torch) only when a latency budget, a latency growth allowance or
+    --latency asks for it.
+    """
+    from convprof.analyze import analyze
+    from convprof.budgets import BudgetExceeded, check_growth, check_limits, merge_budgets, parse_growth
+    from convprof.sources import load_spec
+
+    assert set(limits) == set(BUDGET_METRICS), limits
+    overrides = _overrides(limits, max_latency)
+    allowances = parse_growth(max_growth) if max_growth else ()
+    if allowances and not baseline:
+        raise UsageError("--max-growth needs --baseline REPORT.json to compare against")
+    if baseline and not allowances:
+        raise UsageError("--baseline needs --max-growth, e.g. --max-growth params=0%,macs=5%")
+    if write_reports is not None and not write_reports.is_dir():
+        raise UsageError(f"--write-reports {write_reports}: not a directory; create it first")
+    baselines = _baselines(baseline)
+    models = [load_spec(argument) for argument in expand_specs(specs)]  # every spec error before output
+    names = [m.name for m in models]
+    for name in names:
+        if names.count(name) > 1:
+            raise UsageError(f"two specs are named {name!r}; give each a unique `name:`")
+    unmatched = sorted(set(baselines) - set(names))
+    if unmatched and len(models) == 1 and len(baselines) == 1:
+        raise UsageError(
+            f"--baseline {next(iter(baselines.values()))[0]} is for spec {unmatched[0]!r}, not {names[0]!r}"
+        )
+
+    checks: list[Check] = []
+    reports: list[tuple[str, Report]] = []
+    for model in models:
+        budgets = merge_budgets(model.budgets, overrides)
+        report = analyze(model, optimizer)
+        devices = _latency_devices(budgets, allowances if model.name in baselines else (), latency)
+        if devices:
+            report = _measure(model, report, devices, preset)
+        reports.append((model.name, report))
+        data = report.to_dict()
+        found: list[Check] = [*check_limits(model.name, budgets, data)]
+        if model.name in baselines:
+            found += check_growth(model.name, allowances, baselines[model.name][1], data)
+        elif baselines:
+            click.echo(
+                f"convprof: {model.name}: no baseline report for this spec; growth not checked", err=True
+            )
+        if not found:
+            click.echo(f"convprof: {model.name}: no budgets set; add `budgets:` or --max-* options", err=True)
+        checks += found
+
+    if write_reports is not None:
+        from convprof.output import write_atomic
+        from convprof.render.machine import to_json
+
+        for name, report in reports:
+            write_atomic(write_reports / f"{name}.json", to_json(report))
+        click.echo(f"convprof: wrote {len(reports)} report(s) to {write_reports}", err=True)
+
+    from convprof.render.checks import checks_json, checks_markdown, render_checks
+
+    markdown = checks_markdown(checks)
+    if fmt == "json":
+        click.echo(checks_json(checks), nl=False)
+    elif fmt == "markdown":
+        click.echo(markdown, nl=False)
+    elif checks:
+        from rich.console import Console
+
+        console = Console()
+        render_checks(checks, console if console.is_terminal else Console(width=_PIPE_WIDTH))
+    step_summary(markdown)
+    failures = [c for c in checks if not c.passed]
+    if failures:
+        detail = "; ".join(c.message() for c in failures)
+        raise BudgetExceeded(f"{len(failures)} check(s) failed: {detail}")

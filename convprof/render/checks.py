@@ -1,0 +1,104 @@
+"""Budget and growth checks as a rich table, Markdown and JSON: one row per spec and metric."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from fractions import Fraction
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from convprof.budgets import Check, GrowthCheck
+
+__all__ = ["CHECK_COLUMNS", "check_rows", "checks_json", "checks_markdown", "render_checks"]
+
+#: Column headers of every check output.
+CHECK_COLUMNS = ("Spec", "Metric", "Check", "Limit", "Actual", "Headroom", "Result")
+
+
+def _headroom(value: Fraction | None) -> str:
+    return "-" if value is None else f"{float(value):+.1f}%"
+
+
+def _result(check: Check) -> str:
+    if check.actual is None or (isinstance(check, GrowthCheck) and check.baseline is None):
+        return "skip"
+    return "pass" if check.passed else "FAIL"
+
+
+def check_rows(checks: Sequence[Check]) -> list[list[str]]:
+    """Return one row of text per check."""
+    return [
+        [
+            c.spec,
+            c.metric,
+            "growth" if isinstance(c, GrowthCheck) else "budget",
+            c.limit_text(),
+            c.actual_text(),
+            _headroom(c.headroom),
+            _result(c),
+        ]
+        for c in checks
+    ]
+
+
+def _summary(checks: Sequence[Check]) -> str:
+    failed = sum(not c.passed for c in checks)
+    specs = len({c.spec for c in checks})
+    if failed:
+        return f"{failed} of {len(checks)} checks failed across {specs} spec(s)."
+    return f"All {len(checks)} checks passed across {specs} spec(s)."
+
+
+def render_checks(checks: Sequence[Check], console: Console) -> None:
+    """Print the checks as a table and a one-line summary."""
+    table = Table(box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
+    for index, header in enumerate(CHECK_COLUMNS):
+        table.add_column(header, justify="right" if index in (3, 4, 5) else "left", no_wrap=True)
+    for row in check_rows(checks):
+        style = "bold red" if row[-1] == "FAIL" else None
+        table.add_row(*row, style=style)
+    console.print(table)
+    console.print(_summary(checks), style="bold")
+
+
+def checks_markdown(checks: Sequence[Check]) -> str:
+    """Return the checks as a GitHub-flavoured Markdown table under a heading."""
+    failed = any(not c.passed for c in checks)
+    lines = [f"### convprof check: {'failed' if failed else 'passed'}", ""]
+    lines.append("| " + " | ".join(CHECK_COLUMNS) + " |")
+    lines.append("| " + " | ".join("---:" if i in (3, 4, 5) else "---" for i in range(7)) + " |")
+    for row in check_rows(checks):
+        if row[-1] == "FAIL":
+            row[-1] = "**FAIL**"
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |")
+    lines += ["", _summary(checks), ""]
+    return "\n".join(lines)
+
+
+def _number(value: int | float | Fraction | None) -> int | float | None:
+    if isinstance(value, Fraction):
+        return value.numerator if value.denominator == 1 else float(value)
+    return value
+
+
+def checks_json(checks: Sequence[Check]) -> str:
+    """Return the checks as JSON: exact integers for sizes, percentages as numbers."""
+    items = []
+    for c in checks:
+        item: dict[str, object] = {
+            "spec": c.spec,
+            "metric": c.metric,
+            "check": "growth" if isinstance(c, GrowthCheck) else "budget",
+            "limit": _number(c.limit),
+            "actual": c.actual,
+        }
+        if isinstance(c, GrowthCheck):
+            item["baseline"] = c.baseline
+            item["allowance_percent"] = _number(c.allowance)
+        item["headroom_percent"] = None if c.headroom is None else round(float(c.headroom), 4)
+        item["passed"] = c.passed
+        items.append(item)
+    return json.dumps({"passed": all(c.passed for c in checks), "checks": items}, indent=2) + "\n"

@@ -1,0 +1,249 @@
+"""Budget parsing (every unit form, malformed values) and the limit and growth checks."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import pytest
+
+from convprof.budgets import (
+    GrowthCheck,
+    LimitCheck,
+    check_growth,
+    check_limits,
+    merge_budgets,
+    parse_growth,
+    parse_latency_option,
+)
+from convprof.errors import SpecError, UsageError
+from convprof.parse import parse_spec
+from convprof.quantity import parse_bytes, parse_count, parse_milliseconds, parse_percent
+from convprof.spec import Budgets
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("61706", 61_706),
+        ("100k", 100_000),
+        ("100K", 100_000),
+        ("1.5M", 1_500_000),
+        ("2G", 2_000_000_000),
+        ("3T", 3_000_000_000_000),
+        ("0.25k", 250),
+        ("1_000", 1_000),
+    ],
+)
+def test_count_units_are_exact(text: str, expected: int) -> None:
+    assert parse_count(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("4096", 4096),
+        ("512B", 512),
+        ("512KiB", 512 * 1024),
+        ("4MiB", 4 * 1024 * 1024),
+        ("1GiB", 1024**3),
+        ("1.5GiB", 3 * 1024**3 // 2),
+        ("2TiB", 2 * 1024**4),
+        ("64MB", 64_000_000),
+        ("64kB", 64_000),
+        ("64KB", 64_000),
+        ("2GB", 2_000_000_000),
+        ("2G", 2_000_000_000),
+        ("100k", 100_000),
+    ],
+)
+def test_byte_units_are_exact(text: str, expected: int) -> None:
+    assert parse_bytes(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("1.5x", "unknown unit 'x'"),
+        ("abc", "not a number"),
+        ("-5k", "not a number"),
+        ("1.0001k", "not a whole number"),
+        ("4MiB", "is a byte size"),
+        ("", "not a number"),
+        ("1..5M", "not a number"),
+    ],
+)
+def test_malformed_counts_say_why(text: str, fragment: str) -> None:
+    with pytest.raises(ValueError, match=fragment):
+        parse_count(text)
+
+
+def test_malformed_bytes_name_the_units() -> None:
+    with pytest.raises(ValueError, match="KiB, MiB, GiB"):
+        parse_bytes("4Mi")
+
+
+def test_durations_and_percentages() -> None:
+    assert parse_milliseconds("5") == 5
+    assert parse_milliseconds("0.5ms") == Fraction(1, 2)
+    assert parse_milliseconds("500us") == Fraction(1, 2)
+    assert parse_milliseconds("1s") == 1000
+    with pytest.raises(ValueError, match="positive"):
+        parse_milliseconds("0")
+    assert parse_percent("5%") == 5
+    assert parse_percent("2.5%") == Fraction(5, 2)
+    assert parse_percent("0") == 0
+    with pytest.raises(ValueError, match="percentage"):
+        parse_percent("5x%")
+
+
+SPEC = """\
+name: tiny
+input: [1, 8, 8]
+budgets:
+  params: {params}
+  activation_bytes: 4MiB
+  latency_ms: {{cpu: 5, cuda: 0.5}}
+layers:
+  - conv2d: {{out_channels: 2, kernel_size: 3}}
+"""
+
+
+def _parse(text: str) -> Budgets:
+    return parse_spec(text.encode(), "tiny.yaml", "tiny").budgets
+
+
+def test_spec_budgets_parse_to_exact_integers() -> None:
+    budgets = _parse(SPEC.format(params="1.5k"))
+    assert budgets == Budgets(
+        params=1500, activation_bytes=4 * 2**20, latency_ms=(("cpu", 5.0), ("cuda", 0.5))
+    )
+
+
+def test_spec_without_budgets_has_none() -> None:
+    assert _parse("input: [1, 8, 8]\nlayers: [relu]\n") == Budgets()
+
+
+@pytest.mark.parametrize(
+    ("params", "column", "fragment"),
+    [
+        ("1.5x", 11, "budgets.params: unknown unit 'x'"),
+        ("-3", 11, "expected a params limit such as 100k, got -3"),
+        ("[1]", 11, "expected a params limit such as 100k, got a list"),
+        ("1.00001k", 11, "not a whole number"),
+        ("4MiB", 11, "is a byte size"),
+    ],
+)
+def test_malformed_spec_budget_is_located(params: str, column: int, fragment: str) -> None:
+    with pytest.raises(SpecError) as info:
+        _parse(SPEC.format(params=params))
+    assert (info.value.line, info.value.column) == (4, column)
+    assert fragment in str(info.value)
+    assert str(info.value).startswith("tiny.yaml:4:11: ")
+
+
+@pytest.mark.parametrize(
+    ("budgets", "line", "column", "fragment"),
+    [
+        ("  parms: 100k", 4, 3, "unknown budget 'parms' (did you mean params?)"),
+        ("  latency_ms: {gpu: 1}", 4, 16, "unknown device 'gpu'"),
+        ("  latency_ms: {cpu: fast}", 4, 21, "latency_ms.cpu"),
+        ("  latency_ms: 5", 4, 15, "mapping of device to milliseconds"),
+        ("  activation_bytes: 4Mb", 4, 21, "unknown unit 'Mb'"),
+    ],
+)
+def test_malformed_budget_keys_are_located(budgets: str, line: int, column: int, fragment: str) -> None:
+    text = f"input: [1, 8, 8]\nlayers: [relu]\nbudgets:\n{budgets}\n"
+    with pytest.raises(SpecError) as info:
+        _parse(text)
+    assert (info.value.line, info.value.column) == (line, column)
+    assert fragment in info.value.message
+
+
+def test_budgets_must_be_a_mapping() -> None:
+    with pytest.raises(SpecError, match=r"tiny.yaml:3:10: budgets is a mapping"):
+        _parse("input: [1, 8, 8]\nlayers: [relu]\nbudgets: 100k\n")
+
+
+def test_command_line_overrides_spec_limits() -> None:
+    spec = Budgets(params=10, macs=20, latency_ms=(("cpu", 5.0), ("cuda", 1.0)))
+    merged = merge_budgets(spec, Budgets(params=99, latency_ms=(("cpu", 7.0),)))
+    assert merged == Budgets(params=99, macs=20, latency_ms=(("cpu", 7.0), ("cuda", 1.0)))
+
+
+def test_latency_option_and_growth_parsing() -> None:
+    assert parse_latency_option("cpu=5") == ("cpu", 5.0)
+    assert parse_latency_option("cuda=500us") == ("cuda", 0.5)
+    with pytest.raises(UsageError, match="DEVICE=MS"):
+        parse_latency_option("tpu=5")
+    growth = parse_growth("params=0%,macs=5%,latency_ms.cpu=15%")
+    assert [(a.metric, a.percent) for a in growth] == [("params", 0), ("macs", 5), ("latency_ms.cpu", 15)]
+    with pytest.raises(UsageError, match="did you mean macs"):
+        parse_growth("mac=5%")
+    with pytest.raises(UsageError, match="METRIC=PERCENT"):
+        parse_growth("macs")
+
+
+def _report(params: int, cpu_ms: float | None = None) -> dict[str, object]:
+    conv: dict[str, object] = {
+        "params": params,
+        "macs": 2 * params,
+        "flops": 4 * params,
+        "param_bytes": 4 * params,
+        "activation_bytes": 100,
+        "training_bytes": 1000,
+        "latency": None if cpu_ms is None else {"cpu": {"median_ms": cpu_ms}},
+    }
+    return {"variants": {"conv": conv}}
+
+
+def test_limit_check_at_under_and_over() -> None:
+    at, under, over = (LimitCheck("m", "params", 1000, actual) for actual in (1000, 999, 1001))
+    assert at.passed
+    assert under.passed
+    assert not over.passed
+    assert at.headroom == 0
+    assert over.headroom == Fraction(-1, 10)
+    assert over.message() == "m: params 1,001 exceeds its limit 1,000"
+
+
+@pytest.mark.parametrize(
+    ("metric", "allowance", "old", "new", "passed"),
+    [
+        ("params", "0%", 1000, 1000, True),
+        ("params", "0%", 1000, 999, True),
+        ("params", "0%", 1000, 1001, False),
+        ("macs", "5%", 1000, 1050, True),  # 2,000 -> 2,100 MACs: exactly 5%
+        ("macs", "5%", 1000, 1049, True),
+        ("macs", "5%", 1000, 1051, False),
+        ("param_bytes", "2.5%", 1000, 1025, True),
+        ("param_bytes", "2.5%", 1000, 1026, False),
+    ],
+)
+def test_growth_at_under_and_over_allowance(
+    metric: str, allowance: str, old: int, new: int, passed: bool
+) -> None:
+    (check,) = check_growth("m", parse_growth(f"{metric}={allowance}"), _report(old), _report(new))
+    assert check.passed is passed
+
+
+@pytest.mark.parametrize(("new_ms", "passed"), [(11.5, True), (11.499, True), (11.501, False)])
+def test_latency_growth_is_exact(new_ms: float, passed: bool) -> None:
+    (check,) = check_growth("m", parse_growth("latency_ms.cpu=15%"), _report(1, 10.0), _report(1, new_ms))
+    assert check.passed is passed
+
+
+def test_growth_from_zero_and_unmeasured() -> None:
+    assert not GrowthCheck("m", "params", Fraction(50), 0, 1).passed
+    unmeasured = GrowthCheck("m", "latency_ms.cpu", Fraction(5), None, 3.0)
+    assert unmeasured.passed
+    assert unmeasured.limit is None
+
+
+def test_check_limits_reads_the_conv_variant() -> None:
+    budgets = Budgets(params=500, macs=3000, latency_ms=(("cpu", 5.0),))
+    checks = check_limits("m", budgets, _report(1000, 4.0))
+    assert [(c.metric, c.limit, c.actual, c.passed) for c in checks] == [
+        ("params", 500, 1000, False),
+        ("macs", 3000, 2000, True),
+        ("latency_ms.cpu", 5.0, 4.0, True),
+    ]

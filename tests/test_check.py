@@ -1,0 +1,219 @@
+"""`convprof check` through the command line: every exit code, globs, baselines, job summaries."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from convprof.cli import cli
+from tests.conftest import ROOT, SPECS
+
+#: LeNet-5's published parameter count: conv 156 + 2,416, linear 48,120 + 10,164 + 850.
+LENET5_PARAMS = 156 + 2_416 + 48_120 + 10_164 + 850
+#: LeNet-5's MACs: c1 28*28*6*25, c3 10*10*16*150, then 400*120, 120*84 and 84*10.
+LENET5_MACS = 28 * 28 * 6 * 25 + 10 * 10 * 16 * 150 + 400 * 120 + 120 * 84 + 84 * 10
+
+
+def _spec(tmp_path: Path, name: str, out_features: int, budgets: str = "") -> Path:
+    """A linear layer on 100 features: 101 x out_features params, 100 x out_features MACs."""
+    path = tmp_path / f"{name}.yaml"
+    text = f"name: {name}\ninput: [100]\nlayers:\n  - linear: {{out_features: {out_features}, name: fc}}\n"
+    path.write_text(text + (f"budgets:\n{budgets}" if budgets else ""), encoding="utf-8")
+    return path
+
+
+def _run(*args: str | Path, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, [str(a) for a in args], env=env)
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_lenet5_numbers_are_the_published_ones() -> None:
+    assert LENET5_PARAMS == 61_706
+    code, out, _ = _run("check", SPECS / "lenet5.yaml", "--max-params", "61706", "--format", "json")
+    assert code == 0
+    (row,) = json.loads(out)["checks"]
+    assert (row["actual"], row["limit"], row["passed"]) == (61_706, 61_706, True)
+
+
+def test_exit_0_when_every_budget_passes(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, "fc", 5, "  params: 505\n  macs: 1k\n  param_bytes: 2KiB\n")
+    code, out, err = _run("check", spec)
+    assert code == 0, err
+    assert "All 3 checks passed" in out
+    assert "505" in out
+
+
+def test_exit_1_names_metric_limit_and_actual(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, "fc", 5, "  params: 504\n  macs: 499\n")
+    code, out, err = _run("check", spec)
+    assert code == 1
+    assert "FAIL" in out
+    assert err.strip().splitlines() == [
+        "convprof: error: 2 check(s) failed: fc: params 505 exceeds its limit 504; "
+        "fc: macs 500 exceeds its limit 499"
+    ]
+
+
+def test_command_line_limits_override_the_spec(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, "fc", 5, "  params: 1\n")
+    assert _run("check", spec)[0] == 1
+    assert _run("check", spec, "--max-params", "1k")[0] == 0
+    assert _run("check", spec, "--max-param-bytes", "2020B", "--max-params", "505")[0] == 0  # 505 x 4 B
+    assert _run("check", spec, "--max-param-bytes", "2019", "--max-params", "1k")[0] == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--max-params", "10q"], "--max-params '10q': unknown unit 'q'"),
+        (["--max-activation-bytes", "4Mb"], "--max-activation-bytes '4Mb': unknown unit 'Mb'"),
+        (["--max-latency", "gpu=3"], "DEVICE=MS"),
+        (["--max-growth", "params=5%"], "--max-growth needs --baseline"),
+        (["--write-reports", "no/such/dir"], "not a directory"),
+    ],
+)
+def test_exit_2_on_usage_errors(tmp_path: Path, args: list[str], fragment: str) -> None:
+    code, out, err = _run("check", _spec(tmp_path, "fc", 5), *args)
+    assert code == 2
+    assert out == ""
+    assert err.startswith("convprof: error: ")
+    assert fragment in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_exit_2_on_a_spec_error_with_its_position(tmp_path: Path) -> None:
+    good = _spec(tmp_path, "fc", 5, "  params: 1k\n")
+    bad = _spec(tmp_path, "bad", 5, "  params: 1.5x\n")
+    code, out, err = _run("check", good, bad)
+    assert code == 2
+    assert out == ""  # every spec is parsed before anything is printed
+    assert err.strip() == f"convprof: error: {bad}:6:11: budgets.params: unknown unit 'x' in '1.5x'; " + (
+        "a count takes k, M, G or T, e.g. 1.5M"
+    )
+
+
+def test_exit_2_on_a_missing_spec() -> None:
+    code, _, err = _run("check", "no_such_spec.yaml")
+    assert code == 2
+    assert "no such file or built-in example" in err
+
+
+def test_glob_and_examples(tmp_path: Path) -> None:
+    for index in range(3):
+        _spec(tmp_path, f"m{index}", 5 + index, "  params: 600\n")
+    code, out, err = _run("check", str(tmp_path / "*.yaml"), "--format", "json")
+    assert code == 1  # m1 has 606 params
+    rows = json.loads(out)["checks"]
+    assert [(r["spec"], r["actual"], r["passed"]) for r in rows] == [
+        ("m0", 505, True),
+        ("m1", 606, False),
+        ("m2", 707, False),
+    ]
+    assert _run("check", str(tmp_path / "*.yml"))[0] == 2
+    code, out, _ = _run("check", "lenet5", "--max-macs", str(LENET5_MACS), "--format", "json")
+    assert code == 0
+    assert json.loads(out)["checks"][0]["actual"] == 416_520
+
+
+def test_specs_without_budgets_pass_with_a_note(tmp_path: Path) -> None:
+    code, _, err = _run("check", _spec(tmp_path, "fc", 5))
+    assert code == 0
+    assert "fc: no budgets set" in err
+
+
+def _baseline(tmp_path: Path, out_features: int) -> Path:
+    spec = _spec(tmp_path / "old", "fc", out_features) if (tmp_path / "old").mkdir() is None else None
+    assert spec is not None
+    target = tmp_path / "old.json"
+    assert _run("compare", spec, "--format", "json", "--no-latency", "-o", target)[0] == 0
+    return target
+
+
+@pytest.mark.parametrize(
+    ("allowance", "expected"),
+    [("20%", 0), ("20.1%", 0), ("19.9%", 1), ("params=20%,macs=19.99%", 1)],
+)
+def test_baseline_growth_at_under_and_over(tmp_path: Path, allowance: str, expected: int) -> None:
+    # 5 -> 6 outputs: params 505 -> 606 and MACs 500 -> 600, both exactly +20%.
+    baseline = _baseline(tmp_path, 5)
+    new = _spec(tmp_path, "fc", 6)
+    growth = allowance if "=" in allowance else f"params={allowance},macs={allowance}"
+    code, out, err = _run("check", new, "--baseline", baseline, "--max-growth", growth, "--format", "json")
+    assert code == expected, err
+    rows = json.loads(out)["checks"]
+    assert {r["metric"]: (r["baseline"], r["actual"]) for r in rows} == {
+        "params": (505, 606),
+        "macs": (500, 600),
+    }
+
+
+def test_baseline_directory_and_unmatched_specs(tmp_path: Path) -> None:
+    directory = tmp_path / "baseline"
+    directory.mkdir()
+    spec = _spec(tmp_path, "fc", 5)
+    other = _spec(tmp_path, "other", 5)
+    assert _run("check", spec, other, "--write-reports", directory)[0] == 0
+    assert sorted(p.name for p in directory.iterdir()) == ["fc.json", "other.json"]
+    grown = _spec(tmp_path / "new", "fc", 6) if (tmp_path / "new").mkdir() is None else None
+    assert grown is not None
+    code, _, err = _run("check", grown, "--baseline", directory, "--max-growth", "params=0%")
+    assert code == 1
+    assert "fc: params grew to 606 (+20.00%), more than the +0% of 505 allowed" in err
+    code, _, err = _run("check", grown, "--baseline", directory / "other.json", "--max-growth", "params=0%")
+    assert code == 2
+    assert "is for spec 'other', not 'fc'" in err
+
+
+def test_baseline_that_is_not_a_report(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json", encoding="utf-8")
+    code, _, err = _run("check", _spec(tmp_path, "fc", 5), "--baseline", bad, "--max-growth", "params=0%")
+    assert code == 2
+    assert f"{bad}:1:2: not JSON" in err
+
+
+def test_github_step_summary_gets_the_markdown(tmp_path: Path, golden) -> None:
+    summary = tmp_path / "summary.md"
+    summary.write_text("earlier step\n", encoding="utf-8")
+    spec = _spec(tmp_path, "fc", 5, "  params: 600\n  macs: 499\n  training_bytes: 1MiB\n")
+    code, _, err = _run("check", spec, env={"GITHUB_STEP_SUMMARY": str(summary)})
+    assert code == 1
+    assert "appended the Markdown summary" in err
+    text = summary.read_text(encoding="utf-8")
+    assert text.startswith("earlier step\n### convprof check: failed\n")
+    golden("check_summary.md", text)
+
+
+def test_unwritable_summary_is_a_clear_error(tmp_path: Path) -> None:
+    code, _, err = _run(
+        "check", _spec(tmp_path, "fc", 5), env={"GITHUB_STEP_SUMMARY": str(tmp_path / "no" / "s.md")}
+    )
+    assert code == 2
+    assert "cannot append to GITHUB_STEP_SUMMARY" in err
+
+
+def test_size_gate_never_imports_torch_and_is_fast() -> None:
+    program = (
+        "import sys, time\n"
+        "from click.testing import CliRunner\n"
+        "from convprof.cli import cli\n"
+        "start = time.perf_counter()\n"
+        "r = CliRunner().invoke(cli, ['check', 'specs/vgg16.yaml', 'specs/lenet5.yaml', '--max-params', '1G'])\n"
+        "assert r.exit_code == 0, r.output\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+        "print(time.perf_counter() - start)\n"
+    )
+    started = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-c", program], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    wall = time.perf_counter() - started
+    assert result.returncode == 0, result.stderr
+    assert float(result.stdout) < 1.0
+    assert wall < 5.0  # interpreter start included; generous for a loaded CI machine

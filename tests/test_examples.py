@@ -73,3 +73,25 @@ def test_vgg16_dense_equivalent_is_counted_not_built() -> None:
     dense = report.variant("dense")
     assert dense.param_bytes == dense.params * 4
     assert dense.param_bytes > 60 * 10**12
+
+
+def test_peer_reconciliation_network_from_the_readme() -> None:
+    """Conv2d(3,6,5)-ReLU-MaxPool2d(2)-Flatten-Linear(1176,10) at 1x3x32x32: 364,560 MACs, 729,120 FLOPs."""
+    from tests.specbuild import make_spec
+
+    spec = make_spec(
+        (3, 32, 32),
+        [
+            {"conv2d": {"out_channels": 6, "kernel_size": 5}},
+            "relu",
+            {"maxpool2d": {"kernel_size": 2}},
+            "flatten",
+            {"linear": {"out_features": 10}},
+        ],
+    )
+    conv = analyze(spec).variant("conv")
+    assert conv.macs == 6 * 28 * 28 * 3 * 25 + 1176 * 10 == 364_560
+    model = build_model(spec, "conv", "meta")
+    with FlopCounterMode(display=False) as counter:
+        model(torch.empty((1, 3, 32, 32), device="meta"))
+    assert counter.get_total_flops() == conv.flops == 729_120

@@ -1,0 +1,106 @@
+"""Whole-process cost of the analytic path, against the usual alternative of building the model.
+
+Each figure is the median of fresh processes (wall time and peak resident memory from the kernel's
+own accounting of the finished child), measured in one run so the ratios hold on a noisy machine:
+
+    python benchmarks/analytic.py [--runs 7]
+
+1. `convprof compare specs/vgg16.yaml --no-latency --format json` (targets: < 0.3 s, < 80 MB RSS);
+2. the same on a generated 400-layer spec (target: < 0.5 s);
+3. the peer approach for the same numbers: import torch, build VGG-16 on the meta device, count
+   parameters and FLOPs with FlopCounterMode (about 3 s elsewhere).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+PEER = """
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+from convprof.build import build_model
+from convprof.sources import load_spec
+spec = load_spec("specs/vgg16.yaml")
+model = build_model(spec, "conv", "meta")
+with FlopCounterMode(display=False) as counter:
+    model(torch.empty((1, *spec.input), device="meta"))
+print(sum(p.numel() for p in model.parameters()), counter.get_total_flops())
+"""
+
+
+def layered_spec(layers: int) -> str:
+    """A valid spec of `layers` layers: conv/batchnorm/relu triples on a small image, then a head."""
+    lines = ["name: deep", "input: [16, 32, 32]", "layers:"]
+    body = layers - 3
+    for i in range(body):
+        kind = i % 3
+        if kind == 0:
+            lines.append("  - conv2d: {out_channels: 16, kernel_size: 3, padding: 1, bias: false}")
+        elif kind == 1:
+            lines.append("  - batchnorm2d")
+        else:
+            lines.append("  - relu")
+    lines += ["  - adaptiveavgpool2d: {output_size: 1}", "  - flatten", "  - linear: {out_features: 10}"]
+    return "\n".join(lines[: 3 + layers]) + "\n"
+
+
+def run_once(command: list[str]) -> tuple[float, float]:
+    """Return (wall seconds, peak RSS in MiB) of one fresh process."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(command)} failed: {process.stderr.read().decode() if process.stderr else ''}")
+    return wall, usage.ru_maxrss / 1024  # Linux reports KiB
+
+
+def measure(commands: dict[str, list[str]], runs: int) -> dict[str, list[tuple[float, float]]]:
+    """Run the commands in turn, one round after another, after one warm-up round."""
+    results: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
+    for round_ in range(runs + 1):
+        for name, command in commands.items():
+            sample = run_once(command)
+            if round_:
+                results[name].append(sample)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=7)
+    options = parser.parse_args()
+    with tempfile.TemporaryDirectory() as directory:
+        deep = Path(directory) / "deep400.yaml"
+        deep.write_text(layered_spec(400))
+        convprof = [sys.executable, "-m", "convprof", "compare"]
+        commands = {
+            "vgg16 analytic (json)": [*convprof, "specs/vgg16.yaml", "--no-latency", "--format", "json"],
+            "400-layer analytic (json)": [*convprof, str(deep), "--no-latency", "--format", "json"],
+            "vgg16 analytic (table)": [*convprof, "specs/vgg16.yaml", "--no-latency"],
+            "peer: torch + meta build + FlopCounterMode": [sys.executable, "-c", PEER],
+        }
+        results = measure(commands, options.runs)
+    print(f"{options.runs} runs each after a warm-up, commands interleaved; {os.cpu_count()} logical CPUs")
+    print(f"{'command':44} {'median s':>9} {'min s':>7} {'max s':>7} {'peak RSS MiB':>13}")
+    medians = {}
+    for name, samples in results.items():
+        walls = [wall for wall, _ in samples]
+        rss = statistics.median(peak for _, peak in samples)
+        medians[name] = statistics.median(walls)
+        print(f"{name:44} {medians[name]:9.3f} {min(walls):7.3f} {max(walls):7.3f} {rss:13.1f}")
+    ratio = medians["peer: torch + meta build + FlopCounterMode"] / medians["vgg16 analytic (json)"]
+    print(f"peer / analytic (vgg16, json): {ratio:.1f}x")
+
+
+if __name__ == "__main__":
+    main()

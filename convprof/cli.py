@@ -19,9 +19,12 @@ def _register() -> None:
     # Each command lives in its own module under convprof.commands; heavy imports stay inside them.
     from convprof.commands.check import check
     from convprof.commands.compare import compare
+    from convprof.commands.diff import diff
     from convprof.commands.examples import examples
+    from convprof.commands.merge import merge
+    from convprof.commands.schema import schema
 
-    for command in (compare, examples, check):
+    for command in (compare, examples, check, diff, merge, schema):
         cli.add_command(command)
 
 

@@ -107,7 +107,7 @@ def test_exit_2_on_a_missing_spec() -> None:
 def test_glob_and_examples(tmp_path: Path) -> None:
     for index in range(3):
         _spec(tmp_path, f"m{index}", 5 + index, "  params: 600\n")
-    code, out, err = _run("check", str(tmp_path / "*.yaml"), "--format", "json")
+    code, out, _ = _run("check", str(tmp_path / "*.yaml"), "--format", "json")
     assert code == 1  # m1 has 606 params
     rows = json.loads(out)["checks"]
     assert [(r["spec"], r["actual"], r["passed"]) for r in rows] == [
@@ -204,7 +204,8 @@ def test_size_gate_never_imports_torch_and_is_fast() -> None:
         "from click.testing import CliRunner\n"
         "from convprof.cli import cli\n"
         "start = time.perf_counter()\n"
-        "r = CliRunner().invoke(cli, ['check', 'specs/vgg16.yaml', 'specs/lenet5.yaml', '--max-params', '1G'])\n"
+        "args = ['check', 'specs/vgg16.yaml', 'specs/lenet5.yaml', '--max-params', '1G']\n"
+        "r = CliRunner().invoke(cli, args)\n"
         "assert r.exit_code == 0, r.output\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
         "print(time.perf_counter() - start)\n"

@@ -1,0 +1,71 @@
+"""`convprof diff`: what changed between two saved JSON reports."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from convprof.commands.base import reports_errors
+
+__all__ = ["diff"]
+
+
+@click.command()
+@click.argument("old", type=click.Path(path_type=Path))
+@click.argument("new", type=click.Path(path_type=Path))
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "markdown", "json"]),
+    default="table",
+    show_default=True,
+    help="markdown suits a pull-request comment; json carries exact integers.",
+)
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to this file instead of stdout.")
+@reports_errors
+def diff(old: Path, new: Path, fmt: str, output: Path | None) -> None:
+    """Show the change from report OLD to report NEW (both from `convprof compare --format json`).
+
+    Totals that changed in each variant, and the layers added, removed or changed (matched by name,
+    with their positions). Exits 0 whether or not anything changed; 2 when a file is not a report.
+    """
+    from convprof.commands.check import step_summary
+    from convprof.diff import diff_reports
+    from convprof.render.diff import diff_markdown, render_diff
+    from convprof.reportfile import load_report
+
+    before, after = load_report(old), load_report(new)
+    result = diff_reports(
+        before, after, f"{before['spec']['name']} ({old})", f"{after['spec']['name']} ({new})"
+    )
+    markdown = diff_markdown(result)
+    text: str | None
+    if fmt == "json":
+        text = json.dumps(result.to_dict(), indent=2) + "\n"
+    elif fmt == "markdown":
+        text = markdown
+    elif output is not None:
+        from io import StringIO
+
+        from rich.console import Console
+
+        buffer = StringIO()
+        render_diff(result, Console(file=buffer, width=120, no_color=True))
+        text = buffer.getvalue()
+    else:
+        from rich.console import Console
+
+        console = Console()
+        render_diff(result, console if console.is_terminal else Console(width=120))
+        text = None
+    if output is not None:
+        from convprof.output import write_atomic
+
+        assert text is not None
+        write_atomic(output, text)
+        click.echo(f"convprof: wrote {output}", err=True)
+    elif text is not None:
+        click.echo(text, nl=False)
+    step_summary(markdown)

@@ -1,0 +1,62 @@
+"""`convprof merge`: one spec's reports from several machines in one table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from convprof.commands.base import reports_errors
+
+__all__ = ["merge"]
+
+
+@click.command()
+@click.argument("reports", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="REPORT...")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "markdown", "json"]),
+    default="table",
+    show_default=True,
+    help="Output format.",
+)
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to this file instead of stdout.")
+@reports_errors
+def merge(reports: tuple[Path, ...], fmt: str, output: Path | None) -> None:
+    """Combine JSON reports of one spec measured on different machines (a CI matrix) into one table.
+
+    Rows are keyed by environment: CPU model or GPU name, threads and torch version, from each report's
+    `environment`. Reports of different specs or schema versions are refused (exit 2).
+    """
+    from convprof.merge import merge_reports
+    from convprof.render.merge import merged_markdown, render_merged
+    from convprof.reportfile import load_report
+
+    merged = merge_reports([(str(path), load_report(path)) for path in reports])
+    text: str | None = None
+    if fmt == "json":
+        text = json.dumps(merged.to_dict(), indent=2) + "\n"
+    elif fmt == "markdown":
+        text = merged_markdown(merged)
+    else:
+        from io import StringIO
+
+        from rich.console import Console
+
+        if output is None:
+            console = Console()
+            render_merged(merged, console if console.is_terminal else Console(width=120))
+        else:
+            buffer = StringIO()
+            render_merged(merged, Console(file=buffer, width=120, no_color=True))
+            text = buffer.getvalue()
+    if output is not None:
+        from convprof.output import write_atomic
+
+        assert text is not None
+        write_atomic(output, text)
+        click.echo(f"convprof: wrote {output}", err=True)
+    elif text is not None:
+        click.echo(text, nl=False)

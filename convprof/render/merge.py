@@ -1,0 +1,47 @@
+"""Merged reports as a rich table or Markdown: one row per machine and device."""
+
+from __future__ import annotations
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from convprof.merge import MergedReports
+
+__all__ = ["merged_markdown", "merged_rows", "render_merged"]
+
+_COLUMNS = ("Environment", "Device", "dense ms", "local ms", "conv ms", "Report")
+
+
+def _ms(value: float | None) -> str:
+    return "skipped" if value is None else f"{value:.3f}"
+
+
+def merged_rows(merged: MergedReports) -> list[list[str]]:
+    """Return one row of text per machine and device."""
+    return [
+        [row.environment, row.device, *(_ms(ms) for _, ms in row.medians_ms), row.source]
+        for row in merged.rows
+    ]
+
+
+def _title(merged: MergedReports) -> str:
+    return f"{merged.spec}: median latency by environment"
+
+
+def render_merged(merged: MergedReports, console: Console) -> None:
+    """Print the merged table."""
+    table = Table(title=_title(merged), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+    for index, header in enumerate(_COLUMNS):
+        table.add_column(header, justify="right" if 2 <= index <= 4 else "left")
+    for row in merged_rows(merged):
+        table.add_row(*row)
+    console.print(table)
+
+
+def merged_markdown(merged: MergedReports) -> str:
+    """Return the merged table as Markdown."""
+    lines = [f"### {_title(merged)}", "", "| " + " | ".join(_COLUMNS) + " |"]
+    lines.append("| " + " | ".join("---:" if 2 <= i <= 4 else "---" for i in range(len(_COLUMNS))) + " |")
+    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in merged_rows(merged)]
+    return "\n".join([*lines, ""])

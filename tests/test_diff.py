@@ -1,0 +1,133 @@
+"""`convprof diff`: layers added, removed and resized; totals per variant; every format."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from convprof.cli import cli
+from convprof.diff import diff_reports
+
+OLD = """\
+name: net
+input: [3, 8, 8]
+layers:
+  - conv2d: {out_channels: 4, kernel_size: 3, name: c1}
+  - relu: {name: r1}
+  - flatten: {name: f}
+  - linear: {out_features: 10, name: fc}
+"""
+# c1 resized to 8 channels, r1 removed, a dropout added before fc.
+NEW = """\
+name: net
+input: [3, 8, 8]
+layers:
+  - conv2d: {out_channels: 8, kernel_size: 3, name: c1}
+  - flatten: {name: f}
+  - dropout: {name: drop}
+  - linear: {out_features: 10, name: fc}
+"""
+
+
+def _report(tmp_path: Path, name: str, text: str) -> Path:
+    spec = tmp_path / f"{name}.yaml"
+    spec.write_text(text, encoding="utf-8")
+    out = tmp_path / f"{name}.json"
+    result = CliRunner().invoke(
+        cli, ["compare", str(spec), "--format", "json", "--no-latency", "-o", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    return out
+
+
+@pytest.fixture
+def reports(tmp_path: Path) -> tuple[Path, Path]:
+    return _report(tmp_path, "old", OLD), _report(tmp_path, "new", NEW)
+
+
+def _load(path: Path) -> dict[str, object]:
+    data = json.loads(path.read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    return data
+
+
+def test_layers_added_removed_and_resized(reports: tuple[Path, Path]) -> None:
+    old, new = reports
+    result = diff_reports(_load(old), _load(new))
+    conv = result.variant("conv")
+    summary = [(c.status, c.name, c.old_index, c.new_index) for c in conv.layers]
+    assert summary == [
+        ("changed", "c1", 0, 0),
+        ("removed", "r1", 1, None),
+        ("changed", "f", 2, 1),
+        ("added", "drop", None, 2),
+        ("changed", "fc", 3, 3),
+    ]
+    c1 = {m.metric: (m.old, m.new) for m in conv.layers[0].changes}
+    # c1: 4 x (27 + 1) = 112 params -> 8 x 28 = 224; output 4x6x6 -> 8x6x6.
+    assert c1["params"] == (112, 224)
+    assert c1["output_shape"] == ("4x6x6", "8x6x6")
+    assert c1["macs"] == (4 * 36 * 27, 8 * 36 * 27)
+    fc = {m.metric: (m.old, m.new) for m in conv.layers[4].changes}
+    assert fc["params"] == (144 * 10 + 10, 288 * 10 + 10)
+    totals = {m.metric: (m.old, m.new) for m in conv.metrics}
+    assert totals["params"] == (112 + 1450, 224 + 2890)
+    assert not {m.metric for m in conv.metrics if not m.changed} & {"params", "macs"}
+
+
+def test_identical_reports_show_no_change(reports: tuple[Path, Path]) -> None:
+    old, _ = reports
+    result = CliRunner().invoke(cli, ["diff", str(old), str(old)])
+    assert result.exit_code == 0
+    assert "No change." in result.stdout
+
+
+def test_formats_and_step_summary(reports: tuple[Path, Path], tmp_path: Path, golden) -> None:
+    old, new = reports
+    summary = tmp_path / "summary.md"
+    env = {"GITHUB_STEP_SUMMARY": str(summary)}
+    markdown = CliRunner().invoke(cli, ["diff", str(old), str(new), "--format", "markdown"], env=env)
+    assert markdown.exit_code == 0
+    assert "appended the Markdown summary" in markdown.stderr
+    text = markdown.stdout.replace(str(tmp_path), "TMP")
+    golden("diff_net.md", text)
+    assert summary.read_text(encoding="utf-8") == markdown.stdout + "\n"
+    data = json.loads(CliRunner().invoke(cli, ["diff", str(old), str(new), "--format", "json"]).stdout)
+    assert data["variants"]["conv"]["metrics"]["params"] == {
+        "old": 1562,
+        "new": 3114,
+        "delta": 1552,
+        "percent": round(1552 / 1562 * 100, 4),
+    }
+    assert [layer["status"] for layer in data["variants"]["dense"]["layers"]] == [
+        "changed",
+        "removed",
+        "changed",
+        "added",
+        "changed",
+    ]
+    table = CliRunner().invoke(cli, ["diff", str(old), str(new)])
+    assert table.exit_code == 0
+    assert "removed" in table.stdout
+    assert "drop" in table.stdout
+
+
+def test_bad_inputs_exit_2(reports: tuple[Path, Path], tmp_path: Path) -> None:
+    old, new = reports
+    not_report = tmp_path / "x.json"
+    not_report.write_text('{"a": 1}', encoding="utf-8")
+    for args, fragment in [
+        ([str(old), str(tmp_path / "none.json")], "no such file"),
+        ([str(old), str(not_report)], "not a convprof report"),
+        ([str(old), str(new), "-o", str(tmp_path / "no" / "d.md")], "does not exist"),
+    ]:
+        result = CliRunner().invoke(cli, ["diff", *args])
+        assert result.exit_code == 2, args
+        assert result.stderr.startswith("convprof: error: ")
+        assert fragment in result.stderr
+    written = tmp_path / "d.md"
+    assert CliRunner().invoke(cli, ["diff", str(old), str(new), "-o", str(written)]).exit_code == 0
+    assert "c1" in written.read_text(encoding="utf-8")

@@ -1,0 +1,102 @@
+"""`convprof merge`: one spec's reports from two machines, and the reports it refuses."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from convprof.cli import cli
+
+
+def _analytic(spec: str) -> dict[str, Any]:
+    result = CliRunner().invoke(cli, ["compare", spec, "--format", "json", "--no-latency"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert isinstance(data, dict)
+    return data
+
+
+def _measured(tmp_path: Path, name: str, spec: str, environment: dict[str, Any], ms: float) -> Path:
+    """A report as a machine in a CI matrix would write it (timings made up, shapes real)."""
+    data = _analytic(spec)
+    devices = ["cpu", *(gpu["device"] for gpu in environment.get("cuda", []))]
+    for index, variant in enumerate(("dense", "local", "conv")):
+        data["variants"][variant]["latency"] = {d: {"median_ms": ms * (3 - index)} for d in devices}
+        data["variants"][variant]["skipped"] = {}
+    data["environment"] = environment
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+CPU_BOX = {"cpu_model": "AMD EPYC 7B13", "threads": 1, "torch_version": "2.13.0", "cuda": []}
+GPU_BOX = {
+    "cpu_model": "Intel Xeon Platinum 8480C",
+    "threads": 4,
+    "torch_version": "2.13.0+cu126",
+    "cuda": [{"device": "cuda:0", "name": "NVIDIA H100 80GB HBM3"}],
+}
+
+
+def test_two_environments_in_one_table(tmp_path: Path, golden) -> None:
+    a = _measured(tmp_path, "a", "lenet5", CPU_BOX, 1.0)
+    b = _measured(tmp_path, "b", "lenet5", GPU_BOX, 0.25)
+    result = CliRunner().invoke(cli, ["merge", str(a), str(b), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)["rows"]
+    assert [(r["environment"], r["device"], r["median_ms"]["conv"]) for r in rows] == [
+        ("AMD EPYC 7B13, 1 threads, torch 2.13.0", "cpu", 1.0),
+        ("Intel Xeon Platinum 8480C, 4 threads, torch 2.13.0+cu126", "cpu", 0.25),
+        ("NVIDIA H100 80GB HBM3, torch 2.13.0+cu126", "cuda:0", 0.25),
+    ]
+    markdown = CliRunner().invoke(cli, ["merge", str(a), str(b), "--format", "markdown"])
+    golden("merge_lenet5.md", markdown.stdout.replace(str(tmp_path), "TMP"))
+    table = CliRunner().invoke(cli, ["merge", str(a), str(b)])
+    assert table.exit_code == 0
+    assert "H100" in table.stdout
+
+
+def _refused(*paths: Path) -> str:
+    result = CliRunner().invoke(cli, ["merge", *map(str, paths)])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("convprof: error: ")
+    assert len(result.stderr.strip().splitlines()) == 1
+    return result.stderr
+
+
+def test_refuses_different_specs(tmp_path: Path) -> None:
+    a = _measured(tmp_path, "a", "lenet5", CPU_BOX, 1.0)
+    b = _measured(tmp_path, "b", "alexnet", GPU_BOX, 1.0)
+    assert "are reports of different specs (spec name 'lenet5' vs 'alexnet')" in _refused(a, b)
+
+
+def test_refuses_same_name_with_other_layers(tmp_path: Path) -> None:
+    a = _measured(tmp_path, "a", "lenet5", CPU_BOX, 1.0)
+    data = json.loads(a.read_text(encoding="utf-8"))
+    data["variants"]["conv"]["params"] += 1
+    b = tmp_path / "b.json"
+    b.write_text(json.dumps(data), encoding="utf-8")
+    assert "the layers or counts differ" in _refused(a, b)
+
+
+def test_refuses_other_schema_versions_and_unmeasured(tmp_path: Path) -> None:
+    a = _measured(tmp_path, "a", "lenet5", CPU_BOX, 1.0)
+    data = json.loads(a.read_text(encoding="utf-8"))
+    data["schema_version"] = 999
+    b = tmp_path / "b.json"
+    b.write_text(json.dumps(data), encoding="utf-8")
+    assert "schema_version 999" in _refused(a, b)
+    c = tmp_path / "c.json"
+    c.write_text(json.dumps(_analytic("lenet5")), encoding="utf-8")
+    assert "has no latency measurements" in _refused(c)
+
+
+@pytest.mark.parametrize("content", ["", "[1, 2]", '{"schema_version": 1}'])
+def test_refuses_files_that_are_not_reports(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "r.json"
+    path.write_text(content, encoding="utf-8")
+    assert str(path) in _refused(path)

@@ -1,0 +1,80 @@
+"""The report's JSON Schema: every report convprof writes validates; reports are deterministic."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+from click.testing import CliRunner
+
+from convprof.cli import cli
+from convprof.examples import example_names
+from convprof.report import SCHEMA_VERSION
+from convprof.schema import report_schema
+from tests.conftest import ROOT
+
+VALIDATOR = jsonschema.Draft202012Validator(report_schema())
+
+
+def _compare_json(spec: str, *extra: str) -> str:
+    result = CliRunner().invoke(cli, ["compare", spec, "--format", "json", "--no-latency", *extra])
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def test_schema_is_valid_and_printed() -> None:
+    jsonschema.Draft202012Validator.check_schema(report_schema())
+    result = CliRunner().invoke(cli, ["schema"])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == report_schema()
+    assert report_schema()["properties"]["schema_version"] == {"const": SCHEMA_VERSION}
+
+
+@pytest.mark.parametrize("name", example_names())
+def test_every_example_report_validates_and_is_deterministic(name: str) -> None:
+    first = _compare_json(name)
+    VALIDATOR.validate(json.loads(first))
+    assert _compare_json(name) == first  # byte-identical
+
+
+def test_batch_dtype_and_optimizer_reports_validate() -> None:
+    VALIDATOR.validate(json.loads(_compare_json("lenet5", "--batch-size", "8", "--dtype", "float16")))
+
+
+def test_counts_are_exact_integers_in_stable_order() -> None:
+    data = json.loads(_compare_json("vgg16"))
+    dense = data["variants"]["dense"]
+    assert isinstance(dense["params"], int)
+    assert dense["flops"] == 2 * dense["macs"]
+    assert list(data) == ["schema_version", "convprof_version", "spec", "optimizer", "variants"]
+    assert list(data["variants"]) == ["dense", "local", "conv"]
+
+
+def test_check_written_reports_validate(tmp_path: Path) -> None:
+    specs = sorted(str(p) for p in (ROOT / "specs").glob("*.yaml"))
+    result = CliRunner().invoke(cli, ["check", *specs, "--write-reports", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    for path in sorted(tmp_path.glob("*.json")):
+        VALIDATOR.validate(json.loads(path.read_text(encoding="utf-8")))
+    assert len(list(tmp_path.glob("*.json"))) == len(specs)
+    assert not list(tmp_path.glob(".*.tmp"))  # atomic writes leave no temporary files
+
+
+def test_measured_shapes_validate() -> None:
+    data = json.loads(_compare_json("why_convolutions"))
+    data["variants"]["conv"]["latency"] = {"cpu": {"median_ms": 0.5}, "cuda:0": None}
+    data["variants"]["conv"]["skipped"] = {"cuda:0": "no CUDA device"}
+    data["environment"] = {"cpu_model": "x", "threads": 1, "torch_version": "2.13.0"}
+    VALIDATOR.validate(data)
+    data["variants"]["conv"]["params"] = 1.5
+    with pytest.raises(jsonschema.ValidationError):
+        VALIDATOR.validate(data)
+
+
+def test_unwritable_output_is_exit_2(tmp_path: Path) -> None:
+    target = tmp_path / "missing" / "r.json"
+    result = CliRunner().invoke(cli, ["check", "lenet5", "--write-reports", str(target.parent)])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("convprof: error: --write-reports")

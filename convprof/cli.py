@@ -23,8 +23,9 @@ def _register() -> None:
     from convprof.commands.examples import examples
     from convprof.commands.merge import merge
     from convprof.commands.schema import schema
+    from convprof.commands.sweep import sweep
 
-    for command in (compare, examples, check, diff, merge, schema):
+    for command in (compare, examples, check, diff, merge, schema, sweep):
         cli.add_command(command)
 
 

@@ -1,0 +1,212 @@
+"""`convprof sweep`: how each variant's cost grows along the resolution, the width or any spec value."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from convprof.analyze import OPTIMIZER_STATES, analyze
+from convprof.commands.base import reports_errors
+from convprof.output import write_atomic
+from convprof.report import Report
+from convprof.sweep import Axis, PointSpec, Sweep
+
+__all__ = ["sweep"]
+
+#: Width of tables written to a file or a pipe, where no terminal decides it.
+FILE_WIDTH = 160
+
+
+def _axes(
+    spec_input: tuple[int, ...],
+    resolution: str | None,
+    width: str | None,
+    batch_size: str | None,
+    sets: tuple[str, ...],
+) -> list[Axis]:
+    from convprof.sweep import batch_axis, resolution_axis, set_axis, width_axis
+
+    axes = []
+    if resolution is not None:
+        axes.append(resolution_axis(resolution, spec_input))
+    if width is not None:
+        axes.append(width_axis(width))
+    if batch_size is not None:
+        axes.append(batch_axis(batch_size))
+    axes += [set_axis(text) for text in sets]
+    return axes
+
+
+def _measure(points: tuple[PointSpec, ...], reports: list[Report], device: str, preset: str) -> list[Report]:
+    """Measure every point's variants, with a progress bar over the points when stderr is a terminal."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from convprof.measure import MeasureOptions, measure_report
+
+    options = MeasureOptions(devices=(device,), preset=preset)
+    measured = []
+    with Progress(
+        TextColumn("measuring sweep points"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        disable=not sys.stderr.isatty(),
+        transient=True,
+    ) as bar:
+        task = bar.add_task("points", total=len(points))
+        for point, report in zip(points, reports, strict=True):
+            measured.append(measure_report(point.spec, report, options, progress=False))
+            bar.advance(task)
+    return measured
+
+
+def _render(result: Sweep, fmt: str, chart: bool, to_file: bool) -> str | None:
+    """Return the output text, or None when a table went straight to the terminal."""
+    from convprof.render.sweep import render_sweep, sweep_to_csv, sweep_to_json, sweep_to_markdown
+
+    if fmt == "json":
+        return sweep_to_json(result)
+    if fmt == "csv":
+        return sweep_to_csv(result)
+    if fmt == "markdown":
+        return sweep_to_markdown(result)
+    from io import StringIO
+
+    from rich.console import Console
+
+    if not to_file:
+        render_sweep(result, Console(), chart=chart)
+        return None
+    buffer = StringIO()
+    render_sweep(result, Console(file=buffer, width=FILE_WIDTH, no_color=True), chart=chart)
+    return buffer.getvalue()
+
+
+@click.command()
+@click.argument("spec")
+@click.option(
+    "--resolution",
+    "--input",
+    "resolution",
+    metavar="LIST",
+    help="Input sizes: sides of square inputs (32,64,128), HxW (64x96) or whole shapes (3x64x96).",
+)
+@click.option(
+    "--width",
+    metavar="LIST",
+    help="Multipliers (0.25,0.5,1,2) on every conv's out_channels and every hidden linear's out_features.",
+)
+@click.option("--batch-size", metavar="LIST", help="Batch sizes (1,8,32).")
+@click.option(
+    "--set",
+    "sets",
+    metavar="PATH=LIST",
+    multiple=True,
+    help="Any spec value by its dotted path: layers.0.conv2d.kernel_size=3,5,7 (repeatable).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "markdown", "csv"]),
+    default="table",
+    show_default=True,
+    help="Output format; json and csv carry exact integers and the fitted exponents (json).",
+)
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to this file instead of stdout.")
+@click.option(
+    "--plot",
+    type=click.Path(path_type=Path),
+    help="Draw the sweep to a .png, .svg or .pdf file (needs the plot extra: convprof[plot]).",
+)
+@click.option("--no-chart", is_flag=True, help="Leave out the terminal chart under the table.")
+@click.option("--latency", is_flag=True, help="Also measure every point's latency (imports torch).")
+@click.option(
+    "--device",
+    type=click.Choice(["cpu", "cuda"]),
+    default="cpu",
+    show_default=True,
+    help="Where --latency measures.",
+)
+@click.option(
+    "--preset",
+    type=click.Choice(["quick", "default", "rigorous"]),
+    default="quick",
+    show_default=True,
+    help="Time spent per point with --latency.",
+)
+@click.option(
+    "--optimizer",
+    type=click.Choice(list(OPTIMIZER_STATES)),
+    default="adam",
+    show_default=True,
+    help="Optimizer whose state the JSON's training memory includes.",
+)
+@reports_errors
+def sweep(
+    spec: str,
+    resolution: str | None,
+    width: str | None,
+    batch_size: str | None,
+    sets: tuple[str, ...],
+    fmt: str,
+    output: Path | None,
+    plot: Path | None,
+    no_chart: bool,
+    latency: bool,
+    device: str,
+    preset: str,
+    optimizer: str,
+) -> None:
+    """Sweep SPEC along one or more axes and fit how each variant's cost grows.
+
+    \b
+    Each axis is a comma-separated list of values. Several axes make a grid: every combination,
+    in the order --resolution, --width, --batch-size, then each --set as given, the last varying
+    fastest. Every point is parsed and validated like a spec file; an invalid point stops the sweep
+    with the parser's message and the point's values.
+
+    \b
+    --width rounds each scaled count half up and keeps it >= 1; the last linear layer (the classes)
+    and the input channels stay as they are. A depthwise conv (groups == in_channels) keeps
+    groups == its new in_channels and its depth multiplier; another grouped conv rounds
+    out_channels to a multiple of groups and lowers groups to gcd(groups, new in_channels).
+
+    \b
+    Growth laws: least-squares slopes of log(metric) on log(axis value), fitted along each numeric
+    axis with the other axes held fixed. A resolution sits at sqrt(height x width); a [h, w] pair
+    given to --set at its geometric mean. Memory = weights + buffers + peak inference activations.
+    """
+    from convprof.sources import load_spec, read_source
+    from convprof.sweep import build_sweep, point_specs
+
+    plot_format = None
+    if plot is not None:
+        from convprof.plot import check_plot_path
+
+        plot_format = check_plot_path(plot)
+    base = load_spec(spec)
+    axes = _axes(base.input, resolution, width, batch_size, sets)
+    points = point_specs(read_source(spec), axes)
+    reports = [analyze(point.spec, optimizer) for point in points]
+    if latency:
+        reports = _measure(points, reports, device, preset)
+    result = build_sweep(
+        base, axes, [(p.labels, r) for p, r in zip(points, reports, strict=True)], latency=latency
+    )
+    if plot is not None:
+        from convprof.plot import render_plot, write_plot
+
+        assert plot_format is not None
+        write_plot(plot, render_plot(result, plot_format))
+        click.echo(f"convprof: wrote {plot}", err=True)
+    text = _render(result, fmt, chart=plot is None and not no_chart, to_file=output is not None)
+    if output is not None:
+        assert text is not None
+        write_atomic(output, text)
+        click.echo(f"convprof: wrote {output}", err=True)
+    elif text is not None:
+        click.echo(text, nl=False)

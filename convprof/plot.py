@@ -1,0 +1,177 @@
+"""A sweep as an image: one log-log panel per metric, one line per variant (matplotlib, optional)."""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from convprof.errors import UsageError
+from convprof.fit import format_exponent
+from convprof.sweep import Sweep, metric_value
+from convprof.variants import VARIANTS
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+__all__ = ["PLOT_FORMATS", "check_plot_path", "render_plot", "write_plot"]
+
+#: Image formats --plot writes, by file suffix.
+PLOT_FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
+#: How to get matplotlib, in every message about its absence.
+INSTALL_HINT = "pip install 'convprof[plot]'"
+#: Line colour of each variant: the same hues as the terminal chart.
+_COLORS = {"dense": "#d62728", "local": "#e6a700", "conv": "#2ca02c"}
+#: Line styles that tell apart the slices of a grid (the other axes' values).
+_STYLES: tuple[Literal["-", "--", ":", "-."], ...] = ("-", "--", ":", "-.")
+#: Line width, marker and opacity per variant: local's wide pale line stays visible where conv's
+#: MACs lie exactly on it.
+_LOOKS = {"dense": (1.6, "o", 1.0), "local": (3.4, "s", 0.55), "conv": (1.4, "^", 1.0)}
+#: Axis label of each unit.
+_UNIT_LABELS = {"count": "count", "bytes": "bytes", "seconds": "seconds (median)"}
+#: Resolution of raster output; small enough for a README, sharp enough to read.
+_DPI = 110
+
+
+def check_plot_path(path: Path) -> str:
+    """Return the image format of `path` or say which suffixes work; check matplotlib is installed."""
+    fmt = PLOT_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise UsageError(
+            f"--plot {path}: cannot tell the image type from {path.suffix or 'no suffix'!r}; "
+            f"end the name in {', '.join(PLOT_FORMATS)}"
+        )
+    try:
+        import matplotlib  # noqa: F401 - only checking that it is there
+    except ImportError as exc:
+        raise UsageError(f"--plot needs matplotlib, an optional extra: {INSTALL_HINT}") from exc
+    return fmt
+
+
+def _panel(ax: Axes, sweep: Sweep, metric_index: int, along: int) -> None:
+    metric = sweep.metrics[metric_index]
+    axis = sweep.axes[along]
+    numeric = axis.numeric
+    position = {v.label: (v.number if numeric else float(i)) for i, v in enumerate(axis.values)}
+    slices: dict[tuple[str, ...], list[int]] = {}
+    for point in sweep.points:
+        slices.setdefault(point.labels[:along] + point.labels[along + 1 :], []).append(point.index)
+    drawn = False
+    for number, indices in enumerate(slices.values()):
+        for variant in VARIANTS:
+            xs, ys = [], []
+            for i in indices:
+                value = metric_value(sweep.points[i].report, metric, variant)
+                if value is not None and value > 0:
+                    x = position[sweep.points[i].labels[along]]
+                    assert x is not None
+                    xs.append(x)
+                    ys.append(float(value))
+            if not ys:
+                continue
+            label = variant
+            fitted = next(
+                (
+                    f.fit
+                    for f in sweep.fits
+                    if (f.axis, f.metric, f.variant) == (axis.name, metric.key, variant)
+                ),
+                None,
+            )
+            if fitted is not None:
+                label += f" (∝ {axis.name}^{format_exponent(fitted.exponent)})"
+            width, marker, alpha = _LOOKS[variant]
+            ax.plot(
+                xs,
+                ys,
+                marker=marker,
+                markersize=4,
+                linewidth=width,
+                alpha=alpha,
+                color=_COLORS[variant],
+                linestyle=_STYLES[number % len(_STYLES)],
+                label=label if number == 0 else None,
+            )
+            drawn = True
+    ax.set_title(metric.title)
+    ax.set_xlabel(axis.name if numeric else f"{axis.name} (categories)")
+    ax.set_ylabel(f"{metric.title} ({_UNIT_LABELS[metric.unit]}, log scale)")
+    if not drawn:
+        ax.text(0.5, 0.5, "not measured", ha="center", va="center", transform=ax.transAxes)
+        return
+    ax.set_yscale("log")
+    if numeric:
+        ax.set_xscale("log")
+        ticks = sorted({v.number for v in axis.values if v.number is not None})
+        if len(ticks) <= 12:
+            ax.set_xticks(ticks, [v.label for v in sorted(axis.values, key=lambda v: v.number or 0)])
+            ax.minorticks_off()
+    else:
+        ax.set_xticks([float(i) for i in range(len(axis.values))], [v.label for v in axis.values])
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize="small")
+
+
+def render_plot(sweep: Sweep, fmt: str) -> bytes:
+    """Return the sweep drawn as a `fmt` image (png, svg or pdf)."""
+    # The object-oriented API with no pyplot: no global backend or figure state, no display needed.
+    from matplotlib.figure import Figure
+
+    from convprof.render.sweep import chart_axis
+
+    along = chart_axis(sweep)
+    count = len(sweep.metrics)
+    figure = Figure(figsize=(4.2 * count, 3.8), layout="constrained")
+    panels = figure.subplots(1, count, squeeze=False)[0]
+    for index, ax in enumerate(panels):
+        _panel(ax, sweep, index, along)
+    others = [a for i, a in enumerate(sweep.axes) if i != along]
+    if others:
+        # The other axes' values tell the lines of one colour apart: one legend of line styles.
+        from matplotlib.lines import Line2D
+
+        keys = list(dict.fromkeys(p.labels[:along] + p.labels[along + 1 :] for p in sweep.points))
+        handles = [
+            Line2D([], [], color="0.3", linestyle=_STYLES[i % len(_STYLES)])
+            for i in range(min(len(keys), len(_STYLES)))
+        ]
+        names = [", ".join(f"{a.name}={v}" for a, v in zip(others, key, strict=True)) for key in keys]
+        figure.legend(handles, names[: len(handles)], loc="outside lower center", ncols=len(handles))
+    spec = sweep.spec
+    figure.suptitle(f"{spec.name}: how each variant's cost grows with {sweep.axes[along].name}")
+    buffer = io.BytesIO()
+    # Fixed metadata keeps the file the same from run to run (no creation date in SVG and PDF).
+    metadata = {"png": {"Software": None}, "svg": {"Date": None}, "pdf": {"CreationDate": None}}[fmt]
+    figure.savefig(buffer, format=fmt, dpi=_DPI, metadata=metadata)
+    return buffer.getvalue()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def write_plot(path: Path, data: bytes) -> None:
+    """Write the image through a temporary file and a rename: whole or absent, never half-written."""
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.is_dir():
+        raise UsageError(f"cannot write {path}: directory {directory} does not exist; create it first")
+    if path.is_dir():
+        raise UsageError(f"cannot write {path}: it is a directory; give a file name")
+    try:
+        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror}; choose a writable location") from exc
+    try:
+        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600; an image is as readable as any file
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(temporary, path)
+    except BaseException as exc:
+        Path(temporary).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise UsageError(f"cannot write {path}: {exc.strerror}; choose a writable location") from exc
+        raise

@@ -1,0 +1,643 @@
+"""Scaling sweeps: a grid of edits to a spec's YAML tree, each point parsed, validated and analysed.
+
+Every axis is a list of values. `--resolution`, `--batch-size` and `--set PATH=...` write a YAML node
+at a path of the spec's tree (`input`, `batch_size`, PATH); `--width` rescales channels once the
+point's other values are in place. Each point's tree then goes through the same parser as a spec file,
+so a point that cannot be built fails with the parser's own message, located in the file, naming the
+point. Several axes make a grid: every combination, the last axis varying fastest.
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from convprof import __version__
+from convprof.args import describe
+from convprof.errors import SpecError, UsageError
+from convprof.fit import PowerFit, fit_power
+from convprof.kinds import ShapeError, lookup
+from convprof.parse import _Parser  # the parser's node-level entry point (parse_spec takes bytes)
+from convprof.report import Report, SpecInfo
+from convprof.sources import SpecSource
+from convprof.spec import ModelSpec
+from convprof.variants import VARIANTS
+from convprof.yamlnode import Mapping, Node, Scalar, load_nodes
+from convprof.yamlnode import Sequence as SeqNode
+
+__all__ = [
+    "LATENCY",
+    "MAX_POINTS",
+    "METRICS",
+    "SWEEP_SCHEMA_VERSION",
+    "Axis",
+    "AxisFit",
+    "AxisValue",
+    "Metric",
+    "PointSpec",
+    "Sweep",
+    "SweepPoint",
+    "batch_axis",
+    "build_sweep",
+    "metric_value",
+    "point_specs",
+    "resolution_axis",
+    "set_axis",
+    "skip_reason",
+    "width_axis",
+    "width_scaled",
+]
+
+#: Version of the sweep's JSON document; bumped on any incompatible change.
+SWEEP_SCHEMA_VERSION = 1
+#: Largest grid a sweep builds; a bigger one is almost always a typo in a value list.
+MAX_POINTS = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Metric:
+    """A quantity every point reports for every variant."""
+
+    key: str
+    """Field name in JSON and CSV."""
+    title: str
+    """Name in sentences and plot panels."""
+    short: str
+    """Name in table headers, where nine columns must fit."""
+    unit: str
+    """count, bytes or seconds: how to format it and label a plot's axis."""
+
+
+#: The analytic metrics of every sweep.
+METRICS = (
+    Metric("params", "Parameters", "Params", "count"),
+    Metric("macs", "MACs", "MACs", "count"),
+    Metric("memory_bytes", "Memory", "Memory", "bytes"),
+)
+#: The measured metric, present with --latency.
+LATENCY = Metric("latency_s", "Latency", "Latency", "seconds")
+
+
+@dataclass(frozen=True, slots=True)
+class AxisValue:
+    """One value of an axis."""
+
+    label: str
+    """The value as the user wrote it."""
+    number: float | None
+    """Its position on a log axis (a resolution's side, a kernel's size); None when not a number."""
+    node: Node | None
+    """The YAML node written at the axis' path; None for width, which is no single node."""
+
+
+@dataclass(frozen=True, slots=True)
+class Axis:
+    """One dimension of the grid."""
+
+    name: str
+    """resolution, width, batch_size or the dotted path a --set edits."""
+    option: str
+    """The option that gave it, for messages: --resolution, --set layers.0.conv2d.kernel_size."""
+    path: tuple[str, ...]
+    """Where its nodes go in the YAML tree; empty for width."""
+    values: tuple[AxisValue, ...]
+    """Its values in the order given."""
+
+    @property
+    def numeric(self) -> bool:
+        """True when every value is a positive number, so a growth law can be fitted along it."""
+        return all(v.number is not None and v.number > 0 for v in self.values)
+
+
+@dataclass(frozen=True, slots=True)
+class SweepPoint:
+    """One point of the grid and its analysis."""
+
+    index: int
+    """0-based position in the grid."""
+    labels: tuple[str, ...]
+    """The point's value on each axis, as written."""
+    report: Report
+    """The point's report (with latency when it was measured)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AxisFit:
+    """The growth law of one metric of one variant along one axis."""
+
+    axis: str
+    """The axis' name."""
+    metric: str
+    """The metric's key."""
+    variant: str
+    """dense, local or conv."""
+    fit: PowerFit | None
+    """The fitted power law; None when no two points had a positive value."""
+
+
+@dataclass(frozen=True, slots=True)
+class Sweep:
+    """A finished sweep: the grid, every point's report and the fitted growth laws."""
+
+    spec: SpecInfo
+    """The spec as written, before any axis changed it."""
+    axes: tuple[Axis, ...]
+    """The grid's dimensions, in grid order."""
+    points: tuple[SweepPoint, ...]
+    """Every combination of axis values, the last axis varying fastest."""
+    metrics: tuple[Metric, ...]
+    """The metrics reported: the analytic ones, then latency when it was measured."""
+    fits: tuple[AxisFit, ...]
+    """Growth laws along each numeric axis with at least two values."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the sweep as JSON-ready data: exact integers, exponents rounded to 6 decimals."""
+        return {
+            "schema_version": SWEEP_SCHEMA_VERSION,
+            "kind": "sweep",
+            "convprof_version": __version__,
+            "spec": {
+                "name": self.spec.name,
+                "description": self.spec.description,
+                "input": list(self.spec.input),
+                "batch_size": self.spec.batch_size,
+                "dtype": self.spec.dtype,
+            },
+            "axes": [
+                {
+                    "name": axis.name,
+                    "option": axis.option,
+                    "values": [v.label for v in axis.values],
+                    "numbers": [v.number for v in axis.values] if axis.numeric else None,
+                }
+                for axis in self.axes
+            ],
+            "metrics": [{"key": m.key, "title": m.title, "unit": m.unit} for m in self.metrics],
+            "points": [self._point_dict(point) for point in self.points],
+            "fits": [
+                {
+                    "axis": f.axis,
+                    "metric": f.metric,
+                    "variant": f.variant,
+                    "exponent": None if f.fit is None else round(f.fit.exponent, 6),
+                    "least_squares_exponent": None if f.fit is None else round(f.fit.least_squares, 6),
+                    "r2": None if f.fit is None else round(f.fit.r2, 6),
+                    "points": 0 if f.fit is None else f.fit.points,
+                }
+                for f in self.fits
+            ],
+        }
+
+    def _point_dict(self, point: SweepPoint) -> dict[str, Any]:
+        data = point.report.to_dict()
+        variants = {}
+        for name in VARIANTS:
+            v = data["variants"][name]
+            entry = {key: v[key] for key in ("params", "macs", "flops", "param_bytes", "buffer_bytes")}
+            entry["activation_bytes"] = v["activation_bytes"]
+            entry["memory_bytes"] = metric_value(point.report, METRICS[2], name)
+            entry["training_bytes"] = v["training_bytes"]
+            if LATENCY in self.metrics:
+                entry["latency"] = v.get("latency")
+                entry["skipped"] = skip_reason(point.report, name)
+            variants[name] = entry
+        return {
+            "index": point.index,
+            "values": dict(zip((a.name for a in self.axes), point.labels, strict=True)),
+            "input": list(point.report.spec.input),
+            "batch_size": point.report.spec.batch_size,
+            "dtype": point.report.spec.dtype,
+            "variants": variants,
+        }
+
+    def fit(self, axis: str, metric: str, variant: str) -> PowerFit | None:
+        """Return the growth law of `metric` of `variant` along `axis`."""
+        for f in self.fits:
+            if (f.axis, f.metric, f.variant) == (axis, metric, variant):
+                return f.fit
+        raise KeyError((axis, metric, variant))
+
+
+# -- reading a point's figures ------------------------------------------------------------------------
+
+
+def _latency_entry(report: Report, variant: str) -> dict[str, Any] | None:
+    latency = report.to_dict()["variants"][variant].get("latency")
+    if not isinstance(latency, dict):
+        return None
+    for entry in latency.values():  # one device per sweep
+        if isinstance(entry, dict):
+            return entry
+    return None
+
+
+def _seconds(entry: dict[str, Any]) -> float | None:
+    for key in ("median_s", "median", "seconds"):
+        value = entry.get(key)
+        if isinstance(value, (int, float)) and value > 0:
+            return float(value)
+    for key in ("median_ms",):
+        value = entry.get(key)
+        if isinstance(value, (int, float)) and value > 0:
+            return float(value) / 1000
+    return None
+
+
+def skip_reason(report: Report, variant: str) -> str | None:
+    """Return why `variant`'s latency was not measured at this point, or None."""
+    v = report.to_dict()["variants"][variant]
+    skipped = v.get("skipped")
+    if isinstance(skipped, str):
+        return skipped
+    if isinstance(skipped, dict) and skipped:
+        return "; ".join(str(reason) for reason in skipped.values())
+    entry = _latency_entry(report, variant)
+    if entry is not None and isinstance(entry.get("skipped"), str):
+        return str(entry["skipped"])
+    return None
+
+
+def metric_value(report: Report, metric: Metric, variant: str) -> int | float | None:
+    """Return one metric of one variant: exact integers for counts and bytes, seconds for latency."""
+    v = report.variant(variant)
+    if metric.key == "params":
+        return v.params
+    if metric.key == "macs":
+        return v.macs
+    if metric.key == "memory_bytes":
+        # Inference memory: weights, buffers and the peak of live activations.
+        return v.param_bytes + v.buffer_bytes + v.activation_bytes
+    entry = _latency_entry(report, variant)
+    return None if entry is None else _seconds(entry)
+
+
+# -- axes from the command line ------------------------------------------------------------------------
+
+
+def _split(text: str) -> list[str]:
+    """Split a value list at commas outside brackets: `3,[3, 5],7` -> ['3', '[3, 5]', '7']."""
+    parts: list[str] = []
+    current: list[str] = []
+    depth = 0
+    for char in text:
+        if char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth -= 1
+        if char == "," and depth == 0:
+            parts.append("".join(current).strip())
+            current = []
+        else:
+            current.append(char)
+    parts.append("".join(current).strip())
+    return parts
+
+
+def _values(option: str, text: str, example: str) -> list[str]:
+    parts = _split(text)
+    if any(not p for p in parts):
+        raise UsageError(f"{option}: empty value in {text!r}; give a comma-separated list such as {example}")
+    seen: set[str] = set()
+    for part in parts:
+        if part in seen:
+            raise UsageError(f"{option}: {part} is given twice; give each value once")
+        seen.add(part)
+    return parts
+
+
+def _int_node(value: int) -> Scalar:
+    return Scalar(value, str(value), "int", 0, 0)
+
+
+_SIZE = re.compile(r"^\d+(x\d+){0,2}$")
+
+
+def resolution_axis(text: str, base_input: tuple[int, ...]) -> Axis:
+    """Read `--resolution 32,64` (square), `64x96` (height x width) or `3x64x96` (a whole input)."""
+    option = "--resolution"
+    values = []
+    for label in _values(option, text, "32,64,128,224"):
+        if not _SIZE.match(label.lower()):
+            raise UsageError(
+                f"{option}: {label!r} is not a size; give sides such as 32,64,128 "
+                "or shapes such as 64x96 or 3x64x96"
+            )
+        dims = [int(d) for d in label.lower().split("x")]
+        if any(d < 1 for d in dims):
+            raise UsageError(f"{option}: {label!r} has a zero dimension; sizes start at 1")
+        if len(dims) < 3 and len(base_input) != 3:
+            shape = "x".join(map(str, base_input))
+            raise UsageError(
+                f"{option}: the spec's input {shape} is not channels x height x width; "
+                "give whole shapes such as 3x64x96, or sweep its entries with --set input.1=..."
+            )
+        if len(dims) == 1:
+            shape_dims = [base_input[0], dims[0], dims[0]]
+        elif len(dims) == 2:
+            shape_dims = [base_input[0], *dims]
+        else:
+            shape_dims = dims
+        node = SeqNode(tuple(_int_node(d) for d in shape_dims), 0, 0)
+        # The side of the square of equal area, so 64x96 and 78x78 sit at the same place.
+        values.append(AxisValue(label, math.sqrt(shape_dims[1] * shape_dims[2]), node))
+    return Axis("resolution", option, ("input",), tuple(values))
+
+
+def width_axis(text: str) -> Axis:
+    """Read `--width 0.25,0.5,1,2`: multipliers on every conv's and hidden linear's outputs."""
+    option = "--width"
+    values = []
+    for label in _values(option, text, "0.25,0.5,1,2"):
+        try:
+            number = float(label)
+        except ValueError:
+            number = math.nan
+        if not (number > 0 and math.isfinite(number)):
+            raise UsageError(f"{option}: {label!r} is not a positive multiplier; give values such as 0.5,1,2")
+        values.append(AxisValue(label, number, None))
+    return Axis("width", option, (), tuple(values))
+
+
+def batch_axis(text: str) -> Axis:
+    """Read `--batch-size 1,8,32`."""
+    option = "--batch-size"
+    values = []
+    for label in _values(option, text, "1,8,32"):
+        if not label.isdigit() or int(label) < 1:
+            raise UsageError(f"{option}: {label!r} is not a positive integer; give values such as 1,8,32")
+        values.append(AxisValue(label, float(int(label)), _int_node(int(label))))
+    return Axis("batch_size", option, ("batch_size",), tuple(values))
+
+
+def _node_number(node: Node) -> float | None:
+    if isinstance(node, Scalar):
+        if node.tag in ("int", "float") and isinstance(node.value, (int, float)):
+            return float(node.value)
+        return None
+    if isinstance(node, SeqNode) and node.items:
+        numbers = [_node_number(item) for item in node.items]
+        if all(n is not None and n > 0 for n in numbers):
+            # A [height, width] pair sits at its geometric mean, as a resolution does.
+            return math.prod(n for n in numbers if n is not None) ** (1 / len(numbers))
+    return None
+
+
+def set_axis(text: str) -> Axis:
+    """Read `--set PATH=V1,V2,...`: YAML values written at a dotted path of the spec."""
+    example = "layers.0.conv2d.kernel_size=3,5,7"
+    path_text, equals, values_text = text.partition("=")
+    path_text = path_text.strip()
+    if not equals or not path_text or not values_text.strip():
+        raise UsageError(f"--set expects PATH=V1,V2,... such as {example}; got {text!r}")
+    path = tuple(path_text.split("."))
+    if any(not segment for segment in path):
+        raise UsageError(f"--set {path_text}: empty segment in the path; write it as {example.split('=')[0]}")
+    option = f"--set {path_text}"
+    values = []
+    for label in _values(option, values_text, "3,5,7"):
+        try:
+            node = load_nodes(label.encode("utf-8"), option)
+        except SpecError as exc:
+            raise UsageError(
+                f"{option}: {label!r} is not a YAML value ({exc.message}); "
+                "write numbers, strings or lists such as [3, 5]"
+            ) from exc
+        values.append(AxisValue(label, _node_number(node), node))
+    return Axis(path_text, option, path, tuple(values))
+
+
+def _check_overlaps(axes: Sequence[Axis]) -> None:
+    for first, second in itertools.combinations(axes, 2):
+        if not first.path or not second.path:
+            continue
+        shorter = min(len(first.path), len(second.path))
+        if first.path[:shorter] == second.path[:shorter]:
+            raise UsageError(
+                f"{second.option} and {first.option} both change {'.'.join(second.path[:shorter])}; "
+                "keep one of them"
+            )
+
+
+# -- editing the YAML tree ----------------------------------------------------------------------------
+
+
+def _relocate(node: Node, line: int, column: int) -> Node:
+    """Place a node written on the command line at the spec position it replaces, for messages."""
+    if isinstance(node, Scalar):
+        return Scalar(node.value, node.text, node.tag, line, column)
+    if isinstance(node, SeqNode):
+        return SeqNode(tuple(_relocate(item, line, column) for item in node.items), line, column)
+    items = {
+        key: (Scalar(k.value, k.text, k.tag, line, column), _relocate(v, line, column))
+        for key, (k, v) in node.items.items()
+    }
+    return Mapping(items, line, column)
+
+
+def _edit(node: Node, path: tuple[str, ...], new: Node, option: str, walked: tuple[str, ...] = ()) -> Node:
+    """Return `node` with `new` written at `path`; a missing last key is added for the parser to judge."""
+    if not path:
+        return _relocate(new, node.line, node.column)
+    head, rest = path[0], path[1:]
+    where = ".".join(walked) or "the spec"
+    if isinstance(node, Scalar) and node.tag == "null":
+        node = Mapping({}, node.line, node.column)  # `conv2d:` with no arguments
+    elif isinstance(node, Scalar) and node.tag == "str" and node.text.lower() == head.lower() and rest:
+        # A layer written as a bare kind (`- relu`) gets an argument mapping.
+        key = Scalar(node.text, node.text, "str", node.line, node.column)
+        node = Mapping(
+            {node.text: (key, Scalar(None, "", "null", node.line, node.column))}, node.line, node.column
+        )
+    if isinstance(node, Mapping):
+        match = (
+            head if head in node.items else next((k for k in node.items if k.lower() == head.lower()), None)
+        )
+        items = dict(node.items)
+        if match is not None:
+            key_node, child = items[match]
+            items[match] = (key_node, _edit(child, rest, new, option, (*walked, match)))
+        elif not rest:
+            key_node = Scalar(head, head, "str", node.line, node.column)
+            items[head] = (key_node, _relocate(new, node.line, node.column))
+        else:
+            close = difflib.get_close_matches(head, list(node.items), n=1)
+            hint = f"did you mean {close[0]}?" if close else f"it has {', '.join(node.items) or 'no keys'}"
+            raise UsageError(f"{option}: {where} has no {head!r} ({hint}); fix the path")
+        return Mapping(items, node.line, node.column)
+    if isinstance(node, SeqNode):
+        count = len(node.items)
+        try:
+            index = int(head)
+        except ValueError:
+            raise UsageError(
+                f"{option}: {where} is a list, so {head!r} must be an index "
+                f"from 0 to {count - 1}; fix the path"
+            ) from None
+        if not -count <= index < count:
+            raise UsageError(
+                f"{option}: {where} has {count} items, so index {index} does not exist; use 0 to {count - 1}"
+            )
+        items_list = list(node.items)
+        items_list[index] = _edit(items_list[index], rest, new, option, (*walked, head))
+        return SeqNode(tuple(items_list), node.line, node.column)
+    raise UsageError(f"{option}: {where} is {describe(node)}, which has no {head!r}; shorten the path")
+
+
+# -- width --------------------------------------------------------------------------------------------
+
+
+def _round(value: float) -> int:
+    """Round half up (Python's round() goes to even: 2.5 -> 2) and keep at least 1."""
+    return max(1, math.floor(value + 0.5))
+
+
+def width_scaled(spec: ModelSpec, multiplier: float) -> dict[int, dict[str, int]]:
+    """Return, per layer index, the out_channels/out_features and groups `multiplier` gives it.
+
+    - conv2d, groups == 1: out_channels -> round(out_channels x multiplier), at least 1.
+    - depthwise conv2d (groups == in_channels): groups follows its new in_channels and out_channels
+      keeps the depth multiplier (out_channels / groups), so it tracks the width of the layer before.
+    - other grouped conv2d: out_channels rounds to a multiple of groups (at least groups); groups
+      drops to gcd(groups, new in_channels) when the new input channels no longer divide.
+    - linear: out_features scales, except the last linear layer (the classes) which is kept.
+    The network's input channels never change.
+    """
+    last_linear = max((layer.index for layer in spec.layers if layer.kind == "Linear"), default=-1)
+    changes: dict[int, dict[str, int]] = {}
+    shape = spec.input
+    for layer in spec.layers:
+        kind = lookup(layer.kind)
+        assert kind is not None, layer.kind
+        args = layer.args
+        if layer.kind == "Conv2d":
+            old_in, new_in = layer.input_shape[0], shape[0]
+            groups, out = args.groups, args.out_channels
+            if groups == 1:
+                new_out, new_groups = _round(out * multiplier), 1
+            elif groups == old_in:
+                new_groups = new_in
+                new_out = new_in * (out // groups)
+            else:
+                new_out = groups * _round(out * multiplier / groups)
+                new_groups = math.gcd(groups, new_in)
+            changes[layer.index] = {"out_channels": new_out, "groups": new_groups}
+            args = replace(args, out_channels=new_out, groups=new_groups)
+        elif layer.kind == "Linear" and layer.index != last_linear:
+            new_features = _round(args.out_features * multiplier)
+            changes[layer.index] = {"out_features": new_features}
+            args = replace(args, out_features=new_features)
+        try:
+            shape = kind.output_shape(args, shape)
+        except ShapeError:
+            break  # the parser reports it, located, when the point's tree is read
+    return changes
+
+
+def _apply_width(root: Node, spec: ModelSpec, multiplier: float) -> Node:
+    layers = root.items["layers"][1] if isinstance(root, Mapping) else None
+    assert isinstance(layers, SeqNode)
+    for index, fields in width_scaled(spec, multiplier).items():
+        layer_node = layers.items[index]
+        assert isinstance(layer_node, Mapping)
+        (kind_key,) = layer_node.items
+        for name, value in fields.items():
+            original = getattr(spec.layers[index].args, name)
+            if name == "groups" and value == original:
+                continue  # leave an unwritten default unwritten
+            root = _edit(root, ("layers", str(index), kind_key, name), _int_node(value), "--width")
+            layers = root.items["layers"][1] if isinstance(root, Mapping) else None
+            assert isinstance(layers, SeqNode)
+    return root
+
+
+# -- the grid ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PointSpec:
+    """One grid point's values and its validated spec."""
+
+    labels: tuple[str, ...]
+    """The point's value on each axis, as written."""
+    spec: ModelSpec
+    """The spec with the point's values in place."""
+
+
+def _describe_point(axes: Sequence[Axis], labels: Sequence[str]) -> str:
+    return ", ".join(f"{a.name}={label}" for a, label in zip(axes, labels, strict=True))
+
+
+def point_specs(source: SpecSource, axes: Sequence[Axis]) -> tuple[PointSpec, ...]:
+    """Build and validate every point's spec; the first invalid point raises, naming it."""
+    if not axes:
+        raise UsageError(
+            "give at least one axis: --resolution, --width, --batch-size or --set PATH=V1,V2,..."
+        )
+    _check_overlaps(axes)
+    names = [a.name for a in axes]
+    for name in names:
+        if names.count(name) > 1:
+            raise UsageError(f"{name} is swept twice; give one list of values for it")
+    total = math.prod(len(a.values) for a in axes)
+    if total > MAX_POINTS:
+        sizes = " x ".join(str(len(a.values)) for a in axes)
+        raise UsageError(f"the grid has {sizes} = {total:,} points, over {MAX_POINTS:,}; sweep fewer values")
+    root = load_nodes(source.data, source.display)
+    parser = _Parser(source.display)
+    parser.spec(root, source.stem)  # the spec itself must be valid before any point is
+    points = []
+    for number, combination in enumerate(itertools.product(*(a.values for a in axes)), start=1):
+        labels = tuple(v.label for v in combination)
+        tree = root
+        width: float | None = None
+        for axis, value in zip(axes, combination, strict=True):
+            if value.node is None:
+                width = value.number
+            else:
+                tree = _edit(tree, axis.path, value.node, axis.option)
+        try:
+            spec = parser.spec(tree, source.stem)
+            if width is not None:
+                spec = parser.spec(_apply_width(tree, spec, width), source.stem)
+        except SpecError as exc:
+            where = _describe_point(axes, labels)
+            options = ", ".join(a.option for a in axes)
+            raise UsageError(
+                f"sweep point {number} of {total} ({where}) is not a valid spec: {exc}; "
+                f"change or drop that value of {options}"
+            ) from exc
+        points.append(PointSpec(labels, spec))
+    return tuple(points)
+
+
+def build_sweep(
+    base: ModelSpec,
+    axes: Sequence[Axis],
+    points: Sequence[tuple[tuple[str, ...], Report]],
+    *,
+    latency: bool = False,
+) -> Sweep:
+    """Gather the points' reports and fit each metric's growth law along each numeric axis."""
+    info = SpecInfo(base.name, base.description, base.input, base.batch_size, base.dtype)
+    swept = tuple(SweepPoint(i, labels, report) for i, (labels, report) in enumerate(points))
+    metrics = (*METRICS, LATENCY) if latency else METRICS
+    fits = []
+    for position, axis in enumerate(axes):
+        if not axis.numeric or len(axis.values) < 2:
+            continue
+        number = {v.label: v.number for v in axis.values}
+        for metric, variant in itertools.product(metrics, VARIANTS):
+            slices: dict[tuple[str, ...], list[tuple[float, float]]] = {}
+            for point in swept:
+                others = point.labels[:position] + point.labels[position + 1 :]
+                value = metric_value(point.report, metric, variant)
+                x = number[point.labels[position]]
+                if value is not None and x is not None:
+                    slices.setdefault(others, []).append((x, float(value)))
+            fits.append(AxisFit(axis.name, metric.key, variant, fit_power(list(slices.values()))))
+    return Sweep(info, tuple(axes), swept, metrics, tuple(fits))

@@ -8,10 +8,12 @@ import sys
 import time
 from pathlib import Path
 
+import jsonschema
 import pytest
 from click.testing import CliRunner
 
 from convprof.cli import cli
+from convprof.schema import report_schema
 from tests.conftest import ROOT, SPECS
 
 #: LeNet-5's published parameter count: conv 156 + 2,416, linear 48,120 + 10,164 + 850.
@@ -218,3 +220,20 @@ def test_size_gate_never_imports_torch_and_is_fast() -> None:
     assert result.returncode == 0, result.stderr
     assert float(result.stdout) < 1.0
     assert wall < 5.0  # interpreter start included; generous for a loaded CI machine
+
+
+@pytest.mark.slow
+def test_latency_budget_measures_the_conv_variant(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, "fc", 5, "  latency_ms: {cpu: 10s}\n")
+    code, out, err = _run("check", spec, "--preset", "quick", "--format", "json", "--write-reports", tmp_path)
+    assert code == 0, err
+    (row,) = json.loads(out)["checks"]
+    assert row["metric"] == "latency_ms.cpu"
+    assert row["limit"] == 10_000
+    assert 0 < row["actual"] < 10_000
+    report = json.loads((tmp_path / "fc.json").read_text(encoding="utf-8"))
+    assert report["variants"]["conv"]["latency"]["cpu"]["median_ms"] == row["actual"]
+    jsonschema.Draft202012Validator(report_schema()).validate(report)  # measured reports validate too
+    code, _, err = _run("check", spec, "--preset", "quick", "--max-latency", "cpu=1us")
+    assert code == 1
+    assert "fc: latency_ms.cpu" in err

@@ -60,7 +60,9 @@ def run_once(command: list[str]) -> tuple[float, float]:
     _, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{' '.join(command)} failed: {process.stderr.read().decode() if process.stderr else ''}")
+        raise SystemExit(
+            f"{' '.join(command)} failed: {process.stderr.read().decode() if process.stderr else ''}"
+        )
     return wall, usage.ru_maxrss / 1024  # Linux reports KiB
 
 
@@ -76,7 +78,9 @@ def measure(commands: dict[str, list[str]], runs: int) -> dict[str, list[tuple[f
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--runs", type=int, default=7)
     options = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import MISSING, field
 from typing import Any
@@ -134,7 +135,13 @@ def boolean(node: Node, path: str) -> bool:
     return bool(node.value)
 
 
+#: Exponent notation without a decimal point (1e-3), which YAML 1.1 reads as a string.
+_EXPONENT = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+")
+
+
 def _number(node: Node, path: str, expected: str) -> float:
+    if isinstance(node, Scalar) and not node.quoted and _EXPONENT.fullmatch(node.text):
+        return float(node.text)
     if not isinstance(node, Scalar) or node.tag not in ("int", "float"):
         raise _fail(node, path, expected)
     assert isinstance(node.value, (int, float))

@@ -24,7 +24,7 @@ def torch_dtype(name: str) -> torch.dtype:
 
 
 def build_model(spec: ModelSpec, variant: str, device: str | torch.device = "cpu") -> torch.nn.Sequential:
-    """Return the variant as an nn.Sequential in the spec's dtype on `device` (use 'meta' to count)."""
+    """Return the variant as an nn.Sequential in eval mode, in the spec's dtype, on `device` ('meta' counts)."""
     import torch
     from torch import nn
 
@@ -35,5 +35,5 @@ def build_model(spec: ModelSpec, variant: str, device: str | torch.device = "cpu
             kind = lookup(layer.kind)
             assert kind is not None, layer.kind
             modules.append(kind.build(layer.args, layer.input_shape, layer.output_shape))
-    sequential = nn.Sequential(*modules)
-    return sequential.to(torch_dtype(spec.dtype))
+    sequential = nn.Sequential(*modules).to(torch_dtype(spec.dtype))
+    return sequential.eval()  # convprof counts and times inference

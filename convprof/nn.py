@@ -14,7 +14,7 @@ __all__ = ["DenseVolume", "LocallyConnected2d"]
 class LocallyConnected2d(nn.Module):
     """A convolution's window, stride, padding, dilation and groups with its own weights at every position.
 
-    Input patches come from `unfold`; one batched contraction applies the per-position weights,
+    Input patches come from `unfold`; one batched matrix product applies the per-position weights,
     so torch's FLOP counter sees exactly 2 x MACs of a convolution.
     """
 
@@ -58,9 +58,15 @@ class LocallyConnected2d(nn.Module):
         if top or bottom or left or right:
             x = F.pad(x, (left, right, top, bottom))
         cols = F.unfold(x, self.kernel_size, dilation=self.dilation, stride=self.stride)
-        batch = x.shape[0]
-        cols = cols.view(batch, self.groups, -1, cols.shape[-1])  # (N, G, window, L)
-        out = torch.einsum("ngkl,lgok->ngol", cols, self.weight)
+        batch, positions = x.shape[0], cols.shape[-1]
+        # (N, G*window, L) -> (L*G, N, window): one small matrix product per position and group.
+        # An explicit bmm, not einsum: einsum turns degenerate contractions into element-wise
+        # products, which then stop being the multiply-accumulates this layer stands for.
+        cols = cols.view(batch, self.groups, -1, positions).permute(3, 1, 0, 2)
+        cols = cols.reshape(positions * self.groups, batch, -1)
+        weight = self.weight.transpose(2, 3).reshape(positions * self.groups, -1, self.weight.shape[2])
+        out = torch.bmm(cols, weight)  # (L*G, N, out per group)
+        out = out.view(positions, self.groups, batch, -1).permute(2, 1, 3, 0)
         out = out.reshape(batch, *self.out_shape)
         if self.bias is not None:
             out = out + self.bias

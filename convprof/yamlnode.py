@@ -34,6 +34,8 @@ class Scalar:
     """The scalar exactly as written, for string fields that accept any plain scalar."""
     tag: str
     """The resolved tag's short name: str, int, float, bool, null, timestamp."""
+    quoted: bool
+    """True when written in quotes (always a string, whatever it looks like)."""
     line: int
     """1-based line of the node's start."""
     column: int
@@ -180,7 +182,7 @@ class _Converter:
             value = node.value  # kept as text: no field of a spec is a date
         else:
             raise self.error(node, f"unsupported YAML tag {node.tag!r}; only plain YAML is accepted")
-        return Scalar(value, node.value, tag, line, column)
+        return Scalar(value, node.value, tag, node.style in ("'", '"'), line, column)
 
 
 def _decode(data: bytes, path: str) -> str:
@@ -211,8 +213,20 @@ def load_nodes(data: bytes, path: str) -> Node:
         if mark is None:
             raise SpecError(f"invalid YAML: {problem}", path) from None
         raise SpecError(f"invalid YAML: {problem}", path, mark.line + 1, mark.column + 1) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML forbids: located by offset, not mark
+        before = text[: exc.position]
+        line = before.count("\n") + 1
+        column = exc.position - (before.rfind("\n") + 1) + 1
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        raise SpecError(
+            f"invalid YAML: control character U+{code:04X} is not allowed; remove it",
+            path,
+            line,
+            column,
+        ) from None
     except yaml.YAMLError as exc:
-        raise SpecError(f"invalid YAML: {exc}", path) from None
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise SpecError(f"invalid YAML: {first_line}", path, 1, 1) from None
     if root is None:
         raise SpecError("the file is empty; a spec needs at least `input` and `layers`", path, 1, 1)
     if _expanded_size(root, path) > MAX_EXPANDED_NODES:

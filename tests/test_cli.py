@@ -42,7 +42,9 @@ def test_machine_and_markdown_goldens(fmt: str, golden) -> None:
 
 
 def test_csv_layers_golden(golden) -> None:
-    golden("compare_lenet5_layers.csv", run("compare", "lenet5", "--no-latency", "--format", "csv", "--layers"))
+    golden(
+        "compare_lenet5_layers.csv", run("compare", "lenet5", "--no-latency", "--format", "csv", "--layers")
+    )
 
 
 @pytest.mark.parametrize("name", EXAMPLES)
@@ -73,7 +75,8 @@ def test_json_report_invariants(name: str) -> None:
             + variant["saved_activation_bytes"]
         )
         largest_pair = max(
-            [input_bytes] + [
+            [input_bytes]
+            + [
                 (input_bytes if i == 0 else layers[i - 1]["activation_bytes"]) + layer["activation_bytes"]
                 for i, layer in enumerate(layers)
             ]
@@ -101,7 +104,9 @@ def test_savings_sentence_has_the_real_figures() -> None:
 def test_batch_size_and_dtype_options_scale_what_they_should() -> None:
     base = json.loads(run("compare", "lenet5", "--no-latency", "--format", "json"))["variants"]["conv"]
     other = json.loads(
-        run("compare", "lenet5", "--no-latency", "--format", "json", "--batch-size", "8", "--dtype", "float16")
+        run(
+            "compare", "lenet5", "--no-latency", "--format", "json", "--batch-size", "8", "--dtype", "float16"
+        )
     )["variants"]["conv"]
     assert other["params"] == base["params"]
     assert other["macs"] == 8 * base["macs"]
@@ -111,7 +116,9 @@ def test_batch_size_and_dtype_options_scale_what_they_should() -> None:
 
 @pytest.mark.parametrize(("optimizer", "copies"), [("sgd", 0), ("momentum", 1), ("adam", 2)])
 def test_optimizer_state(optimizer: str, copies: int) -> None:
-    report = json.loads(run("compare", "lenet5", "--no-latency", "--format", "json", "--optimizer", optimizer))
+    report = json.loads(
+        run("compare", "lenet5", "--no-latency", "--format", "json", "--optimizer", optimizer)
+    )
     conv = report["variants"]["conv"]
     assert conv["optimizer_bytes"] == copies * 61_706 * 4
 
@@ -127,15 +134,22 @@ def test_a_path_wins_over_an_example_name(tmp_path: Path, monkeypatch: pytest.Mo
 def test_name_defaults_to_the_file_stem(tmp_path: Path) -> None:
     spec = tmp_path / "tiny_net.yaml"
     spec.write_text("input: [4]\nlayers:\n  - linear: {out_features: 2}\n")
-    assert json.loads(run("compare", str(spec), "--no-latency", "--format", "json"))["spec"]["name"] == "tiny_net"
+    assert (
+        json.loads(run("compare", str(spec), "--no-latency", "--format", "json"))["spec"]["name"]
+        == "tiny_net"
+    )
 
 
 def test_output_file_holds_the_same_report(tmp_path: Path) -> None:
     target = tmp_path / "report.json"
-    result = CliRunner().invoke(cli, ["compare", "lenet5", "--no-latency", "--format", "json", "-o", str(target)])
+    result = CliRunner().invoke(
+        cli, ["compare", "lenet5", "--no-latency", "--format", "json", "-o", str(target)]
+    )
     assert result.exit_code == 0
     assert result.stdout == ""
-    assert json.loads(target.read_text()) == json.loads(run("compare", "lenet5", "--no-latency", "--format", "json"))
+    assert json.loads(target.read_text()) == json.loads(
+        run("compare", "lenet5", "--no-latency", "--format", "json")
+    )
     assert [p.name for p in tmp_path.iterdir()] == ["report.json"]  # no temporary file left behind
 
 

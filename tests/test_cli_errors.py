@@ -12,10 +12,14 @@ from click.testing import CliRunner
 
 from convprof.cli import cli
 
-ALIAS_BOMB = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
-    f"{name}: &{name} [{', '.join(['*' + prev] * 9)}]\n"
-    for prev, name in zip("abcdefgh", "bcdefghi", strict=True)
-) + "input: [3, 8, 8]\nlayers: *i\n"
+ALIAS_BOMB = (
+    "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+    + "".join(
+        f"{name}: &{name} [{', '.join(['*' + prev] * 9)}]\n"
+        for prev, name in zip("abcdefgh", "bcdefghi", strict=True)
+    )
+    + "input: [3, 8, 8]\nlayers: *i\n"
+)
 
 # (file content, expected "line:column", a phrase the message must contain)
 BAD_SPECS: dict[str, tuple[bytes, str, str]] = {
@@ -43,7 +47,11 @@ BAD_SPECS: dict[str, tuple[bytes, str, str]] = {
         "3:14",
         "in_channels is inferred from the previous layer; remove it",
     ),
-    "missing-argument": (b"input: [3, 8, 8]\nlayers:\n  - conv2d: {out_channels: 4}\n", "3:5", "needs kernel_size"),
+    "missing-argument": (
+        b"input: [3, 8, 8]\nlayers:\n  - conv2d: {out_channels: 4}\n",
+        "3:5",
+        "needs kernel_size",
+    ),
     "string-for-int": (
         b"input: [3, 8, 8]\nlayers:\n  - conv2d: {out_channels: '4', kernel_size: 3}\n",
         "3:28",
@@ -107,7 +115,11 @@ BAD_SPECS: dict[str, tuple[bytes, str, str]] = {
         "3:5",
         "needs a channels x height x width input, got 10",
     ),
-    "duplicate-key": (b"input: [3, 8, 8]\ninput: [3, 8, 8]\nlayers:\n  - relu\n", "2:1", "duplicate key 'input'"),
+    "duplicate-key": (
+        b"input: [3, 8, 8]\ninput: [3, 8, 8]\nlayers:\n  - relu\n",
+        "2:1",
+        "duplicate key 'input'",
+    ),
     "duplicate-argument": (
         b"input: [3, 8, 8]\nlayers:\n  - conv2d: {out_channels: 4, out_channels: 5, kernel_size: 3}\n",
         "3:31",
@@ -203,7 +215,9 @@ def test_usage_errors_exit_2(args: list[str], phrase: str) -> None:
 
 def test_unwritable_output_is_a_clear_error_and_nothing_is_written(tmp_path: Path) -> None:
     missing = tmp_path / "no" / "such" / "dir" / "report.json"
-    result = CliRunner().invoke(cli, ["compare", "lenet5", "--no-latency", "--format", "json", "-o", str(missing)])
+    result = CliRunner().invoke(
+        cli, ["compare", "lenet5", "--no-latency", "--format", "json", "-o", str(missing)]
+    )
     assert result.exit_code == 2
     assert "does not exist" in result.stderr
     assert not missing.parent.exists()
@@ -220,7 +234,9 @@ def test_real_process_exit_codes_and_stderr(tmp_path: Path) -> None:
     )
     assert process.returncode == 2
     assert process.stdout == ""
-    assert process.stderr == f"convprof: error: {spec}:3:5: unknown layer kind 'conv2x' (did you mean conv2d?)\n"
+    assert (
+        process.stderr == f"convprof: error: {spec}:3:5: unknown layer kind 'conv2x' (did you mean conv2d?)\n"
+    )
     ok = subprocess.run(
         [sys.executable, "-m", "convprof", "compare", "why_convolutions", "--no-latency", "--format", "json"],
         capture_output=True,

@@ -60,7 +60,7 @@ def test_locally_connected_equals_slow_reference(
     bias: bool,
 ) -> None:
     torch.manual_seed(0)
-    channels, height, width = in_shape
+    _, height, width = in_shape
     padded = (height + sum(padding[0]), width + sum(padding[1]))
     out_h, out_w = (
         (size - d * (k - 1) - 1) // s + 1
@@ -81,12 +81,18 @@ def test_locally_connected_equals_slow_reference(
 
 
 def test_locally_connected_with_shared_weights_is_a_convolution() -> None:
-    """Copying one conv kernel to every position makes the local layer equal Conv2d: sharing is all that differs."""
+    """One conv kernel copied to every position makes the local layer equal Conv2d: only sharing differs."""
     torch.manual_seed(1)
     conv = torch.nn.Conv2d(4, 6, 3, stride=2, padding=1, groups=2).double()
     local = LocallyConnected2d(
-        (4, 9, 9), (6, 5, 5), kernel_size=(3, 3), stride=(2, 2), padding=((1, 1), (1, 1)),
-        dilation=(1, 1), groups=2, bias=True,
+        (4, 9, 9),
+        (6, 5, 5),
+        kernel_size=(3, 3),
+        stride=(2, 2),
+        padding=((1, 1), (1, 1)),
+        dilation=(1, 1),
+        groups=2,
+        bias=True,
     ).double()
     with torch.no_grad():
         shared = conv.weight.view(2, 3, -1)  # (groups, out per group, window)

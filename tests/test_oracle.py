@@ -75,7 +75,7 @@ def check_against_torch(in_shape: tuple[int, ...], layer: dict[str, Any], build:
 
 
 CONV_CASES = [
-    dict(kernel_size=k, stride=s, padding=p, dilation=d, groups=g, bias=b)
+    {"kernel_size": k, "stride": s, "padding": p, "dilation": d, "groups": g, "bias": b}
     for k, s, p, d, g, b in itertools.product(
         [1, 3, [2, 5]],
         [1, 2, [2, 1]],
@@ -95,7 +95,9 @@ def test_conv2d_all_variants_match_torch(case: dict[str, Any]) -> None:
 
     def build() -> torch.nn.Module:
         with torch.device("meta"):
-            return torch.nn.Conv2d(4, 6, **{k: tuple(v) if isinstance(v, list) else v for k, v in case.items()})
+            return torch.nn.Conv2d(
+                4, 6, **{k: tuple(v) if isinstance(v, list) else v for k, v in case.items()}
+            )
 
     check_against_torch(in_shape, layer, build)
 
@@ -104,25 +106,36 @@ def test_conv2d_all_variants_match_torch(case: dict[str, Any]) -> None:
     ("kernel", "stride", "padding", "dilation", "ceil_mode"),
     list(itertools.product([2, 3, [3, 2]], [None, 1, 2], [0, 1, [1, 0], 2], [1, 2], [False, True])),
 )
-def test_maxpool2d_matches_torch(kernel: Any, stride: Any, padding: Any, dilation: int, ceil_mode: bool) -> None:
+def test_maxpool2d_matches_torch(
+    kernel: Any, stride: Any, padding: Any, dilation: int, ceil_mode: bool
+) -> None:
     in_shape = (3, 7, 10)
-    args = dict(kernel_size=kernel, stride=stride, padding=padding, dilation=dilation, ceil_mode=ceil_mode)
+    args = {
+        "kernel_size": kernel,
+        "stride": stride,
+        "padding": padding,
+        "dilation": dilation,
+        "ceil_mode": ceil_mode,
+    }
     pair = {k: tuple(v) if isinstance(v, list) else v for k, v in args.items()}
-    check_against_torch(
-        in_shape, {"maxpool2d": args}, lambda: torch.nn.MaxPool2d(**pair)
-    )
+    check_against_torch(in_shape, {"maxpool2d": args}, lambda: torch.nn.MaxPool2d(**pair))
 
 
 @pytest.mark.parametrize(
     ("kernel", "stride", "padding", "ceil_mode", "count_include_pad"),
     list(itertools.product([2, 3, [3, 2]], [None, 2, [1, 3]], [0, 1, [1, 0]], [False, True], [False, True])),
 )
-def test_avgpool2d_matches_torch(kernel: Any, stride: Any, padding: Any, ceil_mode: bool, count_include_pad: bool) -> None:
+def test_avgpool2d_matches_torch(
+    kernel: Any, stride: Any, padding: Any, ceil_mode: bool, count_include_pad: bool
+) -> None:
     in_shape = (3, 7, 10)
-    args = dict(
-        kernel_size=kernel, stride=stride, padding=padding, ceil_mode=ceil_mode,
-        count_include_pad=count_include_pad,
-    )
+    args = {
+        "kernel_size": kernel,
+        "stride": stride,
+        "padding": padding,
+        "ceil_mode": ceil_mode,
+        "count_include_pad": count_include_pad,
+    }
     pair = {k: tuple(v) if isinstance(v, list) else v for k, v in args.items()}
     check_against_torch(in_shape, {"avgpool2d": args}, lambda: torch.nn.AvgPool2d(**pair))
 
@@ -177,9 +190,23 @@ def test_linear_after_flatten_and_on_vectors_matches_torch() -> None:
 
 def test_every_public_kind_is_covered_by_an_oracle_test() -> None:
     covered = {
-        "conv2d", "maxpool2d", "avgpool2d", "adaptiveavgpool2d", "adaptivemaxpool2d", "batchnorm2d",
-        "relu", "relu6", "leakyrelu", "gelu", "silu", "sigmoid", "tanh", "identity", "dropout",
-        "flatten", "linear",
+        "conv2d",
+        "maxpool2d",
+        "avgpool2d",
+        "adaptiveavgpool2d",
+        "adaptivemaxpool2d",
+        "batchnorm2d",
+        "relu",
+        "relu6",
+        "leakyrelu",
+        "gelu",
+        "silu",
+        "sigmoid",
+        "tanh",
+        "identity",
+        "dropout",
+        "flatten",
+        "linear",
     }
     public = {kind.name.lower() for kind in all_kinds() if kind.public}
     assert public == covered
@@ -194,7 +221,8 @@ def test_every_kind_has_every_piece() -> None:
         for variant, target in kind.counterfactuals.items():
             assert variant in VARIANTS
             counterpart = lookup(target)
-            assert counterpart is not None and not counterpart.public
+            assert counterpart is not None
+            assert not counterpart.public
 
 
 def test_whole_networks_match_torch_models() -> None:
@@ -240,9 +268,16 @@ def closed_form_conv(cin: int, h: int, w: int, cout: int, k: int, s: int, p: int
 
 @pytest.mark.parametrize(
     ("cin", "h", "w", "cout", "k", "s", "p", "g"),
-    [(3, 32, 32, 6, 5, 1, 0, 1), (16, 15, 9, 32, 3, 2, 1, 4), (8, 8, 8, 8, 3, 1, 1, 8), (1, 28, 28, 20, 7, 3, 3, 1)],
+    [
+        (3, 32, 32, 6, 5, 1, 0, 1),
+        (16, 15, 9, 32, 3, 2, 1, 4),
+        (8, 8, 8, 8, 3, 1, 1, 8),
+        (1, 28, 28, 20, 7, 3, 3, 1),
+    ],
 )
-def test_conv_counts_equal_closed_forms(cin: int, h: int, w: int, cout: int, k: int, s: int, p: int, g: int) -> None:
+def test_conv_counts_equal_closed_forms(
+    cin: int, h: int, w: int, cout: int, k: int, s: int, p: int, g: int
+) -> None:
     spec = make_spec(
         (cin, h, w),
         [{"conv2d": {"out_channels": cout, "kernel_size": k, "stride": s, "padding": p, "groups": g}}],
@@ -255,3 +290,9 @@ def test_conv_counts_equal_closed_forms(cin: int, h: int, w: int, cout: int, k: 
     assert report.variant("conv").macs == expected["macs"]
     assert report.variant("local").macs == expected["macs"]
     assert report.variant("dense").macs == cin * h * w * outputs
+
+
+def test_degenerate_one_by_one_local_layer_is_still_counted_by_torch() -> None:
+    """Found by the fuzz tests: a 1x1x1 contraction must stay a matrix product, not an element-wise one."""
+    spec = make_spec((1, 1, 1), [{"conv2d": {"out_channels": 1, "kernel_size": 1}}], batch_size=BATCH)
+    assert_matches_torch(spec)

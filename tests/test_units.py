@@ -46,7 +46,8 @@ def test_format_bytes(value: int, text: str) -> None:
 
 
 @pytest.mark.parametrize(
-    ("ratio", "text"), [(1.0, "1.00x"), (6.857, "6.86x"), (40.43, "40.4x"), (784.0, "784x"), (31704.0, "31,704x")]
+    ("ratio", "text"),
+    [(1.0, "1.00x"), (6.857, "6.86x"), (40.43, "40.4x"), (784.0, "784x"), (31704.0, "31,704x")],
 )
 def test_format_ratio(ratio: float, text: str) -> None:
     assert format_ratio(ratio) == text

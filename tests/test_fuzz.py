@@ -1,0 +1,252 @@
+"""Property-based tests: random valid stacks match torch; random broken specs fail cleanly.
+
+The default example counts keep CI fast. The long run:
+
+    CONVPROF_FUZZ_EXAMPLES=2000 python -m pytest tests/test_fuzz.py -q
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from torch.utils.flop_counter import FlopCounterMode
+
+from convprof.analyze import analyze
+from convprof.build import build_model
+from convprof.cli import cli
+from convprof.errors import SpecError
+from convprof.variants import VARIANTS
+from tests.specbuild import make_spec, spec_text
+
+EXAMPLES = int(os.environ.get("CONVPROF_FUZZ_EXAMPLES", "60"))
+FUZZ = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+
+small = st.integers(min_value=1, max_value=4)
+pair = st.one_of(small, st.lists(small, min_size=2, max_size=2))
+
+
+def conv_layer() -> st.SearchStrategy[dict[str, Any]]:
+    return st.fixed_dictionaries(
+        {"out_channels": st.sampled_from([1, 2, 4, 6]), "kernel_size": pair},
+        optional={
+            "stride": pair,
+            "padding": st.one_of(st.integers(0, 2), st.sampled_from(["same", "valid"])),
+            "dilation": st.integers(1, 2),
+            "groups": st.sampled_from([1, 2]),
+            "bias": st.booleans(),
+        },
+    ).map(lambda args: {"conv2d": args})
+
+
+def pool_layer() -> st.SearchStrategy[dict[str, Any]]:
+    return st.tuples(
+        st.sampled_from(["maxpool2d", "avgpool2d"]),
+        st.fixed_dictionaries(
+            {"kernel_size": pair},
+            optional={"stride": pair, "padding": st.integers(0, 1), "ceil_mode": st.booleans()},
+        ),
+    ).map(lambda kind_args: {kind_args[0]: kind_args[1]})
+
+
+LAYER = st.one_of(
+    conv_layer(),
+    pool_layer(),
+    st.sampled_from(
+        ["relu", "relu6", "gelu", "silu", "sigmoid", "tanh", "identity", "batchnorm2d", "leakyrelu"]
+    ),
+    st.builds(lambda size: {"adaptiveavgpool2d": {"output_size": size}}, small),
+    st.builds(lambda size: {"adaptivemaxpool2d": {"output_size": size}}, small),
+    st.builds(lambda p: {"dropout": {"p": p}}, st.floats(0, 1)),
+)
+HEAD = st.lists(
+    st.one_of(st.builds(lambda n: {"linear": {"out_features": n}}, st.integers(1, 12)), st.just("relu")),
+    max_size=3,
+)
+
+
+def torch_accepts(spec_layers: list[Any], in_shape: tuple[int, ...]) -> bool:
+    """Build the stack with torch.nn directly (not convprof's builders) and run it on meta."""
+    modules: list[torch.nn.Module] = []
+    channels = in_shape[0]
+    x = torch.empty((1, *in_shape), device="meta")
+    try:
+        with torch.device("meta"):
+            for layer in spec_layers:
+                kind, args = (layer, {}) if isinstance(layer, str) else next(iter(layer.items()))
+                args = {k: tuple(v) if isinstance(v, list) else v for k, v in args.items()}
+                if kind == "conv2d":
+                    module: torch.nn.Module = torch.nn.Conv2d(channels, **args)
+                elif kind == "batchnorm2d":
+                    module = torch.nn.BatchNorm2d(x.shape[1])
+                elif kind == "linear":
+                    module = torch.nn.Linear(x.shape[-1], **args)
+                else:
+                    names = {k.__name__.lower(): k for k in vars(torch.nn).values() if isinstance(k, type)}
+                    module = names[kind](**args)
+                needs_image = kind in ("conv2d", "batchnorm2d") or "pool" in kind
+                if needs_image and x.dim() != 4:
+                    return False
+                x = module.eval()(x)  # convprof counts inference
+                modules.append(module)
+                channels = x.shape[1] if x.dim() > 1 else channels
+    except (RuntimeError, ValueError):
+        return False
+    return True
+
+
+@FUZZ
+@given(
+    channels=st.integers(1, 4),
+    height=st.integers(1, 12),
+    width=st.integers(1, 12),
+    body=st.lists(LAYER, min_size=1, max_size=5),
+    flatten=st.booleans(),
+    head=HEAD,
+    batch=st.integers(1, 3),
+)
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel:UserWarning")
+def test_random_stacks_match_torch(
+    channels: int, height: int, width: int, body: list[Any], flatten: bool, head: list[Any], batch: int
+) -> None:
+    layers = body + (["flatten", *head] if flatten else [])
+    in_shape = (channels, height, width)
+    try:
+        spec = make_spec(in_shape, layers, batch_size=batch)
+    except SpecError:
+        assert not torch_accepts(layers, in_shape), f"convprof refused a stack torch runs: {layers}"
+        return
+    assert torch_accepts(layers, in_shape), f"convprof accepted a stack torch refuses: {layers}"
+    report = analyze(spec)
+    for variant in VARIANTS:
+        model = build_model(spec, variant, "meta")
+        with FlopCounterMode(display=False) as counter:
+            y = model(torch.empty((batch, *in_shape), device="meta"))
+        counted = report.variant(variant)
+        assert tuple(y.shape[1:]) == spec.output
+        assert sum(p.numel() for p in model.parameters()) == counted.params
+        assert sum(b.numel() * b.element_size() for b in model.buffers()) == counted.buffer_bytes
+        assert counter.get_total_flops() == counted.flops
+
+
+def _valid_document() -> dict[str, Any]:
+    return {
+        "name": "net",
+        "input": [3, 16, 16],
+        "batch_size": 2,
+        "layers": [
+            {"conv2d": {"out_channels": 4, "kernel_size": 3, "padding": 1}},
+            "relu",
+            {"maxpool2d": {"kernel_size": 2}},
+            "flatten",
+            {"linear": {"out_features": 10}},
+        ],
+    }
+
+
+JUNK = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=8),
+    st.lists(st.integers(-3, 3), max_size=4),
+    st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
+)
+
+
+@st.composite
+def broken_documents(draw: st.DrawFn) -> bytes:
+    """Valid YAML with a wrong type or value, an unknown key, a truncation, or random bytes."""
+    document = _valid_document()
+    how = draw(st.sampled_from(["value", "top-key", "layer-key", "truncate", "bytes"]))
+    if how == "value":
+        path = draw(
+            st.sampled_from(
+                [
+                    ("input",),
+                    ("batch_size",),
+                    ("name",),
+                    ("layers", 0, "conv2d", "out_channels"),
+                    ("layers", 0, "conv2d", "kernel_size"),
+                    ("layers", 0, "conv2d", "padding"),
+                    ("layers", 2, "maxpool2d", "kernel_size"),
+                    ("layers", 4, "linear", "out_features"),
+                    ("layers", 4, "linear", "bias"),
+                    ("layers", 1),
+                    ("layers",),
+                ]
+            )
+        )
+        target: Any = document
+        for key in path[:-1]:
+            target = target[key]
+        target[path[-1]] = draw(JUNK)
+    elif how == "top-key":
+        document[draw(st.text(min_size=1, max_size=6).filter(lambda k: k not in document))] = 1
+    elif how == "layer-key":
+        document["layers"][0]["conv2d"][draw(st.sampled_from(["kernal_size", "in_channels", "strides"]))] = 1
+    text = json.dumps(document).encode()
+    if how == "truncate":
+        return text[: draw(st.integers(0, len(text) - 1))]
+    if how == "bytes":
+        return draw(st.binary(max_size=64))
+    return text
+
+
+POSITIONED = re.compile(r"^convprof: error: (?P<path>.+?):(?P<line>\d+):(?P<column>\d+): \S")
+
+
+@FUZZ
+@given(content=broken_documents())
+def test_broken_specs_exit_2_with_one_positioned_line(content: bytes, tmp_path: Path) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_bytes(content)
+    result = CliRunner().invoke(cli, ["compare", str(spec), "--no-latency", "--format", "json"])
+    if result.exit_code == 0:  # a mutation can leave a valid spec (e.g. a null `name`... is not one)
+        json.loads(result.stdout)
+        return
+    assert result.exit_code == 2, (content, result.output, result.exception)
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    match = POSITIONED.match(lines[0])
+    assert match, lines[0]
+    assert match["path"] == str(spec)
+
+
+@settings(max_examples=max(3, EXAMPLES // 20), deadline=None)
+@given(content=broken_documents())
+def test_broken_specs_in_real_processes(content: bytes, tmp_path_factory: pytest.TempPathFactory) -> None:
+    spec = tmp_path_factory.mktemp("fuzz") / "spec.yaml"
+    spec.write_bytes(content)
+    process = subprocess.run(
+        [sys.executable, "-m", "convprof", "compare", str(spec), "--no-latency", "--format", "json"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert process.returncode in (0, 2)
+    assert "Traceback" not in process.stderr
+    if process.returncode == 2:
+        assert POSITIONED.match(process.stderr), process.stderr
+        assert process.stderr.count("\n") == 1
+
+
+def test_spec_text_helper_round_trips() -> None:
+    text = spec_text((3, 8, 8), ["relu"])
+    assert json.loads(text) == {"input": [3, 8, 8], "layers": ["relu"]}

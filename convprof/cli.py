@@ -17,6 +17,7 @@ def cli() -> None:
 
 def _register() -> None:
     # Each command lives in its own module under convprof.commands; heavy imports stay inside them.
+    from convprof.commands.calibrate import calibrate
     from convprof.commands.check import check
     from convprof.commands.compare import compare
     from convprof.commands.diff import diff
@@ -25,7 +26,7 @@ def _register() -> None:
     from convprof.commands.schema import schema
     from convprof.commands.sweep import sweep
 
-    for command in (compare, examples, check, diff, merge, schema, sweep):
+    for command in (compare, examples, calibrate, check, diff, merge, schema, sweep):
         cli.add_command(command)
 
 

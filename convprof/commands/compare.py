@@ -9,6 +9,14 @@ import click
 
 from convprof.analyze import OPTIMIZER_STATES, analyze
 from convprof.commands.base import reports_errors
+from convprof.errors import UsageError
+from convprof.measure.options import (
+    CPU_MEMORY_FRACTION,
+    CUDA_MEMORY_FRACTION,
+    DEFAULT_THREADS,
+    DEVICE_CHOICES,
+    parse_size,
+)
 from convprof.output import write_atomic
 from convprof.report import Report
 from convprof.spec import DTYPE_BYTES
@@ -75,6 +83,32 @@ def _render(report: Report, fmt: str, layers: bool, to_file: bool) -> str | None
 @click.option("--batch-size", type=click.IntRange(min=1), help="Override the spec's batch_size.")
 @click.option("--dtype", type=click.Choice(list(DTYPE_BYTES)), help="Override the spec's dtype.")
 @click.option("--no-latency", is_flag=True, help="Count only; measure nothing (never imports torch).")
+@click.option(
+    "--device",
+    type=click.Choice(list(DEVICE_CHOICES)),
+    default="auto",
+    show_default=True,
+    help="Where to measure: auto = CPU, plus the GPU when CUDA is present; cuda without one is an error.",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=DEFAULT_THREADS,
+    show_default=True,
+    help="CPU intra-op threads; one gives stable medians on a shared machine, more may go bimodal.",
+)
+@click.option("--channels-last", is_flag=True, help="Run 4-D tensors in channels-last memory format.")
+@click.option(
+    "--compile", "compiled", is_flag=True, help="Measure torch.compile'd variants (compile time apart)."
+)
+@click.option("--quick", is_flag=True, help="Fewer, shorter rounds: a rough figure in about a second.")
+@click.option("--rigorous", is_flag=True, help="More, longer rounds: steadier figures, several seconds each.")
+@click.option(
+    "--max-memory",
+    metavar="SIZE",
+    help=f"Skip variants whose weights and activations exceed SIZE (e.g. 8GiB; default "
+    f"{CPU_MEMORY_FRACTION:.0%} of available memory, {CUDA_MEMORY_FRACTION:.0%} of free GPU memory).",
+)
 @reports_errors
 def compare(
     spec: str,
@@ -85,6 +119,13 @@ def compare(
     batch_size: int | None,
     dtype: str | None,
     no_latency: bool,
+    device: str,
+    threads: int,
+    channels_last: bool,
+    compiled: bool,
+    quick: bool,
+    rigorous: bool,
+    max_memory: str | None,
 ) -> None:
     """Compare SPEC (a YAML file or a built-in example's name) with its local and dense equivalents.
 
@@ -101,6 +142,12 @@ def compare(
       Weights = parameters x dtype size; BatchNorm running statistics are buffers, listed apart.
       Peak activations = the largest input + output pair of any layer.
       Training = weights + gradients + optimizer state + buffers + activations kept for backward.
+
+    \b
+    Latency (skip with --no-latency): eval mode, inference_mode, the first call timed apart,
+    a warm-up, then timed blocks in rounds that interleave conv, local and dense; the median is the
+    headline, a result is marked unstable (~) when IQR/median or the rounds' spread exceeds 10%.
+    Variants whose analytic memory exceeds --max-memory are skipped before anything is built.
     """
     from convprof.sources import load_spec
 
@@ -110,6 +157,20 @@ def compare(
     if dtype is not None:
         model = replace(model, dtype=dtype)
     report = analyze(model, optimizer)
+    if quick and rigorous:
+        raise UsageError("--quick and --rigorous contradict each other; give one")
+    if not no_latency:
+        from convprof.measure import MeasureOptions, measure_report
+
+        options = MeasureOptions(
+            devices=(device,),
+            preset="quick" if quick else "rigorous" if rigorous else "default",
+            threads=threads,
+            channels_last=channels_last,
+            compile=compiled,
+            max_memory=None if max_memory is None else parse_size(max_memory),
+        )
+        report = measure_report(model, report, options, progress=True)
     # CSV is one table: per-layer rows only when asked for, the summary otherwise.
     fits = fmt != "csv" and len(model.layers) <= LAYERS_BY_DEFAULT_UP_TO
     show_layers = layers if layers is not None else fits

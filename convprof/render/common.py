@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from convprof.render.latency import latency_cells, latency_columns, measured_devices
 from convprof.report import LayerReport, Report, VariantReport
 from convprof.units import format_bytes, format_count, format_ratio, format_shape
 
@@ -64,8 +65,8 @@ def notes(report: Report) -> list[str]:
     return lines
 
 
-def summary_columns(optimizer: str) -> list[str]:
-    """Return the summary table's headers."""
+def summary_columns(optimizer: str, devices: tuple[str, ...] = ()) -> list[str]:
+    """Return the summary table's headers, with latency columns for each measured device."""
     return [
         "Variant",
         "Params",
@@ -76,12 +77,14 @@ def summary_columns(optimizer: str) -> list[str]:
         "Weights",
         "Peak act.",
         f"Training\n({optimizer})",
+        *latency_columns(devices),
     ]
 
 
 def summary_rows(report: Report) -> list[list[str]]:
     """Return one row of human units per variant."""
     conv = report.variant("conv")
+    devices = measured_devices(report)
 
     def row(v: VariantReport) -> list[str]:
         return [
@@ -94,6 +97,7 @@ def summary_rows(report: Report) -> list[list[str]]:
             format_bytes(v.param_bytes),
             format_bytes(v.activation_bytes),
             format_bytes(v.training_bytes),
+            *latency_cells(report, v.name, devices),
         ]
 
     return [row(v) for v in report.variants]

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 
+from convprof.render.latency import measured_devices
 from convprof.report import Report
 
 __all__ = ["to_csv", "to_json"]
@@ -37,6 +38,9 @@ _LAYER_FIELDS = (
     "fan_in",
 )
 
+#: Measured columns per device in the summary CSV (prefixed `cpu_`, `cuda:0_`); empty when skipped.
+_LATENCY_FIELDS = ("median_ms", "iqr_ms", "p10_ms", "p90_ms", "min_ms", "stable")
+
 
 def to_json(report: Report) -> str:
     """Return the report as indented JSON with a trailing newline."""
@@ -49,9 +53,16 @@ def to_csv(report: Report, *, layers: bool) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     if not layers:
-        writer.writerow(("spec", "variant", *_SUMMARY_FIELDS))
+        devices = measured_devices(report)
+        measured = [f"{device}_{field}" for device in devices for field in _LATENCY_FIELDS]
+        writer.writerow(("spec", "variant", *_SUMMARY_FIELDS, *measured))
         for name, variant in data["variants"].items():
-            writer.writerow((report.spec.name, name, *(variant[f] for f in _SUMMARY_FIELDS)))
+            latency = [
+                "" if (entry := (variant["latency"] or {}).get(device)) is None else entry[field]
+                for device in devices
+                for field in _LATENCY_FIELDS
+            ]
+            writer.writerow((report.spec.name, name, *(variant[f] for f in _SUMMARY_FIELDS), *latency))
         return out.getvalue()
     writer.writerow(("spec", "variant", *_LAYER_FIELDS))
     for name, variant in data["variants"].items():

@@ -12,6 +12,7 @@ from convprof.render.common import (
     summary_rows,
     title,
 )
+from convprof.render.latency import measured_devices, measured_notes, measured_tables
 from convprof.report import Report
 
 __all__ = ["to_markdown"]
@@ -30,9 +31,14 @@ def _table(headers: list[str], rows: list[list[str]], right_from: int) -> list[s
 def to_markdown(report: Report, *, layers: bool) -> str:
     """Return the comparison as GitHub-flavoured Markdown."""
     lines = [f"### {title(report)}", ""]
-    lines += _table(summary_columns(report.optimizer), summary_rows(report), 1)
+    lines += _table(summary_columns(report.optimizer, measured_devices(report)), summary_rows(report), 1)
     lines += ["", f"**{savings_sentence(report)}**", ""]
     lines += [f"- {line}" for line in notes(report)]
+    if measured_devices(report):
+        for heading, headers, rows in measured_tables(report):
+            lines += ["", f"#### {heading}", ""]
+            lines += _table(headers, rows, 2)
+        lines += [""] + [f"- {line}" for line in measured_notes(report)]
     if layers:
         conv, local, dense = (report.variant(n) for n in ("conv", "local", "dense"))
         rows = [layer_row(*row) for row in zip(conv.layers, local.layers, dense.layers, strict=True)]

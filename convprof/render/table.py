@@ -16,6 +16,7 @@ from convprof.render.common import (
     summary_rows,
     title,
 )
+from convprof.render.latency import measured_devices, measured_notes, measured_tables
 from convprof.report import Report
 
 __all__ = ["render_compare"]
@@ -35,7 +36,7 @@ def _table(heading: str) -> Table:
 
 def _summary(report: Report, console: Console) -> Table:
     """One row per variant; metrics as rows instead when the terminal is too narrow for that."""
-    headers = summary_columns(report.optimizer)
+    headers = summary_columns(report.optimizer, measured_devices(report))
     rows = summary_rows(report)
     table = _table(title(report))
     for index, header in enumerate(headers):
@@ -89,12 +90,27 @@ def _layers(report: Report, console: Console) -> tuple[Table, list[str]]:
         hidden.append(_DROP_ORDER[len(hidden)])
 
 
+def _measured(report: Report, console: Console) -> None:
+    """Print the measured-details table and its notes."""
+    for heading, headers, rows in measured_tables(report):
+        table = _table(heading)
+        for index, header in enumerate(headers):
+            table.add_column(header, justify="left" if index < 2 else "right", no_wrap=True)
+        for row in rows:
+            table.add_row(*row)
+        console.print(table)
+    for line in measured_notes(report):
+        console.print(line, style="dim")
+
+
 def render_compare(report: Report, console: Console, *, layers: bool) -> None:
     """Print the summary table, the savings sentence and optionally the per-layer table."""
     console.print(_summary(report, console))
     console.print(savings_sentence(report), style="bold")
     for line in notes(report):
         console.print(line)
+    if measured_devices(report):
+        _measured(report, console)
     if layers:
         table, hidden = _layers(report, console)
         console.print(table)

@@ -1,0 +1,67 @@
+"""Hostile and huge inputs: each must work or be refused clearly, within seconds and bounded memory.
+
+    python benchmarks/hostile.py
+
+Every case runs `convprof compare FILE --no-latency --format json` in a fresh process and records
+its exit code, wall time and peak resident memory (kernel accounting of the finished child).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from analytic import layered_spec  # noqa: E402 - a sibling script, not a package
+
+
+def alias_bomb() -> str:
+    text = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
+    for prev, name in zip("abcdefgh", "bcdefghi", strict=True):
+        text += f"{name}: &{name} [{', '.join(['*' + prev] * 9)}]\n"
+    return text + "input: [3, 8, 8]\nlayers: *i\n"
+
+
+CASES: dict[str, Callable[[], str]] = {
+    "10,000 layers": lambda: layered_spec(10_000),
+    "conv with 10^12 output channels": lambda: (
+        "input: [3, 224, 224]\nlayers:\n  - conv2d: {out_channels: 1000000000000, kernel_size: 3}\n"
+        "  - adaptiveavgpool2d: {output_size: 1}\n  - flatten\n  - linear: {out_features: 1000}\n"
+    ),
+    "100 MB YAML file": lambda: "input: [3, 8, 8]\nlayers:\n",  # streamed to 100 MB below
+    "nesting 1,000,000 deep": lambda: "input: [3, 8, 8]\nlayers: " + "[" * 10**6 + "]" * 10**6 + "\n",
+    "alias bomb (9^9 nodes)": alias_bomb,
+    "recursive alias": lambda: "input: [3, 8, 8]\nlayers: &a [relu, *a]\n",
+}
+
+
+def main() -> None:
+    print(f"{'case':34} {'exit':>4} {'wall s':>7} {'peak RSS MiB':>13}  first line of stderr")
+    with tempfile.TemporaryDirectory() as directory:
+        for name, make in CASES.items():
+            path = Path(directory) / "spec.yaml"
+            with path.open("w") as handle:
+                handle.write(make())
+                if name.startswith("100 MB"):
+                    # In chunks: a child's peak RSS includes the parent's pages at fork time.
+                    for _ in range(100):
+                        handle.write("  - relu\n" * (2**20 // 9))
+            command = [sys.executable, "-m", "convprof", "compare", str(path), "--no-latency", "--format", "json"]
+            start = time.perf_counter()
+            process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            assert process.stderr is not None
+            stderr = process.stderr.read().decode()
+            _, status, usage = os.wait4(process.pid, 0)
+            wall = time.perf_counter() - start
+            code = os.waitstatus_to_exitcode(status)
+            first = stderr.splitlines()[0].split(": ", 2)[-1][:60] if stderr else ""
+            print(f"{name:34} {code:>4} {wall:7.2f} {usage.ru_maxrss / 1024:13.1f}  {first}")
+
+
+if __name__ == "__main__":
+    main()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import itertools
+import json
 import math
 import re
 from collections.abc import Sequence
@@ -311,7 +312,14 @@ def _values(option: str, text: str, example: str) -> list[str]:
 
 
 def _int_node(value: int) -> Scalar:
-    return Scalar(value, str(value), "int", 0, 0)
+    return _scalar(str(value))
+
+
+def _scalar(text: str, line: int = 0, column: int = 0) -> Scalar:
+    """Return a scalar as the YAML loader reads `text`, placed at `line` and `column`."""
+    node = load_nodes(text.encode("utf-8"), "<sweep>")
+    assert isinstance(node, Scalar), text
+    return replace(node, line=line, column=column)
 
 
 _SIZE = re.compile(r"^\d+(x\d+){0,2}$")
@@ -429,11 +437,11 @@ def _check_overlaps(axes: Sequence[Axis]) -> None:
 def _relocate(node: Node, line: int, column: int) -> Node:
     """Place a node written on the command line at the spec position it replaces, for messages."""
     if isinstance(node, Scalar):
-        return Scalar(node.value, node.text, node.tag, line, column)
+        return replace(node, line=line, column=column)
     if isinstance(node, SeqNode):
         return SeqNode(tuple(_relocate(item, line, column) for item in node.items), line, column)
     items = {
-        key: (Scalar(k.value, k.text, k.tag, line, column), _relocate(v, line, column))
+        key: (replace(k, line=line, column=column), _relocate(v, line, column))
         for key, (k, v) in node.items.items()
     }
     return Mapping(items, line, column)
@@ -449,10 +457,8 @@ def _edit(node: Node, path: tuple[str, ...], new: Node, option: str, walked: tup
         node = Mapping({}, node.line, node.column)  # `conv2d:` with no arguments
     elif isinstance(node, Scalar) and node.tag == "str" and node.text.lower() == head.lower() and rest:
         # A layer written as a bare kind (`- relu`) gets an argument mapping.
-        key = Scalar(node.text, node.text, "str", node.line, node.column)
-        node = Mapping(
-            {node.text: (key, Scalar(None, "", "null", node.line, node.column))}, node.line, node.column
-        )
+        key = replace(node)
+        node = Mapping({node.text: (key, _scalar("null", node.line, node.column))}, node.line, node.column)
     if isinstance(node, Mapping):
         match = (
             head if head in node.items else next((k for k in node.items if k.lower() == head.lower()), None)
@@ -462,7 +468,7 @@ def _edit(node: Node, path: tuple[str, ...], new: Node, option: str, walked: tup
             key_node, child = items[match]
             items[match] = (key_node, _edit(child, rest, new, option, (*walked, match)))
         elif not rest:
-            key_node = Scalar(head, head, "str", node.line, node.column)
+            key_node = _scalar(json.dumps(head), node.line, node.column)
             items[head] = (key_node, _relocate(new, node.line, node.column))
         else:
             close = difflib.get_close_matches(head, list(node.items), n=1)

@@ -283,3 +283,19 @@ def test_latency_is_measured_per_point() -> None:
             assert variant["latency"]["cpu"]["median_ms"] > 0
             assert variant["skipped"] is None
     assert any(f["metric"] == "latency_s" and f["exponent"] is not None for f in data["fits"])
+
+
+def test_points_too_large_to_measure_keep_analytic_figures(tmp_path: Path) -> None:
+    pytest.importorskip("convprof.measure")
+    pytest.importorskip("matplotlib")
+    table, image = tmp_path / "sweep.txt", tmp_path / "sweep.png"
+    args = ["why_convolutions", "--resolution", "8,16", "--latency", "--preset", "quick"]
+    code, _, _ = run(*args, "--max-memory", "1MiB", "--plot", str(image), "-o", str(table))
+    assert code == 0
+    text = table.read_text(encoding="utf-8")
+    row = next(line.strip() for line in text.splitlines() if line.strip().startswith("16 "))
+    assert row.split()[1:3] == ["664", "k"]  # dense parameters: analytic figures stay
+    assert "skipped" in row
+    assert "Latency of dense at resolution=16 skipped:" in text
+    assert "Latency: dense has too few measured points, local grow as resolution^" in text
+    assert image.stat().st_size > 10_000

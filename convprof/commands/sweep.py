@@ -39,14 +39,18 @@ def _axes(
     return axes
 
 
-def _measure(points: tuple[PointSpec, ...], reports: list[Report], device: str, preset: str) -> list[Report]:
+def _measure(
+    points: tuple[PointSpec, ...], reports: list[Report], device: str, preset: str, max_memory: str | None
+) -> list[Report]:
     """Measure every point's variants, with a progress bar over the points when stderr is a terminal."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from convprof.measure import MeasureOptions, measure_report
+    from convprof.measure.options import parse_size
 
-    options = MeasureOptions(devices=(device,), preset=preset)
+    limit = None if max_memory is None else parse_size(max_memory)
+    options = MeasureOptions(devices=(device,), preset=preset, max_memory=limit)
     measured = []
     with Progress(
         TextColumn("measuring sweep points"),
@@ -139,6 +143,11 @@ def _render(result: Sweep, fmt: str, chart: bool, to_file: bool) -> str | None:
     help="Time spent per point with --latency.",
 )
 @click.option(
+    "--max-memory",
+    metavar="SIZE",
+    help="With --latency: skip variants whose weights and activations exceed this (8GiB, 500MB).",
+)
+@click.option(
     "--optimizer",
     type=click.Choice(list(OPTIMIZER_STATES)),
     default="adam",
@@ -159,6 +168,7 @@ def sweep(
     latency: bool,
     device: str,
     preset: str,
+    max_memory: str | None,
     optimizer: str,
 ) -> None:
     """Sweep SPEC along one or more axes and fit how each variant's cost grows.
@@ -193,7 +203,7 @@ def sweep(
     points = point_specs(read_source(spec), axes)
     reports = [analyze(point.spec, optimizer) for point in points]
     if latency:
-        reports = _measure(points, reports, device, preset)
+        reports = _measure(points, reports, device, preset, max_memory)
     result = build_sweep(
         base, axes, [(p.labels, r) for p, r in zip(points, reports, strict=True)], latency=latency
     )

@@ -49,15 +49,46 @@ _LAYER: dict[str, Any] = {
     },
 }
 
-# Measured latency of one variant. The measurement code (convprof.measure) owns its exact shape; until it
-# pins it down here, a device's entry only has to be an object whose `median_ms` (when present) is a
-# non-negative number or null. Tighten _LATENCY_ENTRY (required keys, additionalProperties: false, the
-# statistics' types) when the measurement fields settle; bump SCHEMA_VERSION only for incompatible changes.
+_NUMBER: dict[str, Any] = {"type": "number", "minimum": 0}
+_MAYBE_NUMBER: dict[str, Any] = {"type": ["number", "null"], "minimum": 0}
+_NUMBERS: dict[str, Any] = {"type": "array", "items": _NUMBER}
+
+# Measured latency of one variant on one device, as convprof.measure.results.DeviceLatency writes it
+# (every key is always written; the schema types them without demanding them all).
 _LATENCY_ENTRY: dict[str, Any] = {
     "type": "object",
+    "additionalProperties": False,
     "properties": {
-        "median_ms": {"type": ["number", "null"], "minimum": 0},
-        "skipped": {"type": "string"},
+        **dict.fromkeys(("median_ms", "p10_ms", "p25_ms", "p75_ms", "p90_ms", "iqr_ms"), _NUMBER),
+        **dict.fromkeys(("min_ms", "max_ms", "mean_ms", "round_spread"), _NUMBER),
+        "samples": {"type": "integer", "minimum": 1},
+        "calls_per_sample": {"type": "integer", "minimum": 1},
+        "stable": {"type": "boolean"},
+        "first_call_ms": _MAYBE_NUMBER,
+        "compile_ms": _MAYBE_NUMBER | {"description": "torch.compile's first call; never in the latency."},
+        "raw_ms": _NUMBERS | {"description": "Per-call time of every sample, in the order taken."},
+        "raw_rounds": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+        "device_median_ms": _MAYBE_NUMBER | {"description": "CUDA event time; null on the CPU."},
+        "device_raw_ms": {"oneOf": [_NUMBERS, {"type": "null"}]},
+        "achieved_flop_per_s": _MAYBE_NUMBER,
+        "arithmetic_intensity": _MAYBE_NUMBER,
+        "roofline_fraction": _MAYBE_NUMBER,
+        "memory": {
+            "oneOf": [
+                {"type": "null"},
+                {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["weight_bytes", "buffer_bytes", "peak_activation_bytes", "method"],
+                    "properties": {
+                        "weight_bytes": _COUNT,
+                        "buffer_bytes": _COUNT,
+                        "peak_activation_bytes": _COUNT,
+                        "method": {"enum": ["cuda.max_memory_allocated", "dispatch-tracking"]},
+                    },
+                },
+            ]
+        },
     },
 }
 
@@ -70,12 +101,49 @@ _LATENCY: dict[str, Any] = {
     ],
 }
 
-# Where and with what the measurements were taken. Its keys belong to convprof.measure; tighten this
-# (required keys such as the CPU model, GPU name, threads, torch version) when they settle. `merge`
-# reads it to key reports by machine.
+_LOAD: dict[str, Any] = {"type": "array", "items": _NUMBER, "minItems": 3, "maxItems": 3}
+
+# Where and with what the measurements were taken, as convprof.measure.results.Environment writes it.
+# `merge` reads it to key reports by machine.
 _ENVIRONMENT: dict[str, Any] = {
-    "description": "The machine and software measurements were taken on; absent or null when none were.",
-    "type": ["object", "null"],
+    "description": "The machine and software measurements were taken on; absent when none were.",
+    "oneOf": [
+        {"type": "null"},
+        {
+            "type": "object",
+            "properties": {
+                **{
+                    key: {"type": "string"}
+                    for key in (
+                        "convprof_version",
+                        "python_version",
+                        "torch_version",
+                        "platform",
+                        "cpu_model",
+                    )
+                },
+                "logical_cores": {"type": "integer", "minimum": 1},
+                "threads": {"type": "integer", "minimum": 1},
+                "env_threads": {"type": "object", "additionalProperties": {"type": "string"}},
+                "load_before": _LOAD,
+                "load_after": _LOAD,
+                "preset": {"enum": ["quick", "default", "rigorous"]},
+                "dtype": {"enum": list(DTYPE_BYTES)},
+                "batch_size": {"type": "integer", "minimum": 1},
+                "channels_last": {"type": "boolean"},
+                "compiled": {"type": "boolean"},
+                "cpu_memory_limit_bytes": _COUNT,
+                "cuda": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["device", "name", "capability", "cudnn_benchmark", "tf32_matmul"],
+                    },
+                },
+                "calibration": {"type": "object"},
+            },
+        },
+    ],
 }
 
 _VARIANT: dict[str, Any] = {

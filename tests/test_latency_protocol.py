@@ -134,3 +134,22 @@ def test_cuda_protocol(monkeypatch: pytest.MonkeyPatch) -> None:
         assert result.memory.method == "cuda.max_memory_allocated"
         assert result.memory.weight_bytes == variant.param_bytes
         assert math.isfinite(result.stats.median_ms)
+
+
+@pytest.mark.slow
+# torch.compile's own imports touch torch.jit APIs that warn of their deprecation; not ours to fix.
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_compile_time_is_reported_apart(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(PRESETS, "quick", FAST)
+    spec = tiny()
+    options = MeasureOptions(devices=("cpu",), preset="quick", compile=True)
+    report = measure_report(spec, analyze(spec), options)
+    assert report.environment is not None
+    assert report.environment.compiled
+    conv = report.variant("conv").latency
+    assert conv is not None
+    (result,) = conv
+    assert result.compile_ms is not None
+    assert result.stats is not None
+    assert result.compile_ms > 0
+    assert result.first_call_ms is not None

@@ -14,7 +14,7 @@ from convprof.kinds import ShapeError, all_kinds, lookup
 from convprof.spec import DTYPE_BYTES, Budgets, LayerSpec, ModelSpec, Shape
 from convprof.yamlnode import Mapping, Node, Scalar, Sequence, load_nodes
 
-__all__ = ["parse_spec"]
+__all__ = ["parse_nodes", "parse_spec"]
 
 _TOP_KEYS = ("name", "description", "input", "batch_size", "dtype", "layers", "budgets")
 #: Torch arguments convprof infers from the previous layer, by the kind field they would feed.
@@ -162,7 +162,11 @@ class _Parser:
         return LayerSpec(index, kind.name, name, args, shape, output_shape, node.line, node.column)
 
 
+def parse_nodes(root: Node, path: str, default_name: str) -> ModelSpec:
+    """Validate a spec already loaded as located nodes (for tools that edit the tree first)."""
+    return _Parser(path).spec(root, default_name)
+
+
 def parse_spec(data: bytes, path: str, default_name: str) -> ModelSpec:
     """Parse and fully validate a spec; raise SpecError naming file, line and column."""
-    root = load_nodes(data, path)
-    return _Parser(path).spec(root, default_name)
+    return parse_nodes(load_nodes(data, path), path, default_name)

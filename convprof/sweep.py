@@ -23,7 +23,7 @@ from convprof.args import describe
 from convprof.errors import SpecError, UsageError
 from convprof.fit import PowerFit, fit_power
 from convprof.kinds import ShapeError, lookup
-from convprof.parse import _Parser  # the parser's node-level entry point (parse_spec takes bytes)
+from convprof.parse import parse_nodes
 from convprof.report import Report, SpecInfo
 from convprof.sources import SpecSource
 from convprof.spec import ModelSpec
@@ -594,8 +594,7 @@ def point_specs(source: SpecSource, axes: Sequence[Axis]) -> tuple[PointSpec, ..
         sizes = " x ".join(str(len(a.values)) for a in axes)
         raise UsageError(f"the grid has {sizes} = {total:,} points, over {MAX_POINTS:,}; sweep fewer values")
     root = load_nodes(source.data, source.display)
-    parser = _Parser(source.display)
-    parser.spec(root, source.stem)  # the spec itself must be valid before any point is
+    parse_nodes(root, source.display, source.stem)  # the spec itself must be valid before any point is
     points = []
     for number, combination in enumerate(itertools.product(*(a.values for a in axes)), start=1):
         labels = tuple(v.label for v in combination)
@@ -607,9 +606,9 @@ def point_specs(source: SpecSource, axes: Sequence[Axis]) -> tuple[PointSpec, ..
             else:
                 tree = _edit(tree, axis.path, value.node, axis.option)
         try:
-            spec = parser.spec(tree, source.stem)
+            spec = parse_nodes(tree, source.display, source.stem)
             if width is not None:
-                spec = parser.spec(_apply_width(tree, spec, width), source.stem)
+                spec = parse_nodes(_apply_width(tree, spec, width), source.display, source.stem)
         except SpecError as exc:
             where = _describe_point(axes, labels)
             options = ", ".join(a.option for a in axes)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from io import StringIO
@@ -189,3 +190,11 @@ def test_analytic_path_never_imports_torch() -> None:
     process = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "IMPORTED []" in process.stderr
     assert json.loads(process.stdout)["variants"]["conv"]["params"] == 138_357_544
+
+
+def test_output_file_gets_ordinary_permissions(tmp_path: Path) -> None:
+    target = tmp_path / "report.json"
+    CliRunner().invoke(cli, ["compare", "lenet5", "--no-latency", "--format", "json", "-o", str(target)])
+    mask = os.umask(0)
+    os.umask(mask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~mask

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from analytic import layered_spec  # noqa: E402 - a sibling script, not a package
+from analytic import layered_spec
 
 
 def alias_bomb() -> str:
@@ -51,7 +51,8 @@ def main() -> None:
                     # In chunks: a child's peak RSS includes the parent's pages at fork time.
                     for _ in range(100):
                         handle.write("  - relu\n" * (2**20 // 9))
-            command = [sys.executable, "-m", "convprof", "compare", str(path), "--no-latency", "--format", "json"]
+            command = [sys.executable, "-m", "convprof", "compare", str(path), "--no-latency"]
+            command += ["--format", "json"]
             start = time.perf_counter()
             process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             assert process.stderr is not None

@@ -24,7 +24,7 @@ def torch_dtype(name: str) -> torch.dtype:
 
 
 def build_model(spec: ModelSpec, variant: str, device: str | torch.device = "cpu") -> torch.nn.Sequential:
-    """Return the variant as an nn.Sequential in eval mode, in the spec's dtype, on `device` ('meta' counts)."""
+    """Return the variant as an eval-mode nn.Sequential in the spec's dtype on `device` ('meta' counts)."""
     import torch
     from torch import nn
 

@@ -24,8 +24,6 @@ __all__ = ["check", "expand_specs", "step_summary"]
 _GLOB_CHARS = frozenset("*?[")
 
 F = TypeVar("F", bound=Callable[..., Any])
-#: Width of tables sent to a pipe or a CI log, where no terminal decides it.
-_PIPE_WIDTH = 120
 
 
 def expand_specs(arguments: tuple[str, ...]) -> list[str]:
@@ -263,10 +261,9 @@ def check(
     elif fmt == "markdown":
         click.echo(markdown, nl=False)
     elif checks:
-        from rich.console import Console
+        from convprof.render.console import stdout_console
 
-        console = Console()
-        render_checks(checks, console if console.is_terminal else Console(width=_PIPE_WIDTH))
+        render_checks(checks, stdout_console())
     step_summary(markdown)
     failures = [c for c in checks if not c.passed]
     if failures:

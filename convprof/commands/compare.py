@@ -25,8 +25,6 @@ __all__ = ["compare"]
 
 #: Specs with at most this many layers get the per-layer table unless --no-layers is given.
 LAYERS_BY_DEFAULT_UP_TO = 40
-#: Width of tables written to a file or a pipe, where no terminal decides it.
-FILE_WIDTH = 120
 
 
 def _render(report: Report, fmt: str, layers: bool, to_file: bool) -> str | None:
@@ -45,15 +43,14 @@ def _render(report: Report, fmt: str, layers: bool, to_file: bool) -> str | None
         return to_markdown(report, layers=layers)
     from io import StringIO
 
-    from rich.console import Console
-
+    from convprof.render.console import file_console, stdout_console
     from convprof.render.table import render_compare
 
     if not to_file:
-        render_compare(report, Console(), layers=layers)
+        render_compare(report, stdout_console(), layers=layers)
         return None
     buffer = StringIO()
-    render_compare(report, Console(file=buffer, width=FILE_WIDTH, no_color=True), layers=layers)
+    render_compare(report, file_console(buffer), layers=layers)
     return buffer.getvalue()
 
 

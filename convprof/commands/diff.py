@@ -49,16 +49,15 @@ def diff(old: Path, new: Path, fmt: str, output: Path | None) -> None:
     elif output is not None:
         from io import StringIO
 
-        from rich.console import Console
+        from convprof.render.console import file_console, stdout_console
 
         buffer = StringIO()
-        render_diff(result, Console(file=buffer, width=120, no_color=True))
+        render_diff(result, file_console(buffer))
         text = buffer.getvalue()
     else:
-        from rich.console import Console
+        from convprof.render.console import file_console, stdout_console
 
-        console = Console()
-        render_diff(result, console if console.is_terminal else Console(width=120))
+        render_diff(result, stdout_console())
         text = None
     if output is not None:
         from convprof.output import write_atomic

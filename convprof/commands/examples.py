@@ -15,11 +15,11 @@ __all__ = ["examples"]
 def examples() -> None:
     """List the built-in example specs; run one with `convprof compare NAME`."""
     from rich import box
-    from rich.console import Console
     from rich.table import Table
 
     from convprof.examples import example_names, read_example
     from convprof.parse import parse_spec
+    from convprof.render.console import stdout_console
     from convprof.units import format_count, format_shape
 
     table = Table(
@@ -42,4 +42,4 @@ def examples() -> None:
             format_count(conv.macs),
             spec.description,
         )
-    Console().print(table)
+    stdout_console().print(table)

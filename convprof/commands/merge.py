@@ -43,14 +43,13 @@ def merge(reports: tuple[Path, ...], fmt: str, output: Path | None) -> None:
     else:
         from io import StringIO
 
-        from rich.console import Console
+        from convprof.render.console import file_console, stdout_console
 
         if output is None:
-            console = Console()
-            render_merged(merged, console if console.is_terminal else Console(width=120))
+            render_merged(merged, stdout_console())
         else:
             buffer = StringIO()
-            render_merged(merged, Console(file=buffer, width=120, no_color=True))
+            render_merged(merged, file_console(buffer))
             text = buffer.getvalue()
     if output is not None:
         from convprof.output import write_atomic

@@ -15,9 +15,6 @@ from convprof.sweep import Axis, PointSpec, Sweep
 
 __all__ = ["sweep"]
 
-#: Width of tables written to a file or a pipe, where no terminal decides it.
-FILE_WIDTH = 160
-
 
 def _axes(
     spec_input: tuple[int, ...],
@@ -80,13 +77,13 @@ def _render(result: Sweep, fmt: str, chart: bool, to_file: bool) -> str | None:
         return sweep_to_markdown(result)
     from io import StringIO
 
-    from rich.console import Console
+    from convprof.render.console import file_console, stdout_console
 
     if not to_file:
-        render_sweep(result, Console(), chart=chart)
+        render_sweep(result, stdout_console(), chart=chart)
         return None
     buffer = StringIO()
-    render_sweep(result, Console(file=buffer, width=FILE_WIDTH, no_color=True), chart=chart)
+    render_sweep(result, file_console(buffer), chart=chart)
     return buffer.getvalue()
 
 

@@ -20,10 +20,11 @@ __all__ = ["to_markdown"]
 
 def _table(headers: list[str], rows: list[list[str]], right_from: int) -> list[str]:
     def escape(cell: str) -> str:
-        return cell.replace("|", "\\|")
+        # Table cells are one line in Markdown: a two-line terminal header becomes one.
+        return cell.replace("|", "\\|").replace("\n", " ")
 
     align = ["---" if i < right_from else "---:" for i in range(len(headers))]
-    lines = ["| " + " | ".join(headers) + " |", "| " + " | ".join(align) + " |"]
+    lines = ["| " + " | ".join(escape(h) for h in headers) + " |", "| " + " | ".join(align) + " |"]
     lines += ["| " + " | ".join(escape(c) for c in row) + " |" for row in rows]
     return lines
 

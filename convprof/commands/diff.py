@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
 from convprof.commands.base import reports_errors
+from convprof.render.jsonfmt import dumps
 
 __all__ = ["diff"]
 
@@ -43,7 +43,7 @@ def diff(old: Path, new: Path, fmt: str, output: Path | None) -> None:
     markdown = diff_markdown(result)
     text: str | None
     if fmt == "json":
-        text = json.dumps(result.to_dict(), indent=2) + "\n"
+        text = dumps(result.to_dict())
     elif fmt == "markdown":
         text = markdown
     elif output is not None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
 
 from convprof.commands.base import reports_errors
+from convprof.render.jsonfmt import dumps
 
 __all__ = ["merge"]
 
@@ -37,7 +37,7 @@ def merge(reports: tuple[Path, ...], fmt: str, output: Path | None) -> None:
     merged = merge_reports([(str(path), load_report(path)) for path in reports])
     text: str | None = None
     if fmt == "json":
-        text = json.dumps(merged.to_dict(), indent=2) + "\n"
+        text = dumps(merged.to_dict())
     elif fmt == "markdown":
         text = merged_markdown(merged)
     else:

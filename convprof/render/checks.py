@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from fractions import Fraction
 
@@ -11,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from convprof.budgets import Check, GrowthCheck
+from convprof.render.jsonfmt import dumps
 
 __all__ = ["CHECK_COLUMNS", "check_rows", "checks_json", "checks_markdown", "render_checks"]
 
@@ -101,4 +101,4 @@ def checks_json(checks: Sequence[Check]) -> str:
         item["headroom_percent"] = None if c.headroom is None else round(float(c.headroom), 4)
         item["passed"] = c.passed
         items.append(item)
-    return json.dumps({"passed": all(c.passed for c in checks), "checks": items}, indent=2) + "\n"
+    return dumps({"passed": all(c.passed for c in checks), "checks": items})

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 
+from convprof.render.jsonfmt import dumps
 from convprof.render.latency import measured_devices
 from convprof.report import Report
 
@@ -44,7 +44,7 @@ _LATENCY_FIELDS = ("median_ms", "iqr_ms", "p10_ms", "p90_ms", "min_ms", "stable"
 
 def to_json(report: Report) -> str:
     """Return the report as indented JSON with a trailing newline."""
-    return json.dumps(report.to_dict(), indent=2) + "\n"
+    return dumps(report.to_dict())
 
 
 def to_csv(report: Report, *, layers: bool) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 
 from rich import box
@@ -15,6 +14,7 @@ from rich.text import Text
 
 from convprof.fit import format_exponent
 from convprof.render.common import CONVENTION
+from convprof.render.jsonfmt import dumps
 from convprof.sweep import Axis, Metric, Sweep, metric_value, skip_reason
 from convprof.units import format_shape
 from convprof.variants import VARIANTS
@@ -300,4 +300,4 @@ def sweep_to_csv(sweep: Sweep) -> str:
 
 def sweep_to_json(sweep: Sweep) -> str:
     """Return the sweep as indented JSON with a trailing newline."""
-    return json.dumps(sweep.to_dict(), indent=2) + "\n"
+    return dumps(sweep.to_dict())

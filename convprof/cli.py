@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import signal
 import sys
 from types import FrameType
+from typing import NoReturn
 
 import click
 
@@ -67,19 +69,31 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise _Terminated
 
 
+def _stop(interrupt: BaseException | None) -> NoReturn:
+    """End the process for Ctrl-C or SIGTERM: one line, then 130 or 143 and nothing else.
+
+    Clean-up (temporary files, half-built reports) has already run in the `finally` blocks the
+    interrupt unwound through. `os._exit` rather than `sys.exit`: an interrupt that crossed C code
+    running Python source (torch's extension modules do, while they load) leaves CPython marked to
+    re-kill itself with SIGINT at exit, which would replace 130 by "killed by signal 2".
+    """
+    terminated = isinstance(interrupt, _Terminated)
+    click.echo("convprof: terminated" if terminated else "convprof: interrupted", err=True)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed or broken stream
+            stream.flush()
+    os._exit(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED)
+
+
 def main() -> None:
     """Run the command line: one line and a conventional exit code for every way it can end."""
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         status = cli.main(prog_name="convprof", standalone_mode=False)
     except click.exceptions.Abort as abort:  # click turns Ctrl-C into Abort
-        terminated = isinstance(abort.__context__, _Terminated)
-        click.echo("convprof: terminated" if terminated else "convprof: interrupted", err=True)
-        sys.exit(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED)
+        _stop(abort.__context__)
     except KeyboardInterrupt as interrupt:
-        terminated = isinstance(interrupt, _Terminated)
-        click.echo("convprof: terminated" if terminated else "convprof: interrupted", err=True)
-        sys.exit(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED)
+        _stop(interrupt)
     except click.ClickException as error:
         error.show()
         sys.exit(error.exit_code)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 from typing import Any
 
 from convprof.errors import UsageError
+from convprof.jsoncheck import Check, compile_schema, locate
 from convprof.report import SCHEMA_VERSION
-from convprof.variants import VARIANTS
+from convprof.schema import report_schema
 
 __all__ = ["MAX_REPORT_BYTES", "load_report"]
 
@@ -17,17 +19,33 @@ MAX_REPORT_BYTES = 256 * 1024 * 1024
 
 
 def load_report(path: Path) -> dict[str, Any]:
-    """Read a report written by `convprof compare --format json`; UsageError when it is not one."""
+    """Read a report written by `convprof compare --format json`; UsageError when it is not one.
+
+    The whole report is checked against `convprof schema` first, so the commands that read it can
+    trust every field's type.
+    """
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_REPORT_BYTES + 1)
     except FileNotFoundError:
         raise UsageError(
             f"{path}: no such file; give a report from `convprof compare --format json`"
         ) from None
     except IsADirectoryError:
         raise UsageError(f"{path}: is a directory; give a JSON report file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: cannot read: {exc}") from exc
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    if len(raw) > MAX_REPORT_BYTES:
+        raise UsageError(f"{path}: larger than {MAX_REPORT_BYTES // 2**20} MiB; not a convprof report")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = raw[: exc.start]
+        line, column = before.count(b"\n") + 1, exc.start - (before.rfind(b"\n") + 1) + 1
+        raise UsageError(
+            f"{path}:{line}:{column}: byte 0x{raw[exc.start]:02x} is not valid UTF-8; "
+            "give a report from `convprof compare --format json`"
+        ) from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -36,22 +54,35 @@ def load_report(path: Path) -> dict[str, Any]:
             "give a report from `convprof compare --format json`"
         ) from None
     if not isinstance(data, dict) or "schema_version" not in data:
-        raise UsageError(f"{path}: not a convprof report (no schema_version)")
+        raise UsageError(
+            f"{path}:1:1: not a convprof report (no schema_version); "
+            "give a report from `convprof compare --format json`"
+        )
+    if data.get("kind") == "sweep":
+        raise UsageError(
+            f"{path}:1:1: a sweep report; diff, merge and check --baseline read reports of "
+            "`convprof compare --format json`"
+        )
     version = data["schema_version"]
     if version != SCHEMA_VERSION:
         raise UsageError(
-            f"{path}: report schema_version {version!r}, this convprof reads {SCHEMA_VERSION}; "
-            "regenerate it with this version"
+            f"{path}{_position(text, ('schema_version',))}: report schema_version {version!r}, "
+            f"this convprof reads {SCHEMA_VERSION}; regenerate it with this version"
         )
-    variants = data.get("variants")
-    spec = data.get("spec")
-    if (
-        not isinstance(spec, dict)
-        or not isinstance(spec.get("name"), str)
-        or not isinstance(variants, dict)
-        or any(not isinstance(variants.get(v), dict) for v in VARIANTS)
-    ):
+    violation = _report_check()(data)
+    if violation is not None:
         raise UsageError(
-            f"{path}: not a convprof report (needs spec.name and variants {', '.join(VARIANTS)})"
+            f"{path}{_position(text, violation.path)}: not a valid report: {violation.dotted}: "
+            f"{violation.message}; regenerate it with `convprof compare --format json`"
         )
     return data
+
+
+@functools.cache
+def _report_check() -> Check:
+    return compile_schema(report_schema())
+
+
+def _position(text: str, path: tuple[str | int, ...]) -> str:
+    line, column = locate(text, path)
+    return f":{line}:{column}"

@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 import torch
 from click.testing import CliRunner
@@ -26,6 +27,8 @@ from convprof.analyze import analyze
 from convprof.build import build_model
 from convprof.cli import cli
 from convprof.errors import SpecError
+from convprof.schema import report_schema
+from convprof.sources import load_spec
 from convprof.variants import VARIANTS
 from tests.specbuild import make_spec, spec_text
 
@@ -211,22 +214,124 @@ def broken_documents(draw: st.DrawFn) -> bytes:
 POSITIONED = re.compile(r"^convprof: error: (?P<path>.+?):(?P<line>\d+):(?P<column>\d+): \S")
 
 
+#: Every command that reads a spec, with the spec's place in its arguments.
+SPEC_COMMANDS = {
+    "compare": ["compare", "{spec}", "--no-latency", "--format", "json"],
+    "check": ["check", "{spec}", "--max-params", "1G"],
+    "sweep": ["sweep", "{spec}", "--resolution", "16,32", "--format", "json"],
+}
+#: Every command that reads a saved report (`{broken}`), beside a good one where it takes two.
+REPORT_COMMANDS = {
+    "diff": ["diff", "{report}", "{broken}"],
+    "merge": ["merge", "{broken}"],
+    "check": ["check", "{spec}", "--baseline", "{broken}", "--max-growth", "params=0%"],
+}
+
+
+def _parses(spec: Path) -> bool:
+    try:
+        load_spec(str(spec))
+    except SpecError:
+        return False
+    return True
+
+
 @FUZZ
-@given(content=broken_documents())
-def test_broken_specs_exit_2_with_one_positioned_line(content: bytes, tmp_path: Path) -> None:
+@given(content=broken_documents(), command=st.sampled_from(sorted(SPEC_COMMANDS)))
+def test_broken_specs_exit_2_with_one_positioned_line(content: bytes, command: str, tmp_path: Path) -> None:
     spec = tmp_path / "spec.yaml"
     spec.write_bytes(content)
-    result = CliRunner().invoke(cli, ["compare", str(spec), "--no-latency", "--format", "json"])
-    if result.exit_code == 0:  # a mutation can leave a valid spec (e.g. a null `name`... is not one)
-        json.loads(result.stdout)
+    args = [arg.format(spec=spec) for arg in SPEC_COMMANDS[command]]
+    result = CliRunner().invoke(cli, args)
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    if _parses(spec):  # a mutation can leave a valid spec; the command then runs as usual
+        assert result.exit_code in (0, 1, 2), result.output
         return
-    assert result.exit_code == 2, (content, result.output, result.exception)
+    assert result.exit_code == 2, (command, content, result.output, result.exception)
     assert result.stdout == ""
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
     match = POSITIONED.match(lines[0])
     assert match, lines[0]
     assert match["path"] == str(spec)
+
+
+def _paths(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every path to a value inside a JSON document, the root excluded."""
+    children: list[tuple[Any, Any]] = []
+    if isinstance(value, dict):
+        children = list(value.items())
+    elif isinstance(value, list):
+        children = list(enumerate(value))
+    found = []
+    for key, child in children:
+        found.append((*path, key))
+        found.extend(_paths(child, (*path, key)))
+    return found
+
+
+@st.composite
+def broken_reports(draw: st.DrawFn, report: dict[str, Any]) -> bytes:
+    """A saved report edited by hand or cut short: a wrong value, a lost or extra key, bytes."""
+    how = draw(st.sampled_from(["value", "delete", "extra", "truncate", "bytes"]))
+    if how == "bytes":
+        return draw(st.binary(max_size=64))
+    document = json.loads(json.dumps(report))
+    path = draw(st.sampled_from(_paths(document)))
+    parent = document
+    for key in path[:-1]:
+        parent = parent[key]
+    if how == "value":
+        parent[path[-1]] = draw(JUNK)
+    elif how == "delete":
+        del parent[path[-1]]
+    elif how == "extra" and isinstance(parent, dict):
+        parent[draw(st.text(min_size=1, max_size=6))] = draw(JUNK)
+    text = json.dumps(document, indent=1).encode()
+    if how == "truncate":
+        return text[: draw(st.integers(0, len(text) - 1))]
+    return text
+
+
+def _report_document() -> dict[str, Any]:
+    """A measured report (latency and environment included), so that every field can be broken."""
+    runner = CliRunner()
+    result = runner.invoke(
+        cli, ["compare", "why_convolutions", "--quick", "--device", "cpu", "--format", "json"]
+    )
+    assert result.exit_code == 0, result.output
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
+
+
+REPORT = _report_document() if EXAMPLES else {}
+
+
+@FUZZ
+@given(
+    content=st.deferred(lambda: broken_reports(REPORT)),
+    command=st.sampled_from(sorted(REPORT_COMMANDS)),
+)
+def test_broken_reports_exit_2_with_one_positioned_line(content: bytes, command: str, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.json"
+    broken.write_bytes(content)
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(REPORT), encoding="utf-8")
+    args = [a.format(report=good, broken=broken, spec="why_convolutions") for a in REPORT_COMMANDS[command]]
+    result = CliRunner().invoke(cli, args)
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    try:
+        valid = jsonschema.Draft202012Validator(report_schema()).is_valid(json.loads(content))
+    except ValueError:  # not JSON, or not UTF-8
+        valid = False
+    if valid:  # still a report (say, a changed count): the command runs as usual
+        assert result.exit_code in (0, 1, 2), result.output
+        return
+    assert result.exit_code == 2, (command, content, result.output)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"convprof: error: {broken}:"), lines[0]
+    assert re.match(rf"convprof: error: {re.escape(str(broken))}:\d+:\d+: ", lines[0]), lines[0]
 
 
 @settings(max_examples=max(3, EXAMPLES // 20), deadline=None)

@@ -38,7 +38,19 @@ GPU_BOX = {
     "cpu_model": "Intel Xeon Platinum 8480C",
     "threads": 4,
     "torch_version": "2.13.0+cu126",
-    "cuda": [{"device": "cuda:0", "name": "NVIDIA H100 80GB HBM3"}],
+    "cuda": [
+        {
+            "device": "cuda:0",
+            "name": "NVIDIA H100 80GB HBM3",
+            "capability": "9.0",
+            "driver": "560.35.03",
+            "cuda": "12.6",
+            "cudnn": 90501,
+            "cudnn_benchmark": True,
+            "tf32_matmul": False,
+            "tf32_cudnn": True,
+        }
+    ],
 }
 
 

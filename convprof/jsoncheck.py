@@ -1,0 +1,242 @@
+"""Check a JSON document against convprof's own schemas, and say where it departs from them.
+
+Saved reports come back from disk (baselines, diffs, merges) possibly edited by hand or cut short;
+every field the commands read is checked here first, so a wrong value is one message naming the
+field and its line, not a crash deep inside `diff`. Only the keywords convprof's schemas use are
+supported: type, enum, const, minimum, minItems, maxItems, items, properties, required,
+additionalProperties and oneOf (of alternatives that differ by type). One departure from JSON
+Schema, on purpose: an integer is a number written without a fraction (`456`, not `456.0`), since
+every count in a report is exact.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["Check", "Violation", "compile_schema", "find_violation", "locate"]
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_BLANK = re.compile(r"[ \t\n\r]*")
+
+#: A path into a document: object keys and array indices, outermost first.
+JsonPath = tuple[str | int, ...]
+
+
+class Violation:
+    """Where a document departs from its schema, and how."""
+
+    def __init__(self, path: JsonPath, message: str) -> None:
+        self.path = path
+        self.message = message
+
+    @property
+    def dotted(self) -> str:
+        """The path as `variants.conv.layers[3].params`."""
+        text = ""
+        for part in self.path:
+            if isinstance(part, int):
+                text += f"[{part}]"
+            elif _NAME.fullmatch(part):
+                text += f".{part}" if text else part
+            else:  # a key a person may have typed: quoted, escaped, on one line
+                text += f"[{json.dumps(part)}]"
+        return text or "the document"
+
+
+#: JSON kind of each Python type json.loads produces; "integer" is also a "number".
+_KIND: dict[type, str] = {
+    dict: "object",
+    list: "array",
+    str: "string",
+    int: "integer",
+    float: "number",
+    bool: "boolean",
+    type(None): "null",
+}
+
+#: A compiled schema: None when the value fits, else where (inside the value) and how it does not.
+Check = Callable[[Any], "Violation | None"]
+
+
+def _kinds(schema: dict[str, Any]) -> frozenset[str] | None:
+    declared = schema.get("type")
+    if declared is None:
+        return None
+    names = {declared} if isinstance(declared, str) else set(declared)
+    return frozenset(names | {"integer"} if "number" in names else names)
+
+
+def _expected(schema: dict[str, Any]) -> str:
+    if "const" in schema:
+        return json.dumps(schema["const"])
+    if "enum" in schema:
+        return "one of " + ", ".join(json.dumps(option) for option in schema["enum"])
+    declared = schema.get("type", [])
+    names = [declared] if isinstance(declared, str) else list(declared)
+    text = " or ".join("an " + t if t[0] in "aeiou" else "a " + t for t in names) or "a value"
+    return text + (f" >= {schema['minimum']}" if "minimum" in schema else "")
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _inside(found: Violation | None, key: str | int) -> Violation | None:
+    if found is not None:
+        found.path = (key, *found.path)
+    return found
+
+
+def compile_schema(schema: dict[str, Any]) -> Check:
+    """Turn a schema into a check function; compile once, check many documents quickly."""
+    if "oneOf" in schema:
+        return _one_of(
+            [(_kinds(alternative), compile_schema(alternative)) for alternative in schema["oneOf"]], schema
+        )
+    kinds = _kinds(schema)
+    minimum = schema.get("minimum")
+    constants = [schema["const"]] if "const" in schema else schema.get("enum")
+    container: Check | None = None
+    if kinds is None or "array" in kinds:
+        container = _array(schema)
+    if kinds is None or "object" in kinds:
+        container = _object(schema, container)
+
+    def check(value: Any) -> Violation | None:
+        kind = _KIND.get(type(value))
+        if (
+            (kinds is not None and kind not in kinds)
+            or (minimum is not None and kind in ("integer", "number") and value < minimum)
+            or (constants is not None and not any(value == c and type(value) is type(c) for c in constants))
+        ):
+            return Violation((), f"expected {_expected(schema)}, got {_shown(value)}")
+        return container(value) if container is not None and kind in ("array", "object") else None
+
+    return check
+
+
+def _one_of(alternatives: list[tuple[frozenset[str] | None, Check]], schema: dict[str, Any]) -> Check:
+    expected = " or ".join(_expected(alternative) for alternative in schema["oneOf"])
+
+    def check(value: Any) -> Violation | None:
+        kind = _KIND.get(type(value))
+        fitting = [alternative for kinds, alternative in alternatives if kinds is None or kind in kinds]
+        if not fitting:
+            return Violation((), f"expected {expected}, got {_shown(value)}")
+        failures = [alternative(value) for alternative in fitting]
+        if any(failure is None for failure in failures):
+            return None
+        return failures[0]  # the alternative of the value's own type says best what is wrong inside it
+
+    return check
+
+
+def _array(schema: dict[str, Any]) -> Check:
+    low, high = schema.get("minItems", 0), schema.get("maxItems")
+    items = compile_schema(schema["items"]) if "items" in schema else None
+
+    def check(value: Any) -> Violation | None:
+        if not isinstance(value, list):
+            return None
+        if len(value) < low or (high is not None and len(value) > high):
+            size = str(low) if low == high else f"at least {low}" if high is None else f"{low} to {high}"
+            return Violation((), f"expected {size} items, got {len(value)}")
+        if items is not None:
+            for index, item in enumerate(value):
+                found = items(item)
+                if found is not None:
+                    return _inside(found, index)
+        return None
+
+    return check
+
+
+def _object(schema: dict[str, Any], otherwise: Check | None) -> Check:
+    required: list[str] = list(schema.get("required", ()))
+    properties = {key: compile_schema(value) for key, value in schema.get("properties", {}).items()}
+    extra = schema.get("additionalProperties", True)
+    extra_check = compile_schema(extra) if isinstance(extra, dict) else None
+    known = ", ".join(properties)
+
+    def check(value: Any) -> Violation | None:
+        if not isinstance(value, dict):
+            return otherwise(value) if otherwise is not None else None
+        for key in required:
+            if key not in value:
+                return Violation((), f"missing {json.dumps(key)}")
+        for key, item in value.items():
+            test = properties.get(key, extra_check)
+            if test is None and extra is False:
+                return Violation((key,), f"unknown field (known: {known})")
+            found = test(item) if test is not None else None
+            if found is not None:
+                return _inside(found, key)
+        return None
+
+    return check
+
+
+def find_violation(value: Any, schema: dict[str, Any]) -> Violation | None:
+    """Return the first place `value` breaks `schema`, depth first in document order; None if valid."""
+    return compile_schema(schema)(value)
+
+
+def locate(text: str, path: JsonPath) -> tuple[int, int]:
+    """Return the 1-based (line, column) where the value at `path` starts in JSON `text`.
+
+    `text` must be valid JSON. Values on the way are skipped by the C decoder, so this is quick even
+    for a large report; a path that is not there gives the position of the deepest value found.
+    """
+    decoder = json.JSONDecoder()
+    position = _blank(text, 0)
+    for part in path:
+        opening = text[position : position + 1]
+        if opening == "{" and isinstance(part, str):
+            found = _member(text, position, part, decoder)
+        elif opening == "[" and isinstance(part, int):
+            found = _element(text, position, part, decoder)
+        else:
+            found = None
+        if found is None:
+            break
+        position = found
+    line = text.count("\n", 0, position) + 1
+    return line, position - (text.rfind("\n", 0, position) + 1) + 1
+
+
+def _blank(text: str, position: int) -> int:
+    match = _BLANK.match(text, position)
+    return match.end() if match else position
+
+
+def _member(text: str, position: int, name: str, decoder: json.JSONDecoder) -> int | None:
+    """Where the value of `name` starts in the object at `position` (the last one, as json.loads)."""
+    found = None
+    position = _blank(text, position + 1)
+    while text.startswith('"', position):
+        key, position = decoder.raw_decode(text, position)
+        position = _blank(text, _blank(text, position) + 1)  # past the colon
+        if key == name:
+            found = position
+        _, position = decoder.raw_decode(text, position)
+        position = _blank(text, position)
+        if text.startswith(",", position):
+            position = _blank(text, position + 1)
+    return found
+
+
+def _element(text: str, position: int, index: int, decoder: json.JSONDecoder) -> int | None:
+    position = _blank(text, position + 1)
+    for _ in range(index):
+        if text.startswith("]", position):
+            return None
+        _, position = decoder.raw_decode(text, position)
+        position = _blank(text, position)
+        if not text.startswith(",", position):
+            return None
+        position = _blank(text, position + 1)
+    return None if text.startswith("]", position) else position

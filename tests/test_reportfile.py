@@ -1,0 +1,179 @@
+"""Saved reports read back: checked field by field against the schema, errors with a line and column."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from click.testing import CliRunner
+
+from convprof.cli import cli
+from convprof.errors import UsageError
+from convprof.jsoncheck import find_violation, locate
+from convprof.reportfile import load_report
+from convprof.schema import report_schema
+
+EXAMPLES = ["why_convolutions", "lenet5", "alexnet", "vgg16", "mobilenet_v1"]
+
+
+def _report(name: str, *extra: str) -> dict[str, Any]:
+    result = CliRunner().invoke(cli, ["compare", name, "--format", "json", *extra])
+    assert result.exit_code == 0, result.output
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
+
+
+@pytest.fixture(scope="module")
+def measured() -> dict[str, Any]:
+    return _report("why_convolutions", "--quick", "--device", "cpu")
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_every_report_convprof_writes_passes(name: str) -> None:
+    assert find_violation(_report(name, "--no-latency"), report_schema()) is None
+
+
+def test_a_measured_report_passes(measured: dict[str, Any]) -> None:
+    assert measured["environment"]["cpu_model"]
+    assert find_violation(measured, report_schema()) is None
+
+
+def _edits(report: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """Hand edits of a report, some harmless, most not."""
+    edits: list[tuple[str, Any, Any]] = [
+        ("variants.conv.params", "456", None),
+        ("variants.conv.params", -1, None),
+        ("variants.conv.params", 456.0, None),
+        ("variants.conv.params", True, None),
+        ("variants.conv.params", 457, None),  # a different count, still a report
+        ("variants.dense.layers", {}, None),
+        ("variants.local.layers.0.output_shape", [6, 28], None),  # any length of positive ints
+        ("variants.local.layers.0.output_shape", [6, 0, 28], None),
+        ("variants.local.layers.0.receptive_field", None, None),
+        ("variants.local.layers.0.receptive_field", "5x5", None),
+        ("variants.conv.latency", None, None),
+        ("variants.conv.latency.cpu", None, None),
+        ("variants.conv.latency.cpu.samples", 0, None),
+        ("variants.conv.latency.cpu.stable", "yes", None),
+        ("variants.conv.latency.cpu.memory.method", "guess", None),
+        ("variants.conv.skipped.cpu", 3, None),
+        ("spec.input", [3, 32, 32, 1, 1], None),
+        ("spec.dtype", "float8", None),
+        ("optimizer", "adagrad", None),
+        ("environment.load_before", [0.1, 0.2], None),
+        ("environment.threads", 0, None),
+        ("environment", None, None),
+    ]
+    out = []
+    for dotted, value, _ in edits:
+        document = copy.deepcopy(report)
+        *parents, last = [int(part) if part.isdigit() else part for part in dotted.split(".")]
+        target = document
+        for part in parents:
+            target = target[part]
+        target[last] = value
+        out.append((f"{dotted}={json.dumps(value)}", document))
+    for dotted in ("variants.conv.macs", "spec.name", "variants.local", "variants.conv.layers.0.fan_in"):
+        document = copy.deepcopy(report)
+        *parents, last = [int(part) if part.isdigit() else part for part in dotted.split(".")]
+        target = document
+        for part in parents:
+            target = target[part]
+        del target[last]
+        out.append((f"del {dotted}", document))
+    extra = copy.deepcopy(report)
+    extra["variants"]["conv"]["parms"] = 1
+    out.append(("variants.conv.parms=1", extra))
+    return out
+
+
+def test_checks_agree_with_jsonschema_on_hand_edits(measured: dict[str, Any]) -> None:
+    validator = jsonschema.Draft202012Validator(report_schema())
+    verdicts = []
+    for label, document in _edits(measured):
+        ours = find_violation(document, report_schema()) is None
+        theirs = validator.is_valid(document)
+        if label == "variants.conv.params=456.0":
+            # JSON Schema counts 456.0 as an integer; counts in a report are exact, so convprof does not.
+            assert (ours, theirs) == (False, True)
+        else:
+            assert ours == theirs, label
+        verdicts.append(ours)
+    assert verdicts.count(True) == 6  # 457 params, a 2-d shape, no receptive field, 3 nulls allowed
+
+
+def test_a_wrong_value_is_named_with_its_line_and_column(tmp_path: Path) -> None:
+    report = _report("lenet5", "--no-latency")
+    report["variants"]["local"]["layers"][2]["params"] = "2.4k"
+    path = tmp_path / "edited.json"
+    text = json.dumps(report, indent=2)
+    path.write_text(text, encoding="utf-8")
+    offset = text.index('"2.4k"')
+    line = text.count("\n", 0, offset) + 1
+    column = offset - text.rfind("\n", 0, offset)
+    with pytest.raises(UsageError) as caught:
+        load_report(path)
+    assert str(caught.value) == (
+        f"{path}:{line}:{column}: not a valid report: variants.local.layers[2].params: "
+        'expected an integer >= 0, got "2.4k"; regenerate it with `convprof compare --format json`'
+    )
+
+
+def test_commands_that_read_reports_refuse_an_edited_one_in_one_line(tmp_path: Path) -> None:
+    good = tmp_path / "good.json"
+    report = _report("lenet5", "--no-latency")
+    good.write_text(json.dumps(report), encoding="utf-8")
+    report["variants"]["conv"]["layers"][0]["kind"] = None
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(report), encoding="utf-8")
+    for args in (
+        ["diff", str(good), str(bad)],
+        ["merge", str(bad)],
+        ["check", "lenet5", "--baseline", str(bad), "--max-growth", "params=0%"],
+    ):
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 2, (args, result.output)
+        assert result.stderr.count("\n") == 1
+        assert f"{bad}:1:" in result.stderr
+        assert "variants.conv.layers[0].kind: expected a string, got null" in result.stderr
+
+
+def test_a_sweep_report_is_told_apart(tmp_path: Path) -> None:
+    path = tmp_path / "sweep.json"
+    result = CliRunner().invoke(cli, ["sweep", "lenet5", "--resolution", "32,64", "--format", "json"])
+    path.write_text(result.stdout, encoding="utf-8")
+    with pytest.raises(UsageError, match=r"sweep\.json:1:1: a sweep report; diff, merge and check"):
+        load_report(path)
+
+
+def test_keys_a_person_typed_are_quoted_on_one_line() -> None:
+    report = _report("lenet5", "--no-latency")
+    report["variants"]["conv"]["new\nline"] = 1
+    violation = find_violation(report, report_schema())
+    assert violation is not None
+    assert violation.dotted == 'variants.conv["new\\nline"]'
+    assert violation.message.startswith("unknown field (known: params, macs, flops, ")
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [
+        ((), (1, 1)),
+        (("a",), (1, 7)),
+        (("a", 1, "b"), (1, 17)),
+        (("a", 2), (1, 29)),
+        (("c", "d"), (2, 22)),  # the last of duplicate keys, the one json.loads keeps
+        (("e",), (2, 31)),
+        (("e", 0), (2, 31)),  # not there: the deepest value found
+        (("a", 3), (1, 7)),
+        (("zz",), (1, 1)),
+    ],
+)
+def test_locate(path: tuple[str | int, ...], expected: tuple[int, int]) -> None:
+    text = '{"a": [1, {"b": "x\\ud800"}, 3.5],\n "c":{"d" :  5, "d": 6}, "e": []}'
+    json.loads(text)
+    assert locate(text, path) == expected

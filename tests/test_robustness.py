@@ -1,0 +1,212 @@
+"""No traceback, no hang, nothing half-written: signals, pipes, hostile files, every command."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SPECS
+
+CONVPROF = [sys.executable, "-m", "convprof"]
+#: Written exactly the way users hit them: broken files given to every command that reads one.
+BROKEN_SPEC = "input: [3, 8, 8]\nlayers:\n  - conv2x: {out_channels: 4}\n"
+ONE_LINE = re.compile(r"^convprof: error: .+\n$")
+
+
+def run(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*CONVPROF, *args], capture_output=True, text=True, check=False, cwd=cwd, env=env, timeout=120
+    )
+
+
+def report_file(tmp_path: Path, name: str = "report.json") -> Path:
+    path = tmp_path / name
+    result = run("compare", "lenet5", "--no-latency", "--format", "json", "-o", str(path))
+    assert result.returncode == 0, result.stderr
+    return path
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["compare", "{spec}", "--no-latency"],
+        ["check", "{spec}"],
+        ["sweep", "{spec}", "--resolution", "8,16"],
+        ["diff", "{report}", "{spec}"],
+        ["merge", "{report}", "{spec}"],
+    ],
+    ids=lambda c: c[0],
+)
+def test_every_command_rejects_a_broken_input_in_one_line(command: list[str], tmp_path: Path) -> None:
+    spec = tmp_path / "broken spec ü.yaml"
+    spec.write_text(BROKEN_SPEC, encoding="utf-8")
+    report = report_file(tmp_path)
+    args = [part.format(spec=spec, report=report) for part in command]
+    result = run(*args)
+    assert result.returncode == 2, result.stderr
+    assert ONE_LINE.match(result.stderr), result.stderr
+    assert "Traceback" not in result.stderr
+    assert str(spec) in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "phrase"),
+    [
+        (["compare", "{dir}"], "is a directory"),
+        (["compare", "{missing}"], "no such file"),
+        (["compare", "/proc/self/mem"], "cannot read"),
+        (["check", "{missing}"], "no such file"),
+        (["diff", "{dir}", "{dir}"], ""),
+        (["merge", "{missing}"], ""),
+        (["compare", "lenet5", "--no-latency", "-o", "/proc/convprof-report.json"], "cannot write"),
+        (["compare", "lenet5", "--no-latency", "-o", "{missing}/out.json"], "does not exist"),
+        (["compare", "lenet5", "--no-latency", "-o", "{dir}"], "is a directory"),
+        (["schema", "--bogus"], "No such option"),
+        (["calibrate", "--device", "tpu"], "Invalid value"),
+        (["sweep", "lenet5", "--resolution", "abc"], "--resolution"),
+    ],
+)
+def test_file_and_usage_errors_are_one_clear_message(args: list[str], phrase: str, tmp_path: Path) -> None:
+    values = {"dir": str(tmp_path), "missing": str(tmp_path / "no such ü")}
+    result = run(*(a.format(**values) for a in args))
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    assert phrase in result.stderr
+    assert not list(tmp_path.glob("*.tmp"))
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def _start(args: list[str], cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [*CONVPROF, *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("delay", [1.5, 4.0], ids=["while-loading-torch", "while-measuring"])
+@pytest.mark.parametrize(
+    ("signum", "status", "word"), [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")]
+)
+@pytest.mark.parametrize(
+    "args",
+    [
+        [
+            "compare",
+            str(SPECS / "vgg16.yaml"),
+            "--device",
+            "cpu",
+            "--rigorous",
+            "--format",
+            "json",
+            "-o",
+            "out.json",
+        ],
+        [
+            "sweep",
+            str(SPECS / "lenet5.yaml"),
+            "--resolution",
+            "32,64,128,256,512",
+            "--latency",
+            "-o",
+            "out.json",
+        ],
+    ],
+    ids=["compare", "sweep"],
+)
+def test_signal_while_measuring_exits_cleanly_and_writes_nothing(
+    args: list[str], signum: int, status: int, word: str, delay: float, tmp_path: Path
+) -> None:
+    process = _start(args, tmp_path)
+    # Early, an interrupt lands while torch's extension modules load (Python code run from C, which
+    # once turned exit 130 into "killed by signal 2"); later, it lands inside a timed loop.
+    time.sleep(delay)
+    assert process.poll() is None, process.communicate()
+    process.send_signal(signum)
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == status, stderr
+    assert stderr.endswith(f"convprof: {word}\n"), stderr
+    assert "Traceback" not in stderr
+    assert stdout == ""
+    assert list(tmp_path.iterdir()) == []  # no report, no temporary file
+
+
+def test_broken_pipe_exits_quietly() -> None:
+    process = subprocess.Popen(
+        [*CONVPROF, "compare", "mobilenet_v1", "--no-latency", "--format", "csv", "--layers"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    assert process.stderr is not None
+    process.stdout.read(10)
+    process.stdout.close()  # the reader goes away, like `| head -c 10`
+    stderr = process.stderr.read()
+    process.stderr.close()
+    assert process.wait(timeout=60) in (0, 141)
+    assert stderr == b""
+
+
+def test_no_colour_codes_in_pipes_and_none_under_no_color() -> None:
+    colour = re.compile(r"\x1b\[[0-9;]*(3[0-9]|9[0-7]|38;|48;)")
+    piped = run("compare", "lenet5", "--no-latency")
+    assert "\x1b[" not in piped.stdout
+    env = {**os.environ, "FORCE_COLOR": "1", "NO_COLOR": "1"}
+    forced = run("compare", "lenet5", "--no-latency", env=env)
+    assert forced.returncode == 0
+    assert not colour.search(forced.stdout)
+
+
+@pytest.mark.parametrize("name", ["why_convolutions", "lenet5", "alexnet", "vgg16", "mobilenet_v1"])
+def test_tables_fit_60_columns_without_cutting_numbers(name: str) -> None:
+    env = {**os.environ, "COLUMNS": "60"}
+    result = run("compare", name, "--no-latency", env=env)
+    assert result.returncode == 0
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 60
+    summary = lines[: lines.index(next(line for line in lines if line.startswith("Sparsity")))]
+    assert not any("…" in line for line in summary)
+
+
+def test_exact_integers_survive_json_at_any_size(tmp_path: Path) -> None:
+    spec = tmp_path / "wide.yaml"
+    spec.write_text(
+        "input: [3, 224, 224]\nlayers:\n  - conv2d: {out_channels: 1000000000000, kernel_size: 3}\n"
+    )
+    result = run("compare", str(spec), "--no-latency", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    conv = json.loads(result.stdout)["variants"]["conv"]
+    assert conv["params"] == 10**12 * (3 * 9 + 1)
+    assert conv["macs"] == 10**12 * 222 * 222 * 27
+    table = run("compare", str(spec), "--no-latency", "--no-layers")
+    assert "e+" not in table.stdout  # no scientific notation in human units
+
+
+@pytest.mark.slow
+def test_petabyte_dense_variant_still_finishes_compare_with_analytic_figures(tmp_path: Path) -> None:
+    spec = tmp_path / "huge.yaml"
+    spec.write_text(
+        "input: [3, 2048, 2048]\nlayers:\n  - conv2d: {out_channels: 24, kernel_size: 3, stride: 2}\n"
+    )
+    args = ["compare", str(spec), "--quick", "--device", "cpu", "--max-memory", "1GiB", "--format", "json"]
+    result = run(*args)
+    assert result.returncode == 0, result.stderr
+    variants = json.loads(result.stdout)["variants"]
+    inputs, outputs = 3 * 2048 * 2048, 24 * 1023 * 1023  # (2048 - 3) // 2 + 1 = 1023
+    assert variants["dense"]["params"] == inputs * outputs + outputs
+    assert variants["dense"]["params"] * 4 > 2**50  # over a pebibyte of float32 weights
+    assert variants["local"]["params"] == outputs * (3 * 3 * 3 + 1)
+    assert variants["conv"]["params"] == 24 * (3 * 3 * 3 + 1)
+    assert variants["dense"]["skipped"]["cpu"].startswith("dense needs 1.12 PiB of weights")
+    assert variants["local"]["skipped"]["cpu"].startswith("local needs ")
+    assert variants["dense"]["latency"] == {"cpu": None}
+    assert variants["conv"]["latency"]["cpu"]["median_ms"] > 0

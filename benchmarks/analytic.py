@@ -7,7 +7,9 @@ own accounting of the finished child), measured in one run so the ratios hold on
 
 1. `convprof compare specs/vgg16.yaml --no-latency --format json` (targets: < 0.3 s, < 80 MB RSS);
 2. the same on a generated 400-layer spec (target: < 0.5 s);
-3. the peer approach for the same numbers: import torch, build VGG-16 on the meta device, count
+3. a size gate, `convprof check` on every built-in example with a parameter limit (no torch:
+   "well under a second");
+4. the peer approach for the same numbers: import torch, build VGG-16 on the meta device, count
    parameters and FLOPs with FlopCounterMode (about 3 s elsewhere).
 """
 
@@ -23,6 +25,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+#: Children run as an installed convprof does: with bytecode caches (written by the warm-up round),
+#: even where the calling shell sets PYTHONDONTWRITEBYTECODE, which would make every run recompile
+#: convprof from source (about 60 ms more here).
+CHILD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+EXAMPLES = ["why_convolutions", "lenet5", "alexnet", "vgg16", "mobilenet_v1"]
 
 PEER = """
 import torch
@@ -56,7 +63,9 @@ def layered_spec(layers: int) -> str:
 def run_once(command: list[str]) -> tuple[float, float]:
     """Return (wall seconds, peak RSS in MiB) of one fresh process."""
     start = time.perf_counter()
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        command, cwd=ROOT, env=CHILD_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     _, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
@@ -91,6 +100,15 @@ def main() -> None:
             "vgg16 analytic (json)": [*convprof, "specs/vgg16.yaml", "--no-latency", "--format", "json"],
             "400-layer analytic (json)": [*convprof, str(deep), "--no-latency", "--format", "json"],
             "vgg16 analytic (table)": [*convprof, "specs/vgg16.yaml", "--no-latency"],
+            "check, 5 examples, --max-params 200M": [
+                sys.executable,
+                "-m",
+                "convprof",
+                "check",
+                *EXAMPLES,
+                "--max-params",
+                "200M",
+            ],
             "peer: torch + meta build + FlopCounterMode": [sys.executable, "-c", PEER],
         }
         results = measure(commands, options.runs)

@@ -2,8 +2,9 @@
 
     python benchmarks/hostile.py
 
-Every case runs `convprof compare FILE --no-latency --format json` in a fresh process and records
-its exit code, wall time and peak resident memory (kernel accounting of the finished child).
+Every spec case runs `convprof compare FILE --no-latency --format json` in a fresh process, and the
+report cases `convprof diff`; each row records the exit code, wall time and peak resident memory
+(kernel accounting of the finished child).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from analytic import layered_spec
+from analytic import CHILD_ENV, layered_spec
 
 
 def alias_bomb() -> str:
@@ -40,8 +41,22 @@ CASES: dict[str, Callable[[], str]] = {
 }
 
 
+def run(name: str, command: list[str]) -> None:
+    """Run one case in a fresh process and print its exit code, wall time and peak RSS."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command, env=CHILD_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert process.stderr is not None
+    stderr = process.stderr.read().decode()
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - start
+    code = os.waitstatus_to_exitcode(status)
+    first = stderr.splitlines()[0].split(": ", 2)[-1][:60] if stderr else ""
+    print(f"{name:34} {code:>4} {wall:7.2f} {usage.ru_maxrss / 1024:13.1f}  {first}")
+
+
 def main() -> None:
     print(f"{'case':34} {'exit':>4} {'wall s':>7} {'peak RSS MiB':>13}  first line of stderr")
+    convprof = [sys.executable, "-m", "convprof"]
     with tempfile.TemporaryDirectory() as directory:
         for name, make in CASES.items():
             path = Path(directory) / "spec.yaml"
@@ -51,17 +66,27 @@ def main() -> None:
                     # In chunks: a child's peak RSS includes the parent's pages at fork time.
                     for _ in range(100):
                         handle.write("  - relu\n" * (2**20 // 9))
-            command = [sys.executable, "-m", "convprof", "compare", str(path), "--no-latency"]
-            command += ["--format", "json"]
-            start = time.perf_counter()
-            process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            assert process.stderr is not None
-            stderr = process.stderr.read().decode()
-            _, status, usage = os.wait4(process.pid, 0)
-            wall = time.perf_counter() - start
-            code = os.waitstatus_to_exitcode(status)
-            first = stderr.splitlines()[0].split(": ", 2)[-1][:60] if stderr else ""
-            print(f"{name:34} {code:>4} {wall:7.2f} {usage.ru_maxrss / 1024:13.1f}  {first}")
+            run(name, [*convprof, "compare", str(path), "--no-latency", "--format", "json"])
+        # Saved reports are read back by diff, merge and check --baseline: a huge one and an oversized one.
+        spec, report = Path(directory) / "deep.yaml", Path(directory) / "deep.json"
+        spec.write_text(layered_spec(10_000))
+        subprocess.run(
+            [*convprof, "compare", str(spec), "--no-latency", "--format", "json", "-o", str(report)],
+            env=CHILD_ENV,
+            check=True,
+            capture_output=True,
+        )
+        run(
+            "diff of two 10,000-layer reports",
+            [*convprof, "diff", str(report), str(report), "--format", "json"],
+        )
+        big = Path(directory) / "big.json"
+        with big.open("w") as handle:
+            handle.write('{"schema_version": 1, "padding": "')
+            for _ in range(300):
+                handle.write("x" * 2**20)
+            handle.write('"}')
+        run("diff of a 300 MB report", [*convprof, "diff", str(big), str(report)])
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,10 @@ def load_report(path: Path) -> dict[str, Any]:
     """
     try:
         with path.open("rb") as handle:
-            raw = handle.read(MAX_REPORT_BYTES + 1)
+            # A regular file says its size: refuse an oversized one unread. Pipes and the like say 0
+            # and are read up to one byte past the limit.
+            size = os.fstat(handle.fileno()).st_size
+            raw = b"" if size > MAX_REPORT_BYTES else handle.read(MAX_REPORT_BYTES + 1)
     except FileNotFoundError:
         raise UsageError(
             f"{path}: no such file; give a report from `convprof compare --format json`"
@@ -35,7 +39,7 @@ def load_report(path: Path) -> dict[str, Any]:
         raise UsageError(f"{path}: is a directory; give a JSON report file") from None
     except OSError as exc:
         raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    if len(raw) > MAX_REPORT_BYTES:
+    if max(size, len(raw)) > MAX_REPORT_BYTES:
         raise UsageError(f"{path}: larger than {MAX_REPORT_BYTES // 2**20} MiB; not a convprof report")
     try:
         text = raw.decode("utf-8")

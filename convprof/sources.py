@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,10 +38,13 @@ def read_source(argument: str) -> SpecSource:
             raise UsageError(f"{argument}: is a directory; give a spec file (.yaml)")
         try:
             with path.open("rb") as handle:
-                data = handle.read(MAX_SPEC_BYTES + 1)
+                # A regular file says its size: refuse an oversized one unread. Pipes and the like
+                # say 0 and are read up to one byte past the limit.
+                size = os.fstat(handle.fileno()).st_size
+                data = b"" if size > MAX_SPEC_BYTES else handle.read(MAX_SPEC_BYTES + 1)
         except OSError as exc:
             raise UsageError(f"{argument}: cannot read: {exc.strerror}") from exc
-        if len(data) > MAX_SPEC_BYTES:
+        if max(size, len(data)) > MAX_SPEC_BYTES:
             raise UsageError(
                 f"{argument}: larger than {MAX_SPEC_BYTES // 2**20} MiB; a spec is a short list of layers"
             )

@@ -166,15 +166,56 @@ def test_no_colour_codes_in_pipes_and_none_under_no_color() -> None:
     assert not colour.search(forced.stdout)
 
 
+def _narrow(width: int, *args: str) -> str:
+    result = run(*args, env={**os.environ, "COLUMNS": str(width)})
+    assert result.returncode in (0, 1), result.stderr
+    return result.stdout
+
+
+def _readable(text: str, width: int) -> None:
+    lines = text.splitlines()
+    assert max(len(line) for line in lines) <= width, "\n".join(lines)
+    assert "…" not in text, text  # nothing cut: wide rows turn into records instead
+
+
+@pytest.mark.parametrize("width", [60, 40])
 @pytest.mark.parametrize("name", ["why_convolutions", "lenet5", "alexnet", "vgg16", "mobilenet_v1"])
-def test_tables_fit_60_columns_without_cutting_numbers(name: str) -> None:
-    env = {**os.environ, "COLUMNS": "60"}
-    result = run("compare", name, "--no-latency", env=env)
-    assert result.returncode == 0
-    lines = result.stdout.splitlines()
-    assert max(len(line) for line in lines) <= 60
-    summary = lines[: lines.index(next(line for line in lines if line.startswith("Sparsity")))]
-    assert not any("…" in line for line in summary)
+def test_compare_fits_narrow_terminals_without_cutting_anything(name: str, width: int) -> None:
+    text = _narrow(width, "compare", name, "--no-latency")
+    _readable(text, width)
+    assert "Params" in text
+
+
+@pytest.mark.parametrize("width", [60, 40])
+def test_every_table_fits_narrow_terminals_without_cutting_anything(width: int, tmp_path: Path) -> None:
+    old, new = report_file(tmp_path, "old.json"), tmp_path / "new.json"
+    run("compare", "lenet5", "--no-latency", "--batch-size", "4", "--format", "json", "-o", str(new))
+    outputs = {
+        "check": _narrow(width, "check", "lenet5", "vgg16", "--max-params", "100M"),
+        "diff": _narrow(width, "diff", str(old), str(new)),
+        "sweep": _narrow(width, "sweep", "lenet5", "--resolution", "32,64", "--width", "1,2"),
+        "examples": _narrow(width, "examples"),
+    }
+    for command, text in outputs.items():
+        _readable(text, width)
+        assert text.count("\n") > 5, command
+    assert "138,357,544" in outputs["check"]  # the number in full, where a table cut it before
+    assert "+20,272,248 (+300.0%)" in outputs["diff"]
+
+
+@pytest.mark.slow
+def test_measured_tables_and_merge_fit_narrow_terminals(tmp_path: Path) -> None:
+    a = tmp_path / "a.json"
+    measured = run("compare", "lenet5", "--quick", "--device", "cpu", "--format", "json", "-o", str(a))
+    assert measured.returncode == 0, measured.stderr
+    data = json.loads(a.read_text(encoding="utf-8"))
+    data["environment"]["cpu_model"] = "Another CPU"
+    b = tmp_path / "b.json"
+    b.write_text(json.dumps(data), encoding="utf-8")
+    _readable(_narrow(60, "merge", str(a), str(b)), 60)
+    text = _narrow(60, "compare", "lenet5", "--quick", "--device", "cpu", "--no-layers")
+    _readable(text, 60)
+    assert "First call" in text
 
 
 def test_exact_integers_survive_json_at_any_size(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ def examples() -> None:
 
     from convprof.examples import example_names, read_example
     from convprof.parse import parse_spec
-    from convprof.render.console import stdout_console
+    from convprof.render.console import fitted, stdout_console
     from convprof.units import format_count, format_shape
 
     table = Table(
@@ -42,4 +42,5 @@ def examples() -> None:
             format_count(conv.macs),
             spec.description,
         )
-    stdout_console().print(table)
+    console = stdout_console()
+    console.print(fitted(table, console))

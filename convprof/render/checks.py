@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from convprof.budgets import Check, GrowthCheck
+from convprof.render.console import fitted
 from convprof.render.jsonfmt import dumps
 
 __all__ = ["CHECK_COLUMNS", "check_rows", "checks_json", "checks_markdown", "render_checks"]
@@ -60,7 +61,7 @@ def render_checks(checks: Sequence[Check], console: Console) -> None:
     for row in check_rows(checks):
         style = "bold red" if row[-1] == "FAIL" else None
         table.add_row(*row, style=style)
-    console.print(table)
+    console.print(fitted(table, console, keys=3))
     console.print(_summary(checks), style="bold")
 
 

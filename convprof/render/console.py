@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 from typing import IO
 
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
+from rich.measure import Measurement
+from rich.table import Table
+from rich.text import Text
 
-__all__ = ["PIPE_WIDTH", "file_console", "stdout_console"]
+__all__ = ["PIPE_WIDTH", "file_console", "fits", "fitted", "stdout_console"]
 
 #: Width of tables sent to a pipe, a CI log or a file, where no terminal decides it and nothing wraps.
 PIPE_WIDTH = 120
@@ -24,3 +27,36 @@ def stdout_console() -> Console:
 def file_console(file: IO[str]) -> Console:
     """Return a colourless console of PIPE_WIDTH writing to `file` (for -o and captured text)."""
     return Console(file=file, width=PIPE_WIDTH, no_color=True)
+
+
+def fits(renderable: RenderableType, console: Console) -> bool:
+    """Whether `renderable` prints within the console's width without cutting or wrapping anything."""
+    unbounded = console.options.update(max_width=1 << 16)  # measure() clamps to the console otherwise
+    return Measurement.get(console, unbounded, renderable).maximum <= console.width
+
+
+def fitted(table: Table, console: Console, *, keys: int = 1) -> RenderableType:
+    """Return `table` when it fits the console; otherwise its rows as records, no number cut.
+
+    A record is a heading made of the row's first `keys` cells, then one indented `column  value`
+    line per other cell (values too long for the line fold onto the next, never into an ellipsis),
+    the way `psql \\x` shows a wide row. The title and row styles carry over.
+    """
+    if fits(table, console):
+        return table
+    headers = [Text.from_markup(str(column.header)).plain.replace("\n", " ") for column in table.columns]
+    cells = [[str(cell) for cell in column.cells] for column in table.columns]
+    width = 3 + max((len(header) for header in headers[keys:]), default=0)  # indent and a gap
+    parts: list[RenderableType] = []
+    if table.title is not None:
+        parts.append(Text(str(table.title), style=table.title_style or "bold"))
+    for index, row in enumerate(table.rows):
+        heading = " · ".join(cells[c][index] for c in range(min(keys, len(headers))))
+        parts.append(Text(heading, style=row.style or "bold"))
+        record = Table.grid()
+        record.add_column(width=width, no_wrap=True)
+        record.add_column(overflow="fold")
+        for column in range(keys, len(headers)):
+            record.add_row("  " + headers[column], cells[column][index])
+        parts.append(record)
+    return Group(*parts)

@@ -7,6 +7,7 @@ from rich.console import Console
 from rich.table import Table
 
 from convprof.diff import LayerChange, MetricChange, ReportDiff
+from convprof.render.console import fitted
 
 __all__ = ["diff_markdown", "layer_rows", "render_diff", "total_rows"]
 
@@ -78,7 +79,7 @@ def render_diff(diff: ReportDiff, console: Console) -> None:
         totals.add_column(header, justify="right" if index >= 2 else "left", no_wrap=True)
     for row in total_rows(diff):
         totals.add_row(*row)
-    console.print(totals)
+    console.print(fitted(totals, console, keys=2))
     rows = layer_rows(diff)
     if rows:
         layers = Table(
@@ -88,7 +89,7 @@ def render_diff(diff: ReportDiff, console: Console) -> None:
             layers.add_column(header, no_wrap=header != "Changes")
         for row in rows:
             layers.add_row(*row)
-        console.print(layers)
+        console.print(fitted(layers, console))
 
 
 def _table(headers: tuple[str, ...], rows: list[list[str]], right_from: int) -> list[str]:

@@ -7,6 +7,7 @@ from rich.console import Console
 from rich.table import Table
 
 from convprof.merge import MergedReports
+from convprof.render.console import fitted
 
 __all__ = ["merged_markdown", "merged_rows", "render_merged"]
 
@@ -36,7 +37,7 @@ def render_merged(merged: MergedReports, console: Console) -> None:
         table.add_column(header, justify="right" if 2 <= index <= 4 else "left")
     for row in merged_rows(merged):
         table.add_row(*row)
-    console.print(table)
+    console.print(fitted(table, console, keys=2))
 
 
 def merged_markdown(merged: MergedReports) -> str:

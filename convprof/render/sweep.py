@@ -14,6 +14,7 @@ from rich.text import Text
 
 from convprof.fit import format_exponent
 from convprof.render.common import CONVENTION
+from convprof.render.console import fitted
 from convprof.render.jsonfmt import dumps
 from convprof.sweep import Axis, Metric, Sweep, metric_value, skip_reason
 from convprof.units import format_shape
@@ -247,7 +248,8 @@ def render_sweep(sweep: Sweep, console: Console, *, chart: bool) -> None:
     else:  # a narrow terminal: truncated numbers would mislead, so split rather than squeeze
         console.print(Text(title(sweep), style="bold"))
         for metric in sweep.metrics:
-            console.print(_points_table(sweep, metric.title, (metric,)))
+            table = _points_table(sweep, metric.title, (metric,))
+            console.print(fitted(table, console, keys=len(sweep.axes)))
     for line in growth_sentences(sweep):
         console.print(line, style="bold")
     for line in skip_notes(sweep):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rich import box
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.table import Table
 
 from convprof.render.common import (
@@ -16,6 +16,7 @@ from convprof.render.common import (
     summary_rows,
     title,
 )
+from convprof.render.console import fits, fitted
 from convprof.render.latency import measured_devices, measured_notes, measured_tables
 from convprof.report import Report
 
@@ -34,7 +35,7 @@ def _table(heading: str) -> Table:
     )
 
 
-def _summary(report: Report, console: Console) -> Table:
+def _summary(report: Report, console: Console) -> RenderableType:
     """One row per variant; metrics as rows instead when the terminal is too narrow for that."""
     headers = summary_columns(report.optimizer, measured_devices(report))
     rows = summary_rows(report)
@@ -43,8 +44,7 @@ def _summary(report: Report, console: Console) -> Table:
         table.add_column(header, justify="left" if index == 0 else "right", no_wrap=True)
     for row in rows:
         table.add_row(*row)
-    unbounded = console.options.update(max_width=1 << 16)  # measure() clamps to the terminal otherwise
-    if console.measure(table, options=unbounded).maximum <= console.width:
+    if fits(table, console):
         return table
     transposed = _table(title(report))
     transposed.add_column("", no_wrap=True)
@@ -53,7 +53,7 @@ def _summary(report: Report, console: Console) -> Table:
     for position, header in enumerate(headers[1:], start=1):
         label = f"  {headers[position - 1]} {header}" if header == "vs conv" else header
         transposed.add_row(label.replace("\n", " "), *(row[position] for row in rows))
-    return transposed
+    return fitted(transposed, console)  # narrower still: one record per metric
 
 
 #: Per-layer columns given up first when the terminal is too narrow, least important first.
@@ -63,13 +63,16 @@ _NAME_WIDTH = 14
 _RIGHT_ALIGNED = {"#", "Params", "MACs", "Act.", "Fan-in", "Local p.", "Dense p."}
 
 
-def _layers(report: Report, console: Console) -> tuple[Table, list[str]]:
-    """Return the per-layer table that fits the console, and the columns it had to leave out."""
+def _layers(report: Report, console: Console) -> tuple[RenderableType, list[str]]:
+    """Return the per-layer table that fits the console, and the columns it had to leave out.
+
+    Columns are given up in `_DROP_ORDER`; when even the narrowest table does not fit, every layer
+    becomes a record with all its columns."""
     conv, local, dense = (report.variant(n) for n in ("conv", "local", "dense"))
     headers = layer_columns()
     rows = [layer_row(*layer) for layer in zip(conv.layers, local.layers, dense.layers, strict=True)]
-    unbounded = console.options.update(max_width=1 << 16)
     hidden: list[str] = []
+    full: Table | None = None
     while True:
         keep = [i for i, header in enumerate(headers) if header not in hidden]
         table = _table("Layers (conv variant)")
@@ -84,9 +87,11 @@ def _layers(report: Report, console: Console) -> tuple[Table, list[str]]:
             )
         for row in rows:
             table.add_row(*(row[i] for i in keep))
-        fits = console.measure(table, options=unbounded).maximum <= console.width
-        if fits or len(hidden) == len(_DROP_ORDER):
+        full = full or table
+        if fits(table, console):
             return table, hidden
+        if len(hidden) == len(_DROP_ORDER):
+            return fitted(full, console, keys=2), []
         hidden.append(_DROP_ORDER[len(hidden)])
 
 
@@ -98,7 +103,7 @@ def _measured(report: Report, console: Console) -> None:
             table.add_column(header, justify="left" if index < 2 else "right", no_wrap=True)
         for row in rows:
             table.add_row(*row)
-        console.print(table)
+        console.print(fitted(table, console, keys=2))
     for line in measured_notes(report):
         console.print(line, style="dim")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 __all__ = ["format_bytes", "format_count", "format_ratio", "format_shape"]
 
 _SI = ("", " k", " M", " G", " T", " P", " E", " Z", " Y")
@@ -37,10 +39,16 @@ def format_bytes(value: int) -> str:
     return _scaled(value, 1024, _BINARY, 1024)
 
 
-def format_ratio(ratio: float) -> str:
-    """Return a ratio with precision that shrinks as it grows: 1.00x, 40.4x, 784x, 31,704x."""
+def format_ratio(ratio: float | Fraction) -> str:
+    """Return a ratio with precision that shrinks as it grows: 1.00x, 40.4x, 784x, 31,704x.
+
+    A Fraction (a ratio of two exact counts) stays exact however large: 117,345,128,887x, with no
+    float digits invented past the 16th."""
     if ratio >= 100:
+        if isinstance(ratio, Fraction):
+            return f"{(2 * ratio.numerator + ratio.denominator) // (2 * ratio.denominator):,}x"
         return f"{ratio:,.0f}x"
+    ratio = float(ratio)  # below 100, a float's 16 digits are plenty (and Fraction has no format spec)
     if ratio >= 10:
         return f"{ratio:.1f}x"
     return f"{ratio:.2f}x"

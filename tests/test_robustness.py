@@ -251,3 +251,18 @@ def test_petabyte_dense_variant_still_finishes_compare_with_analytic_figures(tmp
     assert variants["local"]["skipped"]["cpu"].startswith("local needs ")
     assert variants["dense"]["latency"] == {"cpu": None}
     assert variants["conv"]["latency"]["cpu"]["median_ms"] > 0
+
+
+def test_paths_with_spaces_and_non_ascii_work_both_ways(tmp_path: Path) -> None:
+    folder = tmp_path / "mes modèles à tester"
+    folder.mkdir()
+    spec = folder / "réseau 1.yaml"
+    spec.write_text((SPECS / "lenet5.yaml").read_text(encoding="utf-8").replace("name: lenet5\n", ""))
+    out = folder / "rapport été.json"
+    result = run("compare", str(spec), "--no-latency", "--format", "json", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == f"convprof: wrote {out}\n"
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert report["spec"]["name"] == "réseau 1"  # the file's stem, when the spec names nothing
+    assert report["variants"]["conv"]["params"] == 61_706
+    assert run("diff", str(out), str(out)).returncode == 0

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import re
+from fractions import Fraction
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from convprof.units import format_bytes, format_count, format_ratio, format_shape
 
@@ -56,3 +61,36 @@ def test_format_ratio(ratio: float, text: str) -> None:
 def test_format_shape() -> None:
     assert format_shape((6, 28, 28)) == "6x28x28"
     assert format_shape((10,)) == "10"
+
+
+def test_ratios_of_exact_counts_stay_exact_at_any_size() -> None:
+    # dense / conv parameters of a 10^12-channel conv on 3x224x224 (tests/test_robustness.py):
+    # a float would print digits past its 16th that are not there.
+    dense, conv = 150_528 * 10**12 * 222 * 222 + 10**12 * 222 * 222, 10**12 * 28
+    exact = (2 * dense + conv) // (2 * conv)
+    assert format_ratio(Fraction(dense, conv)) == f"{exact:,}x"
+    assert format_ratio(Fraction(10**30)) == "1," + ",".join(["000"] * 10) + "x"
+    assert format_ratio(Fraction(1569, 2)) == "785x"  # halves round up
+
+
+_COUNT = re.compile(r"^(\d{1,3}|\d{1,3}\.\d\d [kMGTPE])$")
+_BYTES = re.compile(r"^(\d{1,4} B|\d{1,4}\.\d\d [KMGTPE]iB)$")
+_FACTORS = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18}
+
+
+@given(st.integers(min_value=0, max_value=10**18))
+def test_every_count_up_to_10_18_prints_short_and_close(value: int) -> None:
+    text = format_count(value)
+    assert _COUNT.match(text), text
+    number, _, unit = text.partition(" ")
+    shown = Fraction(number) * _FACTORS[unit]
+    assert abs(shown - value) <= Fraction(value, 200)  # two decimals from 1.00: within 0.5%
+
+
+@given(st.integers(min_value=0, max_value=10**18))
+def test_every_byte_size_up_to_10_18_prints_short_and_close(value: int) -> None:
+    text = format_bytes(value)
+    assert _BYTES.match(text), text
+    number, unit = text.split(" ")
+    shown = Fraction(number) * 1024 ** " KMGTPE".index(unit[0] if unit != "B" else " ")
+    assert abs(shown - value) <= Fraction(value, 200)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 from convprof.render.latency import latency_cells, latency_columns, measured_devices
 from convprof.report import LayerReport, Report, VariantReport
 from convprof.units import format_bytes, format_count, format_ratio, format_shape
@@ -28,7 +30,7 @@ CONVENTION = (
 
 def ratio(value: int, base: int) -> str:
     """Return value/base as a ratio, or '-' when base is zero."""
-    return format_ratio(value / base) if base else "-"
+    return format_ratio(Fraction(value, base)) if base else "-"
 
 
 def title(report: Report) -> str:

@@ -1,4 +1,4 @@
-"""Check a JSON document against convprof's own schemas, and say where it departs from them.
+"""Checker a JSON document against convprof's own schemas, and say where it departs from them.
 
 Saved reports come back from disk (baselines, diffs, merges) possibly edited by hand or cut short;
 every field the commands read is checked here first, so a wrong value is one message naming the
@@ -14,9 +14,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Check", "Violation", "compile_schema", "find_violation", "locate"]
+__all__ = ["Checker", "Violation", "compile_schema", "find_violation", "locate"]
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _BLANK = re.compile(r"[ \t\n\r]*")
@@ -25,12 +26,14 @@ _BLANK = re.compile(r"[ \t\n\r]*")
 JsonPath = tuple[str | int, ...]
 
 
+@dataclass
 class Violation:
     """Where a document departs from its schema, and how."""
 
-    def __init__(self, path: JsonPath, message: str) -> None:
-        self.path = path
-        self.message = message
+    path: JsonPath
+    """Keys and indices from the document's root to the value at fault (filled in on the way out)."""
+    message: str
+    """What is wrong, e.g. `expected an integer >= 0, got "x"`."""
 
     @property
     def dotted(self) -> str:
@@ -58,7 +61,7 @@ _KIND: dict[type, str] = {
 }
 
 #: A compiled schema: None when the value fits, else where (inside the value) and how it does not.
-Check = Callable[[Any], "Violation | None"]
+Checker = Callable[[Any], "Violation | None"]
 
 
 def _kinds(schema: dict[str, Any]) -> frozenset[str] | None:
@@ -91,7 +94,7 @@ def _inside(found: Violation | None, key: str | int) -> Violation | None:
     return found
 
 
-def compile_schema(schema: dict[str, Any]) -> Check:
+def compile_schema(schema: dict[str, Any]) -> Checker:
     """Turn a schema into a check function; compile once, check many documents quickly."""
     if "oneOf" in schema:
         return _one_of(
@@ -100,7 +103,7 @@ def compile_schema(schema: dict[str, Any]) -> Check:
     kinds = _kinds(schema)
     minimum = schema.get("minimum")
     constants = [schema["const"]] if "const" in schema else schema.get("enum")
-    container: Check | None = None
+    container: Checker | None = None
     if kinds is None or "array" in kinds:
         container = _array(schema)
     if kinds is None or "object" in kinds:
@@ -119,7 +122,7 @@ def compile_schema(schema: dict[str, Any]) -> Check:
     return check
 
 
-def _one_of(alternatives: list[tuple[frozenset[str] | None, Check]], schema: dict[str, Any]) -> Check:
+def _one_of(alternatives: list[tuple[frozenset[str] | None, Checker]], schema: dict[str, Any]) -> Checker:
     expected = " or ".join(_expected(alternative) for alternative in schema["oneOf"])
 
     def check(value: Any) -> Violation | None:
@@ -135,7 +138,7 @@ def _one_of(alternatives: list[tuple[frozenset[str] | None, Check]], schema: dic
     return check
 
 
-def _array(schema: dict[str, Any]) -> Check:
+def _array(schema: dict[str, Any]) -> Checker:
     low, high = schema.get("minItems", 0), schema.get("maxItems")
     items = compile_schema(schema["items"]) if "items" in schema else None
 
@@ -155,7 +158,7 @@ def _array(schema: dict[str, Any]) -> Check:
     return check
 
 
-def _object(schema: dict[str, Any], otherwise: Check | None) -> Check:
+def _object(schema: dict[str, Any], otherwise: Checker | None) -> Checker:
     required: list[str] = list(schema.get("required", ()))
     properties = {key: compile_schema(value) for key, value in schema.get("properties", {}).items()}
     extra = schema.get("additionalProperties", True)

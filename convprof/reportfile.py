@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from convprof.errors import UsageError
-from convprof.jsoncheck import Check, compile_schema, locate
+from convprof.jsoncheck import Checker, compile_schema, locate
 from convprof.report import SCHEMA_VERSION
 from convprof.schema import report_schema
 
@@ -83,7 +83,7 @@ def load_report(path: Path) -> dict[str, Any]:
 
 
 @functools.cache
-def _report_check() -> Check:
+def _report_check() -> Checker:
     return compile_schema(report_schema())
 
 

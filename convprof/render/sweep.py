@@ -8,13 +8,12 @@ import math
 
 from rich import box
 from rich.console import Console
-from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
 from convprof.fit import format_exponent
 from convprof.render.common import CONVENTION
-from convprof.render.console import fitted
+from convprof.render.console import fits, fitted
 from convprof.render.jsonfmt import dumps
 from convprof.sweep import Axis, Metric, Sweep, metric_value, skip_reason
 from convprof.units import format_shape
@@ -242,8 +241,7 @@ def _points_table(sweep: Sweep, heading: str, metrics: tuple[Metric, ...]) -> Ta
 def render_sweep(sweep: Sweep, console: Console, *, chart: bool) -> None:
     """Print the points table (one per metric when all of them do not fit), growth laws and a chart."""
     table = _points_table(sweep, title(sweep), sweep.metrics)
-    natural = Measurement.get(console, console.options.update(max_width=1_000_000), table).maximum
-    if natural <= console.width:
+    if fits(table, console):
         console.print(table)
     else:  # a narrow terminal: truncated numbers would mislead, so split rather than squeeze
         console.print(Text(title(sweep), style="bold"))

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from convprof import __version__
-from convprof.kinds import ReceptiveField, lookup
+from convprof.errors import SpecError
+from convprof.kinds import ReceptiveField, ShapeError, lookup
 from convprof.kinds.base import prod
 from convprof.report import SCHEMA_VERSION, LayerReport, Report, SpecInfo, VariantReport
 from convprof.spec import ModelSpec
@@ -71,8 +72,24 @@ def analyze_variant(spec: ModelSpec, name: str, optimizer: str = "adam") -> Vari
     )
 
 
+def check_batch(spec: ModelSpec) -> None:
+    """Raise SpecError, at the layer, when a layer cannot run on the spec's batch size.
+
+    Checked here rather than while parsing because `--batch-size` may replace the spec's own."""
+    for layer in spec.layers:
+        kind = lookup(layer.kind)
+        assert kind is not None, layer.kind
+        try:
+            kind.check_batch(layer.args, layer.input_shape, spec.batch_size)
+        except ShapeError as exc:
+            raise SpecError(
+                f"layer {layer.index + 1} {kind.name.lower()}: {exc}", spec.path, layer.line, layer.column
+            ) from exc
+
+
 def analyze(spec: ModelSpec, optimizer: str = "adam") -> Report:
-    """Return the Report of all three variants of `spec`."""
+    """Return the Report of all three variants of `spec`; SpecError if it cannot run at its batch size."""
+    check_batch(spec)
     info = SpecInfo(spec.name, spec.description, spec.input, spec.batch_size, spec.dtype)
     variants = tuple(analyze_variant(spec, name, optimizer) for name in VARIANTS)
     return Report(SCHEMA_VERSION, __version__, info, optimizer, variants)

@@ -57,36 +57,62 @@ def conv_layer() -> st.SearchStrategy[dict[str, Any]]:
 
 
 def pool_layer() -> st.SearchStrategy[dict[str, Any]]:
-    return st.tuples(
-        st.sampled_from(["maxpool2d", "avgpool2d"]),
-        st.fixed_dictionaries(
-            {"kernel_size": pair},
-            optional={"stride": pair, "padding": st.integers(0, 1), "ceil_mode": st.booleans()},
-        ),
-    ).map(lambda kind_args: {kind_args[0]: kind_args[1]})
+    common = {"stride": pair, "padding": st.integers(0, 1), "ceil_mode": st.booleans()}
+    maxpool = st.fixed_dictionaries({"kernel_size": pair}, optional={**common, "dilation": st.integers(1, 2)})
+    avgpool = st.fixed_dictionaries(
+        {"kernel_size": pair},
+        optional={
+            **common,
+            "count_include_pad": st.booleans(),
+            "divisor_override": st.one_of(st.none(), st.integers(1, 5)),
+        },
+    )
+    return st.one_of(maxpool.map(lambda a: {"maxpool2d": a}), avgpool.map(lambda a: {"avgpool2d": a}))
 
 
+def _with(kind: str, **optional: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    """A kind written bare (`relu`) or with any subset of its optional arguments."""
+    return st.one_of(st.just(kind), st.fixed_dictionaries({}, optional=optional).map(lambda a: {kind: a}))
+
+
+ADAPTIVE = st.one_of(small, st.tuples(st.one_of(small, st.none()), st.one_of(small, st.none())).map(list))
 LAYER = st.one_of(
     conv_layer(),
     pool_layer(),
-    st.sampled_from(
-        ["relu", "relu6", "gelu", "silu", "sigmoid", "tanh", "identity", "batchnorm2d", "leakyrelu"]
+    *(_with(kind, inplace=st.booleans()) for kind in ("relu", "relu6", "silu")),
+    _with("leakyrelu", negative_slope=st.floats(-1, 1), inplace=st.booleans()),
+    _with("gelu", approximate=st.sampled_from(["none", "tanh"])),
+    st.sampled_from(["sigmoid", "tanh", "identity"]),
+    _with(
+        "batchnorm2d",
+        eps=st.floats(1e-6, 1e-2),
+        momentum=st.one_of(st.none(), st.floats(0, 1)),
+        affine=st.booleans(),
+        track_running_stats=st.booleans(),
     ),
-    st.builds(lambda size: {"adaptiveavgpool2d": {"output_size": size}}, small),
-    st.builds(lambda size: {"adaptivemaxpool2d": {"output_size": size}}, small),
-    st.builds(lambda p: {"dropout": {"p": p}}, st.floats(0, 1)),
+    st.builds(lambda size: {"adaptiveavgpool2d": {"output_size": size}}, ADAPTIVE),
+    st.builds(lambda size: {"adaptivemaxpool2d": {"output_size": size}}, ADAPTIVE),
+    _with("dropout", p=st.floats(0, 1), inplace=st.booleans()),
 )
 HEAD = st.lists(
-    st.one_of(st.builds(lambda n: {"linear": {"out_features": n}}, st.integers(1, 12)), st.just("relu")),
+    st.one_of(
+        st.builds(
+            lambda n, bias: {"linear": {"out_features": n, "bias": bias}}, st.integers(1, 12), st.booleans()
+        ),
+        st.just("relu"),
+        _with("dropout", p=st.floats(0, 1)),
+    ),
     max_size=3,
 )
+#: Flatten with its optional dimensions (start 1, end -1 makes the usual classifier input).
+FLATTEN = _with("flatten", start_dim=st.integers(1, 3), end_dim=st.integers(-3, 3))
 
 
-def torch_accepts(spec_layers: list[Any], in_shape: tuple[int, ...]) -> bool:
+def torch_accepts(spec_layers: list[Any], in_shape: tuple[int, ...], batch: int) -> bool:
     """Build the stack with torch.nn directly (not convprof's builders) and run it on meta."""
     modules: list[torch.nn.Module] = []
     channels = in_shape[0]
-    x = torch.empty((1, *in_shape), device="meta")
+    x = torch.empty((batch, *in_shape), device="meta")
     try:
         with torch.device("meta"):
             for layer in spec_layers:
@@ -95,7 +121,7 @@ def torch_accepts(spec_layers: list[Any], in_shape: tuple[int, ...]) -> bool:
                 if kind == "conv2d":
                     module: torch.nn.Module = torch.nn.Conv2d(channels, **args)
                 elif kind == "batchnorm2d":
-                    module = torch.nn.BatchNorm2d(x.shape[1])
+                    module = torch.nn.BatchNorm2d(x.shape[1], **args)
                 elif kind == "linear":
                     module = torch.nn.Linear(x.shape[-1], **args)
                 else:
@@ -118,23 +144,23 @@ def torch_accepts(spec_layers: list[Any], in_shape: tuple[int, ...]) -> bool:
     height=st.integers(1, 12),
     width=st.integers(1, 12),
     body=st.lists(LAYER, min_size=1, max_size=5),
-    flatten=st.booleans(),
+    flatten=st.one_of(st.none(), FLATTEN),
     head=HEAD,
     batch=st.integers(1, 3),
 )
 @pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel:UserWarning")
 def test_random_stacks_match_torch(
-    channels: int, height: int, width: int, body: list[Any], flatten: bool, head: list[Any], batch: int
+    channels: int, height: int, width: int, body: list[Any], flatten: Any, head: list[Any], batch: int
 ) -> None:
-    layers = body + (["flatten", *head] if flatten else [])
+    layers = body + ([flatten, *head] if flatten is not None else [])
     in_shape = (channels, height, width)
     try:
         spec = make_spec(in_shape, layers, batch_size=batch)
+        report = analyze(spec)
     except SpecError:
-        assert not torch_accepts(layers, in_shape), f"convprof refused a stack torch runs: {layers}"
+        assert not torch_accepts(layers, in_shape, batch), f"convprof refused a stack torch runs: {layers}"
         return
-    assert torch_accepts(layers, in_shape), f"convprof accepted a stack torch refuses: {layers}"
-    report = analyze(spec)
+    assert torch_accepts(layers, in_shape, batch), f"convprof accepted a stack torch refuses: {layers}"
     for variant in VARIANTS:
         model = build_model(spec, variant, "meta")
         with FlopCounterMode(display=False) as counter:

@@ -177,6 +177,30 @@ def test_shape_preserving_and_linear_kinds_match_torch(layer: Any) -> None:
     assert_matches_torch(spec)
 
 
+@pytest.mark.parametrize("batch", [1, 2, 3])
+@pytest.mark.parametrize("spatial", [(1, 1), (1, 2), (2, 1)])
+def test_batchnorm_without_running_stats_needs_more_than_one_value_per_channel(
+    batch: int, spatial: tuple[int, int]
+) -> None:
+    """Without running statistics eval-mode BatchNorm uses the batch's: torch refuses one value."""
+    in_shape = (4, *spatial)
+    module = torch.nn.BatchNorm2d(4, track_running_stats=False, device="meta").eval()
+    try:
+        module(torch.empty((batch, *in_shape), device="meta"))
+        torch_runs = True
+    except ValueError:
+        torch_runs = False
+    spec = make_spec(in_shape, [{"batchnorm2d": {"track_running_stats": False}}], batch_size=batch)
+    assert torch_runs == (batch * spatial[0] * spatial[1] > 1)
+    if torch_runs:
+        assert_matches_torch(spec)
+    else:
+        with pytest.raises(
+            SpecError, match=r":\d+:\d+: layer 1 batchnorm2d: .* more than one value per channel"
+        ):
+            analyze(spec)
+
+
 def test_linear_after_flatten_and_on_vectors_matches_torch() -> None:
     spec = make_spec(
         (3, 8, 8),

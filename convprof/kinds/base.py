@@ -93,6 +93,9 @@ class LayerKind(ABC):
     def receptive_field(self, args: Any, in_shape: Shape, rf: ReceptiveField | None) -> ReceptiveField | None:
         """Return the receptive field of an output unit given that of an input unit."""
 
+    def check_batch(self, args: Any, in_shape: Shape, batch_size: int) -> None:  # noqa: B027 - a hook, not abstract: most kinds run at any batch size
+        """Raise ShapeError when torch cannot run this layer on `batch_size` samples (most can)."""
+
     def aliases_input(self, args: Any, training: bool) -> bool:
         """Return True when the output shares the input's storage (no new activation memory)."""
         return False

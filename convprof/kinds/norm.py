@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from convprof.args import arg, boolean, optional, positive_float, probability
-from convprof.kinds.base import LayerCost, LayerKind, ReceptiveField, prod, register
+from convprof.kinds.base import LayerCost, LayerKind, ReceptiveField, ShapeError, prod, register
 from convprof.kinds.conv import spatial_2d
 from convprof.spec import Shape
+from convprof.units import format_shape
 
 if TYPE_CHECKING:
     import torch
@@ -45,6 +46,17 @@ class BatchNorm2d(LayerKind):
     def output_shape(self, args: BatchNorm2dArgs, shape: Shape) -> Shape:
         spatial_2d(self.name, shape)
         return shape
+
+    def check_batch(self, args: BatchNorm2dArgs, in_shape: Shape, batch_size: int) -> None:
+        # Without running statistics, inference normalises with the batch's own mean and variance,
+        # which torch refuses to compute from a single value per channel.
+        if not args.track_running_stats and batch_size * prod(in_shape[1:]) == 1:
+            raise ShapeError(
+                "without running statistics (track_running_stats: false) it normalises with the "
+                f"batch's own statistics and needs more than one value per channel, but gets batch "
+                f"{batch_size} x {format_shape(in_shape[1:])}; use a larger batch_size or keep "
+                "running statistics"
+            )
 
     def cost(self, args: BatchNorm2dArgs, in_shape: Shape, out_shape: Shape) -> LayerCost:
         channels = in_shape[0]

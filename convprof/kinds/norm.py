@@ -16,8 +16,11 @@ if TYPE_CHECKING:
 
 __all__ = ["BatchNorm2d"]
 
-#: Element-wise ops per element at inference: statistics fold into one multiply and one add.
+#: Element-wise ops per element at inference: running statistics fold into one multiply and one add.
 BATCHNORM_OPS_PER_ELEMENT = 2
+#: Without running statistics the batch's own are computed too: one add per element for the mean,
+#: a subtract, a multiply and an add for the variance, then the same multiply and add.
+BATCHNORM_BATCH_STATS_OPS_PER_ELEMENT = 6
 #: Bytes of BatchNorm's int64 `num_batches_tracked` buffer.
 _COUNTER_BYTES = 8
 
@@ -64,7 +67,8 @@ class BatchNorm2d(LayerKind):
         return LayerCost(
             params=2 * channels if args.affine else 0,
             macs=0,
-            elementwise_ops=BATCHNORM_OPS_PER_ELEMENT * prod(out_shape),
+            elementwise_ops=prod(out_shape)
+            * (BATCHNORM_OPS_PER_ELEMENT if tracked else BATCHNORM_BATCH_STATS_OPS_PER_ELEMENT),
             fan_in=1,
             buffer_elements=2 * channels if tracked else 0,
             buffer_fixed_bytes=_COUNTER_BYTES if tracked else 0,

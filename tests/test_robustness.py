@@ -266,3 +266,20 @@ def test_paths_with_spaces_and_non_ascii_work_both_ways(tmp_path: Path) -> None:
     assert report["spec"]["name"] == "réseau 1"  # the file's stem, when the spec names nothing
     assert report["variants"]["conv"]["params"] == 61_706
     assert run("diff", str(out), str(out)).returncode == 0
+
+
+@pytest.mark.slow
+def test_measuring_without_numpy_keeps_stderr_clean(tmp_path: Path) -> None:
+    # convprof does not depend on NumPy; torch warns when it is missing. Hide it as a user's
+    # environment without NumPy would.
+    shadow = tmp_path / "shadow" / "numpy"
+    shadow.mkdir(parents=True)
+    (shadow / "__init__.py").write_text('raise ModuleNotFoundError("No module named numpy", name="numpy")\n')
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(shadow.parent), os.environ.get("PYTHONPATH", "")]),
+    }
+    result = run("compare", "why_convolutions", "--quick", "--device", "cpu", "--format", "json", env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert json.loads(result.stdout)["variants"]["conv"]["latency"]["cpu"]["median_ms"] > 0

@@ -43,12 +43,14 @@ def calibrate(device: str, dtype: str, threads: int, seconds: float) -> None:
     min(peak FLOP/s, FLOPs per byte x bandwidth) for the same device, dtype and threads.
     The cache is $XDG_CACHE_HOME/convprof/calibration.json (~/.cache/convprof/ by default).
     """
+    from convprof.measure import torch_noise_silenced
     from convprof.measure.roofline import measure_calibration, save_calibration
     from convprof.measure.runner import resolve_devices
     from convprof.units import format_bytes, format_count
 
     for name in resolve_devices((device,)):
-        calibration = measure_calibration(name, dtype, threads, seconds)
+        with torch_noise_silenced():
+            calibration = measure_calibration(name, dtype, threads, seconds)
         path = save_calibration(calibration)
         click.echo(
             f"{name} ({calibration.device_name}, {dtype}, {threads} thread(s)): "

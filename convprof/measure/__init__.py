@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from convprof.measure.options import MeasureOptions
@@ -10,7 +13,19 @@ if TYPE_CHECKING:
     from convprof.report import Report
     from convprof.spec import ModelSpec
 
-__all__ = ["MeasureOptions", "measure_report"]
+__all__ = ["MeasureOptions", "measure_report", "torch_noise_silenced"]
+
+
+@contextmanager
+def torch_noise_silenced() -> Iterator[None]:
+    """Hide what torch prints that says nothing about a measurement, while measuring.
+
+    torch warns once per process, on first use of its tensor subclasses, when NumPy is not
+    installed; convprof never uses NumPy, and a clean stderr is part of its output contract.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Failed to initialize NumPy", category=UserWarning)
+        yield
 
 
 def measure_report(
@@ -23,4 +38,5 @@ def measure_report(
     """
     from convprof.measure.runner import run
 
-    return run(spec, report, options, progress=progress)
+    with torch_noise_silenced():
+        return run(spec, report, options, progress=progress)

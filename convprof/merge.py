@@ -68,7 +68,8 @@ def environment_label(environment: Mapping[str, Any] | None, device: str, source
                 hardware = gpu.get("name") or device
     parts = [str(hardware)]
     if device == "cpu" and environment.get("threads") is not None:
-        parts.append(f"{environment['threads']} threads")
+        threads = environment["threads"]
+        parts.append(f"{threads} thread" if threads == 1 else f"{threads} threads")
     if environment.get("torch_version"):
         parts.append(f"torch {environment['torch_version']}")
     return ", ".join(parts)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-__all__ = ["format_bytes", "format_count", "format_ratio", "format_shape"]
+__all__ = ["format_bytes", "format_count", "format_ratio", "format_shape", "plural"]
 
 _SI = ("", " k", " M", " G", " T", " P", " E", " Z", " Y")
 _BINARY = (" B", " KiB", " MiB", " GiB", " TiB", " PiB", " EiB", " ZiB", " YiB")
@@ -52,6 +52,11 @@ def format_ratio(ratio: float | Fraction) -> str:
     if ratio >= 10:
         return f"{ratio:.1f}x"
     return f"{ratio:.2f}x"
+
+
+def plural(count: int, noun: str) -> str:
+    """Return `1 thread`, `2 threads`: a count and its noun in the right number."""
+    return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
 
 
 def format_shape(shape: tuple[int, ...]) -> str:

@@ -57,7 +57,7 @@ def test_exit_1_names_metric_limit_and_actual(tmp_path: Path) -> None:
     assert code == 1
     assert "FAIL" in out
     assert err.strip().splitlines() == [
-        "convprof: error: 2 check(s) failed: fc: params 505 exceeds its limit 504; "
+        "convprof: error: 2 checks failed: fc: params 505 exceeds its limit 504; "
         "fc: macs 500 exceeds its limit 499"
     ]
 

@@ -61,7 +61,7 @@ def test_two_environments_in_one_table(tmp_path: Path, golden) -> None:
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)["rows"]
     assert [(r["environment"], r["device"], r["median_ms"]["conv"]) for r in rows] == [
-        ("AMD EPYC 7B13, 1 threads, torch 2.13.0", "cpu", 1.0),
+        ("AMD EPYC 7B13, 1 thread, torch 2.13.0", "cpu", 1.0),
         ("Intel Xeon Platinum 8480C, 4 threads, torch 2.13.0+cu126", "cpu", 0.25),
         ("NVIDIA H100 80GB HBM3, torch 2.13.0+cu126", "cuda:0", 0.25),
     ]

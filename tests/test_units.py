@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from convprof.units import format_bytes, format_count, format_ratio, format_shape
+from convprof.units import format_bytes, format_count, format_ratio, format_shape, plural
 
 
 @pytest.mark.parametrize(
@@ -94,3 +94,9 @@ def test_every_byte_size_up_to_10_18_prints_short_and_close(value: int) -> None:
     number, unit = text.split(" ")
     shown = Fraction(number) * 1024 ** " KMGTPE".index(unit[0] if unit != "B" else " ")
     assert abs(shown - value) <= Fraction(value, 200)
+
+
+def test_plural() -> None:
+    assert plural(0, "check") == "0 checks"
+    assert plural(1, "thread") == "1 thread"
+    assert plural(1_000, "spec") == "1,000 specs"

@@ -46,14 +46,14 @@ def calibrate(device: str, dtype: str, threads: int, seconds: float) -> None:
     from convprof.measure import torch_noise_silenced
     from convprof.measure.roofline import measure_calibration, save_calibration
     from convprof.measure.runner import resolve_devices
-    from convprof.units import format_bytes, format_count
+    from convprof.units import format_bytes, format_count, plural
 
     for name in resolve_devices((device,)):
         with torch_noise_silenced():
             calibration = measure_calibration(name, dtype, threads, seconds)
         path = save_calibration(calibration)
         click.echo(
-            f"{name} ({calibration.device_name}, {dtype}, {threads} thread(s)): "
+            f"{name} ({calibration.device_name}, {dtype}, {plural(threads, 'thread')}): "
             f"peak {format_count(round(calibration.peak_flop_per_s))}FLOP/s, "
             f"copy {format_bytes(round(calibration.copy_bytes_per_s))}/s"
         )

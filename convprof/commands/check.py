@@ -13,6 +13,7 @@ from convprof.analyze import OPTIMIZER_STATES
 from convprof.budgets import BUDGET_METRICS, LATENCY_PREFIX
 from convprof.commands.base import reports_errors
 from convprof.errors import UsageError
+from convprof.units import plural
 
 if TYPE_CHECKING:
     from convprof.budgets import Allowance, Check
@@ -268,4 +269,4 @@ def check(
     failures = [c for c in checks if not c.passed]
     if failures:
         detail = "; ".join(c.message() for c in failures)
-        raise BudgetExceeded(f"{len(failures)} check(s) failed: {detail}")
+        raise BudgetExceeded(f"{plural(len(failures), 'check')} failed: {detail}")

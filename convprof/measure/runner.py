@@ -39,6 +39,7 @@ from convprof.measure.roofline import (
 )
 from convprof.measure.stats import summarize
 from convprof.measure.timer import cpu_threads, run_rounds, time_once
+from convprof.units import plural
 
 if TYPE_CHECKING:
     import torch
@@ -78,7 +79,7 @@ def resolve_devices(requested: tuple[str, ...]) -> tuple[str, ...]:
                     f"--device {entry}: CUDA is not available here (torch {torch.__version__}, built {build})"
                 )
             if index >= count:
-                raise UsageError(f"--device {entry}: only {count} CUDA device(s) present")
+                raise UsageError(f"--device {entry}: only {plural(count, 'CUDA device')} present")
             devices.append(f"cuda:{index}")
     return tuple(dict.fromkeys(devices))
 

@@ -12,6 +12,7 @@ from rich.table import Table
 from convprof.budgets import Check, GrowthCheck
 from convprof.render.console import fitted
 from convprof.render.jsonfmt import dumps
+from convprof.units import plural
 
 __all__ = ["CHECK_COLUMNS", "check_rows", "checks_json", "checks_markdown", "render_checks"]
 
@@ -49,8 +50,9 @@ def _summary(checks: Sequence[Check]) -> str:
     failed = sum(not c.passed for c in checks)
     specs = len({c.spec for c in checks})
     if failed:
-        return f"{failed} of {len(checks)} checks failed across {specs} spec(s)."
-    return f"All {len(checks)} checks passed across {specs} spec(s)."
+        return f"{failed} of {plural(len(checks), 'check')} failed across {plural(specs, 'spec')}."
+    every = "All " if len(checks) > 1 else ""
+    return f"{every}{plural(len(checks), 'check')} passed across {plural(specs, 'spec')}."
 
 
 def render_checks(checks: Sequence[Check], console: Console) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from convprof.measure.results import DeviceLatency
 from convprof.measure.stats import IQR_WARN_THRESHOLD, ROUND_SPREAD_THRESHOLD
 from convprof.report import Report
-from convprof.units import format_bytes, format_count, format_ratio
+from convprof.units import format_bytes, format_count, format_ratio, plural
 
 __all__ = [
     "UNSTABLE_MARK",
@@ -154,8 +154,9 @@ def measured_notes(report: Report) -> list[str]:
     env = report.environment
     if env is not None:
         load = f"{env.load_before[0]:.2f} -> {env.load_after[0]:.2f}"
+        threads = plural(env.threads, "thread")
         lines.append(
-            f"Measured with torch {env.torch_version}, {env.threads} thread(s) of {env.logical_cores} "
+            f"Measured with torch {env.torch_version}, {threads} of {env.logical_cores} "
             f"on {env.cpu_model}, preset {env.preset}, load {load}."
         )
         for gpu in env.cuda:
@@ -167,7 +168,7 @@ def measured_notes(report: Report) -> list[str]:
         missing = [d for d in devices if d not in calibrated]
         if missing:
             lines.append(
-                f"Roofline: no calibration for {', '.join(missing)} at {env.dtype}, {env.threads} thread(s); "
+                f"Roofline: no calibration for {', '.join(missing)} at {env.dtype}, {threads}; "
                 "run `convprof calibrate` to measure this machine's peak."
             )
     lines.append(

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -16,7 +14,7 @@ from convprof.variants import VARIANTS
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-__all__ = ["PLOT_FORMATS", "check_plot_path", "render_plot", "write_plot"]
+__all__ = ["PLOT_FORMATS", "check_plot_path", "render_plot"]
 
 #: Image formats --plot writes, by file suffix.
 PLOT_FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
@@ -146,32 +144,3 @@ def render_plot(sweep: Sweep, fmt: str) -> bytes:
     metadata = {"png": {"Software": None}, "svg": {"Date": None}, "pdf": {"CreationDate": None}}[fmt]
     figure.savefig(buffer, format=fmt, dpi=_DPI, metadata=metadata)
     return buffer.getvalue()
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def write_plot(path: Path, data: bytes) -> None:
-    """Write the image through a temporary file and a rename: whole or absent, never half-written."""
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        raise UsageError(f"cannot write {path}: directory {directory} does not exist; create it first")
-    if path.is_dir():
-        raise UsageError(f"cannot write {path}: it is a directory; give a file name")
-    try:
-        fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    except OSError as exc:
-        raise UsageError(f"cannot write {path}: {exc.strerror}; choose a writable location") from exc
-    try:
-        os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes 0600; an image is as readable as any file
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(temporary, path)
-    except BaseException as exc:
-        Path(temporary).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise UsageError(f"cannot write {path}: {exc.strerror}; choose a writable location") from exc
-        raise

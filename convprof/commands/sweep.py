@@ -205,10 +205,10 @@ def sweep(
         base, axes, [(p.labels, r) for p, r in zip(points, reports, strict=True)], latency=latency
     )
     if plot is not None:
-        from convprof.plot import render_plot, write_plot
+        from convprof.plot import render_plot
 
         assert plot_format is not None
-        write_plot(plot, render_plot(result, plot_format))
+        write_atomic(plot, render_plot(result, plot_format))
         click.echo(f"convprof: wrote {plot}", err=True)
     text = _render(result, fmt, chart=plot is None and not no_chart, to_file=output is not None)
     if output is not None:

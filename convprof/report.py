@@ -7,10 +7,48 @@ from typing import Any
 
 from convprof.measure.results import DeviceLatency, Environment
 
-__all__ = ["SCHEMA_VERSION", "LayerReport", "Report", "SpecInfo", "VariantReport"]
+__all__ = [
+    "LAYER_FIELDS",
+    "SCHEMA_VERSION",
+    "VARIANT_TOTALS",
+    "LayerReport",
+    "Report",
+    "SpecInfo",
+    "VariantReport",
+]
 
 #: Bumped on any incompatible change to the JSON report; CHANGELOG records each bump.
 SCHEMA_VERSION = 1
+
+
+#: A variant's totals in a report, in the order JSON and CSV write them (the schema requires each).
+VARIANT_TOTALS = (
+    "params",
+    "macs",
+    "flops",
+    "elementwise_ops",
+    "param_bytes",
+    "buffer_bytes",
+    "activation_bytes",
+    "saved_activation_bytes",
+    "optimizer_bytes",
+    "training_bytes",
+)
+#: A layer's fields in a report, in the order JSON and CSV write them (the schema requires each).
+LAYER_FIELDS = (
+    "index",
+    "name",
+    "kind",
+    "output_shape",
+    "params",
+    "buffer_bytes",
+    "macs",
+    "flops",
+    "elementwise_ops",
+    "activation_bytes",
+    "receptive_field",
+    "fan_in",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,37 +182,16 @@ class Report:
         return data
 
 
+def _plain(value: Any) -> Any:
+    return list(value) if isinstance(value, tuple) else value
+
+
 def _variant_dict(variant: VariantReport) -> dict[str, Any]:
     return {
-        "params": variant.params,
-        "macs": variant.macs,
-        "flops": variant.flops,
-        "elementwise_ops": variant.elementwise_ops,
-        "param_bytes": variant.param_bytes,
-        "buffer_bytes": variant.buffer_bytes,
-        "activation_bytes": variant.activation_bytes,
-        "saved_activation_bytes": variant.saved_activation_bytes,
-        "optimizer_bytes": variant.optimizer_bytes,
-        "training_bytes": variant.training_bytes,
+        **{name: getattr(variant, name) for name in VARIANT_TOTALS},
         "latency": _latency_dict(variant.latency),
         **_skipped_dict(variant.latency),
-        "layers": [
-            {
-                "index": layer.index,
-                "name": layer.name,
-                "kind": layer.kind,
-                "output_shape": list(layer.output_shape),
-                "params": layer.params,
-                "buffer_bytes": layer.buffer_bytes,
-                "macs": layer.macs,
-                "flops": layer.flops,
-                "elementwise_ops": layer.elementwise_ops,
-                "activation_bytes": layer.activation_bytes,
-                "receptive_field": (None if layer.receptive_field is None else list(layer.receptive_field)),
-                "fan_in": layer.fan_in,
-            }
-            for layer in variant.layers
-        ],
+        "layers": [{name: _plain(getattr(layer, name)) for name in LAYER_FIELDS} for layer in variant.layers],
     }
 
 

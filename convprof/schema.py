@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from convprof.analyze import OPTIMIZER_STATES
-from convprof.report import SCHEMA_VERSION
+from convprof.report import LAYER_FIELDS, SCHEMA_VERSION, VARIANT_TOTALS
 from convprof.spec import DTYPE_BYTES
 
 __all__ = ["report_schema"]
@@ -16,20 +16,7 @@ _SHAPE: dict[str, Any] = {"type": "array", "items": {"type": "integer", "minimum
 _LAYER: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
-    "required": [
-        "index",
-        "name",
-        "kind",
-        "output_shape",
-        "params",
-        "buffer_bytes",
-        "macs",
-        "flops",
-        "elementwise_ops",
-        "activation_bytes",
-        "receptive_field",
-        "fan_in",
-    ],
+    "required": list(LAYER_FIELDS),
     "properties": {
         "index": {"type": "integer", "minimum": 0, "description": "0-based position in the spec."},
         "name": {"type": "string", "description": "Layer name, given or generated."},
@@ -149,20 +136,7 @@ _ENVIRONMENT: dict[str, Any] = {
 _VARIANT: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
-    "required": [
-        "params",
-        "macs",
-        "flops",
-        "elementwise_ops",
-        "param_bytes",
-        "buffer_bytes",
-        "activation_bytes",
-        "saved_activation_bytes",
-        "optimizer_bytes",
-        "training_bytes",
-        "latency",
-        "layers",
-    ],
+    "required": [*VARIANT_TOTALS, "latency", "layers"],
     "properties": {
         "params": _COUNT | {"description": "Trainable parameters."},
         "macs": _COUNT | {"description": "Multiply-accumulates of conv and linear layers for the batch."},

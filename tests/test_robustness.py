@@ -117,6 +117,8 @@ def _start(args: list[str], cwd: Path) -> subprocess.Popen[str]:
             "--resolution",
             "32,64,128,256,512",
             "--latency",
+            "--preset",
+            "rigorous",  # long enough on any machine to be still running when the signal comes
             "-o",
             "out.json",
         ],

@@ -1,16 +1,21 @@
-"""What every command shares: ConvprofError turned into one line on stderr and an exit code."""
+"""What every command shares: errors as one line and an exit code, output to stdout or -o."""
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from typing import IO, Any, TypeVar
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from convprof.errors import ConvprofError
+from convprof.output import write_atomic
 
-__all__ = ["reports_errors"]
+if TYPE_CHECKING:
+    from rich.console import Console
+
+__all__ = ["deliver", "reports_errors"]
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -39,3 +44,27 @@ def reports_errors(command: F) -> F:
             raise _Failure(error) from error
 
     return wrapper  # type: ignore[return-value]
+
+
+def deliver(text: str | None, draw: Callable[[Console], None], output: Path | None) -> None:
+    """Send a command's result to stdout or to `output` (-o), written atomically.
+
+    `text` is the result in a text format (JSON, CSV, Markdown); None means a table, which `draw`
+    prints on a console: the terminal's, or a plain 120-column one captured for the file.
+    """
+    if text is None:
+        from io import StringIO
+
+        from convprof.render.console import file_console, stdout_console
+
+        if output is None:
+            draw(stdout_console())
+            return
+        buffer = StringIO()
+        draw(file_console(buffer))
+        text = buffer.getvalue()
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    write_atomic(output, text)
+    click.echo(f"convprof: wrote {output}", err=True)

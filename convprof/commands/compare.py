@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from convprof.analyze import OPTIMIZER_STATES, analyze
-from convprof.commands.base import reports_errors
+from convprof.commands.base import deliver, reports_errors
 from convprof.errors import UsageError
 from convprof.measure.options import (
     CPU_MEMORY_FRACTION,
@@ -17,9 +18,11 @@ from convprof.measure.options import (
     DEVICE_CHOICES,
     parse_size,
 )
-from convprof.output import write_atomic
 from convprof.report import Report
 from convprof.spec import DTYPE_BYTES
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = ["compare"]
 
@@ -27,8 +30,8 @@ __all__ = ["compare"]
 LAYERS_BY_DEFAULT_UP_TO = 40
 
 
-def _render(report: Report, fmt: str, layers: bool, to_file: bool) -> str | None:
-    """Return the output text, or None when a table went straight to the terminal."""
+def _text(report: Report, fmt: str, layers: bool) -> str | None:
+    """Return the report in a text format, or None for the table."""
     if fmt == "json":
         from convprof.render.machine import to_json
 
@@ -41,17 +44,7 @@ def _render(report: Report, fmt: str, layers: bool, to_file: bool) -> str | None
         from convprof.render.markdown import to_markdown
 
         return to_markdown(report, layers=layers)
-    from io import StringIO
-
-    from convprof.render.console import file_console, stdout_console
-    from convprof.render.table import render_compare
-
-    if not to_file:
-        render_compare(report, stdout_console(), layers=layers)
-        return None
-    buffer = StringIO()
-    render_compare(report, file_console(buffer), layers=layers)
-    return buffer.getvalue()
+    return None
 
 
 @click.command()
@@ -171,10 +164,10 @@ def compare(
     # CSV is one table: per-layer rows only when asked for, the summary otherwise.
     fits = fmt != "csv" and len(model.layers) <= LAYERS_BY_DEFAULT_UP_TO
     show_layers = layers if layers is not None else fits
-    text = _render(report, fmt, show_layers, to_file=output is not None)
-    if output is not None:
-        assert text is not None
-        write_atomic(output, text)
-        click.echo(f"convprof: wrote {output}", err=True)
-    elif text is not None:
-        click.echo(text, nl=False)
+
+    def draw(console: Console) -> None:
+        from convprof.render.table import render_compare
+
+        render_compare(report, console, layers=show_layers)
+
+    deliver(_text(report, fmt, show_layers), draw, output)

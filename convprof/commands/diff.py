@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from convprof.commands.base import reports_errors
+from convprof.commands.base import deliver, reports_errors
 from convprof.render.jsonfmt import dumps
 
 __all__ = ["diff"]
@@ -41,30 +41,10 @@ def diff(old: Path, new: Path, fmt: str, output: Path | None) -> None:
         before, after, f"{before['spec']['name']} ({old})", f"{after['spec']['name']} ({new})"
     )
     markdown = diff_markdown(result)
-    text: str | None
+    text: str | None = None  # the table
     if fmt == "json":
         text = dumps(result.to_dict())
     elif fmt == "markdown":
         text = markdown
-    elif output is not None:
-        from io import StringIO
-
-        from convprof.render.console import file_console, stdout_console
-
-        buffer = StringIO()
-        render_diff(result, file_console(buffer))
-        text = buffer.getvalue()
-    else:
-        from convprof.render.console import file_console, stdout_console
-
-        render_diff(result, stdout_console())
-        text = None
-    if output is not None:
-        from convprof.output import write_atomic
-
-        assert text is not None
-        write_atomic(output, text)
-        click.echo(f"convprof: wrote {output}", err=True)
-    elif text is not None:
-        click.echo(text, nl=False)
+    deliver(text, lambda console: render_diff(result, console), output)
     step_summary(markdown)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from convprof.commands.base import reports_errors
+from convprof.commands.base import deliver, reports_errors
 from convprof.render.jsonfmt import dumps
 
 __all__ = ["merge"]
@@ -35,27 +35,9 @@ def merge(reports: tuple[Path, ...], fmt: str, output: Path | None) -> None:
     from convprof.reportfile import load_report
 
     merged = merge_reports([(str(path), load_report(path)) for path in reports])
-    text: str | None = None
+    text: str | None = None  # the table
     if fmt == "json":
         text = dumps(merged.to_dict())
     elif fmt == "markdown":
         text = merged_markdown(merged)
-    else:
-        from io import StringIO
-
-        from convprof.render.console import file_console, stdout_console
-
-        if output is None:
-            render_merged(merged, stdout_console())
-        else:
-            buffer = StringIO()
-            render_merged(merged, file_console(buffer))
-            text = buffer.getvalue()
-    if output is not None:
-        from convprof.output import write_atomic
-
-        assert text is not None
-        write_atomic(output, text)
-        click.echo(f"convprof: wrote {output}", err=True)
-    elif text is not None:
-        click.echo(text, nl=False)
+    deliver(text, lambda console: render_merged(merged, console), output)

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from convprof.analyze import OPTIMIZER_STATES, analyze
-from convprof.commands.base import reports_errors
+from convprof.commands.base import deliver, reports_errors
 from convprof.output import write_atomic
 from convprof.report import Report
 from convprof.sweep import Axis, PointSpec, Sweep
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 __all__ = ["sweep"]
 
@@ -65,9 +69,9 @@ def _measure(
     return measured
 
 
-def _render(result: Sweep, fmt: str, chart: bool, to_file: bool) -> str | None:
-    """Return the output text, or None when a table went straight to the terminal."""
-    from convprof.render.sweep import render_sweep, sweep_to_csv, sweep_to_json, sweep_to_markdown
+def _text(result: Sweep, fmt: str) -> str | None:
+    """Return the sweep in a text format, or None for the table."""
+    from convprof.render.sweep import sweep_to_csv, sweep_to_json, sweep_to_markdown
 
     if fmt == "json":
         return sweep_to_json(result)
@@ -75,16 +79,7 @@ def _render(result: Sweep, fmt: str, chart: bool, to_file: bool) -> str | None:
         return sweep_to_csv(result)
     if fmt == "markdown":
         return sweep_to_markdown(result)
-    from io import StringIO
-
-    from convprof.render.console import file_console, stdout_console
-
-    if not to_file:
-        render_sweep(result, stdout_console(), chart=chart)
-        return None
-    buffer = StringIO()
-    render_sweep(result, file_console(buffer), chart=chart)
-    return buffer.getvalue()
+    return None
 
 
 @click.command()
@@ -210,10 +205,10 @@ def sweep(
         assert plot_format is not None
         write_atomic(plot, render_plot(result, plot_format))
         click.echo(f"convprof: wrote {plot}", err=True)
-    text = _render(result, fmt, chart=plot is None and not no_chart, to_file=output is not None)
-    if output is not None:
-        assert text is not None
-        write_atomic(output, text)
-        click.echo(f"convprof: wrote {output}", err=True)
-    elif text is not None:
-        click.echo(text, nl=False)
+
+    def draw(console: Console) -> None:
+        from convprof.render.sweep import render_sweep
+
+        render_sweep(result, console, chart=plot is None and not no_chart)
+
+    deliver(_text(result, fmt), draw, output)

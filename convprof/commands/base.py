@@ -9,16 +9,26 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import click
 
+from convprof.analyze import OPTIMIZER_STATES
 from convprof.errors import ConvprofError
 from convprof.output import write_atomic
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-__all__ = ["deliver", "reports_errors"]
+__all__ = ["deliver", "optimizer_option", "reports_errors"]
 
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: `--optimizer`, the same wherever training memory is reported (compare, check, sweep).
+optimizer_option = click.option(
+    "--optimizer",
+    type=click.Choice(list(OPTIMIZER_STATES)),
+    default="adam",
+    show_default=True,
+    help="Optimizer whose state training memory includes.",
+)
 
 
 class _Failure(click.ClickException):

@@ -9,10 +9,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from convprof.analyze import OPTIMIZER_STATES
 from convprof.budgets import BUDGET_METRICS, LATENCY_PREFIX
-from convprof.commands.base import reports_errors
+from convprof.commands.base import optimizer_option, reports_errors
 from convprof.errors import UsageError
+from convprof.measure.options import PRESETS
 from convprof.units import plural
 
 if TYPE_CHECKING:
@@ -142,7 +142,7 @@ def _limit_option(metric: str, example: str) -> Callable[[F], F]:
 )
 @click.option(
     "--preset",
-    type=click.Choice(["quick", "default", "rigorous"]),
+    type=click.Choice(list(PRESETS)),
     default="default",
     show_default=True,
     help="How long latency measurements take.",
@@ -159,13 +159,7 @@ def _limit_option(metric: str, example: str) -> Callable[[F], F]:
     metavar="METRIC=PCT,...",
     help="Largest growth against the baseline, e.g. params=0%,macs=5%,latency_ms.cpu=15%.",
 )
-@click.option(
-    "--optimizer",
-    type=click.Choice(list(OPTIMIZER_STATES)),
-    default="adam",
-    show_default=True,
-    help="Optimizer whose state training memory includes.",
-)
+@optimizer_option
 @click.option(
     "--format",
     "fmt",

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from convprof.analyze import OPTIMIZER_STATES, analyze
-from convprof.commands.base import deliver, reports_errors
+from convprof.analyze import analyze
+from convprof.commands.base import deliver, optimizer_option, reports_errors
 from convprof.errors import UsageError
 from convprof.measure.options import (
     CPU_MEMORY_FRACTION,
@@ -63,13 +63,7 @@ def _text(report: Report, fmt: str, layers: bool) -> str | None:
     default=None,
     help=f"Per-layer table (default: on for specs of at most {LAYERS_BY_DEFAULT_UP_TO} layers).",
 )
-@click.option(
-    "--optimizer",
-    type=click.Choice(list(OPTIMIZER_STATES)),
-    default="adam",
-    show_default=True,
-    help="Optimizer whose state training memory includes.",
-)
+@optimizer_option
 @click.option("--batch-size", type=click.IntRange(min=1), help="Override the spec's batch_size.")
 @click.option("--dtype", type=click.Choice(list(DTYPE_BYTES)), help="Override the spec's dtype.")
 @click.option("--no-latency", is_flag=True, help="Count only; measure nothing (never imports torch).")

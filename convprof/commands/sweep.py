@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING
 
 import click
 
-from convprof.analyze import OPTIMIZER_STATES, analyze
-from convprof.commands.base import deliver, reports_errors
+from convprof.analyze import analyze
+from convprof.commands.base import deliver, optimizer_option, reports_errors
+from convprof.measure.options import PRESETS
 from convprof.output import write_atomic
 from convprof.report import Report
 from convprof.sweep import Axis, PointSpec, Sweep
@@ -129,7 +130,7 @@ def _text(result: Sweep, fmt: str) -> str | None:
 )
 @click.option(
     "--preset",
-    type=click.Choice(["quick", "default", "rigorous"]),
+    type=click.Choice(list(PRESETS)),
     default="quick",
     show_default=True,
     help="Time spent per point with --latency.",
@@ -139,13 +140,7 @@ def _text(result: Sweep, fmt: str) -> str | None:
     metavar="SIZE",
     help="With --latency: skip variants whose weights and activations exceed this (8GiB, 500MB).",
 )
-@click.option(
-    "--optimizer",
-    type=click.Choice(list(OPTIMIZER_STATES)),
-    default="adam",
-    show_default=True,
-    help="Optimizer whose state the JSON's training memory includes.",
-)
+@optimizer_option
 @reports_errors
 def sweep(
     spec: str,

@@ -24,11 +24,13 @@ from tests.specbuild import make_spec
 BATCH = 2
 
 
-def torch_counts(module: torch.nn.Module, in_shape: tuple[int, ...]) -> tuple[tuple[int, ...], int, int, int]:
+def torch_counts(
+    module: torch.nn.Module, *in_shapes: tuple[int, ...]
+) -> tuple[tuple[int, ...], int, int, int]:
     """Return (per-sample output shape, parameters, buffer bytes, FLOPs) of one module on meta."""
-    x = torch.empty((BATCH, *in_shape), device="meta")
+    inputs = [torch.empty((BATCH, *shape), device="meta") for shape in in_shapes]
     with FlopCounterMode(display=False) as counter:
-        y = module(x)
+        y = module(*inputs)
     params = sum(p.numel() for p in module.parameters())
     buffers = sum(b.numel() * b.element_size() for b in module.buffers())
     return tuple(y.shape[1:]), params, buffers, counter.get_total_flops()
@@ -40,12 +42,12 @@ def assert_matches_torch(spec: ModelSpec) -> None:
     for variant in VARIANTS:
         model = transform(spec, variant)
         counted = report.variant(variant)
-        for layer, counts in zip(model.layers, counted.layers, strict=True):
+        for layer, counts in zip(model.nodes, counted.layers, strict=True):
             kind = lookup(layer.kind)
             assert kind is not None
             with torch.device("meta"):
-                module = kind.build(layer.args, layer.input_shape, layer.output_shape)
-            shape, params, buffers, flops = torch_counts(module, layer.input_shape)
+                module = kind.node_build(layer.args, layer.input_shapes, layer.output_shape)
+            shape, params, buffers, flops = torch_counts(module, *layer.input_shapes)
             where = f"{variant} layer {layer.index} {layer.kind} {layer.args}"
             assert shape == layer.output_shape, where
             assert params == counts.params, where
@@ -240,6 +242,9 @@ def test_every_public_kind_is_covered_by_an_oracle_test() -> None:
         "dropout",
         "flatten",
         "linear",
+        "add",  # the merges: tests/test_graph.py
+        "mul",
+        "cat",
     }
     public = {kind.name.lower() for kind in all_kinds() if kind.public}
     assert public == covered

@@ -156,7 +156,7 @@ def compare(
         )
         report = measure_report(model, report, options, progress=True)
     # CSV is one table: per-layer rows only when asked for, the summary otherwise.
-    fits = fmt != "csv" and len(model.layers) <= LAYERS_BY_DEFAULT_UP_TO
+    fits = fmt != "csv" and len(model.nodes) <= LAYERS_BY_DEFAULT_UP_TO
     show_layers = layers if layers is not None else fits
 
     def draw(console: Console) -> None:

@@ -37,7 +37,7 @@ def examples() -> None:
         table.add_row(
             name,
             format_shape(spec.input),
-            str(len(spec.layers)),
+            str(len(spec.nodes)),
             format_count(conv.params),
             format_count(conv.macs),
             spec.description,

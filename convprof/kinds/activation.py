@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from convprof.args import arg, boolean, choice, probability, real
-from convprof.kinds.base import LayerCost, LayerKind, ReceptiveField, prod, register
+from convprof.kinds.base import LayerCost, ReceptiveField, UnaryKind, prod, register
 from convprof.spec import Shape
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ class DropoutArgs:
     """Overwrite the input instead of allocating an output."""
 
 
-class _Elementwise(LayerKind):
+class _Elementwise(UnaryKind):
     """A layer that maps each element to one element: shape kept, no parameters."""
 
     ops_per_element: ClassVar[int] = 1

@@ -16,7 +16,7 @@ from convprof.args import (
     positive_int,
     positive_pair,
 )
-from convprof.kinds.base import LayerCost, LayerKind, ReceptiveField, ShapeError, prod, register
+from convprof.kinds.base import LayerCost, ReceptiveField, ShapeError, UnaryKind, prod, register
 from convprof.kinds.conv import spatial_2d
 from convprof.spec import Shape
 
@@ -81,7 +81,7 @@ class AvgPool2dArgs:
     """Divide by this instead of the window size."""
 
 
-class _WindowPool(LayerKind):
+class _WindowPool(UnaryKind):
     """Shared shape and counting logic of fixed-window pooling."""
 
     def _dilation(self, args: MaxPool2dArgs | AvgPool2dArgs) -> Pair:
@@ -176,7 +176,7 @@ class AdaptivePool2dArgs:
     """Target height and width; null keeps the input's."""
 
 
-class _AdaptivePool(LayerKind):
+class _AdaptivePool(UnaryKind):
     Args = AdaptivePool2dArgs
 
     def output_shape(self, args: AdaptivePool2dArgs, shape: Shape) -> Shape:

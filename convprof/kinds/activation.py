@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 __all__ = [
     "GELU",
     "Dropout",
+    "Hardsigmoid",
+    "Hardswish",
     "Identity",
     "LeakyReLU",
     "ReLU",
@@ -138,6 +140,22 @@ class Sigmoid(_Elementwise):
 
     name = "Sigmoid"
     Args = NoArgs
+
+
+@register
+class Hardswish(_Elementwise):
+    """x * relu6(x + 3) / 6 (MobileNetV3's cheap swish)."""
+
+    name = "Hardswish"
+    Args = InplaceArgs
+
+
+@register
+class Hardsigmoid(_Elementwise):
+    """relu6(x + 3) / 6 (MobileNetV3's cheap sigmoid)."""
+
+    name = "Hardsigmoid"
+    Args = InplaceArgs
 
 
 @register

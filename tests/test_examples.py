@@ -25,9 +25,35 @@ PUBLISHED = {
     "vgg16": {"params": 138_357_544, "macs": 15_470_264_320},
     # MobileNet v1 (1.0, 224): 4,231,976 parameters.
     "mobilenet_v1": {"params": 4_231_976},
+    # torchvision's models at 3x224x224: parameters are each weights enum's `num_params`; MACs are
+    # half the FLOPs FlopCounterMode reports on torchvision's own model (tests/test_torchvision_models.py
+    # checks them layer by layer where torchvision can be loaded), which its model cards round to
+    # three decimals as "GFLOPS" (PUBLISHED_ROUNDED_MACS).
+    "resnet18": {"params": 11_689_512, "macs": 1_814_073_344},
+    "resnet50": {"params": 25_557_032, "macs": 4_089_184_256},
+    "mobilenet_v2": {"params": 3_504_872, "macs": 300_774_272},
+    "mobilenet_v3_small": {"params": 2_542_856, "macs": 56_510_400},
+    "efficientnet_b0": {"params": 5_288_548, "macs": 385_814_752},
+    # Without the auxiliary heads, whose weights torchvision's num_params leaves out too.
+    "googlenet": {"params": 6_624_904, "macs": 1_498_376_192},
+    "densenet121": {"params": 7_978_856, "macs": 2_834_161_664},
+    "squeezenet1_1": {"params": 1_235_496, "macs": 349_151_936},
 }
+#: The precision of torchvision's "GFLOPS" (`_ops`, in G multiply-accumulates, three decimals).
+_TORCHVISION_GMACS_PRECISION = 0.0005e9
 # Rounded figures from the papers and model cards, checked to their published precision.
-PUBLISHED_ROUNDED_MACS = {"alexnet": (0.71e9, 0.005e9), "mobilenet_v1": (569e6, 0.5e6)}
+PUBLISHED_ROUNDED_MACS = {
+    "alexnet": (0.71e9, 0.005e9),
+    "mobilenet_v1": (569e6, 0.5e6),
+    "resnet18": (1.814e9, _TORCHVISION_GMACS_PRECISION),
+    "resnet50": (4.089e9, _TORCHVISION_GMACS_PRECISION),
+    "mobilenet_v2": (0.301e9, _TORCHVISION_GMACS_PRECISION),
+    "mobilenet_v3_small": (0.057e9, _TORCHVISION_GMACS_PRECISION),
+    "efficientnet_b0": (0.386e9, _TORCHVISION_GMACS_PRECISION),
+    "googlenet": (1.498e9, _TORCHVISION_GMACS_PRECISION),
+    "densenet121": (2.834e9, _TORCHVISION_GMACS_PRECISION),
+    "squeezenet1_1": (0.349e9, _TORCHVISION_GMACS_PRECISION),
+}
 
 
 def load(name: str) -> ModelSpec:
@@ -65,6 +91,8 @@ def test_built_conv_model_matches_published_totals(name: str) -> None:
     with FlopCounterMode(display=False) as counter:
         model(torch.empty((1, *spec.input), device="meta"))
     assert counter.get_total_flops() == 2 * analyze(spec).variant("conv").macs
+    if "macs" in PUBLISHED[name]:
+        assert counter.get_total_flops() == 2 * PUBLISHED[name]["macs"]
 
 
 def test_vgg16_dense_equivalent_is_counted_not_built() -> None:

@@ -19,7 +19,21 @@ from convprof.render.table import render_compare
 from convprof.sources import load_spec
 from tests.conftest import SPECS
 
-EXAMPLES = ["why_convolutions", "lenet5", "alexnet", "vgg16", "mobilenet_v1"]
+EXAMPLES = [
+    "why_convolutions",
+    "lenet5",
+    "alexnet",
+    "vgg16",
+    "mobilenet_v1",
+    "resnet18",
+    "resnet50",
+    "mobilenet_v2",
+    "mobilenet_v3_small",
+    "efficientnet_b0",
+    "googlenet",
+    "densenet121",
+    "squeezenet1_1",
+]
 
 
 def run(*args: str) -> str:

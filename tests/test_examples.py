@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -11,6 +17,8 @@ from convprof.build import build_model
 from convprof.examples import example_names, read_example
 from convprof.parse import parse_spec
 from convprof.spec import ModelSpec
+
+ROOT = Path(__file__).resolve().parent.parent
 
 # Published totals, each from its source (see the comment heading each spec):
 # parameters of the model as written, and multiply-accumulates at the spec's input where published.
@@ -123,3 +131,28 @@ def test_peer_reconciliation_network_from_the_readme() -> None:
     with FlopCounterMode(display=False) as counter:
         model(torch.empty((1, 3, 32, 32), device="meta"))
     assert counter.get_total_flops() == conv.flops == 729_120
+
+
+def test_counting_every_example_never_imports_torch() -> None:
+    """`convprof compare <example> --no-latency` stays on the analytic path for every example."""
+    code = (
+        "import json, runpy, sys\n"
+        f"for name in {example_names()!r}:\n"
+        "    sys.argv = ['convprof', 'compare', name, '--no-latency', '--format', 'json']\n"
+        "    try:\n"
+        "        runpy.run_module('convprof', run_name='__main__')\n"
+        "    except SystemExit as exit:\n"
+        "        assert not exit.code, (name, exit.code)\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    decoder, text, names = json.JSONDecoder(), result.stdout, []
+    while text.strip():
+        report, end = decoder.raw_decode(text.lstrip())
+        names.append(report["spec"]["name"])
+        text = text.lstrip()[end:]
+    assert names == example_names()

@@ -43,7 +43,11 @@ MODELS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "efficientnet_b0": ("efficientnet", "efficientnet_b0", {}),
     # No auxiliary heads, no input transform; init_weights=False only skips the random
     # initialisation (and torchvision's warning that its default will change).
-    "googlenet": ("googlenet", "googlenet", {"aux_logits": False, "transform_input": False, "init_weights": False}),
+    "googlenet": (
+        "googlenet",
+        "googlenet",
+        {"aux_logits": False, "transform_input": False, "init_weights": False},
+    ),
     "densenet121": ("densenet", "densenet121", {}),
     "squeezenet1_1": ("squeezenet", "squeezenet1_1", {}),
 }
@@ -78,11 +82,9 @@ def _builders() -> dict[str, Callable[..., torch.nn.Module]] | str:
                 module: importlib.import_module(f"torchvision.models.{module}")
                 for module, _, _ in MODELS.values()
             }
-        except Exception as exc:  # noqa: BLE001 - any failure to load an optional oracle is a skip reason
+        except Exception as exc:  # any failure to load an optional oracle is a reason to skip
             return f"torchvision's model code cannot be loaded: {type(exc).__name__}: {exc}"
-    return {
-        example: getattr(modules[module], builder) for example, (module, builder, _) in MODELS.items()
-    }
+    return {example: getattr(modules[module], builder) for example, (module, builder, _) in MODELS.items()}
 
 
 def _torchvision_model(name: str) -> torch.nn.Module:

@@ -37,6 +37,8 @@ def measure_report(
     a progress bar is drawn on stderr when stderr is a terminal.
     """
     from convprof.measure.runner import run
+    from convprof.signals import load_torch
 
+    load_torch()
     with torch_noise_silenced():
         return run(spec, report, options, progress=progress)

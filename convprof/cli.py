@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import io
 import os
 import shlex
 import signal
@@ -74,13 +75,42 @@ def _quiet_stdout() -> None:
     os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
-def _stdout_failed() -> bool:
-    """Return whether stdout refuses what convprof wrote (a full device, an I/O error)."""
-    try:
-        sys.stdout.flush()
-    except (OSError, ValueError):  # ValueError: closed
-        return True
-    return False
+class _StdoutUnwritable(OSError):
+    """Standard output refused convprof's output (a full device, an I/O error)."""
+
+
+class _GuardedStdout(io.TextIOWrapper):
+    """sys.stdout whose failures say they are stdout's, so they are not mistaken for a bug."""
+
+    def write(self, text: str) -> int:
+        try:
+            return super().write(text)
+        except BrokenPipeError:
+            raise
+        except OSError as error:
+            raise _StdoutUnwritable(error.errno, error.strerror) from error
+
+    def flush(self) -> None:
+        try:
+            super().flush()
+        except BrokenPipeError:
+            raise
+        except OSError as error:
+            raise _StdoutUnwritable(error.errno, error.strerror) from error
+
+
+def _guard_stdout() -> None:
+    """Put a `_GuardedStdout` over the process's stdout (before anything is written to it)."""
+    stream = sys.stdout
+    if type(stream) is not io.TextIOWrapper:  # already replaced by whoever runs convprof
+        return
+    sys.stdout = _GuardedStdout(
+        stream.buffer,
+        encoding=stream.encoding,
+        errors=stream.errors,
+        line_buffering=stream.line_buffering,
+        write_through=stream.write_through,
+    )
 
 
 def _command_line() -> str:
@@ -109,6 +139,7 @@ def main() -> None:
     """Run the command line: one line and a conventional exit code for every way it can end."""
     try:
         signals.install()
+        _guard_stdout()
         status = cli.main(prog_name="convprof", standalone_mode=False)
         # A full device shows when buffered output is flushed: here, not in the interpreter's exit.
         sys.stdout.flush()
@@ -124,14 +155,11 @@ def main() -> None:
         # final flush from raising again on the dead pipe.
         _quiet_stdout()
         sys.exit(EXIT_BROKEN_PIPE)
-    except OSError as error:
-        if not _stdout_failed():
-            _internal_error(error)
+    except _StdoutUnwritable as error:
         _quiet_stdout()
-        reason = error.strerror or str(error)
-        click.echo(f"convprof: error: cannot write to standard output: {reason}", err=True)
+        click.echo(f"convprof: error: cannot write to standard output: {error.strerror}", err=True)
         sys.exit(2)
-    except Exception as error:  # noqa: BLE001 - the last line of defence: every bug gets one line
+    except Exception as error:  # the last line of defence: every bug gets one line
         _internal_error(error)
     sys.exit(status if isinstance(status, int) else 0)
 

@@ -129,5 +129,5 @@ def load_torch() -> ModuleType:
         import torch
         import torch.nn
         import torch.utils._python_dispatch
-        import torch.utils._pytree  # noqa: F401 - loaded here, used by convprof.measure.memory
+        import torch.utils._pytree  # loaded here for convprof.measure.memory
     return torch

@@ -16,7 +16,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from types import FrameType, ModuleType
+from types import FrameType
 from typing import NoReturn
 
 __all__ = [
@@ -25,7 +25,6 @@ __all__ = [
     "Terminated",
     "end_at_once",
     "install",
-    "load_torch",
     "raising_is_unsafe",
     "stop",
 ]
@@ -61,8 +60,12 @@ def stop(terminated: bool) -> NoReturn:
         # A closed, full or broken stream; or one this signal interrupted mid-write (reentrant).
         with contextlib.suppress(OSError, ValueError, RuntimeError):
             stream.flush()
+    try:
+        descriptor = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # none, replaced by a stream without one, or closed
+        descriptor = 2
     with contextlib.suppress(OSError):
-        os.write(sys.stderr.fileno() if sys.stderr else 2, line)
+        os.write(descriptor, line)
     os._exit(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED)
 
 
@@ -121,13 +124,3 @@ def raising_is_unsafe() -> Iterator[None]:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-
-
-def load_torch() -> ModuleType:
-    """Import torch, and the parts of it measuring uses, where a signal cannot break the import."""
-    with raising_is_unsafe():
-        import torch
-        import torch.nn
-        import torch.utils._python_dispatch
-        import torch.utils._pytree  # loaded here for convprof.measure.memory
-    return torch

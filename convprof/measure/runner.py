@@ -59,7 +59,7 @@ class MeasureError(ConvprofError):
 
 def resolve_devices(requested: tuple[str, ...]) -> tuple[str, ...]:
     """Return the devices to measure; asking for CUDA without it is an error, never a CPU run."""
-    from convprof.signals import load_torch
+    from convprof.measure import load_torch
 
     torch = load_torch()
 

@@ -5,13 +5,15 @@ the signal at one of MOMENTS evenly spaced moments from 0 to SPAN_S seconds afte
 interpreter starting, the CLI loading, torch importing, variants being built and timed), and checks
 that the run ended within END_WITHIN_S seconds of the signal with the signal's status, the one line,
 no traceback, nothing on stdout and nothing in the folder (no report, no temporary file). Runs go
-BATCH at a time, so a case takes seconds rather than minutes; that load makes them slower, and so
-the moments reach further into torch's import than on an idle machine.
+BATCH at a time, so a case takes seconds rather than minutes; that load slows each run, so on a
+slow machine most moments fall in start-up and torch's import (where the old failures were), and
+the slow tests of test_robustness.py signal a run well inside its timed loops.
 
 The long version runs the same with `CONVPROF_SIGNAL_MOMENTS=200 python -m pytest -q
-tests/test_signals.py -k long`. Last run on a shared 2-core machine: 200 moments x 2 signals x 2
-commands = 800 runs, 800 ended 130 or 143 cleanly, 0 failures, the slowest 1.40 s after its signal
-(while torch's compiled core loaded, ten runs at once on two cores), 4 min 20 s in all.
+tests/test_signals.py -k long`. Last run, on a shared 2-core machine: 200 moments x 2 signals x 2
+commands = 800 runs, all 800 ended 130 or 143 with nothing written; the slowest ended 1.01 s after
+its signal (a sweep signalled 1.36 s after its start, while torch loaded ten runs at once); 2 min
+50 s in all.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ __all__ = [
     "EXIT_TERMINATED",
     "Terminated",
     "end_at_once",
+    "held",
     "install",
     "raising_is_unsafe",
     "stop",
@@ -119,6 +120,13 @@ def raising_is_unsafe() -> Iterator[None]:
                 signal.signal(signal.SIGINT, previous[0])
             signal.signal(signal.SIGTERM, previous[1])
         return
+    with held():
+        yield
+
+
+@contextlib.contextmanager
+def held() -> Iterator[None]:
+    """Block SIGINT and SIGTERM in the block; one that came meanwhile is acted on as it ends."""
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPPING)
     try:
         yield

@@ -30,7 +30,15 @@ __all__ = ["compare"]
 LAYERS_BY_DEFAULT_UP_TO = 40
 
 
-def _text(report: Report, fmt: str, layers: bool) -> str | None:
+def layers_note(count: int) -> str:
+    """Say why the per-layer table is missing and how to get it."""
+    return (
+        f"Per-layer table left out: {count:,} layers is more than {LAYERS_BY_DEFAULT_UP_TO}; "
+        "--layers shows it."
+    )
+
+
+def _text(report: Report, fmt: str, layers: bool, note: str | None) -> str | None:
     """Return the report in a text format, or None for the table."""
     if fmt == "json":
         from convprof.render.machine import to_json
@@ -43,7 +51,7 @@ def _text(report: Report, fmt: str, layers: bool) -> str | None:
     if fmt == "markdown":
         from convprof.render.markdown import to_markdown
 
-        return to_markdown(report, layers=layers)
+        return to_markdown(report, layers=layers, layers_note=note)
     return None
 
 
@@ -158,10 +166,12 @@ def compare(
     # CSV is one table: per-layer rows only when asked for, the summary otherwise.
     fits = fmt != "csv" and len(model.layers) <= LAYERS_BY_DEFAULT_UP_TO
     show_layers = layers if layers is not None else fits
+    # Left out by default only: a table the user turned off with --no-layers needs no explanation.
+    note = layers_note(len(model.layers)) if layers is None and not show_layers else None
 
     def draw(console: Console) -> None:
         from convprof.render.table import render_compare
 
-        render_compare(report, console, layers=show_layers)
+        render_compare(report, console, layers=show_layers, layers_note=note)
 
-    deliver(_text(report, fmt, show_layers), draw, output)
+    deliver(_text(report, fmt, show_layers, note), draw, output)

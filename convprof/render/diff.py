@@ -43,8 +43,9 @@ def total_rows(diff: ReportDiff) -> list[list[str]]:
 
 
 def _position(layer: LayerChange) -> str:
-    old = "-" if layer.old_index is None else str(layer.old_index + 1)
-    new = "-" if layer.new_index is None else str(layer.new_index + 1)
+    # 0-based, as in the reports' `index` and `--set layers.N`.
+    old = "-" if layer.old_index is None else str(layer.old_index)
+    new = "-" if layer.new_index is None else str(layer.new_index)
     return old if old == new else f"{old} -> {new}"
 
 

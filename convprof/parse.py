@@ -73,7 +73,9 @@ class _Parser:
             raise self.error(layers_node, f"`layers` must be a list of layers, got {describe(layers_node)}")
         if not layers_node.items:
             raise self.error(
-                layers_node, "`layers` is empty; list at least one layer, e.g. - conv2d: {out_channels: 6, kernel_size: 5}"
+                layers_node,
+                "`layers` is empty; list at least one layer, "
+                "e.g. - conv2d: {out_channels: 6, kernel_size: 5}",
             )
         layers = self.layers(layers_node, shape)
         budgets_node = get("budgets")
@@ -117,8 +119,7 @@ class _Parser:
             found = f"a mapping with keys {keys}" if keys else describe(node)
             raise self.error(
                 node,
-                f"layers.{index}: a layer is `kind` or a one-key mapping "
-                f"`kind: {{arguments}}`, got {found}",
+                f"layers.{index}: a layer is `kind` or a one-key mapping `kind: {{arguments}}`, got {found}",
             )
         kind = lookup(kind_node.text)
         if kind is None or not kind.public:

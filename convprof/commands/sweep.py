@@ -177,7 +177,8 @@ def sweep(
     axis with the other axes held fixed. A resolution sits at sqrt(height x width); a [h, w] pair
     given to --set at its geometric mean. Memory = weights + buffers + peak inference activations.
     """
-    from convprof.sources import load_spec, read_source
+    from convprof.parse import parse_spec
+    from convprof.sources import read_source
     from convprof.sweep import build_sweep, point_specs
 
     plot_format = None
@@ -185,9 +186,10 @@ def sweep(
         from convprof.plot import check_plot_path
 
         plot_format = check_plot_path(plot)
-    base = load_spec(spec)
+    source = read_source(spec)  # read once: `-` is standard input
+    base = parse_spec(source.data, source.display, source.stem)
     axes = _axes(base.input, resolution, width, batch_size, sets)
-    points = point_specs(read_source(spec), axes)
+    points = point_specs(source, axes)
     reports = [analyze(point.spec, optimizer) for point in points]
     if latency:
         reports = _measure(points, reports, device, preset, max_memory)

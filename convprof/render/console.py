@@ -14,7 +14,16 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
-__all__ = ["PIPE_WIDTH", "file_console", "fits", "fitted", "print_prose", "stdout_console", "strip_lines", "to_stdout"]
+__all__ = [
+    "PIPE_WIDTH",
+    "file_console",
+    "fits",
+    "fitted",
+    "print_prose",
+    "stdout_console",
+    "strip_lines",
+    "to_stdout",
+]
 
 #: Width of tables sent to a pipe, a CI log or a file, where no terminal decides it and nothing wraps.
 PIPE_WIDTH = 120
@@ -61,9 +70,7 @@ _GLUE = "\x00"
 def print_prose(console: Console, text: str, style: str | None = None) -> None:
     """Print a sentence wrapped at spaces to the console's width, never between a number and its unit."""
     glued = _NUMBER_UNIT.sub(_GLUE, text)
-    lines = textwrap.wrap(
-        glued, console.width, break_long_words=False, break_on_hyphens=False
-    ) or [""]
+    lines = textwrap.wrap(glued, console.width, break_long_words=False, break_on_hyphens=False) or [""]
     for line in lines:
         console.print(Text(line.replace(_GLUE, " "), style=style or ""), soft_wrap=True)
 

@@ -94,6 +94,7 @@ def _layers(report: Report, console: Console) -> tuple[RenderableType, list[str]
             if fits(table, console):
                 return table, hidden
         if len(hidden) == len(_DROP_ORDER):
+            assert full is not None
             return fitted(full, console, keys=2), []
         hidden.append(_DROP_ORDER[len(hidden)])
 

@@ -98,6 +98,9 @@ def _baselines(paths: tuple[Path, ...]) -> dict[str, tuple[Path, dict[str, Any]]
 
 
 def _measure(spec: ModelSpec, report: Report, devices: tuple[str, ...], preset: str) -> Report:
+    from convprof.torchdep import require_torch
+
+    require_torch("a latency budget or --latency", "size budgets alone need no torch")
     try:
         from convprof.measure import MeasureOptions, measure_report
     except ImportError as exc:  # pragma: no cover - only when the measurement code is missing

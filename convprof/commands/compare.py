@@ -152,6 +152,9 @@ def compare(
     if quick and rigorous:
         raise UsageError("--quick and --rigorous contradict each other; give one")
     if not no_latency:
+        from convprof.torchdep import require_torch
+
+        require_torch("measuring latency", "or count only with --no-latency")
         from convprof.measure import MeasureOptions, measure_report
 
         options = MeasureOptions(

@@ -192,6 +192,9 @@ def sweep(
     points = point_specs(source, axes)
     reports = [analyze(point.spec, optimizer) for point in points]
     if latency:
+        from convprof.torchdep import require_torch
+
+        require_torch("--latency", "a sweep without it counts without torch")
         reports = _measure(points, reports, device, preset, max_memory)
     result = build_sweep(
         base, axes, [(p.labels, r) for p, r in zip(points, reports, strict=True)], latency=latency

@@ -29,8 +29,10 @@ def _value(value: int | float | str | None) -> str:
 
 
 def _change(change: MetricChange) -> str:
+    if not change.changed:
+        return "0"  # --all lists unchanged totals too
     if change.delta is None:
-        return "changed" if change.changed else "0"
+        return "changed"
     delta = f"{change.delta:+,}" if isinstance(change.delta, int) else f"{change.delta:+.3f}"
     return delta if change.percent is None else f"{delta} ({change.percent:+.1f}%)"
 

@@ -72,7 +72,11 @@ def print_prose(console: Console, text: str, style: str | None = None) -> None:
     glued = _NUMBER_UNIT.sub(_GLUE, text)
     lines = textwrap.wrap(glued, console.width, break_long_words=False, break_on_hyphens=False) or [""]
     for line in lines:
-        console.print(Text(line.replace(_GLUE, " "), style=style or ""), soft_wrap=True)
+        printed = Text(line.replace(_GLUE, " "), style=style or "")
+        if len(line) <= console.width:
+            console.print(printed, soft_wrap=True)
+        else:  # one word longer than the line (a long path): fold it rather than run past the edge
+            console.print(printed, overflow="fold")
 
 
 def fits(renderable: RenderableType, console: Console) -> bool:

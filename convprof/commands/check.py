@@ -196,7 +196,8 @@ def check(
     write_reports: Path | None,
     **limits: str | None,
 ) -> None:
-    """Check the budgets of each SPEC (a file, a quoted glob such as 'specs/*.yaml', or an example).
+    """Check the budgets of each SPEC (a file, a quoted glob such as 'specs/*.yaml', an example, or -
+    for stdin).
 
     Budgets come from each spec's `budgets:` mapping; --max-* options override them. Exits 0 when every
     check passes, 1 when any budget or growth allowance is exceeded, 2 on a usage or spec error. A spec

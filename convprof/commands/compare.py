@@ -119,7 +119,8 @@ def compare(
     rigorous: bool,
     max_memory: str | None,
 ) -> None:
-    """Compare SPEC (a YAML file or a built-in example's name) with its local and dense equivalents.
+    """Compare SPEC (a YAML file, a built-in example's name, or - for stdin) with its local and dense
+    equivalents. Layer positions (#) count from 0, as in JSON, CSV and `--set layers.N`.
 
     \b
     dense: every conv becomes a fully connected layer over the same input and output volumes.

@@ -83,7 +83,7 @@ def check_batch(spec: ModelSpec) -> None:
             kind.check_batch(layer.args, layer.input_shape, spec.batch_size)
         except ShapeError as exc:
             raise SpecError(
-                f"layer {layer.index + 1} {kind.name.lower()}: {exc}", spec.path, layer.line, layer.column
+                f"layers.{layer.index} {kind.name.lower()}: {exc}", spec.path, layer.line, layer.column
             ) from exc
 
 

@@ -69,8 +69,14 @@ class _Parser:
             raise self.error(
                 root, "missing `layers`: a list such as [conv2d: {out_channels: 6, kernel_size: 5}]"
             )
-        if not isinstance(layers_node, Sequence) or not layers_node.items:
-            raise self.error(layers_node, f"`layers` must be a non-empty list, got {describe(layers_node)}")
+        if not isinstance(layers_node, Sequence):
+            raise self.error(layers_node, f"`layers` must be a list of layers, got {describe(layers_node)}")
+        if not layers_node.items:
+            raise self.error(
+                layers_node,
+                "`layers` is empty; list at least one layer, "
+                "e.g. - conv2d: {out_channels: 6, kernel_size: 5}",
+            )
         layers = self.layers(layers_node, shape)
         budgets_node = get("budgets")
         budgets = parse_budgets(budgets_node, self.path) if budgets_node else Budgets()
@@ -94,7 +100,7 @@ class _Parser:
             if layer.name in names:
                 raise self.error(
                     item,
-                    f"layer name {layer.name!r} is already used by layer {names[layer.name] + 1}; "
+                    f"layers.{index}: name {layer.name!r} is already used by layers.{names[layer.name]}; "
                     "names must be unique",
                 )
             names[layer.name] = index
@@ -113,8 +119,7 @@ class _Parser:
             found = f"a mapping with keys {keys}" if keys else describe(node)
             raise self.error(
                 node,
-                f"layer {index + 1}: a layer is `kind` or a one-key mapping "
-                f"`kind: {{arguments}}`, got {found}",
+                f"layers.{index}: a layer is `kind` or a one-key mapping `kind: {{arguments}}`, got {found}",
             )
         kind = lookup(kind_node.text)
         if kind is None or not kind.public:
@@ -150,12 +155,12 @@ class _Parser:
                     raise self.error(key_node, f"unknown argument {key!r} for {label}{hint}")
         missing = [f for f in schema if f not in values and schema[f].default is MISSING]
         if missing:
-            raise self.error(node, f"layer {index + 1} {label} needs {', '.join(missing)}")
+            raise self.error(node, f"layers.{index} {label} needs {', '.join(missing)}")
         args = kind.Args(**values)
         try:
             output_shape = kind.output_shape(args, shape)
         except ShapeError as exc:
-            raise self.error(node, f"layer {index + 1} {label}: {exc}") from exc
+            raise self.error(node, f"layers.{index} {label}: {exc}") from exc
         counters[label] = counters.get(label, 0) + 1
         if name is None:
             name = f"{label}_{counters[label]}"

@@ -184,7 +184,7 @@ def test_every_table_fits_narrow_terminals_without_cutting_anything(width: int, 
     run("compare", "lenet5", "--no-latency", "--batch-size", "4", "--format", "json", "-o", str(new))
     outputs = {
         "check": _narrow(width, "check", "lenet5", "vgg16", "--max-params", "100M"),
-        "diff": _narrow(width, "diff", str(old), str(new)),
+        "diff": _narrow(width, "diff", str(old), str(new), "--all"),
         "sweep": _narrow(width, "sweep", "lenet5", "--resolution", "32,64", "--width", "1,2"),
         "examples": _narrow(width, "examples"),
     }

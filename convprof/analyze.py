@@ -134,7 +134,7 @@ def check_batch(spec: ModelSpec) -> None:
             kind.node_check_batch(node.args, node.input_shapes, spec.batch_size)
         except ShapeError as exc:
             raise SpecError(
-                f"layer {node.index + 1} {kind.name.lower()}: {exc}", spec.path, node.line, node.column
+                f"{node.location} {kind.name.lower()}: {exc}", spec.path, node.line, node.column
             ) from exc
 
 

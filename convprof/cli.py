@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import io
 import os
+import shlex
 import signal
 import sys
-from types import FrameType
+import traceback
 from typing import NoReturn
 
 import click
 
-from convprof import __version__
+from convprof import __version__, signals
 
 __all__ = ["cli", "main"]
 
@@ -55,41 +57,92 @@ def cli() -> None:
     """Profile a CNN spec against its locally connected and dense equivalents."""
 
 
-#: Exit statuses of a process ended by a signal, as shells report them (128 + signal number).
-EXIT_INTERRUPTED = 128 + signal.SIGINT
-EXIT_TERMINATED = 128 + signal.SIGTERM
+#: A closed pipe ends the run as a shell reports a process killed by SIGPIPE.
 EXIT_BROKEN_PIPE = 128 + signal.SIGPIPE
-
-
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where the program is so that the same clean-up as Ctrl-C runs."""
-
-
-def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    raise _Terminated
+#: sysexits.h's EX_SOFTWARE: convprof itself failed (a bug), never the user's input.
+EXIT_SOFTWARE = 70
+#: Set to 1 to see the traceback of an unexpected error instead of its one-line summary.
+DEBUG_VARIABLE = "CONVPROF_DEBUG"
 
 
 def _stop(interrupt: BaseException | None) -> NoReturn:
-    """End the process for Ctrl-C or SIGTERM: one line, then 130 or 143 and nothing else.
+    """End the process for Ctrl-C or SIGTERM; clean-up ran in the `finally` blocks it unwound through."""
+    signals.stop(isinstance(interrupt, signals.Terminated))
 
-    Clean-up (temporary files, half-built reports) has already run in the `finally` blocks the
-    interrupt unwound through. `os._exit` rather than `sys.exit`: an interrupt that crossed C code
-    running Python source (torch's extension modules do, while they load) leaves CPython marked to
-    re-kill itself with SIGINT at exit, which would replace 130 by "killed by signal 2".
-    """
-    terminated = isinstance(interrupt, _Terminated)
-    click.echo("convprof: terminated" if terminated else "convprof: interrupted", err=True)
-    for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(OSError, ValueError):  # a closed or broken stream
-            stream.flush()
-    os._exit(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED)
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's final flush cannot fail again on it."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
+class _StdoutUnwritable(OSError):
+    """Standard output refused convprof's output (a full device, an I/O error)."""
+
+
+class _GuardedStdout(io.TextIOWrapper):
+    """sys.stdout whose failures say they are stdout's, so they are not mistaken for a bug."""
+
+    def write(self, text: str) -> int:
+        try:
+            return super().write(text)
+        except BrokenPipeError:
+            raise
+        except OSError as error:
+            raise _StdoutUnwritable(error.errno, error.strerror) from error
+
+    def flush(self) -> None:
+        try:
+            super().flush()
+        except BrokenPipeError:
+            raise
+        except OSError as error:
+            raise _StdoutUnwritable(error.errno, error.strerror) from error
+
+
+def _guard_stdout() -> None:
+    """Put a `_GuardedStdout` over the process's stdout (before anything is written to it)."""
+    stream = sys.stdout
+    if type(stream) is not io.TextIOWrapper:  # already replaced by whoever runs convprof
+        return
+    sys.stdout = _GuardedStdout(
+        stream.buffer,
+        encoding=stream.encoding,
+        errors=stream.errors,
+        line_buffering=stream.line_buffering,
+        write_through=stream.write_through,
+    )
+
+
+def _command_line() -> str:
+    return shlex.join(["convprof", *sys.argv[1:]])
+
+
+def _internal_error(error: BaseException) -> NoReturn:
+    """The last line of defence: one line naming the input and asking for a bug report, exit 70."""
+    if os.environ.get(DEBUG_VARIABLE, "") not in ("", "0"):
+        traceback.print_exception(error)
+    else:
+        summary = str(error).strip().splitlines()
+        detail = f"{type(error).__name__}: {summary[0]}" if summary else type(error).__name__
+        click.echo(
+            f"convprof: error: internal error ({detail}) running `{_command_line()}`; this is a bug in "
+            f"convprof: please report it with that command line and its input files "
+            f"({DEBUG_VARIABLE}=1 shows the traceback)",
+            err=True,
+        )
+    with contextlib.suppress(OSError, ValueError):
+        sys.stdout.flush()
+    sys.exit(EXIT_SOFTWARE)
 
 
 def main() -> None:
     """Run the command line: one line and a conventional exit code for every way it can end."""
-    signal.signal(signal.SIGTERM, _on_sigterm)
     try:
+        signals.install()
+        _guard_stdout()
         status = cli.main(prog_name="convprof", standalone_mode=False)
+        # A full device shows when buffered output is flushed: here, not in the interpreter's exit.
+        sys.stdout.flush()
     except click.exceptions.Abort as abort:  # click turns Ctrl-C into Abort
         _stop(abort.__context__)
     except KeyboardInterrupt as interrupt:
@@ -100,8 +153,14 @@ def main() -> None:
     except BrokenPipeError:
         # The reader went away (`convprof ... | head -1`): stop quietly, and keep the interpreter's
         # final flush from raising again on the dead pipe.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        _quiet_stdout()
         sys.exit(EXIT_BROKEN_PIPE)
+    except _StdoutUnwritable as error:
+        _quiet_stdout()
+        click.echo(f"convprof: error: cannot write to standard output: {error.strerror}", err=True)
+        sys.exit(2)
+    except Exception as error:  # the last line of defence: every bug gets one line
+        _internal_error(error)
     sys.exit(status if isinstance(status, int) else 0)
 
 

@@ -10,7 +10,18 @@ from typing import Any
 from convprof.budgets import metric_values
 from convprof.variants import VARIANTS
 
-__all__ = ["LAYER_FIELDS", "LayerChange", "MetricChange", "ReportDiff", "VariantDiff", "diff_reports"]
+__all__ = [
+    "DIFF_SCHEMA_VERSION",
+    "LAYER_FIELDS",
+    "LayerChange",
+    "MetricChange",
+    "ReportDiff",
+    "VariantDiff",
+    "diff_reports",
+]
+
+#: Version of the JSON `diff --format json` writes; bumped on any incompatible change.
+DIFF_SCHEMA_VERSION = 1
 
 #: Variant totals compared, besides the size metrics budgets know and the measured latencies.
 _EXTRA_METRICS = ("elementwise_ops", "buffer_bytes", "saved_activation_bytes", "optimizer_bytes")
@@ -133,6 +144,8 @@ class ReportDiff:
             }
 
         return {
+            "schema_version": DIFF_SCHEMA_VERSION,
+            "kind": "diff",
             "old": self.old_label,
             "new": self.new_label,
             "changed": self.changed,

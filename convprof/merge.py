@@ -9,7 +9,10 @@ from typing import Any
 from convprof.errors import UsageError
 from convprof.variants import VARIANTS
 
-__all__ = ["MergedReports", "MergedRow", "environment_label", "merge_reports"]
+__all__ = ["MERGE_SCHEMA_VERSION", "MergedReports", "MergedRow", "environment_label", "merge_reports"]
+
+#: Version of the JSON `merge --format json` writes; bumped on any incompatible change.
+MERGE_SCHEMA_VERSION = 1
 
 #: Variant fields that belong to a measurement, not to the spec: they may differ between machines.
 _MEASURED_FIELDS = ("latency", "skipped")
@@ -36,15 +39,17 @@ class MergedReports:
     spec: str
     """The spec's name."""
     schema_version: int
-    """The schema version every merged report shares."""
+    """The report schema version every merged report shares."""
     rows: tuple[MergedRow, ...]
     """One row per report and device measured, in the order the reports were given."""
 
     def to_dict(self) -> dict[str, Any]:
         """Return JSON-ready data with a stable key order."""
         return {
+            "schema_version": MERGE_SCHEMA_VERSION,
+            "kind": "merge",
             "spec": self.spec,
-            "schema_version": self.schema_version,
+            "report_schema_version": self.schema_version,
             "rows": [
                 {
                     "environment": row.environment,

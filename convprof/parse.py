@@ -89,6 +89,8 @@ class _Parser:
         self.prefixes: dict[str, Node] = {}
         self.scopes: list[_Scope] = [_Scope("", {})]
         self.shapes: dict[int, Shape] = {}
+        self.at: list[str] = []
+        """Dotted path of the item being parsed in the spec's tree, as `--set` takes it."""
 
     # -- messages ---------------------------------------------------------------------------------
 
@@ -132,7 +134,15 @@ class _Parser:
             raise self.error(
                 root, "missing `layers`: a list such as [conv2d: {out_channels: 6, kernel_size: 5}]"
             )
-        self.sequence(layers_node, NETWORK_INPUT, "`layers`")
+        if not isinstance(layers_node, Sequence):
+            raise self.error(layers_node, f"`layers` must be a list of layers, got {describe(layers_node)}")
+        if not layers_node.items:
+            raise self.error(
+                layers_node,
+                "`layers` is empty; list at least one layer, "
+                "e.g. - conv2d: {out_channels: 6, kernel_size: 5}",
+            )
+        self.sequence(layers_node, NETWORK_INPUT, "`layers`", "layers")
         budgets_node = get("budgets")
         budgets = parse_budgets(budgets_node, self.path) if budgets_node else Budgets()
         return ModelSpec(name, description, shape, batch_size, dtype, tuple(self.nodes), self.path, budgets)
@@ -148,20 +158,33 @@ class _Parser:
 
     # -- lists of layers and blocks ---------------------------------------------------------------
 
-    def sequence(self, node: Node, current: int, label: str, *, empty: bool = False) -> int:
-        """Parse a list of layers and blocks reading `current`; return the node that ends it."""
+    @property
+    def location(self) -> str:
+        return ".".join(self.at)
+
+    def sequence(self, node: Node, current: int, label: str, key: str, *, empty: bool = False) -> int:
+        """Parse the list of layers and blocks at `key`, reading `current`; return the node ending it."""
+        self.at.append(key)
         if not isinstance(node, Sequence) or (not node.items and not empty):
             found = "an empty list" if isinstance(node, Sequence) else describe(node)
-            raise self.error(node, f"{label} must be a non-empty list of layers, got {found}")
-        for item in node.items:
+            raise self.error(
+                node, f"{self.location}: {label} must be a non-empty list of layers, got {found}"
+            )
+        for position, item in enumerate(node.items):
+            self.at.append(str(position))
             current = self.item(item, current)
+            self.at.pop()
+        self.at.pop()
         return current
 
     def item(self, node: Node, current: int) -> int:
         if isinstance(node, Mapping) and len(node.items) == 1:
             ((key, (key_node, value)),) = node.items.items()
             if key.lower() in BLOCKS:
-                return self.block(key.lower(), key_node, value, node, current)
+                self.at.append(key)
+                end = self.block(key.lower(), key_node, value, node, current)
+                self.at.pop()
+                return end
         return self.layer(node, current)
 
     @contextmanager
@@ -219,7 +242,7 @@ class _Parser:
             if word == "group":
                 layers = get("layers")
                 assert layers is not None
-                return self.sequence(layers, current, "a group's `layers`")
+                return self.sequence(layers, current, "a group's `layers`", "layers")
             if word == "repeat":
                 return self.repeat(value, get, current, name is not None)
             if word == "residual":
@@ -228,7 +251,7 @@ class _Parser:
                 return self.branches(key_node, get, current)
             body = get("body")
             assert body is not None
-            gate = self.sequence(body, current, "a gate's `body`")
+            gate = self.sequence(body, current, "a gate's `body`", "body")
             return self.merge("Mul", (current, gate), key_node, None)
 
     def repeat(self, value: Mapping, get: Callable[[str], Node | None], current: int, named: bool) -> int:
@@ -247,9 +270,9 @@ class _Parser:
             source = changed if copy == 0 else layers
             if named:
                 with self.scope(str(copy), source):
-                    current = self.sequence(source, current, "a repeat's `layers`")
+                    current = self.sequence(source, current, "a repeat's `layers`", "layers")
             else:
-                current = self.sequence(source, current, "a repeat's `layers`")
+                current = self.sequence(source, current, "a repeat's `layers`", "layers")
         return current
 
     def changed(self, layers: Node, first: Node) -> Node:
@@ -276,18 +299,18 @@ class _Parser:
     def residual(self, key_node: Node, get: Callable[[str], Node | None], current: int) -> int:
         body = get("body")
         assert body is not None
-        out = self.sequence(body, current, "a residual's `body`")
+        out = self.sequence(body, current, "a residual's `body`", "body")
         shortcut_node = get("shortcut")
         shortcut = (
             current
             if shortcut_node is None
-            else self.sequence(shortcut_node, current, "a residual's `shortcut`", empty=True)
+            else self.sequence(shortcut_node, current, "a residual's `shortcut`", "shortcut", empty=True)
         )
         merge_node = get("merge")
         merge = self.field("residual merge", choice(*_MERGES), merge_node) if merge_node else "add"
         merged = self.merge(_MERGES[merge], (shortcut, out), key_node, None)
         after = get("after")
-        return merged if after is None else self.sequence(after, merged, "a residual's `after`")
+        return merged if after is None else self.sequence(after, merged, "a residual's `after`", "after")
 
     def branches(self, key_node: Node, get: Callable[[str], Node | None], current: int) -> int:
         paths = get("paths")
@@ -296,7 +319,12 @@ class _Parser:
             raise self.error(
                 paths, f"`paths` must be a list of two or more lists of layers, got {describe(paths)}"
             )
-        ends = tuple(self.sequence(path, current, "each of `paths`", empty=True) for path in paths.items)
+        self.at.append("paths")
+        ends = tuple(
+            self.sequence(path, current, "each of `paths`", str(i), empty=True)
+            for i, path in enumerate(paths.items)
+        )
+        self.at.pop()
         merge_node, dim_node = get("merge"), get("dim")
         merge = self.field("branches merge", choice(*_MERGES), merge_node) if merge_node else "cat"
         if dim_node is not None and merge != "cat":
@@ -304,7 +332,9 @@ class _Parser:
         dim = self.field("branches dim", integer, dim_node) if dim_node is not None else None
         merged = self.merge(_MERGES[merge], ends, key_node, dim)
         after = get("after")
-        return merged if after is None else self.sequence(after, merged, "a branches block's `after`")
+        return (
+            merged if after is None else self.sequence(after, merged, "a branches block's `after`", "after")
+        )
 
     def merge(self, kind_name: str, inputs: tuple[int, ...], where: Node, dim: int | None) -> int:
         kind = lookup(kind_name)
@@ -325,8 +355,7 @@ class _Parser:
             found = f"a mapping with keys {keys}" if keys else describe(node)
             raise self.error(
                 node,
-                f"layer {len(self.nodes) + 1}: a layer is `kind` or a one-key mapping "
-                f"`kind: {{arguments}}`, got {found}",
+                f"{self.location}: a layer is `kind` or a one-key mapping `kind: {{arguments}}`, got {found}",
             )
         kind = lookup(kind_node.text)
         if kind is None or not kind.public:
@@ -373,12 +402,12 @@ class _Parser:
             where = from_node if from_node is not None else node
             raise self.error(
                 where,
-                f"layer {len(self.nodes) + 1} {label} reads {count} tensors, got {len(inputs)}; "
+                f"{self.location} {label} reads {count} tensors, got {len(inputs)}; "
                 "list them in `from: [...]`",
             )
         missing = [f for f in schema if f not in values and schema[f].default is MISSING]
         if missing:
-            raise self.error(node, f"layer {len(self.nodes) + 1} {label} needs {', '.join(missing)}")
+            raise self.error(node, f"{self.location} {label} needs {', '.join(missing)}")
         return self.add_node(kind, kind.Args(**values), inputs, node, name)
 
     def references(self, node: Node, label: str) -> tuple[int, ...]:
@@ -407,6 +436,10 @@ class _Parser:
             "before it (or `input`), by name or by path",
         )
 
+    def where(self, path: str) -> str:
+        """Name a node for messages: its place in the spec, and its path where blocks made one."""
+        return self.location if "." not in path else f"{self.location} ({path})"
+
     def add_node(
         self, kind: LayerKind, args: Any, inputs: tuple[int, ...], where: Node, name: str | None
     ) -> int:
@@ -427,7 +460,8 @@ class _Parser:
         if path in self.paths:
             raise self.error(
                 where,
-                f"layer name {name!r} is already used by layer {self.paths[path] + 1}; names must be unique",
+                f"{self.location}: name {name!r} is already used by "
+                f"{self.nodes[self.paths[path]].location}; names must be unique",
             )
         if path in self.prefixes:
             raise self.error(where, f"{path!r} is already the name of a block; names must be unique")
@@ -437,9 +471,11 @@ class _Parser:
         try:
             output = kind.node_output_shape(args, shapes)
         except ShapeError as exc:
-            raise self.error(where, f"layer {index + 1} {label}: {exc}") from exc
+            raise self.error(where, f"{self.where(path)} {label}: {exc}") from exc
         self.nodes.append(
-            NodeSpec(index, kind.name, path, args, inputs, shapes, output, where.line, where.column)
+            NodeSpec(
+                index, kind.name, path, args, inputs, shapes, output, self.location, where.line, where.column
+            )
         )
         self.paths[path] = index
         self.shapes[index] = output

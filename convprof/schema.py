@@ -8,7 +8,7 @@ from convprof.analyze import OPTIMIZER_STATES
 from convprof.report import LAYER_FIELDS, SCHEMA_VERSION, VARIANT_TOTALS
 from convprof.spec import DTYPE_BYTES
 
-__all__ = ["report_schema"]
+__all__ = ["LATENCY_SCHEMA", "report_schema"]
 
 _COUNT: dict[str, Any] = {"type": "integer", "minimum": 0}
 _SHAPE: dict[str, Any] = {"type": "array", "items": {"type": "integer", "minimum": 1}}
@@ -87,6 +87,9 @@ _LATENCY: dict[str, Any] = {
         {"type": "object", "additionalProperties": {"oneOf": [_LATENCY_ENTRY, {"type": "null"}]}},
     ],
 }
+
+#: A variant's measured latency, also part of each sweep point.
+LATENCY_SCHEMA = _LATENCY
 
 _LOAD: dict[str, Any] = {"type": "array", "items": _NUMBER, "minItems": 3, "maxItems": 3}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,10 +13,12 @@ from convprof.examples import example_names, read_example
 from convprof.parse import parse_spec
 from convprof.spec import ModelSpec
 
-__all__ = ["MAX_SPEC_BYTES", "SpecSource", "load_spec", "read_source"]
+__all__ = ["MAX_SPEC_BYTES", "STDIN", "SpecSource", "load_spec", "read_source"]
 
 #: Largest spec file read; a 10,000-layer spec is about 0.5 MB.
 MAX_SPEC_BYTES = 16 * 1024 * 1024
+#: The SPEC argument that reads the spec from standard input.
+STDIN = "-"
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,13 +28,39 @@ class SpecSource:
     data: bytes
     """The file's bytes."""
     display: str
-    """The path as the user gave it, or `<example:NAME>`."""
+    """The path as the user gave it, `<example:NAME>` or `<stdin>`."""
     stem: str
-    """The default spec name: the file's stem or the example's name."""
+    """The default spec name: the file's stem, the example's name, or `stdin`."""
+
+
+def _too_large(display: str) -> UsageError:
+    return UsageError(
+        f"{display}: larger than {MAX_SPEC_BYTES // 2**20} MiB; a spec is a short list of layers"
+    )
+
+
+def _read_stdin() -> SpecSource:
+    """Read a spec piped to standard input, up to the same limit as a file."""
+    stream = sys.stdin
+    if stream is None:
+        raise UsageError(
+            "-: no standard input to read the spec from; pipe one in (convprof compare - < net.yaml)"
+        )
+    if stream.isatty():  # waiting for a spec typed at the keyboard would look like a hang
+        raise UsageError("-: standard input is a terminal; pipe a spec in (convprof compare - < net.yaml)")
+    try:
+        data = stream.buffer.read(MAX_SPEC_BYTES + 1)
+    except OSError as exc:
+        raise UsageError(f"<stdin>: cannot read: {exc.strerror}") from exc
+    if len(data) > MAX_SPEC_BYTES:
+        raise _too_large("<stdin>")
+    return SpecSource(data, "<stdin>", "stdin")
 
 
 def read_source(argument: str) -> SpecSource:
-    """Read a spec from a path, or from the built-in example of that name."""
+    """Read a spec from a path, standard input (`-`), or the built-in example of that name."""
+    if argument == STDIN:
+        return _read_stdin()
     path = Path(argument)
     if path.exists():
         if path.is_dir():
@@ -45,9 +74,7 @@ def read_source(argument: str) -> SpecSource:
         except OSError as exc:
             raise UsageError(f"{argument}: cannot read: {exc.strerror}") from exc
         if max(size, len(data)) > MAX_SPEC_BYTES:
-            raise UsageError(
-                f"{argument}: larger than {MAX_SPEC_BYTES // 2**20} MiB; a spec is a short list of layers"
-            )
+            raise _too_large(argument)
         return SpecSource(data, argument, path.stem)
     example = read_example(argument)
     if example is not None:

@@ -36,6 +36,8 @@ class NodeSpec:
     """Per-sample shape of each input, in the order of `inputs`."""
     output_shape: Shape
     """Per-sample output shape."""
+    location: str
+    """Where the spec writes it: the dotted, 0-based path of its item (`layers.4`), as `--set` takes it."""
     line: int
     """1-based line of the layer in the spec."""
     column: int

@@ -200,6 +200,18 @@ def _decode(data: bytes, path: str) -> str:
         ) from None
 
 
+def _tab_at(text: str, line: int, column: int) -> int | None:
+    """Return the 0-based column of the tab that broke a YAML line (at the error or in its indent)."""
+    lines = text.split("\n")
+    if line >= len(lines):
+        return None
+    row = lines[line]
+    if column < len(row) and row[column] == "\t":
+        return column
+    indent = row[: len(row) - len(row.lstrip(" \t-"))]
+    return indent.index("\t") if "\t" in indent else None
+
+
 def load_nodes(data: bytes, path: str) -> Node:
     """Parse one YAML document into located nodes, or raise SpecError with its position."""
     text = _decode(data, path)
@@ -212,6 +224,15 @@ def load_nodes(data: bytes, path: str) -> Node:
         problem = exc.problem or exc.context or "invalid YAML"
         if mark is None:
             raise SpecError(f"invalid YAML: {problem}", path) from None
+        tab = _tab_at(text, mark.line, mark.column)
+        if tab is not None:
+            raise SpecError(
+                f"invalid YAML: tab at column {tab + 1}; tabs are not allowed for indentation in YAML, "
+                "indent with spaces",
+                path,
+                mark.line + 1,
+                tab + 1,
+            ) from None
         raise SpecError(f"invalid YAML: {problem}", path, mark.line + 1, mark.column + 1) from None
     except yaml.reader.ReaderError as exc:  # a character YAML forbids: located by offset, not mark
         before = text[: exc.position]

@@ -123,10 +123,57 @@ def test_glob_and_examples(tmp_path: Path) -> None:
     assert json.loads(out)["checks"][0]["actual"] == 416_520
 
 
-def test_specs_without_budgets_pass_with_a_note(tmp_path: Path) -> None:
-    code, _, err = _run("check", _spec(tmp_path, "fc", 5))
+def test_a_gate_that_checks_nothing_says_so_loudly(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, "fc", 5)
+    code, out, err = _run("check", spec)
     assert code == 0
-    assert "fc: no budgets set" in err
+    assert "NOTHING CHECKED for fc" in out.replace("\n", " ")
+    assert "--require-budgets makes this exit 2" in out.replace("\n", " ")
+    assert "convprof: warning: fc: no budgets set, NOTHING CHECKED" in err
+    code, out, _ = _run("check", spec, "--format", "markdown")
+    assert out.startswith("### convprof check: nothing checked\n")
+    assert "**NOTHING CHECKED for fc:" in out
+    code, out, _ = _run("check", spec, "--format", "json")
+    data = json.loads(out)
+    assert (data["passed"], data["unchecked"], data["checks"]) == (True, ["fc"], [])
+
+
+def test_require_budgets_exits_2_naming_the_unbudgeted_specs(tmp_path: Path) -> None:
+    fc = _spec(tmp_path, "fc", 5)
+    budgeted = _spec(tmp_path, "budgeted", 5, "  params: 600\n")
+    code, out, err = _run("check", fc, budgeted, "--require-budgets")
+    assert code == 2
+    assert out == ""
+    assert err == (
+        "convprof: error: --require-budgets: fc sets no budgets; "
+        "add `budgets:` to the spec or --max-* options\n"
+    )
+    assert _run("check", budgeted, "--require-budgets")[0] == 0
+    assert _run("check", fc, "--require-budgets", "--max-params", "1k")[0] == 0  # an option is a budget too
+    code, out, _ = _run("check", fc, budgeted)  # without the flag: passes, one spec unchecked, said
+    assert code == 0
+    assert "NOTHING CHECKED for fc" in out.replace("\n", " ")
+    assert "1 check passed across 1 spec." in out
+
+
+def test_check_json_is_versioned_and_valid(tmp_path: Path) -> None:
+    from convprof.command_schemas import check_schema
+
+    validator = jsonschema.Draft202012Validator(check_schema())
+    budgeted = _spec(tmp_path, "budgeted", 5, "  params: 500\n  macs: 1k\n")
+    fc = _spec(tmp_path, "fc", 5)
+    code, out, _ = _run("check", budgeted, fc, "--format", "json")
+    assert code == 1  # 505 params > 500
+    data = json.loads(out)
+    assert list(data)[:2] == ["schema_version", "kind"]
+    assert (data["schema_version"], data["kind"], data["unchecked"]) == (1, "check", ["fc"])
+    validator.validate(data)
+    baseline = _baseline(tmp_path, 4)  # fc with 4 outputs: 404 params
+    code, out, _ = _run("check", fc, "--baseline", baseline, "--max-growth", "params=0%", "--format", "json")
+    assert code == 1
+    data = json.loads(out)
+    validator.validate(data)
+    assert [(c["check"], c["baseline"], c["actual"]) for c in data["checks"]] == [("growth", 404, 505)]
 
 
 def _baseline(tmp_path: Path, out_features: int) -> Path:

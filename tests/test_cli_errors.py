@@ -30,7 +30,23 @@ BAD_SPECS: dict[str, tuple[bytes, str, str]] = {
     "scalar-document": (b"just text\n", "1:1", "a spec is a mapping"),
     "missing-input": (b"layers:\n  - relu\n", "1:1", "missing `input`"),
     "missing-layers": (b"input: [3, 8, 8]\n", "1:1", "missing `layers`"),
-    "empty-layers": (b"input: [3, 8, 8]\nlayers: []\n", "2:9", "non-empty list"),
+    "empty-layers": (b"input: [3, 8, 8]\nlayers: []\n", "2:9", "`layers` is empty; list at least one layer"),
+    "layers-not-a-list": (b"input: [3, 8, 8]\nlayers: relu\n", "2:9", "`layers` must be a list of layers"),
+    "tab-indent": (
+        b"input: [3, 8, 8]\nlayers:\n\t- relu\n",
+        "3:1",
+        "tab at column 1; tabs are not allowed for indentation in YAML, indent with spaces",
+    ),
+    "tab-in-nested-indent": (
+        b"input: [3, 8, 8]\nlayers:\n  - conv2d:\n  \t  out_channels: 4\n",
+        "4:3",
+        "tab at column 3; tabs are not allowed for indentation in YAML",
+    ),
+    "tab-after-dash": (
+        b"input: [3, 8, 8]\nlayers:\n  - relu\n  -\tflatten\n",
+        "4:4",
+        "tab at column 4; tabs are not allowed for indentation in YAML",
+    ),
     "unknown-top-key": (b"input: [3, 8, 8]\nlayres:\n  - relu\n", "2:1", "did you mean layers?"),
     "unknown-kind": (
         b"input: [3, 8, 8]\nlayers:\n  - conv2x: {out_channels: 4}\n",
@@ -97,13 +113,13 @@ BAD_SPECS: dict[str, tuple[bytes, str, str]] = {
         b"input: [3, 8, 8]\nlayers:\n  - relu\n  - relu\n  - relu\n  - relu\n"
         b"  - conv2d: {out_channels: 4, kernel_size: 9}\n",
         "7:5",
-        "layer 5 conv2d: kernel 9x9 is larger than its 8x8 padded input",
+        "layers.4 conv2d: kernel 9x9 is larger than its 8x8 padded input",
     ),
     "shape-collapses": (
         b"input: [3, 6, 6]\nlayers:\n  - conv2d: {out_channels: 4, kernel_size: 3}\n"
         b"  - maxpool2d: {kernel_size: 2}\n  - maxpool2d: {kernel_size: 3}\n",
         "5:5",
-        "layer 3 maxpool2d: window 3x3 does not fit its 2x2 padded input",
+        "layers.2 maxpool2d: window 3x3 does not fit its 2x2 padded input",
     ),
     "pool-padding-too-large": (
         b"input: [3, 8, 8]\nlayers:\n  - maxpool2d: {kernel_size: 2, padding: 2}\n",
@@ -128,7 +144,7 @@ BAD_SPECS: dict[str, tuple[bytes, str, str]] = {
     "duplicate-layer-name": (
         b"input: [3, 8, 8]\nlayers:\n  - relu: {name: a}\n  - relu: {name: a}\n",
         "4:5",
-        "layer name 'a' is already used by layer 1",
+        "layers.1: name 'a' is already used by layers.0",
     ),
     "two-keys-in-a-layer": (
         b"input: [3, 8, 8]\nlayers:\n  - conv2d: {out_channels: 4, kernel_size: 3}\n    name: x\n",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -113,6 +114,61 @@ def test_formats_and_step_summary(reports: tuple[Path, Path], tmp_path: Path, go
     assert table.exit_code == 0
     assert "removed" in table.stdout
     assert "drop" in table.stdout
+
+
+def _rows(text: str) -> list[tuple[str, str]]:
+    """(variant, metric) of each Markdown totals row."""
+    found = re.findall(r"^\| (dense|local|conv) \| (\w+) \|", text, flags=re.MULTILINE)
+    return [(variant, metric) for variant, metric in found]
+
+
+def test_default_shows_what_changed_in_the_model_as_written(reports: tuple[Path, Path]) -> None:
+    old, new = reports
+    markdown = CliRunner().invoke(cli, ["diff", str(old), str(new), "--format", "markdown"]).stdout
+    rows = _rows(markdown)
+    # Only conv rows, only changed totals: buffer_bytes (0 -> 0) and elementwise_ops stay out.
+    assert {variant for variant, _ in rows} == {"conv"}
+    assert ("conv", "params") in rows
+    assert ("conv", "buffer_bytes") not in rows
+    assert "_The local and dense variants change too; --all lists every variant and metric._" in markdown
+    assert "Layers (dense variant)" not in markdown
+    table = CliRunner(env={"COLUMNS": "200"}).invoke(cli, ["diff", str(old), str(new)]).stdout
+    assert "Totals that changed (conv variant: the model as written)" in table
+    assert "--all lists every variant and metric" in table
+    assert not re.search(r"^ ?(dense|local) ", table, flags=re.MULTILINE)
+
+
+def test_all_shows_every_variant_and_metric(reports: tuple[Path, Path]) -> None:
+    old, new = reports
+    markdown = CliRunner().invoke(cli, ["diff", str(old), str(new), "--format", "markdown", "--all"]).stdout
+    rows = _rows(markdown)
+    metrics = list(json.loads(old.read_text(encoding="utf-8"))["variants"]["conv"])
+    totals = [m for m in metrics if m not in ("latency", "layers")]
+    assert len(rows) == 3 * len(totals)  # every variant x every total, changed or not
+    assert [variant for variant, _ in rows[:: len(totals)]] == ["conv", "local", "dense"]  # as written first
+    assert ("dense", "buffer_bytes") in rows
+    assert "| conv | buffer_bytes | 0 | 0 | 0 |" in markdown
+    for variant in ("conv", "local", "dense"):
+        assert f"#### Layers ({variant} variant)" in markdown
+    assert "--all lists" not in markdown
+
+
+def test_unchanged_reports_with_all_list_every_total(reports: tuple[Path, Path]) -> None:
+    old, _ = reports
+    markdown = CliRunner().invoke(cli, ["diff", str(old), str(old), "--format", "markdown", "--all"]).stdout
+    assert "| conv | params | 1,562 | 1,562 | 0 |" in markdown
+    assert "Layers (" not in markdown
+
+
+def test_diff_json_is_versioned_and_valid(reports: tuple[Path, Path]) -> None:
+    import jsonschema
+
+    from convprof.command_schemas import diff_schema
+
+    old, new = reports
+    data = json.loads(CliRunner().invoke(cli, ["diff", str(old), str(new), "--format", "json"]).stdout)
+    assert (data["schema_version"], data["kind"]) == (1, "diff")
+    jsonschema.Draft202012Validator(diff_schema()).validate(data)
 
 
 def test_bad_inputs_exit_2(reports: tuple[Path, Path], tmp_path: Path) -> None:

@@ -6,10 +6,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from click.testing import CliRunner
 
 from convprof.cli import cli
+from convprof.command_schemas import merge_schema
 
 
 def _analytic(spec: str) -> dict[str, Any]:
@@ -59,7 +61,10 @@ def test_two_environments_in_one_table(tmp_path: Path, golden) -> None:
     b = _measured(tmp_path, "b", "lenet5", GPU_BOX, 0.25)
     result = CliRunner().invoke(cli, ["merge", str(a), str(b), "--format", "json"])
     assert result.exit_code == 0, result.output
-    rows = json.loads(result.stdout)["rows"]
+    data = json.loads(result.stdout)
+    assert (data["schema_version"], data["kind"], data["report_schema_version"]) == (1, "merge", 1)
+    jsonschema.Draft202012Validator(merge_schema()).validate(data)
+    rows = data["rows"]
     assert [(r["environment"], r["device"], r["median_ms"]["conv"]) for r in rows] == [
         ("AMD EPYC 7B13, 1 thread, torch 2.13.0", "cpu", 1.0),
         ("Intel Xeon Platinum 8480C, 4 threads, torch 2.13.0+cu126", "cpu", 0.25),

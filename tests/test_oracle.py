@@ -201,7 +201,7 @@ def test_batchnorm_without_running_stats_needs_more_than_one_value_per_channel(
         assert_matches_torch(spec)
     else:
         with pytest.raises(
-            SpecError, match=r":\d+:\d+: layer 1 batchnorm2d: .* more than one value per channel"
+            SpecError, match=r":\d+:\d+: layers.0 batchnorm2d: .* more than one value per channel"
         ):
             analyze(spec)
 

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SPECS
+from tests.processes import started
 
 CONVPROF = [sys.executable, "-m", "convprof"]
 #: Written exactly the way users hit them: broken files given to every command that reads one.
@@ -86,12 +87,6 @@ def test_file_and_usage_errors_are_one_clear_message(args: list[str], phrase: st
     assert not list(tmp_path.glob(".*.tmp"))
 
 
-def _start(args: list[str], cwd: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [*CONVPROF, *args], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("delay", [1.5, 4.0], ids=["while-loading-torch", "while-measuring"])
 @pytest.mark.parametrize(
@@ -128,13 +123,13 @@ def _start(args: list[str], cwd: Path) -> subprocess.Popen[str]:
 def test_signal_while_measuring_exits_cleanly_and_writes_nothing(
     args: list[str], signum: int, status: int, word: str, delay: float, tmp_path: Path
 ) -> None:
-    process = _start(args, tmp_path)
-    # Early, an interrupt lands while torch's extension modules load (Python code run from C, which
-    # once turned exit 130 into "killed by signal 2"); later, it lands inside a timed loop.
-    time.sleep(delay)
-    assert process.poll() is None, process.communicate()
-    process.send_signal(signum)
-    stdout, stderr = process.communicate(timeout=60)
+    with started(args, tmp_path) as process:
+        # Early, an interrupt lands while torch's extension modules load (Python code run from C,
+        # which once turned exit 130 into "killed by signal 2"); later, inside a timed loop.
+        time.sleep(delay)
+        assert process.poll() is None, process.communicate()
+        process.send_signal(signum)
+        stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == status, stderr
     assert stderr.endswith(f"convprof: {word}\n"), stderr
     assert "Traceback" not in stderr
@@ -143,19 +138,14 @@ def test_signal_while_measuring_exits_cleanly_and_writes_nothing(
 
 
 def test_broken_pipe_exits_quietly() -> None:
-    process = subprocess.Popen(
-        [*CONVPROF, "compare", "mobilenet_v1", "--no-latency", "--format", "csv", "--layers"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    assert process.stdout is not None
-    assert process.stderr is not None
-    process.stdout.read(10)
-    process.stdout.close()  # the reader goes away, like `| head -c 10`
-    stderr = process.stderr.read()
-    process.stderr.close()
-    assert process.wait(timeout=60) in (0, 141)
-    assert stderr == b""
+    with started(["compare", "mobilenet_v1", "--no-latency", "--format", "csv", "--layers"]) as process:
+        assert process.stdout is not None
+        assert process.stderr is not None
+        process.stdout.read(10)
+        process.stdout.close()  # the reader goes away, like `| head -c 10`
+        stderr = process.stderr.read()
+        assert process.wait(timeout=60) in (0, 141)
+    assert stderr == ""
 
 
 def test_no_colour_codes_in_pipes_and_none_under_no_color() -> None:
@@ -194,7 +184,7 @@ def test_every_table_fits_narrow_terminals_without_cutting_anything(width: int, 
     run("compare", "lenet5", "--no-latency", "--batch-size", "4", "--format", "json", "-o", str(new))
     outputs = {
         "check": _narrow(width, "check", "lenet5", "vgg16", "--max-params", "100M"),
-        "diff": _narrow(width, "diff", str(old), str(new)),
+        "diff": _narrow(width, "diff", str(old), str(new), "--all"),
         "sweep": _narrow(width, "sweep", "lenet5", "--resolution", "32,64", "--width", "1,2"),
         "examples": _narrow(width, "examples"),
     }

@@ -78,3 +78,45 @@ def test_unwritable_output_is_exit_2(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["check", "lenet5", "--write-reports", str(target.parent)])
     assert result.exit_code == 2
     assert result.stderr.startswith("convprof: error: --write-reports")
+
+
+@pytest.mark.parametrize("document", ["report", "check", "diff", "merge", "sweep"])
+def test_every_json_output_has_a_printed_versioned_schema(document: str) -> None:
+    from convprof.command_schemas import SCHEMAS
+
+    result = CliRunner().invoke(cli, ["schema", document])
+    assert result.exit_code == 0
+    printed = json.loads(result.stdout)
+    assert printed == SCHEMAS[document]()
+    jsonschema.Draft202012Validator.check_schema(printed)
+    assert "schema_version" in printed["required"]
+    if document != "report":
+        assert printed["properties"]["kind"] == {"const": document}
+
+
+def test_schema_defaults_to_the_report_and_refuses_unknown_documents() -> None:
+    assert json.loads(CliRunner().invoke(cli, ["schema"]).stdout) == report_schema()
+    result = CliRunner().invoke(cli, ["schema", "compare"])
+    assert result.exit_code == 2
+    assert "'compare' is not one of 'report', 'check', 'diff', 'merge', 'sweep'" in result.stderr
+
+
+def test_every_commands_json_output_is_versioned(tmp_path: Path) -> None:
+    """compare, check, diff, sweep (and merge, in test_merge) all write `schema_version` first."""
+    report = tmp_path / "r.json"
+    assert (
+        CliRunner()
+        .invoke(cli, ["compare", "lenet5", "--no-latency", "--format", "json", "-o", str(report)])
+        .exit_code
+        == 0
+    )
+    outputs = {
+        "compare": report.read_text(encoding="utf-8"),
+        "check": CliRunner()
+        .invoke(cli, ["check", "lenet5", "--max-params", "1M", "--format", "json"])
+        .stdout,
+        "diff": CliRunner().invoke(cli, ["diff", str(report), str(report), "--format", "json"]).stdout,
+        "sweep": CliRunner().invoke(cli, ["sweep", "lenet5", "--width", "1,2", "--format", "json"]).stdout,
+    }
+    for command, text in outputs.items():
+        assert next(iter(json.loads(text))) == "schema_version", command

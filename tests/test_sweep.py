@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import subprocess
 import sys
 from io import StringIO
@@ -299,3 +300,31 @@ def test_points_too_large_to_measure_keep_analytic_figures(tmp_path: Path) -> No
     assert "Latency of dense at resolution=16 skipped:" in text
     assert "Latency: dense has too few measured points, local grow as resolution^" in text
     assert image.stat().st_size > 10_000
+
+
+def test_each_variant_has_its_own_verb() -> None:
+    """A larger kernel shrinks the dense layer (fewer outputs) while local and conv grow (bigger windows)."""
+    result = CliRunner().invoke(
+        cli,
+        ["sweep", "why_convolutions", "--set", "layers.0.conv2d.kernel_size=3,5,7", "--format", "markdown"],
+    )
+    assert result.exit_code == 0, result.stderr
+    axis = "layers.0.conv2d.kernel_size"
+    pattern = (
+        rf"Parameters: dense shrink as {re.escape(axis)}\^-[\d.]+, local grow as {re.escape(axis)}\^[\d.]+, "
+        rf"conv grow as {re.escape(axis)}\^[\d.]+\."
+    )
+    assert re.search(pattern, result.stdout), result.stdout
+
+
+def test_sweep_json_validates_against_its_schema() -> None:
+    import jsonschema
+
+    from convprof.command_schemas import sweep_schema
+
+    result = CliRunner().invoke(
+        cli, ["sweep", "lenet5", "--resolution", "32,64", "--width", "1,2", "--format", "json"]
+    )
+    data = json.loads(result.stdout)
+    jsonschema.Draft202012Validator(sweep_schema()).validate(data)
+    assert (data["schema_version"], data["kind"]) == (1, "sweep")

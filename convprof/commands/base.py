@@ -65,14 +65,16 @@ def deliver(text: str | None, draw: Callable[[Console], None], output: Path | No
     if text is None:
         from io import StringIO
 
-        from convprof.render.console import file_console, stdout_console
+        from convprof.render.console import file_console, strip_lines, to_stdout
 
         if output is None:
-            draw(stdout_console())
-            return
-        buffer = StringIO()
-        draw(file_console(buffer))
-        text = buffer.getvalue()
+            text = to_stdout(draw)
+            if text is None:  # drawn on the terminal
+                return
+        else:
+            buffer = StringIO()
+            draw(file_console(buffer))
+            text = strip_lines(buffer.getvalue())
     if output is None:
         click.echo(text, nl=False)
         return

@@ -43,6 +43,9 @@ def calibrate(device: str, dtype: str, threads: int, seconds: float) -> None:
     min(peak FLOP/s, FLOPs per byte x bandwidth) for the same device, dtype and threads.
     The cache is $XDG_CACHE_HOME/convprof/calibration.json (~/.cache/convprof/ by default).
     """
+    from convprof.torchdep import require_torch
+
+    require_torch("calibrating")
     from convprof.measure import torch_noise_silenced
     from convprof.measure.roofline import measure_calibration, save_calibration
     from convprof.measure.runner import resolve_devices

@@ -98,6 +98,9 @@ def _baselines(paths: tuple[Path, ...]) -> dict[str, tuple[Path, dict[str, Any]]
 
 
 def _measure(spec: ModelSpec, report: Report, devices: tuple[str, ...], preset: str) -> Report:
+    from convprof.torchdep import require_torch
+
+    require_torch("a latency budget or --latency", "size budgets alone need no torch")
     try:
         from convprof.measure import MeasureOptions, measure_report
     except ImportError as exc:  # pragma: no cover - only when the measurement code is missing
@@ -159,6 +162,11 @@ def _limit_option(metric: str, example: str) -> Callable[[F], F]:
     metavar="METRIC=PCT,...",
     help="Largest growth against the baseline, e.g. params=0%,macs=5%,latency_ms.cpu=15%.",
 )
+@click.option(
+    "--require-budgets",
+    is_flag=True,
+    help="Exit 2 when a spec has nothing to check (no budgets, no --max-* option, no growth allowance).",
+)
 @optimizer_option
 @click.option(
     "--format",
@@ -182,15 +190,18 @@ def check(
     preset: str,
     baseline: tuple[Path, ...],
     max_growth: str | None,
+    require_budgets: bool,
     optimizer: str,
     fmt: str,
     write_reports: Path | None,
     **limits: str | None,
 ) -> None:
-    """Check the budgets of each SPEC (a file, a quoted glob such as 'specs/*.yaml', or an example).
+    """Check the budgets of each SPEC (a file, a quoted glob such as 'specs/*.yaml', an example, or -
+    for stdin).
 
     Budgets come from each spec's `budgets:` mapping; --max-* options override them. Exits 0 when every
-    check passes, 1 when any budget or growth allowance is exceeded, 2 on a usage or spec error.
+    check passes, 1 when any budget or growth allowance is exceeded, 2 on a usage or spec error. A spec
+    with nothing to check is reported loudly; --require-budgets makes it exit 2.
     Latency is measured (importing torch) only when a latency budget, a latency growth allowance or
     --latency asks for it.
     """
@@ -220,6 +231,7 @@ def check(
         )
 
     checks: list[Check] = []
+    unchecked: list[str] = []
     reports: list[tuple[str, Report]] = []
     for model in models:
         budgets = merge_budgets(model.budgets, overrides)
@@ -237,8 +249,20 @@ def check(
                 f"convprof: {model.name}: no baseline report for this spec; growth not checked", err=True
             )
         if not found:
-            click.echo(f"convprof: {model.name}: no budgets set; add `budgets:` or --max-* options", err=True)
+            unchecked.append(model.name)
         checks += found
+    if unchecked and require_budgets:
+        raise UsageError(
+            f"--require-budgets: {', '.join(unchecked)} "
+            f"{'sets' if len(unchecked) == 1 else 'set'} no budgets; "
+            "add `budgets:` to the spec or --max-* options"
+        )
+    for name in unchecked:
+        click.echo(
+            f"convprof: warning: {name}: no budgets set, NOTHING CHECKED; add `budgets:` or --max-* options "
+            "(--require-budgets makes this exit 2)",
+            err=True,
+        )
 
     if write_reports is not None:
         from convprof.output import write_atomic
@@ -250,15 +274,17 @@ def check(
 
     from convprof.render.checks import checks_json, checks_markdown, render_checks
 
-    markdown = checks_markdown(checks)
+    markdown = checks_markdown(checks, unchecked)
     if fmt == "json":
-        click.echo(checks_json(checks), nl=False)
+        click.echo(checks_json(checks, unchecked), nl=False)
     elif fmt == "markdown":
         click.echo(markdown, nl=False)
-    elif checks:
-        from convprof.render.console import stdout_console
+    else:
+        from convprof.render.console import to_stdout
 
-        render_checks(checks, stdout_console())
+        text = to_stdout(lambda console: render_checks(checks, unchecked, console))
+        if text is not None:
+            click.echo(text, nl=False)
     step_summary(markdown)
     failures = [c for c in checks if not c.passed]
     if failures:

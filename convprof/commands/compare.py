@@ -30,7 +30,15 @@ __all__ = ["compare"]
 LAYERS_BY_DEFAULT_UP_TO = 40
 
 
-def _text(report: Report, fmt: str, layers: bool) -> str | None:
+def layers_note(count: int) -> str:
+    """Say why the per-layer table is missing and how to get it."""
+    return (
+        f"Per-layer table left out: {count:,} layers is more than {LAYERS_BY_DEFAULT_UP_TO}; "
+        "--layers shows it."
+    )
+
+
+def _text(report: Report, fmt: str, layers: bool, note: str | None) -> str | None:
     """Return the report in a text format, or None for the table."""
     if fmt == "json":
         from convprof.render.machine import to_json
@@ -43,7 +51,7 @@ def _text(report: Report, fmt: str, layers: bool) -> str | None:
     if fmt == "markdown":
         from convprof.render.markdown import to_markdown
 
-        return to_markdown(report, layers=layers)
+        return to_markdown(report, layers=layers, layers_note=note)
     return None
 
 
@@ -111,7 +119,8 @@ def compare(
     rigorous: bool,
     max_memory: str | None,
 ) -> None:
-    """Compare SPEC (a YAML file or a built-in example's name) with its local and dense equivalents.
+    """Compare SPEC (a YAML file, a built-in example's name, or - for stdin) with its local and dense
+    equivalents. Layer positions (#) count from 0, as in JSON, CSV and `--set layers.N`.
 
     \b
     dense: every conv becomes a fully connected layer over the same input and output volumes.
@@ -144,6 +153,9 @@ def compare(
     if quick and rigorous:
         raise UsageError("--quick and --rigorous contradict each other; give one")
     if not no_latency:
+        from convprof.torchdep import require_torch
+
+        require_torch("measuring latency", "or count only with --no-latency")
         from convprof.measure import MeasureOptions, measure_report
 
         options = MeasureOptions(
@@ -158,10 +170,12 @@ def compare(
     # CSV is one table: per-layer rows only when asked for, the summary otherwise.
     fits = fmt != "csv" and len(model.nodes) <= LAYERS_BY_DEFAULT_UP_TO
     show_layers = layers if layers is not None else fits
+    # Left out by default only: a table the user turned off with --no-layers needs no explanation.
+    note = layers_note(len(model.nodes)) if layers is None and not show_layers else None
 
     def draw(console: Console) -> None:
         from convprof.render.table import render_compare
 
-        render_compare(report, console, layers=show_layers)
+        render_compare(report, console, layers=show_layers, layers_note=note)
 
-    deliver(_text(report, fmt, show_layers), draw, output)
+    deliver(_text(report, fmt, show_layers, note), draw, output)

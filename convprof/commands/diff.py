@@ -24,12 +24,20 @@ __all__ = ["diff"]
     help="markdown suits a pull-request comment; json carries exact integers.",
 )
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to this file instead of stdout.")
+@click.option(
+    "--all",
+    "everything",
+    is_flag=True,
+    help="Every variant and every total, changed or not (default: what changed in the conv variant).",
+)
 @reports_errors
-def diff(old: Path, new: Path, fmt: str, output: Path | None) -> None:
+def diff(old: Path, new: Path, fmt: str, output: Path | None, everything: bool) -> None:
     """Show the change from report OLD to report NEW (both from `convprof compare --format json`).
 
-    Totals that changed in each variant, and the layers added, removed or changed (matched by name,
-    with their positions). Exits 0 whether or not anything changed; 2 when a file is not a report.
+    By default, the totals and layers that changed in the conv variant (the model as written), with a
+    line saying whether the local and dense variants changed too; --all lists every variant and
+    total. Layers are matched by name; positions are 0-based, as in the reports' `index`. JSON always
+    holds everything. Exits 0 whether or not anything changed; 2 when a file is not a report.
     """
     from convprof.commands.check import step_summary
     from convprof.diff import diff_reports
@@ -40,11 +48,11 @@ def diff(old: Path, new: Path, fmt: str, output: Path | None) -> None:
     result = diff_reports(
         before, after, f"{before['spec']['name']} ({old})", f"{after['spec']['name']} ({new})"
     )
-    markdown = diff_markdown(result)
+    markdown = diff_markdown(result, everything=everything)
     text: str | None = None  # the table
     if fmt == "json":
         text = dumps(result.to_dict())
     elif fmt == "markdown":
         text = markdown
-    deliver(text, lambda console: render_diff(result, console), output)
+    deliver(text, lambda console: render_diff(result, console, everything=everything), output)
     step_summary(markdown)

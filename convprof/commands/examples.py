@@ -6,21 +6,38 @@ import click
 
 from convprof.analyze import analyze
 from convprof.commands.base import reports_errors
+from convprof.errors import UsageError
 
 __all__ = ["examples"]
 
 
 @click.command()
+@click.argument("name", required=False)
 @reports_errors
-def examples() -> None:
-    """List the built-in example specs; run one with `convprof compare NAME`."""
+def examples(name: str | None) -> None:
+    """List the built-in example specs, or print the YAML of the one called NAME.
+
+    Run one with `convprof compare NAME`; start a spec of your own from one with
+    `convprof examples lenet5 > my.yaml`.
+    """
     from rich import box
     from rich.table import Table
 
     from convprof.examples import example_names, read_example
     from convprof.parse import parse_spec
-    from convprof.render.console import fitted, stdout_console
+    from convprof.render.console import fitted, to_stdout
     from convprof.units import format_count, format_shape
+
+    if name is not None:
+        text = read_example(name)
+        if text is None:
+            import difflib
+
+            match = difflib.get_close_matches(name, example_names(), n=1)
+            hint = f"did you mean {match[0]}? " if match else ""
+            raise UsageError(f"no built-in example {name!r} ({hint}`convprof examples` lists them)")
+        click.echo(text.decode("utf-8"), nl=False)
+        return
 
     table = Table(
         title="Built-in examples", title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False
@@ -29,18 +46,19 @@ def examples() -> None:
         numeric = header in ("Layers", "Params", "MACs")
         # Names are typed back on the command line: never truncate them; descriptions wrap.
         table.add_column(header, justify="right" if numeric else "left", no_wrap=header != "Description")
-    for name in example_names():
-        data = read_example(name)
+    for example in example_names():
+        data = read_example(example)
         assert data is not None
-        spec = parse_spec(data, f"<example:{name}>", name)
+        spec = parse_spec(data, f"<example:{example}>", example)
         conv = analyze(spec).variant("conv")
         table.add_row(
-            name,
+            example,
             format_shape(spec.input),
             str(len(spec.nodes)),
             format_count(conv.params),
             format_count(conv.macs),
             spec.description,
         )
-    console = stdout_console()
-    console.print(fitted(table, console))
+    listing = to_stdout(lambda console: console.print(fitted(table, console)))
+    if listing is not None:
+        click.echo(listing, nl=False)

@@ -1,4 +1,4 @@
-"""`convprof schema`: the JSON Schema every JSON report satisfies."""
+"""`convprof schema`: the JSON Schema of the report and of every command's JSON output."""
 
 from __future__ import annotations
 
@@ -10,11 +10,16 @@ from convprof.commands.base import reports_errors
 
 __all__ = ["schema"]
 
+#: The documents `convprof schema` describes; kept in step with convprof.command_schemas.SCHEMAS.
+_DOCUMENTS = ("report", "check", "diff", "merge", "sweep")
+
 
 @click.command()
+@click.argument("document", type=click.Choice(_DOCUMENTS), default="report")
 @reports_errors
-def schema() -> None:
-    """Print the JSON Schema of the report `convprof compare --format json` writes."""
-    from convprof.schema import report_schema
+def schema(document: str) -> None:
+    """Print the JSON Schema of DOCUMENT: the report (`compare --format json`, the default) or the
+    JSON output of check, diff, merge or sweep. Each carries a `schema_version`."""
+    from convprof.command_schemas import SCHEMAS
 
-    click.echo(json.dumps(report_schema(), indent=2))
+    click.echo(json.dumps(SCHEMAS[document](), indent=2))

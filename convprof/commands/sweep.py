@@ -177,7 +177,8 @@ def sweep(
     axis with the other axes held fixed. A resolution sits at sqrt(height x width); a [h, w] pair
     given to --set at its geometric mean. Memory = weights + buffers + peak inference activations.
     """
-    from convprof.sources import load_spec, read_source
+    from convprof.parse import parse_spec
+    from convprof.sources import read_source
     from convprof.sweep import build_sweep, point_specs
 
     plot_format = None
@@ -185,11 +186,15 @@ def sweep(
         from convprof.plot import check_plot_path
 
         plot_format = check_plot_path(plot)
-    base = load_spec(spec)
+    source = read_source(spec)  # read once: `-` is standard input
+    base = parse_spec(source.data, source.display, source.stem)
     axes = _axes(base.input, resolution, width, batch_size, sets)
-    points = point_specs(read_source(spec), axes)
+    points = point_specs(source, axes)
     reports = [analyze(point.spec, optimizer) for point in points]
     if latency:
+        from convprof.torchdep import require_torch
+
+        require_torch("--latency", "a sweep without it counts without torch")
         reports = _measure(points, reports, device, preset, max_memory)
     result = build_sweep(
         base, axes, [(p.labels, r) for p, r in zip(points, reports, strict=True)], latency=latency

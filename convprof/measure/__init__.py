@@ -5,6 +5,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 from convprof.measure.options import MeasureOptions
@@ -13,7 +14,7 @@ if TYPE_CHECKING:
     from convprof.report import Report
     from convprof.spec import ModelSpec
 
-__all__ = ["MeasureOptions", "measure_report", "torch_noise_silenced"]
+__all__ = ["MeasureOptions", "load_torch", "measure_report", "torch_noise_silenced"]
 
 
 @contextmanager
@@ -28,6 +29,22 @@ def torch_noise_silenced() -> Iterator[None]:
         yield
 
 
+def load_torch() -> ModuleType:
+    """Import torch, and the parts of it measuring uses, where a signal cannot break the import.
+
+    Every measuring command comes through here first; later `import torch` statements only look
+    the module up.
+    """
+    from convprof.signals import raising_is_unsafe
+
+    with raising_is_unsafe(), torch_noise_silenced():
+        import torch
+        import torch.nn
+        import torch.utils._python_dispatch
+        import torch.utils._pytree  # loaded here for convprof.measure.memory
+    return torch
+
+
 def measure_report(
     spec: ModelSpec, report: Report, options: MeasureOptions, *, progress: bool = False
 ) -> Report:
@@ -38,5 +55,6 @@ def measure_report(
     """
     from convprof.measure.runner import run
 
+    load_torch()
     with torch_noise_silenced():
         return run(spec, report, options, progress=progress)

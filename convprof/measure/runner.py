@@ -59,7 +59,9 @@ class MeasureError(ConvprofError):
 
 def resolve_devices(requested: tuple[str, ...]) -> tuple[str, ...]:
     """Return the devices to measure; asking for CUDA without it is an error, never a CPU run."""
-    import torch
+    from convprof.measure import load_torch
+
+    torch = load_torch()
 
     available = torch.cuda.is_available()
     count = torch.cuda.device_count() if available else 0

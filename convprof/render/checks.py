@@ -10,11 +10,21 @@ from rich.console import Console
 from rich.table import Table
 
 from convprof.budgets import Check, GrowthCheck
-from convprof.render.console import fitted
+from convprof.render.console import fitted, print_prose
 from convprof.render.jsonfmt import dumps
 from convprof.units import plural
 
-__all__ = ["CHECK_COLUMNS", "check_rows", "checks_json", "checks_markdown", "render_checks"]
+__all__ = [
+    "CHECK_COLUMNS",
+    "CHECK_SCHEMA_VERSION",
+    "check_rows",
+    "checks_json",
+    "checks_markdown",
+    "render_checks",
+]
+
+#: Version of the JSON `check --format json` writes; bumped on any incompatible change.
+CHECK_SCHEMA_VERSION = 1
 
 #: Column headers of every check output.
 CHECK_COLUMNS = ("Spec", "Metric", "Check", "Limit", "Actual", "Headroom", "Result")
@@ -46,7 +56,20 @@ def check_rows(checks: Sequence[Check]) -> list[list[str]]:
     ]
 
 
+def _unchecked(unchecked: Sequence[str]) -> str:
+    """Say loudly which specs the gate checked nothing for: a gate that checks nothing passes anything."""
+    if not unchecked:
+        return ""
+    names = ", ".join(unchecked)
+    return (
+        f"NOTHING CHECKED for {names}: no budgets, no --max-* option, no growth allowance; "
+        "add `budgets:` to the spec (--require-budgets makes this exit 2)."
+    )
+
+
 def _summary(checks: Sequence[Check]) -> str:
+    if not checks:
+        return "No checks ran."
     failed = sum(not c.passed for c in checks)
     specs = len({c.spec for c in checks})
     if failed:
@@ -55,29 +78,43 @@ def _summary(checks: Sequence[Check]) -> str:
     return f"{every}{plural(len(checks), 'check')} passed across {plural(specs, 'spec')}."
 
 
-def render_checks(checks: Sequence[Check], console: Console) -> None:
-    """Print the checks as a table and a one-line summary."""
-    table = Table(box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
-    for index, header in enumerate(CHECK_COLUMNS):
-        table.add_column(header, justify="right" if index in (3, 4, 5) else "left", no_wrap=True)
-    for row in check_rows(checks):
-        style = "bold red" if row[-1] == "FAIL" else None
-        table.add_row(*row, style=style)
-    console.print(fitted(table, console, keys=3))
-    console.print(_summary(checks), style="bold")
+def render_checks(checks: Sequence[Check], unchecked: Sequence[str], console: Console) -> None:
+    """Print the checks as a table, a one-line summary and the specs nothing was checked for."""
+    if checks:
+        table = Table(box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False)
+        for index, header in enumerate(CHECK_COLUMNS):
+            table.add_column(header, justify="right" if index in (3, 4, 5) else "left", no_wrap=True)
+        for row in check_rows(checks):
+            style = "bold red" if row[-1] == "FAIL" else None
+            table.add_row(*row, style=style)
+        console.print(fitted(table, console, keys=3))
+    print_prose(console, _summary(checks), style="bold")
+    if unchecked:
+        print_prose(console, _unchecked(unchecked), style="bold yellow")
 
 
-def checks_markdown(checks: Sequence[Check]) -> str:
+def _outcome(checks: Sequence[Check], unchecked: Sequence[str]) -> str:
+    if any(not c.passed for c in checks):
+        return "failed"
+    if not checks:
+        return "nothing checked"
+    return "passed, some specs unchecked" if unchecked else "passed"
+
+
+def checks_markdown(checks: Sequence[Check], unchecked: Sequence[str] = ()) -> str:
     """Return the checks as a GitHub-flavoured Markdown table under a heading."""
-    failed = any(not c.passed for c in checks)
-    lines = [f"### convprof check: {'failed' if failed else 'passed'}", ""]
-    lines.append("| " + " | ".join(CHECK_COLUMNS) + " |")
-    lines.append("| " + " | ".join("---:" if i in (3, 4, 5) else "---" for i in range(7)) + " |")
-    for row in check_rows(checks):
-        if row[-1] == "FAIL":
-            row[-1] = "**FAIL**"
-        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |")
-    lines += ["", _summary(checks), ""]
+    lines = [f"### convprof check: {_outcome(checks, unchecked)}", ""]
+    if checks:
+        lines.append("| " + " | ".join(CHECK_COLUMNS) + " |")
+        lines.append("| " + " | ".join("---:" if i in (3, 4, 5) else "---" for i in range(7)) + " |")
+        for row in check_rows(checks):
+            if row[-1] == "FAIL":
+                row[-1] = "**FAIL**"
+            lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |")
+        lines.append("")
+    lines += [_summary(checks), ""]
+    if unchecked:
+        lines += [f"**{_unchecked(unchecked)}**", ""]
     return "\n".join(lines)
 
 
@@ -87,7 +124,7 @@ def _number(value: int | float | Fraction | None) -> int | float | None:
     return value
 
 
-def checks_json(checks: Sequence[Check]) -> str:
+def checks_json(checks: Sequence[Check], unchecked: Sequence[str] = ()) -> str:
     """Return the checks as JSON: exact integers for sizes, percentages as numbers."""
     items = []
     for c in checks:
@@ -104,4 +141,12 @@ def checks_json(checks: Sequence[Check]) -> str:
         item["headroom_percent"] = None if c.headroom is None else round(float(c.headroom), 4)
         item["passed"] = c.passed
         items.append(item)
-    return dumps({"passed": all(c.passed for c in checks), "checks": items})
+    return dumps(
+        {
+            "schema_version": CHECK_SCHEMA_VERSION,
+            "kind": "check",
+            "passed": all(c.passed for c in checks),
+            "unchecked": list(unchecked),
+            "checks": items,
+        }
+    )

@@ -134,7 +134,7 @@ def layer_row(layer: LayerReport, local: LayerReport, dense: LayerReport) -> lis
     """Return one conv-variant layer with its local and dense parameters where they differ."""
     changed = local.kind != layer.kind
     return [
-        str(layer.index + 1),
+        str(layer.index),  # 0-based, as in JSON, CSV and `--set layers.N`
         layer.name,
         layer.kind.lower(),
         format_shape(layer.output_shape),

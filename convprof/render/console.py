@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
+import textwrap
+from collections.abc import Callable
+from io import StringIO
 from typing import IO
 
 from rich.console import Console, Group, RenderableType
@@ -10,7 +14,16 @@ from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
-__all__ = ["PIPE_WIDTH", "file_console", "fits", "fitted", "stdout_console"]
+__all__ = [
+    "PIPE_WIDTH",
+    "file_console",
+    "fits",
+    "fitted",
+    "print_prose",
+    "stdout_console",
+    "strip_lines",
+    "to_stdout",
+]
 
 #: Width of tables sent to a pipe, a CI log or a file, where no terminal decides it and nothing wraps.
 PIPE_WIDTH = 120
@@ -24,9 +37,46 @@ def stdout_console() -> Console:
     return Console(width=PIPE_WIDTH)
 
 
-def file_console(file: IO[str]) -> Console:
-    """Return a colourless console of PIPE_WIDTH writing to `file` (for -o and captured text)."""
-    return Console(file=file, width=PIPE_WIDTH, no_color=True)
+def file_console(file: IO[str], width: int = PIPE_WIDTH) -> Console:
+    """Return a colourless console of `width` writing to `file` (for -o and captured text)."""
+    return Console(file=file, width=width, no_color=True)
+
+
+def strip_lines(text: str) -> str:
+    """Remove the spaces rich pads table lines with: files and pipes get no trailing whitespace."""
+    return "\n".join(line.rstrip() for line in text.split("\n"))
+
+
+def to_stdout(draw: Callable[[Console], None]) -> str | None:
+    """Draw on the terminal, or return the text for a pipe or file, its lines stripped.
+
+    A terminal gets colour and its own width; anything else gets the same lines as text with no
+    trailing spaces, which rich pads every table line with."""
+    console = stdout_console()
+    if console.is_terminal:
+        draw(console)
+        return None
+    buffer = StringIO()
+    draw(file_console(buffer, console.width))
+    return strip_lines(buffer.getvalue())
+
+
+#: A number and its unit (`528 B`, `14.46 M`, `30 ms`), which a line break must never separate.
+_NUMBER_UNIT = re.compile(r"(?<=\d) (?=(?:[kMGTPEZY]|[KMGTPEZY]i?B|B|kB|ms|s)\b)")
+#: Stands in for the space between a number and its unit while the sentence is wrapped.
+_GLUE = "\x00"
+
+
+def print_prose(console: Console, text: str, style: str | None = None) -> None:
+    """Print a sentence wrapped at spaces to the console's width, never between a number and its unit."""
+    glued = _NUMBER_UNIT.sub(_GLUE, text)
+    lines = textwrap.wrap(glued, console.width, break_long_words=False, break_on_hyphens=False) or [""]
+    for line in lines:
+        printed = Text(line.replace(_GLUE, " "), style=style or "")
+        if len(line) <= console.width:
+            console.print(printed, soft_wrap=True)
+        else:  # one word longer than the line (a long path): fold it rather than run past the edge
+            console.print(printed, overflow="fold")
 
 
 def fits(renderable: RenderableType, console: Console) -> bool:

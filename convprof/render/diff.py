@@ -1,4 +1,4 @@
-"""A report diff as a rich table or Markdown: changed totals per variant, then the conv variant's layers."""
+"""A report diff as a rich table or Markdown: what changed in the model as written, or everything."""
 
 from __future__ import annotations
 
@@ -7,9 +7,12 @@ from rich.console import Console
 from rich.table import Table
 
 from convprof.diff import LayerChange, MetricChange, ReportDiff
-from convprof.render.console import fitted
+from convprof.render.console import fitted, print_prose
 
 __all__ = ["diff_markdown", "layer_rows", "render_diff", "total_rows"]
+
+#: Variants in the order a diff lists them: the model as written first, then its counterfactuals.
+_SHOWN_ORDER = ("conv", "local", "dense")
 
 _TOTAL_COLUMNS = ("Variant", "Metric", "Old", "New", "Change")
 _LAYER_COLUMNS = ("Layer", "Status", "Position", "Changes")
@@ -26,25 +29,48 @@ def _value(value: int | float | str | None) -> str:
 
 
 def _change(change: MetricChange) -> str:
+    if not change.changed:
+        return "0"  # --all lists unchanged totals too
     if change.delta is None:
-        return "changed" if change.changed else "0"
+        return "changed"
     delta = f"{change.delta:+,}" if isinstance(change.delta, int) else f"{change.delta:+.3f}"
     return delta if change.percent is None else f"{delta} ({change.percent:+.1f}%)"
 
 
-def total_rows(diff: ReportDiff) -> list[list[str]]:
-    """Return one row per variant and total that changed."""
+def _variants(everything: bool) -> tuple[str, ...]:
+    return _SHOWN_ORDER if everything else ("conv",)
+
+
+def total_rows(diff: ReportDiff, everything: bool = False) -> list[list[str]]:
+    """Return a row per total that changed in the conv variant, or per total of every variant."""
     return [
-        [v.variant, m.metric, _value(m.old), _value(m.new), _change(m)]
-        for v in diff.variants
-        for m in v.metrics
-        if m.changed
+        [name, m.metric, _value(m.old), _value(m.new), _change(m)]
+        for name in _variants(everything)
+        for m in diff.variant(name).metrics
+        if m.changed or everything
     ]
 
 
+def _elsewhere(diff: ReportDiff, everything: bool) -> str | None:
+    """Say what the default view leaves out: the counterfactual variants' changes."""
+    if everything:
+        return None
+    others = [
+        name
+        for name in _SHOWN_ORDER[1:]
+        if diff.variant(name).layers or any(m.changed for m in diff.variant(name).metrics)
+    ]
+    if not others:
+        return None
+    which = " and ".join(others)
+    verb = "changes" if len(others) == 1 else "change"
+    return f"The {which} variants {verb} too; --all lists every variant and metric."
+
+
 def _position(layer: LayerChange) -> str:
-    old = "-" if layer.old_index is None else str(layer.old_index + 1)
-    new = "-" if layer.new_index is None else str(layer.new_index + 1)
+    # 0-based, as in the reports' `index` and `--set layers.N`.
+    old = "-" if layer.old_index is None else str(layer.old_index)
+    new = "-" if layer.new_index is None else str(layer.new_index)
     return old if old == new else f"{old} -> {new}"
 
 
@@ -68,28 +94,42 @@ def _heading(diff: ReportDiff) -> str:
     return f"convprof diff: {diff.old_label} -> {diff.new_label}"
 
 
-def render_diff(diff: ReportDiff, console: Console) -> None:
-    """Print changed totals and the conv variant's changed layers."""
-    console.print(_heading(diff), style="bold")
-    if not diff.changed:
+def _totals_title(everything: bool) -> str:
+    return (
+        "Totals (every variant)" if everything else "Totals that changed (conv variant: the model as written)"
+    )
+
+
+def render_diff(diff: ReportDiff, console: Console, *, everything: bool = False) -> None:
+    """Print the conv variant's changed totals and layers, or every variant's with `everything`."""
+    print_prose(console, _heading(diff), style="bold")
+    if not diff.changed and not everything:
         console.print("No change.")
         return
-    totals = Table(title="Totals", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    for index, header in enumerate(_TOTAL_COLUMNS):
-        totals.add_column(header, justify="right" if index >= 2 else "left", no_wrap=True)
-    for row in total_rows(diff):
-        totals.add_row(*row)
-    console.print(fitted(totals, console, keys=2))
-    rows = layer_rows(diff)
+    rows = total_rows(diff, everything)
     if rows:
-        layers = Table(
-            title="Layers (conv variant)", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False
+        totals = Table(
+            title=_totals_title(everything), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False
         )
-        for header in _LAYER_COLUMNS:
-            layers.add_column(header, no_wrap=header != "Changes")
+        for index, header in enumerate(_TOTAL_COLUMNS):
+            totals.add_column(header, justify="right" if index >= 2 else "left", no_wrap=True)
         for row in rows:
-            layers.add_row(*row)
-        console.print(fitted(layers, console))
+            totals.add_row(*row)
+        console.print(fitted(totals, console, keys=2))
+    for name in _variants(everything):
+        changed = layer_rows(diff, name)
+        if changed:
+            layers = Table(
+                title=f"Layers ({name} variant)", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False
+            )
+            for header in _LAYER_COLUMNS:
+                layers.add_column(header, no_wrap=header != "Changes")
+            for row in changed:
+                layers.add_row(*row)
+            console.print(fitted(layers, console))
+    note = _elsewhere(diff, everything)
+    if note:
+        print_prose(console, note, style="dim")
 
 
 def _table(headers: tuple[str, ...], rows: list[list[str]], right_from: int) -> list[str]:
@@ -99,13 +139,19 @@ def _table(headers: tuple[str, ...], rows: list[list[str]], right_from: int) -> 
     return lines
 
 
-def diff_markdown(diff: ReportDiff) -> str:
+def diff_markdown(diff: ReportDiff, *, everything: bool = False) -> str:
     """Return the diff as Markdown for a pull-request comment or a job summary."""
     lines = [f"### {_heading(diff)}", ""]
-    if not diff.changed:
+    if not diff.changed and not everything:
         return "\n".join([*lines, "No change.", ""])
-    lines += ["#### Totals", "", *_table(_TOTAL_COLUMNS, total_rows(diff), 2), ""]
-    rows = layer_rows(diff)
+    rows = total_rows(diff, everything)
     if rows:
-        lines += ["#### Layers (conv variant)", "", *_table(_LAYER_COLUMNS, rows, 99), ""]
+        lines += [f"#### {_totals_title(everything)}", "", *_table(_TOTAL_COLUMNS, rows, 2), ""]
+    for name in _variants(everything):
+        changed = layer_rows(diff, name)
+        if changed:
+            lines += [f"#### Layers ({name} variant)", "", *_table(_LAYER_COLUMNS, changed, 99), ""]
+    note = _elsewhere(diff, everything)
+    if note:
+        lines += [f"_{note}_", ""]
     return "\n".join(lines)

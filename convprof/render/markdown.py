@@ -29,8 +29,8 @@ def _table(headers: list[str], rows: list[list[str]], right_from: int) -> list[s
     return lines
 
 
-def to_markdown(report: Report, *, layers: bool) -> str:
-    """Return the comparison as GitHub-flavoured Markdown."""
+def to_markdown(report: Report, *, layers: bool, layers_note: str | None = None) -> str:
+    """Return the comparison as GitHub-flavoured Markdown (`layers_note` where layers were left out)."""
     lines = [f"### {title(report)}", ""]
     lines += _table(summary_columns(report.optimizer, measured_devices(report)), summary_rows(report), 1)
     lines += ["", f"**{savings_sentence(report)}**", ""]
@@ -45,5 +45,7 @@ def to_markdown(report: Report, *, layers: bool) -> str:
         rows = [layer_row(*row) for row in zip(conv.layers, local.layers, dense.layers, strict=True)]
         lines += ["", "#### Layers (conv variant)", ""]
         lines += _table(layer_columns(), rows, 4)
+    elif layers_note:
+        lines += ["", f"_{layers_note}_"]
     lines += ["", f"_{CONVENTION}_", ""]
     return "\n".join(lines)

@@ -13,7 +13,7 @@ from rich.text import Text
 
 from convprof.fit import format_exponent
 from convprof.render.common import CONVENTION
-from convprof.render.console import fits, fitted
+from convprof.render.console import fits, fitted, print_prose
 from convprof.render.jsonfmt import dumps
 from convprof.sweep import Axis, Metric, Sweep, metric_value, skip_reason
 from convprof.units import format_shape
@@ -116,7 +116,6 @@ def growth_sentences(sweep: Sweep) -> list[str]:
         for metric in sweep.metrics:
             parts: list[str] = []
             bent: list[str] = []
-            verbed = False
             for variant in VARIANTS:
                 fit = sweep.fit(axis.name, metric.key, variant)
                 if fit is None:
@@ -124,12 +123,9 @@ def growth_sentences(sweep: Sweep) -> list[str]:
                     continue
                 if fit.constant:
                     parts.append(f"{variant} stay constant")
-                elif not verbed:
-                    verbed = True
+                else:  # each variant its own verb: one may shrink while another grows
                     verb = "grow" if fit.exponent > 0 else "shrink"
                     parts.append(f"{variant} {verb} as {axis.name}^{format_exponent(fit.exponent)}")
-                else:
-                    parts.append(f"{variant} as {axis.name}^{format_exponent(fit.exponent)}")
                 if abs(fit.least_squares - fit.exponent) >= BENT_BY:
                     bent.append(f"{variant} {format_exponent(fit.least_squares)}")
             line = f"{metric.title}: {', '.join(parts)}."
@@ -249,15 +245,15 @@ def render_sweep(sweep: Sweep, console: Console, *, chart: bool) -> None:
             table = _points_table(sweep, metric.title, (metric,))
             console.print(fitted(table, console, keys=len(sweep.axes)))
     for line in growth_sentences(sweep):
-        console.print(line, style="bold")
+        print_prose(console, line, style="bold")
     for line in skip_notes(sweep):
-        console.print(line)
+        print_prose(console, line)
     if chart:
         console.print()
         render_chart(sweep, console)
     console.print()
-    console.print(MEMORY_NOTE, style="dim")
-    console.print(CONVENTION, style="dim")
+    print_prose(console, MEMORY_NOTE, style="dim")
+    print_prose(console, CONVENTION, style="dim")
 
 
 def sweep_to_markdown(sweep: Sweep) -> str:

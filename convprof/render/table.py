@@ -16,7 +16,7 @@ from convprof.render.common import (
     summary_rows,
     title,
 )
-from convprof.render.console import fits, fitted
+from convprof.render.console import fits, fitted, print_prose
 from convprof.render.latency import measured_devices, measured_notes, measured_tables
 from convprof.report import Report
 
@@ -58,7 +58,8 @@ def _summary(report: Report, console: Console) -> RenderableType:
 
 #: Per-layer columns given up first when the terminal is too narrow, least important first.
 _DROP_ORDER = ("Fan-in", "RF", "Act.", "Output", "Kind")
-#: Longer layer names fold onto a second line rather than push numbers off the screen.
+#: Where layer names fold onto a second line when the table is too wide for them whole, rather than
+#: push numbers off the screen; names stay on one line whenever there is room.
 _NAME_WIDTH = 14
 _RIGHT_ALIGNED = {"#", "Params", "MACs", "Act.", "Fan-in", "Local p.", "Dense p."}
 
@@ -75,22 +76,25 @@ def _layers(report: Report, console: Console) -> tuple[RenderableType, list[str]
     full: Table | None = None
     while True:
         keep = [i for i, header in enumerate(headers) if header not in hidden]
-        table = _table("Layers (conv variant)")
-        for i in keep:
-            header = headers[i]
-            table.add_column(
-                header,
-                justify="right" if header in _RIGHT_ALIGNED else "left",
-                no_wrap=header != "Name",  # names fold when space runs out; numbers are never cut
-                overflow="fold" if header == "Name" else "ellipsis",
-                max_width=_NAME_WIDTH if header == "Name" else None,
-            )
-        for row in rows:
-            table.add_row(*(row[i] for i in keep))
-        full = full or table
-        if fits(table, console):
-            return table, hidden
+        for fold_names in (False, True):
+            table = _table("Layers (conv variant)")
+            for i in keep:
+                header = headers[i]
+                folds = fold_names and header == "Name"
+                table.add_column(
+                    header,
+                    justify="right" if header in _RIGHT_ALIGNED else "left",
+                    no_wrap=not folds,  # numbers are never cut
+                    overflow="fold" if folds else "ellipsis",
+                    max_width=_NAME_WIDTH if folds else None,
+                )
+            for row in rows:
+                table.add_row(*(row[i] for i in keep))
+            full = full or table
+            if fits(table, console):
+                return table, hidden
         if len(hidden) == len(_DROP_ORDER):
+            assert full is not None
             return fitted(full, console, keys=2), []
         hidden.append(_DROP_ORDER[len(hidden)])
 
@@ -108,21 +112,26 @@ def _measured(report: Report, console: Console) -> None:
         console.print(line, style="dim")
 
 
-def render_compare(report: Report, console: Console, *, layers: bool) -> None:
-    """Print the summary table, the savings sentence and optionally the per-layer table."""
+def render_compare(report: Report, console: Console, *, layers: bool, layers_note: str | None = None) -> None:
+    """Print the summary table, the savings sentence and optionally the per-layer table.
+
+    `layers_note` says how to get the per-layer table when it was left out by default."""
     console.print(_summary(report, console))
-    console.print(savings_sentence(report), style="bold")
+    print_prose(console, savings_sentence(report), style="bold")
     for line in notes(report):
-        console.print(line)
+        print_prose(console, line)
     if measured_devices(report):
         _measured(report, console)
     if layers:
         table, hidden = _layers(report, console)
         console.print(table)
         if hidden:
-            console.print(
+            print_prose(
+                console,
                 f"Narrow terminal: {', '.join(hidden)} hidden; widen it or use --format markdown.",
                 style="dim",
             )
+    elif layers_note:
+        print_prose(console, layers_note, style="dim")
     console.print()
-    console.print(CONVENTION, style="dim")
+    print_prose(console, CONVENTION, style="dim")

@@ -1,0 +1,285 @@
+"""JSON Schemas of every command's JSON output besides the report: check, diff, merge and sweep."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from convprof.diff import DIFF_SCHEMA_VERSION, LAYER_FIELDS
+from convprof.merge import MERGE_SCHEMA_VERSION
+from convprof.render.checks import CHECK_SCHEMA_VERSION
+from convprof.schema import LATENCY_SCHEMA, report_schema
+from convprof.spec import DTYPE_BYTES
+from convprof.sweep import SWEEP_SCHEMA_VERSION
+from convprof.variants import VARIANTS
+
+__all__ = ["SCHEMAS", "check_schema", "diff_schema", "merge_schema", "sweep_schema"]
+
+_DRAFT = "https://json-schema.org/draft/2020-12/schema"
+_COUNT: dict[str, Any] = {"type": "integer", "minimum": 0}
+_NUMBER_OR_NULL: dict[str, Any] = {"type": ["number", "null"]}
+_INDEX: dict[str, Any] = {
+    "type": ["integer", "null"],
+    "minimum": 0,
+    "description": "0-based position in `layers`, as in the report's `index` and `--set layers.N`.",
+}
+
+
+def _document(
+    kind: str, version: int, title: str, required: list[str], properties: dict[str, Any]
+) -> dict[str, Any]:
+    """Return a versioned top-level schema whose `kind` names the command that writes it."""
+    return {
+        "$schema": _DRAFT,
+        "$id": f"https://convprof.invalid/{kind}-v{version}.schema.json",
+        "title": title,
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["schema_version", "kind", *required],
+        "properties": {"schema_version": {"const": version}, "kind": {"const": kind}, **properties},
+    }
+
+
+def _variants(entry: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": list(VARIANTS),
+        "properties": dict.fromkeys(VARIANTS, entry),
+    }
+
+
+def check_schema() -> dict[str, Any]:
+    """Return the schema of `convprof check --format json`."""
+    number = {"type": ["number", "null"]}
+    item = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["spec", "metric", "check", "limit", "actual", "headroom_percent", "passed"],
+        "properties": {
+            "spec": {"type": "string"},
+            "metric": {"type": "string", "description": "e.g. params, macs, latency_ms.cpu."},
+            "check": {"enum": ["budget", "growth"]},
+            "limit": number | {"description": "Exact integer for sizes; milliseconds for latency."},
+            "actual": number | {"description": "null when not measured."},
+            "baseline": number | {"description": "Growth checks: the baseline report's value."},
+            "allowance_percent": number | {"description": "Growth checks: the allowed growth."},
+            "headroom_percent": number,
+            "passed": {"type": "boolean"},
+        },
+    }
+    return _document(
+        "check",
+        CHECK_SCHEMA_VERSION,
+        "convprof check results",
+        ["passed", "unchecked", "checks"],
+        {
+            "passed": {"type": "boolean", "description": "True when no check failed."},
+            "unchecked": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "Specs nothing was checked for: no budgets, --max-* option or allowance.",
+            },
+            "checks": {"type": "array", "items": item},
+        },
+    )
+
+
+def diff_schema() -> dict[str, Any]:
+    """Return the schema of `convprof diff --format json`."""
+    value = {"type": ["integer", "number", "string", "null"]}
+    change = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["old", "new", "delta", "percent"],
+        "properties": {"old": value, "new": value, "delta": _NUMBER_OR_NULL, "percent": _NUMBER_OR_NULL},
+    }
+    layer = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["status", "name", "old_index", "new_index", "changes"],
+        "properties": {
+            "status": {"enum": ["added", "removed", "changed"]},
+            "name": {"type": "string"},
+            "old_index": _INDEX,
+            "new_index": _INDEX,
+            "changes": {
+                "type": "object",
+                "propertyNames": {"enum": list(LAYER_FIELDS)},
+                "additionalProperties": change,
+            },
+        },
+    }
+    variant = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["metrics", "layers"],
+        "properties": {
+            "metrics": {"type": "object", "additionalProperties": change},
+            "layers": {"type": "array", "items": layer},
+        },
+    }
+    return _document(
+        "diff",
+        DIFF_SCHEMA_VERSION,
+        "convprof diff",
+        ["old", "new", "changed", "variants"],
+        {
+            "old": {"type": "string"},
+            "new": {"type": "string"},
+            "changed": {"type": "boolean"},
+            "variants": _variants(variant),
+        },
+    )
+
+
+def merge_schema() -> dict[str, Any]:
+    """Return the schema of `convprof merge --format json`."""
+    row = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["environment", "device", "median_ms", "source"],
+        "properties": {
+            "environment": {"type": "string"},
+            "device": {"type": "string"},
+            "median_ms": _variants({"type": ["number", "null"], "minimum": 0}),
+            "source": {"type": "string"},
+        },
+    }
+    return _document(
+        "merge",
+        MERGE_SCHEMA_VERSION,
+        "convprof merge",
+        ["spec", "report_schema_version", "rows"],
+        {
+            "spec": {"type": "string"},
+            "report_schema_version": {"type": "integer", "description": "Of every merged report."},
+            "rows": {"type": "array", "items": row},
+        },
+    )
+
+
+def sweep_schema() -> dict[str, Any]:
+    """Return the schema of `convprof sweep --format json`."""
+    shape = {"type": "array", "items": {"type": "integer", "minimum": 1}}
+    variant = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": [
+            "params",
+            "macs",
+            "flops",
+            "param_bytes",
+            "buffer_bytes",
+            "activation_bytes",
+            "memory_bytes",
+            "training_bytes",
+        ],
+        "properties": {
+            **dict.fromkeys(
+                (
+                    "params",
+                    "macs",
+                    "flops",
+                    "param_bytes",
+                    "buffer_bytes",
+                    "activation_bytes",
+                    "memory_bytes",
+                    "training_bytes",
+                ),
+                _COUNT,
+            ),
+            "latency": LATENCY_SCHEMA,
+            "skipped": {"type": ["string", "null"]},
+        },
+    }
+    return _document(
+        "sweep",
+        SWEEP_SCHEMA_VERSION,
+        "convprof sweep",
+        ["convprof_version", "spec", "axes", "metrics", "points", "fits"],
+        {
+            "convprof_version": {"type": "string"},
+            "spec": report_schema()["properties"]["spec"],
+            "axes": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["name", "option", "values", "numbers"],
+                    "properties": {
+                        "name": {"type": "string"},
+                        "option": {"type": "string"},
+                        "values": {"type": "array", "items": {"type": "string"}},
+                        "numbers": {
+                            "oneOf": [{"type": "array", "items": {"type": "number"}}, {"type": "null"}]
+                        },
+                    },
+                },
+            },
+            "metrics": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["key", "title", "unit"],
+                    "properties": {
+                        "key": {"type": "string"},
+                        "title": {"type": "string"},
+                        "unit": {"enum": ["count", "bytes", "seconds"]},
+                    },
+                },
+            },
+            "points": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["index", "values", "input", "batch_size", "dtype", "variants"],
+                    "properties": {
+                        "index": {"type": "integer", "minimum": 0, "description": "0-based point."},
+                        "values": {"type": "object", "additionalProperties": {"type": "string"}},
+                        "input": shape,
+                        "batch_size": {"type": "integer", "minimum": 1},
+                        "dtype": {"enum": list(DTYPE_BYTES)},
+                        "variants": _variants(variant),
+                    },
+                },
+            },
+            "fits": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": [
+                        "axis",
+                        "metric",
+                        "variant",
+                        "exponent",
+                        "least_squares_exponent",
+                        "r2",
+                        "points",
+                    ],
+                    "properties": {
+                        "axis": {"type": "string"},
+                        "metric": {"type": "string"},
+                        "variant": {"enum": list(VARIANTS)},
+                        "exponent": _NUMBER_OR_NULL,
+                        "least_squares_exponent": _NUMBER_OR_NULL,
+                        "r2": _NUMBER_OR_NULL,
+                        "points": {"type": "integer", "minimum": 0},
+                    },
+                },
+            },
+        },
+    )
+
+
+#: What `convprof schema NAME` prints: the report's schema and each command's JSON output.
+SCHEMAS: dict[str, Callable[[], dict[str, Any]]] = {
+    "report": report_schema,
+    "check": check_schema,
+    "diff": diff_schema,
+    "merge": merge_schema,
+    "sweep": sweep_schema,
+}

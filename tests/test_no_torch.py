@@ -1,0 +1,81 @@
+"""Without torch installed: counting works exactly as before; measuring says in one line how to get it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+#: Runs convprof's console entry point in a process where `import torch` fails as if torch were not
+#: installed: a meta-path finder ahead of all others refuses it (and its submodules).
+_WITHOUT_TORCH = """\
+import sys
+
+class NoTorch:
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+sys.meta_path.insert(0, NoTorch())
+sys.argv = ["convprof", *sys.argv[1:]]
+from convprof.cli import main
+main()
+"""
+
+
+def _convprof(*args: str, torch: bool) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-c", _WITHOUT_TORCH] if not torch else [sys.executable, "-m", "convprof"]
+    return subprocess.run(
+        [*command, *args], capture_output=True, text=True, cwd=ROOT, stdin=subprocess.DEVNULL, timeout=120
+    )
+
+
+def test_the_blocker_really_hides_torch() -> None:
+    code = _WITHOUT_TORCH.replace("from convprof.cli import main\nmain()\n", "import torch\n")
+    process = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert process.returncode == 1
+    assert "ModuleNotFoundError: No module named 'torch'" in process.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("compare", "lenet5", "--no-latency", "--format", "json"),
+        ("compare", "vgg16", "--no-latency"),
+        ("check", "lenet5", "--max-params", "61706", "--format", "json"),
+        ("sweep", "why_convolutions", "--resolution", "16,32", "--format", "json"),
+        ("examples",),
+        ("schema", "check"),
+    ],
+)
+def test_counting_works_exactly_as_with_torch(args: tuple[str, ...]) -> None:
+    without = _convprof(*args, torch=False)
+    assert without.returncode == 0, without.stderr
+    with_torch = _convprof(*args, torch=True)
+    assert without.stdout == with_torch.stdout
+    assert without.stderr == with_torch.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "instead"),
+    [
+        (("compare", "why_convolutions"), "--no-latency"),
+        (("check", "lenet5", "--max-latency", "cpu=5"), "size budgets alone need no torch"),
+        (("check", "lenet5", "--latency"), "size budgets alone need no torch"),
+        (("sweep", "why_convolutions", "--resolution", "16,32", "--latency"), "counts without torch"),
+        (("calibrate",), ""),
+    ],
+)
+def test_measuring_says_how_to_install_torch(args: tuple[str, ...], instead: str) -> None:
+    process = _convprof(*args, torch=False)
+    assert process.returncode == 2
+    assert process.stdout == ""
+    lines = process.stderr.splitlines()
+    assert len(lines) == 1, process.stderr  # one line, never a traceback
+    assert lines[0].startswith("convprof: error: ")
+    assert "needs torch, which is not installed: pip install 'convprof[torch]'" in lines[0]
+    assert instead in lines[0]

@@ -20,6 +20,12 @@ MAX_EXPANDED_NODES = 2_000_000
 #: Nesting a spec never needs; deeper documents are refused before recursion can exhaust the stack.
 MAX_DEPTH = 64
 
+#: Digits a number may have: far more than any size (torch's int64 has 19), far below Python's
+#: 4,300-digit limit on converting text to int.
+MAX_NUMBER_DIGITS = 100
+#: Characters of a bad scalar quoted in a message.
+_SHOWN = 40
+
 _TAG = "tag:yaml.org,2002:"
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
 
@@ -81,8 +87,9 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
     return []
 
 
-def _expanded_size(root: yaml.Node, path: str) -> int:
-    """Count the nodes the document becomes once aliases are followed, in time linear in its size."""
+def _expanded_size(root: yaml.Node, path: str) -> tuple[int, int]:
+    """Count the nodes the document becomes once aliases are followed, and the distinct nodes it has,
+    in time linear in its size."""
     sizes: dict[int, int] = {}
     visiting: set[int] = set()
     stack: list[tuple[yaml.Node, bool]] = [(root, False)]
@@ -102,7 +109,7 @@ def _expanded_size(root: yaml.Node, path: str) -> int:
         visiting.add(key)
         stack.append((node, True))
         stack.extend((child, False) for child in _children(node) if id(child) not in sizes)
-    return sizes[id(root)]
+    return sizes[id(root)], len(sizes)
 
 
 class _Converter:
@@ -127,7 +134,7 @@ class _Converter:
             if node.tag != _TAG + "map":
                 raise self.error(node, f"unsupported YAML tag {node.tag!r}; only plain YAML is accepted")
             items: dict[str, tuple[Scalar, Node]] = {}
-            for key_node, value_node in self.merged_pairs(node):
+            for key_node, value_node in self.merged_pairs(node, depth):
                 key = self.convert(key_node, depth + 1)
                 if not isinstance(key, Scalar) or key.tag != "str":
                     raise self.error(key_node, "mapping keys must be plain strings")
@@ -141,8 +148,10 @@ class _Converter:
             return Mapping(items, line, column)
         raise self.error(node, "unsupported YAML node")  # pragma: no cover - yaml has three kinds
 
-    def merged_pairs(self, node: yaml.MappingNode) -> list[tuple[yaml.Node, yaml.Node]]:
+    def merged_pairs(self, node: yaml.MappingNode, depth: int = 0) -> list[tuple[yaml.Node, yaml.Node]]:
         """Apply YAML merge keys (`<<: *anchor`); explicit keys win over merged ones."""
+        if depth > MAX_DEPTH:  # a chain of merges nests like mappings do, and recursion must stay bounded
+            raise self.error(node, f"merge keys (<<) are chained deeper than {MAX_DEPTH} levels")
         merged: list[tuple[yaml.Node, yaml.Node]] = []
         explicit: list[tuple[yaml.Node, yaml.Node]] = []
         for key, value in node.value:
@@ -151,8 +160,7 @@ class _Converter:
                 for source in sources:
                     if not isinstance(source, yaml.MappingNode):
                         raise self.error(source, "a merge key (<<) takes a mapping or a list of mappings")
-                    for pair in self.merged_pairs(source):
-                        merged.append(pair)
+                    merged += self.merged_pairs(source, depth + 1)
             else:
                 explicit.append((key, value))
         if not merged:
@@ -164,6 +172,23 @@ class _Converter:
                 result.setdefault(key.value, (key, value))
         return explicit + list(result.values())
 
+    def number(self, node: yaml.ScalarNode, tag: str) -> int | float:
+        """Construct an int or float, refusing text its tag cannot be (`!!int abc`) or is too long for."""
+        digits = sum(char.isdigit() for char in node.value)
+        if digits > MAX_NUMBER_DIGITS:
+            raise self.error(
+                node, f"a number of {digits:,} digits; numbers in a spec have at most {MAX_NUMBER_DIGITS}"
+            )
+        try:
+            if tag == "int":
+                value: int | float = _CONSTRUCTOR.construct_yaml_int(node)
+            else:
+                value = _CONSTRUCTOR.construct_yaml_float(node)
+        except ValueError:
+            shown = node.value if len(node.value) <= _SHOWN else node.value[: _SHOWN - 3] + "..."
+            raise self.error(node, f"{shown!r} is not a YAML {tag}; remove the !!{tag} tag or fix it") from None
+        return value
+
     def scalar(self, node: yaml.ScalarNode) -> Scalar:
         line, column = _mark(node)
         tag = node.tag[len(_TAG) :] if node.tag.startswith(_TAG) else node.tag
@@ -174,10 +199,8 @@ class _Converter:
             value = None
         elif tag == "bool":
             value = _CONSTRUCTOR.construct_yaml_bool(node)
-        elif tag == "int":
-            value = _CONSTRUCTOR.construct_yaml_int(node)
-        elif tag == "float":
-            value = _CONSTRUCTOR.construct_yaml_float(node)
+        elif tag in ("int", "float"):
+            value = self.number(node, tag)
         elif tag == "timestamp":
             value = node.value  # kept as text: no field of a spec is a date
         else:
@@ -229,13 +252,15 @@ def load_nodes(data: bytes, path: str) -> Node:
         raise SpecError(f"invalid YAML: {first_line}", path, 1, 1) from None
     if root is None:
         raise SpecError("the file is empty; a spec needs at least `input` and `layers`", path, 1, 1)
-    if _expanded_size(root, path) > MAX_EXPANDED_NODES:
+    expanded, distinct = _expanded_size(root, path)
+    if expanded > MAX_EXPANDED_NODES:
         line, column = _mark(root)
-        raise SpecError(
-            f"document expands to more than {MAX_EXPANDED_NODES:,} nodes through aliases; "
-            "write the layers out or use fewer nested aliases",
-            path,
-            line,
-            column,
-        )
+        if distinct > MAX_EXPANDED_NODES:  # too big as written: aliases are not to blame
+            message = f"document has more than {MAX_EXPANDED_NODES:,} nodes; a spec is a short list of layers"
+        else:
+            message = (
+                f"document expands to more than {MAX_EXPANDED_NODES:,} nodes through aliases; "
+                "write the layers out or use fewer nested aliases"
+            )
+        raise SpecError(message, path, line, column)
     return _Converter(path).convert(root)

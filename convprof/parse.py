@@ -7,10 +7,11 @@ from collections.abc import Callable
 from dataclasses import MISSING, fields
 from typing import Any
 
-from convprof.args import choice, describe, positive_int, string
+from convprof.args import MAX_INT, choice, describe, positive_int, string
 from convprof.budgets import parse_budgets
 from convprof.errors import SpecError
 from convprof.kinds import ShapeError, all_kinds, lookup
+from convprof.kinds.base import prod
 from convprof.spec import DTYPE_BYTES, Budgets, LayerSpec, ModelSpec, Shape
 from convprof.yamlnode import Mapping, Node, Scalar, Sequence, load_nodes
 
@@ -21,6 +22,13 @@ _TOP_KEYS = ("name", "description", "input", "batch_size", "dtype", "layers", "b
 _INFERRED = ("in_channels", "in_features", "num_features")
 #: Ranks an input may have: (C,), (C, L), (C, H, W), (C, D, H, W).
 _MAX_INPUT_RANK = 4
+
+
+def _too_many(shape: Shape) -> str:
+    return (
+        f"{prod(shape):,} elements per sample ({'x'.join(map(str, shape))}), more than torch can index "
+        f"({MAX_INT:,}, 2**63 - 1); use smaller sizes"
+    )
 
 
 def _suggest(word: str, options: list[str]) -> str:
@@ -71,7 +79,7 @@ class _Parser:
             )
         if not isinstance(layers_node, Sequence) or not layers_node.items:
             raise self.error(layers_node, f"`layers` must be a non-empty list, got {describe(layers_node)}")
-        layers = self.layers(layers_node, shape)
+        layers = self.layers(layers_node, shape, batch_size)
         budgets_node = get("budgets")
         budgets = parse_budgets(budgets_node, self.path) if budgets_node else Budgets()
         return ModelSpec(name, description, shape, batch_size, dtype, layers, self.path, budgets)
@@ -83,14 +91,17 @@ class _Parser:
                 f"`input` must be one sample's shape as a list, e.g. [3, 32, 32] "
                 f"(channels, height, width), got {describe(node)}",
             )
-        return tuple(self.field("input", positive_int, item) for item in node.items)
+        shape = tuple(self.field("input", positive_int, item) for item in node.items)
+        if prod(shape) > MAX_INT:
+            raise self.error(node, f"`input` has {_too_many(shape)}")
+        return shape
 
-    def layers(self, node: Sequence, shape: Shape) -> tuple[LayerSpec, ...]:
+    def layers(self, node: Sequence, shape: Shape, batch_size: int) -> tuple[LayerSpec, ...]:
         layers: list[LayerSpec] = []
         names: dict[str, int] = {}
         counters: dict[str, int] = {}
         for index, item in enumerate(node.items):
-            layer = self.layer(index, item, shape, counters)
+            layer = self.layer(index, item, shape, counters, batch_size)
             if layer.name in names:
                 raise self.error(
                     item,
@@ -102,7 +113,9 @@ class _Parser:
             shape = layer.output_shape
         return tuple(layers)
 
-    def layer(self, index: int, node: Node, shape: Shape, counters: dict[str, int]) -> LayerSpec:
+    def layer(
+        self, index: int, node: Node, shape: Shape, counters: dict[str, int], batch_size: int
+    ) -> LayerSpec:
         args_node: Node | None
         if isinstance(node, Scalar) and node.tag == "str":
             kind_node, args_node = node, None
@@ -154,8 +167,12 @@ class _Parser:
         args = kind.Args(**values)
         try:
             output_shape = kind.output_shape(args, shape)
+            # Here, not after every layer is read, so that the first layer torch refuses is the one named.
+            kind.check_batch(args, shape, batch_size)
         except ShapeError as exc:
             raise self.error(node, f"layer {index + 1} {label}: {exc}") from exc
+        if prod(output_shape) > MAX_INT:
+            raise self.error(node, f"layer {index + 1} {label}: its output has {_too_many(output_shape)}")
         counters[label] = counters.get(label, 0) + 1
         if name is None:
             name = f"{label}_{counters[label]}"

@@ -13,7 +13,7 @@ from convprof.budgets import BUDGET_METRICS, LATENCY_PREFIX
 from convprof.commands.base import optimizer_option, reports_errors
 from convprof.errors import UsageError
 from convprof.measure.options import PRESETS
-from convprof.units import plural
+from convprof.units import clip, plural
 
 if TYPE_CHECKING:
     from convprof.budgets import Allowance, Check
@@ -67,7 +67,7 @@ def _overrides(limits: dict[str, str | None], latency: tuple[str, ...]) -> Budge
                 values[metric] = parse_limit(metric, text)
             except ValueError as exc:
                 option = "--max-" + metric.replace("_", "-")
-                raise UsageError(f"{option} {text!r}: {exc}") from None
+                raise UsageError(f"{option} {clip(text)}: {exc}") from None
     devices = dict(parse_latency_option(item) for item in latency)
     return Budgets(**values, latency_ms=tuple(sorted(devices.items())))
 

@@ -309,7 +309,7 @@ def _values(option: str, text: str, example: str) -> list[str]:
     seen: set[str] = set()
     for part in parts:
         if part in seen:
-            raise UsageError(f"{option}: {clip(part)} is given twice; give each value once")
+            raise UsageError(f"{option}: {clip(part, quoted=False)} is given twice; give each value once")
         seen.add(part)
     return parts
 

@@ -63,9 +63,10 @@ def plural(count: int, noun: str) -> str:
 CLIP_CHARS = 40
 
 
-def clip(text: str) -> str:
-    """Return user text as a message quotes it: repr, cut to CLIP_CHARS characters with `...`."""
-    return repr(text if len(text) <= CLIP_CHARS else text[: CLIP_CHARS - 3] + "...")
+def clip(text: str, quoted: bool = True) -> str:
+    """Return user text as a message shows it: cut to CLIP_CHARS characters with `...`, as a repr."""
+    short = text if len(text) <= CLIP_CHARS else text[: CLIP_CHARS - 3] + "..."
+    return repr(short) if quoted else short
 
 
 def format_shape(shape: tuple[int, ...]) -> str:

@@ -26,6 +26,12 @@ MAX_NUMBER_DIGITS = 100
 #: Characters of a bad scalar quoted in a message.
 _SHOWN = 40
 
+#: Documents longer than this are counted node by node before being composed: a shorter one cannot
+#: hold enough nodes (each takes at least two characters) to make composing it costly.
+_COUNT_FIRST_CHARS = 2**20
+#: Parser events that each make one node.
+_NODE_EVENTS = (yaml.ScalarEvent, yaml.SequenceStartEvent, yaml.MappingStartEvent, yaml.AliasEvent)
+
 _TAG = "tag:yaml.org,2002:"
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
 
@@ -223,12 +229,33 @@ def _decode(data: bytes, path: str) -> str:
         ) from None
 
 
+def _count_written_nodes(text: str, path: str) -> None:
+    """Refuse a document written out at more than MAX_EXPANDED_NODES nodes before composing it.
+
+    Composing builds an object per node (about 500 bytes and 20 microseconds each); the parser's
+    event stream holds one event at a time, so it stops at the limit with bounded memory."""
+    count = 0
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, _NODE_EVENTS):
+            count += 1
+            if count > MAX_EXPANDED_NODES:
+                line, column = event.start_mark.line + 1, event.start_mark.column + 1
+                raise SpecError(
+                    f"document has more than {MAX_EXPANDED_NODES:,} nodes; a spec is a short list of layers",
+                    path,
+                    line,
+                    column,
+                )
+
+
 def load_nodes(data: bytes, path: str) -> Node:
     """Parse one YAML document into located nodes, or raise SpecError with its position."""
     text = _decode(data, path)
     if text.startswith("\ufeff"):
         text = text[1:]
     try:
+        if len(text) > _COUNT_FIRST_CHARS:
+            _count_written_nodes(text, path)
         root = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark

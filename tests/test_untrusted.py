@@ -319,8 +319,11 @@ def test_the_earliest_failing_layer_is_named(tmp_path: Path) -> None:
     _refused(code, stderr, "layer 2 batchnorm2d", "more than one value per channel")
 
 
-def test_a_big_document_is_not_blamed_on_aliases(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("count_first", [False, True], ids=["composed", "counted-before-composing"])
+def test_a_big_document_is_not_blamed_on_aliases(count_first: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(yamlnode, "MAX_EXPANDED_NODES", 100)
+    if count_first:  # as for a document over 1 MiB: its events are counted before any node is built
+        monkeypatch.setattr(yamlnode, "_COUNT_FIRST_CHARS", 0)
     plain = ("[" + "1, " * 150 + "1]").encode()
     with pytest.raises(SpecError, match="more than 100 nodes; a spec is a short list") as caught:
         load_nodes(plain, "big.yaml")

@@ -92,7 +92,9 @@ def find_unsafe(value: Any) -> Violation | None:
         elif isinstance(item, dict):
             for key in item:
                 if _SURROGATE.search(key):
-                    return Violation(path, "a key with a lone UTF-16 surrogate (an unpaired \\ud800-\\udfff escape)")
+                    return Violation(
+                        path, "a key with a lone UTF-16 surrogate (an unpaired \\ud800-\\udfff escape)"
+                    )
             # Reversed, so that the first problem in document order is the one found.
             stack.extend(((*path, key), child) for key, child in reversed(item.items()))
         elif isinstance(item, list):

@@ -107,7 +107,9 @@ def _replace(target: Path, payload: bytes, shown: Path) -> None:
         raise UsageError(f"cannot write {shown}: directory {directory} does not exist; create it first")
     _remove_stale(directory, target)
     mode = 0o666 & ~_umask()  # the permissions any new file would get
-    temporary = directory / f"{temporary_prefix(target)}{os.getpid()}.{secrets.token_hex(4)}{TEMPORARY_SUFFIX}"
+    temporary = (
+        directory / f"{temporary_prefix(target)}{os.getpid()}.{secrets.token_hex(4)}{TEMPORARY_SUFFIX}"
+    )
     try:
         fd = _anonymous(directory, mode)
         if fd is None:

@@ -74,7 +74,8 @@ def parse_bytes(text: str) -> int:
     multiplier = _BYTE_UNITS.get(unit, _DECIMAL.get(unit))
     if multiplier is None:
         raise ValueError(
-            f"unknown unit {clip(unit)} in {clip(text)}; use B, KiB, MiB, GiB (binary) or kB, MB, GB (decimal)"
+            f"unknown unit {clip(unit)} in {clip(text)}; "
+            "use B, KiB, MiB, GiB (binary) or kB, MB, GB (decimal)"
         )
     return _whole(number, multiplier, text)
 

@@ -12,13 +12,12 @@ from convprof.errors import UsageError
 from convprof.jsoncheck import MAX_DEPTH, Checker, compile_schema, deep_position, find_unsafe, loads, locate
 from convprof.report import SCHEMA_VERSION
 from convprof.schema import report_schema
+from convprof.units import clip
 
 __all__ = ["MAX_REPORT_BYTES", "load_report"]
 
 #: Largest report read; a 10,000-layer report is a few MB.
 MAX_REPORT_BYTES = 256 * 1024 * 1024
-#: Characters of a wrong value a message quotes.
-_SHOWN_CHARS = 40
 
 
 def load_report(path: Path) -> dict[str, Any]:
@@ -83,7 +82,7 @@ def load_report(path: Path) -> dict[str, Any]:
         )
     version = data["schema_version"]
     if version != SCHEMA_VERSION:
-        shown = repr(version) if len(repr(version)) <= _SHOWN_CHARS else repr(version)[: _SHOWN_CHARS - 3] + "..."
+        shown = clip(repr(version), quoted=False)
         raise UsageError(
             f"{path}{_position(text, ('schema_version',))}: report schema_version {shown}, "
             f"this convprof reads {SCHEMA_VERSION}; regenerate it with this version"

@@ -305,7 +305,9 @@ def _split(text: str) -> list[str]:
 def _values(option: str, text: str, example: str) -> list[str]:
     parts = _split(text)
     if any(not p for p in parts):
-        raise UsageError(f"{option}: empty value in {clip(text)}; give a comma-separated list such as {example}")
+        raise UsageError(
+            f"{option}: empty value in {clip(text)}; give a comma-separated list such as {example}"
+        )
     seen: set[str] = set()
     for part in parts:
         if part in seen:
@@ -331,7 +333,9 @@ _SIZE = re.compile(r"^\d+(x\d+){0,2}$")
 def _size(option: str, label: str, digits: str) -> int:
     """Return a size written in decimal digits; UsageError past MAX_INT (no tensor can be that big)."""
     if len(digits.lstrip("0")) > len(str(MAX_INT)) or int(digits) > MAX_INT:
-        raise UsageError(f"{option}: {clip(label)} is larger than {MAX_INT:,} (2**63 - 1); give smaller sizes")
+        raise UsageError(
+            f"{option}: {clip(label)} is larger than {MAX_INT:,} (2**63 - 1); give smaller sizes"
+        )
     return int(digits)
 
 
@@ -376,7 +380,9 @@ def width_axis(text: str) -> Axis:
         except ValueError:
             number = math.nan
         if not (number > 0 and math.isfinite(number)):
-            raise UsageError(f"{option}: {clip(label)} is not a positive multiplier; give values such as 0.5,1,2")
+            raise UsageError(
+                f"{option}: {clip(label)} is not a positive multiplier; give values such as 0.5,1,2"
+            )
         if number > MAX_WIDTH:
             raise UsageError(f"{option}: {clip(label)} is over 2**63; no layer could be that wide")
         values.append(AxisValue(label, number, None))

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import yaml
 
 from convprof.errors import SpecError
+from convprof.units import clip
 
 __all__ = ["Mapping", "Node", "Scalar", "Sequence", "load_nodes"]
 
@@ -23,8 +24,6 @@ MAX_DEPTH = 64
 #: Digits a number may have: far more than any size (torch's int64 has 19), far below Python's
 #: 4,300-digit limit on converting text to int.
 MAX_NUMBER_DIGITS = 100
-#: Characters of a bad scalar quoted in a message.
-_SHOWN = 40
 
 #: Documents longer than this are counted node by node before being composed: a shorter one cannot
 #: hold enough nodes (each takes at least two characters) to make composing it costly.
@@ -191,8 +190,8 @@ class _Converter:
             else:
                 value = _CONSTRUCTOR.construct_yaml_float(node)
         except ValueError:
-            shown = node.value if len(node.value) <= _SHOWN else node.value[: _SHOWN - 3] + "..."
-            raise self.error(node, f"{shown!r} is not a YAML {tag}; remove the !!{tag} tag or fix it") from None
+            message = f"{clip(node.value)} is not a YAML {tag}; remove the !!{tag} tag or fix it"
+            raise self.error(node, message) from None
         return value
 
     def scalar(self, node: yaml.ScalarNode) -> Scalar:
@@ -239,7 +238,8 @@ def _count_written_nodes(text: str, path: str) -> None:
         if isinstance(event, _NODE_EVENTS):
             count += 1
             if count > MAX_EXPANDED_NODES:
-                line, column = event.start_mark.line + 1, event.start_mark.column + 1
+                mark = event.start_mark
+                line, column = (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
                 raise SpecError(
                     f"document has more than {MAX_EXPANDED_NODES:,} nodes; a spec is a short list of layers",
                     path,

@@ -113,7 +113,8 @@ def test_output_through_a_symlink_keeps_the_link_and_replaces_its_target(tmp_pat
     link.symlink_to(target)
     code, _, stderr = _run(*_COMPARE, link)
     assert code == 0, stderr
-    assert link.is_symlink() and link.resolve() == target
+    assert link.is_symlink()
+    assert link.resolve() == target
     assert json.loads(target.read_text(encoding="utf-8"))["spec"]["name"] == "lenet5"
     assert _files(tmp_path / "elsewhere") == ["report.json"]  # the temporary file went beside the target
     assert _files(tmp_path) == ["elsewhere", "link.json"]
@@ -159,7 +160,8 @@ def test_output_through_a_link_to_stdout_goes_to_stdout(tmp_path: Path) -> None:
     code, stdout, stderr = _run(*_COMPARE, link)
     assert code == 0, stderr
     assert json.loads(stdout)["spec"]["name"] == "lenet5"
-    assert link.is_symlink() and os.readlink(link) == "/proc/self/fd/1"
+    assert link.is_symlink()
+    assert os.readlink(link) == "/proc/self/fd/1"
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="creating a character device (mknod) needs root")
@@ -328,7 +330,11 @@ def test_a_big_document_is_not_blamed_on_aliases(count_first: bool, monkeypatch:
     with pytest.raises(SpecError, match="more than 100 nodes; a spec is a short list") as caught:
         load_nodes(plain, "big.yaml")
     assert "alias" not in str(caught.value)
-    aliased = b"a: &a [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: [*b, *b]\n"
+    aliased = (
+        b"a: &a [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]\n"
+        b"b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+        b"c: [*b, *b]\n"
+    )
     with pytest.raises(SpecError, match="more than 100 nodes through aliases"):
         load_nodes(aliased, "bomb.yaml")
 

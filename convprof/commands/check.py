@@ -203,7 +203,8 @@ def _limit_option(metric: str, example: str) -> Callable[[F], F]:
     "--write-reports",
     type=click.Path(path_type=Path),
     metavar="DIR",
-    help="Also write each spec's JSON report to DIR/NAME.json (a baseline for later runs); NAME keeps only letters, digits, . _ - of the spec's name.",
+    help="Also write each spec's JSON report to DIR/NAME.json (a baseline for later runs); NAME "
+    "keeps only the letters, digits, . _ and - of the spec's name.",
 )
 @reports_errors
 def check(

@@ -37,8 +37,8 @@ __all__ = [
     "AdaptiveMaxPool2d",
     "AvgPool2d",
     "MaxPool2d",
-    "adaptive_window_sum",
     "adaptive_window_max",
+    "adaptive_window_sum",
     "pool_output_size",
 ]
 

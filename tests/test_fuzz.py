@@ -1,5 +1,8 @@
 """Property-based tests: random valid stacks match torch; random broken specs fail cleanly.
 
+Hostile input too: numbers at and past every limit in every spec field and every numeric option,
+values no report holds at every path of a report, and specs at the limits whose reports must read back.
+
 The default example counts keep CI fast. The long run:
 
     CONVPROF_FUZZ_EXAMPLES=2000 python -m pytest tests/test_fuzz.py -q

@@ -37,8 +37,9 @@ def _suggest(word: str, options: list[str]) -> str:
 
 
 class _Parser:
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, batch_size: int | None = None) -> None:
         self.path = path
+        self.batch_size = batch_size
 
     def field(self, label: str, coerce: Callable[[Node, str], Any], node: Node) -> Any:
         """Coerce `node`, naming the field in the message when it is wrong."""
@@ -71,6 +72,8 @@ class _Parser:
         shape = self.input(input_node)
         batch_node, dtype_node = get("batch_size"), get("dtype")
         batch_size = self.field("batch_size", positive_int, batch_node) if batch_node else 1
+        if self.batch_size is not None:  # --batch-size: layers are checked at the batch that will run
+            batch_size = self.batch_size
         dtype = self.field("dtype", choice(*DTYPE_BYTES), dtype_node) if dtype_node else "float32"
         layers_node = get("layers")
         if layers_node is None:
@@ -179,11 +182,15 @@ class _Parser:
         return LayerSpec(index, kind.name, name, args, shape, output_shape, node.line, node.column)
 
 
-def parse_nodes(root: Node, path: str, default_name: str) -> ModelSpec:
-    """Validate a spec already loaded as located nodes (for tools that edit the tree first)."""
-    return _Parser(path).spec(root, default_name)
+def parse_nodes(root: Node, path: str, default_name: str, batch_size: int | None = None) -> ModelSpec:
+    """Validate a spec already loaded as located nodes (for tools that edit the tree first).
+
+    `batch_size` replaces the spec's own (a command's --batch-size)."""
+    return _Parser(path, batch_size).spec(root, default_name)
 
 
-def parse_spec(data: bytes, path: str, default_name: str) -> ModelSpec:
-    """Parse and fully validate a spec; raise SpecError naming file, line and column."""
-    return parse_nodes(load_nodes(data, path), path, default_name)
+def parse_spec(data: bytes, path: str, default_name: str, batch_size: int | None = None) -> ModelSpec:
+    """Parse and fully validate a spec; raise SpecError naming file, line and column.
+
+    `batch_size` replaces the spec's own (a command's --batch-size)."""
+    return parse_nodes(load_nodes(data, path), path, default_name, batch_size)

@@ -482,3 +482,16 @@ def test_hostile_reports_exit_2_with_one_located_line(
     code, stdout, stderr = _run(*args)
     _refused(code, stderr, f"{broken}:", phrase)
     assert stdout == ""
+
+
+def test_batch_size_option_decides_which_layers_can_run(tmp_path: Path) -> None:
+    # At the spec's batch of 1 the batchnorm sees one value per channel; --batch-size 4 gives it four.
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        spec_text((3, 1, 1), [{"batchnorm2d": {"track_running_stats": False}}, "relu"]), encoding="utf-8"
+    )
+    code, _, stderr = _run("compare", spec, "--no-latency")
+    _refused(code, stderr, "layer 1 batchnorm2d")
+    code, stdout, stderr = _run("compare", spec, "--no-latency", "--batch-size", "4", "--format", "json")
+    assert code == 0, stderr
+    assert json.loads(stdout)["spec"]["batch_size"] == 4

@@ -7,10 +7,11 @@ from collections.abc import Callable
 from dataclasses import MISSING, fields
 from typing import Any
 
-from convprof.args import choice, describe, positive_int, string
+from convprof.args import MAX_INT, choice, describe, positive_int, string
 from convprof.budgets import parse_budgets
 from convprof.errors import SpecError
 from convprof.kinds import ShapeError, all_kinds, lookup
+from convprof.kinds.base import prod
 from convprof.spec import DTYPE_BYTES, Budgets, LayerSpec, ModelSpec, Shape
 from convprof.yamlnode import Mapping, Node, Scalar, Sequence, load_nodes
 
@@ -23,14 +24,22 @@ _INFERRED = ("in_channels", "in_features", "num_features")
 _MAX_INPUT_RANK = 4
 
 
+def _too_many(shape: Shape) -> str:
+    return (
+        f"{prod(shape):,} elements per sample ({'x'.join(map(str, shape))}), more than torch can index "
+        f"({MAX_INT:,}, 2**63 - 1); use smaller sizes"
+    )
+
+
 def _suggest(word: str, options: list[str]) -> str:
     match = difflib.get_close_matches(word.lower(), options, n=1, cutoff=0.6)
     return f" (did you mean {match[0]}?)" if match else ""
 
 
 class _Parser:
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, batch_size: int | None = None) -> None:
         self.path = path
+        self.batch_size = batch_size
 
     def field(self, label: str, coerce: Callable[[Node, str], Any], node: Node) -> Any:
         """Coerce `node`, naming the field in the message when it is wrong."""
@@ -63,6 +72,8 @@ class _Parser:
         shape = self.input(input_node)
         batch_node, dtype_node = get("batch_size"), get("dtype")
         batch_size = self.field("batch_size", positive_int, batch_node) if batch_node else 1
+        if self.batch_size is not None:  # --batch-size: layers are checked at the batch that will run
+            batch_size = self.batch_size
         dtype = self.field("dtype", choice(*DTYPE_BYTES), dtype_node) if dtype_node else "float32"
         layers_node = get("layers")
         if layers_node is None:
@@ -77,7 +88,7 @@ class _Parser:
                 "`layers` is empty; list at least one layer, "
                 "e.g. - conv2d: {out_channels: 6, kernel_size: 5}",
             )
-        layers = self.layers(layers_node, shape)
+        layers = self.layers(layers_node, shape, batch_size)
         budgets_node = get("budgets")
         budgets = parse_budgets(budgets_node, self.path) if budgets_node else Budgets()
         return ModelSpec(name, description, shape, batch_size, dtype, layers, self.path, budgets)
@@ -89,14 +100,17 @@ class _Parser:
                 f"`input` must be one sample's shape as a list, e.g. [3, 32, 32] "
                 f"(channels, height, width), got {describe(node)}",
             )
-        return tuple(self.field("input", positive_int, item) for item in node.items)
+        shape = tuple(self.field("input", positive_int, item) for item in node.items)
+        if prod(shape) > MAX_INT:
+            raise self.error(node, f"`input` has {_too_many(shape)}")
+        return shape
 
-    def layers(self, node: Sequence, shape: Shape) -> tuple[LayerSpec, ...]:
+    def layers(self, node: Sequence, shape: Shape, batch_size: int) -> tuple[LayerSpec, ...]:
         layers: list[LayerSpec] = []
         names: dict[str, int] = {}
         counters: dict[str, int] = {}
         for index, item in enumerate(node.items):
-            layer = self.layer(index, item, shape, counters)
+            layer = self.layer(index, item, shape, counters, batch_size)
             if layer.name in names:
                 raise self.error(
                     item,
@@ -108,7 +122,9 @@ class _Parser:
             shape = layer.output_shape
         return tuple(layers)
 
-    def layer(self, index: int, node: Node, shape: Shape, counters: dict[str, int]) -> LayerSpec:
+    def layer(
+        self, index: int, node: Node, shape: Shape, counters: dict[str, int], batch_size: int
+    ) -> LayerSpec:
         args_node: Node | None
         if isinstance(node, Scalar) and node.tag == "str":
             kind_node, args_node = node, None
@@ -159,19 +175,27 @@ class _Parser:
         args = kind.Args(**values)
         try:
             output_shape = kind.output_shape(args, shape)
+            # Here, not after every layer is read, so that the first layer torch refuses is the one named.
+            kind.check_batch(args, shape, batch_size)
         except ShapeError as exc:
             raise self.error(node, f"layers.{index} {label}: {exc}") from exc
+        if prod(output_shape) > MAX_INT:
+            raise self.error(node, f"layers.{index} {label}: its output has {_too_many(output_shape)}")
         counters[label] = counters.get(label, 0) + 1
         if name is None:
             name = f"{label}_{counters[label]}"
         return LayerSpec(index, kind.name, name, args, shape, output_shape, node.line, node.column)
 
 
-def parse_nodes(root: Node, path: str, default_name: str) -> ModelSpec:
-    """Validate a spec already loaded as located nodes (for tools that edit the tree first)."""
-    return _Parser(path).spec(root, default_name)
+def parse_nodes(root: Node, path: str, default_name: str, batch_size: int | None = None) -> ModelSpec:
+    """Validate a spec already loaded as located nodes (for tools that edit the tree first).
+
+    `batch_size` replaces the spec's own (a command's --batch-size)."""
+    return _Parser(path, batch_size).spec(root, default_name)
 
 
-def parse_spec(data: bytes, path: str, default_name: str) -> ModelSpec:
-    """Parse and fully validate a spec; raise SpecError naming file, line and column."""
-    return parse_nodes(load_nodes(data, path), path, default_name)
+def parse_spec(data: bytes, path: str, default_name: str, batch_size: int | None = None) -> ModelSpec:
+    """Parse and fully validate a spec; raise SpecError naming file, line and column.
+
+    `batch_size` replaces the spec's own (a command's --batch-size)."""
+    return parse_nodes(load_nodes(data, path), path, default_name, batch_size)

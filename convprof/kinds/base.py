@@ -22,6 +22,7 @@ __all__ = [
     "all_kinds",
     "lookup",
     "register",
+    "spatial_field",
 ]
 
 
@@ -59,6 +60,17 @@ class LayerCost:
     """Non-trainable state in the model dtype (BatchNorm running mean and variance)."""
     buffer_fixed_bytes: int = 0
     """Non-trainable state of a fixed type (BatchNorm's int64 num_batches_tracked)."""
+
+
+def spatial_field(rf: ReceptiveField | None, in_shape: Shape) -> ReceptiveField | None:
+    """Return `rf` when it has one extent per spatial dimension of `in_shape`, else FULL.
+
+    They differ once a Flatten has merged spatial dimensions: a window over a merged dimension covers
+    rows of the original ones, not a box, so a later unit's field is bounded by the whole input and
+    reported as such rather than guessed."""
+    if rf is None or len(rf.size) != len(in_shape) - 1:
+        return FULL
+    return rf
 
 
 def prod(values: tuple[int, ...]) -> int:

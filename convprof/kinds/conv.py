@@ -7,7 +7,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
 from convprof.args import REQUIRED, Pair, arg, boolean, padding, positive_int, positive_pair
-from convprof.kinds.base import LayerCost, LayerKind, ReceptiveField, ShapeError, prod, register
+from convprof.kinds.base import (
+    LayerCost,
+    LayerKind,
+    ReceptiveField,
+    ShapeError,
+    prod,
+    register,
+    spatial_field,
+)
 from convprof.spec import Shape
 
 if TYPE_CHECKING:
@@ -109,6 +117,7 @@ class Conv2d(LayerKind):
     def receptive_field(
         self, args: Conv2dArgs, in_shape: Shape, rf: ReceptiveField | None
     ) -> ReceptiveField | None:
+        rf = spatial_field(rf, in_shape)
         if rf is None:
             return None
         effective = [d * (k - 1) + 1 for k, d in zip(args.kernel_size, args.dilation, strict=True)]

@@ -303,7 +303,7 @@ def test_values_convprof_refuses_on_purpose(layer: dict[str, Any], phrase: str) 
 
 
 def test_the_earliest_failing_layer_is_named(tmp_path: Path) -> None:
-    # Layer 2 cannot run on one sample of 1x1 (batch statistics); layer 4's kernel does not fit either.
+    # layers.1 cannot run on one sample of 1x1 (batch statistics); layers.3's kernel does not fit either.
     spec = tmp_path / "spec.yaml"
     spec.write_text(
         spec_text(
@@ -318,7 +318,7 @@ def test_the_earliest_failing_layer_is_named(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     code, _, stderr = _run("compare", spec, "--no-latency")
-    _refused(code, stderr, "layer 2 batchnorm2d", "more than one value per channel")
+    _refused(code, stderr, "layers.1 batchnorm2d", "more than one value per channel")
 
 
 @pytest.mark.parametrize("count_first", [False, True], ids=["composed", "counted-before-composing"])
@@ -491,7 +491,7 @@ def test_batch_size_option_decides_which_layers_can_run(tmp_path: Path) -> None:
         spec_text((3, 1, 1), [{"batchnorm2d": {"track_running_stats": False}}, "relu"]), encoding="utf-8"
     )
     code, _, stderr = _run("compare", spec, "--no-latency")
-    _refused(code, stderr, "layer 1 batchnorm2d")
+    _refused(code, stderr, "layers.0 batchnorm2d")
     code, stdout, stderr = _run("compare", spec, "--no-latency", "--batch-size", "4", "--format", "json")
     assert code == 0, stderr
     assert json.loads(stdout)["spec"]["batch_size"] == 4

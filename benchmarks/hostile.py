@@ -28,6 +28,16 @@ def alias_bomb() -> str:
     return text + "input: [3, 8, 8]\nlayers: *i\n"
 
 
+def merge_chain(levels: int) -> str:
+    lines = ["a0: &a0 {x: 1}"] + [f"a{i}: &a{i}\n  <<: *a{i - 1}" for i in range(1, levels)]
+    return "\n".join(lines) + "\ninput: [3, 8, 8]\nlayers: [relu]\n"
+
+
+def many_nodes() -> str:
+    """A document of more than 2,000,000 nodes written out (no alias), under 16 MiB."""
+    return "input: [3, 8, 8]\nlayers: [" + "relu," * 2_100_000 + "relu]\n"
+
+
 CASES: dict[str, Callable[[], str]] = {
     "10,000 layers": lambda: layered_spec(10_000),
     "conv with 10^12 output channels": lambda: (
@@ -38,6 +48,18 @@ CASES: dict[str, Callable[[], str]] = {
     "nesting 1,000,000 deep": lambda: "input: [3, 8, 8]\nlayers: " + "[" * 10**6 + "]" * 10**6 + "\n",
     "alias bomb (9^9 nodes)": alias_bomb,
     "recursive alias": lambda: "input: [3, 8, 8]\nlayers: &a [relu, *a]\n",
+    "2,100,000 nodes written out (10 MB)": many_nodes,
+    "adaptive pool, output_size 10^7": lambda: (
+        "input: [3, 8, 8]\nlayers:\n  - adaptiveavgpool2d: {output_size: 10000000}\n"
+    ),
+    "adaptive pool, output_size 2^63-1 x 1": lambda: (
+        "input: [1, 2, 3]\nlayers:\n  - adaptivemaxpool2d: {output_size: [9223372036854775807, 1]}\n"
+    ),
+    "merge-key chain 990 deep": lambda: merge_chain(990),
+    "batch_size of 5,000 digits": lambda: (
+        "input: [3, 8, 8]\nbatch_size: " + "9" * 5000 + "\nlayers: [relu]\n"
+    ),
+    "!!int abc": lambda: "input: [3, 8, 8]\nbatch_size: !!int abc\nlayers: [relu]\n",
 }
 
 
@@ -87,6 +109,25 @@ def main() -> None:
                 handle.write("x" * 2**20)
             handle.write('"}')
         run("diff of a 300 MB report", [*convprof, "diff", str(big), str(report)])
+        good = report.read_text(encoding="utf-8")
+        hostile = {
+            "report nested 100,000 deep": '{"schema_version": 1, "x": ' + "[" * 10**5 + "]" * 10**5 + "}",
+            "report with a 5,000-digit count": good.replace('"params": ', '"params": ' + "9" * 5000, 1),
+            "report with a NaN median": good.replace(
+                '"latency": null', '"latency": {"cpu": {"median_ms": NaN}}', 1
+            ),
+            "report with a lone surrogate": good.replace('"name": "', '"name": "\\ud800', 1),
+        }
+        for name, text in hostile.items():
+            path = Path(directory) / "hostile.json"
+            path.write_text(text, encoding="utf-8")
+            run(name, [*convprof, "diff", str(report), str(path)])
+        # -o onto things that are not regular files: written in place, never replaced.
+        fifo = Path(directory) / "fifo"
+        os.mkfifo(fifo)
+        run("-o onto a FIFO nobody reads", [*convprof, "compare", "lenet5", "--no-latency", "-o", str(fifo)])
+        run("-o /dev/null", [*convprof, "compare", "lenet5", "--no-latency", "-o", "/dev/null"])
+        run("-o /dev/full", [*convprof, "compare", "lenet5", "--no-latency", "-o", "/dev/full"])
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import MISSING, field
@@ -11,6 +12,7 @@ from convprof.errors import SpecError
 from convprof.yamlnode import Mapping, Node, Scalar, Sequence
 
 __all__ = [
+    "MAX_INT",
     "REQUIRED",
     "Coercer",
     "Pair",
@@ -19,6 +21,7 @@ __all__ = [
     "choice",
     "describe",
     "integer",
+    "nonneg_float",
     "nonneg_int",
     "nonneg_pair",
     "optional",
@@ -34,6 +37,9 @@ __all__ = [
 
 Pair = tuple[int, int]
 Coercer = Callable[[Node, str], Any]
+
+#: Largest integer a spec may give anywhere: torch's sizes are int64, so nothing larger can be built.
+MAX_INT = 2**63 - 1
 
 #: Marks an argument a layer cannot do without (torch's positional arguments).
 REQUIRED: Any = MISSING
@@ -70,6 +76,14 @@ def _int(node: Node, path: str, minimum: int, expected: str) -> int:
     assert isinstance(value, int)
     if value < minimum:
         raise _fail(node, path, expected)
+    if abs(value) > MAX_INT:
+        raise SpecError(
+            f"{node.text} is larger than {MAX_INT:,} (2**63 - 1, torch's int64 maximum); "
+            "give a smaller value",
+            path,
+            node.line,
+            node.column,
+        )
     return value
 
 
@@ -151,8 +165,21 @@ def _number(node: Node, path: str, expected: str) -> float:
 def real(node: Node, path: str) -> float:
     """Any finite number."""
     value = _number(node, path, "a number")
-    if value != value or value in (float("inf"), float("-inf")):
-        raise _fail(node, path, "a finite number")
+    if not math.isfinite(value):
+        raise SpecError(
+            f"expected a finite number, got {node.text if isinstance(node, Scalar) else value}",
+            path,
+            node.line,
+            node.column,
+        )
+    return value
+
+
+def nonneg_float(node: Node, path: str) -> float:
+    """A number >= 0."""
+    value = real(node, path)
+    if value < 0:
+        raise _fail(node, path, "a number of at least 0")
     return value
 
 

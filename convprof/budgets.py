@@ -13,6 +13,7 @@ from convprof.args import describe
 from convprof.errors import ConvprofError, SpecError, UsageError
 from convprof.quantity import parse_bytes, parse_count, parse_milliseconds, parse_percent
 from convprof.spec import Budgets
+from convprof.units import clip
 
 __all__ = [
     "BUDGET_METRICS",
@@ -136,11 +137,11 @@ def parse_latency_option(text: str) -> tuple[str, float]:
     device, sep, value = text.partition("=")
     device = device.strip()
     if not sep or device not in LATENCY_DEVICES:
-        raise UsageError(f"--max-latency {text!r}: write DEVICE=MS with DEVICE cpu or cuda, e.g. cpu=5")
+        raise UsageError(f"--max-latency {clip(text)}: write DEVICE=MS with DEVICE cpu or cuda, e.g. cpu=5")
     try:
         return device, float(parse_milliseconds(value))
     except ValueError as exc:
-        raise UsageError(f"--max-latency {text!r}: {exc}") from None
+        raise UsageError(f"--max-latency {clip(text)}: {exc}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,14 +165,14 @@ def parse_growth(text: str) -> tuple[Allowance, ...]:
         metric, sep, value = item.strip().partition("=")
         metric = metric.strip()
         if not sep or not metric:
-            raise UsageError(f"--max-growth {item.strip()!r}: write METRIC=PERCENT, e.g. macs=5%")
+            raise UsageError(f"--max-growth {clip(item.strip())}: write METRIC=PERCENT, e.g. macs=5%")
         if metric not in _metric_names():
             hint = _suggest(metric, _metric_names()) or f"; metrics: {', '.join(_metric_names())}"
-            raise UsageError(f"--max-growth: unknown metric {metric!r}{hint}")
+            raise UsageError(f"--max-growth: unknown metric {clip(metric)}{hint}")
         try:
             allowances[metric] = Allowance(metric, parse_percent(value))
         except ValueError as exc:
-            raise UsageError(f"--max-growth {item.strip()!r}: {exc}") from None
+            raise UsageError(f"--max-growth {clip(item.strip())}: {exc}") from None
     return tuple(allowances.values())
 
 

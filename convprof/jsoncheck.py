@@ -12,18 +12,116 @@ every count in a report is exact.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Checker", "Violation", "compile_schema", "find_violation", "locate"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_INT_DIGITS",
+    "Checker",
+    "HugeInteger",
+    "Violation",
+    "compile_schema",
+    "deep_position",
+    "find_unsafe",
+    "find_violation",
+    "loads",
+    "locate",
+]
+
+#: Nesting a report never needs (it is 7 levels deep); deeper values are refused before any code walks them.
+MAX_DEPTH = 64
+#: Digits an integer in a report may have: more than any count convprof writes (below 10**70), few
+#: enough that every one converts to a float for ratios; Python refuses to read past 4,300.
+MAX_INT_DIGITS = 100
+
+#: Characters of a dotted path a message shows.
+_DOTTED_CHARS = 80
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _BLANK = re.compile(r"[ \t\n\r]*")
 
 #: A path into a document: object keys and array indices, outermost first.
 JsonPath = tuple[str | int, ...]
+
+#: A UTF-16 surrogate on its own: JSON's \ud800 escapes make them, and no UTF-8 output can hold one.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+@dataclass(frozen=True, slots=True)
+class HugeInteger:
+    """An integer literal too long to convert, kept as its digit count so that it can be refused."""
+
+    digits: int
+    """How many digits it has."""
+
+
+def _parse_int(text: str) -> int | HugeInteger:
+    digits = len(text.lstrip("-"))
+    return HugeInteger(digits) if digits > MAX_INT_DIGITS else int(text)
+
+
+def loads(text: str) -> Any:
+    """Parse JSON as json.loads does, but leave over-long integers as HugeInteger for find_unsafe.
+
+    Raises json.JSONDecodeError on bad JSON and RecursionError past Python's nesting limit."""
+    return json.loads(text, parse_int=_parse_int)
+
+
+def find_unsafe(value: Any) -> Violation | None:
+    """Return the first value no report holds: nested past MAX_DEPTH, an integer past MAX_INT_DIGITS,
+    NaN or an infinity, or a string or key with a lone surrogate; None when there is none.
+
+    Checked on the whole document, schema or not, before anything reads it (iteratively: a deep
+    document must not exhaust the stack here either)."""
+    stack: list[tuple[JsonPath, Any]] = [((), value)]
+    while stack:
+        path, item = stack.pop()
+        message = None
+        if len(path) > MAX_DEPTH:
+            message = f"nested deeper than {MAX_DEPTH} levels"
+        elif isinstance(item, HugeInteger):
+            message = f"an integer of {item.digits:,} digits; a report's have at most {MAX_INT_DIGITS}"
+        elif isinstance(item, float) and not math.isfinite(item):
+            message = f"{json.dumps(item)} is not a number a report holds; only finite numbers are"
+        elif isinstance(item, str) and _SURROGATE.search(item):
+            message = "a string with a lone UTF-16 surrogate (an unpaired \\ud800-\\udfff escape)"
+        elif isinstance(item, dict):
+            for key in item:
+                if _SURROGATE.search(key):
+                    return Violation(
+                        path, "a key with a lone UTF-16 surrogate (an unpaired \\ud800-\\udfff escape)"
+                    )
+            # Reversed, so that the first problem in document order is the one found.
+            stack.extend(((*path, key), child) for key, child in reversed(item.items()))
+        elif isinstance(item, list):
+            stack.extend(((*path, index), child) for index, child in reversed(list(enumerate(item))))
+        if message is not None:
+            return Violation(path, message)
+    return None
+
+
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def deep_position(text: str, limit: int = MAX_DEPTH) -> int:
+    """Return the offset where JSON `text` first nests deeper than `limit` (len(text) if it never does).
+
+    For documents json.loads cannot read for their depth; strings are skipped, so brackets in them
+    do not count."""
+    depth = 0
+    for match in _TOKEN.finditer(text):
+        token = match.group()
+        if token in ("[", "{"):
+            depth += 1
+            if depth > limit:
+                return match.start()
+        elif token in ("]", "}"):
+            depth -= 1
+    return len(text)
 
 
 @dataclass
@@ -37,7 +135,7 @@ class Violation:
 
     @property
     def dotted(self) -> str:
-        """The path as `variants.conv.layers[3].params`."""
+        """The path as `variants.conv.layers[3].params`, cut short past 80 characters."""
         text = ""
         for part in self.path:
             if isinstance(part, int):
@@ -46,6 +144,8 @@ class Violation:
                 text += f".{part}" if text else part
             else:  # a key a person may have typed: quoted, escaped, on one line
                 text += f"[{json.dumps(part)}]"
+        if len(text) > _DOTTED_CHARS:
+            text = text[: _DOTTED_CHARS - 3] + "..."
         return text or "the document"
 
 
@@ -113,6 +213,7 @@ def compile_schema(schema: dict[str, Any]) -> Checker:
         kind = _KIND.get(type(value))
         if (
             (kinds is not None and kind not in kinds)
+            or (kind == "number" and not math.isfinite(value))  # NaN passes every comparison
             or (minimum is not None and kind in ("integer", "number") and value < minimum)
             or (constants is not None and not any(value == c and type(value) is type(c) for c in constants))
         ):
@@ -194,7 +295,7 @@ def locate(text: str, path: JsonPath) -> tuple[int, int]:
     `text` must be valid JSON. Values on the way are skipped by the C decoder, so this is quick even
     for a large report; a path that is not there gives the position of the deepest value found.
     """
-    decoder = json.JSONDecoder()
+    decoder = json.JSONDecoder(parse_int=_parse_int)
     position = _blank(text, 0)
     for part in path:
         opening = text[position : position + 1]

@@ -1,15 +1,37 @@
-"""Writing output files atomically: a report is whole or absent, never half-written."""
+"""Writing output files: whole or absent, never half-written, and only at the path asked for.
+
+A regular file (or a new path) is replaced atomically: the data goes to a temporary file in the same
+directory, which is renamed over it. A symbolic link to a regular file stays a link: its target is
+replaced, in the target's directory. Anything else that already exists (a character device such as
+/dev/null, a FIFO, a terminal) is written in place, since renaming a file over it would replace the
+device rather than write to it; a directory is refused.
+
+The temporary file is anonymous where the system allows (Linux's O_TMPFILE): a process killed while
+writing leaves nothing behind. Elsewhere it is named `.NAME.PID.RANDOM.tmp`, and files of that naming
+left by processes that no longer run are removed by the next write beside them.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import os
-import tempfile
+import secrets
+import stat
 from pathlib import Path
 
 from convprof.errors import UsageError
 from convprof.signals import held
 
-__all__ = ["write_atomic"]
+__all__ = ["TEMPORARY_SUFFIX", "temporary_prefix", "write_atomic"]
+
+#: Suffix of the named temporary files written beside a target.
+TEMPORARY_SUFFIX = ".tmp"
+#: Where Linux shows a process's open files; an unnamed file is given its name through it.
+_FD_DIRECTORY = "/proc/self/fd"
+#: Characters of the target's name kept in a temporary file's name (file names stop at 255 bytes).
+_NAME_CHARS = 100
 
 
 def _umask() -> int:
@@ -18,29 +40,152 @@ def _umask() -> int:
     return mask
 
 
-def write_atomic(path: Path, data: str | bytes) -> None:
-    """Write `data` (text as UTF-8, or bytes such as an image) to `path` through a temporary file in
-    the same directory and a rename."""
-    directory = path.parent if str(path.parent) else Path(".")
-    if not directory.is_dir():
-        raise UsageError(f"cannot write {path}: directory {directory} does not exist; create it first")
-    if path.is_dir():
-        raise UsageError(f"cannot write {path}: it is a directory; give a file name")
-    temporary: str | None = None
+def _failure(path: Path, exc: OSError) -> UsageError:
+    return UsageError(f"cannot write {path}: {exc.strerror or exc}; choose a writable location")
+
+
+def temporary_prefix(target: Path) -> str:
+    """Return the start of the names of temporary files written for `target`: `.NAME.`."""
+    return f".{target.name[:_NAME_CHARS]}."
+
+
+def _write_all(fd: int, payload: bytes) -> None:
+    view = memoryview(payload)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def _remove_stale(directory: Path, target: Path) -> None:
+    """Remove temporary files for `target` whose writing process has ended (killed mid-write)."""
+    prefix = temporary_prefix(target)
     try:
-        # A signal between creating the temporary file and knowing its name would leave it behind.
-        with held():
-            fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-            handle = os.fdopen(fd, "wb")
-        with handle:
-            handle.write(data.encode("utf-8") if isinstance(data, str) else data)
-        # mkstemp creates the file 0600; give the report the permissions any new file would get.
-        os.chmod(temporary, 0o666 & ~_umask())
-        os.replace(temporary, path)
-    except BaseException as exc:
-        if temporary is not None:
-            handle.close()
-            Path(temporary).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise UsageError(f"cannot write {path}: {exc.strerror}; choose a writable location") from exc
+        entries = [entry.name for entry in os.scandir(directory)]
+    except OSError:
+        return
+    for name in entries:
+        if not (name.startswith(prefix) and name.endswith(TEMPORARY_SUFFIX)):
+            continue
+        pid_text = name[len(prefix) :].split(".", 1)[0]
+        if not pid_text.isdigit() or int(pid_text) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid_text), 0)
+        except ProcessLookupError:  # its writer is gone: the file can only be a leftover
+            with contextlib.suppress(OSError):
+                (directory / name).unlink()
+        except OSError:  # alive but not ours (EPERM): leave it
+            continue
+
+
+def _anonymous(directory: Path, mode: int) -> int | None:
+    """Open an unnamed file in `directory`, or return None where the system or filesystem has none."""
+    flag = getattr(os, "O_TMPFILE", None)
+    if flag is None or not os.path.isdir(_FD_DIRECTORY):  # the file is named later through /proc
+        return None
+    try:
+        return os.open(directory, flag | os.O_WRONLY | getattr(os, "O_CLOEXEC", 0), mode)
+    except OSError as exc:
+        if exc.errno in (errno.EOPNOTSUPP, errno.EISDIR, errno.EINVAL, errno.ENOENT):
+            return None
         raise
+
+
+def _name(fd: int, temporary: Path) -> None:
+    """Link the unnamed file open as `fd` into its directory as `temporary`."""
+    directory = os.open(temporary.parent, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        # A directory descriptor makes os.link call linkat(), whose AT_SYMLINK_FOLLOW reaches the file
+        # behind /proc/self/fd/N; plain link() would try to link the /proc entry itself.
+        os.link(f"{_FD_DIRECTORY}/{fd}", temporary.name, dst_dir_fd=directory, follow_symlinks=True)
+    finally:
+        os.close(directory)
+
+
+def _replace(target: Path, payload: bytes, shown: Path) -> None:
+    """Write `payload` to a temporary file beside `target` and rename it over `target`."""
+    directory = target.parent if str(target.parent) else Path(".")
+    if not directory.is_dir():
+        raise UsageError(f"cannot write {shown}: directory {directory} does not exist; create it first")
+    _remove_stale(directory, target)
+    mode = 0o666 & ~_umask()  # the permissions any new file would get
+    temporary = (
+        directory / f"{temporary_prefix(target)}{os.getpid()}.{secrets.token_hex(4)}{TEMPORARY_SUFFIX}"
+    )
+    try:
+        # A signal between creating a named temporary file and knowing it exists would leave it behind.
+        with held():
+            fd = _anonymous(directory, mode)
+            if fd is None:
+                flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+                fd = os.open(temporary, flags, mode)
+                named = True
+            else:
+                named = False
+    except OSError as exc:
+        raise _failure(shown, exc) from exc
+    try:
+        try:
+            _write_all(fd, payload)
+            if not named:  # give the finished file a name only now: nothing to leave behind before
+                _name(fd, temporary)
+                named = True
+        finally:
+            os.close(fd)
+        os.chmod(temporary, mode)
+        os.replace(temporary, target)
+    except BaseException as exc:
+        if named:
+            temporary.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise _failure(shown, exc) from exc
+        raise
+
+
+def _write_in_place(path: Path, payload: bytes, truncate: bool = False) -> None:
+    """Write to something that is not a regular file (a device, a FIFO) without replacing it."""
+    flags = os.O_WRONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | (os.O_TRUNC if truncate else 0)
+    try:
+        # Non-blocking open: a FIFO nobody reads is refused (ENXIO) rather than waited on forever.
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:
+            raise UsageError(f"cannot write {path}: nothing is reading it; start its reader first") from exc
+        raise _failure(path, exc) from exc
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+        _write_all(fd, payload)
+    except OSError as exc:
+        raise _failure(path, exc) from exc
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Write `data` (text as UTF-8, or bytes such as an image) to `path`, replacing a regular file
+    atomically and writing anything else that exists (a device, a FIFO) in place."""
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    try:
+        status: os.stat_result | None = os.stat(path)  # through links: what would be written to
+    except FileNotFoundError:
+        status = None
+    except OSError as exc:  # a loop of links, a name too long, a directory we may not enter
+        raise _failure(path, exc) from exc
+    if status is None:
+        # A new file; through a dangling link, the file the link names.
+        _replace(Path(os.path.realpath(path)) if path.is_symlink() else path, payload, path)
+    elif stat.S_ISDIR(status.st_mode):
+        raise UsageError(f"cannot write {path}: it is a directory; give a file name")
+    elif not stat.S_ISREG(status.st_mode):
+        _write_in_place(path, payload)
+    elif not path.is_symlink():
+        _replace(path, payload, path)
+    else:
+        target = Path(os.path.realpath(path))
+        try:
+            same = os.path.samestat(os.stat(target), status)
+        except OSError:
+            same = False
+        if same:
+            _replace(target, payload, path)
+        else:  # a link with no path to rename over (/proc/self/fd/N to a deleted file): in place
+            _write_in_place(path, payload, truncate=True)

@@ -12,10 +12,11 @@ from contextlib import contextmanager
 from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
-from convprof.args import choice, describe, integer, positive_int, string
+from convprof.args import MAX_INT, choice, describe, integer, positive_int, string
 from convprof.budgets import parse_budgets
 from convprof.errors import SpecError
 from convprof.kinds import LayerKind, ShapeError, all_kinds, lookup
+from convprof.kinds.base import prod
 from convprof.spec import DTYPE_BYTES, NETWORK_INPUT, Budgets, ModelSpec, NodeSpec, Shape
 from convprof.yamledit import edit
 from convprof.yamlnode import Mapping, Node, Scalar, Sequence, load_nodes
@@ -41,6 +42,13 @@ BLOCKS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "gate": (("body",), ("name",)),
 }
 _MERGES = {"add": "Add", "mul": "Mul", "cat": "Cat"}
+
+
+def _too_many(shape: Shape) -> str:
+    return (
+        f"{prod(shape):,} elements per sample ({'x'.join(map(str, shape))}), more than torch can index "
+        f"({MAX_INT:,}, 2**63 - 1); use smaller sizes"
+    )
 
 
 def _suggest(word: str, options: list[str]) -> str:
@@ -81,9 +89,11 @@ class _Scope:
 
 
 class _Parser:
-    def __init__(self, path: str, width: WidthRule | None) -> None:
+    def __init__(self, path: str, width: WidthRule | None, batch_size: int | None) -> None:
         self.path = path
         self.width = width
+        self.batch_size = batch_size
+        """The batch that will run: nodes are checked at it as they are read (`--batch-size`)."""
         self.nodes: list[NodeSpec] = []
         self.paths: dict[str, int] = {}
         self.prefixes: dict[str, Node] = {}
@@ -128,6 +138,9 @@ class _Parser:
         self.shapes[NETWORK_INPUT] = shape
         batch_node, dtype_node = get("batch_size"), get("dtype")
         batch_size = self.field("batch_size", positive_int, batch_node) if batch_node else 1
+        if self.batch_size is not None:  # --batch-size: layers are checked at the batch that will run
+            batch_size = self.batch_size
+        self.batch_size = batch_size
         dtype = self.field("dtype", choice(*DTYPE_BYTES), dtype_node) if dtype_node else "float32"
         layers_node = get("layers")
         if layers_node is None:
@@ -154,7 +167,10 @@ class _Parser:
                 f"`input` must be one sample's shape as a list, e.g. [3, 32, 32] "
                 f"(channels, height, width), got {describe(node)}",
             )
-        return tuple(self.field("input", positive_int, item) for item in node.items)
+        shape = tuple(self.field("input", positive_int, item) for item in node.items)
+        if prod(shape) > MAX_INT:
+            raise self.error(node, f"`input` has {_too_many(shape)}")
+        return shape
 
     # -- lists of layers and blocks ---------------------------------------------------------------
 
@@ -470,8 +486,13 @@ class _Parser:
             args = kind.scale_width(args, self.width.old_inputs[path], shapes[0], self.width.multiplier)
         try:
             output = kind.node_output_shape(args, shapes)
+            # Here, not after every node is read, so that the first node torch refuses is the one named.
+            assert self.batch_size is not None
+            kind.node_check_batch(args, shapes, self.batch_size)
         except ShapeError as exc:
             raise self.error(where, f"{self.where(path)} {label}: {exc}") from exc
+        if prod(output) > MAX_INT:
+            raise self.error(where, f"{self.where(path)} {label}: its output has {_too_many(output)}")
         self.nodes.append(
             NodeSpec(
                 index, kind.name, path, args, inputs, shapes, output, self.location, where.line, where.column
@@ -482,11 +503,21 @@ class _Parser:
         return index
 
 
-def parse_nodes(root: Node, path: str, default_name: str, width: WidthRule | None = None) -> ModelSpec:
-    """Validate a spec already loaded as located nodes (for tools that edit the tree first)."""
-    return _Parser(path, width).spec(root, default_name)
+def parse_nodes(
+    root: Node,
+    path: str,
+    default_name: str,
+    width: WidthRule | None = None,
+    batch_size: int | None = None,
+) -> ModelSpec:
+    """Validate a spec already loaded as located nodes (for tools that edit the tree first).
+
+    `batch_size` replaces the spec's own (`--batch-size`); `width` scales it (`sweep --width`)."""
+    return _Parser(path, width, batch_size).spec(root, default_name)
 
 
-def parse_spec(data: bytes, path: str, default_name: str) -> ModelSpec:
-    """Parse and fully validate a spec; raise SpecError naming file, line and column."""
-    return parse_nodes(load_nodes(data, path), path, default_name)
+def parse_spec(data: bytes, path: str, default_name: str, batch_size: int | None = None) -> ModelSpec:
+    """Parse and fully validate a spec; raise SpecError naming file, line and column.
+
+    `batch_size` replaces the spec's own (a command's --batch-size)."""
+    return parse_nodes(load_nodes(data, path), path, default_name, batch_size=batch_size)

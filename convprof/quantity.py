@@ -6,6 +6,8 @@ import re
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 
+from convprof.units import clip
+
 __all__ = ["parse_bytes", "parse_count", "parse_milliseconds", "parse_percent"]
 
 #: Decimal multipliers a count or a byte size may carry; `K` is accepted as `k`.
@@ -28,24 +30,31 @@ _BYTE_UNITS = {
 #: Time units a latency may carry, in milliseconds.
 _TIME_UNITS = {"": Fraction(1), "ms": Fraction(1), "us": Fraction(1, 1000), "s": Fraction(1000)}
 
+#: Digits a quantity may have: more than any limit needs (2**63 has 19), few enough that every value,
+#: times its largest unit, stays exact and converts to a float.
+MAX_DIGITS = 30
+
 _NUMBER = re.compile(r"^([0-9][0-9_]*(?:\.[0-9]+)?)\s*([A-Za-z]*)$")
 
 
 def _split(text: str) -> tuple[Decimal, str]:
     match = _NUMBER.match(text.strip())
     if match is None:
-        raise ValueError(f"{text!r} is not a number with an optional unit")
+        raise ValueError(f"{clip(text)} is not a number with an optional unit")
+    digits = sum(char.isdigit() for char in match.group(1))
+    if digits > MAX_DIGITS:
+        raise ValueError(f"a number of {digits:,} digits; a limit has at most {MAX_DIGITS}")
     try:
         number = Decimal(match.group(1).replace("_", ""))
     except InvalidOperation:  # pragma: no cover - the pattern admits only valid decimals
-        raise ValueError(f"{text!r} is not a number") from None
+        raise ValueError(f"{clip(text)} is not a number") from None
     return number, match.group(2)
 
 
 def _whole(number: Decimal, multiplier: int, text: str) -> int:
     value = number * multiplier
     if value != value.to_integral_value():
-        raise ValueError(f"{text!r} is not a whole number; write it with fewer decimals")
+        raise ValueError(f"{clip(text)} is not a whole number; write it with fewer decimals")
     return int(value)
 
 
@@ -54,8 +63,8 @@ def parse_count(text: str) -> int:
     number, unit = _split(text)
     if unit not in _DECIMAL:
         if unit in _BYTE_UNITS:
-            raise ValueError(f"{text!r} is a byte size; a count takes k, M, G or T, e.g. 100k")
-        raise ValueError(f"unknown unit {unit!r} in {text!r}; a count takes k, M, G or T, e.g. 1.5M")
+            raise ValueError(f"{clip(text)} is a byte size; a count takes k, M, G or T, e.g. 100k")
+        raise ValueError(f"unknown unit {clip(unit)} in {clip(text)}; a count takes k, M, G or T, e.g. 1.5M")
     return _whole(number, _DECIMAL[unit], text)
 
 
@@ -65,7 +74,8 @@ def parse_bytes(text: str) -> int:
     multiplier = _BYTE_UNITS.get(unit, _DECIMAL.get(unit))
     if multiplier is None:
         raise ValueError(
-            f"unknown unit {unit!r} in {text!r}; use B, KiB, MiB, GiB (binary) or kB, MB, GB (decimal)"
+            f"unknown unit {clip(unit)} in {clip(text)}; "
+            "use B, KiB, MiB, GiB (binary) or kB, MB, GB (decimal)"
         )
     return _whole(number, multiplier, text)
 
@@ -74,10 +84,10 @@ def parse_milliseconds(text: str) -> Fraction:
     """Return a positive duration in milliseconds, written as `5`, `0.5`, `5ms`, `500us` or `1s`."""
     number, unit = _split(text)
     if unit not in _TIME_UNITS:
-        raise ValueError(f"unknown unit {unit!r} in {text!r}; a latency is in ms (default), us or s")
+        raise ValueError(f"unknown unit {clip(unit)} in {clip(text)}; a latency is in ms (default), us or s")
     value = Fraction(number) * _TIME_UNITS[unit]
     if value <= 0:
-        raise ValueError(f"{text!r} is not a positive duration")
+        raise ValueError(f"{clip(text)} is not a positive duration")
     return value
 
 
@@ -88,5 +98,5 @@ def parse_percent(text: str) -> Fraction:
         stripped = stripped[:-1]
     number, unit = _split(stripped)
     if unit:
-        raise ValueError(f"{text!r} is not a percentage such as 5%")
+        raise ValueError(f"{clip(text)} is not a percentage such as 5%")
     return Fraction(number)

@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from convprof.errors import UsageError
-from convprof.jsoncheck import Checker, compile_schema, locate
+from convprof.jsoncheck import MAX_DEPTH, Checker, compile_schema, deep_position, find_unsafe, loads, locate
 from convprof.report import SCHEMA_VERSION
 from convprof.schema import report_schema
+from convprof.units import clip
 
 __all__ = ["MAX_REPORT_BYTES", "load_report"]
 
@@ -51,12 +52,24 @@ def load_report(path: Path) -> dict[str, Any]:
             "give a report from `convprof compare --format json`"
         ) from None
     try:
-        data = json.loads(text)
+        data = loads(text)
     except json.JSONDecodeError as exc:
         raise UsageError(
             f"{path}:{exc.lineno}:{exc.colno}: not JSON ({exc.msg}); "
             "give a report from `convprof compare --format json`"
         ) from None
+    except RecursionError:  # nested past what Python's reader can follow
+        offset = deep_position(text)
+        line = text.count("\n", 0, offset) + 1
+        column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+        raise UsageError(
+            f"{path}:{line}:{column}: not a convprof report: nested deeper than {MAX_DEPTH} levels"
+        ) from None
+    unsafe = find_unsafe(data)
+    if unsafe is not None:
+        raise UsageError(
+            f"{path}{_position(text, unsafe.path)}: not a convprof report: {unsafe.dotted}: {unsafe.message}"
+        )
     if not isinstance(data, dict) or "schema_version" not in data:
         raise UsageError(
             f"{path}:1:1: not a convprof report (no schema_version); "
@@ -69,8 +82,9 @@ def load_report(path: Path) -> dict[str, Any]:
         )
     version = data["schema_version"]
     if version != SCHEMA_VERSION:
+        shown = clip(repr(version), quoted=False)
         raise UsageError(
-            f"{path}{_position(text, ('schema_version',))}: report schema_version {version!r}, "
+            f"{path}{_position(text, ('schema_version',))}: report schema_version {shown}, "
             f"this convprof reads {SCHEMA_VERSION}; regenerate it with this version"
         )
     violation = _report_check()(data)

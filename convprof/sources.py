@@ -85,7 +85,7 @@ def read_source(argument: str) -> SpecSource:
     raise UsageError(f"{argument}: no such file or built-in example ({hint}`convprof examples` lists them)")
 
 
-def load_spec(argument: str) -> ModelSpec:
-    """Read and parse the spec `argument` names."""
+def load_spec(argument: str, batch_size: int | None = None) -> ModelSpec:
+    """Read and parse the spec `argument` names; `batch_size` replaces the spec's own."""
     source = read_source(argument)
-    return parse_spec(source.data, source.display, source.stem)
+    return parse_spec(source.data, source.display, source.stem, batch_size)

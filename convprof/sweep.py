@@ -17,12 +17,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from convprof import __version__
+from convprof.args import MAX_INT
 from convprof.errors import SpecError, UsageError
 from convprof.fit import PowerFit, fit_power
 from convprof.parse import WidthRule, parse_nodes
 from convprof.report import Report, SpecInfo
 from convprof.sources import SpecSource
 from convprof.spec import ModelSpec
+from convprof.units import clip
 from convprof.variants import VARIANTS
 from convprof.yamledit import edit, scalar
 from convprof.yamlnode import Node, Scalar, load_nodes
@@ -52,6 +54,8 @@ __all__ = [
 
 #: Version of the sweep's JSON document; bumped on any incompatible change.
 SWEEP_SCHEMA_VERSION = 1
+#: Largest --width multiplier: times any channel count it passes torch's int64 (2**63).
+MAX_WIDTH = float(2**63)
 #: Largest grid a sweep builds; a bigger one is almost always a typo in a value list.
 MAX_POINTS = 10_000
 
@@ -298,11 +302,13 @@ def _split(text: str) -> list[str]:
 def _values(option: str, text: str, example: str) -> list[str]:
     parts = _split(text)
     if any(not p for p in parts):
-        raise UsageError(f"{option}: empty value in {text!r}; give a comma-separated list such as {example}")
+        raise UsageError(
+            f"{option}: empty value in {clip(text)}; give a comma-separated list such as {example}"
+        )
     seen: set[str] = set()
     for part in parts:
         if part in seen:
-            raise UsageError(f"{option}: {part} is given twice; give each value once")
+            raise UsageError(f"{option}: {clip(part, quoted=False)} is given twice; give each value once")
         seen.add(part)
     return parts
 
@@ -314,6 +320,15 @@ def _int_node(value: int) -> Scalar:
 _SIZE = re.compile(r"^\d+(x\d+){0,2}$")
 
 
+def _size(option: str, label: str, digits: str) -> int:
+    """Return a size written in decimal digits; UsageError past MAX_INT (no tensor can be that big)."""
+    if len(digits.lstrip("0")) > len(str(MAX_INT)) or int(digits) > MAX_INT:
+        raise UsageError(
+            f"{option}: {clip(label)} is larger than {MAX_INT:,} (2**63 - 1); give smaller sizes"
+        )
+    return int(digits)
+
+
 def resolution_axis(text: str, base_input: tuple[int, ...]) -> Axis:
     """Read `--resolution 32,64` (square), `64x96` (height x width) or `3x64x96` (a whole input)."""
     option = "--resolution"
@@ -321,12 +336,12 @@ def resolution_axis(text: str, base_input: tuple[int, ...]) -> Axis:
     for label in _values(option, text, "32,64,128,224"):
         if not _SIZE.match(label.lower()):
             raise UsageError(
-                f"{option}: {label!r} is not a size; give sides such as 32,64,128 "
+                f"{option}: {clip(label)} is not a size; give sides such as 32,64,128 "
                 "or shapes such as 64x96 or 3x64x96"
             )
-        dims = [int(d) for d in label.lower().split("x")]
+        dims = [_size(option, label, d) for d in label.lower().split("x")]
         if any(d < 1 for d in dims):
-            raise UsageError(f"{option}: {label!r} has a zero dimension; sizes start at 1")
+            raise UsageError(f"{option}: {clip(label)} has a zero dimension; sizes start at 1")
         if len(dims) < 3 and len(base_input) != 3:
             shape = "x".join(map(str, base_input))
             raise UsageError(
@@ -355,7 +370,11 @@ def width_axis(text: str) -> Axis:
         except ValueError:
             number = math.nan
         if not (number > 0 and math.isfinite(number)):
-            raise UsageError(f"{option}: {label!r} is not a positive multiplier; give values such as 0.5,1,2")
+            raise UsageError(
+                f"{option}: {clip(label)} is not a positive multiplier; give values such as 0.5,1,2"
+            )
+        if number > MAX_WIDTH:
+            raise UsageError(f"{option}: {clip(label)} is over 2**63; no layer could be that wide")
         values.append(AxisValue(label, number, None))
     return Axis("width", option, (), tuple(values))
 
@@ -365,13 +384,14 @@ def batch_axis(text: str) -> Axis:
     option = "--batch-size"
     values = []
     for label in _values(option, text, "1,8,32"):
-        if not label.isdigit() or int(label) < 1:
-            raise UsageError(f"{option}: {label!r} is not a positive integer; give values such as 1,8,32")
+        if not label.isdigit() or _size(option, label, label) < 1:
+            raise UsageError(f"{option}: {clip(label)} is not a positive integer; give values such as 1,8,32")
         values.append(AxisValue(label, float(int(label)), _int_node(int(label))))
     return Axis("batch_size", option, ("batch_size",), tuple(values))
 
 
 def _node_number(node: Node) -> float | None:
+    """Return where a value sits on a log axis; None when it is no positive finite number."""
     if isinstance(node, Scalar):
         if node.tag in ("int", "float") and isinstance(node.value, (int, float)):
             return float(node.value)
@@ -380,7 +400,8 @@ def _node_number(node: Node) -> float | None:
         numbers = [_node_number(item) for item in node.items]
         if all(n is not None and n > 0 for n in numbers):
             # A [height, width] pair sits at its geometric mean, as a resolution does.
-            return math.prod(n for n in numbers if n is not None) ** (1 / len(numbers))
+            mean = math.prod(n for n in numbers if n is not None) ** (1 / len(numbers))
+            return mean if math.isfinite(mean) else None
     return None
 
 
@@ -390,7 +411,7 @@ def set_axis(text: str) -> Axis:
     path_text, equals, values_text = text.partition("=")
     path_text = path_text.strip()
     if not equals or not path_text or not values_text.strip():
-        raise UsageError(f"--set expects PATH=V1,V2,... such as {example}; got {text!r}")
+        raise UsageError(f"--set expects PATH=V1,V2,... such as {example}; got {clip(text)}")
     path = tuple(path_text.split("."))
     if any(not segment for segment in path):
         raise UsageError(f"--set {path_text}: empty segment in the path; write it as {example.split('=')[0]}")
@@ -401,7 +422,7 @@ def set_axis(text: str) -> Axis:
             node = load_nodes(label.encode("utf-8"), option)
         except SpecError as exc:
             raise UsageError(
-                f"{option}: {label!r} is not a YAML value ({exc.message}); "
+                f"{option}: {clip(label)} is not a YAML value ({exc.message}); "
                 "write numbers, strings or lists such as [3, 5]"
             ) from exc
         values.append(AxisValue(label, _node_number(node), node))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-__all__ = ["format_bytes", "format_count", "format_ratio", "format_shape", "plural"]
+__all__ = ["clip", "format_bytes", "format_count", "format_ratio", "format_shape", "plural"]
 
 _SI = ("", " k", " M", " G", " T", " P", " E", " Z", " Y")
 _BINARY = (" B", " KiB", " MiB", " GiB", " TiB", " PiB", " EiB", " ZiB", " YiB")
@@ -57,6 +57,16 @@ def format_ratio(ratio: float | Fraction) -> str:
 def plural(count: int, noun: str) -> str:
     """Return `1 thread`, `2 threads`: a count and its noun in the right number."""
     return f"{count:,} {noun}" if count == 1 else f"{count:,} {noun}s"
+
+
+#: Characters of user text a one-line message quotes before cutting it short.
+CLIP_CHARS = 40
+
+
+def clip(text: str, quoted: bool = True) -> str:
+    """Return user text as a message shows it: cut to CLIP_CHARS characters with `...`, as a repr."""
+    short = text if len(text) <= CLIP_CHARS else text[: CLIP_CHARS - 3] + "..."
+    return repr(short) if quoted else short
 
 
 def format_shape(shape: tuple[int, ...]) -> str:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import yaml
 
 from convprof.errors import SpecError
+from convprof.units import clip
 
 __all__ = ["Mapping", "Node", "Scalar", "Sequence", "load_nodes"]
 
@@ -19,6 +20,16 @@ except AttributeError:  # pragma: no cover - depends on how PyYAML was built
 MAX_EXPANDED_NODES = 2_000_000
 #: Nesting a spec never needs; deeper documents are refused before recursion can exhaust the stack.
 MAX_DEPTH = 64
+
+#: Digits a number may have: far more than any size (torch's int64 has 19), far below Python's
+#: 4,300-digit limit on converting text to int.
+MAX_NUMBER_DIGITS = 100
+
+#: Documents longer than this are counted node by node before being composed: a shorter one cannot
+#: hold enough nodes (each takes at least two characters) to make composing it costly.
+_COUNT_FIRST_CHARS = 2**20
+#: Parser events that each make one node.
+_NODE_EVENTS = (yaml.ScalarEvent, yaml.SequenceStartEvent, yaml.MappingStartEvent, yaml.AliasEvent)
 
 _TAG = "tag:yaml.org,2002:"
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
@@ -81,8 +92,9 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
     return []
 
 
-def _expanded_size(root: yaml.Node, path: str) -> int:
-    """Count the nodes the document becomes once aliases are followed, in time linear in its size."""
+def _expanded_size(root: yaml.Node, path: str) -> tuple[int, int]:
+    """Count the nodes the document becomes once aliases are followed, and the distinct nodes it has,
+    in time linear in its size."""
     sizes: dict[int, int] = {}
     visiting: set[int] = set()
     stack: list[tuple[yaml.Node, bool]] = [(root, False)]
@@ -102,7 +114,7 @@ def _expanded_size(root: yaml.Node, path: str) -> int:
         visiting.add(key)
         stack.append((node, True))
         stack.extend((child, False) for child in _children(node) if id(child) not in sizes)
-    return sizes[id(root)]
+    return sizes[id(root)], len(sizes)
 
 
 class _Converter:
@@ -127,7 +139,7 @@ class _Converter:
             if node.tag != _TAG + "map":
                 raise self.error(node, f"unsupported YAML tag {node.tag!r}; only plain YAML is accepted")
             items: dict[str, tuple[Scalar, Node]] = {}
-            for key_node, value_node in self.merged_pairs(node):
+            for key_node, value_node in self.merged_pairs(node, depth):
                 key = self.convert(key_node, depth + 1)
                 if not isinstance(key, Scalar) or key.tag != "str":
                     raise self.error(key_node, "mapping keys must be plain strings")
@@ -141,8 +153,10 @@ class _Converter:
             return Mapping(items, line, column)
         raise self.error(node, "unsupported YAML node")  # pragma: no cover - yaml has three kinds
 
-    def merged_pairs(self, node: yaml.MappingNode) -> list[tuple[yaml.Node, yaml.Node]]:
+    def merged_pairs(self, node: yaml.MappingNode, depth: int = 0) -> list[tuple[yaml.Node, yaml.Node]]:
         """Apply YAML merge keys (`<<: *anchor`); explicit keys win over merged ones."""
+        if depth > MAX_DEPTH:  # a chain of merges nests like mappings do, and recursion must stay bounded
+            raise self.error(node, f"merge keys (<<) are chained deeper than {MAX_DEPTH} levels")
         merged: list[tuple[yaml.Node, yaml.Node]] = []
         explicit: list[tuple[yaml.Node, yaml.Node]] = []
         for key, value in node.value:
@@ -151,8 +165,7 @@ class _Converter:
                 for source in sources:
                     if not isinstance(source, yaml.MappingNode):
                         raise self.error(source, "a merge key (<<) takes a mapping or a list of mappings")
-                    for pair in self.merged_pairs(source):
-                        merged.append(pair)
+                    merged += self.merged_pairs(source, depth + 1)
             else:
                 explicit.append((key, value))
         if not merged:
@@ -164,6 +177,23 @@ class _Converter:
                 result.setdefault(key.value, (key, value))
         return explicit + list(result.values())
 
+    def number(self, node: yaml.ScalarNode, tag: str) -> int | float:
+        """Construct an int or float, refusing text its tag cannot be (`!!int abc`) or is too long for."""
+        digits = sum(char.isdigit() for char in node.value)
+        if digits > MAX_NUMBER_DIGITS:
+            raise self.error(
+                node, f"a number of {digits:,} digits; numbers in a spec have at most {MAX_NUMBER_DIGITS}"
+            )
+        try:
+            if tag == "int":
+                value: int | float = _CONSTRUCTOR.construct_yaml_int(node)
+            else:
+                value = _CONSTRUCTOR.construct_yaml_float(node)
+        except ValueError:
+            message = f"{clip(node.value)} is not a YAML {tag}; remove the !!{tag} tag or fix it"
+            raise self.error(node, message) from None
+        return value
+
     def scalar(self, node: yaml.ScalarNode) -> Scalar:
         line, column = _mark(node)
         tag = node.tag[len(_TAG) :] if node.tag.startswith(_TAG) else node.tag
@@ -174,10 +204,8 @@ class _Converter:
             value = None
         elif tag == "bool":
             value = _CONSTRUCTOR.construct_yaml_bool(node)
-        elif tag == "int":
-            value = _CONSTRUCTOR.construct_yaml_int(node)
-        elif tag == "float":
-            value = _CONSTRUCTOR.construct_yaml_float(node)
+        elif tag in ("int", "float"):
+            value = self.number(node, tag)
         elif tag == "timestamp":
             value = node.value  # kept as text: no field of a spec is a date
         else:
@@ -212,12 +240,34 @@ def _tab_at(text: str, line: int, column: int) -> int | None:
     return indent.index("\t") if "\t" in indent else None
 
 
+def _count_written_nodes(text: str, path: str) -> None:
+    """Refuse a document written out at more than MAX_EXPANDED_NODES nodes before composing it.
+
+    Composing builds an object per node (about 500 bytes and 20 microseconds each); the parser's
+    event stream holds one event at a time, so it stops at the limit with bounded memory."""
+    count = 0
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, _NODE_EVENTS):
+            count += 1
+            if count > MAX_EXPANDED_NODES:
+                mark = event.start_mark
+                line, column = (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
+                raise SpecError(
+                    f"document has more than {MAX_EXPANDED_NODES:,} nodes; a spec is a short list of layers",
+                    path,
+                    line,
+                    column,
+                )
+
+
 def load_nodes(data: bytes, path: str) -> Node:
     """Parse one YAML document into located nodes, or raise SpecError with its position."""
     text = _decode(data, path)
     if text.startswith("\ufeff"):
         text = text[1:]
     try:
+        if len(text) > _COUNT_FIRST_CHARS:
+            _count_written_nodes(text, path)
         root = yaml.compose(text, Loader=_Loader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -250,13 +300,15 @@ def load_nodes(data: bytes, path: str) -> Node:
         raise SpecError(f"invalid YAML: {first_line}", path, 1, 1) from None
     if root is None:
         raise SpecError("the file is empty; a spec needs at least `input` and `layers`", path, 1, 1)
-    if _expanded_size(root, path) > MAX_EXPANDED_NODES:
+    expanded, distinct = _expanded_size(root, path)
+    if expanded > MAX_EXPANDED_NODES:
         line, column = _mark(root)
-        raise SpecError(
-            f"document expands to more than {MAX_EXPANDED_NODES:,} nodes through aliases; "
-            "write the layers out or use fewer nested aliases",
-            path,
-            line,
-            column,
-        )
+        if distinct > MAX_EXPANDED_NODES:  # too big as written: aliases are not to blame
+            message = f"document has more than {MAX_EXPANDED_NODES:,} nodes; a spec is a short list of layers"
+        else:
+            message = (
+                f"document expands to more than {MAX_EXPANDED_NODES:,} nodes through aliases; "
+                "write the layers out or use fewer nested aliases"
+            )
+        raise SpecError(message, path, line, column)
     return _Converter(path).convert(root)

@@ -1,5 +1,8 @@
 """Property-based tests: random valid stacks match torch; random broken specs fail cleanly.
 
+Hostile input too: numbers at and past every limit in every spec field and every numeric option,
+values no report holds at every path of a report, and specs at the limits whose reports must read back.
+
 The default example counts keep CI fast. The long run:
 
     CONVPROF_FUZZ_EXAMPLES=2000 python -m pytest tests/test_fuzz.py -q
@@ -383,3 +386,261 @@ def test_broken_specs_in_real_processes(
 def test_spec_text_helper_round_trips() -> None:
     text = spec_text((3, 8, 8), ["relu"])
     assert json.loads(text) == {"input": [3, 8, 8], "layers": ["relu"]}
+
+
+# -- hostile numbers: at and past every limit, in every field of every command's input ---------------------
+
+#: YAML scalars at and past each limit convprof sets or inherits: int64, 100-digit numbers, Python's
+#: 4,300-digit conversion limit, float range, NaN and infinities, tags that fail to convert.
+HOSTILE_SCALARS = st.sampled_from(
+    [
+        "0",
+        "-1",
+        "1",
+        str(2**63 - 1),
+        str(2**63),
+        str(-(2**63)),
+        "9" * 100,
+        "9" * 101,
+        "9" * 4301,
+        "1.0e+308",
+        "1.0e+309",
+        "-1.0e+309",
+        "1e400",
+        "0." + "0" * 120 + "1",
+        ".nan",
+        ".inf",
+        "-.inf",
+        "!!int abc",
+        "!!float abc",
+        "!!int " + "9" * 5000,
+        "0x7fffffffffffffff",
+        "0x8000000000000000",
+        "1_000",
+        "~",
+        "''",
+        "[1, " + "9" * 200 + "]",
+    ]
+)
+
+
+def _full_document() -> dict[str, Any]:
+    """A valid spec that gives every field of every kind, and every budget but latency."""
+    return {
+        "name": "every-field",
+        "input": [3, 16, 16],
+        "batch_size": 2,
+        "dtype": "float32",
+        "layers": [
+            {
+                "conv2d": {
+                    "out_channels": 4,
+                    "kernel_size": [3, 3],
+                    "stride": 1,
+                    "padding": 1,
+                    "dilation": 1,
+                    "groups": 1,
+                    "bias": True,
+                }
+            },
+            {"batchnorm2d": {"eps": 0.00001, "momentum": 0.1, "affine": True, "track_running_stats": True}},
+            {"leakyrelu": {"negative_slope": 0.01, "inplace": False}},
+            {"maxpool2d": {"kernel_size": 2, "stride": 2, "padding": 0, "dilation": 1, "ceil_mode": False}},
+            {
+                "avgpool2d": {
+                    "kernel_size": 1,
+                    "stride": [1, 1],
+                    "padding": 0,
+                    "ceil_mode": False,
+                    "count_include_pad": True,
+                    "divisor_override": 1,
+                }
+            },
+            {"adaptiveavgpool2d": {"output_size": 4}},
+            {"adaptivemaxpool2d": {"output_size": [4, 4]}},
+            {"dropout": {"p": 0.5, "inplace": False}},
+            {"gelu": {"approximate": "none"}},
+            {"flatten": {"start_dim": 1, "end_dim": -1}},
+            {"linear": {"out_features": 10, "bias": True}},
+        ],
+        "budgets": {"params": 10**9, "macs": "1G", "flops": "2G", "param_bytes": "4MiB"},
+    }
+
+
+FULL_DOCUMENT = _full_document()
+_PLACEHOLDER = "@@hostile@@"
+
+
+def _assert_one_line_or_success(code: int, stdout: str, stderr: str) -> None:
+    assert code in (0, 1, 2), stderr
+    assert "Traceback" not in stderr
+    if code == 2:
+        lines = stderr.splitlines()
+        assert len(lines) == 1, stderr
+        assert lines[0].startswith("convprof: error: "), stderr
+        assert len(lines[0]) < 1000, lines[0][:200]  # values are quoted cut short
+        assert stdout == ""
+
+
+@FUZZ
+@given(
+    path=st.sampled_from(_paths(FULL_DOCUMENT)),
+    scalar=HOSTILE_SCALARS,
+    command=st.sampled_from(sorted(SPEC_COMMANDS)),
+)
+def test_hostile_numbers_in_any_spec_field_end_cleanly(
+    path: tuple[Any, ...], scalar: str, command: str, tmp_path: Path
+) -> None:
+    document = json.loads(json.dumps(FULL_DOCUMENT))
+    parent = document
+    for key in path[:-1]:
+        parent = parent[key]
+    parent[path[-1]] = _PLACEHOLDER
+    text = json.dumps(document, indent=1).replace(json.dumps(_PLACEHOLDER), scalar)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(text, encoding="utf-8")
+    args = [arg.format(spec=spec) for arg in SPEC_COMMANDS[command]]
+    result = CliRunner().invoke(cli, args)
+    assert result.exception is None or isinstance(result.exception, SystemExit), (text, result.exception)
+    _assert_one_line_or_success(result.exit_code, result.stdout, result.stderr)
+    if result.exit_code == 2 and not _parses(spec):
+        assert POSITIONED.match(result.stderr), result.stderr
+
+
+#: Command-line numbers at and past each limit: 30-digit quantities, int64, float range, Python's digits.
+HOSTILE_TEXT = st.one_of(
+    st.sampled_from(
+        [
+            "9" * 30,
+            "9" * 31,
+            "9" * 4301,
+            "1" + "0" * 400,
+            str(2**63 - 1),
+            str(2**63),
+            "1e300",
+            "1e400",
+            "nan",
+            "inf",
+            "-1",
+            "0",
+            "0.5",
+        ]
+    ),
+    st.builds(
+        lambda digits, unit: digits + unit,
+        st.text("0123456789", min_size=1, max_size=60),
+        st.sampled_from(["", "k", "G", "P", "KiB", "GiB", "ms", "s", "%", "x"]),
+    ),
+)
+#: Every option that reads a number given on the command line, with where the number goes.
+NUMBER_OPTIONS = [
+    ["check", "lenet5", "--max-params", "{n}"],
+    ["check", "lenet5", "--max-macs", "{n}"],
+    ["check", "lenet5", "--max-flops", "{n}"],
+    ["check", "lenet5", "--max-param-bytes", "{n}"],
+    ["check", "lenet5", "--max-activation-bytes", "{n}"],
+    ["check", "lenet5", "--max-training-bytes", "{n}"],
+    ["check", "lenet5", "--max-latency", "cuda={n}", "--max-params", "1G"],
+    ["sweep", "lenet5", "--batch-size", "1,{n}", "--format", "json"],
+    ["sweep", "lenet5", "--resolution", "{n}", "--format", "json"],
+    ["sweep", "lenet5", "--resolution", "32x{n}", "--format", "json"],
+    ["sweep", "lenet5", "--width", "{n}", "--format", "json"],
+    ["sweep", "lenet5", "--set", "layers.0.conv2d.out_channels={n}", "--format", "json"],
+    ["sweep", "lenet5", "--set", "batch_size=1,{n}", "--format", "json"],
+]
+
+
+@FUZZ
+@given(number=HOSTILE_TEXT, option=st.sampled_from(NUMBER_OPTIONS))
+def test_hostile_numbers_on_the_command_line_end_cleanly(number: str, option: list[str]) -> None:
+    if "cuda=" in option[3] and not torch.cuda.is_available():
+        option = [*option[:3], option[3].replace("cuda=", "cpu="), *option[4:]]
+        # A latency limit that parses would measure: keep to values refused before measuring.
+        if number.isdigit() and 0 < len(number.lstrip("0")) <= 30:
+            return
+    args = [part.format(n=number) for part in option]
+    result = CliRunner().invoke(cli, args)
+    assert result.exception is None or isinstance(result.exception, SystemExit), (args, result.exception)
+    _assert_one_line_or_success(result.exit_code, result.stdout, result.stderr)
+
+
+#: JSON texts no convprof report holds: non-finite numbers, over-long integers, lone surrogates, depth.
+HOSTILE_JSON = st.sampled_from(
+    [
+        "NaN",
+        "Infinity",
+        "-Infinity",
+        "1e999",
+        "-1e999",
+        "9" * 101,
+        "9" * 5000,
+        '"\\ud800"',
+        '"x\\udfffy"',
+        '{"\\ud800": 1}',
+        "[" * 65 + "]" * 65,
+        "[" * 100_000 + "]" * 100_000,
+        '{"a": ' * 70 + "1" + "}" * 70,
+    ]
+)
+
+
+@FUZZ
+@given(
+    path=st.deferred(lambda: st.sampled_from(_paths(REPORT))),
+    value=HOSTILE_JSON,
+    command=st.sampled_from(sorted(REPORT_COMMANDS)),
+)
+def test_hostile_values_in_any_report_field_exit_2_located(
+    path: tuple[Any, ...], value: str, command: str, tmp_path: Path
+) -> None:
+    document = json.loads(json.dumps(REPORT))
+    parent = document
+    for key in path[:-1]:
+        parent = parent[key]
+    parent[path[-1]] = _PLACEHOLDER
+    broken = tmp_path / "broken.json"
+    broken.write_text(
+        json.dumps(document, indent=1).replace(json.dumps(_PLACEHOLDER), value), encoding="utf-8"
+    )
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps(REPORT), encoding="utf-8")
+    args = [a.format(report=good, broken=broken, spec="why_convolutions") for a in REPORT_COMMANDS[command]]
+    result = CliRunner().invoke(cli, args)
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert result.exit_code == 2, (path, value[:40], result.output)
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert re.match(rf"convprof: error: {re.escape(str(broken))}:\d+:\d+: ", lines[0]), lines[0]
+
+
+@settings(
+    max_examples=max(5, EXAMPLES // 6),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    dims=st.lists(st.sampled_from([1, 2, 2**20, 2**31, 2**62, 2**63 - 1]), min_size=3, max_size=3),
+    output=st.sampled_from([1, 7, 10**7, 2**62, 2**63 - 1]),
+    batch=st.sampled_from([1, 2**63 - 1]),
+)
+def test_specs_at_the_limits_count_and_their_reports_read_back(
+    dims: list[int], output: int, batch: int, tmp_path: Path
+) -> None:
+    """Whatever a spec's sizes, counting is closed-form and the report it writes reads back."""
+    layers = [
+        {"conv2d": {"out_channels": 1, "kernel_size": 1}},
+        {"adaptiveavgpool2d": {"output_size": [output, 1]}},
+        {"flatten": {"start_dim": 2}},
+        {"linear": {"out_features": 2**31}},
+    ]
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(spec_text(tuple(dims), layers, batch_size=batch), encoding="utf-8")
+    report = tmp_path / "report.json"
+    runner = CliRunner()
+    result = runner.invoke(cli, ["compare", str(spec), "--no-latency", "--format", "json", "-o", str(report)])
+    _assert_one_line_or_success(result.exit_code, result.stdout, result.stderr)
+    if result.exit_code != 0:
+        assert "more than torch can index" in result.stderr, result.stderr
+        return
+    again = runner.invoke(cli, ["diff", str(report), str(report), "--format", "json"])
+    assert again.exit_code == 0, again.output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -13,16 +14,20 @@ from convprof.budgets import BUDGET_METRICS, LATENCY_PREFIX
 from convprof.commands.base import optimizer_option, reports_errors
 from convprof.errors import UsageError
 from convprof.measure.options import PRESETS
-from convprof.units import plural
+from convprof.units import clip, plural
 
 if TYPE_CHECKING:
     from convprof.budgets import Allowance, Check
     from convprof.report import Report
     from convprof.spec import Budgets, ModelSpec
 
-__all__ = ["check", "expand_specs", "step_summary"]
+__all__ = ["check", "expand_specs", "report_file_name", "step_summary"]
 
 _GLOB_CHARS = frozenset("*?[")
+#: Characters a report's file name keeps from its spec's name; any other becomes `_`.
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]")
+#: Characters of a spec's name kept in its report's file name (file names stop at 255 bytes).
+MAX_REPORT_NAME = 100
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -39,6 +44,32 @@ def expand_specs(arguments: tuple[str, ...]) -> list[str]:
                 raise UsageError(f"{argument}: no file matches this pattern")
         expanded += [m for m in matches if m not in expanded]
     return expanded
+
+
+def report_file_name(name: str) -> str:
+    """Return the file name `--write-reports` gives a spec's report: `NAME.json`, made safe.
+
+    A spec's contents never choose a path: every character but letters, digits, `.`, `_` and `-`
+    becomes `_` (so no `/`, no NUL), leading dots go (no `..`, no hidden file) and the name is cut
+    to MAX_REPORT_NAME characters."""
+    safe = _SAFE_NAME.sub("_", name).lstrip(".")[:MAX_REPORT_NAME]
+    return f"{safe or '_'}.json"
+
+
+def _report_files(directory: Path, names: list[str]) -> dict[str, Path]:
+    """Return each spec's report path in `directory`; UsageError when two specs would share one."""
+    paths: dict[str, Path] = {}
+    owners: dict[str, str] = {}
+    for name in names:
+        file = report_file_name(name)
+        if file in owners:
+            raise UsageError(
+                f"--write-reports: specs {clip(owners[file])} and {clip(name)} would both be written to "
+                f"{file}; give one of them another `name:`"
+            )
+        owners[file] = name
+        paths[name] = directory / file
+    return paths
 
 
 def step_summary(markdown: str) -> None:
@@ -67,7 +98,7 @@ def _overrides(limits: dict[str, str | None], latency: tuple[str, ...]) -> Budge
                 values[metric] = parse_limit(metric, text)
             except ValueError as exc:
                 option = "--max-" + metric.replace("_", "-")
-                raise UsageError(f"{option} {text!r}: {exc}") from None
+                raise UsageError(f"{option} {clip(text)}: {exc}") from None
     devices = dict(parse_latency_option(item) for item in latency)
     return Budgets(**values, latency_ms=tuple(sorted(devices.items())))
 
@@ -180,7 +211,8 @@ def _limit_option(metric: str, example: str) -> Callable[[F], F]:
     "--write-reports",
     type=click.Path(path_type=Path),
     metavar="DIR",
-    help="Also write each spec's JSON report to DIR/NAME.json (a baseline for later runs).",
+    help="Also write each spec's JSON report to DIR/NAME.json (a baseline for later runs); NAME "
+    "keeps only the letters, digits, . _ and - of the spec's name.",
 )
 @reports_errors
 def check(
@@ -223,7 +255,8 @@ def check(
     names = [m.name for m in models]
     for name in names:
         if names.count(name) > 1:
-            raise UsageError(f"two specs are named {name!r}; give each a unique `name:`")
+            raise UsageError(f"two specs are named {clip(name)}; give each a unique `name:`")
+    targets = _report_files(write_reports, names) if write_reports is not None else {}
     unmatched = sorted(set(baselines) - set(names))
     if unmatched and len(models) == 1 and len(baselines) == 1:
         raise UsageError(
@@ -269,7 +302,7 @@ def check(
         from convprof.render.machine import to_json
 
         for name, report in reports:
-            write_atomic(write_reports / f"{name}.json", to_json(report))
+            write_atomic(targets[name], to_json(report))
         click.echo(f"convprof: wrote {len(reports)} report(s) to {write_reports}", err=True)
 
     from convprof.render.checks import checks_json, checks_markdown, render_checks

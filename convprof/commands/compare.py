@@ -144,7 +144,7 @@ def compare(
     """
     from convprof.sources import load_spec
 
-    model = load_spec(spec)
+    model = load_spec(spec, batch_size)  # each layer checked at the batch that will run
     if batch_size is not None:
         model = replace(model, batch_size=batch_size)
     if dtype is not None:

@@ -25,6 +25,7 @@ __all__ = [
     "lookup",
     "register",
     "round_width",
+    "spatial_field",
 ]
 
 
@@ -67,6 +68,17 @@ class LayerCost:
 def round_width(value: float) -> int:
     """Round a scaled width half up (Python's round() goes to even: 2.5 -> 2) and keep at least 1."""
     return max(1, math.floor(value + 0.5))
+
+
+def spatial_field(rf: ReceptiveField | None, in_shape: Shape) -> ReceptiveField | None:
+    """Return `rf` when it has one extent per spatial dimension of `in_shape`, else FULL.
+
+    They differ once a Flatten has merged spatial dimensions: a window over a merged dimension covers
+    rows of the original ones, not a box, so a later unit's field is bounded by the whole input and
+    reported as such rather than guessed."""
+    if rf is None or len(rf.size) != len(in_shape) - 1:
+        return FULL
+    return rf
 
 
 def prod(values: tuple[int, ...]) -> int:

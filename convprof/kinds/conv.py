@@ -16,6 +16,7 @@ from convprof.kinds.base import (
     prod,
     register,
     round_width,
+    spatial_field,
 )
 from convprof.spec import Shape
 
@@ -118,6 +119,7 @@ class Conv2d(UnaryKind):
     def receptive_field(
         self, args: Conv2dArgs, in_shape: Shape, rf: ReceptiveField | None
     ) -> ReceptiveField | None:
+        rf = spatial_field(rf, in_shape)
         if rf is None:
             return None
         effective = [d * (k - 1) + 1 for k, d in zip(args.kernel_size, args.dilation, strict=True)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from convprof.args import arg, boolean, optional, positive_float, probability
+from convprof.args import arg, boolean, nonneg_float, optional, real
 from convprof.kinds.base import LayerCost, ReceptiveField, ShapeError, UnaryKind, prod, register
 from convprof.kinds.conv import spatial_2d
 from convprof.spec import Shape
@@ -29,10 +29,10 @@ _COUNTER_BYTES = 8
 class BatchNorm2dArgs:
     """torch.nn.BatchNorm2d's arguments; num_features is inferred."""
 
-    eps: float = arg(1e-5, positive_float)
-    """Added to the variance for numerical stability."""
-    momentum: float | None = arg(0.1, optional(probability))
-    """Running-average factor; null for a cumulative average."""
+    eps: float = arg(1e-5, nonneg_float)
+    """Added to the variance for numerical stability (0 is allowed, as in torch)."""
+    momentum: float | None = arg(0.1, optional(real))
+    """Running-average factor; null for a cumulative average. Any finite value, as torch takes."""
     affine: bool = arg(True, boolean)
     """Learnable per-channel scale and shift."""
     track_running_stats: bool = arg(True, boolean)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -16,7 +17,15 @@ from convprof.args import (
     positive_int,
     positive_pair,
 )
-from convprof.kinds.base import LayerCost, ReceptiveField, ShapeError, UnaryKind, prod, register
+from convprof.kinds.base import (
+    LayerCost,
+    ReceptiveField,
+    ShapeError,
+    UnaryKind,
+    prod,
+    register,
+    spatial_field,
+)
 from convprof.kinds.conv import spatial_2d
 from convprof.spec import Shape
 
@@ -28,7 +37,8 @@ __all__ = [
     "AdaptiveMaxPool2d",
     "AvgPool2d",
     "MaxPool2d",
-    "adaptive_windows",
+    "adaptive_window_max",
+    "adaptive_window_sum",
     "pool_output_size",
 ]
 
@@ -42,9 +52,25 @@ def pool_output_size(size: int, kernel: int, pad: int, stride: int, dilation: in
     return out
 
 
-def adaptive_windows(size: int, out: int) -> list[int]:
-    """Return the window length of each of `out` adaptive pooling outputs over `size` inputs."""
-    return [-((-(i + 1) * size) // out) - (i * size) // out for i in range(out)]
+# Adaptive pooling's output i reads inputs floor(i*n/o) up to ceil((i+1)*n/o), so its window is
+# w_i = ceil((i+1)*n/o) - floor(i*n/o). Both functions below are closed forms of the o windows (an
+# output size of 10**7 must not build a list): with n = q*o + r and g = gcd(n, o), the residues i*n mod o
+# run through every multiple of g below o, which gives the sum and the largest window directly.
+
+
+def adaptive_window_sum(size: int, out: int) -> int:
+    """Return the total length of the `out` adaptive pooling windows over `size` inputs: n + o - gcd."""
+    return size + out - math.gcd(size, out)
+
+
+def adaptive_window_max(size: int, out: int) -> int:
+    """Return the longest of the `out` adaptive pooling windows over `size` inputs."""
+    quotient, remainder = divmod(size, out)
+    if remainder == 0:
+        return quotient
+    # w_i = q + ceil((i*n mod o + r) / o): 1 extra unless some residue i*n mod o exceeds o - r, which the
+    # largest residue (o - g) does exactly when r != g.
+    return quotient + (1 if remainder == math.gcd(size, out) else 2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +149,7 @@ class _WindowPool(UnaryKind):
     def receptive_field(
         self, args: MaxPool2dArgs | AvgPool2dArgs, in_shape: Shape, rf: ReceptiveField | None
     ) -> ReceptiveField | None:
+        rf = spatial_field(rf, in_shape)
         if rf is None:
             return None
         stride = args.stride or args.kernel_size
@@ -185,22 +212,22 @@ class _AdaptivePool(UnaryKind):
         return (channels, height if oh is None else oh, width if ow is None else ow)
 
     def cost(self, args: AdaptivePool2dArgs, in_shape: Shape, out_shape: Shape) -> LayerCost:
-        rows = adaptive_windows(in_shape[1], out_shape[1])
-        cols = adaptive_windows(in_shape[2], out_shape[2])
+        (height, width), (oh, ow) = in_shape[1:], out_shape[1:]
         return LayerCost(
             params=0,
             macs=0,
-            elementwise_ops=out_shape[0] * sum(rows) * sum(cols),
-            fan_in=max(rows) * max(cols),
+            elementwise_ops=out_shape[0] * adaptive_window_sum(height, oh) * adaptive_window_sum(width, ow),
+            fan_in=adaptive_window_max(height, oh) * adaptive_window_max(width, ow),
         )
 
     def receptive_field(
         self, args: AdaptivePool2dArgs, in_shape: Shape, rf: ReceptiveField | None
     ) -> ReceptiveField | None:
+        rf = spatial_field(rf, in_shape)
         if rf is None:
             return None
         out = self.output_shape(args, in_shape)[1:]
-        windows = [max(adaptive_windows(size, o)) for size, o in zip(in_shape[1:], out, strict=True)]
+        windows = [adaptive_window_max(size, o) for size, o in zip(in_shape[1:], out, strict=True)]
         # Adaptive windows start at floor(i * size / out): the largest step between starts.
         steps = [max(1, -((-size) // o)) if o > 1 else 1 for size, o in zip(in_shape[1:], out, strict=True)]
         return ReceptiveField(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
 
 from convprof.errors import UsageError
-from convprof.signals import held
+from convprof.signals import held, removed_on_stop
 
 __all__ = ["write_atomic"]
 
@@ -26,21 +27,22 @@ def write_atomic(path: Path, data: str | bytes) -> None:
         raise UsageError(f"cannot write {path}: directory {directory} does not exist; create it first")
     if path.is_dir():
         raise UsageError(f"cannot write {path}: it is a directory; give a file name")
-    temporary: str | None = None
-    try:
-        # A signal between creating the temporary file and knowing its name would leave it behind.
+    with contextlib.ExitStack() as stack:
+        # No signal between creating the temporary file and registering it for removal on a stop.
         with held():
-            fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-            handle = os.fdopen(fd, "wb")
-        with handle:
-            handle.write(data.encode("utf-8") if isinstance(data, str) else data)
-        # mkstemp creates the file 0600; give the report the permissions any new file would get.
-        os.chmod(temporary, 0o666 & ~_umask())
-        os.replace(temporary, path)
-    except BaseException as exc:
-        if temporary is not None:
-            handle.close()
+            try:
+                fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+            except OSError as exc:
+                raise UsageError(f"cannot write {path}: {exc.strerror}; choose a writable location") from exc
+            stack.enter_context(removed_on_stop(temporary))
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data.encode("utf-8") if isinstance(data, str) else data)
+            # mkstemp creates the file 0600; give the report the permissions any new file would get.
+            os.chmod(temporary, 0o666 & ~_umask())
+            os.replace(temporary, path)
+        except BaseException as exc:
             Path(temporary).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise UsageError(f"cannot write {path}: {exc.strerror}; choose a writable location") from exc
-        raise
+            if isinstance(exc, OSError):
+                raise UsageError(f"cannot write {path}: {exc.strerror}; choose a writable location") from exc
+            raise

@@ -5,8 +5,8 @@ from convprof import signals
 
 def main() -> None:
     """Run convprof; a signal from the first line on ends it with 130 or 143."""
-    # Before the command line and its libraries load: nothing is held yet, so a signal ends at once.
-    signals.end_at_once()
+    # Before the command line and its libraries load, so that no moment is left uncovered.
+    signals.take()
     from convprof.cli import main as run
 
     run()

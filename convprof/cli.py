@@ -65,11 +65,6 @@ EXIT_SOFTWARE = 70
 DEBUG_VARIABLE = "CONVPROF_DEBUG"
 
 
-def _stop(interrupt: BaseException | None) -> NoReturn:
-    """End the process for Ctrl-C or SIGTERM; clean-up ran in the `finally` blocks it unwound through."""
-    signals.stop(isinstance(interrupt, signals.Terminated))
-
-
 def _quiet_stdout() -> None:
     """Point stdout at /dev/null, so the interpreter's final flush cannot fail again on it."""
     os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -138,15 +133,13 @@ def _internal_error(error: BaseException) -> NoReturn:
 def main() -> None:
     """Run the command line: one line and a conventional exit code for every way it can end."""
     try:
-        signals.install()
+        signals.take()  # already taken by the entry point; again for callers of main() itself
         _guard_stdout()
         status = cli.main(prog_name="convprof", standalone_mode=False)
         # A full device shows when buffered output is flushed: here, not in the interpreter's exit.
         sys.stdout.flush()
-    except click.exceptions.Abort as abort:  # click turns Ctrl-C into Abort
-        _stop(abort.__context__)
-    except KeyboardInterrupt as interrupt:
-        _stop(interrupt)
+    except (click.exceptions.Abort, KeyboardInterrupt):  # raised by code that simulates Ctrl-C
+        signals.stop(terminated=False)
     except click.ClickException as error:
         error.show()
         sys.exit(error.exit_code)

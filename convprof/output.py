@@ -22,7 +22,7 @@ import stat
 from pathlib import Path
 
 from convprof.errors import UsageError
-from convprof.signals import held
+from convprof.signals import held, removed_on_stop
 
 __all__ = ["TEMPORARY_SUFFIX", "temporary_prefix", "write_atomic"]
 
@@ -111,34 +111,37 @@ def _replace(target: Path, payload: bytes, shown: Path) -> None:
     temporary = (
         directory / f"{temporary_prefix(target)}{os.getpid()}.{secrets.token_hex(4)}{TEMPORARY_SUFFIX}"
     )
-    try:
-        # A signal between creating a named temporary file and knowing it exists would leave it behind.
-        with held():
-            fd = _anonymous(directory, mode)
-            if fd is None:
-                flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-                fd = os.open(temporary, flags, mode)
-                named = True
-            else:
-                named = False
-    except OSError as exc:
-        raise _failure(shown, exc) from exc
-    try:
+    with contextlib.ExitStack() as stack:
         try:
-            _write_all(fd, payload)
-            if not named:  # give the finished file a name only now: nothing to leave behind before
-                _name(fd, temporary)
-                named = True
-        finally:
-            os.close(fd)
-        os.chmod(temporary, mode)
-        os.replace(temporary, target)
-    except BaseException as exc:
-        if named:
-            temporary.unlink(missing_ok=True)
-        if isinstance(exc, OSError):
+            # No signal between creating a named temporary file and registering it for removal on a
+            # stop (a signal ends the process at once under the CLI, removing what is registered).
+            with held():
+                fd = _anonymous(directory, mode)
+                named = fd is None
+                if fd is None:
+                    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+                    fd = os.open(temporary, flags, mode)
+                    stack.enter_context(removed_on_stop(str(temporary)))
+        except OSError as exc:
             raise _failure(shown, exc) from exc
-        raise
+        try:
+            try:
+                _write_all(fd, payload)
+                if not named:  # give the finished file a name only now: nothing to leave behind before
+                    with held():
+                        _name(fd, temporary)
+                        named = True
+                        stack.enter_context(removed_on_stop(str(temporary)))
+            finally:
+                os.close(fd)
+            os.chmod(temporary, mode)
+            os.replace(temporary, target)
+        except BaseException as exc:
+            if named:
+                temporary.unlink(missing_ok=True)
+            if isinstance(exc, OSError):
+                raise _failure(shown, exc) from exc
+            raise
 
 
 def _write_in_place(path: Path, payload: bytes, truncate: bool = False) -> None:

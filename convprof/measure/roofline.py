@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from convprof.errors import UsageError
 from convprof.report import Report, VariantReport
+from convprof.signals import removed_on_stop
 from convprof.spec import DTYPE_BYTES
 
 if TYPE_CHECKING:
@@ -79,8 +80,9 @@ def save_calibration(calibration: Calibration, path: Path | None = None) -> Path
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_suffix(".tmp")
-        temporary.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-        temporary.replace(path)
+        with removed_on_stop(str(temporary)):
+            temporary.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+            temporary.replace(path)
     except OSError as exc:
         raise UsageError(f"{path}: cannot write the calibration cache: {exc.strerror}") from exc
     return path

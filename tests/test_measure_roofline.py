@@ -162,7 +162,8 @@ def test_measuring_ignores_a_nan_cache_with_one_warning_and_writes_valid_json(tm
     result = _convprof(args, tmp_path)
     assert result.returncode == 0, result.stderr
     warnings = [line for line in result.stderr.splitlines() if line]
-    assert len(warnings) == 1 and warnings[0].startswith("convprof: warning: calibration cache ")
+    assert len(warnings) == 1
+    assert warnings[0].startswith("convprof: warning: calibration cache ")
 
     def refuse(name: str) -> None:
         raise AssertionError(f"{name} in the JSON report")
@@ -180,8 +181,10 @@ def test_a_new_calibration_far_from_the_cached_one_is_reported(tmp_path: Path) -
     result = _convprof(["calibrate", "--device", "cpu", "--seconds", "0.1"], tmp_path)
     assert result.returncode == 0, result.stderr
     assert "against the cached calibration of " in result.stderr
-    assert "peak FLOP/s +" in result.stderr and "copy bandwidth +" in result.stderr
+    assert "peak FLOP/s +" in result.stderr
+    assert "copy bandwidth +" in result.stderr
     assert "(IQR " in result.stdout
     entry = json.loads(_cache(tmp_path).read_text(encoding="utf-8"))["cpu/float32/threads=1"]
     assert entry["peak_flop_per_s"] > 1e6  # the new figure replaced the old
-    assert 0 <= entry["flop_spread"] and 0 <= entry["copy_spread"]
+    assert entry["flop_spread"] >= 0
+    assert entry["copy_spread"] >= 0

@@ -44,6 +44,9 @@ def measure_report(
     total = step_count(options.devices, PRESETS[options.preset].rounds)
     with steps(total, progress) as step:
         step("loading torch")
+        import torch  # the slowest step of a quick measurement: named while it runs
+
+        del torch
         from convprof.measure.runner import run
 
         with torch_noise_silenced():

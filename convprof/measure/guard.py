@@ -23,6 +23,14 @@ def memory_need(variant: VariantReport) -> int:
     return variant.param_bytes + variant.buffer_bytes + variant.activation_bytes
 
 
+#: Sizes beyond this are written as a power of ten: binary units end at YiB (2^80).
+_UNITS_END = 1024**9
+
+
+def _size(value: int) -> str:
+    return format_bytes(value) if value < _UNITS_END else f"about 10^{len(str(value)) - 1} bytes"
+
+
 def admit(variants: Sequence[VariantReport], limit: int, input_size: int = 0) -> dict[str, str | None]:
     """Return each variant's reason to be skipped, or None when it may be built beside the others.
 
@@ -32,7 +40,7 @@ def admit(variants: Sequence[VariantReport], limit: int, input_size: int = 0) ->
     limit, every variant is skipped and nothing is allocated.
     """
     if input_size > limit:
-        why = f"the input batch needs {format_bytes(input_size)}; limit {format_bytes(limit)}"
+        why = f"the input batch needs {_size(input_size)}; limit {_size(limit)}"
         return {v.name: f"{v.name} not built: {why}" for v in variants}
     reasons: dict[str, str | None] = {}
     held = 0

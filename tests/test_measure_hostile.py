@@ -99,3 +99,9 @@ def test_a_variant_admitted_that_cannot_be_allocated_is_skipped_with_the_reason(
     assert variants["dense"]["latency"] == {"cpu": None}
     for name in ("local", "conv"):
         assert variants[name]["latency"]["cpu"]["median_ms"] > 0
+
+
+@pytest.mark.parametrize("seconds", ["1e400", "nan", "0.001"])
+def test_calibration_times_that_never_end_or_cannot_sample_are_refused(seconds: str) -> None:
+    error = _one_error(_convprof("calibrate", "--device", "cpu", "--seconds", seconds))
+    assert f"--seconds {float(seconds)}: give 0.05 to 600" in error

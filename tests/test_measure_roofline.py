@@ -171,6 +171,11 @@ def test_measuring_ignores_a_nan_cache_with_one_warning_and_writes_valid_json(tm
     report = json.loads(result.stdout, parse_constant=refuse)
     assert report["environment"]["calibration"] == {}
     assert report["variants"]["conv"]["latency"]["cpu"]["roofline_fraction"] is None
+    args = ["sweep", "why_convolutions", "--resolution", "8,16", "--latency", "--format", "json"]
+    swept = _convprof(args, tmp_path)
+    assert swept.returncode == 0, swept.stderr
+    assert swept.stderr.count("convprof: warning: calibration cache ") == 1  # once, not once per point
+    json.loads(swept.stdout, parse_constant=refuse)
 
 
 def test_a_new_calibration_far_from_the_cached_one_is_reported(tmp_path: Path) -> None:

@@ -5,10 +5,16 @@ from __future__ import annotations
 import click
 
 from convprof.commands.base import reports_errors
+from convprof.errors import UsageError
 from convprof.measure.options import DEFAULT_THREADS, DEVICE_CHOICES
 from convprof.spec import DTYPE_BYTES
 
 __all__ = ["calibrate"]
+
+#: Shortest time per kernel that still gives every round a sample or two.
+MIN_SECONDS = 0.05
+#: Longest time per kernel; beyond it a typo (1e400 is infinity) would measure forever.
+MAX_SECONDS = 600.0
 
 
 @click.command()
@@ -29,7 +35,7 @@ __all__ = ["calibrate"]
 )
 @click.option(
     "--seconds",
-    type=click.FloatRange(min=0.05),
+    type=float,
     default=1.0,
     show_default=True,
     help="Time spent on each of the matmul and the copy, over 5 rounds (the median sample counts).",
@@ -63,6 +69,8 @@ def calibrate(device: str, dtype: str, threads: int, seconds: float) -> None:
     from convprof.units import format_bytes, format_count, plural
 
     check_threads(threads)
+    if not MIN_SECONDS <= seconds <= MAX_SECONDS:  # NaN fails both comparisons too
+        raise UsageError(f"--seconds {seconds}: give {MIN_SECONDS} to {MAX_SECONDS:g}")
     cached = load_calibrations()  # a broken cache stops here, before a second of measuring
     for name in resolve_devices((device,)):
         with torch_noise_silenced():

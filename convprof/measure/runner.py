@@ -90,9 +90,15 @@ def _quiet(description: str) -> None:
     del description
 
 
+#: Warnings already printed: a sweep measures many points, and each would repeat the same one.
+_WARNED: set[str] = set()
+
+
 def warn(message: str) -> None:
-    """Print one warning line on stderr."""
-    print(f"convprof: warning: {message}", file=sys.stderr)
+    """Print one warning line on stderr, once per process."""
+    if message not in _WARNED:
+        _WARNED.add(message)
+        print(f"convprof: warning: {message}", file=sys.stderr)
 
 
 def _limit(device: str, options: MeasureOptions) -> int:

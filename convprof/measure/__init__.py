@@ -44,10 +44,10 @@ def measure_report(
     total = step_count(options.devices, PRESETS[options.preset].rounds)
     with steps(total, progress) as step:
         step("loading torch")
-        import torch  # the slowest step of a quick measurement: named while it runs
-
-        del torch
-        from convprof.measure.runner import run
-
         with torch_noise_silenced():
+            import torch  # the slowest step of a quick measurement: named while it runs
+
+            del torch
+            from convprof.measure.runner import run
+
             return run(spec, report, options, step=step)

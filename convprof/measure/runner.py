@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import platform
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -131,11 +132,15 @@ def step_count(devices: tuple[str, ...], rounds: int) -> int:
     return 1 + len(devices) * len(ORDER) * (3 + rounds)
 
 
+#: "[enforce fail at alloc_cpu.cpp:127] err == 0. " before the allocator's own words.
+_ENFORCE = re.compile(r"^\[enforce fail at [^\]]*\] (?:err == 0\. )?")
+
+
 def _first_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     line = text[0] if text else type(error).__name__
     # torch's allocator prefixes its message with the C++ assertion that failed; the rest is the news.
-    return line.split("] err == 0. ", 1)[-1].split("] ", 1)[-1] if line.startswith("[enforce fail") else line
+    return _ENFORCE.sub("", line)
 
 
 def _out_of_memory(error: BaseException) -> bool:

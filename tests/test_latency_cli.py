@@ -175,7 +175,7 @@ def test_preset_and_its_aliases_agree(args: tuple[str, ...]) -> None:
 
 
 def test_every_measuring_command_takes_the_same_preset_option() -> None:
-    for command in ("compare", "check", "sweep"):
+    for command in ("compare", "check", "sweep", "calibrate"):
         status, out, _ = invoke(command, "--help")
         assert status == 0
         assert "--preset [quick|default|rigorous]" in out, command

@@ -183,7 +183,7 @@ def test_a_new_calibration_far_from_the_cached_one_is_reported(tmp_path: Path) -
     # A cached peak of 1 FLOP/s: any real machine's matmul is billions of times faster.
     slow = {**GOOD, "peak_flop_per_s": 1.0, "copy_bytes_per_s": 1.0}
     _cache(tmp_path).write_text(json.dumps({"cpu/float32/threads=1": slow}), encoding="utf-8")
-    result = _convprof(["calibrate", "--device", "cpu", "--seconds", "0.1"], tmp_path)
+    result = _convprof(["calibrate", "--device", "cpu", "--preset", "quick"], tmp_path)
     assert result.returncode == 0, result.stderr
     assert "against the cached calibration of " in result.stderr
     assert "peak FLOP/s +" in result.stderr

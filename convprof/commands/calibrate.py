@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from convprof.commands.base import reports_errors
+from convprof.commands.base import preset_option, reports_errors
 from convprof.errors import UsageError
 from convprof.measure.options import DEFAULT_THREADS, DEVICE_CHOICES
 from convprof.spec import DTYPE_BYTES
@@ -15,6 +15,8 @@ __all__ = ["calibrate"]
 MIN_SECONDS = 0.05
 #: Longest time per kernel; beyond it a typo (1e400 is infinity) would measure forever.
 MAX_SECONDS = 600.0
+#: Seconds per kernel for each --preset, the vocabulary every measuring command shares.
+PRESET_SECONDS = {"quick": 0.25, "default": 1.0, "rigorous": 5.0}
 
 
 @click.command()
@@ -33,15 +35,15 @@ MAX_SECONDS = 600.0
     show_default=True,
     help="CPU intra-op threads; use the count you will measure with.",
 )
+@preset_option(None)
 @click.option(
     "--seconds",
     type=float,
-    default=1.0,
-    show_default=True,
-    help="Time spent on each of the matmul and the copy, over 5 rounds (the median sample counts).",
+    help="Time spent on each of the matmul and the copy, over 5 rounds (the median sample counts); "
+    "default by --preset: quick 0.25, default 1, rigorous 5.",
 )
 @reports_errors
-def calibrate(device: str, dtype: str, threads: int, seconds: float) -> None:
+def calibrate(device: str, dtype: str, threads: int, preset: str | None, seconds: float | None) -> None:
     """Measure a large matmul's FLOP/s and a large copy's bytes/s per device, and cache them.
 
     \b
@@ -69,6 +71,10 @@ def calibrate(device: str, dtype: str, threads: int, seconds: float) -> None:
     from convprof.units import format_bytes, format_count, plural
 
     check_threads(threads)
+    if seconds is not None and preset is not None:
+        raise UsageError("--seconds and --preset both set the time; give one")
+    if seconds is None:
+        seconds = PRESET_SECONDS[preset or "default"]
     if not MIN_SECONDS <= seconds <= MAX_SECONDS:  # NaN fails both comparisons too
         raise UsageError(f"--seconds {seconds}: give {MIN_SECONDS} to {MAX_SECONDS:g}")
     cached = load_calibrations()  # a broken cache stops here, before a second of measuring

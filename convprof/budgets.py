@@ -11,6 +11,7 @@ from typing import Any
 from convprof import yamlnode
 from convprof.args import describe
 from convprof.errors import ConvprofError, SpecError, UsageError
+from convprof.measure.stats import IQR_WARN_THRESHOLD, ROUND_SPREAD_THRESHOLD, UNSTABLE_MARK, entry_stable
 from convprof.quantity import parse_bytes, parse_count, parse_milliseconds, parse_percent
 from convprof.spec import Budgets
 from convprof.units import clip
@@ -26,6 +27,7 @@ __all__ = [
     "check_growth",
     "check_limits",
     "merge_budgets",
+    "metric_stability",
     "metric_values",
     "parse_budgets",
     "parse_growth",
@@ -192,8 +194,29 @@ def metric_values(report: Mapping[str, Any], variant: str = "conv") -> dict[str,
     return values
 
 
+def metric_stability(report: Mapping[str, Any], variant: str = "conv") -> dict[str, bool | None]:
+    """Return whether each measured latency (`latency_ms.cpu`) of a JSON report's variant is stable."""
+    stability: dict[str, bool | None] = {}
+    for device, measured in sorted((report["variants"][variant].get("latency") or {}).items()):
+        stable = entry_stable(measured) if isinstance(measured, Mapping) else None
+        stability[LATENCY_PREFIX + device] = stable
+        stability.setdefault(LATENCY_PREFIX + device.partition(":")[0], stable)
+    return stability
+
+
+#: What a check says when its verdict rests on an unstable median.
+UNSTABLE_VERDICT = (
+    f"rests on an unstable median (IQR/median over {IQR_WARN_THRESHOLD:.0%} "
+    f"or rounds differing by over {ROUND_SPREAD_THRESHOLD:.0%})"
+)
+
+
 def _percent(numerator: Fraction) -> str:
     return f"{float(numerator):+.2f}%"
+
+
+def _mark(unstable: bool) -> str:
+    return UNSTABLE_MARK if unstable else ""
 
 
 def _show(metric: str, value: Number) -> str:
@@ -214,11 +237,20 @@ class LimitCheck:
     """The largest value allowed."""
     actual: Number | None
     """The value of the conv variant; None when a latency was not measured."""
+    unstable: bool = False
+    """A latency whose raw samples were too spread out to trust its median."""
+    strict: bool = False
+    """Fail an unstable latency even when it is within the limit (--strict-latency)."""
+
+    @property
+    def within(self) -> bool:
+        """True when the value is within the limit (or was not measured)."""
+        return self.actual is None or Fraction(self.actual) <= Fraction(self.limit)
 
     @property
     def passed(self) -> bool:
-        """True when the value is within the limit (or was not measured)."""
-        return self.actual is None or Fraction(self.actual) <= Fraction(self.limit)
+        """True when within the limit, and stable too under --strict-latency."""
+        return self.within and not (self.strict and self.unstable and self.actual is not None)
 
     @property
     def headroom(self) -> Fraction | None:
@@ -232,11 +264,15 @@ class LimitCheck:
         return _show(self.metric, self.limit)
 
     def actual_text(self) -> str:
-        """Return the value as a table shows it."""
-        return "not measured" if self.actual is None else _show(self.metric, self.actual)
+        """Return the value as a table shows it, marked when unstable."""
+        if self.actual is None:
+            return "not measured"
+        return _mark(self.unstable) + _show(self.metric, self.actual)
 
     def message(self) -> str:
         """Return the failure in one line: spec, metric, limit and actual."""
+        if self.within:
+            return f"{self.spec}: {self.metric} {self.actual_text()} {UNSTABLE_VERDICT} (--strict-latency)"
         return f"{self.spec}: {self.metric} {self.actual_text()} exceeds its limit {self.limit_text()}"
 
 
@@ -254,6 +290,10 @@ class GrowthCheck:
     """The value in the baseline report; None when it has none (not measured there)."""
     actual: Number | None
     """The value now; None when not measured."""
+    unstable: bool = False
+    """A latency whose median, now or in the baseline, comes from samples too spread out to trust."""
+    strict: bool = False
+    """Fail an unstable latency even when its growth is within the allowance (--strict-latency)."""
 
     @property
     def limit(self) -> Fraction | None:
@@ -263,10 +303,16 @@ class GrowthCheck:
         return Fraction(self.baseline) * (100 + self.allowance) / 100
 
     @property
-    def passed(self) -> bool:
+    def within(self) -> bool:
         """True when growth is within the allowance, exactly (or either side was not measured)."""
         limit = self.limit
         return limit is None or self.actual is None or Fraction(self.actual) <= limit
+
+    @property
+    def passed(self) -> bool:
+        """True when within the allowance, and stable too under --strict-latency."""
+        measured = self.actual is not None and self.baseline is not None
+        return self.within and not (self.strict and self.unstable and measured)
 
     @property
     def growth(self) -> Fraction | None:
@@ -295,10 +341,12 @@ class GrowthCheck:
             return "not measured"
         growth = self.growth
         suffix = "" if growth is None else f" ({_percent(growth)})"
-        return _show(self.metric, self.actual) + suffix
+        return _mark(self.unstable) + _show(self.metric, self.actual) + suffix
 
     def message(self) -> str:
         """Return the failure in one line: spec, metric, allowance, baseline and actual."""
+        if self.within:
+            return f"{self.spec}: {self.metric} {self.actual_text()} {UNSTABLE_VERDICT} (--strict-latency)"
         return (
             f"{self.spec}: {self.metric} grew to {self.actual_text()}, "
             f"more than the {self.limit_text()} allowed"
@@ -308,24 +356,47 @@ class GrowthCheck:
 Check = LimitCheck | GrowthCheck
 
 
-def check_limits(spec: str, budgets: Budgets, report: Mapping[str, Any]) -> list[LimitCheck]:
-    """Return one check per limit in `budgets` against the conv variant of a JSON report."""
+def check_limits(
+    spec: str, budgets: Budgets, report: Mapping[str, Any], *, strict: bool = False
+) -> list[LimitCheck]:
+    """Return one check per limit in `budgets` against the conv variant of a JSON report.
+
+    With `strict`, a latency within its limit still fails when its median is unstable.
+    """
     values = metric_values(report)
+    stability = metric_stability(report)
     checks: list[LimitCheck] = []
     for metric in BUDGET_METRICS:
         limit = getattr(budgets, metric)
         if limit is not None:
             checks.append(LimitCheck(spec, metric, limit, values[metric]))
     for device, limit_ms in budgets.latency_ms:
-        checks.append(
-            LimitCheck(spec, LATENCY_PREFIX + device, limit_ms, values.get(LATENCY_PREFIX + device))
-        )
+        metric = LATENCY_PREFIX + device
+        unstable = stability.get(metric) is False
+        checks.append(LimitCheck(spec, metric, limit_ms, values.get(metric), unstable, strict))
     return checks
 
 
 def check_growth(
-    spec: str, allowances: Iterable[Allowance], baseline: Mapping[str, Any], report: Mapping[str, Any]
+    spec: str,
+    allowances: Iterable[Allowance],
+    baseline: Mapping[str, Any],
+    report: Mapping[str, Any],
+    *,
+    strict: bool = False,
 ) -> list[GrowthCheck]:
     """Return one check per allowance: the conv variant of `report` against that of `baseline`."""
     old, new = metric_values(baseline), metric_values(report)
-    return [GrowthCheck(spec, a.metric, a.percent, old.get(a.metric), new.get(a.metric)) for a in allowances]
+    old_stable, new_stable = metric_stability(baseline), metric_stability(report)
+    return [
+        GrowthCheck(
+            spec,
+            a.metric,
+            a.percent,
+            old.get(a.metric),
+            new.get(a.metric),
+            old_stable.get(a.metric) is False or new_stable.get(a.metric) is False,
+            strict,
+        )
+        for a in allowances
+    ]

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from convprof.errors import UsageError
+from convprof.measure.stats import entry_stable
 from convprof.variants import VARIANTS
 
 __all__ = ["MERGE_SCHEMA_VERSION", "MergedReports", "MergedRow", "environment_label", "merge_reports"]
@@ -30,6 +31,8 @@ class MergedRow:
     """(variant, median ms or None when skipped), in the order dense, local, conv."""
     source: str
     """The report file the row comes from."""
+    stable: tuple[tuple[str, bool | None], ...] = ()
+    """(variant, whether its raw samples are stable; None when skipped or kept no samples)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +58,7 @@ class MergedReports:
                     "environment": row.environment,
                     "device": row.device,
                     "median_ms": dict(row.medians_ms),
+                    "stable": dict(row.stable),
                     "source": row.source,
                 }
                 for row in self.rows
@@ -129,10 +133,12 @@ def merge_reports(reports: Sequence[tuple[str, Mapping[str, Any]]]) -> MergedRep
             )
         for device in devices:
             medians: list[tuple[str, float | None]] = []
+            stable: list[tuple[str, bool | None]] = []
             for name in VARIANTS:
                 entry = (report["variants"][name].get("latency") or {}).get(device)
                 median = entry.get("median_ms") if isinstance(entry, Mapping) else None
                 medians.append((name, median))
+                stable.append((name, entry_stable(entry) if isinstance(entry, Mapping) else None))
             label = environment_label(environment, device, source)
-            rows.append(MergedRow(label, device, tuple(medians), source))
+            rows.append(MergedRow(label, device, tuple(medians), source, tuple(stable)))
     return MergedReports(first["spec"]["name"], first["schema_version"], tuple(rows))

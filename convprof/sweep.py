@@ -249,6 +249,14 @@ def _seconds(entry: dict[str, Any]) -> float | None:
     return None
 
 
+def latency_stable(report: Report, variant: str) -> bool | None:
+    """Return whether `variant`'s measured latency at this point is stable; None when not measured."""
+    from convprof.measure.stats import entry_stable
+
+    entry = _latency_entry(report, variant)
+    return None if entry is None else entry_stable(entry)
+
+
 def skip_reason(report: Report, variant: str) -> str | None:
     """Return why `variant`'s latency was not measured at this point, or None."""
     v = report.to_dict()["variants"][variant]

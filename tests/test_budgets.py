@@ -7,6 +7,7 @@ from fractions import Fraction
 import pytest
 
 from convprof.budgets import (
+    BUDGET_METRICS,
     GrowthCheck,
     LimitCheck,
     check_growth,
@@ -247,3 +248,48 @@ def test_check_limits_reads_the_conv_variant() -> None:
         ("macs", 3000, 2000, True),
         ("latency_ms.cpu", 5.0, 4.0, True),
     ]
+
+
+def _report_with_cpu_latency(raw_ms: list[float]) -> dict[str, object]:
+    median = sorted(raw_ms)[len(raw_ms) // 2]
+    conv = dict.fromkeys(BUDGET_METRICS, 1)
+    conv["latency"] = {"cpu": {"median_ms": median, "raw_ms": raw_ms, "raw_rounds": [0] * len(raw_ms)}}
+    return {"variants": {"conv": conv}}
+
+
+STEADY = [2.0, 2.0, 2.0, 2.0, 2.0]
+SCATTERED = [1.0, 1.0, 2.0, 8.0, 9.0]  # median 2, IQR 7: 350% of the median
+
+
+def test_a_latency_within_its_limit_on_an_unstable_median_passes_marked_or_fails_strictly() -> None:
+    budgets = Budgets(latency_ms=(("cpu", 5.0),))
+    [steady] = check_limits("s", budgets, _report_with_cpu_latency(STEADY))
+    assert steady.passed
+    assert not steady.unstable
+    assert steady.actual_text() == "2.000 ms"
+    [lenient] = check_limits("s", budgets, _report_with_cpu_latency(SCATTERED))
+    assert lenient.passed
+    assert lenient.unstable
+    assert lenient.actual_text() == "~2.000 ms"
+    [strict] = check_limits("s", budgets, _report_with_cpu_latency(SCATTERED), strict=True)
+    assert not strict.passed
+    assert strict.message() == (
+        "s: latency_ms.cpu ~2.000 ms rests on an unstable median "
+        "(IQR/median over 10% or rounds differing by over 10%) (--strict-latency)"
+    )
+    [over] = check_limits("s", Budgets(latency_ms=(("cpu", 1.5),)), _report_with_cpu_latency(SCATTERED))
+    assert over.message() == "s: latency_ms.cpu ~2.000 ms exceeds its limit 1.500 ms"
+
+
+def test_a_growth_check_is_unstable_when_either_side_is() -> None:
+    [allowance] = parse_growth("latency_ms.cpu=50%")
+    steady, scattered = _report_with_cpu_latency(STEADY), _report_with_cpu_latency(SCATTERED)
+    [both] = check_growth("s", [allowance], steady, steady, strict=True)
+    assert both.passed
+    assert not both.unstable
+    [old] = check_growth("s", [allowance], scattered, steady)
+    assert old.passed
+    assert old.unstable
+    [new] = check_growth("s", [allowance], steady, scattered, strict=True)
+    assert not new.passed
+    assert new.unstable

@@ -284,3 +284,44 @@ def test_latency_budget_measures_the_conv_variant(tmp_path: Path) -> None:
     code, _, err = _run("check", spec, "--preset", "quick", "--max-latency", "cpu=1us")
     assert code == 1
     assert "fc: latency_ms.cpu" in err
+
+
+def _check(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "convprof", "check", *map(str, args)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.slow
+def test_a_latency_verdict_on_an_unstable_median_is_flagged_and_strict_fails_it(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, "fc", 5)
+    written = _check(spec, "--latency", "--preset", "quick", "--write-reports", tmp_path)
+    assert written.returncode == 0, written.stderr
+    baseline = tmp_path / "fc.json"
+    report = json.loads(baseline.read_text(encoding="utf-8"))
+    entry = report["variants"]["conv"]["latency"]["cpu"]
+    # The baseline's samples scattered over a factor of five: IQR far beyond a tenth of the median.
+    entry["raw_ms"] = [1.0, 1.0, 2.0, 5.0, 5.0]
+    entry["raw_rounds"] = [0, 0, 1, 1, 2]
+    baseline.write_text(json.dumps(report), encoding="utf-8")
+    args = ["--baseline", baseline, "--max-growth", "latency_ms.cpu=1000000%", "--preset", "quick"]
+    lenient = _check(spec, *args, "--format", "json")
+    assert lenient.returncode == 0, lenient.stderr
+    assert "convprof: warning: fc: latency_ms.cpu rests on an unstable median" in lenient.stderr
+    (row,) = json.loads(lenient.stdout)["checks"]
+    assert row["passed"] is True
+    assert row["stable"] is False
+    strict = _check(spec, *args, "--strict-latency")
+    assert strict.returncode == 1
+    assert "FAIL (unstable)" in strict.stdout
+    assert "add --strict-latency" not in strict.stdout
+    assert "--strict-latency fails them" in strict.stdout
+    last = strict.stderr.strip().splitlines()[-1]
+    assert last.startswith("convprof: error: 1 check failed: fc: latency_ms.cpu ~")
+    assert "rests on an unstable median" in last

@@ -126,7 +126,8 @@ def test_markdown_and_csv_carry_latency() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("--quick", "--rigorous"), "--quick and --rigorous contradict each other"),
+        (("--quick", "--rigorous"), "ask for different presets (quick, rigorous); give one"),
+        (("--quick", "--preset", "default"), "ask for different presets (default, quick); give one"),
         (("--max-memory", "lots"), "'lots' is not a size"),
     ],
 )
@@ -163,3 +164,18 @@ def test_cuda_results_in_json() -> None:
     (gpu, *_) = report["environment"]["cuda"]
     assert gpu["cudnn_benchmark"] is True
     assert isinstance(gpu["tf32_matmul"], bool)
+
+
+@pytest.mark.usefixtures("fast")
+@pytest.mark.parametrize("args", [("--preset", "quick"), ("--quick",), ("--quick", "--preset", "quick")])
+def test_preset_and_its_aliases_agree(args: tuple[str, ...]) -> None:
+    status, out, err = invoke("compare", "why_convolutions", *args, "--device", "cpu", "--format", "json")
+    assert status == 0, err
+    assert json.loads(out)["environment"]["preset"] == "quick"
+
+
+def test_every_measuring_command_takes_the_same_preset_option() -> None:
+    for command in ("compare", "check", "sweep", "calibrate"):
+        status, out, _ = invoke(command, "--help")
+        assert status == 0
+        assert "--preset [quick|default|rigorous]" in out, command

@@ -117,3 +117,27 @@ def test_refuses_files_that_are_not_reports(tmp_path: Path, content: str) -> Non
     path = tmp_path / "r.json"
     path.write_text(content, encoding="utf-8")
     assert str(path) in _refused(path)
+
+
+def test_an_unstable_median_keeps_its_mark_in_every_merge_output(tmp_path: Path) -> None:
+    a = _measured(tmp_path, "a", "lenet5", CPU_BOX, 1.0)
+    data = json.loads(a.read_text(encoding="utf-8"))
+    # Raw samples spread wide (IQR 1.0 over a median of 1.0) behind a stored "stable": true that lies.
+    entry = {
+        "median_ms": 1.0,
+        "stable": True,
+        "raw_ms": [0.5, 0.5, 1.0, 1.5, 2.5],
+        "raw_rounds": [0, 0, 1, 1, 2],
+    }
+    data["variants"]["conv"]["latency"]["cpu"] = entry
+    data["variants"]["local"]["latency"]["cpu"] = {"median_ms": 2.0, "raw_ms": [2.0, 2.0, 2.0, 2.0]}
+    a.write_text(json.dumps(data), encoding="utf-8")
+    merged = json.loads(CliRunner().invoke(cli, ["merge", str(a), "--format", "json"]).stdout)
+    assert merged["rows"][0]["stable"] == {"dense": None, "local": True, "conv": False}
+    table = CliRunner().invoke(cli, ["merge", str(a)]).stdout
+    assert "~1.000" in table
+    assert "~2.000" not in table
+    assert "~ unstable: IQR/median above 10%" in table
+    markdown = CliRunner().invoke(cli, ["merge", str(a), "--format", "markdown"]).stdout
+    assert "| ~1.000 |" in markdown
+    assert "~ unstable:" in markdown

@@ -7,6 +7,7 @@ import math
 import re
 import subprocess
 import sys
+from dataclasses import replace
 from io import StringIO
 from pathlib import Path
 
@@ -16,7 +17,10 @@ from rich.console import Console
 
 from convprof.analyze import analyze
 from convprof.cli import cli
-from convprof.render.sweep import render_sweep, sweep_to_csv, sweep_to_json
+from convprof.measure.results import DeviceLatency
+from convprof.measure.stats import summarize
+from convprof.render.sweep import render_sweep, sweep_to_csv, sweep_to_json, sweep_to_markdown
+from convprof.report import Report
 from convprof.sources import load_spec, read_source
 from convprof.sweep import Sweep, build_sweep, point_specs, resolution_axis, set_axis, width_axis
 
@@ -328,3 +332,43 @@ def test_sweep_json_validates_against_its_schema() -> None:
     data = json.loads(result.stdout)
     jsonschema.Draft202012Validator(sweep_schema()).validate(data)
     assert (data["schema_version"], data["kind"]) == (1, "sweep")
+
+
+def _with_latency(report: Report, samples: dict[str, list[float]]) -> Report:
+    """The report with each variant's CPU latency made of the given per-call samples, one round each."""
+    variants = []
+    for variant in report.variants:
+        raw = samples[variant.name]
+        stats = summarize(raw, list(range(len(raw))))
+        variants.append(replace(variant, latency=(DeviceLatency("cpu", None, stats, calls_per_sample=1),)))
+    return replace(report, variants=tuple(variants))
+
+
+def test_an_unstable_latency_is_marked_in_every_sweep_output() -> None:
+    base = load_spec("why_convolutions")
+    axes = [resolution_axis("8,16", base.input)]
+    points = point_specs(read_source("why_convolutions"), axes)
+    steady = [1.0, 1.0, 1.0, 1.0, 1.0]
+    scattered = [1.0, 1.0, 2.0, 3.0, 3.0]  # IQR 2 over a median of 2: 100%
+    reports = [
+        _with_latency(analyze(points[0].spec), {"dense": steady, "local": steady, "conv": steady}),
+        _with_latency(analyze(points[1].spec), {"dense": scattered, "local": steady, "conv": steady}),
+    ]
+    result = build_sweep(
+        base, axes, [(p.labels, r) for p, r in zip(points, reports, strict=True)], latency=True
+    )
+    console = Console(file=StringIO(), width=200)
+    render_sweep(result, console, chart=False)
+    table = console.file.getvalue()
+    row = next(line for line in table.splitlines() if line.strip().startswith("16 "))
+    assert "~2 ms" in row
+    assert row.count("~") == 1
+    row8 = next(line for line in table.splitlines() if line.strip().startswith("8 "))
+    assert "~" not in row8
+    assert "~ unstable: IQR/median above 10%" in table
+    assert "| ~2 ms |" in sweep_to_markdown(result)
+    csv_rows = sweep_to_csv(result).splitlines()
+    header = csv_rows[0].split(",")
+    last = csv_rows[2].split(",")
+    assert last[header.index("dense_latency_stable")] == "false"
+    assert last[header.index("conv_latency_stable")] == "true"

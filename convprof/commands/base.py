@@ -11,12 +11,13 @@ import click
 
 from convprof.analyze import OPTIMIZER_STATES
 from convprof.errors import ConvprofError
+from convprof.measure.options import PRESETS
 from convprof.output import write_atomic
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-__all__ = ["deliver", "optimizer_option", "reports_errors"]
+__all__ = ["deliver", "optimizer_option", "preset_option", "reports_errors"]
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -29,6 +30,18 @@ optimizer_option = click.option(
     show_default=True,
     help="Optimizer whose state training memory includes.",
 )
+
+
+def preset_option(default: str | None) -> Callable[[F], F]:
+    """`--preset quick|default|rigorous`, the same wherever latency is measured (compare, check, sweep)."""
+    shown = default if default is not None else "default"
+    return click.option(
+        "--preset",
+        type=click.Choice(list(PRESETS)),
+        default=default,
+        help=f"Time spent measuring latency: quick (a rough figure), default or rigorous (steadier). "
+        f"[default: {shown}]",
+    )
 
 
 class _Failure(click.ClickException):

@@ -10,10 +10,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from convprof.budgets import BUDGET_METRICS, LATENCY_PREFIX
-from convprof.commands.base import optimizer_option, reports_errors
+from convprof.budgets import BUDGET_METRICS, LATENCY_PREFIX, UNSTABLE_VERDICT
+from convprof.commands.base import optimizer_option, preset_option, reports_errors
 from convprof.errors import UsageError
-from convprof.measure.options import PRESETS
 from convprof.units import clip, plural
 
 if TYPE_CHECKING:
@@ -174,13 +173,7 @@ def _limit_option(metric: str, example: str) -> Callable[[F], F]:
 @click.option(
     "--latency", is_flag=True, help="Measure latency even without a latency budget (imports torch)."
 )
-@click.option(
-    "--preset",
-    type=click.Choice(list(PRESETS)),
-    default="default",
-    show_default=True,
-    help="How long latency measurements take.",
-)
+@preset_option("default")
 @click.option(
     "--baseline",
     "baseline",
@@ -214,11 +207,17 @@ def _limit_option(metric: str, example: str) -> Callable[[F], F]:
     help="Also write each spec's JSON report to DIR/NAME.json (a baseline for later runs); NAME "
     "keeps only the letters, digits, . _ and - of the spec's name.",
 )
+@click.option(
+    "--strict-latency",
+    is_flag=True,
+    help="Fail a latency budget or allowance whose median is unstable (~), even when it is within.",
+)
 @reports_errors
 def check(
     specs: tuple[str, ...],
     max_latency: tuple[str, ...],
     latency: bool,
+    strict_latency: bool,
     preset: str,
     baseline: tuple[Path, ...],
     max_growth: str | None,
@@ -235,7 +234,8 @@ def check(
     check passes, 1 when any budget or growth allowance is exceeded, 2 on a usage or spec error. A spec
     with nothing to check is reported loudly; --require-budgets makes it exit 2.
     Latency is measured (importing torch) only when a latency budget, a latency growth allowance or
-    --latency asks for it.
+    --latency asks for it. A latency verdict that rests on an unstable median (~) is flagged with a
+    warning; --strict-latency makes it a failure.
     """
     from convprof.analyze import analyze
     from convprof.budgets import BudgetExceeded, check_growth, check_limits, merge_budgets, parse_growth
@@ -274,9 +274,10 @@ def check(
             report = _measure(model, report, devices, preset)
         reports.append((model.name, report))
         data = report.to_dict()
-        found: list[Check] = [*check_limits(model.name, budgets, data)]
+        found: list[Check] = [*check_limits(model.name, budgets, data, strict=strict_latency)]
         if model.name in baselines:
-            found += check_growth(model.name, allowances, baselines[model.name][1], data)
+            baseline_data = baselines[model.name][1]
+            found += check_growth(model.name, allowances, baseline_data, data, strict=strict_latency)
         elif baselines:
             click.echo(
                 f"convprof: {model.name}: no baseline report for this spec; growth not checked", err=True
@@ -319,6 +320,9 @@ def check(
         if text is not None:
             click.echo(text, nl=False)
     step_summary(markdown)
+    for item in checks:
+        if item.unstable and item.actual is not None and item.passed:
+            click.echo(f"convprof: warning: {item.spec}: {item.metric} {UNSTABLE_VERDICT}", err=True)
     failures = [c for c in checks if not c.passed]
     if failures:
         detail = "; ".join(c.message() for c in failures)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from convprof.analyze import analyze
-from convprof.commands.base import deliver, optimizer_option, reports_errors
+from convprof.commands.base import deliver, optimizer_option, preset_option, reports_errors
 from convprof.errors import UsageError
 from convprof.measure.options import (
     CPU_MEMORY_FRACTION,
@@ -93,8 +93,9 @@ def _text(report: Report, fmt: str, layers: bool, note: str | None) -> str | Non
 @click.option(
     "--compile", "compiled", is_flag=True, help="Measure torch.compile'd variants (compile time apart)."
 )
-@click.option("--quick", is_flag=True, help="Fewer, shorter rounds: a rough figure in about a second.")
-@click.option("--rigorous", is_flag=True, help="More, longer rounds: steadier figures, several seconds each.")
+@preset_option(None)
+@click.option("--quick", is_flag=True, help="Alias of --preset quick.")
+@click.option("--rigorous", is_flag=True, help="Alias of --preset rigorous.")
 @click.option(
     "--max-memory",
     metavar="SIZE",
@@ -115,6 +116,7 @@ def compare(
     threads: int,
     channels_last: bool,
     compiled: bool,
+    preset: str | None,
     quick: bool,
     rigorous: bool,
     max_memory: str | None,
@@ -150,8 +152,14 @@ def compare(
     if dtype is not None:
         model = replace(model, dtype=dtype)
     report = analyze(model, optimizer)
-    if quick and rigorous:
-        raise UsageError("--quick and --rigorous contradict each other; give one")
+    chosen = {name for name, given in (("quick", quick), ("rigorous", rigorous)) if given}
+    if preset is not None:
+        chosen.add(preset)
+    if len(chosen) > 1:
+        raise UsageError(
+            f"--quick, --rigorous and --preset ask for different presets "
+            f"({', '.join(sorted(chosen))}); give one"
+        )
     if not no_latency:
         from convprof.torchdep import require_torch
 
@@ -160,7 +168,7 @@ def compare(
 
         options = MeasureOptions(
             devices=(device,),
-            preset="quick" if quick else "rigorous" if rigorous else "default",
+            preset=next(iter(chosen), "default"),
             threads=threads,
             channels_last=channels_last,
             compile=compiled,

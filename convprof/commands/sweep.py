@@ -9,8 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from convprof.analyze import analyze
-from convprof.commands.base import deliver, optimizer_option, reports_errors
-from convprof.measure.options import PRESETS
+from convprof.commands.base import deliver, optimizer_option, preset_option, reports_errors
 from convprof.output import write_atomic
 from convprof.report import Report
 from convprof.sweep import Axis, PointSpec, Sweep
@@ -128,13 +127,7 @@ def _text(result: Sweep, fmt: str) -> str | None:
     show_default=True,
     help="Where --latency measures.",
 )
-@click.option(
-    "--preset",
-    type=click.Choice(list(PRESETS)),
-    default="quick",
-    show_default=True,
-    help="Time spent per point with --latency.",
-)
+@preset_option("quick")
 @click.option(
     "--max-memory",
     metavar="SIZE",

@@ -51,10 +51,18 @@ def measure_report(
     """Return `report` with every variant's latency and memory measured and the environment recorded.
 
     `spec` must be the spec `report` was analysed from (same batch size and dtype). With `progress`,
-    a progress bar is drawn on stderr when stderr is a terminal.
+    what runs (loading torch, building, warming up, timing, measuring memory) is drawn on stderr when
+    stderr is a terminal.
     """
-    from convprof.measure.runner import run
+    from convprof.measure.options import PRESETS
+    from convprof.measure.progress import steps
+    from convprof.measure.runner import step_count
 
-    load_torch()
-    with torch_noise_silenced():
-        return run(spec, report, options, progress=progress)
+    total = step_count(options.devices, PRESETS[options.preset].rounds)
+    with steps(total, progress) as step:
+        step("loading torch")
+        load_torch()  # the slowest step of a quick measurement: named while it runs
+        from convprof.measure.runner import run
+
+        with torch_noise_silenced():
+            return run(spec, report, options, step=step)

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
-from convprof.report import VariantReport
+from convprof.report import Report, VariantReport
+from convprof.spec import DTYPE_BYTES
 from convprof.units import format_bytes
 
-__all__ = ["admit", "memory_need"]
+__all__ = ["admit", "input_bytes", "memory_need"]
+
+
+def input_bytes(report: Report) -> int:
+    """Return the bytes of the input batch every variant is timed on (exact, however large)."""
+    spec = report.spec
+    return math.prod(spec.input) * spec.batch_size * DTYPE_BYTES[spec.dtype]
 
 
 def memory_need(variant: VariantReport) -> int:
@@ -15,12 +23,25 @@ def memory_need(variant: VariantReport) -> int:
     return variant.param_bytes + variant.buffer_bytes + variant.activation_bytes
 
 
-def admit(variants: Sequence[VariantReport], limit: int) -> dict[str, str | None]:
+#: Sizes beyond this are written as a power of ten: binary units end at YiB (2^80).
+_UNITS_END = 1024**9
+
+
+def _size(value: int) -> str:
+    return format_bytes(value) if value < _UNITS_END else f"about 10^{len(str(value)) - 1} bytes"
+
+
+def admit(variants: Sequence[VariantReport], limit: int, input_size: int = 0) -> dict[str, str | None]:
     """Return each variant's reason to be skipped, or None when it may be built beside the others.
 
     Variants are timed in interleaved rounds, so every admitted one is alive at once: the smallest are
     admitted first while their weights together plus the largest activation peak stay within `limit`.
+    The input batch (`input_size` bytes) is allocated before any variant: when it alone exceeds the
+    limit, every variant is skipped and nothing is allocated.
     """
+    if input_size > limit:
+        why = f"the input batch needs {_size(input_size)}; limit {_size(limit)}"
+        return {v.name: f"{v.name} not built: {why}" for v in variants}
     reasons: dict[str, str | None] = {}
     held = 0
     peak = 0

@@ -35,6 +35,13 @@ def _cpu_peak(model: torch.nn.Module, x: torch.Tensor) -> int:
     from torch.utils._pytree import tree_leaves
 
     class _Tracker(TorchDispatchMode):  # type: ignore[no-untyped-call]
+        @classmethod
+        def _should_skip_dynamo(cls) -> bool:
+            # By default torch wraps a mode's __torch_dispatch__ in dynamo.disable, whose first call
+            # imports torch._dynamo: about 2 s, most of a quick measurement. The tracker runs only on
+            # eager modules (compiled variants are measured before torch.compile), so it needs none.
+            return False
+
         def __init__(self) -> None:
             super().__init__()  # type: ignore[no-untyped-call]
             self.owners: dict[int, int] = {}  # storage address -> live tensors viewing it

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from fractions import Fraction
 
 from convprof.errors import UsageError
 
@@ -13,10 +14,12 @@ __all__ = [
     "CUDA_MEMORY_FRACTION",
     "DEFAULT_THREADS",
     "DEVICE_CHOICES",
+    "MAX_THREADS",
     "PRESETS",
     "MeasureOptions",
     "Preset",
     "available_memory",
+    "check_threads",
     "parse_size",
 ]
 
@@ -24,6 +27,9 @@ __all__ = [
 #: with every core (7 ms in one process, 120 ms in the next: threads fighting other work for cores)
 #: and stable with one thread, so one thread is the reproducible default; raise it with --threads.
 DEFAULT_THREADS = 1
+#: Most CPU threads a measurement may ask for. OpenMP's runtime crashes the process (a segfault, no
+#: message) when asked for 100,000 threads; a thousand is far beyond any CPU while still safe to start.
+MAX_THREADS = 1024
 #: Share of the memory available now that a CPU measurement may use by default. The rest is headroom
 #: for other processes on a shared machine and for temporaries the analytic estimate leaves out
 #: (the local variant's unfolded input windows, kernels' scratch space).
@@ -81,13 +87,19 @@ class MeasureOptions:
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
             raise UsageError(f"unknown preset {self.preset!r}; choose one of {', '.join(PRESETS)}")
-        if self.threads < 1:
-            raise UsageError(f"threads must be at least 1, not {self.threads}")
+        check_threads(self.threads)
         if self.max_memory is not None and self.max_memory < 1:
             raise UsageError(f"max_memory must be positive, not {self.max_memory}")
         for device in self.devices:
             if device not in DEVICE_CHOICES and not re.fullmatch(r"cuda:\d+", device):
                 raise UsageError(f"unknown device {device!r}; choose auto, cpu, cuda, cuda:N or all")
+
+
+def check_threads(threads: int) -> None:
+    """Refuse a thread count torch's runtime cannot start (below 1 or above MAX_THREADS)."""
+    if not 1 <= threads <= MAX_THREADS:
+        shown = str(threads) if threads < 10**9 else "a number that large"
+        raise UsageError(f"--threads {shown}: give 1 to {MAX_THREADS}")
 
 
 _SIZE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(kB|[KMGTP]i?B|[kKMGTP]|B)?\s*$")
@@ -107,7 +119,8 @@ def parse_size(text: str) -> int:
     match = _SIZE.match(text)
     if match is None:
         raise UsageError(f"{text!r} is not a size; write e.g. 8GiB, 500MB or 1073741824")
-    value = int(float(match.group(1)) * _UNIT[match.group(2)])
+    # Exact arithmetic: float() would turn a 400-digit size into inf, which int() cannot take.
+    value = int(Fraction(match.group(1)) * _UNIT[match.group(2)])
     if value < 1:
         raise UsageError(f"{text!r} is not a positive size")
     return value

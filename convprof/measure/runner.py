@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 import platform
+import re
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -18,7 +20,7 @@ from convprof.measure.environment import (
     thread_variables,
     versions,
 )
-from convprof.measure.guard import admit
+from convprof.measure.guard import admit, input_bytes
 from convprof.measure.memory import measure_memory
 from convprof.measure.options import (
     CPU_MEMORY_FRACTION,
@@ -28,10 +30,11 @@ from convprof.measure.options import (
     Preset,
     available_memory,
 )
-from convprof.measure.progress import Steps, steps
+from convprof.measure.progress import Steps
 from convprof.measure.results import CudaEnvironment, DeviceLatency, Environment
 from convprof.measure.roofline import (
     Calibration,
+    CalibrationCacheError,
     arithmetic_intensity,
     bound,
     calibration_key,
@@ -39,7 +42,7 @@ from convprof.measure.roofline import (
 )
 from convprof.measure.stats import summarize
 from convprof.measure.timer import cpu_threads, run_rounds, time_once
-from convprof.units import plural
+from convprof.units import format_bytes, plural
 
 if TYPE_CHECKING:
     import torch
@@ -47,7 +50,7 @@ if TYPE_CHECKING:
     from convprof.report import Report
     from convprof.spec import ModelSpec
 
-__all__ = ["MeasureError", "resolve_devices", "run"]
+__all__ = ["MeasureError", "resolve_devices", "run", "step_count"]
 
 #: Variants are timed in this order within each round.
 ORDER = ("conv", "local", "dense")
@@ -86,6 +89,21 @@ def resolve_devices(requested: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(devices))
 
 
+def _quiet(description: str) -> None:
+    del description
+
+
+#: Warnings already printed: a sweep measures many points, and each would repeat the same one.
+_WARNED: set[str] = set()
+
+
+def warn(message: str) -> None:
+    """Print one warning line on stderr, once per process."""
+    if message not in _WARNED:
+        _WARNED.add(message)
+        print(f"convprof: warning: {message}", file=sys.stderr)
+
+
 def _limit(device: str, options: MeasureOptions) -> int:
     if options.max_memory is not None:
         return options.max_memory
@@ -110,12 +128,33 @@ def _cudnn_benchmark(enabled: bool) -> Iterator[None]:
         torch.backends.cudnn.benchmark = previous
 
 
+def step_count(devices: tuple[str, ...], rounds: int) -> int:
+    """Return the progress steps of a measurement: loading torch, then per device and variant a
+    build, a memory measurement, a warm-up and one step per round (a guess for `auto` and `all`)."""
+    return 1 + len(devices) * len(ORDER) * (3 + rounds)
+
+
+#: "[enforce fail at alloc_cpu.cpp:127] err == 0. " before the allocator's own words.
+_ENFORCE = re.compile(r"^\[enforce fail at [^\]]*\] (?:err == 0\. )?")
+
+
 def _first_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
+    line = text[0] if text else type(error).__name__
+    # torch's allocator prefixes its message with the C++ assertion that failed; the rest is the news.
+    return _ENFORCE.sub("", line)
+
+
+def _out_of_memory(error: BaseException) -> bool:
+    """Tell an allocation failure from other errors: CPU and CUDA allocators word it differently."""
+    if isinstance(error, MemoryError):
+        return True
+    text = str(error)
+    return "can't allocate memory" in text or "out of memory" in text.lower()
 
 
 def _input(spec: ModelSpec, device: str, channels_last: bool) -> torch.Tensor:
+    """Return the seeded random input every variant is timed on."""
     import torch
 
     from convprof.build import torch_dtype
@@ -154,30 +193,45 @@ def _measure_device(
             end = torch.cuda.Event(enable_timing=True)  # type: ignore[no-untyped-call]
             return start, end
 
-    reasons = admit(report.variants, limit)
+    reasons = admit(report.variants, limit, input_bytes(report))
     results: dict[str, DeviceLatency] = {}
     calls: dict[str, Callable[[], object]] = {}
     first: dict[str, tuple[float, float | None]] = {}
     memory = {}
-    x = _input(spec, device, options.channels_last)
+    if all(reason is not None for reason in reasons.values()):
+        # Nothing may be built: the input is never allocated either (it may be the largest tensor).
+        return {name: DeviceLatency(device, reasons[name]) for name in ORDER}
+    try:
+        x = _input(spec, device, options.channels_last)
+    except (RuntimeError, MemoryError) as error:
+        if not _out_of_memory(error):
+            raise
+        why = f"the input could not be allocated on {device}: {_first_line(error)}"
+        return {name: DeviceLatency(device, reasons[name] or why) for name in ORDER}
     for name in ORDER:
         reason = reasons[name]
         if reason is not None:
             results[name] = DeviceLatency(device, reason)
-            step(f"{device}: {name} skipped")
             continue
         step(f"{device}: building {name}")
-        model = build_model(spec, name, device).eval()
-        if options.channels_last and x.dim() == 4:
-            model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         try:
+            model = build_model(spec, name, device).eval()
+            if options.channels_last and x.dim() == 4:
+                model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
             with torch.inference_mode():
                 first_ms = time_once(partial(model, x), sync)
+                step(f"{device}: measuring memory of {name}")
                 memory[name] = measure_memory(model, x, device)
-        except (RuntimeError, NotImplementedError) as error:
-            results[name] = DeviceLatency(
-                device, f"{name} cannot run in {spec.dtype} on {device}: {_first_line(error)}"
-            )
+        except (RuntimeError, NotImplementedError, MemoryError) as error:
+            gc.collect()  # free what was half built before the next variant
+            if _out_of_memory(error):
+                why = (
+                    f"{name} could not be allocated on {device} although the guard admitted it "
+                    f"(limit {format_bytes(limit)}): {_first_line(error)}"
+                )
+            else:
+                why = f"{name} cannot run in {spec.dtype} on {device}: {_first_line(error)}"
+            results[name] = DeviceLatency(device, why)
             continue
         compile_ms: float | None = None
         call: Callable[[], object] = partial(model, x)
@@ -196,7 +250,7 @@ def _measure_device(
         calls[name] = call
     if calls:
         with torch.inference_mode():
-            samples = run_rounds(calls, preset, sync, events, on_step=lambda: step())
+            samples = run_rounds(calls, preset, sync, events, on_step=lambda what: step(f"{device}: {what}"))
     for name, runs in samples.items() if calls else ():
         stats = summarize(runs.raw_ms, runs.rounds)
         variant = report.variant(name)
@@ -225,22 +279,38 @@ def _measure_device(
     return results
 
 
-def run(spec: ModelSpec, report: Report, options: MeasureOptions, *, progress: bool = False) -> Report:
+def run(spec: ModelSpec, report: Report, options: MeasureOptions, *, step: Steps | None = None) -> Report:
     """Measure `report`'s variants as `options` ask; see convprof.measure.measure_report."""
+    import torch  # first, so that the freeze below covers what it creates
+
+    del torch
+    # torch's import leaves hundreds of thousands of objects that every full collection walks
+    # (0.25 s each, a tenth of a quick measurement); none of them is garbage, so hide them meanwhile.
+    gc.freeze()
+    try:
+        return _run(spec, report, options, step if step is not None else _quiet)
+    finally:
+        gc.unfreeze()
+
+
+def _run(spec: ModelSpec, report: Report, options: MeasureOptions, step: Steps) -> Report:
     import torch
 
     if (spec.batch_size, spec.dtype) != (report.spec.batch_size, report.spec.dtype):
         raise UsageError("the spec and the report differ in batch size or dtype")
     devices = resolve_devices(options.devices)
     preset = PRESETS[options.preset]
-    calibrations = load_calibrations()
+    try:
+        calibrations = load_calibrations()
+    except CalibrationCacheError as error:
+        warn(f"{error}; measuring without a roofline")
+        calibrations = {}
     found: dict[str, list[DeviceLatency]] = {v.name: [] for v in report.variants}
     cuda_envs: list[CudaEnvironment] = []
     cpu_limit = _limit("cpu", options)
     used: list[tuple[str, float, float]] = []
     load_before = load_average()
-    total = len(devices) * (2 * len(ORDER) + preset.rounds)
-    with steps(total, progress) as step, cpu_threads(options.threads):
+    with cpu_threads(options.threads):
         for device in devices:
             limit = cpu_limit if device == "cpu" else _limit(device, options)
             key = calibration_key(

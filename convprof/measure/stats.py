@@ -3,13 +3,26 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["IQR_WARN_THRESHOLD", "ROUND_SPREAD_THRESHOLD", "LatencyStats", "quantile", "summarize"]
+__all__ = [
+    "IQR_WARN_THRESHOLD",
+    "ROUND_SPREAD_THRESHOLD",
+    "UNSTABLE_MARK",
+    "LatencyStats",
+    "entry_stable",
+    "is_stable",
+    "quantile",
+    "spreads",
+    "summarize",
+]
 
 #: A result is unstable when its interquartile range exceeds this share of its median.
 IQR_WARN_THRESHOLD = 0.1
+#: Put before a median whose samples were too spread out to trust, wherever it is shown.
+UNSTABLE_MARK = "~"
 #: A result is unstable when its rounds' medians differ by more than this share of the overall median.
 ROUND_SPREAD_THRESHOLD = 0.1
 
@@ -60,6 +73,51 @@ def quantile(ordered: Sequence[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
 
 
+def spreads(raw_ms: Sequence[float], rounds: Sequence[int] | None = None) -> tuple[float, float]:
+    """Return (IQR / median, (largest - smallest round median) / median) of samples taken in rounds."""
+    if not raw_ms:
+        raise ValueError("no samples")
+    rounds = tuple(rounds) if rounds is not None else (0,) * len(raw_ms)
+    if len(rounds) != len(raw_ms):
+        raise ValueError("rounds and samples differ in length")
+    ordered = sorted(raw_ms)
+    median = quantile(ordered, 0.5)
+    if median <= 0:
+        return 0.0, 0.0
+    by_round: dict[int, list[float]] = {}
+    for value, index in zip(raw_ms, rounds, strict=True):
+        by_round.setdefault(index, []).append(value)
+    round_medians = [quantile(sorted(values), 0.5) for values in by_round.values()]
+    iqr = quantile(ordered, 0.75) - quantile(ordered, 0.25)
+    return iqr / median, (max(round_medians) - min(round_medians)) / median
+
+
+def is_stable(raw_ms: Sequence[float], rounds: Sequence[int] | None = None) -> bool:
+    """Decide whether samples agree enough to trust their median: the one rule every output uses."""
+    iqr, spread = spreads(raw_ms, rounds)
+    return iqr <= IQR_WARN_THRESHOLD and spread <= ROUND_SPREAD_THRESHOLD
+
+
+def _numbers(value: object) -> list[float] | None:
+    if not isinstance(value, list) or not value:
+        return None
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value):
+        return None
+    return [float(v) for v in value]
+
+
+def entry_stable(entry: Mapping[str, Any]) -> bool | None:
+    """Return whether a saved latency entry's raw samples are stable; None when it keeps none."""
+    raw = _numbers(entry.get("raw_ms"))
+    if raw is None:
+        stored = entry.get("stable")
+        return stored if isinstance(stored, bool) else None
+    rounds = _numbers(entry.get("raw_rounds"))
+    if rounds is None or len(rounds) != len(raw):
+        return is_stable(raw)
+    return is_stable(raw, [int(r) for r in rounds])
+
+
 def summarize(raw_ms: Sequence[float], rounds: Sequence[int] | None = None) -> LatencyStats:
     """Return the statistics of per-call sample times taken in the given rounds (all round 0 if None)."""
     if not raw_ms:
@@ -70,13 +128,9 @@ def summarize(raw_ms: Sequence[float], rounds: Sequence[int] | None = None) -> L
     ordered = sorted(raw_ms)
     median = quantile(ordered, 0.5)
     p25, p75 = quantile(ordered, 0.25), quantile(ordered, 0.75)
-    by_round: dict[int, list[float]] = {}
-    for value, index in zip(raw_ms, rounds, strict=True):
-        by_round.setdefault(index, []).append(value)
-    round_medians = [quantile(sorted(values), 0.5) for values in by_round.values()]
-    spread = (max(round_medians) - min(round_medians)) / median if median > 0 else 0.0
+    _iqr_share, spread = spreads(raw_ms, rounds)
     iqr = p75 - p25
-    stable = (iqr / median if median > 0 else 0.0) <= IQR_WARN_THRESHOLD and spread <= ROUND_SPREAD_THRESHOLD
+    stable = is_stable(raw_ms, rounds)
     return LatencyStats(
         median_ms=median,
         p10_ms=quantile(ordered, 0.1),

@@ -82,36 +82,41 @@ def _warm_up(call: Callable[[], object], sync: Sync, seconds: float) -> float:
             return elapsed / calls
 
 
+def _ignore(description: str) -> None:
+    del description
+
+
 def run_rounds(
     calls: Mapping[str, Callable[[], object]],
     preset: Preset,
     sync: Sync,
     events: Events | None = None,
-    on_step: Callable[[], None] | None = None,
+    on_step: Callable[[str], None] | None = None,
 ) -> dict[str, Samples]:
     """Warm every variant up, then time blocks of calls in rounds that interleave the variants.
 
     A block holds enough calls to last `preset.block_s`, so perf_counter's own cost (under a
     microsecond) stays far below 0.1% of it. Variants too slow for the budget get fewer blocks per
     round, never fewer rounds, so that drift on a shared machine still hits every variant alike.
-    `on_step` is called after each warm-up and each round.
+    `on_step` is told what starts: each variant's warm-up, then each variant's blocks in each round.
     """
+    step = on_step if on_step is not None else _ignore
     plan: dict[str, tuple[int, int]] = {}
     for name, call in calls.items():
+        step(f"warming up {name}")
         per_call = _warm_up(call, sync, preset.warmup_s)
         block_calls = max(1, math.ceil(preset.block_s / per_call)) if per_call > 0 else 1
         blocks = preset.blocks_per_round
         while blocks > 1 and blocks * block_calls * per_call * preset.rounds > preset.budget_s:
             blocks -= 1
         plan[name] = (block_calls, blocks)
-        if on_step is not None:
-            on_step()
     raw: dict[str, list[float]] = {name: [] for name in calls}
     rounds: dict[str, list[int]] = {name: [] for name in calls}
     device: dict[str, list[float]] = {name: [] for name in calls}
     with gc_paused():
         for index in range(preset.rounds):
             for name, call in calls.items():
+                step(f"timing {name}, round {index + 1}/{preset.rounds}")
                 block_calls, blocks = plan[name]
                 for _ in range(blocks):
                     pair = events() if events is not None else None
@@ -129,8 +134,6 @@ def run_rounds(
                     rounds[name].append(index)
                     if pair is not None:
                         device[name].append(pair[0].elapsed_time(pair[1]) / block_calls)
-            if on_step is not None:
-                on_step()
     return {
         name: Samples(plan[name][0], tuple(raw[name]), tuple(rounds[name]), tuple(device[name]))
         for name in calls

@@ -9,7 +9,8 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from convprof.budgets import Check, GrowthCheck
+from convprof.budgets import LATENCY_PREFIX, Check, GrowthCheck
+from convprof.measure.stats import IQR_WARN_THRESHOLD, ROUND_SPREAD_THRESHOLD, UNSTABLE_MARK
 from convprof.render.console import fitted, print_prose
 from convprof.render.jsonfmt import dumps
 from convprof.units import plural
@@ -21,6 +22,7 @@ __all__ = [
     "checks_json",
     "checks_markdown",
     "render_checks",
+    "unstable_sentence",
 ]
 
 #: Version of the JSON `check --format json` writes; bumped on any incompatible change.
@@ -37,7 +39,26 @@ def _headroom(value: Fraction | None) -> str:
 def _result(check: Check) -> str:
     if check.actual is None or (isinstance(check, GrowthCheck) and check.baseline is None):
         return "skip"
-    return "pass" if check.passed else "FAIL"
+    verdict = "pass" if check.passed else "FAIL"
+    return f"{verdict} (unstable)" if check.unstable else verdict
+
+
+def _unstable(checks: Sequence[Check]) -> int:
+    return sum(c.unstable and c.actual is not None for c in checks)
+
+
+def unstable_sentence(checks: Sequence[Check]) -> str | None:
+    """Say how many latency verdicts rest on unstable medians, or None when none does."""
+    count = _unstable(checks)
+    if not count:
+        return None
+    strict = any(c.strict for c in checks)
+    consequence = "--strict-latency fails them" if strict else "add --strict-latency to fail them"
+    return (
+        f"{UNSTABLE_MARK} {plural(count, 'latency verdict')} rest on an unstable median "
+        f"(IQR/median over {IQR_WARN_THRESHOLD:.0%} or rounds differing by over "
+        f"{ROUND_SPREAD_THRESHOLD:.0%}); {consequence}, or measure with --preset rigorous."
+    )
 
 
 def check_rows(checks: Sequence[Check]) -> list[list[str]]:
@@ -85,10 +106,13 @@ def render_checks(checks: Sequence[Check], unchecked: Sequence[str], console: Co
         for index, header in enumerate(CHECK_COLUMNS):
             table.add_column(header, justify="right" if index in (3, 4, 5) else "left", no_wrap=True)
         for row in check_rows(checks):
-            style = "bold red" if row[-1] == "FAIL" else None
+            style = "bold red" if row[-1].startswith("FAIL") else None
             table.add_row(*row, style=style)
         console.print(fitted(table, console, keys=3))
     print_prose(console, _summary(checks), style="bold")
+    sentence = unstable_sentence(checks)
+    if sentence:
+        print_prose(console, sentence)
     if unchecked:
         print_prose(console, _unchecked(unchecked), style="bold yellow")
 
@@ -108,11 +132,14 @@ def checks_markdown(checks: Sequence[Check], unchecked: Sequence[str] = ()) -> s
         lines.append("| " + " | ".join(CHECK_COLUMNS) + " |")
         lines.append("| " + " | ".join("---:" if i in (3, 4, 5) else "---" for i in range(7)) + " |")
         for row in check_rows(checks):
-            if row[-1] == "FAIL":
-                row[-1] = "**FAIL**"
+            if row[-1].startswith("FAIL"):
+                row[-1] = "**" + row[-1] + "**"
             lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |")
         lines.append("")
     lines += [_summary(checks), ""]
+    sentence = unstable_sentence(checks)
+    if sentence:
+        lines += [sentence, ""]
     if unchecked:
         lines += [f"**{_unchecked(unchecked)}**", ""]
     return "\n".join(lines)
@@ -139,6 +166,8 @@ def checks_json(checks: Sequence[Check], unchecked: Sequence[str] = ()) -> str:
             item["baseline"] = c.baseline
             item["allowance_percent"] = _number(c.allowance)
         item["headroom_percent"] = None if c.headroom is None else round(float(c.headroom), 4)
+        if c.metric.startswith(LATENCY_PREFIX):
+            item["stable"] = None if c.actual is None else not c.unstable
         item["passed"] = c.passed
         items.append(item)
     return dumps(

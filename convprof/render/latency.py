@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from convprof.measure.results import DeviceLatency
-from convprof.measure.stats import IQR_WARN_THRESHOLD, ROUND_SPREAD_THRESHOLD
+from convprof.measure.stats import IQR_WARN_THRESHOLD, ROUND_SPREAD_THRESHOLD, UNSTABLE_MARK
 from convprof.report import Report
 from convprof.units import format_bytes, format_count, format_ratio, plural
 
@@ -15,10 +15,8 @@ __all__ = [
     "measured_devices",
     "measured_notes",
     "measured_tables",
+    "unstable_note",
 ]
-
-#: Put before a median whose samples were too spread out to trust.
-UNSTABLE_MARK = "~"
 
 
 def format_ms(ms: float) -> str:
@@ -30,6 +28,14 @@ def format_ms(ms: float) -> str:
     if ms >= 0.01:
         return f"{ms:.3g} ms"
     return f"{ms * 1000:.3g} us"
+
+
+def unstable_note() -> str:
+    """Return the line that explains the unstable mark, wherever a marked median is shown."""
+    return (
+        f"{UNSTABLE_MARK} unstable: IQR/median above {IQR_WARN_THRESHOLD:.0%} or rounds differing by "
+        f"more than {ROUND_SPREAD_THRESHOLD:.0%}; close other work, or try --preset rigorous."
+    )
 
 
 def measured_devices(report: Report) -> tuple[str, ...]:
@@ -139,10 +145,7 @@ def measured_notes(report: Report) -> list[str]:
         if result.skipped is not None:
             lines.append(f"Skipped on {result.device}: {result.skipped}.")
     if any(r.stats is not None and not r.stats.stable for r in results):
-        lines.append(
-            f"{UNSTABLE_MARK} unstable: IQR/median above {IQR_WARN_THRESHOLD:.0%} or rounds differing by "
-            f"more than {ROUND_SPREAD_THRESHOLD:.0%}; close other work, or try --rigorous."
-        )
+        lines.append(unstable_note())
     compiled = [
         f"{v.name} {format_ms(r.compile_ms)}"
         for v in report.variants

@@ -8,22 +8,32 @@ from rich.table import Table
 
 from convprof.merge import MergedReports
 from convprof.render.console import fitted
+from convprof.render.latency import UNSTABLE_MARK, unstable_note
 
 __all__ = ["merged_markdown", "merged_rows", "render_merged"]
 
 _COLUMNS = ("Environment", "Device", "dense ms", "local ms", "conv ms", "Report")
 
 
-def _ms(value: float | None) -> str:
-    return "skipped" if value is None else f"{value:.3f}"
+def _ms(value: float | None, stable: bool | None) -> str:
+    if value is None:
+        return "skipped"
+    return ("" if stable is not False else UNSTABLE_MARK) + f"{value:.3f}"
 
 
 def merged_rows(merged: MergedReports) -> list[list[str]]:
-    """Return one row of text per machine and device."""
-    return [
-        [row.environment, row.device, *(_ms(ms) for _, ms in row.medians_ms), row.source]
-        for row in merged.rows
-    ]
+    """Return one row of text per machine and device; an unstable median carries the mark."""
+    rows = []
+    for row in merged.rows:
+        stable = dict(row.stable)
+        cells = [_ms(ms, stable.get(name)) for name, ms in row.medians_ms]
+        rows.append([row.environment, row.device, *cells, row.source])
+    return rows
+
+
+def _notes(merged: MergedReports) -> list[str]:
+    unstable = any(flag is False for row in merged.rows for _, flag in row.stable)
+    return [unstable_note()] if unstable else []
 
 
 def _title(merged: MergedReports) -> str:
@@ -38,6 +48,8 @@ def render_merged(merged: MergedReports, console: Console) -> None:
     for row in merged_rows(merged):
         table.add_row(*row)
     console.print(fitted(table, console, keys=2))
+    for line in _notes(merged):
+        console.print(line)
 
 
 def merged_markdown(merged: MergedReports) -> str:
@@ -45,4 +57,7 @@ def merged_markdown(merged: MergedReports) -> str:
     lines = [f"### {_title(merged)}", "", "| " + " | ".join(_COLUMNS) + " |"]
     lines.append("| " + " | ".join("---:" if 2 <= i <= 4 else "---" for i in range(len(_COLUMNS))) + " |")
     lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in merged_rows(merged)]
+    notes = _notes(merged)
+    if notes:
+        lines += ["", *notes]
     return "\n".join([*lines, ""])

@@ -15,7 +15,8 @@ from convprof.fit import format_exponent
 from convprof.render.common import CONVENTION
 from convprof.render.console import fits, fitted, print_prose
 from convprof.render.jsonfmt import dumps
-from convprof.sweep import Axis, Metric, Sweep, metric_value, skip_reason
+from convprof.render.latency import UNSTABLE_MARK, unstable_note
+from convprof.sweep import Axis, Metric, Sweep, latency_stable, metric_value, skip_reason
 from convprof.units import format_shape
 from convprof.variants import VARIANTS
 
@@ -88,9 +89,20 @@ def title(sweep: Sweep) -> str:
 def _cell(sweep: Sweep, metric: Metric, variant: str, index: int) -> str:
     report = sweep.points[index].report
     value = metric_value(report, metric, variant)
-    if value is None and metric.unit == "seconds":
+    if metric.unit != "seconds":
+        return format_value(metric, value)
+    if value is None:
         return "skipped" if skip_reason(report, variant) else "-"
-    return format_value(metric, value)
+    mark = UNSTABLE_MARK if latency_stable(report, variant) is False else ""
+    return mark + format_value(metric, value)
+
+
+def stability_notes(sweep: Sweep) -> list[str]:
+    """Return the line explaining the unstable mark when any point's latency carries it."""
+    unstable = any(
+        latency_stable(point.report, variant) is False for point in sweep.points for variant in VARIANTS
+    )
+    return [unstable_note()] if unstable and any(m.unit == "seconds" for m in sweep.metrics) else []
 
 
 def columns(sweep: Sweep) -> list[str]:
@@ -248,6 +260,8 @@ def render_sweep(sweep: Sweep, console: Console, *, chart: bool) -> None:
         print_prose(console, line, style="bold")
     for line in skip_notes(sweep):
         print_prose(console, line)
+    for line in stability_notes(sweep):
+        print_prose(console, line)
     if chart:
         console.print()
         render_chart(sweep, console)
@@ -268,6 +282,7 @@ def sweep_to_markdown(sweep: Sweep) -> str:
     lines.append("")
     lines += [f"- {line}" for line in growth_sentences(sweep)]
     lines += [f"- {line}" for line in skip_notes(sweep)]
+    lines += [f"- {line}" for line in stability_notes(sweep)]
     lines += ["", f"_{MEMORY_NOTE} {CONVENTION}_", ""]
     return "\n".join(lines)
 
@@ -281,6 +296,7 @@ def sweep_to_csv(sweep: Sweep) -> str:
         header += [f"{v}_{metric.key}" for v in VARIANTS]
     if any(m.unit == "seconds" for m in sweep.metrics):
         header += [f"{v}_latency_skipped" for v in VARIANTS]
+        header += [f"{v}_latency_stable" for v in VARIANTS]
     writer.writerow(header)
     for point in sweep.points:
         cells: list[object] = list(point.labels)
@@ -290,6 +306,9 @@ def sweep_to_csv(sweep: Sweep) -> str:
                 cells.append("" if value is None else value)
         if any(m.unit == "seconds" for m in sweep.metrics):
             cells += [skip_reason(point.report, v) or "" for v in VARIANTS]
+            for v in VARIANTS:
+                stable = latency_stable(point.report, v)
+                cells.append("" if stable is None else str(stable).lower())
         writer.writerow(cells)
     return out.getvalue()
 

@@ -96,7 +96,9 @@ def analyze_variant(spec: ModelSpec, name: str, optimizer: str = "adam") -> Vari
         layers.append(
             LayerReport(
                 index=node.index,
-                name=node.path,
+                path=node.path,
+                inputs=tuple("input" if i < 0 else model.nodes[i].path for i in node.inputs),
+                depth=node.depth,
                 kind=node.kind,
                 output_shape=node.output_shape,
                 params=cost.params,

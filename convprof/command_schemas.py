@@ -138,11 +138,14 @@ def merge_schema() -> dict[str, Any]:
     row = {
         "type": "object",
         "additionalProperties": False,
-        "required": ["environment", "device", "median_ms", "source"],
+        "required": ["environment", "device", "median_ms", "stable", "source"],
         "properties": {
             "environment": {"type": "string"},
             "device": {"type": "string"},
             "median_ms": _variants({"type": ["number", "null"], "minimum": 0}),
+            "stable": _variants(
+                {"type": ["boolean", "null"], "description": "Whether the median is stable; null: none."}
+            ),
             "source": {"type": "string"},
         },
     }

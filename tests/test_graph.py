@@ -154,9 +154,9 @@ def test_the_built_graph_module_matches_the_report_in_every_variant() -> None:
         per_module = counter.get_flop_counts()
         for layer in report.variant(variant).layers:
             counted = (
-                sum(per_module.get(f"{type(model).__name__}.{layer.name}", {}).values()) if layer.flops else 0
+                sum(per_module.get(f"{type(model).__name__}.{layer.path}", {}).values()) if layer.flops else 0
             )
-            assert counted == layer.flops, (variant, layer.name)
+            assert counted == layer.flops, (variant, layer.path)
 
 
 def test_the_conv_model_runs_on_real_numbers() -> None:

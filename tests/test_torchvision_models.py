@@ -97,7 +97,7 @@ def _torchvision_model(name: str) -> torch.nn.Module:
 
 def _under(layers: tuple[LayerReport, ...], path: str) -> list[LayerReport]:
     """Return the report's layers at `path` or inside it ('' is the whole model)."""
-    return [layer for layer in layers if not path or layer.name == path or layer.name.startswith(f"{path}.")]
+    return [layer for layer in layers if not path or layer.path == path or layer.path.startswith(f"{path}.")]
 
 
 @pytest.mark.parametrize("name", sorted(MODELS))
@@ -123,7 +123,7 @@ def test_example_equals_torchvision_model_module_by_module(name: str) -> None:
         buffers = sum(b.numel() * b.element_size() for b in module.buffers())
         assert buffers == sum(layer.buffer_bytes for layer in layers), path
         if len(list(module.parameters(recurse=False))) > 0:
-            (layer,) = [layer for layer in layers if layer.name == path]  # a leaf with weights is a node
+            (layer,) = [layer for layer in layers if layer.path == path]  # a leaf with weights is a node
             assert layer.kind == type(module).__name__, path
     root = type(model).__name__
     for key, by_op in counter.get_flop_counts().items():

@@ -10,32 +10,83 @@ from convprof.report import SCHEMA_VERSION, LayerReport, Report, SpecInfo, Varia
 from convprof.spec import ModelSpec
 from convprof.variants import VARIANTS, transform
 
-__all__ = ["OPTIMIZER_STATES", "analyze", "analyze_variant"]
+__all__ = ["OPTIMIZER_STATES", "analyze", "analyze_variant", "peak_activation_bytes"]
 
 #: Optimizer state tensors kept per parameter tensor: momentum keeps a velocity, Adam two moments.
 OPTIMIZER_STATES: dict[str, int] = {"sgd": 0, "momentum": 1, "adam": 2}
 
 
+def _last_readers(spec: ModelSpec) -> list[int]:
+    """Return, per storage owner (the network input at 0, node i at i + 1), the last node reading it.
+
+    A node whose output is a view of its input (flatten, identity, in-place activations) keeps its
+    input's storage alive for as long as the view is read, so readers of the view count for the owner.
+    """
+    owner = [0] * (len(spec.nodes) + 1)  # owner[i + 1]: whose storage node i's output lives in
+    last = list(range(-1, len(spec.nodes)))  # a tensor nothing reads dies right after it is made
+    for node in spec.nodes:
+        kind = lookup(node.kind)
+        assert kind is not None, node.kind
+        owner[node.index + 1] = (
+            owner[node.inputs[0] + 1] if kind.aliases_input(node.args, False) else node.index + 1
+        )
+        for source in node.inputs:
+            holder = owner[source + 1]
+            last[holder] = max(last[holder], node.index)
+    last[owner[-1]] = len(spec.nodes)  # the network's output outlives every node
+    return [last[owner[i]] for i in range(len(owner))]
+
+
+def peak_activation_bytes(spec: ModelSpec) -> int:
+    """Peak inference activation memory by liveness, for the whole batch.
+
+    Nodes run in order; each tensor stays alive until its last reader has run (a view adds nothing and
+    keeps the tensor it views alive). The peak is the largest sum of live tensors while a node produces
+    its output. On a chain this is the largest input + output pair of any layer.
+    """
+    element, batch = spec.dtype_bytes, spec.batch_size
+    last = _last_readers(spec)
+    sizes = [prod(spec.input) * element * batch]
+    owns = [True]
+    for node in spec.nodes:
+        kind = lookup(node.kind)
+        assert kind is not None, node.kind
+        sizes.append(prod(node.output_shape) * element * batch)
+        owns.append(not kind.aliases_input(node.args, False))
+    live = sizes[0]
+    peak = live
+    frees: dict[int, int] = {}
+    for position in range(len(sizes)):
+        frees[last[position]] = frees.get(last[position], 0) + (sizes[position] if owns[position] else 0)
+    for node in spec.nodes:
+        if owns[node.index + 1]:
+            live += sizes[node.index + 1]
+        peak = max(peak, live)
+        live -= frees.get(node.index, 0)
+    return peak
+
+
 def analyze_variant(spec: ModelSpec, name: str, optimizer: str = "adam") -> VariantReport:
-    """Count one variant of `spec` layer by layer."""
+    """Count one variant of `spec` node by node."""
     model = transform(spec, name)
     element = spec.dtype_bytes
     batch = spec.batch_size
     spatial = len(spec.input) - 1
-    rf: ReceptiveField | None = ReceptiveField((1,) * spatial, (1,) * spatial)
-    input_bytes = prod(spec.input) * element * batch
-    peak = saved = input_bytes
+    start: ReceptiveField | None = ReceptiveField((1,) * spatial, (1,) * spatial)
+    fields: list[ReceptiveField | None] = []
+    saved = prod(spec.input) * element * batch
     params = macs = elementwise = buffers = 0
     layers = []
-    for layer in model.layers:
-        kind = lookup(layer.kind)
-        assert kind is not None, layer.kind
-        cost = kind.cost(layer.args, layer.input_shape, layer.output_shape)
-        rf = kind.receptive_field(layer.args, layer.input_shape, rf)
-        in_bytes = prod(layer.input_shape) * element * batch
-        out_bytes = prod(layer.output_shape) * element * batch
-        peak = max(peak, in_bytes + (0 if kind.aliases_input(layer.args, False) else out_bytes))
-        if not kind.aliases_input(layer.args, True):
+    for node in model.nodes:
+        kind = lookup(node.kind)
+        assert kind is not None, node.kind
+        cost = kind.node_cost(node.args, node.input_shapes, node.output_shape)
+        rf = kind.node_receptive_field(
+            node.args, node.input_shapes, tuple(start if i < 0 else fields[i] for i in node.inputs)
+        )
+        fields.append(rf)
+        out_bytes = prod(node.output_shape) * element * batch
+        if not kind.aliases_input(node.args, True):
             saved += out_bytes
         layer_buffers = cost.buffer_elements * element + cost.buffer_fixed_bytes
         params += cost.params
@@ -44,10 +95,12 @@ def analyze_variant(spec: ModelSpec, name: str, optimizer: str = "adam") -> Vari
         buffers += layer_buffers
         layers.append(
             LayerReport(
-                index=layer.index,
-                name=layer.name,
-                kind=layer.kind,
-                output_shape=layer.output_shape,
+                index=node.index,
+                path=node.path,
+                inputs=tuple("input" if i < 0 else model.nodes[i].path for i in node.inputs),
+                depth=node.depth,
+                kind=node.kind,
+                output_shape=node.output_shape,
                 params=cost.params,
                 buffer_bytes=layer_buffers,
                 macs=cost.macs * batch,
@@ -65,7 +118,7 @@ def analyze_variant(spec: ModelSpec, name: str, optimizer: str = "adam") -> Vari
         elementwise_ops=elementwise,
         param_bytes=param_bytes,
         buffer_bytes=buffers,
-        activation_bytes=peak,
+        activation_bytes=peak_activation_bytes(model),
         saved_activation_bytes=saved,
         optimizer_bytes=OPTIMIZER_STATES[optimizer] * param_bytes,
         layers=tuple(layers),
@@ -73,17 +126,17 @@ def analyze_variant(spec: ModelSpec, name: str, optimizer: str = "adam") -> Vari
 
 
 def check_batch(spec: ModelSpec) -> None:
-    """Raise SpecError, at the layer, when a layer cannot run on the spec's batch size.
+    """Raise SpecError, at the node, when a node cannot run on the spec's batch size.
 
     Checked here rather than while parsing because `--batch-size` may replace the spec's own."""
-    for layer in spec.layers:
-        kind = lookup(layer.kind)
-        assert kind is not None, layer.kind
+    for node in spec.nodes:
+        kind = lookup(node.kind)
+        assert kind is not None, node.kind
         try:
-            kind.check_batch(layer.args, layer.input_shape, spec.batch_size)
+            kind.node_check_batch(node.args, node.input_shapes, spec.batch_size)
         except ShapeError as exc:
             raise SpecError(
-                f"layers.{layer.index} {kind.name.lower()}: {exc}", spec.path, layer.line, layer.column
+                f"{node.location} {kind.name.lower()}: {exc}", spec.path, node.line, node.column
             ) from exc
 
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from convprof.kinds import lookup
-from convprof.spec import ModelSpec
+from convprof.spec import NETWORK_INPUT, ModelSpec
 from convprof.variants import transform
 
 if TYPE_CHECKING:
     import torch
+    import torch.fx
 
 __all__ = ["build_model", "torch_dtype"]
 
@@ -23,17 +24,26 @@ def torch_dtype(name: str) -> torch.dtype:
     return dtype
 
 
-def build_model(spec: ModelSpec, variant: str, device: str | torch.device = "cpu") -> torch.nn.Sequential:
-    """Return the variant as an eval-mode nn.Sequential in the spec's dtype on `device` ('meta' counts)."""
+def build_model(spec: ModelSpec, variant: str, device: str | torch.device = "cpu") -> torch.fx.GraphModule:
+    """Return the variant as an eval-mode module in the spec's dtype on `device` ('meta' counts).
+
+    The module is a torch.fx.GraphModule that calls one submodule per node, in the spec's order, and
+    whose submodules are named by the nodes' paths: `named_modules()` and a per-module FLOP count map
+    one to one onto the report's rows.
+    """
     import torch
-    from torch import nn
+    import torch.fx
 
     model = transform(spec, variant)
-    modules: list[nn.Module] = []
+    modules: dict[str, torch.nn.Module] = {}
+    graph = torch.fx.Graph()
+    values: dict[int, torch.fx.Node] = {NETWORK_INPUT: graph.placeholder("x")}
     with torch.device(device):
-        for layer in model.layers:
-            kind = lookup(layer.kind)
-            assert kind is not None, layer.kind
-            modules.append(kind.build(layer.args, layer.input_shape, layer.output_shape))
-    sequential = nn.Sequential(*modules).to(torch_dtype(spec.dtype))
-    return sequential.eval()  # convprof counts and times inference
+        for node in model.nodes:
+            kind = lookup(node.kind)
+            assert kind is not None, node.kind
+            modules[node.path] = kind.node_build(node.args, node.input_shapes, node.output_shape)
+            values[node.index] = graph.call_module(node.path, tuple(values[i] for i in node.inputs))
+    graph.output(values[model.nodes[-1].index])
+    module = torch.fx.GraphModule(modules, graph, class_name=f"{variant.capitalize()}Model")
+    return module.to(torch_dtype(spec.dtype)).eval()  # convprof counts and times inference

@@ -97,10 +97,10 @@ def diff_schema() -> dict[str, Any]:
     layer = {
         "type": "object",
         "additionalProperties": False,
-        "required": ["status", "name", "old_index", "new_index", "changes"],
+        "required": ["status", "path", "old_index", "new_index", "changes"],
         "properties": {
             "status": {"enum": ["added", "removed", "changed"]},
-            "name": {"type": "string"},
+            "path": {"type": "string"},
             "old_index": _INDEX,
             "new_index": _INDEX,
             "changes": {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
@@ -28,6 +29,7 @@ _EXTRA_METRICS = ("elementwise_ops", "buffer_bytes", "saved_activation_bytes", "
 #: Layer fields compared, in the order outputs list them.
 LAYER_FIELDS = (
     "kind",
+    "inputs",
     "output_shape",
     "params",
     "macs",
@@ -80,8 +82,8 @@ class LayerChange:
 
     status: str
     """added, removed or changed."""
-    name: str
-    """The layer's name."""
+    path: str
+    """The layer's path (in the new report when it is in both)."""
     old_index: int | None
     """0-based position in the old report; None when added."""
     new_index: int | None
@@ -91,8 +93,9 @@ class LayerChange:
 
     @property
     def moved(self) -> bool:
-        """True when a layer present in both sits at another position."""
-        return self.status == "changed" and self.old_index != self.new_index
+        """True when a layer present in both changed place among the others (not merely shifted by an
+        insertion or removal before it)."""
+        return self.status == "changed" and not self.changes
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +158,7 @@ class ReportDiff:
                     "layers": [
                         {
                             "status": layer.status,
-                            "name": layer.name,
+                            "path": layer.path,
                             "old_index": layer.old_index,
                             "new_index": layer.new_index,
                             "changes": {m.metric: metric(m) for m in layer.changes},
@@ -170,34 +173,114 @@ class ReportDiff:
 
 def _field(layer: Mapping[str, Any], name: str) -> Value:
     value = layer.get(name)
-    if isinstance(value, list):
-        return "x".join(str(v) for v in value)
+    if isinstance(value, list):  # a shape (6x28x28) or the paths a layer reads (a, b)
+        return ", ".join(value) if name == "inputs" else "x".join(str(v) for v in value)
     return value if isinstance(value, (int, float, str)) else None
 
 
+def _generated(layer: Mapping[str, Any]) -> bool:
+    """True for a name the parser made up (`conv2d_3`): it shifts when a layer of its kind is inserted."""
+    name = str(layer["path"]).rsplit(".", 1)[-1]
+    kind, _, number = name.rpartition("_")
+    return number.isdigit() and kind == str(layer["kind"]).lower()
+
+
+def _key(layer: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What identifies a layer across reports: its path; for a generated name, its block, kind and size.
+
+    Generated names count the layers of a kind, so inserting a conv renames every later `conv2d_N` of
+    its block: those are aligned by what they are instead, which keeps an insertion one added row."""
+    path = str(layer["path"])
+    if _generated(layer):
+        return ("generated", *_slot(layer), tuple(layer["output_shape"]), layer["params"])
+    return ("path", path)
+
+
+def _slot(layer: Mapping[str, Any]) -> tuple[str, str]:
+    """A generated name's block and kind: where an edited unnamed layer is looked for."""
+    return str(layer["path"]).rpartition(".")[0], str(layer["kind"]).lower()
+
+
+def _pair_edited(
+    old: list[Mapping[str, Any]], new: list[Mapping[str, Any]], olds: list[int], news: list[int]
+) -> list[tuple[int, int]]:
+    """Pair the unmatched generated layers of one stretch by block and kind, in order: edited in place."""
+    pairs = []
+    waiting: dict[tuple[str, str], list[int]] = {}
+    for j in news:
+        if _generated(new[j]):
+            waiting.setdefault(_slot(new[j]), []).append(j)
+    for i in olds:
+        queue = waiting.get(_slot(old[i])) if _generated(old[i]) else None
+        if queue:
+            pairs.append((i, queue.pop(0)))
+    return pairs
+
+
 def _layers(old: list[Mapping[str, Any]], new: list[Mapping[str, Any]]) -> tuple[LayerChange, ...]:
-    old_by_name = {layer["name"]: layer for layer in old}
-    new_by_name = {layer["name"]: layer for layer in new}
-    found: list[tuple[tuple[int, int], LayerChange]] = []
-    for layer in old:
-        if layer["name"] not in new_by_name:
-            changes = tuple(MetricChange(f, _field(layer, f), None) for f in LAYER_FIELDS)
-            change = LayerChange("removed", layer["name"], layer["index"], None, changes)
-            found.append(((layer["index"], 0), change))
-    for layer in new:
-        before = old_by_name.get(layer["name"])
-        if before is None:
-            changes = tuple(MetricChange(f, None, _field(layer, f)) for f in LAYER_FIELDS)
-            found.append(
-                ((layer["index"], 1), LayerChange("added", layer["name"], None, layer["index"], changes))
-            )
+    """Match layers by path (generated names by what they are and where) and list what changed.
+
+    The two sequences are aligned (difflib's longest matching blocks), so the layers after an
+    insertion are matched to themselves, not to their neighbours; within a stretch that differs,
+    unnamed layers of the same block and kind are paired as edited; a named layer found elsewhere
+    is matched by path and reported as moved. A layer's inputs are compared through the matching,
+    so a neighbour's renaming is not a change."""
+    matcher = difflib.SequenceMatcher(None, [_key(x) for x in old], [_key(x) for x in new], autojunk=False)
+    pairs: list[tuple[int, int]] = []
+    unmatched_old: list[int] = []
+    unmatched_new: list[int] = []
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag == "equal":
+            pairs += zip(range(i1, i2), range(j1, j2), strict=True)
             continue
+        edited = _pair_edited(old, new, list(range(i1, i2)), list(range(j1, j2)))
+        pairs += edited
+        unmatched_old += [i for i in range(i1, i2) if i not in {p[0] for p in edited}]
+        unmatched_new += [j for j in range(j1, j2) if j not in {p[1] for p in edited}]
+    by_path = {str(new[j]["path"]): j for j in unmatched_new if not _generated(new[j])}
+    moved: set[int] = set()
+    for i in list(unmatched_old):
+        j = by_path.get(str(old[i]["path"])) if not _generated(old[i]) else None
+        if j is not None:
+            pairs.append((i, j))
+            moved.add(j)
+            unmatched_old.remove(i)
+            unmatched_new.remove(j)
+    renamed = {str(old[i]["path"]): str(new[j]["path"]) for i, j in pairs}
+    renamed["input"] = "input"
+    found: list[tuple[tuple[int, int], LayerChange]] = []
+    for i in unmatched_old:
+        layer = old[i]
+        changes = tuple(MetricChange(f, _field(layer, f), None) for f in LAYER_FIELDS)
+        found.append(((i, 0), LayerChange("removed", str(layer["path"]), layer["index"], None, changes)))
+    for j in unmatched_new:
+        layer = new[j]
+        changes = tuple(MetricChange(f, None, _field(layer, f)) for f in LAYER_FIELDS)
+        found.append(((j, 1), LayerChange("added", str(layer["path"]), None, layer["index"], changes)))
+    added = {str(new[j]["path"]): new[j] for j in unmatched_new}
+    removed = {str(old[i]["path"]): old[i] for i in unmatched_old}
+
+    def spliced(path: str, layers: dict[str, Mapping[str, Any]]) -> str:
+        """Follow a chain of added (or removed) single-input layers back to what it reads."""
+        seen = 0
+        while path in layers and len(layers[path]["inputs"]) == 1 and seen < len(layers):
+            path, seen = str(layers[path]["inputs"][0]), seen + 1
+        return path
+
+    for i, j in pairs:
+        before, after = dict(old[i]), dict(new[j])
+        # Inputs as the new report names them, through layers spliced in or out before: a neighbour
+        # renamed, or a layer inserted or removed in series, is not a change of this one.
+        before["inputs"] = [renamed.get(path, path) for path in before["inputs"]]
+        through = [renamed.get(p, p) for p in (spliced(str(path), removed) for path in old[i]["inputs"])]
+        if [spliced(str(path), added) for path in after["inputs"]] == through:
+            before["inputs"] = after["inputs"]
         changes = tuple(
-            c for f in LAYER_FIELDS if (c := MetricChange(f, _field(before, f), _field(layer, f))).changed
+            c for f in LAYER_FIELDS if (c := MetricChange(f, _field(before, f), _field(after, f))).changed
         )
-        if changes or before["index"] != layer["index"]:
-            change = LayerChange("changed", layer["name"], before["index"], layer["index"], changes)
-            found.append(((layer["index"], 1), change))
+        if changes or j in moved:
+            change = LayerChange("changed", str(after["path"]), before["index"], after["index"], changes)
+            found.append(((j, 1), change))
     return tuple(change for _, change in sorted(found, key=lambda item: item[0]))
 
 

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["DenseVolume", "LocallyConnected2d"]
+__all__ = ["Add", "Cat", "DenseVolume", "LocallyConnected2d", "Mul"]
 
 
 class LocallyConnected2d(nn.Module):
@@ -85,3 +85,37 @@ class DenseVolume(nn.Module):
         """Flatten, multiply, and restore the output volume's shape."""
         out: torch.Tensor = self.linear(x.flatten(1))
         return out.view(x.shape[0], *self.out_shape)
+
+
+class Add(nn.Module):
+    """The sum of its inputs, so that a graph's merge is a module with a path like any layer."""
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        """Add the inputs left to right, broadcasting as torch does."""
+        out = inputs[0] + inputs[1]
+        for tensor in inputs[2:]:
+            out = out + tensor
+        return out
+
+
+class Mul(nn.Module):
+    """The element-wise product of its inputs."""
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        """Multiply the inputs left to right, broadcasting as torch does."""
+        out = inputs[0] * inputs[1]
+        for tensor in inputs[2:]:
+            out = out * tensor
+        return out
+
+
+class Cat(nn.Module):
+    """Its inputs concatenated along `dim` of the batched tensors."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        """Join the inputs in order."""
+        return torch.cat(inputs, self.dim)

@@ -1,27 +1,47 @@
-"""Spec text to a validated ModelSpec; every error names the file, line and column."""
+"""Spec text to a validated ModelSpec graph; every error names the file, line and column.
+
+A spec writes its network as a list of layers and blocks; the parser expands the blocks into nodes
+(each with a stable path, the nodes it reads and its shapes) and nothing after it knows blocks existed.
+"""
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
-from dataclasses import MISSING, fields
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
-from convprof.args import MAX_INT, choice, describe, positive_int, string
+from convprof.args import MAX_INT, choice, describe, integer, positive_int, string
 from convprof.budgets import parse_budgets
 from convprof.errors import SpecError
-from convprof.kinds import ShapeError, all_kinds, lookup
+from convprof.kinds import LayerKind, ShapeError, all_kinds, lookup
 from convprof.kinds.base import prod
-from convprof.spec import DTYPE_BYTES, Budgets, LayerSpec, ModelSpec, Shape
+from convprof.spec import DTYPE_BYTES, NETWORK_INPUT, Budgets, ModelSpec, NodeSpec, Shape
+from convprof.yamledit import edit
 from convprof.yamlnode import Mapping, Node, Scalar, Sequence, load_nodes
 
-__all__ = ["parse_nodes", "parse_spec"]
+__all__ = ["BLOCKS", "MAX_NODES", "WidthRule", "parse_nodes", "parse_spec"]
 
 _TOP_KEYS = ("name", "description", "input", "batch_size", "dtype", "layers", "budgets")
 #: Torch arguments convprof infers from the previous layer, by the kind field they would feed.
 _INFERRED = ("in_channels", "in_features", "num_features")
 #: Ranks an input may have: (C,), (C, L), (C, H, W), (C, D, H, W).
 _MAX_INPUT_RANK = 4
+#: Nodes a spec may expand to: repeats multiply, and counting must stay fast whatever a spec says.
+MAX_NODES = 20_000
+#: What `from` calls the network's input.
+_INPUT_REFERENCE = "input"
+
+#: Block forms and the keys each takes (the first ones listed are required).
+BLOCKS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "group": (("name", "layers"), ()),
+    "repeat": (("times", "layers"), ("name", "first")),
+    "residual": (("body",), ("name", "shortcut", "merge", "after")),
+    "branches": (("paths",), ("name", "merge", "dim", "after")),
+    "gate": (("body",), ("name",)),
+}
+_MERGES = {"add": "Add", "mul": "Mul", "cat": "Cat"}
 
 
 def _too_many(shape: Shape) -> str:
@@ -36,10 +56,53 @@ def _suggest(word: str, options: list[str]) -> str:
     return f" (did you mean {match[0]}?)" if match else ""
 
 
+@dataclass(frozen=True, slots=True)
+class WidthRule:
+    """Scales every layer's width as it is parsed (`convprof sweep --width`), located by path."""
+
+    multiplier: float
+    """Factor on conv channels and hidden linear features."""
+    old_inputs: dict[str, Shape]
+    """Each node's first input shape in the unscaled spec, by path."""
+    keep: str | None
+    """Path of the classifier (the last node of a classifier kind), kept as written."""
+
+    @staticmethod
+    def of(spec: ModelSpec, multiplier: float) -> WidthRule:
+        """Return the rule that scales `spec` by `multiplier`."""
+        keep = None
+        for node in spec.nodes:
+            kind = lookup(node.kind)
+            if kind is not None and kind.is_classifier(node.args):
+                keep = node.path
+        return WidthRule(multiplier, {node.path: node.input_shapes[0] for node in spec.nodes}, keep)
+
+
+@dataclass
+class _Scope:
+    """Where nodes being parsed are named: a path prefix and its counters of generated names."""
+
+    prefix: str
+    """Path prefix with its trailing dot, or empty at the top."""
+    counters: dict[str, int]
+    """Kind label -> names generated so far in this scope."""
+
+
 class _Parser:
-    def __init__(self, path: str, batch_size: int | None = None) -> None:
+    def __init__(self, path: str, width: WidthRule | None, batch_size: int | None) -> None:
         self.path = path
+        self.width = width
         self.batch_size = batch_size
+        """The batch that will run: nodes are checked at it as they are read (`--batch-size`)."""
+        self.nodes: list[NodeSpec] = []
+        self.paths: dict[str, int] = {}
+        self.prefixes: dict[str, Node] = {}
+        self.scopes: list[_Scope] = [_Scope("", {})]
+        self.shapes: dict[int, Shape] = {}
+        self.at: list[str] = []
+        """Dotted path of the item being parsed in the spec's tree, as `--set` takes it."""
+
+    # -- messages ---------------------------------------------------------------------------------
 
     def field(self, label: str, coerce: Callable[[Node, str], Any], node: Node) -> Any:
         """Coerce `node`, naming the field in the message when it is wrong."""
@@ -50,6 +113,8 @@ class _Parser:
 
     def error(self, node: Node, message: str) -> SpecError:
         return SpecError(message, self.path, node.line, node.column)
+
+    # -- the document -----------------------------------------------------------------------------
 
     def spec(self, root: Node, default_name: str) -> ModelSpec:
         if not isinstance(root, Mapping):
@@ -70,10 +135,12 @@ class _Parser:
         if input_node is None:
             raise self.error(root, "missing `input`: one sample's shape, e.g. input: [3, 32, 32]")
         shape = self.input(input_node)
+        self.shapes[NETWORK_INPUT] = shape
         batch_node, dtype_node = get("batch_size"), get("dtype")
         batch_size = self.field("batch_size", positive_int, batch_node) if batch_node else 1
         if self.batch_size is not None:  # --batch-size: layers are checked at the batch that will run
             batch_size = self.batch_size
+        self.batch_size = batch_size
         dtype = self.field("dtype", choice(*DTYPE_BYTES), dtype_node) if dtype_node else "float32"
         layers_node = get("layers")
         if layers_node is None:
@@ -88,10 +155,10 @@ class _Parser:
                 "`layers` is empty; list at least one layer, "
                 "e.g. - conv2d: {out_channels: 6, kernel_size: 5}",
             )
-        layers = self.layers(layers_node, shape, batch_size)
+        self.sequence(layers_node, NETWORK_INPUT, "`layers`", "layers")
         budgets_node = get("budgets")
         budgets = parse_budgets(budgets_node, self.path) if budgets_node else Budgets()
-        return ModelSpec(name, description, shape, batch_size, dtype, layers, self.path, budgets)
+        return ModelSpec(name, description, shape, batch_size, dtype, tuple(self.nodes), self.path, budgets)
 
     def input(self, node: Node) -> Shape:
         if not isinstance(node, Sequence) or not 1 <= len(node.items) <= _MAX_INPUT_RANK:
@@ -105,26 +172,195 @@ class _Parser:
             raise self.error(node, f"`input` has {_too_many(shape)}")
         return shape
 
-    def layers(self, node: Sequence, shape: Shape, batch_size: int) -> tuple[LayerSpec, ...]:
-        layers: list[LayerSpec] = []
-        names: dict[str, int] = {}
-        counters: dict[str, int] = {}
-        for index, item in enumerate(node.items):
-            layer = self.layer(index, item, shape, counters, batch_size)
-            if layer.name in names:
-                raise self.error(
-                    item,
-                    f"layers.{index}: name {layer.name!r} is already used by layers.{names[layer.name]}; "
-                    "names must be unique",
-                )
-            names[layer.name] = index
-            layers.append(layer)
-            shape = layer.output_shape
-        return tuple(layers)
+    # -- lists of layers and blocks ---------------------------------------------------------------
 
-    def layer(
-        self, index: int, node: Node, shape: Shape, counters: dict[str, int], batch_size: int
-    ) -> LayerSpec:
+    @property
+    def location(self) -> str:
+        return ".".join(self.at)
+
+    def sequence(self, node: Node, current: int, label: str, key: str, *, empty: bool = False) -> int:
+        """Parse the list of layers and blocks at `key`, reading `current`; return the node ending it."""
+        self.at.append(key)
+        if not isinstance(node, Sequence) or (not node.items and not empty):
+            found = "an empty list" if isinstance(node, Sequence) else describe(node)
+            raise self.error(
+                node, f"{self.location}: {label} must be a non-empty list of layers, got {found}"
+            )
+        for position, item in enumerate(node.items):
+            self.at.append(str(position))
+            current = self.item(item, current)
+            self.at.pop()
+        self.at.pop()
+        return current
+
+    def item(self, node: Node, current: int) -> int:
+        if isinstance(node, Mapping) and len(node.items) == 1:
+            ((key, (key_node, value)),) = node.items.items()
+            if key.lower() in BLOCKS:
+                self.at.append(key)
+                end = self.block(key.lower(), key_node, value, node, current)
+                self.at.pop()
+                return end
+        return self.layer(node, current)
+
+    @contextmanager
+    def scope(self, name: str | None, where: Node) -> Iterator[None]:
+        """Parse nodes under `name` (a new path prefix), or in the current scope when it is None."""
+        if name is None:
+            yield
+            return
+        prefix = self.scopes[-1].prefix + name
+        if prefix in self.paths:
+            raise self.error(where, f"{prefix!r} is already the path of a layer; give the block another name")
+        if prefix in self.prefixes:
+            first = self.prefixes[prefix]
+            raise self.error(
+                where,
+                f"a block named {prefix!r} already exists (line {first.line}); names must be unique",
+            )
+        self.prefixes[prefix] = where
+        self.scopes.append(_Scope(prefix + ".", {}))
+        try:
+            yield
+        finally:
+            self.scopes.pop()
+
+    def name(self, node: Node, label: str) -> str:
+        text: str = self.field(label, string, node)
+        if not text or "." in text:
+            raise self.error(node, f"{label}: {text!r} is not a name; use letters, digits and _ without dots")
+        if text == _INPUT_REFERENCE:
+            raise self.error(node, f"{label}: {text!r} names the network's input; choose another name")
+        return text
+
+    def block(self, word: str, key_node: Node, value: Node, node: Node, current: int) -> int:
+        required, optional = BLOCKS[word]
+        if not isinstance(value, Mapping):
+            raise self.error(
+                value, f"a {word} block is a mapping with {', '.join(required)}, got {describe(value)}"
+            )
+        allowed = (*required, *optional)
+        for key, (k, _) in value.items.items():
+            if key not in allowed:
+                hint = _suggest(key, list(allowed)) or f"; {word} takes {', '.join(allowed)}"
+                raise self.error(k, f"unknown key {key!r} in a {word} block{hint}")
+        missing = [key for key in required if key not in value.items]
+        if missing:
+            raise self.error(key_node, f"a {word} block needs {', '.join(missing)}")
+
+        def get(key: str) -> Node | None:
+            item = value.items.get(key)
+            return item[1] if item else None
+
+        name_node = get("name")
+        name = self.name(name_node, f"{word} name") if name_node is not None else None
+        with self.scope(name, key_node):
+            if word == "group":
+                layers = get("layers")
+                assert layers is not None
+                return self.sequence(layers, current, "a group's `layers`", "layers")
+            if word == "repeat":
+                return self.repeat(value, get, current, name is not None)
+            if word == "residual":
+                return self.residual(key_node, get, current)
+            if word == "branches":
+                return self.branches(key_node, get, current)
+            body = get("body")
+            assert body is not None
+            gate = self.sequence(body, current, "a gate's `body`", "body")
+            return self.merge("Mul", (current, gate), key_node, None)
+
+    def repeat(self, value: Mapping, get: Callable[[str], Node | None], current: int, named: bool) -> int:
+        times_node, layers = get("times"), get("layers")
+        assert times_node is not None
+        assert layers is not None
+        times = self.field("repeat times", positive_int, times_node)
+        if times > MAX_NODES:
+            raise self.error(
+                times_node,
+                f"repeat times: {times:,} copies is more than the {MAX_NODES:,} nodes a spec may have",
+            )
+        first = get("first")
+        changed = self.changed(layers, first) if first is not None else layers
+        for copy in range(times):
+            source = changed if copy == 0 else layers
+            if named:
+                with self.scope(str(copy), source):
+                    current = self.sequence(source, current, "a repeat's `layers`", "layers")
+            else:
+                current = self.sequence(source, current, "a repeat's `layers`", "layers")
+        return current
+
+    def changed(self, layers: Node, first: Node) -> Node:
+        """Return the repeat's `layers` with `first`'s changes (dotted path: value) written in."""
+        if not isinstance(first, Mapping):
+            raise self.error(
+                first,
+                "a repeat's `first` maps dotted paths into its `layers` to values, e.g. "
+                f"{{0.conv2d.stride: 2}}; got {describe(first)}",
+            )
+        for key, (key_node, new) in first.items.items():
+            path = tuple(key.split("."))
+            if any(not part for part in path):
+                raise self.error(
+                    key_node, f"repeat first: {key!r} has an empty segment; write it as 0.conv2d.stride"
+                )
+
+            def fail(message: str, key_node: Node = key_node) -> SpecError:
+                return self.error(key_node, f"repeat first: {message}")
+
+            layers = edit(layers, path, new, fail, ("layers",), keep_position=True)
+        return layers
+
+    def residual(self, key_node: Node, get: Callable[[str], Node | None], current: int) -> int:
+        body = get("body")
+        assert body is not None
+        out = self.sequence(body, current, "a residual's `body`", "body")
+        shortcut_node = get("shortcut")
+        shortcut = (
+            current
+            if shortcut_node is None
+            else self.sequence(shortcut_node, current, "a residual's `shortcut`", "shortcut", empty=True)
+        )
+        merge_node = get("merge")
+        merge = self.field("residual merge", choice(*_MERGES), merge_node) if merge_node else "add"
+        merged = self.merge(_MERGES[merge], (shortcut, out), key_node, None)
+        after = get("after")
+        return merged if after is None else self.sequence(after, merged, "a residual's `after`", "after")
+
+    def branches(self, key_node: Node, get: Callable[[str], Node | None], current: int) -> int:
+        paths = get("paths")
+        assert paths is not None
+        if not isinstance(paths, Sequence) or len(paths.items) < 2:
+            raise self.error(
+                paths, f"`paths` must be a list of two or more lists of layers, got {describe(paths)}"
+            )
+        self.at.append("paths")
+        ends = tuple(
+            self.sequence(path, current, "each of `paths`", str(i), empty=True)
+            for i, path in enumerate(paths.items)
+        )
+        self.at.pop()
+        merge_node, dim_node = get("merge"), get("dim")
+        merge = self.field("branches merge", choice(*_MERGES), merge_node) if merge_node else "cat"
+        if dim_node is not None and merge != "cat":
+            raise self.error(dim_node, f"dim is for merge: cat; {merge} joins element by element")
+        dim = self.field("branches dim", integer, dim_node) if dim_node is not None else None
+        merged = self.merge(_MERGES[merge], ends, key_node, dim)
+        after = get("after")
+        return (
+            merged if after is None else self.sequence(after, merged, "a branches block's `after`", "after")
+        )
+
+    def merge(self, kind_name: str, inputs: tuple[int, ...], where: Node, dim: int | None) -> int:
+        kind = lookup(kind_name)
+        assert kind is not None, kind_name
+        args = kind.Args(dim=dim) if dim is not None else kind.Args()
+        return self.add_node(kind, args, inputs, where, None)
+
+    # -- one layer --------------------------------------------------------------------------------
+
+    def layer(self, node: Node, current: int) -> int:
         args_node: Node | None
         if isinstance(node, Scalar) and node.tag == "str":
             kind_node, args_node = node, None
@@ -135,11 +371,11 @@ class _Parser:
             found = f"a mapping with keys {keys}" if keys else describe(node)
             raise self.error(
                 node,
-                f"layers.{index}: a layer is `kind` or a one-key mapping `kind: {{arguments}}`, got {found}",
+                f"{self.location}: a layer is `kind` or a one-key mapping `kind: {{arguments}}`, got {found}",
             )
         kind = lookup(kind_node.text)
         if kind is None or not kind.public:
-            options = [k.name.lower() for k in all_kinds() if k.public]
+            options = [k.name.lower() for k in all_kinds() if k.public] + list(BLOCKS)
             raise self.error(
                 kind_node, f"unknown layer kind {kind_node.text!r}{_suggest(kind_node.text, options)}"
             )
@@ -154,48 +390,134 @@ class _Parser:
             )
         values: dict[str, Any] = {}
         name: str | None = None
+        inputs: tuple[int, ...] = (current,)
         schema = {f.name: f for f in fields(kind.Args)}
+        from_node: Node | None = None
         if isinstance(args_node, Mapping):
             for key, (key_node, value_node) in args_node.items.items():
                 if key == "name":
-                    name = self.field(f"{label} name", string, value_node)
+                    name = self.name(value_node, f"{label} name")
+                elif key == "from":
+                    from_node = value_node
+                    inputs = self.references(value_node, label)
                 elif key in _INFERRED:
                     raise self.error(key_node, f"{key} is inferred from the previous layer; remove it")
                 elif key in schema:
                     values[key] = self.field(f"{label} {key}", schema[key].metadata["coerce"], value_node)
                 else:
-                    options = [*schema, "name"]
+                    options = [*schema, "name", "from"]
                     hint = _suggest(key, options) or (
-                        f"; {label} takes {', '.join(options)}" if schema else f"; {label} takes only name"
+                        f"; {label} takes {', '.join(options)}"
+                        if schema
+                        else f"; {label} takes only name and from"
                     )
                     raise self.error(key_node, f"unknown argument {key!r} for {label}{hint}")
+        lowest, highest = kind.arity
+        if not lowest <= len(inputs) <= (highest if highest is not None else len(inputs)):
+            count = f"{lowest}" if lowest == highest else f"{lowest} or more"
+            where = from_node if from_node is not None else node
+            raise self.error(
+                where,
+                f"{self.location} {label} reads {count} tensors, got {len(inputs)}; "
+                "list them in `from: [...]`",
+            )
         missing = [f for f in schema if f not in values and schema[f].default is MISSING]
         if missing:
-            raise self.error(node, f"layers.{index} {label} needs {', '.join(missing)}")
-        args = kind.Args(**values)
-        try:
-            output_shape = kind.output_shape(args, shape)
-            # Here, not after every layer is read, so that the first layer torch refuses is the one named.
-            kind.check_batch(args, shape, batch_size)
-        except ShapeError as exc:
-            raise self.error(node, f"layers.{index} {label}: {exc}") from exc
-        if prod(output_shape) > MAX_INT:
-            raise self.error(node, f"layers.{index} {label}: its output has {_too_many(output_shape)}")
-        counters[label] = counters.get(label, 0) + 1
+            raise self.error(node, f"{self.location} {label} needs {', '.join(missing)}")
+        return self.add_node(kind, kind.Args(**values), inputs, node, name)
+
+    def references(self, node: Node, label: str) -> tuple[int, ...]:
+        """Resolve `from`: a name or a list of names of earlier nodes (or `input`)."""
+        items = node.items if isinstance(node, Sequence) else (node,)
+        if not items:
+            raise self.error(node, f"{label} from: name at least one earlier layer")
+        return tuple(self.reference(item, label) for item in items)
+
+    def reference(self, node: Node, label: str) -> int:
+        text = self.field(f"{label} from", string, node)
+        if text == _INPUT_REFERENCE:
+            return NETWORK_INPUT
+        # Innermost scope first, so a repeated block's layers can name each other relatively.
+        for scope in reversed(self.scopes):
+            index = self.paths.get(scope.prefix + text)
+            if index is not None:
+                return index
+        hint = _suggest(text, list(self.paths))
+        if not hint:
+            names = {path.rsplit(".", 1)[-1] for path in self.paths}
+            hint = _suggest(text, sorted(names))
+        raise self.error(
+            node,
+            f"{label} from: no earlier layer is called {text!r}{hint}; a layer reads layers written "
+            "before it (or `input`), by name or by path",
+        )
+
+    def where(self, path: str) -> str:
+        """Name a node for messages: its place in the spec, and its path where blocks made one."""
+        return self.location if "." not in path else f"{self.location} ({path})"
+
+    def add_node(
+        self, kind: LayerKind, args: Any, inputs: tuple[int, ...], where: Node, name: str | None
+    ) -> int:
+        index = len(self.nodes)
+        if index >= MAX_NODES:
+            raise self.error(
+                where, f"the spec expands to more than {MAX_NODES:,} layers; write a smaller network"
+            )
+        scope = self.scopes[-1]
+        label = kind.name.lower()
         if name is None:
-            name = f"{label}_{counters[label]}"
-        return LayerSpec(index, kind.name, name, args, shape, output_shape, node.line, node.column)
+            count = scope.counters.get(label, 0) + 1
+            while f"{scope.prefix}{label}_{count}" in self.paths:  # a layer named like a generated one
+                count += 1
+            scope.counters[label] = count
+            name = f"{label}_{count}"
+        path = scope.prefix + name
+        if path in self.paths:
+            raise self.error(
+                where,
+                f"{self.location}: name {name!r} is already used by "
+                f"{self.nodes[self.paths[path]].location}; names must be unique",
+            )
+        if path in self.prefixes:
+            raise self.error(where, f"{path!r} is already the name of a block; names must be unique")
+        shapes = tuple(self.shapes[i] for i in inputs)
+        if self.width is not None and path != self.width.keep and path in self.width.old_inputs:
+            args = kind.scale_width(args, self.width.old_inputs[path], shapes[0], self.width.multiplier)
+        try:
+            output = kind.node_output_shape(args, shapes)
+            # Here, not after every node is read, so that the first node torch refuses is the one named.
+            assert self.batch_size is not None
+            kind.node_check_batch(args, shapes, self.batch_size)
+        except ShapeError as exc:
+            raise self.error(where, f"{self.where(path)} {label}: {exc}") from exc
+        if prod(output) > MAX_INT:
+            raise self.error(where, f"{self.where(path)} {label}: its output has {_too_many(output)}")
+        self.nodes.append(
+            NodeSpec(
+                index, kind.name, path, args, inputs, shapes, output, self.location, where.line, where.column
+            )
+        )
+        self.paths[path] = index
+        self.shapes[index] = output
+        return index
 
 
-def parse_nodes(root: Node, path: str, default_name: str, batch_size: int | None = None) -> ModelSpec:
+def parse_nodes(
+    root: Node,
+    path: str,
+    default_name: str,
+    width: WidthRule | None = None,
+    batch_size: int | None = None,
+) -> ModelSpec:
     """Validate a spec already loaded as located nodes (for tools that edit the tree first).
 
-    `batch_size` replaces the spec's own (a command's --batch-size)."""
-    return _Parser(path, batch_size).spec(root, default_name)
+    `batch_size` replaces the spec's own (`--batch-size`); `width` scales it (`sweep --width`)."""
+    return _Parser(path, width, batch_size).spec(root, default_name)
 
 
 def parse_spec(data: bytes, path: str, default_name: str, batch_size: int | None = None) -> ModelSpec:
     """Parse and fully validate a spec; raise SpecError naming file, line and column.
 
     `batch_size` replaces the spec's own (a command's --batch-size)."""
-    return parse_nodes(load_nodes(data, path), path, default_name, batch_size)
+    return parse_nodes(load_nodes(data, path), path, default_name, batch_size=batch_size)

@@ -18,7 +18,7 @@ __all__ = [
 ]
 
 #: Bumped on any incompatible change to the JSON report; CHANGELOG records each bump.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 #: A variant's totals in a report, in the order JSON and CSV write them (the schema requires each).
@@ -37,7 +37,9 @@ VARIANT_TOTALS = (
 #: A layer's fields in a report, in the order JSON and CSV write them (the schema requires each).
 LAYER_FIELDS = (
     "index",
-    "name",
+    "path",
+    "inputs",
+    "depth",
     "kind",
     "output_shape",
     "params",
@@ -56,9 +58,13 @@ class LayerReport:
     """One layer's counts in one variant; batch-dependent figures are for the whole batch."""
 
     index: int
-    """0-based position in the spec."""
-    name: str
-    """Layer name (given or generated)."""
+    """0-based position in the graph's topological order (the order the spec writes its layers)."""
+    path: str
+    """Stable hierarchical path, as torch names modules (`layer1.0.conv1`): a layer's identity."""
+    inputs: tuple[str, ...]
+    """Paths of the layers it reads, in argument order; `input` for the network input."""
+    depth: int
+    """Nesting depth: 0 at the top, one more inside each named block."""
     kind: str
     """Kind in this variant, e.g. Conv2d, LocallyConnected2d, DenseConv2d."""
     output_shape: tuple[int, ...]

@@ -18,8 +18,23 @@ _LAYER: dict[str, Any] = {
     "additionalProperties": False,
     "required": list(LAYER_FIELDS),
     "properties": {
-        "index": {"type": "integer", "minimum": 0, "description": "0-based position in the spec."},
-        "name": {"type": "string", "description": "Layer name, given or generated."},
+        "index": {
+            "type": "integer",
+            "minimum": 0,
+            "description": "0-based position in topological order (the order the spec writes its layers).",
+        },
+        "path": {
+            "type": "string",
+            "minLength": 1,
+            "description": "Stable hierarchical path, as torch names modules (layer1.0.conv1): its identity.",
+        },
+        "inputs": {
+            "type": "array",
+            "minItems": 1,
+            "items": {"type": "string", "minLength": 1},
+            "description": "Paths of the layers it reads, in argument order; `input` is the network input.",
+        },
+        "depth": {"type": "integer", "minimum": 0, "description": "Nesting depth: the dots in the path."},
         "kind": {"type": "string", "description": "Kind in this variant, e.g. Conv2d."},
         "output_shape": _SHAPE | {"description": "Per-sample output shape."},
         "params": _COUNT | {"description": "Trainable parameters."},

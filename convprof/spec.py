@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-__all__ = ["DTYPE_BYTES", "Budgets", "LayerSpec", "ModelSpec", "Shape"]
+__all__ = ["DTYPE_BYTES", "NETWORK_INPUT", "Budgets", "ModelSpec", "NodeSpec", "Shape"]
 
 #: Per-sample tensor shape, channels first: (C,), (C, L), (C, H, W) or (C, D, H, W).
 Shape = tuple[int, ...]
@@ -14,39 +14,48 @@ Shape = tuple[int, ...]
 DTYPE_BYTES: dict[str, int] = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
 
 
+#: Where a node reads the network input from, in `NodeSpec.inputs`.
+NETWORK_INPUT = -1
+
+
 @dataclass(frozen=True, slots=True)
-class LayerSpec:
-    """One layer, its arguments typed and its shapes inferred."""
+class NodeSpec:
+    """One node of the graph: a layer kind applied to the outputs of earlier nodes."""
 
     index: int
-    """0-based position in the spec's `layers`."""
+    """0-based position in topological order (the order the spec writes its layers)."""
     kind: str
     """Canonical kind name from the registry, e.g. `Conv2d`."""
-    name: str
-    """The spec's `name`, or `<kind>_<n>` counting layers of that kind from 1."""
+    path: str
+    """Stable hierarchical path, as torch names modules: `layer1.0.conv1`; unique in the spec."""
     args: Any
     """The kind's frozen argument dataclass."""
-    input_shape: Shape
-    """Per-sample input shape."""
+    inputs: tuple[int, ...]
+    """Indices of the nodes it reads, in argument order; NETWORK_INPUT for the network input."""
+    input_shapes: tuple[Shape, ...]
+    """Per-sample shape of each input, in the order of `inputs`."""
     output_shape: Shape
     """Per-sample output shape."""
+    location: str
+    """Where the spec writes it: the dotted, 0-based path of its item (`layers.4`), as `--set` takes it."""
     line: int
     """1-based line of the layer in the spec."""
     column: int
     """1-based column of the layer in the spec."""
 
-    def with_kind(self, kind: str) -> LayerSpec:
-        """Return this layer as another kind with the same arguments and shapes."""
-        return LayerSpec(
-            self.index,
-            kind,
-            self.name,
-            self.args,
-            self.input_shape,
-            self.output_shape,
-            self.line,
-            self.column,
-        )
+    @property
+    def input_shape(self) -> Shape:
+        """The shape of the first input (the only one of a single-input kind)."""
+        return self.input_shapes[0]
+
+    @property
+    def depth(self) -> int:
+        """Nesting depth: 0 for a top-level node, 1 inside one block, and so on."""
+        return self.path.count(".")
+
+    def with_kind(self, kind: str) -> NodeSpec:
+        """Return this node as another kind with the same arguments, inputs and shapes."""
+        return replace(self, kind=kind)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +80,7 @@ class Budgets:
 
 @dataclass(frozen=True, slots=True)
 class ModelSpec:
-    """A whole network: input, batch, dtype and a validated stack of layers."""
+    """A whole network: input, batch, dtype and a validated graph of nodes in topological order."""
 
     name: str
     """The spec's `name`, or its file's stem."""
@@ -83,8 +92,8 @@ class ModelSpec:
     """Samples per inference; MACs and activations scale with it, parameters do not."""
     dtype: str
     """Element type of weights and activations: a key of DTYPE_BYTES."""
-    layers: tuple[LayerSpec, ...]
-    """The layers in order."""
+    nodes: tuple[NodeSpec, ...]
+    """The nodes in topological order; the last one is the network's output."""
     path: str
     """Where the spec came from, for messages."""
     budgets: Budgets = field(default_factory=Budgets)
@@ -98,4 +107,4 @@ class ModelSpec:
     @property
     def output(self) -> Shape:
         """The network's per-sample output shape."""
-        return self.layers[-1].output_shape if self.layers else self.input
+        return self.nodes[-1].output_shape if self.nodes else self.input

@@ -9,27 +9,25 @@ point. Several axes make a grid: every combination, the last axis varying fastes
 
 from __future__ import annotations
 
-import difflib
 import itertools
-import json
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from convprof import __version__
-from convprof.args import MAX_INT, describe
+from convprof.args import MAX_INT
 from convprof.errors import SpecError, UsageError
 from convprof.fit import PowerFit, fit_power
-from convprof.kinds import ShapeError, lookup
-from convprof.parse import parse_nodes
+from convprof.parse import WidthRule, parse_nodes
 from convprof.report import Report, SpecInfo
 from convprof.sources import SpecSource
 from convprof.spec import ModelSpec
 from convprof.units import clip
 from convprof.variants import VARIANTS
-from convprof.yamlnode import Mapping, Node, Scalar, load_nodes
+from convprof.yamledit import edit, scalar
+from convprof.yamlnode import Node, Scalar, load_nodes
 from convprof.yamlnode import Sequence as SeqNode
 
 __all__ = [
@@ -52,7 +50,6 @@ __all__ = [
     "set_axis",
     "skip_reason",
     "width_axis",
-    "width_scaled",
 ]
 
 #: Version of the sweep's JSON document; bumped on any incompatible change.
@@ -325,14 +322,7 @@ def _values(option: str, text: str, example: str) -> list[str]:
 
 
 def _int_node(value: int) -> Scalar:
-    return _scalar(str(value))
-
-
-def _scalar(text: str, line: int = 0, column: int = 0) -> Scalar:
-    """Return a scalar as the YAML loader reads `text`, placed at `line` and `column`."""
-    node = load_nodes(text.encode("utf-8"), "<sweep>")
-    assert isinstance(node, Scalar), text
-    return replace(node, line=line, column=column)
+    return scalar(str(value))
 
 
 _SIZE = re.compile(r"^\d+(x\d+){0,2}$")
@@ -462,131 +452,12 @@ def _check_overlaps(axes: Sequence[Axis]) -> None:
 # -- editing the YAML tree ----------------------------------------------------------------------------
 
 
-def _relocate(node: Node, line: int, column: int) -> Node:
-    """Place a node written on the command line at the spec position it replaces, for messages."""
-    if isinstance(node, Scalar):
-        return replace(node, line=line, column=column)
-    if isinstance(node, SeqNode):
-        return SeqNode(tuple(_relocate(item, line, column) for item in node.items), line, column)
-    items = {
-        key: (replace(k, line=line, column=column), _relocate(v, line, column))
-        for key, (k, v) in node.items.items()
-    }
-    return Mapping(items, line, column)
-
-
-def _edit(node: Node, path: tuple[str, ...], new: Node, option: str, walked: tuple[str, ...] = ()) -> Node:
-    """Return `node` with `new` written at `path`; a missing last key is added for the parser to judge."""
-    if not path:
-        return _relocate(new, node.line, node.column)
-    head, rest = path[0], path[1:]
-    where = ".".join(walked) or "the spec"
-    if isinstance(node, Scalar) and node.tag == "null":
-        node = Mapping({}, node.line, node.column)  # `conv2d:` with no arguments
-    elif isinstance(node, Scalar) and node.tag == "str" and node.text.lower() == head.lower() and rest:
-        # A layer written as a bare kind (`- relu`) gets an argument mapping.
-        key = replace(node)
-        node = Mapping({node.text: (key, _scalar("null", node.line, node.column))}, node.line, node.column)
-    if isinstance(node, Mapping):
-        match = (
-            head if head in node.items else next((k for k in node.items if k.lower() == head.lower()), None)
-        )
-        items = dict(node.items)
-        if match is not None:
-            key_node, child = items[match]
-            items[match] = (key_node, _edit(child, rest, new, option, (*walked, match)))
-        elif not rest:
-            key_node = _scalar(json.dumps(head), node.line, node.column)
-            items[head] = (key_node, _relocate(new, node.line, node.column))
-        else:
-            close = difflib.get_close_matches(head, list(node.items), n=1)
-            hint = f"did you mean {close[0]}?" if close else f"it has {', '.join(node.items) or 'no keys'}"
-            raise UsageError(f"{option}: {where} has no {head!r} ({hint}); fix the path")
-        return Mapping(items, node.line, node.column)
-    if isinstance(node, SeqNode):
-        count = len(node.items)
-        try:
-            index = int(head)
-        except ValueError:
-            raise UsageError(
-                f"{option}: {where} is a list, so {head!r} must be an index "
-                f"from 0 to {count - 1}; fix the path"
-            ) from None
-        if not -count <= index < count:
-            raise UsageError(
-                f"{option}: {where} has {count} items, so index {index} does not exist; use 0 to {count - 1}"
-            )
-        items_list = list(node.items)
-        items_list[index] = _edit(items_list[index], rest, new, option, (*walked, head))
-        return SeqNode(tuple(items_list), node.line, node.column)
-    raise UsageError(f"{option}: {where} is {describe(node)}, which has no {head!r}; shorten the path")
+def _edit(node: Node, path: tuple[str, ...], new: Node, option: str) -> Node:
+    """Return `node` with `new` written at `path`; a bad path is a usage error naming the option."""
+    return edit(node, path, new, lambda message: UsageError(f"{option}: {message}"))
 
 
 # -- width --------------------------------------------------------------------------------------------
-
-
-def _round(value: float) -> int:
-    """Round half up (Python's round() goes to even: 2.5 -> 2) and keep at least 1."""
-    return max(1, math.floor(value + 0.5))
-
-
-def width_scaled(spec: ModelSpec, multiplier: float) -> dict[int, dict[str, int]]:
-    """Return, per layer index, the out_channels/out_features and groups `multiplier` gives it.
-
-    - conv2d, groups == 1: out_channels -> round(out_channels x multiplier), at least 1.
-    - depthwise conv2d (groups == in_channels): groups follows its new in_channels and out_channels
-      keeps the depth multiplier (out_channels / groups), so it tracks the width of the layer before.
-    - other grouped conv2d: out_channels rounds to a multiple of groups (at least groups); groups
-      drops to gcd(groups, new in_channels) when the new input channels no longer divide.
-    - linear: out_features scales, except the last linear layer (the classes) which is kept.
-    The network's input channels never change.
-    """
-    last_linear = max((layer.index for layer in spec.layers if layer.kind == "Linear"), default=-1)
-    changes: dict[int, dict[str, int]] = {}
-    shape = spec.input
-    for layer in spec.layers:
-        kind = lookup(layer.kind)
-        assert kind is not None, layer.kind
-        args = layer.args
-        if layer.kind == "Conv2d":
-            old_in, new_in = layer.input_shape[0], shape[0]
-            groups, out = args.groups, args.out_channels
-            if groups == 1:
-                new_out, new_groups = _round(out * multiplier), 1
-            elif groups == old_in:
-                new_groups = new_in
-                new_out = new_in * (out // groups)
-            else:
-                new_out = groups * _round(out * multiplier / groups)
-                new_groups = math.gcd(groups, new_in)
-            changes[layer.index] = {"out_channels": new_out, "groups": new_groups}
-            args = replace(args, out_channels=new_out, groups=new_groups)
-        elif layer.kind == "Linear" and layer.index != last_linear:
-            new_features = _round(args.out_features * multiplier)
-            changes[layer.index] = {"out_features": new_features}
-            args = replace(args, out_features=new_features)
-        try:
-            shape = kind.output_shape(args, shape)
-        except ShapeError:
-            break  # the parser reports it, located, when the point's tree is read
-    return changes
-
-
-def _apply_width(root: Node, spec: ModelSpec, multiplier: float) -> Node:
-    layers = root.items["layers"][1] if isinstance(root, Mapping) else None
-    assert isinstance(layers, SeqNode)
-    for index, fields in width_scaled(spec, multiplier).items():
-        layer_node = layers.items[index]
-        assert isinstance(layer_node, Mapping)
-        (kind_key,) = layer_node.items
-        for name, value in fields.items():
-            original = getattr(spec.layers[index].args, name)
-            if name == "groups" and value == original:
-                continue  # leave an unwritten default unwritten
-            root = _edit(root, ("layers", str(index), kind_key, name), _int_node(value), "--width")
-            layers = root.items["layers"][1] if isinstance(root, Mapping) else None
-            assert isinstance(layers, SeqNode)
-    return root
 
 
 # -- the grid ----------------------------------------------------------------------------------------
@@ -636,7 +507,7 @@ def point_specs(source: SpecSource, axes: Sequence[Axis]) -> tuple[PointSpec, ..
         try:
             spec = parse_nodes(tree, source.display, source.stem)
             if width is not None:
-                spec = parse_nodes(_apply_width(tree, spec, width), source.display, source.stem)
+                spec = parse_nodes(tree, source.display, source.stem, WidthRule.of(spec, width))
         except SpecError as exc:
             where = _describe_point(axes, labels)
             options = ", ".join(a.option for a in axes)

@@ -1,4 +1,4 @@
-"""The three variants as transformations of a spec: only convolutions change."""
+"""The three variants as transformations of a spec's graph: only convolutions change."""
 
 from __future__ import annotations
 
@@ -14,12 +14,26 @@ VARIANTS = ("dense", "local", "conv")
 
 
 def transform(spec: ModelSpec, variant: str) -> ModelSpec:
-    """Return `spec` with each layer replaced by its counterfactual kind in `variant`."""
+    """Return `spec` with each node replaced by its counterfactual kind in `variant`.
+
+    A variant changes kinds and never the topology: every node keeps its path, its inputs and its
+    output shape, so every later node sees what it saw in the model as written.
+    """
     if variant not in VARIANTS:
         raise ValueError(f"unknown variant {variant!r}")
-    layers = []
-    for layer in spec.layers:
-        kind = lookup(layer.kind)
-        assert kind is not None, layer.kind
-        layers.append(layer.with_kind(kind.counterfactuals.get(variant, layer.kind)))
-    return replace(spec, layers=tuple(layers))
+    nodes = []
+    for node in spec.nodes:
+        kind = lookup(node.kind)
+        assert kind is not None, node.kind
+        replacement = kind.counterfactuals.get(variant)
+        if replacement is None:
+            nodes.append(node)
+            continue
+        counterfactual = lookup(replacement)
+        assert counterfactual is not None, replacement
+        shape = counterfactual.node_output_shape(node.args, node.input_shapes)
+        assert shape == node.output_shape, (
+            f"{replacement} changes {node.path}'s shape: the graph must not change"
+        )
+        nodes.append(node.with_kind(replacement))
+    return replace(spec, nodes=tuple(nodes))

@@ -209,7 +209,7 @@ def test_aliases_and_merge_keys_within_bounds_are_accepted(tmp_path: Path) -> No
     )
     result = CliRunner().invoke(cli, ["compare", str(spec), "--no-latency", "--format", "json"])
     assert result.exit_code == 0, result.stderr
-    assert '"name": "second"' in result.stdout
+    assert '"path": "second"' in result.stdout
 
 
 @pytest.mark.parametrize(

@@ -59,7 +59,7 @@ def test_layers_added_removed_and_resized(reports: tuple[Path, Path]) -> None:
     old, new = reports
     result = diff_reports(_load(old), _load(new))
     conv = result.variant("conv")
-    summary = [(c.status, c.name, c.old_index, c.new_index) for c in conv.layers]
+    summary = [(c.status, c.path, c.old_index, c.new_index) for c in conv.layers]
     assert summary == [
         ("changed", "c1", 0, 0),
         ("removed", "r1", 1, None),
@@ -187,3 +187,55 @@ def test_bad_inputs_exit_2(reports: tuple[Path, Path], tmp_path: Path) -> None:
     written = tmp_path / "d.md"
     assert CliRunner().invoke(cli, ["diff", str(old), str(new), "-o", str(written)]).exit_code == 0
     assert "c1" in written.read_text(encoding="utf-8")
+
+
+def _graph_report(tmp_path: Path, name: str, insert: str) -> Path:
+    text = f"""\
+name: net
+input: [3, 16, 16]
+layers:
+  - conv2d: {{out_channels: 8, kernel_size: 3, padding: 1}}
+{insert}  - conv2d: {{out_channels: 8, kernel_size: 3, padding: 1}}
+  - relu
+  - repeat:
+      name: stage
+      times: 2
+      layers:
+        - residual:
+            body:
+              - conv2d: {{out_channels: 8, kernel_size: 3, padding: 1}}
+              - relu
+              - conv2d: {{out_channels: 8, kernel_size: 3, padding: 1}}
+  - conv2d: {{out_channels: 4, kernel_size: 1}}
+"""
+    return _report(tmp_path, name, text)
+
+
+def test_inserting_a_layer_is_one_added_row_not_a_cascade(tmp_path: Path) -> None:
+    # Generated names count per kind: the insertion renames every later top-level conv2d_N, which
+    # must still be matched to themselves.
+    old = _graph_report(tmp_path, "old", "")
+    new = _graph_report(tmp_path, "new", "  - conv2d: {out_channels: 8, kernel_size: 3, padding: 1}\n")
+    conv = diff_reports(_load(old), _load(new)).variant("conv")
+    assert [(c.status, c.path, c.old_index, c.new_index) for c in conv.layers] == [
+        ("added", "conv2d_2", None, 1)
+    ]
+
+
+def test_a_changed_layer_inside_a_block_is_found_by_its_path(tmp_path: Path) -> None:
+    old = _graph_report(tmp_path, "old", "")
+    text = _load(old)
+    new = _report(
+        tmp_path,
+        "new",
+        (tmp_path / "old.yaml").read_text(encoding="utf-8").replace("times: 2", "times: 3"),
+    )
+    conv = diff_reports(text, _load(new)).variant("conv")
+    added = [c.path for c in conv.layers if c.status == "added"]
+    assert added == [
+        "stage.2.conv2d_1",
+        "stage.2.relu_1",
+        "stage.2.conv2d_2",
+        "stage.2.add_1",
+    ]
+    assert [c.path for c in conv.layers if c.status != "added"] == ["conv2d_3"]  # its input changed

@@ -163,10 +163,10 @@ def test_the_per_layer_table_left_out_says_how_to_get_it(tmp_path: Path) -> None
 def test_every_output_gives_a_layer_the_same_0_based_position() -> None:
     """lenet5's c3 is the fourth layer: index 3 in JSON, CSV, the table, diff, errors and --set."""
     report = json.loads(_invoke("compare", "lenet5", "--no-latency", "--format", "json")[1])
-    c3 = next(layer for layer in report["variants"]["conv"]["layers"] if layer["name"] == "c3")
+    c3 = next(layer for layer in report["variants"]["conv"]["layers"] if layer["path"] == "c3")
     assert c3["index"] == 3
     csv_rows = _invoke("compare", "lenet5", "--no-latency", "--format", "csv", "--layers")[1].splitlines()
-    assert "lenet5,conv,3,c3,Conv2d,16x10x10" in "\n".join(csv_rows)
+    assert "lenet5,conv,3,c3,s2,0,Conv2d,16x10x10" in "\n".join(csv_rows)
     table = _invoke("compare", "lenet5", "--no-latency", columns=200)[1]
     assert [line.split()[:2] for line in table.splitlines() if " c3 " in line] == [["3", "c3"]]
     markdown = _invoke("compare", "lenet5", "--no-latency", "--format", "markdown")[1]
@@ -181,13 +181,15 @@ def test_diff_positions_are_the_reports_indices(tmp_path: Path) -> None:
     text = (SPECS / "lenet5.yaml").read_text(encoding="utf-8")
     old, new = tmp_path / "old.json", tmp_path / "new.json"
     assert _invoke("compare", "lenet5", "--no-latency", "--format", "json", "-o", old)[0] == 0
-    edited = _spec(tmp_path, text.replace("  - tanh\n", "", 1), "lenet5.yaml")  # drop layers.1
+    # Drop layers.1 and widen c3: c3 is then at 2 and has changed (a shift alone is not a change).
+    edited_text = text.replace("  - tanh\n", "", 1).replace("out_channels: 16,", "out_channels: 12,")
+    edited = _spec(tmp_path, edited_text, "lenet5.yaml")
     assert _invoke("compare", edited, "--no-latency", "--format", "json", "-o", new)[0] == 0
     data = json.loads(_invoke("diff", old, new, "--format", "json")[1])
-    layers = {layer["name"]: layer for layer in data["variants"]["conv"]["layers"]}
+    layers = {layer["path"]: layer for layer in data["variants"]["conv"]["layers"]}
     assert (layers["c3"]["old_index"], layers["c3"]["new_index"]) == (3, 2)
     markdown = _invoke("diff", old, new, "--format", "markdown")[1]
-    assert "| c3 | changed | 3 -> 2 | moved |" in markdown
+    assert "| c3 | changed | 3 -> 2 | output_shape 16x10x10 -> 12x10x10;" in markdown
 
 
 # -- `-` reads the spec from stdin ------------------------------------------------------------------------

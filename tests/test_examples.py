@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
@@ -11,6 +17,8 @@ from convprof.build import build_model
 from convprof.examples import example_names, read_example
 from convprof.parse import parse_spec
 from convprof.spec import ModelSpec
+
+ROOT = Path(__file__).resolve().parent.parent
 
 # Published totals, each from its source (see the comment heading each spec):
 # parameters of the model as written, and multiply-accumulates at the spec's input where published.
@@ -25,9 +33,35 @@ PUBLISHED = {
     "vgg16": {"params": 138_357_544, "macs": 15_470_264_320},
     # MobileNet v1 (1.0, 224): 4,231,976 parameters.
     "mobilenet_v1": {"params": 4_231_976},
+    # torchvision's models at 3x224x224: parameters are each weights enum's `num_params`; MACs are
+    # half the FLOPs FlopCounterMode reports on torchvision's own model (tests/test_torchvision_models.py
+    # checks them layer by layer where torchvision can be loaded), which its model cards round to
+    # three decimals as "GFLOPS" (PUBLISHED_ROUNDED_MACS).
+    "resnet18": {"params": 11_689_512, "macs": 1_814_073_344},
+    "resnet50": {"params": 25_557_032, "macs": 4_089_184_256},
+    "mobilenet_v2": {"params": 3_504_872, "macs": 300_774_272},
+    "mobilenet_v3_small": {"params": 2_542_856, "macs": 56_510_400},
+    "efficientnet_b0": {"params": 5_288_548, "macs": 385_814_752},
+    # Without the auxiliary heads, whose weights torchvision's num_params leaves out too.
+    "googlenet": {"params": 6_624_904, "macs": 1_498_376_192},
+    "densenet121": {"params": 7_978_856, "macs": 2_834_161_664},
+    "squeezenet1_1": {"params": 1_235_496, "macs": 349_151_936},
 }
+#: The precision of torchvision's "GFLOPS" (`_ops`, in G multiply-accumulates, three decimals).
+_TORCHVISION_GMACS_PRECISION = 0.0005e9
 # Rounded figures from the papers and model cards, checked to their published precision.
-PUBLISHED_ROUNDED_MACS = {"alexnet": (0.71e9, 0.005e9), "mobilenet_v1": (569e6, 0.5e6)}
+PUBLISHED_ROUNDED_MACS = {
+    "alexnet": (0.71e9, 0.005e9),
+    "mobilenet_v1": (569e6, 0.5e6),
+    "resnet18": (1.814e9, _TORCHVISION_GMACS_PRECISION),
+    "resnet50": (4.089e9, _TORCHVISION_GMACS_PRECISION),
+    "mobilenet_v2": (0.301e9, _TORCHVISION_GMACS_PRECISION),
+    "mobilenet_v3_small": (0.057e9, _TORCHVISION_GMACS_PRECISION),
+    "efficientnet_b0": (0.386e9, _TORCHVISION_GMACS_PRECISION),
+    "googlenet": (1.498e9, _TORCHVISION_GMACS_PRECISION),
+    "densenet121": (2.834e9, _TORCHVISION_GMACS_PRECISION),
+    "squeezenet1_1": (0.349e9, _TORCHVISION_GMACS_PRECISION),
+}
 
 
 def load(name: str) -> ModelSpec:
@@ -65,6 +99,8 @@ def test_built_conv_model_matches_published_totals(name: str) -> None:
     with FlopCounterMode(display=False) as counter:
         model(torch.empty((1, *spec.input), device="meta"))
     assert counter.get_total_flops() == 2 * analyze(spec).variant("conv").macs
+    if "macs" in PUBLISHED[name]:
+        assert counter.get_total_flops() == 2 * PUBLISHED[name]["macs"]
 
 
 def test_vgg16_dense_equivalent_is_counted_not_built() -> None:
@@ -95,3 +131,28 @@ def test_peer_reconciliation_network_from_the_readme() -> None:
     with FlopCounterMode(display=False) as counter:
         model(torch.empty((1, 3, 32, 32), device="meta"))
     assert counter.get_total_flops() == conv.flops == 729_120
+
+
+def test_counting_every_example_never_imports_torch() -> None:
+    """`convprof compare <example> --no-latency` stays on the analytic path for every example."""
+    code = (
+        "import json, runpy, sys\n"
+        f"for name in {example_names()!r}:\n"
+        "    sys.argv = ['convprof', 'compare', name, '--no-latency', '--format', 'json']\n"
+        "    try:\n"
+        "        runpy.run_module('convprof', run_name='__main__')\n"
+        "    except SystemExit as exit:\n"
+        "        assert not exit.code, (name, exit.code)\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    decoder, text, names = json.JSONDecoder(), result.stdout, []
+    while text.strip():
+        report, end = decoder.raw_decode(text.lstrip())
+        names.append(report["spec"]["name"])
+        text = text.lstrip()[end:]
+    assert names == example_names()

@@ -24,11 +24,13 @@ from tests.specbuild import make_spec
 BATCH = 2
 
 
-def torch_counts(module: torch.nn.Module, in_shape: tuple[int, ...]) -> tuple[tuple[int, ...], int, int, int]:
+def torch_counts(
+    module: torch.nn.Module, *in_shapes: tuple[int, ...]
+) -> tuple[tuple[int, ...], int, int, int]:
     """Return (per-sample output shape, parameters, buffer bytes, FLOPs) of one module on meta."""
-    x = torch.empty((BATCH, *in_shape), device="meta")
+    inputs = [torch.empty((BATCH, *shape), device="meta") for shape in in_shapes]
     with FlopCounterMode(display=False) as counter:
-        y = module(x)
+        y = module(*inputs)
     params = sum(p.numel() for p in module.parameters())
     buffers = sum(b.numel() * b.element_size() for b in module.buffers())
     return tuple(y.shape[1:]), params, buffers, counter.get_total_flops()
@@ -40,12 +42,12 @@ def assert_matches_torch(spec: ModelSpec) -> None:
     for variant in VARIANTS:
         model = transform(spec, variant)
         counted = report.variant(variant)
-        for layer, counts in zip(model.layers, counted.layers, strict=True):
+        for layer, counts in zip(model.nodes, counted.layers, strict=True):
             kind = lookup(layer.kind)
             assert kind is not None
             with torch.device("meta"):
-                module = kind.build(layer.args, layer.input_shape, layer.output_shape)
-            shape, params, buffers, flops = torch_counts(module, layer.input_shape)
+                module = kind.node_build(layer.args, layer.input_shapes, layer.output_shape)
+            shape, params, buffers, flops = torch_counts(module, *layer.input_shapes)
             where = f"{variant} layer {layer.index} {layer.kind} {layer.args}"
             assert shape == layer.output_shape, where
             assert params == counts.params, where
@@ -159,6 +161,9 @@ def test_adaptive_pools_match_torch(kind: str, output_size: Any) -> None:
         "gelu",
         {"gelu": {"approximate": "tanh"}},
         "silu",
+        "hardswish",
+        {"hardswish": {"inplace": True}},
+        "hardsigmoid",
         "sigmoid",
         "tanh",
         "identity",
@@ -210,6 +215,32 @@ def test_batchnorm_elementwise_ops_follow_the_stated_convention(tracked: bool, p
     assert layer.elementwise_ops == per_element * BATCH * 6 * 5 * 7
 
 
+# The closed forms of MobileNetV3's piecewise-linear activations (Howard et al., 2019, eq. 2).
+HARD_FORMS = {
+    "hardswish": lambda x: x * (x + 3).clamp(0, 6) / 6,
+    "hardsigmoid": lambda x: (x + 3).clamp(0, 6) / 6,
+}
+
+
+@pytest.mark.parametrize("kind", sorted(HARD_FORMS))
+@pytest.mark.parametrize("inplace", [False, True])
+def test_hard_activations_compute_their_closed_form_and_count_one_op_per_element(
+    kind: str, inplace: bool
+) -> None:
+    spec = make_spec((3, 4, 5), [{kind: {"inplace": inplace}}], batch_size=BATCH)
+    (node,) = spec.nodes
+    (layer,) = analyze(spec).variant("conv").layers
+    assert layer.elementwise_ops == BATCH * 3 * 4 * 5
+    assert layer.params == layer.macs == 0
+    module = build_model(spec, "conv", "cpu")
+    assert [type(m).__name__.lower() for m in module.modules()][1:] == [kind]
+    # Values on both sides of both kinks (x = -3 and x = 3).
+    x = torch.linspace(-5, 5, BATCH * 3 * 4 * 5).reshape(BATCH, 3, 4, 5)
+    expected = HARD_FORMS[kind](x.clone())
+    torch.testing.assert_close(module(x.clone()), expected)
+    assert node.output_shape == (3, 4, 5)
+
+
 def test_linear_after_flatten_and_on_vectors_matches_torch() -> None:
     spec = make_spec(
         (3, 8, 8),
@@ -234,12 +265,17 @@ def test_every_public_kind_is_covered_by_an_oracle_test() -> None:
         "leakyrelu",
         "gelu",
         "silu",
+        "hardswish",
+        "hardsigmoid",
         "sigmoid",
         "tanh",
         "identity",
         "dropout",
         "flatten",
         "linear",
+        "add",  # the merges: tests/test_graph.py
+        "mul",
+        "cat",
     }
     public = {kind.name.lower() for kind in all_kinds() if kind.public}
     assert public == covered

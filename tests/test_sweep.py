@@ -98,10 +98,10 @@ def test_width_keeps_the_classes_and_the_input() -> None:
 def test_width_keeps_depthwise_convolutions_depthwise() -> None:
     points = point_specs(read_source("mobilenet_v1"), [width_axis("0.5,0.3")])
     for point in points:
-        for layer in point.spec.layers:
-            if layer.kind == "Conv2d" and layer.name.startswith("dw"):
+        for layer in point.spec.nodes:
+            if layer.kind == "Conv2d" and layer.path.startswith("dw"):
                 assert layer.args.groups == layer.input_shape[0] == layer.output_shape[0]
-    first = points[0].spec.layers[0]
+    first = points[0].spec.nodes[0]
     assert first.output_shape[0] == 16
 
 
@@ -115,7 +115,7 @@ def test_width_on_a_grouped_convolution(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     points = point_specs(read_source(str(spec)), [width_axis("0.5,0.25")])
-    half, quarter = (p.spec.layers[1] for p in points)
+    half, quarter = (p.spec.nodes[1] for p in points)
     assert (half.input_shape[0], half.args.out_channels, half.args.groups) == (6, 12, 2)
     assert (quarter.input_shape[0], quarter.args.out_channels, quarter.args.groups) == (3, 8, 1)
 

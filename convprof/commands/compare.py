@@ -19,7 +19,7 @@ from convprof.measure.options import (
     parse_size,
 )
 from convprof.report import Report
-from convprof.spec import DTYPE_BYTES
+from convprof.spec import DTYPE_BYTES, ModelSpec
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -30,15 +30,17 @@ __all__ = ["compare"]
 LAYERS_BY_DEFAULT_UP_TO = 40
 
 
-def layers_note(count: int) -> str:
-    """Say why the per-layer table is missing and how to get it."""
+def layers_note(spec: ModelSpec) -> str:
+    """Say why the per-layer table was left out and how to get it."""
+    count = len(spec.nodes)
+    fold = " or --depth 0 one row per top-level block" if any(n.depth for n in spec.nodes) else ""
     return (
         f"Per-layer table left out: {count:,} layers is more than {LAYERS_BY_DEFAULT_UP_TO}; "
-        "--layers shows it."
+        f"--layers shows it{fold}."
     )
 
 
-def _text(report: Report, fmt: str, layers: bool, note: str | None) -> str | None:
+def _text(report: Report, fmt: str, layers: bool, note: str | None, depth: int | None) -> str | None:
     """Return the report in a text format, or None for the table."""
     if fmt == "json":
         from convprof.render.machine import to_json
@@ -51,7 +53,7 @@ def _text(report: Report, fmt: str, layers: bool, note: str | None) -> str | Non
     if fmt == "markdown":
         from convprof.render.markdown import to_markdown
 
-        return to_markdown(report, layers=layers, layers_note=note)
+        return to_markdown(report, layers=layers, layers_note=note, depth=depth)
     return None
 
 
@@ -70,6 +72,12 @@ def _text(report: Report, fmt: str, layers: bool, note: str | None) -> str | Non
     "--layers/--no-layers",
     default=None,
     help=f"Per-layer table (default: on for specs of at most {LAYERS_BY_DEFAULT_UP_TO} layers).",
+)
+@click.option(
+    "--depth",
+    type=click.IntRange(min=0),
+    help="Per-layer table as a tree folded below depth N: each block nested deeper is one row with "
+    "its totals (0: top-level layers and blocks). Shows the table.",
 )
 @optimizer_option
 @click.option("--batch-size", type=click.IntRange(min=1), help="Override the spec's batch_size.")
@@ -108,6 +116,7 @@ def compare(
     fmt: str,
     output: Path | None,
     layers: bool | None,
+    depth: int | None,
     optimizer: str,
     batch_size: int | None,
     dtype: str | None,
@@ -176,14 +185,14 @@ def compare(
         )
         report = measure_report(model, report, options, progress=True)
     # CSV is one table: per-layer rows only when asked for, the summary otherwise.
-    fits = fmt != "csv" and len(model.layers) <= LAYERS_BY_DEFAULT_UP_TO
+    fits = fmt != "csv" and (depth is not None or len(model.nodes) <= LAYERS_BY_DEFAULT_UP_TO)
     show_layers = layers if layers is not None else fits
     # Left out by default only: a table the user turned off with --no-layers needs no explanation.
-    note = layers_note(len(model.layers)) if layers is None and not show_layers else None
+    note = layers_note(model) if layers is None and not show_layers else None
 
     def draw(console: Console) -> None:
         from convprof.render.table import render_compare
 
-        render_compare(report, console, layers=show_layers, layers_note=note)
+        render_compare(report, console, layers=show_layers, layers_note=note, depth=depth)
 
-    deliver(_text(report, fmt, show_layers, note), draw, output)
+    deliver(_text(report, fmt, show_layers, note, depth), draw, output)

@@ -54,7 +54,7 @@ def examples(name: str | None) -> None:
         table.add_row(
             example,
             format_shape(spec.input),
-            str(len(spec.layers)),
+            str(len(spec.nodes)),
             format_count(conv.params),
             format_count(conv.macs),
             spec.description,

@@ -1,8 +1,16 @@
 """Layer kinds; importing this package registers every one of them."""
 
-from convprof.kinds import activation, conv, linear, norm, pool
-from convprof.kinds.base import LayerCost, LayerKind, ReceptiveField, ShapeError, all_kinds, lookup
+from convprof.kinds import activation, conv, linear, merge, norm, pool
+from convprof.kinds.base import (
+    LayerCost,
+    LayerKind,
+    ReceptiveField,
+    ShapeError,
+    UnaryKind,
+    all_kinds,
+    lookup,
+)
 
-__all__ = ["LayerCost", "LayerKind", "ReceptiveField", "ShapeError", "all_kinds", "lookup"]
+__all__ = ["LayerCost", "LayerKind", "ReceptiveField", "ShapeError", "UnaryKind", "all_kinds", "lookup"]
 
-_MODULES = (activation, conv, linear, norm, pool)  # imported for their registrations
+_MODULES = (activation, conv, linear, merge, norm, pool)  # imported for their registrations

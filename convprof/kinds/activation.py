@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from convprof.args import arg, boolean, choice, probability, real
-from convprof.kinds.base import LayerCost, LayerKind, ReceptiveField, prod, register
+from convprof.kinds.base import LayerCost, ReceptiveField, UnaryKind, prod, register
 from convprof.spec import Shape
 
 if TYPE_CHECKING:
@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 __all__ = [
     "GELU",
     "Dropout",
+    "Hardsigmoid",
+    "Hardswish",
     "Identity",
     "LeakyReLU",
     "ReLU",
@@ -66,7 +68,7 @@ class DropoutArgs:
     """Overwrite the input instead of allocating an output."""
 
 
-class _Elementwise(LayerKind):
+class _Elementwise(UnaryKind):
     """A layer that maps each element to one element: shape kept, no parameters."""
 
     ops_per_element: ClassVar[int] = 1
@@ -138,6 +140,22 @@ class Sigmoid(_Elementwise):
 
     name = "Sigmoid"
     Args = NoArgs
+
+
+@register
+class Hardswish(_Elementwise):
+    """x * relu6(x + 3) / 6 (MobileNetV3's cheap swish)."""
+
+    name = "Hardswish"
+    Args = InplaceArgs
+
+
+@register
+class Hardsigmoid(_Elementwise):
+    """relu6(x + 3) / 6 (MobileNetV3's cheap sigmoid)."""
+
+    name = "Hardsigmoid"
+    Args = InplaceArgs
 
 
 @register

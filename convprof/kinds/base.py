@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,9 +20,11 @@ __all__ = [
     "LayerKind",
     "ReceptiveField",
     "ShapeError",
+    "UnaryKind",
     "all_kinds",
     "lookup",
     "register",
+    "round_width",
     "spatial_field",
 ]
 
@@ -62,6 +65,11 @@ class LayerCost:
     """Non-trainable state of a fixed type (BatchNorm's int64 num_batches_tracked)."""
 
 
+def round_width(value: float) -> int:
+    """Round a scaled width half up (Python's round() goes to even: 2.5 -> 2) and keep at least 1."""
+    return max(1, math.floor(value + 0.5))
+
+
 def spatial_field(rf: ReceptiveField | None, in_shape: Shape) -> ReceptiveField | None:
     """Return `rf` when it has one extent per spatial dimension of `in_shape`, else FULL.
 
@@ -82,7 +90,12 @@ def prod(values: tuple[int, ...]) -> int:
 
 
 class LayerKind(ABC):
-    """A layer kind: argument schema, shape inference, counts, receptive field and torch builder."""
+    """A node kind: argument schema, shape inference, counts, receptive field and torch builder.
+
+    This is the graph-level interface the analysis uses: every method takes a tuple of input shapes.
+    Most kinds read one tensor and subclass `UnaryKind`, which unpacks it; merges (add, mul, cat)
+    implement it directly.
+    """
 
     name: ClassVar[str]
     """Canonical name: torch.nn's class name for public kinds."""
@@ -92,6 +105,49 @@ class LayerKind(ABC):
     """Variant name -> the kind this layer becomes in it; absent variants keep the layer."""
     public: ClassVar[bool] = True
     """False for kinds that only variants produce; a spec cannot name them."""
+    arity: ClassVar[tuple[int, int | None]] = (1, 1)
+    """Fewest and most inputs the kind reads (None: no upper bound)."""
+
+    @abstractmethod
+    def node_output_shape(self, args: Any, shapes: tuple[Shape, ...]) -> Shape:
+        """Return the per-sample output shape, or raise ShapeError saying why it cannot be."""
+
+    @abstractmethod
+    def node_cost(self, args: Any, in_shapes: tuple[Shape, ...], out_shape: Shape) -> LayerCost:
+        """Return the node's exact per-sample counts."""
+
+    @abstractmethod
+    def node_receptive_field(
+        self, args: Any, in_shapes: tuple[Shape, ...], fields: tuple[ReceptiveField | None, ...]
+    ) -> ReceptiveField | None:
+        """Return the receptive field of an output unit given those of the input units."""
+
+    def node_check_batch(self, args: Any, in_shapes: tuple[Shape, ...], batch_size: int) -> None:  # noqa: B027 - a hook, not abstract: most kinds run at any batch size
+        """Raise ShapeError when torch cannot run this node on `batch_size` samples (most can)."""
+
+    def aliases_input(self, args: Any, training: bool) -> bool:
+        """Return True when the output shares the (first) input's storage: no new activation memory."""
+        return False
+
+    @abstractmethod
+    def node_build(self, args: Any, in_shapes: tuple[Shape, ...], out_shape: Shape) -> torch.nn.Module:
+        """Return the torch module for this node (imports torch; never on the analytic path)."""
+
+    def scale_width(self, args: Any, old_input: Shape, new_input: Shape, multiplier: float) -> Any:
+        """Return `args` for a network `multiplier` times as wide whose input became `new_input`.
+
+        The default keeps the arguments: only kinds that set a width (conv channels, linear features)
+        change. `convprof sweep --width` calls this on every node but the classifier.
+        """
+        return args
+
+    def is_classifier(self, args: Any) -> bool:
+        """Return True for kinds whose last use in a network sets its outputs (the classes)."""
+        return False
+
+
+class UnaryKind(LayerKind):
+    """A kind that reads one tensor: it declares the single-input forms of each method."""
 
     @abstractmethod
     def output_shape(self, args: Any, shape: Shape) -> Shape:
@@ -105,16 +161,34 @@ class LayerKind(ABC):
     def receptive_field(self, args: Any, in_shape: Shape, rf: ReceptiveField | None) -> ReceptiveField | None:
         """Return the receptive field of an output unit given that of an input unit."""
 
-    def check_batch(self, args: Any, in_shape: Shape, batch_size: int) -> None:  # noqa: B027 - a hook, not abstract: most kinds run at any batch size
+    def check_batch(self, args: Any, in_shape: Shape, batch_size: int) -> None:
         """Raise ShapeError when torch cannot run this layer on `batch_size` samples (most can)."""
-
-    def aliases_input(self, args: Any, training: bool) -> bool:
-        """Return True when the output shares the input's storage (no new activation memory)."""
-        return False
 
     @abstractmethod
     def build(self, args: Any, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
         """Return the torch module for this layer (imports torch; never on the analytic path)."""
+
+    def node_output_shape(self, args: Any, shapes: tuple[Shape, ...]) -> Shape:
+        (shape,) = shapes
+        return self.output_shape(args, shape)
+
+    def node_cost(self, args: Any, in_shapes: tuple[Shape, ...], out_shape: Shape) -> LayerCost:
+        (shape,) = in_shapes
+        return self.cost(args, shape, out_shape)
+
+    def node_receptive_field(
+        self, args: Any, in_shapes: tuple[Shape, ...], fields: tuple[ReceptiveField | None, ...]
+    ) -> ReceptiveField | None:
+        ((shape,), (rf,)) = in_shapes, fields
+        return self.receptive_field(args, shape, rf)
+
+    def node_check_batch(self, args: Any, in_shapes: tuple[Shape, ...], batch_size: int) -> None:
+        (shape,) = in_shapes
+        self.check_batch(args, shape, batch_size)
+
+    def node_build(self, args: Any, in_shapes: tuple[Shape, ...], out_shape: Shape) -> torch.nn.Module:
+        (shape,) = in_shapes
+        return self.build(args, shape, out_shape)
 
 
 _REGISTRY: dict[str, LayerKind] = {}

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, ClassVar
 
 from convprof.args import REQUIRED, Pair, arg, boolean, padding, positive_int, positive_pair
 from convprof.kinds.base import (
     LayerCost,
-    LayerKind,
     ReceptiveField,
     ShapeError,
+    UnaryKind,
     prod,
     register,
+    round_width,
     spatial_field,
 )
 from convprof.spec import Shape
@@ -68,7 +70,7 @@ def spatial_2d(kind: str, shape: Shape) -> tuple[int, int, int]:
 
 
 @register
-class Conv2d(LayerKind):
+class Conv2d(UnaryKind):
     """A 2-D convolution with weights shared across positions."""
 
     name = "Conv2d"
@@ -125,6 +127,29 @@ class Conv2d(LayerKind):
             size=tuple(r + (e - 1) * j for r, e, j in zip(rf.size, effective, rf.jump, strict=True)),
             jump=tuple(j * s for j, s in zip(rf.jump, args.stride, strict=True)),
         )
+
+    def scale_width(
+        self, args: Conv2dArgs, old_input: Shape, new_input: Shape, multiplier: float
+    ) -> Conv2dArgs:
+        """Scale out_channels; grouped convs keep a valid grouping (see `convprof sweep --width`).
+
+        - groups == 1: out_channels -> round(out_channels x multiplier), at least 1.
+        - depthwise (groups == in_channels): groups follows the new in_channels and out_channels keeps
+          the depth multiplier (out_channels / groups), so it tracks the width of the layer before.
+        - other grouped convs: out_channels rounds to a multiple of groups (at least groups); groups
+          drops to gcd(groups, new in_channels) when the new input channels no longer divide.
+        """
+        old_in, new_in = old_input[0], new_input[0]
+        groups, out = args.groups, args.out_channels
+        if groups == 1:
+            new_out, new_groups = round_width(out * multiplier), 1
+        elif groups == old_in:
+            new_groups = new_in
+            new_out = new_in * (out // groups)
+        else:
+            new_out = groups * round_width(out * multiplier / groups)
+            new_groups = math.gcd(groups, new_in)
+        return replace(args, out_channels=new_out, groups=new_groups)
 
     def build(self, args: Conv2dArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
         from torch import nn

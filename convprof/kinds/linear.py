@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from convprof.args import REQUIRED, arg, boolean, integer, positive_int
-from convprof.kinds.base import LayerCost, LayerKind, ReceptiveField, ShapeError, prod, register
+from convprof.kinds.base import (
+    LayerCost,
+    ReceptiveField,
+    ShapeError,
+    UnaryKind,
+    prod,
+    register,
+    round_width,
+)
 from convprof.spec import Shape
 
 if TYPE_CHECKING:
@@ -26,7 +34,7 @@ class LinearArgs:
 
 
 @register
-class Linear(LayerKind):
+class Linear(UnaryKind):
     """A fully connected layer over the last dimension, as torch applies it."""
 
     name = "Linear"
@@ -50,6 +58,15 @@ class Linear(LayerKind):
     ) -> ReceptiveField | None:
         return None
 
+    def scale_width(
+        self, args: LinearArgs, old_input: Shape, new_input: Shape, multiplier: float
+    ) -> LinearArgs:
+        """Scale out_features (the sweep keeps the network's last linear layer: the classes)."""
+        return replace(args, out_features=round_width(args.out_features * multiplier))
+
+    def is_classifier(self, args: LinearArgs) -> bool:
+        return True
+
     def build(self, args: LinearArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
         from torch import nn
 
@@ -67,7 +84,7 @@ class FlattenArgs:
 
 
 @register
-class Flatten(LayerKind):
+class Flatten(UnaryKind):
     """Merges dimensions start_dim..end_dim into one; a view, so no new memory."""
 
     name = "Flatten"

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from convprof.args import arg, boolean, nonneg_float, optional, real
-from convprof.kinds.base import LayerCost, LayerKind, ReceptiveField, ShapeError, prod, register
+from convprof.kinds.base import LayerCost, ReceptiveField, ShapeError, UnaryKind, prod, register
 from convprof.kinds.conv import spatial_2d
 from convprof.spec import Shape
 from convprof.units import format_shape
@@ -40,7 +40,7 @@ class BatchNorm2dArgs:
 
 
 @register
-class BatchNorm2d(LayerKind):
+class BatchNorm2d(UnaryKind):
     """Per-channel normalisation over batch, height and width."""
 
     name = "BatchNorm2d"

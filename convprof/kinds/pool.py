@@ -19,9 +19,9 @@ from convprof.args import (
 )
 from convprof.kinds.base import (
     LayerCost,
-    LayerKind,
     ReceptiveField,
     ShapeError,
+    UnaryKind,
     prod,
     register,
     spatial_field,
@@ -107,7 +107,7 @@ class AvgPool2dArgs:
     """Divide by this instead of the window size."""
 
 
-class _WindowPool(LayerKind):
+class _WindowPool(UnaryKind):
     """Shared shape and counting logic of fixed-window pooling."""
 
     def _dilation(self, args: MaxPool2dArgs | AvgPool2dArgs) -> Pair:
@@ -203,7 +203,7 @@ class AdaptivePool2dArgs:
     """Target height and width; null keeps the input's."""
 
 
-class _AdaptivePool(LayerKind):
+class _AdaptivePool(UnaryKind):
     Args = AdaptivePool2dArgs
 
     def output_shape(self, args: AdaptivePool2dArgs, shape: Shape) -> Shape:

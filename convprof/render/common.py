@@ -12,6 +12,7 @@ __all__ = [
     "CONVENTION",
     "layer_columns",
     "layer_row",
+    "layer_rows",
     "notes",
     "ratio",
     "savings_sentence",
@@ -130,12 +131,15 @@ def _rf(layer: LayerReport) -> str:
     return format_shape(layer.receptive_field)
 
 
-def layer_row(layer: LayerReport, local: LayerReport, dense: LayerReport) -> list[str]:
-    """Return one conv-variant layer with its local and dense parameters where they differ."""
+def layer_row(layer: LayerReport, local: LayerReport, dense: LayerReport, indent: str = "  ") -> list[str]:
+    """Return one conv-variant layer with its local and dense parameters where they differ.
+
+    Inside blocks the name is the path's last part, indented one `indent` per level under its block's
+    row; at the top it is the whole path."""
     changed = local.kind != layer.kind
     return [
         str(layer.index),  # 0-based, as in JSON, CSV and `--set layers.N`
-        layer.name,
+        indent * layer.depth + layer.path.rsplit(".", 1)[-1],
         layer.kind.lower(),
         format_shape(layer.output_shape),
         format_count(layer.params),
@@ -146,3 +150,56 @@ def layer_row(layer: LayerReport, local: LayerReport, dense: LayerReport) -> lis
         format_count(local.params) if changed else "",
         format_count(dense.params) if changed else "",
     ]
+
+
+def _block_row(
+    prefix: str, members: list[tuple[LayerReport, LayerReport, LayerReport]], indent: str
+) -> list[str]:
+    """Return a block's row: its name, layer count, last output and the totals of its layers."""
+    last = members[-1][0]
+    count = len(members)
+    local = sum(m[1].params for m in members)
+    dense = sum(m[2].params for m in members)
+    changed = any(m[1].kind != m[0].kind for m in members)
+    return [
+        "",
+        indent * prefix.count(".") + prefix.rsplit(".", 1)[-1],
+        f"{count} layer{'s' if count != 1 else ''}",
+        format_shape(last.output_shape),
+        format_count(sum(m[0].params for m in members)),
+        format_count(sum(m[0].macs for m in members)),
+        "",
+        _rf(last),
+        "",
+        format_count(local) if changed else "",
+        format_count(dense) if changed else "",
+    ]
+
+
+def layer_rows(report: Report, depth: int | None = None, indent: str = "  ") -> list[list[str]]:
+    """Return the per-layer table's rows as a tree: a row per block, its layers indented under it.
+
+    With `depth`, layers nested deeper than `depth` are folded into their block's row, which carries
+    their totals (`--depth 0` shows the top-level layers and one row per top-level block)."""
+    conv, local, dense = (report.variant(n) for n in ("conv", "local", "dense"))
+    triples = list(zip(conv.layers, local.layers, dense.layers, strict=True))
+    members: dict[str, list[tuple[LayerReport, LayerReport, LayerReport]]] = {}
+    for triple in triples:
+        parts = triple[0].path.split(".")[:-1]
+        for end in range(1, len(parts) + 1):
+            members.setdefault(".".join(parts[:end]), []).append(triple)
+    rows: list[list[str]] = []
+    opened: set[str] = set()
+    for triple in triples:
+        layer = triple[0]
+        parts = layer.path.split(".")[:-1]
+        for end in range(1, len(parts) + 1):
+            prefix = ".".join(parts[:end])
+            block_depth = end - 1
+            if prefix in opened or (depth is not None and block_depth > depth):
+                continue
+            opened.add(prefix)
+            rows.append(_block_row(prefix, members[prefix], indent))
+        if depth is None or layer.depth <= depth:
+            rows.append(layer_row(*triple, indent=indent))
+    return rows

@@ -87,7 +87,7 @@ def _describe(layer: LayerChange) -> str:
 
 def layer_rows(diff: ReportDiff, variant: str = "conv") -> list[list[str]]:
     """Return one row per layer added, removed or changed in `variant`."""
-    return [[c.name, c.status, _position(c), _describe(c)] for c in diff.variant(variant).layers]
+    return [[c.path, c.status, _position(c), _describe(c)] for c in diff.variant(variant).layers]
 
 
 def _heading(diff: ReportDiff) -> str:

@@ -43,7 +43,9 @@ def to_csv(report: Report, *, layers: bool) -> str:
             cells = []
             for field in LAYER_FIELDS:
                 value = layer[field]
-                if isinstance(value, list):
+                if field == "inputs":  # paths, which may contain x but never a space
+                    value = " ".join(value)
+                elif isinstance(value, list):
                     value = "x".join(map(str, value))
                 elif value is None:
                     value = "full"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from convprof.render.common import (
     CONVENTION,
     layer_columns,
-    layer_row,
+    layer_rows,
     notes,
     savings_sentence,
     summary_columns,
@@ -29,8 +29,16 @@ def _table(headers: list[str], rows: list[list[str]], right_from: int) -> list[s
     return lines
 
 
-def to_markdown(report: Report, *, layers: bool, layers_note: str | None = None) -> str:
-    """Return the comparison as GitHub-flavoured Markdown (`layers_note` where layers were left out)."""
+#: Markdown collapses leading spaces in a table cell; no-break spaces keep a block's layers indented.
+_MARKDOWN_INDENT = "\u00a0\u00a0"
+
+
+def to_markdown(
+    report: Report, *, layers: bool, layers_note: str | None = None, depth: int | None = None
+) -> str:
+    """Return the comparison as GitHub-flavoured Markdown (`layers_note` where layers were left out).
+
+    `depth` folds blocks nested deeper into one row each, as in the table."""
     lines = [f"### {title(report)}", ""]
     lines += _table(summary_columns(report.optimizer, measured_devices(report)), summary_rows(report), 1)
     lines += ["", f"**{savings_sentence(report)}**", ""]
@@ -41,8 +49,7 @@ def to_markdown(report: Report, *, layers: bool, layers_note: str | None = None)
             lines += _table(headers, rows, 2)
         lines += [""] + [f"- {line}" for line in measured_notes(report)]
     if layers:
-        conv, local, dense = (report.variant(n) for n in ("conv", "local", "dense"))
-        rows = [layer_row(*row) for row in zip(conv.layers, local.layers, dense.layers, strict=True)]
+        rows = layer_rows(report, depth, _MARKDOWN_INDENT)
         lines += ["", "#### Layers (conv variant)", ""]
         lines += _table(layer_columns(), rows, 4)
     elif layers_note:

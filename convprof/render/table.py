@@ -9,7 +9,7 @@ from rich.table import Table
 from convprof.render.common import (
     CONVENTION,
     layer_columns,
-    layer_row,
+    layer_rows,
     notes,
     savings_sentence,
     summary_columns,
@@ -64,14 +64,13 @@ _NAME_WIDTH = 14
 _RIGHT_ALIGNED = {"#", "Params", "MACs", "Act.", "Fan-in", "Local p.", "Dense p."}
 
 
-def _layers(report: Report, console: Console) -> tuple[RenderableType, list[str]]:
+def _layers(report: Report, console: Console, depth: int | None) -> tuple[RenderableType, list[str]]:
     """Return the per-layer table that fits the console, and the columns it had to leave out.
 
     Columns are given up in `_DROP_ORDER`; when even the narrowest table does not fit, every layer
     becomes a record with all its columns."""
-    conv, local, dense = (report.variant(n) for n in ("conv", "local", "dense"))
     headers = layer_columns()
-    rows = [layer_row(*layer) for layer in zip(conv.layers, local.layers, dense.layers, strict=True)]
+    rows = layer_rows(report, depth)
     hidden: list[str] = []
     full: Table | None = None
     while True:
@@ -112,10 +111,18 @@ def _measured(report: Report, console: Console) -> None:
         console.print(line, style="dim")
 
 
-def render_compare(report: Report, console: Console, *, layers: bool, layers_note: str | None = None) -> None:
+def render_compare(
+    report: Report,
+    console: Console,
+    *,
+    layers: bool,
+    layers_note: str | None = None,
+    depth: int | None = None,
+) -> None:
     """Print the summary table, the savings sentence and optionally the per-layer table.
 
-    `layers_note` says how to get the per-layer table when it was left out by default."""
+    `layers_note` says how to get the per-layer table when it was left out by default; `depth` folds
+    blocks nested deeper into one row each."""
     console.print(_summary(report, console))
     print_prose(console, savings_sentence(report), style="bold")
     for line in notes(report):
@@ -123,7 +130,7 @@ def render_compare(report: Report, console: Console, *, layers: bool, layers_not
     if measured_devices(report):
         _measured(report, console)
     if layers:
-        table, hidden = _layers(report, console)
+        table, hidden = _layers(report, console, depth)
         console.print(table)
         if hidden:
             print_prose(

@@ -1,0 +1,163 @@
+"""Merges of several tensors: element-wise add and mul (broadcasting as torch does) and cat."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from convprof.args import arg, integer
+from convprof.kinds.base import LayerCost, LayerKind, ReceptiveField, ShapeError, prod, register
+from convprof.spec import Shape
+from convprof.units import format_shape
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["Add", "Cat", "Mul", "broadcast_shape", "merge_fields"]
+
+
+@dataclass(frozen=True, slots=True)
+class MergeArgs:
+    """An element-wise merge has no arguments."""
+
+
+@dataclass(frozen=True, slots=True)
+class CatArgs:
+    """torch.cat's argument."""
+
+    dim: int = arg(1, integer)
+    """Dimension of the batched tensor to join along (1 = channels); negative counts from the end."""
+
+
+def _shapes(shapes: tuple[Shape, ...]) -> str:
+    return ", ".join(format_shape(shape) for shape in shapes)
+
+
+def broadcast_shape(shapes: tuple[Shape, ...]) -> Shape | None:
+    """Return the shape torch broadcasts per-sample `shapes` to, or None when they do not broadcast."""
+    rank = max(len(shape) for shape in shapes)
+    result = []
+    for position in range(rank):
+        sizes = {shape[position - rank + len(shape)] for shape in shapes if position - rank + len(shape) >= 0}
+        sizes.discard(1)
+        if len(sizes) > 1:
+            return None
+        result.append(sizes.pop() if sizes else 1)
+    return tuple(result)
+
+
+def merge_fields(fields: tuple[ReceptiveField | None, ...]) -> ReceptiveField | None:
+    """Return the receptive field of a unit that combines units of several paths: the largest."""
+    if any(field is None for field in fields):
+        return None
+    known = [field for field in fields if field is not None]
+    ranks = {len(field.size) for field in known}
+    if len(ranks) != 1:  # paths of different rank (a flatten on one side): no common extent
+        return None
+    return ReceptiveField(
+        size=tuple(max(sizes) for sizes in zip(*(field.size for field in known), strict=True)),
+        jump=tuple(max(jumps) for jumps in zip(*(field.jump for field in known), strict=True)),
+    )
+
+
+class _Elementwise(LayerKind):
+    """Adds or multiplies two or more tensors element by element, broadcasting as torch does."""
+
+    Args = MergeArgs
+    arity = (2, None)
+    verb: str
+
+    def node_output_shape(self, args: Any, shapes: tuple[Shape, ...]) -> Shape:
+        shape = broadcast_shape(shapes)
+        if shape is None:
+            raise ShapeError(
+                f"cannot {self.verb} tensors of shapes {_shapes(shapes)}: each dimension must be equal "
+                "or 1 in all but one of them (torch's broadcasting)"
+            )
+        return shape
+
+    def node_cost(self, args: Any, in_shapes: tuple[Shape, ...], out_shape: Shape) -> LayerCost:
+        # n inputs take n - 1 binary operations per output element.
+        return LayerCost(
+            params=0, macs=0, elementwise_ops=prod(out_shape) * (len(in_shapes) - 1), fan_in=len(in_shapes)
+        )
+
+    def node_receptive_field(
+        self, args: Any, in_shapes: tuple[Shape, ...], fields: tuple[ReceptiveField | None, ...]
+    ) -> ReceptiveField | None:
+        return merge_fields(fields)
+
+
+@register
+class Add(_Elementwise):
+    """The element-wise sum of its inputs (a residual connection's merge)."""
+
+    name = "Add"
+    verb = "add"
+
+    def node_build(self, args: MergeArgs, in_shapes: tuple[Shape, ...], out_shape: Shape) -> torch.nn.Module:
+        from convprof.nn import Add as Module
+
+        return Module()
+
+
+@register
+class Mul(_Elementwise):
+    """The element-wise product of its inputs (a squeeze-and-excitation gate's merge)."""
+
+    name = "Mul"
+    verb = "multiply"
+
+    def node_build(self, args: MergeArgs, in_shapes: tuple[Shape, ...], out_shape: Shape) -> torch.nn.Module:
+        from convprof.nn import Mul as Module
+
+        return Module()
+
+
+@register
+class Cat(LayerKind):
+    """Its inputs joined along one dimension: a copy, no arithmetic."""
+
+    name = "Cat"
+    Args = CatArgs
+    arity = (2, None)
+
+    def _axis(self, args: CatArgs, shapes: tuple[Shape, ...]) -> int:
+        """Return the per-sample axis `dim` names, or say why it cannot be joined along."""
+        ranks = {len(shape) for shape in shapes}
+        if len(ranks) != 1:
+            raise ShapeError(
+                f"cannot concatenate tensors of different ranks: {_shapes(shapes)}; "
+                "flatten or pool them to the same rank first"
+            )
+        rank = ranks.pop() + 1  # torch's dimensions include the batch
+        dim = args.dim + rank if args.dim < 0 else args.dim
+        if not 0 <= dim < rank:
+            raise ShapeError(f"dim={args.dim} is outside the {rank} dimensions of the batched inputs")
+        if dim == 0:
+            raise ShapeError("dim=0 would join along the batch; use dim >= 1 (1 = channels)")
+        return dim - 1
+
+    def node_output_shape(self, args: CatArgs, shapes: tuple[Shape, ...]) -> Shape:
+        axis = self._axis(args, shapes)
+        first = shapes[0]
+        for shape in shapes[1:]:
+            if any(a != b for i, (a, b) in enumerate(zip(first, shape, strict=True)) if i != axis):
+                raise ShapeError(
+                    f"cannot concatenate tensors of shapes {_shapes(shapes)} along dim={args.dim}: "
+                    "every other dimension must be equal"
+                )
+        return (*first[:axis], sum(shape[axis] for shape in shapes), *first[axis + 1 :])
+
+    def node_cost(self, args: CatArgs, in_shapes: tuple[Shape, ...], out_shape: Shape) -> LayerCost:
+        return LayerCost(params=0, macs=0, elementwise_ops=0, fan_in=1)
+
+    def node_receptive_field(
+        self, args: CatArgs, in_shapes: tuple[Shape, ...], fields: tuple[ReceptiveField | None, ...]
+    ) -> ReceptiveField | None:
+        return merge_fields(fields)
+
+    def node_build(self, args: CatArgs, in_shapes: tuple[Shape, ...], out_shape: Shape) -> torch.nn.Module:
+        from convprof.nn import Cat as Module
+
+        return Module(args.dim)

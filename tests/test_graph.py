@@ -365,11 +365,19 @@ def _module(kind: str, args: dict[str, Any], channels: int) -> nn.Module:
     return {"relu": nn.ReLU, "sigmoid": nn.Sigmoid}[kind]()
 
 
-def _run(layers: list[Any], x: torch.Tensor, made: list[nn.Module]) -> torch.Tensor:
+def _run(
+    layers: list[Any], x: torch.Tensor, made: list[nn.Module], named: dict[str, torch.Tensor] | None = None
+) -> torch.Tensor:
     """Execute the spec's layer list with torch.nn directly: the blocks' documented semantics."""
+    named = {} if named is None else named
     for layer in layers:
         kind, args = (layer, {}) if isinstance(layer, str) else next(iter(layer.items()))
-        if kind == "residual":
+        if kind in ("add", "mul", "cat"):  # a long skip: `from` names earlier layers
+            inputs = [named[name] for name in args["from"]]
+            x = torch.cat(inputs, 1) if kind == "cat" else {"add": torch.add, "mul": torch.mul}[kind](*inputs)
+        elif kind == "identity":
+            named[args["name"]] = x
+        elif kind == "residual":
             body = _run(args["body"], x, made)
             short = _run(args["shortcut"], x, made) if "shortcut" in args else x
             x = (
@@ -394,8 +402,25 @@ def _run(layers: list[Any], x: torch.Tensor, made: list[nn.Module]) -> torch.Ten
     return x
 
 
+def _long_skip(first: list[Any], second: list[Any], merge: str) -> list[Any]:
+    """`first`, then `second`, then a merge of both ends by name: a skip across `second`."""
+    return [
+        *first,
+        {"identity": {"name": "skip"}},
+        *second,
+        {"identity": {"name": "end"}},
+        {merge: {"from": ["skip", "end"]}},
+    ]
+
+
+_GRAPHS = st.one_of(
+    _LAYERS,
+    st.builds(_long_skip, _LAYERS, _LAYERS, st.sampled_from(["add", "mul", "cat"])),
+)
+
+
 @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(layers=_LAYERS, side=st.sampled_from([4, 6, 8]))
+@given(layers=_GRAPHS, side=st.sampled_from([4, 6, 8]))
 def test_random_graphs_are_accepted_exactly_when_torch_runs_them(layers: list[Any], side: int) -> None:
     made: list[nn.Module] = []
     x = torch.empty((BATCH, 3, side, side), device="meta")

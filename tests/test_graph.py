@@ -446,3 +446,58 @@ def test_random_graphs_are_accepted_exactly_when_torch_runs_them(layers: list[An
     with FlopCounterMode(display=False) as built:
         model(torch.empty((BATCH, 3, side, side), device="meta"))
     assert built.get_total_flops() == report.flops
+
+
+# -- every command on graphs -----------------------------------------------------------------------
+
+
+def _graph_file(tmp_path: Any) -> Any:
+    path = tmp_path / "graph.yaml"
+    path.write_text(spec_text((3, 16, 16), GRAPH, batch_size=BATCH), encoding="utf-8")
+    return path
+
+
+def _convprof(*args: Any) -> Any:
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "convprof", *map(str, args)],
+        capture_output=True,
+        text=True,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def test_measuring_a_graph_times_all_three_variants(tmp_path: Any) -> None:
+    import json
+
+    done = _convprof(
+        "compare", _graph_file(tmp_path), "--preset", "quick", "--device", "cpu", "--format", "json"
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    for variant in VARIANTS:
+        cpu = report["variants"][variant]["latency"]["cpu"]
+        assert cpu["median_ms"] > 0, variant
+        assert cpu["memory"]["weight_bytes"] == report["variants"][variant]["param_bytes"]
+
+
+def test_budgets_and_diff_work_on_graphs(tmp_path: Any) -> None:
+    import json
+
+    spec = _graph_file(tmp_path)
+    conv_params = analyze(graph_spec()).variant("conv").params
+    assert _convprof("check", spec, "--max-params", conv_params).returncode == 0
+    failed = _convprof("check", spec, "--max-params", conv_params - 1)
+    assert failed.returncode == 1
+    assert "params" in failed.stdout
+    old, new = tmp_path / "old.json", tmp_path / "new.json"
+    assert _convprof("compare", spec, "--no-latency", "--format", "json", "-o", old).returncode == 0
+    spec.write_text(spec.read_text(encoding="utf-8").replace('"times": 2', '"times": 3'), encoding="utf-8")
+    assert _convprof("compare", spec, "--no-latency", "--format", "json", "-o", new).returncode == 0
+    diff = json.loads(_convprof("diff", old, new, "--format", "json").stdout)
+    added = [layer["path"] for layer in diff["variants"]["conv"]["layers"] if layer["status"] == "added"]
+    assert added[0] == "layer1.2.conv1"
+    assert all(path.startswith("layer1.2.") for path in added)

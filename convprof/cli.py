@@ -140,6 +140,11 @@ def main() -> None:
         sys.stdout.flush()
     except (click.exceptions.Abort, KeyboardInterrupt):  # raised by code that simulates Ctrl-C
         signals.stop(terminated=False)
+    except click.UsageError as error:
+        # click's own form is a usage block and an error line; convprof's is one line, with where to look.
+        where = error.ctx.command_path if error.ctx is not None else "convprof"
+        click.echo(f"convprof: error: {error.format_message().rstrip('.')}; see `{where} --help`", err=True)
+        sys.exit(error.exit_code)
     except click.ClickException as error:
         error.show()
         sys.exit(error.exit_code)

@@ -261,3 +261,28 @@ def test_real_process_exit_codes_and_stderr(tmp_path: Path) -> None:
     )
     assert ok.returncode == 0
     assert ok.stderr == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["diff"], "convprof: error: Missing argument 'OLD'; see `convprof diff --help`"),
+        (
+            ["compare", "lenet5", "--preset", "fast"],
+            "convprof: error: Invalid value for '--preset': 'fast' is not one of 'quick', 'default', "
+            "'rigorous'; see `convprof compare --help`",
+        ),
+        (["frobnicate"], "convprof: error: No such command 'frobnicate'; see `convprof --help`"),
+    ],
+)
+def test_a_bad_command_line_is_one_line_in_a_real_process(args: list[str], line: str) -> None:
+    process = subprocess.run(
+        [sys.executable, "-m", "convprof", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    assert process.returncode == 2
+    assert process.stderr == line + "\n"
+    assert process.stdout == ""

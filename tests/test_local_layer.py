@@ -7,7 +7,8 @@ import itertools
 import pytest
 import torch
 
-from convprof.nn import DenseVolume, LocallyConnected2d
+from convprof.nn import DenseVolume
+from convprof.nn import LocallyConnected as LocallyConnected2d
 
 
 def slow_local(

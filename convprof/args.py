@@ -108,7 +108,11 @@ def nonneg_int(node: Node, path: str) -> int:
 
 
 #: The names of the spatial dimensions of each rank, for messages.
-DIMENSIONS: dict[int, tuple[str, ...]] = {1: ("length",), 2: ("height", "width"), 3: ("depth", "height", "width")}
+DIMENSIONS: dict[int, tuple[str, ...]] = {
+    1: ("length",),
+    2: ("height", "width"),
+    3: ("depth", "height", "width"),
+}
 _GROUP = {1: "list of one", 2: "pair", 3: "triple"}
 
 
@@ -178,7 +182,7 @@ def conv_padding_arg(rank: int) -> Coercer:
 
 
 def output_sizes(rank: int) -> Coercer:
-    """Adaptive pooling's output size: an int, or a list of `rank` whose entries may be null."""
+    """Adaptive pooling's output size: an int, or a list of `rank` whose entries may be null (rank > 1)."""
     label = dims_label(rank)
 
     def coerce(node: Node, path: str) -> tuple[int | None, ...]:
@@ -190,7 +194,8 @@ def output_sizes(rank: int) -> Coercer:
                     node.line,
                     node.column,
                 )
-            inner = optional(positive_int)
+            # torch's 1-D adaptive pools take no null (keep the input's length) as the others do.
+            inner = positive_int if rank == 1 else optional(positive_int)
             return tuple(inner(item, path) for item in node.items)
         value = positive_int(node, path)
         return (value,) * rank

@@ -156,7 +156,8 @@ class LocallyConnectedTranspose(nn.Module):
                 slice(u * d, u * d + (size - 1) * s + 1, s)
                 for u, d, s, size in zip(taps, self.dilation, self.stride, self.in_sides, strict=True)
             )
-            out[(slice(None), slice(None), *window)] += cols[(slice(None), slice(None), *taps)]
+            tap: tuple[slice | int, ...] = (slice(None), slice(None), *taps)
+            out[(slice(None), slice(None), *window)] += cols[tap]
         crop = tuple(slice(p, p + o) for p, o in zip(self.padding, self.out_shape[1:], strict=True))
         out = out[(slice(None), slice(None), *crop)]
         if self.bias is not None:

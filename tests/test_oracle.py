@@ -252,6 +252,18 @@ def test_linear_after_flatten_and_on_vectors_matches_torch() -> None:
     assert_matches_torch(mlp)
 
 
+#: Kinds that come in 1-D, 2-D and 3-D.
+RANKED = (
+    "conv",
+    "convtranspose",
+    "maxpool",
+    "avgpool",
+    "lppool",
+    "adaptiveavgpool",
+    "adaptivemaxpool",
+)
+
+
 def test_every_public_kind_is_covered_by_an_oracle_test() -> None:
     covered = {
         "conv2d",
@@ -276,6 +288,8 @@ def test_every_public_kind_is_covered_by_an_oracle_test() -> None:
         "add",  # the merges: tests/test_graph.py
         "mul",
         "cat",
+        # every rank and transposed convolutions: tests/test_oracle_ranks.py
+        *(f"{stem}{rank}d" for rank in (1, 2, 3) for stem in RANKED),
     }
     public = {kind.name.lower() for kind in all_kinds() if kind.public}
     assert public == covered

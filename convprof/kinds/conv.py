@@ -161,13 +161,17 @@ class _Convolution(UnaryKind):
 
     def macs(self, args: Any, in_shape: Shape, out_shape: Shape) -> int:
         """Multiply-accumulates of the shared-weight layer, which the local variant keeps."""
+        groups: int = args.groups
+        kernel = prod(args.kernel_size)
         if self.transposed:  # every input element meets out_channels / groups x kernel weights
-            return prod(in_shape) * (args.out_channels // args.groups) * prod(args.kernel_size)
-        return prod(out_shape) * (in_shape[0] // args.groups) * prod(args.kernel_size)
+            out_channels: int = args.out_channels
+            return prod(in_shape) * (out_channels // groups) * kernel
+        return prod(out_shape) * (in_shape[0] // groups) * kernel
 
     def fan_in(self, args: Any, in_shape: Shape) -> int:
         """Input units each output unit is connected to (at most, for a transposed convolution)."""
-        per_group = in_shape[0] // args.groups
+        groups: int = args.groups
+        per_group = in_shape[0] // groups
         if not self.transposed:
             return per_group * prod(args.kernel_size)
         # Kernel taps u land on an output o when u * dilation = o + padding (mod stride): at most
@@ -295,7 +299,9 @@ class _ConvTranspose(_Convolution):
         return (args.out_channels, *out)
 
     def receptive_field(self, args: Any, in_shape: Shape, rf: ReceptiveField | None) -> ReceptiveField | None:
-        """An output unit reads at most ceil(extent / stride) neighbouring inputs; units sit jump / stride apart.
+        """Return the field: an output reads at most ceil(extent / stride) neighbouring inputs.
+
+        Neighbouring output units sit jump / stride input units apart.
 
         The jump is rounded up (at least 1), so a stride-2 down-sampling followed by a stride-2
         transposed convolution comes back to the jump it started from.

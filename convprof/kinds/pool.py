@@ -125,8 +125,10 @@ class _WindowPool(UnaryKind):
 
     def output_shape(self, args: Any, shape: Shape) -> Shape:
         channels, sides = spatial(self.name, shape, self.rank)
-        if self.needs_whole_window and self.rank == 3 and any(
-            k > n for k, n in zip(args.kernel_size, sides, strict=True)
+        if (
+            self.needs_whole_window
+            and self.rank == 3
+            and any(k > n for k, n in zip(args.kernel_size, sides, strict=True))
         ):
             raise ShapeError(
                 f"window {'x'.join(map(str, args.kernel_size))} is larger than its "

@@ -365,7 +365,7 @@ def test_resolution_of_a_3d_input_is_frames_by_height_by_width(tmp_path: Path) -
 @pytest.mark.parametrize(
     ("input_shape", "value", "message"),
     [
-        ("[1, 64]", "32x32", "--resolution: '32x32' does not fit the spec's 1-D input 1x64; give lengths"),
+        ("[1, 64]", "8x32x32", "--resolution: '8x32x32' does not fit the spec's 1-D input 1x64; give lengths"),
         (
             "[3, 4, 8, 8]",
             "8x8",

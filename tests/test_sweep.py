@@ -340,7 +340,9 @@ def exponents_of(path: Path, resolution: str, metric: str = "params") -> dict[st
 def test_resolution_of_a_1d_input_is_its_length(tmp_path: Path) -> None:
     """A k-wide conv1d's dense parameters grow as length^2, its local ones as length, its own not at all."""
     spec = tmp_path / "audio.yaml"
-    spec.write_text("input: [1, 64]\nlayers:\n  - conv1d: {out_channels: 4, kernel_size: 3, padding: 1, bias: false}\n")
+    spec.write_text(
+        "input: [1, 64]\nlayers:\n  - conv1d: {out_channels: 4, kernel_size: 3, padding: 1, bias: false}\n"
+    )
     exponents = exponents_of(spec, "250,500,1000,2000")
     assert exponents == {"dense": pytest.approx(2.0), "local": pytest.approx(1.0), "conv": pytest.approx(0.0)}
     result = sweep_of(str(spec), ("resolution", "250,1x500"))
@@ -365,7 +367,11 @@ def test_resolution_of_a_3d_input_is_frames_by_height_by_width(tmp_path: Path) -
 @pytest.mark.parametrize(
     ("input_shape", "value", "message"),
     [
-        ("[1, 64]", "8x32x32", "--resolution: '8x32x32' does not fit the spec's 1-D input 1x64; give lengths"),
+        (
+            "[1, 64]",
+            "8x32x32",
+            "--resolution: '8x32x32' does not fit the spec's 1-D input 1x64; give lengths",
+        ),
         (
             "[3, 4, 8, 8]",
             "8x8",

@@ -353,7 +353,8 @@ def test_resolution_of_a_3d_input_is_frames_by_height_by_width(tmp_path: Path) -
     """A padded conv3d's dense parameters grow as side^6 (volume squared), its local ones as side^3."""
     spec = tmp_path / "video.yaml"
     spec.write_text(
-        "input: [3, 4, 8, 8]\nlayers:\n  - conv3d: {out_channels: 2, kernel_size: 3, padding: 1, bias: false}\n"
+        "input: [3, 4, 8, 8]\nlayers:\n"
+        "  - conv3d: {out_channels: 2, kernel_size: 3, padding: 1, bias: false}\n"
     )
     exponents = exponents_of(spec, "4,8,16")
     assert exponents == {"dense": pytest.approx(6.0), "local": pytest.approx(3.0), "conv": pytest.approx(0.0)}

@@ -46,6 +46,11 @@ PUBLISHED = {
     "googlenet": {"params": 6_624_904, "macs": 1_498_376_192},
     "densenet121": {"params": 7_978_856, "macs": 2_834_161_664},
     "squeezenet1_1": {"params": 1_235_496, "macs": 349_151_936},
+    # ConvNeXt_Tiny_Weights.IMAGENET1K_V1; stochastic depth is the identity at inference.
+    "convnext_tiny": {"params": 28_589_128, "macs": 4_455_531_264},
+    # LRASPP_MobileNet_V3_Large_Weights.COCO_WITH_VOC_LABELS_V1 (21 classes); its "GFLOPS" 2.086 is
+    # at 520x520, the MACs here are FlopCounterMode's on torchvision's model at 224x224.
+    "lraspp_mobilenet_v3_large": {"params": 3_221_538, "macs": 379_281_312},
 }
 #: The precision of torchvision's "GFLOPS" (`_ops`, in G multiply-accumulates, three decimals).
 _TORCHVISION_GMACS_PRECISION = 0.0005e9
@@ -61,6 +66,7 @@ PUBLISHED_ROUNDED_MACS = {
     "googlenet": (1.498e9, _TORCHVISION_GMACS_PRECISION),
     "densenet121": (2.834e9, _TORCHVISION_GMACS_PRECISION),
     "squeezenet1_1": (0.349e9, _TORCHVISION_GMACS_PRECISION),
+    "convnext_tiny": (4.456e9, _TORCHVISION_GMACS_PRECISION),
 }
 
 
@@ -156,3 +162,19 @@ def test_counting_every_example_never_imports_torch() -> None:
         names.append(report["spec"]["name"])
         text = text.lstrip()[end:]
     assert names == example_names()
+
+
+def test_segmentation_output_is_upsampled_back_to_the_input() -> None:
+    spec = load("lraspp_mobilenet_v3_large")
+    assert spec.output == (21, *spec.input[1:])
+    by_path = {node.path: node for node in spec.nodes}
+    # The gate multiplies the 14x14 branch by its pooled sigmoid; the product meets the 28x28 features.
+    assert by_path["classifier.gate"].input_shapes == ((128, 14, 14), (128, 1, 1))
+    assert by_path["classifier.add"].input_shapes == ((21, 28, 28), (21, 28, 28))
+
+
+def test_convnext_blocks_scale_their_branch_per_channel() -> None:
+    report = analyze(load("convnext_tiny")).variant("conv")
+    scales = [layer for layer in report.layers if layer.name.endswith(".layer_scale")]
+    assert len(scales) == 3 + 3 + 9 + 3
+    assert sum(layer.params for layer in scales) == 3 * 96 + 3 * 192 + 9 * 384 + 3 * 768

@@ -24,6 +24,7 @@ __all__ = [
     "describe",
     "dims_label",
     "integer",
+    "integers",
     "nonneg_float",
     "nonneg_int",
     "nonneg_pair",
@@ -34,6 +35,7 @@ __all__ = [
     "positive_float",
     "positive_int",
     "positive_pair",
+    "positive_reals",
     "probability",
     "real",
     "sizes",
@@ -277,6 +279,30 @@ def choice(*values: str) -> Coercer:
         raise _fail(node, path, f"one of {options}")
 
     return coerce
+
+
+def integers(minimum: int | None = None) -> Coercer:
+    """An int (kept as an int: torch repeats it) or a non-empty list of ints, each at least `minimum`."""
+    what = "an integer" if minimum is None else f"an integer of at least {minimum}"
+
+    def coerce(node: Node, path: str) -> int | tuple[int, ...]:
+        low = -(2**63) if minimum is None else minimum
+        if isinstance(node, Sequence):
+            if not node.items:
+                raise _fail(node, path, f"{what} or a non-empty list of them")
+            return tuple(_int(item, path, low, what) for item in node.items)
+        return _int(node, path, low, f"{what} or a list of them")
+
+    return coerce
+
+
+def positive_reals(node: Node, path: str) -> float | tuple[float, ...]:
+    """A number > 0 (torch repeats it) or a non-empty list of them."""
+    if isinstance(node, Sequence):
+        if not node.items:
+            raise _fail(node, path, "a number greater than 0 or a non-empty list of them")
+        return tuple(positive_float(item, path) for item in node.items)
+    return positive_float(node, path)
 
 
 def optional(inner: Coercer) -> Coercer:

@@ -9,7 +9,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["Add", "Cat", "DenseVolume", "LocallyConnected", "LocallyConnectedTranspose", "Mul"]
+__all__ = [
+    "Add",
+    "Cat",
+    "DenseVolume",
+    "LayerNorm2d",
+    "LocallyConnected",
+    "LocallyConnectedTranspose",
+    "Mul",
+    "Permute",
+    "Scale",
+    "Transpose",
+]
 
 
 class LocallyConnected(nn.Module):
@@ -211,3 +222,50 @@ class Cat(nn.Module):
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         """Join the inputs in order."""
         return torch.cat(inputs, self.dim)
+
+
+class Permute(nn.Module):
+    """The input with its dimensions reordered (torchvision's Permute)."""
+
+    def __init__(self, dims: tuple[int, ...]) -> None:
+        super().__init__()
+        self.dims = dims
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return a permuted view."""
+        return torch.permute(x, self.dims)
+
+
+class Transpose(nn.Module):
+    """The input with two dimensions swapped."""
+
+    def __init__(self, dim0: int, dim1: int) -> None:
+        super().__init__()
+        self.dim0 = dim0
+        self.dim1 = dim1
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return a transposed view."""
+        return torch.transpose(x, self.dim0, self.dim1)
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """LayerNorm over the channels of each position of an (N, C, H, W) tensor (torchvision's ConvNeXt)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalise channels-last, then restore the layout."""
+        x = x.permute(0, 2, 3, 1)
+        x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)
+
+
+class Scale(nn.Module):
+    """Multiplies its input by a learnable tensor that broadcasts per channel (ConvNeXt's layer scale)."""
+
+    def __init__(self, shape: tuple[int, ...], init: float) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.full(shape, init))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Scale each channel."""
+        return x * self.weight

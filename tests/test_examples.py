@@ -49,6 +49,11 @@ PUBLISHED = {
     # milesial's Pytorch-UNet, UNet(n_channels=3, n_classes=1, bilinear=False): 31,037,633 parameters
     # (UNetReference below builds it from that repository's layout and counts them).
     "unet": {"params": 31_037_633},
+    # ConvNeXt_Tiny_Weights.IMAGENET1K_V1; stochastic depth is the identity at inference.
+    "convnext_tiny": {"params": 28_589_128, "macs": 4_455_531_264},
+    # LRASPP_MobileNet_V3_Large_Weights.COCO_WITH_VOC_LABELS_V1 (21 classes); its "GFLOPS" 2.086 is
+    # at 520x520, the MACs here are FlopCounterMode's on torchvision's model at 224x224.
+    "lraspp_mobilenet_v3_large": {"params": 3_221_538, "macs": 379_281_312},
 }
 #: The precision of torchvision's "GFLOPS" (`_ops`, in G multiply-accumulates, three decimals).
 _TORCHVISION_GMACS_PRECISION = 0.0005e9
@@ -64,6 +69,7 @@ PUBLISHED_ROUNDED_MACS = {
     "googlenet": (1.498e9, _TORCHVISION_GMACS_PRECISION),
     "densenet121": (2.834e9, _TORCHVISION_GMACS_PRECISION),
     "squeezenet1_1": (0.349e9, _TORCHVISION_GMACS_PRECISION),
+    "convnext_tiny": (4.456e9, _TORCHVISION_GMACS_PRECISION),
 }
 
 
@@ -265,3 +271,17 @@ def test_unet_up_sampling_counts_follow_the_transposed_convolution_convention() 
     (up,) = [layer for layer in analyze(spec).variant("conv").layers if layer.name == "up1.up"]
     assert up.macs == 1024 * 16 * 16 * 512 * 2 * 2
     assert up.params == 1024 * 512 * 2 * 2 + 512
+def test_segmentation_output_is_upsampled_back_to_the_input() -> None:
+    spec = load("lraspp_mobilenet_v3_large")
+    assert spec.output == (21, *spec.input[1:])
+    by_path = {node.path: node for node in spec.nodes}
+    # The gate multiplies the 14x14 branch by its pooled sigmoid; the product meets the 28x28 features.
+    assert by_path["classifier.gate"].input_shapes == ((128, 14, 14), (128, 1, 1))
+    assert by_path["classifier.add"].input_shapes == ((21, 28, 28), (21, 28, 28))
+
+
+def test_convnext_blocks_scale_their_branch_per_channel() -> None:
+    report = analyze(load("convnext_tiny")).variant("conv")
+    scales = [layer for layer in report.layers if layer.name.endswith(".layer_scale")]
+    assert len(scales) == 3 + 3 + 9 + 3
+    assert sum(layer.params for layer in scales) == 3 * 96 + 3 * 192 + 9 * 384 + 3 * 768

@@ -54,6 +54,12 @@ PUBLISHED = {
     # LRASPP_MobileNet_V3_Large_Weights.COCO_WITH_VOC_LABELS_V1 (21 classes); its "GFLOPS" 2.086 is
     # at 520x520, the MACs here are FlopCounterMode's on torchvision's model at 224x224.
     "lraspp_mobilenet_v3_large": {"params": 3_221_538, "macs": 379_281_312},
+    # torchvision.models.video.r3d_18 (R3D_18_Weights.KINETICS400_V1: num_params 33,371,472) at
+    # 3x16x112x112; its "GFLOPS" 40.697 are MACs, exact here as half of FlopCounterMode's count.
+    "r3d_18": {"params": 33_371_472, "macs": 40_696_553_472},
+    # The torchaudio tutorial's M5(n_input=1, n_output=35): "Number of parameters: 26915"
+    # (M5Reference below builds it as the tutorial writes it).
+    "m5": {"params": 26_915},
 }
 #: The precision of torchvision's "GFLOPS" (`_ops`, in G multiply-accumulates, three decimals).
 _TORCHVISION_GMACS_PRECISION = 0.0005e9
@@ -271,6 +277,8 @@ def test_unet_up_sampling_counts_follow_the_transposed_convolution_convention() 
     (up,) = [layer for layer in analyze(spec).variant("conv").layers if layer.name == "up1.up"]
     assert up.macs == 1024 * 16 * 16 * 512 * 2 * 2
     assert up.params == 1024 * 512 * 2 * 2 + 512
+
+
 def test_segmentation_output_is_upsampled_back_to_the_input() -> None:
     spec = load("lraspp_mobilenet_v3_large")
     assert spec.output == (21, *spec.input[1:])
@@ -285,3 +293,55 @@ def test_convnext_blocks_scale_their_branch_per_channel() -> None:
     scales = [layer for layer in report.layers if layer.name.endswith(".layer_scale")]
     assert len(scales) == 3 + 3 + 9 + 3
     assert sum(layer.params for layer in scales) == 3 * 96 + 3 * 192 + 9 * 384 + 3 * 768
+
+
+class M5Reference(torch.nn.Module):
+    """The torchaudio speech-command tutorial's M5, as written there."""
+
+    def __init__(self, n_input: int = 1, n_output: int = 35, stride: int = 16, n_channel: int = 32) -> None:
+        super().__init__()
+        nn = torch.nn
+        self.conv1 = nn.Conv1d(n_input, n_channel, kernel_size=80, stride=stride)
+        self.bn1 = nn.BatchNorm1d(n_channel)
+        self.pool1 = nn.MaxPool1d(4)
+        self.conv2 = nn.Conv1d(n_channel, n_channel, kernel_size=3)
+        self.bn2 = nn.BatchNorm1d(n_channel)
+        self.pool2 = nn.MaxPool1d(4)
+        self.conv3 = nn.Conv1d(n_channel, 2 * n_channel, kernel_size=3)
+        self.bn3 = nn.BatchNorm1d(2 * n_channel)
+        self.pool3 = nn.MaxPool1d(4)
+        self.conv4 = nn.Conv1d(2 * n_channel, 2 * n_channel, kernel_size=3)
+        self.bn4 = nn.BatchNorm1d(2 * n_channel)
+        self.pool4 = nn.MaxPool1d(4)
+        self.fc1 = nn.Linear(2 * n_channel, n_output)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        functional = torch.nn.functional
+        x = self.pool1(functional.relu(self.bn1(self.conv1(x))))
+        x = self.pool2(functional.relu(self.bn2(self.conv2(x))))
+        x = self.pool3(functional.relu(self.bn3(self.conv3(x))))
+        x = self.pool4(functional.relu(self.bn4(self.conv4(x))))
+        x = functional.avg_pool1d(x, x.shape[-1])
+        x = self.fc1(x.permute(0, 2, 1))
+        return functional.log_softmax(x, dim=2)
+
+
+def test_m5_equals_the_tutorial_module_by_module() -> None:
+    spec = load("m5")
+    conv = analyze(spec).variant("conv")
+    with torch.device("meta"):
+        model = M5Reference().eval()
+    with FlopCounterMode(display=False) as counter:
+        y = model(torch.empty((1, *spec.input), device="meta"))
+    assert tuple(y.shape[1:]) == spec.output == (1, 35)
+    assert sum(p.numel() for p in model.parameters()) == conv.params == 26_915
+    assert sum(b.numel() * b.element_size() for b in model.buffers()) == conv.buffer_bytes
+    assert counter.get_total_flops() == conv.flops
+    by_name = {layer.name: layer for layer in conv.layers}
+    for path, module in model.named_children():
+        assert sum(p.numel() for p in module.parameters()) == by_name[path].params, path
+        assert by_name[path].kind == type(module).__name__, path
+    for key, by_op in counter.get_flop_counts().items():
+        if key in ("Global", "M5Reference"):
+            continue
+        assert sum(by_op.values()) == by_name[key.removeprefix("M5Reference.")].flops, key

@@ -388,3 +388,24 @@ def test_resolution_of_the_wrong_rank_is_refused(
     code, _, err = run(str(spec), "--resolution", value)
     assert code == 2
     assert message in err
+
+
+@pytest.mark.parametrize(
+    ("example", "resolution", "dense", "local"),
+    [
+        ("m5", "8000,16000,32000,64000,128000", 2.0, 1.0),
+        ("r3d_18", "8x56x56,16x112x112,32x224x224,64x448x448", 6.0, 3.0),
+    ],
+)
+def test_readme_sweeps_of_the_1d_and_3d_examples(
+    example: str, resolution: str, dense: float, local: float
+) -> None:
+    """README: M5's dense parameters grow as length^2, R3D-18's as side^6 (local: length, side^3)."""
+    code, out, err = run(example, "--resolution", resolution, "--format", "json")
+    assert code == 0, err
+    exponents = {f["variant"]: f["exponent"] for f in json.loads(out)["fits"] if f["metric"] == "params"}
+    assert exponents == {
+        "dense": pytest.approx(dense, abs=0.005),
+        "local": pytest.approx(local, abs=0.005),
+        "conv": 0.0,
+    }

@@ -35,6 +35,7 @@ EXAMPLES = [
     "googlenet",
     "densenet121",
     "squeezenet1_1",
+    "unet",
 ]
 
 

@@ -35,6 +35,8 @@ EXAMPLES = [
     "googlenet",
     "densenet121",
     "squeezenet1_1",
+    "convnext_tiny",
+    "lraspp_mobilenet_v3_large",
 ]
 
 

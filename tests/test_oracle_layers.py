@@ -117,6 +117,11 @@ def test_groupnorm_matches_torch(shape: tuple[int, ...], groups: int, affine: bo
     )
 
 
+def test_groupnorm_infers_its_channels() -> None:
+    with pytest.raises(SpecError, match="num_channels is inferred from the previous layer; remove it"):
+        make_spec((6, 4), [{"groupnorm": {"num_groups": 2, "num_channels": 6}}])
+
+
 @pytest.mark.parametrize("batch", [1, 2])
 def test_groupnorm_of_single_values_is_refused_at_batch_one(batch: int) -> None:
     layers = [{"groupnorm": {"num_groups": 3}}]

@@ -438,3 +438,14 @@ def test_channels_last_linear_keeps_the_receptive_field_and_a_spatial_softmax_do
     )
     assert fields == [(7, 7)] * 7 + [None]
     assert _fields((4, 8, 8), [{"linear": {"out_features": 3}}]) == [None]  # over width: full
+
+
+def test_merging_channels_last_paths_keeps_the_layout() -> None:
+    permute = {"permute": {"dims": [0, 2, 3, 1]}}
+    layers = [
+        {"conv2d": {"out_channels": 4, "kernel_size": 3, "padding": 1}},
+        permute,
+        {"residual": {"body": [{"linear": {"out_features": 4}}]}},
+        {"linear": {"out_features": 4}},
+    ]
+    assert _fields((4, 6, 6), layers) == [(3, 3)] * 5

@@ -36,6 +36,10 @@ EXAMPLES = [
     "densenet121",
     "squeezenet1_1",
     "unet",
+    "convnext_tiny",
+    "lraspp_mobilenet_v3_large",
+    "m5",
+    "r3d_18",
 ]
 
 

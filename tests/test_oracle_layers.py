@@ -117,6 +117,11 @@ def test_groupnorm_matches_torch(shape: tuple[int, ...], groups: int, affine: bo
     )
 
 
+def test_groupnorm_infers_its_channels() -> None:
+    with pytest.raises(SpecError, match="num_channels is inferred from the previous layer; remove it"):
+        make_spec((6, 4), [{"groupnorm": {"num_groups": 2, "num_channels": 6}}])
+
+
 @pytest.mark.parametrize("batch", [1, 2])
 def test_groupnorm_of_single_values_is_refused_at_batch_one(batch: int) -> None:
     layers = [{"groupnorm": {"num_groups": 3}}]
@@ -433,3 +438,14 @@ def test_channels_last_linear_keeps_the_receptive_field_and_a_spatial_softmax_do
     )
     assert fields == [(7, 7)] * 7 + [None]
     assert _fields((4, 8, 8), [{"linear": {"out_features": 3}}]) == [None]  # over width: full
+
+
+def test_merging_channels_last_paths_keeps_the_layout() -> None:
+    permute = {"permute": {"dims": [0, 2, 3, 1]}}
+    layers = [
+        {"conv2d": {"out_channels": 4, "kernel_size": 3, "padding": 1}},
+        permute,
+        {"residual": {"body": [{"linear": {"out_features": 4}}]}},
+        {"linear": {"out_features": 4}},
+    ]
+    assert _fields((4, 6, 6), layers) == [(3, 3)] * 5

@@ -339,7 +339,7 @@ class SoftmaxArgs:
     """Dimension of the batched tensor normalised over (1 = channels); null lets torch choose."""
 
 
-def softmax_axis(name: str, dim: int | None, shape: Shape) -> int:
+def softmax_axis(dim: int | None, shape: Shape) -> int:
     """Return the per-sample axis a softmax over batched `dim` normalises, or refuse the batch."""
     rank = len(shape) + 1  # torch's dimensions include the batch
     if dim is None:
@@ -364,11 +364,11 @@ class _Softmax(_Elementwise):
     ops_per_element = SOFTMAX_OPS_PER_ELEMENT
 
     def output_shape(self, args: SoftmaxArgs, shape: Shape) -> Shape:
-        softmax_axis(self.name, args.dim, shape)
+        softmax_axis(args.dim, shape)
         return shape
 
     def cost(self, args: SoftmaxArgs, in_shape: Shape, out_shape: Shape) -> LayerCost:
-        axis = softmax_axis(self.name, args.dim, in_shape)
+        axis = softmax_axis(args.dim, in_shape)
         return LayerCost(
             params=0, macs=0, elementwise_ops=self.ops_per_element * prod(out_shape), fan_in=in_shape[axis]
         )
@@ -376,7 +376,7 @@ class _Softmax(_Elementwise):
     def receptive_field(
         self, args: SoftmaxArgs, in_shape: Shape, rf: ReceptiveField | None
     ) -> ReceptiveField | None:
-        axis = softmax_axis(self.name, args.dim, in_shape)
+        axis = softmax_axis(args.dim, in_shape)
         channels = len(in_shape) - 1 if rf is not None and rf.channels_last else 0
         # Along channels a unit still sees the same positions; along a spatial axis, all of it.
         return rf if axis == channels else None
@@ -386,7 +386,7 @@ class _Softmax(_Elementwise):
 
         module: type[torch.nn.Module] = getattr(nn, self.name)
         # The dimension torch would choose, given explicitly: the same result without its warning.
-        return module(dim=softmax_axis(self.name, args.dim, in_shape) + 1)
+        return module(dim=softmax_axis(args.dim, in_shape) + 1)
 
 
 @register

@@ -55,15 +55,15 @@ class _Pad(UnaryKind):
     mode: ClassVar[str]
     """torch's padding mode."""
 
-    def _ranks(self) -> tuple[int, ...]:
+    def _takes(self, rank: int) -> bool:
         # Reflection and replication take an unbatched or batched tensor, so a sample has dims or
         # dims + 1 dimensions; constant padding takes any rank that keeps the batch unpadded.
         if self.mode == "constant":
-            return tuple(range(self.dims, 5))
-        return (self.dims, self.dims + 1)
+            return rank >= self.dims
+        return rank in (self.dims, self.dims + 1)
 
     def output_shape(self, args: Any, shape: Shape) -> Shape:
-        if len(shape) not in self._ranks():
+        if not self._takes(len(shape)):
             raise ShapeError(
                 f"{self.name} pads the last {self.dims} dimensions of a {self.dims}- or "
                 f"{self.dims + 1}-dimensional sample{' or more' if self.mode == 'constant' else ''}, "

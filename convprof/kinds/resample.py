@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from convprof.args import REQUIRED, arg, boolean, choice, integers, optional, positive_int, positive_reals
 from convprof.kinds.base import (
@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = ["PixelShuffle", "PixelUnshuffle", "Upsample", "interpolation_taps"]
+
+T = TypeVar("T", int, float)
 
 #: Spatial dimensions each mode takes (torch's interpolate raises for the others).
 _MODE_DIMS: dict[str, tuple[int, ...]] = {
@@ -56,7 +58,8 @@ class UpsampleArgs:
     """Align corner pixels (interpolating modes only); null is torch's false."""
 
 
-def _per_dim(value: object, spatial: int, label: str) -> tuple[object, ...]:
+def _per_dim(value: T | tuple[T, ...], spatial: int, label: str) -> tuple[T, ...]:
+    """Return one value per spatial dimension: a tuple checked for length, a scalar repeated."""
     if isinstance(value, tuple):
         if len(value) != spatial:
             raise ShapeError(
@@ -85,11 +88,12 @@ class Upsample(UnaryKind):
         if (args.size is None) == (args.scale_factor is None):
             raise ShapeError("give exactly one of size and scale_factor")
         if args.size is not None:
-            sizes = tuple(int(v) for v in _per_dim(args.size, spatial, "size"))  # type: ignore[call-overload]
+            sizes = _per_dim(args.size, spatial, "size")
         else:
+            assert args.scale_factor is not None
             factors = _per_dim(args.scale_factor, spatial, "scale_factor")
             # torch floors the double product, as Python's float product does.
-            sizes = tuple(math.floor(n * float(f)) for n, f in zip(shape[1:], factors, strict=True))  # type: ignore[arg-type]
+            sizes = tuple(math.floor(n * f) for n, f in zip(shape[1:], factors, strict=True))
             if min(sizes) < 1:
                 raise ShapeError(
                     f"scale_factor {args.scale_factor} makes an empty {format_shape(sizes)} output from "

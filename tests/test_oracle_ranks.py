@@ -342,3 +342,52 @@ def test_inputs_of_the_wrong_rank_are_refused_at_the_layer(
 ) -> None:
     with pytest.raises(SpecError, match=message):
         make_spec(in_shape, [layer])
+
+
+@pytest.mark.parametrize(
+    ("kernel", "stride", "dilation", "groups"),
+    [(4, 2, 1, 1), (3, 2, 1, 2), (5, 3, 1, 1), (3, 2, 2, 1), (4, 2, 2, 1), (2, 3, 1, 1), (1, 1, 1, 1)],
+)
+def test_transposed_fan_in_is_the_most_inputs_any_output_reads(
+    kernel: int, stride: int, dilation: int, groups: int
+) -> None:
+    """With every weight and input 1, each output of ConvTranspose1d sums its connections."""
+    cin, length = 4, 9
+    conv = torch.nn.ConvTranspose1d(
+        cin, 2, kernel, stride=stride, dilation=dilation, groups=groups, bias=False
+    )
+    with torch.no_grad():
+        conv.weight.fill_(1.0)
+        most = int(conv(torch.ones(1, cin, length)).max().item())
+    args = {
+        "out_channels": 2,
+        "kernel_size": kernel,
+        "stride": stride,
+        "dilation": dilation,
+        "groups": groups,
+    }
+    spec = make_spec((cin, length), [{"convtranspose1d": args}])
+    for variant in VARIANTS:
+        assert analyze(spec).variant(variant).layers[0].fan_in == (
+            most if variant != "dense" else cin * length
+        )
+
+
+def test_transposed_receptive_field_follows_the_stated_convention() -> None:
+    """README: extent + (ceil(e / s) - 1) input jumps; the jump divided by the stride, rounded up."""
+    spec = make_spec(
+        (1, 32, 32),
+        [
+            {"conv2d": {"out_channels": 2, "kernel_size": 3, "stride": 2, "padding": 1}},  # 3, jump 2
+            {"conv2d": {"out_channels": 2, "kernel_size": 3, "stride": 2, "padding": 1}},  # 7, jump 4
+            {
+                "convtranspose2d": {"out_channels": 2, "kernel_size": 2, "stride": 2}
+            },  # ceil(2/2) = 1: 7, jump 2
+            {
+                "convtranspose2d": {"out_channels": 2, "kernel_size": 3, "stride": 2, "padding": 1}
+            },  # 2 taps: 9, 1
+            {"convtranspose2d": {"out_channels": 2, "kernel_size": 3}},  # stride 1: 3 taps: 11, jump 1
+        ],
+    )
+    fields = [layer.receptive_field for layer in analyze(spec).variant("conv").layers]
+    assert fields == [(3, 3), (7, 7), (7, 7), (9, 9), (11, 11)]

@@ -7,7 +7,8 @@ own accounting of the finished child), measured in one run so the ratios hold on
 
 1. `convprof compare specs/vgg16.yaml --no-latency --format json` (targets: < 0.3 s, < 80 MB RSS);
 2. the same on a generated 400-layer spec (target: < 0.5 s), and on densenet121, the largest
-   graph among the examples (427 nodes, 58 concatenations);
+   graph among the examples (427 nodes, 58 concatenations); resnet18 beside r3d_18 (its 3-D twin)
+   and m5 (1-D), since the rank of a model must not change the analytic path's cost;
 3. a size gate, `convprof check` on every built-in example with a parameter limit (no torch:
    "well under a second");
 4. the peer approach for the same numbers: import torch, build VGG-16 on the meta device, count
@@ -101,6 +102,10 @@ def main() -> None:
             "vgg16 analytic (json)": [*convprof, "specs/vgg16.yaml", "--no-latency", "--format", "json"],
             "400-layer analytic (json)": [*convprof, str(deep), "--no-latency", "--format", "json"],
             "densenet121 analytic (json)": [*convprof, "densenet121", "--no-latency", "--format", "json"],
+            # Rank does not change the analytic path: the 3-D ResNet against its 2-D twin, and 1-D.
+            "resnet18 analytic (json)": [*convprof, "resnet18", "--no-latency", "--format", "json"],
+            "r3d_18 analytic (json)": [*convprof, "r3d_18", "--no-latency", "--format", "json"],
+            "m5 analytic (json)": [*convprof, "m5", "--no-latency", "--format", "json"],
             "vgg16 analytic (table)": [*convprof, "specs/vgg16.yaml", "--no-latency"],
             "check, 5 examples, --max-params 200M": [
                 sys.executable,

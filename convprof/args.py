@@ -12,6 +12,7 @@ from convprof.errors import SpecError
 from convprof.yamlnode import Mapping, Node, Scalar, Sequence
 
 __all__ = [
+    "DIMENSIONS",
     "MAX_INT",
     "REQUIRED",
     "Coercer",
@@ -19,19 +20,25 @@ __all__ = [
     "arg",
     "boolean",
     "choice",
+    "conv_padding_arg",
     "describe",
+    "dims_label",
     "integer",
+    "integers",
     "nonneg_float",
     "nonneg_int",
     "nonneg_pair",
     "optional",
     "output_size",
+    "output_sizes",
     "padding",
     "positive_float",
     "positive_int",
     "positive_pair",
+    "positive_reals",
     "probability",
     "real",
+    "sizes",
     "string",
 ]
 
@@ -102,20 +109,39 @@ def nonneg_int(node: Node, path: str) -> int:
     return _int(node, path, 0, "a non-negative integer")
 
 
-def _pair(node: Node, path: str, minimum: int, what: str) -> Pair:
-    expected = f"{what} or a [height, width] pair of them"
+#: The names of the spatial dimensions of each rank, for messages.
+DIMENSIONS: dict[int, tuple[str, ...]] = {
+    1: ("length",),
+    2: ("height", "width"),
+    3: ("depth", "height", "width"),
+}
+_GROUP = {1: "list of one", 2: "pair", 3: "triple"}
+
+
+def dims_label(rank: int) -> str:
+    """Name a rank's list of sizes: `[height, width] pair`, `[depth, height, width] triple`."""
+    return f"[{', '.join(DIMENSIONS[rank])}] {_GROUP[rank]}"
+
+
+def _sizes(node: Node, path: str, minimum: int, what: str, rank: int) -> tuple[int, ...]:
+    label = dims_label(rank)
+    expected = f"{what} or a {label} of them"
     if isinstance(node, Sequence):
-        if len(node.items) != 2:
+        if len(node.items) != rank:
             raise SpecError(
-                f"expected a [height, width] pair, got a list of {len(node.items)}",
+                f"expected a {label}, got a list of {len(node.items)}",
                 path,
                 node.line,
                 node.column,
             )
-        first, second = (_int(item, path, minimum, what) for item in node.items)
-        return (first, second)
+        return tuple(_int(item, path, minimum, what) for item in node.items)
     value = _int(node, path, minimum, expected)
-    return (value, value)
+    return (value,) * rank
+
+
+def _pair(node: Node, path: str, minimum: int, what: str) -> Pair:
+    first, second = _sizes(node, path, minimum, what, 2)
+    return (first, second)
 
 
 def positive_pair(node: Node, path: str) -> Pair:
@@ -128,18 +154,55 @@ def nonneg_pair(node: Node, path: str) -> Pair:
     return _pair(node, path, 0, "a non-negative integer")
 
 
-def padding(node: Node, path: str) -> Pair | str:
-    """Convolution padding: an int, a [h, w] pair, `same` or `valid`."""
-    if isinstance(node, Scalar) and node.tag == "str":
-        if node.value in ("same", "valid"):
-            return node.text
-        raise SpecError(
-            f"padding must be an integer, a [height, width] pair, 'same' or 'valid', got {node.text!r}",
-            path,
-            node.line,
-            node.column,
-        )
-    return nonneg_pair(node, path)
+def sizes(rank: int, minimum: int) -> Coercer:
+    """An int (the same on every spatial dimension) or a list of `rank` of them, each >= `minimum`."""
+    what = "a positive integer" if minimum == 1 else "a non-negative integer"
+
+    def coerce(node: Node, path: str) -> tuple[int, ...]:
+        return _sizes(node, path, minimum, what, rank)
+
+    return coerce
+
+
+def conv_padding_arg(rank: int) -> Coercer:
+    """Convolution padding for `rank` spatial dimensions: an int, a list of them, `same` or `valid`."""
+    label = dims_label(rank)
+
+    def coerce(node: Node, path: str) -> tuple[int, ...] | str:
+        if isinstance(node, Scalar) and node.tag == "str":
+            if node.value in ("same", "valid"):
+                return node.text
+            raise SpecError(
+                f"padding must be an integer, a {label}, 'same' or 'valid', got {node.text!r}",
+                path,
+                node.line,
+                node.column,
+            )
+        return _sizes(node, path, 0, "a non-negative integer", rank)
+
+    return coerce
+
+
+def output_sizes(rank: int) -> Coercer:
+    """Adaptive pooling's output size: an int, or a list of `rank` whose entries may be null (rank > 1)."""
+    label = dims_label(rank)
+
+    def coerce(node: Node, path: str) -> tuple[int | None, ...]:
+        if isinstance(node, Sequence):
+            if len(node.items) != rank:
+                raise SpecError(
+                    f"expected a {label}, got a list of {len(node.items)}",
+                    path,
+                    node.line,
+                    node.column,
+                )
+            # torch's 1-D adaptive pools take no null (keep the input's length) as the others do.
+            inner = positive_int if rank == 1 else optional(positive_int)
+            return tuple(inner(item, path) for item in node.items)
+        value = positive_int(node, path)
+        return (value,) * rank
+
+    return coerce
 
 
 def boolean(node: Node, path: str) -> bool:
@@ -218,6 +281,30 @@ def choice(*values: str) -> Coercer:
     return coerce
 
 
+def integers(minimum: int | None = None) -> Coercer:
+    """An int (kept as an int: torch repeats it) or a non-empty list of ints, each at least `minimum`."""
+    what = "an integer" if minimum is None else f"an integer of at least {minimum}"
+
+    def coerce(node: Node, path: str) -> int | tuple[int, ...]:
+        low = -(2**63) if minimum is None else minimum
+        if isinstance(node, Sequence):
+            if not node.items:
+                raise _fail(node, path, f"{what} or a non-empty list of them")
+            return tuple(_int(item, path, low, what) for item in node.items)
+        return _int(node, path, low, f"{what} or a list of them")
+
+    return coerce
+
+
+def positive_reals(node: Node, path: str) -> float | tuple[float, ...]:
+    """A number > 0 (torch repeats it) or a non-empty list of them."""
+    if isinstance(node, Sequence):
+        if not node.items:
+            raise _fail(node, path, "a number greater than 0 or a non-empty list of them")
+        return tuple(positive_float(item, path) for item in node.items)
+    return positive_float(node, path)
+
+
 def optional(inner: Coercer) -> Coercer:
     """`null` (torch's None) or what `inner` accepts."""
 
@@ -229,17 +316,8 @@ def optional(inner: Coercer) -> Coercer:
     return coerce
 
 
-def output_size(node: Node, path: str) -> tuple[int | None, int | None]:
-    """Adaptive pooling's output size: an int, or a [h, w] pair whose entries may be null."""
-    if isinstance(node, Sequence):
-        if len(node.items) != 2:
-            raise SpecError(
-                f"expected a [height, width] pair, got a list of {len(node.items)}",
-                path,
-                node.line,
-                node.column,
-            )
-        inner = optional(positive_int)
-        return (inner(node.items[0], path), inner(node.items[1], path))
-    value = positive_int(node, path)
-    return (value, value)
+#: Conv2d's padding: an int, a [height, width] pair, `same` or `valid`.
+padding = conv_padding_arg(2)
+
+#: Adaptive 2-D pooling's output size: an int, or a [height, width] pair whose entries may be null.
+output_size = output_sizes(2)

@@ -2,20 +2,33 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["Add", "Cat", "DenseVolume", "LocallyConnected2d", "Mul"]
+__all__ = [
+    "Add",
+    "Cat",
+    "DenseVolume",
+    "LayerNorm2d",
+    "LocallyConnected",
+    "LocallyConnectedTranspose",
+    "Mul",
+    "Permute",
+    "Scale",
+    "Transpose",
+]
 
 
-class LocallyConnected2d(nn.Module):
+class LocallyConnected(nn.Module):
     """A convolution's window, stride, padding, dilation and groups with its own weights at every position.
 
-    Input patches come from `unfold`; one batched matrix product applies the per-position weights,
-    so torch's FLOP counter sees exactly 2 x MACs of a convolution.
+    Works for any number of spatial dimensions: `Tensor.unfold` cuts each one into windows, and one
+    batched matrix product applies the per-position weights, so torch's FLOP counter sees exactly
+    2 x MACs of a convolution.
     """
 
     def __init__(
@@ -23,30 +36,31 @@ class LocallyConnected2d(nn.Module):
         in_shape: tuple[int, ...],
         out_shape: tuple[int, ...],
         *,
-        kernel_size: tuple[int, int],
-        stride: tuple[int, int],
-        padding: tuple[tuple[int, int], tuple[int, int]],
-        dilation: tuple[int, int],
+        kernel_size: tuple[int, ...],
+        stride: tuple[int, ...],
+        padding: tuple[tuple[int, int], ...],
+        dilation: tuple[int, ...],
         groups: int,
         bias: bool,
+        padding_mode: str = "zeros",
     ) -> None:
         super().__init__()
-        in_channels = in_shape[0]
-        out_channels, out_h, out_w = out_shape
+        in_channels, out_channels = in_shape[0], out_shape[0]
         self.kernel_size = kernel_size
         self.stride = stride
         self.padding = padding
         self.dilation = dilation
         self.groups = groups
-        self.out_shape = (out_channels, out_h, out_w)
-        positions = out_h * out_w
-        window = in_channels // groups * kernel_size[0] * kernel_size[1]
+        self.padding_mode = padding_mode
+        self.out_shape = tuple(out_shape)
+        positions = math.prod(out_shape[1:])
+        window = in_channels // groups * math.prod(kernel_size)
         self.weight = nn.Parameter(torch.empty(positions, groups, out_channels // groups, window))
-        self.bias = nn.Parameter(torch.empty(out_channels, out_h, out_w)) if bias else None
+        self.bias = nn.Parameter(torch.empty(*out_shape)) if bias else None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """Initialise like Conv2d: uniform in +-1/sqrt(fan_in)."""
+        """Initialise like a convolution: uniform in +-1/sqrt(fan_in)."""
         bound = 1 / math.sqrt(self.weight.shape[-1])
         nn.init.uniform_(self.weight, -bound, bound)
         if self.bias is not None:
@@ -54,20 +68,109 @@ class LocallyConnected2d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Apply the per-position weights to every window of `x`."""
-        (top, bottom), (left, right) = self.padding
-        if top or bottom or left or right:
-            x = F.pad(x, (left, right, top, bottom))
-        cols = F.unfold(x, self.kernel_size, dilation=self.dilation, stride=self.stride)
-        batch, positions = x.shape[0], cols.shape[-1]
-        # (N, G*window, L) -> (L*G, N, window): one small matrix product per position and group.
+        rank = len(self.kernel_size)
+        pads = [side for before_after in reversed(self.padding) for side in before_after]
+        if any(pads):
+            mode = "constant" if self.padding_mode == "zeros" else self.padding_mode
+            x = F.pad(x, pads, mode=mode)
+        for dim, (k, s, d) in enumerate(zip(self.kernel_size, self.stride, self.dilation, strict=True)):
+            # Each unfold appends that dimension's window; every d-th element is the dilated kernel.
+            x = x.unfold(2 + dim, d * (k - 1) + 1, s)[..., ::d]
+        batch, positions = x.shape[0], math.prod(self.out_shape[1:])
+        # (N, C, O..., k...) -> (O..., N, C, k...) -> (P*G, N, window), window ordered (c, k...).
+        order = [*range(2, 2 + rank), 0, 1, *range(2 + rank, 2 + 2 * rank)]
+        cols = x.permute(order).reshape(positions, batch, self.groups, -1).transpose(1, 2)
+        cols = cols.reshape(positions * self.groups, batch, -1)
         # An explicit bmm, not einsum: einsum turns degenerate contractions into element-wise
         # products, which then stop being the multiply-accumulates this layer stands for.
-        cols = cols.view(batch, self.groups, -1, positions).permute(3, 1, 0, 2)
-        cols = cols.reshape(positions * self.groups, batch, -1)
         weight = self.weight.transpose(2, 3).reshape(positions * self.groups, -1, self.weight.shape[2])
-        out = torch.bmm(cols, weight)  # (L*G, N, out per group)
+        out = torch.bmm(cols, weight)  # (P*G, N, out per group)
         out = out.view(positions, self.groups, batch, -1).permute(2, 1, 3, 0)
         out = out.reshape(batch, *self.out_shape)
+        if self.bias is not None:
+            out = out + self.bias
+        return out
+
+
+class LocallyConnectedTranspose(nn.Module):
+    """A transposed convolution's scatter pattern with its own weights at every input position.
+
+    Each input position multiplies its channels by its own (in per group) x (out per group x kernel)
+    matrix, in one batched matrix product (2 x MACs for torch's FLOP counter), and adds the result
+    into its kernel window of outputs; the padding is then cropped as ConvTranspose does.
+    """
+
+    def __init__(
+        self,
+        in_shape: tuple[int, ...],
+        out_shape: tuple[int, ...],
+        *,
+        kernel_size: tuple[int, ...],
+        stride: tuple[int, ...],
+        padding: tuple[int, ...],
+        dilation: tuple[int, ...],
+        groups: int,
+        bias: bool,
+    ) -> None:
+        super().__init__()
+        in_channels, out_channels = in_shape[0], out_shape[0]
+        self.kernel_size = kernel_size
+        self.stride = stride
+        self.padding = padding
+        self.dilation = dilation
+        self.groups = groups
+        self.in_sides = tuple(in_shape[1:])
+        self.out_shape = tuple(out_shape)
+        positions = math.prod(in_shape[1:])
+        columns = out_channels // groups * math.prod(kernel_size)
+        self.weight = nn.Parameter(torch.empty(positions, groups, in_channels // groups, columns))
+        self.bias = nn.Parameter(torch.empty(*out_shape)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Initialise uniform in +-1/sqrt(in per group), the inputs that meet each weight column."""
+        bound = 1 / math.sqrt(self.weight.shape[2])
+        nn.init.uniform_(self.weight, -bound, bound)
+        if self.bias is not None:
+            nn.init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Scatter each input position's products into its window of outputs."""
+        rank = len(self.kernel_size)
+        batch, positions = x.shape[0], math.prod(self.in_sides)
+        out_channels = self.out_shape[0]
+        # (N, C, I...) -> (P*G, N, in per group)
+        rows = x.reshape(batch, self.groups, -1, positions).permute(3, 1, 0, 2)
+        rows = rows.reshape(positions * self.groups, batch, -1)
+        weight = self.weight.reshape(positions * self.groups, self.weight.shape[2], -1)
+        cols = torch.bmm(rows, weight)  # (P*G, N, out per group x kernel)
+        cols = cols.view(*self.in_sides, self.groups, batch, out_channels // self.groups, *self.kernel_size)
+        # -> (N, G, out per group, k..., I...) -> (N, out, k..., I...)
+        order = [rank + 1, rank, rank + 2, *range(rank + 3, 2 * rank + 3), *range(rank)]
+        cols = cols.permute(order).reshape(batch, out_channels, *self.kernel_size, *self.in_sides)
+        # Room for every write, and for output_padding past the last one.
+        full = [
+            max((size - 1) * s + d * (k - 1) + 1, p + o)
+            for size, s, d, k, p, o in zip(
+                self.in_sides,
+                self.stride,
+                self.dilation,
+                self.kernel_size,
+                self.padding,
+                self.out_shape[1:],
+                strict=True,
+            )
+        ]
+        out = x.new_zeros(batch, out_channels, *full)
+        for taps in itertools.product(*(range(k) for k in self.kernel_size)):
+            window = tuple(
+                slice(u * d, u * d + (size - 1) * s + 1, s)
+                for u, d, s, size in zip(taps, self.dilation, self.stride, self.in_sides, strict=True)
+            )
+            tap: tuple[slice | int, ...] = (slice(None), slice(None), *taps)
+            out[(slice(None), slice(None), *window)] += cols[tap]
+        crop = tuple(slice(p, p + o) for p, o in zip(self.padding, self.out_shape[1:], strict=True))
+        out = out[(slice(None), slice(None), *crop)]
         if self.bias is not None:
             out = out + self.bias
         return out
@@ -119,3 +222,50 @@ class Cat(nn.Module):
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         """Join the inputs in order."""
         return torch.cat(inputs, self.dim)
+
+
+class Permute(nn.Module):
+    """The input with its dimensions reordered (torchvision's Permute)."""
+
+    def __init__(self, dims: tuple[int, ...]) -> None:
+        super().__init__()
+        self.dims = dims
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return a permuted view."""
+        return torch.permute(x, self.dims)
+
+
+class Transpose(nn.Module):
+    """The input with two dimensions swapped."""
+
+    def __init__(self, dim0: int, dim1: int) -> None:
+        super().__init__()
+        self.dim0 = dim0
+        self.dim1 = dim1
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return a transposed view."""
+        return torch.transpose(x, self.dim0, self.dim1)
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """LayerNorm over the channels of each position of an (N, C, H, W) tensor (torchvision's ConvNeXt)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalise channels-last, then restore the layout."""
+        x = x.permute(0, 2, 3, 1)
+        x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)
+
+
+class Scale(nn.Module):
+    """Multiplies its input by a learnable tensor that broadcasts per channel (ConvNeXt's layer scale)."""
+
+    def __init__(self, shape: tuple[int, ...], init: float) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.full(shape, init))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Scale each channel."""
+        return x * self.weight

@@ -25,7 +25,7 @@ __all__ = ["BLOCKS", "MAX_NODES", "WidthRule", "parse_nodes", "parse_spec"]
 
 _TOP_KEYS = ("name", "description", "input", "batch_size", "dtype", "layers", "budgets")
 #: Torch arguments convprof infers from the previous layer, by the kind field they would feed.
-_INFERRED = ("in_channels", "in_features", "num_features")
+_INFERRED = ("in_channels", "in_features", "num_features", "num_channels")
 #: Ranks an input may have: (C,), (C, L), (C, H, W), (C, D, H, W).
 _MAX_INPUT_RANK = 4
 #: Nodes a spec may expand to: repeats multiply, and counting must stay fast whatever a spec says.

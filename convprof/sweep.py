@@ -325,7 +325,7 @@ def _int_node(value: int) -> Scalar:
     return scalar(str(value))
 
 
-_SIZE = re.compile(r"^\d+(x\d+){0,2}$")
+_SIZE = re.compile(r"^\d+(x\d+){0,3}$")
 
 
 def _size(option: str, label: str, digits: str) -> int:
@@ -338,8 +338,14 @@ def _size(option: str, label: str, digits: str) -> int:
 
 
 def resolution_axis(text: str, base_input: tuple[int, ...]) -> Axis:
-    """Read `--resolution 32,64` (square), `64x96` (height x width) or `3x64x96` (a whole input)."""
+    """Read `--resolution`: sides (`32,64`: every spatial side), spatial shapes or whole inputs.
+
+    For a 2-D input `64x96` is height x width and `3x64x96` a whole input; for a 1-D input `1000`
+    is the length and `1x1000` a whole input; for a 3-D input `16x112x112` is frames x height x width
+    and `3x16x112x112` a whole input.
+    """
     option = "--resolution"
+    rank = len(base_input) - 1
     values = []
     for label in _values(option, text, "32,64,128,224"):
         if not _SIZE.match(label.lower()):
@@ -350,22 +356,36 @@ def resolution_axis(text: str, base_input: tuple[int, ...]) -> Axis:
         dims = [_size(option, label, d) for d in label.lower().split("x")]
         if any(d < 1 for d in dims):
             raise UsageError(f"{option}: {clip(label)} has a zero dimension; sizes start at 1")
-        if len(dims) < 3 and len(base_input) != 3:
+        if rank not in (1, 2, 3) and len(dims) < 3:
             shape = "x".join(map(str, base_input))
             raise UsageError(
                 f"{option}: the spec's input {shape} is not channels x height x width; "
                 "give whole shapes such as 3x64x96, or sweep its entries with --set input.1=..."
             )
-        if len(dims) == 1:
-            shape_dims = [base_input[0], dims[0], dims[0]]
-        elif len(dims) == 2:
+        if len(dims) == 1 and rank in (1, 2, 3):
+            shape_dims = [base_input[0], *dims * rank]
+        elif len(dims) == rank and rank > 1:
             shape_dims = [base_input[0], *dims]
-        else:
+        elif len(dims) == rank + 1 or rank not in (1, 2, 3):
             shape_dims = dims
+        else:
+            raise UsageError(
+                f"{option}: {clip(label)} does not fit the spec's {rank}-D input "
+                f"{'x'.join(map(str, base_input))}; give {_RESOLUTION_FORMS[rank]}"
+            )
         node = SeqNode(tuple(_int_node(d) for d in shape_dims), 0, 0)
-        # The side of the square of equal area, so 64x96 and 78x78 sit at the same place.
-        values.append(AxisValue(label, math.sqrt(shape_dims[1] * shape_dims[2]), node))
+        # The side of the square (cube) of equal area (volume), so 64x96 and 78x78 sit at one place.
+        sides = shape_dims[1:]
+        values.append(AxisValue(label, math.prod(sides) ** (1 / len(sides)) if sides else 1.0, node))
     return Axis("resolution", option, ("input",), tuple(values))
+
+
+#: What --resolution takes for an input of each rank.
+_RESOLUTION_FORMS = {
+    1: "lengths such as 1000,2000 or whole inputs such as 1x1000",
+    2: "sides such as 32,64, shapes such as 64x96 or whole inputs such as 3x64x96",
+    3: "sides such as 32,64, frames x height x width such as 16x112x112 or whole inputs such as 3x16x112x112",
+}
 
 
 def width_axis(text: str) -> Axis:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from io import StringIO
@@ -35,6 +36,11 @@ EXAMPLES = [
     "googlenet",
     "densenet121",
     "squeezenet1_1",
+    "unet",
+    "convnext_tiny",
+    "lraspp_mobilenet_v3_large",
+    "m5",
+    "r3d_18",
 ]
 
 
@@ -114,7 +120,7 @@ def test_json_report_invariants(name: str) -> None:
     for position, conv_layer in enumerate(report["variants"]["conv"]["layers"]):
         for other in ("dense", "local"):
             layer = dict(report["variants"][other]["layers"][position])
-            if conv_layer["kind"] != "Conv2d":
+            if not conv_layer["kind"].startswith("Conv"):  # convolutions of every rank, transposed too
                 layer["receptive_field"] = conv_layer["receptive_field"]
                 assert layer == conv_layer
 
@@ -222,3 +228,48 @@ def test_output_file_gets_ordinary_permissions(tmp_path: Path) -> None:
     mask = os.umask(0)
     os.umask(mask)
     assert target.stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+@pytest.mark.parametrize(
+    ("input_shape", "layers"),
+    [
+        (
+            [1, 400],
+            [
+                "conv1d: {out_channels: 4, kernel_size: 9, stride: 2}",
+                "convtranspose1d: {out_channels: 2, kernel_size: 4, stride: 2}",
+            ],
+        ),
+        (
+            [2, 4, 12, 12],
+            [
+                "conv3d: {out_channels: 4, kernel_size: 3, padding: 1}",
+                "convtranspose3d: {out_channels: 2, kernel_size: 2, stride: 2}",
+            ],
+        ),
+    ],
+)
+def test_savings_sentence_and_layer_table_for_every_rank(
+    tmp_path: Path, input_shape: list[int], layers: list[str]
+) -> None:
+    spec = tmp_path / "net.yaml"
+    spec.write_text(f"input: {input_shape}\nlayers:\n" + "".join(f"  - {layer}\n" for layer in layers))
+    report = json.loads(run("compare", str(spec), "--no-latency", "--format", "json"))
+    params = {name: report["variants"][name]["params"] for name in ("dense", "local", "conv")}
+    text = run("compare", str(spec), "--no-latency", "--format", "markdown")
+    found = re.search(
+        r"Sparsity of connections cuts parameters ([\d,.]+)x \(dense -> local\); "
+        r"parameter sharing cuts them another ([\d,.]+)x \(local -> conv\)",
+        text,
+    )
+    assert found is not None
+    sparsity, sharing = (float(value.replace(",", "")) for value in found.groups())
+    assert sparsity == pytest.approx(params["dense"] / params["local"], rel=0.005)  # three figures
+    assert sharing == pytest.approx(params["local"] / params["conv"], rel=0.005)
+    kinds = [layer.split(":")[0] for layer in layers]
+    assert [layer["kind"].lower() for layer in report["variants"]["conv"]["layers"]] == kinds
+    assert [layer["kind"] for layer in report["variants"]["local"]["layers"]][1].startswith(
+        "LocallyConnectedTranspose"
+    )
+    for kind in kinds:
+        assert f"| {kind} |" in text

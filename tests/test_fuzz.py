@@ -96,6 +96,40 @@ LAYER = st.one_of(
     st.builds(lambda size: {"adaptiveavgpool2d": {"output_size": size}}, ADAPTIVE),
     st.builds(lambda size: {"adaptivemaxpool2d": {"output_size": size}}, ADAPTIVE),
     _with("dropout", p=st.floats(0, 1), inplace=st.booleans()),
+    # The normalisation, resampling, padding and activation kinds of every rank, here on images.
+    _with("elu", alpha=st.floats(0.1, 2), inplace=st.booleans()),
+    _with("celu", alpha=st.floats(0.1, 2)),
+    _with("hardtanh", min_val=st.floats(-2, 0), max_val=st.floats(0.5, 2)),
+    _with("softplus", beta=st.floats(0.5, 2), threshold=st.floats(1, 20)),
+    st.sampled_from(["selu", "mish", "prelu", "dropout2d", "alphadropout", "layernorm2d", "scale"]),
+    st.builds(
+        lambda kind, dim: {kind: {"dim": dim}},
+        st.sampled_from(["softmax", "logsoftmax"]),
+        st.sampled_from([1, 2, -1]),
+    ),
+    _with("instancenorm2d", affine=st.booleans(), track_running_stats=st.booleans()),
+    st.builds(
+        lambda groups, affine: {"groupnorm": {"num_groups": groups, "affine": affine}},
+        st.sampled_from([1, 2]),
+        st.booleans(),
+    ),
+    st.builds(lambda size: {"localresponsenorm": {"size": size}}, st.integers(1, 5)),
+    st.one_of(
+        st.builds(lambda s: {"upsample": {"scale_factor": s}}, st.sampled_from([0.5, 1.5, 2, [2, 1]])),
+        st.builds(
+            lambda mode, size, corners: {"upsample": {"size": size, "mode": mode, "align_corners": corners}},
+            st.sampled_from(["bilinear", "bicubic"]),
+            st.one_of(small, st.lists(small, min_size=2, max_size=2)),
+            st.one_of(st.none(), st.booleans()),
+        ),
+    ),
+    st.builds(lambda r: {"pixelshuffle": {"upscale_factor": r}}, st.integers(1, 2)),
+    st.builds(lambda r: {"pixelunshuffle": {"downscale_factor": r}}, st.integers(1, 2)),
+    st.builds(
+        lambda mode, padding: {f"{mode}pad2d": {"padding": padding}},
+        st.sampled_from(["zero", "reflection", "replication"]),
+        st.one_of(st.integers(0, 2), st.lists(st.integers(-1, 2), min_size=4, max_size=4)),
+    ),
 )
 HEAD = st.lists(
     st.one_of(
@@ -109,6 +143,33 @@ HEAD = st.lists(
 )
 #: Flatten with its optional dimensions (start 1, end -1 makes the usual classifier input).
 FLATTEN = _with("flatten", start_dim=st.integers(1, 3), end_dim=st.integers(-3, 3))
+
+
+class _LayerNorm2d(torch.nn.Module):
+    """torchvision's LayerNorm2d written out: LayerNorm over channels moved last."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.norm = torch.nn.LayerNorm(channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.norm(x.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        return out
+
+
+class _Scale(torch.nn.Module):
+    """A learnable per-channel multiply written out."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.ones(channels, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.weight
+
+
+#: Kinds torch.nn has no class of that name for, built from the channels they see.
+CHANNEL_MODULES: dict[str, Any] = {"layernorm2d": _LayerNorm2d, "scale": _Scale}
 
 
 def torch_accepts(spec_layers: list[Any], in_shape: tuple[int, ...], batch: int) -> bool:
@@ -127,6 +188,12 @@ def torch_accepts(spec_layers: list[Any], in_shape: tuple[int, ...], batch: int)
                     module = torch.nn.BatchNorm2d(x.shape[1], **args)
                 elif kind == "linear":
                     module = torch.nn.Linear(x.shape[-1], **args)
+                elif kind == "instancenorm2d":
+                    module = torch.nn.InstanceNorm2d(x.shape[1], **args)
+                elif kind == "groupnorm":
+                    module = torch.nn.GroupNorm(args.pop("num_groups"), x.shape[1], **args)
+                elif kind in CHANNEL_MODULES:
+                    module = CHANNEL_MODULES[kind](x.shape[1])
                 else:
                     names = {k.__name__.lower(): k for k in vars(torch.nn).values() if isinstance(k, type)}
                     module = names[kind](**args)
@@ -134,6 +201,8 @@ def torch_accepts(spec_layers: list[Any], in_shape: tuple[int, ...], batch: int)
                 if needs_image and x.dim() != 4:
                     return False
                 x = module.eval()(x)  # convprof counts inference
+                if not x.numel():  # an empty tensor: convprof refuses the layer that makes one
+                    return False
                 modules.append(module)
                 channels = x.shape[1] if x.dim() > 1 else channels
     except (RuntimeError, ValueError):
@@ -172,6 +241,116 @@ def test_random_stacks_match_torch(
         assert tuple(y.shape[1:]) == spec.output
         assert sum(p.numel() for p in model.parameters()) == counted.params
         assert sum(b.numel() * b.element_size() for b in model.buffers()) == counted.buffer_bytes
+        assert counter.get_total_flops() == counted.flops
+
+
+def ranked_layer(rank: int) -> st.SearchStrategy[Any]:
+    """Any convolution (transposed too) or pool of `rank` spatial dimensions, with random arguments."""
+    sizes = st.one_of(small, st.lists(small, min_size=rank, max_size=rank))
+    window = {"stride": st.one_of(st.none(), sizes), "ceil_mode": st.booleans()}
+    conv = st.fixed_dictionaries(
+        {"out_channels": st.sampled_from([1, 2, 4]), "kernel_size": sizes},
+        optional={
+            "stride": sizes,
+            "padding": st.one_of(st.integers(0, 2), st.sampled_from(["same", "valid"])),
+            "dilation": st.integers(1, 2),
+            "groups": st.sampled_from([1, 2]),
+            "bias": st.booleans(),
+            "padding_mode": st.sampled_from(["zeros", "reflect", "replicate", "circular"]),
+        },
+    )
+    transposed = st.fixed_dictionaries(
+        {"out_channels": st.sampled_from([1, 2, 4]), "kernel_size": sizes},
+        optional={
+            "stride": sizes,
+            "padding": st.integers(0, 2),
+            "output_padding": st.integers(0, 1),
+            "dilation": st.integers(1, 2),
+            "groups": st.sampled_from([1, 2]),
+            "bias": st.booleans(),
+        },
+    )
+    maxpool = st.fixed_dictionaries(
+        {"kernel_size": sizes},
+        optional={**window, "padding": st.integers(0, 1), "dilation": st.integers(1, 2)},
+    )
+    avgpool = st.fixed_dictionaries(
+        {"kernel_size": sizes},
+        optional={**window, "padding": st.integers(0, 1), "count_include_pad": st.booleans()},
+    )
+    lppool = st.fixed_dictionaries(
+        {"norm_type": st.sampled_from([1, 2, 3.5]), "kernel_size": sizes}, optional=window
+    )
+    adaptive = st.one_of(small, st.lists(small, min_size=rank, max_size=rank))
+    return st.one_of(
+        conv.map(lambda a: {f"conv{rank}d": a}),
+        transposed.map(lambda a: {f"convtranspose{rank}d": a}),
+        maxpool.map(lambda a: {f"maxpool{rank}d": a}),
+        avgpool.map(lambda a: {f"avgpool{rank}d": a}),
+        lppool.map(lambda a: {f"lppool{rank}d": a}),
+        adaptive.map(lambda size: {f"adaptiveavgpool{rank}d": {"output_size": size}}),
+        adaptive.map(lambda size: {f"adaptivemaxpool{rank}d": {"output_size": size}}),
+        st.sampled_from(["relu", "sigmoid"]),
+    )
+
+
+#: torch.nn's classes by lower-case name, for building random stacks directly.
+TORCH_KINDS = {k.__name__.lower(): k for k in vars(torch.nn).values() if isinstance(k, type)}
+
+
+def torch_runs_on_cpu(spec_layers: list[Any], in_shape: tuple[int, ...], batch: int) -> bool:
+    """Run the stack with torch.nn directly on the CPU, whose kernels check what meta does not.
+
+    An empty output counts as refused, as convprof refuses it (README, "Stricter than torch").
+    """
+    x = torch.zeros((batch, *in_shape))
+    try:
+        for layer in spec_layers:
+            kind, args = (layer, {}) if isinstance(layer, str) else next(iter(layer.items()))
+            args = {k: tuple(v) if isinstance(v, list) else v for k, v in args.items()}
+            if kind.startswith("lppool1d"):  # torch's lp_pool1d needs int sizes
+                args = {k: v[0] if isinstance(v, tuple) else v for k, v in args.items()}
+            cls = TORCH_KINDS[kind]
+            module = cls(x.shape[1], **args) if kind.startswith("conv") else cls(**args)
+            x = module.eval()(x)
+            if x.numel() == 0:
+                return False
+    except (RuntimeError, ValueError):
+        return False
+    return True
+
+
+@FUZZ
+@given(
+    data=st.data(),
+    rank=st.sampled_from([1, 2, 3]),
+    channels=st.sampled_from([2, 4]),
+    batch=st.integers(1, 2),
+)
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel:UserWarning")
+def test_random_stacks_of_every_rank_match_torch(
+    data: st.DataObject, rank: int, channels: int, batch: int
+) -> None:
+    """1-D, 2-D and 3-D stacks of convolutions, transposed convolutions and pools, in every variant."""
+    sides = data.draw(st.lists(st.integers(1, 7 if rank < 3 else 5), min_size=rank, max_size=rank))
+    layers = data.draw(st.lists(ranked_layer(rank), min_size=1, max_size=3))
+    in_shape = (channels, *sides)
+    try:
+        spec = make_spec(in_shape, layers, batch_size=batch)
+        report = analyze(spec)
+    except SpecError:
+        assert not torch_runs_on_cpu(layers, in_shape, batch), (
+            f"convprof refused a stack torch runs: {layers}"
+        )
+        return
+    assert torch_runs_on_cpu(layers, in_shape, batch), f"convprof accepted a stack torch refuses: {layers}"
+    for variant in VARIANTS:
+        model = build_model(spec, variant, "meta")
+        with FlopCounterMode(display=False) as counter:
+            y = model(torch.empty((batch, *in_shape), device="meta"))
+        counted = report.variant(variant)
+        assert tuple(y.shape[1:]) == spec.output
+        assert sum(p.numel() for p in model.parameters()) == counted.params
         assert counter.get_total_flops() == counted.flops
 
 

@@ -319,6 +319,12 @@ _LEAF = st.one_of(
     st.just({"maxpool2d": {"kernel_size": 2}}),
     st.just({"adaptiveavgpool2d": {"output_size": 1}}),
     st.just("sigmoid"),
+    st.just({"upsample": {"scale_factor": 2}}),
+    st.just({"upsample": {"size": 5, "mode": "bilinear"}}),
+    st.just({"groupnorm": {"num_groups": 1}}),
+    st.just({"reflectionpad2d": {"padding": 1}}),
+    st.just("elu"),
+    st.just({"softmax": {"dim": 1}}),
 )
 
 
@@ -362,7 +368,15 @@ def _module(kind: str, args: dict[str, Any], channels: int) -> nn.Module:
         return nn.MaxPool2d(**args)
     if kind == "adaptiveavgpool2d":
         return nn.AdaptiveAvgPool2d(**args)
-    return {"relu": nn.ReLU, "sigmoid": nn.Sigmoid}[kind]()
+    if kind == "upsample":
+        return nn.Upsample(**args)
+    if kind == "groupnorm":
+        return nn.GroupNorm(args["num_groups"], channels)
+    if kind == "reflectionpad2d":
+        return nn.ReflectionPad2d(args["padding"])
+    if kind == "softmax":
+        return nn.Softmax(**args)
+    return {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "elu": nn.ELU}[kind]()
 
 
 def _run(

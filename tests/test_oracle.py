@@ -252,6 +252,18 @@ def test_linear_after_flatten_and_on_vectors_matches_torch() -> None:
     assert_matches_torch(mlp)
 
 
+#: Kinds that come in 1-D, 2-D and 3-D.
+RANKED = (
+    "conv",
+    "convtranspose",
+    "maxpool",
+    "avgpool",
+    "lppool",
+    "adaptiveavgpool",
+    "adaptivemaxpool",
+)
+
+
 def test_every_public_kind_is_covered_by_an_oracle_test() -> None:
     covered = {
         "conv2d",
@@ -276,6 +288,29 @@ def test_every_public_kind_is_covered_by_an_oracle_test() -> None:
         "add",  # the merges: tests/test_graph.py
         "mul",
         "cat",
+        # every rank and transposed convolutions: tests/test_oracle_ranks.py
+        *(f"{stem}{rank}d" for rank in (1, 2, 3) for stem in RANKED),
+        # tests/test_oracle_layers.py:
+        *(f"{family}{rank}d" for family in ("batchnorm", "instancenorm", "dropout") for rank in (1, 3)),
+        *("instancenorm2d", "dropout2d", "groupnorm", "layernorm", "layernorm2d", "localresponsenorm"),
+        *(
+            f"{mode}pad{rank}d"
+            for mode in ("zero", "constant", "reflection", "replication")
+            for rank in (1, 2, 3)
+        ),
+        *("upsample", "pixelshuffle", "pixelunshuffle", "permute", "transpose", "scale"),
+        *(
+            "elu",
+            "selu",
+            "celu",
+            "prelu",
+            "hardtanh",
+            "mish",
+            "softplus",
+            "softmax",
+            "logsoftmax",
+            "alphadropout",
+        ),
     }
     public = {kind.name.lower() for kind in all_kinds() if kind.public}
     assert public == covered

@@ -372,3 +372,84 @@ def test_an_unstable_latency_is_marked_in_every_sweep_output() -> None:
     last = csv_rows[2].split(",")
     assert last[header.index("dense_latency_stable")] == "false"
     assert last[header.index("conv_latency_stable")] == "true"
+
+
+def exponents_of(path: Path, resolution: str, metric: str = "params") -> dict[str, float]:
+    code, out, err = run(str(path), "--resolution", resolution, "--format", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    return {f["variant"]: f["exponent"] for f in data["fits"] if f["metric"] == metric}
+
+
+def test_resolution_of_a_1d_input_is_its_length(tmp_path: Path) -> None:
+    """A k-wide conv1d's dense parameters grow as length^2, its local ones as length, its own not at all."""
+    spec = tmp_path / "audio.yaml"
+    spec.write_text(
+        "input: [1, 64]\nlayers:\n  - conv1d: {out_channels: 4, kernel_size: 3, padding: 1, bias: false}\n"
+    )
+    exponents = exponents_of(spec, "250,500,1000,2000")
+    assert exponents == {"dense": pytest.approx(2.0), "local": pytest.approx(1.0), "conv": pytest.approx(0.0)}
+    result = sweep_of(str(spec), ("resolution", "250,1x500"))
+    assert [p.report.spec.input for p in result.points] == [(1, 250), (1, 500)]
+
+
+def test_resolution_of_a_3d_input_is_frames_by_height_by_width(tmp_path: Path) -> None:
+    """A padded conv3d's dense parameters grow as side^6 (volume squared), its local ones as side^3."""
+    spec = tmp_path / "video.yaml"
+    spec.write_text(
+        "input: [3, 4, 8, 8]\nlayers:\n"
+        "  - conv3d: {out_channels: 2, kernel_size: 3, padding: 1, bias: false}\n"
+    )
+    exponents = exponents_of(spec, "4,8,16")
+    assert exponents == {"dense": pytest.approx(6.0), "local": pytest.approx(3.0), "conv": pytest.approx(0.0)}
+    result = sweep_of(str(spec), ("resolution", "8,4x16x16,1x2x4x8"))
+    assert [p.report.spec.input for p in result.points] == [(3, 8, 8, 8), (3, 4, 16, 16), (1, 2, 4, 8)]
+    # A point sits at the side of the cube of equal volume.
+    positions = [value.number for value in result.axes[0].values]
+    assert positions == [pytest.approx(8.0), pytest.approx(1024 ** (1 / 3)), pytest.approx(4.0)]
+
+
+@pytest.mark.parametrize(
+    ("input_shape", "value", "message"),
+    [
+        (
+            "[1, 64]",
+            "8x32x32",
+            "--resolution: '8x32x32' does not fit the spec's 1-D input 1x64; give lengths",
+        ),
+        (
+            "[3, 4, 8, 8]",
+            "8x8",
+            "does not fit the spec's 3-D input 3x4x8x8; give sides such as 32,64, frames",
+        ),
+    ],
+)
+def test_resolution_of_the_wrong_rank_is_refused(
+    tmp_path: Path, input_shape: str, value: str, message: str
+) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(f"input: {input_shape}\nlayers:\n  - relu\n")
+    code, _, err = run(str(spec), "--resolution", value)
+    assert code == 2
+    assert message in err
+
+
+@pytest.mark.parametrize(
+    ("example", "resolution", "dense", "local"),
+    [
+        ("m5", "8000,16000,32000,64000,128000", 2.0, 1.0),
+        ("r3d_18", "8x56x56,16x112x112,32x224x224,64x448x448", 6.0, 3.0),
+    ],
+)
+def test_readme_sweeps_of_the_1d_and_3d_examples(
+    example: str, resolution: str, dense: float, local: float
+) -> None:
+    """README: M5's dense parameters grow as length^2, R3D-18's as side^6 (local: length, side^3)."""
+    code, out, err = run(example, "--resolution", resolution, "--format", "json")
+    assert code == 0, err
+    exponents = {f["variant"]: f["exponent"] for f in json.loads(out)["fits"] if f["metric"] == "params"}
+    assert exponents == {
+        "dense": pytest.approx(dense, abs=0.005),
+        "local": pytest.approx(local, abs=0.005),
+        "conv": 0.0,
+    }

@@ -1,6 +1,6 @@
 """Layer kinds; importing this package registers every one of them."""
 
-from convprof.kinds import activation, conv, linear, merge, norm, pool
+from convprof.kinds import activation, conv, layout, linear, merge, norm, pad, pool, resample, samplenorm
 from convprof.kinds.base import (
     LayerCost,
     LayerKind,
@@ -13,4 +13,15 @@ from convprof.kinds.base import (
 
 __all__ = ["LayerCost", "LayerKind", "ReceptiveField", "ShapeError", "UnaryKind", "all_kinds", "lookup"]
 
-_MODULES = (activation, conv, linear, merge, norm, pool)  # imported for their registrations
+_MODULES = (
+    activation,
+    conv,
+    layout,
+    linear,
+    merge,
+    norm,
+    pad,
+    pool,
+    resample,
+    samplenorm,
+)  # imported for their registrations

@@ -5,26 +5,47 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from convprof.args import arg, boolean, choice, probability, real
-from convprof.kinds.base import LayerCost, ReceptiveField, UnaryKind, prod, register
+from convprof.args import arg, boolean, choice, integer, optional, positive_int, probability, real
+from convprof.kinds.base import LayerCost, ReceptiveField, ShapeError, UnaryKind, prod, register
+from convprof.kinds.norm import needs_rank
 from convprof.spec import Shape
+from convprof.units import format_shape
 
 if TYPE_CHECKING:
     import torch
 
 __all__ = [
+    "CELU",
+    "ELU",
     "GELU",
+    "SELU",
+    "AlphaDropout",
     "Dropout",
+    "Dropout1d",
+    "Dropout2d",
+    "Dropout3d",
     "Hardsigmoid",
     "Hardswish",
+    "Hardtanh",
     "Identity",
     "LeakyReLU",
+    "LogSoftmax",
+    "Mish",
+    "PReLU",
     "ReLU",
     "ReLU6",
     "SiLU",
     "Sigmoid",
+    "Softmax",
+    "Softplus",
     "Tanh",
 ]
+
+
+#: Element-wise ops per element of a softmax or log-softmax: a comparison for the maximum, a
+#: subtraction of it, an exponential, an add into the sum and a divide (log-softmax: a subtraction of
+#: the sum's logarithm).
+SOFTMAX_OPS_PER_ELEMENT = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +204,250 @@ class Dropout(_Elementwise):
     """Zeroes elements in training; the identity at inference, which is what convprof counts."""
 
     name = "Dropout"
+    Args = DropoutArgs
+    ops_per_element = 0
+
+    def aliases_input(self, args: DropoutArgs, training: bool) -> bool:
+        return not training or args.inplace
+
+
+@dataclass(frozen=True, slots=True)
+class AlphaArgs:
+    """torch.nn.ELU's and CELU's arguments."""
+
+    alpha: float = arg(1.0, real)
+    """Scale of the negative part."""
+    inplace: bool = arg(False, boolean)
+    """Overwrite the input instead of allocating an output."""
+
+
+@register
+class ELU(_Elementwise):
+    """x if x > 0 else alpha * (exp(x) - 1)."""
+
+    name = "ELU"
+    Args = AlphaArgs
+
+
+@register
+class SELU(_Elementwise):
+    """A fixed scale times ELU with a fixed alpha (self-normalising networks)."""
+
+    name = "SELU"
+    Args = InplaceArgs
+
+
+@register
+class CELU(_Elementwise):
+    """x if x > 0 else alpha * (exp(x / alpha) - 1)."""
+
+    name = "CELU"
+    Args = AlphaArgs
+
+    def output_shape(self, args: AlphaArgs, shape: Shape) -> Shape:
+        if args.alpha == 0:
+            raise ShapeError("alpha: 0 divides by zero (torch refuses it); use a non-zero alpha")
+        return shape
+
+
+@dataclass(frozen=True, slots=True)
+class PReLUArgs:
+    """torch.nn.PReLU's arguments."""
+
+    num_parameters: int = arg(1, positive_int)
+    """Learnable slopes: 1 shared, or one per channel."""
+    init: float = arg(0.25, real)
+    """Initial slope."""
+
+
+@register
+class PReLU(_Elementwise):
+    """x if x > 0 else a * x, with learnable slopes a."""
+
+    name = "PReLU"
+    Args = PReLUArgs
+
+    def output_shape(self, args: PReLUArgs, shape: Shape) -> Shape:
+        if args.num_parameters not in (1, shape[0]):
+            raise ShapeError(
+                f"num_parameters={args.num_parameters} must be 1 or the input's {shape[0]} channels"
+            )
+        return shape
+
+    def cost(self, args: PReLUArgs, in_shape: Shape, out_shape: Shape) -> LayerCost:
+        return LayerCost(params=args.num_parameters, macs=0, elementwise_ops=prod(out_shape), fan_in=1)
+
+
+@dataclass(frozen=True, slots=True)
+class HardtanhArgs:
+    """torch.nn.Hardtanh's arguments."""
+
+    min_val: float = arg(-1.0, real)
+    """Lower bound."""
+    max_val: float = arg(1.0, real)
+    """Upper bound; above min_val."""
+    inplace: bool = arg(False, boolean)
+    """Overwrite the input instead of allocating an output."""
+
+
+@register
+class Hardtanh(_Elementwise):
+    """x clamped to [min_val, max_val]."""
+
+    name = "Hardtanh"
+    Args = HardtanhArgs
+
+    def output_shape(self, args: HardtanhArgs, shape: Shape) -> Shape:
+        if args.max_val <= args.min_val:
+            raise ShapeError(
+                f"max_val={args.max_val} must be above min_val={args.min_val}, as torch requires"
+            )
+        return shape
+
+
+@register
+class Mish(_Elementwise):
+    """x * tanh(softplus(x))."""
+
+    name = "Mish"
+    Args = InplaceArgs
+
+
+@dataclass(frozen=True, slots=True)
+class SoftplusArgs:
+    """torch.nn.Softplus's arguments."""
+
+    beta: float = arg(1.0, real)
+    """Sharpness: log(1 + exp(beta * x)) / beta."""
+    threshold: float = arg(20.0, real)
+    """Above beta * x > threshold the layer returns x."""
+
+
+@register
+class Softplus(_Elementwise):
+    """log(1 + exp(beta * x)) / beta, linear above the threshold."""
+
+    name = "Softplus"
+    Args = SoftplusArgs
+
+
+@dataclass(frozen=True, slots=True)
+class SoftmaxArgs:
+    """torch.nn.Softmax's and LogSoftmax's argument."""
+
+    dim: int | None = arg(None, optional(integer))
+    """Dimension of the batched tensor normalised over (1 = channels); null lets torch choose."""
+
+
+def softmax_axis(dim: int | None, shape: Shape) -> int:
+    """Return the per-sample axis a softmax over batched `dim` normalises, or refuse the batch."""
+    rank = len(shape) + 1  # torch's dimensions include the batch
+    if dim is None:
+        # torch's legacy choice (_get_softmax_dim), which it warns about: 0 for 1-D and 3-D tensors.
+        resolved = 0 if rank in (1, 3) else 1
+    elif not -rank <= dim < rank:
+        raise ShapeError(
+            f"dim={dim} is outside the {rank} dimensions of a batched {format_shape(shape)} input"
+        )
+    else:
+        resolved = dim % rank
+    if resolved == 0:
+        chosen = "dim=0" if dim is not None else "without dim, torch picks dim=0 here, which"
+        raise ShapeError(f"{chosen} normalises across the batch; give dim >= 1 (1 = channels)")
+    return resolved - 1
+
+
+class _Softmax(_Elementwise):
+    """Normalises exponentials along one dimension: a classifier's head."""
+
+    Args = SoftmaxArgs
+    ops_per_element = SOFTMAX_OPS_PER_ELEMENT
+
+    def output_shape(self, args: SoftmaxArgs, shape: Shape) -> Shape:
+        softmax_axis(args.dim, shape)
+        return shape
+
+    def cost(self, args: SoftmaxArgs, in_shape: Shape, out_shape: Shape) -> LayerCost:
+        axis = softmax_axis(args.dim, in_shape)
+        return LayerCost(
+            params=0, macs=0, elementwise_ops=self.ops_per_element * prod(out_shape), fan_in=in_shape[axis]
+        )
+
+    def receptive_field(
+        self, args: SoftmaxArgs, in_shape: Shape, rf: ReceptiveField | None
+    ) -> ReceptiveField | None:
+        axis = softmax_axis(args.dim, in_shape)
+        channels = len(in_shape) - 1 if rf is not None and rf.channels_last else 0
+        # Along channels a unit still sees the same positions; along a spatial axis, all of it.
+        return rf if axis == channels else None
+
+    def build(self, args: SoftmaxArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
+        from torch import nn
+
+        module: type[torch.nn.Module] = getattr(nn, self.name)
+        # The dimension torch would choose, given explicitly: the same result without its warning.
+        return module(dim=softmax_axis(args.dim, in_shape) + 1)
+
+
+@register
+class Softmax(_Softmax):
+    """exp(x) / sum(exp(x)) along `dim`."""
+
+    name = "Softmax"
+
+
+@register
+class LogSoftmax(_Softmax):
+    """log(softmax(x)) along `dim`."""
+
+    name = "LogSoftmax"
+
+
+class _ChannelDropout(_Elementwise):
+    """Zeroes whole channels in training; the identity at inference, which is what convprof counts."""
+
+    Args = DropoutArgs
+    ops_per_element = 0
+    ranks: ClassVar[tuple[int, ...]]
+    """Per-sample ranks torch takes without a warning."""
+
+    def output_shape(self, args: DropoutArgs, shape: Shape) -> Shape:
+        needs_rank(self.name, shape, self.ranks)
+        return shape
+
+    def aliases_input(self, args: DropoutArgs, training: bool) -> bool:
+        return not training or args.inplace
+
+
+@register
+class Dropout1d(_ChannelDropout):
+    """Channel dropout of [C, L] samples."""
+
+    name = "Dropout1d"
+    ranks = (1, 2)
+
+
+@register
+class Dropout2d(_ChannelDropout):
+    """Channel dropout of [C, H, W] samples."""
+
+    name = "Dropout2d"
+    ranks = (3,)
+
+
+@register
+class Dropout3d(_ChannelDropout):
+    """Channel dropout of [C, D, H, W] samples."""
+
+    name = "Dropout3d"
+    ranks = (3, 4)
+
+
+@register
+class AlphaDropout(_Elementwise):
+    """Dropout that keeps SELU's mean and variance in training; the identity at inference."""
+
+    name = "AlphaDropout"
     Args = DropoutArgs
     ops_per_element = 0
 

@@ -41,6 +41,9 @@ class ReceptiveField:
     """Extent on the input, per spatial dimension (theoretical: padding included)."""
     jump: tuple[int, ...]
     """Distance on the input between neighbouring output units, per spatial dimension."""
+    channels_last: bool = False
+    """True while a permute has moved the channels after the spatial dimensions (a linear layer then
+    mixes channels only, as ConvNeXt's pointwise layers do)."""
 
 
 #: The receptive field of a unit connected to the whole input.

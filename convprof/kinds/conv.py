@@ -1,13 +1,26 @@
-"""Conv2d and the two counterfactuals the variants put in its place."""
+"""Convolutions of every rank (1-D, 2-D, 3-D, transposed or not) and the counterfactuals of each.
+
+One implementation parametrised by rank: each public kind (Conv1d ... ConvTranspose3d) only names its
+rank, and each variant (local, dense) is a mixin that changes how weights are counted and built.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, ClassVar
+from dataclasses import field, make_dataclass, replace
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from convprof.args import REQUIRED, Pair, arg, boolean, padding, positive_int, positive_pair
+from convprof.args import (
+    DIMENSIONS,
+    REQUIRED,
+    arg,
+    boolean,
+    choice,
+    conv_padding_arg,
+    positive_int,
+    sizes,
+)
 from convprof.kinds.base import (
     LayerCost,
     ReceptiveField,
@@ -23,62 +36,118 @@ from convprof.spec import Shape
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["Conv2d", "Conv2dArgs", "DenseConv2d", "LocallyConnected2d", "conv_padding"]
+__all__ = [
+    "CONV_ARGS",
+    "TRANSPOSE_ARGS",
+    "Conv1d",
+    "Conv2d",
+    "Conv3d",
+    "ConvTranspose1d",
+    "ConvTranspose2d",
+    "ConvTranspose3d",
+    "conv_padding",
+    "spatial",
+    "spatial_2d",
+]
+
+#: The ranks convolutions and pools come in: 1-D ([C, L]), 2-D ([C, H, W]) and 3-D ([C, D, H, W]).
+RANKS = (1, 2, 3)
+
+#: torch's padding modes: how a convolution fills its padding (counts are the same for each).
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 
-@dataclass(frozen=True, slots=True)
-class Conv2dArgs:
-    """torch.nn.Conv2d's arguments; in_channels is inferred."""
-
-    out_channels: int = arg(REQUIRED, positive_int)
-    """Output channels (filters)."""
-    kernel_size: Pair = arg(REQUIRED, positive_pair)
-    """Kernel height and width."""
-    stride: Pair = arg((1, 1), positive_pair)
-    """Step between windows."""
-    padding: Pair | str = arg((0, 0), padding)
-    """Zero padding per side, or 'same' / 'valid'."""
-    dilation: Pair = arg((1, 1), positive_pair)
-    """Spacing between kernel elements."""
-    groups: int = arg(1, positive_int)
-    """Blocked connections from input to output channels."""
-    bias: bool = arg(True, boolean)
-    """Whether the layer adds a learnable bias."""
+def _frozen(name: str, fields: list[tuple[str, Any, Any]]) -> type:
+    """Return a frozen, slotted dataclass of `fields` that belongs to this module."""
+    cls = make_dataclass(name, fields, frozen=True, slots=True)
+    cls.__module__ = __name__
+    return cls
 
 
-def conv_padding(args: Conv2dArgs) -> tuple[tuple[int, int], tuple[int, int]]:
+def _conv_args(rank: int) -> type:
+    """Return torch.nn.Conv{rank}d's arguments as a frozen dataclass; in_channels is inferred."""
+    one = (1,) * rank
+    return _frozen(
+        f"Conv{rank}dArgs",
+        [
+            ("out_channels", int, arg(REQUIRED, positive_int)),
+            ("kernel_size", tuple[int, ...], arg(REQUIRED, sizes(rank, 1))),
+            ("stride", tuple[int, ...], arg(one, sizes(rank, 1))),
+            ("padding", tuple[int, ...] | str, arg((0,) * rank, conv_padding_arg(rank))),
+            ("dilation", tuple[int, ...], arg(one, sizes(rank, 1))),
+            ("groups", int, arg(1, positive_int)),
+            ("bias", bool, arg(True, boolean)),
+            ("padding_mode", str, arg("zeros", choice(*PADDING_MODES))),
+        ],
+    )
+
+
+def _transpose_args(rank: int) -> type:
+    """Return torch.nn.ConvTranspose{rank}d's arguments as a frozen dataclass; in_channels is inferred."""
+    one, zero = (1,) * rank, (0,) * rank
+    return _frozen(
+        f"ConvTranspose{rank}dArgs",
+        [
+            ("out_channels", int, arg(REQUIRED, positive_int)),
+            ("kernel_size", tuple[int, ...], arg(REQUIRED, sizes(rank, 1))),
+            ("stride", tuple[int, ...], arg(one, sizes(rank, 1))),
+            ("padding", tuple[int, ...], arg(zero, sizes(rank, 0))),
+            ("output_padding", tuple[int, ...], arg(zero, sizes(rank, 0))),
+            ("groups", int, arg(1, positive_int)),
+            ("bias", bool, arg(True, boolean)),
+            ("dilation", tuple[int, ...], arg(one, sizes(rank, 1))),
+            # torch builds transposed convolutions with zero padding only.
+            ("padding_mode", str, field(default="zeros", metadata={"coerce": choice("zeros")})),
+        ],
+    )
+
+
+#: Argument dataclasses by rank.
+CONV_ARGS: dict[int, type] = {rank: _conv_args(rank) for rank in RANKS}
+TRANSPOSE_ARGS: dict[int, type] = {rank: _transpose_args(rank) for rank in RANKS}
+
+
+def conv_padding(args: Any) -> tuple[tuple[int, int], ...]:
     """Return (before, after) padding per spatial dimension, resolving 'same' as torch does."""
+    rank = len(args.kernel_size)
     if args.padding == "valid":
-        return ((0, 0), (0, 0))
+        return ((0, 0),) * rank
     if args.padding == "same":
         result = []
         for k, d in zip(args.kernel_size, args.dilation, strict=True):
             total = d * (k - 1)
             result.append((total // 2, total - total // 2))  # torch puts the odd pixel after
-        return (result[0], result[1])
-    assert isinstance(args.padding, tuple)
-    ph, pw = args.padding
-    return ((ph, ph), (pw, pw))
+        return tuple(result)
+    return tuple((p, p) for p in args.padding)
+
+
+def spatial(kind: str, shape: Shape, rank: int) -> tuple[int, tuple[int, ...]]:
+    """Return (channels, spatial sizes) of a per-sample shape, or say which input the kind needs."""
+    if len(shape) != rank + 1:
+        dims = "x".join(map(str, shape))
+        needs = " x ".join(("channels", *DIMENSIONS[rank]))
+        raise ShapeError(f"{kind} needs a {needs} input, got {dims}")
+    return shape[0], tuple(shape[1:])
 
 
 def spatial_2d(kind: str, shape: Shape) -> tuple[int, int, int]:
     """Return (C, H, W) of a per-sample shape, or say which input the kind needs."""
-    if len(shape) != 3:
-        dims = "x".join(map(str, shape))
-        raise ShapeError(f"{kind} needs a channels x height x width input, got {dims}")
-    return shape[0], shape[1], shape[2]
+    channels, (height, width) = spatial(kind, shape, 2)
+    return channels, height, width
 
 
-@register
-class Conv2d(UnaryKind):
-    """A 2-D convolution with weights shared across positions."""
+def _effective(args: Any) -> list[int]:
+    """Return each dimension's dilated kernel extent, d * (k - 1) + 1."""
+    return [d * (k - 1) + 1 for k, d in zip(args.kernel_size, args.dilation, strict=True)]
 
-    name = "Conv2d"
-    Args = Conv2dArgs
-    counterfactuals: ClassVar[Mapping[str, str]] = {"local": "LocallyConnected2d", "dense": "DenseConv2d"}
 
-    def output_shape(self, args: Conv2dArgs, shape: Shape) -> Shape:
-        channels, height, width = spatial_2d(self.name, shape)
+class _Convolution(UnaryKind):
+    """What every convolution shares: channel checks, shared-weight counts and width scaling."""
+
+    rank: ClassVar[int]
+    transposed: ClassVar[bool] = False
+
+    def _check_channels(self, args: Any, channels: int) -> None:
         if channels % args.groups:
             raise ShapeError(
                 f"groups={args.groups} does not divide the {channels} input channels; "
@@ -89,48 +158,41 @@ class Conv2d(UnaryKind):
                 f"groups={args.groups} does not divide out_channels={args.out_channels}; "
                 f"use a multiple of {args.groups}"
             )
-        if args.padding == "same" and args.stride != (1, 1):
-            raise ShapeError("padding='same' needs stride 1 (as in torch); give the padding as numbers")
-        pads = conv_padding(args)
-        padded = [size + before + after for size, (before, after) in zip((height, width), pads, strict=True)]
-        effective = [d * (k - 1) + 1 for k, d in zip(args.kernel_size, args.dilation, strict=True)]
-        if any(e > p for e, p in zip(effective, padded, strict=True)):
-            kernel = "x".join(map(str, effective))
-            if args.dilation != (1, 1):
-                kernel += " (dilated)"
-            raise ShapeError(
-                f"kernel {kernel} is larger than its {padded[0]}x{padded[1]} padded input; "
-                "use a smaller kernel or more padding"
-            )
-        out = tuple((p - e) // s + 1 for p, e, s in zip(padded, effective, args.stride, strict=True))
-        return (args.out_channels, out[0], out[1])
 
-    def cost(self, args: Conv2dArgs, in_shape: Shape, out_shape: Shape) -> LayerCost:
-        window = in_shape[0] // args.groups * prod(args.kernel_size)
-        outputs = prod(out_shape)
+    def macs(self, args: Any, in_shape: Shape, out_shape: Shape) -> int:
+        """Multiply-accumulates of the shared-weight layer, which the local variant keeps."""
+        groups: int = args.groups
+        kernel = prod(args.kernel_size)
+        if self.transposed:  # every input element meets out_channels / groups x kernel weights
+            out_channels: int = args.out_channels
+            return prod(in_shape) * (out_channels // groups) * kernel
+        return prod(out_shape) * (in_shape[0] // groups) * kernel
+
+    def fan_in(self, args: Any, in_shape: Shape) -> int:
+        """Input units each output unit is connected to (at most, for a transposed convolution)."""
+        groups: int = args.groups
+        per_group = in_shape[0] // groups
+        if not self.transposed:
+            return per_group * prod(args.kernel_size)
+        # Kernel taps u land on an output o when u * dilation = o + padding (mod stride): at most
+        # ceil(k / (stride / gcd(stride, dilation))) of them, and no more than the inputs there are.
+        taps = 1
+        for k, s, d, size in zip(args.kernel_size, args.stride, args.dilation, in_shape[1:], strict=True):
+            period = s // math.gcd(s, d)
+            taps *= min(-(-k // period), size)
+        return per_group * taps
+
+    def cost(self, args: Any, in_shape: Shape, out_shape: Shape) -> LayerCost:
+        weights = in_shape[0] * (args.out_channels // args.groups) * prod(args.kernel_size)
         bias = args.out_channels if args.bias else 0
         return LayerCost(
-            params=args.out_channels * window + bias,
-            macs=outputs * window,
-            elementwise_ops=outputs if args.bias else 0,
-            fan_in=window,
+            params=weights + bias,
+            macs=self.macs(args, in_shape, out_shape),
+            elementwise_ops=prod(out_shape) if args.bias else 0,
+            fan_in=self.fan_in(args, in_shape),
         )
 
-    def receptive_field(
-        self, args: Conv2dArgs, in_shape: Shape, rf: ReceptiveField | None
-    ) -> ReceptiveField | None:
-        rf = spatial_field(rf, in_shape)
-        if rf is None:
-            return None
-        effective = [d * (k - 1) + 1 for k, d in zip(args.kernel_size, args.dilation, strict=True)]
-        return ReceptiveField(
-            size=tuple(r + (e - 1) * j for r, e, j in zip(rf.size, effective, rf.jump, strict=True)),
-            jump=tuple(j * s for j, s in zip(rf.jump, args.stride, strict=True)),
-        )
-
-    def scale_width(
-        self, args: Conv2dArgs, old_input: Shape, new_input: Shape, multiplier: float
-    ) -> Conv2dArgs:
+    def scale_width(self, args: Any, old_input: Shape, new_input: Shape, multiplier: float) -> Any:
         """Scale out_channels; grouped convs keep a valid grouping (see `convprof sweep --width`).
 
         - groups == 1: out_channels -> round(out_channels x multiplier), at least 1.
@@ -151,10 +213,51 @@ class Conv2d(UnaryKind):
             new_groups = math.gcd(groups, new_in)
         return replace(args, out_channels=new_out, groups=new_groups)
 
-    def build(self, args: Conv2dArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
+
+class _Conv(_Convolution):
+    """A convolution with weights shared across positions: torch's formulas for every rank."""
+
+    def output_shape(self, args: Any, shape: Shape) -> Shape:
+        channels, sides = spatial(self.name, shape, self.rank)
+        self._check_channels(args, channels)
+        if args.padding == "same" and any(s != 1 for s in args.stride):
+            raise ShapeError("padding='same' needs stride 1 (as in torch); give the padding as numbers")
+        pads = conv_padding(args)
+        if args.padding_mode != "zeros":
+            # torch pads with F.pad first: reflection needs a pad below the side, circular at most it.
+            for size, (before, after) in zip(sides, pads, strict=True):
+                most = size - 1 if args.padding_mode == "reflect" else size
+                if max(before, after) > most and args.padding_mode != "replicate":
+                    raise ShapeError(
+                        f"padding {max(before, after)} is too large for padding_mode="
+                        f"'{args.padding_mode}' on a side of {size}; use padding <= {most}"
+                    )
+        padded = [size + before + after for size, (before, after) in zip(sides, pads, strict=True)]
+        effective = _effective(args)
+        if any(e > p for e, p in zip(effective, padded, strict=True)):
+            kernel = "x".join(map(str, effective))
+            if any(d != 1 for d in args.dilation):
+                kernel += " (dilated)"
+            raise ShapeError(
+                f"kernel {kernel} is larger than its {'x'.join(map(str, padded))} padded input; "
+                "use a smaller kernel or more padding"
+            )
+        out = tuple((p - e) // s + 1 for p, e, s in zip(padded, effective, args.stride, strict=True))
+        return (args.out_channels, *out)
+
+    def receptive_field(self, args: Any, in_shape: Shape, rf: ReceptiveField | None) -> ReceptiveField | None:
+        rf = spatial_field(rf, in_shape)
+        if rf is None:
+            return None
+        return ReceptiveField(
+            size=tuple(r + (e - 1) * j for r, e, j in zip(rf.size, _effective(args), rf.jump, strict=True)),
+            jump=tuple(j * s for j, s in zip(rf.jump, args.stride, strict=True)),
+        )
+
+    def build(self, args: Any, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
         from torch import nn
 
-        return nn.Conv2d(
+        module: torch.nn.Module = getattr(nn, f"Conv{self.rank}d")(
             in_shape[0],
             args.out_channels,
             args.kernel_size,
@@ -163,31 +266,102 @@ class Conv2d(UnaryKind):
             dilation=args.dilation,
             groups=args.groups,
             bias=args.bias,
+            padding_mode=args.padding_mode,
+        )
+        return module
+
+
+class _ConvTranspose(_Convolution):
+    """A transposed convolution: each input element scatters its kernel window of outputs."""
+
+    transposed = True
+
+    def output_shape(self, args: Any, shape: Shape) -> Shape:
+        channels, sides = spatial(self.name, shape, self.rank)
+        self._check_channels(args, channels)
+        for op, s, d in zip(args.output_padding, args.stride, args.dilation, strict=True):
+            if op >= s and op >= d:
+                raise ShapeError(
+                    f"output_padding {op} must be smaller than the stride ({s}) or the dilation ({d}), "
+                    "as in torch"
+                )
+        out = tuple(
+            (size - 1) * s - 2 * p + e + op
+            for size, s, p, e, op in zip(
+                sides, args.stride, args.padding, _effective(args), args.output_padding, strict=True
+            )
+        )
+        if any(o < 1 for o in out):
+            raise ShapeError(
+                f"padding {'x'.join(map(str, args.padding))} crops the whole output "
+                f"(it would be {'x'.join(map(str, out))}); use less padding"
+            )
+        return (args.out_channels, *out)
+
+    def receptive_field(self, args: Any, in_shape: Shape, rf: ReceptiveField | None) -> ReceptiveField | None:
+        """Return the field: an output reads at most ceil(extent / stride) neighbouring inputs.
+
+        Neighbouring output units sit jump / stride input units apart.
+
+        The jump is rounded up (at least 1), so a stride-2 down-sampling followed by a stride-2
+        transposed convolution comes back to the jump it started from.
+        """
+        rf = spatial_field(rf, in_shape)
+        if rf is None:
+            return None
+        reach = [-(-e // s) for e, s in zip(_effective(args), args.stride, strict=True)]
+        return ReceptiveField(
+            size=tuple(r + (w - 1) * j for r, w, j in zip(rf.size, reach, rf.jump, strict=True)),
+            jump=tuple(max(1, -(-j // s)) for j, s in zip(rf.jump, args.stride, strict=True)),
         )
 
+    def build(self, args: Any, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
+        from torch import nn
 
-@register
-class LocallyConnected2d(Conv2d):
-    """Conv2d's window, stride, padding, dilation and groups, with unshared weights per position."""
+        module: torch.nn.Module = getattr(nn, f"ConvTranspose{self.rank}d")(
+            in_shape[0],
+            args.out_channels,
+            args.kernel_size,
+            stride=args.stride,
+            padding=args.padding,
+            output_padding=args.output_padding,
+            groups=args.groups,
+            bias=args.bias,
+            dilation=args.dilation,
+        )
+        return module
 
-    name = "LocallyConnected2d"
+
+class _Local(_Convolution):
+    """The local variant: the same connections with unshared weights (one set per output, or per input)."""
+
     counterfactuals: ClassVar[Mapping[str, str]] = {}
     public = False
 
-    def cost(self, args: Conv2dArgs, in_shape: Shape, out_shape: Shape) -> LayerCost:
-        window = in_shape[0] // args.groups * prod(args.kernel_size)
-        outputs = prod(out_shape)
+    def cost(self, args: Any, in_shape: Shape, out_shape: Shape) -> LayerCost:
+        macs, outputs = self.macs(args, in_shape, out_shape), prod(out_shape)
         return LayerCost(
-            params=outputs * window + (outputs if args.bias else 0),
-            macs=outputs * window,
+            params=macs + (outputs if args.bias else 0),  # one weight per multiply-accumulate
+            macs=macs,
             elementwise_ops=outputs if args.bias else 0,
-            fan_in=window,
+            fan_in=self.fan_in(args, in_shape),
         )
 
-    def build(self, args: Conv2dArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
-        from convprof.nn import LocallyConnected2d as Module
+    def build(self, args: Any, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
+        from convprof import nn
 
-        return Module(
+        if self.transposed:
+            return nn.LocallyConnectedTranspose(
+                in_shape,
+                out_shape,
+                kernel_size=args.kernel_size,
+                stride=args.stride,
+                padding=args.padding,
+                dilation=args.dilation,
+                groups=args.groups,
+                bias=args.bias,
+            )
+        return nn.LocallyConnected(
             in_shape,
             out_shape,
             kernel_size=args.kernel_size,
@@ -196,18 +370,17 @@ class LocallyConnected2d(Conv2d):
             dilation=args.dilation,
             groups=args.groups,
             bias=args.bias,
+            padding_mode=args.padding_mode,
         )
 
 
-@register
-class DenseConv2d(Conv2d):
-    """A fully connected layer from Conv2d's whole input volume to its whole output volume."""
+class _Dense(_Convolution):
+    """The dense variant: a fully connected map from the whole input volume to the whole output volume."""
 
-    name = "DenseConv2d"
     counterfactuals: ClassVar[Mapping[str, str]] = {}
     public = False
 
-    def cost(self, args: Conv2dArgs, in_shape: Shape, out_shape: Shape) -> LayerCost:
+    def cost(self, args: Any, in_shape: Shape, out_shape: Shape) -> LayerCost:
         inputs, outputs = prod(in_shape), prod(out_shape)
         return LayerCost(
             params=inputs * outputs + (outputs if args.bias else 0),
@@ -216,12 +389,146 @@ class DenseConv2d(Conv2d):
             fan_in=inputs,
         )
 
-    def receptive_field(
-        self, args: Conv2dArgs, in_shape: Shape, rf: ReceptiveField | None
-    ) -> ReceptiveField | None:
+    def receptive_field(self, args: Any, in_shape: Shape, rf: ReceptiveField | None) -> ReceptiveField | None:
         return None
 
-    def build(self, args: Conv2dArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
+    def build(self, args: Any, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
         from convprof.nn import DenseVolume
 
         return DenseVolume(in_shape, out_shape, bias=args.bias)
+
+
+def _variants(stem: str, rank: int) -> Mapping[str, str]:
+    return {"local": f"LocallyConnected{stem}{rank}d", "dense": f"DenseConv{stem}{rank}d"}
+
+
+@register
+class Conv1d(_Conv):
+    """A 1-D convolution with weights shared across positions."""
+
+    name, rank, Args = "Conv1d", 1, CONV_ARGS[1]
+    counterfactuals: ClassVar[Mapping[str, str]] = _variants("", 1)
+
+
+@register
+class LocallyConnected1d(_Local, Conv1d):
+    """Conv1d's window, stride, padding, dilation and groups, with unshared weights per position."""
+
+    name = "LocallyConnected1d"
+
+
+@register
+class DenseConv1d(_Dense, Conv1d):
+    """A fully connected layer from Conv1d's whole input volume to its whole output volume."""
+
+    name = "DenseConv1d"
+
+
+@register
+class Conv2d(_Conv):
+    """A 2-D convolution with weights shared across positions."""
+
+    name, rank, Args = "Conv2d", 2, CONV_ARGS[2]
+    counterfactuals: ClassVar[Mapping[str, str]] = _variants("", 2)
+
+
+@register
+class LocallyConnected2d(_Local, Conv2d):
+    """Conv2d's window, stride, padding, dilation and groups, with unshared weights per position."""
+
+    name = "LocallyConnected2d"
+
+
+@register
+class DenseConv2d(_Dense, Conv2d):
+    """A fully connected layer from Conv2d's whole input volume to its whole output volume."""
+
+    name = "DenseConv2d"
+
+
+@register
+class Conv3d(_Conv):
+    """A 3-D convolution with weights shared across positions."""
+
+    name, rank, Args = "Conv3d", 3, CONV_ARGS[3]
+    counterfactuals: ClassVar[Mapping[str, str]] = _variants("", 3)
+
+
+@register
+class LocallyConnected3d(_Local, Conv3d):
+    """Conv3d's window, stride, padding, dilation and groups, with unshared weights per position."""
+
+    name = "LocallyConnected3d"
+
+
+@register
+class DenseConv3d(_Dense, Conv3d):
+    """A fully connected layer from Conv3d's whole input volume to its whole output volume."""
+
+    name = "DenseConv3d"
+
+
+@register
+class ConvTranspose1d(_ConvTranspose):
+    """A 1-D transposed convolution (up-sampling) with shared weights."""
+
+    name, rank, Args = "ConvTranspose1d", 1, TRANSPOSE_ARGS[1]
+    counterfactuals: ClassVar[Mapping[str, str]] = _variants("Transpose", 1)
+
+
+@register
+class LocallyConnectedTranspose1d(_Local, ConvTranspose1d):
+    """ConvTranspose1d's scatter pattern with unshared weights per input position."""
+
+    name = "LocallyConnectedTranspose1d"
+
+
+@register
+class DenseConvTranspose1d(_Dense, ConvTranspose1d):
+    """A fully connected layer from ConvTranspose1d's whole input volume to its whole output volume."""
+
+    name = "DenseConvTranspose1d"
+
+
+@register
+class ConvTranspose2d(_ConvTranspose):
+    """A 2-D transposed convolution (up-sampling) with shared weights."""
+
+    name, rank, Args = "ConvTranspose2d", 2, TRANSPOSE_ARGS[2]
+    counterfactuals: ClassVar[Mapping[str, str]] = _variants("Transpose", 2)
+
+
+@register
+class LocallyConnectedTranspose2d(_Local, ConvTranspose2d):
+    """ConvTranspose2d's scatter pattern with unshared weights per input position."""
+
+    name = "LocallyConnectedTranspose2d"
+
+
+@register
+class DenseConvTranspose2d(_Dense, ConvTranspose2d):
+    """A fully connected layer from ConvTranspose2d's whole input volume to its whole output volume."""
+
+    name = "DenseConvTranspose2d"
+
+
+@register
+class ConvTranspose3d(_ConvTranspose):
+    """A 3-D transposed convolution (up-sampling) with shared weights."""
+
+    name, rank, Args = "ConvTranspose3d", 3, TRANSPOSE_ARGS[3]
+    counterfactuals: ClassVar[Mapping[str, str]] = _variants("Transpose", 3)
+
+
+@register
+class LocallyConnectedTranspose3d(_Local, ConvTranspose3d):
+    """ConvTranspose3d's scatter pattern with unshared weights per input position."""
+
+    name = "LocallyConnectedTranspose3d"
+
+
+@register
+class DenseConvTranspose3d(_Dense, ConvTranspose3d):
+    """A fully connected layer from ConvTranspose3d's whole input volume to its whole output volume."""
+
+    name = "DenseConvTranspose3d"

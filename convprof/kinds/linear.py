@@ -1,11 +1,11 @@
-"""Linear and Flatten."""
+"""Linear, Flatten and Scale (a learnable per-channel multiply)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from convprof.args import REQUIRED, arg, boolean, integer, positive_int
+from convprof.args import REQUIRED, arg, boolean, integer, positive_int, real
 from convprof.kinds.base import (
     LayerCost,
     ReceptiveField,
@@ -20,7 +20,7 @@ from convprof.spec import Shape
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["Flatten", "Linear"]
+__all__ = ["Flatten", "Linear", "Scale"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +56,9 @@ class Linear(UnaryKind):
     def receptive_field(
         self, args: LinearArgs, in_shape: Shape, rf: ReceptiveField | None
     ) -> ReceptiveField | None:
+        # On channels moved last (a permute before it), it mixes the channels of one position only.
+        if rf is not None and rf.channels_last and len(in_shape) > 1:
+            return rf
         return None
 
     def scale_width(
@@ -124,3 +127,35 @@ class Flatten(UnaryKind):
         from torch import nn
 
         return nn.Flatten(args.start_dim, args.end_dim)
+
+
+@dataclass(frozen=True, slots=True)
+class ScaleArgs:
+    """A per-channel scale's argument."""
+
+    init: float = arg(1.0, real)
+    """Initial value of every scale (ConvNeXt's layer scale starts at 1e-6)."""
+
+
+@register
+class Scale(UnaryKind):
+    """Multiplies each channel by a learnable scale: ConvNeXt's layer scale."""
+
+    name = "Scale"
+    Args = ScaleArgs
+
+    def output_shape(self, args: ScaleArgs, shape: Shape) -> Shape:
+        return shape
+
+    def cost(self, args: ScaleArgs, in_shape: Shape, out_shape: Shape) -> LayerCost:
+        return LayerCost(params=in_shape[0], macs=0, elementwise_ops=prod(out_shape), fan_in=1)
+
+    def receptive_field(
+        self, args: ScaleArgs, in_shape: Shape, rf: ReceptiveField | None
+    ) -> ReceptiveField | None:
+        return rf
+
+    def build(self, args: ScaleArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
+        from convprof.nn import Scale as Module
+
+        return Module((in_shape[0], *(1 for _ in in_shape[1:])), args.init)

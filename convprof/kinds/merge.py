@@ -52,11 +52,13 @@ def merge_fields(fields: tuple[ReceptiveField | None, ...]) -> ReceptiveField | 
         return None
     known = [field for field in fields if field is not None]
     ranks = {len(field.size) for field in known}
-    if len(ranks) != 1:  # paths of different rank (a flatten on one side): no common extent
+    layouts = {field.channels_last for field in known}
+    if len(ranks) != 1 or len(layouts) != 1:  # a flatten or a permute on one side: no common extent
         return None
     return ReceptiveField(
         size=tuple(max(sizes) for sizes in zip(*(field.size for field in known), strict=True)),
         jump=tuple(max(jumps) for jumps in zip(*(field.jump for field in known), strict=True)),
+        channels_last=layouts.pop(),
     )
 
 

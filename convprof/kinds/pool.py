@@ -1,22 +1,12 @@
-"""Max, average and adaptive 2-D pooling, with torch's output-size formulas."""
+"""Max, average, power-average and adaptive pooling of every rank, with torch's output-size formulas."""
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from dataclasses import make_dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from convprof.args import (
-    REQUIRED,
-    Pair,
-    arg,
-    boolean,
-    nonneg_pair,
-    optional,
-    output_size,
-    positive_int,
-    positive_pair,
-)
+from convprof.args import REQUIRED, arg, boolean, optional, output_sizes, positive_float, positive_int, sizes
 from convprof.kinds.base import (
     LayerCost,
     ReceptiveField,
@@ -26,17 +16,28 @@ from convprof.kinds.base import (
     register,
     spatial_field,
 )
-from convprof.kinds.conv import spatial_2d
+from convprof.kinds.conv import spatial
 from convprof.spec import Shape
 
 if TYPE_CHECKING:
     import torch
 
 __all__ = [
+    "AdaptiveAvgPool1d",
     "AdaptiveAvgPool2d",
+    "AdaptiveAvgPool3d",
+    "AdaptiveMaxPool1d",
     "AdaptiveMaxPool2d",
+    "AdaptiveMaxPool3d",
+    "AvgPool1d",
     "AvgPool2d",
+    "AvgPool3d",
+    "LPPool1d",
+    "LPPool2d",
+    "LPPool3d",
+    "MaxPool1d",
     "MaxPool2d",
+    "MaxPool3d",
     "adaptive_window_max",
     "adaptive_window_sum",
     "pool_output_size",
@@ -73,50 +74,70 @@ def adaptive_window_max(size: int, out: int) -> int:
     return quotient + (1 if remainder == math.gcd(size, out) else 2)
 
 
-@dataclass(frozen=True, slots=True)
-class MaxPool2dArgs:
-    """torch.nn.MaxPool2d's arguments (return_indices is not supported: it changes the output)."""
-
-    kernel_size: Pair = arg(REQUIRED, positive_pair)
-    """Window height and width."""
-    stride: Pair | None = arg(None, optional(positive_pair))
-    """Step between windows; defaults to kernel_size."""
-    padding: Pair = arg((0, 0), nonneg_pair)
-    """Implicit padding per side (at most half the kernel)."""
-    dilation: Pair = arg((1, 1), positive_pair)
-    """Spacing between window elements."""
-    ceil_mode: bool = arg(False, boolean)
-    """Round the output size up instead of down."""
+def _frozen(name: str, fields: list[tuple[str, Any, Any]]) -> type:
+    """Return a frozen, slotted dataclass of `fields` that belongs to this module."""
+    cls = make_dataclass(name, fields, frozen=True, slots=True)
+    cls.__module__ = __name__
+    return cls
 
 
-@dataclass(frozen=True, slots=True)
-class AvgPool2dArgs:
-    """torch.nn.AvgPool2d's arguments."""
+def _window_args(kind: str, rank: int) -> type:
+    """Return torch.nn.{kind}{rank}d's arguments (not return_indices: it changes the output)."""
+    fields: list[tuple[str, Any, Any]]
+    window: list[tuple[str, Any, Any]] = [
+        ("kernel_size", tuple[int, ...], arg(REQUIRED, sizes(rank, 1))),
+        ("stride", tuple[int, ...] | None, arg(None, optional(sizes(rank, 1)))),
+    ]
+    ceil: tuple[str, Any, Any] = ("ceil_mode", bool, arg(False, boolean))
+    padding: tuple[str, Any, Any] = ("padding", tuple[int, ...], arg((0,) * rank, sizes(rank, 0)))
+    if kind == "MaxPool":
+        fields = [*window, padding, ("dilation", tuple[int, ...], arg((1,) * rank, sizes(rank, 1))), ceil]
+    elif kind == "AvgPool":
+        fields = [*window, padding, ceil, ("count_include_pad", bool, arg(True, boolean))]
+        if rank > 1:  # torch.nn.AvgPool1d has no divisor_override
+            fields.append(("divisor_override", int | None, arg(None, optional(positive_int))))
+    else:
+        fields = [("norm_type", float, arg(REQUIRED, positive_float)), *window, ceil]
+    return _frozen(f"{kind}{rank}dArgs", fields)
 
-    kernel_size: Pair = arg(REQUIRED, positive_pair)
-    """Window height and width."""
-    stride: Pair | None = arg(None, optional(positive_pair))
-    """Step between windows; defaults to kernel_size."""
-    padding: Pair = arg((0, 0), nonneg_pair)
-    """Implicit zero padding per side (at most half the kernel)."""
-    ceil_mode: bool = arg(False, boolean)
-    """Round the output size up instead of down."""
-    count_include_pad: bool = arg(True, boolean)
-    """Count padding zeros in the average."""
-    divisor_override: int | None = arg(None, optional(positive_int))
-    """Divide by this instead of the window size."""
+
+def _adaptive_args(rank: int) -> type:
+    """Return adaptive pooling's one argument for `rank` spatial dimensions."""
+    return _frozen(
+        f"AdaptivePool{rank}dArgs",
+        [("output_size", tuple[int | None, ...], arg(REQUIRED, output_sizes(rank)))],
+    )
 
 
 class _WindowPool(UnaryKind):
-    """Shared shape and counting logic of fixed-window pooling."""
+    """Shared shape and counting logic of fixed-window pooling of any rank."""
 
-    def _dilation(self, args: MaxPool2dArgs | AvgPool2dArgs) -> Pair:
-        return args.dilation if isinstance(args, MaxPool2dArgs) else (1, 1)
+    rank: ClassVar[int]
 
-    def output_shape(self, args: MaxPool2dArgs | AvgPool2dArgs, shape: Shape) -> Shape:
-        channels, height, width = spatial_2d(self.name, shape)
+    def _dilation(self, args: Any) -> tuple[int, ...]:
+        return getattr(args, "dilation", (1,) * self.rank)
+
+    def _padding(self, args: Any) -> tuple[int, ...]:
+        return getattr(args, "padding", (0,) * self.rank)
+
+    #: torch's 3-D average pooling (and so LPPool3d) also needs each unpadded side >= the window.
+    needs_whole_window: ClassVar[bool] = False
+
+    def output_shape(self, args: Any, shape: Shape) -> Shape:
+        channels, sides = spatial(self.name, shape, self.rank)
+        if (
+            self.needs_whole_window
+            and self.rank == 3
+            and any(k > n for k, n in zip(args.kernel_size, sides, strict=True))
+        ):
+            raise ShapeError(
+                f"window {'x'.join(map(str, args.kernel_size))} is larger than its "
+                f"{'x'.join(map(str, sides))} input (torch's 3-D average pooling refuses it even with "
+                "padding or ceil_mode); use a smaller window"
+            )
         stride = args.stride or args.kernel_size
-        for k, p in zip(args.kernel_size, args.padding, strict=True):
+        padding = self._padding(args)
+        for k, p in zip(args.kernel_size, padding, strict=True):
             if p > k // 2:
                 raise ShapeError(
                     f"padding {p} is more than half the kernel size {k}; use padding <= {k // 2}"
@@ -124,31 +145,23 @@ class _WindowPool(UnaryKind):
         out = tuple(
             pool_output_size(size, k, p, s, d, args.ceil_mode)
             for size, k, p, s, d in zip(
-                (height, width),
-                args.kernel_size,
-                args.padding,
-                stride,
-                self._dilation(args),
-                strict=True,
+                sides, args.kernel_size, padding, stride, self._dilation(args), strict=True
             )
         )
-        if out[0] < 1 or out[1] < 1:
-            sizes = zip((height, width), args.padding, strict=True)
-            padded = "x".join(str(size + 2 * p) for size, p in sizes)
+        if any(o < 1 for o in out):
+            padded = "x".join(str(size + 2 * p) for size, p in zip(sides, padding, strict=True))
             kernel = "x".join(map(str, args.kernel_size))
             raise ShapeError(
                 f"window {kernel} does not fit its {padded} padded input (output would be "
-                f"{out[0]}x{out[1]}); use a smaller window or more padding"
+                f"{'x'.join(map(str, out))}); use a smaller window or more padding"
             )
-        return (channels, out[0], out[1])
+        return (channels, *out)
 
-    def cost(self, args: MaxPool2dArgs | AvgPool2dArgs, in_shape: Shape, out_shape: Shape) -> LayerCost:
+    def cost(self, args: Any, in_shape: Shape, out_shape: Shape) -> LayerCost:
         window = prod(args.kernel_size)
         return LayerCost(params=0, macs=0, elementwise_ops=prod(out_shape) * window, fan_in=window)
 
-    def receptive_field(
-        self, args: MaxPool2dArgs | AvgPool2dArgs, in_shape: Shape, rf: ReceptiveField | None
-    ) -> ReceptiveField | None:
+    def receptive_field(self, args: Any, in_shape: Shape, rf: ReceptiveField | None) -> ReceptiveField | None:
         rf = spatial_field(rf, in_shape)
         if rf is None:
             return None
@@ -160,69 +173,82 @@ class _WindowPool(UnaryKind):
         )
 
 
-@register
-class MaxPool2d(_WindowPool):
+class _MaxPool(_WindowPool):
     """Maximum over each window."""
 
-    name = "MaxPool2d"
-    Args = MaxPool2dArgs
-
-    def build(self, args: MaxPool2dArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
+    def build(self, args: Any, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
         from torch import nn
 
-        return nn.MaxPool2d(
+        module: torch.nn.Module = getattr(nn, f"MaxPool{self.rank}d")(
             args.kernel_size, args.stride, args.padding, args.dilation, ceil_mode=args.ceil_mode
         )
+        return module
 
 
-@register
-class AvgPool2d(_WindowPool):
+class _AvgPool(_WindowPool):
     """Mean over each window."""
 
-    name = "AvgPool2d"
-    Args = AvgPool2dArgs
+    needs_whole_window = True
 
-    def build(self, args: AvgPool2dArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
+    def build(self, args: Any, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
         from torch import nn
 
-        return nn.AvgPool2d(
+        extra = {"divisor_override": args.divisor_override} if self.rank > 1 else {}
+        module: torch.nn.Module = getattr(nn, f"AvgPool{self.rank}d")(
             args.kernel_size,
             args.stride,
             args.padding,
             ceil_mode=args.ceil_mode,
             count_include_pad=args.count_include_pad,
-            divisor_override=args.divisor_override,
+            **extra,
+        )
+        return module
+
+
+class _LPPool(_WindowPool):
+    """The p-norm of each window: (sum of x^p)^(1/p), computed by torch as an average pool of x^p."""
+
+    needs_whole_window = True
+
+    def cost(self, args: Any, in_shape: Shape, out_shape: Shape) -> LayerCost:
+        window, outputs = prod(args.kernel_size), prod(out_shape)
+        # A power per input element, a read per window element, a root per output.
+        return LayerCost(
+            params=0, macs=0, elementwise_ops=prod(in_shape) + outputs * window + outputs, fan_in=window
         )
 
+    def build(self, args: Any, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
+        from torch import nn
 
-@dataclass(frozen=True, slots=True)
-class AdaptivePool2dArgs:
-    """Adaptive pooling's one argument."""
-
-    output_size: tuple[int | None, int | None] = arg(REQUIRED, output_size)
-    """Target height and width; null keeps the input's."""
+        kernel, stride = args.kernel_size, args.stride
+        if self.rank == 1:  # torch's lp_pool1d multiplies by kernel_size, which must be an int there
+            kernel, stride = kernel[0], None if stride is None else stride[0]
+        module: torch.nn.Module = getattr(nn, f"LPPool{self.rank}d")(
+            args.norm_type, kernel, stride, ceil_mode=args.ceil_mode
+        )
+        return module
 
 
 class _AdaptivePool(UnaryKind):
-    Args = AdaptivePool2dArgs
+    rank: ClassVar[int]
 
-    def output_shape(self, args: AdaptivePool2dArgs, shape: Shape) -> Shape:
-        channels, height, width = spatial_2d(self.name, shape)
-        oh, ow = args.output_size
-        return (channels, height if oh is None else oh, width if ow is None else ow)
+    def output_shape(self, args: Any, shape: Shape) -> Shape:
+        channels, sides = spatial(self.name, shape, self.rank)
+        return (
+            channels,
+            *(size if o is None else o for size, o in zip(sides, args.output_size, strict=True)),
+        )
 
-    def cost(self, args: AdaptivePool2dArgs, in_shape: Shape, out_shape: Shape) -> LayerCost:
-        (height, width), (oh, ow) = in_shape[1:], out_shape[1:]
+    def cost(self, args: Any, in_shape: Shape, out_shape: Shape) -> LayerCost:
+        pairs = list(zip(in_shape[1:], out_shape[1:], strict=True))
         return LayerCost(
             params=0,
             macs=0,
-            elementwise_ops=out_shape[0] * adaptive_window_sum(height, oh) * adaptive_window_sum(width, ow),
-            fan_in=adaptive_window_max(height, oh) * adaptive_window_max(width, ow),
+            elementwise_ops=out_shape[0] * prod(tuple(adaptive_window_sum(n, o) for n, o in pairs)),
+            fan_in=prod(tuple(adaptive_window_max(n, o) for n, o in pairs)),
         )
 
-    def receptive_field(
-        self, args: AdaptivePool2dArgs, in_shape: Shape, rf: ReceptiveField | None
-    ) -> ReceptiveField | None:
+    def receptive_field(self, args: Any, in_shape: Shape, rf: ReceptiveField | None) -> ReceptiveField | None:
         rf = spatial_field(rf, in_shape)
         if rf is None:
             return None
@@ -236,25 +262,126 @@ class _AdaptivePool(UnaryKind):
         )
 
 
-@register
-class AdaptiveAvgPool2d(_AdaptivePool):
+class _AdaptiveAvgPool(_AdaptivePool):
     """Mean over adaptive windows that tile the input into output_size cells."""
 
-    name = "AdaptiveAvgPool2d"
-
-    def build(self, args: AdaptivePool2dArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
+    def build(self, args: Any, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
         from torch import nn
 
-        return nn.AdaptiveAvgPool2d(args.output_size)
+        module: torch.nn.Module = getattr(nn, f"AdaptiveAvgPool{self.rank}d")(args.output_size)
+        return module
+
+
+class _AdaptiveMaxPool(_AdaptivePool):
+    """Maximum over adaptive windows that tile the input into output_size cells."""
+
+    def build(self, args: Any, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
+        from torch import nn
+
+        module: torch.nn.Module = getattr(nn, f"AdaptiveMaxPool{self.rank}d")(args.output_size)
+        return module
 
 
 @register
-class AdaptiveMaxPool2d(_AdaptivePool):
-    """Maximum over adaptive windows that tile the input into output_size cells."""
+class MaxPool1d(_MaxPool):
+    """Maximum over each window of a 1-D input (torch.nn.MaxPool1d)."""
 
-    name = "AdaptiveMaxPool2d"
+    name, rank, Args = "MaxPool1d", 1, _window_args("MaxPool", 1)
 
-    def build(self, args: AdaptivePool2dArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
-        from torch import nn
 
-        return nn.AdaptiveMaxPool2d(args.output_size)
+@register
+class MaxPool2d(_MaxPool):
+    """Maximum over each window of a 2-D input (torch.nn.MaxPool2d)."""
+
+    name, rank, Args = "MaxPool2d", 2, _window_args("MaxPool", 2)
+
+
+@register
+class MaxPool3d(_MaxPool):
+    """Maximum over each window of a 3-D input (torch.nn.MaxPool3d)."""
+
+    name, rank, Args = "MaxPool3d", 3, _window_args("MaxPool", 3)
+
+
+@register
+class AvgPool1d(_AvgPool):
+    """Mean over each window of a 1-D input (torch.nn.AvgPool1d)."""
+
+    name, rank, Args = "AvgPool1d", 1, _window_args("AvgPool", 1)
+
+
+@register
+class AvgPool2d(_AvgPool):
+    """Mean over each window of a 2-D input (torch.nn.AvgPool2d)."""
+
+    name, rank, Args = "AvgPool2d", 2, _window_args("AvgPool", 2)
+
+
+@register
+class AvgPool3d(_AvgPool):
+    """Mean over each window of a 3-D input (torch.nn.AvgPool3d)."""
+
+    name, rank, Args = "AvgPool3d", 3, _window_args("AvgPool", 3)
+
+
+@register
+class LPPool1d(_LPPool):
+    """The p-norm of each window of a 1-D input (torch.nn.LPPool1d)."""
+
+    name, rank, Args = "LPPool1d", 1, _window_args("LPPool", 1)
+
+
+@register
+class LPPool2d(_LPPool):
+    """The p-norm of each window of a 2-D input (torch.nn.LPPool2d)."""
+
+    name, rank, Args = "LPPool2d", 2, _window_args("LPPool", 2)
+
+
+@register
+class LPPool3d(_LPPool):
+    """The p-norm of each window of a 3-D input (torch.nn.LPPool3d)."""
+
+    name, rank, Args = "LPPool3d", 3, _window_args("LPPool", 3)
+
+
+@register
+class AdaptiveAvgPool1d(_AdaptiveAvgPool):
+    """Adaptive-window mean of a 1-D input (torch.nn.AdaptiveAvgPool1d)."""
+
+    name, rank, Args = "AdaptiveAvgPool1d", 1, _adaptive_args(1)
+
+
+@register
+class AdaptiveAvgPool2d(_AdaptiveAvgPool):
+    """Adaptive-window mean of a 2-D input (torch.nn.AdaptiveAvgPool2d)."""
+
+    name, rank, Args = "AdaptiveAvgPool2d", 2, _adaptive_args(2)
+
+
+@register
+class AdaptiveAvgPool3d(_AdaptiveAvgPool):
+    """Adaptive-window mean of a 3-D input (torch.nn.AdaptiveAvgPool3d)."""
+
+    name, rank, Args = "AdaptiveAvgPool3d", 3, _adaptive_args(3)
+
+
+@register
+class AdaptiveMaxPool1d(_AdaptiveMaxPool):
+    """Adaptive-window maximum of a 1-D input (torch.nn.AdaptiveMaxPool1d)."""
+
+    name, rank, Args = "AdaptiveMaxPool1d", 1, _adaptive_args(1)
+
+
+@register
+class AdaptiveMaxPool2d(_AdaptiveMaxPool):
+    """Adaptive-window maximum of a 2-D input (torch.nn.AdaptiveMaxPool2d)."""
+
+    name, rank, Args = "AdaptiveMaxPool2d", 2, _adaptive_args(2)
+
+
+@register
+class AdaptiveMaxPool3d(_AdaptiveMaxPool):
+    """Adaptive-window maximum of a 3-D input (torch.nn.AdaptiveMaxPool3d)."""
+
+    name, rank, Args = "AdaptiveMaxPool3d", 3, _adaptive_args(3)

@@ -1,0 +1,217 @@
+"""Normalisations by each sample's own statistics: GroupNorm, LayerNorm, LayerNorm2d, LocalResponseNorm."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from convprof.args import REQUIRED, arg, boolean, integers, nonneg_float, positive_int, real
+from convprof.kinds.base import LayerCost, ReceptiveField, ShapeError, UnaryKind, prod, register
+from convprof.kinds.norm import needs_rank, normalisation_ops
+from convprof.spec import Shape
+from convprof.units import format_shape
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["GroupNorm", "LayerNorm", "LayerNorm2d", "LocalResponseNorm"]
+
+#: Element-wise ops per element of local response normalisation besides its window reads: a square,
+#: then a multiply by alpha / size, an add of k, a power and the divide.
+LRN_OPS_PER_ELEMENT = 5
+
+
+class _PerSampleNorm(UnaryKind):
+    """Normalises with statistics of each sample, so it keeps the shape and needs no buffers."""
+
+    def receptive_field(
+        self, args: object, in_shape: Shape, rf: ReceptiveField | None
+    ) -> ReceptiveField | None:
+        # Statistics over positions are a per-sample context, not a window: as receptive-field
+        # calculations do, the layer is treated as point-wise (see the README's conventions).
+        return rf
+
+
+@dataclass(frozen=True, slots=True)
+class GroupNormArgs:
+    """torch.nn.GroupNorm's arguments; num_channels is inferred."""
+
+    num_groups: int = arg(REQUIRED, positive_int)
+    """Groups the channels are split into; each is normalised over its channels and positions."""
+    eps: float = arg(1e-5, nonneg_float)
+    """Added to the variance for numerical stability."""
+    affine: bool = arg(True, boolean)
+    """Learnable per-channel scale and shift."""
+
+
+@register
+class GroupNorm(_PerSampleNorm):
+    """Normalises each group of channels of each sample over its channels and positions."""
+
+    name = "GroupNorm"
+    Args = GroupNormArgs
+
+    def output_shape(self, args: GroupNormArgs, shape: Shape) -> Shape:
+        if shape[0] % args.num_groups:
+            raise ShapeError(
+                f"its {shape[0]} channels do not split into num_groups={args.num_groups} equal groups; "
+                "use a divisor of the channels"
+            )
+        return shape
+
+    def check_batch(self, args: GroupNormArgs, in_shape: Shape, batch_size: int) -> None:
+        # torch's _verify_batch_size: a group of one value has no variance.
+        if batch_size * (in_shape[0] // args.num_groups) * prod(in_shape[1:]) == 1:
+            raise ShapeError(
+                f"each group holds a single value at batch {batch_size} x {format_shape(in_shape)}; "
+                "torch needs more than one to normalise; use fewer groups or a larger input"
+            )
+
+    def cost(self, args: GroupNormArgs, in_shape: Shape, out_shape: Shape) -> LayerCost:
+        return LayerCost(
+            params=2 * in_shape[0] if args.affine else 0,
+            macs=0,
+            elementwise_ops=normalisation_ops(prod(out_shape), True),
+            fan_in=1,
+        )
+
+    def build(self, args: GroupNormArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
+        from torch import nn
+
+        return nn.GroupNorm(args.num_groups, in_shape[0], eps=args.eps, affine=args.affine)
+
+
+@dataclass(frozen=True, slots=True)
+class LayerNormArgs:
+    """torch.nn.LayerNorm's arguments."""
+
+    normalized_shape: int | tuple[int, ...] = arg(REQUIRED, integers(1))
+    """The last dimensions of each sample normalised together (an int is one dimension)."""
+    eps: float = arg(1e-5, nonneg_float)
+    """Added to the variance for numerical stability."""
+    elementwise_affine: bool = arg(True, boolean)
+    """Learnable scale (and bias) per element of normalized_shape."""
+    bias: bool = arg(True, boolean)
+    """Whether the affine part has a bias."""
+
+
+def _normalized(args: LayerNormArgs) -> tuple[int, ...]:
+    shape = args.normalized_shape
+    return (shape,) if isinstance(shape, int) else shape
+
+
+def _affine_params(elements: int, affine: bool, bias: bool) -> int:
+    return elements * (1 + bias) if affine else 0
+
+
+@register
+class LayerNorm(_PerSampleNorm):
+    """Normalises each sample over its last dimensions, as torch applies it."""
+
+    name = "LayerNorm"
+    Args = LayerNormArgs
+
+    def output_shape(self, args: LayerNormArgs, shape: Shape) -> Shape:
+        normalized = _normalized(args)
+        # torch would also normalise over the batch dimension when normalized_shape names it; the
+        # counts would then depend on the batch, so the batch is kept out.
+        if len(normalized) > len(shape) or shape[len(shape) - len(normalized) :] != normalized:
+            raise ShapeError(
+                f"normalized_shape {format_shape(normalized)} is not the last dimensions of its "
+                f"{format_shape(shape)} input; give the trailing sizes, e.g. {shape[-1]}"
+            )
+        return shape
+
+    def cost(self, args: LayerNormArgs, in_shape: Shape, out_shape: Shape) -> LayerCost:
+        return LayerCost(
+            params=_affine_params(prod(_normalized(args)), args.elementwise_affine, args.bias),
+            macs=0,
+            elementwise_ops=normalisation_ops(prod(out_shape), True),
+            fan_in=1,
+        )
+
+    def build(self, args: LayerNormArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
+        from torch import nn
+
+        return nn.LayerNorm(
+            _normalized(args), eps=args.eps, elementwise_affine=args.elementwise_affine, bias=args.bias
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LayerNorm2dArgs:
+    """LayerNorm's arguments but normalized_shape, which is the channels."""
+
+    eps: float = arg(1e-5, nonneg_float)
+    """Added to the variance for numerical stability (ConvNeXt uses 1e-6)."""
+    elementwise_affine: bool = arg(True, boolean)
+    """Learnable per-channel scale (and bias)."""
+    bias: bool = arg(True, boolean)
+    """Whether the affine part has a bias."""
+
+
+@register
+class LayerNorm2d(_PerSampleNorm):
+    """LayerNorm over the channels of each position of a [C, H, W] sample (torchvision's ConvNeXt)."""
+
+    name = "LayerNorm2d"
+    Args = LayerNorm2dArgs
+
+    def output_shape(self, args: LayerNorm2dArgs, shape: Shape) -> Shape:
+        needs_rank(self.name, shape, (3,))
+        return shape
+
+    def cost(self, args: LayerNorm2dArgs, in_shape: Shape, out_shape: Shape) -> LayerCost:
+        return LayerCost(
+            params=_affine_params(in_shape[0], args.elementwise_affine, args.bias),
+            macs=0,
+            elementwise_ops=normalisation_ops(prod(out_shape), True),
+            fan_in=1,
+        )
+
+    def build(self, args: LayerNorm2dArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
+        from convprof.nn import LayerNorm2d as Module
+
+        return Module(in_shape[0], eps=args.eps, elementwise_affine=args.elementwise_affine, bias=args.bias)
+
+
+@dataclass(frozen=True, slots=True)
+class LocalResponseNormArgs:
+    """torch.nn.LocalResponseNorm's arguments."""
+
+    size: int = arg(REQUIRED, positive_int)
+    """Neighbouring channels the normalisation sums over."""
+    alpha: float = arg(1e-4, real)
+    """Multiplicative factor."""
+    beta: float = arg(0.75, real)
+    """Exponent."""
+    k: float = arg(1.0, real)
+    """Additive factor."""
+
+
+@register
+class LocalResponseNorm(_PerSampleNorm):
+    """Divides each element by a power of the summed squares of its neighbouring channels (AlexNet)."""
+
+    name = "LocalResponseNorm"
+    Args = LocalResponseNormArgs
+
+    def output_shape(self, args: LocalResponseNormArgs, shape: Shape) -> Shape:
+        if len(shape) < 2:
+            raise ShapeError(
+                f"{self.name} needs channels and at least one spatial dimension, got {format_shape(shape)}"
+            )
+        return shape
+
+    def cost(self, args: LocalResponseNormArgs, in_shape: Shape, out_shape: Shape) -> LayerCost:
+        return LayerCost(
+            params=0,
+            macs=0,
+            elementwise_ops=prod(out_shape) * (args.size + LRN_OPS_PER_ELEMENT),
+            fan_in=min(args.size, in_shape[0]),
+        )
+
+    def build(self, args: LocalResponseNormArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
+        from torch import nn
+
+        return nn.LocalResponseNorm(args.size, alpha=args.alpha, beta=args.beta, k=args.k)

@@ -256,26 +256,26 @@ def test_unet_equals_the_reference_module_by_module() -> None:
         layers = [
             layer
             for layer in conv.layers
-            if not path or layer.name == path or layer.name.startswith(f"{path}.")
+            if not path or layer.path == path or layer.path.startswith(f"{path}.")
         ]
         assert sum(p.numel() for p in module.parameters()) == sum(layer.params for layer in layers), path
         buffers = sum(b.numel() * b.element_size() for b in module.buffers())
         assert buffers == sum(layer.buffer_bytes for layer in layers), path
         if list(module.parameters(recurse=False)):
-            (layer,) = [layer for layer in layers if layer.name == path]
+            (layer,) = [layer for layer in layers if layer.path == path]
             assert layer.kind == type(module).__name__, path
     for key, by_op in counter.get_flop_counts().items():
         if key in ("Global", "UNetReference"):
             continue
         path = key.removeprefix("UNetReference.")
-        under = [layer for layer in conv.layers if layer.name == path or layer.name.startswith(f"{path}.")]
+        under = [layer for layer in conv.layers if layer.path == path or layer.path.startswith(f"{path}.")]
         assert sum(by_op.values()) == sum(layer.flops for layer in under), path
 
 
 def test_unet_up_sampling_counts_follow_the_transposed_convolution_convention() -> None:
     """up1.up: 1024 x 16 x 16 inputs, each meeting 512 output channels x a 2x2 kernel (README)."""
     spec = load("unet")
-    (up,) = [layer for layer in analyze(spec).variant("conv").layers if layer.name == "up1.up"]
+    (up,) = [layer for layer in analyze(spec).variant("conv").layers if layer.path == "up1.up"]
     assert up.macs == 1024 * 16 * 16 * 512 * 2 * 2
     assert up.params == 1024 * 512 * 2 * 2 + 512
 
@@ -291,7 +291,7 @@ def test_segmentation_output_is_upsampled_back_to_the_input() -> None:
 
 def test_convnext_blocks_scale_their_branch_per_channel() -> None:
     report = analyze(load("convnext_tiny")).variant("conv")
-    scales = [layer for layer in report.layers if layer.name.endswith(".layer_scale")]
+    scales = [layer for layer in report.layers if layer.path.endswith(".layer_scale")]
     assert len(scales) == 3 + 3 + 9 + 3
     assert sum(layer.params for layer in scales) == 3 * 96 + 3 * 192 + 9 * 384 + 3 * 768
 
@@ -338,7 +338,7 @@ def test_m5_equals_the_tutorial_module_by_module() -> None:
     assert sum(p.numel() for p in model.parameters()) == conv.params == 26_915
     assert sum(b.numel() * b.element_size() for b in model.buffers()) == conv.buffer_bytes
     assert counter.get_total_flops() == conv.flops
-    by_name = {layer.name: layer for layer in conv.layers}
+    by_name = {layer.path: layer for layer in conv.layers}
     for path, module in model.named_children():
         assert sum(p.numel() for p in module.parameters()) == by_name[path].params, path
         assert by_name[path].kind == type(module).__name__, path

@@ -102,7 +102,7 @@ def _overrides(limits: dict[str, str | None], latency: tuple[str, ...]) -> Budge
     return Budgets(**values, latency_ms=tuple(sorted(devices.items())))
 
 
-def _baselines(paths: tuple[Path, ...]) -> dict[str, tuple[Path, dict[str, Any]]]:
+def _baselines(paths: tuple[Path, ...]) -> dict[str, tuple[Path, Report]]:
     """Return saved reports by spec name, from files and from directories of *.json files."""
     from convprof.reportfile import load_report
 
@@ -115,10 +115,10 @@ def _baselines(paths: tuple[Path, ...]) -> dict[str, tuple[Path, dict[str, Any]]
             files += found
         else:
             files.append(path)
-    baselines: dict[str, tuple[Path, dict[str, Any]]] = {}
+    baselines: dict[str, tuple[Path, Report]] = {}
     for file in files:
         data = load_report(file)
-        name = data["spec"]["name"]
+        name = data.spec.name
         if name in baselines:
             raise UsageError(
                 f"--baseline: {baselines[name][0]} and {file} are both for spec {name!r}; keep one"
@@ -273,11 +273,10 @@ def check(
         if devices:
             report = _measure(model, report, devices, preset)
         reports.append((model.name, report))
-        data = report.to_dict()
-        found: list[Check] = [*check_limits(model.name, budgets, data, strict=strict_latency)]
+        found: list[Check] = [*check_limits(model.name, budgets, report, strict=strict_latency)]
         if model.name in baselines:
-            baseline_data = baselines[model.name][1]
-            found += check_growth(model.name, allowances, baseline_data, data, strict=strict_latency)
+            baseline_report = baselines[model.name][1]
+            found += check_growth(model.name, allowances, baseline_report, report, strict=strict_latency)
         elif baselines:
             click.echo(
                 f"convprof: {model.name}: no baseline report for this spec; growth not checked", err=True

@@ -45,9 +45,7 @@ def diff(old: Path, new: Path, fmt: str, output: Path | None, everything: bool) 
     from convprof.reportfile import load_report
 
     before, after = load_report(old), load_report(new)
-    result = diff_reports(
-        before, after, f"{before['spec']['name']} ({old})", f"{after['spec']['name']} ({new})"
-    )
+    result = diff_reports(before, after, f"{before.spec.name} ({old})", f"{after.spec.name} ({new})")
     markdown = diff_markdown(result, everything=everything)
     text: str | None = None  # the table
     if fmt == "json":

@@ -223,7 +223,9 @@ def test_a_measured_report_reads_back_as_the_same_typed_report(tmp_path: Path) -
     report = measure_report(spec, analyze(spec, "sgd"), MeasureOptions(devices=("cpu",), preset="quick"))
     assert report.environment is not None
     measured = report.variant("conv").latency
-    assert measured is not None and measured[0].stats is not None and measured[0].memory is not None
+    assert measured is not None
+    assert measured[0].stats is not None
+    assert measured[0].memory is not None
     assert load_report(_saved(tmp_path, report)) == report
 
 
@@ -315,7 +317,8 @@ def test_statistics_come_from_the_raw_samples(tmp_path: Path) -> None:
     path = tmp_path / "edited.json"
     path.write_text(json.dumps(data), encoding="utf-8")
     measured = load_report(path).variant("conv").latency
-    assert measured is not None and measured[1].stats is not None
+    assert measured is not None
+    assert measured[1].stats is not None
     # Six samples, sorted 1, 1, 1.125, 1.25, 1.5, 4: the median is between the third and fourth.
     assert measured[1].stats.median_ms == (1.125 + 1.25) / 2
     assert measured[1].stats.stable is False  # IQR 0.375 over a median of 1.1875: 32%

@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from convprof.budgets import BUDGET_METRICS, LATENCY_PREFIX, UNSTABLE_VERDICT
-from convprof.commands.base import optimizer_option, preset_option, reports_errors
+from convprof.commands.base import (
+    deliver_result,
+    format_option,
+    optimizer_option,
+    output_option,
+    preset_option,
+    reports_errors,
+)
 from convprof.errors import UsageError
 from convprof.units import clip, plural
 
@@ -192,14 +199,8 @@ def _limit_option(metric: str, example: str) -> Callable[[F], F]:
     help="Exit 2 when a spec has nothing to check (no budgets, no --max-* option, no growth allowance).",
 )
 @optimizer_option
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "markdown", "json"]),
-    default="table",
-    show_default=True,
-    help="Output format of the check results.",
-)
+@format_option(csv=False, description="Output format of the check results.")
+@output_option
 @click.option(
     "--write-reports",
     type=click.Path(path_type=Path),
@@ -224,6 +225,7 @@ def check(
     require_budgets: bool,
     optimizer: str,
     fmt: str,
+    output: Path | None,
     write_reports: Path | None,
     **limits: str | None,
 ) -> None:
@@ -305,20 +307,11 @@ def check(
             write_atomic(targets[name], to_json(report))
         click.echo(f"convprof: wrote {len(reports)} report(s) to {write_reports}", err=True)
 
-    from convprof.render.checks import checks_json, checks_markdown, render_checks
+    from convprof.render.checks import checks_markdown
+    from convprof.render.formats import CheckResults, check_renderers
 
-    markdown = checks_markdown(checks, unchecked)
-    if fmt == "json":
-        click.echo(checks_json(checks, unchecked), nl=False)
-    elif fmt == "markdown":
-        click.echo(markdown, nl=False)
-    else:
-        from convprof.render.console import to_stdout
-
-        text = to_stdout(lambda console: render_checks(checks, unchecked, console))
-        if text is not None:
-            click.echo(text, nl=False)
-    step_summary(markdown)
+    deliver_result(CheckResults(checks, unchecked), check_renderers(), fmt, output)
+    step_summary(checks_markdown(checks, unchecked))
     for item in checks:
         if item.unstable and item.actual is not None and item.passed:
             click.echo(f"convprof: warning: {item.spec}: {item.metric} {UNSTABLE_VERDICT}", err=True)

@@ -129,6 +129,12 @@ class VariantReport:
         """Weights + gradients + optimizer state + buffers + activations kept for backward."""
         return 2 * self.param_bytes + self.optimizer_bytes + self.buffer_bytes + self.saved_activation_bytes
 
+    def latency_dict(self) -> dict[str, Any] | None:
+        """Return the JSON form of the measured latency: each device's entry (None when skipped)."""
+        if self.latency is None:
+            return None
+        return {result.device: result.to_dict() for result in self.latency}
+
 
 @dataclass(frozen=True, slots=True)
 class SpecInfo:
@@ -221,16 +227,10 @@ def _plain(value: Any) -> Any:
 def _variant_dict(variant: VariantReport) -> dict[str, Any]:
     return {
         **{name: getattr(variant, name) for name in VARIANT_TOTALS},
-        "latency": _latency_dict(variant.latency),
+        "latency": variant.latency_dict(),
         **_skipped_dict(variant.latency),
         "layers": [{name: _plain(getattr(layer, name)) for name in LAYER_FIELDS} for layer in variant.layers],
     }
-
-
-def _latency_dict(latency: tuple[DeviceLatency, ...] | None) -> dict[str, Any] | None:
-    if latency is None:
-        return None
-    return {result.device: result.to_dict() for result in latency}
 
 
 def _skipped_dict(latency: tuple[DeviceLatency, ...] | None) -> dict[str, Any]:

@@ -196,16 +196,17 @@ class Sweep:
         }
 
     def _point_dict(self, point: SweepPoint) -> dict[str, Any]:
-        data = point.report.to_dict()
         variants = {}
         for name in VARIANTS:
-            v = data["variants"][name]
-            entry = {key: v[key] for key in ("params", "macs", "flops", "param_bytes", "buffer_bytes")}
-            entry["activation_bytes"] = v["activation_bytes"]
+            v = point.report.variant(name)
+            entry: dict[str, Any] = {
+                key: getattr(v, key) for key in ("params", "macs", "flops", "param_bytes", "buffer_bytes")
+            }
+            entry["activation_bytes"] = v.activation_bytes
             entry["memory_bytes"] = metric_value(point.report, METRICS[2], name)
-            entry["training_bytes"] = v["training_bytes"]
+            entry["training_bytes"] = v.training_bytes
             if LATENCY in self.metrics:
-                entry["latency"] = v.get("latency")
+                entry["latency"] = v.latency_dict()
                 entry["skipped"] = skip_reason(point.report, name)
             variants[name] = entry
         return {

@@ -251,16 +251,13 @@ def _agrees(
 
 
 def _layer(name: str, index: int, data: Mapping[str, Any]) -> LayerReport:
-    receptive = data["receptive_field"]
     values = {field: data[field] for field in LAYER_FIELDS if field not in _DERIVED}
-    layer = LayerReport(
-        **values
-        | {
-            "inputs": tuple(data["inputs"]),
-            "output_shape": tuple(data["output_shape"]),
-            "receptive_field": None if receptive is None else tuple(receptive),
-        }
-    )
+    # JSON has lists where the report holds tuples (frozen, hashable, equal only to tuples).
+    values["inputs"] = tuple(values["inputs"])
+    values["output_shape"] = tuple(values["output_shape"])
+    receptive = values["receptive_field"]
+    values["receptive_field"] = None if receptive is None else tuple(receptive)
+    layer = LayerReport(**values)
     _agrees(layer, data, ("variants", name, "layers", index))
     return layer
 

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, fields, replace
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from convprof import yamlnode
 from convprof.args import describe
 from convprof.errors import ConvprofError, SpecError, UsageError
-from convprof.measure.stats import IQR_WARN_THRESHOLD, ROUND_SPREAD_THRESHOLD, UNSTABLE_MARK, entry_stable
 from convprof.quantity import parse_bytes, parse_count, parse_milliseconds, parse_percent
 from convprof.spec import Budgets
+from convprof.stats import IQR_WARN_THRESHOLD, ROUND_SPREAD_THRESHOLD, UNSTABLE_MARK
 from convprof.units import clip
+
+if TYPE_CHECKING:
+    from convprof.report import Report
 
 __all__ = [
     "BUDGET_METRICS",
@@ -181,26 +184,25 @@ def parse_growth(text: str) -> tuple[Allowance, ...]:
 Number = int | float
 
 
-def metric_values(report: Mapping[str, Any], variant: str = "conv") -> dict[str, Number | None]:
-    """Return a JSON report's size metrics and median latencies (`latency_ms.cpu`) for one variant."""
-    data = report["variants"][variant]
-    values: dict[str, Number | None] = {m: data[m] for m in BUDGET_METRICS}
-    latency = data.get("latency") or {}
-    for device, measured in sorted(latency.items()):
-        median = measured.get("median_ms") if isinstance(measured, Mapping) else None
-        values[LATENCY_PREFIX + device] = median
+def metric_values(report: Report, variant: str = "conv") -> dict[str, Number | None]:
+    """Return a report's size metrics and median latencies (`latency_ms.cpu`) for one variant."""
+    data = report.variant(variant)
+    values: dict[str, Number | None] = {m: getattr(data, m) for m in BUDGET_METRICS}
+    for measured in sorted(data.latency or (), key=lambda result: result.device):
+        median = None if measured.stats is None else measured.stats.median_ms
+        values[LATENCY_PREFIX + measured.device] = median
         # A budget names `cuda`; measurements name the GPU they ran on (`cuda:0`): the first one counts.
-        values.setdefault(LATENCY_PREFIX + device.partition(":")[0], median)
+        values.setdefault(LATENCY_PREFIX + measured.device.partition(":")[0], median)
     return values
 
 
-def metric_stability(report: Mapping[str, Any], variant: str = "conv") -> dict[str, bool | None]:
-    """Return whether each measured latency (`latency_ms.cpu`) of a JSON report's variant is stable."""
+def metric_stability(report: Report, variant: str = "conv") -> dict[str, bool | None]:
+    """Return whether each measured latency (`latency_ms.cpu`) of a report's variant is stable."""
     stability: dict[str, bool | None] = {}
-    for device, measured in sorted((report["variants"][variant].get("latency") or {}).items()):
-        stable = entry_stable(measured) if isinstance(measured, Mapping) else None
-        stability[LATENCY_PREFIX + device] = stable
-        stability.setdefault(LATENCY_PREFIX + device.partition(":")[0], stable)
+    for measured in sorted(report.variant(variant).latency or (), key=lambda result: result.device):
+        stable = None if measured.stats is None else measured.stats.stable
+        stability[LATENCY_PREFIX + measured.device] = stable
+        stability.setdefault(LATENCY_PREFIX + measured.device.partition(":")[0], stable)
     return stability
 
 
@@ -356,10 +358,8 @@ class GrowthCheck:
 Check = LimitCheck | GrowthCheck
 
 
-def check_limits(
-    spec: str, budgets: Budgets, report: Mapping[str, Any], *, strict: bool = False
-) -> list[LimitCheck]:
-    """Return one check per limit in `budgets` against the conv variant of a JSON report.
+def check_limits(spec: str, budgets: Budgets, report: Report, *, strict: bool = False) -> list[LimitCheck]:
+    """Return one check per limit in `budgets` against the conv variant of a report.
 
     With `strict`, a latency within its limit still fails when its median is unstable.
     """
@@ -380,8 +380,8 @@ def check_limits(
 def check_growth(
     spec: str,
     allowances: Iterable[Allowance],
-    baseline: Mapping[str, Any],
-    report: Mapping[str, Any],
+    baseline: Report,
+    report: Report,
     *,
     strict: bool = False,
 ) -> list[GrowthCheck]:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
 from convprof.budgets import metric_values
+from convprof.report import LayerReport, Report
 from convprof.variants import VARIANTS
 
 __all__ = [
@@ -171,38 +172,38 @@ class ReportDiff:
         }
 
 
-def _field(layer: Mapping[str, Any], name: str) -> Value:
-    value = layer.get(name)
-    if isinstance(value, list):  # a shape (6x28x28) or the paths a layer reads (a, b)
+def _field(layer: LayerReport, name: str, inputs: Sequence[str] | None = None) -> Value:
+    """One field as outputs show it; `inputs` stands in for the layer's own (renamed through a match)."""
+    value = getattr(layer, name) if name != "inputs" or inputs is None else inputs
+    if isinstance(value, tuple | list):  # a shape (6x28x28) or the paths a layer reads (a, b)
         return ", ".join(value) if name == "inputs" else "x".join(str(v) for v in value)
     return value if isinstance(value, (int, float, str)) else None
 
 
-def _generated(layer: Mapping[str, Any]) -> bool:
+def _generated(layer: LayerReport) -> bool:
     """True for a name the parser made up (`conv2d_3`): it shifts when a layer of its kind is inserted."""
-    name = str(layer["path"]).rsplit(".", 1)[-1]
+    name = layer.path.rsplit(".", 1)[-1]
     kind, _, number = name.rpartition("_")
-    return number.isdigit() and kind == str(layer["kind"]).lower()
+    return number.isdigit() and kind == layer.kind.lower()
 
 
-def _key(layer: Mapping[str, Any]) -> tuple[Any, ...]:
+def _key(layer: LayerReport) -> tuple[Any, ...]:
     """What identifies a layer across reports: its path; for a generated name, its block, kind and size.
 
     Generated names count the layers of a kind, so inserting a conv renames every later `conv2d_N` of
     its block: those are aligned by what they are instead, which keeps an insertion one added row."""
-    path = str(layer["path"])
     if _generated(layer):
-        return ("generated", *_slot(layer), tuple(layer["output_shape"]), layer["params"])
-    return ("path", path)
+        return ("generated", *_slot(layer), layer.output_shape, layer.params)
+    return ("path", layer.path)
 
 
-def _slot(layer: Mapping[str, Any]) -> tuple[str, str]:
+def _slot(layer: LayerReport) -> tuple[str, str]:
     """A generated name's block and kind: where an edited unnamed layer is looked for."""
-    return str(layer["path"]).rpartition(".")[0], str(layer["kind"]).lower()
+    return layer.path.rpartition(".")[0], layer.kind.lower()
 
 
 def _pair_edited(
-    old: list[Mapping[str, Any]], new: list[Mapping[str, Any]], olds: list[int], news: list[int]
+    old: Sequence[LayerReport], new: Sequence[LayerReport], olds: list[int], news: list[int]
 ) -> list[tuple[int, int]]:
     """Pair the unmatched generated layers of one stretch by block and kind, in order: edited in place."""
     pairs = []
@@ -217,7 +218,7 @@ def _pair_edited(
     return pairs
 
 
-def _layers(old: list[Mapping[str, Any]], new: list[Mapping[str, Any]]) -> tuple[LayerChange, ...]:
+def _layers(old: Sequence[LayerReport], new: Sequence[LayerReport]) -> tuple[LayerChange, ...]:
     """Match layers by path (generated names by what they are and where) and list what changed.
 
     The two sequences are aligned (difflib's longest matching blocks), so the layers after an
@@ -237,65 +238,65 @@ def _layers(old: list[Mapping[str, Any]], new: list[Mapping[str, Any]]) -> tuple
         pairs += edited
         unmatched_old += [i for i in range(i1, i2) if i not in {p[0] for p in edited}]
         unmatched_new += [j for j in range(j1, j2) if j not in {p[1] for p in edited}]
-    by_path = {str(new[j]["path"]): j for j in unmatched_new if not _generated(new[j])}
+    by_path = {new[j].path: j for j in unmatched_new if not _generated(new[j])}
     moved: set[int] = set()
     for i in list(unmatched_old):
-        j = by_path.get(str(old[i]["path"])) if not _generated(old[i]) else None
+        j = by_path.get(old[i].path) if not _generated(old[i]) else None
         if j is not None:
             pairs.append((i, j))
             moved.add(j)
             unmatched_old.remove(i)
             unmatched_new.remove(j)
-    renamed = {str(old[i]["path"]): str(new[j]["path"]) for i, j in pairs}
+    renamed = {old[i].path: new[j].path for i, j in pairs}
     renamed["input"] = "input"
     found: list[tuple[tuple[int, int], LayerChange]] = []
     for i in unmatched_old:
         layer = old[i]
         changes = tuple(MetricChange(f, _field(layer, f), None) for f in LAYER_FIELDS)
-        found.append(((i, 0), LayerChange("removed", str(layer["path"]), layer["index"], None, changes)))
+        found.append(((i, 0), LayerChange("removed", layer.path, layer.index, None, changes)))
     for j in unmatched_new:
         layer = new[j]
         changes = tuple(MetricChange(f, None, _field(layer, f)) for f in LAYER_FIELDS)
-        found.append(((j, 1), LayerChange("added", str(layer["path"]), None, layer["index"], changes)))
-    added = {str(new[j]["path"]): new[j] for j in unmatched_new}
-    removed = {str(old[i]["path"]): old[i] for i in unmatched_old}
+        found.append(((j, 1), LayerChange("added", layer.path, None, layer.index, changes)))
+    added = {new[j].path: new[j] for j in unmatched_new}
+    removed = {old[i].path: old[i] for i in unmatched_old}
 
-    def spliced(path: str, layers: dict[str, Mapping[str, Any]]) -> str:
+    def spliced(path: str, layers: dict[str, LayerReport]) -> str:
         """Follow a chain of added (or removed) single-input layers back to what it reads."""
         seen = 0
-        while path in layers and len(layers[path]["inputs"]) == 1 and seen < len(layers):
-            path, seen = str(layers[path]["inputs"][0]), seen + 1
+        while path in layers and len(layers[path].inputs) == 1 and seen < len(layers):
+            path, seen = layers[path].inputs[0], seen + 1
         return path
 
     for i, j in pairs:
-        before, after = dict(old[i]), dict(new[j])
+        before, after = old[i], new[j]
         # Inputs as the new report names them, through layers spliced in or out before: a neighbour
         # renamed, or a layer inserted or removed in series, is not a change of this one.
-        before["inputs"] = [renamed.get(path, path) for path in before["inputs"]]
-        through = [renamed.get(p, p) for p in (spliced(str(path), removed) for path in old[i]["inputs"])]
-        if [spliced(str(path), added) for path in after["inputs"]] == through:
-            before["inputs"] = after["inputs"]
+        inputs = [renamed.get(path, path) for path in before.inputs]
+        through = [renamed.get(p, p) for p in (spliced(path, removed) for path in before.inputs)]
+        if [spliced(path, added) for path in after.inputs] == through:
+            inputs = list(after.inputs)
         changes = tuple(
-            c for f in LAYER_FIELDS if (c := MetricChange(f, _field(before, f), _field(after, f))).changed
+            c
+            for f in LAYER_FIELDS
+            if (c := MetricChange(f, _field(before, f, inputs), _field(after, f))).changed
         )
         if changes or j in moved:
-            change = LayerChange("changed", str(after["path"]), before["index"], after["index"], changes)
+            change = LayerChange("changed", after.path, before.index, after.index, changes)
             found.append(((j, 1), change))
     return tuple(change for _, change in sorted(found, key=lambda item: item[0]))
 
 
-def diff_reports(
-    old: Mapping[str, Any], new: Mapping[str, Any], old_label: str = "old", new_label: str = "new"
-) -> ReportDiff:
-    """Compare two JSON reports variant by variant, metric by metric and layer by layer."""
+def diff_reports(old: Report, new: Report, old_label: str = "old", new_label: str = "new") -> ReportDiff:
+    """Compare two reports variant by variant, metric by metric and layer by layer."""
     variants = []
     for name in VARIANTS:
         before, after = metric_values(old, name), metric_values(new, name)
         for extra in _EXTRA_METRICS:
-            before[extra] = old["variants"][name][extra]
-            after[extra] = new["variants"][name][extra]
+            before[extra] = getattr(old.variant(name), extra)
+            after[extra] = getattr(new.variant(name), extra)
         keys = list(before) + [k for k in after if k not in before]
         metrics = tuple(MetricChange(k, before.get(k), after.get(k)) for k in keys)
-        layers = _layers(old["variants"][name]["layers"], new["variants"][name]["layers"])
+        layers = _layers(old.variant(name).layers, new.variant(name).layers)
         variants.append(VariantDiff(name, metrics, layers))
     return ReportDiff(old_label, new_label, tuple(variants))

@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from convprof.errors import UsageError
-from convprof.measure.stats import entry_stable
+from convprof.report import Report
+from convprof.results import Environment
 from convprof.variants import VARIANTS
 
 __all__ = ["MERGE_SCHEMA_VERSION", "MergedReports", "MergedRow", "environment_label", "merge_reports"]
 
 #: Version of the JSON `merge --format json` writes; bumped on any incompatible change.
 MERGE_SCHEMA_VERSION = 1
-
-#: Variant fields that belong to a measurement, not to the spec: they may differ between machines.
-_MEASURED_FIELDS = ("latency", "skipped")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,53 +64,59 @@ class MergedReports:
         }
 
 
-def environment_label(environment: Mapping[str, Any] | None, device: str, source: str) -> str:
+def environment_label(environment: Environment | None, device: str, source: str) -> str:
     """Name the machine a device was measured on: CPU model or GPU name, threads, torch version."""
-    if not environment:
+    if environment is None:
         return f"(no environment recorded: {source})"
-    hardware = environment.get("cpu_model") or "unknown CPU"
+    hardware = environment.cpu_model or "unknown CPU"
     if device != "cpu":
-        for gpu in environment.get("cuda") or []:
-            if isinstance(gpu, Mapping) and gpu.get("device") in (device, f"{device}:0"):
-                hardware = gpu.get("name") or device
-    parts = [str(hardware)]
-    if device == "cpu" and environment.get("threads") is not None:
-        threads = environment["threads"]
+        for gpu in environment.cuda:
+            if gpu.device in (device, f"{device}:0"):
+                hardware = gpu.name or device
+    parts = [hardware]
+    if device == "cpu":
+        threads = environment.threads
         parts.append(f"{threads} thread" if threads == 1 else f"{threads} threads")
-    if environment.get("torch_version"):
-        parts.append(f"torch {environment['torch_version']}")
+    if environment.torch_version:
+        parts.append(f"torch {environment.torch_version}")
     return ", ".join(parts)
 
 
-def _identity(report: Mapping[str, Any]) -> dict[str, Any]:
+def _identity(report: Report) -> Report:
     """Return what must agree for two reports to be of the same spec: everything but measurements."""
-    variants = {
-        name: {k: v for k, v in report["variants"][name].items() if k not in _MEASURED_FIELDS}
-        for name in VARIANTS
-    }
-    return {"spec": report["spec"], "optimizer": report.get("optimizer"), "variants": variants}
+    return replace(
+        report,
+        convprof_version="",
+        environment=None,
+        variants=tuple(replace(variant, latency=None) for variant in report.variants),
+    )
 
 
-def _difference(first: Mapping[str, Any], other: Mapping[str, Any]) -> str:
-    a, b = first["spec"], other["spec"]
+def _difference(first: Report, other: Report) -> str:
+    a, b = first.spec, other.spec
     for key in ("name", "input", "batch_size", "dtype"):
-        if a.get(key) != b.get(key):
-            return f"spec {key} {a.get(key)!r} vs {b.get(key)!r}"
-    if first.get("optimizer") != other.get("optimizer"):
-        return f"optimizer {first.get('optimizer')!r} vs {other.get('optimizer')!r}"
+        if getattr(a, key) != getattr(b, key):
+            return f"spec {key} {_shown(getattr(a, key))} vs {_shown(getattr(b, key))}"
+    if first.optimizer != other.optimizer:
+        return f"optimizer {first.optimizer!r} vs {other.optimizer!r}"
     return "the layers or counts differ"
 
 
-def merge_reports(reports: Sequence[tuple[str, Mapping[str, Any]]]) -> MergedReports:
+def _shown(value: object) -> str:
+    # Shapes as JSON writes them, so the message matches the files it names.
+    return repr(list(value)) if isinstance(value, tuple) else repr(value)
+
+
+def merge_reports(reports: Sequence[tuple[str, Report]]) -> MergedReports:
     """Combine (source, report) pairs of one spec; UsageError when specs or schema versions differ."""
     if len(reports) < 1:
         raise UsageError("merge needs at least one report")
     first_source, first = reports[0]
     for source, report in reports[1:]:
-        if report["schema_version"] != first["schema_version"]:
+        if report.schema_version != first.schema_version:
             raise UsageError(
-                f"cannot merge: {first_source} has schema_version {first['schema_version']}, "
-                f"{source} has {report['schema_version']}; regenerate both with one convprof version"
+                f"cannot merge: {first_source} has schema_version {first.schema_version}, "
+                f"{source} has {report.schema_version}; regenerate both with one convprof version"
             )
         if _identity(report) != _identity(first):
             raise UsageError(
@@ -121,12 +125,11 @@ def merge_reports(reports: Sequence[tuple[str, Mapping[str, Any]]]) -> MergedRep
             )
     rows: list[MergedRow] = []
     for source, report in reports:
-        environment = report.get("environment")
         devices: list[str] = []
         for name in VARIANTS:
-            for device in report["variants"][name].get("latency") or {}:
-                if device not in devices:
-                    devices.append(device)
+            for result in report.variant(name).latency or ():
+                if result.device not in devices:
+                    devices.append(result.device)
         if not devices:
             raise UsageError(
                 f"{source}: has no latency measurements; write reports with measured latency to merge them"
@@ -135,10 +138,10 @@ def merge_reports(reports: Sequence[tuple[str, Mapping[str, Any]]]) -> MergedRep
             medians: list[tuple[str, float | None]] = []
             stable: list[tuple[str, bool | None]] = []
             for name in VARIANTS:
-                entry = (report["variants"][name].get("latency") or {}).get(device)
-                median = entry.get("median_ms") if isinstance(entry, Mapping) else None
-                medians.append((name, median))
-                stable.append((name, entry_stable(entry) if isinstance(entry, Mapping) else None))
-            label = environment_label(environment, device, source)
+                found = [r.stats for r in report.variant(name).latency or () if r.device == device]
+                stats = found[0] if found else None
+                medians.append((name, None if stats is None else stats.median_ms))
+                stable.append((name, None if stats is None else stats.stable))
+            label = environment_label(report.environment, device, source)
             rows.append(MergedRow(label, device, tuple(medians), source, tuple(stable)))
-    return MergedReports(first["spec"]["name"], first["schema_version"], tuple(rows))
+    return MergedReports(first.spec.name, first.schema_version, tuple(rows))

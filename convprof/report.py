@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from convprof.measure.results import DeviceLatency, Environment
+from convprof.results import DeviceLatency, Environment, ReportDataError
 
 __all__ = [
     "LAYER_FIELDS",
@@ -13,6 +14,7 @@ __all__ = [
     "VARIANT_TOTALS",
     "LayerReport",
     "Report",
+    "ReportDataError",
     "SpecInfo",
     "VariantReport",
 ]
@@ -127,6 +129,12 @@ class VariantReport:
         """Weights + gradients + optimizer state + buffers + activations kept for backward."""
         return 2 * self.param_bytes + self.optimizer_bytes + self.buffer_bytes + self.saved_activation_bytes
 
+    def latency_dict(self) -> dict[str, Any] | None:
+        """Return the JSON form of the measured latency: each device's entry (None when skipped)."""
+        if self.latency is None:
+            return None
+        return {result.device: result.to_dict() for result in self.latency}
+
 
 @dataclass(frozen=True, slots=True)
 class SpecInfo:
@@ -187,6 +195,30 @@ class Report:
             data["environment"] = self.environment.to_dict()
         return data
 
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Report:
+        """Return the Report `to_dict` wrote: its exact inverse, for data the report schema accepts.
+
+        Derived figures (flops, training_bytes, latency statistics) are recomputed from what they
+        derive from; ReportDataError, with its path in the document, when they disagree.
+        """
+        spec = data["spec"]
+        environment = data.get("environment")
+        return cls(
+            schema_version=data["schema_version"],
+            convprof_version=data["convprof_version"],
+            spec=SpecInfo(
+                spec["name"], spec["description"], tuple(spec["input"]), spec["batch_size"], spec["dtype"]
+            ),
+            optimizer=data["optimizer"],
+            variants=tuple(_variant(name, variant) for name, variant in data["variants"].items()),
+            environment=None if environment is None else Environment.from_dict(environment),
+        )
+
+
+#: Figures a report writes that derive from others: read back only to check they still agree.
+_DERIVED = ("flops", "training_bytes")
+
 
 def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
@@ -195,16 +227,10 @@ def _plain(value: Any) -> Any:
 def _variant_dict(variant: VariantReport) -> dict[str, Any]:
     return {
         **{name: getattr(variant, name) for name in VARIANT_TOTALS},
-        "latency": _latency_dict(variant.latency),
+        "latency": variant.latency_dict(),
         **_skipped_dict(variant.latency),
         "layers": [{name: _plain(getattr(layer, name)) for name in LAYER_FIELDS} for layer in variant.layers],
     }
-
-
-def _latency_dict(latency: tuple[DeviceLatency, ...] | None) -> dict[str, Any] | None:
-    if latency is None:
-        return None
-    return {result.device: result.to_dict() for result in latency}
 
 
 def _skipped_dict(latency: tuple[DeviceLatency, ...] | None) -> dict[str, Any]:
@@ -212,3 +238,53 @@ def _skipped_dict(latency: tuple[DeviceLatency, ...] | None) -> dict[str, Any]:
     if latency is None:
         return {}
     return {"skipped": {r.device: r.skipped for r in latency if r.skipped is not None}}
+
+
+def _agrees(
+    built: VariantReport | LayerReport, data: Mapping[str, Any], where: tuple[str | int, ...]
+) -> None:
+    for name in _DERIVED:
+        if name in data and data[name] != getattr(built, name):
+            raise ReportDataError(
+                (*where, name), f"{data[name]}, but the other fields give {getattr(built, name)}"
+            )
+
+
+def _layer(name: str, index: int, data: Mapping[str, Any]) -> LayerReport:
+    values = {field: data[field] for field in LAYER_FIELDS if field not in _DERIVED}
+    # JSON has lists where the report holds tuples (frozen, hashable, equal only to tuples).
+    values["inputs"] = tuple(values["inputs"])
+    values["output_shape"] = tuple(values["output_shape"])
+    receptive = values["receptive_field"]
+    values["receptive_field"] = None if receptive is None else tuple(receptive)
+    layer = LayerReport(**values)
+    _agrees(layer, data, ("variants", name, "layers", index))
+    return layer
+
+
+def _variant(name: str, data: Mapping[str, Any]) -> VariantReport:
+    latency = data["latency"]
+    skipped: Mapping[str, str] = data.get("skipped", {})
+    if latency is None and skipped:
+        raise ReportDataError(("variants", name, "skipped"), "skip reasons where nothing was measured")
+    for device in skipped:
+        if latency is not None and device not in latency:
+            raise ReportDataError(("variants", name, "skipped", device), "a device latency does not list")
+    variant = VariantReport(
+        name=name,
+        **{field: data[field] for field in VARIANT_TOTALS if field not in _DERIVED},
+        layers=tuple(_layer(name, i, layer) for i, layer in enumerate(data["layers"])),
+        latency=None
+        if latency is None
+        else tuple(_device(name, device, entry, skipped.get(device)) for device, entry in latency.items()),
+    )
+    _agrees(variant, data, ("variants", name))
+    return variant
+
+
+def _device(name: str, device: str, entry: Mapping[str, Any] | None, skipped: str | None) -> DeviceLatency:
+    try:
+        return DeviceLatency.from_dict(device, entry, skipped)
+    except ReportDataError as exc:
+        where = ("variants", name) if exc.path[0] == "skipped" else ("variants", name, "latency", device)
+        raise ReportDataError((*where, *exc.path), exc.message) from None

@@ -1,4 +1,4 @@
-"""Saved JSON reports read back for baselines, diffs and merges, with clear messages when they are not."""
+"""Saved JSON reports read back as typed Reports for baselines, diffs and merges, with clear messages."""
 
 from __future__ import annotations
 
@@ -6,11 +6,19 @@ import functools
 import json
 import os
 from pathlib import Path
-from typing import Any
 
 from convprof.errors import UsageError
-from convprof.jsoncheck import MAX_DEPTH, Checker, compile_schema, deep_position, find_unsafe, loads, locate
-from convprof.report import SCHEMA_VERSION
+from convprof.jsoncheck import (
+    MAX_DEPTH,
+    Checker,
+    Violation,
+    compile_schema,
+    deep_position,
+    find_unsafe,
+    loads,
+    locate,
+)
+from convprof.report import SCHEMA_VERSION, Report, ReportDataError
 from convprof.schema import report_schema
 from convprof.units import clip
 
@@ -20,11 +28,11 @@ __all__ = ["MAX_REPORT_BYTES", "load_report"]
 MAX_REPORT_BYTES = 256 * 1024 * 1024
 
 
-def load_report(path: Path) -> dict[str, Any]:
+def load_report(path: Path) -> Report:
     """Read a report written by `convprof compare --format json`; UsageError when it is not one.
 
-    The whole report is checked against `convprof schema` first, so the commands that read it can
-    trust every field's type.
+    The whole report is checked against `convprof schema` first (its messages say where the file is
+    wrong), then read into the typed Report by `Report.from_dict`, the inverse of `to_dict`.
     """
     try:
         with path.open("rb") as handle:
@@ -93,7 +101,14 @@ def load_report(path: Path) -> dict[str, Any]:
             f"{path}{_position(text, violation.path)}: not a valid report: {violation.dotted}: "
             f"{violation.message}; regenerate it with `convprof compare --format json`"
         )
-    return data
+    try:
+        return Report.from_dict(data)
+    except ReportDataError as exc:
+        where = Violation(exc.path, exc.message)
+        raise UsageError(
+            f"{path}{_position(text, where.path)}: not a valid report: {where.dotted}: "
+            f"{where.message}; regenerate it with `convprof compare --format json`"
+        ) from None
 
 
 @functools.cache

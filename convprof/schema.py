@@ -53,13 +53,20 @@ _LAYER: dict[str, Any] = {
 
 _NUMBER: dict[str, Any] = {"type": "number", "minimum": 0}
 _MAYBE_NUMBER: dict[str, Any] = {"type": ["number", "null"], "minimum": 0}
-_NUMBERS: dict[str, Any] = {"type": "array", "items": _NUMBER}
+_NUMBERS: dict[str, Any] = {"type": "array", "items": _NUMBER, "minItems": 1}
 
-# Measured latency of one variant on one device, as convprof.measure.results.DeviceLatency writes it
-# (every key is always written; the schema types them without demanding them all).
+# Measured latency of one variant on one device, as convprof.results.DeviceLatency writes it: every
+# key is always written and required, so a report that passes reads back whole. The statistics are
+# derived again from raw_ms and raw_rounds when a report is read.
 _LATENCY_ENTRY: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
+    "required": [
+        *("median_ms", "p10_ms", "p25_ms", "p75_ms", "p90_ms", "iqr_ms", "min_ms", "max_ms", "mean_ms"),
+        *("samples", "calls_per_sample", "round_spread", "stable", "first_call_ms", "compile_ms"),
+        *("raw_ms", "raw_rounds", "device_median_ms", "device_raw_ms", "achieved_flop_per_s"),
+        *("arithmetic_intensity", "roofline_fraction", "memory"),
+    ],
     "properties": {
         **dict.fromkeys(("median_ms", "p10_ms", "p25_ms", "p75_ms", "p90_ms", "iqr_ms"), _NUMBER),
         **dict.fromkeys(("min_ms", "max_ms", "mean_ms", "round_spread"), _NUMBER),
@@ -107,8 +114,37 @@ _LATENCY: dict[str, Any] = {
 LATENCY_SCHEMA = _LATENCY
 
 _LOAD: dict[str, Any] = {"type": "array", "items": _NUMBER, "minItems": 3, "maxItems": 3}
+_MAYBE_TEXT: dict[str, Any] = {"type": ["string", "null"]}
 
-# Where and with what the measurements were taken, as convprof.measure.results.Environment writes it.
+_GPU: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": [
+        *("device", "name", "capability", "driver", "cuda", "cudnn"),
+        *("cudnn_benchmark", "tf32_matmul", "tf32_cudnn", "memory_limit_bytes"),
+    ],
+    "properties": {
+        **{key: {"type": "string"} for key in ("device", "name", "capability")},
+        "driver": _MAYBE_TEXT,
+        "cuda": _MAYBE_TEXT | {"description": "CUDA version torch was built with."},
+        "cudnn": {"type": ["integer", "null"]},
+        **{key: {"type": "boolean"} for key in ("cudnn_benchmark", "tf32_matmul", "tf32_cudnn")},
+        "memory_limit_bytes": _COUNT,
+    },
+}
+
+_CALIBRATION: dict[str, Any] = {
+    "type": "object",
+    "description": "Roofline bounds from `convprof calibrate`, by device.",
+    "additionalProperties": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["peak_flop_per_s", "copy_bytes_per_s"],
+        "properties": {"peak_flop_per_s": _NUMBER, "copy_bytes_per_s": _NUMBER},
+    },
+}
+
+# Where and with what the measurements were taken, as convprof.results.Environment writes it.
 # `merge` reads it to key reports by machine.
 _ENVIRONMENT: dict[str, Any] = {
     "description": "The machine and software measurements were taken on; absent when none were.",
@@ -116,6 +152,13 @@ _ENVIRONMENT: dict[str, Any] = {
         {"type": "null"},
         {
             "type": "object",
+            "additionalProperties": False,
+            "required": [
+                *("convprof_version", "python_version", "torch_version", "platform", "cpu_model"),
+                *("logical_cores", "threads", "env_threads", "load_before", "load_after", "preset"),
+                *("dtype", "batch_size", "channels_last", "compiled", "cpu_memory_limit_bytes"),
+                *("cuda", "calibration"),
+            ],
             "properties": {
                 **{
                     key: {"type": "string"}
@@ -138,14 +181,8 @@ _ENVIRONMENT: dict[str, Any] = {
                 "channels_last": {"type": "boolean"},
                 "compiled": {"type": "boolean"},
                 "cpu_memory_limit_bytes": _COUNT,
-                "cuda": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "required": ["device", "name", "capability", "cudnn_benchmark", "tf32_matmul"],
-                    },
-                },
-                "calibration": {"type": "object"},
+                "cuda": {"type": "array", "items": _GPU},
+                "calibration": _CALIBRATION,
             },
         },
     ],

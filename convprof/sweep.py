@@ -22,6 +22,7 @@ from convprof.errors import SpecError, UsageError
 from convprof.fit import PowerFit, fit_power
 from convprof.parse import WidthRule, parse_nodes
 from convprof.report import Report, SpecInfo
+from convprof.results import DeviceLatency
 from convprof.sources import SpecSource
 from convprof.spec import ModelSpec
 from convprof.units import clip
@@ -195,16 +196,17 @@ class Sweep:
         }
 
     def _point_dict(self, point: SweepPoint) -> dict[str, Any]:
-        data = point.report.to_dict()
         variants = {}
         for name in VARIANTS:
-            v = data["variants"][name]
-            entry = {key: v[key] for key in ("params", "macs", "flops", "param_bytes", "buffer_bytes")}
-            entry["activation_bytes"] = v["activation_bytes"]
+            v = point.report.variant(name)
+            entry: dict[str, Any] = {
+                key: getattr(v, key) for key in ("params", "macs", "flops", "param_bytes", "buffer_bytes")
+            }
+            entry["activation_bytes"] = v.activation_bytes
             entry["memory_bytes"] = metric_value(point.report, METRICS[2], name)
-            entry["training_bytes"] = v["training_bytes"]
+            entry["training_bytes"] = v.training_bytes
             if LATENCY in self.metrics:
-                entry["latency"] = v.get("latency")
+                entry["latency"] = v.latency_dict()
                 entry["skipped"] = skip_reason(point.report, name)
             variants[name] = entry
         return {
@@ -227,48 +229,21 @@ class Sweep:
 # -- reading a point's figures ------------------------------------------------------------------------
 
 
-def _latency_entry(report: Report, variant: str) -> dict[str, Any] | None:
-    latency = report.to_dict()["variants"][variant].get("latency")
-    if not isinstance(latency, dict):
-        return None
-    for entry in latency.values():  # one device per sweep
-        if isinstance(entry, dict):
-            return entry
-    return None
-
-
-def _seconds(entry: dict[str, Any]) -> float | None:
-    for key in ("median_s", "median", "seconds"):
-        value = entry.get(key)
-        if isinstance(value, (int, float)) and value > 0:
-            return float(value)
-    for key in ("median_ms",):
-        value = entry.get(key)
-        if isinstance(value, (int, float)) and value > 0:
-            return float(value) / 1000
-    return None
+def _measured(report: Report, variant: str) -> DeviceLatency | None:
+    """Return `variant`'s measured result at this point (a sweep measures one device); None if none."""
+    return next(iter(report.variant(variant).latency or ()), None)
 
 
 def latency_stable(report: Report, variant: str) -> bool | None:
     """Return whether `variant`'s measured latency at this point is stable; None when not measured."""
-    from convprof.measure.stats import entry_stable
-
-    entry = _latency_entry(report, variant)
-    return None if entry is None else entry_stable(entry)
+    result = _measured(report, variant)
+    return None if result is None or result.stats is None else result.stats.stable
 
 
 def skip_reason(report: Report, variant: str) -> str | None:
     """Return why `variant`'s latency was not measured at this point, or None."""
-    v = report.to_dict()["variants"][variant]
-    skipped = v.get("skipped")
-    if isinstance(skipped, str):
-        return skipped
-    if isinstance(skipped, dict) and skipped:
-        return "; ".join(str(reason) for reason in skipped.values())
-    entry = _latency_entry(report, variant)
-    if entry is not None and isinstance(entry.get("skipped"), str):
-        return str(entry["skipped"])
-    return None
+    reasons = [r.skipped for r in report.variant(variant).latency or () if r.skipped is not None]
+    return "; ".join(reasons) if reasons else None
 
 
 def metric_value(report: Report, metric: Metric, variant: str) -> int | float | None:
@@ -281,8 +256,10 @@ def metric_value(report: Report, metric: Metric, variant: str) -> int | float | 
     if metric.key == "memory_bytes":
         # Inference memory: weights, buffers and the peak of live activations.
         return v.param_bytes + v.buffer_bytes + v.activation_bytes
-    entry = _latency_entry(report, variant)
-    return None if entry is None else _seconds(entry)
+    result = _measured(report, variant)
+    if result is None or result.stats is None or result.stats.median_ms <= 0:
+        return None
+    return result.stats.median_ms / 1000
 
 
 # -- axes from the command line ------------------------------------------------------------------------

@@ -7,7 +7,6 @@ from fractions import Fraction
 import pytest
 
 from convprof.budgets import (
-    BUDGET_METRICS,
     GrowthCheck,
     LimitCheck,
     check_growth,
@@ -19,7 +18,10 @@ from convprof.budgets import (
 from convprof.errors import SpecError, UsageError
 from convprof.parse import parse_spec
 from convprof.quantity import parse_bytes, parse_count, parse_milliseconds, parse_percent
+from convprof.report import SCHEMA_VERSION, Report, SpecInfo, VariantReport
+from convprof.results import DeviceLatency
 from convprof.spec import Budgets
+from tests.reports import SAMPLES, latency
 
 
 @pytest.mark.parametrize(
@@ -184,17 +186,26 @@ def test_latency_option_and_growth_parsing() -> None:
         parse_growth("macs")
 
 
-def _report(params: int, cpu_ms: float | None = None) -> dict[str, object]:
-    conv: dict[str, object] = {
-        "params": params,
-        "macs": 2 * params,
-        "flops": 4 * params,
-        "param_bytes": 4 * params,
-        "activation_bytes": 100,
-        "training_bytes": 1000,
-        "latency": None if cpu_ms is None else {"cpu": {"median_ms": cpu_ms}},
-    }
-    return {"variants": {"conv": conv}}
+def _conv_only(params: int, measured: DeviceLatency | None) -> Report:
+    """A report whose conv variant has `params` parameters, 2 x params MACs and 4 x params bytes."""
+    conv = VariantReport(
+        name="conv",
+        params=params,
+        macs=2 * params,
+        elementwise_ops=0,
+        param_bytes=4 * params,
+        buffer_bytes=0,
+        activation_bytes=100,
+        saved_activation_bytes=100,
+        optimizer_bytes=0,
+        layers=(),
+        latency=None if measured is None else (measured,),
+    )
+    return Report(SCHEMA_VERSION, "0.1.0", SpecInfo("m", "", (1,), 1, "float32"), "sgd", (conv,))
+
+
+def _report(params: int, cpu_ms: float | None = None) -> Report:
+    return _conv_only(params, None if cpu_ms is None else latency("cpu", [cpu_ms] * SAMPLES))
 
 
 def test_limit_check_at_under_and_over() -> None:
@@ -250,11 +261,8 @@ def test_check_limits_reads_the_conv_variant() -> None:
     ]
 
 
-def _report_with_cpu_latency(raw_ms: list[float]) -> dict[str, object]:
-    median = sorted(raw_ms)[len(raw_ms) // 2]
-    conv = dict.fromkeys(BUDGET_METRICS, 1)
-    conv["latency"] = {"cpu": {"median_ms": median, "raw_ms": raw_ms, "raw_rounds": [0] * len(raw_ms)}}
-    return {"variants": {"conv": conv}}
+def _report_with_cpu_latency(raw_ms: list[float]) -> Report:
+    return _conv_only(1, latency("cpu", raw_ms))
 
 
 STEADY = [2.0, 2.0, 2.0, 2.0, 2.0]

@@ -325,3 +325,34 @@ def test_a_latency_verdict_on_an_unstable_median_is_flagged_and_strict_fails_it(
     last = strict.stderr.strip().splitlines()[-1]
     assert last.startswith("convprof: error: 1 check failed: fc: latency_ms.cpu ~")
     assert "rests on an unstable median" in last
+
+
+@pytest.mark.parametrize("fmt", ["table", "markdown", "json"])
+def test_output_file_holds_what_stdout_would_and_the_exit_code_stands(tmp_path: Path, fmt: str) -> None:
+    spec = _spec(tmp_path, "fc", 5, "  params: 504\n  macs: 1k\n")
+    printed = _check(spec, "--format", fmt)
+    out = tmp_path / f"checks.{fmt}"
+    written = _check(spec, "--format", fmt, "-o", out)
+    assert (printed.returncode, written.returncode) == (1, 1)
+    assert written.stdout == ""
+    assert written.stderr.splitlines()[0] == f"convprof: wrote {out}"
+    assert written.stderr.splitlines()[-1] == printed.stderr.splitlines()[-1]  # the failure, once
+    text = out.read_text(encoding="utf-8")
+    if fmt == "table":  # a file gets the 120-column table, a pipe its own width: compare the words
+        rows = [" ".join(line.split()) for line in text.splitlines()]
+        assert "fc params budget 504 505 -0.2% FAIL" in rows  # (504 - 505) / 504 of headroom
+        assert "1 of 2 checks failed across 1 spec." in rows
+    else:
+        assert text == printed.stdout
+    if fmt == "json":
+        assert [row["passed"] for row in json.loads(text)["checks"]] == [False, True]
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["fc.yaml", out.name])  # no temporary file
+
+
+def test_an_unwritable_output_is_exit_2_and_writes_nothing(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, "fc", 5, "  params: 505\n")
+    result = _check(spec, "-o", tmp_path / "missing" / "checks.txt")
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith("convprof: error: cannot write ")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fc.yaml"]

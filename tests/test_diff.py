@@ -11,6 +11,8 @@ from click.testing import CliRunner
 
 from convprof.cli import cli
 from convprof.diff import diff_reports
+from convprof.report import Report
+from convprof.reportfile import load_report
 
 OLD = """\
 name: net
@@ -49,10 +51,8 @@ def reports(tmp_path: Path) -> tuple[Path, Path]:
     return _report(tmp_path, "old", OLD), _report(tmp_path, "new", NEW)
 
 
-def _load(path: Path) -> dict[str, object]:
-    data = json.loads(path.read_text(encoding="utf-8"))
-    assert isinstance(data, dict)
-    return data
+def _load(path: Path) -> Report:
+    return load_report(path)
 
 
 def test_layers_added_removed_and_resized(reports: tuple[Path, Path]) -> None:

@@ -10,8 +10,14 @@ import jsonschema
 import pytest
 from click.testing import CliRunner
 
+from convprof.analyze import analyze
 from convprof.cli import cli
 from convprof.command_schemas import merge_schema
+from convprof.render.machine import to_json
+from convprof.results import Environment
+from convprof.sources import load_spec
+from convprof.stats import summarize
+from tests.reports import environment, gpu, measured
 
 
 def _analytic(spec: str) -> dict[str, Any]:
@@ -22,38 +28,19 @@ def _analytic(spec: str) -> dict[str, Any]:
     return data
 
 
-def _measured(tmp_path: Path, name: str, spec: str, environment: dict[str, Any], ms: float) -> Path:
+def _measured(tmp_path: Path, name: str, spec: str, where: Environment, ms: float) -> Path:
     """A report as a machine in a CI matrix would write it (timings made up, shapes real)."""
-    data = _analytic(spec)
-    devices = ["cpu", *(gpu["device"] for gpu in environment.get("cuda", []))]
-    for index, variant in enumerate(("dense", "local", "conv")):
-        data["variants"][variant]["latency"] = {d: {"median_ms": ms * (3 - index)} for d in devices}
-        data["variants"][variant]["skipped"] = {}
-    data["environment"] = environment
+    devices = ["cpu", *(g.device for g in where.cuda)]
+    medians = {v: dict.fromkeys(devices, ms * (3 - i)) for i, v in enumerate(("dense", "local", "conv"))}
     path = tmp_path / f"{name}.json"
-    path.write_text(json.dumps(data), encoding="utf-8")
+    path.write_text(to_json(measured(analyze(load_spec(spec), "adam"), medians, where)), encoding="utf-8")
     return path
 
 
-CPU_BOX = {"cpu_model": "AMD EPYC 7B13", "threads": 1, "torch_version": "2.13.0", "cuda": []}
-GPU_BOX = {
-    "cpu_model": "Intel Xeon Platinum 8480C",
-    "threads": 4,
-    "torch_version": "2.13.0+cu126",
-    "cuda": [
-        {
-            "device": "cuda:0",
-            "name": "NVIDIA H100 80GB HBM3",
-            "capability": "9.0",
-            "driver": "560.35.03",
-            "cuda": "12.6",
-            "cudnn": 90501,
-            "cudnn_benchmark": True,
-            "tf32_matmul": False,
-            "tf32_cudnn": True,
-        }
-    ],
-}
+CPU_BOX = environment("AMD EPYC 7B13", 1, "2.13.0")
+GPU_BOX = environment(
+    "Intel Xeon Platinum 8480C", 4, "2.13.0+cu126", [gpu("cuda:0", "NVIDIA H100 80GB HBM3")]
+)
 
 
 def test_two_environments_in_one_table(tmp_path: Path, golden) -> None:
@@ -123,17 +110,12 @@ def test_an_unstable_median_keeps_its_mark_in_every_merge_output(tmp_path: Path)
     a = _measured(tmp_path, "a", "lenet5", CPU_BOX, 1.0)
     data = json.loads(a.read_text(encoding="utf-8"))
     # Raw samples spread wide (IQR 1.0 over a median of 1.0) behind a stored "stable": true that lies.
-    entry = {
-        "median_ms": 1.0,
-        "stable": True,
-        "raw_ms": [0.5, 0.5, 1.0, 1.5, 2.5],
-        "raw_rounds": [0, 0, 1, 1, 2],
-    }
-    data["variants"]["conv"]["latency"]["cpu"] = entry
-    data["variants"]["local"]["latency"]["cpu"] = {"median_ms": 2.0, "raw_ms": [2.0, 2.0, 2.0, 2.0]}
+    entry = data["variants"]["conv"]["latency"]["cpu"]
+    entry["raw_ms"], entry["raw_rounds"] = [0.5, 0.5, 1.0, 1.5, 2.5], [0, 0, 1, 1, 2]
+    assert summarize(entry["raw_ms"], entry["raw_rounds"]).median_ms == entry["median_ms"] == 1.0
     a.write_text(json.dumps(data), encoding="utf-8")
     merged = json.loads(CliRunner().invoke(cli, ["merge", str(a), "--format", "json"]).stdout)
-    assert merged["rows"][0]["stable"] == {"dense": None, "local": True, "conv": False}
+    assert merged["rows"][0]["stable"] == {"dense": True, "local": True, "conv": False}
     table = CliRunner().invoke(cli, ["merge", str(a)]).stdout
     assert "~1.000" in table
     assert "~2.000" not in table

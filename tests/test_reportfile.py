@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +15,19 @@ import jsonschema
 import pytest
 from click.testing import CliRunner
 
+from convprof.analyze import analyze
 from convprof.cli import cli
 from convprof.errors import UsageError
+from convprof.examples import example_names
 from convprof.jsoncheck import find_violation, locate
+from convprof.measure import MeasureOptions, measure_report
+from convprof.render.machine import to_json
+from convprof.report import Report
 from convprof.reportfile import load_report
+from convprof.results import CudaEnvironment, DeviceLatency, Environment, MemoryMeasurement
 from convprof.schema import report_schema
+from convprof.sources import load_spec
+from convprof.stats import summarize
 
 EXAMPLES = ["why_convolutions", "lenet5", "alexnet", "vgg16", "mobilenet_v1"]
 
@@ -177,3 +189,145 @@ def test_locate(path: tuple[str | int, ...], expected: tuple[int, int]) -> None:
     text = '{"a": [1, {"b": "x\\ud800"}, 3.5],\n "c":{"d" :  5, "d": 6}, "e": []}'
     json.loads(text)
     assert locate(text, path) == expected
+
+
+# -- the typed Report read back ------------------------------------------------------------------------
+
+TINY_SPEC = """\
+name: tiny
+input: [1, 6, 6]
+layers:
+  - conv2d: {out_channels: 2, kernel_size: 3}
+  - relu: {}
+  - flatten: {}
+  - linear: {out_features: 3}
+"""
+
+
+def _saved(tmp_path: Path, report: Report, name: str = "report.json") -> Path:
+    path = tmp_path / name
+    path.write_text(to_json(report), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("name", example_names())
+def test_every_example_report_reads_back_as_the_same_typed_report(tmp_path: Path, name: str) -> None:
+    report = analyze(load_spec(name), "adam")
+    assert load_report(_saved(tmp_path, report)) == report
+
+
+def test_a_measured_report_reads_back_as_the_same_typed_report(tmp_path: Path) -> None:
+    spec_file = tmp_path / "tiny.yaml"
+    spec_file.write_text(TINY_SPEC, encoding="utf-8")
+    spec = load_spec(str(spec_file))
+    report = measure_report(spec, analyze(spec, "sgd"), MeasureOptions(devices=("cpu",), preset="quick"))
+    assert report.environment is not None
+    measured = report.variant("conv").latency
+    assert measured is not None
+    assert measured[0].stats is not None
+    assert measured[0].memory is not None
+    assert load_report(_saved(tmp_path, report)) == report
+
+
+def _everything(report: Report) -> Report:
+    """`report` with every measured field a report can hold filled: GPU, device times, skips, roofline."""
+    stats = summarize([1.0, 1.25, 1.5, 4.0, 1.0, 1.125], [0, 0, 0, 1, 1, 1])
+    device_stats = summarize([0.5, 0.75, 0.625, 0.5, 0.5, 0.875], [0, 0, 0, 1, 1, 1])
+    gpu = DeviceLatency(
+        "cuda:0",
+        None,
+        stats,
+        first_call_ms=12.5,
+        compile_ms=340.0,
+        calls_per_sample=8,
+        device_stats=device_stats,
+        memory=MemoryMeasurement(1024, 48, 4096, "cuda.max_memory_allocated"),
+        achieved_flop_per_s=2.5e9,
+        arithmetic_intensity=3.25,
+        roofline_fraction=0.0625,
+    )
+    cpu = DeviceLatency("cpu", "weights and activations need 9.0 GiB, over the 8.0 GiB limit")
+    environment = Environment(
+        convprof_version="0.1.0",
+        python_version="3.12.1",
+        torch_version="2.13.0",
+        platform="Linux-x86_64",
+        cpu_model="Test CPU",
+        logical_cores=2,
+        threads=1,
+        env_threads=(("OMP_NUM_THREADS", "1"),),
+        load_before=(0.5, 0.25, 0.125),
+        load_after=(1.0, 0.5, 0.25),
+        preset="quick",
+        dtype="float32",
+        batch_size=1,
+        channels_last=True,
+        compiled=True,
+        cpu_memory_limit_bytes=8 * 2**30,
+        cuda=(CudaEnvironment("cuda:0", "Test GPU", "9.0", None, "12.4", 90100, True, False, True, 2**34),),
+        calibration=(("cuda:0", 5.0e13, 2.0e12),),
+    )
+    variants = tuple(replace(v, latency=(cpu, gpu)) for v in report.variants)
+    return replace(report, variants=variants, environment=environment)
+
+
+def test_every_measured_field_reads_back(tmp_path: Path) -> None:
+    report = _everything(analyze(load_spec("lenet5"), "momentum"))
+    assert load_report(_saved(tmp_path, report)) == report
+
+
+def _refusal(tmp_path: Path, edit: Callable[[dict[str, Any]], None]) -> str:
+    data = _everything(analyze(load_spec("lenet5"), "adam")).to_dict()
+    edit(data)
+    path = tmp_path / "edited.json"
+    path.write_text(json.dumps(data, indent=2), encoding="utf-8")
+    with pytest.raises(UsageError) as caught:
+        load_report(path)
+    return str(caught.value)
+
+
+def test_samples_that_contradict_each_other_are_refused_where_they_are(tmp_path: Path) -> None:
+    def short_rounds(data: dict[str, Any]) -> None:
+        data["variants"]["local"]["latency"]["cuda:0"]["raw_rounds"].pop()
+
+    message = _refusal(tmp_path, short_rounds)
+    assert "edited.json:" in message
+    assert 'variants.local.latency["cuda:0"].raw_rounds: 5 rounds for 6 samples in raw_ms' in message
+
+    def flops(data: dict[str, Any]) -> None:
+        data["variants"]["conv"]["layers"][0]["flops"] += 2
+
+    message = _refusal(tmp_path, flops)
+    assert "variants.conv.layers[0].flops:" in message
+    assert message.endswith("regenerate it with `convprof compare --format json`")
+
+    def skipped_twice(data: dict[str, Any]) -> None:
+        data["variants"]["dense"]["skipped"]["cuda:0"] = "too large"
+
+    assert 'variants.dense.skipped["cuda:0"]: a device both measured and skipped' in _refusal(
+        tmp_path, skipped_twice
+    )
+
+
+def test_statistics_come_from_the_raw_samples(tmp_path: Path) -> None:
+    report = _everything(analyze(load_spec("lenet5"), "adam"))
+    data = report.to_dict()
+    data["variants"]["conv"]["latency"]["cuda:0"]["median_ms"] = 0.001  # a hand edit the samples deny
+    data["variants"]["conv"]["latency"]["cuda:0"]["stable"] = True
+    path = tmp_path / "edited.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    measured = load_report(path).variant("conv").latency
+    assert measured is not None
+    assert measured[1].stats is not None
+    # Six samples, sorted 1, 1, 1.125, 1.25, 1.5, 4: the median is between the third and fourth.
+    assert measured[1].stats.median_ms == (1.125 + 1.25) / 2
+    assert measured[1].stats.stable is False  # IQR 0.375 over a median of 1.1875: 32%
+
+
+def test_reading_a_report_imports_no_measuring_code() -> None:
+    code = (
+        "import sys, convprof.report, convprof.reportfile, convprof.diff, convprof.merge, convprof.budgets; "
+        "print(sorted(m for m in sys.modules if m.startswith('convprof.measure') or m == 'torch'))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout == "[]\n"

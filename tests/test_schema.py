@@ -14,6 +14,7 @@ from convprof.examples import example_names
 from convprof.report import SCHEMA_VERSION
 from convprof.schema import report_schema
 from tests.conftest import ROOT
+from tests.reports import environment, gpu, latency
 
 VALIDATOR = jsonschema.Draft202012Validator(report_schema())
 
@@ -64,10 +65,14 @@ def test_check_written_reports_validate(tmp_path: Path) -> None:
 
 def test_measured_shapes_validate() -> None:
     data = json.loads(_compare_json("why_convolutions"))
-    data["variants"]["conv"]["latency"] = {"cpu": {"median_ms": 0.5}, "cuda:0": None}
+    data["variants"]["conv"]["latency"] = {"cpu": latency("cpu", [0.5, 0.5, 0.5]).to_dict(), "cuda:0": None}
     data["variants"]["conv"]["skipped"] = {"cuda:0": "no CUDA device"}
-    data["environment"] = {"cpu_model": "x", "threads": 1, "torch_version": "2.13.0"}
+    data["environment"] = environment("x", 1, "2.13.0", [gpu("cuda:0", "GPU")]).to_dict()
     VALIDATOR.validate(data)
+    del data["variants"]["conv"]["latency"]["cpu"]["raw_ms"]  # the samples every statistic comes from
+    with pytest.raises(jsonschema.ValidationError):
+        VALIDATOR.validate(data)
+    data["variants"]["conv"]["latency"]["cpu"]["raw_ms"] = [0.5]
     data["variants"]["conv"]["params"] = 1.5
     with pytest.raises(jsonschema.ValidationError):
         VALIDATOR.validate(data)

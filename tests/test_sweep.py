@@ -17,11 +17,11 @@ from rich.console import Console
 
 from convprof.analyze import analyze
 from convprof.cli import cli
-from convprof.measure.results import DeviceLatency
-from convprof.measure.stats import summarize
 from convprof.render.sweep import render_sweep, sweep_to_csv, sweep_to_json, sweep_to_markdown
 from convprof.report import Report
+from convprof.results import DeviceLatency
 from convprof.sources import load_spec, read_source
+from convprof.stats import summarize
 from convprof.sweep import Sweep, build_sweep, point_specs, resolution_axis, set_axis, width_axis
 
 ROOT = Path(__file__).resolve().parent.parent

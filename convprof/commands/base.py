@@ -13,14 +13,47 @@ from convprof.analyze import OPTIMIZER_STATES
 from convprof.errors import ConvprofError
 from convprof.measure.options import PRESETS
 from convprof.output import write_atomic
+from convprof.render.formats import FORMATS
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-__all__ = ["deliver", "optimizer_option", "preset_option", "reports_errors"]
+    from convprof.render.formats import Renderers
+
+__all__ = [
+    "deliver",
+    "deliver_result",
+    "format_option",
+    "optimizer_option",
+    "output_option",
+    "preset_option",
+    "reports_errors",
+]
 
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
+
+#: `-o/--output`, the same on every command that prints a result: written atomically.
+output_option = click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    help="Write to this file instead of stdout (atomically: the whole result or nothing).",
+)
+
+
+def format_option(*, csv: bool, description: str) -> Callable[[F], F]:
+    """`--format`, its choices those of convprof.render.formats (csv only where the result has rows)."""
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice([f for f in FORMATS if csv or f != "csv"]),
+        default="table",
+        show_default=True,
+        help=description,
+    )
+
 
 #: `--optimizer`, the same wherever training memory is reported (compare, check, sweep).
 optimizer_option = click.option(
@@ -93,3 +126,9 @@ def deliver(text: str | None, draw: Callable[[Console], None], output: Path | No
         return
     write_atomic(output, text)
     click.echo(f"convprof: wrote {output}", err=True)
+
+
+def deliver_result(result: T, renderers: Renderers[T], fmt: str, output: Path | None) -> None:
+    """Render `result` in format `fmt` through the one format dispatch and deliver it (stdout or -o)."""
+    rendered = renderers.render(result, fmt)
+    deliver(rendered.text, rendered.draw, output)

@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from convprof.budgets import BUDGET_METRICS, LATENCY_PREFIX, UNSTABLE_VERDICT
-from convprof.commands.base import optimizer_option, preset_option, reports_errors
+from convprof.commands.base import (
+    deliver_result,
+    format_option,
+    optimizer_option,
+    output_option,
+    preset_option,
+    reports_errors,
+)
 from convprof.errors import UsageError
 from convprof.units import clip, plural
 
@@ -102,7 +109,7 @@ def _overrides(limits: dict[str, str | None], latency: tuple[str, ...]) -> Budge
     return Budgets(**values, latency_ms=tuple(sorted(devices.items())))
 
 
-def _baselines(paths: tuple[Path, ...]) -> dict[str, tuple[Path, dict[str, Any]]]:
+def _baselines(paths: tuple[Path, ...]) -> dict[str, tuple[Path, Report]]:
     """Return saved reports by spec name, from files and from directories of *.json files."""
     from convprof.reportfile import load_report
 
@@ -115,10 +122,10 @@ def _baselines(paths: tuple[Path, ...]) -> dict[str, tuple[Path, dict[str, Any]]
             files += found
         else:
             files.append(path)
-    baselines: dict[str, tuple[Path, dict[str, Any]]] = {}
+    baselines: dict[str, tuple[Path, Report]] = {}
     for file in files:
         data = load_report(file)
-        name = data["spec"]["name"]
+        name = data.spec.name
         if name in baselines:
             raise UsageError(
                 f"--baseline: {baselines[name][0]} and {file} are both for spec {name!r}; keep one"
@@ -192,14 +199,8 @@ def _limit_option(metric: str, example: str) -> Callable[[F], F]:
     help="Exit 2 when a spec has nothing to check (no budgets, no --max-* option, no growth allowance).",
 )
 @optimizer_option
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "markdown", "json"]),
-    default="table",
-    show_default=True,
-    help="Output format of the check results.",
-)
+@format_option(csv=False, description="Output format of the check results.")
+@output_option
 @click.option(
     "--write-reports",
     type=click.Path(path_type=Path),
@@ -224,6 +225,7 @@ def check(
     require_budgets: bool,
     optimizer: str,
     fmt: str,
+    output: Path | None,
     write_reports: Path | None,
     **limits: str | None,
 ) -> None:
@@ -273,11 +275,10 @@ def check(
         if devices:
             report = _measure(model, report, devices, preset)
         reports.append((model.name, report))
-        data = report.to_dict()
-        found: list[Check] = [*check_limits(model.name, budgets, data, strict=strict_latency)]
+        found: list[Check] = [*check_limits(model.name, budgets, report, strict=strict_latency)]
         if model.name in baselines:
-            baseline_data = baselines[model.name][1]
-            found += check_growth(model.name, allowances, baseline_data, data, strict=strict_latency)
+            baseline_report = baselines[model.name][1]
+            found += check_growth(model.name, allowances, baseline_report, report, strict=strict_latency)
         elif baselines:
             click.echo(
                 f"convprof: {model.name}: no baseline report for this spec; growth not checked", err=True
@@ -306,20 +307,11 @@ def check(
             write_atomic(targets[name], to_json(report))
         click.echo(f"convprof: wrote {len(reports)} report(s) to {write_reports}", err=True)
 
-    from convprof.render.checks import checks_json, checks_markdown, render_checks
+    from convprof.render.checks import checks_markdown
+    from convprof.render.formats import CheckResults, check_renderers
 
-    markdown = checks_markdown(checks, unchecked)
-    if fmt == "json":
-        click.echo(checks_json(checks, unchecked), nl=False)
-    elif fmt == "markdown":
-        click.echo(markdown, nl=False)
-    else:
-        from convprof.render.console import to_stdout
-
-        text = to_stdout(lambda console: render_checks(checks, unchecked, console))
-        if text is not None:
-            click.echo(text, nl=False)
-    step_summary(markdown)
+    deliver_result(CheckResults(checks, unchecked), check_renderers(), fmt, output)
+    step_summary(checks_markdown(checks, unchecked))
     for item in checks:
         if item.unstable and item.actual is not None and item.passed:
             click.echo(f"convprof: warning: {item.spec}: {item.metric} {UNSTABLE_VERDICT}", err=True)

@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING
 import click
 
 from convprof.analyze import analyze
-from convprof.commands.base import deliver, optimizer_option, preset_option, reports_errors
+from convprof.commands.base import (
+    deliver_result,
+    format_option,
+    optimizer_option,
+    output_option,
+    preset_option,
+    reports_errors,
+)
 from convprof.errors import UsageError
 from convprof.measure.options import (
     CPU_MEMORY_FRACTION,
@@ -18,11 +25,10 @@ from convprof.measure.options import (
     DEVICE_CHOICES,
     parse_size,
 )
-from convprof.report import Report
 from convprof.spec import DTYPE_BYTES, ModelSpec
 
 if TYPE_CHECKING:
-    from rich.console import Console
+    pass
 
 __all__ = ["compare"]
 
@@ -40,34 +46,10 @@ def layers_note(spec: ModelSpec) -> str:
     )
 
 
-def _text(report: Report, fmt: str, layers: bool, note: str | None, depth: int | None) -> str | None:
-    """Return the report in a text format, or None for the table."""
-    if fmt == "json":
-        from convprof.render.machine import to_json
-
-        return to_json(report)
-    if fmt == "csv":
-        from convprof.render.machine import to_csv
-
-        return to_csv(report, layers=layers)
-    if fmt == "markdown":
-        from convprof.render.markdown import to_markdown
-
-        return to_markdown(report, layers=layers, layers_note=note, depth=depth)
-    return None
-
-
 @click.command()
 @click.argument("spec")
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json", "markdown", "csv"]),
-    default="table",
-    show_default=True,
-    help="Output format; json and csv carry exact integers.",
-)
-@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to this file instead of stdout.")
+@format_option(csv=True, description="Output format; json and csv carry exact integers.")
+@output_option
 @click.option(
     "--layers/--no-layers",
     default=None,
@@ -190,9 +172,6 @@ def compare(
     # Left out by default only: a table the user turned off with --no-layers needs no explanation.
     note = layers_note(model) if layers is None and not show_layers else None
 
-    def draw(console: Console) -> None:
-        from convprof.render.table import render_compare
+    from convprof.render.formats import compare_renderers
 
-        render_compare(report, console, layers=show_layers, layers_note=note, depth=depth)
-
-    deliver(_text(report, fmt, show_layers, note, depth), draw, output)
+    deliver_result(report, compare_renderers(layers=show_layers, layers_note=note, depth=depth), fmt, output)

@@ -6,8 +6,7 @@ from pathlib import Path
 
 import click
 
-from convprof.commands.base import deliver, reports_errors
-from convprof.render.jsonfmt import dumps
+from convprof.commands.base import deliver_result, format_option, output_option, reports_errors
 
 __all__ = ["diff"]
 
@@ -15,15 +14,8 @@ __all__ = ["diff"]
 @click.command()
 @click.argument("old", type=click.Path(path_type=Path))
 @click.argument("new", type=click.Path(path_type=Path))
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "markdown", "json"]),
-    default="table",
-    show_default=True,
-    help="markdown suits a pull-request comment; json carries exact integers.",
-)
-@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to this file instead of stdout.")
+@format_option(csv=False, description="markdown suits a pull-request comment; json carries exact integers.")
+@output_option
 @click.option(
     "--all",
     "everything",
@@ -41,18 +33,11 @@ def diff(old: Path, new: Path, fmt: str, output: Path | None, everything: bool) 
     """
     from convprof.commands.check import step_summary
     from convprof.diff import diff_reports
-    from convprof.render.diff import diff_markdown, render_diff
+    from convprof.render.diff import diff_markdown
+    from convprof.render.formats import diff_renderers
     from convprof.reportfile import load_report
 
     before, after = load_report(old), load_report(new)
-    result = diff_reports(
-        before, after, f"{before['spec']['name']} ({old})", f"{after['spec']['name']} ({new})"
-    )
-    markdown = diff_markdown(result, everything=everything)
-    text: str | None = None  # the table
-    if fmt == "json":
-        text = dumps(result.to_dict())
-    elif fmt == "markdown":
-        text = markdown
-    deliver(text, lambda console: render_diff(result, console, everything=everything), output)
-    step_summary(markdown)
+    result = diff_reports(before, after, f"{before.spec.name} ({old})", f"{after.spec.name} ({new})")
+    deliver_result(result, diff_renderers(everything=everything), fmt, output)
+    step_summary(diff_markdown(result, everything=everything))

@@ -9,13 +9,20 @@ from typing import TYPE_CHECKING
 import click
 
 from convprof.analyze import analyze
-from convprof.commands.base import deliver, optimizer_option, preset_option, reports_errors
+from convprof.commands.base import (
+    deliver_result,
+    format_option,
+    optimizer_option,
+    output_option,
+    preset_option,
+    reports_errors,
+)
 from convprof.output import write_atomic
 from convprof.report import Report
-from convprof.sweep import Axis, PointSpec, Sweep
+from convprof.sweep import Axis, PointSpec
 
 if TYPE_CHECKING:
-    from rich.console import Console
+    pass
 
 __all__ = ["sweep"]
 
@@ -69,19 +76,6 @@ def _measure(
     return measured
 
 
-def _text(result: Sweep, fmt: str) -> str | None:
-    """Return the sweep in a text format, or None for the table."""
-    from convprof.render.sweep import sweep_to_csv, sweep_to_json, sweep_to_markdown
-
-    if fmt == "json":
-        return sweep_to_json(result)
-    if fmt == "csv":
-        return sweep_to_csv(result)
-    if fmt == "markdown":
-        return sweep_to_markdown(result)
-    return None
-
-
 @click.command()
 @click.argument("spec")
 @click.option(
@@ -104,15 +98,10 @@ def _text(result: Sweep, fmt: str) -> str | None:
     multiple=True,
     help="Any spec value by its dotted path: layers.0.conv2d.kernel_size=3,5,7 (repeatable).",
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["table", "json", "markdown", "csv"]),
-    default="table",
-    show_default=True,
-    help="Output format; json and csv carry exact integers and the fitted exponents (json).",
+@format_option(
+    csv=True, description="Output format; json and csv carry exact integers and the fitted exponents (json)."
 )
-@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to this file instead of stdout.")
+@output_option
 @click.option(
     "--plot",
     type=click.Path(path_type=Path),
@@ -199,9 +188,6 @@ def sweep(
         write_atomic(plot, render_plot(result, plot_format))
         click.echo(f"convprof: wrote {plot}", err=True)
 
-    def draw(console: Console) -> None:
-        from convprof.render.sweep import render_sweep
+    from convprof.render.formats import sweep_renderers
 
-        render_sweep(result, console, chart=plot is None and not no_chart)
-
-    deliver(_text(result, fmt), draw, output)
+    deliver_result(result, sweep_renderers(chart=plot is None and not no_chart), fmt, output)

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 from convprof import __version__
-from convprof.measure.results import CudaEnvironment
+from convprof.results import CudaEnvironment
 
 __all__ = [
     "THREAD_VARIABLES",

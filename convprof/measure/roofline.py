@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from convprof.errors import UsageError
-from convprof.measure.stats import summarize
 from convprof.report import Report, VariantReport
 from convprof.signals import removed_on_stop
 from convprof.spec import DTYPE_BYTES
+from convprof.stats import summarize
 
 if TYPE_CHECKING:
     import torch

@@ -31,7 +31,6 @@ from convprof.measure.options import (
     available_memory,
 )
 from convprof.measure.progress import Steps
-from convprof.measure.results import CudaEnvironment, DeviceLatency, Environment
 from convprof.measure.roofline import (
     Calibration,
     CalibrationCacheError,
@@ -40,8 +39,9 @@ from convprof.measure.roofline import (
     calibration_key,
     load_calibrations,
 )
-from convprof.measure.stats import summarize
 from convprof.measure.timer import cpu_threads, run_rounds, time_once
+from convprof.results import CudaEnvironment, DeviceLatency, Environment
+from convprof.stats import summarize
 from convprof.units import format_bytes, plural
 
 if TYPE_CHECKING:

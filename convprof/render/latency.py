@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from convprof.measure.results import DeviceLatency
-from convprof.measure.stats import IQR_WARN_THRESHOLD, ROUND_SPREAD_THRESHOLD, UNSTABLE_MARK
 from convprof.report import Report
+from convprof.results import DeviceLatency
+from convprof.stats import IQR_WARN_THRESHOLD, ROUND_SPREAD_THRESHOLD, UNSTABLE_MARK
 from convprof.units import format_bytes, format_count, format_ratio, plural
 
 __all__ = [

@@ -7,7 +7,7 @@ import io
 
 from convprof.render.jsonfmt import dumps
 from convprof.render.latency import measured_devices
-from convprof.report import LAYER_FIELDS, VARIANT_TOTALS, Report
+from convprof.report import LAYER_FIELDS, VARIANT_TOTALS, LayerReport, Report, VariantReport
 
 __all__ = ["to_csv", "to_json"]
 
@@ -20,35 +20,40 @@ def to_json(report: Report) -> str:
     return dumps(report.to_dict())
 
 
+def _latency_cells(variant: VariantReport, devices: tuple[str, ...]) -> list[object]:
+    """The measured columns of one variant: empty for a device skipped or not measured."""
+    stats = {r.device: r.stats for r in variant.latency or ()}
+    cells: list[object] = []
+    for device in devices:
+        measured = stats.get(device)
+        cells += ["" if measured is None else getattr(measured, field) for field in _LATENCY_FIELDS]
+    return cells
+
+
+def _layer_cell(layer: LayerReport, field: str) -> object:
+    value = getattr(layer, field)
+    if field == "inputs":  # paths, which may contain x but never a space
+        return " ".join(value)
+    if isinstance(value, tuple):
+        return "x".join(map(str, value))
+    return "full" if value is None else value
+
+
 def to_csv(report: Report, *, layers: bool) -> str:
     """Return one row per variant, or with `layers` one row per layer and variant."""
-    data = report.to_dict()
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     if not layers:
         devices = measured_devices(report)
         measured = [f"{device}_{field}" for device in devices for field in _LATENCY_FIELDS]
         writer.writerow(("spec", "variant", *VARIANT_TOTALS, *measured))
-        for name, variant in data["variants"].items():
-            latency = [
-                "" if (entry := (variant["latency"] or {}).get(device)) is None else entry[field]
-                for device in devices
-                for field in _LATENCY_FIELDS
-            ]
-            writer.writerow((report.spec.name, name, *(variant[f] for f in VARIANT_TOTALS), *latency))
+        for variant in report.variants:
+            totals = (getattr(variant, f) for f in VARIANT_TOTALS)
+            writer.writerow((report.spec.name, variant.name, *totals, *_latency_cells(variant, devices)))
         return out.getvalue()
     writer.writerow(("spec", "variant", *LAYER_FIELDS))
-    for name, variant in data["variants"].items():
-        for layer in variant["layers"]:
-            cells = []
-            for field in LAYER_FIELDS:
-                value = layer[field]
-                if field == "inputs":  # paths, which may contain x but never a space
-                    value = " ".join(value)
-                elif isinstance(value, list):
-                    value = "x".join(map(str, value))
-                elif value is None:
-                    value = "full"
-                cells.append(value)
-            writer.writerow((report.spec.name, name, *cells))
+    for variant in report.variants:
+        for layer in variant.layers:
+            cells = [_layer_cell(layer, field) for field in LAYER_FIELDS]
+            writer.writerow((report.spec.name, variant.name, *cells))
     return out.getvalue()

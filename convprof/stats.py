@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 __all__ = [
     "IQR_WARN_THRESHOLD",
     "ROUND_SPREAD_THRESHOLD",
     "UNSTABLE_MARK",
     "LatencyStats",
-    "entry_stable",
     "is_stable",
     "quantile",
     "spreads",
@@ -96,26 +94,6 @@ def is_stable(raw_ms: Sequence[float], rounds: Sequence[int] | None = None) -> b
     """Decide whether samples agree enough to trust their median: the one rule every output uses."""
     iqr, spread = spreads(raw_ms, rounds)
     return iqr <= IQR_WARN_THRESHOLD and spread <= ROUND_SPREAD_THRESHOLD
-
-
-def _numbers(value: object) -> list[float] | None:
-    if not isinstance(value, list) or not value:
-        return None
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in value):
-        return None
-    return [float(v) for v in value]
-
-
-def entry_stable(entry: Mapping[str, Any]) -> bool | None:
-    """Return whether a saved latency entry's raw samples are stable; None when it keeps none."""
-    raw = _numbers(entry.get("raw_ms"))
-    if raw is None:
-        stored = entry.get("stable")
-        return stored if isinstance(stored, bool) else None
-    rounds = _numbers(entry.get("raw_rounds"))
-    if rounds is None or len(rounds) != len(raw):
-        return is_stable(raw)
-    return is_stable(raw, [int(r) for r in rounds])
 
 
 def summarize(raw_ms: Sequence[float], rounds: Sequence[int] | None = None) -> LatencyStats:

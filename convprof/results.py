@@ -1,13 +1,44 @@
-"""What a measurement found, as plain frozen data: the Report carries these, renderers read them."""
+"""What a measurement found, as plain frozen data: the Report carries these, renderers read them.
+
+Each type writes its JSON form (`to_dict`) and reads it back (`from_dict`), the exact inverse; the
+measuring code in convprof.measure fills them, and nothing here imports it.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from convprof.measure.stats import LatencyStats
+from convprof.stats import LatencyStats, summarize
 
-__all__ = ["CudaEnvironment", "DeviceLatency", "Environment", "MemoryMeasurement"]
+__all__ = [
+    "CudaEnvironment",
+    "DeviceLatency",
+    "Environment",
+    "MemoryMeasurement",
+    "ReportDataError",
+]
+
+JsonPath = tuple[str | int, ...]
+
+
+class ReportDataError(ValueError):
+    """Saved report data that fits the schema but contradicts itself, at a path inside the document."""
+
+    def __init__(self, path: JsonPath, message: str) -> None:
+        self.path = path
+        self.message = message
+        super().__init__(f"{'.'.join(map(str, path))}: {message}")
+
+
+def _floats(values: Sequence[Any]) -> tuple[float, ...]:
+    # JSON may spell a whole number without a decimal point; the typed report holds floats.
+    return tuple(float(v) for v in values)
+
+
+def _maybe_float(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +53,20 @@ class MemoryMeasurement:
     """Peak bytes of tensors alive during one inference beyond the weights, the input included."""
     method: str
     """How the peak was found: `cuda.max_memory_allocated` or `dispatch-tracking` (CPU)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON form."""
+        return {
+            "weight_bytes": self.weight_bytes,
+            "buffer_bytes": self.buffer_bytes,
+            "peak_activation_bytes": self.peak_activation_bytes,
+            "method": self.method,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> MemoryMeasurement:
+        """Return the measurement `to_dict` wrote."""
+        return cls(data["weight_bytes"], data["buffer_bytes"], data["peak_activation_bytes"], data["method"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,16 +124,46 @@ class DeviceLatency:
             "achieved_flop_per_s": self.achieved_flop_per_s,
             "arithmetic_intensity": self.arithmetic_intensity,
             "roofline_fraction": self.roofline_fraction,
-            "memory": None
-            if self.memory is None
-            else {
-                "weight_bytes": self.memory.weight_bytes,
-                "buffer_bytes": self.memory.buffer_bytes,
-                "peak_activation_bytes": self.memory.peak_activation_bytes,
-                "method": self.memory.method,
-            },
+            "memory": None if self.memory is None else self.memory.to_dict(),
         }
         return data
+
+    @classmethod
+    def from_dict(cls, device: str, entry: Mapping[str, Any] | None, skipped: str | None) -> DeviceLatency:
+        """Return the result `to_dict` wrote for `device`, its statistics derived from the raw samples.
+
+        The stored median, percentiles and stability verdict are what the raw samples give; they are
+        recomputed rather than trusted, so every reader applies the one rule of convprof.stats.
+        ReportDataError (path inside the entry) when the samples contradict each other.
+        """
+        if entry is None:
+            return cls(device, skipped)
+        if skipped is not None:
+            raise ReportDataError(("skipped", device), "a device both measured and skipped")
+        raw, rounds = _floats(entry["raw_ms"]), tuple(entry["raw_rounds"])
+        if len(rounds) != len(raw):
+            raise ReportDataError(
+                ("raw_rounds",), f"{len(rounds)} rounds for {len(raw)} samples in raw_ms; they are parallel"
+            )
+        device_raw = entry["device_raw_ms"]
+        if device_raw is not None and len(device_raw) != len(raw):
+            raise ReportDataError(
+                ("device_raw_ms",), f"{len(device_raw)} samples, raw_ms has {len(raw)}; they are parallel"
+            )
+        memory = entry["memory"]
+        return cls(
+            device=device,
+            skipped=None,
+            stats=summarize(raw, rounds),
+            first_call_ms=_maybe_float(entry["first_call_ms"]),
+            compile_ms=_maybe_float(entry["compile_ms"]),
+            calls_per_sample=entry["calls_per_sample"],
+            device_stats=None if device_raw is None else summarize(_floats(device_raw), rounds),
+            memory=None if memory is None else MemoryMeasurement.from_dict(memory),
+            achieved_flop_per_s=_maybe_float(entry["achieved_flop_per_s"]),
+            arithmetic_intensity=_maybe_float(entry["arithmetic_intensity"]),
+            roofline_fraction=_maybe_float(entry["roofline_fraction"]),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +190,15 @@ class CudaEnvironment:
     """torch.backends.cudnn.allow_tf32 while measuring."""
     memory_limit_bytes: int
     """The memory limit variants were checked against on this device."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON form."""
+        return {name: getattr(self, name) for name in _CUDA_FIELDS}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> CudaEnvironment:
+        """Return the GPU `to_dict` wrote."""
+        return cls(**{name: data[name] for name in _CUDA_FIELDS})
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,23 +261,56 @@ class Environment:
             "channels_last": self.channels_last,
             "compiled": self.compiled,
             "cpu_memory_limit_bytes": self.cpu_memory_limit_bytes,
-            "cuda": [
-                {
-                    "device": c.device,
-                    "name": c.name,
-                    "capability": c.capability,
-                    "driver": c.driver,
-                    "cuda": c.cuda,
-                    "cudnn": c.cudnn,
-                    "cudnn_benchmark": c.cudnn_benchmark,
-                    "tf32_matmul": c.tf32_matmul,
-                    "tf32_cudnn": c.tf32_cudnn,
-                    "memory_limit_bytes": c.memory_limit_bytes,
-                }
-                for c in self.cuda
-            ],
+            "cuda": [c.to_dict() for c in self.cuda],
             "calibration": {
                 device: {"peak_flop_per_s": flops, "copy_bytes_per_s": bandwidth}
                 for device, flops, bandwidth in self.calibration
             },
         }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Environment:
+        """Return the environment `to_dict` wrote."""
+        return cls(
+            convprof_version=data["convprof_version"],
+            python_version=data["python_version"],
+            torch_version=data["torch_version"],
+            platform=data["platform"],
+            cpu_model=data["cpu_model"],
+            logical_cores=data["logical_cores"],
+            threads=data["threads"],
+            env_threads=tuple(data["env_threads"].items()),
+            load_before=_load(data["load_before"]),
+            load_after=_load(data["load_after"]),
+            preset=data["preset"],
+            dtype=data["dtype"],
+            batch_size=data["batch_size"],
+            channels_last=data["channels_last"],
+            compiled=data["compiled"],
+            cpu_memory_limit_bytes=data["cpu_memory_limit_bytes"],
+            cuda=tuple(CudaEnvironment.from_dict(gpu) for gpu in data["cuda"]),
+            calibration=tuple(
+                (device, float(bound["peak_flop_per_s"]), float(bound["copy_bytes_per_s"]))
+                for device, bound in data["calibration"].items()
+            ),
+        )
+
+
+#: A GPU's fields, in the order its JSON form writes them.
+_CUDA_FIELDS = (
+    "device",
+    "name",
+    "capability",
+    "driver",
+    "cuda",
+    "cudnn",
+    "cudnn_benchmark",
+    "tf32_matmul",
+    "tf32_cudnn",
+    "memory_limit_bytes",
+)
+
+
+def _load(values: Sequence[Any]) -> tuple[float, float, float]:
+    one, five, fifteen = _floats(values)
+    return one, five, fifteen

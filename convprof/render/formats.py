@@ -1,0 +1,167 @@
+"""The one format dispatch: which renderer draws a command's result as a table, JSON, Markdown or CSV.
+
+Every command that prints a result hands it here with the format asked for; each result type says
+once, in a `Renderers`, how it is drawn in each format it supports. Renderers stay pure (a string,
+or drawing on a given console); the command's `deliver` decides where the text goes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from convprof.budgets import Check
+    from convprof.diff import ReportDiff
+    from convprof.merge import MergedReports
+    from convprof.report import Report
+    from convprof.sweep import Sweep
+
+__all__ = [
+    "FORMATS",
+    "MERGE",
+    "CheckResults",
+    "Rendered",
+    "Renderers",
+    "check_renderers",
+    "compare_renderers",
+    "diff_renderers",
+    "sweep_renderers",
+]
+
+#: Every output format, in the order help texts list them; `table` draws on a console.
+FORMATS = ("table", "json", "markdown", "csv")
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """A result in the format asked for: text, or (for a table) how to draw it on a console."""
+
+    text: str | None
+    """The result as JSON, Markdown or CSV; None for a table."""
+    draw: Callable[[Console], None]
+    """Draws the table on a console; used only when `text` is None."""
+
+
+@dataclass(frozen=True, slots=True)
+class Renderers(Generic[T]):
+    """How one result type is drawn in each format it supports."""
+
+    table: Callable[[T, Console], None]
+    """Draws the result as rich tables and prose."""
+    json: Callable[[T], str]
+    """Returns the result as versioned JSON with exact integers."""
+    markdown: Callable[[T], str]
+    """Returns the result as GitHub-flavoured Markdown."""
+    csv: Callable[[T], str] | None = None
+    """Returns the result as CSV; None when the result has no tabular form."""
+
+    @property
+    def formats(self) -> tuple[str, ...]:
+        """The formats this result can be written in, in FORMATS order."""
+        return tuple(f for f in FORMATS if f != "csv" or self.csv is not None)
+
+    def render(self, result: T, fmt: str) -> Rendered:
+        """Return `result` in format `fmt` (one of `formats`)."""
+        if fmt not in self.formats:
+            raise ValueError(f"format {fmt!r} is not one of {', '.join(self.formats)}")
+
+        def draw(console: Console) -> None:
+            self.table(result, console)
+
+        if fmt == "table":
+            return Rendered(None, draw)
+        text = {"json": self.json, "markdown": self.markdown, "csv": self.csv}[fmt]
+        assert text is not None  # formats lists csv only where there is a renderer
+        return Rendered(text(result), draw)
+
+
+# -- the renderers of each command's result ------------------------------------------------------------
+
+
+def compare_renderers(*, layers: bool, layers_note: str | None, depth: int | None) -> Renderers[Report]:
+    """How `compare` draws a Report: the per-layer table when `layers`, folded below `depth`."""
+    from convprof.render.machine import to_csv, to_json
+    from convprof.render.markdown import to_markdown
+    from convprof.render.table import render_compare
+
+    return Renderers(
+        table=lambda report, console: render_compare(
+            report, console, layers=layers, layers_note=layers_note, depth=depth
+        ),
+        json=to_json,
+        markdown=lambda report: to_markdown(report, layers=layers, layers_note=layers_note, depth=depth),
+        csv=lambda report: to_csv(report, layers=layers),
+    )
+
+
+def diff_renderers(*, everything: bool) -> Renderers[ReportDiff]:
+    """How `diff` draws a ReportDiff: every variant and total with `everything`."""
+    from convprof.render.diff import diff_markdown, render_diff
+    from convprof.render.jsonfmt import dumps
+
+    return Renderers(
+        table=lambda diff, console: render_diff(diff, console, everything=everything),
+        json=lambda diff: dumps(diff.to_dict()),
+        markdown=lambda diff: diff_markdown(diff, everything=everything),
+    )
+
+
+def _merged_table(merged: MergedReports, console: Console) -> None:
+    from convprof.render.merge import render_merged
+
+    render_merged(merged, console)
+
+
+def _merged_json(merged: MergedReports) -> str:
+    from convprof.render.jsonfmt import dumps
+
+    return dumps(merged.to_dict())
+
+
+def _merged_markdown(merged: MergedReports) -> str:
+    from convprof.render.merge import merged_markdown
+
+    return merged_markdown(merged)
+
+
+#: How `merge` draws MergedReports.
+MERGE: Renderers[MergedReports] = Renderers(table=_merged_table, json=_merged_json, markdown=_merged_markdown)
+
+
+def sweep_renderers(*, chart: bool) -> Renderers[Sweep]:
+    """How `sweep` draws a Sweep: with a terminal chart under the table when `chart`."""
+    from convprof.render.sweep import render_sweep, sweep_to_csv, sweep_to_json, sweep_to_markdown
+
+    return Renderers(
+        table=lambda sweep, console: render_sweep(sweep, console, chart=chart),
+        json=sweep_to_json,
+        markdown=sweep_to_markdown,
+        csv=sweep_to_csv,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResults:
+    """What `check` found: every check made, and the specs nothing was checked for."""
+
+    checks: Sequence[Check]
+    """Limit and growth checks, in spec order."""
+    unchecked: Sequence[str]
+    """Names of the specs that set no budget."""
+
+
+def check_renderers() -> Renderers[CheckResults]:
+    """How `check` draws its CheckResults."""
+    from convprof.render.checks import checks_json, checks_markdown, render_checks
+
+    return Renderers(
+        table=lambda found, console: render_checks(found.checks, found.unchecked, console),
+        json=lambda found: checks_json(found.checks, found.unchecked),
+        markdown=lambda found: checks_markdown(found.checks, found.unchecked),
+    )

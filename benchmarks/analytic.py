@@ -36,8 +36,8 @@ EXAMPLES = ["why_convolutions", "lenet5", "alexnet", "vgg16", "mobilenet_v1"]
 PEER = """
 import torch
 from torch.utils.flop_counter import FlopCounterMode
-from convprof.build import build_model
-from convprof.sources import load_spec
+from convprof.graph.build import build_model
+from convprof.spec.sources import load_spec
 spec = load_spec("specs/vgg16.yaml")
 model = build_model(spec, "conv", "meta")
 with FlopCounterMode(display=False) as counter:

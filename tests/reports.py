@@ -6,8 +6,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from convprof.report import Report
-from convprof.results import CudaEnvironment, DeviceLatency, Environment
-from convprof.stats import summarize
+from convprof.report.results import CudaEnvironment, DeviceLatency, Environment
+from convprof.report.stats import summarize
 
 #: Samples per made-up measurement.
 SAMPLES = 5

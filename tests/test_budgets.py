@@ -6,7 +6,7 @@ from fractions import Fraction
 
 import pytest
 
-from convprof.budgets import (
+from convprof.ci.budgets import (
     GrowthCheck,
     LimitCheck,
     check_growth,
@@ -16,11 +16,11 @@ from convprof.budgets import (
     parse_latency_option,
 )
 from convprof.errors import SpecError, UsageError
-from convprof.parse import parse_spec
 from convprof.quantity import parse_bytes, parse_count, parse_milliseconds, parse_percent
 from convprof.report import SCHEMA_VERSION, Report, SpecInfo, VariantReport
-from convprof.results import DeviceLatency
+from convprof.report.results import DeviceLatency
 from convprof.spec import Budgets
+from convprof.spec.parse import parse_spec
 from tests.reports import SAMPLES, latency
 
 

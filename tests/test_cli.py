@@ -14,12 +14,12 @@ import pytest
 from click.testing import CliRunner
 from rich.console import Console
 
-from convprof.analyze import analyze
 from convprof.cli import cli
-from convprof.examples import read_example
-from convprof.parse import parse_spec
+from convprof.graph.analyze import analyze
 from convprof.render.table import render_compare
-from convprof.sources import load_spec
+from convprof.spec.examples import read_example
+from convprof.spec.parse import parse_spec
+from convprof.spec.sources import load_spec
 from tests.conftest import SPECS
 
 EXAMPLES = [

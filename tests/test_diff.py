@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from convprof.ci.diff import diff_reports
 from convprof.cli import cli
-from convprof.diff import diff_reports
 from convprof.report import Report
-from convprof.reportfile import load_report
+from convprof.report.reportfile import load_report
 
 OLD = """\
 name: net
@@ -163,7 +163,7 @@ def test_unchanged_reports_with_all_list_every_total(reports: tuple[Path, Path])
 def test_diff_json_is_versioned_and_valid(reports: tuple[Path, Path]) -> None:
     import jsonschema
 
-    from convprof.command_schemas import diff_schema
+    from convprof.ci.command_schemas import diff_schema
 
     old, new = reports
     data = json.loads(CliRunner().invoke(cli, ["diff", str(old), str(new), "--format", "json"]).stdout)

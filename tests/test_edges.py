@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from convprof.cli import cli
-from convprof.sources import MAX_SPEC_BYTES
+from convprof.spec.sources import MAX_SPEC_BYTES
 from tests.conftest import ROOT, SPECS
 
 #: 65 channels of batch norm: running mean and variance 2 x 65 x 4 bytes + an int64 counter = 528 B.

@@ -12,11 +12,11 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from convprof.analyze import analyze
-from convprof.build import build_model
-from convprof.examples import example_names, read_example
-from convprof.parse import parse_spec
+from convprof.graph.analyze import analyze
+from convprof.graph.build import build_model
 from convprof.spec import ModelSpec
+from convprof.spec.examples import example_names, read_example
+from convprof.spec.parse import parse_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from convprof.fit import fit_power, format_exponent
+from convprof.sweep.fit import fit_power, format_exponent
 
 
 def test_exact_power_law_gives_its_exponent() -> None:

@@ -26,13 +26,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch.utils.flop_counter import FlopCounterMode
 
-from convprof.analyze import analyze
-from convprof.build import build_model
 from convprof.cli import cli
 from convprof.errors import SpecError
-from convprof.schema import report_schema
-from convprof.sources import load_spec
-from convprof.variants import VARIANTS
+from convprof.graph.analyze import analyze
+from convprof.graph.build import build_model
+from convprof.graph.variants import VARIANTS
+from convprof.report.schema import report_schema
+from convprof.spec.sources import load_spec
 from tests.specbuild import make_spec, spec_text
 
 EXAMPLES = int(os.environ.get("CONVPROF_FUZZ_EXAMPLES", "60"))

@@ -12,12 +12,12 @@ from hypothesis import strategies as st
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from convprof.analyze import analyze, peak_activation_bytes
-from convprof.build import build_model
 from convprof.errors import SpecError
+from convprof.graph.analyze import analyze, peak_activation_bytes
+from convprof.graph.build import build_model
+from convprof.graph.variants import VARIANTS
 from convprof.measure.memory import measure_memory
 from convprof.spec import NETWORK_INPUT
-from convprof.variants import VARIANTS
 from tests.specbuild import make_spec, spec_text
 from tests.test_oracle import assert_matches_torch
 
@@ -291,7 +291,7 @@ def test_unknown_block_keys_and_bad_first_paths_are_located() -> None:
 
 
 def test_the_width_rule_follows_concatenations() -> None:
-    from convprof.sources import SpecSource
+    from convprof.spec.sources import SpecSource
     from convprof.sweep import point_specs, width_axis
 
     text = spec_text((3, 8, 8), GRAPH).encode()

@@ -100,7 +100,7 @@ def test_skipped_variant_in_table_and_json() -> None:
 @pytest.mark.usefixtures("fast")
 def test_reports_validate_against_the_schema() -> None:
     jsonschema = pytest.importorskip("jsonschema")
-    schema_module = pytest.importorskip("convprof.schema")
+    schema_module = pytest.importorskip("convprof.report.schema")
     schema = schema_module.report_schema()
     for args in (("why_convolutions",), ("vgg16", "--max-memory", "600MiB")):
         status, out, err = invoke("compare", *args, "--quick", "--device", "cpu", "--format", "json")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from convprof.stats import IQR_WARN_THRESHOLD, ROUND_SPREAD_THRESHOLD, quantile, summarize
+from convprof.report.stats import IQR_WARN_THRESHOLD, ROUND_SPREAD_THRESHOLD, quantile, summarize
 
 
 def test_quantile_interpolates_linearly_like_numpy() -> None:

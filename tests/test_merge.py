@@ -10,13 +10,13 @@ import jsonschema
 import pytest
 from click.testing import CliRunner
 
-from convprof.analyze import analyze
+from convprof.ci.command_schemas import merge_schema
 from convprof.cli import cli
-from convprof.command_schemas import merge_schema
+from convprof.graph.analyze import analyze
 from convprof.render.machine import to_json
-from convprof.results import Environment
-from convprof.sources import load_spec
-from convprof.stats import summarize
+from convprof.report.results import Environment
+from convprof.report.stats import summarize
+from convprof.spec.sources import load_spec
 from tests.reports import environment, gpu, measured
 
 

@@ -13,12 +13,12 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from convprof.analyze import analyze
-from convprof.build import build_model
 from convprof.errors import SpecError
+from convprof.graph.analyze import analyze
+from convprof.graph.build import build_model
+from convprof.graph.variants import VARIANTS, transform
 from convprof.kinds import all_kinds, lookup
 from convprof.spec import ModelSpec
-from convprof.variants import VARIANTS, transform
 from tests.specbuild import make_spec
 
 BATCH = 2

@@ -16,13 +16,13 @@ import pytest
 import torch
 from torch import nn
 
-from convprof.analyze import analyze
-from convprof.build import build_model
 from convprof.errors import SpecError
+from convprof.graph.analyze import analyze
+from convprof.graph.build import build_model
+from convprof.graph.nn import LayerNorm2d, Permute, Scale, Transpose
+from convprof.graph.variants import VARIANTS, transform
 from convprof.kinds import lookup
-from convprof.nn import LayerNorm2d, Permute, Scale, Transpose
 from convprof.spec import ModelSpec
-from convprof.variants import VARIANTS, transform
 from tests.specbuild import make_spec
 from tests.test_oracle import BATCH, torch_counts
 

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 import torch
 
-from convprof.analyze import analyze
 from convprof.errors import SpecError
-from convprof.variants import VARIANTS
+from convprof.graph.analyze import analyze
+from convprof.graph.variants import VARIANTS
 from tests.specbuild import make_spec
 from tests.test_oracle import BATCH, assert_matches_torch, check_against_torch
 

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from convprof.analyze import analyze
 from convprof.cli import cli
-from convprof.plot import render_plot
-from convprof.sources import load_spec, read_source
+from convprof.graph.analyze import analyze
+from convprof.spec.sources import load_spec, read_source
 from convprof.sweep import build_sweep, point_specs, resolution_axis
+from convprof.sweep.plot import render_plot
 
 pytest.importorskip("matplotlib")
 

@@ -15,19 +15,19 @@ import jsonschema
 import pytest
 from click.testing import CliRunner
 
-from convprof.analyze import analyze
 from convprof.cli import cli
 from convprof.errors import UsageError
-from convprof.examples import example_names
-from convprof.jsoncheck import find_violation, locate
+from convprof.graph.analyze import analyze
 from convprof.measure import MeasureOptions, measure_report
 from convprof.render.machine import to_json
 from convprof.report import Report
-from convprof.reportfile import load_report
-from convprof.results import CudaEnvironment, DeviceLatency, Environment, MemoryMeasurement
-from convprof.schema import report_schema
-from convprof.sources import load_spec
-from convprof.stats import summarize
+from convprof.report.jsoncheck import find_violation, locate
+from convprof.report.reportfile import load_report
+from convprof.report.results import CudaEnvironment, DeviceLatency, Environment, MemoryMeasurement
+from convprof.report.schema import report_schema
+from convprof.report.stats import summarize
+from convprof.spec.examples import example_names
+from convprof.spec.sources import load_spec
 
 EXAMPLES = ["why_convolutions", "lenet5", "alexnet", "vgg16", "mobilenet_v1"]
 
@@ -326,7 +326,8 @@ def test_statistics_come_from_the_raw_samples(tmp_path: Path) -> None:
 
 def test_reading_a_report_imports_no_measuring_code() -> None:
     code = (
-        "import sys, convprof.report, convprof.reportfile, convprof.diff, convprof.merge, convprof.budgets; "
+        "import sys, convprof.report, convprof.report.reportfile, convprof.ci.diff, convprof.ci.merge; "
+        "import convprof.ci.budgets; "
         "print(sorted(m for m in sys.modules if m.startswith('convprof.measure') or m == 'torch'))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

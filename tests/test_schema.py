@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from convprof.cli import cli
-from convprof.examples import example_names
 from convprof.report import SCHEMA_VERSION
-from convprof.schema import report_schema
+from convprof.report.schema import report_schema
+from convprof.spec.examples import example_names
 from tests.conftest import ROOT
 from tests.reports import environment, gpu, latency
 
@@ -87,7 +87,7 @@ def test_unwritable_output_is_exit_2(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("document", ["report", "check", "diff", "merge", "sweep"])
 def test_every_json_output_has_a_printed_versioned_schema(document: str) -> None:
-    from convprof.command_schemas import SCHEMAS
+    from convprof.ci.command_schemas import SCHEMAS
 
     result = CliRunner().invoke(cli, ["schema", document])
     assert result.exit_code == 0

@@ -15,13 +15,13 @@ import pytest
 from click.testing import CliRunner
 from rich.console import Console
 
-from convprof.analyze import analyze
 from convprof.cli import cli
+from convprof.graph.analyze import analyze
 from convprof.render.sweep import render_sweep, sweep_to_csv, sweep_to_json, sweep_to_markdown
 from convprof.report import Report
-from convprof.results import DeviceLatency
-from convprof.sources import load_spec, read_source
-from convprof.stats import summarize
+from convprof.report.results import DeviceLatency
+from convprof.report.stats import summarize
+from convprof.spec.sources import load_spec, read_source
 from convprof.sweep import Sweep, build_sweep, point_specs, resolution_axis, set_axis, width_axis
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -324,7 +324,7 @@ def test_each_variant_has_its_own_verb() -> None:
 def test_sweep_json_validates_against_its_schema() -> None:
     import jsonschema
 
-    from convprof.command_schemas import sweep_schema
+    from convprof.ci.command_schemas import sweep_schema
 
     result = CliRunner().invoke(
         cli, ["sweep", "lenet5", "--resolution", "32,64", "--width", "1,2", "--format", "json"]

@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 import torch
 
-from convprof import yamlnode
-from convprof.analyze import analyze
-from convprof.build import build_model
 from convprof.errors import SpecError
+from convprof.graph.analyze import analyze
+from convprof.graph.build import build_model
 from convprof.output import write_atomic
-from convprof.yamlnode import load_nodes
+from convprof.spec import yamlnode
+from convprof.spec.yamlnode import load_nodes
 from tests.specbuild import make_spec, spec_text
 
 INT64_MAX = 9_223_372_036_854_775_807

@@ -9,8 +9,8 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from convprof.analyze import OPTIMIZER_STATES
 from convprof.errors import ConvprofError
+from convprof.graph.analyze import OPTIMIZER_STATES
 from convprof.measure.options import PRESETS
 from convprof.output import write_atomic
 from convprof.render.formats import FORMATS

@@ -70,7 +70,7 @@ def calibrate(device: str, dtype: str, threads: int, preset: str | None, seconds
         save_calibration,
     )
     from convprof.measure.runner import resolve_devices
-    from convprof.stats import IQR_WARN_THRESHOLD, ROUND_SPREAD_THRESHOLD, UNSTABLE_MARK
+    from convprof.report.stats import IQR_WARN_THRESHOLD, ROUND_SPREAD_THRESHOLD, UNSTABLE_MARK
     from convprof.units import format_bytes, format_count, plural
 
     check_threads(threads)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from convprof.budgets import BUDGET_METRICS, LATENCY_PREFIX, UNSTABLE_VERDICT
+from convprof.ci.budgets import BUDGET_METRICS, LATENCY_PREFIX, UNSTABLE_VERDICT
 from convprof.commands.base import (
     deliver_result,
     format_option,
@@ -23,7 +23,7 @@ from convprof.errors import UsageError
 from convprof.units import clip, plural
 
 if TYPE_CHECKING:
-    from convprof.budgets import Allowance, Check
+    from convprof.ci.budgets import Allowance, Check
     from convprof.report import Report
     from convprof.spec import Budgets, ModelSpec
 
@@ -94,7 +94,7 @@ def step_summary(markdown: str) -> None:
 
 
 def _overrides(limits: dict[str, str | None], latency: tuple[str, ...]) -> Budgets:
-    from convprof.budgets import parse_latency_option, parse_limit
+    from convprof.ci.budgets import parse_latency_option, parse_limit
     from convprof.spec import Budgets
 
     values: dict[str, Any] = {}
@@ -111,7 +111,7 @@ def _overrides(limits: dict[str, str | None], latency: tuple[str, ...]) -> Budge
 
 def _baselines(paths: tuple[Path, ...]) -> dict[str, tuple[Path, Report]]:
     """Return saved reports by spec name, from files and from directories of *.json files."""
-    from convprof.reportfile import load_report
+    from convprof.report.reportfile import load_report
 
     files: list[Path] = []
     for path in paths:
@@ -239,9 +239,9 @@ def check(
     --latency asks for it. A latency verdict that rests on an unstable median (~) is flagged with a
     warning; --strict-latency makes it a failure.
     """
-    from convprof.analyze import analyze
-    from convprof.budgets import BudgetExceeded, check_growth, check_limits, merge_budgets, parse_growth
-    from convprof.sources import load_spec
+    from convprof.ci.budgets import BudgetExceeded, check_growth, check_limits, merge_budgets, parse_growth
+    from convprof.graph.analyze import analyze
+    from convprof.spec.sources import load_spec
 
     assert set(limits) == set(BUDGET_METRICS), limits
     overrides = _overrides(limits, max_latency)

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 
 import click
 
-from convprof.analyze import analyze
 from convprof.commands.base import (
     deliver_result,
     format_option,
@@ -18,6 +17,7 @@ from convprof.commands.base import (
     reports_errors,
 )
 from convprof.errors import UsageError
+from convprof.graph.analyze import analyze
 from convprof.measure.options import (
     CPU_MEMORY_FRACTION,
     CUDA_MEMORY_FRACTION,
@@ -135,7 +135,7 @@ def compare(
     headline, a result is marked unstable (~) when IQR/median or the rounds' spread exceeds 10%.
     Variants whose analytic memory exceeds --max-memory are skipped before anything is built.
     """
-    from convprof.sources import load_spec
+    from convprof.spec.sources import load_spec
 
     model = load_spec(spec, batch_size)  # each layer checked at the batch that will run
     if batch_size is not None:

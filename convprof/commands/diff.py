@@ -31,11 +31,11 @@ def diff(old: Path, new: Path, fmt: str, output: Path | None, everything: bool) 
     total. Layers are matched by name; positions are 0-based, as in the reports' `index`. JSON always
     holds everything. Exits 0 whether or not anything changed; 2 when a file is not a report.
     """
+    from convprof.ci.diff import diff_reports
     from convprof.commands.check import step_summary
-    from convprof.diff import diff_reports
     from convprof.render.diff import diff_markdown
     from convprof.render.formats import diff_renderers
-    from convprof.reportfile import load_report
+    from convprof.report.reportfile import load_report
 
     before, after = load_report(old), load_report(new)
     result = diff_reports(before, after, f"{before.spec.name} ({old})", f"{after.spec.name} ({new})")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from convprof.analyze import analyze
 from convprof.commands.base import reports_errors
 from convprof.errors import UsageError
+from convprof.graph.analyze import analyze
 
 __all__ = ["examples"]
 
@@ -23,9 +23,9 @@ def examples(name: str | None) -> None:
     from rich import box
     from rich.table import Table
 
-    from convprof.examples import example_names, read_example
-    from convprof.parse import parse_spec
     from convprof.render.console import fitted, to_stdout
+    from convprof.spec.examples import example_names, read_example
+    from convprof.spec.parse import parse_spec
     from convprof.units import format_count, format_shape
 
     if name is not None:

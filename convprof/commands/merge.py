@@ -22,9 +22,9 @@ def merge(reports: tuple[Path, ...], fmt: str, output: Path | None) -> None:
     Rows are keyed by environment: CPU model or GPU name, threads and torch version, from each report's
     `environment`. Reports of different specs or schema versions are refused (exit 2).
     """
-    from convprof.merge import merge_reports
+    from convprof.ci.merge import merge_reports
     from convprof.render.formats import MERGE
-    from convprof.reportfile import load_report
+    from convprof.report.reportfile import load_report
 
     merged = merge_reports([(str(path), load_report(path)) for path in reports])
     deliver_result(merged, MERGE, fmt, output)

@@ -10,7 +10,7 @@ from convprof.commands.base import reports_errors
 
 __all__ = ["schema"]
 
-#: The documents `convprof schema` describes; kept in step with convprof.command_schemas.SCHEMAS.
+#: The documents `convprof schema` describes; kept in step with convprof.ci.command_schemas.SCHEMAS.
 _DOCUMENTS = ("report", "check", "diff", "merge", "sweep")
 
 
@@ -20,6 +20,6 @@ _DOCUMENTS = ("report", "check", "diff", "merge", "sweep")
 def schema(document: str) -> None:
     """Print the JSON Schema of DOCUMENT: the report (`compare --format json`, the default) or the
     JSON output of check, diff, merge or sweep. Each carries a `schema_version`."""
-    from convprof.command_schemas import SCHEMAS
+    from convprof.ci.command_schemas import SCHEMAS
 
     click.echo(json.dumps(SCHEMAS[document](), indent=2))

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 
 import click
 
-from convprof.analyze import analyze
 from convprof.commands.base import (
     deliver_result,
     format_option,
@@ -17,6 +16,7 @@ from convprof.commands.base import (
     preset_option,
     reports_errors,
 )
+from convprof.graph.analyze import analyze
 from convprof.output import write_atomic
 from convprof.report import Report
 from convprof.sweep import Axis, PointSpec
@@ -159,13 +159,13 @@ def sweep(
     axis with the other axes held fixed. A resolution sits at sqrt(height x width); a [h, w] pair
     given to --set at its geometric mean. Memory = weights + buffers + peak inference activations.
     """
-    from convprof.parse import parse_spec
-    from convprof.sources import read_source
+    from convprof.spec.parse import parse_spec
+    from convprof.spec.sources import read_source
     from convprof.sweep import build_sweep, point_specs
 
     plot_format = None
     if plot is not None:
-        from convprof.plot import check_plot_path
+        from convprof.sweep.plot import check_plot_path
 
         plot_format = check_plot_path(plot)
     source = read_source(spec)  # read once: `-` is standard input
@@ -182,7 +182,7 @@ def sweep(
         base, axes, [(p.labels, r) for p, r in zip(points, reports, strict=True)], latency=latency
     )
     if plot is not None:
-        from convprof.plot import render_plot
+        from convprof.sweep.plot import render_plot
 
         assert plot_format is not None
         write_atomic(plot, render_plot(result, plot_format))

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from convprof.args import arg, boolean, choice, integer, optional, positive_int, probability, real
 from convprof.kinds.base import LayerCost, ReceptiveField, ShapeError, UnaryKind, prod, register
 from convprof.kinds.norm import needs_rank
 from convprof.spec import Shape
+from convprof.spec.args import arg, boolean, choice, integer, optional, positive_int, probability, real
 from convprof.units import format_shape
 
 if TYPE_CHECKING:

@@ -103,7 +103,7 @@ class LayerKind(ABC):
     name: ClassVar[str]
     """Canonical name: torch.nn's class name for public kinds."""
     Args: ClassVar[type]
-    """Frozen dataclass of arguments, fields declared with `convprof.args.arg`."""
+    """Frozen dataclass of arguments, fields declared with `convprof.spec.args.arg`."""
     counterfactuals: ClassVar[Mapping[str, str]] = {}
     """Variant name -> the kind this layer becomes in it; absent variants keep the layer."""
     public: ClassVar[bool] = True

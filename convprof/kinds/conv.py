@@ -11,16 +11,6 @@ from collections.abc import Mapping
 from dataclasses import field, make_dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from convprof.args import (
-    DIMENSIONS,
-    REQUIRED,
-    arg,
-    boolean,
-    choice,
-    conv_padding_arg,
-    positive_int,
-    sizes,
-)
 from convprof.kinds.base import (
     LayerCost,
     ReceptiveField,
@@ -32,6 +22,16 @@ from convprof.kinds.base import (
     spatial_field,
 )
 from convprof.spec import Shape
+from convprof.spec.args import (
+    DIMENSIONS,
+    REQUIRED,
+    arg,
+    boolean,
+    choice,
+    conv_padding_arg,
+    positive_int,
+    sizes,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -348,7 +348,7 @@ class _Local(_Convolution):
         )
 
     def build(self, args: Any, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
-        from convprof import nn
+        from convprof.graph import nn
 
         if self.transposed:
             return nn.LocallyConnectedTranspose(
@@ -393,7 +393,7 @@ class _Dense(_Convolution):
         return None
 
     def build(self, args: Any, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
-        from convprof.nn import DenseVolume
+        from convprof.graph.nn import DenseVolume
 
         return DenseVolume(in_shape, out_shape, bias=args.bias)
 

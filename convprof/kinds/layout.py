@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from convprof.args import REQUIRED, arg, integer, integers
 from convprof.kinds.base import LayerCost, ReceptiveField, ShapeError, UnaryKind, register
 from convprof.spec import Shape
+from convprof.spec.args import REQUIRED, arg, integer, integers
 from convprof.units import format_shape
 
 if TYPE_CHECKING:
@@ -101,7 +101,7 @@ class Permute(_Reorder):
         return tuple(axis - 1 for axis in axes[1:])
 
     def build(self, args: PermuteArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
-        from convprof.nn import Permute as Module
+        from convprof.graph.nn import Permute as Module
 
         return Module((0, *(axis + 1 for axis in self.order(args, in_shape))))
 
@@ -123,6 +123,6 @@ class Transpose(_Reorder):
         return tuple(axes)
 
     def build(self, args: TransposeArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
-        from convprof.nn import Transpose as Module
+        from convprof.graph.nn import Transpose as Module
 
         return Module(args.dim0, args.dim1)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from convprof.args import REQUIRED, arg, boolean, integer, positive_int, real
 from convprof.kinds.base import (
     LayerCost,
     ReceptiveField,
@@ -16,6 +15,7 @@ from convprof.kinds.base import (
     round_width,
 )
 from convprof.spec import Shape
+from convprof.spec.args import REQUIRED, arg, boolean, integer, positive_int, real
 
 if TYPE_CHECKING:
     import torch
@@ -156,6 +156,6 @@ class Scale(UnaryKind):
         return rf
 
     def build(self, args: ScaleArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
-        from convprof.nn import Scale as Module
+        from convprof.graph.nn import Scale as Module
 
         return Module((in_shape[0], *(1 for _ in in_shape[1:])), args.init)

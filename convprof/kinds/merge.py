@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from convprof.args import arg, integer
 from convprof.kinds.base import LayerCost, LayerKind, ReceptiveField, ShapeError, prod, register
 from convprof.spec import Shape
+from convprof.spec.args import arg, integer
 from convprof.units import format_shape
 
 if TYPE_CHECKING:
@@ -98,7 +98,7 @@ class Add(_Elementwise):
     verb = "add"
 
     def node_build(self, args: MergeArgs, in_shapes: tuple[Shape, ...], out_shape: Shape) -> torch.nn.Module:
-        from convprof.nn import Add as Module
+        from convprof.graph.nn import Add as Module
 
         return Module()
 
@@ -111,7 +111,7 @@ class Mul(_Elementwise):
     verb = "multiply"
 
     def node_build(self, args: MergeArgs, in_shapes: tuple[Shape, ...], out_shape: Shape) -> torch.nn.Module:
-        from convprof.nn import Mul as Module
+        from convprof.graph.nn import Mul as Module
 
         return Module()
 
@@ -160,6 +160,6 @@ class Cat(LayerKind):
         return merge_fields(fields)
 
     def node_build(self, args: CatArgs, in_shapes: tuple[Shape, ...], out_shape: Shape) -> torch.nn.Module:
-        from convprof.nn import Cat as Module
+        from convprof.graph.nn import Cat as Module
 
         return Module(args.dim)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from convprof.args import REQUIRED, arg, integers, real
 from convprof.kinds.base import LayerCost, ReceptiveField, ShapeError, UnaryKind, register
 from convprof.spec import Shape
+from convprof.spec.args import REQUIRED, arg, integers, real
 from convprof.units import format_shape
 
 if TYPE_CHECKING:

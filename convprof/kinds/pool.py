@@ -6,7 +6,6 @@ import math
 from dataclasses import make_dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from convprof.args import REQUIRED, arg, boolean, optional, output_sizes, positive_float, positive_int, sizes
 from convprof.kinds.base import (
     LayerCost,
     ReceptiveField,
@@ -18,6 +17,16 @@ from convprof.kinds.base import (
 )
 from convprof.kinds.conv import spatial
 from convprof.spec import Shape
+from convprof.spec.args import (
+    REQUIRED,
+    arg,
+    boolean,
+    optional,
+    output_sizes,
+    positive_float,
+    positive_int,
+    sizes,
+)
 
 if TYPE_CHECKING:
     import torch

@@ -6,7 +6,6 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
-from convprof.args import REQUIRED, arg, boolean, choice, integers, optional, positive_int, positive_reals
 from convprof.kinds.base import (
     LayerCost,
     ReceptiveField,
@@ -17,6 +16,16 @@ from convprof.kinds.base import (
     spatial_field,
 )
 from convprof.spec import Shape
+from convprof.spec.args import (
+    REQUIRED,
+    arg,
+    boolean,
+    choice,
+    integers,
+    optional,
+    positive_int,
+    positive_reals,
+)
 from convprof.units import format_shape
 
 if TYPE_CHECKING:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from convprof.args import REQUIRED, arg, boolean, integers, nonneg_float, positive_int, real
 from convprof.kinds.base import LayerCost, ReceptiveField, ShapeError, UnaryKind, prod, register
 from convprof.kinds.norm import needs_rank, normalisation_ops
 from convprof.spec import Shape
+from convprof.spec.args import REQUIRED, arg, boolean, integers, nonneg_float, positive_int, real
 from convprof.units import format_shape
 
 if TYPE_CHECKING:
@@ -170,7 +170,7 @@ class LayerNorm2d(_PerSampleNorm):
         )
 
     def build(self, args: LayerNorm2dArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
-        from convprof.nn import LayerNorm2d as Module
+        from convprof.graph.nn import LayerNorm2d as Module
 
         return Module(in_shape[0], eps=args.eps, elementwise_affine=args.elementwise_affine, bias=args.bias)
 

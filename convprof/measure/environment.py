@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 from convprof import __version__
-from convprof.results import CudaEnvironment
+from convprof.report.results import CudaEnvironment
 
 __all__ = [
     "THREAD_VARIABLES",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from convprof.results import MemoryMeasurement
+from convprof.report.results import MemoryMeasurement
 
 if TYPE_CHECKING:
     import torch

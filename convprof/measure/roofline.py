@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from convprof.errors import UsageError
 from convprof.report import Report, VariantReport
+from convprof.report.stats import summarize
 from convprof.signals import removed_on_stop
 from convprof.spec import DTYPE_BYTES
-from convprof.stats import summarize
 
 if TYPE_CHECKING:
     import torch
@@ -245,7 +245,7 @@ def measure_calibration(device: str, dtype: str, threads: int, seconds: float = 
     """
     import torch
 
-    from convprof.build import torch_dtype
+    from convprof.graph.build import torch_dtype
     from convprof.measure.environment import cpu_model
     from convprof.measure.timer import cpu_threads
 

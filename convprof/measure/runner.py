@@ -40,8 +40,8 @@ from convprof.measure.roofline import (
     load_calibrations,
 )
 from convprof.measure.timer import cpu_threads, run_rounds, time_once
-from convprof.results import CudaEnvironment, DeviceLatency, Environment
-from convprof.stats import summarize
+from convprof.report.results import CudaEnvironment, DeviceLatency, Environment
+from convprof.report.stats import summarize
 from convprof.units import format_bytes, plural
 
 if TYPE_CHECKING:
@@ -157,7 +157,7 @@ def _input(spec: ModelSpec, device: str, channels_last: bool) -> torch.Tensor:
     """Return the seeded random input every variant is timed on."""
     import torch
 
-    from convprof.build import torch_dtype
+    from convprof.graph.build import torch_dtype
 
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(spec.batch_size, *spec.input, generator=generator).to(device, torch_dtype(spec.dtype))
@@ -177,7 +177,7 @@ def _measure_device(
     """Measure the variants that fit on one device; the others carry their reason."""
     import torch
 
-    from convprof.build import build_model
+    from convprof.graph.build import build_model
 
     cuda = device.startswith("cuda")
 

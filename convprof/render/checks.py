@@ -9,10 +9,10 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from convprof.budgets import LATENCY_PREFIX, Check, GrowthCheck
+from convprof.ci.budgets import LATENCY_PREFIX, Check, GrowthCheck
 from convprof.render.console import fitted, print_prose
 from convprof.render.jsonfmt import dumps
-from convprof.stats import IQR_WARN_THRESHOLD, ROUND_SPREAD_THRESHOLD, UNSTABLE_MARK
+from convprof.report.stats import IQR_WARN_THRESHOLD, ROUND_SPREAD_THRESHOLD, UNSTABLE_MARK
 from convprof.units import plural
 
 __all__ = [

@@ -6,7 +6,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from convprof.diff import LayerChange, MetricChange, ReportDiff
+from convprof.ci.diff import LayerChange, MetricChange, ReportDiff
 from convprof.render.console import fitted, print_prose
 
 __all__ = ["diff_markdown", "layer_rows", "render_diff", "total_rows"]

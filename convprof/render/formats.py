@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from convprof.budgets import Check
-    from convprof.diff import ReportDiff
-    from convprof.merge import MergedReports
+    from convprof.ci.budgets import Check
+    from convprof.ci.diff import ReportDiff
+    from convprof.ci.merge import MergedReports
     from convprof.report import Report
     from convprof.sweep import Sweep
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from convprof.report import Report
-from convprof.results import DeviceLatency
-from convprof.stats import IQR_WARN_THRESHOLD, ROUND_SPREAD_THRESHOLD, UNSTABLE_MARK
+from convprof.report.results import DeviceLatency
+from convprof.report.stats import IQR_WARN_THRESHOLD, ROUND_SPREAD_THRESHOLD, UNSTABLE_MARK
 from convprof.units import format_bytes, format_count, format_ratio, plural
 
 __all__ = [

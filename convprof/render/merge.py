@@ -6,7 +6,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from convprof.merge import MergedReports
+from convprof.ci.merge import MergedReports
 from convprof.render.console import fitted
 from convprof.render.latency import UNSTABLE_MARK, unstable_note
 

@@ -11,14 +11,14 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from convprof.fit import format_exponent
+from convprof.graph.variants import VARIANTS
 from convprof.render.common import CONVENTION
 from convprof.render.console import fits, fitted, print_prose
 from convprof.render.jsonfmt import dumps
 from convprof.render.latency import UNSTABLE_MARK, unstable_note
 from convprof.sweep import Axis, Metric, Sweep, latency_stable, metric_value, skip_reason
+from convprof.sweep.fit import format_exponent
 from convprof.units import format_shape
-from convprof.variants import VARIANTS
 
 __all__ = [
     "MEMORY_NOTE",

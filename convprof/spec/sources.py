@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from convprof.errors import UsageError
-from convprof.examples import example_names, read_example
-from convprof.parse import parse_spec
 from convprof.spec import ModelSpec
+from convprof.spec.examples import example_names, read_example
+from convprof.spec.parse import parse_spec
 
 __all__ = ["MAX_SPEC_BYTES", "STDIN", "SpecSource", "load_spec", "read_source"]
 

@@ -7,9 +7,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from convprof.errors import UsageError
+from convprof.graph.variants import VARIANTS
 from convprof.report import Report
-from convprof.results import Environment
-from convprof.variants import VARIANTS
+from convprof.report.results import Environment
 
 __all__ = ["MERGE_SCHEMA_VERSION", "MergedReports", "MergedRow", "environment_label", "merge_reports"]
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from convprof import __version__
 from convprof.errors import SpecError
+from convprof.graph.variants import VARIANTS, transform
 from convprof.kinds import ReceptiveField, ShapeError, lookup
 from convprof.kinds.base import prod
 from convprof.report import SCHEMA_VERSION, LayerReport, Report, SpecInfo, VariantReport
 from convprof.spec import ModelSpec
-from convprof.variants import VARIANTS, transform
 
 __all__ = ["OPTIMIZER_STATES", "analyze", "analyze_variant", "peak_activation_bytes"]
 

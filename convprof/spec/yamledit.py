@@ -7,10 +7,10 @@ import json
 from collections.abc import Callable
 from dataclasses import replace
 
-from convprof.args import describe
 from convprof.errors import ConvprofError
-from convprof.yamlnode import Mapping, Node, Scalar, load_nodes
-from convprof.yamlnode import Sequence as SeqNode
+from convprof.spec.args import describe
+from convprof.spec.yamlnode import Mapping, Node, Scalar, load_nodes
+from convprof.spec.yamlnode import Sequence as SeqNode
 
 __all__ = ["edit", "relocate", "scalar"]
 

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from convprof.budgets import metric_values
+from convprof.ci.budgets import metric_values
+from convprof.graph.variants import VARIANTS
 from convprof.report import LayerReport, Report
-from convprof.variants import VARIANTS
 
 __all__ = [
     "DIFF_SCHEMA_VERSION",

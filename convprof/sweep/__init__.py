@@ -17,19 +17,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from convprof import __version__
-from convprof.args import MAX_INT
 from convprof.errors import SpecError, UsageError
-from convprof.fit import PowerFit, fit_power
-from convprof.parse import WidthRule, parse_nodes
+from convprof.graph.variants import VARIANTS
 from convprof.report import Report, SpecInfo
-from convprof.results import DeviceLatency
-from convprof.sources import SpecSource
+from convprof.report.results import DeviceLatency
 from convprof.spec import ModelSpec
+from convprof.spec.args import MAX_INT
+from convprof.spec.parse import WidthRule, parse_nodes
+from convprof.spec.sources import SpecSource
+from convprof.spec.yamledit import edit, scalar
+from convprof.spec.yamlnode import Node, Scalar, load_nodes
+from convprof.spec.yamlnode import Sequence as SeqNode
+from convprof.sweep.fit import PowerFit, fit_power
 from convprof.units import clip
-from convprof.variants import VARIANTS
-from convprof.yamledit import edit, scalar
-from convprof.yamlnode import Node, Scalar, load_nodes
-from convprof.yamlnode import Sequence as SeqNode
 
 __all__ = [
     "LATENCY",

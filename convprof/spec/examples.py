@@ -13,7 +13,7 @@ def _directory() -> Traversable:
     packaged = resources.files("convprof") / "specs"
     if packaged.is_dir():
         return packaged
-    return Path(__file__).resolve().parent.parent / "specs"  # a source checkout
+    return Path(__file__).resolve().parents[2] / "specs"  # a source checkout
 
 
 def example_names() -> list[str]:

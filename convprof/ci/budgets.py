@@ -8,12 +8,11 @@ from dataclasses import dataclass, fields, replace
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from convprof import yamlnode
-from convprof.args import describe
 from convprof.errors import ConvprofError, SpecError, UsageError
 from convprof.quantity import parse_bytes, parse_count, parse_milliseconds, parse_percent
-from convprof.spec import Budgets
-from convprof.stats import IQR_WARN_THRESHOLD, ROUND_SPREAD_THRESHOLD, UNSTABLE_MARK
+from convprof.report.stats import IQR_WARN_THRESHOLD, ROUND_SPREAD_THRESHOLD, UNSTABLE_MARK
+from convprof.spec import Budgets, yamlnode
+from convprof.spec.args import describe
 from convprof.units import clip
 
 if TYPE_CHECKING:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from convprof.analyze import OPTIMIZER_STATES
+from convprof.graph.analyze import OPTIMIZER_STATES
 from convprof.report import LAYER_FIELDS, SCHEMA_VERSION, VARIANT_TOTALS
 from convprof.spec import DTYPE_BYTES
 
@@ -55,7 +55,7 @@ _NUMBER: dict[str, Any] = {"type": "number", "minimum": 0}
 _MAYBE_NUMBER: dict[str, Any] = {"type": ["number", "null"], "minimum": 0}
 _NUMBERS: dict[str, Any] = {"type": "array", "items": _NUMBER, "minItems": 1}
 
-# Measured latency of one variant on one device, as convprof.results.DeviceLatency writes it: every
+# Measured latency of one variant on one device, as convprof.report.results.DeviceLatency writes it: every
 # key is always written and required, so a report that passes reads back whole. The statistics are
 # derived again from raw_ms and raw_rounds when a report is read.
 _LATENCY_ENTRY: dict[str, Any] = {
@@ -144,7 +144,7 @@ _CALIBRATION: dict[str, Any] = {
     },
 }
 
-# Where and with what the measurements were taken, as convprof.results.Environment writes it.
+# Where and with what the measurements were taken, as convprof.report.results.Environment writes it.
 # `merge` reads it to key reports by machine.
 _ENVIRONMENT: dict[str, Any] = {
     "description": "The machine and software measurements were taken on; absent when none were.",

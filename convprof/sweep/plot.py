@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from convprof.errors import UsageError
-from convprof.fit import format_exponent
+from convprof.graph.variants import VARIANTS
 from convprof.sweep import Sweep, metric_value
-from convprof.variants import VARIANTS
+from convprof.sweep.fit import format_exponent
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from convprof.stats import LatencyStats, summarize
+from convprof.report.stats import LatencyStats, summarize
 
 __all__ = [
     "CudaEnvironment",
@@ -133,7 +133,7 @@ class DeviceLatency:
         """Return the result `to_dict` wrote for `device`, its statistics derived from the raw samples.
 
         The stored median, percentiles and stability verdict are what the raw samples give; they are
-        recomputed rather than trusted, so every reader applies the one rule of convprof.stats.
+        recomputed rather than trusted, so every reader applies the one rule of convprof.report.stats.
         ReportDataError (path inside the entry) when the samples contradict each other.
         """
         if entry is None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from convprof.graph.variants import transform
 from convprof.kinds import lookup
 from convprof.spec import NETWORK_INPUT, ModelSpec
-from convprof.variants import transform
 
 if TYPE_CHECKING:
     import torch

@@ -9,7 +9,7 @@ from dataclasses import MISSING, field
 from typing import Any
 
 from convprof.errors import SpecError
-from convprof.yamlnode import Mapping, Node, Scalar, Sequence
+from convprof.spec.yamlnode import Mapping, Node, Scalar, Sequence
 
 __all__ = [
     "DIMENSIONS",

@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from convprof.diff import DIFF_SCHEMA_VERSION, LAYER_FIELDS
-from convprof.merge import MERGE_SCHEMA_VERSION
+from convprof.ci.diff import DIFF_SCHEMA_VERSION, LAYER_FIELDS
+from convprof.ci.merge import MERGE_SCHEMA_VERSION
+from convprof.graph.variants import VARIANTS
 from convprof.render.checks import CHECK_SCHEMA_VERSION
-from convprof.schema import LATENCY_SCHEMA, report_schema
+from convprof.report.schema import LATENCY_SCHEMA, report_schema
 from convprof.spec import DTYPE_BYTES
 from convprof.sweep import SWEEP_SCHEMA_VERSION
-from convprof.variants import VARIANTS
 
 __all__ = ["SCHEMAS", "check_schema", "diff_schema", "merge_schema", "sweep_schema"]
 

@@ -12,14 +12,14 @@ from contextlib import contextmanager
 from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
-from convprof.args import MAX_INT, choice, describe, integer, positive_int, string
-from convprof.budgets import parse_budgets
+from convprof.ci.budgets import parse_budgets
 from convprof.errors import SpecError
 from convprof.kinds import LayerKind, ShapeError, all_kinds, lookup
 from convprof.kinds.base import prod
 from convprof.spec import DTYPE_BYTES, NETWORK_INPUT, Budgets, ModelSpec, NodeSpec, Shape
-from convprof.yamledit import edit
-from convprof.yamlnode import Mapping, Node, Scalar, Sequence, load_nodes
+from convprof.spec.args import MAX_INT, choice, describe, integer, positive_int, string
+from convprof.spec.yamledit import edit
+from convprof.spec.yamlnode import Mapping, Node, Scalar, Sequence, load_nodes
 
 __all__ = ["BLOCKS", "MAX_NODES", "WidthRule", "parse_nodes", "parse_spec"]
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from convprof.results import DeviceLatency, Environment, ReportDataError
+from convprof.report.results import DeviceLatency, Environment, ReportDataError
 
 __all__ = [
     "LAYER_FIELDS",

@@ -8,7 +8,8 @@ import os
 from pathlib import Path
 
 from convprof.errors import UsageError
-from convprof.jsoncheck import (
+from convprof.report import SCHEMA_VERSION, Report, ReportDataError
+from convprof.report.jsoncheck import (
     MAX_DEPTH,
     Checker,
     Violation,
@@ -18,8 +19,7 @@ from convprof.jsoncheck import (
     loads,
     locate,
 )
-from convprof.report import SCHEMA_VERSION, Report, ReportDataError
-from convprof.schema import report_schema
+from convprof.report.schema import report_schema
 from convprof.units import clip
 
 __all__ = ["MAX_REPORT_BYTES", "load_report"]

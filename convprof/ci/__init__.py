@@ -1,0 +1,1 @@
+"""What CI gates with: budgets and growth checks, diffs and merges of saved reports."""

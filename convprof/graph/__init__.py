@@ -1,0 +1,1 @@
+"""The graph's variants, its closed-form analysis, and the torch model built from it."""

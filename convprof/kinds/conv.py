@@ -5,14 +5,16 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from convprof.args import REQUIRED, Pair, arg, boolean, padding, positive_int, positive_pair
 from convprof.kinds.base import (
     LayerCost,
+    NotImportable,
     ReceptiveField,
     ShapeError,
     UnaryKind,
+    as_pair,
     prod,
     register,
     round_width,
@@ -76,6 +78,22 @@ class Conv2d(UnaryKind):
     name = "Conv2d"
     Args = Conv2dArgs
     counterfactuals: ClassVar[Mapping[str, str]] = {"local": "LocallyConnected2d", "dense": "DenseConv2d"}
+    torch_types: ClassVar[tuple[str, ...]] = ("torch.nn.Conv2d",)
+
+    def from_module(self, module: Any) -> Conv2dArgs:
+        mode = getattr(module, "padding_mode", "zeros")
+        if mode != "zeros":
+            raise NotImportable(f"padding_mode={mode!r} (convprof counts zero padding only)")
+        padding = module.padding
+        return Conv2dArgs(
+            out_channels=int(module.out_channels),
+            kernel_size=as_pair(module.kernel_size),
+            stride=as_pair(module.stride),
+            padding=padding if isinstance(padding, str) else as_pair(padding),
+            dilation=as_pair(module.dilation),
+            groups=int(module.groups),
+            bias=module.bias is not None,
+        )
 
     def output_shape(self, args: Conv2dArgs, shape: Shape) -> Shape:
         channels, height, width = spatial_2d(self.name, shape)
@@ -172,6 +190,7 @@ class LocallyConnected2d(Conv2d):
 
     name = "LocallyConnected2d"
     counterfactuals: ClassVar[Mapping[str, str]] = {}
+    torch_types = ()  # only variants make it
     public = False
 
     def cost(self, args: Conv2dArgs, in_shape: Shape, out_shape: Shape) -> LayerCost:
@@ -205,6 +224,7 @@ class DenseConv2d(Conv2d):
 
     name = "DenseConv2d"
     counterfactuals: ClassVar[Mapping[str, str]] = {}
+    torch_types = ()  # only variants make it
     public = False
 
     def cost(self, args: Conv2dArgs, in_shape: Shape, out_shape: Shape) -> LayerCost:

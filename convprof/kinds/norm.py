@@ -45,6 +45,7 @@ class BatchNorm2d(UnaryKind):
 
     name = "BatchNorm2d"
     Args = BatchNorm2dArgs
+    torch_types = ("torch.nn.BatchNorm2d",)
 
     def output_shape(self, args: BatchNorm2dArgs, shape: Shape) -> Shape:
         spatial_2d(self.name, shape)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from convprof.args import (
     REQUIRED,
@@ -18,15 +18,21 @@ from convprof.args import (
     positive_pair,
 )
 from convprof.kinds.base import (
+    TENSOR,
+    ImportStep,
     LayerCost,
+    NotImportable,
     ReceptiveField,
     ShapeError,
+    TorchCall,
     UnaryKind,
+    as_pair,
     prod,
     register,
     spatial_field,
 )
 from convprof.kinds.conv import spatial_2d
+from convprof.kinds.linear import Flatten, FlattenArgs
 from convprof.spec import Shape
 
 if TYPE_CHECKING:
@@ -107,6 +113,37 @@ class AvgPool2dArgs:
     """Divide by this instead of the window size."""
 
 
+def _stride(value: Any) -> Pair | None:
+    """Return a pooling stride as a pair; torch reads None and [] as the kernel size."""
+    return None if value is None or value == [] or value == () else as_pair(value)
+
+
+def _max_args(kernel: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: Any) -> MaxPool2dArgs:
+    return MaxPool2dArgs(
+        as_pair(kernel), _stride(stride), as_pair(padding), as_pair(dilation), bool(ceil_mode)
+    )
+
+
+def _avg_args(
+    kernel: Any, stride: Any, padding: Any, ceil_mode: Any, include_pad: Any, divisor: Any
+) -> AvgPool2dArgs:
+    return AvgPool2dArgs(
+        as_pair(kernel), _stride(stride), as_pair(padding), bool(ceil_mode), bool(include_pad), divisor
+    )
+
+
+def _output_size(value: Any) -> tuple[int | None, int | None]:
+    """Return an adaptive pool's output size as a pair (None keeps the input's size)."""
+    if value is None or isinstance(value, int):
+        return (value, value)
+    first, second = value
+    return (first, second)
+
+
+#: Dimensions of a batched (N, C, H, W) tensor that average over the spatial ones.
+_SPATIAL_DIMS = {2, 3}
+
+
 class _WindowPool(UnaryKind):
     """Shared shape and counting logic of fixed-window pooling."""
 
@@ -166,6 +203,25 @@ class MaxPool2d(_WindowPool):
 
     name = "MaxPool2d"
     Args = MaxPool2dArgs
+    torch_types = ("torch.nn.MaxPool2d",)
+    torch_calls = ("torch.nn.functional.max_pool2d",)
+
+    def from_module(self, module: Any) -> MaxPool2dArgs:
+        if module.return_indices:
+            raise NotImportable("return_indices=True (it returns a second tensor)")
+        return _max_args(module.kernel_size, module.stride, module.padding, module.dilation, module.ceil_mode)
+
+    def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
+        if call.args[:1] != (TENSOR,) or call.arg(6, "return_indices", False):
+            return None
+        args = _max_args(
+            call.arg(1, "kernel_size", None),
+            call.arg(2, "stride", None),
+            call.arg(3, "padding", 0),
+            call.arg(4, "dilation", 1),
+            call.arg(5, "ceil_mode", False),
+        )
+        return ((self, args),)
 
     def build(self, args: MaxPool2dArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
         from torch import nn
@@ -181,6 +237,31 @@ class AvgPool2d(_WindowPool):
 
     name = "AvgPool2d"
     Args = AvgPool2dArgs
+    torch_types = ("torch.nn.AvgPool2d",)
+    torch_calls = ("torch.nn.functional.avg_pool2d",)
+
+    def from_module(self, module: Any) -> AvgPool2dArgs:
+        return _avg_args(
+            module.kernel_size,
+            module.stride,
+            module.padding,
+            module.ceil_mode,
+            module.count_include_pad,
+            module.divisor_override,
+        )
+
+    def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
+        if call.args[:1] != (TENSOR,):
+            return None
+        args = _avg_args(
+            call.arg(1, "kernel_size", None),
+            call.arg(2, "stride", None),
+            call.arg(3, "padding", 0),
+            call.arg(4, "ceil_mode", False),
+            call.arg(5, "count_include_pad", True),
+            call.arg(6, "divisor_override", None),
+        )
+        return ((self, args),)
 
     def build(self, args: AvgPool2dArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
         from torch import nn
@@ -205,6 +286,11 @@ class AdaptivePool2dArgs:
 
 class _AdaptivePool(UnaryKind):
     Args = AdaptivePool2dArgs
+
+    def from_module(self, module: Any) -> AdaptivePool2dArgs:
+        if getattr(module, "return_indices", False):
+            raise NotImportable("return_indices=True (it returns a second tensor)")
+        return AdaptivePool2dArgs(_output_size(module.output_size))
 
     def output_shape(self, args: AdaptivePool2dArgs, shape: Shape) -> Shape:
         channels, height, width = spatial_2d(self.name, shape)
@@ -241,6 +327,25 @@ class AdaptiveAvgPool2d(_AdaptivePool):
     """Mean over adaptive windows that tile the input into output_size cells."""
 
     name = "AdaptiveAvgPool2d"
+    torch_types = ("torch.nn.AdaptiveAvgPool2d",)
+    torch_calls = ("torch.nn.functional.adaptive_avg_pool2d", "Tensor.mean", "torch.mean")
+
+    def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
+        """Read F.adaptive_avg_pool2d, and a mean over both spatial dimensions as a pool to 1x1."""
+        if call.args[:1] != (TENSOR,) or len(call.input_shapes) != 1:
+            return None
+        if call.target.endswith("adaptive_avg_pool2d"):
+            return ((self, AdaptivePool2dArgs(_output_size(call.arg(1, "output_size", None)))),)
+        dims = call.arg(1, "dim", None)
+        if len(call.input_shapes[0]) != 3 or call.arg(3, "dtype", None) is not None:
+            return None
+        dims = [dims] if isinstance(dims, int) else list(dims or ())
+        if {d % 4 for d in dims} != _SPATIAL_DIMS or len(dims) != len(_SPATIAL_DIMS):
+            return None
+        pool = (self, AdaptivePool2dArgs((1, 1)))
+        if call.arg(2, "keepdim", False):
+            return (pool,)
+        return (pool, (Flatten(), FlattenArgs(1, -1)))  # keepdim=False drops the two 1x1 dimensions
 
     def build(self, args: AdaptivePool2dArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
         from torch import nn
@@ -253,6 +358,13 @@ class AdaptiveMaxPool2d(_AdaptivePool):
     """Maximum over adaptive windows that tile the input into output_size cells."""
 
     name = "AdaptiveMaxPool2d"
+    torch_types = ("torch.nn.AdaptiveMaxPool2d",)
+    torch_calls = ("torch.nn.functional.adaptive_max_pool2d",)
+
+    def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
+        if call.args[:1] != (TENSOR,) or call.arg(2, "return_indices", False):
+            return None
+        return ((self, AdaptivePool2dArgs(_output_size(call.arg(1, "output_size", None)))),)
 
     def build(self, args: AdaptivePool2dArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
         from torch import nn

@@ -62,7 +62,7 @@ def import_module(
     ]
     text = write_spec(name, f"imported from {origin}", shape, traced.nodes, header)
     spec = parse_spec(text.encode(), f"<import:{origin}>", name)
-    written = [(n.path, n.kind.name, n.args, n.inputs) for n in traced.nodes]
+    written = [(n.path, n.kind.name if n.kind else "", n.args, n.inputs) for n in traced.nodes]
     parsed = [(n.path, n.kind, n.args, n.inputs) for n in spec.nodes]
     if written != parsed:  # the writer and the parser disagree: a bug, never the user's
         first = next(i for i, (a, b) in enumerate(zip(written, parsed, strict=False)) if a != b)

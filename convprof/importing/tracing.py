@@ -67,8 +67,8 @@ class ImportedNode:
 
     path: str
     """Its path: the torch module's name, or a name in the scope of the module whose forward called it."""
-    kind: LayerKind
-    """The registry's kind."""
+    kind: LayerKind | None
+    """The registry's kind; None for an op no kind reads (the import then fails, listing it)."""
     args: Any
     """The kind's arguments."""
     inputs: tuple[int, ...]
@@ -195,7 +195,7 @@ def _make_tracer(leaves: frozenset[type]) -> Any:
     import torch.fx
     from torch import nn
 
-    class Tracer(torch.fx.Tracer):  # type: ignore[misc]
+    class Tracer(torch.fx.Tracer):
         """fx's tracer, recording which module call (and which call of it) made each node."""
 
         def __init__(self) -> None:
@@ -263,7 +263,7 @@ def _propagate(graph_module: torch.fx.GraphModule, input_shape: Shape) -> dict[A
 
     results: dict[Any, Any] = {}
 
-    class Recorder(torch.fx.Interpreter):  # type: ignore[misc]
+    class Recorder(torch.fx.Interpreter):
         def run_node(self, n: torch.fx.Node) -> Any:
             results[n] = value = super().run_node(n)
             return value
@@ -298,9 +298,23 @@ class _Reader:
         self.reserved = {name for name, _ in root.named_modules()}
         self.used_paths: set[str] = set()
         self.counted: set[int] = set()
-        self.shared: set[str] = set()
+        self.failed: set[Any] = set()
+        """Nodes not read back: what reads them is skipped, not listed again."""
 
-    def fail(self, op: str, scope: str, reason: str = "") -> None:
+    def fail(self, node: Any, op: str, scope: str, reason: str = "") -> None:
+        """List `node` as unsupported and read on past it.
+
+        Where torch gave it one batched tensor, it stays in the graph as a node of unknown kind with
+        torch's shape, so that every op after it is still read and listed; otherwise what reads it is
+        skipped (it follows from this one)."""
+        shape = self.tensor_shape(node)
+        if shape is not None and shape[0] == TRACE_BATCH and node not in self.values:
+            sources = [i for i in node.all_input_nodes if i in self.values]
+            reads = tuple(self.values[i] for i in sources)
+            self.nodes.append(ImportedNode(f"<unknown {len(self.nodes)}>", None, None, reads, shape[1:]))
+            self.values[node] = len(self.nodes) - 1
+        else:
+            self.failed.add(node)
         self.unsupported[(op + (f" ({reason})" if reason else ""), _pattern(scope))] += 1
 
     def tensor_shape(self, node: Any) -> Shape | None:
@@ -351,10 +365,14 @@ class _Reader:
             shapes = tuple(
                 self.nodes[i].output_shape if i != NETWORK_INPUT else self.input_shape for i in reads
             )
+            lowest, highest = kind.arity
+            if not lowest <= len(shapes) <= (highest or len(shapes)):
+                self.fail(node, op, scope, f"as {kind.name} it would read {len(shapes)} tensors")
+                return
             try:
                 output = kind.node_output_shape(args, shapes)
             except ShapeError as exc:
-                self.fail(op, scope, f"as {kind.name}: {exc}")
+                self.fail(node, op, scope, f"as {kind.name}: {exc}")
                 return
             if position == len(steps) - 1 and output != shape[1:]:
                 raise ModelImportError(
@@ -376,11 +394,14 @@ class _Reader:
                 if placeholders == 1:
                     self.values[node] = NETWORK_INPUT
                 elif node.users:
-                    self.fail(f"forward argument {node.target!r}", scope, "convprof feeds one input")
+                    self.fail(node, f"forward argument {node.target!r}", scope, "convprof feeds one input")
                 continue
             if node.op in ("get_attr", "output"):
                 if node.op == "output":
                     self.output(node)
+                continue
+            if any(source in self.failed for source in node.all_input_nodes):
+                self.failed.add(node)
                 continue
             inputs: list[Any] = []
             attributes: list[str] = []
@@ -393,28 +414,26 @@ class _Reader:
             op = f"Tensor.{node.target}" if node.op == "call_method" else callable_name(node.target)
             if shape is None:  # shape arithmetic (x.size(0) // 2) costs nothing; other results are ops
                 if (inputs or attributes) and op not in _SHAPE_QUERIES:
-                    self.fail(op, scope, "its result is not one tensor")
+                    self.fail(node, op, scope, "its result is not one tensor")
                 continue
             if attributes:
-                self.fail(op, scope, f"reads the module's tensor {attributes[0]} directly")
+                self.fail(node, op, scope, f"reads the module's tensor {_pattern(attributes[0])} directly")
                 continue
             if shape[0] != TRACE_BATCH:
-                self.fail(op, scope, "changes the batch dimension")
+                self.fail(node, op, scope, "changes the batch dimension")
                 continue
-            call = TorchCall(
-                op,
-                args,
-                kwargs,
-                tuple(self.tensor_shape(i)[1:] for i in inputs),
-                shape[1:],  # type: ignore[index]
+            shapes = tuple(
+                self.nodes[self.values[i]].output_shape if self.values[i] != NETWORK_INPUT else input_shape
+                for i in inputs
             )
+            call = TorchCall(op, args, kwargs, shapes, shape[1:])
             steps = None
             for kind in self.calls.get(op, ()):
                 steps = kind.from_call(call)
                 if steps is not None:
                     break
             if steps is None:
-                self.fail(op, scope)
+                self.fail(node, op, scope)
                 continue
             self.add(node, self.fresh_name(scope, _base_name(op)), steps, inputs, op)
 
@@ -432,10 +451,10 @@ class _Reader:
         op = type_name(type(module))
         kind = self.types.get(type(module))
         if kind is None:
-            self.fail(op, scope)
+            self.fail(node, op, scope)
             return
         if shape is None or shape[0] != TRACE_BATCH:
-            self.fail(op, scope, "its result is not one batched tensor")
+            self.fail(node, op, scope, "its result is not one batched tensor")
             return
         lowest, highest = kind.arity
         if (
@@ -444,16 +463,16 @@ class _Reader:
             or any(a is not TENSOR for a in args)
             or not lowest <= len(inputs) <= (highest or len(inputs))
         ):
-            self.fail(op, scope, "called with other arguments than its input tensor")
+            self.fail(node, op, scope, "called with other arguments than its input tensor")
             return
         weights = [id(t) for t in (*module.parameters(), *module.buffers())]
         if weights and any(w in self.counted for w in weights):
-            self.fail(op, scope, "its weights are shared with another call")
+            self.fail(node, op, scope, "its weights are shared with another call")
             return
         try:
             args_value = kind.from_module(module)
         except NotImportable as exc:
-            self.fail(op, scope, str(exc))
+            self.fail(node, op, scope, str(exc))
             return
         self.counted.update(weights)
         self.add(node, scope, ((kind, args_value),), inputs, op)
@@ -462,8 +481,10 @@ class _Reader:
         import torch.fx
 
         (result,) = node.args
+        if result in self.failed:
+            return
         if not isinstance(result, torch.fx.Node) or result not in self.values:
-            self.fail("output", "", "the model returns something other than one tensor")
+            self.fail(node, "output", "", "the model returns something other than one tensor")
             return
         if self.values[result] != len(self.nodes) - 1 or not self.nodes:
             # The model returns an earlier tensor: an identity node makes it the spec's last one.
@@ -524,7 +545,8 @@ def trace_module(module: torch.nn.Module, input_shape: Shape) -> TracedModel:
             results = _propagate(graph_module, input_shape)
         except Exception as exc:  # the model refuses the input shape: say so in its own words
             raise ModelImportError(
-                f"{type(module).__name__} cannot run on a {format_shape(input_shape)} input: {_first_line(exc)}"
+                f"{type(module).__name__} cannot run on a {format_shape(input_shape)} input: "
+                f"{_first_line(exc)}"
             ) from exc
     called = {*tracer.calls, ""}
     reader = _Reader(module, results, {name for name, _ in module.named_modules() if name not in called})

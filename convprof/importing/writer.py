@@ -22,10 +22,7 @@ _INPUT = "input"
 def _value(value: Any) -> str:
     """Return a YAML flow scalar or list for an argument; a pair of equal sizes as one number."""
     if isinstance(value, tuple):
-        if len(set(value)) == 1 and value[0] is not None:
-            value = value[0]
-        else:
-            value = list(value)
+        value = value[0] if len(set(value)) == 1 and value[0] is not None else list(value)
     text: str = yaml.safe_dump(value, default_flow_style=True, width=2**31).strip()
     return text.removesuffix("\n...").removesuffix("...").strip()
 
@@ -33,6 +30,7 @@ def _value(value: Any) -> str:
 def _arguments(node: ImportedNode) -> list[str]:
     """Return `key: value` for each argument that differs from its default (torch's)."""
     items = []
+    assert node.kind is not None  # an import with unknown ops fails before it is written
     for item in fields(node.kind.Args):
         value = getattr(node.args, item.name)
         if item.default is MISSING or value != item.default or type(value) is not type(item.default):
@@ -83,6 +81,7 @@ class _Writer:
                 items.append(f"from: {names[0]}" if len(names) == 1 else f"from: [{', '.join(names)}]")
             items += _arguments(node)
             pad = " " * (2 + _INDENT * len(open_scopes))
+            assert node.kind is not None
             self.lines.append(f"{pad}- {node.kind.name.lower()}: {{{', '.join(items)}}}")
             self.seen.add(node.path)
         return self.lines

@@ -231,6 +231,8 @@ class Identity(_Elementwise):
 
     def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
         """Read the calls that return their input's values unchanged at inference."""
+        if len(call.input_shapes) != 1:
+            return None
         if call.target == "Tensor.contiguous" and call.args == (TENSOR,) and not call.kwargs:
             return ((self, NoArgs()),)
         if call.target in ("torch.cat", "torch.concat") and call.arg(0, "tensors", None) == [TENSOR]:

@@ -16,7 +16,7 @@ from convprof.output import write_atomic
 if TYPE_CHECKING:
     from rich.console import Console
 
-__all__ = ["deliver", "optimizer_option", "reports_errors"]
+__all__ = ["deliver", "model_options", "optimizer_option", "reports_errors"]
 
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -29,6 +29,22 @@ optimizer_option = click.option(
     show_default=True,
     help="Optimizer whose state training memory includes.",
 )
+
+
+def model_options(command: F) -> F:
+    """Add `--input` and `--kwargs`, with which a SPEC argument may name a PyTorch model instead."""
+    command = click.option(
+        "--kwargs",
+        "model_kwargs",
+        metavar="YAML",
+        help="Keyword arguments for a model reference's callable: '{num_classes: 10}'.",
+    )(command)
+    return click.option(
+        "--input",
+        "model_input",
+        metavar="SHAPE",
+        help="One sample's shape for a model reference (package.module:callable): 3x224x224.",
+    )(command)
 
 
 class _Failure(click.ClickException):

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from convprof.analyze import analyze
-from convprof.commands.base import deliver, optimizer_option, reports_errors
+from convprof.commands.base import deliver, model_options, optimizer_option, reports_errors
 from convprof.errors import UsageError
 from convprof.measure.options import (
     CPU_MEMORY_FRACTION,
@@ -101,6 +101,7 @@ def _text(report: Report, fmt: str, layers: bool, note: str | None) -> str | Non
     help=f"Skip variants whose weights and activations exceed SIZE (e.g. 8GiB; default "
     f"{CPU_MEMORY_FRACTION:.0%} of available memory, {CUDA_MEMORY_FRACTION:.0%} of free GPU memory).",
 )
+@model_options
 @reports_errors
 def compare(
     spec: str,
@@ -118,9 +119,12 @@ def compare(
     quick: bool,
     rigorous: bool,
     max_memory: str | None,
+    model_input: str | None,
+    model_kwargs: str | None,
 ) -> None:
-    """Compare SPEC (a YAML file, a built-in example's name, or - for stdin) with its local and dense
-    equivalents. Layer positions (#) count from 0, as in JSON, CSV and `--set layers.N`.
+    """Compare SPEC (a YAML file, a built-in example's name, - for stdin, or a PyTorch model
+    package.module:callable with --input) with its local and dense equivalents. Layer positions (#)
+    count from 0, as in JSON, CSV and `--set layers.N`.
 
     \b
     dense: every conv becomes a fully connected layer over the same input and output volumes.
@@ -142,9 +146,11 @@ def compare(
     headline, a result is marked unstable (~) when IQR/median or the rounds' spread exceeds 10%.
     Variants whose analytic memory exceeds --max-memory are skipped before anything is built.
     """
-    from convprof.sources import load_spec
+    from convprof.sources import ModelOptions, check_model_options, load_spec
 
-    model = load_spec(spec, batch_size)  # each layer checked at the batch that will run
+    importing = ModelOptions(model_input, model_kwargs)
+    check_model_options([spec], importing)
+    model = load_spec(spec, batch_size, importing)  # each layer checked at the batch that will run
     if batch_size is not None:
         model = replace(model, batch_size=batch_size)
     if dtype is not None:

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from convprof.importing.tracing import ImportedNode, ModelImportError
+from convprof.importing.tracing import ImportedNode
 from convprof.spec import NETWORK_INPUT, Shape
 
 __all__ = ["write_spec"]
@@ -58,7 +58,7 @@ class _Writer:
             # The parser looks innermost first: a deeper scope with a node of that name would win.
             if not any(inner + text in self.seen for inner in prefixes[depth + 1 :]):
                 return text
-        raise ModelImportError(f"{path}: no name reaches it from {scopes[-1] if scopes else 'the top'}")
+        return f"/{path}"  # a nearer layer has its name: the path from the top
 
     def write(self) -> list[str]:
         open_scopes: list[str] = []

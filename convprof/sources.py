@@ -56,9 +56,11 @@ class ModelOptions:
 
 
 def _is_reference(argument: str) -> bool:
+    if ":" not in argument:  # a spec's path or an example's name: the importer is not even loaded
+        return False
     from convprof.importing.refs import is_reference
 
-    return argument != STDIN and is_reference(argument)
+    return is_reference(argument)
 
 
 def check_model_options(arguments: list[str] | tuple[str, ...], options: ModelOptions) -> None:

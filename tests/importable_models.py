@@ -146,3 +146,44 @@ def broken() -> nn.Module:
 
 #: An nn.Module instance, for `file.py:attribute` references.
 instance = Pooled()
+
+
+class Reflect(nn.Module):
+    """A convolution with reflection padding, which no spec can say."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1, padding_mode="reflect")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+
+class Scaled(nn.Module):
+    """A parameter read directly in forward."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.ones(3, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.scale
+
+
+class BatchMixing(nn.Module):
+    """A view that merges the batch into the features."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.view(-1).relu()
+
+
+class Indices(nn.Module):
+    """Max pooling that returns its indices too."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pool = nn.MaxPool2d(2, return_indices=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        values, _ = self.pool(x)
+        return values

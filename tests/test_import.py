@@ -303,3 +303,21 @@ def test_unsupported_ops_exit_2_from_a_process_with_one_line(tmp_path: Path) -> 
     )
     assert not target.exists()
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        (
+            models.Reflect(),
+            "1 x torch.nn.Conv2d (padding_mode='reflect': convprof counts zero padding only) at conv",
+        ),
+        (models.Scaled(), "1 x operator.mul (reads the module's tensor scale directly) at <top>"),
+        (models.BatchMixing(), "1 x Tensor.view (changes the batch dimension) at <top>"),
+        (models.Indices(), "1 x torch.nn.MaxPool2d (its result is not one batched tensor) at pool"),
+    ],
+)
+def test_what_no_spec_can_say_is_listed_with_the_reason(model: nn.Module, message: str) -> None:
+    with pytest.raises(ModelImportError) as failure:
+        convprof.from_module(model, (3, 8, 8))
+    assert message in str(failure.value)

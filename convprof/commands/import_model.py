@@ -13,8 +13,18 @@ __all__ = ["import_model"]
 
 @click.command(name="import")
 @click.argument("reference", metavar="REF")
-@click.option("--input", "input_shape", required=True, help="One sample's shape, channels first: 3x224x224.")
-@click.option("--kwargs", help="Keyword arguments for REF's callable, as YAML or JSON: '{num_classes: 10}'.")
+@click.option(
+    "--input",
+    "input_shape",
+    required=True,
+    metavar="SHAPE",
+    help="One sample's shape, channels first: 3x224x224.",
+)
+@click.option(
+    "--kwargs",
+    metavar="YAML",
+    help="Keyword arguments for REF's callable, as YAML or JSON: '{num_classes: 10}'.",
+)
 @click.option("--name", help="The spec's name (default: REF's callable or attribute).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to this file instead of stdout.")
 @reports_errors

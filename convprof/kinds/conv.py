@@ -83,7 +83,7 @@ class Conv2d(UnaryKind):
     def from_module(self, module: Any) -> Conv2dArgs:
         mode = getattr(module, "padding_mode", "zeros")
         if mode != "zeros":
-            raise NotImportable(f"padding_mode={mode!r} (convprof counts zero padding only)")
+            raise NotImportable(f"padding_mode={mode!r}: convprof counts zero padding only")
         padding = module.padding
         return Conv2dArgs(
             out_channels=int(module.out_channels),

@@ -208,7 +208,7 @@ class MaxPool2d(_WindowPool):
 
     def from_module(self, module: Any) -> MaxPool2dArgs:
         if module.return_indices:
-            raise NotImportable("return_indices=True (it returns a second tensor)")
+            raise NotImportable("return_indices=True: it returns a second tensor")
         return _max_args(module.kernel_size, module.stride, module.padding, module.dilation, module.ceil_mode)
 
     def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
@@ -289,7 +289,7 @@ class _AdaptivePool(UnaryKind):
 
     def from_module(self, module: Any) -> AdaptivePool2dArgs:
         if getattr(module, "return_indices", False):
-            raise NotImportable("return_indices=True (it returns a second tensor)")
+            raise NotImportable("return_indices=True: it returns a second tensor")
         return AdaptivePool2dArgs(_output_size(module.output_size))
 
     def output_shape(self, args: AdaptivePool2dArgs, shape: Shape) -> Shape:

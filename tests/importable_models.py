@@ -187,3 +187,12 @@ class Indices(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         values, _ = self.pool(x)
         return values
+
+
+class EarlierOutput(nn.Module):
+    """Returns a tensor computed before its last op (whose result is unused)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = x.relu()
+        torch.sigmoid(x)
+        return y

@@ -245,6 +245,14 @@ def test_bad_references_and_options_get_one_line_and_exit_2(args: list[str], mes
     assert err.count("\n") == 1
 
 
+def test_a_reference_may_name_a_module_instance() -> None:
+    code, out, _ = _invoke("import", f"{MODELS_FILE}:instance", "--input", "3x32x32")
+    assert code == 0
+    spec = parse_spec(out.encode(), "instance.yaml", "instance")
+    assert spec.name == "instance"
+    assert analyze(spec).variant("conv").params == sum(p.numel() for p in models.instance.parameters())
+
+
 def test_compare_check_and_sweep_take_a_model_reference() -> None:
     code, out, _ = _invoke("check", f"{MODELS_FILE}:Pooled", "--input", "3x32x32", "--max-params", "10")
     assert code == 1
@@ -321,3 +329,12 @@ def test_what_no_spec_can_say_is_listed_with_the_reason(model: nn.Module, messag
     with pytest.raises(ModelImportError) as failure:
         convprof.from_module(model, (3, 8, 8))
     assert message in str(failure.value)
+
+
+def test_a_model_returning_an_earlier_tensor_ends_with_an_identity_reading_it() -> None:
+    spec = convprof.from_module(models.EarlierOutput(), (3, 4, 4))
+    assert [(n.path, n.kind, n.inputs) for n in spec.nodes] == [
+        ("relu", "ReLU", (-1,)),
+        ("sigmoid", "Sigmoid", (-1,)),
+        ("output", "Identity", (0,)),
+    ]

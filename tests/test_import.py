@@ -19,7 +19,7 @@ from convprof.build import build_model
 from convprof.cli import cli
 from convprof.importing import ModelImportError, UnusedParameters, import_module
 from convprof.importing.refs import load_reference
-from convprof.importing.tracing import module_types
+from convprof.importing.tables import module_types
 from convprof.kinds import all_kinds
 from convprof.parse import parse_spec
 from tests import importable_models as models

@@ -26,6 +26,7 @@ _COMMANDS: dict[str, str] = {
     "calibrate": "convprof.commands.calibrate:calibrate",
     "check": "convprof.commands.check:check",
     "diff": "convprof.commands.diff:diff",
+    "import": "convprof.commands.import_model:import_model",
     "merge": "convprof.commands.merge:merge",
     "schema": "convprof.commands.schema:schema",
     "sweep": "convprof.commands.sweep:sweep",

@@ -24,6 +24,7 @@ __all__ = [
     "deliver",
     "deliver_result",
     "format_option",
+    "model_options",
     "optimizer_option",
     "output_option",
     "preset_option",
@@ -75,6 +76,22 @@ def preset_option(default: str | None) -> Callable[[F], F]:
         help=f"Time spent measuring latency: quick (a rough figure), default or rigorous (steadier). "
         f"[default: {shown}]",
     )
+
+
+def model_options(command: F) -> F:
+    """Add `--input` and `--kwargs`, with which a SPEC argument may name a PyTorch model instead."""
+    command = click.option(
+        "--kwargs",
+        "model_kwargs",
+        metavar="YAML",
+        help="Keyword arguments for a model reference's callable: '{num_classes: 10}'.",
+    )(command)
+    return click.option(
+        "--input",
+        "model_input",
+        metavar="SHAPE",
+        help="One sample's shape for a model reference (package.module:callable): 3x224x224.",
+    )(command)
 
 
 class _Failure(click.ClickException):

@@ -14,6 +14,7 @@ from convprof.ci.budgets import BUDGET_METRICS, LATENCY_PREFIX, UNSTABLE_VERDICT
 from convprof.commands.base import (
     deliver_result,
     format_option,
+    model_options,
     optimizer_option,
     output_option,
     preset_option,
@@ -213,6 +214,7 @@ def _limit_option(metric: str, example: str) -> Callable[[F], F]:
     is_flag=True,
     help="Fail a latency budget or allowance whose median is unstable (~), even when it is within.",
 )
+@model_options
 @reports_errors
 def check(
     specs: tuple[str, ...],
@@ -227,10 +229,12 @@ def check(
     fmt: str,
     output: Path | None,
     write_reports: Path | None,
+    model_input: str | None,
+    model_kwargs: str | None,
     **limits: str | None,
 ) -> None:
-    """Check the budgets of each SPEC (a file, a quoted glob such as 'specs/*.yaml', an example, or -
-    for stdin).
+    """Check the budgets of each SPEC (a file, a quoted glob such as 'specs/*.yaml', an example, - for
+    stdin, or a PyTorch model package.module:callable with --input).
 
     Budgets come from each spec's `budgets:` mapping; --max-* options override them. Exits 0 when every
     check passes, 1 when any budget or growth allowance is exceeded, 2 on a usage or spec error. A spec
@@ -241,7 +245,7 @@ def check(
     """
     from convprof.ci.budgets import BudgetExceeded, check_growth, check_limits, merge_budgets, parse_growth
     from convprof.graph.analyze import analyze
-    from convprof.spec.sources import load_spec
+    from convprof.spec.sources import ModelOptions, check_model_options, load_spec
 
     assert set(limits) == set(BUDGET_METRICS), limits
     overrides = _overrides(limits, max_latency)
@@ -253,7 +257,10 @@ def check(
     if write_reports is not None and not write_reports.is_dir():
         raise UsageError(f"--write-reports {write_reports}: not a directory; create it first")
     baselines = _baselines(baseline)
-    models = [load_spec(argument) for argument in expand_specs(specs)]  # every spec error before output
+    arguments = expand_specs(specs)
+    options = ModelOptions(model_input, model_kwargs)
+    check_model_options(arguments, options)
+    models = [load_spec(argument, model=options) for argument in arguments]  # every error before output
     names = [m.name for m in models]
     for name in names:
         if names.count(name) > 1:

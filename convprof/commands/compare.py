@@ -11,6 +11,7 @@ import click
 from convprof.commands.base import (
     deliver_result,
     format_option,
+    model_options,
     optimizer_option,
     output_option,
     preset_option,
@@ -92,6 +93,7 @@ def layers_note(spec: ModelSpec) -> str:
     help=f"Skip variants whose weights and activations exceed SIZE (e.g. 8GiB; default "
     f"{CPU_MEMORY_FRACTION:.0%} of available memory, {CUDA_MEMORY_FRACTION:.0%} of free GPU memory).",
 )
+@model_options
 @reports_errors
 def compare(
     spec: str,
@@ -111,9 +113,12 @@ def compare(
     quick: bool,
     rigorous: bool,
     max_memory: str | None,
+    model_input: str | None,
+    model_kwargs: str | None,
 ) -> None:
-    """Compare SPEC (a YAML file, a built-in example's name, or - for stdin) with its local and dense
-    equivalents. Layer positions (#) count from 0, as in JSON, CSV and `--set layers.N`.
+    """Compare SPEC (a YAML file, a built-in example's name, - for stdin, or a PyTorch model
+    package.module:callable with --input) with its local and dense equivalents. Layer positions (#)
+    count from 0, as in JSON, CSV and `--set layers.N`.
 
     \b
     dense: every conv becomes a fully connected layer over the same input and output volumes.
@@ -135,9 +140,11 @@ def compare(
     headline, a result is marked unstable (~) when IQR/median or the rounds' spread exceeds 10%.
     Variants whose analytic memory exceeds --max-memory are skipped before anything is built.
     """
-    from convprof.spec.sources import load_spec
+    from convprof.spec.sources import ModelOptions, check_model_options, load_spec
 
-    model = load_spec(spec, batch_size)  # each layer checked at the batch that will run
+    importing = ModelOptions(model_input, model_kwargs)
+    check_model_options([spec], importing)
+    model = load_spec(spec, batch_size, importing)  # each layer checked at the batch that will run
     if batch_size is not None:
         model = replace(model, batch_size=batch_size)
     if dtype is not None:

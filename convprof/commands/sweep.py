@@ -123,6 +123,12 @@ def _measure(
     help="With --latency: skip variants whose weights and activations exceed this (8GiB, 500MB).",
 )
 @optimizer_option
+@click.option(
+    "--kwargs",
+    "model_kwargs",
+    metavar="YAML",
+    help="Keyword arguments for a model reference's callable: '{num_classes: 10}'.",
+)
 @reports_errors
 def sweep(
     spec: str,
@@ -139,8 +145,12 @@ def sweep(
     preset: str,
     max_memory: str | None,
     optimizer: str,
+    model_kwargs: str | None,
 ) -> None:
     """Sweep SPEC along one or more axes and fit how each variant's cost grows.
+
+    SPEC may be a PyTorch model (package.module:callable): it is imported once at the first --input
+    value, which is then a whole shape (3x224x224), and its spec is re-analysed at every point.
 
     \b
     Each axis is a comma-separated list of values. Several axes make a grid: every combination,
@@ -159,8 +169,10 @@ def sweep(
     axis with the other axes held fixed. A resolution sits at sqrt(height x width); a [h, w] pair
     given to --set at its geometric mean. Memory = weights + buffers + peak inference activations.
     """
+    from convprof.errors import UsageError
+    from convprof.importing.refs import is_reference
     from convprof.spec.parse import parse_spec
-    from convprof.spec.sources import read_source
+    from convprof.spec.sources import ModelOptions, check_model_options, read_source
     from convprof.sweep import build_sweep, point_specs
 
     plot_format = None
@@ -168,7 +180,15 @@ def sweep(
         from convprof.sweep.plot import check_plot_path
 
         plot_format = check_plot_path(plot)
-    source = read_source(spec)  # read once: `-` is standard input
+    first = resolution.split(",")[0].strip() if resolution else None
+    options = ModelOptions(first if first and "x" in first else None, model_kwargs)
+    if is_reference(spec) and options.input is None:
+        raise UsageError(
+            f"{spec}: a model reference is imported at the first --input value, which must then be a "
+            "whole shape such as 3x224x224"
+        )
+    check_model_options([spec], ModelOptions(None, model_kwargs))
+    source = read_source(spec, options)  # read once: `-` is standard input, a model is imported once
     base = parse_spec(source.data, source.display, source.stem)
     axes = _axes(base.input, resolution, width, batch_size, sets)
     points = point_specs(source, axes)

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from convprof.kinds.base import LayerCost, ReceptiveField, ShapeError, UnaryKind, prod, register
+from convprof.kinds.base import (
+    TENSOR,
+    ImportStep,
+    LayerCost,
+    ReceptiveField,
+    ShapeError,
+    TorchCall,
+    UnaryKind,
+    prod,
+    register,
+)
 from convprof.kinds.norm import needs_rank
 from convprof.spec import Shape
 from convprof.spec.args import arg, boolean, choice, integer, optional, positive_int, probability, real
@@ -107,6 +117,20 @@ class _Elementwise(UnaryKind):
     def aliases_input(self, args: Any, training: bool) -> bool:
         return bool(getattr(args, "inplace", False))
 
+    def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
+        """Read a functional form: its arguments follow the input in the module's order (F.leaky_relu)."""
+        if call.args[:1] != (TENSOR,) or len(call.input_shapes) != 1:
+            return None
+        values: dict[str, Any] = {}
+        for position, item in enumerate(fields(self.Args), start=1):
+            value = call.arg(position, item.name, item.default)
+            if isinstance(item.default, float) and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            values[item.name] = value
+        if call.target.endswith("_") and "inplace" in values:  # torch.relu_, Tensor.relu_
+            values["inplace"] = True
+        return ((self, self.Args(**values)),)
+
     def build(self, args: Any, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
         from torch import nn
 
@@ -120,6 +144,15 @@ class ReLU(_Elementwise):
     """max(0, x)."""
 
     name = "ReLU"
+    torch_types = ("torch.nn.ReLU",)
+    torch_calls = (
+        "torch.nn.functional.relu",
+        "torch.nn.functional.relu_",
+        "torch.relu",
+        "torch.relu_",
+        "Tensor.relu",
+        "Tensor.relu_",
+    )
     Args = InplaceArgs
 
 
@@ -128,6 +161,8 @@ class ReLU6(_Elementwise):
     """min(max(0, x), 6)."""
 
     name = "ReLU6"
+    torch_types = ("torch.nn.ReLU6",)
+    torch_calls = ("torch.nn.functional.relu6",)
     Args = InplaceArgs
 
 
@@ -136,6 +171,8 @@ class LeakyReLU(_Elementwise):
     """x if x > 0 else negative_slope * x."""
 
     name = "LeakyReLU"
+    torch_types = ("torch.nn.LeakyReLU",)
+    torch_calls = ("torch.nn.functional.leaky_relu", "torch.nn.functional.leaky_relu_")
     Args = LeakyReLUArgs
 
 
@@ -144,6 +181,8 @@ class GELU(_Elementwise):
     """x * Phi(x)."""
 
     name = "GELU"
+    torch_types = ("torch.nn.GELU",)
+    torch_calls = ("torch.nn.functional.gelu",)
     Args = GELUArgs
 
 
@@ -152,6 +191,8 @@ class SiLU(_Elementwise):
     """x * sigmoid(x)."""
 
     name = "SiLU"
+    torch_types = ("torch.nn.SiLU",)
+    torch_calls = ("torch.nn.functional.silu",)
     Args = InplaceArgs
 
 
@@ -160,6 +201,8 @@ class Sigmoid(_Elementwise):
     """1 / (1 + exp(-x))."""
 
     name = "Sigmoid"
+    torch_types = ("torch.nn.Sigmoid",)
+    torch_calls = ("torch.nn.functional.sigmoid", "torch.sigmoid", "Tensor.sigmoid")
     Args = NoArgs
 
 
@@ -168,6 +211,8 @@ class Hardswish(_Elementwise):
     """x * relu6(x + 3) / 6 (MobileNetV3's cheap swish)."""
 
     name = "Hardswish"
+    torch_types = ("torch.nn.Hardswish",)
+    torch_calls = ("torch.nn.functional.hardswish",)
     Args = InplaceArgs
 
 
@@ -176,6 +221,8 @@ class Hardsigmoid(_Elementwise):
     """relu6(x + 3) / 6 (MobileNetV3's cheap sigmoid)."""
 
     name = "Hardsigmoid"
+    torch_types = ("torch.nn.Hardsigmoid",)
+    torch_calls = ("torch.nn.functional.hardsigmoid",)
     Args = InplaceArgs
 
 
@@ -184,6 +231,8 @@ class Tanh(_Elementwise):
     """Hyperbolic tangent."""
 
     name = "Tanh"
+    torch_types = ("torch.nn.Tanh",)
+    torch_calls = ("torch.nn.functional.tanh", "torch.tanh", "Tensor.tanh")
     Args = NoArgs
 
 
@@ -194,6 +243,25 @@ class Identity(_Elementwise):
     name = "Identity"
     Args = NoArgs
     ops_per_element = 0
+    torch_types = ("torch.nn.Identity",)
+    torch_calls = (
+        "Tensor.contiguous",
+        "torch.cat",
+        "torch.concat",
+        "torchvision.ops.stochastic_depth.stochastic_depth",
+    )
+
+    def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
+        """Read the calls that return their input's values unchanged at inference."""
+        if len(call.input_shapes) != 1:
+            return None
+        if call.target == "Tensor.contiguous" and call.args == (TENSOR,) and not call.kwargs:
+            return ((self, NoArgs()),)
+        if call.target in ("torch.cat", "torch.concat") and call.arg(0, "tensors", None) == [TENSOR]:
+            return ((self, NoArgs()),)  # a list of one tensor (DenseNet's first layer): its copy
+        if call.target.endswith("stochastic_depth") and call.arg(3, "training", True) is False:
+            return ((self, NoArgs()),)  # torchvision's StochasticDepth is the identity in eval mode
+        return None
 
     def aliases_input(self, args: Any, training: bool) -> bool:
         return True
@@ -206,6 +274,15 @@ class Dropout(_Elementwise):
     name = "Dropout"
     Args = DropoutArgs
     ops_per_element = 0
+    torch_types = ("torch.nn.Dropout",)
+    torch_calls = ("torch.nn.functional.dropout",)
+
+    def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
+        """Read F.dropout traced in eval mode (training=False); a dropout active at inference is not."""
+        if call.args[:1] != (TENSOR,) or call.arg(2, "training", True) is not False:
+            return None
+        p = float(call.arg(1, "p", 0.5))
+        return ((self, DropoutArgs(p=p, inplace=bool(call.arg(3, "inplace", False)))),)
 
     def aliases_input(self, args: DropoutArgs, training: bool) -> bool:
         return not training or args.inplace
@@ -226,6 +303,7 @@ class ELU(_Elementwise):
     """x if x > 0 else alpha * (exp(x) - 1)."""
 
     name = "ELU"
+    torch_types = ("torch.nn.ELU",)
     Args = AlphaArgs
 
 
@@ -234,6 +312,7 @@ class SELU(_Elementwise):
     """A fixed scale times ELU with a fixed alpha (self-normalising networks)."""
 
     name = "SELU"
+    torch_types = ("torch.nn.SELU",)
     Args = InplaceArgs
 
 
@@ -242,6 +321,7 @@ class CELU(_Elementwise):
     """x if x > 0 else alpha * (exp(x / alpha) - 1)."""
 
     name = "CELU"
+    torch_types = ("torch.nn.CELU",)
     Args = AlphaArgs
 
     def output_shape(self, args: AlphaArgs, shape: Shape) -> Shape:
@@ -265,6 +345,7 @@ class PReLU(_Elementwise):
     """x if x > 0 else a * x, with learnable slopes a."""
 
     name = "PReLU"
+    not_importable = "no reader yet (its init value is no argument of the spec)"
     Args = PReLUArgs
 
     def output_shape(self, args: PReLUArgs, shape: Shape) -> Shape:
@@ -295,6 +376,7 @@ class Hardtanh(_Elementwise):
     """x clamped to [min_val, max_val]."""
 
     name = "Hardtanh"
+    torch_types = ("torch.nn.Hardtanh",)
     Args = HardtanhArgs
 
     def output_shape(self, args: HardtanhArgs, shape: Shape) -> Shape:
@@ -310,6 +392,7 @@ class Mish(_Elementwise):
     """x * tanh(softplus(x))."""
 
     name = "Mish"
+    torch_types = ("torch.nn.Mish",)
     Args = InplaceArgs
 
 
@@ -328,6 +411,7 @@ class Softplus(_Elementwise):
     """log(1 + exp(beta * x)) / beta, linear above the threshold."""
 
     name = "Softplus"
+    torch_types = ("torch.nn.Softplus",)
     Args = SoftplusArgs
 
 
@@ -394,6 +478,7 @@ class Softmax(_Softmax):
     """exp(x) / sum(exp(x)) along `dim`."""
 
     name = "Softmax"
+    torch_types = ("torch.nn.Softmax",)
 
 
 @register
@@ -401,6 +486,7 @@ class LogSoftmax(_Softmax):
     """log(softmax(x)) along `dim`."""
 
     name = "LogSoftmax"
+    torch_types = ("torch.nn.LogSoftmax",)
 
 
 class _ChannelDropout(_Elementwise):
@@ -424,6 +510,7 @@ class Dropout1d(_ChannelDropout):
     """Channel dropout of [C, L] samples."""
 
     name = "Dropout1d"
+    torch_types = ("torch.nn.Dropout1d",)
     ranks = (1, 2)
 
 
@@ -432,6 +519,7 @@ class Dropout2d(_ChannelDropout):
     """Channel dropout of [C, H, W] samples."""
 
     name = "Dropout2d"
+    torch_types = ("torch.nn.Dropout2d",)
     ranks = (3,)
 
 
@@ -440,6 +528,7 @@ class Dropout3d(_ChannelDropout):
     """Channel dropout of [C, D, H, W] samples."""
 
     name = "Dropout3d"
+    torch_types = ("torch.nn.Dropout3d",)
     ranks = (3, 4)
 
 
@@ -448,6 +537,7 @@ class AlphaDropout(_Elementwise):
     """Dropout that keeps SELU's mean and variance in training; the identity at inference."""
 
     name = "AlphaDropout"
+    torch_types = ("torch.nn.AlphaDropout",)
     Args = DropoutArgs
     ops_per_element = 0
 

@@ -16,12 +16,17 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FULL",
+    "TENSOR",
+    "ImportStep",
     "LayerCost",
     "LayerKind",
+    "NotImportable",
     "ReceptiveField",
     "ShapeError",
+    "TorchCall",
     "UnaryKind",
     "all_kinds",
+    "as_pair",
     "lookup",
     "register",
     "round_width",
@@ -31,6 +36,47 @@ __all__ = [
 
 class ShapeError(ConvprofError):
     """A layer cannot take its input; the spec parser adds the layer's position."""
+
+
+class NotImportable(ConvprofError):
+    """A torch module or call has settings no spec can express (the importer lists it as unsupported)."""
+
+
+class _Tensor:
+    """The marker a TorchCall puts where the call reads a tensor."""
+
+    def __repr__(self) -> str:
+        return "TENSOR"
+
+
+#: Where a TorchCall's arguments held a tensor (its shape is in `input_shapes`).
+TENSOR: Any = _Tensor()
+
+
+@dataclass(frozen=True, slots=True)
+class TorchCall:
+    """A torch function or Tensor method call met while importing, as a kind's reader sees it."""
+
+    target: str
+    """The callable as the kind's `torch_calls` names it: `torch.flatten`, `Tensor.mean`, `operator.add`."""
+    args: tuple[Any, ...]
+    """Positional arguments: constants as given, TENSOR for each tensor, lists of tensors as lists."""
+    kwargs: Mapping[str, Any]
+    """Keyword arguments, the same way."""
+    input_shapes: tuple[Shape, ...]
+    """Per-sample shape of each tensor the call reads, in argument order."""
+    output_shape: Shape
+    """Per-sample shape torch gives its output."""
+
+    def arg(self, position: int, name: str, default: Any) -> Any:
+        """Return the argument at `position` or called `name`, else `default`."""
+        if position < len(self.args):
+            return self.args[position]
+        return self.kwargs.get(name, default)
+
+
+#: One node an imported call becomes: a kind and its arguments (most calls become one node).
+ImportStep = tuple["LayerKind", Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +130,14 @@ def spatial_field(rf: ReceptiveField | None, in_shape: Shape) -> ReceptiveField 
     return rf
 
 
+def as_pair(value: int | tuple[int, ...] | list[int]) -> tuple[int, int]:
+    """Return torch's int-or-pair argument as a pair, as a spec's coercion reads it."""
+    if isinstance(value, int):
+        return (value, value)
+    first, second = value
+    return (int(first), int(second))
+
+
 def prod(values: tuple[int, ...]) -> int:
     """Product of sizes as an exact integer."""
     result = 1
@@ -110,6 +164,23 @@ class LayerKind(ABC):
     """False for kinds that only variants produce; a spec cannot name them."""
     arity: ClassVar[tuple[int, int | None]] = (1, 1)
     """Fewest and most inputs the kind reads (None: no upper bound)."""
+    torch_types: ClassVar[tuple[str, ...]] = ()
+    """torch module classes the importer reads back as this kind, by name: `torch.nn.Conv2d`."""
+    torch_calls: ClassVar[tuple[str, ...]] = ()
+    """torch callables the importer offers to `from_call`: `torch.nn.functional.relu`, `Tensor.relu`."""
+    not_importable: ClassVar[str] = ""
+    """Why no torch module or call is read back as this kind (public kinds without a reader say so)."""
+
+    def from_module(self, module: torch.nn.Module) -> Any:
+        """Return the Args of a module of one of `torch_types`; raise NotImportable if none can say it.
+
+        The default reads each argument from the module's attribute of the same name (torch's names)."""
+        values = {name: getattr(module, name) for name in getattr(self.Args, "__slots__", ())}
+        return self.Args(**values)
+
+    def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
+        """Return the nodes a call of one of `torch_calls` becomes, or None when it is not this kind."""
+        return None
 
     @abstractmethod
     def node_output_shape(self, args: Any, shapes: tuple[Shape, ...]) -> Shape:

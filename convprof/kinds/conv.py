@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import field, make_dataclass, replace
+from dataclasses import field, fields, make_dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from convprof.kinds.base import (
@@ -141,11 +141,34 @@ def _effective(args: Any) -> list[int]:
     return [d * (k - 1) + 1 for k, d in zip(args.kernel_size, args.dilation, strict=True)]
 
 
+#: Convolution arguments torch holds as one size per spatial dimension.
+_SIZED = ("kernel_size", "stride", "padding", "output_padding", "dilation")
+
+
 class _Convolution(UnaryKind):
     """What every convolution shares: channel checks, shared-weight counts and width scaling."""
 
     rank: ClassVar[int]
     transposed: ClassVar[bool] = False
+
+    def __init_subclass__(cls) -> None:
+        super().__init_subclass__()
+        if "name" in cls.__dict__ and cls.public:  # read back from the torch.nn class of its name
+            cls.torch_types = (f"torch.nn.{cls.name}",)
+
+    def from_module(self, module: Any) -> Any:
+        """Read a torch convolution's arguments (its attributes carry torch's names)."""
+        values: dict[str, Any] = {}
+        for item in fields(self.Args):
+            value = getattr(module, item.name)
+            if item.name == "bias":
+                value = value is not None
+            elif item.name in _SIZED and not isinstance(value, str):
+                value = (value,) * self.rank if isinstance(value, int) else tuple(int(v) for v in value)
+            elif item.name in ("out_channels", "groups"):
+                value = int(value)
+            values[item.name] = value
+        return self.Args(**values)
 
     def _check_channels(self, args: Any, channels: int) -> None:
         if channels % args.groups:
@@ -336,6 +359,7 @@ class _Local(_Convolution):
     """The local variant: the same connections with unshared weights (one set per output, or per input)."""
 
     counterfactuals: ClassVar[Mapping[str, str]] = {}
+    torch_types = ()  # only variants make it
     public = False
 
     def cost(self, args: Any, in_shape: Shape, out_shape: Shape) -> LayerCost:
@@ -378,6 +402,7 @@ class _Dense(_Convolution):
     """The dense variant: a fully connected map from the whole input volume to the whole output volume."""
 
     counterfactuals: ClassVar[Mapping[str, str]] = {}
+    torch_types = ()  # only variants make it
     public = False
 
     def cost(self, args: Any, in_shape: Shape, out_shape: Shape) -> LayerCost:

@@ -83,6 +83,7 @@ class Permute(_Reorder):
     """Reorders the batched tensor's dimensions, the batch staying first (torchvision's Permute)."""
 
     name = "Permute"
+    not_importable = "a Tensor method (x.permute) in torch, which the importer does not read yet"
     Args = PermuteArgs
 
     def order(self, args: PermuteArgs, shape: Shape) -> tuple[int, ...]:
@@ -111,6 +112,7 @@ class Transpose(_Reorder):
     """Swaps two dimensions of the batched tensor, neither of them the batch."""
 
     name = "Transpose"
+    not_importable = "a Tensor method (x.transpose) in torch, which the importer does not read yet"
     Args = TransposeArgs
 
     def order(self, args: TransposeArgs, shape: Shape) -> tuple[int, ...]:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from convprof.kinds.base import (
+    TENSOR,
+    ImportStep,
     LayerCost,
     ReceptiveField,
     ShapeError,
+    TorchCall,
     UnaryKind,
     prod,
     register,
@@ -39,6 +42,10 @@ class Linear(UnaryKind):
 
     name = "Linear"
     Args = LinearArgs
+    torch_types = ("torch.nn.Linear",)
+
+    def from_module(self, module: Any) -> LinearArgs:
+        return LinearArgs(out_features=int(module.out_features), bias=module.bias is not None)
 
     def output_shape(self, args: LinearArgs, shape: Shape) -> Shape:
         return (*shape[:-1], args.out_features)
@@ -76,6 +83,22 @@ class Linear(UnaryKind):
         return nn.Linear(in_shape[-1], args.out_features, bias=args.bias)
 
 
+def flatten_range(before: Shape, after: Shape) -> tuple[int, int] | None:
+    """Return (start_dim, end_dim) of the flatten that turns per-sample `before` into `after`, if any."""
+    rank = len(before)
+    for kept in range(len(after)):
+        tail = len(after) - 1 - kept  # dimensions after the merged one, kept as they are
+        merged = before[kept : rank - tail]
+        if (
+            merged
+            and before[:kept] == after[:kept]
+            and before[rank - tail :] == after[kept + 1 :]
+            and prod(merged) == after[kept]
+        ):
+            return kept + 1, (-1 if tail == 0 else rank - tail)
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class FlattenArgs:
     """torch.nn.Flatten's arguments, as dimensions of the batched tensor."""
@@ -92,6 +115,20 @@ class Flatten(UnaryKind):
 
     name = "Flatten"
     Args = FlattenArgs
+    torch_types = ("torch.nn.Flatten",)
+    torch_calls = ("torch.flatten", "Tensor.flatten", "Tensor.view", "Tensor.reshape", "torch.reshape")
+
+    def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
+        """Read torch.flatten and x.flatten, and a view or reshape whose result is a flatten."""
+        if call.args[:1] != (TENSOR,) or len(call.input_shapes) != 1:
+            return None
+        if call.target.endswith("flatten"):
+            start, end = call.arg(1, "start_dim", 0), call.arg(2, "end_dim", -1)
+            if not isinstance(start, int) or not isinstance(end, int):
+                return None
+            return None if start == 0 else ((self, FlattenArgs(start, end)),)
+        merged = flatten_range(call.input_shapes[0], call.output_shape)
+        return None if merged is None else ((self, FlattenArgs(*merged)),)
 
     def _range(self, args: FlattenArgs, shape: Shape) -> tuple[int, int]:
         rank = len(shape) + 1  # torch's dimensions include the batch
@@ -142,6 +179,10 @@ class Scale(UnaryKind):
     """Multiplies each channel by a learnable scale: ConvNeXt's layer scale."""
 
     name = "Scale"
+    not_importable = (
+        "a parameter multiplied in a module's forward (ConvNeXt's layer scale), which tracing sees "
+        "as a bare parameter"
+    )
     Args = ScaleArgs
 
     def output_shape(self, args: ScaleArgs, shape: Shape) -> Shape:

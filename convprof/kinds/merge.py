@@ -5,7 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from convprof.kinds.base import LayerCost, LayerKind, ReceptiveField, ShapeError, prod, register
+from convprof.kinds.base import (
+    TENSOR,
+    ImportStep,
+    LayerCost,
+    LayerKind,
+    ReceptiveField,
+    ShapeError,
+    TorchCall,
+    prod,
+    register,
+)
 from convprof.spec import Shape
 from convprof.spec.args import arg, integer
 from convprof.units import format_shape
@@ -68,6 +78,13 @@ class _Elementwise(LayerKind):
     Args = MergeArgs
     arity = (2, None)
     verb: str
+    not_importable = ""
+
+    def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
+        """Read `a + b` (or a * b) of two tensors; a scalar operand or torch.add's alpha is not this kind."""
+        if call.args != (TENSOR, TENSOR) or call.kwargs:
+            return None
+        return ((self, MergeArgs()),)
 
     def node_output_shape(self, args: Any, shapes: tuple[Shape, ...]) -> Shape:
         shape = broadcast_shape(shapes)
@@ -96,6 +113,7 @@ class Add(_Elementwise):
 
     name = "Add"
     verb = "add"
+    torch_calls = ("operator.add", "operator.iadd", "torch.add", "Tensor.add", "Tensor.add_")
 
     def node_build(self, args: MergeArgs, in_shapes: tuple[Shape, ...], out_shape: Shape) -> torch.nn.Module:
         from convprof.graph.nn import Add as Module
@@ -109,6 +127,7 @@ class Mul(_Elementwise):
 
     name = "Mul"
     verb = "multiply"
+    torch_calls = ("operator.mul", "operator.imul", "torch.mul", "Tensor.mul", "Tensor.mul_")
 
     def node_build(self, args: MergeArgs, in_shapes: tuple[Shape, ...], out_shape: Shape) -> torch.nn.Module:
         from convprof.graph.nn import Mul as Module
@@ -123,6 +142,16 @@ class Cat(LayerKind):
     name = "Cat"
     Args = CatArgs
     arity = (2, None)
+    torch_calls = ("torch.cat", "torch.concat")
+
+    def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
+        """Read torch.cat of two or more tensors along a dimension other than the batch's."""
+        tensors, dim = call.arg(0, "tensors", None), call.arg(1, "dim", 0)
+        if not isinstance(tensors, list | tuple) or len(tensors) < 2 or any(t is not TENSOR for t in tensors):
+            return None
+        if not isinstance(dim, int) or dim == 0:
+            return None
+        return ((self, CatArgs(dim=dim)),)
 
     def _axis(self, args: CatArgs, shapes: tuple[Shape, ...]) -> int:
         """Return the per-sample axis `dim` names, or say why it cannot be joined along."""

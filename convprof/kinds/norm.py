@@ -141,6 +141,7 @@ class BatchNorm1d(_BatchNorm):
     """BatchNorm over [C] or [C, L] samples."""
 
     name = "BatchNorm1d"
+    torch_types = ("torch.nn.BatchNorm1d",)
     ranks = (1, 2)
 
 
@@ -149,6 +150,7 @@ class BatchNorm2d(_BatchNorm):
     """BatchNorm over [C, H, W] samples."""
 
     name = "BatchNorm2d"
+    torch_types = ("torch.nn.BatchNorm2d",)
     ranks = (3,)
 
 
@@ -157,6 +159,7 @@ class BatchNorm3d(_BatchNorm):
     """BatchNorm over [C, D, H, W] samples."""
 
     name = "BatchNorm3d"
+    torch_types = ("torch.nn.BatchNorm3d",)
     ranks = (4,)
 
 
@@ -182,6 +185,7 @@ class InstanceNorm1d(_InstanceNorm):
     """InstanceNorm over [C, L] samples."""
 
     name = "InstanceNorm1d"
+    torch_types = ("torch.nn.InstanceNorm1d",)
     ranks = (2,)
 
 
@@ -190,6 +194,7 @@ class InstanceNorm2d(_InstanceNorm):
     """InstanceNorm over [C, H, W] samples."""
 
     name = "InstanceNorm2d"
+    torch_types = ("torch.nn.InstanceNorm2d",)
     ranks = (3,)
 
 
@@ -198,4 +203,5 @@ class InstanceNorm3d(_InstanceNorm):
     """InstanceNorm over [C, D, H, W] samples."""
 
     name = "InstanceNorm3d"
+    torch_types = ("torch.nn.InstanceNorm3d",)
     ranks = (4,)

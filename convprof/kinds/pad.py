@@ -50,6 +50,7 @@ def pad_amounts(padding: int | tuple[int, ...], dims: int) -> tuple[tuple[int, i
 class _Pad(UnaryKind):
     """Pads (or, with negative amounts, crops) the last `dims` dimensions: a copy, no arithmetic."""
 
+    not_importable = "no reader yet (torch keeps the padding as a tuple in its own order)"
     dims: ClassVar[int]
     """Dimensions padded, counted from the last."""
     mode: ClassVar[str]

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import math
+from dataclasses import fields as dataclass_fields
 from dataclasses import make_dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from convprof.kinds.base import (
+    TENSOR,
+    ImportStep,
     LayerCost,
+    NotImportable,
     ReceptiveField,
     ShapeError,
+    TorchCall,
     UnaryKind,
     prod,
     register,
     spatial_field,
 )
 from convprof.kinds.conv import spatial
+from convprof.kinds.linear import Flatten, FlattenArgs
 from convprof.spec import Shape
 from convprof.spec.args import (
     REQUIRED,
@@ -118,10 +124,71 @@ def _adaptive_args(rank: int) -> type:
     )
 
 
+def _sizes(value: Any, rank: int) -> tuple[int, ...]:
+    """Return torch's int-or-tuple size argument as one size per spatial dimension."""
+    if isinstance(value, int):
+        return (value,) * rank
+    return tuple(int(v) for v in value)
+
+
+def _window_values(kind: _WindowPool, values: dict[str, Any]) -> Any:
+    """Return `kind`'s Args from torch's values of its arguments (a module's attributes or a call's)."""
+    names = {f.name for f in dataclass_fields(kind.Args)}
+    read: dict[str, Any] = {}
+    for name, value in values.items():
+        if name not in names:
+            continue
+        if name in ("kernel_size", "padding", "dilation"):
+            value = _sizes(value, kind.rank)
+        elif name == "stride":  # torch reads None and [] as the kernel size
+            value = None if value is None or value in ([], ()) else _sizes(value, kind.rank)
+        elif name in ("ceil_mode", "count_include_pad"):
+            value = bool(value)
+        elif name == "norm_type":
+            value = float(value)
+        read[name] = value
+    if read.get("stride") == read.get("kernel_size"):  # torch stores a stride left out as the kernel
+        read["stride"] = None
+    return kind.Args(**read)
+
+
+def _output_size(value: Any, rank: int) -> tuple[int | None, ...]:
+    """Return an adaptive pool's output size, one per spatial dimension (None keeps the input's)."""
+    if value is None or isinstance(value, int):
+        return (value,) * rank
+    return tuple(None if v is None else int(v) for v in value)
+
+
+#: torch's names of window pooling arguments, as module attributes and call keywords.
+_TORCH_WINDOW_ARGS = (
+    "norm_type",
+    "kernel_size",
+    "stride",
+    "padding",
+    "dilation",
+    "ceil_mode",
+    "count_include_pad",
+    "divisor_override",
+)
+#: Dimensions of a batched (N, C, H, W) tensor that average over the spatial ones.
+_SPATIAL_DIMS = {2, 3}
+
+
 class _WindowPool(UnaryKind):
     """Shared shape and counting logic of fixed-window pooling of any rank."""
 
     rank: ClassVar[int]
+
+    def __init_subclass__(cls) -> None:
+        super().__init_subclass__()
+        if "name" in cls.__dict__:  # a registered kind reads back its torch.nn class of the same name
+            cls.torch_types = (f"torch.nn.{cls.name}",)
+
+    def from_module(self, module: Any) -> Any:
+        if getattr(module, "return_indices", False):
+            raise NotImportable("return_indices=True: it returns a second tensor")
+        values = {name: getattr(module, name) for name in _TORCH_WINDOW_ARGS if hasattr(module, name)}
+        return _window_values(self, values)
 
     def _dilation(self, args: Any) -> tuple[int, ...]:
         return getattr(args, "dilation", (1,) * self.rank)
@@ -241,6 +308,16 @@ class _LPPool(_WindowPool):
 class _AdaptivePool(UnaryKind):
     rank: ClassVar[int]
 
+    def __init_subclass__(cls) -> None:
+        super().__init_subclass__()
+        if "name" in cls.__dict__:
+            cls.torch_types = (f"torch.nn.{cls.name}",)
+
+    def from_module(self, module: Any) -> Any:
+        if getattr(module, "return_indices", False):
+            raise NotImportable("return_indices=True: it returns a second tensor")
+        return self.Args(_output_size(module.output_size, self.rank))
+
     def output_shape(self, args: Any, shape: Shape) -> Shape:
         channels, sides = spatial(self.name, shape, self.rank)
         return (
@@ -303,6 +380,15 @@ class MaxPool2d(_MaxPool):
     """Maximum over each window of a 2-D input (torch.nn.MaxPool2d)."""
 
     name, rank, Args = "MaxPool2d", 2, _window_args("MaxPool", 2)
+    torch_calls = ("torch.nn.functional.max_pool2d",)
+
+    def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
+        if call.args[:1] != (TENSOR,) or call.arg(6, "return_indices", False):
+            return None
+        names = ("kernel_size", "stride", "padding", "dilation", "ceil_mode")
+        defaults = (None, None, 0, 1, False)
+        values = {n: call.arg(i + 1, n, d) for i, (n, d) in enumerate(zip(names, defaults, strict=True))}
+        return ((self, _window_values(self, values)),)
 
 
 @register
@@ -324,6 +410,15 @@ class AvgPool2d(_AvgPool):
     """Mean over each window of a 2-D input (torch.nn.AvgPool2d)."""
 
     name, rank, Args = "AvgPool2d", 2, _window_args("AvgPool", 2)
+    torch_calls = ("torch.nn.functional.avg_pool2d",)
+
+    def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
+        if call.args[:1] != (TENSOR,):
+            return None
+        names = ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override")
+        defaults = (None, None, 0, False, True, None)
+        values = {n: call.arg(i + 1, n, d) for i, (n, d) in enumerate(zip(names, defaults, strict=True))}
+        return ((self, _window_values(self, values)),)
 
 
 @register
@@ -366,6 +461,24 @@ class AdaptiveAvgPool2d(_AdaptiveAvgPool):
     """Adaptive-window mean of a 2-D input (torch.nn.AdaptiveAvgPool2d)."""
 
     name, rank, Args = "AdaptiveAvgPool2d", 2, _adaptive_args(2)
+    torch_calls = ("torch.nn.functional.adaptive_avg_pool2d", "Tensor.mean", "torch.mean")
+
+    def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
+        """Read F.adaptive_avg_pool2d, and a mean over both spatial dimensions as a pool to 1x1."""
+        if call.args[:1] != (TENSOR,) or len(call.input_shapes) != 1:
+            return None
+        if call.target.endswith("adaptive_avg_pool2d"):
+            return ((self, self.Args(_output_size(call.arg(1, "output_size", None), 2))),)
+        dims = call.arg(1, "dim", None)
+        if len(call.input_shapes[0]) != 3 or call.arg(3, "dtype", None) is not None:
+            return None
+        dims = [dims] if isinstance(dims, int) else list(dims or ())
+        if {d % 4 for d in dims} != _SPATIAL_DIMS or len(dims) != len(_SPATIAL_DIMS):
+            return None
+        pool = (self, self.Args((1, 1)))
+        if call.arg(2, "keepdim", False):
+            return (pool,)
+        return (pool, (Flatten(), FlattenArgs(1, -1)))  # keepdim=False drops the two 1x1 dimensions
 
 
 @register
@@ -387,6 +500,12 @@ class AdaptiveMaxPool2d(_AdaptiveMaxPool):
     """Adaptive-window maximum of a 2-D input (torch.nn.AdaptiveMaxPool2d)."""
 
     name, rank, Args = "AdaptiveMaxPool2d", 2, _adaptive_args(2)
+    torch_calls = ("torch.nn.functional.adaptive_max_pool2d",)
+
+    def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
+        if call.args[:1] != (TENSOR,) or call.arg(2, "return_indices", False):
+            return None
+        return ((self, self.Args(_output_size(call.arg(1, "output_size", None), 2))),)
 
 
 @register

@@ -83,6 +83,7 @@ class Upsample(UnaryKind):
     """Resizes the spatial dimensions by interpolation."""
 
     name = "Upsample"
+    not_importable = "no reader yet (torch keeps its sizes and factors in several forms)"
     Args = UpsampleArgs
 
     def output_shape(self, args: UpsampleArgs, shape: Shape) -> Shape:
@@ -167,6 +168,7 @@ class PixelShuffle(UnaryKind):
     """Moves channels into space: [C*r*r, H, W] -> [C, H*r, W*r], a copy."""
 
     name = "PixelShuffle"
+    torch_types = ("torch.nn.PixelShuffle",)
     Args = PixelShuffleArgs
 
     def output_shape(self, args: PixelShuffleArgs, shape: Shape) -> Shape:
@@ -200,6 +202,7 @@ class PixelUnshuffle(UnaryKind):
     """Moves space into channels: [C, H*r, W*r] -> [C*r*r, H, W], a copy."""
 
     name = "PixelUnshuffle"
+    torch_types = ("torch.nn.PixelUnshuffle",)
     Args = PixelUnshuffleArgs
 
     def output_shape(self, args: PixelUnshuffleArgs, shape: Shape) -> Shape:

@@ -49,6 +49,7 @@ class GroupNorm(_PerSampleNorm):
     """Normalises each group of channels of each sample over its channels and positions."""
 
     name = "GroupNorm"
+    torch_types = ("torch.nn.GroupNorm",)
     Args = GroupNormArgs
 
     def output_shape(self, args: GroupNormArgs, shape: Shape) -> Shape:
@@ -109,6 +110,7 @@ class LayerNorm(_PerSampleNorm):
     """Normalises each sample over its last dimensions, as torch applies it."""
 
     name = "LayerNorm"
+    not_importable = "no reader yet (its bias flag is a tensor attribute in torch)"
     Args = LayerNormArgs
 
     def output_shape(self, args: LayerNormArgs, shape: Shape) -> Shape:
@@ -155,6 +157,7 @@ class LayerNorm2d(_PerSampleNorm):
     """LayerNorm over the channels of each position of a [C, H, W] sample (torchvision's ConvNeXt)."""
 
     name = "LayerNorm2d"
+    not_importable = "torchvision's own module class, which the importer does not read yet"
     Args = LayerNorm2dArgs
 
     def output_shape(self, args: LayerNorm2dArgs, shape: Shape) -> Shape:
@@ -194,6 +197,7 @@ class LocalResponseNorm(_PerSampleNorm):
     """Divides each element by a power of the summed squares of its neighbouring channels (AlexNet)."""
 
     name = "LocalResponseNorm"
+    torch_types = ("torch.nn.LocalResponseNorm",)
     Args = LocalResponseNormArgs
 
     def output_shape(self, args: LocalResponseNormArgs, shape: Shape) -> Shape:

@@ -32,6 +32,8 @@ _MAX_INPUT_RANK = 4
 MAX_NODES = 20_000
 #: What `from` calls the network's input.
 _INPUT_REFERENCE = "input"
+#: What a `from` name starts with to be read as a path from the top.
+_ROOT_REFERENCE = "/"
 
 #: Block forms and the keys each takes (the first ones listed are required).
 BLOCKS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
@@ -442,6 +444,9 @@ class _Parser:
             index = self.paths.get(scope.prefix + text)
             if index is not None:
                 return index
+        # `/path` is the path from the top, past a nearer layer of the same name (imported specs).
+        if text.startswith(_ROOT_REFERENCE) and text[1:] in self.paths:
+            return self.paths[text[1:]]
         hint = _suggest(text, list(self.paths))
         if not hint:
             names = {path.rsplit(".", 1)[-1] for path in self.paths}

@@ -1,0 +1,49 @@
+"""convprof import: write the spec of a PyTorch model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from convprof.commands.base import deliver, reports_errors
+
+__all__ = ["import_model"]
+
+
+@click.command(name="import")
+@click.argument("reference", metavar="REF")
+@click.option(
+    "--input",
+    "input_shape",
+    required=True,
+    metavar="SHAPE",
+    help="One sample's shape, channels first: 3x224x224.",
+)
+@click.option(
+    "--kwargs",
+    metavar="YAML",
+    help="Keyword arguments for REF's callable, as YAML or JSON: '{num_classes: 10}'.",
+)
+@click.option("--name", help="The spec's name (default: REF's callable or attribute).")
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to this file instead of stdout.")
+@reports_errors
+def import_model(
+    reference: str, input_shape: str, kwargs: str | None, name: str | None, output: Path | None
+) -> None:
+    """Write the spec of the PyTorch model REF (package.module:callable, file.py:callable or
+    ...:instance); loading REF runs its code."""
+    from convprof.importing import import_module
+    from convprof.importing.refs import load_reference, parse_input, parse_kwargs, reference_name
+
+    shape = parse_input(input_shape)
+    arguments = parse_kwargs(kwargs)
+    model = load_reference(reference, arguments)
+    result = import_module(model, shape, name=name or reference_name(reference), source=reference)
+    for entry in result.unused:
+        click.echo(
+            f"convprof: note: {entry.path} is never called: its {entry.params:,} parameters and "
+            f"{entry.buffers:,} buffer elements are not in the spec",
+            err=True,
+        )
+    deliver(result.text, lambda console: None, output)

@@ -1,0 +1,153 @@
+"""Load the nn.Module a model reference names: `package.module:callable`, `file.py:callable`, `...:instance`.
+
+Loading a reference runs the user's code (importing their module and calling their function): this is
+the one place convprof executes code; a spec is data only.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import importlib.util
+import re
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from convprof.errors import UsageError
+from convprof.spec import Shape
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["is_reference", "load_reference", "parse_input", "parse_kwargs", "reference_name"]
+
+#: `where:attribute`, where is a module or a .py file and attribute a dotted Python name.
+_REFERENCE = re.compile(r"^(?P<where>[^:]+):(?P<attribute>[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*)$")
+#: Most dimensions `--input` takes: (C, D, H, W).
+_MAX_INPUT_RANK = 4
+#: Largest size of one input dimension: an import propagates shapes only, but specs are bounded.
+_MAX_INPUT_SIZE = 2**31
+
+
+def is_reference(argument: str) -> bool:
+    """Return True when `argument` names a model (module:callable) rather than a spec file or example."""
+    return _REFERENCE.match(argument) is not None and not Path(argument).exists()
+
+
+def reference_name(reference: str) -> str:
+    """Return the spec name a reference gives: its attribute's last part (resnet50)."""
+    return reference.rsplit(":", 1)[-1].rsplit(".", 1)[-1]
+
+
+def parse_input(text: str) -> Shape:
+    """Return `--input` (3x224x224, or 3,224,224) as a shape."""
+    parts = re.split(r"[x,]", text.strip().lower())
+    if not 1 <= len(parts) <= _MAX_INPUT_RANK or not all(re.fullmatch(r"\d+", part) for part in parts):
+        raise UsageError(
+            f"--input {text!r}: give one sample's shape as sizes joined by x, channels first, "
+            "e.g. 3x224x224 (1 to 4 sizes)"
+        )
+    shape = tuple(int(part) for part in parts)
+    if any(not 1 <= size <= _MAX_INPUT_SIZE for size in shape):
+        raise UsageError(f"--input {text!r}: each size must be between 1 and {_MAX_INPUT_SIZE:,}")
+    return shape
+
+
+def parse_kwargs(text: str | None) -> dict[str, Any]:
+    """Return `--kwargs` (a YAML or JSON mapping) as keyword arguments."""
+    if text is None:
+        return {}
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        problem = getattr(exc, "problem", None) or "not valid YAML or JSON"
+        raise UsageError(f"--kwargs: {problem}; give a mapping such as '{{num_classes: 10}}'") from None
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping) or not all(isinstance(key, str) for key in value):
+        raise UsageError("--kwargs: give a mapping of argument names to values, such as '{num_classes: 10}'")
+    return dict(value)
+
+
+def _load_namespace(reference: str, where: str) -> Any:
+    """Import the module or run the file `where` names."""
+    if where.endswith(".py") or "/" in where:
+        path = Path(where)
+        if not path.is_file():
+            raise UsageError(f"{reference}: {where} is not a Python file")
+        name = f"convprof_model_{abs(hash(str(path.resolve())))}"
+        spec = importlib.util.spec_from_file_location(name, path)
+        if spec is None or spec.loader is None:
+            raise UsageError(f"{reference}: cannot load {where} as Python")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses and pickling look their module up by name
+        sys.path.insert(0, str(path.resolve().parent))  # its own imports of neighbouring files work
+        spec.loader.exec_module(module)
+        return module
+    if "" not in sys.path:
+        sys.path.insert(0, "")  # as `python -m` does: modules in the current directory import
+    return importlib.import_module(where)
+
+
+def _attribute(reference: str, where: str, namespace: Any, attribute: str) -> Any:
+    value = namespace
+    for part in attribute.split("."):
+        if not hasattr(value, part):
+            names = [name for name in dir(value) if not name.startswith("_")]
+            match = difflib.get_close_matches(part, names, n=1)
+            hint = f" (did you mean {match[0]}?)" if match else ""
+            raise UsageError(f"{reference}: {where} has no attribute {part!r}{hint}")
+        value = getattr(value, part)
+    return value
+
+
+def _first_line(error: BaseException) -> str:
+    lines = [line for line in str(error).strip().splitlines() if line.strip()]
+    return f"{type(error).__name__}: {lines[0].strip()}" if lines else type(error).__name__
+
+
+def load_reference(reference: str, kwargs: Mapping[str, Any]) -> torch.nn.Module:
+    """Return the nn.Module `reference` names, calling it with `kwargs` when it is a callable.
+
+    A callable runs on the meta device, so that building even a huge model allocates nothing; one
+    that cannot (it loads weights from a file, say) runs again on the CPU."""
+    import torch
+
+    match = _REFERENCE.match(reference)
+    if match is None:
+        raise UsageError(f"{reference}: a model reference is package.module:callable or file.py:callable")
+    where, attribute = match["where"], match["attribute"]
+    try:
+        namespace = _load_namespace(reference, where)
+    except UsageError:
+        raise
+    except ModuleNotFoundError as exc:
+        raise UsageError(f"{reference}: cannot import {where}: {_first_line(exc)}") from None
+    except (Exception, SystemExit) as exc:  # the user's code failed: name it, never a traceback
+        raise UsageError(f"{reference}: loading {where} raised {_first_line(exc)}") from None
+    target = _attribute(reference, where, namespace, attribute)
+    if isinstance(target, torch.nn.Module):
+        if kwargs:
+            raise UsageError(
+                f"{reference}: names a module instance; --kwargs is for a callable that builds one"
+            )
+        return target
+    if not callable(target):
+        raise UsageError(f"{reference}: {attribute} is a {type(target).__name__}, not a module or a callable")
+    try:
+        with torch.device("meta"):
+            model = target(**kwargs)
+    except (Exception, SystemExit):
+        try:
+            model = target(**kwargs)
+        except (Exception, SystemExit) as exc:
+            raise UsageError(f"{reference}: calling {attribute} raised {_first_line(exc)}") from None
+    if not isinstance(model, torch.nn.Module):
+        raise UsageError(
+            f"{reference}: {attribute}() returned a {type(model).__name__}, not a torch.nn.Module"
+        )
+    return model

@@ -1,0 +1,487 @@
+"""Trace a torch module with torch.fx and read its nodes back as the registry's kinds.
+
+torch.fx symbolic tracing, not torch.export: it keeps torch's module tree (a node's path is the name of
+the module that made it), records the calls as written (`F.relu`, `x.flatten`, `operator.add`) where
+export decomposes them into ATen operators, and needs no example values, so the tensors it propagates
+to check shapes can be on the meta device: a model of any size costs no memory to import.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from convprof.errors import ConvprofError
+from convprof.importing.tables import call_table, callable_name, module_types, type_name
+from convprof.kinds import LayerKind, ShapeError
+from convprof.kinds.base import TENSOR, ImportStep, NotImportable, TorchCall
+from convprof.spec import NETWORK_INPUT, Shape
+from convprof.units import format_shape
+
+if TYPE_CHECKING:
+    import torch
+    import torch.fx
+
+__all__ = [
+    "TRACE_BATCH",
+    "ImportedNode",
+    "ModelImportError",
+    "TracedModel",
+    "UnusedParameters",
+    "trace_module",
+]
+
+#: Samples in the tensor shapes are propagated with: 2, not 1, so that an op that mixes the batch into
+#: another dimension (x.view(-1)) shows as a changed batch instead of passing unnoticed.
+TRACE_BATCH = 2
+#: Calls that read a tensor's metadata, not its values: they cost nothing and make no node.
+_SHAPE_QUERIES = frozenset(
+    {"Tensor.size", "Tensor.dim", "Tensor.numel", "builtins.getattr", "Tensor.ndimension"}
+)
+#: Modules tracing goes through (their children are the nodes), though torch.nn defines them.
+_CONTAINERS = ("Sequential", "ModuleList", "ModuleDict")
+#: Unsupported ops listed in one message, most frequent first; the rest are counted.
+_MAX_LISTED = 12
+
+
+class ModelImportError(ConvprofError):
+    """A torch module convprof cannot read as a spec: untraceable, or with ops it cannot count."""
+
+
+class _Traced:
+    """The marker a TorchCall puts where the call reads a value computed while tracing (x.size(0))."""
+
+    def __repr__(self) -> str:
+        return "<traced value>"
+
+
+_TRACED_VALUE: Any = _Traced()
+
+
+@dataclass(frozen=True, slots=True)
+class ImportedNode:
+    """One node read back from the traced graph."""
+
+    path: str
+    """Its path: the torch module's name, or a name in the scope of the module whose forward called it."""
+    kind: LayerKind | None
+    """The registry's kind; None for an op no kind reads (the import then fails, listing it)."""
+    args: Any
+    """The kind's arguments."""
+    inputs: tuple[int, ...]
+    """Indices of the nodes it reads (NETWORK_INPUT for the input), in argument order."""
+    output_shape: Shape
+    """Per-sample output shape, equal to torch's."""
+
+
+@dataclass(frozen=True, slots=True)
+class UnusedParameters:
+    """Parameters and buffers of a module the traced graph never calls (not in the spec)."""
+
+    path: str
+    """The module's name (the outermost one never called)."""
+    params: int
+    """Elements of its parameters."""
+    buffers: int
+    """Elements of its buffers."""
+
+
+@dataclass(frozen=True, slots=True)
+class TracedModel:
+    """A module read back as nodes in topological order."""
+
+    nodes: tuple[ImportedNode, ...]
+    """The nodes; the last one is the output."""
+    unused: tuple[UnusedParameters, ...]
+    """Modules holding parameters or buffers that no node uses."""
+
+
+def _pattern(path: str) -> str:
+    """Return a path with its numbered segments as `*`: encoder.layers.3.attn -> encoder.layers.*.attn."""
+    return ".".join("*" if re.fullmatch(r"\d+", part) else part for part in path.split(".")) or "<top>"
+
+
+def _first_line(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    return lines[0] if lines else type(error).__name__
+
+
+def _base_name(target: str) -> str:
+    """Return the name a call's node gets in its scope: operator.iadd -> add, Tensor.relu_ -> relu."""
+    name = target.rsplit(".", 1)[-1].strip("_")
+    if target.startswith("operator.i") and name[1:] in ("add", "mul", "sub", "truediv"):
+        name = name[1:]
+    return name or "op"
+
+
+def _make_tracer(leaves: frozenset[type]) -> Any:
+    import torch.fx
+    from torch import nn
+
+    class Tracer(torch.fx.Tracer):
+        """fx's tracer, recording which module call (and which call of it) made each node."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.stack: list[tuple[str, str]] = [("", "")]
+            self.used: set[str] = set()
+            self.calls: Counter[str] = Counter()
+
+        def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
+            if type(m) in leaves:
+                return True
+            cls = type(m)
+            return cls.__module__.startswith("torch.nn.") and cls.__name__ not in _CONTAINERS
+
+        def call_module(
+            self, m: nn.Module, forward: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+        ) -> Any:
+            qualname = self.path_of_module(m)
+            parent_name, parent_path = self.stack[-1]
+            if parent_name and qualname.startswith(parent_name + "."):
+                path = f"{parent_path}.{qualname[len(parent_name) + 1 :]}"
+            elif not parent_name and parent_path:
+                path = f"{parent_path}.{qualname}"
+            else:
+                path = qualname
+            base, count = path, 0
+            while path in self.used:  # a module called again: relu, relu_1, ...
+                count += 1
+                path = f"{base}_{count}"
+            self.used.add(path)
+            self.calls[qualname] += 1
+            self.stack.append((qualname, path))
+            try:
+                return super().call_module(m, forward, args, kwargs)
+            finally:
+                self.stack.pop()
+
+        def create_node(self, *args: Any, **kwargs: Any) -> torch.fx.Node:
+            node = super().create_node(*args, **kwargs)
+            node.meta["convprof_scope"] = self.stack[-1]
+            return node
+
+    return Tracer()
+
+
+@contextmanager
+def _eval_mode(module: torch.nn.Module) -> Iterator[None]:
+    """Trace in eval mode (what convprof counts) and give the module back in its own modes."""
+    modes = {sub: sub.training for sub in module.modules()}
+    module.eval()
+    try:
+        yield
+    finally:
+        for sub, training in modes.items():
+            sub.training = training
+
+
+def _propagate(graph_module: torch.fx.GraphModule, input_shape: Shape) -> dict[Any, Any]:
+    """Run the graph on a tensor without data; return each node's result (tensors hold only shapes).
+
+    A module whose weights are all on the meta device runs on meta tensors directly; one with real
+    weights runs under a FakeTensorMode, which computes nothing and allocates nothing either."""
+    import torch
+    import torch.fx
+
+    results: dict[Any, Any] = {}
+
+    class Recorder(torch.fx.Interpreter):
+        def run_node(self, n: torch.fx.Node) -> Any:
+            results[n] = value = super().run_node(n)
+            return value
+
+    tensors = [*graph_module.parameters(), *graph_module.buffers()]
+    on_meta = all(t.device.type == "meta" for t in tensors)
+    sample = torch.empty((TRACE_BATCH, *input_shape), device="meta")
+    if on_meta:
+        with torch.no_grad():
+            Recorder(graph_module).run(sample)
+        return results
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    with torch.no_grad(), FakeTensorMode(allow_non_fake_inputs=True) as mode:
+        Recorder(graph_module).run(mode.from_tensor(torch.empty((TRACE_BATCH, *input_shape))))
+    return results
+
+
+class _Reader:
+    """Turns the traced graph into ImportedNodes, collecting every op it cannot read."""
+
+    def __init__(self, root: torch.nn.Module, results: dict[Any, Any], uncalled: set[str]) -> None:
+        self.root = root
+        self.uncalled = uncalled
+        """Names of the modules tracing never called."""
+        self.results = results
+        self.types = module_types()
+        self.calls = call_table()
+        self.nodes: list[ImportedNode] = []
+        self.values: dict[Any, int] = {}
+        self.unsupported: Counter[tuple[str, str]] = Counter()
+        self.reserved = {name for name, _ in root.named_modules()}
+        self.used_paths: set[str] = set()
+        self.counted: set[int] = set()
+        self.failed: set[Any] = set()
+        """Nodes not read back: what reads them is skipped, not listed again."""
+
+    def fail(self, node: Any, op: str, scope: str, reason: str = "") -> None:
+        """List `node` as unsupported and read on past it.
+
+        Where torch gave it one batched tensor, it stays in the graph as a node of unknown kind with
+        torch's shape, so that every op after it is still read and listed; otherwise what reads it is
+        skipped (it follows from this one)."""
+        shape = self.tensor_shape(node)
+        if shape is not None and shape[0] == TRACE_BATCH and node not in self.values:
+            sources = [i for i in node.all_input_nodes if i in self.values]
+            reads = tuple(self.values[i] for i in sources)
+            self.nodes.append(ImportedNode(f"<unknown {len(self.nodes)}>", None, None, reads, shape[1:]))
+            self.values[node] = len(self.nodes) - 1
+        else:
+            self.failed.add(node)
+        self.unsupported[(op + (f" ({reason})" if reason else ""), _pattern(scope))] += 1
+
+    def tensor_shape(self, node: Any) -> Shape | None:
+        import torch
+
+        value = self.results.get(node)
+        return tuple(value.shape) if isinstance(value, torch.Tensor) else None
+
+    def convert(self, value: Any, inputs: list[Any], attributes: list[str]) -> Any:
+        """Return a call's argument as a TorchCall holds it, collecting the tensors it reads."""
+        import torch.fx
+
+        if isinstance(value, torch.fx.Node):
+            if value.op == "get_attr":
+                attributes.append(str(value.target))
+                return TENSOR
+            if value in self.values:
+                inputs.append(value)
+                return TENSOR
+            return _TRACED_VALUE
+        if isinstance(value, list | tuple):
+            items = [self.convert(item, inputs, attributes) for item in value]
+            return items if isinstance(value, list) else tuple(items)
+        if isinstance(value, dict):
+            return {key: self.convert(item, inputs, attributes) for key, item in value.items()}
+        return value
+
+    def fresh_name(self, scope: str, base: str) -> str:
+        prefix = f"{scope}." if scope else ""
+        name, count = f"{prefix}{base}", 0
+        while name in self.used_paths or name in self.reserved:
+            count += 1
+            name = f"{prefix}{base}_{count}"
+        return name
+
+    def add(self, node: Any, path: str, steps: tuple[ImportStep, ...], inputs: list[Any], op: str) -> None:
+        """Append the nodes of `steps`, checking each shape; the last one stands for `node`."""
+        shape = self.tensor_shape(node)
+        assert shape is not None
+        scope = node.meta["convprof_scope"][1]
+        reads = tuple(self.values[i] for i in inputs)
+        for position, (kind, args) in enumerate(steps):
+            step_path = (
+                path
+                if position == 0
+                else self.fresh_name(scope, f"{path.rsplit('.', 1)[-1]}_{kind.name.lower()}")
+            )
+            shapes = tuple(
+                self.nodes[i].output_shape if i != NETWORK_INPUT else self.input_shape for i in reads
+            )
+            lowest, highest = kind.arity
+            if not lowest <= len(shapes) <= (highest or len(shapes)):
+                self.fail(node, op, scope, f"as {kind.name} it would read {len(shapes)} tensors")
+                return
+            try:
+                output = kind.node_output_shape(args, shapes)
+            except ShapeError as exc:
+                self.fail(node, op, scope, f"as {kind.name}: {exc}")
+                return
+            if position == len(steps) - 1 and output != shape[1:]:
+                raise ModelImportError(
+                    f"{step_path}: convprof's {kind.name} gives {format_shape(output)} where torch gives "
+                    f"{format_shape(shape[1:])}; this is a bug in convprof: please report it with the model"
+                )
+            self.used_paths.add(step_path)
+            self.nodes.append(ImportedNode(step_path, kind, args, reads, output))
+            reads = (len(self.nodes) - 1,)
+        self.values[node] = len(self.nodes) - 1
+
+    def read(self, graph_module: torch.fx.GraphModule, input_shape: Shape) -> None:
+        self.input_shape = input_shape
+        placeholders = 0
+        for node in graph_module.graph.nodes:
+            scope = node.meta.get("convprof_scope", ("", ""))[1]
+            if node.op == "placeholder":
+                placeholders += 1
+                if placeholders == 1:
+                    self.values[node] = NETWORK_INPUT
+                elif node.users:
+                    self.fail(node, f"forward argument {node.target!r}", scope, "convprof feeds one input")
+                continue
+            if node.op in ("get_attr", "output"):
+                if node.op == "output":
+                    self.output(node)
+                continue
+            if any(source in self.failed for source in node.all_input_nodes):
+                self.failed.add(node)
+                continue
+            inputs: list[Any] = []
+            attributes: list[str] = []
+            args = self.convert(tuple(node.args), inputs, attributes)
+            kwargs = self.convert(dict(node.kwargs), inputs, attributes)
+            shape = self.tensor_shape(node)
+            if node.op == "call_module":
+                self.call_module(node, scope, inputs, attributes, args, kwargs, shape)
+                continue
+            op = f"Tensor.{node.target}" if node.op == "call_method" else callable_name(node.target)
+            if shape is None:  # shape arithmetic (x.size(0) // 2) costs nothing; other results are ops
+                if (inputs or attributes) and op not in _SHAPE_QUERIES:
+                    self.fail(node, op, scope, "its result is not one tensor")
+                continue
+            if attributes:
+                self.fail(node, op, scope, f"reads the module's tensor {_pattern(attributes[0])} directly")
+                continue
+            if shape[0] != TRACE_BATCH:
+                self.fail(node, op, scope, "changes the batch dimension")
+                continue
+            shapes = tuple(
+                self.nodes[self.values[i]].output_shape if self.values[i] != NETWORK_INPUT else input_shape
+                for i in inputs
+            )
+            call = TorchCall(op, args, kwargs, shapes, shape[1:])
+            steps = None
+            for kind in self.calls.get(op, ()):
+                steps = kind.from_call(call)
+                if steps is not None:
+                    break
+            if steps is None:
+                self.fail(node, op, scope)
+                continue
+            self.add(node, self.fresh_name(scope, _base_name(op)), steps, inputs, op)
+
+    def call_module(
+        self,
+        node: Any,
+        scope: str,
+        inputs: list[Any],
+        attributes: list[str],
+        args: Any,
+        kwargs: Any,
+        shape: Shape | None,
+    ) -> None:
+        module = self.root.get_submodule(str(node.target))
+        op = type_name(type(module))
+        kind = self.types.get(type(module))
+        if kind is None:
+            self.fail(node, op, scope)
+            return
+        if shape is None or shape[0] != TRACE_BATCH:
+            self.fail(node, op, scope, "its result is not one batched tensor")
+            return
+        lowest, highest = kind.arity
+        if (
+            attributes
+            or kwargs
+            or any(a is not TENSOR for a in args)
+            or not lowest <= len(inputs) <= (highest or len(inputs))
+        ):
+            self.fail(node, op, scope, "called with other arguments than its input tensor")
+            return
+        weights = [id(t) for t in (*module.parameters(), *module.buffers())]
+        if weights and any(w in self.counted for w in weights):
+            self.fail(node, op, scope, "its weights are shared with another call")
+            return
+        try:
+            args_value = kind.from_module(module)
+        except NotImportable as exc:
+            self.fail(node, op, scope, str(exc))
+            return
+        self.counted.update(weights)
+        self.add(node, scope, ((kind, args_value),), inputs, op)
+
+    def output(self, node: Any) -> None:
+        import torch.fx
+
+        (result,) = node.args
+        if result in self.failed:
+            return
+        if not isinstance(result, torch.fx.Node) or result not in self.values:
+            self.fail(node, "output", "", "the model returns something other than one tensor")
+            return
+        if self.values[result] != len(self.nodes) - 1 or not self.nodes:
+            # The model returns an earlier tensor: an identity node makes it the spec's last one.
+            from torch import nn
+
+            identity = self.types[nn.Identity]  # the kind that reads nn.Identity back
+            self.add(
+                result, self.fresh_name("", "output"), ((identity, identity.Args()),), [result], "output"
+            )
+
+    def unused(self) -> tuple[UnusedParameters, ...]:
+        """Return the modules whose parameters or buffers no node counts, each under its outermost
+        module never called (an auxiliary head is one entry, not one per layer)."""
+        totals: dict[str, list[int]] = {}
+        seen: set[int] = set(self.counted)
+        for name, module in self.root.named_modules():
+            params = [p for p in module.parameters(recurse=False) if id(p) not in seen]
+            buffers = [b for b in module.buffers(recurse=False) if id(b) not in seen]
+            seen.update(id(t) for t in (*params, *buffers))
+            if not params and not buffers:
+                continue
+            owner = name
+            while "." in owner and owner.rsplit(".", 1)[0] in self.uncalled:
+                owner = owner.rsplit(".", 1)[0]
+            entry = totals.setdefault(owner, [0, 0])
+            entry[0] += sum(p.numel() for p in params)
+            entry[1] += sum(b.numel() for b in buffers)
+        return tuple(UnusedParameters(path or "<top>", p, b) for path, (p, b) in totals.items())
+
+    def message(self) -> str:
+        entries = self.unsupported.most_common()
+        listed = [f"{count} x {op} at {where}" for (op, where), count in entries[:_MAX_LISTED]]
+        more = len(entries) - _MAX_LISTED
+        if more > 0:
+            listed.append(f"and {more} more")
+        total = sum(self.unsupported.values())
+        return (
+            f"{total} op{'s' if total != 1 else ''} convprof cannot count: {'; '.join(listed)} "
+            "(convprof counts only what its layer kinds can say exactly)"
+        )
+
+
+def trace_module(module: torch.nn.Module, input_shape: Shape) -> TracedModel:
+    """Trace `module` for one sample of `input_shape`; raise ModelImportError listing what it cannot read."""
+    import torch.fx
+
+    leaves = frozenset(module_types())
+    with _eval_mode(module):
+        tracer = _make_tracer(leaves)
+        try:
+            graph = tracer.trace(module)
+        except Exception as exc:  # the tracer's own errors and the model code's, alike
+            raise ModelImportError(
+                f"torch.fx cannot trace {type(module).__name__}: {_first_line(exc)}; trace a submodule "
+                "without data-dependent control flow, or fix the value the code branches on (a fixed "
+                "input size, a constructor argument)"
+            ) from exc
+        graph_module = torch.fx.GraphModule(module, graph)
+        try:
+            results = _propagate(graph_module, input_shape)
+        except Exception as exc:  # the model refuses the input shape: say so in its own words
+            raise ModelImportError(
+                f"{type(module).__name__} cannot run on a {format_shape(input_shape)} input: "
+                f"{_first_line(exc)}"
+            ) from exc
+    called = {*tracer.calls, ""}
+    reader = _Reader(module, results, {name for name, _ in module.named_modules() if name not in called})
+    reader.read(graph_module, input_shape)
+    if reader.unsupported:
+        raise ModelImportError(reader.message())
+    if not reader.nodes:
+        raise ModelImportError(f"{type(module).__name__} has no op to count: its output is its input")
+    return TracedModel(tuple(reader.nodes), reader.unused())

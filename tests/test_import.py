@@ -1,0 +1,433 @@
+"""Importing PyTorch models: the kinds' readers, counts against torch, round trips, messages, REFs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from click.testing import CliRunner
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+import convprof
+from convprof.cli import cli
+from convprof.graph.analyze import analyze
+from convprof.graph.build import build_model
+from convprof.importing import ModelImportError, UnusedParameters, import_module
+from convprof.importing.refs import load_reference
+from convprof.importing.tables import module_types
+from convprof.kinds import all_kinds, lookup
+from convprof.spec.parse import parse_spec
+from tests import importable_models as models
+from tests.conftest import ROOT
+
+MODELS_FILE = "tests/importable_models.py"
+#: Tolerance of the rebuilt model's outputs against the original's.
+TOLERANCE = 1e-5
+
+
+def _counts(model: nn.Module, shape: tuple[int, ...]) -> tuple[int, int, int, tuple[int, ...]]:
+    """Return torch's own parameters, buffer elements, FLOPs and output shape of `model`."""
+    model.eval()
+    with FlopCounterMode(display=False) as counter:
+        y = model(torch.randn(1, *shape))
+    params = sum(p.numel() for p in model.parameters())
+    buffers = sum(b.numel() for b in model.buffers())
+    return params, buffers, counter.get_total_flops(), tuple(y.shape[1:])
+
+
+def _randomised(model: nn.Module) -> nn.Module:
+    """Give BatchNorm statistics values other than 0 and 1, so that a mix-up would show."""
+    torch.manual_seed(0)
+    for module in model.modules():
+        if isinstance(module, nn.BatchNorm2d):
+            module.running_mean.uniform_(-1, 1)
+            module.running_var.uniform_(0.5, 2)
+    return model.eval()
+
+
+def test_every_public_kind_reads_back_from_torch_or_says_why_not() -> None:
+    for kind in all_kinds():
+        if kind.public:
+            assert kind.torch_types or kind.torch_calls or kind.not_importable, kind.name
+    table = module_types()  # raises if two kinds claim one torch class
+    for kind in all_kinds():
+        for name in kind.torch_types if kind.public else ():
+            assert any(
+                kind is found and cls.__name__ == name.rsplit(".", 1)[-1] for cls, found in table.items()
+            )
+
+
+CASES = {
+    "functional": (models.Functional, (3, 16, 16)),
+    "pooled": (models.Pooled, (3, 32, 32)),
+    "stages": (models.Stages, (3, 8, 8)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_imported_spec_counts_what_torch_counts_and_rebuilds_the_same_outputs(name: str) -> None:
+    factory, shape = CASES[name]
+    torch.manual_seed(0)
+    model = _randomised(factory())
+    params, buffers, flops, output = _counts(model, shape)
+    result = import_module(model, shape)
+    spec = result.spec
+    unused_params = sum(entry.params for entry in result.unused)
+    unused_buffers = sum(entry.buffers for entry in result.unused)
+    conv = analyze(spec).variant("conv")
+    assert (conv.params, conv.flops, spec.output) == (params - unused_params, flops, output)
+    counters = sum(
+        1 for path, b in model.named_buffers() if b.dtype == torch.int64 and not path.startswith("aux.")
+    )
+    floats = buffers - unused_buffers - counters
+    assert sum(layer.buffer_bytes for layer in conv.layers) == 4 * floats + 8 * counters
+    rebuilt = build_model(spec, "conv")
+    # By path: the spec's paths are the module names, so the original's weights load as they are.
+    missing, unexpected = rebuilt.load_state_dict(model.state_dict(), strict=False)
+    assert missing == []
+    assert all(key.startswith("aux.") for key in unexpected)
+    x = torch.randn(2, *shape)
+    with torch.no_grad():
+        assert torch.allclose(rebuilt(x), model(x), atol=TOLERANCE, rtol=TOLERANCE)
+
+
+def test_functional_forms_become_the_kinds_they_are() -> None:
+    spec = convprof.from_module(models.Functional(), (3, 16, 16))
+    kinds = [(node.path, node.kind) for node in spec.nodes]
+    assert kinds == [
+        ("stem", "Conv2d"),
+        ("bn", "BatchNorm2d"),
+        ("relu", "ReLU"),
+        ("max_pool2d", "MaxPool2d"),
+        ("left", "Conv2d"),
+        ("add", "Add"),
+        ("relu_1", "ReLU"),
+        ("right", "Conv2d"),
+        ("cat", "Cat"),
+        ("gate.0", "AdaptiveAvgPool2d"),
+        ("gate.1", "Conv2d"),
+        ("gate.2", "Sigmoid"),
+        ("mul", "Mul"),
+        ("dropout", "Dropout"),
+        ("mean", "AdaptiveAvgPool2d"),
+        ("mean_flatten", "Flatten"),
+        ("view", "Flatten"),
+        ("fc", "Linear"),
+    ]
+    by_path = {node.path: node for node in spec.nodes}
+    assert by_path["relu"].args.inplace is True
+    assert by_path["cat"].inputs == (spec.nodes.index(by_path["relu_1"]), spec.nodes.index(by_path["right"]))
+    assert by_path["mul"].inputs == (spec.nodes.index(by_path["cat"]), spec.nodes.index(by_path["gate.2"]))
+
+
+def test_residual_network_is_written_as_its_module_tree() -> None:
+    result = import_module(models.Stages(), (3, 8, 8), name="stages", source="tests:Stages")
+    text = result.text
+    assert text.startswith("# Imported from tests:Stages at input 3x8x8 by convprof")
+    assert (
+        "\n  - group:\n      name: layer1\n      layers:\n        - group:\n            name: '0'\n" in text
+    )
+    # The residual add reads the block's last BatchNorm and the block's input, by the shortest names:
+    # the stem's conv1 by its path from the top (/conv1), as the block has a conv1 of its own.
+    assert "- add: {name: add, from: [bn2, /conv1]}" in text
+    assert "- add: {name: add, from: [bn2, 0.relu_1]}" in text
+    # Each block's ReLU module is called twice: relu, then relu_1.
+    assert [n.path for n in result.spec.nodes if n.path.startswith("layer1.0.relu")] == [
+        "layer1.0.relu",
+        "layer1.0.relu_1",
+    ]
+    reparsed = parse_spec(text.encode(), "stages.yaml", "stages")
+    assert [(n.path, n.kind, n.args, n.inputs) for n in reparsed.nodes] == [
+        (n.path, n.kind, n.args, n.inputs) for n in result.spec.nodes
+    ]
+
+
+def test_parameters_of_a_module_never_called_are_reported_apart() -> None:
+    model = models.Stages()
+    result = import_module(model, (3, 8, 8))
+    aux_params = sum(p.numel() for p in model.aux.parameters())
+    aux_buffers = sum(b.numel() for b in model.aux.buffers())
+    assert result.unused == (UnusedParameters("aux", aux_params, aux_buffers),)
+    counted = analyze(result.spec).variant("conv").params
+    assert counted == sum(p.numel() for p in model.parameters()) - aux_params
+    # Conv2d(8, 2, 1): 16 weights + 2 biases; BatchNorm2d(2): 2 + 2 affine, 2 + 2 statistics + 1 counter.
+    assert (aux_params, aux_buffers) == (22, 5)
+    assert "#   aux: 22 parameters, 5 buffer elements" in result.text
+
+
+def test_unsupported_ops_end_the_import_listing_each_with_its_path_pattern_and_count() -> None:
+    with pytest.raises(ModelImportError) as failure:
+        convprof.from_module(models.Encoder(), (4, 8))
+    message = str(failure.value)
+    assert message.startswith("3 ops convprof cannot count: ")
+    assert "3 x torch.nn.functional.scaled_dot_product_attention at layers.*.attn" in message
+    assert "\n" not in message
+
+
+def test_shared_weights_are_refused_rather_than_counted_twice() -> None:
+    with pytest.raises(
+        ModelImportError, match=r"1 x torch.nn.Conv2d \(its weights are shared with another call\) at conv"
+    ):
+        convprof.from_module(models.Shared(), (4, 8, 8))
+
+
+def test_an_untraceable_model_gets_the_tracers_reason_and_the_fix() -> None:
+    with pytest.raises(ModelImportError) as failure:
+        convprof.from_module(models.Branching(), (4, 8))
+    message = str(failure.value)
+    assert message.startswith("torch.fx cannot trace Branching: symbolically traced variables cannot be used")
+    assert "trace a submodule" in message
+
+
+def test_from_module_leaves_the_model_in_its_own_mode() -> None:
+    model = models.Functional().train()
+    convprof.from_module(model, (3, 16, 16))
+    assert all(module.training for module in model.modules())
+
+
+def test_a_reference_builds_its_model_on_the_meta_device() -> None:
+    model = load_reference(f"{MODELS_FILE}:Huge", {})
+    assert {p.device.type for p in model.parameters()} == {"meta"}
+    spec = convprof.from_module(model, (100_000,))
+    assert analyze(spec).variant("conv").params == 100_000 * 100_000 + 100_000
+
+
+def _invoke(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(cli, list(args))
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["import", f"{MODELS_FILE}:Pooled", "--input", "3xx"], "--input '3xx': give one sample's shape"),
+        (["import", f"{MODELS_FILE}:Pooled", "--input", "3x0"], "each size must be between 1 and"),
+        (
+            ["import", f"{MODELS_FILE}:Pooled", "--input", "3x8x8", "--kwargs", "[1]"],
+            "--kwargs: give a mapping",
+        ),
+        (["import", f"{MODELS_FILE}:Nope", "--input", "3"], "has no attribute 'Nope'"),
+        (
+            ["import", f"{MODELS_FILE}:not_a_model", "--input", "3"],
+            "not_a_model() returned a int, not a torch",
+        ),
+        (
+            ["import", f"{MODELS_FILE}:broken", "--input", "3"],
+            "calling broken raised ValueError: no weights here",
+        ),
+        (["import", "no_such_package_x:model", "--input", "3"], "cannot import no_such_package_x"),
+        (["import", "missing/file.py:model", "--input", "3"], "missing/file.py is not a Python file"),
+        (
+            ["import", f"{MODELS_FILE}:instance", "--input", "3", "--kwargs", "{a: 1}"],
+            "names a module instance",
+        ),
+        (
+            ["import", f"{MODELS_FILE}:Functional", "--input", "3x1x1"],
+            "Functional cannot run on a 3x1x1 input",
+        ),
+        (["compare", f"{MODELS_FILE}:Pooled", "--no-latency"], "a model reference needs --input"),
+        (["compare", "lenet5", "--input", "3x8x8", "--no-latency"], "--input is for a model reference"),
+        (["sweep", f"{MODELS_FILE}:Pooled", "--input", "16,32"], "must then be a whole shape"),
+    ],
+)
+def test_bad_references_and_options_get_one_line_and_exit_2(args: list[str], message: str) -> None:
+    code, _, err = _invoke(*args)
+    assert code == 2
+    assert err.startswith("convprof: error: ")
+    assert message in err, err
+    assert err.count("\n") == 1
+
+
+def test_a_reference_may_name_a_module_instance() -> None:
+    code, out, _ = _invoke("import", f"{MODELS_FILE}:instance", "--input", "3x32x32")
+    assert code == 0
+    spec = parse_spec(out.encode(), "instance.yaml", "instance")
+    assert spec.name == "instance"
+    assert analyze(spec).variant("conv").params == sum(p.numel() for p in models.instance.parameters())
+
+
+def test_compare_check_and_sweep_take_a_model_reference() -> None:
+    code, out, _ = _invoke("check", f"{MODELS_FILE}:Pooled", "--input", "3x32x32", "--max-params", "10")
+    assert code == 1
+    assert "params" in out
+    code, out, _ = _invoke(
+        "sweep",
+        f"{MODELS_FILE}:Functional",
+        "--input",
+        "3x16x16,3x32x32",
+        "--format",
+        "json",
+        "--kwargs",
+        "{classes: 7}",
+    )
+    assert code == 0
+    points = json.loads(out)["points"]
+    assert len(points) == 2
+    model = models.Functional(classes=7)
+    assert points[0]["variants"]["conv"]["params"] == sum(p.numel() for p in model.parameters())
+
+
+def _run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "convprof", *args],
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_import_writes_a_spec_whose_report_equals_the_models(tmp_path: Path) -> None:
+    target = tmp_path / "stages.yaml"
+    written = _run("import", "tests.importable_models:Stages", "--input", "3x8x8", "-o", str(target))
+    assert written.returncode == 0, written.stderr
+    assert written.stderr.splitlines() == [
+        "convprof: note: aux is never called: its 22 parameters and 5 buffer elements are not in the spec",
+        f"convprof: wrote {target}",
+    ]
+    from_file = _run("compare", str(target), "--no-latency", "--format", "json")
+    from_model = _run(
+        "compare", "tests.importable_models:Stages", "--input", "3x8x8", "--no-latency", "--format", "json"
+    )
+    assert from_file.returncode == from_model.returncode == 0
+    assert json.loads(from_file.stdout) == json.loads(from_model.stdout)
+
+
+def test_unsupported_ops_exit_2_from_a_process_with_one_line(tmp_path: Path) -> None:
+    target = tmp_path / "encoder.yaml"
+    result = _run("import", f"{MODELS_FILE}:Encoder", "--input", "4x8", "-o", str(target))
+    assert result.returncode == 2
+    assert result.stderr == (
+        "convprof: error: 3 ops convprof cannot count: 3 x torch.nn.functional.scaled_dot_product_attention "
+        "at layers.*.attn (convprof counts only what its layer kinds can say exactly)\n"
+    )
+    assert not target.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        (models.Scaled(), "1 x operator.mul (reads the module's tensor scale directly) at <top>"),
+        (models.BatchMixing(), "1 x Tensor.view (changes the batch dimension) at <top>"),
+        (models.Indices(), "1 x torch.nn.MaxPool2d (its result is not one batched tensor) at pool"),
+    ],
+)
+def test_what_no_spec_can_say_is_listed_with_the_reason(model: nn.Module, message: str) -> None:
+    with pytest.raises(ModelImportError) as failure:
+        convprof.from_module(model, (3, 8, 8))
+    assert message in str(failure.value)
+
+
+def test_a_model_returning_an_earlier_tensor_ends_with_an_identity_reading_it() -> None:
+    spec = convprof.from_module(models.EarlierOutput(), (3, 4, 4))
+    assert [(n.path, n.kind, n.inputs) for n in spec.nodes] == [
+        ("relu", "ReLU", (-1,)),
+        ("sigmoid", "Sigmoid", (-1,)),
+        ("output", "Identity", (0,)),
+    ]
+
+
+#: One layer of every kind read back from a torch module by its attributes, on an input it takes.
+_READ_BACK = [
+    (
+        (4, 12),
+        {
+            "conv1d": {
+                "out_channels": 6,
+                "kernel_size": 3,
+                "stride": 2,
+                "padding": 1,
+                "groups": 2,
+                "padding_mode": "reflect",
+            }
+        },
+    ),
+    ((4, 6, 7, 8), {"conv3d": {"out_channels": 2, "kernel_size": [1, 3, 3], "dilation": [1, 2, 1]}}),
+    ((4, 9), {"convtranspose1d": {"out_channels": 2, "kernel_size": 3, "stride": 2, "output_padding": 1}}),
+    ((4, 5, 6), {"convtranspose2d": {"out_channels": 4, "kernel_size": 2, "stride": 2, "groups": 2}}),
+    ((2, 3, 4, 5), {"convtranspose3d": {"out_channels": 3, "kernel_size": 3, "padding": 1, "bias": False}}),
+    ((3, 10), {"maxpool1d": {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True}}),
+    ((3, 6, 6, 6), {"avgpool3d": {"kernel_size": 2, "count_include_pad": False}}),
+    ((3, 8, 8), {"lppool2d": {"norm_type": 2, "kernel_size": 2}}),
+    ((3, 9), {"adaptivemaxpool1d": {"output_size": 4}}),
+    ((3, 5, 6, 7), {"adaptiveavgpool3d": {"output_size": [1, 2, None]}}),
+    ((3, 10), {"batchnorm1d": {"eps": 0.001, "momentum": 0.3}}),
+    ((3, 4, 4, 4), {"instancenorm3d": {"affine": True}}),
+    ((4, 5, 5), {"groupnorm": {"num_groups": 2, "eps": 0.01}}),
+    ((4, 5, 5), {"localresponsenorm": {"size": 3, "alpha": 0.001, "beta": 0.5, "k": 2}}),
+    ((8, 3, 3), {"pixelshuffle": {"upscale_factor": 2}}),
+    ((2, 4, 4), {"pixelunshuffle": {"downscale_factor": 2}}),
+    ((3, 4), {"elu": {"alpha": 0.5}}),
+    ((3, 4), "selu"),
+    ((3, 4), {"celu": {"alpha": 2.0}}),
+    ((3, 4), {"hardtanh": {"min_val": -2.0, "max_val": 3.0}}),
+    ((3, 4), "mish"),
+    ((3, 4), {"softplus": {"beta": 2.0, "threshold": 10.0}}),
+    ((3, 4), {"softmax": {"dim": 1}}),
+    ((3, 4), {"logsoftmax": {"dim": 1}}),
+    ((3, 4), {"dropout1d": {"p": 0.25}}),
+    ((3, 4, 4), {"dropout2d": {"p": 0.1}}),
+    ((3, 4, 4, 4), "dropout3d"),
+    ((3, 4), {"alphadropout": {"p": 0.2}}),
+    ((3, 10), {"avgpool1d": {"kernel_size": 3, "stride": 1}}),
+    ((3, 4, 6, 6), {"maxpool3d": {"kernel_size": 2, "dilation": 1, "padding": 1}}),
+    ((3, 10), {"lppool1d": {"norm_type": 3, "kernel_size": 2}}),
+    ((3, 4, 4, 4), {"lppool3d": {"norm_type": 2, "kernel_size": 2, "stride": 1}}),
+    ((3, 10), {"adaptiveavgpool1d": {"output_size": 3}}),
+    ((3, 4, 5, 6), {"adaptivemaxpool3d": {"output_size": 2}}),
+    ((3, 4, 4, 4), {"batchnorm3d": {"affine": False}}),
+    ((3, 10), {"instancenorm1d": {"track_running_stats": True}}),
+    ((3, 4, 4), {"instancenorm2d": {"eps": 0.01}}),
+]
+
+
+@pytest.mark.parametrize(("shape", "layer"), _READ_BACK)
+def test_a_kind_reads_back_the_arguments_of_the_module_it_builds(shape: tuple[int, ...], layer: Any) -> None:
+    from tests.specbuild import make_spec
+
+    (node,) = make_spec(shape, [layer], batch_size=2).nodes
+    kind = lookup(node.kind)
+    assert kind is not None
+    assert kind.torch_types, node.kind
+    module = kind.node_build(node.args, node.input_shapes, node.output_shape)
+    assert f"torch.nn.{type(module).__name__}" in kind.torch_types
+    assert kind.from_module(module) == node.args
+
+
+def test_every_reader_is_read_back_or_covered_elsewhere() -> None:
+    """Each kind with a torch class is read back above or by the zoo and importer tests."""
+    read_back = {next(iter(layer)) if isinstance(layer, dict) else layer for _, layer in _READ_BACK}
+    elsewhere = {  # imported from real models in this file and in tests/test_torchvision_zoo.py
+        "conv2d",
+        "maxpool2d",
+        "avgpool2d",
+        "adaptiveavgpool2d",
+        "adaptivemaxpool2d",
+        "batchnorm2d",
+        "linear",
+        "flatten",
+        "relu",
+        "relu6",
+        "leakyrelu",
+        "gelu",
+        "silu",
+        "sigmoid",
+        "hardswish",
+        "hardsigmoid",
+        "tanh",
+        "identity",
+        "dropout",
+    }
+    with_types = {kind.name.lower() for kind in all_kinds() if kind.public and kind.torch_types}
+    missing = with_types - read_back - elsewhere
+    assert not missing, f"kinds whose torch reader no test reads back: {sorted(missing)}"

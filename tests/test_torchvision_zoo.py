@@ -1,0 +1,139 @@
+"""torchvision's classification zoo imported: exact counts, output shapes and outputs of the rebuilt model.
+
+Counts are checked for every model below, built on the meta device; outputs with real weights for
+one model of each family (OUTPUTS), at a small input, so that the test stays within a minute or two.
+
+torchvision's model code is loaded as tests/torchvision_code.py says (without `import torchvision`,
+which fails on a CPU-only torch); the test is skipped, with the reason, where it cannot be loaded.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from convprof.graph.analyze import analyze
+from convprof.graph.build import build_model
+from convprof.importing import import_module
+from convprof.spec.parse import parse_spec
+from tests.torchvision_code import builder
+
+#: Tolerance of the rebuilt model's outputs against the original's.
+TOLERANCE = 1e-5
+#: Sides of the input the outputs are compared at: small, so that real forward passes stay cheap
+#: (counts are compared at the model's own input, on the meta device). Inception needs at least 75.
+OUTPUT_SIDE = 64
+INCEPTION_OUTPUT_SIDE = 96
+#: Without auxiliary heads or input transforms; init_weights=False only skips torchvision's warning.
+_PLAIN = {"aux_logits": False, "transform_input": False, "init_weights": False}
+#: Model -> (torchvision.models module, keyword arguments, input).
+ZOO: dict[str, tuple[str, dict[str, Any], tuple[int, ...]]] = {
+    "alexnet": ("alexnet", {}, (3, 224, 224)),
+    **{
+        name: ("vgg", {}, (3, 224, 224))
+        for name in ("vgg11", "vgg11_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn")
+    },
+    **{
+        name: ("resnet", {}, (3, 224, 224))
+        for name in (
+            "resnet18",
+            "resnet34",
+            "resnet50",
+            "resnet101",
+            "resnet152",
+            "resnext50_32x4d",
+            "wide_resnet50_2",
+        )
+    },
+    "mobilenet_v2": ("mobilenetv2", {}, (3, 224, 224)),
+    "mobilenet_v3_small": ("mobilenetv3", {}, (3, 224, 224)),
+    "mobilenet_v3_large": ("mobilenetv3", {}, (3, 224, 224)),
+    **{
+        name: ("efficientnet", {}, (3, 224, 224))
+        for name in (
+            "efficientnet_b0",
+            "efficientnet_b1",
+            "efficientnet_b2",
+            "efficientnet_b3",
+            "efficientnet_v2_s",
+        )
+    },
+    "regnet_y_400mf": ("regnet", {}, (3, 224, 224)),
+    "mnasnet1_0": ("mnasnet", {}, (3, 224, 224)),
+    "squeezenet1_1": ("squeezenet", {}, (3, 224, 224)),
+    "densenet121": ("densenet", {}, (3, 224, 224)),
+    "googlenet": ("googlenet", _PLAIN, (3, 224, 224)),
+    "inception_v3": ("inception", _PLAIN, (3, 299, 299)),
+}
+
+
+#: One model of each family (the largest left out): their outputs are compared with real weights.
+OUTPUTS = (
+    "alexnet",
+    "vgg11_bn",
+    "resnet18",
+    "resnext50_32x4d",
+    "mobilenet_v2",
+    "mobilenet_v3_small",
+    "efficientnet_b0",
+    "regnet_y_400mf",
+    "mnasnet1_0",
+    "squeezenet1_1",
+    "densenet121",
+    "googlenet",
+    "inception_v3",
+)
+
+
+def _model(name: str, device: str) -> nn.Module:
+    """Build a zoo model on `device`; meta where torchvision's builder can run there (it costs nothing)."""
+    module, kwargs, _ = ZOO[name]
+    build = builder(module, name)
+    if isinstance(build, str):
+        pytest.skip(build)
+    torch.manual_seed(0)
+    if device == "meta":
+        try:
+            with torch.device("meta"):
+                return build(**kwargs).eval()  # type: ignore[no-any-return]
+        except NotImplementedError:  # regnet computes its widths with tensors: build it, then move it
+            return build(**kwargs).to("meta").eval()  # type: ignore[no-any-return]
+    model: nn.Module = build(**kwargs)
+    for sub in model.modules():  # statistics other than 0 and 1, so that a mix-up would show
+        if isinstance(sub, nn.BatchNorm2d):
+            sub.running_mean.uniform_(-0.1, 0.1)
+            sub.running_var.uniform_(0.9, 1.1)
+    return model.eval()
+
+
+@pytest.mark.parametrize("name", sorted(ZOO))
+def test_imported_zoo_model_counts_what_torch_counts(name: str) -> None:
+    model = _model(name, "meta")
+    shape = ZOO[name][2]
+    result = import_module(model, shape, name=name)
+    assert result.unused == ()
+    spec = parse_spec(result.text.encode(), f"{name}.yaml", name)  # the saved spec, as CI reads it
+    conv = analyze(spec).variant("conv")
+    assert conv.params == sum(p.numel() for p in model.parameters())
+    assert conv.buffer_bytes == sum(b.numel() * b.element_size() for b in model.buffers())
+    with FlopCounterMode(display=False) as counter:
+        output = model(torch.empty((1, *shape), device="meta"))
+    assert conv.flops == counter.get_total_flops()
+    assert spec.output == tuple(output.shape[1:])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", OUTPUTS)
+def test_rebuilt_zoo_model_with_the_original_weights_computes_its_outputs(name: str) -> None:
+    model = _model(name, "cpu")
+    side = INCEPTION_OUTPUT_SIDE if name == "inception_v3" else OUTPUT_SIDE
+    shape = (3, side, side)
+    rebuilt = build_model(import_module(model, shape).spec, "conv")
+    rebuilt.load_state_dict(model.state_dict())  # every key, by path
+    x = torch.randn(2, *shape)
+    with torch.no_grad():
+        assert torch.allclose(rebuilt(x), model(x), atol=TOLERANCE, rtol=TOLERANCE)

@@ -85,19 +85,31 @@ class Renderers(Generic[T]):
 
 
 def compare_renderers(*, layers: bool, layers_note: str | None, depth: int | None) -> Renderers[Report]:
-    """How `compare` draws a Report: the per-layer table when `layers`, folded below `depth`."""
-    from convprof.render.machine import to_csv, to_json
-    from convprof.render.markdown import to_markdown
-    from convprof.render.table import render_compare
+    """How `compare` draws a Report: the per-layer table when `layers`, folded below `depth`.
 
-    return Renderers(
-        table=lambda report, console: render_compare(
-            report, console, layers=layers, layers_note=layers_note, depth=depth
-        ),
-        json=to_json,
-        markdown=lambda report: to_markdown(report, layers=layers, layers_note=layers_note, depth=depth),
-        csv=lambda report: to_csv(report, layers=layers),
-    )
+    Each renderer is imported when it draws: JSON never pays for rich's tables."""
+
+    def table(report: Report, console: Console) -> None:
+        from convprof.render.table import render_compare
+
+        render_compare(report, console, layers=layers, layers_note=layers_note, depth=depth)
+
+    def json(report: Report) -> str:
+        from convprof.render.machine import to_json
+
+        return to_json(report)
+
+    def markdown(report: Report) -> str:
+        from convprof.render.markdown import to_markdown
+
+        return to_markdown(report, layers=layers, layers_note=layers_note, depth=depth)
+
+    def csv(report: Report) -> str:
+        from convprof.render.machine import to_csv
+
+        return to_csv(report, layers=layers)
+
+    return Renderers(table=table, json=json, markdown=markdown, csv=csv)
 
 
 def diff_renderers(*, everything: bool) -> Renderers[ReportDiff]:

@@ -302,7 +302,8 @@ def test_points_too_large_to_measure_keep_analytic_figures(tmp_path: Path) -> No
     assert row.split()[1:3] == ["664", "k"]  # dense parameters: analytic figures stay
     assert "skipped" in row
     assert "Latency of dense at resolution=16 skipped:" in text
-    assert "Latency: dense has too few measured points, local grow as resolution^" in text
+    # Whether measured local latency grows or shrinks between two tiny points is the machine's noise.
+    assert re.search(r"Latency: dense has too few measured points, local (grow|shrink|stay)", text), text
     assert image.stat().st_size > 10_000
 
 

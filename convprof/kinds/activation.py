@@ -102,6 +102,8 @@ class DropoutArgs:
 class _Elementwise(UnaryKind):
     """A layer that maps each element to one element: shape kept, no parameters."""
 
+    torch_class_of_its_name = True
+
     ops_per_element: ClassVar[int] = 1
     """Element-wise ops counted per output element."""
 
@@ -144,7 +146,6 @@ class ReLU(_Elementwise):
     """max(0, x)."""
 
     name = "ReLU"
-    torch_types = ("torch.nn.ReLU",)
     torch_calls = (
         "torch.nn.functional.relu",
         "torch.nn.functional.relu_",
@@ -161,7 +162,6 @@ class ReLU6(_Elementwise):
     """min(max(0, x), 6)."""
 
     name = "ReLU6"
-    torch_types = ("torch.nn.ReLU6",)
     torch_calls = ("torch.nn.functional.relu6",)
     Args = InplaceArgs
 
@@ -171,7 +171,6 @@ class LeakyReLU(_Elementwise):
     """x if x > 0 else negative_slope * x."""
 
     name = "LeakyReLU"
-    torch_types = ("torch.nn.LeakyReLU",)
     torch_calls = ("torch.nn.functional.leaky_relu", "torch.nn.functional.leaky_relu_")
     Args = LeakyReLUArgs
 
@@ -181,7 +180,6 @@ class GELU(_Elementwise):
     """x * Phi(x)."""
 
     name = "GELU"
-    torch_types = ("torch.nn.GELU",)
     torch_calls = ("torch.nn.functional.gelu",)
     Args = GELUArgs
 
@@ -191,7 +189,6 @@ class SiLU(_Elementwise):
     """x * sigmoid(x)."""
 
     name = "SiLU"
-    torch_types = ("torch.nn.SiLU",)
     torch_calls = ("torch.nn.functional.silu",)
     Args = InplaceArgs
 
@@ -201,7 +198,6 @@ class Sigmoid(_Elementwise):
     """1 / (1 + exp(-x))."""
 
     name = "Sigmoid"
-    torch_types = ("torch.nn.Sigmoid",)
     torch_calls = ("torch.nn.functional.sigmoid", "torch.sigmoid", "Tensor.sigmoid")
     Args = NoArgs
 
@@ -211,7 +207,6 @@ class Hardswish(_Elementwise):
     """x * relu6(x + 3) / 6 (MobileNetV3's cheap swish)."""
 
     name = "Hardswish"
-    torch_types = ("torch.nn.Hardswish",)
     torch_calls = ("torch.nn.functional.hardswish",)
     Args = InplaceArgs
 
@@ -221,7 +216,6 @@ class Hardsigmoid(_Elementwise):
     """relu6(x + 3) / 6 (MobileNetV3's cheap sigmoid)."""
 
     name = "Hardsigmoid"
-    torch_types = ("torch.nn.Hardsigmoid",)
     torch_calls = ("torch.nn.functional.hardsigmoid",)
     Args = InplaceArgs
 
@@ -231,7 +225,6 @@ class Tanh(_Elementwise):
     """Hyperbolic tangent."""
 
     name = "Tanh"
-    torch_types = ("torch.nn.Tanh",)
     torch_calls = ("torch.nn.functional.tanh", "torch.tanh", "Tensor.tanh")
     Args = NoArgs
 
@@ -243,7 +236,6 @@ class Identity(_Elementwise):
     name = "Identity"
     Args = NoArgs
     ops_per_element = 0
-    torch_types = ("torch.nn.Identity",)
     torch_calls = (
         "Tensor.contiguous",
         "torch.cat",
@@ -274,7 +266,6 @@ class Dropout(_Elementwise):
     name = "Dropout"
     Args = DropoutArgs
     ops_per_element = 0
-    torch_types = ("torch.nn.Dropout",)
     torch_calls = ("torch.nn.functional.dropout",)
 
     def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
@@ -303,7 +294,6 @@ class ELU(_Elementwise):
     """x if x > 0 else alpha * (exp(x) - 1)."""
 
     name = "ELU"
-    torch_types = ("torch.nn.ELU",)
     Args = AlphaArgs
 
 
@@ -312,7 +302,6 @@ class SELU(_Elementwise):
     """A fixed scale times ELU with a fixed alpha (self-normalising networks)."""
 
     name = "SELU"
-    torch_types = ("torch.nn.SELU",)
     Args = InplaceArgs
 
 
@@ -321,7 +310,6 @@ class CELU(_Elementwise):
     """x if x > 0 else alpha * (exp(x / alpha) - 1)."""
 
     name = "CELU"
-    torch_types = ("torch.nn.CELU",)
     Args = AlphaArgs
 
     def output_shape(self, args: AlphaArgs, shape: Shape) -> Shape:
@@ -376,7 +364,6 @@ class Hardtanh(_Elementwise):
     """x clamped to [min_val, max_val]."""
 
     name = "Hardtanh"
-    torch_types = ("torch.nn.Hardtanh",)
     Args = HardtanhArgs
 
     def output_shape(self, args: HardtanhArgs, shape: Shape) -> Shape:
@@ -392,7 +379,6 @@ class Mish(_Elementwise):
     """x * tanh(softplus(x))."""
 
     name = "Mish"
-    torch_types = ("torch.nn.Mish",)
     Args = InplaceArgs
 
 
@@ -411,7 +397,6 @@ class Softplus(_Elementwise):
     """log(1 + exp(beta * x)) / beta, linear above the threshold."""
 
     name = "Softplus"
-    torch_types = ("torch.nn.Softplus",)
     Args = SoftplusArgs
 
 
@@ -478,7 +463,6 @@ class Softmax(_Softmax):
     """exp(x) / sum(exp(x)) along `dim`."""
 
     name = "Softmax"
-    torch_types = ("torch.nn.Softmax",)
 
 
 @register
@@ -486,7 +470,6 @@ class LogSoftmax(_Softmax):
     """log(softmax(x)) along `dim`."""
 
     name = "LogSoftmax"
-    torch_types = ("torch.nn.LogSoftmax",)
 
 
 class _ChannelDropout(_Elementwise):
@@ -510,7 +493,6 @@ class Dropout1d(_ChannelDropout):
     """Channel dropout of [C, L] samples."""
 
     name = "Dropout1d"
-    torch_types = ("torch.nn.Dropout1d",)
     ranks = (1, 2)
 
 
@@ -519,7 +501,6 @@ class Dropout2d(_ChannelDropout):
     """Channel dropout of [C, H, W] samples."""
 
     name = "Dropout2d"
-    torch_types = ("torch.nn.Dropout2d",)
     ranks = (3,)
 
 
@@ -528,7 +509,6 @@ class Dropout3d(_ChannelDropout):
     """Channel dropout of [C, D, H, W] samples."""
 
     name = "Dropout3d"
-    torch_types = ("torch.nn.Dropout3d",)
     ranks = (3, 4)
 
 
@@ -537,7 +517,6 @@ class AlphaDropout(_Elementwise):
     """Dropout that keeps SELU's mean and variance in training; the identity at inference."""
 
     name = "AlphaDropout"
-    torch_types = ("torch.nn.AlphaDropout",)
     Args = DropoutArgs
     ops_per_element = 0
 

@@ -170,6 +170,15 @@ class LayerKind(ABC):
     """torch callables the importer offers to `from_call`: `torch.nn.functional.relu`, `Tensor.relu`."""
     not_importable: ClassVar[str] = ""
     """Why no torch module or call is read back as this kind (public kinds without a reader say so)."""
+    torch_class_of_its_name: ClassVar[bool] = False
+    """True where torch.nn has a class of the kind's own name that reads back as it: `torch_types` is
+    then that class, for every registered kind below (one that says it is not importable excepted)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        named = "name" in cls.__dict__ and "torch_types" not in cls.__dict__
+        if named and cls.torch_class_of_its_name and cls.public and not cls.not_importable:
+            cls.torch_types = (f"torch.nn.{cls.name}",)
 
     def from_module(self, module: torch.nn.Module) -> Any:
         """Return the Args of a module of one of `torch_types`; raise NotImportable if none can say it.

@@ -148,13 +148,10 @@ _SIZED = ("kernel_size", "stride", "padding", "output_padding", "dilation")
 class _Convolution(UnaryKind):
     """What every convolution shares: channel checks, shared-weight counts and width scaling."""
 
+    torch_class_of_its_name = True
+
     rank: ClassVar[int]
     transposed: ClassVar[bool] = False
-
-    def __init_subclass__(cls) -> None:
-        super().__init_subclass__()
-        if "name" in cls.__dict__ and cls.public:  # read back from the torch.nn class of its name
-            cls.torch_types = (f"torch.nn.{cls.name}",)
 
     def from_module(self, module: Any) -> Any:
         """Read a torch convolution's arguments (its attributes carry torch's names)."""

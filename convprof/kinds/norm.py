@@ -84,6 +84,8 @@ class InstanceNormArgs:
 class _RunningStatsNorm(UnaryKind):
     """Per-channel normalisation with optional affine terms and running-statistics buffers."""
 
+    torch_class_of_its_name = True
+
     ranks: ClassVar[tuple[int, ...]]
     """Per-sample ranks torch takes for this kind."""
 
@@ -141,7 +143,6 @@ class BatchNorm1d(_BatchNorm):
     """BatchNorm over [C] or [C, L] samples."""
 
     name = "BatchNorm1d"
-    torch_types = ("torch.nn.BatchNorm1d",)
     ranks = (1, 2)
 
 
@@ -150,7 +151,6 @@ class BatchNorm2d(_BatchNorm):
     """BatchNorm over [C, H, W] samples."""
 
     name = "BatchNorm2d"
-    torch_types = ("torch.nn.BatchNorm2d",)
     ranks = (3,)
 
 
@@ -159,7 +159,6 @@ class BatchNorm3d(_BatchNorm):
     """BatchNorm over [C, D, H, W] samples."""
 
     name = "BatchNorm3d"
-    torch_types = ("torch.nn.BatchNorm3d",)
     ranks = (4,)
 
 
@@ -185,7 +184,6 @@ class InstanceNorm1d(_InstanceNorm):
     """InstanceNorm over [C, L] samples."""
 
     name = "InstanceNorm1d"
-    torch_types = ("torch.nn.InstanceNorm1d",)
     ranks = (2,)
 
 
@@ -194,7 +192,6 @@ class InstanceNorm2d(_InstanceNorm):
     """InstanceNorm over [C, H, W] samples."""
 
     name = "InstanceNorm2d"
-    torch_types = ("torch.nn.InstanceNorm2d",)
     ranks = (3,)
 
 
@@ -203,5 +200,4 @@ class InstanceNorm3d(_InstanceNorm):
     """InstanceNorm over [C, D, H, W] samples."""
 
     name = "InstanceNorm3d"
-    torch_types = ("torch.nn.InstanceNorm3d",)
     ranks = (4,)

@@ -177,12 +177,9 @@ _SPATIAL_DIMS = {2, 3}
 class _WindowPool(UnaryKind):
     """Shared shape and counting logic of fixed-window pooling of any rank."""
 
-    rank: ClassVar[int]
+    torch_class_of_its_name = True
 
-    def __init_subclass__(cls) -> None:
-        super().__init_subclass__()
-        if "name" in cls.__dict__:  # a registered kind reads back its torch.nn class of the same name
-            cls.torch_types = (f"torch.nn.{cls.name}",)
+    rank: ClassVar[int]
 
     def from_module(self, module: Any) -> Any:
         if getattr(module, "return_indices", False):
@@ -306,12 +303,10 @@ class _LPPool(_WindowPool):
 
 
 class _AdaptivePool(UnaryKind):
-    rank: ClassVar[int]
+    """Pooling to a given output size, in windows that tile the input."""
 
-    def __init_subclass__(cls) -> None:
-        super().__init_subclass__()
-        if "name" in cls.__dict__:
-            cls.torch_types = (f"torch.nn.{cls.name}",)
+    torch_class_of_its_name = True
+    rank: ClassVar[int]
 
     def from_module(self, module: Any) -> Any:
         if getattr(module, "return_indices", False):

@@ -24,6 +24,8 @@ LRN_OPS_PER_ELEMENT = 5
 class _PerSampleNorm(UnaryKind):
     """Normalises with statistics of each sample, so it keeps the shape and needs no buffers."""
 
+    torch_class_of_its_name = True
+
     def receptive_field(
         self, args: object, in_shape: Shape, rf: ReceptiveField | None
     ) -> ReceptiveField | None:
@@ -49,7 +51,6 @@ class GroupNorm(_PerSampleNorm):
     """Normalises each group of channels of each sample over its channels and positions."""
 
     name = "GroupNorm"
-    torch_types = ("torch.nn.GroupNorm",)
     Args = GroupNormArgs
 
     def output_shape(self, args: GroupNormArgs, shape: Shape) -> Shape:
@@ -197,7 +198,6 @@ class LocalResponseNorm(_PerSampleNorm):
     """Divides each element by a power of the summed squares of its neighbouring channels (AlexNet)."""
 
     name = "LocalResponseNorm"
-    torch_types = ("torch.nn.LocalResponseNorm",)
     Args = LocalResponseNormArgs
 
     def output_shape(self, args: LocalResponseNormArgs, shape: Shape) -> Shape:

@@ -18,8 +18,9 @@ from convprof.graph.analyze import analyze
 from convprof.graph.build import build_model
 from convprof.graph.variants import VARIANTS, transform
 from convprof.kinds import all_kinds, lookup
-from convprof.spec import ModelSpec
+from convprof.spec import ModelSpec, NodeSpec
 from tests.specbuild import make_spec
+from tests.training_oracle import backward_flops
 
 BATCH = 2
 
@@ -34,6 +35,33 @@ def torch_counts(
     params = sum(p.numel() for p in module.parameters())
     buffers = sum(b.numel() * b.element_size() for b in module.buffers())
     return tuple(y.shape[1:]), params, buffers, counter.get_total_flops()
+
+
+#: torch's convolutions, whose backward FlopCounterMode (torch 2.13) over-counts when grouped.
+_TORCH_CONVOLUTIONS = {f"Conv{r}d" for r in (1, 2, 3)} | {f"ConvTranspose{r}d" for r in (1, 2, 3)}
+
+
+def assert_backward_matches_torch(layer: NodeSpec, where: str) -> None:
+    """The layer's backward FLOPs equal FlopCounterMode's around its backward, whether its inputs
+    need a gradient or not; where torch over-counts a grouped convolution, by exactly its error.
+
+    torch 2.13 counts the weights' gradient of a grouped convolution as if each group read every
+    input channel (groups x too much): test_training.py shows it on a depthwise layer."""
+    kind = lookup(layer.kind)
+    assert kind is not None
+    for grads in (False, True):
+        with torch.device("meta"):
+            module = kind.node_build(layer.args, layer.input_shapes, layer.output_shape)
+        measured = backward_flops(module, layer.input_shapes, BATCH, grads)
+        needs = (grads,) * len(layer.input_shapes)
+        counted = (
+            2 * BATCH * kind.node_backward_macs(layer.args, layer.input_shapes, layer.output_shape, needs)
+        )
+        groups = getattr(layer.args, "groups", 1)
+        if layer.kind in _TORCH_CONVOLUTIONS and groups > 1:
+            forward = kind.node_cost(layer.args, layer.input_shapes, layer.output_shape).macs
+            counted += 2 * BATCH * (groups - 1) * forward  # torch's over-count, not convprof's figure
+        assert measured == counted, f"{where}, inputs needing a gradient: {grads}"
 
 
 def assert_matches_torch(spec: ModelSpec) -> None:
@@ -54,6 +82,7 @@ def assert_matches_torch(spec: ModelSpec) -> None:
             assert buffers == counts.buffer_bytes, where
             assert flops == counts.flops, where
             assert counts.macs % BATCH == 0, where
+            assert_backward_matches_torch(layer, where)
 
 
 def torch_accepts(build: Any, in_shape: tuple[int, ...]) -> bool:

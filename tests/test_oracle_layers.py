@@ -24,7 +24,7 @@ from convprof.graph.variants import VARIANTS, transform
 from convprof.kinds import lookup
 from convprof.spec import ModelSpec
 from tests.specbuild import make_spec
-from tests.test_oracle import BATCH, torch_counts
+from tests.test_oracle import BATCH, assert_backward_matches_torch, torch_counts
 
 #: Per-sample inputs of every rank: [C], [C, L], [C, H, W], [C, D, H, W]; none of them cubic.
 SHAPES = [(6,), (6, 5), (6, 5, 4), (6, 3, 4, 5)]
@@ -79,6 +79,7 @@ def assert_matches_torch(spec: ModelSpec) -> None:
                 counts.buffer_bytes,
                 counts.flops,
             ), where
+            assert_backward_matches_torch(layer, where)
 
 
 NORM_ARGS = [

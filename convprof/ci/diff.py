@@ -26,7 +26,13 @@ __all__ = [
 DIFF_SCHEMA_VERSION = 1
 
 #: Variant totals compared, besides the size metrics budgets know and the measured latencies.
-_EXTRA_METRICS = ("elementwise_ops", "buffer_bytes", "saved_activation_bytes", "optimizer_bytes")
+_EXTRA_METRICS = (
+    "backward_flops",
+    "elementwise_ops",
+    "buffer_bytes",
+    "saved_activation_bytes",
+    "optimizer_bytes",
+)
 #: Layer fields compared, in the order outputs list them.
 LAYER_FIELDS = (
     "kind",
@@ -35,9 +41,11 @@ LAYER_FIELDS = (
     "params",
     "macs",
     "flops",
+    "backward_flops",
     "elementwise_ops",
     "buffer_bytes",
     "activation_bytes",
+    "saved_bytes",
     "fan_in",
 )
 

@@ -168,6 +168,7 @@ def _limit_option(metric: str, example: str) -> Callable[[F], F]:
 @_limit_option("params", "100k")
 @_limit_option("macs", "1G")
 @_limit_option("flops", "2G")
+@_limit_option("training_flops", "6G")
 @_limit_option("param_bytes", "4MiB")
 @_limit_option("activation_bytes", "64MB")
 @_limit_option("training_bytes", "1GiB")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from convprof import __version__
 from convprof.errors import SpecError
+from convprof.graph.training import OPTIMIZERS, training_cost
 from convprof.graph.variants import VARIANTS, transform
 from convprof.kinds import ReceptiveField, ShapeError, lookup
 from convprof.kinds.base import prod
@@ -12,8 +13,8 @@ from convprof.spec import ModelSpec
 
 __all__ = ["OPTIMIZER_STATES", "analyze", "analyze_variant", "peak_activation_bytes"]
 
-#: Optimizer state tensors kept per parameter tensor: momentum keeps a velocity, Adam two moments.
-OPTIMIZER_STATES: dict[str, int] = {"sgd": 0, "momentum": 1, "adam": 2}
+#: The optimizers whose training step convprof models (see convprof.graph.training).
+OPTIMIZER_STATES = OPTIMIZERS
 
 
 def _last_readers(spec: ModelSpec) -> list[int]:
@@ -67,14 +68,14 @@ def peak_activation_bytes(spec: ModelSpec) -> int:
 
 
 def analyze_variant(spec: ModelSpec, name: str, optimizer: str = "adam") -> VariantReport:
-    """Count one variant of `spec` node by node."""
+    """Count one variant of `spec` node by node, and model its training step."""
     model = transform(spec, name)
+    training = training_cost(model, optimizer)
     element = spec.dtype_bytes
     batch = spec.batch_size
     spatial = len(spec.input) - 1
     start: ReceptiveField | None = ReceptiveField((1,) * spatial, (1,) * spatial)
     fields: list[ReceptiveField | None] = []
-    saved = prod(spec.input) * element * batch
     params = macs = elementwise = buffers = 0
     layers = []
     for node in model.nodes:
@@ -86,8 +87,6 @@ def analyze_variant(spec: ModelSpec, name: str, optimizer: str = "adam") -> Vari
         )
         fields.append(rf)
         out_bytes = prod(node.output_shape) * element * batch
-        if not kind.aliases_input(node.args, True):
-            saved += out_bytes
         layer_buffers = cost.buffer_elements * element + cost.buffer_fixed_bytes
         params += cost.params
         macs += cost.macs * batch
@@ -104,23 +103,26 @@ def analyze_variant(spec: ModelSpec, name: str, optimizer: str = "adam") -> Vari
                 params=cost.params,
                 buffer_bytes=layer_buffers,
                 macs=cost.macs * batch,
+                backward_flops=2 * training.backward_macs[node.index],
                 elementwise_ops=cost.elementwise_ops * batch,
                 activation_bytes=out_bytes,
+                saved_bytes=training.saved_bytes[node.index],
                 receptive_field=None if rf is None else rf.size,
                 fan_in=cost.fan_in,
             )
         )
-    param_bytes = params * element
     return VariantReport(
         name=name,
         params=params,
         macs=macs,
+        backward_flops=2 * sum(training.backward_macs),
         elementwise_ops=elementwise,
-        param_bytes=param_bytes,
+        param_bytes=params * element,
         buffer_bytes=buffers,
         activation_bytes=peak_activation_bytes(model),
-        saved_activation_bytes=saved,
-        optimizer_bytes=OPTIMIZER_STATES[optimizer] * param_bytes,
+        saved_activation_bytes=training.saved_total,
+        optimizer_bytes=training.optimizer_bytes,
+        training_bytes=training.peak_bytes,
         layers=tuple(layers),
     )
 

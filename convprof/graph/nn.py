@@ -75,18 +75,25 @@ class LocallyConnected(nn.Module):
             x = F.pad(x, pads, mode=mode)
         for dim, (k, s, d) in enumerate(zip(self.kernel_size, self.stride, self.dilation, strict=True)):
             # Each unfold appends that dimension's window; every d-th element is the dilated kernel.
-            x = x.unfold(2 + dim, d * (k - 1) + 1, s)[..., ::d]
+            x = x.unfold(2 + dim, d * (k - 1) + 1, s)
+            if d > 1:
+                x = x[..., ::d]
         batch, positions = x.shape[0], math.prod(self.out_shape[1:])
-        # (N, C, O..., k...) -> (O..., N, C, k...) -> (P*G, N, window), window ordered (c, k...).
-        order = [*range(2, 2 + rank), 0, 1, *range(2 + rank, 2 + 2 * rank)]
-        cols = x.permute(order).reshape(positions, batch, self.groups, -1).transpose(1, 2)
-        cols = cols.reshape(positions * self.groups, batch, -1)
+        # (N, C, O..., k...) -> (N, G, C/G, O..., k...) -> (O..., G, N, C/G, k...) -> (P*G, N, window),
+        # window ordered (c, k...): one copy, the columns autograd keeps for the weights' gradient.
+        x = x.view(batch, self.groups, -1, *x.shape[2:])
+        order = [*range(3, 3 + rank), 1, 0, 2, *range(3 + rank, 3 + 2 * rank)]
+        cols = x.permute(order).reshape(positions * self.groups, batch, -1)
+        if cols._is_view():  # a window as large as the input: still a copy of its own, as always
+            cols = cols.clone()
         # An explicit bmm, not einsum: einsum turns degenerate contractions into element-wise
         # products, which then stop being the multiply-accumulates this layer stands for.
         weight = self.weight.transpose(2, 3).reshape(positions * self.groups, -1, self.weight.shape[2])
         out = torch.bmm(cols, weight)  # (P*G, N, out per group)
         out = out.view(positions, self.groups, batch, -1).permute(2, 1, 3, 0)
-        out = out.reshape(batch, *self.out_shape)
+        # Laid out as any layer's output (a copy unless the product already is), so that what reads
+        # it (a flatten) sees the same tensor in every variant.
+        out = out.contiguous().view(batch, *self.out_shape)
         if self.bias is not None:
             out = out + self.bias
         return out
@@ -142,6 +149,8 @@ class LocallyConnectedTranspose(nn.Module):
         # (N, C, I...) -> (P*G, N, in per group)
         rows = x.reshape(batch, self.groups, -1, positions).permute(3, 1, 0, 2)
         rows = rows.reshape(positions * self.groups, batch, -1)
+        if rows._is_view():  # one group: a view of the input; a copy of its own, as with groups
+            rows = rows.clone()
         weight = self.weight.reshape(positions * self.groups, self.weight.shape[2], -1)
         cols = torch.bmm(rows, weight)  # (P*G, N, out per group x kernel)
         cols = cols.view(*self.in_sides, self.groups, batch, out_channels // self.groups, *self.kernel_size)

@@ -7,11 +7,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from convprof.kinds.base import (
     TENSOR,
+    Autograd,
     ImportStep,
     LayerCost,
     ReceptiveField,
     ShapeError,
     TorchCall,
+    TrainingStep,
     UnaryKind,
     prod,
     register,
@@ -99,6 +101,18 @@ class DropoutArgs:
     """Overwrite the input instead of allocating an output."""
 
 
+def dropout_autograd(args: DropoutArgs, noise_bytes: int, step: TrainingStep) -> Autograd:
+    """Return what torch's CPU dropout keeps in training: its scaled noise, the model's dtype.
+
+    p = 0 returns the input itself; p = 1 multiplies by a zero scalar, which it keeps; otherwise the
+    noise (one value per element, or per channel for channel dropout) is kept for the backward."""
+    if args.p == 0:
+        return Autograd(grad_views=(0,))
+    if args.p == 1:
+        return Autograd(keeps_new=(step.itemsize,))
+    return Autograd(keeps_new=(noise_bytes,))
+
+
 class _Elementwise(UnaryKind):
     """A layer that maps each element to one element: shape kept, no parameters."""
 
@@ -106,6 +120,12 @@ class _Elementwise(UnaryKind):
 
     ops_per_element: ClassVar[int] = 1
     """Element-wise ops counted per output element."""
+    keeps: ClassVar[str] = "input"
+    """What torch's backward formula reads: the layer's `input` or its `output`."""
+    inplace_keeps_copy: ClassVar[bool] = False
+    """Whether the in-place form keeps a copy of its input (its formula reads the input, which the
+    layer overwrites: relu6, silu, hardswish, hardsigmoid, hardtanh, mish); the others read their
+    result, which is the input's storage."""
 
     def output_shape(self, args: Any, shape: Shape) -> Shape:
         return shape
@@ -118,6 +138,14 @@ class _Elementwise(UnaryKind):
 
     def aliases_input(self, args: Any, training: bool) -> bool:
         return bool(getattr(args, "inplace", False))
+
+    def autograd(self, args: Any, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
+        """Keep what the backward formula reads; its gradient is a new tensor of the input's size."""
+        if getattr(args, "inplace", False):
+            if self.inplace_keeps_copy:
+                return Autograd(keeps_new=(step.nbytes(prod(in_shape)),))
+            return Autograd(keeps_output=True)
+        return Autograd(keeps_output=True) if self.keeps == "output" else Autograd(keeps_inputs=(0,))
 
     def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
         """Read a functional form: its arguments follow the input in the module's order (F.leaky_relu)."""
@@ -146,6 +174,7 @@ class ReLU(_Elementwise):
     """max(0, x)."""
 
     name = "ReLU"
+    keeps = "output"
     torch_calls = (
         "torch.nn.functional.relu",
         "torch.nn.functional.relu_",
@@ -162,6 +191,7 @@ class ReLU6(_Elementwise):
     """min(max(0, x), 6)."""
 
     name = "ReLU6"
+    inplace_keeps_copy = True
     torch_calls = ("torch.nn.functional.relu6",)
     Args = InplaceArgs
 
@@ -189,6 +219,7 @@ class SiLU(_Elementwise):
     """x * sigmoid(x)."""
 
     name = "SiLU"
+    inplace_keeps_copy = True
     torch_calls = ("torch.nn.functional.silu",)
     Args = InplaceArgs
 
@@ -198,6 +229,7 @@ class Sigmoid(_Elementwise):
     """1 / (1 + exp(-x))."""
 
     name = "Sigmoid"
+    keeps = "output"
     torch_calls = ("torch.nn.functional.sigmoid", "torch.sigmoid", "Tensor.sigmoid")
     Args = NoArgs
 
@@ -207,6 +239,7 @@ class Hardswish(_Elementwise):
     """x * relu6(x + 3) / 6 (MobileNetV3's cheap swish)."""
 
     name = "Hardswish"
+    inplace_keeps_copy = True
     torch_calls = ("torch.nn.functional.hardswish",)
     Args = InplaceArgs
 
@@ -216,6 +249,7 @@ class Hardsigmoid(_Elementwise):
     """relu6(x + 3) / 6 (MobileNetV3's cheap sigmoid)."""
 
     name = "Hardsigmoid"
+    inplace_keeps_copy = True
     torch_calls = ("torch.nn.functional.hardsigmoid",)
     Args = InplaceArgs
 
@@ -225,6 +259,7 @@ class Tanh(_Elementwise):
     """Hyperbolic tangent."""
 
     name = "Tanh"
+    keeps = "output"
     torch_calls = ("torch.nn.functional.tanh", "torch.tanh", "Tensor.tanh")
     Args = NoArgs
 
@@ -258,6 +293,10 @@ class Identity(_Elementwise):
     def aliases_input(self, args: Any, training: bool) -> bool:
         return True
 
+    def autograd(self, args: Any, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
+        """The output is the input itself: its gradient passes through untouched."""
+        return Autograd(grad_views=(0,))
+
 
 @register
 class Dropout(_Elementwise):
@@ -276,7 +315,10 @@ class Dropout(_Elementwise):
         return ((self, DropoutArgs(p=p, inplace=bool(call.arg(3, "inplace", False)))),)
 
     def aliases_input(self, args: DropoutArgs, training: bool) -> bool:
-        return not training or args.inplace
+        return not training or args.inplace or args.p == 0
+
+    def autograd(self, args: DropoutArgs, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
+        return dropout_autograd(args, step.nbytes(prod(in_shape)), step)
 
 
 @dataclass(frozen=True, slots=True)
@@ -346,6 +388,16 @@ class PReLU(_Elementwise):
     def cost(self, args: PReLUArgs, in_shape: Shape, out_shape: Shape) -> LayerCost:
         return LayerCost(params=args.num_parameters, macs=0, elementwise_ops=prod(out_shape), fan_in=1)
 
+    def param_tensors(self, args: PReLUArgs, in_shape: Shape, out_shape: Shape) -> tuple[int, ...]:
+        return (args.num_parameters,)
+
+    def autograd(self, args: PReLUArgs, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
+        """Keep the input; the backward makes the input's gradient (needed or not) and the slopes' at
+        the input's size, then sums the slopes' per slope (after dropping an unneeded input's)."""
+        elements = step.nbytes(prod(in_shape))
+        slopes = args.num_parameters * step.itemsize if any(step.grads) else 0
+        return Autograd(keeps_inputs=(0,), backward_peak=2 * elements + slopes)
+
 
 @dataclass(frozen=True, slots=True)
 class HardtanhArgs:
@@ -364,6 +416,7 @@ class Hardtanh(_Elementwise):
     """x clamped to [min_val, max_val]."""
 
     name = "Hardtanh"
+    inplace_keeps_copy = True
     Args = HardtanhArgs
 
     def output_shape(self, args: HardtanhArgs, shape: Shape) -> Shape:
@@ -379,6 +432,7 @@ class Mish(_Elementwise):
     """x * tanh(softplus(x))."""
 
     name = "Mish"
+    inplace_keeps_copy = True
     Args = InplaceArgs
 
 
@@ -431,6 +485,7 @@ class _Softmax(_Elementwise):
 
     Args = SoftmaxArgs
     ops_per_element = SOFTMAX_OPS_PER_ELEMENT
+    keeps = "output"
 
     def output_shape(self, args: SoftmaxArgs, shape: Shape) -> Shape:
         softmax_axis(args.dim, shape)
@@ -480,12 +535,21 @@ class _ChannelDropout(_Elementwise):
     ranks: ClassVar[tuple[int, ...]]
     """Per-sample ranks torch takes without a warning."""
 
+    batched_rank: ClassVar[int]
+    """Per-sample rank torch reads as batched; at the other rank it takes the batch for channels."""
+
     def output_shape(self, args: DropoutArgs, shape: Shape) -> Shape:
         needs_rank(self.name, shape, self.ranks)
         return shape
 
     def aliases_input(self, args: DropoutArgs, training: bool) -> bool:
-        return not training or args.inplace
+        return not training or args.inplace or args.p == 0
+
+    def autograd(self, args: DropoutArgs, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
+        """Keep one noise value per channel of each sample (per sample where torch reads the batch as
+        the channels of one unbatched sample)."""
+        channels = in_shape[0] if len(in_shape) == self.batched_rank else 1
+        return dropout_autograd(args, step.nbytes(channels), step)
 
 
 @register
@@ -493,6 +557,7 @@ class Dropout1d(_ChannelDropout):
     """Channel dropout of [C, L] samples."""
 
     name = "Dropout1d"
+    batched_rank = 2
     ranks = (1, 2)
 
 
@@ -501,6 +566,7 @@ class Dropout2d(_ChannelDropout):
     """Channel dropout of [C, H, W] samples."""
 
     name = "Dropout2d"
+    batched_rank = 3
     ranks = (3,)
 
 
@@ -509,6 +575,7 @@ class Dropout3d(_ChannelDropout):
     """Channel dropout of [C, D, H, W] samples."""
 
     name = "Dropout3d"
+    batched_rank = 4
     ranks = (3, 4)
 
 
@@ -521,4 +588,14 @@ class AlphaDropout(_Elementwise):
     ops_per_element = 0
 
     def aliases_input(self, args: DropoutArgs, training: bool) -> bool:
-        return not training or args.inplace
+        # In training torch's alpha dropout returns a new tensor even in place (it adds its shift
+        # out of place), except at p = 0, where it returns the input.
+        return not training or args.p == 0 or (args.p == 1 and args.inplace)
+
+    def autograd(self, args: DropoutArgs, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
+        """Keep the noise; the forward also holds the shift it adds, one value per element."""
+        record = dropout_autograd(args, step.nbytes(prod(in_shape)), step)
+        if 0 < args.p < 1:
+            elements = step.nbytes(prod(in_shape))
+            return Autograd(keeps_new=record.keeps_new, forward_peak=3 * elements)
+        return record

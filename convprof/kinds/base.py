@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FULL",
     "TENSOR",
+    "Autograd",
     "ImportStep",
     "LayerCost",
     "LayerKind",
@@ -24,6 +25,7 @@ __all__ = [
     "ReceptiveField",
     "ShapeError",
     "TorchCall",
+    "TrainingStep",
     "UnaryKind",
     "all_kinds",
     "as_pair",
@@ -112,6 +114,52 @@ class LayerCost:
     """Non-trainable state in the model dtype (BatchNorm running mean and variance)."""
     buffer_fixed_bytes: int = 0
     """Non-trainable state of a fixed type (BatchNorm's int64 num_batches_tracked)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingStep:
+    """What a node's training footprint depends on besides its arguments and shapes."""
+
+    batch: int
+    """Samples in the step."""
+    itemsize: int
+    """Bytes per element of the model's dtype."""
+    grads: tuple[bool, ...]
+    """Per input: whether it needs a gradient (some node before it has parameters)."""
+
+    def nbytes(self, elements: int) -> int:
+        """Return the bytes of `elements` values of the model's dtype for the whole batch."""
+        return elements * self.batch * self.itemsize
+
+
+#: Bytes per element of the index tensors max-pooling keeps (torch's int64).
+INDEX_BYTES = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Autograd:
+    """What a node adds to the memory of a training step besides its output, in bytes for the batch.
+
+    It describes torch's CPU kernels, as `torch.autograd.graph.saved_tensors_hooks` and a dispatch
+    mode see them (tensors returned by operators; scratch space inside one kernel is not counted). It
+    holds for a node whose output needs a gradient; the others run as at inference."""
+
+    keeps_inputs: tuple[int, ...] = ()
+    """Inputs whose storage autograd keeps until this node's backward has run."""
+    keeps_output: bool = False
+    """Whether autograd keeps the output's storage until this node's backward has run."""
+    keeps_new: tuple[int, ...] = ()
+    """Bytes of each tensor the forward makes only for the backward (indices, masks, statistics)."""
+    forward_peak: int | None = None
+    """Most bytes the forward holds at once beyond what was live before it; None: its output (when
+    it is a new tensor) and `keeps_new`, made at once."""
+    grad_views: tuple[int, ...] = ()
+    """Inputs whose gradient is a view of the output's gradient (flatten, permute, cat, add): no
+    new memory, and the output's gradient lives as long as theirs."""
+    backward_peak: int | None = None
+    """Most bytes the backward holds at once beyond what was live before it, counting what it lets go
+    of its own `keeps_new` on the way but nothing it shares (kept inputs and output, the output's
+    gradient); None: the new gradients of its inputs and those of its parameters, made at once."""
 
 
 def round_width(value: float) -> int:
@@ -205,6 +253,33 @@ class LayerKind(ABC):
     ) -> ReceptiveField | None:
         """Return the receptive field of an output unit given those of the input units."""
 
+    def node_backward_macs(
+        self, args: Any, in_shapes: tuple[Shape, ...], out_shape: Shape, grads: tuple[bool, ...]
+    ) -> int:
+        """Return the multiply-accumulates of the node's backward for one sample.
+
+        `grads[i]` says whether input i needs a gradient (some layer before it has parameters). A
+        kind's MACs are products of an input and its weights (conv, linear, their local and dense
+        forms); backward computes a product of the same size for the weights' gradient and another
+        for the input's gradient when it is needed (torch's convolution_backward, mm and bmm skip
+        it otherwise). Kinds without MACs have none in backward either."""
+        macs = self.node_cost(args, in_shapes, out_shape).macs
+        return macs * (1 + any(grads)) if macs else 0
+
+    @abstractmethod
+    def node_autograd(
+        self, args: Any, in_shapes: tuple[Shape, ...], out_shape: Shape, step: TrainingStep
+    ) -> Autograd:
+        """Return what the node keeps and allocates in a training step (see Autograd)."""
+
+    def node_param_tensors(
+        self, args: Any, in_shapes: tuple[Shape, ...], out_shape: Shape
+    ) -> tuple[int, ...]:
+        """Return the elements of each parameter tensor, in torch's order (weight, then bias).
+
+        Their sum is the node's parameter count; optimizers allocate per tensor."""
+        return ()
+
     def node_check_batch(self, args: Any, in_shapes: tuple[Shape, ...], batch_size: int) -> None:  # noqa: B027 - a hook, not abstract: most kinds run at any batch size
         """Raise ShapeError when torch cannot run this node on `batch_size` samples (most can)."""
 
@@ -248,6 +323,14 @@ class UnaryKind(LayerKind):
         """Raise ShapeError when torch cannot run this layer on `batch_size` samples (most can)."""
 
     @abstractmethod
+    def autograd(self, args: Any, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
+        """Return what the layer keeps and allocates in a training step (see Autograd)."""
+
+    def param_tensors(self, args: Any, in_shape: Shape, out_shape: Shape) -> tuple[int, ...]:
+        """Return the elements of each parameter tensor, in torch's order (weight, then bias)."""
+        return ()
+
+    @abstractmethod
     def build(self, args: Any, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
         """Return the torch module for this layer (imports torch; never on the analytic path)."""
 
@@ -268,6 +351,18 @@ class UnaryKind(LayerKind):
     def node_check_batch(self, args: Any, in_shapes: tuple[Shape, ...], batch_size: int) -> None:
         (shape,) = in_shapes
         self.check_batch(args, shape, batch_size)
+
+    def node_autograd(
+        self, args: Any, in_shapes: tuple[Shape, ...], out_shape: Shape, step: TrainingStep
+    ) -> Autograd:
+        (shape,) = in_shapes
+        return self.autograd(args, shape, out_shape, step)
+
+    def node_param_tensors(
+        self, args: Any, in_shapes: tuple[Shape, ...], out_shape: Shape
+    ) -> tuple[int, ...]:
+        (shape,) = in_shapes
+        return self.param_tensors(args, shape, out_shape)
 
     def node_build(self, args: Any, in_shapes: tuple[Shape, ...], out_shape: Shape) -> torch.nn.Module:
         (shape,) = in_shapes

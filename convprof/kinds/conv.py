@@ -6,15 +6,18 @@ rank, and each variant (local, dense) is a mixin that changes how weights are co
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Mapping
 from dataclasses import field, fields, make_dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from convprof.kinds.base import (
+    Autograd,
     LayerCost,
     ReceptiveField,
     ShapeError,
+    TrainingStep,
     UnaryKind,
     prod,
     register,
@@ -212,6 +215,20 @@ class _Convolution(UnaryKind):
             fan_in=self.fan_in(args, in_shape),
         )
 
+    def param_tensors(self, args: Any, in_shape: Shape, out_shape: Shape) -> tuple[int, ...]:
+        cost = self.cost(args, in_shape, out_shape)
+        bias = self._bias_elements(args, out_shape)
+        return (cost.params - bias, bias) if bias else (cost.params,)
+
+    def _bias_elements(self, args: Any, out_shape: Shape) -> int:
+        """Elements of the bias: one per output channel (the local and dense variants: per output)."""
+        return int(args.out_channels) if args.bias else 0
+
+    def autograd(self, args: Any, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
+        """Keep the input (for the weights' gradient); the backward returns the input's gradient when
+        it is needed, and the weights' and bias's."""
+        return Autograd(keeps_inputs=(0,))
+
     def scale_width(self, args: Any, old_input: Shape, new_input: Shape, multiplier: float) -> Any:
         """Scale out_channels; grouped convs keep a valid grouping (see `convprof sweep --width`).
 
@@ -272,6 +289,35 @@ class _Conv(_Convolution):
         return ReceptiveField(
             size=tuple(r + (e - 1) * j for r, e, j in zip(rf.size, _effective(args), rf.jump, strict=True)),
             jump=tuple(j * s for j, s in zip(rf.jump, args.stride, strict=True)),
+        )
+
+    def autograd(self, args: Any, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
+        """Keep the input, or the padded copy torch convolves instead of it.
+
+        torch pads in a separate step for a padding mode other than zeros (all of the padding) and for
+        padding='same' with an odd total along some dimension (the extra unit after); the convolution
+        then keeps that copy, and reflection and replication keep the input too. The backward makes
+        the copy's gradient, then crops or folds it into the input's."""
+        pads = conv_padding(args)
+        if args.padding_mode != "zeros":
+            sides = tuple(
+                size + before + after for size, (before, after) in zip(in_shape[1:], pads, strict=True)
+            )
+        elif args.padding == "same" and any((before + after) % 2 for before, after in pads):
+            sides = tuple(
+                size + (before + after) % 2 for size, (before, after) in zip(in_shape[1:], pads, strict=True)
+            )
+        else:
+            return super().autograd(args, in_shape, out_shape, step)
+        padded = step.nbytes(in_shape[0] * prod(sides))
+        params = sum(self.param_tensors(args, in_shape, out_shape)) * step.itemsize
+        reads_input = args.padding_mode in ("reflect", "replicate") and any(step.grads)
+        # The circular pad's backward folds each wrapped slice back in, holding a second copy.
+        copies = 2 if args.padding_mode == "circular" else 1
+        return Autograd(
+            keeps_inputs=(0,) if reads_input else (),
+            keeps_new=(padded,),
+            backward_peak=(copies * padded if any(step.grads) else 0) + params,
         )
 
     def build(self, args: Any, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
@@ -368,6 +414,102 @@ class _Local(_Convolution):
             fan_in=self.fan_in(args, in_shape),
         )
 
+    def _bias_elements(self, args: Any, out_shape: Shape) -> int:
+        return prod(out_shape) if args.bias else 0
+
+    def autograd(self, args: Any, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
+        """Keep the columns the batched product reads (see convprof.graph.nn).
+
+        A local layer copies every input window into columns (output positions x batch x in_channels
+        x kernel) and keeps them for the weights' gradient; a transposed one copies its input into
+        rows, multiplies, then adds each kernel tap's products into a zeroed output before cropping
+        it. The backward makes the product's gradients, the weights' (copied into the weights'
+        layout), and undoes each window or tap. The peaks below hold every one of those at once,
+        which bounds what torch holds from above."""
+        weights = sum(self.param_tensors(args, in_shape, out_shape)) * step.itemsize
+        output = step.nbytes(prod(out_shape))
+        inputs = step.nbytes(prod(in_shape))
+        grads = any(step.grads)
+        if self.transposed:
+            products = step.nbytes(prod(in_shape[1:]) * args.out_channels * prod(args.kernel_size))
+            full = step.nbytes(
+                args.out_channels
+                * prod(
+                    tuple(
+                        max((size - 1) * s + d * (k - 1) + 1, p + o)
+                        for size, s, d, k, p, o in zip(
+                            in_shape[1:],
+                            args.stride,
+                            args.dilation,
+                            args.kernel_size,
+                            args.padding,
+                            out_shape[1:],
+                            strict=True,
+                        )
+                    )
+                )
+            )
+            return Autograd(
+                keeps_new=(inputs,),
+                forward_peak=inputs + 2 * products + full + output,
+                backward_peak=full + 2 * products + 2 * weights + (inputs if grads else 0),
+            )
+        return self._columns_autograd(args, in_shape, out_shape, step)
+
+    def _columns_autograd(self, args: Any, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
+        """The local layer of a convolution, step by step as convprof.graph.nn.LocallyConnected runs.
+
+        Forward: pad (when padded), cut windows (views), copy them into columns (kept), one batched
+        product, then the output (a view of the product unless groups, batch and outputs per group
+        all exceed 1) and the bias. Backward: the bias's gradient, the product's gradient when that
+        view needs a copy, the weights' and the columns' (when the input needs one), the weights'
+        copied into their layout (unless a dimension of the product is 1), then each window undone
+        (and each dilated one, and the padding) from the last dimension to the first."""
+        itemsize, batch, groups = step.itemsize, step.batch, int(args.groups)
+        channels, kernel = in_shape[0], tuple(args.kernel_size)
+        sides, outs = in_shape[1:], out_shape[1:]
+        pads = conv_padding(args)
+        padded_sides = tuple(n + a + b for n, (a, b) in zip(sides, pads, strict=True))
+        is_padded = any(a or b for a, b in pads)
+        output = step.nbytes(prod(out_shape))
+        columns = step.nbytes(prod(outs) * channels * prod(kernel))
+        padded = step.nbytes(channels * prod(padded_sides)) if is_padded else 0
+        weight, *bias_tensor = self.param_tensors(args, in_shape, out_shape)
+        weights, bias = weight * itemsize, sum(bias_tensor) * itemsize
+        per_group_out = int(args.out_channels) // groups
+        # The product (positions, groups, batch, outputs per group) is reordered to (batch, groups,
+        # outputs per group, positions): a copy unless that moves only dimensions of size 1.
+        sizes = (prod(outs), groups, batch, per_group_out)  # the product's dimensions, in memory order
+        moved = [dim for dim in (2, 1, 3, 0) if sizes[dim] > 1]
+        copies_output = moved != sorted(moved)
+        grads = any(step.grads)
+        # Backward: the product's gradient, then the weights' in their own layout.
+        product_grad = output if groups > 1 else 0
+        relayout = weights if per_group_out > 1 and channels // groups * prod(kernel) > 1 else 0
+        first = bias + product_grad + weights + (columns if grads else 0)
+        second = bias + product_grad + weights + relayout + (columns if grads else 0) - columns
+        peak = max(first, second)
+        if grads:
+            # Each window undone: the gradients of a step's input and output live together.
+            chain = [columns]
+            for dim in reversed(range(len(sides))):
+                done = prod(outs[:dim]) * prod(kernel[:dim]) * prod(padded_sides[dim + 1 :])
+                before = batch * channels * done * itemsize
+                if args.dilation[dim] > 1:
+                    chain.append(before * (args.dilation[dim] * (kernel[dim] - 1) + 1) * outs[dim] // 1)
+                chain.append(before * padded_sides[dim])
+            if is_padded:
+                chain.append(step.nbytes(prod(in_shape)))
+            pairs = max(a + b for a, b in itertools.pairwise(chain))
+            peak = max(peak, bias + product_grad + weights + relayout - columns + pairs)
+        reads_input = args.padding_mode in ("reflect", "replicate") and is_padded and grads
+        return Autograd(
+            keeps_inputs=(0,) if reads_input else (),
+            keeps_new=(columns,),
+            forward_peak=padded + columns + output * (2 if args.bias or copies_output else 1),
+            backward_peak=peak,
+        )
+
     def build(self, args: Any, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
         from convprof.graph import nn
 
@@ -413,6 +555,13 @@ class _Dense(_Convolution):
 
     def receptive_field(self, args: Any, in_shape: Shape, rf: ReceptiveField | None) -> ReceptiveField | None:
         return None
+
+    def _bias_elements(self, args: Any, out_shape: Shape) -> int:
+        return prod(out_shape) if args.bias else 0
+
+    def autograd(self, args: Any, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
+        """A linear layer on the flattened input (a view): it keeps the input."""
+        return Autograd(keeps_inputs=(0,))
 
     def build(self, args: Any, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
         from convprof.graph.nn import DenseVolume

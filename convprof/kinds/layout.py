@@ -5,7 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from convprof.kinds.base import LayerCost, ReceptiveField, ShapeError, UnaryKind, register
+from convprof.kinds.base import (
+    Autograd,
+    LayerCost,
+    ReceptiveField,
+    ShapeError,
+    TrainingStep,
+    UnaryKind,
+    register,
+)
 from convprof.spec import Shape
 from convprof.spec.args import REQUIRED, arg, integer, integers
 from convprof.units import format_shape
@@ -76,6 +84,9 @@ class _Reorder(UnaryKind):
 
     def aliases_input(self, args: Any, training: bool) -> bool:
         return True
+
+    def autograd(self, args: Any, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
+        return Autograd(grad_views=(0,))  # the gradient is reordered back, a view
 
 
 @register

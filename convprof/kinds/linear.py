@@ -7,11 +7,13 @@ from typing import TYPE_CHECKING, Any
 
 from convprof.kinds.base import (
     TENSOR,
+    Autograd,
     ImportStep,
     LayerCost,
     ReceptiveField,
     ShapeError,
     TorchCall,
+    TrainingStep,
     UnaryKind,
     prod,
     register,
@@ -59,6 +61,15 @@ class Linear(UnaryKind):
             elementwise_ops=outputs if args.bias else 0,
             fan_in=in_features,
         )
+
+    def param_tensors(self, args: LinearArgs, in_shape: Shape, out_shape: Shape) -> tuple[int, ...]:
+        weight = in_shape[-1] * args.out_features
+        return (weight, args.out_features) if args.bias else (weight,)
+
+    def autograd(self, args: LinearArgs, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
+        """Keep the input (for the weights' gradient); torch computes that gradient in the weights'
+        own layout, so it needs no copy."""
+        return Autograd(keeps_inputs=(0,))
 
     def receptive_field(
         self, args: LinearArgs, in_shape: Shape, rf: ReceptiveField | None
@@ -160,6 +171,9 @@ class Flatten(UnaryKind):
     def aliases_input(self, args: FlattenArgs, training: bool) -> bool:
         return True
 
+    def autograd(self, args: FlattenArgs, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
+        return Autograd(grad_views=(0,))
+
     def build(self, args: FlattenArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
         from torch import nn
 
@@ -190,6 +204,15 @@ class Scale(UnaryKind):
 
     def cost(self, args: ScaleArgs, in_shape: Shape, out_shape: Shape) -> LayerCost:
         return LayerCost(params=in_shape[0], macs=0, elementwise_ops=prod(out_shape), fan_in=1)
+
+    def param_tensors(self, args: ScaleArgs, in_shape: Shape, out_shape: Shape) -> tuple[int, ...]:
+        return (in_shape[0],)
+
+    def autograd(self, args: ScaleArgs, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
+        """Keep the input; the scales' gradient is made at the input's size, then summed per channel."""
+        elements = step.nbytes(prod(in_shape))
+        grads = elements if any(step.grads) else 0
+        return Autograd(keeps_inputs=(0,), backward_peak=grads + elements + in_shape[0] * step.itemsize)
 
     def receptive_field(
         self, args: ScaleArgs, in_shape: Shape, rf: ReceptiveField | None

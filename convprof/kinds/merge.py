@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from convprof.kinds.base import (
     TENSOR,
+    Autograd,
     ImportStep,
     LayerCost,
     LayerKind,
     ReceptiveField,
     ShapeError,
     TorchCall,
+    TrainingStep,
     prod,
     register,
 )
@@ -107,6 +110,25 @@ class _Elementwise(LayerKind):
         return merge_fields(fields)
 
 
+def _partials(in_shapes: tuple[Shape, ...]) -> list[Shape]:
+    """Return the shapes of the running results of a left-to-right merge, the output last."""
+    shapes = [in_shapes[0]]
+    for shape in in_shapes[1:]:
+        merged = broadcast_shape((shapes[-1], shape))
+        assert merged is not None
+        shapes.append(merged)
+    return shapes[1:]
+
+
+def _reduced(in_shapes: tuple[Shape, ...], out_shape: Shape, step: TrainingStep) -> tuple[int, ...]:
+    """Return the inputs whose gradient the backward sums down to a broadcast input's shape."""
+    return tuple(
+        i
+        for i, (shape, grad) in enumerate(zip(in_shapes, step.grads, strict=True))
+        if grad and shape != out_shape
+    )
+
+
 @register
 class Add(_Elementwise):
     """The element-wise sum of its inputs (a residual connection's merge)."""
@@ -114,6 +136,17 @@ class Add(_Elementwise):
     name = "Add"
     verb = "add"
     torch_calls = ("operator.add", "operator.iadd", "torch.add", "Tensor.add", "Tensor.add_")
+
+    def node_autograd(
+        self, args: MergeArgs, in_shapes: tuple[Shape, ...], out_shape: Shape, step: TrainingStep
+    ) -> Autograd:
+        """Keep nothing: an input of the output's shape gets the output's gradient itself, a broadcast
+        one that gradient summed to its shape. The running sums of three or more inputs live two at
+        a time."""
+        partials = [step.nbytes(prod(shape)) for shape in _partials(in_shapes)]
+        forward = max([partials[-1], *(a + b for a, b in itertools.pairwise(partials))])
+        views = tuple(i for i, shape in enumerate(in_shapes) if shape == out_shape)
+        return Autograd(grad_views=views, forward_peak=forward)
 
     def node_build(self, args: MergeArgs, in_shapes: tuple[Shape, ...], out_shape: Shape) -> torch.nn.Module:
         from convprof.graph.nn import Add as Module
@@ -128,6 +161,35 @@ class Mul(_Elementwise):
     name = "Mul"
     verb = "multiply"
     torch_calls = ("operator.mul", "operator.imul", "torch.mul", "Tensor.mul", "Tensor.mul_")
+
+    def node_autograd(
+        self, args: MergeArgs, in_shapes: tuple[Shape, ...], out_shape: Shape, step: TrainingStep
+    ) -> Autograd:
+        """Each product keeps its right operand when the left one needs a gradient and the left when the
+        right does (the running products of three or more inputs included). The backward makes
+        each input's gradient at the output's size, then sums a broadcast one down to its shape."""
+        partials = _partials(in_shapes)
+        keeps: list[int] = []
+        kept_partials: list[int] = []
+        for position in range(1, len(in_shapes)):
+            left_grad, right_grad = any(step.grads[:position]), step.grads[position]
+            if left_grad:
+                keeps.append(position)
+            if right_grad:
+                if position == 1:
+                    keeps.append(0)
+                else:
+                    kept_partials.append(step.nbytes(prod(partials[position - 2])))
+        running = sum(step.nbytes(prod(shape)) for shape in partials[:-1])
+        output = step.nbytes(prod(out_shape))
+        grads = [i for i, grad in enumerate(step.grads) if grad]
+        reduced = sum(step.nbytes(prod(in_shapes[i])) for i in _reduced(in_shapes, out_shape, step))
+        return Autograd(
+            keeps_inputs=tuple(sorted(set(keeps))),
+            keeps_new=tuple(kept_partials),
+            forward_peak=output + running,
+            backward_peak=len(grads) * output + reduced,
+        )
 
     def node_build(self, args: MergeArgs, in_shapes: tuple[Shape, ...], out_shape: Shape) -> torch.nn.Module:
         from convprof.graph.nn import Mul as Module
@@ -187,6 +249,12 @@ class Cat(LayerKind):
         self, args: CatArgs, in_shapes: tuple[Shape, ...], fields: tuple[ReceptiveField | None, ...]
     ) -> ReceptiveField | None:
         return merge_fields(fields)
+
+    def node_autograd(
+        self, args: CatArgs, in_shapes: tuple[Shape, ...], out_shape: Shape, step: TrainingStep
+    ) -> Autograd:
+        """Keep nothing: each input's gradient is its slice of the output's gradient."""
+        return Autograd(grad_views=tuple(range(len(in_shapes))))
 
     def node_build(self, args: CatArgs, in_shapes: tuple[Shape, ...], out_shape: Shape) -> torch.nn.Module:
         from convprof.graph.nn import Cat as Module

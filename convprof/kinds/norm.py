@@ -5,7 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from convprof.kinds.base import LayerCost, ReceptiveField, ShapeError, UnaryKind, prod, register
+from convprof.kinds.base import (
+    Autograd,
+    LayerCost,
+    ReceptiveField,
+    ShapeError,
+    TrainingStep,
+    UnaryKind,
+    prod,
+    register,
+)
 from convprof.spec import Shape
 from convprof.spec.args import arg, boolean, nonneg_float, optional, real
 from convprof.units import format_shape
@@ -108,6 +117,9 @@ class _RunningStatsNorm(UnaryKind):
     def receptive_field(self, args: Any, in_shape: Shape, rf: ReceptiveField | None) -> ReceptiveField | None:
         return rf
 
+    def param_tensors(self, args: Any, in_shape: Shape, out_shape: Shape) -> tuple[int, ...]:
+        return (in_shape[0], in_shape[0]) if args.affine else ()
+
     def build(self, args: Any, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
         from torch import nn
 
@@ -125,6 +137,14 @@ class _BatchNorm(_RunningStatsNorm):
     """Per-channel normalisation over batch and positions."""
 
     Args = BatchNormArgs
+
+    def autograd(
+        self, args: BatchNormArgs, in_shape: Shape, out_shape: Shape, step: TrainingStep
+    ) -> Autograd:
+        """Keep the input and the batch's mean and inverse deviation per channel (training normalises
+        with the batch's statistics, whether or not it also tracks running ones)."""
+        statistics = in_shape[0] * step.itemsize
+        return Autograd(keeps_inputs=(0,), keeps_new=(statistics, statistics))
 
     def check_batch(self, args: BatchNormArgs, in_shape: Shape, batch_size: int) -> None:
         # Without running statistics, inference normalises with the batch's own mean and variance,
@@ -166,6 +186,27 @@ class _InstanceNorm(_RunningStatsNorm):
     """Per-sample, per-channel normalisation over positions."""
 
     Args = InstanceNormArgs
+
+    def autograd(
+        self, args: InstanceNormArgs, in_shape: Shape, out_shape: Shape, step: TrainingStep
+    ) -> Autograd:
+        """torch runs a batch norm over the batch's channels as one: it keeps the input, a mean and an
+        inverse deviation per sample and channel and, repeated per sample, the running statistics
+        when tracked and the weights when affine."""
+        per_channel = step.nbytes(in_shape[0])
+        tracked, affine = args.track_running_stats, args.affine
+        kept = (per_channel,) * (2 + 2 * tracked + affine)
+        grads = step.nbytes(prod(in_shape)) if any(step.grads) else 0
+        return Autograd(
+            keeps_inputs=(0,),
+            keeps_new=kept,
+            # The repeated bias lives through the forward too; updating the running statistics
+            # averages the repeated ones over the batch, one channel's worth at a time.
+            forward_peak=step.nbytes(prod(out_shape))
+            + (len(kept) + affine) * per_channel
+            + (in_shape[0] * step.itemsize if tracked else 0),
+            backward_peak=grads + (2 * per_channel if affine else 0),
+        )
 
     def output_shape(self, args: InstanceNormArgs, shape: Shape) -> Shape:
         # torch would also take a sample one rank lower as an unbatched input, which with a batch

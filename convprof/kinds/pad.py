@@ -5,7 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from convprof.kinds.base import LayerCost, ReceptiveField, ShapeError, UnaryKind, register
+from convprof.kinds.base import (
+    Autograd,
+    LayerCost,
+    ReceptiveField,
+    ShapeError,
+    TrainingStep,
+    UnaryKind,
+    register,
+)
 from convprof.spec import Shape
 from convprof.spec.args import REQUIRED, arg, integers, real
 from convprof.units import format_shape
@@ -91,6 +99,10 @@ class _Pad(UnaryKind):
     def receptive_field(self, args: Any, in_shape: Shape, rf: ReceptiveField | None) -> ReceptiveField | None:
         # Padding moves no unit relative to the input (the field counts padding as part of it).
         return rf
+
+    def autograd(self, args: Any, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
+        # Constant padding's backward crops the gradient; reflection and replication read the input.
+        return Autograd() if self.mode == "constant" else Autograd(keeps_inputs=(0,))
 
     def build(self, args: Any, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
         from torch import nn

@@ -8,13 +8,16 @@ from dataclasses import make_dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from convprof.kinds.base import (
+    INDEX_BYTES,
     TENSOR,
+    Autograd,
     ImportStep,
     LayerCost,
     NotImportable,
     ReceptiveField,
     ShapeError,
     TorchCall,
+    TrainingStep,
     UnaryKind,
     prod,
     register,
@@ -246,8 +249,16 @@ class _WindowPool(UnaryKind):
         )
 
 
+def _keeps_indices(out_shape: Shape, step: TrainingStep) -> Autograd:
+    """Keep the input and where each maximum came from (int64 indices, one per output element)."""
+    return Autograd(keeps_inputs=(0,), keeps_new=(prod(out_shape) * step.batch * INDEX_BYTES,))
+
+
 class _MaxPool(_WindowPool):
     """Maximum over each window."""
+
+    def autograd(self, args: Any, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
+        return _keeps_indices(out_shape, step)
 
     def build(self, args: Any, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
         from torch import nn
@@ -262,6 +273,9 @@ class _AvgPool(_WindowPool):
     """Mean over each window."""
 
     needs_whole_window = True
+
+    def autograd(self, args: Any, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
+        return Autograd(keeps_inputs=(0,))  # torch's backward reads the input's sizes from it
 
     def build(self, args: Any, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
         from torch import nn
@@ -288,6 +302,17 @@ class _LPPool(_WindowPool):
         # A power per input element, a read per window element, a root per output.
         return LayerCost(
             params=0, macs=0, elementwise_ops=prod(in_shape) + outputs * window + outputs, fan_in=window
+        )
+
+    def autograd(self, args: Any, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
+        """torch composes it: x^p, an average pool, then sign(y) * relu(|y|) scaled and raised to 1/p.
+        Autograd keeps the input, x^p and four tensors of the output's size; late in the backward,
+        the power's gradient holds four of the input's size while the rest is gone."""
+        inputs, outputs = step.nbytes(prod(in_shape)), step.nbytes(prod(out_shape))
+        return Autograd(
+            keeps_inputs=(0,),
+            keeps_new=(inputs, outputs, outputs, outputs, outputs),
+            backward_peak=max(3 * outputs, 3 * inputs - 4 * outputs),
         )
 
     def build(self, args: Any, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
@@ -346,6 +371,11 @@ class _AdaptivePool(UnaryKind):
 class _AdaptiveAvgPool(_AdaptivePool):
     """Mean over adaptive windows that tile the input into output_size cells."""
 
+    def autograd(self, args: Any, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
+        # To a single cell torch takes the mean, whose backward needs no tensor; otherwise its
+        # backward reads the input.
+        return Autograd() if all(side == 1 for side in out_shape[1:]) else Autograd(keeps_inputs=(0,))
+
     def build(self, args: Any, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
         from torch import nn
 
@@ -355,6 +385,9 @@ class _AdaptiveAvgPool(_AdaptivePool):
 
 class _AdaptiveMaxPool(_AdaptivePool):
     """Maximum over adaptive windows that tile the input into output_size cells."""
+
+    def autograd(self, args: Any, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
+        return _keeps_indices(out_shape, step)
 
     def build(self, args: Any, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
         from torch import nn

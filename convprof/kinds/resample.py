@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
 from convprof.kinds.base import (
+    Autograd,
     LayerCost,
     ReceptiveField,
     ShapeError,
+    TrainingStep,
     UnaryKind,
     prod,
     register,
@@ -132,6 +134,9 @@ class Upsample(UnaryKind):
             jump=tuple(-(-j * n // o) for j, n, o in zip(rf.jump, in_shape[1:], out_shape[1:], strict=True)),
         )
 
+    def autograd(self, args: UpsampleArgs, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
+        return Autograd()  # the backward needs only sizes
+
     def build(self, args: UpsampleArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
         from torch import nn
 
@@ -191,6 +196,11 @@ class PixelShuffle(UnaryKind):
         r = args.upscale_factor
         return ReceptiveField(size=rf.size, jump=tuple(-(-j // r) for j in rf.jump))
 
+    def autograd(
+        self, args: PixelShuffleArgs, in_shape: Shape, out_shape: Shape, step: TrainingStep
+    ) -> Autograd:
+        return Autograd()  # the backward needs only sizes
+
     def build(self, args: PixelShuffleArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
         from torch import nn
 
@@ -228,6 +238,11 @@ class PixelUnshuffle(UnaryKind):
             size=tuple(s + (r - 1) * j for s, j in zip(rf.size, rf.jump, strict=True)),
             jump=tuple(j * r for j in rf.jump),
         )
+
+    def autograd(
+        self, args: PixelUnshuffleArgs, in_shape: Shape, out_shape: Shape, step: TrainingStep
+    ) -> Autograd:
+        return Autograd()  # the backward needs only sizes
 
     def build(self, args: PixelUnshuffleArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
         from torch import nn

@@ -5,7 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from convprof.kinds.base import LayerCost, ReceptiveField, ShapeError, UnaryKind, prod, register
+from convprof.kinds.base import (
+    Autograd,
+    LayerCost,
+    ReceptiveField,
+    ShapeError,
+    TrainingStep,
+    UnaryKind,
+    prod,
+    register,
+)
 from convprof.kinds.norm import needs_rank, normalisation_ops
 from convprof.spec import Shape
 from convprof.spec.args import REQUIRED, arg, boolean, integers, nonneg_float, positive_int, real
@@ -32,6 +41,12 @@ class _PerSampleNorm(UnaryKind):
         # Statistics over positions are a per-sample context, not a window: as receptive-field
         # calculations do, the layer is treated as point-wise (see the README's conventions).
         return rf
+
+
+def _statistics(step: TrainingStep, groups: int) -> Autograd:
+    """Keep the input and a mean and an inverse deviation per normalised group of each sample."""
+    per_group = step.nbytes(groups)
+    return Autograd(keeps_inputs=(0,), keeps_new=(per_group, per_group))
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +91,14 @@ class GroupNorm(_PerSampleNorm):
             elementwise_ops=normalisation_ops(prod(out_shape), True),
             fan_in=1,
         )
+
+    def param_tensors(self, args: GroupNormArgs, in_shape: Shape, out_shape: Shape) -> tuple[int, ...]:
+        return (in_shape[0], in_shape[0]) if args.affine else ()
+
+    def autograd(
+        self, args: GroupNormArgs, in_shape: Shape, out_shape: Shape, step: TrainingStep
+    ) -> Autograd:
+        return _statistics(step, args.num_groups)
 
     def build(self, args: GroupNormArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
         from torch import nn
@@ -133,6 +156,17 @@ class LayerNorm(_PerSampleNorm):
             fan_in=1,
         )
 
+    def param_tensors(self, args: LayerNormArgs, in_shape: Shape, out_shape: Shape) -> tuple[int, ...]:
+        if not args.elementwise_affine:
+            return ()
+        elements = prod(_normalized(args))
+        return (elements, elements) if args.bias else (elements,)
+
+    def autograd(
+        self, args: LayerNormArgs, in_shape: Shape, out_shape: Shape, step: TrainingStep
+    ) -> Autograd:
+        return _statistics(step, prod(in_shape) // prod(_normalized(args)))
+
     def build(self, args: LayerNormArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
         from torch import nn
 
@@ -172,6 +206,16 @@ class LayerNorm2d(_PerSampleNorm):
             elementwise_ops=normalisation_ops(prod(out_shape), True),
             fan_in=1,
         )
+
+    def param_tensors(self, args: LayerNorm2dArgs, in_shape: Shape, out_shape: Shape) -> tuple[int, ...]:
+        if not args.elementwise_affine:
+            return ()
+        return (in_shape[0], in_shape[0]) if args.bias else (in_shape[0],)
+
+    def autograd(
+        self, args: LayerNorm2dArgs, in_shape: Shape, out_shape: Shape, step: TrainingStep
+    ) -> Autograd:
+        return _statistics(step, prod(in_shape[1:]))
 
     def build(self, args: LayerNorm2dArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
         from convprof.graph.nn import LayerNorm2d as Module
@@ -214,6 +258,17 @@ class LocalResponseNorm(_PerSampleNorm):
             elementwise_ops=prod(out_shape) * (args.size + LRN_OPS_PER_ELEMENT),
             fan_in=min(args.size, in_shape[0]),
         )
+
+    def autograd(
+        self, args: LocalResponseNormArgs, in_shape: Shape, out_shape: Shape, step: TrainingStep
+    ) -> Autograd:
+        """torch composes it: squares, pads them by size - 1 channels, averages windows, then scales,
+        raises to beta and divides. Autograd keeps the input, the padded squares (for the average's
+        backward), the scaled sum (for the power's) and the divisor; the backward holds four
+        tensors of the input's size at its peak."""
+        elements = step.nbytes(prod(in_shape))
+        padded = step.nbytes((in_shape[0] + args.size - 1) * prod(in_shape[1:]))
+        return Autograd(keeps_inputs=(0,), keeps_new=(padded, elements, elements), backward_peak=4 * elements)
 
     def build(self, args: LocalResponseNormArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
         from torch import nn

@@ -19,6 +19,9 @@ __all__ = [
     "summary_columns",
     "summary_rows",
     "title",
+    "training_columns",
+    "training_rows",
+    "training_title",
 ]
 
 #: The counting convention, stated once for every human-readable output.
@@ -68,7 +71,7 @@ def notes(report: Report) -> list[str]:
     return lines
 
 
-def summary_columns(optimizer: str, devices: tuple[str, ...] = ()) -> list[str]:
+def summary_columns(devices: tuple[str, ...] = ()) -> list[str]:
     """Return the summary table's headers, with latency columns for each measured device."""
     return [
         "Variant",
@@ -79,7 +82,6 @@ def summary_columns(optimizer: str, devices: tuple[str, ...] = ()) -> list[str]:
         "FLOPs",
         "Weights",
         "Peak act.",
-        f"Training\n({optimizer})",
         *latency_columns(devices),
     ]
 
@@ -99,11 +101,38 @@ def summary_rows(report: Report) -> list[list[str]]:
             format_count(v.flops),
             format_bytes(v.param_bytes),
             format_bytes(v.activation_bytes),
-            format_bytes(v.training_bytes),
             *latency_cells(report, v.name, devices),
         ]
 
     return [row(v) for v in report.variants]
+
+
+def training_title(report: Report) -> str:
+    """Return the training table's heading."""
+    return f"Training step ({report.optimizer}), modelled: forward + backward FLOPs, the whole step's memory"
+
+
+def training_columns() -> list[str]:
+    """Return the training table's headers."""
+    return ["Variant", "FLOPs", "vs conv", "Backward", "Saved act.", "Optimizer", "Peak memory", "vs conv"]
+
+
+def training_rows(report: Report) -> list[list[str]]:
+    """Return one row per variant: a step's FLOPs, what autograd keeps, optimizer state, peak memory."""
+    conv = report.variant("conv")
+    return [
+        [
+            v.name,
+            format_count(v.training_flops),
+            ratio(v.training_flops, conv.training_flops),
+            format_count(v.backward_flops),
+            format_bytes(v.saved_activation_bytes),
+            format_bytes(v.optimizer_bytes),
+            format_bytes(v.training_bytes),
+            ratio(v.training_bytes, conv.training_bytes),
+        ]
+        for v in report.variants
+    ]
 
 
 def layer_columns() -> list[str]:
@@ -116,6 +145,7 @@ def layer_columns() -> list[str]:
         "Params",
         "MACs",
         "Act.",
+        "Saved",
         "RF",
         "Fan-in",
         "Local p.",
@@ -145,6 +175,7 @@ def layer_row(layer: LayerReport, local: LayerReport, dense: LayerReport, indent
         format_count(layer.params),
         format_count(layer.macs),
         format_bytes(layer.activation_bytes),
+        format_bytes(layer.saved_bytes) if layer.saved_bytes else "",
         _rf(layer),
         format_count(layer.fan_in),
         format_count(local.params) if changed else "",
@@ -169,6 +200,7 @@ def _block_row(
         format_count(sum(m[0].params for m in members)),
         format_count(sum(m[0].macs for m in members)),
         "",
+        format_bytes(saved) if (saved := sum(m[0].saved_bytes for m in members)) else "",
         _rf(last),
         "",
         format_count(local) if changed else "",

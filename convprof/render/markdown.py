@@ -11,6 +11,9 @@ from convprof.render.common import (
     summary_columns,
     summary_rows,
     title,
+    training_columns,
+    training_rows,
+    training_title,
 )
 from convprof.render.latency import measured_devices, measured_notes, measured_tables
 from convprof.report import Report
@@ -40,9 +43,11 @@ def to_markdown(
 
     `depth` folds blocks nested deeper into one row each, as in the table."""
     lines = [f"### {title(report)}", ""]
-    lines += _table(summary_columns(report.optimizer, measured_devices(report)), summary_rows(report), 1)
+    lines += _table(summary_columns(measured_devices(report)), summary_rows(report), 1)
     lines += ["", f"**{savings_sentence(report)}**", ""]
     lines += [f"- {line}" for line in notes(report)]
+    lines += ["", f"#### {training_title(report)}", ""]
+    lines += _table(training_columns(), training_rows(report), 1)
     if measured_devices(report):
         for heading, headers, rows in measured_tables(report):
             lines += ["", f"#### {heading}", ""]

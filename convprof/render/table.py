@@ -15,6 +15,9 @@ from convprof.render.common import (
     summary_columns,
     summary_rows,
     title,
+    training_columns,
+    training_rows,
+    training_title,
 )
 from convprof.render.console import fits, fitted, print_prose
 from convprof.render.latency import measured_devices, measured_notes, measured_tables
@@ -37,16 +40,21 @@ def _table(heading: str) -> Table:
 
 def _summary(report: Report, console: Console) -> RenderableType:
     """One row per variant; metrics as rows instead when the terminal is too narrow for that."""
-    headers = summary_columns(report.optimizer, measured_devices(report))
-    rows = summary_rows(report)
-    table = _table(title(report))
+    return _by_variant(
+        title(report), summary_columns(measured_devices(report)), summary_rows(report), console
+    )
+
+
+def _by_variant(heading: str, headers: list[str], rows: list[list[str]], console: Console) -> RenderableType:
+    """A table of one row per variant, or of one row per metric when the terminal is too narrow."""
+    table = _table(heading)
     for index, header in enumerate(headers):
         table.add_column(header, justify="left" if index == 0 else "right", no_wrap=True)
     for row in rows:
         table.add_row(*row)
     if fits(table, console):
         return table
-    transposed = _table(title(report))
+    transposed = _table(heading)
     transposed.add_column("", no_wrap=True)
     for row in rows:
         transposed.add_column(row[0], justify="right", no_wrap=True)
@@ -57,11 +65,11 @@ def _summary(report: Report, console: Console) -> RenderableType:
 
 
 #: Per-layer columns given up first when the terminal is too narrow, least important first.
-_DROP_ORDER = ("Fan-in", "RF", "Act.", "Output", "Kind")
+_DROP_ORDER = ("Saved", "Fan-in", "RF", "Act.", "Output", "Kind")
 #: Where layer names fold onto a second line when the table is too wide for them whole, rather than
 #: push numbers off the screen; names stay on one line whenever there is room.
 _NAME_WIDTH = 14
-_RIGHT_ALIGNED = {"#", "Params", "MACs", "Act.", "Fan-in", "Local p.", "Dense p."}
+_RIGHT_ALIGNED = {"#", "Params", "MACs", "Act.", "Saved", "Fan-in", "Local p.", "Dense p."}
 
 
 def _layers(report: Report, console: Console, depth: int | None) -> tuple[RenderableType, list[str]]:
@@ -127,6 +135,8 @@ def render_compare(
     print_prose(console, savings_sentence(report), style="bold")
     for line in notes(report):
         print_prose(console, line)
+    console.print()
+    console.print(_by_variant(training_title(report), training_columns(), training_rows(report), console))
     if measured_devices(report):
         _measured(report, console)
     if layers:

@@ -20,7 +20,7 @@ __all__ = [
 ]
 
 #: Bumped on any incompatible change to the JSON report; CHANGELOG records each bump.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 #: A variant's totals in a report, in the order JSON and CSV write them (the schema requires each).
@@ -28,6 +28,8 @@ VARIANT_TOTALS = (
     "params",
     "macs",
     "flops",
+    "backward_flops",
+    "training_flops",
     "elementwise_ops",
     "param_bytes",
     "buffer_bytes",
@@ -48,8 +50,10 @@ LAYER_FIELDS = (
     "buffer_bytes",
     "macs",
     "flops",
+    "backward_flops",
     "elementwise_ops",
     "activation_bytes",
+    "saved_bytes",
     "receptive_field",
     "fan_in",
 )
@@ -77,10 +81,16 @@ class LayerReport:
     """Non-trainable state (BatchNorm running statistics)."""
     macs: int
     """Multiply-accumulates for the batch."""
+    backward_flops: int
+    """FLOPs of the layer's backward in a training step: the weights' gradient, and the input's when
+    some layer before has parameters (2 x the multiply-accumulates, as forward)."""
     elementwise_ops: int
     """Bias adds, activations, pooling and normalisation ops for the batch."""
     activation_bytes: int
     """Bytes of the layer's output tensor for the batch."""
+    saved_bytes: int
+    """Bytes of the tensors the layer makes that autograd keeps for the backward (its output when a
+    later layer's backward reads it, indices, masks, statistics), each storage once."""
     receptive_field: tuple[int, ...] | None
     """Extent on the network input seen by one output unit; None when it is the whole input."""
     fan_in: int
@@ -102,6 +112,8 @@ class VariantReport:
     """Trainable parameters."""
     macs: int
     """Multiply-accumulates of conv and linear layers for the batch."""
+    backward_flops: int
+    """FLOPs of a training step's backward (gradients of weights and of inputs that need them)."""
     elementwise_ops: int
     """Element-wise ops for the batch, counted apart from MACs."""
     param_bytes: int
@@ -109,11 +121,15 @@ class VariantReport:
     buffer_bytes: int
     """Buffer memory (BatchNorm running statistics), listed apart from weights."""
     activation_bytes: int
-    """Peak inference activation memory: the largest input + output pair of any layer."""
+    """Peak inference activation memory, by liveness."""
     saved_activation_bytes: int
-    """Activations kept for backward in training: the input plus every layer output that is not a view."""
+    """Bytes autograd keeps for the backward at the end of a training step's forward, each storage
+    once (the network input included when a layer keeps it)."""
     optimizer_bytes: int
-    """Optimizer state: 0, 1 or 2 copies of the weights for sgd, momentum or adam."""
+    """Optimizer state: none for sgd, a velocity for momentum, two moments and a step count for adam."""
+    training_bytes: int
+    """Peak memory of one training step (forward, backward, optimizer step), weights and optimizer
+    state included."""
     layers: tuple[LayerReport, ...]
     """Per-layer counts in spec order."""
     latency: tuple[DeviceLatency, ...] | None = None
@@ -125,9 +141,9 @@ class VariantReport:
         return 2 * self.macs
 
     @property
-    def training_bytes(self) -> int:
-        """Weights + gradients + optimizer state + buffers + activations kept for backward."""
-        return 2 * self.param_bytes + self.optimizer_bytes + self.buffer_bytes + self.saved_activation_bytes
+    def training_flops(self) -> int:
+        """FLOPs of one training step: forward + backward."""
+        return self.flops + self.backward_flops
 
     def latency_dict(self) -> dict[str, Any] | None:
         """Return the JSON form of the measured latency: each device's entry (None when skipped)."""
@@ -199,7 +215,7 @@ class Report:
     def from_dict(cls, data: Mapping[str, Any]) -> Report:
         """Return the Report `to_dict` wrote: its exact inverse, for data the report schema accepts.
 
-        Derived figures (flops, training_bytes, latency statistics) are recomputed from what they
+        Derived figures (flops, training_flops, latency statistics) are recomputed from what they
         derive from; ReportDataError, with its path in the document, when they disagree.
         """
         spec = data["spec"]
@@ -217,7 +233,7 @@ class Report:
 
 
 #: Figures a report writes that derive from others: read back only to check they still agree.
-_DERIVED = ("flops", "training_bytes")
+_DERIVED = ("flops", "training_flops")
 
 
 def _plain(value: Any) -> Any:

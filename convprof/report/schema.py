@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from convprof.graph.analyze import OPTIMIZER_STATES
+from convprof.graph.training import OPTIMIZERS
 from convprof.report import LAYER_FIELDS, SCHEMA_VERSION, VARIANT_TOTALS
 from convprof.spec import DTYPE_BYTES
 
@@ -41,8 +41,12 @@ _LAYER: dict[str, Any] = {
         "buffer_bytes": _COUNT | {"description": "Non-trainable state (BatchNorm running stats)."},
         "macs": _COUNT | {"description": "Multiply-accumulates for the batch."},
         "flops": _COUNT | {"description": "2 x macs."},
+        "backward_flops": _COUNT
+        | {"description": "FLOPs of its backward in a training step (weights' and needed input gradients)."},
         "elementwise_ops": _COUNT | {"description": "Element-wise ops for the batch."},
         "activation_bytes": _COUNT | {"description": "Bytes of the output for the batch."},
+        "saved_bytes": _COUNT
+        | {"description": "Bytes of the tensors it makes that autograd keeps for the backward."},
         "receptive_field": {
             "oneOf": [_SHAPE, {"type": "null"}],
             "description": "Extent on the input seen by one output unit; null when the whole input.",
@@ -196,13 +200,17 @@ _VARIANT: dict[str, Any] = {
         "params": _COUNT | {"description": "Trainable parameters."},
         "macs": _COUNT | {"description": "Multiply-accumulates of conv and linear layers for the batch."},
         "flops": _COUNT | {"description": "2 x macs."},
+        "backward_flops": _COUNT | {"description": "FLOPs of a training step's backward."},
+        "training_flops": _COUNT | {"description": "flops + backward_flops: one training step."},
         "elementwise_ops": _COUNT | {"description": "Element-wise ops for the batch, apart from MACs."},
         "param_bytes": _COUNT | {"description": "Weight memory."},
         "buffer_bytes": _COUNT | {"description": "Buffer memory (BatchNorm running statistics)."},
         "activation_bytes": _COUNT | {"description": "Peak inference activation memory."},
-        "saved_activation_bytes": _COUNT | {"description": "Activations kept for backward."},
+        "saved_activation_bytes": _COUNT
+        | {"description": "Bytes autograd keeps for the backward at the end of the forward, storage once."},
         "optimizer_bytes": _COUNT | {"description": "Optimizer state."},
-        "training_bytes": _COUNT | {"description": "Weights, gradients, optimizer state, buffers, saved."},
+        "training_bytes": _COUNT
+        | {"description": "Peak memory of one training step (forward, backward, optimizer step)."},
         "latency": _LATENCY,
         "skipped": {
             "description": "Why a device's latency is null, by device; present only when latency was asked.",
@@ -242,7 +250,7 @@ def report_schema() -> dict[str, Any]:
                     "dtype": {"enum": list(DTYPE_BYTES)},
                 },
             },
-            "optimizer": {"enum": list(OPTIMIZER_STATES)},
+            "optimizer": {"enum": list(OPTIMIZERS)},
             "environment": _ENVIRONMENT,
             "variants": {
                 "type": "object",

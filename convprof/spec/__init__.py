@@ -68,6 +68,8 @@ class Budgets:
     """Most multiply-accumulates for the batch."""
     flops: int | None = None
     """Most FLOPs (2 x MACs) for the batch."""
+    training_flops: int | None = None
+    """Most FLOPs of one training step (forward + backward) for the batch."""
     param_bytes: int | None = None
     """Most weight memory in bytes."""
     activation_bytes: int | None = None

@@ -1,0 +1,290 @@
+"""One training step, modelled from the spec: backward FLOPs, what autograd keeps, and the peak memory.
+
+Pure Python, like the rest of the analysis. The step is the one `compare --training` measures: the
+forward in training mode, the backward from a gradient of the output's size (what any loss hands
+back), then the optimizer's step, with the optimizer's state already made by an earlier step and the
+gradients set to None before the step (torch's default `zero_grad`). Each kind says what its forward
+keeps and what its backward allocates (`LayerKind.node_autograd`); this module follows every
+tensor's storage through the step and takes the largest total.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from convprof.kinds import LayerKind, lookup
+from convprof.kinds.base import Autograd, TrainingStep, prod
+from convprof.spec import ModelSpec, NodeSpec
+
+__all__ = [
+    "OPTIMIZERS",
+    "SCALAR_STEP_BYTES",
+    "TrainingCost",
+    "optimizer_scratch_bytes",
+    "optimizer_state_bytes",
+    "training_cost",
+]
+
+#: Optimizer state tensors kept per parameter tensor: momentum keeps a velocity, Adam two moments.
+OPTIMIZERS: dict[str, int] = {"sgd": 0, "momentum": 1, "adam": 2}
+#: Bytes of the step count Adam keeps per parameter tensor (a float32 scalar tensor).
+SCALAR_STEP_BYTES = 4
+
+
+def optimizer_state_bytes(optimizer: str, tensors: tuple[int, ...], itemsize: int) -> int:
+    """Return the optimizer's state for parameter tensors of `tensors` elements each.
+
+    SGD keeps none; momentum one buffer per tensor; Adam two moments and a float32 step count."""
+    state = OPTIMIZERS[optimizer] * sum(tensors) * itemsize
+    return state + (SCALAR_STEP_BYTES * len(tensors) if optimizer == "adam" else 0)
+
+
+def optimizer_scratch_bytes(optimizer: str, tensors: tuple[int, ...], itemsize: int) -> int:
+    """Return the most bytes the optimizer's step allocates at once, as torch runs it on the CPU.
+
+    There torch picks the single-tensor implementations (its `foreach` ones need a GPU): SGD, with or
+    without momentum, updates in place; Adam computes `exp_avg_sq.sqrt() / bias_correction` one
+    tensor at a time, two temporaries the size of that tensor, while the previous tensor's result
+    is still held (until the loop's next turn replaces it)."""
+    if optimizer != "adam" or not tensors:
+        return 0
+    return max(2 * size + previous for size, previous in zip(tensors, (0, *tensors), strict=False)) * itemsize
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingCost:
+    """The modelled training step of one variant, for the whole batch."""
+
+    backward_macs: tuple[int, ...]
+    """Multiply-accumulates of each node's backward."""
+    saved_bytes: tuple[int, ...]
+    """Bytes of the tensors each node makes that autograd keeps (its output, indices, masks...)."""
+    saved_total: int
+    """Bytes of every tensor autograd keeps at the end of the forward, each storage once (the network
+    input included when a layer keeps it)."""
+    optimizer_bytes: int
+    """The optimizer's state."""
+    peak_bytes: int
+    """Peak memory of the step: weights, buffers, optimizer state and input, plus the most the step
+    holds at once."""
+
+
+class _Storage:
+    """A tensor's storage and how many things still hold it."""
+
+    __slots__ = ("holders", "nbytes", "owner")
+
+    def __init__(self, nbytes: int, owner: int) -> None:
+        self.nbytes = nbytes
+        self.owner = owner  # the node that made it; -1 for the network input
+        self.holders = 0
+
+
+class _Memory:
+    """Live storages and the peak of their sum (the network input, held by the caller, apart)."""
+
+    def __init__(self) -> None:
+        self.live = 0
+        self.peak = 0
+
+    def new(self, nbytes: int, owner: int) -> _Storage:
+        """Allocate a storage held once."""
+        storage = _Storage(nbytes, owner)
+        storage.holders = 1
+        self.live += nbytes
+        return storage
+
+    def hold(self, storage: _Storage) -> None:
+        storage.holders += 1
+
+    def release(self, storage: _Storage) -> None:
+        storage.holders -= 1
+        if storage.holders == 0 and storage.owner >= 0:
+            self.live -= storage.nbytes
+
+    def moment(self, extra: int = 0) -> None:
+        """Record the current total plus `extra` bytes held for a moment."""
+        self.peak = max(self.peak, self.live + extra)
+
+
+@dataclass(frozen=True, slots=True)
+class _Node:
+    """A node as the step sees it."""
+
+    spec: NodeSpec
+    kind: LayerKind
+    needs_grad: bool  # its output needs a gradient (it or a node before it has parameters)
+    in_graph: bool  # its output leads to the network's output
+    grads: tuple[bool, ...]  # which inputs need a gradient
+    params: tuple[int, ...]  # elements of each parameter tensor
+    autograd: Autograd | None  # None where it runs as at inference
+
+
+def _nodes(spec: ModelSpec) -> list[_Node]:
+    """Return the nodes with what the step needs of each."""
+    needs: list[bool] = []
+    in_graph = [False] * len(spec.nodes)
+    if spec.nodes:
+        in_graph[-1] = True
+    for node in reversed(spec.nodes):
+        if in_graph[node.index]:
+            for i in node.inputs:
+                if i >= 0:
+                    in_graph[i] = True
+    nodes = []
+    for node in spec.nodes:
+        kind = lookup(node.kind)
+        assert kind is not None, node.kind
+        params = kind.node_param_tensors(node.args, node.input_shapes, node.output_shape)
+        grads = tuple(i >= 0 and needs[i] for i in node.inputs)
+        needs.append(bool(params) or any(grads))
+        step = TrainingStep(spec.batch_size, spec.dtype_bytes, grads)
+        record = (
+            kind.node_autograd(node.args, node.input_shapes, node.output_shape, step) if needs[-1] else None
+        )
+        nodes.append(_Node(node, kind, needs[-1], in_graph[node.index], grads, params, record))
+    return nodes
+
+
+def training_cost(spec: ModelSpec, optimizer: str) -> TrainingCost:
+    """Model one training step of `spec` (one variant, already transformed) with `optimizer`."""
+    itemsize, batch = spec.dtype_bytes, spec.batch_size
+    nodes = _nodes(spec)
+    memory = _Memory()
+    network_input = _Storage(prod(spec.input) * itemsize * batch, -1)
+    network_input.holders = 1  # the caller's
+
+    def size(node: _Node) -> int:
+        return prod(node.spec.output_shape) * itemsize * batch
+
+    # Forward: an output lives until its last reader has run and the backward of every node that
+    # keeps it; a node whose output leads nowhere lets go of what it kept with its output.
+    readers = [0] * len(nodes)
+    for node in nodes:
+        for i in node.spec.inputs:
+            if i >= 0:
+                readers[i] += 1
+    outputs: list[_Storage] = []
+    kept: list[list[_Storage]] = []
+    everything_kept: dict[int, _Storage] = {}
+    for node in nodes:
+        sources = [network_input if i < 0 else outputs[i] for i in node.spec.inputs]
+        record = node.autograd
+        if node.kind.aliases_input(node.spec.args, True):
+            output = sources[0]
+            memory.hold(output)
+        else:
+            output = memory.new(size(node), node.spec.index)
+        outputs.append(output)
+        keeps: list[_Storage] = []
+        if record is None:
+            memory.moment()
+        else:
+            keeps = [memory.new(nbytes, node.spec.index) for nbytes in record.keeps_new]
+            fresh = (0 if output is sources[0] else output.nbytes) + sum(record.keeps_new)
+            memory.moment((record.forward_peak if record.forward_peak is not None else fresh) - fresh)
+            for i in record.keeps_inputs:
+                memory.hold(sources[i])
+                keeps.append(sources[i])
+            if record.keeps_output:
+                memory.hold(output)
+                keeps.append(output)
+            for storage in keeps:
+                everything_kept[id(storage)] = storage
+        kept.append(keeps)
+
+        def retire(index: int) -> None:
+            """Let go of an output nothing reads any more (and, off the graph, of what it kept)."""
+            memory.release(outputs[index])
+            if not nodes[index].in_graph:  # its autograd graph dies with it
+                for storage in kept[index]:
+                    memory.release(storage)
+                kept[index] = []
+
+        for i in node.spec.inputs:
+            if i >= 0:
+                readers[i] -= 1
+                if readers[i] == 0:
+                    retire(i)
+        if readers[node.spec.index] == 0 and node is not nodes[-1]:
+            retire(node.spec.index)
+
+    saved_total = sum(storage.nbytes for storage in everything_kept.values())
+    saved_bytes = [0] * len(nodes)
+    for storage in everything_kept.values():
+        if storage.owner >= 0:
+            saved_bytes[storage.owner] += storage.nbytes
+
+    # Backward, in reverse order, from a gradient of the output's size that the caller holds.
+    gradients: list[_Storage | None] = [None] * len(nodes)
+    loss_gradient = None
+    if nodes and nodes[-1].needs_grad:
+        loss_gradient = memory.new(size(nodes[-1]), len(nodes))
+        memory.hold(loss_gradient)
+        gradients[-1] = loss_gradient
+        memory.moment()
+    for node in reversed(nodes):
+        incoming = gradients[node.spec.index]
+        record = node.autograd
+        if record is None or incoming is None:
+            continue
+        made: list[tuple[int, _Storage]] = []
+        for position, i in enumerate(node.spec.inputs):
+            if not node.grads[position]:
+                continue
+            if position in record.grad_views:
+                memory.hold(incoming)
+                made.append((i, incoming))
+            else:
+                made.append((i, memory.new(size(nodes[i]), i)))
+        new_bytes = sum(grad.nbytes for _, grad in made if grad is not incoming)
+        param_grads = sum(node.params) * itemsize
+        default = new_bytes + param_grads
+        memory.moment((record.backward_peak if record.backward_peak is not None else default) - new_bytes)
+        memory.live += param_grads  # kept until the optimizer's step
+        for storage in kept[node.spec.index]:
+            memory.release(storage)
+        kept[node.spec.index] = []
+        memory.release(incoming)
+        gradients[node.spec.index] = None
+        for i, grad in made:
+            previous = gradients[i]
+            if previous is None:
+                gradients[i] = grad
+                continue
+            total = memory.new(size(nodes[i]), i)  # torch sums two gradients out of place
+            memory.moment()
+            memory.release(previous)
+            memory.release(grad)
+            gradients[i] = total
+    for gradient in gradients:
+        if gradient is not None:
+            memory.release(gradient)
+    if nodes:
+        memory.release(outputs[-1])
+    if loss_gradient is not None:
+        memory.release(loss_gradient)
+
+    # The optimizer's step: every parameter's gradient, and the step's temporaries.
+    tensors = tuple(elements for node in nodes for elements in node.params)
+    memory.moment(optimizer_scratch_bytes(optimizer, tensors, itemsize))
+    state = optimizer_state_bytes(optimizer, tensors, itemsize)
+    buffers = 0
+    for node in nodes:
+        cost = node.kind.node_cost(node.spec.args, node.spec.input_shapes, node.spec.output_shape)
+        buffers += cost.buffer_elements * itemsize + cost.buffer_fixed_bytes
+    resident = sum(tensors) * itemsize + buffers + state + network_input.nbytes
+    backward = tuple(
+        batch
+        * node.kind.node_backward_macs(
+            node.spec.args, node.spec.input_shapes, node.spec.output_shape, node.grads
+        )
+        for node in nodes
+    )
+    return TrainingCost(
+        backward_macs=backward,
+        saved_bytes=tuple(saved_bytes),
+        saved_total=saved_total,
+        optimizer_bytes=state,
+        peak_bytes=resident + memory.peak,
+    )

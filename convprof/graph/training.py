@@ -31,23 +31,32 @@ OPTIMIZERS: dict[str, int] = {"sgd": 0, "momentum": 1, "adam": 2}
 SCALAR_STEP_BYTES = 4
 
 
-def optimizer_state_bytes(optimizer: str, tensors: tuple[int, ...], itemsize: int) -> int:
-    """Return the optimizer's state for parameter tensors of `tensors` elements each.
+def optimizer_state_bytes(
+    optimizer: str, tensors: tuple[int, ...], itemsize: int, device: str = "cpu"
+) -> int:
+    """Return the optimizer's state on `device` for parameter tensors of `tensors` elements each.
 
-    SGD keeps none; momentum one buffer per tensor; Adam two moments and a float32 step count."""
+    SGD keeps none; momentum one buffer per tensor; Adam two moments and a float32 step count per
+    tensor, which torch keeps on the CPU whatever the parameters' device."""
     state = OPTIMIZERS[optimizer] * sum(tensors) * itemsize
-    return state + (SCALAR_STEP_BYTES * len(tensors) if optimizer == "adam" else 0)
+    steps = SCALAR_STEP_BYTES * len(tensors) if optimizer == "adam" and device == "cpu" else 0
+    return state + steps
 
 
-def optimizer_scratch_bytes(optimizer: str, tensors: tuple[int, ...], itemsize: int) -> int:
-    """Return the most bytes the optimizer's step allocates at once, as torch runs it on the CPU.
+def optimizer_scratch_bytes(
+    optimizer: str, tensors: tuple[int, ...], itemsize: int, device: str = "cpu"
+) -> int:
+    """Return the most bytes the optimizer's step allocates at once, with torch's default implementation.
 
-    There torch picks the single-tensor implementations (its `foreach` ones need a GPU): SGD, with or
-    without momentum, updates in place; Adam computes `exp_avg_sq.sqrt() / bias_correction` one
-    tensor at a time, two temporaries the size of that tensor, while the previous tensor's result
-    is still held (until the loop's next turn replaces it)."""
+    SGD, with or without momentum, updates in place. Adam on the CPU (single-tensor, torch's choice
+    there) computes `exp_avg_sq.sqrt() / bias_correction` one tensor at a time: two temporaries the
+    size of that tensor, while the previous tensor's result is still held (until the loop's next
+    turn replaces it). Adam on CUDA (`foreach`, torch's choice there) takes the square roots of
+    every second moment at once: one temporary the size of all the weights."""
     if optimizer != "adam" or not tensors:
         return 0
+    if device == "cuda":
+        return sum(tensors) * itemsize
     return max(2 * size + previous for size, previous in zip(tensors, (0, *tensors), strict=False)) * itemsize
 
 
@@ -120,7 +129,7 @@ class _Node:
     autograd: Autograd | None  # None where it runs as at inference
 
 
-def _nodes(spec: ModelSpec) -> list[_Node]:
+def _nodes(spec: ModelSpec, device: str) -> list[_Node]:
     """Return the nodes with what the step needs of each."""
     needs: list[bool] = []
     in_graph = [False] * len(spec.nodes)
@@ -138,7 +147,7 @@ def _nodes(spec: ModelSpec) -> list[_Node]:
         params = kind.node_param_tensors(node.args, node.input_shapes, node.output_shape)
         grads = tuple(i >= 0 and needs[i] for i in node.inputs)
         needs.append(bool(params) or any(grads))
-        step = TrainingStep(spec.batch_size, spec.dtype_bytes, grads)
+        step = TrainingStep(spec.batch_size, spec.dtype_bytes, grads, device=device)
         record = (
             kind.node_autograd(node.args, node.input_shapes, node.output_shape, step) if needs[-1] else None
         )
@@ -146,10 +155,11 @@ def _nodes(spec: ModelSpec) -> list[_Node]:
     return nodes
 
 
-def training_cost(spec: ModelSpec, optimizer: str) -> TrainingCost:
-    """Model one training step of `spec` (one variant, already transformed) with `optimizer`."""
+def training_cost(spec: ModelSpec, optimizer: str, device: str = "cpu") -> TrainingCost:
+    """Model one training step of `spec` (one variant, already transformed) with `optimizer`, as
+    torch's kernels for `device` (`cpu` or `cuda`) run it."""
     itemsize, batch = spec.dtype_bytes, spec.batch_size
-    nodes = _nodes(spec)
+    nodes = _nodes(spec, device)
     memory = _Memory()
     network_input = _Storage(prod(spec.input) * itemsize * batch, -1)
     network_input.holders = 1  # the caller's
@@ -267,8 +277,8 @@ def training_cost(spec: ModelSpec, optimizer: str) -> TrainingCost:
 
     # The optimizer's step: every parameter's gradient, and the step's temporaries.
     tensors = tuple(elements for node in nodes for elements in node.params)
-    memory.moment(optimizer_scratch_bytes(optimizer, tensors, itemsize))
-    state = optimizer_state_bytes(optimizer, tensors, itemsize)
+    memory.moment(optimizer_scratch_bytes(optimizer, tensors, itemsize, device))
+    state = optimizer_state_bytes(optimizer, tensors, itemsize, device)
     buffers = 0
     for node in nodes:
         cost = node.kind.node_cost(node.spec.args, node.spec.input_shapes, node.spec.output_shape)

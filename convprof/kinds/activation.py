@@ -102,7 +102,7 @@ class DropoutArgs:
 
 
 def dropout_autograd(args: DropoutArgs, noise_bytes: int, step: TrainingStep) -> Autograd:
-    """Return what torch's CPU dropout keeps in training: its scaled noise, the model's dtype.
+    """Return what torch's dropout keeps in training: its scaled noise (`noise_bytes` of it).
 
     p = 0 returns the input itself; p = 1 multiplies by a zero scalar, which it keeps; otherwise the
     noise (one value per element, or per channel for channel dropout) is kept for the backward."""
@@ -318,7 +318,10 @@ class Dropout(_Elementwise):
         return not training or args.inplace or args.p == 0
 
     def autograd(self, args: DropoutArgs, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
-        return dropout_autograd(args, step.nbytes(prod(in_shape)), step)
+        # On CUDA torch's fused dropout keeps a one-byte mask per element instead of the noise.
+        elements = prod(in_shape)
+        mask = elements * step.batch if step.device == "cuda" else step.nbytes(elements)
+        return dropout_autograd(args, mask, step)
 
 
 @dataclass(frozen=True, slots=True)

@@ -126,6 +126,11 @@ class TrainingStep:
     """Bytes per element of the model's dtype."""
     grads: tuple[bool, ...]
     """Per input: whether it needs a gradient (some node before it has parameters)."""
+    recorded: bool = True
+    """Whether autograd records the node (its output needs a gradient); when not, what it keeps is
+    freed as the forward goes."""
+    device: str = "cpu"
+    """`cpu` or `cuda`: whose kernels the step runs (they keep different tensors in a few places)."""
 
     def nbytes(self, elements: int) -> int:
         """Return the bytes of `elements` values of the model's dtype for the whole batch."""

@@ -333,7 +333,6 @@ class PReLU(_Elementwise):
     """x if x > 0 else a * x, with learnable slopes a."""
 
     name = "PReLU"
-    not_importable = "no reader yet (its init value is no argument of the spec)"
     Args = PReLUArgs
 
     def output_shape(self, args: PReLUArgs, shape: Shape) -> Shape:
@@ -446,9 +445,10 @@ class _Softmax(_Elementwise):
         self, args: SoftmaxArgs, in_shape: Shape, rf: ReceptiveField | None
     ) -> ReceptiveField | None:
         axis = softmax_axis(args.dim, in_shape)
-        channels = len(in_shape) - 1 if rf is not None and rf.channels_last else 0
-        # Along channels a unit still sees the same positions; along a spatial axis, all of it.
-        return rf if axis == channels else None
+        # Along channels a unit still sees the same positions; along a spatial axis, all of them.
+        if rf is None or not rf.fits(in_shape) or axis in rf.spatial_axes():
+            return None
+        return rf
 
     def build(self, args: SoftmaxArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
         from torch import nn

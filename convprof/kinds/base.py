@@ -16,7 +16,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FULL",
+    "PARAMETER",
     "TENSOR",
+    "TRACED",
     "ImportStep",
     "LayerCost",
     "LayerKind",
@@ -29,6 +31,7 @@ __all__ = [
     "as_pair",
     "lookup",
     "register",
+    "reshaped_field",
     "round_width",
     "spatial_field",
 ]
@@ -53,6 +56,30 @@ class _Tensor:
 TENSOR: Any = _Tensor()
 
 
+class _Parameter:
+    """The marker a TorchCall puts where the call reads one of the model's parameters directly."""
+
+    def __repr__(self) -> str:
+        return "PARAMETER"
+
+
+#: Where a TorchCall's arguments held a parameter of the model, read in a forward (ConvNeXt's
+#: `self.layer_scale * x`); its shape is in `parameter_shapes`.
+PARAMETER: Any = _Parameter()
+
+
+class _Traced:
+    """The marker a TorchCall puts where the call reads a value computed while tracing."""
+
+    def __repr__(self) -> str:
+        return "TRACED"
+
+
+#: Where a TorchCall's arguments held a value computed while tracing (`x.size(0)`, `x.shape[-2:]`):
+#: known only from the call's output shape.
+TRACED: Any = _Traced()
+
+
 @dataclass(frozen=True, slots=True)
 class TorchCall:
     """A torch function or Tensor method call met while importing, as a kind's reader sees it."""
@@ -67,6 +94,11 @@ class TorchCall:
     """Per-sample shape of each tensor the call reads, in argument order."""
     output_shape: Shape
     """Per-sample shape torch gives its output."""
+    parameter_shapes: tuple[Shape, ...] = ()
+    """Whole shape of each parameter the call reads directly (a PARAMETER in the arguments), in order."""
+    item: int | None = None
+    """For a call that returns several tensors (`x.chunk(2, 1)`), which one this node is (the index
+    `operator.getitem` takes); None for a call that returns one tensor."""
 
     def arg(self, position: int, name: str, default: Any) -> Any:
         """Return the argument at `position` or called `name`, else `default`."""
@@ -87,9 +119,24 @@ class ReceptiveField:
     """Extent on the input, per spatial dimension (theoretical: padding included)."""
     jump: tuple[int, ...]
     """Distance on the input between neighbouring output units, per spatial dimension."""
-    channels_last: bool = False
-    """True while a permute has moved the channels after the spatial dimensions (a linear layer then
-    mixes channels only, as ConvNeXt's pointwise layers do)."""
+    lead: int = 1
+    """Dimensions of each sample before the spatial ones, which are not spatial: 1 for the channels;
+    0 once a permute has moved them last (ConvNeXt); 2 once a view has split them in two
+    (ShuffleNet's channel shuffle)."""
+    trail: int = 0
+    """Dimensions after the spatial ones, which are not spatial: 1 while the channels are last (a
+    linear layer then mixes channels only, as ConvNeXt's pointwise layers do)."""
+
+    def fits(self, shape: Shape) -> bool:
+        """Return True when `shape` has this field's layout: its dimensions are lead, spatial, trail.
+
+        They differ once a flatten has merged spatial dimensions: a window over a merged dimension
+        covers rows of the original ones, not a box."""
+        return self.lead + len(self.size) + self.trail == len(shape)
+
+    def spatial_axes(self) -> range:
+        """Return the sample's spatial dimensions (0 is the first after the batch)."""
+        return range(self.lead, self.lead + len(self.size))
 
 
 #: The receptive field of a unit connected to the whole input.
@@ -120,14 +167,34 @@ def round_width(value: float) -> int:
 
 
 def spatial_field(rf: ReceptiveField | None, in_shape: Shape) -> ReceptiveField | None:
-    """Return `rf` when it has one extent per spatial dimension of `in_shape`, else FULL.
+    """Return `rf` when `in_shape` is channels then one dimension per extent of `rf`, else FULL.
 
-    They differ once a Flatten has merged spatial dimensions: a window over a merged dimension covers
-    rows of the original ones, not a box, so a later unit's field is bounded by the whole input and
-    reported as such rather than guessed."""
-    if rf is None or len(rf.size) != len(in_shape) - 1:
+    A window (a convolution, a pool) slides over every dimension after the first. After a flatten
+    that merged spatial dimensions, a permute or a view, those need not be the spatial dimensions:
+    a window over a merged dimension covers rows of the original ones, not a box, so a later unit's
+    field is bounded by the whole input and reported as such rather than guessed."""
+    if rf is None or rf.lead != 1 or rf.trail != 0 or not rf.fits(in_shape):
         return FULL
     return rf
+
+
+def reshaped_field(in_shape: Shape, out_shape: Shape, rf: ReceptiveField | None) -> ReceptiveField | None:
+    """Return the receptive field after each sample is reshaped from `in_shape` to `out_shape`.
+
+    A reshape that regroups only the dimensions before and after the spatial ones (ShuffleNet's
+    channels split into groups and merged back) keeps the field, the spatial dimensions where the
+    regrouping puts them; any other reshapes spatial dimensions, reported as the whole input."""
+    if rf is None or in_shape == out_shape:
+        return rf
+    if not rf.fits(in_shape):
+        return FULL
+    spatial = in_shape[rf.lead : rf.lead + len(rf.size)]
+    before = prod(in_shape[: rf.lead])
+    for lead in range(len(out_shape) - len(spatial) + 1):
+        if prod(out_shape[:lead]) == before and out_shape[lead : lead + len(spatial)] == spatial:
+            trail = len(out_shape) - lead - len(spatial)
+            return ReceptiveField(rf.size, rf.jump, lead=lead, trail=trail)
+    return FULL
 
 
 def as_pair(value: int | tuple[int, ...] | list[int]) -> tuple[int, int]:
@@ -170,6 +237,11 @@ class LayerKind(ABC):
     """torch callables the importer offers to `from_call`: `torch.nn.functional.relu`, `Tensor.relu`."""
     not_importable: ClassVar[str] = ""
     """Why no torch module or call is read back as this kind (public kinds without a reader say so)."""
+    parameter_at_path: ClassVar[bool] = False
+    """True for a kind that is one learnable tensor and an operation with it (ConvNeXt's layer
+    scale): the built model holds that tensor at the node's own path (`features.1.0.layer_scale`, as
+    the model it is imported from names it) rather than in a submodule, and the importer reads it
+    from a call that reads a parameter of the model directly (a PARAMETER in `from_call`)."""
     torch_class_of_its_name: ClassVar[bool] = False
     """True where torch.nn has a class of the kind's own name that reads back as it: `torch_types` is
     then that class, for every registered kind below (one that says it is not importable excepted)."""

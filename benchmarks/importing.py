@@ -8,8 +8,9 @@
    its FLOPs with FlopCounterMode (its parameters too);
 3. the frozen spec counted again: `convprof compare FILE --no-latency --format json` (no torch).
 
-Then, in this process, each model of the zoo test: parameters, FLOPs and the time `import_module`
-takes on the model built on the meta device (a Markdown table for the README).
+Then, in this process, each model of the zoo test: parameters, FLOPs and the median time
+`import_module` takes on the model built on the meta device over the same number of runs (a
+Markdown table for the README).
 """
 
 from __future__ import annotations
@@ -40,8 +41,8 @@ print(sum(p.numel() for p in model.parameters()), counter.get_total_flops())
 """
 
 
-def zoo_table() -> None:
-    """Print the zoo's parameters, FLOPs and import times as a Markdown table."""
+def zoo_table(runs: int) -> None:
+    """Print the zoo's parameters, FLOPs and median import times as a Markdown table."""
     import torch
 
     from convprof.graph.analyze import analyze
@@ -61,12 +62,14 @@ def zoo_table() -> None:
                 model = build(**kwargs).eval()
         except NotImplementedError:
             model = build(**kwargs).to("meta").eval()
-        start = time.perf_counter()
-        spec = import_module(model, shape, name=name).spec
-        seconds = time.perf_counter() - start
+        seconds = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            spec = import_module(model, shape, name=name).spec
+            seconds.append(time.perf_counter() - start)
         conv = analyze(spec).variant("conv")
         size = "x".join(map(str, shape))
-        print(f"| {name} | {size} | {conv.params:,} | {conv.flops:,} | {seconds:.2f} |")
+        print(f"| {name} | {size} | {conv.params:,} | {conv.flops:,} | {statistics.median(seconds):.2f} |")
 
 
 def main() -> None:
@@ -111,7 +114,7 @@ def main() -> None:
     ratio = medians["convprof import resnet50"] / medians["peer: torch + meta build + FlopCounterMode"]
     print(f"import / peer (resnet50): {ratio:.2f}x")
     print()
-    zoo_table()
+    zoo_table(options.runs)
 
 
 if __name__ == "__main__":

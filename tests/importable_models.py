@@ -185,3 +185,161 @@ class EarlierOutput(nn.Module):
         y = x.relu()
         torch.sigmoid(x)
         return y
+
+
+class Shifted(nn.Module):
+    """A parameter added in forward: no kind is a parameter added."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.shift = nn.Parameter(torch.ones(3, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.shift
+
+
+class LayerScaled(nn.Module):
+    """ConvNeXt's layer scale: a block's own parameter of one value per channel times its branch."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.layer_scale = nn.Parameter(torch.rand(4, 1, 1) + 0.5)
+        self.head = nn.Conv2d(4, 2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.layer_scale * self.conv(x))
+
+
+class ScaledTwice(LayerScaled):
+    """One layer scale multiplied twice: its parameter would be counted twice."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.layer_scale * self.conv(x)
+        return self.head(y * self.layer_scale)
+
+
+def channel_shuffle(x: torch.Tensor, groups: int) -> torch.Tensor:
+    """ShuffleNet's channel shuffle, as torchvision writes it."""
+    batch, channels, height, width = x.size()
+    x = x.view(batch, groups, channels // groups, height, width)
+    x = torch.transpose(x, 1, 2).contiguous()
+    return x.view(batch, -1, height, width)
+
+
+class Shuffled(nn.Module):
+    """ShuffleNet V2's unit: half the channels through a branch, concatenated back, shuffled."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, padding=1)
+        self.branch = nn.Sequential(nn.Conv2d(4, 4, 1), nn.BatchNorm2d(4), nn.ReLU())
+        self.head = nn.Conv2d(8, 2, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x1, x2 = self.stem(x).chunk(2, dim=1)
+        out = torch.cat((x1, self.branch(x2)), dim=1)
+        return self.head(channel_shuffle(out, 2))
+
+
+class Sliced(nn.Module):
+    """Pieces of tensors: slices, split by sections, unbind, narrow, squeeze and unsqueeze."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 6, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        a, b = torch.split(y, [2, 4], dim=1)
+        c = y[:, 1:5, ..., :-1]
+        d = y.unbind(2)[-1].unsqueeze(2)
+        e = torch.narrow(b, 1, 1, 2).unsqueeze(-1).squeeze(-1)
+        out = torch.cat([a, e], 1) + c[..., :1] * d[:, 1:5, :, :1]
+        return out.permute(0, 2, 3, 1).swapaxes(1, 2)
+
+
+class Resized(nn.Module):
+    """Up-sampling of every form: modules, F.interpolate by a traced size and by a factor, F.pad."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, stride=2, padding=1)
+        self.bilinear = nn.UpsamplingBilinear2d(scale_factor=2)
+        self.nearest = nn.Upsample(size=(6, 5))
+        self.norm = nn.LayerNorm(4, eps=1e-3)
+        self.prelu = nn.PReLU(4, init=0.1)
+        self.pad = nn.ReflectionPad2d((1, 0, 2, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        up = F.interpolate(self.prelu(y), size=x.shape[-2:], mode="bilinear", align_corners=False)
+        up = up + self.bilinear(y)
+        small = F.interpolate(F.pad(self.nearest(y), (1, 1, 0, 2), value=0.5), scale_factor=1.5)
+        z = self.norm(up.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        z = F.layer_norm(F.pad(z, (1, 1, 1, 1), mode="circular"), (10,))
+        return self.pad(z)[:, :, :2, :2] + small[:, :, :2, :2]
+
+
+class Segmenter(nn.Module):
+    """A segmentation model's interface: logits up-sampled to the input's size, returned by name."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.backbone = nn.Sequential(nn.Conv2d(3, 4, 3, stride=2, padding=1), nn.ReLU())
+        self.classifier = nn.Conv2d(4, 5, 1)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        out = self.classifier(self.backbone(x))
+        return {"out": F.interpolate(out, size=x.shape[-2:], mode="bilinear", align_corners=False)}
+
+
+class TwoHeads(Segmenter):
+    """Two outputs by name: a spec has one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.aux = nn.Conv2d(4, 5, 1)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:  # type: ignore[override]
+        features = self.backbone(x)
+        return {"out": self.classifier(features), "aux": self.aux(features)}
+
+
+class Conv2dWithInit(nn.Conv2d):
+    """A torch.nn class with its own constructor only (torchvision's Conv3DSimple): computes what it
+    derives from."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__(channels, channels, 3, padding=1, bias=False)
+
+    @staticmethod
+    def stride_of(depth: int) -> int:
+        return depth
+
+
+class Conv2dScaledWeights(nn.Conv2d):
+    """A torch.nn class whose convolution reads its weight otherwise: not what it derives from."""
+
+    def _conv_forward(
+        self, input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None
+    ) -> torch.Tensor:
+        return super()._conv_forward(input, weight * 2, bias)
+
+
+class Subclassed(nn.Module):
+    """Subclasses of torch.nn classes: one read as a convolution, the other traced into."""
+
+    def __init__(self, overriding: bool = False) -> None:
+        super().__init__()
+        self.conv = Conv2dScaledWeights(3, 3, 1) if overriding else Conv2dWithInit(3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x).relu()
+
+
+class Summed(nn.Module):
+    """A sum over the whole batch: one number, not a tensor per sample."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.relu().sum()

@@ -127,8 +127,20 @@ LAYER = st.one_of(
     st.builds(lambda r: {"pixelunshuffle": {"downscale_factor": r}}, st.integers(1, 2)),
     st.builds(
         lambda mode, padding: {f"{mode}pad2d": {"padding": padding}},
-        st.sampled_from(["zero", "reflection", "replication"]),
+        st.sampled_from(["zero", "reflection", "replication", "circular"]),
         st.one_of(st.integers(0, 2), st.lists(st.integers(-1, 2), min_size=4, max_size=4)),
+    ),
+    # Views: a run of one dimension (never the batch's), each sample regrouped into another image
+    # (sizes that do not fit are refused by both, as they must be).
+    st.builds(
+        lambda dim, start, length: {"narrow": {"dim": dim, "start": start, "length": length}},
+        st.sampled_from([1, 2, 3, -1, -2, -3]),
+        st.integers(-3, 3),
+        st.integers(1, 4),
+    ),
+    st.builds(
+        lambda sizes: {"reshape": {"shape": sizes}},
+        st.lists(st.sampled_from([1, 2, 3, 4, 6, -1]), min_size=3, max_size=3),
     ),
 )
 HEAD = st.lists(
@@ -168,8 +180,25 @@ class _Scale(torch.nn.Module):
         return x * self.weight
 
 
+class _Function(torch.nn.Module):
+    """A torch function of the input as a module."""
+
+    def __init__(self, function: Any) -> None:
+        super().__init__()
+        self.function = function
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = self.function(x)
+        return out
+
+
 #: Kinds torch.nn has no class of that name for, built from the channels they see.
 CHANNEL_MODULES: dict[str, Any] = {"layernorm2d": _LayerNorm2d, "scale": _Scale}
+#: Kinds that are torch functions, built from their arguments.
+FUNCTIONS: dict[str, Any] = {
+    "narrow": lambda a: _Function(lambda x: torch.narrow(x, a["dim"], a["start"], a["length"])),
+    "reshape": lambda a: _Function(lambda x: x.reshape(x.shape[0], *a["shape"])),
+}
 
 
 def torch_accepts(spec_layers: list[Any], in_shape: tuple[int, ...], batch: int) -> bool:
@@ -194,6 +223,8 @@ def torch_accepts(spec_layers: list[Any], in_shape: tuple[int, ...], batch: int)
                     module = torch.nn.GroupNorm(args.pop("num_groups"), x.shape[1], **args)
                 elif kind in CHANNEL_MODULES:
                     module = CHANNEL_MODULES[kind](x.shape[1])
+                elif kind in FUNCTIONS:
+                    module = FUNCTIONS[kind](args)
                 else:
                     names = {k.__name__.lower(): k for k in vars(torch.nn).values() if isinstance(k, type)}
                     module = names[kind](**args)
@@ -205,7 +236,7 @@ def torch_accepts(spec_layers: list[Any], in_shape: tuple[int, ...], batch: int)
                     return False
                 modules.append(module)
                 channels = x.shape[1] if x.dim() > 1 else channels
-    except (RuntimeError, ValueError):
+    except (RuntimeError, ValueError, IndexError):  # IndexError: torch.narrow past the end
         return False
     return True
 

@@ -20,22 +20,32 @@ from convprof.graph.analyze import analyze
 from convprof.graph.build import build_model
 from convprof.importing import ModelImportError, UnusedParameters, import_module
 from convprof.importing.refs import load_reference
-from convprof.importing.tables import module_types
+from convprof.importing.tables import module_table, type_name
 from convprof.kinds import all_kinds, lookup
+from convprof.spec.examples import example_names, read_example
 from convprof.spec.parse import parse_spec
 from tests import importable_models as models
 from tests.conftest import ROOT
+from tests.torchvision_code import builder
 
 MODELS_FILE = "tests/importable_models.py"
 #: Tolerance of the rebuilt model's outputs against the original's.
 TOLERANCE = 1e-5
 
 
+def _tensor(output: Any) -> torch.Tensor:
+    """Return a model's output tensor: itself, or the one a dict holds (a segmentation model's)."""
+    if isinstance(output, dict):
+        (output,) = output.values()
+    assert isinstance(output, torch.Tensor)
+    return output
+
+
 def _counts(model: nn.Module, shape: tuple[int, ...]) -> tuple[int, int, int, tuple[int, ...]]:
     """Return torch's own parameters, buffer elements, FLOPs and output shape of `model`."""
     model.eval()
     with FlopCounterMode(display=False) as counter:
-        y = model(torch.randn(1, *shape))
+        y = _tensor(model(torch.randn(1, *shape)))
     params = sum(p.numel() for p in model.parameters())
     buffers = sum(b.numel() for b in model.buffers())
     return params, buffers, counter.get_total_flops(), tuple(y.shape[1:])
@@ -51,22 +61,44 @@ def _randomised(model: nn.Module) -> nn.Module:
     return model.eval()
 
 
+def _named_class(name: str) -> type | str:
+    """Return the class a kind's `torch_types` names, or why it cannot be loaded here."""
+    import importlib
+
+    module_name, _, attribute = name.rpartition(".")
+    if module_name.startswith("torchvision."):
+        # Through torchvision's ConvNeXt code, which defines LayerNorm2d and imports ops.misc.Permute
+        # (loaded as tests/torchvision_code.py says).
+        found = builder("convnext", attribute)
+        return found if isinstance(found, str | type) else f"{name} is no class"
+    cls = getattr(importlib.import_module(module_name), attribute)
+    assert isinstance(cls, type)
+    return cls
+
+
 def test_every_public_kind_reads_back_from_torch_or_says_why_not() -> None:
     for kind in all_kinds():
         if kind.public:
             assert kind.torch_types or kind.torch_calls or kind.not_importable, kind.name
-    table = module_types()  # raises if two kinds claim one torch class
-    for kind in all_kinds():
-        for name in kind.torch_types if kind.public else ():
-            assert any(
-                kind is found and cls.__name__ == name.rsplit(".", 1)[-1] for cls, found in table.items()
-            )
+    table = module_table()  # raises if two kinds claim one class
+    for name, kind in table.items():
+        cls = _named_class(name)
+        if isinstance(cls, str):  # torchvision's classes, where its code cannot be loaded
+            continue
+        assert type_name(cls) == name, kind.name  # the importer finds it by this name
+        assert issubclass(cls, nn.Module)
 
 
 CASES = {
     "functional": (models.Functional, (3, 16, 16)),
     "pooled": (models.Pooled, (3, 32, 32)),
     "stages": (models.Stages, (3, 8, 8)),
+    "layer_scaled": (models.LayerScaled, (3, 8, 8)),
+    "shuffled": (models.Shuffled, (3, 8, 8)),
+    "sliced": (models.Sliced, (3, 5, 6)),
+    "resized": (models.Resized, (3, 8, 8)),
+    "segmenter": (models.Segmenter, (3, 9, 7)),
+    "subclassed": (models.Subclassed, (3, 8, 8)),
 }
 
 
@@ -94,7 +126,7 @@ def test_imported_spec_counts_what_torch_counts_and_rebuilds_the_same_outputs(na
     assert all(key.startswith("aux.") for key in unexpected)
     x = torch.randn(2, *shape)
     with torch.no_grad():
-        assert torch.allclose(rebuilt(x), model(x), atol=TOLERANCE, rtol=TOLERANCE)
+        assert torch.allclose(rebuilt(x), _tensor(model(x)), atol=TOLERANCE, rtol=TOLERANCE)
 
 
 def test_functional_forms_become_the_kinds_they_are() -> None:
@@ -317,7 +349,16 @@ def test_unsupported_ops_exit_2_from_a_process_with_one_line(tmp_path: Path) -> 
 @pytest.mark.parametrize(
     ("model", "message"),
     [
-        (models.Scaled(), "1 x operator.mul (reads the module's tensor scale directly) at <top>"),
+        (models.Shifted(), "1 x operator.add (reads the module's tensor shift directly) at <top>"),
+        (models.Summed(), "1 x Tensor.sum (changes the batch dimension) at <top>"),
+        (
+            models.ScaledTwice(),
+            "1 x operator.mul (its parameter layer_scale is used by another call too) at <top>",
+        ),
+        (
+            models.Subclassed(overriding=True),  # traced into: its weight is read directly
+            "1 x operator.mul (reads the module's tensor conv.weight directly) at conv",
+        ),
         (models.BatchMixing(), "1 x Tensor.view (changes the batch dimension) at <top>"),
         (models.Indices(), "1 x torch.nn.MaxPool2d (its result is not one batched tensor) at pool"),
     ],
@@ -388,6 +429,32 @@ _READ_BACK = [
     ((3, 4, 4, 4), {"batchnorm3d": {"affine": False}}),
     ((3, 10), {"instancenorm1d": {"track_running_stats": True}}),
     ((3, 4, 4), {"instancenorm2d": {"eps": 0.01}}),
+    ((3, 4, 5), {"layernorm": {"normalized_shape": [4, 5], "eps": 0.001, "bias": False}}),
+    ((3, 4, 5), {"layernorm": {"normalized_shape": 5, "elementwise_affine": False}}),
+    ((3, 4, 5), {"layernorm2d": {"eps": 1e-6}}),
+    ((3, 4, 5), {"prelu": {"num_parameters": 3, "init": 0.5}}),
+    ((3, 4, 5), {"upsample": {"scale_factor": [2, 1.5], "mode": "bilinear", "align_corners": True}}),
+    ((3, 4), {"upsample": {"size": 9, "mode": "linear"}}),
+    ((3, 4, 4, 4), {"upsample": {"size": [5, 6, 7]}}),
+    ((3, 4, 5), {"zeropad2d": {"padding": [1, 0, 2, 3]}}),
+    ((3, 4), {"zeropad1d": {"padding": 2}}),
+    ((3, 4, 4, 4), {"zeropad3d": {"padding": [1, 0, 0, 1, 1, 1]}}),
+    ((3, 4), {"constantpad1d": {"padding": [1, 2], "value": 0.5}}),
+    ((3, 4, 5), {"constantpad2d": {"padding": 1, "value": -1.0}}),
+    ((3, 4, 4, 4), {"constantpad3d": {"padding": [0, 1, 0, 1, 0, 1], "value": 2.0}}),
+    ((3, 4), {"reflectionpad1d": {"padding": [1, 2]}}),
+    ((3, 4, 5), {"reflectionpad2d": {"padding": [1, 0, 2, 3]}}),
+    ((3, 4, 4, 4), {"reflectionpad3d": {"padding": 1}}),
+    ((3, 4), {"replicationpad1d": {"padding": 3}}),
+    ((3, 4, 5), {"replicationpad2d": {"padding": [0, 1, 2, 3]}}),
+    ((3, 4, 4, 4), {"replicationpad3d": {"padding": [1, 2, 0, 0, 2, 1]}}),
+    ((3, 4), {"circularpad1d": {"padding": [1, 2]}}),
+    ((3, 4, 5), {"circularpad2d": {"padding": [1, 0, 2, 3]}}),
+    ((3, 4, 4, 4), {"circularpad3d": {"padding": 1}}),
+    ((3, 4, 5), {"permute": {"dims": [0, 2, 3, 1]}}),
+    ((3, 4, 5), {"transpose": {"dim0": 1, "dim1": -1}}),
+    ((3, 4, 5), {"reshape": {"shape": [6, 2, -1]}}),
+    ((3, 4, 5), {"narrow": {"dim": -2, "start": 1, "length": 2}}),
 ]
 
 
@@ -400,7 +467,7 @@ def test_a_kind_reads_back_the_arguments_of_the_module_it_builds(shape: tuple[in
     assert kind is not None
     assert kind.torch_types, node.kind
     module = kind.node_build(node.args, node.input_shapes, node.output_shape)
-    assert f"torch.nn.{type(module).__name__}" in kind.torch_types
+    assert type_name(type(module)) in kind.torch_types
     assert kind.from_module(module) == node.args
 
 
@@ -427,7 +494,137 @@ def test_every_reader_is_read_back_or_covered_elsewhere() -> None:
         "tanh",
         "identity",
         "dropout",
+        # Multi-input modules: read back from the built examples (test above) and the models here.
+        "add",
+        "mul",
+        "cat",
     }
     with_types = {kind.name.lower() for kind in all_kinds() if kind.public and kind.torch_types}
     missing = with_types - read_back - elsewhere
     assert not missing, f"kinds whose torch reader no test reads back: {sorted(missing)}"
+
+
+def _nodes(model: nn.Module, shape: tuple[int, ...]) -> dict[str, Any]:
+    return {node.path: node for node in convprof.from_module(model, shape).nodes}
+
+
+def test_a_channel_shuffle_is_a_reshape_a_transpose_and_a_flatten_of_pieces_of_a_chunk() -> None:
+    nodes = _nodes(models.Shuffled(), (3, 8, 8))
+    # x.chunk(2, dim=1) of 8 channels: channels 0-3 and 4-7, one node each.
+    assert [(nodes[p].kind, nodes[p].args) for p in ("chunk", "chunk_1")] == [
+        ("Narrow", lookup("narrow").Args(dim=1, start=0, length=4)),  # type: ignore[union-attr]
+        ("Narrow", lookup("narrow").Args(dim=1, start=4, length=4)),  # type: ignore[union-attr]
+    ]
+    assert [nodes[p].output_shape for p in ("view", "transpose", "contiguous", "view_1")] == [
+        (2, 4, 8, 8),
+        (4, 2, 8, 8),
+        (4, 2, 8, 8),
+        (8, 8, 8),
+    ]
+    assert (nodes["view"].kind, nodes["transpose"].kind, nodes["view_1"].kind) == (
+        "Reshape",
+        "Transpose",
+        "Flatten",
+    )
+
+
+def test_receptive_fields_pass_through_a_channel_shuffle() -> None:
+    """Only channels are regrouped, so the head sees what two stacked 3x3 convolutions see."""
+    layers = analyze(convprof.from_module(models.Shuffled(), (3, 8, 8))).variant("conv").layers
+    fields = {layer.path: layer.receptive_field for layer in layers}
+    assert fields["view"] == fields["transpose"] == fields["view_1"] == (3, 3)
+    assert fields["head"] == (5, 5)
+
+
+def test_slices_splits_and_unbind_are_narrows_of_the_dimensions_they_cut() -> None:
+    nodes = _nodes(models.Sliced(), (3, 5, 6))
+    narrow = lookup("narrow")
+    assert narrow is not None
+    # torch.split(y, [2, 4], dim=1): channels 0-1 and 2-5.
+    assert nodes["split"].args == narrow.Args(1, 0, 2)
+    assert nodes["split_1"].args == narrow.Args(1, 2, 4)
+    # y[:, 1:5, ..., :-1]: channels 1-4, then the first 5 of 6 columns.
+    assert nodes["getitem"].args == narrow.Args(1, 1, 4)
+    assert nodes["getitem_narrow"].args == narrow.Args(3, 0, 5)
+    # y.unbind(2)[-1]: the last of 5 rows, its dimension dropped.
+    assert nodes["unbind"].args == narrow.Args(2, 4, 1)
+    assert (nodes["unbind_reshape"].kind, nodes["unbind_reshape"].output_shape) == ("Reshape", (6, 6))
+    assert (nodes["swapaxes"].kind, nodes["swapaxes"].args.dim0, nodes["swapaxes"].args.dim1) == (
+        "Transpose",
+        1,
+        2,
+    )
+
+
+def test_resizing_padding_and_norms_read_their_arguments() -> None:
+    nodes = _nodes(models.Resized(), (3, 8, 8))
+    # F.interpolate to x.shape[-2:] (a size known only while tracing): the input's 8x8.
+    assert nodes["interpolate"].args.size == 8
+    assert (nodes["interpolate"].args.mode, nodes["interpolate"].args.align_corners) == ("bilinear", False)
+    # nn.UpsamplingBilinear2d is an nn.Upsample that aligns corners.
+    bilinear = nodes["bilinear"].args
+    assert (nodes["bilinear"].kind, bilinear.scale_factor, bilinear.mode, bilinear.align_corners) == (
+        "Upsample",
+        2.0,
+        "bilinear",
+        True,
+    )
+    assert nodes["nearest"].args.size == (6, 5)
+    assert nodes["interpolate_1"].args.scale_factor == 1.5
+    assert (nodes["pad_1"].kind, nodes["pad_1"].args.padding, nodes["pad_1"].args.value) == (
+        "ConstantPad2d",
+        (1, 1, 0, 2),
+        0.5,
+    )
+    assert (nodes["pad_2"].kind, nodes["pad_2"].args.padding) == ("CircularPad2d", 1)
+    assert (nodes["pad"].kind, nodes["pad"].args.padding) == ("ReflectionPad2d", (1, 0, 2, 1))
+    assert (nodes["norm"].args.normalized_shape, nodes["norm"].args.eps) == (4, 1e-3)
+    assert (nodes["layer_norm"].args.normalized_shape, nodes["layer_norm"].args.elementwise_affine) == (
+        10,
+        False,
+    )
+    assert (nodes["prelu"].args.num_parameters, nodes["prelu"].args.init) == (4, 0.1)
+
+
+def test_a_block_parameter_multiplied_in_forward_is_a_scale_at_its_own_path() -> None:
+    model = models.LayerScaled()
+    spec = convprof.from_module(model, (3, 8, 8))
+    (scale,) = [node for node in spec.nodes if node.kind == "Scale"]
+    assert scale.path == "layer_scale"
+    rebuilt = build_model(spec, "conv")
+    # The built model holds it where the original does: the same state_dict keys, no more.
+    assert set(rebuilt.state_dict()) == set(model.state_dict())
+    assert tuple(rebuilt.get_parameter("layer_scale").shape) == (4, 1, 1)
+
+
+def test_a_subclass_that_only_constructs_is_read_as_the_torch_class_it_derives_from() -> None:
+    conv, relu = convprof.from_module(models.Subclassed(), (3, 8, 8)).nodes
+    assert (conv.path, conv.kind, conv.args.padding, conv.args.bias) == ("conv", "Conv2d", (1, 1), False)
+    assert (relu.path, relu.inputs) == ("relu", (0,))
+
+
+def test_a_model_returning_one_tensor_in_a_dict_has_it_as_output() -> None:
+    result = import_module(models.Segmenter(), (3, 9, 7))
+    assert result.spec.output == (5, 9, 7)
+    assert "# The spec's output is the model's output['out'], the one tensor it returns.\n" in result.text
+
+
+def test_a_model_returning_several_tensors_gets_one_line_naming_them_and_the_fix() -> None:
+    code, _, err = _invoke("import", f"{MODELS_FILE}:TwoHeads", "--input", "3x8x8")
+    assert code == 2
+    assert err == (
+        "convprof: error: TwoHeads returns 2 tensors, ['out'] and ['aux'], where a spec has one output: "
+        "import a wrapper module whose forward returns the one to profile (`return model(x)['out']`)\n"
+    )
+
+
+@pytest.mark.parametrize("name", example_names())
+def test_every_example_built_as_torch_is_imported_back_as_itself(name: str) -> None:
+    """Every module class and call convprof builds is read back: the built model's import counts the
+    same, node by node, as the spec it was built from."""
+    spec = parse_spec(read_example(name) or b"", name, name)
+    imported = import_module(build_model(spec, "conv", "meta"), spec.input).spec
+    assert [(n.path, n.kind, n.inputs, n.output_shape) for n in imported.nodes] == [
+        (n.path, n.kind, n.inputs, n.output_shape) for n in spec.nodes
+    ]
+    assert analyze(imported).variant("conv").layers == analyze(spec).variant("conv").layers

@@ -324,10 +324,11 @@ def test_every_public_kind_is_covered_by_an_oracle_test() -> None:
         *("instancenorm2d", "dropout2d", "groupnorm", "layernorm", "layernorm2d", "localresponsenorm"),
         *(
             f"{mode}pad{rank}d"
-            for mode in ("zero", "constant", "reflection", "replication")
+            for mode in ("zero", "constant", "reflection", "replication", "circular")
             for rank in (1, 2, 3)
         ),
         *("upsample", "pixelshuffle", "pixelunshuffle", "permute", "transpose", "scale"),
+        *("reshape", "narrow"),
         *(
             "elu",
             "selu",

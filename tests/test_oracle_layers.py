@@ -220,7 +220,9 @@ def _padding(dims: int, amounts: Any) -> Any:
     return amounts if isinstance(amounts, int) else [amounts[i % len(amounts)] for i in range(2 * dims)]
 
 
-@pytest.mark.parametrize("prefix", ["ZeroPad", "ConstantPad", "ReflectionPad", "ReplicationPad"])
+@pytest.mark.parametrize(
+    "prefix", ["ZeroPad", "ConstantPad", "ReflectionPad", "ReplicationPad", "CircularPad"]
+)
 @pytest.mark.parametrize("dims", [1, 2, 3])
 @pytest.mark.parametrize("shape", [(3,), (3, 4), (3, 4, 5), (2, 3, 4, 5)], ids=str)
 @pytest.mark.parametrize("amounts", [0, 1, 3, 4, -1, -3, [2, 0, 1, 3], [-1, 3, 0, 2], [1, -4, 2, 0]], ids=str)
@@ -320,12 +322,68 @@ def test_transpose_matches_torch(dim0: int, dim1: int) -> None:
     check((3, 4, 5), {"transpose": {"dim0": dim0, "dim1": dim1}}, lambda s: Transpose(dim0, dim1))
 
 
+class _Function(nn.Module):
+    """A torch function of the input as a module (for the kinds torch.nn has no class for)."""
+
+    def __init__(self, function: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        super().__init__()
+        self.function = function
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.function(x)
+
+
+@pytest.mark.parametrize(
+    "target",
+    [[2, 3, 2, 5], [-1, 5], [12, -1], [60], [3, 20], [5, 4, 3], [-1, -1, 5], [7, -1], [61], [2, 2, 3, 5, 1]],
+    ids=str,
+)
+def test_reshape_matches_torch(target: list[int]) -> None:
+    check((3, 4, 5), {"reshape": {"shape": target}}, lambda s: _Function(lambda x: x.reshape(BATCH, *target)))
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=str)
+@pytest.mark.parametrize(
+    ("dim", "start", "length"),
+    [
+        (1, 0, 1),
+        (1, 2, 4),
+        (1, 5, 1),
+        (1, 5, 2),
+        (-1, 1, 2),
+        (2, 0, 5),
+        (2, 4, 2),
+        (3, -2, 2),
+        (1, -7, 1),
+        (4, 0, 1),
+    ],
+    ids=str,
+)
+def test_narrow_matches_torch(shape: tuple[int, ...], dim: int, start: int, length: int) -> None:
+    check(
+        shape,
+        {"narrow": {"dim": dim, "start": start, "length": length}},
+        lambda s: _Function(lambda x: torch.narrow(x, dim, start, length)),
+    )
+
+
+def test_reshape_and_narrow_refuse_what_is_no_shape() -> None:
+    with pytest.raises(SpecError, match=r"expected a positive integer or -1, got int 0"):
+        make_spec((3, 4), [{"reshape": {"shape": [0, 12]}}])
+    with pytest.raises(SpecError, match=r"shape \[5, -1\] cannot hold the 12 elements"):
+        make_spec((3, 4), [{"reshape": {"shape": [5, -1]}}])
+    with pytest.raises(SpecError, match="expected a positive integer"):
+        make_spec((3, 4), [{"narrow": {"dim": 1, "start": 0, "length": 0}}])  # torch: an empty tensor
+
+
 @pytest.mark.parametrize(
     ("kind", "args"),
     [
         ("permute", {"dims": [1, 0, 2, 3]}),
         ("transpose", {"dim0": 0, "dim1": 1}),
         ("transpose", {"dim0": -4, "dim1": 1}),
+        ("narrow", {"dim": 0, "start": 0, "length": 1}),
+        ("narrow", {"dim": -4, "start": 0, "length": 1}),
     ],
 )
 def test_reordering_the_batch_is_refused(kind: str, args: dict[str, Any]) -> None:
@@ -369,6 +427,9 @@ N = C * H * W
         ({"reflectionpad2d": {"padding": 1}}, (C, H, W), 0),
         ({"pixelshuffle": {"upscale_factor": 1}}, (C, H, W), 0),
         ({"permute": {"dims": [0, 2, 3, 1]}}, (C, H, W), 0),
+        ({"reshape": {"shape": [2, 3, H, W]}}, (C, H, W), 0),
+        ({"narrow": {"dim": 1, "start": 1, "length": 2}}, (C, H, W), 0),
+        ({"circularpad2d": {"padding": 1}}, (C, H, W), 0),
         ("scale", (C, H, W), 1),
         ("alphadropout", (C, H, W), 0),
     ],
@@ -450,3 +511,46 @@ def test_merging_channels_last_paths_keeps_the_layout() -> None:
         {"linear": {"out_features": 4}},
     ]
     assert _fields((4, 6, 6), layers) == [(3, 3)] * 5
+
+
+def test_a_conv_on_channels_moved_last_sees_no_box() -> None:
+    """Its window then slides over width and channels: not the image's positions."""
+    fields = _fields(
+        (4, 8, 8),
+        [
+            {"conv2d": {"out_channels": 4, "kernel_size": 3, "padding": 1}},
+            {"permute": {"dims": [0, 2, 3, 1]}},
+            {"conv2d": {"out_channels": 8, "kernel_size": 3, "padding": 1}},
+        ],
+    )
+    assert fields == [(3, 3), (3, 3), None]
+
+
+def test_regrouping_channels_keeps_the_field_and_reshaping_positions_does_not() -> None:
+    conv = {"conv2d": {"out_channels": 6, "kernel_size": 3, "padding": 1}}
+    shuffle = [
+        {"reshape": {"shape": [2, 3, 8, 8]}},
+        {"transpose": {"dim0": 1, "dim1": 2}},
+        {"reshape": {"shape": [6, 8, 8]}},
+        conv,
+    ]
+    # A 3x3 conv, the channels shuffled, another 3x3 conv: 5x5 as without the shuffle.
+    assert _fields((6, 8, 8), [conv, *shuffle]) == [(3, 3)] * 4 + [(5, 5)]
+    # The same with the channels merged back by a flatten.
+    merged = [*shuffle[:2], {"flatten": {"start_dim": 1, "end_dim": 2}}, conv]
+    assert _fields((6, 8, 8), [conv, *merged]) == [(3, 3)] * 4 + [(5, 5)]
+    # Rows regrouped (8x8 read as 4x16): neighbours on the input are not neighbours any more.
+    assert _fields((6, 8, 8), [conv, {"reshape": {"shape": [6, 4, 16]}}, conv]) == [(3, 3), None, None]
+    # Swapping a channel group with a row: spatial dimensions are no longer together.
+    assert _fields((6, 8, 8), [conv, shuffle[0], {"transpose": {"dim0": 2, "dim1": 3}}]) == [
+        (3, 3),
+        (3, 3),
+        None,
+    ]
+
+
+def test_a_narrowed_unit_keeps_its_field() -> None:
+    conv = {"conv2d": {"out_channels": 6, "kernel_size": 3, "stride": 2}}
+    layers = [conv, {"narrow": {"dim": 3, "start": 1, "length": 3}}, conv]
+    # 3 wide, 2 apart; cutting columns moves no unit; the next conv adds 2 x 2.
+    assert _fields((1, 17, 17), layers) == [(3, 3), (3, 3), (7, 7)]

@@ -1,4 +1,4 @@
-"""torchvision's classification zoo imported: exact counts, output shapes and outputs of the rebuilt model.
+"""torchvision's zoo imported: exact counts, output shapes and outputs of the rebuilt model.
 
 Counts are checked for every model below, built on the meta device; outputs with real weights for
 one model of each family (OUTPUTS), at a small input, so that the test stays within a minute or two.
@@ -19,15 +19,15 @@ from torch.utils.flop_counter import FlopCounterMode
 from convprof.graph.analyze import analyze
 from convprof.graph.build import build_model
 from convprof.importing import import_module
+from convprof.spec.examples import read_example
 from convprof.spec.parse import parse_spec
 from tests.torchvision_code import builder
 
 #: Tolerance of the rebuilt model's outputs against the original's.
 TOLERANCE = 1e-5
-#: Sides of the input the outputs are compared at: small, so that real forward passes stay cheap
-#: (counts are compared at the model's own input, on the meta device). Inception needs at least 75.
+#: Side of the input the outputs are compared at: small, so that real forward passes stay cheap
+#: (counts are compared at the model's own input, on the meta device).
 OUTPUT_SIDE = 64
-INCEPTION_OUTPUT_SIDE = 96
 #: Without auxiliary heads or input transforms; init_weights=False only skips torchvision's warning.
 _PLAIN = {"aux_logits": False, "transform_input": False, "init_weights": False}
 #: Model -> (torchvision.models module, keyword arguments, input).
@@ -68,6 +68,15 @@ ZOO: dict[str, tuple[str, dict[str, Any], tuple[int, ...]]] = {
     "densenet121": ("densenet", {}, (3, 224, 224)),
     "googlenet": ("googlenet", _PLAIN, (3, 224, 224)),
     "inception_v3": ("inception", _PLAIN, (3, 299, 299)),
+    "shufflenet_v2_x1_0": ("shufflenetv2", {}, (3, 224, 224)),
+    "convnext_tiny": ("convnext", {}, (3, 224, 224)),
+    # Video: 16 frames of 112x112.
+    "r3d_18": ("video.resnet", {}, (3, 16, 112, 112)),
+    "r2plus1d_18": ("video.resnet", {}, (3, 16, 112, 112)),
+    # Segmentation, without fetching a pretrained backbone (weights change values, never counts); they
+    # return {"out": logits}, read as the spec's output.
+    "fcn_resnet50": ("segmentation.fcn", {"weights_backbone": None, "aux_loss": False}, (3, 224, 224)),
+    "lraspp_mobilenet_v3_large": ("segmentation.lraspp", {"weights_backbone": None}, (3, 224, 224)),
 }
 
 
@@ -86,7 +95,14 @@ OUTPUTS = (
     "densenet121",
     "googlenet",
     "inception_v3",
+    "shufflenet_v2_x1_0",
+    "convnext_tiny",
+    "r3d_18",
+    "lraspp_mobilenet_v3_large",
 )
+#: Inputs the outputs are compared at where the square OUTPUT_SIDE does not fit: Inception needs at
+#: least 75; a video model takes frames too.
+OUTPUT_SHAPES = {"inception_v3": (3, 96, 96), "r3d_18": (3, 4, 32, 32)}
 
 
 def _model(name: str, device: str) -> nn.Module:
@@ -103,11 +119,23 @@ def _model(name: str, device: str) -> nn.Module:
         except NotImplementedError:  # regnet computes its widths with tensors: build it, then move it
             return build(**kwargs).to("meta").eval()  # type: ignore[no-any-return]
     model: nn.Module = build(**kwargs)
-    for sub in model.modules():  # statistics other than 0 and 1, so that a mix-up would show
-        if isinstance(sub, nn.BatchNorm2d):
-            sub.running_mean.uniform_(-0.1, 0.1)
-            sub.running_var.uniform_(0.9, 1.1)
+    with torch.no_grad():
+        for sub in model.modules():  # statistics other than 0 and 1, so that a mix-up would show
+            if isinstance(sub, nn.modules.batchnorm._BatchNorm):
+                sub.running_mean.uniform_(-0.1, 0.1)
+                sub.running_var.uniform_(0.9, 1.1)
+        for path, parameter in model.named_parameters():  # ConvNeXt's are all 1e-6 at first
+            if path.endswith("layer_scale"):
+                parameter.uniform_(0.5, 1.5)
     return model.eval()
+
+
+def _output(output: Any) -> torch.Tensor:
+    """Return a model's output tensor: a segmentation model returns it as {"out": ...}."""
+    if isinstance(output, dict):
+        output = output["out"]
+    assert isinstance(output, torch.Tensor)
+    return output
 
 
 @pytest.mark.parametrize("name", sorted(ZOO))
@@ -121,7 +149,7 @@ def test_imported_zoo_model_counts_what_torch_counts(name: str) -> None:
     assert conv.params == sum(p.numel() for p in model.parameters())
     assert conv.buffer_bytes == sum(b.numel() * b.element_size() for b in model.buffers())
     with FlopCounterMode(display=False) as counter:
-        output = model(torch.empty((1, *shape), device="meta"))
+        output = _output(model(torch.empty((1, *shape), device="meta")))
     assert conv.flops == counter.get_total_flops()
     assert spec.output == tuple(output.shape[1:])
 
@@ -130,10 +158,38 @@ def test_imported_zoo_model_counts_what_torch_counts(name: str) -> None:
 @pytest.mark.parametrize("name", OUTPUTS)
 def test_rebuilt_zoo_model_with_the_original_weights_computes_its_outputs(name: str) -> None:
     model = _model(name, "cpu")
-    side = INCEPTION_OUTPUT_SIDE if name == "inception_v3" else OUTPUT_SIDE
-    shape = (3, side, side)
+    shape = OUTPUT_SHAPES.get(name, (3, OUTPUT_SIDE, OUTPUT_SIDE))
     rebuilt = build_model(import_module(model, shape).spec, "conv")
     rebuilt.load_state_dict(model.state_dict())  # every key, by path
     x = torch.randn(2, *shape)
     with torch.no_grad():
-        assert torch.allclose(rebuilt(x), model(x), atol=TOLERANCE, rtol=TOLERANCE)
+        assert torch.allclose(rebuilt(x), _output(model(x)), atol=TOLERANCE, rtol=TOLERANCE)
+
+
+#: Built-in examples written in torchvision's layout by hand, before the importer could read them.
+EXAMPLES = ("convnext_tiny", "r3d_18", "lraspp_mobilenet_v3_large")
+
+
+def _graph(spec: Any) -> list[int]:
+    """Return each node as a hash of its kind, output shape, counts and, recursively, what it reads: equal
+    sorted lists are the same graph, whatever order its independent branches are written in."""
+    layers = analyze(spec).variant("conv").layers
+    signatures: list[int] = []
+    for node, layer in zip(spec.nodes, layers, strict=True):
+        counts = (layer.params, layer.buffer_bytes, layer.macs, layer.elementwise_ops, layer.receptive_field)
+        reads = sorted(signatures[i] if i >= 0 else 0 for i in node.inputs)
+        signatures.append(hash((node.kind, node.output_shape, counts, *reads)))
+    return signatures
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_an_imported_model_is_its_built_in_example_layer_by_layer(name: str) -> None:
+    """The same graph of the same kinds, shapes and counts, with the same paths wherever a layer holds
+    parameters (merges and stochastic depth, which hold none, are named apart: `add_1` written, `add`
+    imported)."""
+    example = parse_spec(read_example(name) or b"", name, name)
+    imported = import_module(_model(name, "meta"), ZOO[name][2]).spec
+    assert _graph(imported)[-1] == _graph(example)[-1]  # the output, and all it depends on
+    assert sorted(_graph(imported)) == sorted(_graph(example))
+    written, read = analyze(example).variant("conv").layers, analyze(imported).variant("conv").layers
+    assert {layer.path for layer in read if layer.params} == {layer.path for layer in written if layer.params}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from convprof import __version__
 from convprof.errors import SpecError
+from convprof.graph.layout import contiguous_inputs, node_layouts
 from convprof.graph.training import OPTIMIZERS, training_cost
 from convprof.graph.variants import VARIANTS, transform
 from convprof.kinds import ReceptiveField, ShapeError, lookup
@@ -17,20 +18,29 @@ __all__ = ["OPTIMIZER_STATES", "analyze", "analyze_variant", "peak_activation_by
 OPTIMIZER_STATES = OPTIMIZERS
 
 
-def _last_readers(spec: ModelSpec) -> list[int]:
+def _aliases(spec: ModelSpec) -> list[bool]:
+    """Return, per node, whether its output at inference is a view of its first input's storage."""
+    layouts = node_layouts(spec)
+    flags = []
+    for node in spec.nodes:
+        kind = lookup(node.kind)
+        assert kind is not None, node.kind
+        contiguous = contiguous_inputs(spec, layouts, node)
+        flags.append(kind.aliases_input(node.args, False, contiguous[0] if contiguous else True))
+    return flags
+
+
+def _last_readers(spec: ModelSpec, aliases: list[bool]) -> list[int]:
     """Return, per storage owner (the network input at 0, node i at i + 1), the last node reading it.
 
-    A node whose output is a view of its input (flatten, identity, in-place activations) keeps its
+    A node whose output is a view of its input (a flatten of a contiguous tensor, identity, in-place
+    activations) keeps its
     input's storage alive for as long as the view is read, so readers of the view count for the owner.
     """
     owner = [0] * (len(spec.nodes) + 1)  # owner[i + 1]: whose storage node i's output lives in
     last = list(range(-1, len(spec.nodes)))  # a tensor nothing reads dies right after it is made
     for node in spec.nodes:
-        kind = lookup(node.kind)
-        assert kind is not None, node.kind
-        owner[node.index + 1] = (
-            owner[node.inputs[0] + 1] if kind.aliases_input(node.args, False) else node.index + 1
-        )
+        owner[node.index + 1] = owner[node.inputs[0] + 1] if aliases[node.index] else node.index + 1
         for source in node.inputs:
             holder = owner[source + 1]
             last[holder] = max(last[holder], node.index)
@@ -46,14 +56,13 @@ def peak_activation_bytes(spec: ModelSpec) -> int:
     its output. On a chain this is the largest input + output pair of any layer.
     """
     element, batch = spec.dtype_bytes, spec.batch_size
-    last = _last_readers(spec)
+    aliases = _aliases(spec)
+    last = _last_readers(spec, aliases)
     sizes = [prod(spec.input) * element * batch]
     owns = [True]
     for node in spec.nodes:
-        kind = lookup(node.kind)
-        assert kind is not None, node.kind
         sizes.append(prod(node.output_shape) * element * batch)
-        owns.append(not kind.aliases_input(node.args, False))
+        owns.append(not aliases[node.index])
     live = sizes[0]
     peak = live
     frees: dict[int, int] = {}

@@ -29,21 +29,33 @@ def build_model(spec: ModelSpec, variant: str, device: str | torch.device = "cpu
 
     The module is a torch.fx.GraphModule that calls one submodule per node, in the spec's order, and
     whose submodules are named by the nodes' paths: `named_modules()` and a per-module FLOP count map
-    one to one onto the report's rows.
+    one to one onto the report's rows. A kind that is one parameter and a call (`parameter_at_path`:
+    ConvNeXt's layer scale) is that parameter at the node's path and a call of its function, as the
+    model it is imported from holds it, so that the original's state_dict loads by path.
     """
     import torch
     import torch.fx
 
+    from convprof.graph.nn import ParameterCall
+
     model = transform(spec, variant)
-    modules: dict[str, torch.nn.Module] = {}
+    modules: dict[str, torch.nn.Module | torch.nn.Parameter] = {}
     graph = torch.fx.Graph()
     values: dict[int, torch.fx.Node] = {NETWORK_INPUT: graph.placeholder("x")}
     with torch.device(device):
         for node in model.nodes:
             kind = lookup(node.kind)
             assert kind is not None, node.kind
-            modules[node.path] = kind.node_build(node.args, node.input_shapes, node.output_shape)
-            values[node.index] = graph.call_module(node.path, tuple(values[i] for i in node.inputs))
+            module = kind.node_build(node.args, node.input_shapes, node.output_shape)
+            inputs = tuple(values[i] for i in node.inputs)
+            if kind.parameter_at_path:
+                assert isinstance(module, ParameterCall), node.kind
+                modules[node.path] = module.weight
+                weight = graph.get_attr(node.path)
+                values[node.index] = graph.call_function(type(module).function, (weight, *inputs))
+                continue
+            modules[node.path] = module
+            values[node.index] = graph.call_module(node.path, inputs)
     graph.output(values[model.nodes[-1].index])
     module = torch.fx.GraphModule(modules, graph, class_name=f"{variant.capitalize()}Model")
     return module.to(torch_dtype(spec.dtype)).eval()  # convprof counts and times inference

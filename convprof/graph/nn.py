@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import itertools
 import math
+import operator
+from collections.abc import Callable
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -12,12 +15,16 @@ from torch import nn
 __all__ = [
     "Add",
     "Cat",
+    "Contiguous",
     "DenseVolume",
     "LayerNorm2d",
     "LocallyConnected",
     "LocallyConnectedTranspose",
     "Mul",
+    "Narrow",
+    "ParameterCall",
     "Permute",
+    "Reshape",
     "Scale",
     "Transpose",
 ]
@@ -258,6 +265,32 @@ class Transpose(nn.Module):
         return torch.transpose(x, self.dim0, self.dim1)
 
 
+class Reshape(nn.Module):
+    """Each sample reshaped, the batch kept first (a view where torch's view would be one)."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        super().__init__()
+        self.shape = shape
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return the input with each sample in the new shape."""
+        return x.reshape(x.shape[0], *self.shape)
+
+
+class Narrow(nn.Module):
+    """A contiguous run of one dimension of the input (torch.narrow)."""
+
+    def __init__(self, dim: int, start: int, length: int) -> None:
+        super().__init__()
+        self.dim = dim
+        self.start = start
+        self.length = length
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return a narrowed view."""
+        return torch.narrow(x, self.dim, self.start, self.length)
+
+
 class LayerNorm2d(nn.LayerNorm):
     """LayerNorm over the channels of each position of an (N, C, H, W) tensor (torchvision's ConvNeXt)."""
 
@@ -268,13 +301,35 @@ class LayerNorm2d(nn.LayerNorm):
         return x.permute(0, 3, 1, 2)
 
 
-class Scale(nn.Module):
+class ParameterCall(nn.Module):
+    """A node that is one learnable tensor and a function of it and the input.
+
+    A built model holds the tensor at the node's own path, as the model it may come from does
+    (ConvNeXt's `features.1.0.layer_scale`), and calls `function(weight, x)` (graph/build.py), so
+    that it loads that model's state_dict; alone, this module computes the same."""
+
+    weight: nn.Parameter
+    #: The function of the tensor and the input: a torch callable, which the importer reads back.
+    function: ClassVar[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply the function to the tensor and the input."""
+        return type(self).function(self.weight, x)
+
+
+class Scale(ParameterCall):
     """Multiplies its input by a learnable tensor that broadcasts per channel (ConvNeXt's layer scale)."""
+
+    function = operator.mul  # layer_scale * x, as ConvNeXt writes it
 
     def __init__(self, shape: tuple[int, ...], init: float) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.full(shape, init))
 
+
+class Contiguous(nn.Module):
+    """The input laid out contiguously (Tensor.contiguous): itself when it already is, else a copy."""
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Scale each channel."""
-        return x * self.weight
+        """Return a contiguous tensor with the input's values."""
+        return x.contiguous()

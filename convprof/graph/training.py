@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from convprof.graph.layout import contiguous_inputs, node_layouts
 from convprof.kinds import LayerKind, lookup
 from convprof.kinds.base import Autograd, TrainingStep, prod
 from convprof.spec import ModelSpec, NodeSpec
@@ -122,11 +123,12 @@ class _Node:
 
     spec: NodeSpec
     kind: LayerKind
+    aliases: bool  # its output is a view of its first input's storage
     needs_grad: bool  # its output needs a gradient (it or a node before it has parameters)
     in_graph: bool  # its output leads to the network's output
     grads: tuple[bool, ...]  # which inputs need a gradient
     params: tuple[int, ...]  # elements of each parameter tensor
-    autograd: Autograd | None  # None where it runs as at inference
+    autograd: Autograd  # what it keeps and allocates (kept only where its output needs a gradient)
 
 
 def _nodes(spec: ModelSpec, device: str) -> list[_Node]:
@@ -140,6 +142,7 @@ def _nodes(spec: ModelSpec, device: str) -> list[_Node]:
             for i in node.inputs:
                 if i >= 0:
                     in_graph[i] = True
+    layouts = node_layouts(spec)
     nodes = []
     for node in spec.nodes:
         kind = lookup(node.kind)
@@ -147,11 +150,13 @@ def _nodes(spec: ModelSpec, device: str) -> list[_Node]:
         params = kind.node_param_tensors(node.args, node.input_shapes, node.output_shape)
         grads = tuple(i >= 0 and needs[i] for i in node.inputs)
         needs.append(bool(params) or any(grads))
-        step = TrainingStep(spec.batch_size, spec.dtype_bytes, grads, device=device)
-        record = (
-            kind.node_autograd(node.args, node.input_shapes, node.output_shape, step) if needs[-1] else None
+        contiguous = contiguous_inputs(spec, layouts, node)
+        step = TrainingStep(
+            spec.batch_size, spec.dtype_bytes, grads, recorded=needs[-1], device=device, contiguous=contiguous
         )
-        nodes.append(_Node(node, kind, needs[-1], in_graph[node.index], grads, params, record))
+        record = kind.node_autograd(node.args, node.input_shapes, node.output_shape, step)
+        aliases = kind.aliases_input(node.args, True, contiguous[0])
+        nodes.append(_Node(node, kind, aliases, needs[-1], in_graph[node.index], grads, params, record))
     return nodes
 
 
@@ -180,19 +185,20 @@ def training_cost(spec: ModelSpec, optimizer: str, device: str = "cpu") -> Train
     for node in nodes:
         sources = [network_input if i < 0 else outputs[i] for i in node.spec.inputs]
         record = node.autograd
-        if node.kind.aliases_input(node.spec.args, True):
+        if node.aliases:
             output = sources[0]
             memory.hold(output)
         else:
             output = memory.new(size(node), node.spec.index)
         outputs.append(output)
-        keeps: list[_Storage] = []
-        if record is None:
-            memory.moment()
+        keeps = [memory.new(nbytes, node.spec.index) for nbytes in record.keeps_new]
+        fresh = (0 if node.aliases else output.nbytes) + sum(record.keeps_new)
+        memory.moment((record.forward_peak if record.forward_peak is not None else fresh) - fresh)
+        if not node.needs_grad:  # nothing records it: what it made for a backward goes at once
+            for storage in keeps:
+                memory.release(storage)
+            keeps = []
         else:
-            keeps = [memory.new(nbytes, node.spec.index) for nbytes in record.keeps_new]
-            fresh = (0 if output is sources[0] else output.nbytes) + sum(record.keeps_new)
-            memory.moment((record.forward_peak if record.forward_peak is not None else fresh) - fresh)
             for i in record.keeps_inputs:
                 memory.hold(sources[i])
                 keeps.append(sources[i])
@@ -236,7 +242,7 @@ def training_cost(spec: ModelSpec, optimizer: str, device: str = "cpu") -> Train
     for node in reversed(nodes):
         incoming = gradients[node.spec.index]
         record = node.autograd
-        if record is None or incoming is None:
+        if not node.needs_grad or incoming is None:
             continue
         made: list[tuple[int, _Storage]] = []
         for position, i in enumerate(node.spec.inputs):

@@ -34,6 +34,12 @@ class ImportResult:
     """Modules with parameters or buffers the traced graph never uses (not counted)."""
 
 
+def _output_lines(place: str) -> list[str]:
+    if not place:
+        return []
+    return [f"The spec's output is the model's output{place}, the one tensor it returns."]
+
+
 def _unused_lines(unused: tuple[UnusedParameters, ...]) -> list[str]:
     if not unused:
         return []
@@ -58,6 +64,7 @@ def import_module(
         f"Imported from {origin} at input {format_shape(shape)} by convprof {__version__} "
         f"(torch {torch.__version__}).",
         "Paths are the torch module names; re-import rather than edit to follow the model.",
+        *_output_lines(traced.output),
         *_unused_lines(traced.unused),
     ]
     text = write_spec(name, f"imported from {origin}", shape, traced.nodes, header)

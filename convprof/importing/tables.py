@@ -6,43 +6,58 @@ from typing import Any
 
 from convprof.kinds import LayerKind, all_kinds
 
-__all__ = ["call_table", "callable_name", "module_types", "type_name"]
+__all__ = ["ModuleReaders", "call_table", "callable_name", "module_table", "type_name"]
+
+#: What a subclass may define and still be read as the module class it derives from: they build the
+#: module or describe it, and nothing its forward runs calls them.
+_CONSTRUCTION = frozenset({"__init__", "extra_repr", "reset_parameters"})
 
 
-def _resolve(name: str) -> Any:
-    """Return the object a dotted name names (torch.nn.Conv2d), or None where it cannot be imported."""
-    import importlib
-
-    parts = name.split(".")
-    for cut in range(len(parts) - 1, 0, -1):
-        module_name = ".".join(parts[:cut])
-        try:
-            value: Any = importlib.import_module(module_name)
-        except Exception:  # a package the kind names may be absent or broken: its entry is not used
-            continue
-        try:
-            for part in parts[cut:]:
-                value = getattr(value, part)
-        except AttributeError:
-            return None
-        return value
-    return None
-
-
-def module_types() -> dict[type, LayerKind]:
-    """Return torch module class -> the public kind that reads it back."""
-    table: dict[type, LayerKind] = {}
+def module_table() -> dict[str, LayerKind]:
+    """Return a module class's name (`torch.nn.Conv2d`, as `type_name` gives it) -> the public kind
+    that reads it back. The names are not imported: a class matches by its name."""
+    table: dict[str, LayerKind] = {}
     for kind in all_kinds():
         if not kind.public:
             continue
         for name in kind.torch_types:
-            cls = _resolve(name)
-            if cls is None:
-                continue
-            if cls in table:
-                raise AssertionError(f"{name} is read back by both {table[cls].name} and {kind.name}")
-            table[cls] = kind
+            if name in table:
+                raise AssertionError(f"{name} is read back by both {table[name].name} and {kind.name}")
+            table[name] = kind
     return table
+
+
+def _adds_only(subclass: type, base: type) -> bool:
+    """Return True when `subclass` overrides none of the methods of `base` but its constructors."""
+    for name, value in vars(subclass).items():
+        method = callable(value) or isinstance(value, staticmethod | classmethod | property)
+        if method and name not in _CONSTRUCTION and hasattr(base, name):
+            return False
+    return True
+
+
+class ModuleReaders:
+    """The kind that reads back each module class: by its own name, or by the name of the class it
+    derives from where no class between them overrides a method (torchvision's `Conv3DSimple` is an
+    `nn.Conv3d` with its own constructor only, so it computes what a Conv3d computes)."""
+
+    def __init__(self) -> None:
+        self.names = module_table()
+        self.found: dict[type, LayerKind | None] = {}
+
+    def kind_of(self, cls: type) -> LayerKind | None:
+        """Return the kind that reads modules of class `cls`, or None."""
+        if cls not in self.found:
+            self.found[cls] = self._search(cls)
+        return self.found[cls]
+
+    def _search(self, cls: type) -> LayerKind | None:
+        for position, base in enumerate(cls.__mro__):
+            kind = self.names.get(type_name(base))
+            if kind is not None:
+                overridden = not all(_adds_only(sub, base) for sub in cls.__mro__[:position])
+                return None if overridden else kind
+        return None
 
 
 def call_table() -> dict[str, tuple[LayerKind, ...]]:

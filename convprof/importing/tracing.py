@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from convprof.errors import ConvprofError
-from convprof.importing.tables import call_table, callable_name, module_types, type_name
+from convprof.importing.tables import ModuleReaders, call_table, callable_name, type_name
 from convprof.kinds import LayerKind, ShapeError
-from convprof.kinds.base import TENSOR, ImportStep, NotImportable, TorchCall
+from convprof.kinds.base import PARAMETER, TENSOR, TRACED, ImportStep, NotImportable, TorchCall
 from convprof.spec import NETWORK_INPUT, Shape
 from convprof.units import format_shape
 
@@ -50,16 +50,6 @@ _MAX_LISTED = 12
 
 class ModelImportError(ConvprofError):
     """A torch module convprof cannot read as a spec: untraceable, or with ops it cannot count."""
-
-
-class _Traced:
-    """The marker a TorchCall puts where the call reads a value computed while tracing (x.size(0))."""
-
-    def __repr__(self) -> str:
-        return "<traced value>"
-
-
-_TRACED_VALUE: Any = _Traced()
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +88,9 @@ class TracedModel:
     """The nodes; the last one is the output."""
     unused: tuple[UnusedParameters, ...]
     """Modules holding parameters or buffers that no node uses."""
+    output: str = ""
+    """Where the model's output tensor sits when the model returns a container holding one tensor
+    (`['out']` of a dict, `[0]` of a tuple); empty when it returns the tensor itself."""
 
 
 def _pattern(path: str) -> str:
@@ -118,7 +111,7 @@ def _base_name(target: str) -> str:
     return name or "op"
 
 
-def _make_tracer(leaves: frozenset[type]) -> Any:
+def _make_tracer(readers: ModuleReaders) -> Any:
     import torch.fx
     from torch import nn
 
@@ -132,9 +125,9 @@ def _make_tracer(leaves: frozenset[type]) -> Any:
             self.calls: Counter[str] = Counter()
 
         def is_leaf_module(self, m: nn.Module, module_qualified_name: str) -> bool:
-            if type(m) in leaves:
-                return True
             cls = type(m)
+            if readers.kind_of(cls) is not None:
+                return True
             return cls.__module__.startswith("torch.nn.") and cls.__name__ not in _CONTAINERS
 
         def call_module(
@@ -209,24 +202,58 @@ def _propagate(graph_module: torch.fx.GraphModule, input_shape: Shape) -> dict[A
     return results
 
 
+@dataclass(frozen=True, slots=True)
+class _Several:
+    """A call that returns several tensors (`x.chunk(2, 1)`), read when `operator.getitem` picks one."""
+
+    op: str
+    """The callable's name."""
+    args: Any
+    """Its positional arguments, as a TorchCall holds them."""
+    kwargs: Any
+    """Its keyword arguments, the same way."""
+    inputs: tuple[Any, ...]
+    """The traced nodes of the tensors it reads."""
+
+
+def _places(value: Any, where: str = "") -> Iterator[tuple[str, Any]]:
+    """Yield (where, item) for each item of a nested dict, list or tuple: `['out']`, `[0]`."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _places(item, f"{where}[{key!r}]")
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from _places(item, f"{where}[{index}]")
+    else:
+        yield where, value
+
+
 class _Reader:
     """Turns the traced graph into ImportedNodes, collecting every op it cannot read."""
 
-    def __init__(self, root: torch.nn.Module, results: dict[Any, Any], uncalled: set[str]) -> None:
+    def __init__(
+        self, root: torch.nn.Module, results: dict[Any, Any], uncalled: set[str], readers: ModuleReaders
+    ) -> None:
         self.root = root
         self.uncalled = uncalled
         """Names of the modules tracing never called."""
         self.results = results
-        self.types = module_types()
+        self.readers = readers
         self.calls = call_table()
         self.nodes: list[ImportedNode] = []
         self.values: dict[Any, int] = {}
+        self.several: dict[Any, _Several] = {}
+        """Calls that return several tensors, by their traced node."""
         self.unsupported: Counter[tuple[str, str]] = Counter()
         self.reserved = {name for name, _ in root.named_modules()}
         self.used_paths: set[str] = set()
         self.counted: set[int] = set()
         self.failed: set[Any] = set()
         """Nodes not read back: what reads them is skipped, not listed again."""
+        self.output_place = ""
+        """Where the output tensor sits in a container the model returns (`['out']`)."""
+        self.outputs: list[str] = []
+        """Where each tensor sits when the model returns several: the spec can have only one."""
 
     def fail(self, node: Any, op: str, scope: str, reason: str = "") -> None:
         """List `node` as unsupported and read on past it.
@@ -235,7 +262,7 @@ class _Reader:
         torch's shape, so that every op after it is still read and listed; otherwise what reads it is
         skipped (it follows from this one)."""
         shape = self.tensor_shape(node)
-        if shape is not None and shape[0] == TRACE_BATCH and node not in self.values:
+        if shape and shape[0] == TRACE_BATCH and node not in self.values:
             sources = [i for i in node.all_input_nodes if i in self.values]
             reads = tuple(self.values[i] for i in sources)
             self.nodes.append(ImportedNode(f"<unknown {len(self.nodes)}>", None, None, reads, shape[1:]))
@@ -250,6 +277,17 @@ class _Reader:
         value = self.results.get(node)
         return tuple(value.shape) if isinstance(value, torch.Tensor) else None
 
+    def batched_tensors(self, node: Any) -> bool:
+        """Return True when `node`'s result is a tuple or list of batched tensors (x.chunk(2, 1))."""
+        import torch
+
+        value = self.results.get(node)
+        return (
+            isinstance(value, tuple | list)
+            and bool(value)
+            and all(isinstance(t, torch.Tensor) and t.dim() and t.shape[0] == TRACE_BATCH for t in value)
+        )
+
     def convert(self, value: Any, inputs: list[Any], attributes: list[str]) -> Any:
         """Return a call's argument as a TorchCall holds it, collecting the tensors it reads."""
         import torch.fx
@@ -257,11 +295,11 @@ class _Reader:
         if isinstance(value, torch.fx.Node):
             if value.op == "get_attr":
                 attributes.append(str(value.target))
-                return TENSOR
+                return PARAMETER
             if value in self.values:
                 inputs.append(value)
                 return TENSOR
-            return _TRACED_VALUE
+            return TRACED
         if isinstance(value, list | tuple):
             items = [self.convert(item, inputs, attributes) for item in value]
             return items if isinstance(value, list) else tuple(items)
@@ -311,7 +349,16 @@ class _Reader:
             reads = (len(self.nodes) - 1,)
         self.values[node] = len(self.nodes) - 1
 
+    def shapes_of(self, inputs: list[Any]) -> tuple[Shape, ...]:
+        """Return the per-sample shape of each traced tensor in `inputs`."""
+        return tuple(
+            self.input_shape if self.values[i] == NETWORK_INPUT else self.nodes[self.values[i]].output_shape
+            for i in inputs
+        )
+
     def read(self, graph_module: torch.fx.GraphModule, input_shape: Shape) -> None:
+        import operator
+
         self.input_shape = input_shape
         placeholders = 0
         for node in graph_module.graph.nodes:
@@ -330,6 +377,9 @@ class _Reader:
             if any(source in self.failed for source in node.all_input_nodes):
                 self.failed.add(node)
                 continue
+            if node.target is operator.getitem and node.args[0] in self.several:
+                self.pick(node, scope)
+                continue
             inputs: list[Any] = []
             attributes: list[str] = []
             args = self.convert(tuple(node.args), inputs, attributes)
@@ -340,29 +390,76 @@ class _Reader:
                 continue
             op = f"Tensor.{node.target}" if node.op == "call_method" else callable_name(node.target)
             if shape is None:  # shape arithmetic (x.size(0) // 2) costs nothing; other results are ops
-                if (inputs or attributes) and op not in _SHAPE_QUERIES:
+                if inputs and not attributes and self.batched_tensors(node):
+                    self.several[node] = _Several(op, args, kwargs, tuple(inputs))
+                elif (inputs or attributes) and op not in _SHAPE_QUERIES:
                     self.fail(node, op, scope, "its result is not one tensor")
                 continue
-            if attributes:
+            parameters = [self.parameter_shape(name) for name in attributes]
+            known = tuple(p for p in parameters if p is not None)
+            if len(known) != len(parameters) or (attributes and not inputs):
                 self.fail(node, op, scope, f"reads the module's tensor {_pattern(attributes[0])} directly")
                 continue
-            if shape[0] != TRACE_BATCH:
+            if not shape or shape[0] != TRACE_BATCH:
                 self.fail(node, op, scope, "changes the batch dimension")
                 continue
-            shapes = tuple(
-                self.nodes[self.values[i]].output_shape if self.values[i] != NETWORK_INPUT else input_shape
-                for i in inputs
-            )
-            call = TorchCall(op, args, kwargs, shapes, shape[1:])
-            steps = None
-            for kind in self.calls.get(op, ()):
-                steps = kind.from_call(call)
-                if steps is not None:
-                    break
-            if steps is None:
-                self.fail(node, op, scope)
-                continue
+            call = TorchCall(op, args, kwargs, self.shapes_of(inputs), shape[1:], known)
+            self.offer(node, scope, op, call, inputs, attributes)
+
+    def parameter_shape(self, name: str) -> Shape | None:
+        """Return the shape of the model's parameter `name`, or None for a buffer or a constant."""
+        try:
+            parameter = self.root.get_parameter(name)
+        except AttributeError:
+            return None
+        return tuple(parameter.shape)
+
+    def offer(
+        self, node: Any, scope: str, op: str, call: TorchCall, inputs: list[Any], attributes: list[str]
+    ) -> None:
+        """Read `call` as the first kind that takes it, or list it as unsupported."""
+        steps = None
+        for kind in self.calls.get(op, ()):
+            steps = kind.from_call(call)
+            if steps is not None:
+                break
+        if steps is None and not attributes:
+            self.fail(node, op, scope)
+            return
+        if not attributes:
+            assert steps is not None
             self.add(node, self.fresh_name(scope, _base_name(op)), steps, inputs, op)
+            return
+        # A kind whose parameter is the node (ConvNeXt's layer scale): the node takes the parameter's
+        # path, so that the built model holds it where the original does and loads its state_dict.
+        if steps is None or len(steps) != 1 or not steps[0][0].parameter_at_path or len(attributes) != 1:
+            self.fail(node, op, scope, f"reads the module's tensor {_pattern(attributes[0])} directly")
+            return
+        (name,) = attributes
+        parameter = self.root.get_parameter(name)
+        if id(parameter) in self.counted:
+            self.fail(node, op, scope, f"its parameter {_pattern(name)} is used by another call too")
+            return
+        if name in self.used_paths:
+            self.fail(node, op, scope, f"a node already has the path {name}")
+            return
+        self.counted.add(id(parameter))
+        self.add(node, name, steps, inputs, op)
+
+    def pick(self, node: Any, scope: str) -> None:
+        """Read `operator.getitem` of a call that returns several tensors as the one it picks."""
+        several = self.several[node.args[0]]
+        shape = self.tensor_shape(node)
+        index = node.args[1]
+        if shape is None or not isinstance(index, int):
+            self.fail(node, several.op, scope, "its result is not one tensor")
+            return
+        index %= len(self.results[node.args[0]])  # x.chunk(2, 1)[-1] is the last
+        inputs = list(several.inputs)
+        call = TorchCall(
+            several.op, several.args, several.kwargs, self.shapes_of(inputs), shape[1:], item=index
+        )
+        self.offer(node, scope, several.op, call, inputs, [])
 
     def call_module(
         self,
@@ -376,7 +473,7 @@ class _Reader:
     ) -> None:
         module = self.root.get_submodule(str(node.target))
         op = type_name(type(module))
-        kind = self.types.get(type(module))
+        kind = self.readers.kind_of(type(module))
         if kind is None:
             self.fail(node, op, scope)
             return
@@ -408,16 +505,29 @@ class _Reader:
         import torch.fx
 
         (result,) = node.args
-        if result in self.failed:
+        places = [
+            (where, item)
+            for where, item in _places(result)
+            if isinstance(item, torch.fx.Node) and (item in self.values or item in self.failed)
+        ]
+        if any(item in self.failed for _, item in places):
             return
-        if not isinstance(result, torch.fx.Node) or result not in self.values:
-            self.fail(node, "output", "", "the model returns something other than one tensor")
+        if len(places) != 1:
+            self.outputs = [where for where, _ in places]
+            reason = (
+                f"the model returns {len(places)} tensors ({', '.join(self.outputs)})"
+                if places
+                else "the model returns something other than a batched tensor"
+            )
+            self.fail(node, "output", "", reason)
             return
+        ((self.output_place, result),) = places
         if self.values[result] != len(self.nodes) - 1 or not self.nodes:
             # The model returns an earlier tensor: an identity node makes it the spec's last one.
             from torch import nn
 
-            identity = self.types[nn.Identity]  # the kind that reads nn.Identity back
+            identity = self.readers.kind_of(nn.Identity)  # the kind that reads nn.Identity back
+            assert identity is not None
             self.add(
                 result, self.fresh_name("", "output"), ((identity, identity.Args()),), [result], "output"
             )
@@ -458,9 +568,9 @@ def trace_module(module: torch.nn.Module, input_shape: Shape) -> TracedModel:
     """Trace `module` for one sample of `input_shape`; raise ModelImportError listing what it cannot read."""
     import torch.fx
 
-    leaves = frozenset(module_types())
+    readers = ModuleReaders()
     with _eval_mode(module):
-        tracer = _make_tracer(leaves)
+        tracer = _make_tracer(readers)
         try:
             graph = tracer.trace(module)
         except Exception as exc:  # the tracer's own errors and the model code's, alike
@@ -478,10 +588,18 @@ def trace_module(module: torch.nn.Module, input_shape: Shape) -> TracedModel:
                 f"{_first_line(exc)}"
             ) from exc
     called = {*tracer.calls, ""}
-    reader = _Reader(module, results, {name for name, _ in module.named_modules() if name not in called})
+    uncalled = {name for name, _ in module.named_modules() if name not in called}
+    reader = _Reader(module, results, uncalled, readers)
     reader.read(graph_module, input_shape)
+    if len(reader.outputs) > 1 and len(reader.unsupported) == 1:
+        raise ModelImportError(
+            f"{type(module).__name__} returns {len(reader.outputs)} tensors, "
+            f"{', '.join(reader.outputs[:-1])} and {reader.outputs[-1]}, where a spec has one output: "
+            "import a wrapper module whose forward returns the one to profile "
+            f"(`return model(x){reader.outputs[0]}`)"
+        )
     if reader.unsupported:
         raise ModelImportError(reader.message())
     if not reader.nodes:
         raise ModelImportError(f"{type(module).__name__} has no op to count: its output is its input")
-    return TracedModel(tuple(reader.nodes), reader.unused())
+    return TracedModel(tuple(reader.nodes), reader.unused(), reader.output_place)

@@ -19,9 +19,12 @@ _INDENT = 6
 _INPUT = "input"
 
 
-def _value(value: Any) -> str:
-    """Return a YAML flow scalar or list for an argument; a pair of equal sizes as one number."""
-    if isinstance(value, tuple):
+def _value(value: Any, listed: bool = False) -> str:
+    """Return a YAML flow scalar or list for an argument; a pair of equal sizes as one number, unless
+    the argument is `listed` (a list whose entries are not one per dimension)."""
+    if isinstance(value, tuple) and listed:
+        value = list(value)
+    elif isinstance(value, tuple):
         value = value[0] if len(set(value)) == 1 and value[0] is not None else list(value)
     text: str = yaml.safe_dump(value, default_flow_style=True, width=2**31).strip()
     return text.removesuffix("\n...").removesuffix("...").strip()
@@ -34,7 +37,7 @@ def _arguments(node: ImportedNode) -> list[str]:
     for item in fields(node.kind.Args):
         value = getattr(node.args, item.name)
         if item.default is MISSING or value != item.default or type(value) is not type(item.default):
-            items.append(f"{item.name}: {_value(value)}")
+            items.append(f"{item.name}: {_value(value, bool(item.metadata.get('listed')))}")
     return items
 
 

@@ -116,6 +116,7 @@ def dropout_autograd(args: DropoutArgs, noise_bytes: int, step: TrainingStep) ->
 class _Elementwise(UnaryKind):
     """A layer that maps each element to one element: shape kept, no parameters."""
 
+    keeps_layout = True
     torch_class_of_its_name = True
 
     ops_per_element: ClassVar[int] = 1
@@ -136,7 +137,7 @@ class _Elementwise(UnaryKind):
     def receptive_field(self, args: Any, in_shape: Shape, rf: ReceptiveField | None) -> ReceptiveField | None:
         return rf
 
-    def aliases_input(self, args: Any, training: bool) -> bool:
+    def aliases_input(self, args: Any, training: bool, contiguous: bool = True) -> bool:
         return bool(getattr(args, "inplace", False))
 
     def autograd(self, args: Any, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
@@ -272,7 +273,6 @@ class Identity(_Elementwise):
     Args = NoArgs
     ops_per_element = 0
     torch_calls = (
-        "Tensor.contiguous",
         "torch.cat",
         "torch.concat",
         "torchvision.ops.stochastic_depth.stochastic_depth",
@@ -282,15 +282,13 @@ class Identity(_Elementwise):
         """Read the calls that return their input's values unchanged at inference."""
         if len(call.input_shapes) != 1:
             return None
-        if call.target == "Tensor.contiguous" and call.args == (TENSOR,) and not call.kwargs:
-            return ((self, NoArgs()),)
         if call.target in ("torch.cat", "torch.concat") and call.arg(0, "tensors", None) == [TENSOR]:
             return ((self, NoArgs()),)  # a list of one tensor (DenseNet's first layer): its copy
         if call.target.endswith("stochastic_depth") and call.arg(3, "training", True) is False:
             return ((self, NoArgs()),)  # torchvision's StochasticDepth is the identity in eval mode
         return None
 
-    def aliases_input(self, args: Any, training: bool) -> bool:
+    def aliases_input(self, args: Any, training: bool, contiguous: bool = True) -> bool:
         return True
 
     def autograd(self, args: Any, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
@@ -314,7 +312,7 @@ class Dropout(_Elementwise):
         p = float(call.arg(1, "p", 0.5))
         return ((self, DropoutArgs(p=p, inplace=bool(call.arg(3, "inplace", False)))),)
 
-    def aliases_input(self, args: DropoutArgs, training: bool) -> bool:
+    def aliases_input(self, args: DropoutArgs, training: bool, contiguous: bool = True) -> bool:
         return not training or args.inplace or args.p == 0
 
     def autograd(self, args: DropoutArgs, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
@@ -378,7 +376,6 @@ class PReLU(_Elementwise):
     """x if x > 0 else a * x, with learnable slopes a."""
 
     name = "PReLU"
-    not_importable = "no reader yet (its init value is no argument of the spec)"
     Args = PReLUArgs
 
     def output_shape(self, args: PReLUArgs, shape: Shape) -> Shape:
@@ -504,9 +501,10 @@ class _Softmax(_Elementwise):
         self, args: SoftmaxArgs, in_shape: Shape, rf: ReceptiveField | None
     ) -> ReceptiveField | None:
         axis = softmax_axis(args.dim, in_shape)
-        channels = len(in_shape) - 1 if rf is not None and rf.channels_last else 0
-        # Along channels a unit still sees the same positions; along a spatial axis, all of it.
-        return rf if axis == channels else None
+        # Along channels a unit still sees the same positions; along a spatial axis, all of them.
+        if rf is None or not rf.fits(in_shape) or axis in rf.spatial_axes():
+            return None
+        return rf
 
     def build(self, args: SoftmaxArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
         from torch import nn
@@ -545,7 +543,7 @@ class _ChannelDropout(_Elementwise):
         needs_rank(self.name, shape, self.ranks)
         return shape
 
-    def aliases_input(self, args: DropoutArgs, training: bool) -> bool:
+    def aliases_input(self, args: DropoutArgs, training: bool, contiguous: bool = True) -> bool:
         return not training or args.inplace or args.p == 0
 
     def autograd(self, args: DropoutArgs, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
@@ -590,7 +588,7 @@ class AlphaDropout(_Elementwise):
     Args = DropoutArgs
     ops_per_element = 0
 
-    def aliases_input(self, args: DropoutArgs, training: bool) -> bool:
+    def aliases_input(self, args: DropoutArgs, training: bool, contiguous: bool = True) -> bool:
         # In training torch's alpha dropout returns a new tensor even in place (it adds its shift
         # out of place), except at p = 0, where it returns the input.
         return not training or args.p == 0 or (args.p == 1 and args.inplace)

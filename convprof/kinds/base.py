@@ -16,8 +16,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FULL",
+    "Layout",
+    "PARAMETER",
     "TENSOR",
     "Autograd",
+    "TRACED",
     "ImportStep",
     "LayerCost",
     "LayerKind",
@@ -29,8 +32,11 @@ __all__ = [
     "UnaryKind",
     "all_kinds",
     "as_pair",
+    "is_contiguous",
+    "laid_out_like",
     "lookup",
     "register",
+    "reshaped_field",
     "round_width",
     "spatial_field",
 ]
@@ -55,6 +61,30 @@ class _Tensor:
 TENSOR: Any = _Tensor()
 
 
+class _Parameter:
+    """The marker a TorchCall puts where the call reads one of the model's parameters directly."""
+
+    def __repr__(self) -> str:
+        return "PARAMETER"
+
+
+#: Where a TorchCall's arguments held a parameter of the model, read in a forward (ConvNeXt's
+#: `self.layer_scale * x`); its shape is in `parameter_shapes`.
+PARAMETER: Any = _Parameter()
+
+
+class _Traced:
+    """The marker a TorchCall puts where the call reads a value computed while tracing."""
+
+    def __repr__(self) -> str:
+        return "TRACED"
+
+
+#: Where a TorchCall's arguments held a value computed while tracing (`x.size(0)`, `x.shape[-2:]`):
+#: known only from the call's output shape.
+TRACED: Any = _Traced()
+
+
 @dataclass(frozen=True, slots=True)
 class TorchCall:
     """A torch function or Tensor method call met while importing, as a kind's reader sees it."""
@@ -69,6 +99,11 @@ class TorchCall:
     """Per-sample shape of each tensor the call reads, in argument order."""
     output_shape: Shape
     """Per-sample shape torch gives its output."""
+    parameter_shapes: tuple[Shape, ...] = ()
+    """Whole shape of each parameter the call reads directly (a PARAMETER in the arguments), in order."""
+    item: int | None = None
+    """For a call that returns several tensors (`x.chunk(2, 1)`), which one this node is (the index
+    `operator.getitem` takes); None for a call that returns one tensor."""
 
     def arg(self, position: int, name: str, default: Any) -> Any:
         """Return the argument at `position` or called `name`, else `default`."""
@@ -89,9 +124,24 @@ class ReceptiveField:
     """Extent on the input, per spatial dimension (theoretical: padding included)."""
     jump: tuple[int, ...]
     """Distance on the input between neighbouring output units, per spatial dimension."""
-    channels_last: bool = False
-    """True while a permute has moved the channels after the spatial dimensions (a linear layer then
-    mixes channels only, as ConvNeXt's pointwise layers do)."""
+    lead: int = 1
+    """Dimensions of each sample before the spatial ones, which are not spatial: 1 for the channels;
+    0 once a permute has moved them last (ConvNeXt); 2 once a view has split them in two
+    (ShuffleNet's channel shuffle)."""
+    trail: int = 0
+    """Dimensions after the spatial ones, which are not spatial: 1 while the channels are last (a
+    linear layer then mixes channels only, as ConvNeXt's pointwise layers do)."""
+
+    def fits(self, shape: Shape) -> bool:
+        """Return True when `shape` has this field's layout: its dimensions are lead, spatial, trail.
+
+        They differ once a flatten has merged spatial dimensions: a window over a merged dimension
+        covers rows of the original ones, not a box."""
+        return self.lead + len(self.size) + self.trail == len(shape)
+
+    def spatial_axes(self) -> range:
+        """Return the sample's spatial dimensions (0 is the first after the batch)."""
+        return range(self.lead, self.lead + len(self.size))
 
 
 #: The receptive field of a unit connected to the whole input.
@@ -131,10 +181,38 @@ class TrainingStep:
     freed as the forward goes."""
     device: str = "cpu"
     """`cpu` or `cuda`: whose kernels the step runs (they keep different tensors in a few places)."""
+    contiguous: tuple[bool, ...] = ()
+    """Per input: whether it is contiguous (a linear layer keeps a contiguous copy of any other);
+    empty: all are."""
+
+    def is_contiguous(self, position: int = 0) -> bool:
+        """Return whether input `position` is contiguous."""
+        return not self.contiguous or self.contiguous[position]
 
     def nbytes(self, elements: int) -> int:
         """Return the bytes of `elements` values of the model's dtype for the whole batch."""
         return elements * self.batch * self.itemsize
+
+
+#: How a batched tensor lies in memory: the order of its dimensions, outermost first (a contiguous
+#: tensor's is 0, 1, 2, ...), or None for a view with gaps between its elements (a narrowed slice).
+#: What torch copies or views depends on it: a flatten of a permuted tensor copies.
+Layout = tuple[int, ...] | None
+
+
+def is_contiguous(layout: Layout, shape: tuple[int, ...]) -> bool:
+    """Return whether a batched tensor of `shape` laid out as `layout` is contiguous (torch's sense:
+    dimensions of size 1 may sit anywhere)."""
+    if layout is None:
+        return False
+    order = [dim for dim in layout if shape[dim] != 1]
+    return order == sorted(order)
+
+
+def laid_out_like(layout: Layout, rank: int) -> Layout:
+    """Return the layout of a new tensor torch makes like its input (`empty_like`): the input's order
+    when it has no gaps, contiguous otherwise."""
+    return tuple(range(rank)) if layout is None or len(layout) != rank else layout
 
 
 #: Bytes per element of the index tensors max-pooling keeps (torch's int64).
@@ -173,14 +251,34 @@ def round_width(value: float) -> int:
 
 
 def spatial_field(rf: ReceptiveField | None, in_shape: Shape) -> ReceptiveField | None:
-    """Return `rf` when it has one extent per spatial dimension of `in_shape`, else FULL.
+    """Return `rf` when `in_shape` is channels then one dimension per extent of `rf`, else FULL.
 
-    They differ once a Flatten has merged spatial dimensions: a window over a merged dimension covers
-    rows of the original ones, not a box, so a later unit's field is bounded by the whole input and
-    reported as such rather than guessed."""
-    if rf is None or len(rf.size) != len(in_shape) - 1:
+    A window (a convolution, a pool) slides over every dimension after the first. After a flatten
+    that merged spatial dimensions, a permute or a view, those need not be the spatial dimensions:
+    a window over a merged dimension covers rows of the original ones, not a box, so a later unit's
+    field is bounded by the whole input and reported as such rather than guessed."""
+    if rf is None or rf.lead != 1 or rf.trail != 0 or not rf.fits(in_shape):
         return FULL
     return rf
+
+
+def reshaped_field(in_shape: Shape, out_shape: Shape, rf: ReceptiveField | None) -> ReceptiveField | None:
+    """Return the receptive field after each sample is reshaped from `in_shape` to `out_shape`.
+
+    A reshape that regroups only the dimensions before and after the spatial ones (ShuffleNet's
+    channels split into groups and merged back) keeps the field, the spatial dimensions where the
+    regrouping puts them; any other reshapes spatial dimensions, reported as the whole input."""
+    if rf is None or in_shape == out_shape:
+        return rf
+    if not rf.fits(in_shape):
+        return FULL
+    spatial = in_shape[rf.lead : rf.lead + len(rf.size)]
+    before = prod(in_shape[: rf.lead])
+    for lead in range(len(out_shape) - len(spatial) + 1):
+        if prod(out_shape[:lead]) == before and out_shape[lead : lead + len(spatial)] == spatial:
+            trail = len(out_shape) - lead - len(spatial)
+            return ReceptiveField(rf.size, rf.jump, lead=lead, trail=trail)
+    return FULL
 
 
 def as_pair(value: int | tuple[int, ...] | list[int]) -> tuple[int, int]:
@@ -223,6 +321,14 @@ class LayerKind(ABC):
     """torch callables the importer offers to `from_call`: `torch.nn.functional.relu`, `Tensor.relu`."""
     not_importable: ClassVar[str] = ""
     """Why no torch module or call is read back as this kind (public kinds without a reader say so)."""
+    parameter_at_path: ClassVar[bool] = False
+    """True for a kind that is one learnable tensor and an operation with it (ConvNeXt's layer
+    scale): the built model holds that tensor at the node's own path (`features.1.0.layer_scale`, as
+    the model it is imported from names it) rather than in a submodule, and the importer reads it
+    from a call that reads a parameter of the model directly (a PARAMETER in `from_call`)."""
+    keeps_layout: ClassVar[bool] = False
+    """Whether torch lays out the output like the (first) input (element-wise operators, pools,
+    batch norm, interpolation), rather than contiguously."""
     torch_class_of_its_name: ClassVar[bool] = False
     """True where torch.nn has a class of the kind's own name that reads back as it: `torch_types` is
     then that class, for every registered kind below (one that says it is not importable excepted)."""
@@ -288,9 +394,26 @@ class LayerKind(ABC):
     def node_check_batch(self, args: Any, in_shapes: tuple[Shape, ...], batch_size: int) -> None:  # noqa: B027 - a hook, not abstract: most kinds run at any batch size
         """Raise ShapeError when torch cannot run this node on `batch_size` samples (most can)."""
 
-    def aliases_input(self, args: Any, training: bool) -> bool:
-        """Return True when the output shares the (first) input's storage: no new activation memory."""
+    def aliases_input(self, args: Any, training: bool, contiguous: bool = True) -> bool:
+        """Return True when the output shares the (first) input's storage: no new activation memory.
+
+        `contiguous` says whether that input is contiguous (a flatten views a contiguous tensor and
+        copies any other)."""
         return False
+
+    def node_layout(
+        self, args: Any, in_shapes: tuple[Shape, ...], out_shape: Shape, layouts: tuple[Layout, ...], batch: int
+    ) -> Layout:
+        """Return the layout of the output given those of the inputs (see Layout).
+
+        Most kinds make a new, contiguous tensor; those that keep their input's layout say so
+        (`keeps_layout`), and views compute theirs."""
+        rank = len(out_shape) + 1
+        if self.keeps_layout and layouts and len(in_shapes[0]) == len(out_shape):
+            if self.aliases_input(args, True, is_contiguous(layouts[0], (batch, *in_shapes[0]))):
+                return layouts[0]  # the input itself
+            return laid_out_like(layouts[0], rank)
+        return tuple(range(rank))
 
     @abstractmethod
     def node_build(self, args: Any, in_shapes: tuple[Shape, ...], out_shape: Shape) -> torch.nn.Module:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from convprof.kinds.base import (
     Autograd,
+    Layout,
     LayerCost,
     ReceptiveField,
     ShapeError,
@@ -229,6 +230,15 @@ class _Convolution(UnaryKind):
         it is needed, and the weights' and bias's."""
         return Autograd(keeps_inputs=(0,))
 
+    def node_layout(
+        self, args: Any, in_shapes: tuple[Shape, ...], out_shape: Shape, layouts: tuple[Layout, ...], batch: int
+    ) -> Layout:
+        """torch's convolutions answer a channels-last input (channels innermost in memory) with a
+        channels-last output, and any other with a contiguous one."""
+        rank = len(out_shape) + 1
+        channels_last = (0, *range(2, rank), 1)
+        return channels_last if rank > 3 and layouts[0] == channels_last else tuple(range(rank))
+
     def scale_width(self, args: Any, old_input: Shape, new_input: Shape, multiplier: float) -> Any:
         """Scale out_channels; grouped convs keep a valid grouping (see `convprof sweep --width`).
 
@@ -417,6 +427,11 @@ class _Local(_Convolution):
     def _bias_elements(self, args: Any, out_shape: Shape) -> int:
         return prod(out_shape) if args.bias else 0
 
+    def node_layout(
+        self, args: Any, in_shapes: tuple[Shape, ...], out_shape: Shape, layouts: tuple[Layout, ...], batch: int
+    ) -> Layout:
+        return tuple(range(len(out_shape) + 1))  # convprof's module makes its output contiguous
+
     def autograd(self, args: Any, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
         """Keep the columns the batched product reads (see convprof.graph.nn).
 
@@ -559,9 +574,17 @@ class _Dense(_Convolution):
     def _bias_elements(self, args: Any, out_shape: Shape) -> int:
         return prod(out_shape) if args.bias else 0
 
+    def node_layout(
+        self, args: Any, in_shapes: tuple[Shape, ...], out_shape: Shape, layouts: tuple[Layout, ...], batch: int
+    ) -> Layout:
+        return tuple(range(len(out_shape) + 1))  # a view of a linear layer's output
+
     def autograd(self, args: Any, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
-        """A linear layer on the flattened input (a view): it keeps the input."""
-        return Autograd(keeps_inputs=(0,))
+        """A linear layer on the flattened input: it keeps the input, which the flatten views when
+        it is contiguous and copies otherwise (the copy is then what it keeps)."""
+        if step.is_contiguous():
+            return Autograd(keeps_inputs=(0,))
+        return Autograd(keeps_new=(step.nbytes(prod(in_shape)),))
 
     def build(self, args: Any, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
         from convprof.graph.nn import DenseVolume

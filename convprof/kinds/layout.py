@@ -1,4 +1,4 @@
-"""Permute and Transpose: reorder the dimensions of each sample (views, no arithmetic)."""
+"""Layout kinds: Permute, Transpose, Reshape and Narrow reorder, regroup or cut each sample (views)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from convprof.kinds.base import (
+    Layout,
+    is_contiguous,
     Autograd,
     LayerCost,
     ReceptiveField,
@@ -13,15 +15,24 @@ from convprof.kinds.base import (
     TrainingStep,
     UnaryKind,
     register,
+    FULL,
+    TENSOR,
+    TRACED,
+    ImportStep,
+    TorchCall,
+    lookup,
+    prod,
+    reshaped_field,
 )
+from convprof.kinds.linear import Flatten, flatten_range
 from convprof.spec import Shape
-from convprof.spec.args import REQUIRED, arg, integer, integers
+from convprof.spec.args import REQUIRED, arg, integer, integers, positive_int, shape_sizes
 from convprof.units import format_shape
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["Permute", "Transpose", "moved_field"]
+__all__ = ["Contiguous", "Narrow", "Permute", "Reshape", "Transpose", "moved_field"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +53,26 @@ class TransposeArgs:
     """Second dimension to swap."""
 
 
+@dataclass(frozen=True, slots=True)
+class ReshapeArgs:
+    """The per-sample shape torch's reshape (or view) makes, the batch kept first."""
+
+    shape: tuple[int, ...] = arg(REQUIRED, shape_sizes, listed=True)
+    """Sizes of each sample's dimensions, the batch's left out; one may be -1 (inferred)."""
+
+
+@dataclass(frozen=True, slots=True)
+class NarrowArgs:
+    """torch.narrow's arguments: a contiguous run of one dimension."""
+
+    dim: int = arg(REQUIRED, integer)
+    """Dimension of the batched tensor to cut (1 = channels); negative counts from the end."""
+    start: int = arg(REQUIRED, integer)
+    """First entry kept; negative counts from the end, as in torch."""
+    length: int = arg(REQUIRED, positive_int)
+    """Entries kept."""
+
+
 def _axis(dim: int, rank: int, shape: Shape) -> int:
     if not -rank <= dim < rank:
         raise ShapeError(
@@ -53,21 +84,38 @@ def _axis(dim: int, rank: int, shape: Shape) -> int:
 def moved_field(order: tuple[int, ...], rf: ReceptiveField | None) -> ReceptiveField | None:
     """Return the receptive field after the per-sample axes are reordered as `order`.
 
-    Only moving the channels between first and last (ConvNeXt's channels-last linears) keeps the
-    field meaningful; any other reordering mixes spatial axes, reported as the whole input."""
+    A reordering that keeps the spatial axes together and in their order (channels moved last, as
+    ConvNeXt's channels-last linears need, or two non-spatial axes swapped, as ShuffleNet's channel
+    shuffle does) keeps the field; any other mixes spatial axes, reported as the whole input."""
     if rf is None or order == tuple(range(len(order))):
         return rf
-    last = len(order) - 1
-    channels = last if rf.channels_last else 0
-    position = order.index(channels)
-    spatial = [axis for axis in order if axis != channels]
-    if spatial != sorted(spatial) or position not in (0, last):
-        return None
-    return ReceptiveField(rf.size, rf.jump, channels_last=position == last)
+    if not rf.fits(order):
+        return FULL
+    spatial = rf.spatial_axes()
+    if not spatial:
+        return rf
+    positions = [order.index(axis) for axis in spatial]
+    lead = positions[0]
+    if positions != list(range(lead, lead + len(spatial))):
+        return FULL
+    return ReceptiveField(rf.size, rf.jump, lead=lead, trail=len(order) - lead - len(spatial))
 
 
-class _Reorder(UnaryKind):
-    """A permutation of each sample's dimensions: a view of its input."""
+class _View(UnaryKind):
+    """A view of its input: no arithmetic, no new memory."""
+
+    def cost(self, args: Any, in_shape: Shape, out_shape: Shape) -> LayerCost:
+        return LayerCost(params=0, macs=0, elementwise_ops=0, fan_in=1)
+
+    def aliases_input(self, args: Any, training: bool, contiguous: bool = True) -> bool:
+        return True
+
+    def autograd(self, args: Any, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
+        return Autograd(grad_views=(0,))  # the gradient is viewed back the same way
+
+
+class _Reorder(_View):
+    """A permutation of each sample's dimensions."""
 
     def order(self, args: Any, shape: Shape) -> tuple[int, ...]:
         """Return the per-sample axes in their new order."""
@@ -76,17 +124,18 @@ class _Reorder(UnaryKind):
     def output_shape(self, args: Any, shape: Shape) -> Shape:
         return tuple(shape[axis] for axis in self.order(args, shape))
 
-    def cost(self, args: Any, in_shape: Shape, out_shape: Shape) -> LayerCost:
-        return LayerCost(params=0, macs=0, elementwise_ops=0, fan_in=1)
-
     def receptive_field(self, args: Any, in_shape: Shape, rf: ReceptiveField | None) -> ReceptiveField | None:
         return moved_field(self.order(args, in_shape), rf)
 
-    def aliases_input(self, args: Any, training: bool) -> bool:
-        return True
-
-    def autograd(self, args: Any, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
-        return Autograd(grad_views=(0,))  # the gradient is reordered back, a view
+    def node_layout(
+        self, args: Any, in_shapes: tuple[Shape, ...], out_shape: Shape, layouts: tuple[Layout, ...], batch: int
+    ) -> Layout:
+        """The same memory, its dimensions renamed: a dimension's place in memory moves with it."""
+        (layout,) = layouts
+        if layout is None:
+            return None
+        new_order = (0, *(axis + 1 for axis in self.order(args, in_shapes[0])))  # new dim -> old dim
+        return tuple(new_order.index(dim) for dim in layout)
 
 
 @register
@@ -94,8 +143,23 @@ class Permute(_Reorder):
     """Reorders the batched tensor's dimensions, the batch staying first (torchvision's Permute)."""
 
     name = "Permute"
-    not_importable = "a Tensor method (x.permute) in torch, which the importer does not read yet"
+    torch_types = ("torchvision.ops.misc.Permute", "convprof.graph.nn.Permute")
+    torch_calls = ("torch.permute", "Tensor.permute")
     Args = PermuteArgs
+
+    def from_module(self, module: Any) -> PermuteArgs:
+        return PermuteArgs(dims=tuple(int(dim) for dim in module.dims))
+
+    def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
+        """Read torch.permute(x, dims), x.permute(dims) and x.permute(*dims)."""
+        if call.args[:1] != (TENSOR,) or len(call.input_shapes) != 1:
+            return None
+        rest = call.args[1:]
+        dims = rest[0] if len(rest) == 1 and isinstance(rest[0], list | tuple) else rest
+        dims = call.kwargs.get("dims", dims)
+        if not dims or not all(type(dim) is int for dim in dims):
+            return None
+        return ((self, PermuteArgs(dims=tuple(dims))),)
 
     def order(self, args: PermuteArgs, shape: Shape) -> tuple[int, ...]:
         rank = len(shape) + 1
@@ -123,8 +187,26 @@ class Transpose(_Reorder):
     """Swaps two dimensions of the batched tensor, neither of them the batch."""
 
     name = "Transpose"
-    not_importable = "a Tensor method (x.transpose) in torch, which the importer does not read yet"
+    torch_types = ("convprof.graph.nn.Transpose",)
+    torch_calls = (
+        "torch.transpose",
+        "Tensor.transpose",
+        "torch.swapaxes",
+        "Tensor.swapaxes",
+        "torch.swapdims",
+        "Tensor.swapdims",
+    )
     Args = TransposeArgs
+
+    def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
+        """Read torch.transpose(x, 1, 2), x.transpose(1, 2) and their aliases swapaxes and swapdims."""
+        if call.args[:1] != (TENSOR,) or len(call.input_shapes) != 1:
+            return None
+        names = ("axis0", "axis1") if call.target.endswith("swapaxes") else ("dim0", "dim1")
+        dim0, dim1 = call.arg(1, names[0], None), call.arg(2, names[1], None)
+        if type(dim0) is not int or type(dim1) is not int:
+            return None
+        return ((self, TransposeArgs(dim0, dim1)),)
 
     def order(self, args: TransposeArgs, shape: Shape) -> tuple[int, ...]:
         rank = len(shape) + 1
@@ -139,3 +221,274 @@ class Transpose(_Reorder):
         from convprof.graph.nn import Transpose as Module
 
         return Module(args.dim0, args.dim1)
+
+
+#: Calls that only regroup dimensions, keeping the order of the elements: a reshape of each sample.
+_RESHAPES = (
+    "Tensor.view",
+    "Tensor.reshape",
+    "torch.reshape",
+    "Tensor.unflatten",
+    "torch.unflatten",
+    "Tensor.squeeze",
+    "torch.squeeze",
+    "Tensor.unsqueeze",
+    "torch.unsqueeze",
+)
+
+
+def _keeps_the_batch(call: TorchCall) -> bool:
+    """Return True when a reshaping call's arguments keep the batch whatever its size.
+
+    view and reshape must take the batch from the input (`x.size(0)`) or infer it (-1): a literal
+    size would be the batch of the traced input only. unflatten, squeeze and unsqueeze must name
+    their dimensions: squeeze without one would drop a batch of one too."""
+    name = call.target.rsplit(".", 1)[-1]
+    rest = call.args[1:]
+    if name in ("view", "reshape"):
+        sizes = rest[0] if len(rest) == 1 and isinstance(rest[0], list | tuple) else rest
+        sizes = call.kwargs.get("shape", sizes)
+        return bool(sizes) and (sizes[0] is TRACED or sizes[0] == -1)
+    rank = len(call.input_shapes[0]) + (2 if name == "unsqueeze" else 1)
+    dim = call.arg(1, "dim", None)
+    dims = dim if isinstance(dim, list | tuple) else (dim,)
+    return all(type(d) is int and -rank <= d < rank and d % rank != 0 for d in dims)
+
+
+@register
+class Reshape(_View):
+    """Regroups each sample's elements into another shape, in the same order (a view, as torch's)."""
+
+    name = "Reshape"
+    torch_types = ("convprof.graph.nn.Reshape",)
+    torch_calls = _RESHAPES
+    Args = ReshapeArgs
+
+    def from_module(self, module: Any) -> ReshapeArgs:
+        return ReshapeArgs(shape=tuple(int(size) for size in module.shape))
+
+    def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
+        """Read view, reshape, unflatten, squeeze and unsqueeze by the shape torch gives; a view that
+        merges dimensions into one is a flatten, which Flatten reads."""
+        if call.args[:1] != (TENSOR,) or len(call.input_shapes) != 1 or not _keeps_the_batch(call):
+            return None
+        (before,), after = call.input_shapes, call.output_shape
+        if call.target in Flatten.torch_calls and flatten_range(before, after) is not None:
+            return None
+        return ((self, ReshapeArgs(shape=after)),)
+
+    def output_shape(self, args: ReshapeArgs, shape: Shape) -> Shape:
+        sizes = args.shape
+        if sizes.count(-1) > 1:
+            raise ShapeError(f"shape {list(sizes)} has more than one -1; give every size but one")
+        elements = prod(shape)
+        known = prod(tuple(size for size in sizes if size != -1))
+        if -1 in sizes:
+            if elements % known:
+                raise ShapeError(
+                    f"shape {list(sizes)} cannot hold the {elements:,} elements of a "
+                    f"{format_shape(shape)} sample: they are not a multiple of {known:,}"
+                )
+            sizes = tuple(elements // known if size == -1 else size for size in sizes)
+        elif known != elements:
+            raise ShapeError(
+                f"shape {list(sizes)} holds {known:,} elements but a {format_shape(shape)} sample holds "
+                f"{elements:,}; give sizes whose product is {elements:,}"
+            )
+        return sizes
+
+    def receptive_field(
+        self, args: ReshapeArgs, in_shape: Shape, rf: ReceptiveField | None
+    ) -> ReceptiveField | None:
+        return reshaped_field(in_shape, self.output_shape(args, in_shape), rf)
+
+    def aliases_input(self, args: ReshapeArgs, training: bool, contiguous: bool = True) -> bool:
+        return contiguous  # torch views a contiguous tensor and copies any other
+
+    def node_layout(
+        self, args: Any, in_shapes: tuple[Shape, ...], out_shape: Shape, layouts: tuple[Layout, ...], batch: int
+    ) -> Layout:
+        return tuple(range(len(out_shape) + 1))  # a view of a contiguous tensor, or a contiguous copy
+
+    def build(self, args: ReshapeArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
+        from convprof.graph.nn import Reshape as Module
+
+        return Module(args.shape)
+
+
+def _piece(call: TorchCall, size: int) -> tuple[int, int] | None:
+    """Return (start, length) of the piece `call.item` of chunk or split along a dimension of `size`."""
+    item = call.item
+    assert item is not None
+    if call.target.endswith("chunk"):
+        chunks = call.arg(1, "chunks", None)
+        if type(chunks) is not int or chunks < 1:
+            return None
+        step = -(-size // chunks)  # torch's chunks are ceil(size / chunks) long, the last shorter
+        return item * step, min(step, size - item * step)
+    sections = call.arg(1, "split_size_or_sections", call.kwargs.get("split_size"))
+    if type(sections) is int and sections > 0:
+        return item * sections, min(sections, size - item * sections)
+    if isinstance(sections, list | tuple) and all(type(s) is int for s in sections):
+        return sum(sections[:item]), sections[item]
+    return None
+
+
+def _slices(call: TorchCall) -> list[tuple[int, int, int]] | None:
+    """Return (batched dim, start, length) of each dimension `x[:, a:b]` cuts, or None for any other
+    index (a step, an integer, None, a tensor)."""
+    (shape,) = call.input_shapes
+    index = call.args[1]
+    items = list(index) if isinstance(index, tuple) else [index]
+    if items.count(Ellipsis) > 1 or not all(isinstance(i, slice) or i is Ellipsis for i in items):
+        return None
+    rank = len(shape) + 1
+    if Ellipsis in items:
+        at = items.index(Ellipsis)
+        items[at : at + 1] = [slice(None)] * (rank - len(items) + 1)
+    if len(items) > rank or items[0] != slice(None):
+        return None
+    cuts = []
+    for dim, item in enumerate(items[1:], start=1):
+        bounds = (item.start, item.stop, item.step)
+        if not all(b is None or type(b) is int for b in bounds) or item.step not in (None, 1):
+            return None
+        start, stop, _ = item.indices(shape[dim - 1])
+        if (start, stop) != (0, shape[dim - 1]):
+            cuts.append((dim, start, stop - start))
+    return cuts
+
+
+@register
+class Narrow(_View):
+    """Keeps a contiguous run of entries of one dimension: torch.narrow, a piece of chunk or split."""
+
+    name = "Narrow"
+    torch_types = ("convprof.graph.nn.Narrow",)
+    torch_calls = (
+        "torch.narrow",
+        "Tensor.narrow",
+        "torch.chunk",
+        "Tensor.chunk",
+        "torch.split",
+        "Tensor.split",
+        "torch.unbind",
+        "Tensor.unbind",
+        "operator.getitem",
+    )
+    Args = NarrowArgs
+
+    def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
+        """Read narrow, each piece of chunk, split and unbind (`x1, x2 = x.chunk(2, dim=1)` is two
+        nodes), and slices of a tensor (`x[:, :16]`, one node per dimension cut)."""
+        if call.args[:1] != (TENSOR,) or len(call.input_shapes) != 1:
+            return None
+        (shape,) = call.input_shapes
+        name = call.target.rsplit(".", 1)[-1]
+        if name == "getitem":
+            cuts = _slices(call)
+            if not cuts:
+                return None
+            return tuple((self, NarrowArgs(dim, start, length)) for dim, start, length in cuts)
+        if name == "narrow":
+            values = (call.arg(1, "dim", None), call.arg(2, "start", None), call.arg(3, "length", None))
+            if not all(type(value) is int for value in values):
+                return None
+            return ((self, NarrowArgs(*values)),)
+        dim = call.arg(1 if name == "unbind" else 2, "dim", 0)
+        if call.item is None or type(dim) is not int or not -len(shape) - 1 <= dim <= len(shape):
+            return None
+        axis = dim % (len(shape) + 1)
+        if axis == 0:
+            return None  # a piece of the batch
+        if name == "unbind":  # the entry, then its dimension dropped
+            reshape = lookup(Reshape.name)
+            assert reshape is not None
+            return ((self, NarrowArgs(dim, call.item, 1)), (reshape, ReshapeArgs(shape=call.output_shape)))
+        piece = _piece(call, shape[axis - 1])
+        return None if piece is None else ((self, NarrowArgs(dim, *piece)),)
+
+    def output_shape(self, args: NarrowArgs, shape: Shape) -> Shape:
+        rank = len(shape) + 1
+        axis = _axis(args.dim, rank, shape)
+        if axis == 0:
+            raise ShapeError("narrowing dimension 0 would pick samples of the batch; use dim >= 1")
+        size = shape[axis - 1]
+        start = args.start + size if args.start < 0 else args.start
+        if start < 0 or start + args.length > size:
+            raise ShapeError(
+                f"start {args.start} and length {args.length} reach past the {size} entries of "
+                f"dimension {args.dim}; keep start + length <= {size}"
+            )
+        return (*shape[: axis - 1], args.length, *shape[axis:])
+
+    def receptive_field(
+        self, args: NarrowArgs, in_shape: Shape, rf: ReceptiveField | None
+    ) -> ReceptiveField | None:
+        # Each output unit is an input unit, its neighbours the same as there: a crop, like padding.
+        return rf
+
+    def autograd(self, args: NarrowArgs, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
+        return Autograd()  # the backward pads the gradient back to the input's size: a new tensor
+
+    def node_layout(
+        self, args: NarrowArgs, in_shapes: tuple[Shape, ...], out_shape: Shape, layouts: tuple[Layout, ...], batch: int
+    ) -> Layout:
+        """A slice of a contiguous tensor along a dimension that only size-1 dimensions precede stays
+        contiguous; any other slice leaves gaps."""
+        (layout,), (shape,) = layouts, in_shapes
+        batched = (batch, *shape)
+        axis = _axis(args.dim, len(batched), shape)
+        if out_shape == shape:
+            return layout  # the whole of it
+        if is_contiguous(layout, batched) and all(size == 1 for size in batched[:axis]):
+            return tuple(range(len(batched)))
+        return None
+
+    def build(self, args: NarrowArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
+        from convprof.graph.nn import Narrow as Module
+
+        return Module(args.dim, args.start, args.length)
+
+
+@dataclass(frozen=True, slots=True)
+class ContiguousArgs:
+    """Tensor.contiguous() takes no argument convprof reads."""
+
+
+@register
+class Contiguous(UnaryKind):
+    """Returns its input laid out contiguously: the input itself when it already is, else a copy."""
+
+    name = "Contiguous"
+    torch_types = ("convprof.graph.nn.Contiguous",)
+    torch_calls = ("Tensor.contiguous",)
+    Args = ContiguousArgs
+
+    def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
+        """Read `x.contiguous()` (a memory format other than torch's default is not this kind)."""
+        if call.args != (TENSOR,) or call.kwargs:
+            return None
+        return ((self, ContiguousArgs()),)
+
+    def output_shape(self, args: ContiguousArgs, shape: Shape) -> Shape:
+        return shape
+
+    def cost(self, args: ContiguousArgs, in_shape: Shape, out_shape: Shape) -> LayerCost:
+        return LayerCost(params=0, macs=0, elementwise_ops=0, fan_in=1)
+
+    def receptive_field(
+        self, args: ContiguousArgs, in_shape: Shape, rf: ReceptiveField | None
+    ) -> ReceptiveField | None:
+        return rf
+
+    def aliases_input(self, args: ContiguousArgs, training: bool, contiguous: bool = True) -> bool:
+        return contiguous
+
+    def autograd(self, args: ContiguousArgs, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
+        return Autograd(grad_views=(0,))  # the gradient passes through
+
+    def build(self, args: ContiguousArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
+        from convprof.graph.nn import Contiguous as Module
+
+        return Module()

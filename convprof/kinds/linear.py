@@ -6,6 +6,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from convprof.kinds.base import (
+    PARAMETER,
     TENSOR,
     Autograd,
     ImportStep,
@@ -17,6 +18,7 @@ from convprof.kinds.base import (
     UnaryKind,
     prod,
     register,
+    reshaped_field,
     round_width,
 )
 from convprof.spec import Shape
@@ -68,14 +70,17 @@ class Linear(UnaryKind):
 
     def autograd(self, args: LinearArgs, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
         """Keep the input (for the weights' gradient); torch computes that gradient in the weights'
-        own layout, so it needs no copy."""
+        own layout, so it needs no copy. An input of more than one dimension per sample is folded into
+        a matrix, which copies it when it is not contiguous: the copy is then what is kept."""
+        if len(in_shape) > 1 and not step.is_contiguous():
+            return Autograd(keeps_new=(step.nbytes(prod(in_shape)),))
         return Autograd(keeps_inputs=(0,))
 
     def receptive_field(
         self, args: LinearArgs, in_shape: Shape, rf: ReceptiveField | None
     ) -> ReceptiveField | None:
         # On channels moved last (a permute before it), it mixes the channels of one position only.
-        if rf is not None and rf.channels_last and len(in_shape) > 1:
+        if rf is not None and rf.fits(in_shape) and rf.trail:
             return rf
         return None
 
@@ -166,10 +171,15 @@ class Flatten(UnaryKind):
     def receptive_field(
         self, args: FlattenArgs, in_shape: Shape, rf: ReceptiveField | None
     ) -> ReceptiveField | None:
-        return rf
+        # Merging dimensions around the spatial ones keeps the layout (ShuffleNet's groups of channels
+        # merged back); merging spatial ones keeps each unit's own field, but the field no longer
+        # fits the shape, so that a later window or mix of positions is the whole input.
+        if rf is None or not rf.fits(in_shape):
+            return rf
+        return reshaped_field(in_shape, self.output_shape(args, in_shape), rf) or rf
 
-    def aliases_input(self, args: FlattenArgs, training: bool) -> bool:
-        return True
+    def aliases_input(self, args: FlattenArgs, training: bool, contiguous: bool = True) -> bool:
+        return contiguous  # torch views a contiguous tensor and copies any other
 
     def autograd(self, args: FlattenArgs, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
         return Autograd(grad_views=(0,))
@@ -192,12 +202,20 @@ class ScaleArgs:
 class Scale(UnaryKind):
     """Multiplies each channel by a learnable scale: ConvNeXt's layer scale."""
 
+    keeps_layout = True
     name = "Scale"
-    not_importable = (
-        "a parameter multiplied in a module's forward (ConvNeXt's layer scale), which tracing sees "
-        "as a bare parameter"
-    )
     Args = ScaleArgs
+    parameter_at_path = True
+    torch_calls = ("operator.mul", "operator.imul", "torch.mul", "Tensor.mul", "Tensor.mul_")
+
+    def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
+        """Read `self.layer_scale * x`: a parameter of one value per channel times a tensor."""
+        if call.kwargs or call.args not in ((TENSOR, PARAMETER), (PARAMETER, TENSOR)):
+            return None
+        ((shape,), (weight,)) = call.input_shapes, call.parameter_shapes
+        if weight != (shape[0], *(1 for _ in shape[1:])):
+            return None
+        return ((self, ScaleArgs()),)
 
     def output_shape(self, args: ScaleArgs, shape: Shape) -> Shape:
         return shape

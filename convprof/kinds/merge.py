@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from convprof.kinds.base import (
     TENSOR,
+    Layout,
     Autograd,
     ImportStep,
     LayerCost,
@@ -64,20 +65,22 @@ def merge_fields(fields: tuple[ReceptiveField | None, ...]) -> ReceptiveField | 
     if any(field is None for field in fields):
         return None
     known = [field for field in fields if field is not None]
-    ranks = {len(field.size) for field in known}
-    layouts = {field.channels_last for field in known}
-    if len(ranks) != 1 or len(layouts) != 1:  # a flatten or a permute on one side: no common extent
+    layouts = {(len(field.size), field.lead, field.trail) for field in known}
+    if len(layouts) != 1:  # a flatten or a permute on one side: no common extent
         return None
+    ((_, lead, trail),) = layouts
     return ReceptiveField(
         size=tuple(max(sizes) for sizes in zip(*(field.size for field in known), strict=True)),
         jump=tuple(max(jumps) for jumps in zip(*(field.jump for field in known), strict=True)),
-        channels_last=layouts.pop(),
+        lead=lead,
+        trail=trail,
     )
 
 
 class _Elementwise(LayerKind):
     """Adds or multiplies two or more tensors element by element, broadcasting as torch does."""
 
+    keeps_layout = True
     Args = MergeArgs
     arity = (2, None)
     verb: str
@@ -134,6 +137,7 @@ class Add(_Elementwise):
     """The element-wise sum of its inputs (a residual connection's merge)."""
 
     name = "Add"
+    torch_types = ("convprof.graph.nn.Add",)
     verb = "add"
     torch_calls = ("operator.add", "operator.iadd", "torch.add", "Tensor.add", "Tensor.add_")
 
@@ -159,6 +163,7 @@ class Mul(_Elementwise):
     """The element-wise product of its inputs (a squeeze-and-excitation gate's merge)."""
 
     name = "Mul"
+    torch_types = ("convprof.graph.nn.Mul",)
     verb = "multiply"
     torch_calls = ("operator.mul", "operator.imul", "torch.mul", "Tensor.mul", "Tensor.mul_")
 
@@ -203,6 +208,7 @@ class Cat(LayerKind):
 
     name = "Cat"
     Args = CatArgs
+    torch_types = ("convprof.graph.nn.Cat",)
     arity = (2, None)
     torch_calls = ("torch.cat", "torch.concat")
 
@@ -249,6 +255,15 @@ class Cat(LayerKind):
         self, args: CatArgs, in_shapes: tuple[Shape, ...], fields: tuple[ReceptiveField | None, ...]
     ) -> ReceptiveField | None:
         return merge_fields(fields)
+
+    def node_layout(
+        self, args: CatArgs, in_shapes: tuple[Shape, ...], out_shape: Shape, layouts: tuple[Layout, ...], batch: int
+    ) -> Layout:
+        """Laid out as its inputs when they all are alike (and have no gaps), contiguously otherwise."""
+        first = layouts[0]
+        if first is not None and all(layout == first for layout in layouts):
+            return first
+        return tuple(range(len(out_shape) + 1))
 
     def node_autograd(
         self, args: CatArgs, in_shapes: tuple[Shape, ...], out_shape: Shape, step: TrainingStep

@@ -136,6 +136,7 @@ class _RunningStatsNorm(UnaryKind):
 class _BatchNorm(_RunningStatsNorm):
     """Per-channel normalisation over batch and positions."""
 
+    keeps_layout = True
     Args = BatchNormArgs
 
     def autograd(

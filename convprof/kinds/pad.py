@@ -1,4 +1,4 @@
-"""Padding of every mode and rank: zero, constant, reflection and replication, 1-D to 3-D."""
+"""Padding of every mode and rank: zero, constant, reflection, replication and circular, 1-D to 3-D."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ from convprof.kinds.base import (
     ReceptiveField,
     ShapeError,
     TrainingStep,
+    TENSOR,
+    ImportStep,
+    TorchCall,
     UnaryKind,
     register,
 )
@@ -55,14 +58,50 @@ def pad_amounts(padding: int | tuple[int, ...], dims: int) -> tuple[tuple[int, i
     return tuple(reversed(pairs))
 
 
+def _padding(values: Any) -> int | tuple[int, ...] | None:
+    """Return torch's padding tuple as the spec writes it (equal amounts as one), or None if it is
+    not a tuple of integers."""
+    if not isinstance(values, list | tuple) or not all(type(v) is int for v in values):
+        return None
+    amounts = tuple(values)
+    return amounts[0] if amounts and len(set(amounts)) == 1 else amounts
+
+
 class _Pad(UnaryKind):
     """Pads (or, with negative amounts, crops) the last `dims` dimensions: a copy, no arithmetic."""
 
-    not_importable = "no reader yet (torch keeps the padding as a tuple in its own order)"
+    torch_calls = ("torch.nn.functional.pad",)
+    torch_class_of_its_name = True
     dims: ClassVar[int]
     """Dimensions padded, counted from the last."""
     mode: ClassVar[str]
     """torch's padding mode."""
+
+    def from_module(self, module: Any) -> Any:
+        """Read torch's padding tuple (and a constant padding's value)."""
+        values: dict[str, Any] = {"padding": _padding(module.padding)}
+        if self.Args is ConstantPadArgs:
+            values["value"] = float(module.value)
+        return self.Args(**values)
+
+    def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
+        """Read F.pad(x, pad, mode, value) as the kind of that mode and of len(pad) // 2 dimensions:
+        constant padding by zero (or None, torch's default) is zero padding."""
+        if call.args[:1] != (TENSOR,) or len(call.input_shapes) != 1:
+            return None
+        pad, mode = call.arg(1, "pad", None), call.arg(2, "mode", "constant")
+        value = call.arg(3, "value", None)
+        padding = _padding(pad)
+        if padding is None or len(pad) != 2 * self.dims or mode != self.mode:
+            return None
+        if mode != "constant":
+            return None if value not in (None, 0) else ((self, PadArgs(padding)),)
+        if not isinstance(value, int | float | None) or isinstance(value, bool):
+            return None
+        zero = value is None or value == 0
+        if zero != (self.Args is PadArgs):
+            return None
+        return ((self, PadArgs(padding) if zero else ConstantPadArgs(padding, float(value or 0))),)
 
     def _takes(self, rank: int) -> bool:
         # Reflection and replication take an unbatched or batched tensor, so a sample has dims or
@@ -86,6 +125,11 @@ class _Pad(UnaryKind):
             if self.mode == "reflect" and max(before, after) >= size:
                 raise ShapeError(
                     f"reflection padding ({before}, {after}) must be less than the size {size} it reflects"
+                )
+            if self.mode == "circular" and max(before, after) > size:
+                raise ShapeError(
+                    f"circular padding ({before}, {after}) would wrap around the size {size} more than "
+                    f"once; use at most {size}"
                 )
             padded = size + before + after
             if padded < 1:
@@ -136,3 +180,4 @@ for _dims in (1, 2, 3):
     _define("ConstantPad", "constant", _dims, ConstantPadArgs)
     _define("ReflectionPad", "reflect", _dims, PadArgs)
     _define("ReplicationPad", "replicate", _dims, PadArgs)
+    _define("CircularPad", "circular", _dims, PadArgs)

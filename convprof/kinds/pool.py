@@ -180,6 +180,7 @@ _SPATIAL_DIMS = {2, 3}
 class _WindowPool(UnaryKind):
     """Shared shape and counting logic of fixed-window pooling of any rank."""
 
+    keeps_layout = True
     torch_class_of_its_name = True
 
     rank: ClassVar[int]
@@ -309,10 +310,11 @@ class _LPPool(_WindowPool):
         Autograd keeps the input, x^p and four tensors of the output's size; late in the backward,
         the power's gradient holds four of the input's size while the rest is gone."""
         inputs, outputs = step.nbytes(prod(in_shape)), step.nbytes(prod(out_shape))
+        kept = (inputs, outputs, outputs, outputs, outputs)
+        if not step.recorded:  # each step's result goes once read: x^p with the average, or four outputs
+            return Autograd(keeps_new=kept, forward_peak=max(inputs + outputs, 4 * outputs))
         return Autograd(
-            keeps_inputs=(0,),
-            keeps_new=(inputs, outputs, outputs, outputs, outputs),
-            backward_peak=max(3 * outputs, 3 * inputs - 4 * outputs),
+            keeps_inputs=(0,), keeps_new=kept, backward_peak=max(3 * outputs, 3 * inputs - 4 * outputs)
         )
 
     def build(self, args: Any, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
@@ -330,6 +332,7 @@ class _LPPool(_WindowPool):
 class _AdaptivePool(UnaryKind):
     """Pooling to a given output size, in windows that tile the input."""
 
+    keeps_layout = True
     torch_class_of_its_name = True
     rank: ClassVar[int]
 

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from convprof.kinds.base import (
     Autograd,
+    TENSOR,
+    ImportStep,
     LayerCost,
+    NotImportable,
     ReceptiveField,
     ShapeError,
     TrainingStep,
+    TorchCall,
     UnaryKind,
     prod,
     register,
@@ -69,6 +73,25 @@ class UpsampleArgs:
     """Align corner pixels (interpolating modes only); null is torch's false."""
 
 
+def _ints(value: Any) -> int | tuple[int, ...] | None:
+    """Return torch's int, sequence of ints or None as the spec writes it: equal sizes as one."""
+    if value is None or type(value) is int:
+        return value
+    sizes = tuple(int(item) for item in value)
+    return sizes[0] if len(set(sizes)) == 1 else sizes
+
+
+def _floats(value: Any) -> float | tuple[float, ...] | None:
+    """Return torch's number, sequence of numbers or None as the spec writes it: equal ones as one,
+    or None where it is none of these (a value computed while tracing)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, list | tuple) and value and all(isinstance(item, int | float) for item in value):
+        factors = tuple(float(item) for item in value)
+        return factors[0] if len(set(factors)) == 1 else factors
+    return None
+
+
 def _per_dim(value: T | tuple[T, ...], spatial: int, label: str) -> tuple[T, ...]:
     """Return one value per spatial dimension: a tuple checked for length, a scalar repeated."""
     if isinstance(value, tuple):
@@ -84,9 +107,43 @@ def _per_dim(value: T | tuple[T, ...], spatial: int, label: str) -> tuple[T, ...
 class Upsample(UnaryKind):
     """Resizes the spatial dimensions by interpolation."""
 
+    keeps_layout = True
     name = "Upsample"
-    not_importable = "no reader yet (torch keeps its sizes and factors in several forms)"
     Args = UpsampleArgs
+    # nn.UpsamplingNearest2d and nn.UpsamplingBilinear2d derive from nn.Upsample with only their
+    # own constructor: the importer reads them as this kind too.
+    torch_types = ("torch.nn.Upsample",)
+    torch_calls = ("torch.nn.functional.interpolate", "torch.nn.functional.upsample")
+
+    def from_module(self, module: Any) -> UpsampleArgs:
+        if module.recompute_scale_factor:
+            raise NotImportable("recompute_scale_factor=True: its sizes come from the input it meets")
+        return UpsampleArgs(
+            size=_ints(module.size),
+            scale_factor=None if module.scale_factor is None else _floats(module.scale_factor),
+            mode=module.mode,
+            align_corners=module.align_corners,
+        )
+
+    def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
+        """Read F.interpolate: a size computed while tracing (`x.shape[-2:]`) is the size torch gave.
+
+        With recompute_scale_factor=True torch interpolates at the output size it computed, so that is
+        the size too; antialiasing and the `area` mode are other computations."""
+        if call.args[:1] != (TENSOR,) or len(call.input_shapes) != 1:
+            return None
+        size, scale = call.arg(1, "size", None), call.arg(2, "scale_factor", None)
+        mode, align = call.arg(3, "mode", "nearest"), call.arg(4, "align_corners", None)
+        recompute, antialias = call.arg(5, "recompute_scale_factor", None), call.arg(6, "antialias", False)
+        if mode not in _MODE_DIMS or antialias is not False or align not in (None, True, False):
+            return None
+        if size is not None or recompute:
+            size, scale = _ints(call.output_shape[1:]), None
+        else:
+            scale = _floats(scale)
+            if scale is None:
+                return None
+        return ((self, UpsampleArgs(size=size, scale_factor=scale, mode=mode, align_corners=align)),)
 
     def output_shape(self, args: UpsampleArgs, shape: Shape) -> Shape:
         spatial = len(shape) - 1

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from convprof.kinds.base import (
     Autograd,
+    Layout,
     LayerCost,
     ReceptiveField,
     ShapeError,
     TrainingStep,
+    TENSOR,
+    ImportStep,
+    TorchCall,
     UnaryKind,
     prod,
     register,
@@ -125,6 +129,17 @@ def _normalized(args: LayerNormArgs) -> tuple[int, ...]:
     return (shape,) if isinstance(shape, int) else shape
 
 
+def _affine(module: Any) -> dict[str, Any]:
+    """Return a torch LayerNorm's eps, elementwise_affine and bias (a tensor or None in torch)."""
+    affine = bool(module.elementwise_affine)
+    # Without the affine part torch keeps no bias either; the flag then changes nothing: its default.
+    return {
+        "eps": float(module.eps),
+        "elementwise_affine": affine,
+        "bias": module.bias is not None or not affine,
+    }
+
+
 def _affine_params(elements: int, affine: bool, bias: bool) -> int:
     return elements * (1 + bias) if affine else 0
 
@@ -134,8 +149,27 @@ class LayerNorm(_PerSampleNorm):
     """Normalises each sample over its last dimensions, as torch applies it."""
 
     name = "LayerNorm"
-    not_importable = "no reader yet (its bias flag is a tensor attribute in torch)"
     Args = LayerNormArgs
+    torch_calls = ("torch.nn.functional.layer_norm",)
+
+    def from_module(self, module: Any) -> LayerNormArgs:
+        shape = tuple(int(size) for size in module.normalized_shape)
+        return LayerNormArgs(normalized_shape=shape[0] if len(shape) == 1 else shape, **_affine(module))
+
+    def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
+        """Read F.layer_norm without weights (the module reads its own: read as the module)."""
+        if call.args[:1] != (TENSOR,) or len(call.input_shapes) != 1:
+            return None
+        shape = call.arg(1, "normalized_shape", None)
+        shape = (shape,) if type(shape) is int else shape
+        weight, bias = call.arg(2, "weight", None), call.arg(3, "bias", None)
+        eps = call.arg(4, "eps", 1e-5)
+        if not isinstance(shape, list | tuple) or not all(type(size) is int for size in shape):
+            return None
+        if weight is not None or bias is not None or not isinstance(eps, int | float):
+            return None
+        normalized = shape[0] if len(shape) == 1 else tuple(shape)
+        return ((self, LayerNormArgs(normalized, float(eps), elementwise_affine=False)),)
 
     def output_shape(self, args: LayerNormArgs, shape: Shape) -> Shape:
         normalized = _normalized(args)
@@ -192,8 +226,13 @@ class LayerNorm2d(_PerSampleNorm):
     """LayerNorm over the channels of each position of a [C, H, W] sample (torchvision's ConvNeXt)."""
 
     name = "LayerNorm2d"
-    not_importable = "torchvision's own module class, which the importer does not read yet"
+    # torchvision's ConvNeXt's, whose forward is this kind's: channels moved last, F.layer_norm over
+    # them, moved back (named, not imported: a class matches by its name).
+    torch_types = ("torchvision.models.convnext.LayerNorm2d", "convprof.graph.nn.LayerNorm2d")
     Args = LayerNorm2dArgs
+
+    def from_module(self, module: Any) -> LayerNorm2dArgs:
+        return LayerNorm2dArgs(**_affine(module))
 
     def output_shape(self, args: LayerNorm2dArgs, shape: Shape) -> Shape:
         needs_rank(self.name, shape, (3,))
@@ -216,6 +255,11 @@ class LayerNorm2d(_PerSampleNorm):
         self, args: LayerNorm2dArgs, in_shape: Shape, out_shape: Shape, step: TrainingStep
     ) -> Autograd:
         return _statistics(step, prod(in_shape[1:]))
+
+    def node_layout(
+        self, args: Any, in_shapes: tuple[Shape, ...], out_shape: Shape, layouts: tuple[Layout, ...], batch: int
+    ) -> Layout:
+        return (0, 2, 3, 1)  # normalised channels-last, then viewed channels-first: channels innermost
 
     def build(self, args: LayerNorm2dArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
         from convprof.graph.nn import LayerNorm2d as Module
@@ -241,6 +285,7 @@ class LocalResponseNormArgs:
 class LocalResponseNorm(_PerSampleNorm):
     """Divides each element by a power of the summed squares of its neighbouring channels (AlexNet)."""
 
+    keeps_layout = True
     name = "LocalResponseNorm"
     Args = LocalResponseNormArgs
 
@@ -265,9 +310,11 @@ class LocalResponseNorm(_PerSampleNorm):
         """torch composes it: squares, pads them by size - 1 channels, averages windows, then scales,
         raises to beta and divides. Autograd keeps the input, the padded squares (for the average's
         backward), the scaled sum (for the power's) and the divisor; the backward holds four
-        tensors of the input's size at its peak."""
+        tensors of the input's size at its peak. Unrecorded, each step's result goes once read."""
         elements = step.nbytes(prod(in_shape))
         padded = step.nbytes((in_shape[0] + args.size - 1) * prod(in_shape[1:]))
+        if not step.recorded:  # each step's result goes once the next has read it
+            return Autograd(keeps_new=(padded, elements, elements), forward_peak=max(3 * elements, elements + padded))
         return Autograd(keeps_inputs=(0,), keeps_new=(padded, elements, elements), backward_peak=4 * elements)
 
     def build(self, args: LocalResponseNormArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:

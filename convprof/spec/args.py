@@ -38,6 +38,7 @@ __all__ = [
     "positive_reals",
     "probability",
     "real",
+    "shape_sizes",
     "sizes",
     "string",
 ]
@@ -52,9 +53,12 @@ MAX_INT = 2**63 - 1
 REQUIRED: Any = MISSING
 
 
-def arg(default: Any, coerce: Coercer) -> Any:
-    """Declare an argument field: its torch default and how a YAML node becomes its value."""
-    return field(default=default, metadata={"coerce": coerce})
+def arg(default: Any, coerce: Coercer, *, listed: bool = False) -> Any:
+    """Declare an argument field: its torch default and how a YAML node becomes its value.
+
+    `listed`: the value is a list whose entries are not one per dimension (a reshape's target
+    shape), so it is never written as one number, even when its entries are equal."""
+    return field(default=default, metadata={"coerce": coerce, "listed": listed})
 
 
 def describe(node: Node) -> str:
@@ -294,6 +298,18 @@ def integers(minimum: int | None = None) -> Coercer:
         return _int(node, path, low, f"{what} or a list of them")
 
     return coerce
+
+
+def shape_sizes(node: Node, path: str) -> tuple[int, ...]:
+    """A non-empty list of sizes, each a positive integer or -1 (inferred, as torch's reshape takes)."""
+    what = "a positive integer or -1"
+    if not isinstance(node, Sequence) or not node.items:
+        raise _fail(node, path, f"a non-empty list of sizes, each {what}")
+    values = tuple(_int(item, path, -1, what) for item in node.items)
+    for item, value in zip(node.items, values, strict=True):
+        if value == 0:
+            raise _fail(item, path, what)
+    return values
 
 
 def positive_reals(node: Node, path: str) -> float | tuple[float, ...]:

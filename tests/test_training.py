@@ -21,7 +21,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from convprof.graph.analyze import analyze
 from convprof.graph.build import build_model
-from convprof.graph.training import optimizer_state_bytes
+from convprof.graph.training import optimizer_state_bytes, parameter_order
 from convprof.graph.variants import VARIANTS, transform
 from convprof.kinds import all_kinds, lookup
 from convprof.spec import ModelSpec
@@ -139,6 +139,35 @@ KIND_CASES: list[tuple[tuple[int, ...], Any]] = [
     ((2, 3, 3, 3), {"upsample": {"scale_factor": 2, "mode": "trilinear"}}),
     ((4, 6, 6), {"pixelshuffle": {"upscale_factor": 2}}),
     ((4, 6, 6), {"pixelunshuffle": {"downscale_factor": 2}}),
+    ((4, 6), {"circularpad1d": {"padding": 2}}),
+    ((4, 6, 6), {"circularpad2d": {"padding": [1, 0, 2, 1]}}),
+    ((2, 3, 4, 4), {"circularpad3d": {"padding": 1}}),
+    ((4, 6, 6), {"reshape": {"shape": [2, 2, 36]}}),
+    ((4, 6, 6), {"narrow": {"dim": 1, "start": 1, "length": 2}}),
+    ((4, 6, 6), {"narrow": {"dim": 3, "start": 0, "length": 4}}),
+    ((4, 6, 6), "contiguous"),
+]
+
+#: Layers after which torch's memory layout decides what is viewed and what is copied.
+LAYOUT_CASES: list[tuple[tuple[int, ...], list[Any]]] = [
+    ((4, 6, 6), [{"permute": {"dims": [0, 2, 3, 1]}}, {"linear": {"out_features": 5}}]),
+    ((4, 6, 6), [{"permute": {"dims": [0, 2, 3, 1]}}, "gelu", {"reshape": {"shape": [144]}}]),
+    ((4, 6, 6), [{"transpose": {"dim0": 1, "dim1": 3}}, "contiguous", "flatten"]),
+    ((4, 6, 6), [{"narrow": {"dim": 1, "start": 0, "length": 2}}, "relu", "flatten"]),
+    ((4, 6, 6), [{"narrow": {"dim": 1, "start": 0, "length": 2}}, "flatten"]),
+    (
+        (4, 6, 6),
+        ["layernorm2d", {"conv2d": {"out_channels": 4, "kernel_size": 1}}, {"batchnorm2d": {}}, "flatten"],
+    ),
+    (
+        (4, 6, 6),
+        [
+            {"reshape": {"shape": [2, 2, 6, 6]}},
+            {"transpose": {"dim0": 1, "dim1": 2}},
+            "contiguous",
+            {"reshape": {"shape": [4, 6, 6]}},
+        ],
+    ),
 ]
 
 #: Kinds whose peak is modelled from above (their backward composes many operators), and by how
@@ -154,7 +183,9 @@ UPPER_BOUNDS: dict[str, float] = {
 
 
 def _networks(shape: tuple[int, ...], layer: Any) -> list[tuple[str, ModelSpec]]:
-    """The layer first (its input needs no gradient), and after a 1x1 layer with parameters."""
+    """The layer (or layers) first, its input needing no gradient, and after a 1x1 layer with
+    parameters; then a flatten and a linear layer."""
+    layers = layer if isinstance(layer, list) else [layer]
     rank = len(shape) - 1
     before: Any = (
         {f"conv{rank}d": {"out_channels": shape[0], "kernel_size": 1}}
@@ -163,8 +194,8 @@ def _networks(shape: tuple[int, ...], layer: Any) -> list[tuple[str, ModelSpec]]
     )
     after = ["flatten", {"linear": {"out_features": 3}}]
     return [
-        ("first", make_spec(shape, [layer, *after], batch_size=BATCH)),
-        ("after", make_spec(shape, [before, layer, *after], batch_size=BATCH)),
+        ("first", make_spec(shape, [*layers, *after], batch_size=BATCH)),
+        ("after", make_spec(shape, [before, *layers, *after], batch_size=BATCH)),
     ]
 
 
@@ -205,11 +236,32 @@ def test_every_kind_keeps_and_peaks_as_torch_does(case: tuple[tuple[int, ...], A
             )
 
 
+@pytest.mark.parametrize("case", LAYOUT_CASES, ids=lambda case: "-".join(str(layer) for layer in case[1]))
+def test_layouts_decide_views_and_copies_as_in_torch(case: tuple[tuple[int, ...], list[Any]]) -> None:
+    shape, layers = case
+    for where, spec in _networks(shape, layers):
+        report = analyze(spec, "sgd")
+        for variant in VARIANTS:
+            torch.manual_seed(0)
+            model = build_model(spec, variant)
+            x = torch.randn((BATCH, *shape))
+            counted = report.variant(variant)
+            label = f"{variant} {where} {layers}"
+            assert counted.saved_activation_bytes == saved_bytes(model.train(), x), label
+            measured = step_peak(model, x, "sgd")
+            bound = _bound(spec, variant)
+            assert measured <= counted.training_bytes <= measured * (1 + bound), (
+                f"{label}: modelled {counted.training_bytes:,}, measured {measured:,}"
+            )
+
+
 def test_every_public_kind_has_a_training_case() -> None:
     covered = set()
     for shape, layer in KIND_CASES:
         spec = make_spec(shape, [layer], batch_size=BATCH)
         covered.add(spec.nodes[0].kind)
+    for layers in BLOCKS:  # the merges: add, mul (a gate) and cat
+        covered |= {node.kind for node in make_spec((3, 6, 6), layers, batch_size=BATCH).nodes}
     public = {kind.name for kind in all_kinds() if kind.public}
     assert public - covered == set()
 
@@ -221,11 +273,7 @@ def test_parameter_tensors_sum_to_the_parameters_in_torchs_order() -> None:
             for variant in VARIANTS:
                 model = build_model(spec, variant, device="meta")
                 sizes = [p.numel() for p in model.parameters()]
-                modelled = []
-                for node in transform(spec, variant).nodes:
-                    kind = lookup(node.kind)
-                    assert kind is not None
-                    modelled += kind.node_param_tensors(node.args, node.input_shapes, node.output_shape)
+                modelled = [size for _, size in parameter_order(transform(spec, variant))]
                 assert modelled == sizes, f"{variant} {layer}"
 
 
@@ -270,17 +318,24 @@ BLOCKS: list[Any] = [
         },
         {
             "branches": {
+                "name": "mix",
                 "merge": "add",
-                "paths": [[{"conv2d": {"out_channels": 4, "kernel_size": 1}}], ["identity"]],
+                "paths": [[{"conv2d": {"out_channels": 10, "kernel_size": 1}}], ["identity"]],
             }
         },
-        {"cat": {"from": ["stem", "branches_2"]}},
-        {"residual": {"body": ["relu", {"conv2d": {"out_channels": 8, "kernel_size": 3, "padding": 1}}]}},
+        {"cat": {"from": ["stem", "mix.add_1"]}},
+        {"residual": {"body": ["relu", {"conv2d": {"out_channels": 14, "kernel_size": 3, "padding": 1}}]}},
+    ],
+    [  # a branch nobody reads: its parameters get no gradient and the optimizer skips them
+        {"conv2d": {"out_channels": 4, "kernel_size": 1, "name": "stem"}},
+        {"conv2d": {"out_channels": 6, "kernel_size": 3, "padding": 1, "name": "unused"}},
+        {"conv2d": {"out_channels": 4, "kernel_size": 1, "from": "stem"}},
+        "relu",
     ],
 ]
 
 
-@pytest.mark.parametrize("layers", BLOCKS, ids=["residual-gate", "branches-cat-add"])
+@pytest.mark.parametrize("layers", BLOCKS, ids=["residual-gate", "branches-cat-add", "unread-branch"])
 @pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
 def test_block_forms_keep_and_peak_as_torch_does(layers: list[Any], optimizer: str) -> None:
     spec = make_spec((3, 6, 6), [*layers, "flatten", {"linear": {"out_features": 3}}], batch_size=BATCH)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from convprof import __version__
 from convprof.errors import SpecError
-from convprof.graph.layout import contiguous_inputs, node_layouts
+from convprof.graph.layout import input_layouts, node_layouts
 from convprof.graph.training import OPTIMIZERS, training_cost
 from convprof.graph.variants import VARIANTS, transform
 from convprof.kinds import ReceptiveField, ShapeError, lookup
@@ -25,8 +25,7 @@ def _aliases(spec: ModelSpec) -> list[bool]:
     for node in spec.nodes:
         kind = lookup(node.kind)
         assert kind is not None, node.kind
-        contiguous = contiguous_inputs(spec, layouts, node)
-        flags.append(kind.aliases_input(node.args, False, contiguous[0] if contiguous else True))
+        flags.append(kind.aliases_input(node.args, False, input_layouts(spec, layouts, node)[0]))
     return flags
 
 

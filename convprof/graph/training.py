@@ -12,13 +12,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from convprof.graph.layout import contiguous_inputs, node_layouts
+from convprof.graph.layout import input_layouts, node_layouts
 from convprof.kinds import LayerKind, lookup
 from convprof.kinds.base import Autograd, TrainingStep, prod
 from convprof.spec import ModelSpec, NodeSpec
 
 __all__ = [
     "OPTIMIZERS",
+    "parameter_order",
     "SCALAR_STEP_BYTES",
     "TrainingCost",
     "optimizer_scratch_bytes",
@@ -150,14 +151,48 @@ def _nodes(spec: ModelSpec, device: str) -> list[_Node]:
         params = kind.node_param_tensors(node.args, node.input_shapes, node.output_shape)
         grads = tuple(i >= 0 and needs[i] for i in node.inputs)
         needs.append(bool(params) or any(grads))
-        contiguous = contiguous_inputs(spec, layouts, node)
+        inputs = input_layouts(spec, layouts, node)
         step = TrainingStep(
-            spec.batch_size, spec.dtype_bytes, grads, recorded=needs[-1], device=device, contiguous=contiguous
+            spec.batch_size, spec.dtype_bytes, grads, recorded=needs[-1], device=device, layouts=inputs
         )
         record = kind.node_autograd(node.args, node.input_shapes, node.output_shape, step)
-        aliases = kind.aliases_input(node.args, True, contiguous[0])
+        aliases = kind.aliases_input(node.args, True, inputs[0])
         nodes.append(_Node(node, kind, aliases, needs[-1], in_graph[node.index], grads, params, record))
     return nodes
+
+
+def parameter_order(spec: ModelSpec, nodes: list[_Node] | None = None) -> list[tuple[_Node, int]]:
+    """Return every parameter tensor (its node, its elements) in the order the built model lists them.
+
+    torch lists a module's own parameters, then its submodules' in the order they were added. The
+    built model (a torch.fx.GraphModule, convprof.graph.build) adds each node's module at the node's
+    path (a kind that is a bare parameter, `parameter_at_path`, as a parameter there), the shallowest
+    paths first and otherwise in the spec's order, making the modules on the way as it goes."""
+    nodes = nodes if nodes is not None else _nodes(spec, "cpu")
+    children: dict[tuple[str, ...], list[tuple[str, ...]]] = {(): []}
+    own: dict[tuple[str, ...], list[tuple[_Node, int]]] = {(): []}
+    for node in sorted(nodes, key=lambda node: node.spec.path.count(".")):
+        parts = tuple(node.spec.path.split("."))
+        for end in range(1, len(parts)):
+            if parts[:end] not in children:
+                children[parts[: end - 1]].append(parts[:end])
+                children[parts[:end]] = []
+                own[parts[:end]] = []
+        if node.kind.parameter_at_path:
+            own[parts[:-1]] += [(node, size) for size in node.params]
+        else:
+            children[parts[:-1]].append(parts)
+            children[parts] = []
+            own[parts] = [(node, size) for size in node.params]
+    order: list[tuple[_Node, int]] = []
+
+    def visit(path: tuple[str, ...]) -> None:
+        order.extend(own[path])
+        for child in children[path]:
+            visit(child)
+
+    visit(())
+    return order
 
 
 def training_cost(spec: ModelSpec, optimizer: str, device: str = "cpu") -> TrainingCost:
@@ -281,10 +316,12 @@ def training_cost(spec: ModelSpec, optimizer: str, device: str = "cpu") -> Train
     if loss_gradient is not None:
         memory.release(loss_gradient)
 
-    # The optimizer's step: every parameter's gradient, and the step's temporaries.
+    # The optimizer's step, over the parameters that have a gradient (a layer whose output leads
+    # nowhere gets none, and the optimizer skips it), in the order torch lists them.
+    stepped = tuple(size for node, size in parameter_order(spec, nodes) if node.in_graph)
     tensors = tuple(elements for node in nodes for elements in node.params)
-    memory.moment(optimizer_scratch_bytes(optimizer, tensors, itemsize, device))
-    state = optimizer_state_bytes(optimizer, tensors, itemsize, device)
+    memory.moment(optimizer_scratch_bytes(optimizer, stepped, itemsize, device))
+    state = optimizer_state_bytes(optimizer, stepped, itemsize, device)
     buffers = 0
     for node in nodes:
         cost = node.kind.node_cost(node.spec.args, node.spec.input_shapes, node.spec.output_shape)

@@ -19,6 +19,7 @@ from convprof.kinds.base import (
     register,
 )
 from convprof.kinds.norm import needs_rank
+from convprof.kinds.strides import Layout
 from convprof.spec import Shape
 from convprof.spec.args import arg, boolean, choice, integer, optional, positive_int, probability, real
 from convprof.units import format_shape
@@ -137,7 +138,7 @@ class _Elementwise(UnaryKind):
     def receptive_field(self, args: Any, in_shape: Shape, rf: ReceptiveField | None) -> ReceptiveField | None:
         return rf
 
-    def aliases_input(self, args: Any, training: bool, contiguous: bool = True) -> bool:
+    def aliases_input(self, args: Any, training: bool, layout: Layout | None = None) -> bool:
         return bool(getattr(args, "inplace", False))
 
     def autograd(self, args: Any, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
@@ -288,7 +289,7 @@ class Identity(_Elementwise):
             return ((self, NoArgs()),)  # torchvision's StochasticDepth is the identity in eval mode
         return None
 
-    def aliases_input(self, args: Any, training: bool, contiguous: bool = True) -> bool:
+    def aliases_input(self, args: Any, training: bool, layout: Layout | None = None) -> bool:
         return True
 
     def autograd(self, args: Any, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
@@ -312,7 +313,7 @@ class Dropout(_Elementwise):
         p = float(call.arg(1, "p", 0.5))
         return ((self, DropoutArgs(p=p, inplace=bool(call.arg(3, "inplace", False)))),)
 
-    def aliases_input(self, args: DropoutArgs, training: bool, contiguous: bool = True) -> bool:
+    def aliases_input(self, args: DropoutArgs, training: bool, layout: Layout | None = None) -> bool:
         return not training or args.inplace or args.p == 0
 
     def autograd(self, args: DropoutArgs, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
@@ -543,7 +544,7 @@ class _ChannelDropout(_Elementwise):
         needs_rank(self.name, shape, self.ranks)
         return shape
 
-    def aliases_input(self, args: DropoutArgs, training: bool, contiguous: bool = True) -> bool:
+    def aliases_input(self, args: DropoutArgs, training: bool, layout: Layout | None = None) -> bool:
         return not training or args.inplace or args.p == 0
 
     def autograd(self, args: DropoutArgs, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
@@ -588,7 +589,7 @@ class AlphaDropout(_Elementwise):
     Args = DropoutArgs
     ops_per_element = 0
 
-    def aliases_input(self, args: DropoutArgs, training: bool, contiguous: bool = True) -> bool:
+    def aliases_input(self, args: DropoutArgs, training: bool, layout: Layout | None = None) -> bool:
         # In training torch's alpha dropout returns a new tensor even in place (it adds its shift
         # out of place), except at p = 0, where it returns the input.
         return not training or args.p == 0 or (args.p == 1 and args.inplace)

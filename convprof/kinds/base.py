@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from convprof.errors import ConvprofError
+from convprof.kinds.strides import Layout
 from convprof.spec import Shape
 
 if TYPE_CHECKING:
@@ -16,11 +17,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FULL",
-    "Layout",
     "PARAMETER",
     "TENSOR",
-    "Autograd",
     "TRACED",
+    "Autograd",
     "ImportStep",
     "LayerCost",
     "LayerKind",
@@ -32,8 +32,6 @@ __all__ = [
     "UnaryKind",
     "all_kinds",
     "as_pair",
-    "is_contiguous",
-    "laid_out_like",
     "lookup",
     "register",
     "reshaped_field",
@@ -181,38 +179,17 @@ class TrainingStep:
     freed as the forward goes."""
     device: str = "cpu"
     """`cpu` or `cuda`: whose kernels the step runs (they keep different tensors in a few places)."""
-    contiguous: tuple[bool, ...] = ()
-    """Per input: whether it is contiguous (a linear layer keeps a contiguous copy of any other);
-    empty: all are."""
+    layouts: tuple[Layout, ...] = ()
+    """Per input: how it lies in memory (a linear layer keeps a copy of an input it cannot fold into
+    a matrix as a view); empty: all contiguous."""
 
-    def is_contiguous(self, position: int = 0) -> bool:
-        """Return whether input `position` is contiguous."""
-        return not self.contiguous or self.contiguous[position]
+    def views(self, shape: tuple[int, ...], position: int = 0) -> bool:
+        """Return whether input `position` can be viewed as the batched `shape` without a copy."""
+        return not self.layouts or self.layouts[position].view(shape) is not None
 
     def nbytes(self, elements: int) -> int:
         """Return the bytes of `elements` values of the model's dtype for the whole batch."""
         return elements * self.batch * self.itemsize
-
-
-#: How a batched tensor lies in memory: the order of its dimensions, outermost first (a contiguous
-#: tensor's is 0, 1, 2, ...), or None for a view with gaps between its elements (a narrowed slice).
-#: What torch copies or views depends on it: a flatten of a permuted tensor copies.
-Layout = tuple[int, ...] | None
-
-
-def is_contiguous(layout: Layout, shape: tuple[int, ...]) -> bool:
-    """Return whether a batched tensor of `shape` laid out as `layout` is contiguous (torch's sense:
-    dimensions of size 1 may sit anywhere)."""
-    if layout is None:
-        return False
-    order = [dim for dim in layout if shape[dim] != 1]
-    return order == sorted(order)
-
-
-def laid_out_like(layout: Layout, rank: int) -> Layout:
-    """Return the layout of a new tensor torch makes like its input (`empty_like`): the input's order
-    when it has no gaps, contiguous otherwise."""
-    return tuple(range(rank)) if layout is None or len(layout) != rank else layout
 
 
 #: Bytes per element of the index tensors max-pooling keeps (torch's int64).
@@ -394,26 +371,26 @@ class LayerKind(ABC):
     def node_check_batch(self, args: Any, in_shapes: tuple[Shape, ...], batch_size: int) -> None:  # noqa: B027 - a hook, not abstract: most kinds run at any batch size
         """Raise ShapeError when torch cannot run this node on `batch_size` samples (most can)."""
 
-    def aliases_input(self, args: Any, training: bool, contiguous: bool = True) -> bool:
+    def aliases_input(self, args: Any, training: bool, layout: Layout | None = None) -> bool:
         """Return True when the output shares the (first) input's storage: no new activation memory.
 
-        `contiguous` says whether that input is contiguous (a flatten views a contiguous tensor and
-        copies any other)."""
+        `layout` is that input's (a flatten views a tensor whose dimensions it merges lie one after
+        another in memory, and copies any other); None: contiguous."""
         return False
 
     def node_layout(
-        self, args: Any, in_shapes: tuple[Shape, ...], out_shape: Shape, layouts: tuple[Layout, ...], batch: int
+        self, args: Any, in_shapes: tuple[Shape, ...], out_shape: Shape, layouts: tuple[Layout, ...]
     ) -> Layout:
-        """Return the layout of the output given those of the inputs (see Layout).
+        """Return the layout of the output given those of the inputs (batched shapes and strides).
 
-        Most kinds make a new, contiguous tensor; those that keep their input's layout say so
+        Most kinds make a new, contiguous tensor; those torch makes like their input say so
         (`keeps_layout`), and views compute theirs."""
-        rank = len(out_shape) + 1
+        batched = (layouts[0].shape[0], *out_shape) if layouts else (1, *out_shape)
         if self.keeps_layout and layouts and len(in_shapes[0]) == len(out_shape):
-            if self.aliases_input(args, True, is_contiguous(layouts[0], (batch, *in_shapes[0]))):
+            if self.aliases_input(args, True, layouts[0]) and in_shapes[0] == out_shape:
                 return layouts[0]  # the input itself
-            return laid_out_like(layouts[0], rank)
-        return tuple(range(rank))
+            return layouts[0].like(batched)
+        return Layout.contiguous(batched)
 
     @abstractmethod
     def node_build(self, args: Any, in_shapes: tuple[Shape, ...], out_shape: Shape) -> torch.nn.Module:

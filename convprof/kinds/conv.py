@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from convprof.kinds.base import (
     Autograd,
-    Layout,
     LayerCost,
     ReceptiveField,
     ShapeError,
@@ -25,6 +24,7 @@ from convprof.kinds.base import (
     round_width,
     spatial_field,
 )
+from convprof.kinds.strides import Layout
 from convprof.spec import Shape
 from convprof.spec.args import (
     DIMENSIONS,
@@ -231,13 +231,12 @@ class _Convolution(UnaryKind):
         return Autograd(keeps_inputs=(0,))
 
     def node_layout(
-        self, args: Any, in_shapes: tuple[Shape, ...], out_shape: Shape, layouts: tuple[Layout, ...], batch: int
+        self, args: Any, in_shapes: tuple[Shape, ...], out_shape: Shape, layouts: tuple[Layout, ...]
     ) -> Layout:
         """torch's convolutions answer a channels-last input (channels innermost in memory) with a
         channels-last output, and any other with a contiguous one."""
-        rank = len(out_shape) + 1
-        channels_last = (0, *range(2, rank), 1)
-        return channels_last if rank > 3 and layouts[0] == channels_last else tuple(range(rank))
+        batched = (layouts[0].shape[0], *out_shape)
+        return Layout.channels_last(batched) if layouts[0].is_channels_last else Layout.contiguous(batched)
 
     def scale_width(self, args: Any, old_input: Shape, new_input: Shape, multiplier: float) -> Any:
         """Scale out_channels; grouped convs keep a valid grouping (see `convprof sweep --width`).
@@ -428,9 +427,9 @@ class _Local(_Convolution):
         return prod(out_shape) if args.bias else 0
 
     def node_layout(
-        self, args: Any, in_shapes: tuple[Shape, ...], out_shape: Shape, layouts: tuple[Layout, ...], batch: int
+        self, args: Any, in_shapes: tuple[Shape, ...], out_shape: Shape, layouts: tuple[Layout, ...]
     ) -> Layout:
-        return tuple(range(len(out_shape) + 1))  # convprof's module makes its output contiguous
+        return Layout.contiguous((layouts[0].shape[0], *out_shape))  # convprof's module makes it so
 
     def autograd(self, args: Any, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
         """Keep the columns the batched product reads (see convprof.graph.nn).
@@ -575,16 +574,17 @@ class _Dense(_Convolution):
         return prod(out_shape) if args.bias else 0
 
     def node_layout(
-        self, args: Any, in_shapes: tuple[Shape, ...], out_shape: Shape, layouts: tuple[Layout, ...], batch: int
+        self, args: Any, in_shapes: tuple[Shape, ...], out_shape: Shape, layouts: tuple[Layout, ...]
     ) -> Layout:
-        return tuple(range(len(out_shape) + 1))  # a view of a linear layer's output
+        return Layout.contiguous((layouts[0].shape[0], *out_shape))  # a view of a linear layer's output
 
     def autograd(self, args: Any, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
         """A linear layer on the flattened input: it keeps the input, which the flatten views when
         it is contiguous and copies otherwise (the copy is then what it keeps)."""
-        if step.is_contiguous():
+        if step.views((step.batch, prod(in_shape))):
             return Autograd(keeps_inputs=(0,))
-        return Autograd(keeps_new=(step.nbytes(prod(in_shape)),))
+        copy = step.nbytes(prod(in_shape))
+        return Autograd(keeps_new=(copy,), forward_peak=copy + step.nbytes(prod(out_shape)))
 
     def build(self, args: Any, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
         from convprof.graph.nn import DenseVolume

@@ -6,25 +6,24 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from convprof.kinds.base import (
-    Layout,
-    is_contiguous,
-    Autograd,
-    LayerCost,
-    ReceptiveField,
-    ShapeError,
-    TrainingStep,
-    UnaryKind,
-    register,
     FULL,
     TENSOR,
     TRACED,
+    Autograd,
     ImportStep,
+    LayerCost,
+    ReceptiveField,
+    ShapeError,
     TorchCall,
+    TrainingStep,
+    UnaryKind,
     lookup,
     prod,
+    register,
     reshaped_field,
 )
 from convprof.kinds.linear import Flatten, flatten_range
+from convprof.kinds.strides import Layout
 from convprof.spec import Shape
 from convprof.spec.args import REQUIRED, arg, integer, integers, positive_int, shape_sizes
 from convprof.units import format_shape
@@ -107,7 +106,7 @@ class _View(UnaryKind):
     def cost(self, args: Any, in_shape: Shape, out_shape: Shape) -> LayerCost:
         return LayerCost(params=0, macs=0, elementwise_ops=0, fan_in=1)
 
-    def aliases_input(self, args: Any, training: bool, contiguous: bool = True) -> bool:
+    def aliases_input(self, args: Any, training: bool, layout: Layout | None = None) -> bool:
         return True
 
     def autograd(self, args: Any, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
@@ -128,14 +127,10 @@ class _Reorder(_View):
         return moved_field(self.order(args, in_shape), rf)
 
     def node_layout(
-        self, args: Any, in_shapes: tuple[Shape, ...], out_shape: Shape, layouts: tuple[Layout, ...], batch: int
+        self, args: Any, in_shapes: tuple[Shape, ...], out_shape: Shape, layouts: tuple[Layout, ...]
     ) -> Layout:
-        """The same memory, its dimensions renamed: a dimension's place in memory moves with it."""
-        (layout,) = layouts
-        if layout is None:
-            return None
-        new_order = (0, *(axis + 1 for axis in self.order(args, in_shapes[0])))  # new dim -> old dim
-        return tuple(new_order.index(dim) for dim in layout)
+        """The same memory, its dimensions renamed: each keeps its stride."""
+        return layouts[0].permute((0, *(axis + 1 for axis in self.order(args, in_shapes[0]))))
 
 
 @register
@@ -302,13 +297,16 @@ class Reshape(_View):
     ) -> ReceptiveField | None:
         return reshaped_field(in_shape, self.output_shape(args, in_shape), rf)
 
-    def aliases_input(self, args: ReshapeArgs, training: bool, contiguous: bool = True) -> bool:
-        return contiguous  # torch views a contiguous tensor and copies any other
+    def aliases_input(self, args: ReshapeArgs, training: bool, layout: Layout | None = None) -> bool:
+        # torch views the input where its new shape splits or merges runs of adjacent memory, else copies.
+        if layout is None:
+            return True
+        return layout.view((layout.shape[0], *self.output_shape(args, layout.shape[1:]))) is not None
 
     def node_layout(
-        self, args: Any, in_shapes: tuple[Shape, ...], out_shape: Shape, layouts: tuple[Layout, ...], batch: int
+        self, args: Any, in_shapes: tuple[Shape, ...], out_shape: Shape, layouts: tuple[Layout, ...]
     ) -> Layout:
-        return tuple(range(len(out_shape) + 1))  # a view of a contiguous tensor, or a contiguous copy
+        return layouts[0].reshape((layouts[0].shape[0], *out_shape))
 
     def build(self, args: ReshapeArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
         from convprof.graph.nn import Reshape as Module
@@ -432,18 +430,12 @@ class Narrow(_View):
         return Autograd()  # the backward pads the gradient back to the input's size: a new tensor
 
     def node_layout(
-        self, args: NarrowArgs, in_shapes: tuple[Shape, ...], out_shape: Shape, layouts: tuple[Layout, ...], batch: int
+        self, args: NarrowArgs, in_shapes: tuple[Shape, ...], out_shape: Shape, layouts: tuple[Layout, ...]
     ) -> Layout:
-        """A slice of a contiguous tensor along a dimension that only size-1 dimensions precede stays
-        contiguous; any other slice leaves gaps."""
+        """A slice keeps its input's strides (so it has gaps unless it cuts the outermost dimension)."""
         (layout,), (shape,) = layouts, in_shapes
-        batched = (batch, *shape)
-        axis = _axis(args.dim, len(batched), shape)
-        if out_shape == shape:
-            return layout  # the whole of it
-        if is_contiguous(layout, batched) and all(size == 1 for size in batched[:axis]):
-            return tuple(range(len(batched)))
-        return None
+        axis = _axis(args.dim, len(shape) + 1, shape)
+        return layout.narrow(axis, out_shape[axis - 1])
 
     def build(self, args: NarrowArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
         from convprof.graph.nn import Narrow as Module
@@ -482,11 +474,22 @@ class Contiguous(UnaryKind):
     ) -> ReceptiveField | None:
         return rf
 
-    def aliases_input(self, args: ContiguousArgs, training: bool, contiguous: bool = True) -> bool:
-        return contiguous
+    def aliases_input(self, args: ContiguousArgs, training: bool, layout: Layout | None = None) -> bool:
+        return layout is None or layout.is_contiguous
 
-    def autograd(self, args: ContiguousArgs, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
+    def autograd(
+        self, args: ContiguousArgs, in_shape: Shape, out_shape: Shape, step: TrainingStep
+    ) -> Autograd:
         return Autograd(grad_views=(0,))  # the gradient passes through
+
+    def node_layout(
+        self,
+        args: ContiguousArgs,
+        in_shapes: tuple[Shape, ...],
+        out_shape: Shape,
+        layouts: tuple[Layout, ...],
+    ) -> Layout:
+        return layouts[0] if layouts[0].is_contiguous else Layout.contiguous(layouts[0].shape)
 
     def build(self, args: ContiguousArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
         from convprof.graph.nn import Contiguous as Module

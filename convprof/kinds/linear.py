@@ -21,6 +21,7 @@ from convprof.kinds.base import (
     reshaped_field,
     round_width,
 )
+from convprof.kinds.strides import Layout
 from convprof.spec import Shape
 from convprof.spec.args import REQUIRED, arg, boolean, integer, positive_int, real
 
@@ -72,8 +73,9 @@ class Linear(UnaryKind):
         """Keep the input (for the weights' gradient); torch computes that gradient in the weights'
         own layout, so it needs no copy. An input of more than one dimension per sample is folded into
         a matrix, which copies it when it is not contiguous: the copy is then what is kept."""
-        if len(in_shape) > 1 and not step.is_contiguous():
-            return Autograd(keeps_new=(step.nbytes(prod(in_shape)),))
+        if len(in_shape) > 1 and not step.views((step.batch * prod(in_shape[:-1]), in_shape[-1])):
+            copy = step.nbytes(prod(in_shape))
+            return Autograd(keeps_new=(copy,), forward_peak=copy + step.nbytes(prod(out_shape)))
         return Autograd(keeps_inputs=(0,))
 
     def receptive_field(
@@ -178,8 +180,16 @@ class Flatten(UnaryKind):
             return rf
         return reshaped_field(in_shape, self.output_shape(args, in_shape), rf) or rf
 
-    def aliases_input(self, args: FlattenArgs, training: bool, contiguous: bool = True) -> bool:
-        return contiguous  # torch views a contiguous tensor and copies any other
+    def aliases_input(self, args: FlattenArgs, training: bool, layout: Layout | None = None) -> bool:
+        # torch views the input where the merged dimensions lie one after another, else copies.
+        if layout is None:
+            return True
+        return layout.view((layout.shape[0], *self.output_shape(args, layout.shape[1:]))) is not None
+
+    def node_layout(
+        self, args: FlattenArgs, in_shapes: tuple[Shape, ...], out_shape: Shape, layouts: tuple[Layout, ...]
+    ) -> Layout:
+        return layouts[0].reshape((layouts[0].shape[0], *out_shape))
 
     def autograd(self, args: FlattenArgs, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
         return Autograd(grad_views=(0,))

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 from convprof.kinds.base import (
     TENSOR,
-    Layout,
     Autograd,
     ImportStep,
     LayerCost,
@@ -20,6 +19,7 @@ from convprof.kinds.base import (
     prod,
     register,
 )
+from convprof.kinds.strides import Layout
 from convprof.spec import Shape
 from convprof.spec.args import arg, integer
 from convprof.units import format_shape
@@ -257,13 +257,13 @@ class Cat(LayerKind):
         return merge_fields(fields)
 
     def node_layout(
-        self, args: CatArgs, in_shapes: tuple[Shape, ...], out_shape: Shape, layouts: tuple[Layout, ...], batch: int
+        self, args: CatArgs, in_shapes: tuple[Shape, ...], out_shape: Shape, layouts: tuple[Layout, ...]
     ) -> Layout:
-        """Laid out as its inputs when they all are alike (and have no gaps), contiguously otherwise."""
-        first = layouts[0]
-        if first is not None and all(layout == first for layout in layouts):
-            return first
-        return tuple(range(len(out_shape) + 1))
+        """Laid out like its inputs when they are all channels-last, contiguously otherwise."""
+        batched = (layouts[0].shape[0], *out_shape)
+        if all(layout.is_channels_last for layout in layouts):
+            return Layout.channels_last(batched)
+        return Layout.contiguous(batched)
 
     def node_autograd(
         self, args: CatArgs, in_shapes: tuple[Shape, ...], out_shape: Shape, step: TrainingStep

@@ -6,15 +6,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from convprof.kinds.base import (
+    TENSOR,
     Autograd,
+    ImportStep,
     LayerCost,
     ReceptiveField,
     ShapeError,
-    TrainingStep,
-    TENSOR,
-    ImportStep,
     TorchCall,
+    TrainingStep,
     UnaryKind,
+    prod,
     register,
 )
 from convprof.spec import Shape
@@ -145,7 +146,10 @@ class _Pad(UnaryKind):
         return rf
 
     def autograd(self, args: Any, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
-        # Constant padding's backward crops the gradient; reflection and replication read the input.
+        # Constant padding's backward crops the gradient; reflection and replication read the input;
+        # circular padding's backward folds each wrapped slice back, holding two padded gradients.
+        if self.mode == "circular":
+            return Autograd(backward_peak=2 * step.nbytes(prod(out_shape)))
         return Autograd() if self.mode == "constant" else Autograd(keeps_inputs=(0,))
 
     def build(self, args: Any, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:

@@ -7,15 +7,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from convprof.kinds.base import (
-    Autograd,
     TENSOR,
+    Autograd,
     ImportStep,
     LayerCost,
     NotImportable,
     ReceptiveField,
     ShapeError,
-    TrainingStep,
     TorchCall,
+    TrainingStep,
     UnaryKind,
     prod,
     register,

@@ -6,20 +6,20 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from convprof.kinds.base import (
+    TENSOR,
     Autograd,
-    Layout,
+    ImportStep,
     LayerCost,
     ReceptiveField,
     ShapeError,
-    TrainingStep,
-    TENSOR,
-    ImportStep,
     TorchCall,
+    TrainingStep,
     UnaryKind,
     prod,
     register,
 )
 from convprof.kinds.norm import needs_rank, normalisation_ops
+from convprof.kinds.strides import Layout
 from convprof.spec import Shape
 from convprof.spec.args import REQUIRED, arg, boolean, integers, nonneg_float, positive_int, real
 from convprof.units import format_shape
@@ -257,9 +257,10 @@ class LayerNorm2d(_PerSampleNorm):
         return _statistics(step, prod(in_shape[1:]))
 
     def node_layout(
-        self, args: Any, in_shapes: tuple[Shape, ...], out_shape: Shape, layouts: tuple[Layout, ...], batch: int
+        self, args: Any, in_shapes: tuple[Shape, ...], out_shape: Shape, layouts: tuple[Layout, ...]
     ) -> Layout:
-        return (0, 2, 3, 1)  # normalised channels-last, then viewed channels-first: channels innermost
+        # Normalised channels-last, then viewed channels-first: channels innermost.
+        return Layout.channels_last((layouts[0].shape[0], *out_shape))
 
     def build(self, args: LayerNorm2dArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
         from convprof.graph.nn import LayerNorm2d as Module
@@ -314,7 +315,9 @@ class LocalResponseNorm(_PerSampleNorm):
         elements = step.nbytes(prod(in_shape))
         padded = step.nbytes((in_shape[0] + args.size - 1) * prod(in_shape[1:]))
         if not step.recorded:  # each step's result goes once the next has read it
-            return Autograd(keeps_new=(padded, elements, elements), forward_peak=max(3 * elements, elements + padded))
+            return Autograd(
+                keeps_new=(padded, elements, elements), forward_peak=max(3 * elements, elements + padded)
+            )
         return Autograd(keeps_inputs=(0,), keeps_new=(padded, elements, elements), backward_peak=4 * elements)
 
     def build(self, args: LocalResponseNormArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:

@@ -74,7 +74,7 @@ def test_csv_layers_golden(golden) -> None:
 def test_json_report_invariants(name: str) -> None:
     """Columns sum to totals, FLOPs are twice MACs, memory follows its documented formulas."""
     report = json.loads(run("compare", name, "--no-latency", "--format", "json"))
-    assert report["schema_version"] == 2
+    assert report["schema_version"] == 3
     assert report["spec"]["name"] == name
     element = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}[report["spec"]["dtype"]]
     batch = report["spec"]["batch_size"]
@@ -87,6 +87,8 @@ def test_json_report_invariants(name: str) -> None:
     chain = all(node.inputs == (node.index - 1,) for node in parse_spec(data, name, name).nodes)
     for variant in report["variants"].values():
         layers = variant["layers"]
+        assert "unknown_ops" not in variant  # every example is counted: no total is a lower bound
+        assert "lower_bounds" not in variant
         assert variant["params"] == sum(layer["params"] for layer in layers)
         assert variant["macs"] == sum(layer["macs"] for layer in layers)
         assert variant["flops"] == 2 * variant["macs"]

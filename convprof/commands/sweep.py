@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from convprof.commands.base import (
+    allow_unknown_option,
     deliver_result,
     format_option,
     optimizer_option,
@@ -129,6 +130,7 @@ def _measure(
     metavar="YAML",
     help="Keyword arguments for a model reference's callable: '{num_classes: 10}'.",
 )
+@allow_unknown_option
 @reports_errors
 def sweep(
     spec: str,
@@ -146,6 +148,7 @@ def sweep(
     max_memory: str | None,
     optimizer: str,
     model_kwargs: str | None,
+    allow_unknown: bool,
 ) -> None:
     """Sweep SPEC along one or more axes and fit how each variant's cost grows.
 
@@ -181,13 +184,13 @@ def sweep(
 
         plot_format = check_plot_path(plot)
     first = resolution.split(",")[0].strip() if resolution else None
-    options = ModelOptions(first if first and "x" in first else None, model_kwargs)
+    options = ModelOptions(first if first and "x" in first else None, model_kwargs, allow_unknown)
     if is_reference(spec) and options.input is None:
         raise UsageError(
             f"{spec}: a model reference is imported at the first --input value, which must then be a "
             "whole shape such as 3x224x224"
         )
-    check_model_options([spec], ModelOptions(None, model_kwargs))
+    check_model_options([spec], ModelOptions(None, model_kwargs, allow_unknown))
     source = read_source(spec, options)  # read once: `-` is standard input, a model is imported once
     base = parse_spec(source.data, source.display, source.stem)
     axes = _axes(base.input, resolution, width, batch_size, sets)

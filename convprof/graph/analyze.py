@@ -90,8 +90,12 @@ def analyze_variant(spec: ModelSpec, name: str, optimizer: str = "adam") -> Vari
             saved += out_bytes
         layer_buffers = cost.buffer_elements * element + cost.buffer_fixed_bytes
         params += cost.params
-        macs += cost.macs * batch
-        elementwise += cost.elementwise_ops * batch
+        # An unknown count (an opaque op's) stays unknown in its row and is left out of the total,
+        # which the report then marks as a lower bound: never a silent 0.
+        layer_macs = None if cost.macs is None else cost.macs * batch
+        layer_ops = None if cost.elementwise_ops is None else cost.elementwise_ops * batch
+        macs += layer_macs or 0
+        elementwise += layer_ops or 0
         buffers += layer_buffers
         layers.append(
             LayerReport(
@@ -103,8 +107,8 @@ def analyze_variant(spec: ModelSpec, name: str, optimizer: str = "adam") -> Vari
                 output_shape=node.output_shape,
                 params=cost.params,
                 buffer_bytes=layer_buffers,
-                macs=cost.macs * batch,
-                elementwise_ops=cost.elementwise_ops * batch,
+                macs=layer_macs,
+                elementwise_ops=layer_ops,
                 activation_bytes=out_bytes,
                 receptive_field=None if rf is None else rf.size,
                 fan_in=cost.fan_in,

@@ -102,12 +102,13 @@ class LayerCost:
 
     params: int
     """Trainable elements (weights, biases, affine terms)."""
-    macs: int
-    """Multiply-accumulates of conv and linear products for one sample."""
-    elementwise_ops: int
-    """Bias adds, activations, pooling window reads and normalisation for one sample."""
-    fan_in: int
-    """Input units each output unit is connected to (bias excluded)."""
+    macs: int | None
+    """Multiply-accumulates of conv and linear products for one sample; None when unknown (an opaque
+    op's), never 0 for an op convprof cannot count."""
+    elementwise_ops: int | None
+    """Bias adds, activations, pooling window reads and normalisation for one sample; None when unknown."""
+    fan_in: int | None
+    """Input units each output unit is connected to (bias excluded); None when unknown."""
     buffer_elements: int = 0
     """Non-trainable state in the model dtype (BatchNorm running mean and variance)."""
     buffer_fixed_bytes: int = 0
@@ -170,6 +171,9 @@ class LayerKind(ABC):
     """torch callables the importer offers to `from_call`: `torch.nn.functional.relu`, `Tensor.relu`."""
     not_importable: ClassVar[str] = ""
     """Why no torch module or call is read back as this kind (public kinds without a reader say so)."""
+    not_buildable: ClassVar[str] = ""
+    """Why the torch model of a spec cannot hold this kind (empty: `node_build` builds it); measuring
+    a spec with such a node is skipped with this reason."""
     torch_class_of_its_name: ClassVar[bool] = False
     """True where torch.nn has a class of the kind's own name that reads back as it: `torch_types` is
     then that class, for every registered kind below (one that says it is not importable excepted)."""

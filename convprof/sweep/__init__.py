@@ -45,6 +45,7 @@ __all__ = [
     "SweepPoint",
     "batch_axis",
     "build_sweep",
+    "metric_lower_bound",
     "metric_value",
     "point_specs",
     "resolution_axis",
@@ -140,6 +141,9 @@ class AxisFit:
     """dense, local or conv."""
     fit: PowerFit | None
     """The fitted power law; None when no two points had a positive value."""
+    lower_bound: bool = False
+    """Fitted over lower bounds (totals leaving opaque ops' unknown counts out): the growth of the
+    counted part, not of the metric."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +194,7 @@ class Sweep:
                     "least_squares_exponent": None if f.fit is None else round(f.fit.least_squares, 6),
                     "r2": None if f.fit is None else round(f.fit.r2, 6),
                     "points": 0 if f.fit is None else f.fit.points,
+                    **({"lower_bound": True} if f.lower_bound else {}),
                 }
                 for f in self.fits
             ],
@@ -205,6 +210,9 @@ class Sweep:
             entry["activation_bytes"] = v.activation_bytes
             entry["memory_bytes"] = metric_value(point.report, METRICS[2], name)
             entry["training_bytes"] = v.training_bytes
+            if v.lower_bounds:  # present only where opaque ops leave counts unknown
+                entry["unknown_ops"] = v.unknown_ops
+                entry["lower_bounds"] = list(v.lower_bounds)
             if LATENCY in self.metrics:
                 entry["latency"] = v.latency_dict()
                 entry["skipped"] = skip_reason(point.report, name)
@@ -244,6 +252,11 @@ def skip_reason(report: Report, variant: str) -> str | None:
     """Return why `variant`'s latency was not measured at this point, or None."""
     reasons = [r.skipped for r in report.variant(variant).latency or () if r.skipped is not None]
     return "; ".join(reasons) if reasons else None
+
+
+def metric_lower_bound(report: Report, metric: Metric, variant: str) -> bool:
+    """Return True when a metric of a variant is a lower bound (MACs beside opaque ops)."""
+    return metric.key in report.variant(variant).lower_bounds
 
 
 def metric_value(report: Report, metric: Metric, variant: str) -> int | float | None:
@@ -534,11 +547,14 @@ def build_sweep(
         number = {v.label: v.number for v in axis.values}
         for metric, variant in itertools.product(metrics, VARIANTS):
             slices: dict[tuple[str, ...], list[tuple[float, float]]] = {}
+            bounded = False
             for point in swept:
                 others = point.labels[:position] + point.labels[position + 1 :]
                 value = metric_value(point.report, metric, variant)
                 x = number[point.labels[position]]
                 if value is not None and x is not None:
                     slices.setdefault(others, []).append((x, float(value)))
-            fits.append(AxisFit(axis.name, metric.key, variant, fit_power(list(slices.values()))))
+                    bounded = bounded or metric_lower_bound(point.report, metric, variant)
+            fit = fit_power(list(slices.values()))
+            fits.append(AxisFit(axis.name, metric.key, variant, fit, bounded and fit is not None))
     return Sweep(info, tuple(axes), swept, metrics, tuple(fits))

@@ -392,7 +392,7 @@ BAD_NODES = [
     ("op: a, input_shapes: [[4]], output_shape: [0]", "opaque output_shape: expected a positive integer"),
     ("op: a, input_shapes: [[4]], output_shape: 4", "opaque output_shape: expected a shape"),
     ("op: a, input_shapes: [], output_shape: [4]", "opaque input_shapes: expected a non-empty list"),
-    ("op: a, input_shapes: [[5]], output_shape: [4]", "opaque a was imported reading 5 and here reads 4"),
+    ("op: a, input_shapes: [[5]], output_shape: [4]", "opaque: a was imported reading 5 and here reads 4"),
     ("op: a, input_shapes: [[4], [4]], output_shape: [4]", "imported reading 4, 4 and here reads 4"),
     ("op: a, input_shapes: [[4]], output_shape: [4], params: -1", "opaque params: expected a non-negative"),
     ("op: a, input_shapes: [[4]], output_shape: [4], macs: 3", "unknown argument 'macs' for opaque"),
@@ -629,3 +629,24 @@ def test_a_sweep_that_changes_what_an_opaque_op_reads_stops_at_that_point(saved:
     assert "sweep point 2 of 2 (resolution=16) is not a valid spec" in err
     assert "its output shape is known only for the inputs it was imported with" in err
     assert err.count("\n") == 1
+
+
+def test_a_model_reference_is_imported_at_every_swept_input_where_its_opaque_ops_have_shapes() -> None:
+    ref = f"{MODELS_FILE}:SpatialAttention"
+    code, out, err = _invoke("sweep", ref, "--input", "3x8x8,16,32", "--allow-unknown", "--format", "json")
+    assert code == 0, err
+    assert err.count("kept opaque") == 1  # said once, not at every import
+    data = json.loads(out)
+    model = models.SpatialAttention()
+    for point, side in zip(data["points"], (8, 16, 32), strict=True):
+        conv = point["variants"]["conv"]
+        assert point["input"] == [3, side, side]
+        assert conv["params"] == sum(p.numel() for p in model.parameters())
+        assert conv["macs"] == 8 * 27 * side * side + 8 * 10  # conv and linear: the counted part
+        assert conv["lower_bounds"] == list(LOWER_BOUNDS)
+    fits = {(f["metric"], f["variant"]): f for f in data["fits"]}
+    assert fits[("macs", "conv")]["lower_bound"] is True
+    assert fits[("macs", "conv")]["exponent"] == pytest.approx(2.0, abs=0.01)
+    code, _, err = _invoke("sweep", ref, "--input", "3x8x8,16")
+    assert code == 2
+    assert "1 op convprof cannot count" in err

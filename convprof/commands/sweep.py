@@ -153,7 +153,8 @@ def sweep(
     """Sweep SPEC along one or more axes and fit how each variant's cost grows.
 
     SPEC may be a PyTorch model (package.module:callable): it is imported once at the first --input
-    value, which is then a whole shape (3x224x224), and its spec is re-analysed at every point.
+    value, which is then a whole shape (3x224x224), and its spec is re-analysed at every point; with
+    --allow-unknown it is imported at every --input value, where its opaque ops have their shapes.
 
     \b
     Each axis is a comma-separated list of values. Several axes make a grid: every combination,
@@ -194,7 +195,18 @@ def sweep(
     source = read_source(spec, options)  # read once: `-` is standard input, a model is imported once
     base = parse_spec(source.data, source.display, source.stem)
     axes = _axes(base.input, resolution, width, batch_size, sets)
-    points = point_specs(source, axes)
+    imports = None
+    if allow_unknown and is_reference(spec) and resolution is not None:
+        # Opaque ops have shapes only where the model was imported: import it at every input.
+        from dataclasses import replace
+
+        from convprof.sweep import whole_shape
+
+        imports = {
+            value.label: read_source(spec, replace(options, input=whole_shape(value), notes=False))
+            for value in axes[0].values[1:]
+        }
+    points = point_specs(source, axes, imports)
     reports = [analyze(point.spec, optimizer) for point in points]
     if latency:
         from convprof.torchdep import require_torch

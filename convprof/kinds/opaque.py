@@ -77,7 +77,7 @@ class Opaque(LayerKind):
             given = ", ".join(format_shape(s) for s in args.input_shapes)
             found = ", ".join(format_shape(s) for s in shapes)
             raise ShapeError(
-                f"opaque {args.op} was imported reading {given} and here reads {found}; its output "
+                f"{args.op} was imported reading {given} and here reads {found}; its output "
                 "shape is known only for the inputs it was imported with: import the model again "
                 "at this input"
             )

@@ -55,6 +55,8 @@ class ModelOptions:
     """Keyword arguments of the reference's callable, as YAML or JSON."""
     allow_unknown: bool = False
     """Keep ops convprof cannot count as opaque nodes (`--allow-unknown`) instead of failing."""
+    notes: bool = True
+    """Say on stderr what the import left out or kept opaque (a sweep's later imports do not repeat it)."""
 
 
 def _is_reference(argument: str) -> bool:
@@ -96,7 +98,7 @@ def _import(reference: str, options: ModelOptions) -> SpecSource:
     model = load_reference(reference, parse_kwargs(options.kwargs))
     name = reference_name(reference)
     result = import_module(model, shape, name=name, source=reference, allow_unknown=options.allow_unknown)
-    for line in result.notes():
+    for line in result.notes() if options.notes else ():
         print(f"convprof: note: {line}", file=sys.stderr)
     return SpecSource(result.text.encode(), f"<import:{reference}>", name)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,6 +51,7 @@ __all__ = [
     "resolution_axis",
     "set_axis",
     "skip_reason",
+    "whole_shape",
     "width_axis",
 ]
 
@@ -487,8 +488,14 @@ def _describe_point(axes: Sequence[Axis], labels: Sequence[str]) -> str:
     return ", ".join(f"{a.name}={label}" for a, label in zip(axes, labels, strict=True))
 
 
-def point_specs(source: SpecSource, axes: Sequence[Axis]) -> tuple[PointSpec, ...]:
-    """Build and validate every point's spec; the first invalid point raises, naming it."""
+def point_specs(
+    source: SpecSource, axes: Sequence[Axis], imports: Mapping[str, SpecSource] | None = None
+) -> tuple[PointSpec, ...]:
+    """Build and validate every point's spec; the first invalid point raises, naming it.
+
+    `imports` maps a `--resolution` value to the spec of a model imported at that input: a point of
+    that value starts from it instead of writing its `input` (a model's opaque ops have shapes only
+    where it was imported)."""
     if not axes:
         raise UsageError(
             "give at least one axis: --resolution, --width, --batch-size or --set PATH=V1,V2,..."
@@ -504,20 +511,23 @@ def point_specs(source: SpecSource, axes: Sequence[Axis]) -> tuple[PointSpec, ..
         raise UsageError(f"the grid has {sizes} = {total:,} points, over {MAX_POINTS:,}; sweep fewer values")
     root = load_nodes(source.data, source.display)
     parse_nodes(root, source.display, source.stem)  # the spec itself must be valid before any point is
+    roots = {label: (load_nodes(s.data, s.display), s.display) for label, s in (imports or {}).items()}
     points = []
     for number, combination in enumerate(itertools.product(*(a.values for a in axes)), start=1):
         labels = tuple(v.label for v in combination)
-        tree = root
+        tree, display = root, source.display
         width: float | None = None
         for axis, value in zip(axes, combination, strict=True):
-            if value.node is None:
+            if axis.name == "resolution" and value.label in roots:
+                tree, display = roots[value.label]  # resolution is the first axis: nothing is lost
+            elif value.node is None:
                 width = value.number
             else:
                 tree = _edit(tree, axis.path, value.node, axis.option)
         try:
-            spec = parse_nodes(tree, source.display, source.stem)
+            spec = parse_nodes(tree, display, source.stem)
             if width is not None:
-                spec = parse_nodes(tree, source.display, source.stem, WidthRule.of(spec, width))
+                spec = parse_nodes(tree, display, source.stem, WidthRule.of(spec, width))
         except SpecError as exc:
             where = _describe_point(axes, labels)
             options = ", ".join(a.option for a in axes)
@@ -527,6 +537,12 @@ def point_specs(source: SpecSource, axes: Sequence[Axis]) -> tuple[PointSpec, ..
             ) from exc
         points.append(PointSpec(labels, spec))
     return tuple(points)
+
+
+def whole_shape(value: AxisValue) -> str:
+    """Return a `--resolution` value as the whole input shape it writes: 3x64x64."""
+    assert isinstance(value.node, SeqNode)
+    return "x".join(item.text for item in value.node.items if isinstance(item, Scalar))
 
 
 def build_sweep(

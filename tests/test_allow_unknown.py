@@ -650,3 +650,12 @@ def test_a_model_reference_is_imported_at_every_swept_input_where_its_opaque_ops
     code, _, err = _invoke("sweep", ref, "--input", "3x8x8,16")
     assert code == 2
     assert "1 op convprof cannot count" in err
+
+
+def test_the_sweep_plot_titles_a_panel_of_lower_bounds(saved: Path, tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    plot = tmp_path / "sweep.svg"
+    code, _, err = _invoke("sweep", str(saved), "--batch-size", "1,2", "--plot", str(plot))
+    assert code == 0, err
+    data = plot.read_bytes()
+    assert data.count(b"lower bounds: opaque ops uncounted") == 1  # MACs; parameters and memory exact

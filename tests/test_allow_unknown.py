@@ -18,6 +18,8 @@ import jsonschema
 import pytest
 import torch
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 from torch.utils.flop_counter import FlopCounterMode
 
 import convprof
@@ -34,6 +36,15 @@ from convprof.report.reportfile import load_report
 from convprof.spec.parse import parse_spec
 from tests import importable_models as models
 from tests.conftest import ROOT
+from tests.test_fuzz import (
+    _PLACEHOLDER,
+    FUZZ,
+    HOSTILE_SCALARS,
+    POSITIONED,
+    SPEC_COMMANDS,
+    _assert_one_line_or_success,
+    _paths,
+)
 
 MODELS_FILE = "tests/importable_models.py"
 REF = f"{MODELS_FILE}:AttentionCNN"
@@ -659,3 +670,47 @@ def test_the_sweep_plot_titles_a_panel_of_lower_bounds(saved: Path, tmp_path: Pa
     assert code == 0, err
     data = plot.read_bytes()
     assert data.count(b"lower bounds: opaque ops uncounted") == 1  # MACs; parameters and memory exact
+
+
+#: A hand-written spec with an opaque layer giving every field, for hostile values in each of them.
+OPAQUE_DOCUMENT = {
+    "input": [4, 6],
+    "layers": [
+        {"linear": {"out_features": 6}},
+        {
+            "opaque": {
+                "op": "custom.op",
+                "input_shapes": [[4, 6]],
+                "output_shape": [4, 6],
+                "params": 10,
+                "buffers": 3,
+                "fixed_buffer_bytes": 8,
+            }
+        },
+    ],
+    "budgets": {"params": 100, "macs": "1k"},
+}
+
+
+@FUZZ
+@given(
+    path=st.sampled_from([p for p in _paths(OPAQUE_DOCUMENT) if "opaque" in p]),
+    scalar=HOSTILE_SCALARS,
+    command=st.sampled_from(["compare", "check"]),
+)
+def test_hostile_values_in_an_opaque_layer_end_cleanly(
+    path: tuple[object, ...], scalar: str, command: str, tmp_path: Path
+) -> None:
+    document = json.loads(json.dumps(OPAQUE_DOCUMENT))
+    parent = document
+    for key in path[:-1]:
+        parent = parent[key]
+    parent[path[-1]] = _PLACEHOLDER
+    text = json.dumps(document, indent=1).replace(json.dumps(_PLACEHOLDER), scalar)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(text, encoding="utf-8")
+    result = CliRunner().invoke(cli, [arg.format(spec=spec) for arg in SPEC_COMMANDS[command]])
+    assert result.exception is None or isinstance(result.exception, SystemExit), (text, result.exception)
+    _assert_one_line_or_success(result.exit_code, result.stdout, result.stderr)
+    if result.exit_code == 2:
+        assert POSITIONED.match(result.stderr), result.stderr

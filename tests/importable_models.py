@@ -343,3 +343,80 @@ class Summed(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.relu().sum()
+
+
+class Mixer(nn.Module):
+    """A custom op no kind reads: an einsum over its own weight, read directly twice in forward."""
+
+    def __init__(self, channels: int = 8) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(channels, channels))
+
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
+        return torch.einsum("oc,ncl->nol", self.weight, t) + torch.einsum("oc,ncl->nol", self.weight, t)
+
+
+class AttentionCNN(nn.Module):
+    """A small CNN with ops no kind counts: scaled dot-product attention over the channels (as tokens),
+    the custom Mixer and an nn.MultiheadAttention whose attention weights are left unused; and an
+    auxiliary head forward never calls."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.bn = nn.BatchNorm2d(8)
+        self.pool = nn.MaxPool2d(2)
+        self.mixer = Mixer(8)
+        self.attn = nn.MultiheadAttention(16, 2, batch_first=True)
+        self.fc = nn.Linear(128, 10)
+        self.aux = nn.Linear(128, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.pool(F.relu(self.bn(self.conv(x))))  # 8x4x4
+        t = x.flatten(2)  # 8 tokens of 16 features
+        t = F.scaled_dot_product_attention(t, t, t)
+        t = self.mixer(t)
+        t, _ = self.attn(t, t, t)
+        return self.fc(t.flatten(1))
+
+
+class Sorted(nn.Module):
+    """An op whose result is two tensors, both used (values and indices): no opaque node can stand
+    for it."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        values, indices = torch.sort(x, dim=1)
+        return values.relu() + indices.float()
+
+
+class Recurrent(nn.Module):
+    """An LSTM, whose output and state are both used: not one tensor."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.rnn = nn.LSTM(4, 4, batch_first=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, (h, _) = self.rnn(x)
+        return out + h.transpose(0, 1)
+
+
+class Reduced(nn.Module):
+    """A sum over the whole batch: its result has no batch dimension."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.relu() * x.sum()
+
+
+class SpatialAttention(nn.Module):
+    """Attention over each channel's rows (an op no kind counts) in a CNN that takes any input size."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.fc = nn.Linear(8, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.conv(x))
+        x = F.scaled_dot_product_attention(x, x, x)
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -79,3 +81,40 @@ def test_measuring_says_how_to_install_torch(args: tuple[str, ...], instead: str
     assert lines[0].startswith("convprof: error: ")
     assert "needs torch, which is not installed: pip install 'convprof[torch]'" in lines[0]
     assert instead in lines[0]
+
+
+#: A spec as `convprof import --allow-unknown` writes one: opaque nodes are data like any layer.
+OPAQUE_SPEC = """\
+name: opaque_net
+input: [3, 8, 8]
+layers:
+  - conv2d: {name: conv, out_channels: 8, kernel_size: 3, padding: 1}
+  - flatten: {name: flatten, start_dim: 2}
+  - opaque:
+      name: attn
+      op: torch.nn.MultiheadAttention
+      input_shapes: [[8, 64]]
+      output_shape: [8, 64]
+      params: 16640
+  - flatten: {name: flatten_1}
+  - linear: {name: fc, out_features: 10}
+"""
+
+
+def test_a_spec_with_opaque_nodes_counts_and_checks_without_torch(tmp_path: Path) -> None:
+    spec = tmp_path / "opaque_net.yaml"
+    spec.write_text(OPAQUE_SPEC, encoding="utf-8")
+    report = _convprof("compare", str(spec), "--no-latency", "--format", "json", torch=False)
+    assert report.returncode == 0, report.stderr
+    conv = json.loads(report.stdout)["variants"]["conv"]
+    assert (conv["unknown_ops"], conv["lower_bounds"]) == (1, ["macs", "flops", "elementwise_ops"])
+    for args in (
+        ("compare", str(spec), "--no-latency", "--format", "json"),
+        ("compare", str(spec), "--no-latency"),
+        ("check", str(spec), "--max-macs", "1G", "--max-params", "30k"),
+        ("sweep", str(spec), "--batch-size", "1,2", "--format", "csv"),
+    ):
+        without = _convprof(*args, torch=False)
+        assert without.returncode == 0, without.stderr
+        with_torch = _convprof(*args, torch=True)
+        assert (without.stdout, without.stderr) == (with_torch.stdout, with_torch.stderr)

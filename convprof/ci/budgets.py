@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 __all__ = [
     "BUDGET_METRICS",
     "LATENCY_DEVICES",
+    "LOWER_BOUND_MARK",
+    "UNVERIFIED_VERDICT",
     "Allowance",
     "BudgetExceeded",
     "Check",
@@ -28,6 +30,7 @@ __all__ = [
     "LimitCheck",
     "check_growth",
     "check_limits",
+    "lower_bound_metrics",
     "merge_budgets",
     "metric_stability",
     "metric_values",
@@ -47,6 +50,8 @@ BUDGET_METRICS = COUNT_METRICS + BYTE_METRICS
 LATENCY_DEVICES = ("cpu", "cuda")
 #: Prefix of latency metrics: `latency_ms.cpu` is the conv variant's median latency on the CPU.
 LATENCY_PREFIX = "latency_ms."
+#: Before a value that is a lower bound (a total leaving opaque ops' unknown counts out).
+LOWER_BOUND_MARK = ">="
 
 
 class BudgetExceeded(ConvprofError):
@@ -195,6 +200,12 @@ def metric_values(report: Report, variant: str = "conv") -> dict[str, Number | N
     return values
 
 
+def lower_bound_metrics(report: Report, variant: str = "conv") -> frozenset[str]:
+    """Return the metrics of a report's variant that are lower bounds: totals that leave out the
+    unknown counts of opaque ops (MACs and FLOPs; parameters and bytes are always exact)."""
+    return frozenset(report.variant(variant).lower_bounds)
+
+
 def metric_stability(report: Report, variant: str = "conv") -> dict[str, bool | None]:
     """Return whether each measured latency (`latency_ms.cpu`) of a report's variant is stable."""
     stability: dict[str, bool | None] = {}
@@ -204,6 +215,12 @@ def metric_stability(report: Report, variant: str = "conv") -> dict[str, bool | 
         stability.setdefault(LATENCY_PREFIX + measured.device.partition(":")[0], stable)
     return stability
 
+
+#: Why a check on a lower bound within its limit is not verified.
+UNVERIFIED_VERDICT = (
+    "NOT VERIFIED: the total leaves opaque ops' unknown counts out, so the true value may exceed what "
+    "is allowed"
+)
 
 #: What a check says when its verdict rests on an unstable median.
 UNSTABLE_VERDICT = (
@@ -220,10 +237,10 @@ def _mark(unstable: bool) -> str:
     return UNSTABLE_MARK if unstable else ""
 
 
-def _show(metric: str, value: Number) -> str:
+def _show(metric: str, value: Number, lower_bound: bool = False) -> str:
     if metric.startswith(LATENCY_PREFIX):
         return f"{value:.3f} ms"
-    return f"{value:,}"
+    return f"{LOWER_BOUND_MARK if lower_bound else ''}{value:,}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,20 +259,29 @@ class LimitCheck:
     """A latency whose raw samples were too spread out to trust its median."""
     strict: bool = False
     """Fail an unstable latency even when it is within the limit (--strict-latency)."""
+    lower_bound: bool = False
+    """The value is a lower bound: it leaves out the unknown counts of opaque ops."""
 
     @property
     def within(self) -> bool:
-        """True when the value is within the limit (or was not measured)."""
+        """True unless the value is known to exceed the limit (a lower bound above it does)."""
         return self.actual is None or Fraction(self.actual) <= Fraction(self.limit)
 
     @property
+    def verified(self) -> bool:
+        """False when the value is a lower bound within the limit: the true value may still exceed it."""
+        return not (self.lower_bound and self.actual is not None and self.within)
+
+    @property
     def passed(self) -> bool:
-        """True when within the limit, and stable too under --strict-latency."""
+        """True when within the limit, and stable too under --strict-latency (an unverified check is
+        not failed: it is reported as unverified, and --require-budgets refuses it)."""
         return self.within and not (self.strict and self.unstable and self.actual is not None)
 
     @property
     def headroom(self) -> Fraction | None:
-        """Percent of the limit still free (negative when exceeded); None when unmeasured or limit 0."""
+        """Percent of the limit still free (negative when exceeded; at most this for a lower bound);
+        None when unmeasured or limit 0."""
         if self.actual is None or self.limit == 0:
             return None
         return (Fraction(self.limit) - Fraction(self.actual)) * 100 / Fraction(self.limit)
@@ -265,13 +291,18 @@ class LimitCheck:
         return _show(self.metric, self.limit)
 
     def actual_text(self) -> str:
-        """Return the value as a table shows it, marked when unstable."""
+        """Return the value as a table shows it, marked when unstable or a lower bound."""
         if self.actual is None:
             return "not measured"
-        return _mark(self.unstable) + _show(self.metric, self.actual)
+        return _mark(self.unstable) + _show(self.metric, self.actual, self.lower_bound)
 
     def message(self) -> str:
         """Return the failure in one line: spec, metric, limit and actual."""
+        if self.within and not self.verified:
+            return (
+                f"{self.spec}: {self.metric} {self.actual_text()} is within its limit {self.limit_text()} "
+                f"as far as it is counted; {UNVERIFIED_VERDICT}"
+            )
         if self.within:
             return f"{self.spec}: {self.metric} {self.actual_text()} {UNSTABLE_VERDICT} (--strict-latency)"
         return f"{self.spec}: {self.metric} {self.actual_text()} exceeds its limit {self.limit_text()}"
@@ -295,19 +326,39 @@ class GrowthCheck:
     """A latency whose median, now or in the baseline, comes from samples too spread out to trust."""
     strict: bool = False
     """Fail an unstable latency even when its growth is within the allowance (--strict-latency)."""
+    lower_bound: bool = False
+    """The value now is a lower bound (it leaves opaque ops' unknown counts out)."""
+    baseline_lower_bound: bool = False
+    """The baseline's value is a lower bound: the value allowed is then at least `limit`."""
 
     @property
     def limit(self) -> Fraction | None:
-        """The largest value allowed: baseline x (1 + allowance/100)."""
+        """The largest value allowed: baseline x (1 + allowance/100) (at least that when the baseline
+        is a lower bound)."""
         if self.baseline is None:
             return None
         return Fraction(self.baseline) * (100 + self.allowance) / 100
 
     @property
     def within(self) -> bool:
-        """True when growth is within the allowance, exactly (or either side was not measured)."""
+        """True unless the value is known to exceed what is allowed (or either side was not measured).
+
+        A lower bound above an exact limit exceeds it; nothing exceeds a limit that is itself only
+        a lower bound."""
         limit = self.limit
-        return limit is None or self.actual is None or Fraction(self.actual) <= limit
+        exceeds = limit is not None and self.actual is not None and Fraction(self.actual) > limit
+        return not exceeds or self.baseline_lower_bound
+
+    @property
+    def verified(self) -> bool:
+        """False when lower bounds leave the verdict open: a lower bound within the limit, or a
+        limit from a lower bound that the value exceeds."""
+        limit = self.limit
+        if limit is None or self.actual is None:
+            return True
+        if Fraction(self.actual) > limit:
+            return not self.baseline_lower_bound
+        return not self.lower_bound
 
     @property
     def passed(self) -> bool:
@@ -317,16 +368,20 @@ class GrowthCheck:
 
     @property
     def growth(self) -> Fraction | None:
-        """Change against the baseline in percent; None when unknown or the baseline is 0."""
+        """Change against the baseline in percent; None when unknown, between lower bounds (no exact
+        change), or the baseline is 0."""
         if self.baseline is None or self.actual is None or self.baseline == 0:
+            return None
+        if self.lower_bound or self.baseline_lower_bound:
             return None
         return (Fraction(self.actual) - Fraction(self.baseline)) * 100 / Fraction(self.baseline)
 
     @property
     def headroom(self) -> Fraction | None:
-        """Percent of the allowed value still free (negative when exceeded)."""
+        """Percent of the allowed value still free (negative when exceeded); None when the allowed
+        value is only a lower bound."""
         limit = self.limit
-        if limit is None or self.actual is None or limit == 0:
+        if limit is None or self.actual is None or limit == 0 or self.baseline_lower_bound:
             return None
         return (limit - Fraction(self.actual)) * 100 / limit
 
@@ -334,7 +389,8 @@ class GrowthCheck:
         """Return the allowance and its baseline as a table shows them."""
         if self.baseline is None:
             return f"+{float(self.allowance):g}% of (not in baseline)"
-        return f"+{float(self.allowance):g}% of {_show(self.metric, self.baseline)}"
+        baseline = _show(self.metric, self.baseline, self.baseline_lower_bound)
+        return f"+{float(self.allowance):g}% of {baseline}"
 
     def actual_text(self) -> str:
         """Return the value and its growth as a table shows them."""
@@ -342,10 +398,15 @@ class GrowthCheck:
             return "not measured"
         growth = self.growth
         suffix = "" if growth is None else f" ({_percent(growth)})"
-        return _mark(self.unstable) + _show(self.metric, self.actual) + suffix
+        return _mark(self.unstable) + _show(self.metric, self.actual, self.lower_bound) + suffix
 
     def message(self) -> str:
         """Return the failure in one line: spec, metric, allowance, baseline and actual."""
+        if self.within and not self.verified:
+            return (
+                f"{self.spec}: {self.metric} {self.actual_text()} against {self.limit_text()} rests on "
+                f"a lower bound; {UNVERIFIED_VERDICT}"
+            )
         if self.within:
             return f"{self.spec}: {self.metric} {self.actual_text()} {UNSTABLE_VERDICT} (--strict-latency)"
         return (
@@ -364,11 +425,12 @@ def check_limits(spec: str, budgets: Budgets, report: Report, *, strict: bool = 
     """
     values = metric_values(report)
     stability = metric_stability(report)
+    bounds = lower_bound_metrics(report)
     checks: list[LimitCheck] = []
     for metric in BUDGET_METRICS:
         limit = getattr(budgets, metric)
         if limit is not None:
-            checks.append(LimitCheck(spec, metric, limit, values[metric]))
+            checks.append(LimitCheck(spec, metric, limit, values[metric], lower_bound=metric in bounds))
     for device, limit_ms in budgets.latency_ms:
         metric = LATENCY_PREFIX + device
         unstable = stability.get(metric) is False
@@ -387,6 +449,7 @@ def check_growth(
     """Return one check per allowance: the conv variant of `report` against that of `baseline`."""
     old, new = metric_values(baseline), metric_values(report)
     old_stable, new_stable = metric_stability(baseline), metric_stability(report)
+    old_bounds, new_bounds = lower_bound_metrics(baseline), lower_bound_metrics(report)
     return [
         GrowthCheck(
             spec,
@@ -396,6 +459,8 @@ def check_growth(
             new.get(a.metric),
             old_stable.get(a.metric) is False or new_stable.get(a.metric) is False,
             strict,
+            lower_bound=a.metric in new_bounds,
+            baseline_lower_bound=a.metric in old_bounds,
         )
         for a in allowances
     ]

@@ -9,6 +9,7 @@ from convprof.ci.diff import DIFF_SCHEMA_VERSION, LAYER_FIELDS
 from convprof.ci.merge import MERGE_SCHEMA_VERSION
 from convprof.graph.variants import VARIANTS
 from convprof.render.checks import CHECK_SCHEMA_VERSION
+from convprof.report import LOWER_BOUND_TOTALS
 from convprof.report.schema import LATENCY_SCHEMA, report_schema
 from convprof.spec import DTYPE_BYTES
 from convprof.sweep import SWEEP_SCHEMA_VERSION
@@ -64,7 +65,26 @@ def check_schema() -> dict[str, Any]:
             "actual": number | {"description": "null when not measured."},
             "baseline": number | {"description": "Growth checks: the baseline report's value."},
             "allowance_percent": number | {"description": "Growth checks: the allowed growth."},
-            "headroom_percent": number,
+            "headroom_percent": number
+            | {"description": "At most this when the actual value is a lower bound."},
+            "stable": {
+                "type": ["boolean", "null"],
+                "description": "Latency checks: whether the median is stable; null when not measured.",
+            },
+            "lower_bound": {
+                "type": "boolean",
+                "description": "Present where a lower bound is involved: the actual value leaves opaque "
+                "ops' unknown counts out.",
+            },
+            "baseline_lower_bound": {
+                "type": "boolean",
+                "description": "Growth checks, where a lower bound is involved: the baseline's value is one.",
+            },
+            "verified": {
+                "type": "boolean",
+                "description": "Present where a lower bound is involved: false when the verdict is open "
+                "(a lower bound within what is allowed); such a check is not failed.",
+            },
             "passed": {"type": "boolean"},
         },
     }
@@ -92,7 +112,18 @@ def diff_schema() -> dict[str, Any]:
         "type": "object",
         "additionalProperties": False,
         "required": ["old", "new", "delta", "percent"],
-        "properties": {"old": value, "new": value, "delta": _NUMBER_OR_NULL, "percent": _NUMBER_OR_NULL},
+        "properties": {
+            "old": value,
+            "new": value,
+            "delta": _NUMBER_OR_NULL | {"description": "null when either side is a lower bound."},
+            "percent": _NUMBER_OR_NULL,
+            "old_lower_bound": {
+                "type": "boolean",
+                "description": "Present when either side is a lower bound (a total leaving opaque ops' "
+                "unknown counts out): then no exact change is known.",
+            },
+            "new_lower_bound": {"type": "boolean"},
+        },
     }
     layer = {
         "type": "object",
@@ -157,6 +188,11 @@ def merge_schema() -> dict[str, Any]:
         {
             "spec": {"type": "string"},
             "report_schema_version": {"type": "integer", "description": "Of every merged report."},
+            "unknown_ops": _COUNT
+            | {
+                "description": "Present when the spec has opaque ops: its MACs and FLOPs are lower "
+                "bounds and no variant could be built to be timed."
+            },
             "rows": {"type": "array", "items": row},
         },
     )
@@ -194,6 +230,13 @@ def sweep_schema() -> dict[str, Any]:
             ),
             "latency": LATENCY_SCHEMA,
             "skipped": {"type": ["string", "null"]},
+            "unknown_ops": _COUNT
+            | {"description": "Present when opaque ops leave counts unknown: how many layers' are."},
+            "lower_bounds": {
+                "type": "array",
+                "items": {"enum": list(LOWER_BOUND_TOTALS)},
+                "description": "Present with unknown_ops: the totals that are lower bounds.",
+            },
         },
     }
     return _document(
@@ -271,6 +314,11 @@ def sweep_schema() -> dict[str, Any]:
                         "least_squares_exponent": _NUMBER_OR_NULL,
                         "r2": _NUMBER_OR_NULL,
                         "points": {"type": "integer", "minimum": 0},
+                        "lower_bound": {
+                            "const": True,
+                            "description": "Present when fitted over lower bounds: the growth of the "
+                            "counted part only.",
+                        },
                     },
                 },
             },

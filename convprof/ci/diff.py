@@ -8,13 +8,14 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from convprof.ci.budgets import metric_values
+from convprof.ci.budgets import lower_bound_metrics, metric_values
 from convprof.graph.variants import VARIANTS
 from convprof.report import LayerReport, Report
 
 __all__ = [
     "DIFF_SCHEMA_VERSION",
     "LAYER_FIELDS",
+    "UNKNOWN",
     "LayerChange",
     "MetricChange",
     "ReportDiff",
@@ -33,6 +34,12 @@ _EXTRA_METRICS = (
     "saved_activation_bytes",
     "optimizer_bytes",
 )
+#: Compared too when either report has opaque ops: how many layers' arithmetic is unknown.
+_UNKNOWN_OPS = "unknown_ops"
+#: A layer's count convprof does not know (an opaque op's), as a diff shows it; never a 0.
+UNKNOWN = "unknown"
+#: Layer fields that are None when unknown.
+_COUNTS = frozenset({"macs", "flops", "elementwise_ops", "fan_in"})
 #: Layer fields compared, in the order outputs list them.
 LAYER_FIELDS = (
     "kind",
@@ -62,19 +69,33 @@ class MetricChange:
     """Value in the old report; None when it has none."""
     new: Value
     """Value in the new report; None when it has none."""
+    old_lower_bound: bool = False
+    """The old value is a lower bound: a total that leaves opaque ops' unknown counts out."""
+    new_lower_bound: bool = False
+    """The new value is a lower bound."""
+
+    @property
+    def bounded(self) -> bool:
+        """True when either side is a lower bound: no exact change is known."""
+        return self.old_lower_bound or self.new_lower_bound
 
     @property
     def changed(self) -> bool:
-        """True when the values differ."""
-        return self.old != self.new
+        """True when the values differ, or one side became a lower bound."""
+        return self.old != self.new or self.old_lower_bound != self.new_lower_bound
 
     @property
-    def delta(self) -> int | float | None:
-        """new - old for numbers present on both sides."""
+    def counted_delta(self) -> int | float | None:
+        """new - old for numbers present on both sides, lower bounds or not (what was counted)."""
         old, new = self.old, self.new
         if isinstance(old, (int, float)) and isinstance(new, (int, float)):
             return new - old
         return None
+
+    @property
+    def delta(self) -> int | float | None:
+        """new - old for exact numbers present on both sides; None beside a lower bound."""
+        return None if self.bounded else self.counted_delta
 
     @property
     def percent(self) -> float | None:
@@ -148,12 +169,16 @@ class ReportDiff:
         """Return JSON-ready data with a stable key order."""
 
         def metric(change: MetricChange) -> dict[str, Any]:
-            return {
+            data = {
                 "old": change.old,
                 "new": change.new,
                 "delta": change.delta,
                 "percent": None if change.percent is None else round(change.percent, 4),
             }
+            if change.bounded:  # present only where a lower bound is involved
+                data["old_lower_bound"] = change.old_lower_bound
+                data["new_lower_bound"] = change.new_lower_bound
+            return data
 
         return {
             "schema_version": DIFF_SCHEMA_VERSION,
@@ -183,6 +208,8 @@ class ReportDiff:
 def _field(layer: LayerReport, name: str, inputs: Sequence[str] | None = None) -> Value:
     """One field as outputs show it; `inputs` stands in for the layer's own (renamed through a match)."""
     value = getattr(layer, name) if name != "inputs" or inputs is None else inputs
+    if value is None and name in _COUNTS:
+        return UNKNOWN
     if isinstance(value, tuple | list):  # a shape (6x28x28) or the paths a layer reads (a, b)
         return ", ".join(value) if name == "inputs" else "x".join(str(v) for v in value)
     return value if isinstance(value, (int, float, str)) else None
@@ -298,13 +325,18 @@ def _layers(old: Sequence[LayerReport], new: Sequence[LayerReport]) -> tuple[Lay
 def diff_reports(old: Report, new: Report, old_label: str = "old", new_label: str = "new") -> ReportDiff:
     """Compare two reports variant by variant, metric by metric and layer by layer."""
     variants = []
+    opaque = any(report.variant(name).unknown_ops for report in (old, new) for name in VARIANTS)
     for name in VARIANTS:
         before, after = metric_values(old, name), metric_values(new, name)
-        for extra in _EXTRA_METRICS:
+        extras = (*_EXTRA_METRICS, _UNKNOWN_OPS) if opaque else _EXTRA_METRICS
+        for extra in extras:
             before[extra] = getattr(old.variant(name), extra)
             after[extra] = getattr(new.variant(name), extra)
+        old_bounds, new_bounds = lower_bound_metrics(old, name), lower_bound_metrics(new, name)
         keys = list(before) + [k for k in after if k not in before]
-        metrics = tuple(MetricChange(k, before.get(k), after.get(k)) for k in keys)
+        metrics = tuple(
+            MetricChange(k, before.get(k), after.get(k), k in old_bounds, k in new_bounds) for k in keys
+        )
         layers = _layers(old.variant(name).layers, new.variant(name).layers)
         variants.append(VariantDiff(name, metrics, layers))
     return ReportDiff(old_label, new_label, tuple(variants))

@@ -43,14 +43,19 @@ class MergedReports:
     """The report schema version every merged report shares."""
     rows: tuple[MergedRow, ...]
     """One row per report and device measured, in the order the reports were given."""
+    unknown_ops: int = 0
+    """Opaque ops of the spec (the same in every merged report): its MACs and FLOPs are lower bounds
+    and no variant of it can be built to be timed."""
 
     def to_dict(self) -> dict[str, Any]:
         """Return JSON-ready data with a stable key order."""
+        opaque = {"unknown_ops": self.unknown_ops} if self.unknown_ops else {}
         return {
             "schema_version": MERGE_SCHEMA_VERSION,
             "kind": "merge",
             "spec": self.spec,
             "report_schema_version": self.schema_version,
+            **opaque,
             "rows": [
                 {
                     "environment": row.environment,
@@ -144,4 +149,5 @@ def merge_reports(reports: Sequence[tuple[str, Report]]) -> MergedReports:
                 stable.append((name, None if stats is None else stats.stable))
             label = environment_label(report.environment, device, source)
             rows.append(MergedRow(label, device, tuple(medians), source, tuple(stable)))
-    return MergedReports(first.spec.name, first.schema_version, tuple(rows))
+    unknown = first.variant("conv").unknown_ops
+    return MergedReports(first.spec.name, first.schema_version, tuple(rows), unknown)

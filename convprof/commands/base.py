@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from convprof.render.formats import Renderers
 
 __all__ = [
+    "allow_unknown_option",
     "deliver",
     "deliver_result",
     "format_option",
@@ -78,8 +79,19 @@ def preset_option(default: str | None) -> Callable[[F], F]:
     )
 
 
+#: `--allow-unknown`, wherever a SPEC may be a model reference (import, compare, check, sweep).
+allow_unknown_option = click.option(
+    "--allow-unknown",
+    is_flag=True,
+    help="For a model reference: keep each op convprof cannot count as an opaque node (MACs unknown, "
+    "totals lower bounds) instead of ending with exit 2.",
+)
+
+
 def model_options(command: F) -> F:
-    """Add `--input` and `--kwargs`, with which a SPEC argument may name a PyTorch model instead."""
+    """Add `--input`, `--kwargs` and `--allow-unknown`, with which a SPEC argument may name a PyTorch
+    model instead."""
+    command = allow_unknown_option(command)
     command = click.option(
         "--kwargs",
         "model_kwargs",

@@ -198,7 +198,8 @@ def _limit_option(metric: str, example: str) -> Callable[[F], F]:
 @click.option(
     "--require-budgets",
     is_flag=True,
-    help="Exit 2 when a spec has nothing to check (no budgets, no --max-* option, no growth allowance).",
+    help="Exit 2 when a spec has nothing to check (no budgets, no --max-* option, no growth allowance), "
+    "or a check rests on a lower bound it cannot verify (MACs of a spec with opaque ops).",
 )
 @optimizer_option
 @format_option(csv=False, description="Output format of the check results.")
@@ -232,6 +233,7 @@ def check(
     write_reports: Path | None,
     model_input: str | None,
     model_kwargs: str | None,
+    allow_unknown: bool,
     **limits: str | None,
 ) -> None:
     """Check the budgets of each SPEC (a file, a quoted glob such as 'specs/*.yaml', an example, - for
@@ -243,6 +245,9 @@ def check(
     Latency is measured (importing torch) only when a latency budget, a latency growth allowance or
     --latency asks for it. A latency verdict that rests on an unstable median (~) is flagged with a
     warning; --strict-latency makes it a failure.
+    A budget on MACs or FLOPs of a spec with opaque ops (their counts unknown) is checked against a
+    lower bound: it fails when the lower bound exceeds it and otherwise reads UNVERIFIED, with a
+    warning; --require-budgets makes that exit 2.
     """
     from convprof.ci.budgets import BudgetExceeded, check_growth, check_limits, merge_budgets, parse_growth
     from convprof.graph.analyze import analyze
@@ -259,7 +264,7 @@ def check(
         raise UsageError(f"--write-reports {write_reports}: not a directory; create it first")
     baselines = _baselines(baseline)
     arguments = expand_specs(specs)
-    options = ModelOptions(model_input, model_kwargs)
+    options = ModelOptions(model_input, model_kwargs, allow_unknown)
     check_model_options(arguments, options)
     models = [load_spec(argument, model=options) for argument in arguments]  # every error before output
     names = [m.name for m in models]
@@ -315,7 +320,7 @@ def check(
             write_atomic(targets[name], to_json(report))
         click.echo(f"convprof: wrote {len(reports)} report(s) to {write_reports}", err=True)
 
-    from convprof.render.checks import checks_markdown
+    from convprof.render.checks import checks_markdown, unverified
     from convprof.render.formats import CheckResults, check_renderers
 
     deliver_result(CheckResults(checks, unchecked), check_renderers(), fmt, output)
@@ -323,7 +328,17 @@ def check(
     for item in checks:
         if item.unstable and item.actual is not None and item.passed:
             click.echo(f"convprof: warning: {item.spec}: {item.metric} {UNSTABLE_VERDICT}", err=True)
+    open_checks = unverified(checks)
+    for item in open_checks:
+        click.echo(f"convprof: warning: {item.message()}", err=True)
     failures = [c for c in checks if not c.passed]
     if failures:
         detail = "; ".join(c.message() for c in failures)
         raise BudgetExceeded(f"{plural(len(failures), 'check')} failed: {detail}")
+    if open_checks and require_budgets:
+        which = ", ".join(f"{c.spec}: {c.metric}" for c in open_checks)
+        raise UsageError(
+            f"--require-budgets: {plural(len(open_checks), 'check')} NOT VERIFIED ({which}): "
+            "a lower bound within its limit proves nothing; budget what is exact for such a spec "
+            "(parameters, memory)"
+        )

@@ -115,6 +115,7 @@ def compare(
     max_memory: str | None,
     model_input: str | None,
     model_kwargs: str | None,
+    allow_unknown: bool,
 ) -> None:
     """Compare SPEC (a YAML file, a built-in example's name, - for stdin, or a PyTorch model
     package.module:callable with --input) with its local and dense equivalents. Layer positions (#)
@@ -142,7 +143,7 @@ def compare(
     """
     from convprof.spec.sources import ModelOptions, check_model_options, load_spec
 
-    importing = ModelOptions(model_input, model_kwargs)
+    importing = ModelOptions(model_input, model_kwargs, allow_unknown)
     check_model_options([spec], importing)
     model = load_spec(spec, batch_size, importing)  # each layer checked at the batch that will run
     if batch_size is not None:

@@ -26,24 +26,37 @@ __all__ = ["import_model"]
     help="Keyword arguments for REF's callable, as YAML or JSON: '{num_classes: 10}'.",
 )
 @click.option("--name", help="The spec's name (default: REF's callable or attribute).")
+@click.option(
+    "--allow-unknown",
+    is_flag=True,
+    help="Keep each op convprof cannot count as an opaque node (its shapes, parameters and buffers "
+    "exact, its MACs unknown: totals become lower bounds) instead of ending with exit 2.",
+)
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to this file instead of stdout.")
 @reports_errors
 def import_model(
-    reference: str, input_shape: str, kwargs: str | None, name: str | None, output: Path | None
+    reference: str,
+    input_shape: str,
+    kwargs: str | None,
+    name: str | None,
+    allow_unknown: bool,
+    output: Path | None,
 ) -> None:
     """Write the spec of the PyTorch model REF (package.module:callable, file.py:callable or
-    ...:instance); loading REF runs its code."""
+    ...:instance); loading REF runs its code.
+
+    An op convprof cannot count ends the import with exit 2 and one line listing each such op with
+    its path and count; with --allow-unknown an op whose result the model uses as one batched tensor
+    is kept as an opaque node instead, and every total over it is marked as a lower bound."""
     from convprof.importing import import_module
     from convprof.importing.refs import load_reference, parse_input, parse_kwargs, reference_name
 
     shape = parse_input(input_shape)
     arguments = parse_kwargs(kwargs)
     model = load_reference(reference, arguments)
-    result = import_module(model, shape, name=name or reference_name(reference), source=reference)
-    for entry in result.unused:
-        click.echo(
-            f"convprof: note: {entry.path} is never called: its {entry.params:,} parameters and "
-            f"{entry.buffers:,} buffer elements are not in the spec",
-            err=True,
-        )
+    result = import_module(
+        model, shape, name=name or reference_name(reference), source=reference, allow_unknown=allow_unknown
+    )
+    for line in result.notes():
+        click.echo(f"convprof: note: {line}", err=True)
     deliver(result.text, lambda console: None, output)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from convprof.commands.base import (
+    allow_unknown_option,
     deliver_result,
     format_option,
     optimizer_option,
@@ -129,6 +130,7 @@ def _measure(
     metavar="YAML",
     help="Keyword arguments for a model reference's callable: '{num_classes: 10}'.",
 )
+@allow_unknown_option
 @reports_errors
 def sweep(
     spec: str,
@@ -146,11 +148,13 @@ def sweep(
     max_memory: str | None,
     optimizer: str,
     model_kwargs: str | None,
+    allow_unknown: bool,
 ) -> None:
     """Sweep SPEC along one or more axes and fit how each variant's cost grows.
 
     SPEC may be a PyTorch model (package.module:callable): it is imported once at the first --input
-    value, which is then a whole shape (3x224x224), and its spec is re-analysed at every point.
+    value, which is then a whole shape (3x224x224), and its spec is re-analysed at every point; with
+    --allow-unknown it is imported at every --input value, where its opaque ops have their shapes.
 
     \b
     Each axis is a comma-separated list of values. Several axes make a grid: every combination,
@@ -181,17 +185,28 @@ def sweep(
 
         plot_format = check_plot_path(plot)
     first = resolution.split(",")[0].strip() if resolution else None
-    options = ModelOptions(first if first and "x" in first else None, model_kwargs)
+    options = ModelOptions(first if first and "x" in first else None, model_kwargs, allow_unknown)
     if is_reference(spec) and options.input is None:
         raise UsageError(
             f"{spec}: a model reference is imported at the first --input value, which must then be a "
             "whole shape such as 3x224x224"
         )
-    check_model_options([spec], ModelOptions(None, model_kwargs))
+    check_model_options([spec], ModelOptions(None, model_kwargs, allow_unknown))
     source = read_source(spec, options)  # read once: `-` is standard input, a model is imported once
     base = parse_spec(source.data, source.display, source.stem)
     axes = _axes(base.input, resolution, width, batch_size, sets)
-    points = point_specs(source, axes)
+    imports = None
+    if allow_unknown and is_reference(spec) and resolution is not None:
+        # Opaque ops have shapes only where the model was imported: import it at every input.
+        from dataclasses import replace
+
+        from convprof.sweep import whole_shape
+
+        imports = {
+            value.label: read_source(spec, replace(options, input=whole_shape(value), notes=False))
+            for value in axes[0].values[1:]
+        }
+    points = point_specs(source, axes, imports)
     reports = [analyze(point.spec, optimizer) for point in points]
     if latency:
         from convprof.torchdep import require_torch

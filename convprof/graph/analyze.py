@@ -97,8 +97,13 @@ def analyze_variant(spec: ModelSpec, name: str, optimizer: str = "adam") -> Vari
         out_bytes = prod(node.output_shape) * element * batch
         layer_buffers = cost.buffer_elements * element + cost.buffer_fixed_bytes
         params += cost.params
-        macs += cost.macs * batch
-        elementwise += cost.elementwise_ops * batch
+        # An unknown count (an opaque op's) stays unknown in its row and is left out of the total,
+        # which the report then marks as a lower bound: never a silent 0.
+        layer_macs = None if cost.macs is None else cost.macs * batch
+        layer_ops = None if cost.elementwise_ops is None else cost.elementwise_ops * batch
+        macs += layer_macs or 0
+        elementwise += layer_ops or 0
+        backward = training.backward_macs[node.index]
         buffers += layer_buffers
         layers.append(
             LayerReport(
@@ -110,9 +115,9 @@ def analyze_variant(spec: ModelSpec, name: str, optimizer: str = "adam") -> Vari
                 output_shape=node.output_shape,
                 params=cost.params,
                 buffer_bytes=layer_buffers,
-                macs=cost.macs * batch,
-                backward_flops=2 * training.backward_macs[node.index],
-                elementwise_ops=cost.elementwise_ops * batch,
+                macs=layer_macs,
+                backward_flops=None if backward is None else 2 * backward,
+                elementwise_ops=layer_ops,
                 activation_bytes=out_bytes,
                 saved_bytes=training.saved_bytes[node.index],
                 receptive_field=None if rf is None else rf.size,
@@ -123,7 +128,7 @@ def analyze_variant(spec: ModelSpec, name: str, optimizer: str = "adam") -> Vari
         name=name,
         params=params,
         macs=macs,
-        backward_flops=2 * sum(training.backward_macs),
+        backward_flops=2 * sum(macs or 0 for macs in training.backward_macs),
         elementwise_ops=elementwise,
         param_bytes=params * element,
         buffer_bytes=buffers,

@@ -19,11 +19,11 @@ from convprof.spec import ModelSpec, NodeSpec
 
 __all__ = [
     "OPTIMIZERS",
-    "parameter_order",
     "SCALAR_STEP_BYTES",
     "TrainingCost",
     "optimizer_scratch_bytes",
     "optimizer_state_bytes",
+    "parameter_order",
     "training_cost",
 ]
 
@@ -66,10 +66,11 @@ def optimizer_scratch_bytes(
 class TrainingCost:
     """The modelled training step of one variant, for the whole batch."""
 
-    backward_macs: tuple[int, ...]
-    """Multiply-accumulates of each node's backward."""
-    saved_bytes: tuple[int, ...]
-    """Bytes of the tensors each node makes that autograd keeps (its output, indices, masks...)."""
+    backward_macs: tuple[int | None, ...]
+    """Multiply-accumulates of each node's backward; None where unknown (an opaque op)."""
+    saved_bytes: tuple[int | None, ...]
+    """Bytes of the tensors each node makes that autograd keeps (its output, indices, masks...); None
+    where the node's autograd is unknown (an opaque op: the totals are then lower bounds)."""
     saved_total: int
     """Bytes of every tensor autograd keeps at the end of the forward, each storage once (the network
     input included when a layer keeps it)."""
@@ -261,10 +262,13 @@ def training_cost(spec: ModelSpec, optimizer: str, device: str = "cpu") -> Train
             retire(node.spec.index)
 
     saved_total = sum(storage.nbytes for storage in everything_kept.values())
-    saved_bytes = [0] * len(nodes)
+    saved_bytes: list[int | None] = [0] * len(nodes)
     for storage in everything_kept.values():
         if storage.owner >= 0:
-            saved_bytes[storage.owner] += storage.nbytes
+            saved_bytes[storage.owner] = (saved_bytes[storage.owner] or 0) + storage.nbytes
+    for node in nodes:
+        if node.needs_grad and not node.autograd.known:
+            saved_bytes[node.spec.index] = None
 
     # Backward, in reverse order, from a gradient of the output's size that the caller holds.
     gradients: list[_Storage | None] = [None] * len(nodes)
@@ -320,22 +324,25 @@ def training_cost(spec: ModelSpec, optimizer: str, device: str = "cpu") -> Train
     # nowhere gets none, and the optimizer skips it), in the order torch lists them.
     stepped = tuple(size for node, size in parameter_order(spec, nodes) if node.in_graph)
     tensors = tuple(elements for node in nodes for elements in node.params)
-    memory.moment(optimizer_scratch_bytes(optimizer, stepped, itemsize, device))
+    # An opaque op's parameters may split into any tensors: its temporaries are left out.
+    split = tuple(
+        size for node, size in parameter_order(spec, nodes) if node.in_graph and node.autograd.known
+    )
+    memory.moment(optimizer_scratch_bytes(optimizer, split, itemsize, device))
     state = optimizer_state_bytes(optimizer, stepped, itemsize, device)
     buffers = 0
     for node in nodes:
         cost = node.kind.node_cost(node.spec.args, node.spec.input_shapes, node.spec.output_shape)
         buffers += cost.buffer_elements * itemsize + cost.buffer_fixed_bytes
     resident = sum(tensors) * itemsize + buffers + state + network_input.nbytes
-    backward = tuple(
-        batch
-        * node.kind.node_backward_macs(
+    backward: list[int | None] = []
+    for node in nodes:
+        macs = node.kind.node_backward_macs(
             node.spec.args, node.spec.input_shapes, node.spec.output_shape, node.grads
         )
-        for node in nodes
-    )
+        backward.append(None if macs is None else batch * macs)
     return TrainingCost(
-        backward_macs=backward,
+        backward_macs=tuple(backward),
         saved_bytes=tuple(saved_bytes),
         saved_total=saved_total,
         optimizer_bytes=state,

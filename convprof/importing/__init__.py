@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from convprof import __version__
-from convprof.importing.tracing import ModelImportError, UnusedParameters, trace_module
+from convprof.importing.tracing import ModelImportError, OpaqueOps, UnusedParameters, trace_module
 from convprof.importing.writer import write_spec
 from convprof.spec import ModelSpec, Shape
 from convprof.spec.parse import parse_spec
@@ -19,7 +19,14 @@ from convprof.units import format_shape
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["ImportResult", "ModelImportError", "UnusedParameters", "from_module", "import_module"]
+__all__ = [
+    "ImportResult",
+    "ModelImportError",
+    "OpaqueOps",
+    "UnusedParameters",
+    "from_module",
+    "import_module",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +39,25 @@ class ImportResult:
     """The spec as YAML."""
     unused: tuple[UnusedParameters, ...]
     """Modules with parameters or buffers the traced graph never uses (not counted)."""
+    opaque: tuple[OpaqueOps, ...] = ()
+    """Ops kept as opaque nodes (`allow_unknown`), most frequent first."""
+
+    def notes(self) -> list[str]:
+        """Return what a command says about the import on stderr: modules never called, opaque ops."""
+        lines = [
+            f"{entry.path} is never called: its {entry.params:,} parameters and {entry.buffers:,} "
+            "buffer elements are not in the spec"
+            for entry in self.unused
+        ]
+        if self.opaque:
+            total = sum(entry.count for entry in self.opaque)
+            listed = "; ".join(_opaque_entries(self.opaque))
+            which = "its" if total == 1 else "their"
+            lines.append(
+                f"{total} op{'s' if total != 1 else ''} kept opaque (--allow-unknown): {listed}; "
+                f"{which} MACs, FLOPs and element-wise ops are unknown, so those totals are lower bounds"
+            )
+        return lines
 
 
 def _output_lines(place: str) -> list[str]:
@@ -50,14 +76,44 @@ def _unused_lines(unused: tuple[UnusedParameters, ...]) -> list[str]:
     return lines
 
 
+#: Opaque ops a note or a header names before it says how many more there are.
+_LISTED = 12
+
+
+def _opaque_entries(opaque: tuple[OpaqueOps, ...]) -> list[str]:
+    listed = [f"{entry.count} x {entry.op} at {entry.where}" for entry in opaque[:_LISTED]]
+    if len(opaque) > _LISTED:
+        listed.append(f"and {len(opaque) - _LISTED} more")
+    return listed
+
+
+def _opaque_lines(opaque: tuple[OpaqueOps, ...]) -> list[str]:
+    if not opaque:
+        return []
+    lines = [
+        "Kept opaque (--allow-unknown): ops convprof cannot count, with their shapes, parameters and",
+        "buffers; their MACs, FLOPs and element-wise ops are unknown, so those totals are lower bounds:",
+    ]
+    return lines + [f"  {entry}" for entry in _opaque_entries(opaque)]
+
+
 def import_module(
-    module: torch.nn.Module, input_shape: Shape, *, name: str | None = None, source: str | None = None
+    module: torch.nn.Module,
+    input_shape: Shape,
+    *,
+    name: str | None = None,
+    source: str | None = None,
+    allow_unknown: bool = False,
 ) -> ImportResult:
-    """Trace `module` at one sample of `input_shape` and return its spec; raise ModelImportError."""
+    """Trace `module` at one sample of `input_shape` and return its spec; raise ModelImportError.
+
+    With `allow_unknown`, an op no kind reads whose result the model uses as one batched tensor is
+    kept as an `opaque` node (its shapes, parameters and buffers exact, its arithmetic unknown)
+    instead of ending the import; the other unsupported ops still end it."""
     import torch
 
     shape = tuple(int(size) for size in input_shape)
-    traced = trace_module(module, shape)
+    traced = trace_module(module, shape, allow_unknown=allow_unknown)
     name = name or type(module).__name__.lower()
     origin = source or f"{type(module).__module__}.{type(module).__qualname__}"
     header = [
@@ -66,6 +122,7 @@ def import_module(
         "Paths are the torch module names; re-import rather than edit to follow the model.",
         *_output_lines(traced.output),
         *_unused_lines(traced.unused),
+        *_opaque_lines(traced.opaque),
     ]
     text = write_spec(name, f"imported from {origin}", shape, traced.nodes, header)
     spec = parse_spec(text.encode(), f"<import:{origin}>", name)
@@ -77,9 +134,11 @@ def import_module(
             f"{written[first][0]}: the written spec reads back differently; this is a bug in convprof: "
             "please report it with the model"
         )
-    return ImportResult(spec, text, traced.unused)
+    return ImportResult(spec, text, traced.unused, traced.opaque)
 
 
-def from_module(module: torch.nn.Module, input_shape: Shape) -> ModelSpec:
-    """Return the spec of `module` for one sample of `input_shape` (channels first, no batch)."""
-    return import_module(module, input_shape).spec
+def from_module(module: torch.nn.Module, input_shape: Shape, *, allow_unknown: bool = False) -> ModelSpec:
+    """Return the spec of `module` for one sample of `input_shape` (channels first, no batch).
+
+    With `allow_unknown`, ops convprof cannot count are kept as opaque nodes (see `import_module`)."""
+    return import_module(module, input_shape, allow_unknown=allow_unknown).spec

@@ -8,6 +8,7 @@ to check shapes can be on the meta device: a model of any size costs no memory t
 
 from __future__ import annotations
 
+import operator
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -17,8 +18,9 @@ from typing import TYPE_CHECKING, Any
 
 from convprof.errors import ConvprofError
 from convprof.importing.tables import ModuleReaders, call_table, callable_name, type_name
-from convprof.kinds import LayerKind, ShapeError
+from convprof.kinds import LayerKind, ShapeError, lookup
 from convprof.kinds.base import PARAMETER, TENSOR, TRACED, ImportStep, NotImportable, TorchCall
+from convprof.kinds.opaque import Opaque, OpaqueArgs
 from convprof.spec import NETWORK_INPUT, Shape
 from convprof.units import format_shape
 
@@ -30,6 +32,7 @@ __all__ = [
     "TRACE_BATCH",
     "ImportedNode",
     "ModelImportError",
+    "OpaqueOps",
     "TracedModel",
     "UnusedParameters",
     "trace_module",
@@ -81,6 +84,18 @@ class UnusedParameters:
 
 
 @dataclass(frozen=True, slots=True)
+class OpaqueOps:
+    """Calls of one op at one path pattern kept as opaque nodes (`--allow-unknown`)."""
+
+    op: str
+    """The op, with the reason no kind reads it where there is one."""
+    where: str
+    """The path pattern of its calls: `encoder.layers.*.attn`."""
+    count: int
+    """How many calls."""
+
+
+@dataclass(frozen=True, slots=True)
 class TracedModel:
     """A module read back as nodes in topological order."""
 
@@ -91,6 +106,8 @@ class TracedModel:
     output: str = ""
     """Where the model's output tensor sits when the model returns a container holding one tensor
     (`['out']` of a dict, `[0]` of a tuple); empty when it returns the tensor itself."""
+    opaque: tuple[OpaqueOps, ...] = ()
+    """Ops kept as opaque nodes, most frequent first; empty unless unknown ops were allowed."""
 
 
 def _pattern(path: str) -> str:
@@ -232,9 +249,20 @@ class _Reader:
     """Turns the traced graph into ImportedNodes, collecting every op it cannot read."""
 
     def __init__(
-        self, root: torch.nn.Module, results: dict[Any, Any], uncalled: set[str], readers: ModuleReaders
+        self,
+        root: torch.nn.Module,
+        results: dict[Any, Any],
+        uncalled: set[str],
+        readers: ModuleReaders,
+        allow_unknown: bool,
     ) -> None:
         self.root = root
+        self.allow_unknown = allow_unknown
+        """Keep an op no kind reads as an opaque node where torch gives the model one tensor of it."""
+        self.opaque: Counter[tuple[str, str]] = Counter()
+        """Ops kept opaque, by (op and reason, path pattern)."""
+        self.keepable = 0
+        """Unsupported ops that --allow-unknown would have kept opaque."""
         self.uncalled = uncalled
         """Names of the modules tracing never called."""
         self.results = results
@@ -255,12 +283,32 @@ class _Reader:
         self.outputs: list[str] = []
         """Where each tensor sits when the model returns several: the spec can have only one."""
 
-    def fail(self, node: Any, op: str, scope: str, reason: str = "") -> None:
-        """List `node` as unsupported and read on past it.
+    def fail(
+        self,
+        node: Any,
+        op: str,
+        scope: str,
+        reason: str = "",
+        *,
+        module: torch.nn.Module | None = None,
+        attributes: list[str] | tuple[str, ...] = (),
+    ) -> None:
+        """Keep `node` as an opaque node when unknown ops are allowed and it can be one; otherwise
+        list it as unsupported and read on past it.
 
         Where torch gave it one batched tensor, it stays in the graph as a node of unknown kind with
         torch's shape, so that every op after it is still read and listed; otherwise what reads it is
         skipped (it follows from this one)."""
+        where = _pattern(scope)
+        target, why = self.opaque_target(node)
+        if target is not None and self.allow_unknown:
+            self.keep_opaque(node, target, op, scope, module, attributes)
+            self.opaque[(op + (f" ({reason})" if reason else ""), where)] += 1
+            return
+        if self.allow_unknown and not reason:
+            reason = why  # what stops it being an opaque node is the news
+        named = op + (f" ({reason})" if reason else "")
+        self.keepable += target is not None
         shape = self.tensor_shape(node)
         if shape and shape[0] == TRACE_BATCH and node not in self.values:
             sources = [i for i in node.all_input_nodes if i in self.values]
@@ -269,7 +317,91 @@ class _Reader:
             self.values[node] = len(self.nodes) - 1
         else:
             self.failed.add(node)
-        self.unsupported[(op + (f" ({reason})" if reason else ""), _pattern(scope))] += 1
+        self.unsupported[(named, where)] += 1
+
+    def opaque_target(self, node: Any) -> tuple[Any, str]:
+        """Return the node whose value an opaque node can stand for, and why there is none when not.
+
+        The target is `node` when torch gave one batched tensor of it, or the one element the model
+        uses of a tuple it gave (nn.MultiheadAttention's output beside its unused weights)."""
+        import torch
+
+        target = node
+        not_one = "its result is not one tensor the model uses"
+        if not isinstance(self.results.get(node), torch.Tensor):
+            users = list(node.users)
+            if not users or any(
+                user.op != "call_function"
+                or user.target is not operator.getitem
+                or not isinstance(user.args[1], int)
+                for user in users
+            ):
+                return None, not_one
+            used = [user for user in users if user.users]
+            if len(used) != 1:
+                return None, not_one
+            target = used[0]
+        shape = self.tensor_shape(target)
+        if shape is None or target in self.values:
+            return None, not_one
+        if len(shape) < 2 or shape[0] != TRACE_BATCH:
+            return None, "its result is not batched as its input"
+        if not any(source in self.values for source in node.all_input_nodes):
+            # torch.zeros(x.size(0), ...): nothing of the graph flows in, so it has no place in it.
+            return None, "it reads no tensor of the model's graph"
+        return target, ""
+
+    def keep_opaque(
+        self,
+        node: Any,
+        target: Any,
+        op: str,
+        scope: str,
+        module: torch.nn.Module | None,
+        attributes: list[str] | tuple[str, ...],
+    ) -> None:
+        """Append an opaque node for `node`, standing for the value of `target`, with the parameters
+        and buffers it holds that no node counts yet: a module's own, or the module tensors a call
+        reads directly (each counted once)."""
+        import torch
+
+        sources = [source for source in dict.fromkeys(node.all_input_nodes) if source in self.values]
+        reads = tuple(self.values[source] for source in sources)
+        shapes = tuple(self.input_shape if i == NETWORK_INPUT else self.nodes[i].output_shape for i in reads)
+        tensors = [*module.parameters(), *module.buffers()] if module is not None else []
+        for name in attributes:
+            tensors += self.module_tensors(name)
+        params = buffers = fixed = 0
+        for tensor in tensors:
+            if id(tensor) in self.counted:
+                continue
+            self.counted.add(id(tensor))
+            if isinstance(tensor, torch.nn.Parameter):
+                params += tensor.numel()
+            elif tensor.is_floating_point():
+                buffers += tensor.numel()
+            else:
+                fixed += tensor.numel() * tensor.element_size()
+        shape = self.tensor_shape(target)
+        assert shape is not None
+        path = scope if module is not None else self.fresh_name(scope, _base_name(op))
+        args = OpaqueArgs(op, shapes, shape[1:], params, buffers, fixed)
+        self.used_paths.add(path)
+        opaque = lookup(Opaque.name)
+        assert opaque is not None
+        self.nodes.append(ImportedNode(path, opaque, args, reads, shape[1:]))
+        self.values[target] = len(self.nodes) - 1
+        if target is not node:
+            self.failed.add(node)  # the tuple: its other elements are unused, and skipped quietly
+
+    def module_tensors(self, name: str) -> list[torch.Tensor]:
+        """Return the parameter or buffer of the root module called `name` (none for a constant)."""
+        for getter in (self.root.get_parameter, self.root.get_buffer):
+            try:
+                return [getter(name)]
+            except AttributeError:
+                continue
+        return []
 
     def tensor_shape(self, node: Any) -> Shape | None:
         import torch
@@ -315,8 +447,17 @@ class _Reader:
             name = f"{prefix}{base}_{count}"
         return name
 
-    def add(self, node: Any, path: str, steps: tuple[ImportStep, ...], inputs: list[Any], op: str) -> None:
-        """Append the nodes of `steps`, checking each shape; the last one stands for `node`."""
+    def add(
+        self,
+        node: Any,
+        path: str,
+        steps: tuple[ImportStep, ...],
+        inputs: list[Any],
+        op: str,
+        module: torch.nn.Module | None = None,
+    ) -> None:
+        """Append the nodes of `steps`, checking each shape; the last one stands for `node` (a call of
+        `module`, when one is given)."""
         shape = self.tensor_shape(node)
         assert shape is not None
         scope = node.meta["convprof_scope"][1]
@@ -332,12 +473,14 @@ class _Reader:
             )
             lowest, highest = kind.arity
             if not lowest <= len(shapes) <= (highest or len(shapes)):
-                self.fail(node, op, scope, f"as {kind.name} it would read {len(shapes)} tensors")
+                self.fail(
+                    node, op, scope, f"as {kind.name} it would read {len(shapes)} tensors", module=module
+                )
                 return
             try:
                 output = kind.node_output_shape(args, shapes)
             except ShapeError as exc:
-                self.fail(node, op, scope, f"as {kind.name}: {exc}")
+                self.fail(node, op, scope, f"as {kind.name}: {exc}", module=module)
                 return
             if position == len(steps) - 1 and output != shape[1:]:
                 raise ModelImportError(
@@ -374,6 +517,8 @@ class _Reader:
                 if node.op == "output":
                     self.output(node)
                 continue
+            if node in self.values:  # the tuple element an opaque node already stands for
+                continue
             if any(source in self.failed for source in node.all_input_nodes):
                 self.failed.add(node)
                 continue
@@ -393,14 +538,20 @@ class _Reader:
                 if inputs and not attributes and self.batched_tensors(node):
                     self.several[node] = _Several(op, args, kwargs, tuple(inputs))
                 elif (inputs or attributes) and op not in _SHAPE_QUERIES:
-                    self.fail(node, op, scope, "its result is not one tensor")
+                    self.fail(node, op, scope, "its result is not one tensor", attributes=attributes)
                 continue
             parameters = [self.parameter_shape(name) for name in attributes]
             known = tuple(p for p in parameters if p is not None)
             if len(known) != len(parameters) or (attributes and not inputs):
-                self.fail(node, op, scope, f"reads the module's tensor {_pattern(attributes[0])} directly")
+                self.fail(
+                    node,
+                    op,
+                    scope,
+                    f"reads the module's tensor {_pattern(attributes[0])} directly",
+                    attributes=attributes,
+                )
                 continue
-            if not shape or shape[0] != TRACE_BATCH:
+            if not shape or shape[0] != TRACE_BATCH:  # x.sum() reduces the batch away
                 self.fail(node, op, scope, "changes the batch dimension")
                 continue
             call = TorchCall(op, args, kwargs, self.shapes_of(inputs), shape[1:], known)
@@ -433,7 +584,13 @@ class _Reader:
         # A kind whose parameter is the node (ConvNeXt's layer scale): the node takes the parameter's
         # path, so that the built model holds it where the original does and loads its state_dict.
         if steps is None or len(steps) != 1 or not steps[0][0].parameter_at_path or len(attributes) != 1:
-            self.fail(node, op, scope, f"reads the module's tensor {_pattern(attributes[0])} directly")
+            self.fail(
+                node,
+                op,
+                scope,
+                f"reads the module's tensor {_pattern(attributes[0])} directly",
+                attributes=attributes,
+            )
             return
         (name,) = attributes
         parameter = self.root.get_parameter(name)
@@ -459,6 +616,13 @@ class _Reader:
         call = TorchCall(
             several.op, several.args, several.kwargs, self.shapes_of(inputs), shape[1:], item=index
         )
+        if not any(kind.from_call(call) is not None for kind in self.calls.get(several.op, ())):
+            # No kind takes a piece of it (torch.sort's values and indices): the call is listed once.
+            if node.args[0] not in self.failed:
+                self.failed.add(node.args[0])
+                self.fail(node.args[0], several.op, scope, "its result is not one tensor")
+            self.failed.add(node)
+            return
         self.offer(node, scope, several.op, call, inputs, [])
 
     def call_module(
@@ -475,10 +639,10 @@ class _Reader:
         op = type_name(type(module))
         kind = self.readers.kind_of(type(module))
         if kind is None:
-            self.fail(node, op, scope)
+            self.fail(node, op, scope, module=module)
             return
-        if shape is None or shape[0] != TRACE_BATCH:
-            self.fail(node, op, scope, "its result is not one batched tensor")
+        if not shape or shape[0] != TRACE_BATCH:
+            self.fail(node, op, scope, "its result is not one batched tensor", module=module)
             return
         lowest, highest = kind.arity
         if (
@@ -487,19 +651,19 @@ class _Reader:
             or any(a is not TENSOR for a in args)
             or not lowest <= len(inputs) <= (highest or len(inputs))
         ):
-            self.fail(node, op, scope, "called with other arguments than its input tensor")
+            self.fail(node, op, scope, "called with other arguments than its input tensor", module=module)
             return
         weights = [id(t) for t in (*module.parameters(), *module.buffers())]
         if weights and any(w in self.counted for w in weights):
-            self.fail(node, op, scope, "its weights are shared with another call")
+            self.fail(node, op, scope, "its weights are shared with another call", module=module)
             return
         try:
             args_value = kind.from_module(module)
         except NotImportable as exc:
-            self.fail(node, op, scope, str(exc))
+            self.fail(node, op, scope, str(exc), module=module)
             return
+        self.add(node, scope, ((kind, args_value),), inputs, op, module)
         self.counted.update(weights)
-        self.add(node, scope, ((kind, args_value),), inputs, op)
 
     def output(self, node: Any) -> None:
         import torch.fx
@@ -558,14 +722,29 @@ class _Reader:
         if more > 0:
             listed.append(f"and {more} more")
         total = sum(self.unsupported.values())
+        ops = f"{total} op{'s' if total != 1 else ''}"
+        if self.allow_unknown:
+            return (
+                f"{ops} convprof cannot count, not even as opaque nodes: {'; '.join(listed)} (an opaque "
+                "node stands for an op whose result the model uses as one batched tensor)"
+            )
+        hint = (
+            "; --allow-unknown keeps an op whose result is one batched tensor as an opaque node, "
+            "its counts unknown"
+            if self.keepable
+            else ""
+        )
         return (
-            f"{total} op{'s' if total != 1 else ''} convprof cannot count: {'; '.join(listed)} "
-            "(convprof counts only what its layer kinds can say exactly)"
+            f"{ops} convprof cannot count: {'; '.join(listed)} "
+            f"(convprof counts only what its layer kinds can say exactly{hint})"
         )
 
 
-def trace_module(module: torch.nn.Module, input_shape: Shape) -> TracedModel:
-    """Trace `module` for one sample of `input_shape`; raise ModelImportError listing what it cannot read."""
+def trace_module(module: torch.nn.Module, input_shape: Shape, *, allow_unknown: bool = False) -> TracedModel:
+    """Trace `module` for one sample of `input_shape`; raise ModelImportError listing what it cannot read.
+
+    With `allow_unknown`, an op no kind reads whose result the model uses as one batched tensor
+    becomes an opaque node (shapes, parameters and buffers known, arithmetic not) instead."""
     import torch.fx
 
     readers = ModuleReaders()
@@ -589,7 +768,7 @@ def trace_module(module: torch.nn.Module, input_shape: Shape) -> TracedModel:
             ) from exc
     called = {*tracer.calls, ""}
     uncalled = {name for name, _ in module.named_modules() if name not in called}
-    reader = _Reader(module, results, uncalled, readers)
+    reader = _Reader(module, results, uncalled, readers, allow_unknown)
     reader.read(graph_module, input_shape)
     if len(reader.outputs) > 1 and len(reader.unsupported) == 1:
         raise ModelImportError(
@@ -602,4 +781,5 @@ def trace_module(module: torch.nn.Module, input_shape: Shape) -> TracedModel:
         raise ModelImportError(reader.message())
     if not reader.nodes:
         raise ModelImportError(f"{type(module).__name__} has no op to count: its output is its input")
-    return TracedModel(tuple(reader.nodes), reader.unused(), reader.output_place)
+    opaque = tuple(OpaqueOps(op, where, count) for (op, where), count in reader.opaque.most_common())
+    return TracedModel(tuple(reader.nodes), reader.unused(), reader.output_place, opaque)

@@ -19,11 +19,16 @@ _INDENT = 6
 _INPUT = "input"
 
 
-def _value(value: Any, listed: bool = False) -> str:
-    """Return a YAML flow scalar or list for an argument; a pair of equal sizes as one number, unless
-    the argument is `listed` (a list whose entries are not one per dimension)."""
-    if isinstance(value, tuple) and listed:
-        value = list(value)
+def _listed(value: Any) -> Any:
+    """Return `value` with every tuple in it a list, as YAML writes it."""
+    return [_listed(item) for item in value] if isinstance(value, tuple | list) else value
+
+
+def _value(value: Any, verbatim: bool = False) -> str:
+    """Return a YAML flow scalar or list for an argument; a pair of equal sizes as one number unless
+    `verbatim` (a shape is a list whatever its sizes)."""
+    if verbatim:
+        value = _listed(value)
     elif isinstance(value, tuple):
         value = value[0] if len(set(value)) == 1 and value[0] is not None else list(value)
     text: str = yaml.safe_dump(value, default_flow_style=True, width=2**31).strip()
@@ -33,11 +38,11 @@ def _value(value: Any, listed: bool = False) -> str:
 def _arguments(node: ImportedNode) -> list[str]:
     """Return `key: value` for each argument that differs from its default (torch's)."""
     items = []
-    assert node.kind is not None  # an import with unknown ops fails before it is written
+    assert node.kind is not None  # an import with ops no kind reads fails before it is written
     for item in fields(node.kind.Args):
         value = getattr(node.args, item.name)
         if item.default is MISSING or value != item.default or type(value) is not type(item.default):
-            items.append(f"{item.name}: {_value(value, bool(item.metadata.get('listed')))}")
+            items.append(f"{item.name}: {_value(value, item.metadata.get('verbatim', False))}")
     return items
 
 

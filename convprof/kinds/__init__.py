@@ -1,6 +1,18 @@
 """Layer kinds; importing this package registers every one of them."""
 
-from convprof.kinds import activation, conv, layout, linear, merge, norm, pad, pool, resample, samplenorm
+from convprof.kinds import (
+    activation,
+    conv,
+    layout,
+    linear,
+    merge,
+    norm,
+    opaque,
+    pad,
+    pool,
+    resample,
+    samplenorm,
+)
 from convprof.kinds.base import (
     LayerCost,
     LayerKind,
@@ -20,6 +32,7 @@ _MODULES = (
     linear,
     merge,
     norm,
+    opaque,
     pad,
     pool,
     resample,

@@ -152,12 +152,13 @@ class LayerCost:
 
     params: int
     """Trainable elements (weights, biases, affine terms)."""
-    macs: int
-    """Multiply-accumulates of conv and linear products for one sample."""
-    elementwise_ops: int
-    """Bias adds, activations, pooling window reads and normalisation for one sample."""
-    fan_in: int
-    """Input units each output unit is connected to (bias excluded)."""
+    macs: int | None
+    """Multiply-accumulates of conv and linear products for one sample; None when unknown (an opaque
+    op's), never 0 for an op convprof cannot count."""
+    elementwise_ops: int | None
+    """Bias adds, activations, pooling window reads and normalisation for one sample; None when unknown."""
+    fan_in: int | None
+    """Input units each output unit is connected to (bias excluded); None when unknown."""
     buffer_elements: int = 0
     """Non-trainable state in the model dtype (BatchNorm running mean and variance)."""
     buffer_fixed_bytes: int = 0
@@ -216,6 +217,9 @@ class Autograd:
     grad_views: tuple[int, ...] = ()
     """Inputs whose gradient is a view of the output's gradient (flatten, permute, cat, add): no
     new memory, and the output's gradient lives as long as theirs."""
+    known: bool = True
+    """False for an op whose autograd convprof cannot tell (an opaque op): it is modelled as keeping
+    nothing and making only its gradients, so every total over it is a lower bound."""
     backward_peak: int | None = None
     """Most bytes the backward holds at once beyond what was live before it, counting what it lets go
     of its own `keeps_new` on the way but nothing it shares (kept inputs and output, the output's
@@ -306,6 +310,9 @@ class LayerKind(ABC):
     keeps_layout: ClassVar[bool] = False
     """Whether torch lays out the output like the (first) input (element-wise operators, pools,
     batch norm, interpolation), rather than contiguously."""
+    not_buildable: ClassVar[str] = ""
+    """Why the torch model of a spec cannot hold this kind (empty: `node_build` builds it); measuring
+    a spec with such a node is skipped with this reason."""
     torch_class_of_its_name: ClassVar[bool] = False
     """True where torch.nn has a class of the kind's own name that reads back as it: `torch_types` is
     then that class, for every registered kind below (one that says it is not importable excepted)."""
@@ -343,15 +350,17 @@ class LayerKind(ABC):
 
     def node_backward_macs(
         self, args: Any, in_shapes: tuple[Shape, ...], out_shape: Shape, grads: tuple[bool, ...]
-    ) -> int:
+    ) -> int | None:
         """Return the multiply-accumulates of the node's backward for one sample.
 
         `grads[i]` says whether input i needs a gradient (some layer before it has parameters). A
         kind's MACs are products of an input and its weights (conv, linear, their local and dense
         forms); backward computes a product of the same size for the weights' gradient and another
         for the input's gradient when it is needed (torch's convolution_backward, mm and bmm skip
-        it otherwise). Kinds without MACs have none in backward either."""
+        it otherwise). Kinds without MACs have none in backward either; unknown MACs stay unknown."""
         macs = self.node_cost(args, in_shapes, out_shape).macs
+        if macs is None:
+            return None
         return macs * (1 + any(grads)) if macs else 0
 
     @abstractmethod

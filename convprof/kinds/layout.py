@@ -56,7 +56,7 @@ class TransposeArgs:
 class ReshapeArgs:
     """The per-sample shape torch's reshape (or view) makes, the batch kept first."""
 
-    shape: tuple[int, ...] = arg(REQUIRED, shape_sizes, listed=True)
+    shape: tuple[int, ...] = arg(REQUIRED, shape_sizes, verbatim=True)
     """Sizes of each sample's dimensions, the batch's left out; one may be -1 (inferred)."""
 
 

@@ -5,11 +5,32 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from convprof.kinds import lookup
 from convprof.report import Report, VariantReport
-from convprof.spec import DTYPE_BYTES
+from convprof.spec import DTYPE_BYTES, ModelSpec
 from convprof.units import format_bytes
 
-__all__ = ["admit", "input_bytes", "memory_need"]
+__all__ = ["admit", "input_bytes", "memory_need", "unbuildable"]
+
+#: Nodes a reason names before it says how many more there are.
+_NAMED = 3
+
+
+def unbuildable(spec: ModelSpec) -> str | None:
+    """Return why no variant of `spec` can be built in torch (it holds nodes torch cannot be given,
+    such as opaque ops), or None when every node can be built."""
+    held = []
+    for node in spec.nodes:
+        kind = lookup(node.kind)
+        if kind is not None and kind.not_buildable:
+            held.append((node.path, kind))
+    if not held:
+        return None
+    paths = ", ".join(path for path, _ in held[:_NAMED])
+    if len(held) > _NAMED:
+        paths += f" and {len(held) - _NAMED} more"
+    kind = held[0][1]
+    return f"{paths} ({kind.name.lower()}): {kind.not_buildable}"
 
 
 def input_bytes(report: Report) -> int:

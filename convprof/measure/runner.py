@@ -20,7 +20,7 @@ from convprof.measure.environment import (
     thread_variables,
     versions,
 )
-from convprof.measure.guard import admit, input_bytes
+from convprof.measure.guard import admit, input_bytes, unbuildable
 from convprof.measure.memory import measure_memory
 from convprof.measure.options import (
     CPU_MEMORY_FRACTION,
@@ -194,6 +194,9 @@ def _measure_device(
             return start, end
 
     reasons = admit(report.variants, limit, input_bytes(report))
+    blocked = unbuildable(spec)
+    if blocked is not None:  # nothing to time: skipped with the reason, as a variant too large is
+        reasons = {name: f"{name} not built: {blocked}" for name in reasons}
     results: dict[str, DeviceLatency] = {}
     calls: dict[str, Callable[[], object]] = {}
     first: dict[str, tuple[float, float | None]] = {}

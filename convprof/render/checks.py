@@ -23,6 +23,7 @@ __all__ = [
     "checks_markdown",
     "render_checks",
     "unstable_sentence",
+    "unverified_sentence",
 ]
 
 #: Version of the JSON `check --format json` writes; bumped on any incompatible change.
@@ -32,15 +33,43 @@ CHECK_SCHEMA_VERSION = 1
 CHECK_COLUMNS = ("Spec", "Metric", "Check", "Limit", "Actual", "Headroom", "Result")
 
 
-def _headroom(value: Fraction | None) -> str:
-    return "-" if value is None else f"{float(value):+.1f}%"
+def _headroom(check: Check) -> str:
+    value = check.headroom
+    if value is None:
+        return "-"
+    # The true value is at least a lower bound, so the headroom is at most the one shown.
+    return f"{'<=' if check.lower_bound else ''}{float(value):+.1f}%"
+
+
+def _bounded(check: Check) -> bool:
+    """True when either side of the check is a lower bound."""
+    return check.lower_bound or (isinstance(check, GrowthCheck) and check.baseline_lower_bound)
 
 
 def _result(check: Check) -> str:
     if check.actual is None or (isinstance(check, GrowthCheck) and check.baseline is None):
         return "skip"
+    if check.passed and not check.verified:
+        return "UNVERIFIED"
     verdict = "pass" if check.passed else "FAIL"
     return f"{verdict} (unstable)" if check.unstable else verdict
+
+
+def unverified(checks: Sequence[Check]) -> list[Check]:
+    """Return the checks that rest on a lower bound and so neither fail nor pass (see README)."""
+    return [c for c in checks if c.passed and not c.verified]
+
+
+def unverified_sentence(checks: Sequence[Check]) -> str | None:
+    """Say how many checks rest on lower bounds and cannot be verified, or None when none does."""
+    count = len(unverified(checks))
+    if not count:
+        return None
+    return (
+        f"{plural(count, 'check')} NOT VERIFIED: a total over opaque ops leaves their "
+        "unknown counts out and is only a lower bound, within what is allowed as far as it is counted; "
+        "such a check fails only when the lower bound exceeds it. --require-budgets makes this exit 2."
+    )
 
 
 def _unstable(checks: Sequence[Check]) -> int:
@@ -70,7 +99,7 @@ def check_rows(checks: Sequence[Check]) -> list[list[str]]:
             "growth" if isinstance(c, GrowthCheck) else "budget",
             c.limit_text(),
             c.actual_text(),
-            _headroom(c.headroom),
+            _headroom(c),
             _result(c),
         ]
         for c in checks
@@ -92,9 +121,15 @@ def _summary(checks: Sequence[Check]) -> str:
     if not checks:
         return "No checks ran."
     failed = sum(not c.passed for c in checks)
+    open_ = len(unverified(checks))
     specs = len({c.spec for c in checks})
     if failed:
-        return f"{failed} of {plural(len(checks), 'check')} failed across {plural(specs, 'spec')}."
+        also = f", {open_} not verified" if open_ else ""
+        return f"{failed} of {plural(len(checks), 'check')} failed{also} across {plural(specs, 'spec')}."
+    if open_:
+        passed = len(checks) - open_
+        total = plural(len(checks), "check")
+        return f"{passed} of {total} passed, {open_} not verified, across {plural(specs, 'spec')}."
     every = "All " if len(checks) > 1 else ""
     return f"{every}{plural(len(checks), 'check')} passed across {plural(specs, 'spec')}."
 
@@ -106,13 +141,22 @@ def render_checks(checks: Sequence[Check], unchecked: Sequence[str], console: Co
         for index, header in enumerate(CHECK_COLUMNS):
             table.add_column(header, justify="right" if index in (3, 4, 5) else "left", no_wrap=True)
         for row in check_rows(checks):
-            style = "bold red" if row[-1].startswith("FAIL") else None
+            style = (
+                "bold red"
+                if row[-1].startswith("FAIL")
+                else "bold yellow"
+                if row[-1] == "UNVERIFIED"
+                else None
+            )
             table.add_row(*row, style=style)
         console.print(fitted(table, console, keys=3))
     print_prose(console, _summary(checks), style="bold")
     sentence = unstable_sentence(checks)
     if sentence:
         print_prose(console, sentence)
+    sentence = unverified_sentence(checks)
+    if sentence:
+        print_prose(console, sentence, style="bold yellow")
     if unchecked:
         print_prose(console, _unchecked(unchecked), style="bold yellow")
 
@@ -122,6 +166,8 @@ def _outcome(checks: Sequence[Check], unchecked: Sequence[str]) -> str:
         return "failed"
     if not checks:
         return "nothing checked"
+    if unverified(checks):
+        return "passed as far as counted, some checks NOT VERIFIED"
     return "passed, some specs unchecked" if unchecked else "passed"
 
 
@@ -132,7 +178,7 @@ def checks_markdown(checks: Sequence[Check], unchecked: Sequence[str] = ()) -> s
         lines.append("| " + " | ".join(CHECK_COLUMNS) + " |")
         lines.append("| " + " | ".join("---:" if i in (3, 4, 5) else "---" for i in range(7)) + " |")
         for row in check_rows(checks):
-            if row[-1].startswith("FAIL"):
+            if row[-1].startswith("FAIL") or row[-1] == "UNVERIFIED":
                 row[-1] = "**" + row[-1] + "**"
             lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |")
         lines.append("")
@@ -140,6 +186,9 @@ def checks_markdown(checks: Sequence[Check], unchecked: Sequence[str] = ()) -> s
     sentence = unstable_sentence(checks)
     if sentence:
         lines += [sentence, ""]
+    sentence = unverified_sentence(checks)
+    if sentence:
+        lines += [f"**{sentence}**", ""]
     if unchecked:
         lines += [f"**{_unchecked(unchecked)}**", ""]
     return "\n".join(lines)
@@ -168,6 +217,11 @@ def checks_json(checks: Sequence[Check], unchecked: Sequence[str] = ()) -> str:
         item["headroom_percent"] = None if c.headroom is None else round(float(c.headroom), 4)
         if c.metric.startswith(LATENCY_PREFIX):
             item["stable"] = None if c.actual is None else not c.unstable
+        if _bounded(c):  # present only where a lower bound is involved, as `stable` only for latency
+            item["lower_bound"] = c.lower_bound
+            if isinstance(c, GrowthCheck):
+                item["baseline_lower_bound"] = c.baseline_lower_bound
+            item["verified"] = c.verified
         item["passed"] = c.passed
         items.append(item)
     return dumps(

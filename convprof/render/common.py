@@ -6,14 +6,20 @@ from fractions import Fraction
 
 from convprof.render.latency import latency_cells, latency_columns, measured_devices
 from convprof.report import LayerReport, Report, VariantReport
-from convprof.units import format_bytes, format_count, format_ratio, format_shape
+from convprof.units import format_bytes, format_count, format_ratio, format_shape, plural
 
 __all__ = [
     "CONVENTION",
+    "LOWER_BOUND_MARK",
+    "UNKNOWN_MARK",
+    "bound_ratio",
     "layer_columns",
     "layer_row",
     "layer_rows",
+    "marked_bytes",
+    "marked_count",
     "notes",
+    "opaque_notes",
     "ratio",
     "savings_sentence",
     "summary_columns",
@@ -32,9 +38,46 @@ CONVENTION = (
 )
 
 
+#: Before a total that leaves unknown counts out (an opaque op's): the true value is at least this.
+LOWER_BOUND_MARK = ">="
+#: In place of a count convprof does not know (an opaque op's MACs): never a 0.
+UNKNOWN_MARK = "unknown"
+#: Opaque layers a note names before it says how many more there are.
+_NAMED_OPAQUE = 5
+
+
 def ratio(value: int, base: int) -> str:
     """Return value/base as a ratio, or '-' when base is zero."""
     return format_ratio(Fraction(value, base)) if base else "-"
+
+
+def bound_ratio(variant: VariantReport, base: VariantReport, metric: str) -> str:
+    """Return variant/base for `metric`, bounded where both are lower bounds.
+
+    The unknown ops are the same in every variant (an opaque op has no counterfactual), so the true
+    ratio (known + u) / (known_base + u) lies between 1 and the ratio of the known parts: `<=41.0x`
+    above 1, `>=0.50x` below. A lower bound beside an exact figure bounds nothing: `?`."""
+    value, reference = getattr(variant, metric), getattr(base, metric)
+    bounded = (metric in variant.lower_bounds, metric in base.lower_bounds)
+    if not any(bounded):
+        return ratio(value, reference)
+    if not all(bounded) or variant.unknown_ops != base.unknown_ops or not reference:
+        return "?"
+    if value == reference:
+        return ratio(value, reference)
+    return ("<=" if value > reference else LOWER_BOUND_MARK) + ratio(value, reference)
+
+
+def marked_count(variant: VariantReport, metric: str) -> str:
+    """Return a total in human units, marked `>=` when it is a lower bound."""
+    mark = LOWER_BOUND_MARK if metric in variant.lower_bounds else ""
+    return mark + format_count(getattr(variant, metric))
+
+
+def marked_bytes(variant: VariantReport, metric: str) -> str:
+    """Return a memory total in human units, marked `>=` when it is a lower bound."""
+    mark = LOWER_BOUND_MARK if metric in variant.lower_bounds else ""
+    return mark + format_bytes(getattr(variant, metric))
 
 
 def title(report: Report) -> str:
@@ -44,23 +87,55 @@ def title(report: Report) -> str:
 
 
 def savings_sentence(report: Report) -> str:
-    """Split the parameter saving into sparsity (dense -> local) and sharing (local -> conv)."""
+    """Split the parameter saving into sparsity (dense -> local) and sharing (local -> conv).
+
+    Parameters are exact even beside opaque ops (theirs are counted); the sentence says that those
+    ops stay as they are in every variant, so the saving is that of the layers convprof can replace."""
     dense, local, conv = (report.variant(n).params for n in ("dense", "local", "conv"))
+    opaque = report.variant("conv").unknown_ops
+    kept = (
+        f" {plural(opaque, 'opaque op')}, {'its' if opaque == 1 else 'their'} parameters "
+        "counted, stay as written in every variant."
+        if opaque
+        else ""
+    )
     if dense == conv:
-        return "No convolutions to replace: the dense, local and conv variants are the same network."
+        return "No convolutions to replace: the dense, local and conv variants are the same network." + kept
     return (
         f"Sparsity of connections cuts parameters {ratio(dense, local)} (dense -> local); "
-        f"parameter sharing cuts them another {ratio(local, conv)} (local -> conv)."
+        f"parameter sharing cuts them another {ratio(local, conv)} (local -> conv)." + kept
     )
 
 
+def opaque_notes(report: Report) -> list[str]:
+    """Say which ops are opaque and what that makes of the totals; nothing when every op is counted."""
+    conv = report.variant("conv")
+    paths = [layer.path for layer in conv.layers if not layer.counted]
+    if not paths:
+        return []
+    named = ", ".join(paths[:_NAMED_OPAQUE])
+    if len(paths) > _NAMED_OPAQUE:
+        named += f" and {len(paths) - _NAMED_OPAQUE} more"
+    which = "its" if len(paths) == 1 else "their"
+    return [
+        f"Lower bounds ({LOWER_BOUND_MARK}): {plural(len(paths), 'opaque op')} ({named}) convprof cannot "
+        f"count: {which} MACs, FLOPs and element-wise ops are unknown and left out of every total marked "
+        f"{LOWER_BOUND_MARK}, and what {which} backward keeps and allocates is left out of a training "
+        "step's. Parameters, buffers and inference memory are exact.",
+        "An opaque op is the same in every variant, so the true ratio of two lower bounds lies between "
+        f"1.00x and the one shown (<= or {LOWER_BOUND_MARK}); receptive fields at and after it read full: "
+        "unknown, at most the whole input.",
+    ]
+
+
 def notes(report: Report) -> list[str]:
-    """Return the lines under the summary: element-wise ops and buffers, which MACs leave out."""
-    ops = {v.name: v.elementwise_ops for v in report.variants}
+    """Return the lines under the summary: element-wise ops and buffers, which MACs leave out, and
+    what opaque ops leave unknown."""
+    ops = {v.name: marked_count(v, "elementwise_ops") for v in report.variants}
     if len(set(ops.values())) == 1:
-        lines = [f"Element-wise ops (not MACs): {format_count(ops['conv'])} in every variant."]
+        lines = [f"Element-wise ops (not MACs): {ops['conv']} in every variant."]
     else:
-        listed = ", ".join(f"{name} {format_count(value)}" for name, value in ops.items())
+        listed = ", ".join(f"{name} {value}" for name, value in ops.items())
         lines = [f"Element-wise ops (not MACs): {listed}."]
     buffers = report.variant("conv").buffer_bytes
     if buffers:
@@ -68,7 +143,7 @@ def notes(report: Report) -> list[str]:
             f"Buffers (BatchNorm running statistics, not parameters): {format_bytes(buffers)} "
             "in every variant."
         )
-    return lines
+    return lines + opaque_notes(report)
 
 
 def summary_columns(devices: tuple[str, ...] = ()) -> list[str]:
@@ -96,9 +171,9 @@ def summary_rows(report: Report) -> list[list[str]]:
             v.name,
             format_count(v.params),
             ratio(v.params, conv.params),
-            format_count(v.macs),
-            ratio(v.macs, conv.macs),
-            format_count(v.flops),
+            marked_count(v, "macs"),
+            bound_ratio(v, conv, "macs"),
+            marked_count(v, "flops"),
             format_bytes(v.param_bytes),
             format_bytes(v.activation_bytes),
             *latency_cells(report, v.name, devices),
@@ -120,16 +195,22 @@ def training_columns() -> list[str]:
 def training_rows(report: Report) -> list[list[str]]:
     """Return one row per variant: a step's FLOPs, what autograd keeps, optimizer state, peak memory."""
     conv = report.variant("conv")
+
+    def memory_ratio(v: VariantReport) -> str:
+        # What an opaque op keeps differs between variants: two lower bounds bound no ratio.
+        bounded = "training_bytes" in v.lower_bounds or "training_bytes" in conv.lower_bounds
+        return "?" if bounded else ratio(v.training_bytes, conv.training_bytes)
+
     return [
         [
             v.name,
-            format_count(v.training_flops),
-            ratio(v.training_flops, conv.training_flops),
-            format_count(v.backward_flops),
-            format_bytes(v.saved_activation_bytes),
-            format_bytes(v.optimizer_bytes),
-            format_bytes(v.training_bytes),
-            ratio(v.training_bytes, conv.training_bytes),
+            marked_count(v, "training_flops"),
+            bound_ratio(v, conv, "training_flops"),
+            marked_count(v, "backward_flops"),
+            marked_bytes(v, "saved_activation_bytes"),
+            marked_bytes(v, "optimizer_bytes"),
+            marked_bytes(v, "training_bytes"),
+            memory_ratio(v),
         ]
         for v in report.variants
     ]
@@ -173,11 +254,15 @@ def layer_row(layer: LayerReport, local: LayerReport, dense: LayerReport, indent
         layer.kind.lower(),
         format_shape(layer.output_shape),
         format_count(layer.params),
-        format_count(layer.macs),
+        UNKNOWN_MARK if layer.macs is None else format_count(layer.macs),
         format_bytes(layer.activation_bytes),
-        format_bytes(layer.saved_bytes) if layer.saved_bytes else "",
+        UNKNOWN_MARK
+        if layer.saved_bytes is None
+        else format_bytes(layer.saved_bytes)
+        if layer.saved_bytes
+        else "",
         _rf(layer),
-        format_count(layer.fan_in),
+        UNKNOWN_MARK if layer.fan_in is None else format_count(layer.fan_in),
         format_count(local.params) if changed else "",
         format_count(dense.params) if changed else "",
     ]
@@ -198,14 +283,32 @@ def _block_row(
         f"{count} layer{'s' if count != 1 else ''}",
         format_shape(last.output_shape),
         format_count(sum(m[0].params for m in members)),
-        format_count(sum(m[0].macs for m in members)),
+        _block_macs([m[0] for m in members]),
         "",
-        format_bytes(saved) if (saved := sum(m[0].saved_bytes for m in members)) else "",
+        _block_saved([m[0] for m in members]),
         _rf(last),
         "",
         format_count(local) if changed else "",
         format_count(dense) if changed else "",
     ]
+
+
+def _block_saved(layers: list[LayerReport]) -> str:
+    """A block's bytes kept for the backward: the sum, marked as a lower bound when a layer's are unknown."""
+    known = [layer.saved_bytes for layer in layers if layer.saved_bytes is not None]
+    if not known:
+        return UNKNOWN_MARK
+    mark = LOWER_BOUND_MARK if len(known) < len(layers) else ""
+    return mark + format_bytes(sum(known)) if sum(known) or mark else ""
+
+
+def _block_macs(layers: list[LayerReport]) -> str:
+    """A block's MACs: the sum, marked as a lower bound when a layer's are unknown."""
+    known = [layer.macs for layer in layers if layer.macs is not None]
+    if not known:
+        return UNKNOWN_MARK
+    mark = LOWER_BOUND_MARK if len(known) < len(layers) else ""
+    return mark + format_count(sum(known))
 
 
 def layer_rows(report: Report, depth: int | None = None, indent: str = "  ") -> list[list[str]]:

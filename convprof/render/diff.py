@@ -18,19 +18,28 @@ _TOTAL_COLUMNS = ("Variant", "Metric", "Old", "New", "Change")
 _LAYER_COLUMNS = ("Layer", "Status", "Position", "Changes")
 
 
-def _value(value: int | float | str | None) -> str:
+#: Before a total that is a lower bound (it leaves opaque ops' unknown counts out).
+_LOWER_BOUND_MARK = ">="
+
+
+def _value(value: int | float | str | None, lower_bound: bool = False) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
         return f"{value:.3f}"
     if isinstance(value, int):
-        return f"{value:,}"
+        return f"{_LOWER_BOUND_MARK if lower_bound else ''}{value:,}"
     return value
 
 
 def _change(change: MetricChange) -> str:
     if not change.changed:
         return "0"  # --all lists unchanged totals too
+    counted = change.counted_delta
+    if change.bounded and counted is not None:
+        # Between lower bounds only the counted part's change is known, not the total's.
+        shown = f"{counted:+,}" if isinstance(counted, int) else f"{counted:+.3f}"
+        return f"{shown} counted (lower bound: no exact change)"
     if change.delta is None:
         return "changed"
     delta = f"{change.delta:+,}" if isinstance(change.delta, int) else f"{change.delta:+.3f}"
@@ -44,7 +53,7 @@ def _variants(everything: bool) -> tuple[str, ...]:
 def total_rows(diff: ReportDiff, everything: bool = False) -> list[list[str]]:
     """Return a row per total that changed in the conv variant, or per total of every variant."""
     return [
-        [name, m.metric, _value(m.old), _value(m.new), _change(m)]
+        [name, m.metric, _value(m.old, m.old_lower_bound), _value(m.new, m.new_lower_bound), _change(m)]
         for name in _variants(everything)
         for m in diff.variant(name).metrics
         if m.changed or everything

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 
+from convprof.render.common import LOWER_BOUND_MARK, UNKNOWN_MARK
 from convprof.render.jsonfmt import dumps
 from convprof.render.latency import measured_devices
 from convprof.report import LAYER_FIELDS, VARIANT_TOTALS, LayerReport, Report, VariantReport
@@ -30,13 +31,25 @@ def _latency_cells(variant: VariantReport, devices: tuple[str, ...]) -> list[obj
     return cells
 
 
+#: Layer fields whose None means "unknown" (an opaque op's count), not the whole input.
+_COUNTS = frozenset({"macs", "flops", "elementwise_ops", "fan_in"})
+
+
 def _layer_cell(layer: LayerReport, field: str) -> object:
     value = getattr(layer, field)
     if field == "inputs":  # paths, which may contain x but never a space
         return " ".join(value)
     if isinstance(value, tuple):
         return "x".join(map(str, value))
-    return "full" if value is None else value
+    if value is None:
+        return UNKNOWN_MARK if field in _COUNTS else "full"
+    return value
+
+
+def _total_cell(variant: VariantReport, field: str) -> object:
+    """A total as an exact integer, `>=` before it when it is a lower bound (it leaves unknowns out)."""
+    value = getattr(variant, field)
+    return f"{LOWER_BOUND_MARK}{value}" if field in variant.lower_bounds else value
 
 
 def to_csv(report: Report, *, layers: bool) -> str:
@@ -48,7 +61,7 @@ def to_csv(report: Report, *, layers: bool) -> str:
         measured = [f"{device}_{field}" for device in devices for field in _LATENCY_FIELDS]
         writer.writerow(("spec", "variant", *VARIANT_TOTALS, *measured))
         for variant in report.variants:
-            totals = (getattr(variant, f) for f in VARIANT_TOTALS)
+            totals = (_total_cell(variant, f) for f in VARIANT_TOTALS)
             writer.writerow((report.spec.name, variant.name, *totals, *_latency_cells(variant, devices)))
         return out.getvalue()
     writer.writerow(("spec", "variant", *LAYER_FIELDS))

@@ -9,6 +9,7 @@ from rich.table import Table
 from convprof.ci.merge import MergedReports
 from convprof.render.console import fitted
 from convprof.render.latency import UNSTABLE_MARK, unstable_note
+from convprof.units import plural
 
 __all__ = ["merged_markdown", "merged_rows", "render_merged"]
 
@@ -33,7 +34,14 @@ def merged_rows(merged: MergedReports) -> list[list[str]]:
 
 def _notes(merged: MergedReports) -> list[str]:
     unstable = any(flag is False for row in merged.rows for _, flag in row.stable)
-    return [unstable_note()] if unstable else []
+    lines = [unstable_note()] if unstable else []
+    if merged.unknown_ops:
+        ops = plural(merged.unknown_ops, "opaque op")
+        lines.append(
+            f"{merged.spec} has {ops}: its MACs and FLOPs are lower bounds, and torch cannot rebuild "
+            "an opaque op, so no variant of it was built and timed."
+        )
+    return lines
 
 
 def _title(merged: MergedReports) -> str:

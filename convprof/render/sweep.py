@@ -16,7 +16,15 @@ from convprof.render.common import CONVENTION
 from convprof.render.console import fits, fitted, print_prose
 from convprof.render.jsonfmt import dumps
 from convprof.render.latency import UNSTABLE_MARK, unstable_note
-from convprof.sweep import Axis, Metric, Sweep, latency_stable, metric_value, skip_reason
+from convprof.sweep import (
+    Axis,
+    Metric,
+    Sweep,
+    latency_stable,
+    metric_lower_bound,
+    metric_value,
+    skip_reason,
+)
 from convprof.sweep.fit import format_exponent
 from convprof.units import format_shape
 
@@ -37,6 +45,8 @@ MEMORY_NOTE = "Memory: weights + buffers + peak inference activations, for the p
 BENT_BY = 0.1
 #: Sparkline levels, lowest first.
 _BLOCKS = "▁▂▃▄▅▆▇█"
+#: Before a value that is a lower bound (MACs leaving opaque ops' unknown counts out).
+LOWER_BOUND_MARK = ">="
 #: Colour of each variant in the chart (and the plot).
 VARIANT_STYLES = {"dense": "red", "local": "yellow", "conv": "green"}
 
@@ -90,7 +100,8 @@ def _cell(sweep: Sweep, metric: Metric, variant: str, index: int) -> str:
     report = sweep.points[index].report
     value = metric_value(report, metric, variant)
     if metric.unit != "seconds":
-        return format_value(metric, value)
+        mark = LOWER_BOUND_MARK if metric_lower_bound(report, metric, variant) else ""
+        return mark + format_value(metric, value)
     if value is None:
         return "skipped" if skip_reason(report, variant) else "-"
     mark = UNSTABLE_MARK if latency_stable(report, variant) is False else ""
@@ -143,12 +154,22 @@ def growth_sentences(sweep: Sweep) -> list[str]:
             line = f"{metric.title}: {', '.join(parts)}."
             if bent:
                 line += f" (Least squares over all points: {', '.join(bent)}; small values bend the line.)"
+            bounded = [v for v in VARIANTS if _fit_over_bounds(sweep, axis.name, metric.key, v)]
+            if bounded:
+                line += (
+                    f" Fitted over lower bounds ({', '.join(bounded)}): opaque ops' counts are unknown and "
+                    "left out, so this is the growth of the counted part only."
+                )
             lines.append(line)
     for axis in sweep.axes:
         if axis.name not in fitted:
             why = "its values are not all positive numbers" if not axis.numeric else "it has one value"
             lines.append(f"No growth law along {axis.name}: {why}.")
     return lines
+
+
+def _fit_over_bounds(sweep: Sweep, axis: str, metric: str, variant: str) -> bool:
+    return any(f.lower_bound for f in sweep.fits if (f.axis, f.metric, f.variant) == (axis, metric, variant))
 
 
 def skip_notes(sweep: Sweep) -> list[str]:
@@ -303,7 +324,8 @@ def sweep_to_csv(sweep: Sweep) -> str:
         for metric in sweep.metrics:
             for variant in VARIANTS:
                 value = metric_value(point.report, metric, variant)
-                cells.append("" if value is None else value)
+                mark = LOWER_BOUND_MARK if metric_lower_bound(point.report, metric, variant) else ""
+                cells.append("" if value is None else f"{mark}{value}" if mark else value)
         if any(m.unit == "seconds" for m in sweep.metrics):
             cells += [skip_reason(point.report, v) or "" for v in VARIANTS]
             for v in VARIANTS:

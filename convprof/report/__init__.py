@@ -10,6 +10,7 @@ from convprof.report.results import DeviceLatency, Environment, ReportDataError
 
 __all__ = [
     "LAYER_FIELDS",
+    "LOWER_BOUND_TOTALS",
     "SCHEMA_VERSION",
     "VARIANT_TOTALS",
     "LayerReport",
@@ -34,6 +35,18 @@ VARIANT_TOTALS = (
     "param_bytes",
     "buffer_bytes",
     "activation_bytes",
+    "saved_activation_bytes",
+    "optimizer_bytes",
+    "training_bytes",
+)
+#: Totals that sum a count some layers may leave unknown (an opaque op's): lower bounds when they do.
+#: Parameters, buffers and memory are always exact.
+LOWER_BOUND_TOTALS = (
+    "macs",
+    "flops",
+    "backward_flops",
+    "training_flops",
+    "elementwise_ops",
     "saved_activation_bytes",
     "optimizer_bytes",
     "training_bytes",
@@ -79,27 +92,34 @@ class LayerReport:
     """Trainable parameters."""
     buffer_bytes: int
     """Non-trainable state (BatchNorm running statistics)."""
-    macs: int
-    """Multiply-accumulates for the batch."""
-    backward_flops: int
+    macs: int | None
+    """Multiply-accumulates for the batch; None when unknown (an opaque op's), never 0 for it."""
+    backward_flops: int | None
     """FLOPs of the layer's backward in a training step: the weights' gradient, and the input's when
-    some layer before has parameters (2 x the multiply-accumulates, as forward)."""
-    elementwise_ops: int
-    """Bias adds, activations, pooling and normalisation ops for the batch."""
+    some layer before has parameters (2 x the multiply-accumulates, as forward); None when unknown."""
+    elementwise_ops: int | None
+    """Bias adds, activations, pooling and normalisation ops for the batch; None when unknown."""
     activation_bytes: int
     """Bytes of the layer's output tensor for the batch."""
-    saved_bytes: int
+    saved_bytes: int | None
     """Bytes of the tensors the layer makes that autograd keeps for the backward (its output when a
-    later layer's backward reads it, indices, masks, statistics), each storage once."""
+    later layer's backward reads it, indices, masks, statistics), each storage once; None when
+    unknown (an opaque op's autograd)."""
     receptive_field: tuple[int, ...] | None
-    """Extent on the network input seen by one output unit; None when it is the whole input."""
-    fan_in: int
-    """Connections per output unit (bias excluded)."""
+    """Extent on the network input seen by one output unit; None when it is the whole input (or,
+    at and after an opaque op, unknown and bounded by it)."""
+    fan_in: int | None
+    """Connections per output unit (bias excluded); None when unknown."""
 
     @property
-    def flops(self) -> int:
-        """FLOPs = 2 x MACs."""
-        return 2 * self.macs
+    def flops(self) -> int | None:
+        """FLOPs = 2 x MACs; None when the MACs are unknown."""
+        return None if self.macs is None else 2 * self.macs
+
+    @property
+    def counted(self) -> bool:
+        """True when convprof knows the layer's arithmetic (its MACs and element-wise ops)."""
+        return self.macs is not None and self.elementwise_ops is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,11 +131,13 @@ class VariantReport:
     params: int
     """Trainable parameters."""
     macs: int
-    """Multiply-accumulates of conv and linear layers for the batch."""
+    """Multiply-accumulates of conv and linear layers for the batch: of the layers that know theirs,
+    a lower bound when some do not (see `lower_bounds`)."""
     backward_flops: int
-    """FLOPs of a training step's backward (gradients of weights and of inputs that need them)."""
+    """FLOPs of a training step's backward (gradients of weights and of inputs that need them); a
+    lower bound when some layer's are unknown."""
     elementwise_ops: int
-    """Element-wise ops for the batch, counted apart from MACs."""
+    """Element-wise ops for the batch, counted apart from MACs (a lower bound as `macs` is)."""
     param_bytes: int
     """Weight memory: params x dtype size."""
     buffer_bytes: int
@@ -144,6 +166,28 @@ class VariantReport:
     def training_flops(self) -> int:
         """FLOPs of one training step: forward + backward."""
         return self.flops + self.backward_flops
+
+    @property
+    def unknown_ops(self) -> int:
+        """Layers whose arithmetic convprof cannot count (opaque ops): what the totals leave out."""
+        return sum(not layer.counted for layer in self.layers)
+
+    @property
+    def lower_bounds(self) -> tuple[str, ...]:
+        """The totals that leave an unknown count out, in LOWER_BOUND_TOTALS order: lower bounds."""
+        unknown = {
+            "macs": any(layer.macs is None for layer in self.layers),
+            "backward_flops": any(layer.backward_flops is None for layer in self.layers),
+            "elementwise_ops": any(layer.elementwise_ops is None for layer in self.layers),
+            # What an unknown op keeps and allocates in training is left out of the memory; and how
+            # its parameters split into tensors (Adam keeps a step count per tensor).
+            "saved_activation_bytes": any(layer.saved_bytes is None for layer in self.layers),
+            "optimizer_bytes": any(layer.saved_bytes is None and layer.params for layer in self.layers),
+        }
+        unknown["flops"] = unknown["macs"]
+        unknown["training_flops"] = unknown["macs"] or unknown["backward_flops"]
+        unknown["training_bytes"] = unknown["saved_activation_bytes"]
+        return tuple(name for name in LOWER_BOUND_TOTALS if unknown[name])
 
     def latency_dict(self) -> dict[str, Any] | None:
         """Return the JSON form of the measured latency: each device's entry (None when skipped)."""
@@ -234,6 +278,9 @@ class Report:
 
 #: Figures a report writes that derive from others: read back only to check they still agree.
 _DERIVED = ("flops", "training_flops")
+#: A variant's marker of totals that are lower bounds, derived from its layers' unknown counts:
+#: written (and required) exactly when some count is unknown, with its value when absent.
+_MARKERS: dict[str, Any] = {"unknown_ops": 0, "lower_bounds": []}
 
 
 def _plain(value: Any) -> Any:
@@ -243,10 +290,19 @@ def _plain(value: Any) -> Any:
 def _variant_dict(variant: VariantReport) -> dict[str, Any]:
     return {
         **{name: getattr(variant, name) for name in VARIANT_TOTALS},
+        **_markers(variant),
         "latency": variant.latency_dict(),
         **_skipped_dict(variant.latency),
         "layers": [{name: _plain(getattr(layer, name)) for name in LAYER_FIELDS} for layer in variant.layers],
     }
+
+
+def _markers(variant: VariantReport) -> dict[str, Any]:
+    """Return {unknown_ops, lower_bounds} where a layer's count is unknown; nothing when every total is
+    exact, so that a report of a fully counted spec reads as it always has."""
+    if not variant.unknown_ops:
+        return {}
+    return {"unknown_ops": variant.unknown_ops, "lower_bounds": list(variant.lower_bounds)}
 
 
 def _skipped_dict(latency: tuple[DeviceLatency, ...] | None) -> dict[str, Any]:
@@ -260,10 +316,19 @@ def _agrees(
     built: VariantReport | LayerReport, data: Mapping[str, Any], where: tuple[str | int, ...]
 ) -> None:
     for name in _DERIVED:
-        if name in data and data[name] != getattr(built, name):
+        if name not in data:
+            continue
+        derived = getattr(built, name)
+        if data[name] != derived:
             raise ReportDataError(
-                (*where, name), f"{data[name]}, but the other fields give {getattr(built, name)}"
+                (*where, name), f"{_json(data[name])}, but the other fields give {_json(derived)}"
             )
+
+
+def _json(value: Any) -> str:
+    import json
+
+    return json.dumps(value)
 
 
 def _layer(name: str, index: int, data: Mapping[str, Any]) -> LayerReport:
@@ -295,6 +360,15 @@ def _variant(name: str, data: Mapping[str, Any]) -> VariantReport:
         else tuple(_device(name, device, entry, skipped.get(device)) for device, entry in latency.items()),
     )
     _agrees(variant, data, ("variants", name))
+    for marker, absent in _MARKERS.items():
+        derived = _plain(getattr(variant, marker))
+        if data.get(marker, absent) != derived:
+            given = _json(data[marker]) if marker in data else "missing"
+            raise ReportDataError(
+                ("variants", name, marker),
+                f"{given}, but the layers' unknown counts (null macs or elementwise_ops) give "
+                f"{_json(derived)}",
+            )
     return variant
 
 

@@ -179,8 +179,13 @@ def _expected(schema: dict[str, Any]) -> str:
         return "one of " + ", ".join(json.dumps(option) for option in schema["enum"])
     declared = schema.get("type", [])
     names = [declared] if isinstance(declared, str) else list(declared)
-    text = " or ".join("an " + t if t[0] in "aeiou" else "a " + t for t in names) or "a value"
-    return text + (f" >= {schema['minimum']}" if "minimum" in schema else "")
+    values = [t for t in names if t != "null"]
+    text = " or ".join("an " + t if t[0] in "aeiou" else "a " + t for t in values)
+    text = (text or ("" if "null" in names else "a value")) + (
+        f" >= {schema['minimum']}" if "minimum" in schema and values else ""
+    )
+    # null is a value of its own, not a kind of number: `an integer >= 0 or null` (an unknown count).
+    return f"{text} or null" if "null" in names and text else text or "null"
 
 
 def _shown(value: Any) -> str:

@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from convprof.graph.training import OPTIMIZERS
-from convprof.report import LAYER_FIELDS, SCHEMA_VERSION, VARIANT_TOTALS
+from convprof.report import LAYER_FIELDS, LOWER_BOUND_TOTALS, SCHEMA_VERSION, VARIANT_TOTALS
 from convprof.spec import DTYPE_BYTES
 
 __all__ = ["LATENCY_SCHEMA", "report_schema"]
 
 _COUNT: dict[str, Any] = {"type": "integer", "minimum": 0}
+#: A layer's count that may be unknown (an opaque op's): null then, never 0.
+_MAYBE_COUNT: dict[str, Any] = {"type": ["integer", "null"], "minimum": 0}
 _SHAPE: dict[str, Any] = {"type": "array", "items": {"type": "integer", "minimum": 1}}
 
 _LAYER: dict[str, Any] = {
@@ -39,19 +41,27 @@ _LAYER: dict[str, Any] = {
         "output_shape": _SHAPE | {"description": "Per-sample output shape."},
         "params": _COUNT | {"description": "Trainable parameters."},
         "buffer_bytes": _COUNT | {"description": "Non-trainable state (BatchNorm running stats)."},
-        "macs": _COUNT | {"description": "Multiply-accumulates for the batch."},
-        "flops": _COUNT | {"description": "2 x macs."},
-        "backward_flops": _COUNT
-        | {"description": "FLOPs of its backward in a training step (weights' and needed input gradients)."},
-        "elementwise_ops": _COUNT | {"description": "Element-wise ops for the batch."},
+        "macs": _MAYBE_COUNT
+        | {"description": "Multiply-accumulates for the batch; null when unknown (an opaque op)."},
+        "flops": _MAYBE_COUNT | {"description": "2 x macs; null when macs is."},
+        "backward_flops": _MAYBE_COUNT
+        | {
+            "description": "FLOPs of its backward in a training step (weights' and needed input "
+            "gradients); null when unknown."
+        },
+        "elementwise_ops": _MAYBE_COUNT
+        | {"description": "Element-wise ops for the batch; null when unknown."},
         "activation_bytes": _COUNT | {"description": "Bytes of the output for the batch."},
-        "saved_bytes": _COUNT
-        | {"description": "Bytes of the tensors it makes that autograd keeps for the backward."},
+        "saved_bytes": _MAYBE_COUNT
+        | {
+            "description": "Bytes of the tensors it makes that autograd keeps for the backward; null when unknown."
+        },
         "receptive_field": {
             "oneOf": [_SHAPE, {"type": "null"}],
             "description": "Extent on the input seen by one output unit; null when the whole input.",
         },
-        "fan_in": _COUNT | {"description": "Connections per output unit, bias excluded."},
+        "fan_in": _MAYBE_COUNT
+        | {"description": "Connections per output unit, bias excluded; null when unknown."},
     },
 }
 
@@ -198,11 +208,18 @@ _VARIANT: dict[str, Any] = {
     "required": [*VARIANT_TOTALS, "latency", "layers"],
     "properties": {
         "params": _COUNT | {"description": "Trainable parameters."},
-        "macs": _COUNT | {"description": "Multiply-accumulates of conv and linear layers for the batch."},
+        "macs": _COUNT
+        | {
+            "description": "Multiply-accumulates of conv and linear layers for the batch; a lower bound "
+            "when listed in lower_bounds."
+        },
         "flops": _COUNT | {"description": "2 x macs."},
-        "backward_flops": _COUNT | {"description": "FLOPs of a training step's backward."},
-        "training_flops": _COUNT | {"description": "flops + backward_flops: one training step."},
-        "elementwise_ops": _COUNT | {"description": "Element-wise ops for the batch, apart from MACs."},
+        "backward_flops": _COUNT
+        | {"description": "FLOPs of a training step's backward; a lower bound when listed."},
+        "training_flops": _COUNT
+        | {"description": "flops + backward_flops: one training step; a lower bound when listed."},
+        "elementwise_ops": _COUNT
+        | {"description": "Element-wise ops for the batch, apart from MACs; a lower bound when listed."},
         "param_bytes": _COUNT | {"description": "Weight memory."},
         "buffer_bytes": _COUNT | {"description": "Buffer memory (BatchNorm running statistics)."},
         "activation_bytes": _COUNT | {"description": "Peak inference activation memory."},
@@ -210,7 +227,23 @@ _VARIANT: dict[str, Any] = {
         | {"description": "Bytes autograd keeps for the backward at the end of the forward, storage once."},
         "optimizer_bytes": _COUNT | {"description": "Optimizer state."},
         "training_bytes": _COUNT
-        | {"description": "Peak memory of one training step (forward, backward, optimizer step)."},
+        | {
+            "description": "Peak memory of one training step (forward, backward, optimizer step); a "
+            "lower bound when listed."
+        },
+        "unknown_ops": _COUNT
+        | {
+            "description": "Present exactly when some layer's count is unknown (an opaque op: its macs, "
+            "flops, backward_flops, elementwise_ops and saved_bytes null): how many such layers the "
+            "totals in lower_bounds leave out."
+        },
+        "lower_bounds": {
+            "type": "array",
+            "items": {"enum": list(LOWER_BOUND_TOTALS)},
+            "description": "Present with unknown_ops: the totals that are lower bounds, for they leave "
+            "unknown counts out. Absent, every total is exact (parameters, buffers and inference memory "
+            "always are).",
+        },
         "latency": _LATENCY,
         "skipped": {
             "description": "Why a device's latency is null, by device; present only when latency was asked.",
@@ -230,7 +263,8 @@ def report_schema() -> dict[str, Any]:
         "title": "convprof report",
         "description": (
             "Counts of a CNN spec and its dense and local equivalents. Counts are exact integers; "
-            "MACs are multiply-accumulates, FLOPs = 2 x MACs."
+            "MACs are multiply-accumulates, FLOPs = 2 x MACs. A layer's unknown count is null, and a "
+            "total that leaves one out is a lower bound, listed in its variant's lower_bounds."
         ),
         "type": "object",
         "additionalProperties": False,

@@ -38,7 +38,9 @@ __all__ = [
     "positive_reals",
     "probability",
     "real",
+    "shape",
     "shape_sizes",
+    "shapes",
     "sizes",
     "string",
 ]
@@ -53,12 +55,12 @@ MAX_INT = 2**63 - 1
 REQUIRED: Any = MISSING
 
 
-def arg(default: Any, coerce: Coercer, *, listed: bool = False) -> Any:
+def arg(default: Any, coerce: Coercer, *, verbatim: bool = False) -> Any:
     """Declare an argument field: its torch default and how a YAML node becomes its value.
 
-    `listed`: the value is a list whose entries are not one per dimension (a reshape's target
-    shape), so it is never written as one number, even when its entries are equal."""
-    return field(default=default, metadata={"coerce": coerce, "listed": listed})
+    With `verbatim`, an importer writes a tuple value as the list it is, never a tuple of equal
+    sizes folded into one number (which a shape's coercer would not read back)."""
+    return field(default=default, metadata={"coerce": coerce, "verbatim": verbatim})
 
 
 def describe(node: Node) -> str:
@@ -207,6 +209,20 @@ def output_sizes(rank: int) -> Coercer:
         return (value,) * rank
 
     return coerce
+
+
+def shape(node: Node, path: str) -> tuple[int, ...]:
+    """One sample's tensor shape: a non-empty list of positive integers, channels first."""
+    if not isinstance(node, Sequence) or not node.items:
+        raise _fail(node, path, "a shape: a non-empty list of positive integers such as [64, 8, 8]")
+    return tuple(_int(item, path, 1, "a positive integer in a shape") for item in node.items)
+
+
+def shapes(node: Node, path: str) -> tuple[tuple[int, ...], ...]:
+    """A non-empty list of shapes, such as [[64, 8, 8], [64, 8, 8]]."""
+    if not isinstance(node, Sequence) or not node.items:
+        raise _fail(node, path, "a non-empty list of shapes such as [[64, 8, 8]]")
+    return tuple(shape(item, path) for item in node.items)
 
 
 def boolean(node: Node, path: str) -> bool:

@@ -53,6 +53,10 @@ class ModelOptions:
     """One sample's shape (3x224x224); a reference needs it."""
     kwargs: str | None = None
     """Keyword arguments of the reference's callable, as YAML or JSON."""
+    allow_unknown: bool = False
+    """Keep ops convprof cannot count as opaque nodes (`--allow-unknown`) instead of failing."""
+    notes: bool = True
+    """Say on stderr what the import left out or kept opaque (a sweep's later imports do not repeat it)."""
 
 
 def _is_reference(argument: str) -> bool:
@@ -65,7 +69,15 @@ def _is_reference(argument: str) -> bool:
 
 def check_model_options(arguments: list[str] | tuple[str, ...], options: ModelOptions) -> None:
     """Refuse --input or --kwargs when no argument is a model reference (a spec writes its input)."""
-    given = [flag for flag, value in (("--input", options.input), ("--kwargs", options.kwargs)) if value]
+    given = [
+        flag
+        for flag, value in (
+            ("--input", options.input),
+            ("--kwargs", options.kwargs),
+            ("--allow-unknown", options.allow_unknown),
+        )
+        if value
+    ]
     if given and not any(_is_reference(argument) for argument in arguments):
         raise UsageError(
             f"{' and '.join(given)} {'is' if len(given) == 1 else 'are'} for a model reference "
@@ -85,7 +97,9 @@ def _import(reference: str, options: ModelOptions) -> SpecSource:
     shape = parse_input(options.input)
     model = load_reference(reference, parse_kwargs(options.kwargs))
     name = reference_name(reference)
-    result = import_module(model, shape, name=name, source=reference)
+    result = import_module(model, shape, name=name, source=reference, allow_unknown=options.allow_unknown)
+    for line in result.notes() if options.notes else ():
+        print(f"convprof: note: {line}", file=sys.stderr)
     return SpecSource(result.text.encode(), f"<import:{reference}>", name)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,11 +45,13 @@ __all__ = [
     "SweepPoint",
     "batch_axis",
     "build_sweep",
+    "metric_lower_bound",
     "metric_value",
     "point_specs",
     "resolution_axis",
     "set_axis",
     "skip_reason",
+    "whole_shape",
     "width_axis",
 ]
 
@@ -140,6 +142,9 @@ class AxisFit:
     """dense, local or conv."""
     fit: PowerFit | None
     """The fitted power law; None when no two points had a positive value."""
+    lower_bound: bool = False
+    """Fitted over lower bounds (totals leaving opaque ops' unknown counts out): the growth of the
+    counted part, not of the metric."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +195,7 @@ class Sweep:
                     "least_squares_exponent": None if f.fit is None else round(f.fit.least_squares, 6),
                     "r2": None if f.fit is None else round(f.fit.r2, 6),
                     "points": 0 if f.fit is None else f.fit.points,
+                    **({"lower_bound": True} if f.lower_bound else {}),
                 }
                 for f in self.fits
             ],
@@ -205,6 +211,9 @@ class Sweep:
             entry["activation_bytes"] = v.activation_bytes
             entry["memory_bytes"] = metric_value(point.report, METRICS[2], name)
             entry["training_bytes"] = v.training_bytes
+            if v.lower_bounds:  # present only where opaque ops leave counts unknown
+                entry["unknown_ops"] = v.unknown_ops
+                entry["lower_bounds"] = list(v.lower_bounds)
             if LATENCY in self.metrics:
                 entry["latency"] = v.latency_dict()
                 entry["skipped"] = skip_reason(point.report, name)
@@ -244,6 +253,11 @@ def skip_reason(report: Report, variant: str) -> str | None:
     """Return why `variant`'s latency was not measured at this point, or None."""
     reasons = [r.skipped for r in report.variant(variant).latency or () if r.skipped is not None]
     return "; ".join(reasons) if reasons else None
+
+
+def metric_lower_bound(report: Report, metric: Metric, variant: str) -> bool:
+    """Return True when a metric of a variant is a lower bound (MACs beside opaque ops)."""
+    return metric.key in report.variant(variant).lower_bounds
 
 
 def metric_value(report: Report, metric: Metric, variant: str) -> int | float | None:
@@ -474,8 +488,14 @@ def _describe_point(axes: Sequence[Axis], labels: Sequence[str]) -> str:
     return ", ".join(f"{a.name}={label}" for a, label in zip(axes, labels, strict=True))
 
 
-def point_specs(source: SpecSource, axes: Sequence[Axis]) -> tuple[PointSpec, ...]:
-    """Build and validate every point's spec; the first invalid point raises, naming it."""
+def point_specs(
+    source: SpecSource, axes: Sequence[Axis], imports: Mapping[str, SpecSource] | None = None
+) -> tuple[PointSpec, ...]:
+    """Build and validate every point's spec; the first invalid point raises, naming it.
+
+    `imports` maps a `--resolution` value to the spec of a model imported at that input: a point of
+    that value starts from it instead of writing its `input` (a model's opaque ops have shapes only
+    where it was imported)."""
     if not axes:
         raise UsageError(
             "give at least one axis: --resolution, --width, --batch-size or --set PATH=V1,V2,..."
@@ -491,20 +511,23 @@ def point_specs(source: SpecSource, axes: Sequence[Axis]) -> tuple[PointSpec, ..
         raise UsageError(f"the grid has {sizes} = {total:,} points, over {MAX_POINTS:,}; sweep fewer values")
     root = load_nodes(source.data, source.display)
     parse_nodes(root, source.display, source.stem)  # the spec itself must be valid before any point is
+    roots = {label: (load_nodes(s.data, s.display), s.display) for label, s in (imports or {}).items()}
     points = []
     for number, combination in enumerate(itertools.product(*(a.values for a in axes)), start=1):
         labels = tuple(v.label for v in combination)
-        tree = root
+        tree, display = root, source.display
         width: float | None = None
         for axis, value in zip(axes, combination, strict=True):
-            if value.node is None:
+            if axis.name == "resolution" and value.label in roots:
+                tree, display = roots[value.label]  # resolution is the first axis: nothing is lost
+            elif value.node is None:
                 width = value.number
             else:
                 tree = _edit(tree, axis.path, value.node, axis.option)
         try:
-            spec = parse_nodes(tree, source.display, source.stem)
+            spec = parse_nodes(tree, display, source.stem)
             if width is not None:
-                spec = parse_nodes(tree, source.display, source.stem, WidthRule.of(spec, width))
+                spec = parse_nodes(tree, display, source.stem, WidthRule.of(spec, width))
         except SpecError as exc:
             where = _describe_point(axes, labels)
             options = ", ".join(a.option for a in axes)
@@ -514,6 +537,12 @@ def point_specs(source: SpecSource, axes: Sequence[Axis]) -> tuple[PointSpec, ..
             ) from exc
         points.append(PointSpec(labels, spec))
     return tuple(points)
+
+
+def whole_shape(value: AxisValue) -> str:
+    """Return a `--resolution` value as the whole input shape it writes: 3x64x64."""
+    assert isinstance(value.node, SeqNode)
+    return "x".join(item.text for item in value.node.items if isinstance(item, Scalar))
 
 
 def build_sweep(
@@ -534,11 +563,14 @@ def build_sweep(
         number = {v.label: v.number for v in axis.values}
         for metric, variant in itertools.product(metrics, VARIANTS):
             slices: dict[tuple[str, ...], list[tuple[float, float]]] = {}
+            bounded = False
             for point in swept:
                 others = point.labels[:position] + point.labels[position + 1 :]
                 value = metric_value(point.report, metric, variant)
                 x = number[point.labels[position]]
                 if value is not None and x is not None:
                     slices.setdefault(others, []).append((x, float(value)))
-            fits.append(AxisFit(axis.name, metric.key, variant, fit_power(list(slices.values()))))
+                    bounded = bounded or metric_lower_bound(point.report, metric, variant)
+            fit = fit_power(list(slices.values()))
+            fits.append(AxisFit(axis.name, metric.key, variant, fit, bounded and fit is not None))
     return Sweep(info, tuple(axes), swept, metrics, tuple(fits))

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Literal
 
 from convprof.errors import UsageError
 from convprof.graph.variants import VARIANTS
-from convprof.sweep import Sweep, metric_value
+from convprof.sweep import Sweep, metric_lower_bound, metric_value
 from convprof.sweep.fit import format_exponent
 
 if TYPE_CHECKING:
@@ -93,7 +93,8 @@ def _panel(ax: Axes, sweep: Sweep, metric_index: int, along: int) -> None:
                 label=label if number == 0 else None,
             )
             drawn = True
-    ax.set_title(metric.title)
+    bounded = any(metric_lower_bound(p.report, metric, v) for p in sweep.points for v in VARIANTS)
+    ax.set_title(f"{metric.title} (lower bounds: opaque ops uncounted)" if bounded else metric.title)
     ax.set_xlabel(axis.name if numeric else f"{axis.name} (categories)")
     ax.set_ylabel(f"{metric.title} ({_UNIT_LABELS[metric.unit]}, log scale)")
     if not drawn:

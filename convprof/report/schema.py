@@ -54,7 +54,8 @@ _LAYER: dict[str, Any] = {
         "activation_bytes": _COUNT | {"description": "Bytes of the output for the batch."},
         "saved_bytes": _MAYBE_COUNT
         | {
-            "description": "Bytes of the tensors it makes that autograd keeps for the backward; null when unknown."
+            "description": "Bytes of the tensors it makes that autograd keeps for the backward; null "
+            "when unknown."
         },
         "receptive_field": {
             "oneOf": [_SHAPE, {"type": "null"}],

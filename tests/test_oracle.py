@@ -328,7 +328,7 @@ def test_every_public_kind_is_covered_by_an_oracle_test() -> None:
             for rank in (1, 2, 3)
         ),
         *("upsample", "pixelshuffle", "pixelunshuffle", "permute", "transpose", "scale"),
-        *("reshape", "narrow"),
+        *("reshape", "narrow", "contiguous"),
         *(
             "elu",
             "selu",

@@ -367,6 +367,14 @@ def test_narrow_matches_torch(shape: tuple[int, ...], dim: int, start: int, leng
     )
 
 
+@pytest.mark.parametrize("dims", [(1, 2), (2, 3), (1, 1)], ids=str)
+def test_contiguous_after_a_transpose_matches_torch(dims: tuple[int, int]) -> None:
+    spec = make_spec(
+        (3, 4, 5), [{"transpose": {"dim0": dims[0], "dim1": dims[1]}}, "contiguous"], batch_size=BATCH
+    )
+    assert_matches_torch(spec)
+
+
 def test_reshape_and_narrow_refuse_what_is_no_shape() -> None:
     with pytest.raises(SpecError, match=r"expected a positive integer or -1, got int 0"):
         make_spec((3, 4), [{"reshape": {"shape": [0, 12]}}])

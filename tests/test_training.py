@@ -263,7 +263,9 @@ def test_every_public_kind_has_a_training_case() -> None:
     for layers in BLOCKS:  # the merges: add, mul (a gate) and cat
         covered |= {node.kind for node in make_spec((3, 6, 6), layers, batch_size=BATCH).nodes}
     public = {kind.name for kind in all_kinds() if kind.public}
-    assert public - covered == set()
+    # An opaque op cannot be built; what the training model makes of it (lower bounds) is tested in
+    # tests/test_allow_unknown.py.
+    assert public - covered == {"Opaque"}
 
 
 @pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel:UserWarning")

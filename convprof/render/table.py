@@ -106,8 +106,8 @@ def _layers(report: Report, console: Console, depth: int | None) -> tuple[Render
         hidden.append(_DROP_ORDER[len(hidden)])
 
 
-def _measured(report: Report, console: Console) -> None:
-    """Print the measured-details table and its notes."""
+def _measured(report: Report, console: Console) -> bool:
+    """Print the measured-details table and its notes; return True when it ended with a table."""
     for heading, headers, rows in measured_tables(report):
         table = _table(heading)
         for index, header in enumerate(headers):
@@ -115,8 +115,10 @@ def _measured(report: Report, console: Console) -> None:
         for row in rows:
             table.add_row(*row)
         console.print(fitted(table, console, keys=2))
-    for line in measured_notes(report):
+    lines = measured_notes(report)
+    for line in lines:
         console.print(line, style="dim")
+    return not lines
 
 
 def render_compare(
@@ -137,11 +139,13 @@ def render_compare(
         print_prose(console, line)
     console.print()
     console.print(_by_variant(training_title(report), training_columns(), training_rows(report), console))
+    ends_with_table = True  # a table ends with an empty line of its own
     if measured_devices(report):
-        _measured(report, console)
+        ends_with_table = _measured(report, console)
     if layers:
         table, hidden = _layers(report, console, depth)
         console.print(table)
+        ends_with_table = not hidden
         if hidden:
             print_prose(
                 console,
@@ -150,5 +154,7 @@ def render_compare(
             )
     elif layers_note:
         print_prose(console, layers_note, style="dim")
-    console.print()
+        ends_with_table = False
+    if not ends_with_table:
+        console.print()
     print_prose(console, CONVENTION, style="dim")

@@ -307,6 +307,21 @@ def test_compare_check_and_sweep_take_a_model_reference() -> None:
     assert points[0]["variants"]["conv"]["params"] == sum(p.numel() for p in model.parameters())
 
 
+def test_a_swept_model_reference_is_imported_at_every_input() -> None:
+    # The segmenter up-samples its logits to the input's size: imported once at 16x16 and
+    # re-analysed at 32x32, its output would stay 16x16.
+    code, out, err = _invoke("sweep", f"{MODELS_FILE}:Segmenter", "--input", "3x16x16,32", "--format", "json")
+    assert code == 0, err
+    for point, side in zip(json.loads(out)["points"], (16, 32), strict=True):
+        layers = point["variants"]["conv"]
+        assert point["input"] == [3, side, side]
+        # The backbone's conv (4 x 27 per output at side/2) and the 1x1 classifier (5 x 4).
+        half = side // 2
+        assert layers["macs"] == 4 * 27 * half * half + 5 * 4 * half * half
+    spec = convprof.from_module(models.Segmenter(), (3, 32, 32))
+    assert spec.output == (5, 32, 32)
+
+
 def _run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "convprof", *args],

@@ -196,8 +196,9 @@ def sweep(
     base = parse_spec(source.data, source.display, source.stem)
     axes = _axes(base.input, resolution, width, batch_size, sets)
     imports = None
-    if allow_unknown and is_reference(spec) and resolution is not None:
-        # Opaque ops have shapes only where the model was imported: import it at every input.
+    if is_reference(spec) and resolution is not None:
+        # What a model computes from its input's size (an up-sampling back to it, an opaque op's
+        # shapes) is fixed where it was imported: import it again at every input.
         from dataclasses import replace
 
         from convprof.sweep import whole_shape

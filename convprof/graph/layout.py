@@ -29,5 +29,7 @@ def node_layouts(spec: ModelSpec) -> list[Layout]:
 
 def input_layouts(spec: ModelSpec, layouts: list[Layout], node: NodeSpec) -> tuple[Layout, ...]:
     """Return the layouts of the tensors `node` reads."""
+    if all(i >= 0 for i in node.inputs):
+        return tuple(layouts[i] for i in node.inputs)
     network = Layout.contiguous((spec.batch_size, *spec.input))
     return tuple(network if i < 0 else layouts[i] for i in node.inputs)

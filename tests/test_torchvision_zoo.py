@@ -9,6 +9,7 @@ which fails on a CPU-only torch); the test is skipped, with the reason, where it
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -22,6 +23,7 @@ from convprof.importing import import_module
 from convprof.spec.examples import read_example
 from convprof.spec.parse import parse_spec
 from tests.torchvision_code import builder
+from tests.training_oracle import saved_bytes, step_peak
 
 #: Tolerance of the rebuilt model's outputs against the original's.
 TOLERANCE = 1e-5
@@ -102,7 +104,7 @@ OUTPUTS = (
 )
 #: Inputs the outputs are compared at where the square OUTPUT_SIDE does not fit: Inception needs at
 #: least 75; a video model takes frames too.
-OUTPUT_SHAPES = {"inception_v3": (3, 96, 96), "r3d_18": (3, 4, 32, 32)}
+OUTPUT_SHAPES = {"inception_v3": (3, 96, 96), "r3d_18": (3, 4, 32, 32), "r2plus1d_18": (3, 4, 32, 32)}
 
 
 def _model(name: str, device: str) -> nn.Module:
@@ -164,6 +166,32 @@ def test_rebuilt_zoo_model_with_the_original_weights_computes_its_outputs(name: 
     x = torch.randn(2, *shape)
     with torch.no_grad():
         assert torch.allclose(rebuilt(x), _output(model(x)), atol=TOLERANCE, rtol=TOLERANCE)
+
+
+#: Models whose training step, imported and rebuilt, is checked against torch measuring it: the
+#: layouts that decide views and copies (channel shuffle, ConvNeXt's channels-last), grouped and
+#: depthwise blocks, Inception's branches, a video model, a segmentation head.
+TRAINING = (
+    "shufflenet_v2_x1_0",
+    "convnext_tiny",
+    "regnet_y_400mf",
+    "inception_v3",
+    "r2plus1d_18",
+    "fcn_resnet50",
+)
+
+
+@pytest.mark.parametrize("name", TRAINING)
+def test_an_imported_model_trains_as_modelled(name: str) -> None:
+    """What autograd keeps and the peak of a training step (batch 2, sgd) equal torch's, measured."""
+    model = _model(name, "meta")
+    shape = OUTPUT_SHAPES.get(name, (3, OUTPUT_SIDE, OUTPUT_SIDE))
+    spec = replace(import_module(model, shape).spec, batch_size=2)
+    conv = analyze(spec, "sgd").variant("conv")
+    rebuilt = build_model(spec, "conv")
+    x = torch.randn(2, *shape)
+    assert conv.saved_activation_bytes == saved_bytes(rebuilt.train(), x)
+    assert conv.training_bytes == step_peak(rebuilt, x, "sgd")
 
 
 #: Built-in examples written in torchvision's layout by hand, before the importer could read them.

@@ -302,6 +302,7 @@ def training_cost(spec: ModelSpec, optimizer: str, device: str = "cpu") -> Train
         kept[node.spec.index] = []
         memory.release(incoming)
         gradients[node.spec.index] = None
+        memory.moment(record.backward_after)
         for i, grad in made:
             previous = gradients[i]
             if previous is None:

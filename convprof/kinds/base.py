@@ -224,6 +224,9 @@ class Autograd:
     """Most bytes the backward holds at once beyond what was live before it, counting what it lets go
     of its own `keeps_new` on the way but nothing it shares (kept inputs and output, the output's
     gradient); None: the new gradients of its inputs and those of its parameters, made at once."""
+    backward_after: int = 0
+    """Bytes allocated once the backward has let go of what it read, and freed again at once: a
+    parameter's gradient copied into the parameter's own layout (torch's AccumulateGrad)."""
 
 
 def round_width(value: float) -> int:

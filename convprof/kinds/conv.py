@@ -227,7 +227,11 @@ class _Convolution(UnaryKind):
 
     def autograd(self, args: Any, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
         """Keep the input (for the weights' gradient); the backward returns the input's gradient when
-        it is needed, and the weights' and bias's."""
+        it is needed, and the weights' and bias's. On a channels-last input torch computes the
+        weights' gradient channels-last too, and copies it into the weights' own layout."""
+        if step.layouts and step.layouts[0].is_channels_last:
+            weight = self.param_tensors(args, in_shape, out_shape)[0]
+            return Autograd(keeps_inputs=(0,), backward_after=weight * step.itemsize)
         return Autograd(keeps_inputs=(0,))
 
     def node_layout(

@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+import os
+
 from typing import Any
 
 import pytest
@@ -359,13 +361,16 @@ def _example(name: str) -> ModelSpec:
     return parse_spec(text, f"{name}.yaml", name)
 
 
-#: Built-in examples measured in every run (small enough for a couple of seconds each), per variant.
-QUICK_EXAMPLES = {
-    "lenet5": VARIANTS,
-    "why_convolutions": VARIANTS,
-    "m5": ("local", "conv"),
-    "mobilenet_v3_small": ("conv",),
+#: Built-in examples measured in every run (a few seconds each), per variant and optimizer.
+QUICK_EXAMPLES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "lenet5": (VARIANTS, ("sgd", "momentum", "adam")),
+    "why_convolutions": (VARIANTS, ("sgd", "momentum", "adam")),
+    "m5": (("local", "conv"), ("sgd", "adam")),
+    "resnet18": (("conv",), ("adam",)),
 }
+#: Set to `all` to measure every built-in example with every optimizer (about two minutes here);
+#: benchmarks/training.py records the same comparison for every example.
+EVERY_EXAMPLE = os.environ.get("CONVPROF_TRAINING_EXAMPLES", "")
 #: Every built-in example whose conv variant fits in a few hundred MB (the slow test).
 ALL_EXAMPLES = (
     "alexnet",
@@ -405,10 +410,11 @@ def _check_example(name: str, variants: tuple[str, ...], optimizers: tuple[str, 
 
 @pytest.mark.parametrize("name", sorted(QUICK_EXAMPLES))
 def test_small_examples_train_as_modelled(name: str) -> None:
-    _check_example(name, QUICK_EXAMPLES[name], ("sgd", "momentum", "adam"))
+    _check_example(name, *QUICK_EXAMPLES[name])
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(EVERY_EXAMPLE != "all", reason="set CONVPROF_TRAINING_EXAMPLES=all")
 @pytest.mark.parametrize("name", ALL_EXAMPLES)
 def test_every_example_trains_as_modelled(name: str) -> None:
     _check_example(name, ("conv",), ("sgd", "momentum", "adam"))

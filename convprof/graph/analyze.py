@@ -8,6 +8,7 @@ from convprof.graph.layout import input_layouts, node_layouts
 from convprof.graph.training import OPTIMIZERS, training_cost
 from convprof.graph.variants import VARIANTS, transform
 from convprof.kinds import ReceptiveField, ShapeError, lookup
+from convprof.kinds.strides import Layout
 from convprof.kinds.base import prod
 from convprof.report import SCHEMA_VERSION, LayerReport, Report, SpecInfo, VariantReport
 from convprof.spec import ModelSpec
@@ -18,9 +19,8 @@ __all__ = ["OPTIMIZER_STATES", "analyze", "analyze_variant", "peak_activation_by
 OPTIMIZER_STATES = OPTIMIZERS
 
 
-def _aliases(spec: ModelSpec) -> list[bool]:
+def _aliases(spec: ModelSpec, layouts: list[Layout]) -> list[bool]:
     """Return, per node, whether its output at inference is a view of its first input's storage."""
-    layouts = node_layouts(spec)
     flags = []
     for node in spec.nodes:
         kind = lookup(node.kind)
@@ -47,7 +47,7 @@ def _last_readers(spec: ModelSpec, aliases: list[bool]) -> list[int]:
     return [last[owner[i]] for i in range(len(owner))]
 
 
-def peak_activation_bytes(spec: ModelSpec) -> int:
+def peak_activation_bytes(spec: ModelSpec, layouts: list[Layout] | None = None) -> int:
     """Peak inference activation memory by liveness, for the whole batch.
 
     Nodes run in order; each tensor stays alive until its last reader has run (a view adds nothing and
@@ -55,7 +55,7 @@ def peak_activation_bytes(spec: ModelSpec) -> int:
     its output. On a chain this is the largest input + output pair of any layer.
     """
     element, batch = spec.dtype_bytes, spec.batch_size
-    aliases = _aliases(spec)
+    aliases = _aliases(spec, layouts if layouts is not None else node_layouts(spec))
     last = _last_readers(spec, aliases)
     sizes = [prod(spec.input) * element * batch]
     owns = [True]
@@ -78,7 +78,8 @@ def peak_activation_bytes(spec: ModelSpec) -> int:
 def analyze_variant(spec: ModelSpec, name: str, optimizer: str = "adam") -> VariantReport:
     """Count one variant of `spec` node by node, and model its training step."""
     model = transform(spec, name)
-    training = training_cost(model, optimizer)
+    layouts = node_layouts(model)
+    training = training_cost(model, optimizer, layouts=layouts)
     element = spec.dtype_bytes
     batch = spec.batch_size
     spatial = len(spec.input) - 1
@@ -132,7 +133,7 @@ def analyze_variant(spec: ModelSpec, name: str, optimizer: str = "adam") -> Vari
         elementwise_ops=elementwise,
         param_bytes=params * element,
         buffer_bytes=buffers,
-        activation_bytes=peak_activation_bytes(model),
+        activation_bytes=peak_activation_bytes(model, layouts),
         saved_activation_bytes=training.saved_total,
         optimizer_bytes=training.optimizer_bytes,
         training_bytes=training.peak_bytes,

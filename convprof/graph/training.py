@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from convprof.graph.layout import input_layouts, node_layouts
 from convprof.kinds import LayerKind, lookup
 from convprof.kinds.base import Autograd, TrainingStep, prod
+from convprof.kinds.strides import Layout
 from convprof.spec import ModelSpec, NodeSpec
 
 __all__ = [
@@ -133,7 +134,7 @@ class _Node:
     autograd: Autograd  # what it keeps and allocates (kept only where its output needs a gradient)
 
 
-def _nodes(spec: ModelSpec, device: str) -> list[_Node]:
+def _nodes(spec: ModelSpec, device: str, layouts: list[Layout] | None = None) -> list[_Node]:
     """Return the nodes with what the step needs of each."""
     needs: list[bool] = []
     in_graph = [False] * len(spec.nodes)
@@ -144,7 +145,7 @@ def _nodes(spec: ModelSpec, device: str) -> list[_Node]:
             for i in node.inputs:
                 if i >= 0:
                     in_graph[i] = True
-    layouts = node_layouts(spec)
+    layouts = layouts if layouts is not None else node_layouts(spec)
     nodes = []
     for node in spec.nodes:
         kind = lookup(node.kind)
@@ -196,11 +197,13 @@ def parameter_order(spec: ModelSpec, nodes: list[_Node] | None = None) -> list[t
     return order
 
 
-def training_cost(spec: ModelSpec, optimizer: str, device: str = "cpu") -> TrainingCost:
+def training_cost(
+    spec: ModelSpec, optimizer: str, device: str = "cpu", layouts: list[Layout] | None = None
+) -> TrainingCost:
     """Model one training step of `spec` (one variant, already transformed) with `optimizer`, as
     torch's kernels for `device` (`cpu` or `cuda`) run it."""
     itemsize, batch = spec.dtype_bytes, spec.batch_size
-    nodes = _nodes(spec, device)
+    nodes = _nodes(spec, device, layouts)
     memory = _Memory()
     network_input = _Storage(prod(spec.input) * itemsize * batch, -1)
     network_input.holders = 1  # the caller's
@@ -323,12 +326,11 @@ def training_cost(spec: ModelSpec, optimizer: str, device: str = "cpu") -> Train
 
     # The optimizer's step, over the parameters that have a gradient (a layer whose output leads
     # nowhere gets none, and the optimizer skips it), in the order torch lists them.
-    stepped = tuple(size for node, size in parameter_order(spec, nodes) if node.in_graph)
+    order = [(node, size) for node, size in parameter_order(spec, nodes) if node.in_graph]
+    stepped = tuple(size for _, size in order)
     tensors = tuple(elements for node in nodes for elements in node.params)
     # An opaque op's parameters may split into any tensors: its temporaries are left out.
-    split = tuple(
-        size for node, size in parameter_order(spec, nodes) if node.in_graph and node.autograd.known
-    )
+    split = tuple(size for node, size in order if node.autograd.known)
     memory.moment(optimizer_scratch_bytes(optimizer, split, itemsize, device))
     state = optimizer_state_bytes(optimizer, stepped, itemsize, device)
     buffers = 0

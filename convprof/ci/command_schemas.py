@@ -59,7 +59,10 @@ def check_schema() -> dict[str, Any]:
         "required": ["spec", "metric", "check", "limit", "actual", "headroom_percent", "passed"],
         "properties": {
             "spec": {"type": "string"},
-            "metric": {"type": "string", "description": "e.g. params, macs, latency_ms.cpu."},
+            "metric": {
+                "type": "string",
+                "description": "e.g. params, macs, latency_ms.cpu, training_latency_ms.cpu.",
+            },
             "check": {"enum": ["budget", "growth"]},
             "limit": number | {"description": "Exact integer for sizes; milliseconds for latency."},
             "actual": number | {"description": "null when not measured."},
@@ -177,6 +180,13 @@ def merge_schema() -> dict[str, Any]:
             "stable": _variants(
                 {"type": ["boolean", "null"], "description": "Whether the median is stable; null: none."}
             ),
+            "training_median_ms": _variants({"type": ["number", "null"], "minimum": 0})
+            | {
+                "description": "Present when some merged report timed a training step: each variant's "
+                "median step; null where none was timed."
+            },
+            "training_stable": _variants({"type": ["boolean", "null"]})
+            | {"description": "Present with training_median_ms: whether each median step is stable."},
             "source": {"type": "string"},
         },
     }

@@ -268,6 +268,30 @@ def test_variants_whose_step_does_not_fit_are_skipped_by_the_modelled_peak() -> 
     assert local[0].skipped == reasons["local"]
 
 
+@pytest.mark.usefixtures("fast")
+def test_a_variant_torch_refuses_to_train_is_skipped_with_torchs_reason(tmp_path: Path) -> None:
+    # An in-place ReLU overwrites the output the sigmoid before it keeps for its backward: inference
+    # runs, autograd refuses the backward.
+    layers = [
+        {"conv2d": {"out_channels": 4, "kernel_size": 3}},
+        "sigmoid",
+        {"relu": {"inplace": True}},
+        "flatten",
+        {"linear": {"out_features": 5}},
+    ]
+    spec = tmp_path / "inplace.yaml"
+    spec.write_text(spec_text((3, 8, 8), layers), encoding="utf-8")
+    args = ["compare", str(spec), "--training", "--quick", "--device", "cpu", "--format", "json"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.stderr
+    for name, variant in json.loads(result.stdout)["variants"].items():
+        assert variant["latency"]["cpu"]["median_ms"] > 0
+        assert variant["training_latency"] == {"cpu": None}
+        reason = variant["training_skipped"]["cpu"]
+        assert reason.startswith(f"{name} cannot be trained on cpu: one of the variables needed for gradient")
+        assert "Hint" not in reason
+
+
 OPAQUE = """\
 name: opaque_net
 input: [3, 8, 8]

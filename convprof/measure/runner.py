@@ -145,7 +145,8 @@ def _first_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     line = text[0] if text else type(error).__name__
     # torch's allocator prefixes its message with the C++ assertion that failed; the rest is the news.
-    return _ENFORCE.sub("", line)
+    # Autograd's errors end in a hint about anomaly detection, which is for debugging torch code.
+    return _ENFORCE.sub("", line).partition(" Hint: ")[0]
 
 
 def _out_of_memory(error: BaseException) -> bool:
@@ -181,15 +182,17 @@ def _events(cuda: bool) -> Callable[[], tuple[Any, Any]] | None:
     return events
 
 
-def _failed(name: str, spec: ModelSpec, device: str, limit: int, error: BaseException, what: str) -> str:
-    """Say why a variant the guard admitted could not run (`what`: run or be trained)."""
+def _failed(name: str, spec: ModelSpec, device: str, limit: int, error: BaseException, training: bool) -> str:
+    """Say why a variant the guard admitted could not run, or be trained."""
     gc.collect()  # free what was half built before the next variant
     if _out_of_memory(error):
         return (
             f"{name} could not be allocated on {device} although the guard admitted it "
             f"(limit {format_bytes(limit)}): {_first_line(error)}"
         )
-    return f"{name} cannot {what} in {spec.dtype} on {device}: {_first_line(error)}"
+    if training:  # torch's reason may have nothing to do with the dtype (an in-place op, say)
+        return f"{name} cannot be trained on {device}: {_first_line(error)}"
+    return f"{name} cannot run in {spec.dtype} on {device}: {_first_line(error)}"
 
 
 def _measure_device(
@@ -247,7 +250,7 @@ def _measure_device(
                 step(f"{device}: measuring memory of {name}")
                 memory[name] = measure_memory(model, x, device)
         except (RuntimeError, NotImplementedError, MemoryError) as error:
-            results[name] = DeviceLatency(device, _failed(name, spec, device, limit, error, "run"))
+            results[name] = DeviceLatency(device, _failed(name, spec, device, limit, error, training=False))
             continue
         compile_ms: float | None = None
         call: Callable[[], object] = partial(model, x)
@@ -355,6 +358,23 @@ def _train_device(
             raise
         why = f"the input could not be allocated on {device}: {_first_line(error)}"
         return {name: DeviceLatency(device, reasons[name] or why) for name in ORDER}
+
+    def prepare(name: str) -> tuple[Callable[[], None], float, StepMemory] | str:
+        """Build `name` for training, time its first step and measure one step's memory; or say why
+        it could not (a failure's frames, and the model they hold, are gone once this returns)."""
+        try:
+            model = build_model(spec, name, device).train()
+            if options.channels_last and x.dim() == 4:
+                model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+            optimizer = make_optimizer(report.optimizer, list(model.parameters()))
+            call = training_step(model, optimizer, x, lambda: gradient)
+            first_ms = time_once(call, sync)  # the first step also makes the optimizer's state
+            step(f"{device}: measuring training memory of {name}")
+            estimate = costs[name].peak_bytes
+            return call, first_ms, measure_step_memory(model, optimizer, x, gradient, device, estimate)
+        except (RuntimeError, ValueError, NotImplementedError, MemoryError) as error:
+            return _failed(name, spec, device, limit, error, training=True)
+
     results: dict[str, DeviceLatency] = {}
     calls: dict[str, Callable[[], object]] = {}
     first: dict[str, float] = {}
@@ -366,21 +386,12 @@ def _train_device(
                 results[name] = DeviceLatency(device, reason)
                 continue
             step(f"{device}: building {name} for training")
-            try:
-                model = build_model(spec, name, device).train()
-                if options.channels_last and x.dim() == 4:
-                    model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-                optimizer = make_optimizer(report.optimizer, list(model.parameters()))
-                call = training_step(model, optimizer, x, lambda: gradient)
-                first_ms = time_once(call, sync)  # the first step also makes the optimizer's state
-                step(f"{device}: measuring training memory of {name}")
-                estimate = costs[name].peak_bytes
-                memory[name] = measure_step_memory(model, optimizer, x, gradient, device, estimate)
-            except (RuntimeError, ValueError, NotImplementedError, MemoryError) as error:
-                results[name] = DeviceLatency(device, _failed(name, spec, device, limit, error, "be trained"))
+            prepared = prepare(name)
+            if isinstance(prepared, str):
+                gc.collect()  # what the failed variant allocated, before the next one is built
+                results[name] = DeviceLatency(device, prepared)
                 continue
-            first[name] = first_ms
-            calls[name] = call
+            calls[name], first[name], memory[name] = prepared
         if calls:
             samples = run_rounds(
                 calls, preset, sync, _events(cuda), on_step=lambda what: step(f"{device} training: {what}")

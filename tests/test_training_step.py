@@ -9,6 +9,7 @@ above for the local variants (whose layer's backward is composed of many operato
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import json
@@ -32,9 +33,11 @@ from convprof.measure import MeasureOptions, measure_report
 from convprof.measure.guard import admit_training
 from convprof.measure.options import PRESETS, Preset
 from convprof.render.table import render_compare
-from convprof.report import Report
+from convprof.report import Report, ReportDataError
+from convprof.report.jsoncheck import find_violation
 from convprof.report.reportfile import load_report
 from convprof.report.results import StepMemory
+from convprof.report.schema import report_schema
 from convprof.spec import ModelSpec
 from convprof.spec.sources import load_spec
 from convprof.units import format_bytes
@@ -381,3 +384,56 @@ def test_cuda_training_step_and_its_estimate() -> None:
         assert memory["held_bytes"] == 3 * variant["param_bytes"] + variant["buffer_bytes"] + 4 * 32 * 32
         assert memory["peak_bytes"] > memory["held_bytes"]
     jsonschema.Draft202012Validator(json.loads(CliRunner().invoke(cli, ["schema"]).stdout)).validate(data)
+
+
+def _edited(data: dict[str, Any], dotted: str, value: Any) -> dict[str, Any]:
+    document = copy.deepcopy(data)
+    *parents, last = dotted.split(".")
+    target = document
+    for part in parents:
+        target = target[part]
+    if value is _DELETE:
+        del target[last]
+    else:
+        target[last] = value
+    return document
+
+
+_DELETE = object()
+
+
+@pytest.mark.parametrize(
+    ("dotted", "value", "valid"),
+    [
+        ("variants.conv.training_latency.cpu.memory", None, True),
+        ("variants.conv.training_latency.cpu", None, True),
+        # Valid JSON to both checkers; refused when read back: skip reasons where nothing was measured.
+        ("variants.conv.training_latency", None, True),
+        ("variants.conv.training_latency.cpu.memory.method", "guess", False),
+        ("variants.conv.training_latency.cpu.memory.error_percent", -12.5, True),
+        ("variants.conv.training_latency.cpu.memory.error_percent", "0", False),
+        ("variants.conv.training_latency.cpu.memory.held_bytes", _DELETE, False),
+        ("variants.conv.training_latency.cpu.memory.peak_bytes", -1, False),
+        ("variants.conv.training_latency.cpu.memory.weight_bytes", 4, False),  # an inference field
+        ("variants.conv.training_latency.cpu.compile_ms", 3.0, False),
+        ("variants.conv.training_latency.cpu.roofline_fraction", 0.5, False),
+        ("variants.conv.training_latency.cpu.raw_ms", [], False),
+        ("variants.conv.training_skipped.cuda:0", 3, False),
+        ("variants.conv.training_skipped", _DELETE, True),
+        ("variants.conv.training_latency", _DELETE, False),
+    ],
+)
+def test_the_compiled_checker_agrees_with_jsonschema_on_training_entries(
+    dotted: str, value: Any, valid: bool
+) -> None:
+    report = trained(
+        analyze(load_spec("why_convolutions"), "sgd"), {v: {"cpu": 2.0, "cuda:0": 0.0} for v in VARIANTS}
+    )
+    schema = report_schema()
+    document = _edited(report.to_dict(), dotted, value)
+    theirs = jsonschema.Draft202012Validator(schema).is_valid(document)
+    ours = find_violation(document, schema) is None
+    assert theirs == ours == valid
+    if dotted == "variants.conv.training_latency" and value is None:
+        with pytest.raises(ReportDataError, match="skip reasons where nothing was measured"):
+            Report.from_dict(document)

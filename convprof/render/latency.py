@@ -200,6 +200,7 @@ def measured_tables(report: Report) -> list[tuple[str, list[str], list[list[str]
                     variant.name,
                     device,
                     ("" if stats.stable else UNSTABLE_MARK) + format_ms(stats.median_ms),
+                    f"{stats.iqr_ms / stats.median_ms:.0%}" if stats.median_ms else "-",
                     format_ms(stats.p10_ms),
                     format_ms(stats.p90_ms),
                     format_ms(stats.min_ms),
@@ -214,7 +215,7 @@ def measured_tables(report: Report) -> list[tuple[str, list[str], list[list[str]
             (
                 "Training step per call",
                 [
-                    *("Variant", "Device", "Median", "p10", "p90", "Min", "First step", "Samples"),
+                    *("Variant", "Device", "Median", "IQR", "p10", "p90", "Min", "First step", "Samples"),
                     *("Held", "Estimate"),
                 ],
                 steps,

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 
 from convprof.report import Report
-from convprof.report.results import CudaEnvironment, DeviceLatency, Environment
+from convprof.report.results import CudaEnvironment, DeviceLatency, Environment, StepMemory
 from convprof.report.stats import summarize
 
 #: Samples per made-up measurement.
@@ -61,3 +61,30 @@ def measured(
         for v in report.variants
     )
     return replace(report, variants=variants, environment=where)
+
+
+def step(
+    device: str, raw_ms: Sequence[float], rounds: Sequence[int] | None = None, peak: int = 2048
+) -> DeviceLatency:
+    """One device's training step from its raw samples, its memory `peak` bytes (the estimate 2,048)."""
+    memory = StepMemory(1024, peak, 2048, "dispatch-tracking")
+    stats = summarize(raw_ms, rounds)
+    return DeviceLatency(
+        device, None, stats, first_call_ms=5.0, calls_per_sample=1, memory=memory, achieved_flop_per_s=1e9
+    )
+
+
+def trained(report: Report, medians: Mapping[str, Mapping[str, float]]) -> Report:
+    """Return `report` with each variant's training step per device, SAMPLES equal samples at its
+    median (a device whose median is 0 skipped)."""
+    variants = tuple(
+        replace(
+            v,
+            training_latency=tuple(
+                step(device, [ms] * SAMPLES) if ms else DeviceLatency(device, f"{v.name} too large")
+                for device, ms in medians[v.name].items()
+            ),
+        )
+        for v in report.variants
+    )
+    return replace(report, variants=variants)

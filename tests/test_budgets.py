@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from fractions import Fraction
 
 import pytest
@@ -21,7 +22,7 @@ from convprof.report import SCHEMA_VERSION, Report, SpecInfo, VariantReport
 from convprof.report.results import DeviceLatency
 from convprof.spec import Budgets
 from convprof.spec.parse import parse_spec
-from tests.reports import SAMPLES, latency
+from tests.reports import SAMPLES, latency, step
 
 
 @pytest.mark.parametrize(
@@ -152,6 +153,10 @@ def test_malformed_spec_budget_is_located(params: str, column: int, fragment: st
         ("  latency_ms: {cpu: fast}", 4, 21, "latency_ms.cpu"),
         ("  latency_ms: 5", 4, 15, "mapping of device to milliseconds"),
         ("  activation_bytes: 4Mb", 4, 21, "unknown unit 'Mb'"),
+        ("  training_latency_ms: {tpu: 1}", 4, 25, "unknown device 'tpu'"),
+        ("  training_latency_ms: {cpu: -5}", 4, 30, "expected milliseconds such as 5 or 0.5, got -5"),
+        ("  training_latency_ms: 50", 4, 24, "training_latency_ms is a mapping of device to milliseconds"),
+        ("  training_latency: {cpu: 5}", 4, 3, "(did you mean training_latency_ms?)"),
     ],
 )
 def test_malformed_budget_keys_are_located(budgets: str, line: int, column: int, fragment: str) -> None:
@@ -303,3 +308,60 @@ def test_a_growth_check_is_unstable_when_either_side_is() -> None:
     [new] = check_growth("s", [allowance], steady, scattered, strict=True)
     assert not new.passed
     assert new.unstable
+
+
+def test_training_latency_budgets_parse_from_the_spec_and_the_command_line() -> None:
+    text = "input: [1, 8, 8]\nlayers: [relu]\nbudgets:\n  training_latency_ms: {cpu: 50, cuda: 500us}\n"
+    assert _parse(text) == Budgets(training_latency_ms=(("cpu", 50.0), ("cuda", 0.5)))
+    assert parse_latency_option("cpu=2s", "--max-training-latency") == ("cpu", 2000.0)
+    with pytest.raises(UsageError, match=r"^--max-training-latency 'gpu=5': write DEVICE=MS"):
+        parse_latency_option("gpu=5", "--max-training-latency")
+    merged = merge_budgets(_parse(text), Budgets(training_latency_ms=(("cpu", 80.0),)))
+    assert merged.training_latency_ms == (("cpu", 80.0), ("cuda", 0.5))
+    growth = parse_growth("training_latency_ms.cpu=15%,latency_ms.cpu=5%")
+    assert [a.metric for a in growth] == ["training_latency_ms.cpu", "latency_ms.cpu"]
+    with pytest.raises(UsageError, match=r"did you mean training_latency_ms\.cpu"):
+        parse_growth("training_latency_ms.cpus=5%")
+
+
+def _with_step(raw_ms: list[float], device: str = "cpu") -> Report:
+    report = _conv_only(1, latency(device, [1.0] * SAMPLES))
+    conv = replace(report.variants[0], training_latency=(step(device, raw_ms),))
+    return replace(report, variants=(conv,))
+
+
+def test_a_training_latency_budget_passes_fails_and_follows_the_stability_rules() -> None:
+    budgets = Budgets(training_latency_ms=(("cpu", 5.0),))
+    [within] = check_limits("s", budgets, _with_step(STEADY))
+    assert (within.metric, within.actual, within.passed, within.unstable) == (
+        "training_latency_ms.cpu",
+        2.0,
+        True,
+        False,
+    )
+    assert within.actual_text() == "2.000 ms"
+    [over] = check_limits("s", Budgets(training_latency_ms=(("cpu", 1.5),)), _with_step(STEADY))
+    assert not over.passed
+    assert over.message() == "s: training_latency_ms.cpu 2.000 ms exceeds its limit 1.500 ms"
+    [lenient] = check_limits("s", budgets, _with_step(SCATTERED))
+    assert lenient.passed
+    assert lenient.actual_text() == "~2.000 ms"
+    [strict] = check_limits("s", budgets, _with_step(SCATTERED), strict=True)
+    assert not strict.passed
+    assert "training_latency_ms.cpu ~2.000 ms rests on an unstable median" in strict.message()
+    # A budget names `cuda`; the step measured on the first GPU answers it.
+    [gpu] = check_limits("s", Budgets(training_latency_ms=(("cuda", 5.0),)), _with_step(STEADY, "cuda:0"))
+    assert gpu.actual == 2.0
+    [unmeasured] = check_limits("s", budgets, _conv_only(1, None))
+    assert unmeasured.actual is None
+    assert unmeasured.actual_text() == "not measured"
+
+
+@pytest.mark.parametrize(("new_ms", "passed"), [(2.3, True), (2.299, True), (2.301, False)])
+def test_training_latency_growth_is_exact(new_ms: float, passed: bool) -> None:
+    [allowance] = parse_growth("training_latency_ms.cpu=15%")
+    [check] = check_growth("m", [allowance], _with_step([2.0] * SAMPLES), _with_step([new_ms] * SAMPLES))
+    assert check.passed is passed
+    [unstable] = check_growth("m", [allowance], _with_step(SCATTERED), _with_step(STEADY), strict=True)
+    assert unstable.unstable
+    assert not unstable.passed

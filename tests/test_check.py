@@ -356,3 +356,75 @@ def test_an_unwritable_output_is_exit_2_and_writes_nothing(tmp_path: Path) -> No
     assert result.stderr.count("\n") == 1
     assert result.stderr.startswith("convprof: error: cannot write ")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fc.yaml"]
+
+
+#: A spec with an opaque op: its training FLOPs are a lower bound, and it cannot be built to be timed.
+OPAQUE_SPEC = """\
+name: opaque_net
+input: [3, 8, 8]
+layers:
+  - conv2d: {name: conv, out_channels: 8, kernel_size: 3, padding: 1}
+  - flatten: {name: flatten, start_dim: 2}
+  - opaque: {name: attn, op: torch.einsum, input_shapes: [[8, 64]], output_shape: [8, 64]}
+  - flatten: {name: flatten_1}
+  - linear: {name: fc, out_features: 10}
+"""
+
+
+def test_a_training_latency_budget_times_a_step_and_gates_on_it(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, "fc", 5, "  training_latency_ms: {cpu: 60s}\n")
+    passed = _check(spec, "--preset", "quick", "--format", "json", "--write-reports", tmp_path)
+    assert passed.returncode == 0, passed.stderr
+    (row,) = json.loads(passed.stdout)["checks"]
+    assert (row["metric"], row["limit"], row["passed"]) == ("training_latency_ms.cpu", 60_000, True)
+    assert 0 < row["actual"] < 60_000
+    assert isinstance(row["stable"], bool)
+    report = json.loads((tmp_path / "fc.json").read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator(report_schema()).validate(report)
+    conv = report["variants"]["conv"]
+    assert conv["latency"] is None  # only the training step was asked for
+    assert conv["training_latency"]["cpu"]["median_ms"] == row["actual"]
+    failed = _check(spec, "--preset", "quick", "--max-training-latency", "cpu=1us")
+    assert failed.returncode == 1
+    last = failed.stderr.strip().splitlines()[-1]
+    assert last.startswith("convprof: error: 1 check failed: fc: training_latency_ms.cpu ")
+    assert "exceeds its limit 0.001 ms" in last
+
+
+def test_a_training_flops_budget_on_a_lower_bound_passes_fails_or_is_unverified(tmp_path: Path) -> None:
+    spec = tmp_path / "opaque_net.yaml"
+    spec.write_text(OPAQUE_SPEC, encoding="utf-8")
+    flops = _check(spec, "--max-training-flops", "10G", "--format", "json")
+    assert flops.returncode == 0, flops.stderr
+    (row,) = json.loads(flops.stdout)["checks"]
+    assert (row["metric"], row["lower_bound"], row["verified"], row["passed"]) == (
+        "training_flops",
+        True,
+        False,
+        True,
+    )
+    assert "convprof: warning: opaque_net: training_flops" in flops.stderr
+    assert _check(spec, "--max-training-flops", "10G", "--require-budgets").returncode == 2
+    assert _check(spec, "--max-training-flops", "1k").returncode == 1  # the lower bound alone exceeds it
+
+
+@pytest.mark.slow
+def test_training_latency_growth_follows_the_stability_rules(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, "fc", 5)
+    written = _check(spec, "--training", "--preset", "quick", "--write-reports", tmp_path)
+    assert written.returncode == 0, written.stderr
+    baseline = tmp_path / "fc.json"
+    report = json.loads(baseline.read_text(encoding="utf-8"))
+    entry = report["variants"]["conv"]["training_latency"]["cpu"]
+    entry["raw_ms"] = [1.0, 1.0, 2.0, 5.0, 5.0]  # scattered over a factor of five: unstable
+    entry["raw_rounds"] = [0, 0, 1, 1, 2]
+    baseline.write_text(json.dumps(report), encoding="utf-8")
+    args = ["--baseline", baseline, "--max-growth", "training_latency_ms.cpu=1000000%", "--preset", "quick"]
+    lenient = _check(spec, *args, "--format", "json")
+    assert lenient.returncode == 0, lenient.stderr
+    assert "convprof: warning: fc: training_latency_ms.cpu rests on an unstable median" in lenient.stderr
+    (row,) = json.loads(lenient.stdout)["checks"]
+    assert (row["check"], row["baseline"], row["stable"], row["passed"]) == ("growth", 2.0, False, True)
+    strict = _check(spec, *args, "--strict-latency")
+    assert strict.returncode == 1
+    assert "FAIL (unstable)" in strict.stdout

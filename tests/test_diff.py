@@ -11,8 +11,11 @@ from click.testing import CliRunner
 
 from convprof.ci.diff import diff_reports
 from convprof.cli import cli
+from convprof.graph.variants import VARIANTS
+from convprof.render.machine import to_json
 from convprof.report import Report
 from convprof.report.reportfile import load_report
+from tests.reports import measured, trained
 
 OLD = """\
 name: net
@@ -143,7 +146,7 @@ def test_all_shows_every_variant_and_metric(reports: tuple[Path, Path]) -> None:
     markdown = CliRunner().invoke(cli, ["diff", str(old), str(new), "--format", "markdown", "--all"]).stdout
     rows = _rows(markdown)
     metrics = list(json.loads(old.read_text(encoding="utf-8"))["variants"]["conv"])
-    totals = [m for m in metrics if m not in ("latency", "layers")]
+    totals = [m for m in metrics if m not in ("latency", "training_latency", "layers")]
     assert len(rows) == 3 * len(totals)  # every variant x every total, changed or not
     assert [variant for variant, _ in rows[:: len(totals)]] == ["conv", "local", "dense"]  # as written first
     assert ("dense", "buffer_bytes") in rows
@@ -239,3 +242,19 @@ def test_a_changed_layer_inside_a_block_is_found_by_its_path(tmp_path: Path) -> 
         "stage.2.add_1",
     ]
     assert [c.path for c in conv.layers if c.status != "added"] == ["conv2d_3"]  # its input changed
+
+
+def test_training_latency_is_diffed_like_latency(reports: tuple[Path, Path], tmp_path: Path) -> None:
+    old, new = (_load(path) for path in reports)
+    old = trained(measured(old, {v: {"cpu": 1.0} for v in VARIANTS}), {v: {"cpu": 4.0} for v in VARIANTS})
+    new = trained(measured(new, {v: {"cpu": 1.0} for v in VARIANTS}), {v: {"cpu": 5.0} for v in VARIANTS})
+    conv = diff_reports(old, new).variant("conv")
+    change = next(m for m in conv.metrics if m.metric == "training_latency_ms.cpu")
+    assert (change.old, change.new, change.delta, change.percent) == (4.0, 5.0, 1.0, 25.0)
+    unchanged = next(m for m in conv.metrics if m.metric == "latency_ms.cpu")
+    assert not unchanged.changed
+    paths = tmp_path / "old_t.json", tmp_path / "new_t.json"
+    for path, report in zip(paths, (old, new), strict=True):
+        path.write_text(to_json(report), encoding="utf-8")
+    markdown = CliRunner().invoke(cli, ["diff", *map(str, paths), "--format", "markdown"]).stdout
+    assert "| conv | training_latency_ms.cpu | 4.000 | 5.000 | +1.000 (+25.0%) |" in markdown

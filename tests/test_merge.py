@@ -13,11 +13,12 @@ from click.testing import CliRunner
 from convprof.ci.command_schemas import merge_schema
 from convprof.cli import cli
 from convprof.graph.analyze import analyze
+from convprof.graph.variants import VARIANTS
 from convprof.render.machine import to_json
 from convprof.report.results import Environment
 from convprof.report.stats import summarize
 from convprof.spec.sources import load_spec
-from tests.reports import environment, gpu, measured
+from tests.reports import environment, gpu, measured, trained
 
 
 def _analytic(spec: str) -> dict[str, Any]:
@@ -123,3 +124,25 @@ def test_an_unstable_median_keeps_its_mark_in_every_merge_output(tmp_path: Path)
     markdown = CliRunner().invoke(cli, ["merge", str(a), "--format", "markdown"]).stdout
     assert "| ~1.000 |" in markdown
     assert "~ unstable:" in markdown
+
+
+def test_training_steps_merge_beside_latency(tmp_path: Path) -> None:
+    report = measured(analyze(load_spec("lenet5"), "adam"), {v: {"cpu": 1.0} for v in VARIANTS}, CPU_BOX)
+    with_steps = tmp_path / "a.json"
+    steps = {"dense": {"cpu": 30.0}, "local": {"cpu": 2.5}, "conv": {"cpu": 0.0}}  # conv's skipped
+    with_steps.write_text(to_json(trained(report, steps)), encoding="utf-8")
+    without = _measured(tmp_path, "b", "lenet5", GPU_BOX, 0.25)
+    result = CliRunner().invoke(cli, ["merge", str(with_steps), str(without), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    jsonschema.Draft202012Validator(merge_schema()).validate(data)
+    first, *others = data["rows"]
+    assert first["training_median_ms"] == {"dense": 30.0, "local": 2.5, "conv": None}
+    assert first["training_stable"] == {"dense": True, "local": True, "conv": None}
+    assert all(row["training_median_ms"] == dict.fromkeys(VARIANTS) for row in others)
+    markdown = CliRunner().invoke(cli, ["merge", str(with_steps), str(without), "--format", "markdown"])
+    assert "median latency and training step by environment" in markdown.stdout
+    assert "| conv ms | dense step ms | local step ms | conv step ms | Report |" in markdown.stdout
+    assert "| 1.000 | 30.000 | 2.500 | skipped |" in markdown.stdout
+    alone = CliRunner().invoke(cli, ["merge", str(without), "--format", "json"])
+    assert "training_median_ms" not in alone.stdout  # only where some report timed a step

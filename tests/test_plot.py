@@ -61,3 +61,14 @@ def test_missing_matplotlib_says_how_to_install(tmp_path: Path, monkeypatch: pyt
         "convprof: error: --plot needs matplotlib, an optional extra: pip install 'convprof[plot]'"
     )
     assert result.stdout == ""
+
+
+def test_a_training_sweep_draws_a_panel_per_metric_in_rows(tmp_path: Path) -> None:
+    target = tmp_path / "training.svg"
+    result = CliRunner().invoke(
+        cli, ["sweep", "lenet5", "--resolution", "32,64", "--training", "--plot", str(target)]
+    )
+    assert result.exit_code == 0, result.stderr
+    data = target.read_text(encoding="utf-8")
+    for title in ("Parameters", "MACs", "Memory", "Training FLOPs", "Training memory"):
+        assert f"<!-- {title} -->" in data, title

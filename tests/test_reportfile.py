@@ -23,7 +23,13 @@ from convprof.render.machine import to_json
 from convprof.report import Report
 from convprof.report.jsoncheck import find_violation, locate
 from convprof.report.reportfile import load_report
-from convprof.report.results import CudaEnvironment, DeviceLatency, Environment, MemoryMeasurement
+from convprof.report.results import (
+    CudaEnvironment,
+    DeviceLatency,
+    Environment,
+    MemoryMeasurement,
+    StepMemory,
+)
 from convprof.report.schema import report_schema
 from convprof.report.stats import summarize
 from convprof.spec.examples import example_names
@@ -267,7 +273,20 @@ def _everything(report: Report) -> Report:
         cuda=(CudaEnvironment("cuda:0", "Test GPU", "9.0", None, "12.4", 90100, True, False, True, 2**34),),
         calibration=(("cuda:0", 5.0e13, 2.0e12),),
     )
-    variants = tuple(replace(v, latency=(cpu, gpu)) for v in report.variants)
+    step = DeviceLatency(
+        "cuda:0",
+        None,
+        summarize([3.0, 3.5, 3.25, 3.0, 3.125, 3.375], [0, 0, 0, 1, 1, 1]),
+        first_call_ms=40.0,
+        calls_per_sample=2,
+        device_stats=device_stats,
+        memory=StepMemory(4096, 10240, 10000, "cuda.max_memory_allocated"),
+        achieved_flop_per_s=1.5e9,
+    )
+    cpu_step = DeviceLatency("cpu", "dense needs 139.96 MiB for a training step; limit 1.00 MiB")
+    variants = tuple(
+        replace(v, latency=(cpu, gpu), training_latency=(cpu_step, step)) for v in report.variants
+    )
     return replace(report, variants=variants, environment=environment)
 
 
@@ -307,6 +326,40 @@ def test_samples_that_contradict_each_other_are_refused_where_they_are(tmp_path:
     assert 'variants.dense.skipped["cuda:0"]: a device both measured and skipped' in _refusal(
         tmp_path, skipped_twice
     )
+
+    def short_step_rounds(data: dict[str, Any]) -> None:
+        data["variants"]["conv"]["training_latency"]["cuda:0"]["raw_rounds"].pop()
+
+    message = _refusal(tmp_path, short_step_rounds)
+    assert 'variants.conv.training_latency["cuda:0"].raw_rounds: 5 rounds for 6 samples' in message
+
+    def step_skipped_twice(data: dict[str, Any]) -> None:
+        data["variants"]["local"]["training_skipped"]["cuda:0"] = "too large"
+
+    assert 'variants.local.training_skipped["cuda:0"]: a device both measured and skipped' in _refusal(
+        tmp_path, step_skipped_twice
+    )
+
+    def skipped_unmeasured(data: dict[str, Any]) -> None:
+        data["variants"]["local"]["training_skipped"]["cuda:1"] = "too large"
+
+    assert 'variants.local.training_skipped["cuda:1"]: a device training_latency does not list' in _refusal(
+        tmp_path, skipped_unmeasured
+    )
+
+
+def test_a_training_step_error_is_derived_from_its_bytes(tmp_path: Path) -> None:
+    report = _everything(analyze(load_spec("lenet5"), "adam"))
+    data = report.to_dict()
+    memory = data["variants"]["conv"]["training_latency"]["cuda:0"]["memory"]
+    assert memory["error_percent"] == pytest.approx((10000 - 10240) * 100 / 10240)
+    memory["error_percent"] = 0.0  # a hand edit the byte counts deny
+    path = tmp_path / "edited.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    steps = load_report(path).variant("conv").training_latency
+    assert steps is not None
+    assert isinstance(steps[1].memory, StepMemory)
+    assert steps[1].memory.error_percent == pytest.approx(-2.34375)
 
 
 def test_statistics_come_from_the_raw_samples(tmp_path: Path) -> None:

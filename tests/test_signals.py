@@ -230,8 +230,9 @@ main()
         ["calibrate", "--device", "cpu", "--seconds", "0.05"],
         ["check", "lenet5", "--latency", "--preset", "quick"],
         ["check", "lenet5", "--max-latency", "cpu=1000", "--preset", "quick"],
+        ["check", "lenet5", "--max-training-latency", "cpu=1000", "--preset", "quick"],
     ],
-    ids=["compare", "sweep", "calibrate", "check-latency", "check-budget"],
+    ids=["compare", "sweep", "calibrate", "check-latency", "check-budget", "check-training"],
 )
 def test_every_command_imports_torch_where_a_signal_cannot_raise(args: list[str]) -> None:
     with started(args, command=[sys.executable, "-c", _PROBE]) as process:
@@ -274,3 +275,32 @@ def test_an_inherited_ignored_sigint_stays_ignored(tmp_path: Path) -> None:
     assert stderr == "convprof: terminated\n"
     assert stdout == ""
     assert list(tmp_path.iterdir()) == []
+
+
+#: Seconds into `check --max-training-latency ... --preset rigorous` when its training steps are being
+#: timed on any machine: torch loaded (about 2 s), each variant built, the rounds begun.
+TRAINING_AT_S = 5.0
+
+
+def test_a_signal_while_training_steps_are_timed_ends_the_run_cleanly(tmp_path: Path) -> None:
+    args = [
+        *("check", str(SPECS / "lenet5.yaml"), "--max-training-latency", "cpu=1000"),
+        *("--preset", "rigorous", "--format", "json", "-o", "out.json"),
+    ]
+    with ExitStack() as stack:
+        runs = []
+        for name, (signum, status, word) in SIGNALS.items():
+            folder = tmp_path / name
+            folder.mkdir()
+            runs.append((folder, signum, status, word, stack.enter_context(started(args, folder))))
+        time.sleep(TRAINING_AT_S)
+        for _folder, signum, _status, _word, process in runs:
+            assert process.poll() is None, process.communicate()
+            process.send_signal(signum)
+        for folder, _signum, status, word, process in runs:
+            stdout, stderr = process.communicate(timeout=HANG_S)
+            assert process.returncode == status, stderr
+            assert stderr.endswith(f"convprof: {word}\n"), stderr
+            assert "Traceback" not in stderr
+            assert stdout == ""
+            assert list(folder.iterdir()) == []  # no results file, no temporary file

@@ -454,3 +454,77 @@ def test_readme_sweeps_of_the_1d_and_3d_examples(
         "local": pytest.approx(local, abs=0.005),
         "conv": 0.0,
     }
+
+
+def test_training_metrics_are_swept_with_their_growth_laws() -> None:
+    import jsonschema
+
+    from convprof.ci.command_schemas import sweep_schema
+
+    args = ("why_convolutions", "--resolution", "16,32,64", "--training")
+    code, out, err = run(*args, "--format", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    jsonschema.Draft202012Validator(sweep_schema()).validate(data)
+    keys = [m["key"] for m in data["metrics"]]
+    assert keys == ["params", "macs", "memory_bytes", "training_flops", "training_bytes"]
+    assert data["optimizer"] == "adam"
+    for point, side in zip(data["points"], (16, 32, 64), strict=True):
+        # One 5x5 conv on 3 channels to 6: MACs 6 x 75 x (r - 4)^2; its backward computes only the
+        # weights' gradient (the input needs none), as many MACs; FLOPs are twice the MACs.
+        assert point["variants"]["conv"]["training_flops"] == 4 * 6 * 75 * (side - 4) ** 2
+    fits = {(f["metric"], f["variant"]): f for f in data["fits"]}
+    assert fits["training_flops", "conv"]["exponent"] == pytest.approx(2 * math.log2(60 / 28), abs=1e-6)
+    assert fits["training_bytes", "dense"]["exponent"] > 3.5  # dense weights grow as r^4
+    csv_header = run(*args, "--format", "csv")[1].splitlines()[0].split(",")
+    assert {"conv_training_flops", "dense_training_bytes"} <= set(csv_header)
+    markdown = run(*args, "--format", "markdown")[1]
+    assert "- Training FLOPs: dense grow as resolution^" in markdown
+    assert "Training memory: its modelled peak" in markdown
+    # Without --training, a sweep's JSON is as it was.
+    plain = json.loads(run("why_convolutions", "--resolution", "16,32", "--format", "json")[1])
+    assert "optimizer" not in plain
+    assert "training_flops" not in plain["points"][0]["variants"]["conv"]
+
+
+def test_a_training_sweep_without_latency_never_imports_torch(tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "from convprof.cli import cli\n"
+        "cli(['sweep', 'lenet5', '--resolution', '32,64', '--training',"
+        f" '-o', {str(tmp_path / 'o.txt')!r}], standalone_mode=False)\n"
+        "assert 'torch' not in sys.modules, 'torch was imported'\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, cwd=ROOT
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Training FLOPs: dense grow as" in (tmp_path / "o.txt").read_text(encoding="utf-8")
+
+
+def test_the_training_step_is_measured_per_point(monkeypatch: pytest.MonkeyPatch) -> None:
+    import jsonschema
+
+    from convprof.ci.command_schemas import sweep_schema
+    from convprof.measure.options import PRESETS, Preset
+
+    monkeypatch.setitem(PRESETS, "quick", Preset("quick", 0.001, 0.001, 2, 2, 0.05))
+    args = ("why_convolutions", "--resolution", "8,16", "--training", "--latency", "--preset", "quick")
+    code, out, err = run(*args, "--format", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    jsonschema.Draft202012Validator(sweep_schema()).validate(data)
+    assert [m["key"] for m in data["metrics"]][-2:] == ["latency_s", "training_latency_s"]
+    for point in data["points"]:
+        for variant in point["variants"].values():
+            assert variant["training_latency"]["cpu"]["median_ms"] > 0
+            assert variant["training_latency"]["cpu"]["memory"]["method"] == "dispatch-tracking"
+            assert variant["training_skipped"] is None
+    assert any(f["metric"] == "training_latency_s" and f["exponent"] is not None for f in data["fits"])
+    header, *rows = run(*args, "--format", "csv")[1].splitlines()
+    columns = header.split(",")
+    for name in ("conv_training_latency_s", "conv_training_latency_skipped", "conv_training_latency_stable"):
+        assert name in columns
+    assert all(float(row.split(",")[columns.index("conv_training_latency_s")]) > 0 for row in rows)
+    table = run(*args, "--max-memory", "1MiB")[1]
+    assert "Training step of dense at resolution=16 skipped: dense needs" in " ".join(table.split())

@@ -17,11 +17,15 @@ from convprof.units import clip
 
 if TYPE_CHECKING:
     from convprof.report import Report
+    from convprof.report.results import DeviceLatency
 
 __all__ = [
     "BUDGET_METRICS",
+    "LATENCY_BUDGETS",
     "LATENCY_DEVICES",
+    "LATENCY_PREFIX",
     "LOWER_BOUND_MARK",
+    "TRAINING_LATENCY_PREFIX",
     "UNVERIFIED_VERDICT",
     "Allowance",
     "BudgetExceeded",
@@ -30,6 +34,7 @@ __all__ = [
     "LimitCheck",
     "check_growth",
     "check_limits",
+    "is_latency",
     "lower_bound_metrics",
     "merge_budgets",
     "metric_stability",
@@ -50,6 +55,10 @@ BUDGET_METRICS = COUNT_METRICS + BYTE_METRICS
 LATENCY_DEVICES = ("cpu", "cuda")
 #: Prefix of latency metrics: `latency_ms.cpu` is the conv variant's median latency on the CPU.
 LATENCY_PREFIX = "latency_ms."
+#: Prefix of training-step metrics: `training_latency_ms.cpu` is the conv variant's median step.
+TRAINING_LATENCY_PREFIX = "training_latency_ms."
+#: The budgets of measured times, by key (in a spec's `budgets:`, a Budgets field): what they time.
+LATENCY_BUDGETS = {"latency_ms": "latency", "training_latency_ms": "training step"}
 #: Before a value that is a lower bound (a total leaving opaque ops' unknown counts out).
 LOWER_BOUND_MARK = ">="
 
@@ -81,11 +90,15 @@ def _scalar_text(node: yamlnode.Node, path: str, expected: str) -> str:
     return node.text
 
 
-def _latency_budgets(node: yamlnode.Node, path: str) -> tuple[tuple[str, float], ...]:
+def is_latency(metric: str) -> bool:
+    """Return True for a measured time (`latency_ms.cpu`, `training_latency_ms.cuda`), in milliseconds."""
+    return metric.startswith((LATENCY_PREFIX, TRAINING_LATENCY_PREFIX))
+
+
+def _latency_budgets(node: yamlnode.Node, path: str, key: str) -> tuple[tuple[str, float], ...]:
     if not isinstance(node, yamlnode.Mapping):
         raise SpecError(
-            f"latency_ms is a mapping of device to milliseconds, e.g. {{cpu: 5, cuda: 0.5}}, "
-            f"got {describe(node)}",
+            f"{key} is a mapping of device to milliseconds, e.g. {{cpu: 5, cuda: 0.5}}, got {describe(node)}",
             path,
             node.line,
             node.column,
@@ -99,7 +112,7 @@ def _latency_budgets(node: yamlnode.Node, path: str) -> tuple[tuple[str, float],
         try:
             limits[device] = float(parse_milliseconds(text))
         except ValueError as exc:
-            raise SpecError(f"latency_ms.{device}: {exc}", path, value_node.line, value_node.column) from None
+            raise SpecError(f"{key}.{device}: {exc}", path, value_node.line, value_node.column) from None
     return tuple(sorted(limits.items()))
 
 
@@ -113,10 +126,10 @@ def parse_budgets(node: yamlnode.Node, path: str) -> Budgets:
             node.column,
         )
     values: dict[str, Any] = {}
-    allowed = [*BUDGET_METRICS, "latency_ms"]
+    allowed = [*BUDGET_METRICS, *LATENCY_BUDGETS]
     for key, (key_node, value_node) in node.items.items():
-        if key == "latency_ms":
-            values[key] = _latency_budgets(value_node, path)
+        if key in LATENCY_BUDGETS:
+            values[key] = _latency_budgets(value_node, path, key)
         elif key in BUDGET_METRICS:
             example = "4MiB" if key in BYTE_METRICS else "100k"
             text = _scalar_text(value_node, path, f"a {key} limit such as {example}")
@@ -131,26 +144,28 @@ def parse_budgets(node: yamlnode.Node, path: str) -> Budgets:
 
 
 def merge_budgets(base: Budgets, override: Budgets) -> Budgets:
-    """Return `base` with every limit `override` sets replacing it (latency per device)."""
+    """Return `base` with every limit `override` sets replacing it (latencies per device)."""
     changes: dict[str, Any] = {
         f.name: getattr(override, f.name)
         for f in fields(Budgets)
-        if f.name != "latency_ms" and getattr(override, f.name) is not None
+        if f.name not in LATENCY_BUDGETS and getattr(override, f.name) is not None
     }
-    latency = dict(base.latency_ms) | dict(override.latency_ms)
-    return replace(base, **changes, latency_ms=tuple(sorted(latency.items())))
+    for key in LATENCY_BUDGETS:
+        merged = dict(getattr(base, key)) | dict(getattr(override, key))
+        changes[key] = tuple(sorted(merged.items()))
+    return replace(base, **changes)
 
 
-def parse_latency_option(text: str) -> tuple[str, float]:
-    """Return (device, ms) from `cpu=5`; UsageError says the form."""
+def parse_latency_option(text: str, option: str = "--max-latency") -> tuple[str, float]:
+    """Return (device, ms) from `cpu=5` given to `option`; UsageError says the form."""
     device, sep, value = text.partition("=")
     device = device.strip()
     if not sep or device not in LATENCY_DEVICES:
-        raise UsageError(f"--max-latency {clip(text)}: write DEVICE=MS with DEVICE cpu or cuda, e.g. cpu=5")
+        raise UsageError(f"{option} {clip(text)}: write DEVICE=MS with DEVICE cpu or cuda, e.g. cpu=5")
     try:
         return device, float(parse_milliseconds(value))
     except ValueError as exc:
-        raise UsageError(f"--max-latency {clip(text)}: {exc}") from None
+        raise UsageError(f"{option} {clip(text)}: {exc}") from None
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,13 +173,17 @@ class Allowance:
     """How much one metric may grow against a baseline report."""
 
     metric: str
-    """A size metric (`params`) or a latency (`latency_ms.cpu`)."""
+    """A size metric (`params`) or a measured time (`latency_ms.cpu`, `training_latency_ms.cpu`)."""
     percent: Fraction
     """Largest growth allowed, in percent of the baseline value; exact."""
 
 
 def _metric_names() -> list[str]:
-    return [*BUDGET_METRICS, *(LATENCY_PREFIX + d for d in LATENCY_DEVICES)]
+    return [
+        *BUDGET_METRICS,
+        *(LATENCY_PREFIX + d for d in LATENCY_DEVICES),
+        *(TRAINING_LATENCY_PREFIX + d for d in LATENCY_DEVICES),
+    ]
 
 
 def parse_growth(text: str) -> tuple[Allowance, ...]:
@@ -188,15 +207,31 @@ def parse_growth(text: str) -> tuple[Allowance, ...]:
 Number = int | float
 
 
+def _timed(report: Report, variant: str) -> list[tuple[str, DeviceLatency]]:
+    """Return (metric prefix, result) of each measured time of a variant: latency, then training step,
+    each by device."""
+    data = report.variant(variant)
+    found = [
+        (prefix, result)
+        for prefix, results in (
+            (LATENCY_PREFIX, data.latency),
+            (TRAINING_LATENCY_PREFIX, data.training_latency),
+        )
+        for result in sorted(results or (), key=lambda result: result.device)
+    ]
+    return found
+
+
 def metric_values(report: Report, variant: str = "conv") -> dict[str, Number | None]:
-    """Return a report's size metrics and median latencies (`latency_ms.cpu`) for one variant."""
+    """Return a report's size metrics and median times (`latency_ms.cpu`, `training_latency_ms.cpu`)
+    for one variant."""
     data = report.variant(variant)
     values: dict[str, Number | None] = {m: getattr(data, m) for m in BUDGET_METRICS}
-    for measured in sorted(data.latency or (), key=lambda result: result.device):
+    for prefix, measured in _timed(report, variant):
         median = None if measured.stats is None else measured.stats.median_ms
-        values[LATENCY_PREFIX + measured.device] = median
+        values[prefix + measured.device] = median
         # A budget names `cuda`; measurements name the GPU they ran on (`cuda:0`): the first one counts.
-        values.setdefault(LATENCY_PREFIX + measured.device.partition(":")[0], median)
+        values.setdefault(prefix + measured.device.partition(":")[0], median)
     return values
 
 
@@ -207,12 +242,13 @@ def lower_bound_metrics(report: Report, variant: str = "conv") -> frozenset[str]
 
 
 def metric_stability(report: Report, variant: str = "conv") -> dict[str, bool | None]:
-    """Return whether each measured latency (`latency_ms.cpu`) of a report's variant is stable."""
+    """Return whether each measured time (`latency_ms.cpu`, `training_latency_ms.cpu`) of a report's
+    variant is stable."""
     stability: dict[str, bool | None] = {}
-    for measured in sorted(report.variant(variant).latency or (), key=lambda result: result.device):
+    for prefix, measured in _timed(report, variant):
         stable = None if measured.stats is None else measured.stats.stable
-        stability[LATENCY_PREFIX + measured.device] = stable
-        stability.setdefault(LATENCY_PREFIX + measured.device.partition(":")[0], stable)
+        stability[prefix + measured.device] = stable
+        stability.setdefault(prefix + measured.device.partition(":")[0], stable)
     return stability
 
 
@@ -238,7 +274,7 @@ def _mark(unstable: bool) -> str:
 
 
 def _show(metric: str, value: Number, lower_bound: bool = False) -> str:
-    if metric.startswith(LATENCY_PREFIX):
+    if is_latency(metric):
         return f"{value:.3f} ms"
     return f"{LOWER_BOUND_MARK if lower_bound else ''}{value:,}"
 
@@ -250,7 +286,7 @@ class LimitCheck:
     spec: str
     """Name of the spec checked."""
     metric: str
-    """`params`, `macs`, ... or `latency_ms.DEVICE`."""
+    """`params`, `macs`, ..., `latency_ms.DEVICE` or `training_latency_ms.DEVICE`."""
     limit: Number
     """The largest value allowed."""
     actual: Number | None
@@ -315,7 +351,7 @@ class GrowthCheck:
     spec: str
     """Name of the spec checked."""
     metric: str
-    """`params`, `macs`, ... or `latency_ms.DEVICE`."""
+    """`params`, `macs`, ..., `latency_ms.DEVICE` or `training_latency_ms.DEVICE`."""
     allowance: Fraction
     """Largest growth allowed, in percent of the baseline."""
     baseline: Number | None
@@ -431,10 +467,14 @@ def check_limits(spec: str, budgets: Budgets, report: Report, *, strict: bool = 
         limit = getattr(budgets, metric)
         if limit is not None:
             checks.append(LimitCheck(spec, metric, limit, values[metric], lower_bound=metric in bounds))
-    for device, limit_ms in budgets.latency_ms:
-        metric = LATENCY_PREFIX + device
-        unstable = stability.get(metric) is False
-        checks.append(LimitCheck(spec, metric, limit_ms, values.get(metric), unstable, strict))
+    for prefix, limits in (
+        (LATENCY_PREFIX, budgets.latency_ms),
+        (TRAINING_LATENCY_PREFIX, budgets.training_latency_ms),
+    ):
+        for device, limit_ms in limits:
+            metric = prefix + device
+            unstable = stability.get(metric) is False
+            checks.append(LimitCheck(spec, metric, limit_ms, values.get(metric), unstable, strict))
     return checks
 
 

@@ -10,7 +10,7 @@ from convprof.ci.merge import MERGE_SCHEMA_VERSION
 from convprof.graph.variants import VARIANTS
 from convprof.render.checks import CHECK_SCHEMA_VERSION
 from convprof.report import LOWER_BOUND_TOTALS
-from convprof.report.schema import LATENCY_SCHEMA, report_schema
+from convprof.report.schema import LATENCY_SCHEMA, TRAINING_LATENCY_SCHEMA, report_schema
 from convprof.spec import DTYPE_BYTES
 from convprof.sweep import SWEEP_SCHEMA_VERSION
 
@@ -59,7 +59,10 @@ def check_schema() -> dict[str, Any]:
         "required": ["spec", "metric", "check", "limit", "actual", "headroom_percent", "passed"],
         "properties": {
             "spec": {"type": "string"},
-            "metric": {"type": "string", "description": "e.g. params, macs, latency_ms.cpu."},
+            "metric": {
+                "type": "string",
+                "description": "e.g. params, macs, latency_ms.cpu, training_latency_ms.cpu.",
+            },
             "check": {"enum": ["budget", "growth"]},
             "limit": number | {"description": "Exact integer for sizes; milliseconds for latency."},
             "actual": number | {"description": "null when not measured."},
@@ -177,6 +180,13 @@ def merge_schema() -> dict[str, Any]:
             "stable": _variants(
                 {"type": ["boolean", "null"], "description": "Whether the median is stable; null: none."}
             ),
+            "training_median_ms": _variants({"type": ["number", "null"], "minimum": 0})
+            | {
+                "description": "Present when some merged report timed a training step: each variant's "
+                "median step; null where none was timed."
+            },
+            "training_stable": _variants({"type": ["boolean", "null"]})
+            | {"description": "Present with training_median_ms: whether each median step is stable."},
             "source": {"type": "string"},
         },
     }
@@ -228,8 +238,13 @@ def sweep_schema() -> dict[str, Any]:
                 ),
                 _COUNT,
             ),
+            "training_flops": _COUNT
+            | {"description": "Present with --training: forward + backward FLOPs of one training step."},
             "latency": LATENCY_SCHEMA,
             "skipped": {"type": ["string", "null"]},
+            "training_latency": TRAINING_LATENCY_SCHEMA
+            | {"description": "Present with --training and --latency: the measured training step."},
+            "training_skipped": {"type": ["string", "null"]},
             "unknown_ops": _COUNT
             | {"description": "Present when opaque ops leave counts unknown: how many layers' are."},
             "lower_bounds": {
@@ -247,6 +262,8 @@ def sweep_schema() -> dict[str, Any]:
         {
             "convprof_version": {"type": "string"},
             "spec": report_schema()["properties"]["spec"],
+            "optimizer": report_schema()["properties"]["optimizer"]
+            | {"description": "Present with --training: the optimizer of the training metrics."},
             "axes": {
                 "type": "array",
                 "items": {

@@ -19,7 +19,7 @@ MERGE_SCHEMA_VERSION = 1
 
 @dataclass(frozen=True, slots=True)
 class MergedRow:
-    """One device of one machine: the median latency of each variant there."""
+    """One device of one machine: the median latency (and training step) of each variant there."""
 
     environment: str
     """CPU model or GPU name, threads and torch version; the report's file when it records none."""
@@ -31,6 +31,11 @@ class MergedRow:
     """The report file the row comes from."""
     stable: tuple[tuple[str, bool | None], ...] = ()
     """(variant, whether its raw samples are stable; None when skipped or kept no samples)."""
+    training_ms: tuple[tuple[str, float | None], ...] = ()
+    """(variant, median training step ms or None when skipped or not timed), as `medians_ms`; empty
+    when the report timed no training step."""
+    training_stable: tuple[tuple[str, bool | None], ...] = ()
+    """(variant, whether its training step's samples are stable), as `stable`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,9 +52,16 @@ class MergedReports:
     """Opaque ops of the spec (the same in every merged report): its MACs and FLOPs are lower bounds
     and no variant of it can be built to be timed."""
 
+    @property
+    def training(self) -> bool:
+        """True when some merged report timed a training step."""
+        return any(row.training_ms for row in self.rows)
+
     def to_dict(self) -> dict[str, Any]:
-        """Return JSON-ready data with a stable key order."""
+        """Return JSON-ready data with a stable key order; training medians only where some report has
+        them."""
         opaque = {"unknown_ops": self.unknown_ops} if self.unknown_ops else {}
+        names = tuple(VARIANTS)
         return {
             "schema_version": MERGE_SCHEMA_VERSION,
             "kind": "merge",
@@ -62,6 +74,14 @@ class MergedReports:
                     "device": row.device,
                     "median_ms": dict(row.medians_ms),
                     "stable": dict(row.stable),
+                    **(
+                        {
+                            "training_median_ms": dict(row.training_ms) or dict.fromkeys(names),
+                            "training_stable": dict(row.training_stable) or dict.fromkeys(names),
+                        }
+                        if self.training
+                        else {}
+                    ),
                     "source": row.source,
                 }
                 for row in self.rows
@@ -93,7 +113,7 @@ def _identity(report: Report) -> Report:
         report,
         convprof_version="",
         environment=None,
-        variants=tuple(replace(variant, latency=None) for variant in report.variants),
+        variants=tuple(replace(variant, latency=None, training_latency=None) for variant in report.variants),
     )
 
 
@@ -110,6 +130,22 @@ def _difference(first: Report, other: Report) -> str:
 def _shown(value: object) -> str:
     # Shapes as JSON writes them, so the message matches the files it names.
     return repr(list(value)) if isinstance(value, tuple) else repr(value)
+
+
+def _medians(
+    report: Report, device: str, *, training: bool
+) -> tuple[tuple[tuple[str, float | None], ...], tuple[tuple[str, bool | None], ...]]:
+    """Return each variant's median on `device` (inference or training step) and its stability."""
+    medians: list[tuple[str, float | None]] = []
+    stable: list[tuple[str, bool | None]] = []
+    for name in VARIANTS:
+        variant = report.variant(name)
+        results = variant.training_latency if training else variant.latency
+        found = [r.stats for r in results or () if r.device == device]
+        stats = found[0] if found else None
+        medians.append((name, None if stats is None else stats.median_ms))
+        stable.append((name, None if stats is None else stats.stable))
+    return tuple(medians), tuple(stable)
 
 
 def merge_reports(reports: Sequence[tuple[str, Report]]) -> MergedReports:
@@ -132,22 +168,23 @@ def merge_reports(reports: Sequence[tuple[str, Report]]) -> MergedReports:
     for source, report in reports:
         devices: list[str] = []
         for name in VARIANTS:
-            for result in report.variant(name).latency or ():
+            variant = report.variant(name)
+            for result in (*(variant.latency or ()), *(variant.training_latency or ())):
                 if result.device not in devices:
                     devices.append(result.device)
         if not devices:
             raise UsageError(
                 f"{source}: has no latency measurements; write reports with measured latency to merge them"
             )
+        trained = any(report.variant(name).training_latency is not None for name in VARIANTS)
         for device in devices:
-            medians: list[tuple[str, float | None]] = []
-            stable: list[tuple[str, bool | None]] = []
-            for name in VARIANTS:
-                found = [r.stats for r in report.variant(name).latency or () if r.device == device]
-                stats = found[0] if found else None
-                medians.append((name, None if stats is None else stats.median_ms))
-                stable.append((name, None if stats is None else stats.stable))
+            medians, stable = _medians(report, device, training=False)
+            steps, steps_stable = _medians(report, device, training=True) if trained else ((), ())
             label = environment_label(report.environment, device, source)
-            rows.append(MergedRow(label, device, tuple(medians), source, tuple(stable)))
+            rows.append(
+                MergedRow(
+                    label, device, medians, source, stable, training_ms=steps, training_stable=steps_stable
+                )
+            )
     unknown = first.variant("conv").unknown_ops
     return MergedReports(first.spec.name, first.schema_version, tuple(rows), unknown)

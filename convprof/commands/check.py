@@ -10,7 +10,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from convprof.ci.budgets import BUDGET_METRICS, LATENCY_PREFIX, UNSTABLE_VERDICT
+from convprof.ci.budgets import (
+    BUDGET_METRICS,
+    LATENCY_PREFIX,
+    TRAINING_LATENCY_PREFIX,
+    UNSTABLE_VERDICT,
+)
 from convprof.commands.base import (
     deliver_result,
     format_option,
@@ -94,7 +99,9 @@ def step_summary(markdown: str) -> None:
     click.echo(f"convprof: appended the Markdown summary to {target} (GITHUB_STEP_SUMMARY)", err=True)
 
 
-def _overrides(limits: dict[str, str | None], latency: tuple[str, ...]) -> Budgets:
+def _overrides(
+    limits: dict[str, str | None], latency: tuple[str, ...], training_latency: tuple[str, ...]
+) -> Budgets:
     from convprof.ci.budgets import parse_latency_option, parse_limit
     from convprof.spec import Budgets
 
@@ -107,7 +114,12 @@ def _overrides(limits: dict[str, str | None], latency: tuple[str, ...]) -> Budge
                 option = "--max-" + metric.replace("_", "-")
                 raise UsageError(f"{option} {clip(text)}: {exc}") from None
     devices = dict(parse_latency_option(item) for item in latency)
-    return Budgets(**values, latency_ms=tuple(sorted(devices.items())))
+    steps = dict(parse_latency_option(item, "--max-training-latency") for item in training_latency)
+    return Budgets(
+        **values,
+        latency_ms=tuple(sorted(devices.items())),
+        training_latency_ms=tuple(sorted(steps.items())),
+    )
 
 
 def _baselines(paths: tuple[Path, ...]) -> dict[str, tuple[Path, Report]]:
@@ -135,21 +147,28 @@ def _baselines(paths: tuple[Path, ...]) -> dict[str, tuple[Path, Report]]:
     return baselines
 
 
-def _measure(spec: ModelSpec, report: Report, devices: tuple[str, ...], preset: str) -> Report:
+def _measure(
+    spec: ModelSpec, report: Report, devices: tuple[str, ...], training: tuple[str, ...], preset: str
+) -> Report:
     from convprof.torchdep import require_torch
 
-    require_torch("a latency budget or --latency", "size budgets alone need no torch")
+    require_torch("a latency budget, --latency or --training", "size budgets alone need no torch")
     try:
         from convprof.measure import MeasureOptions, measure_report
     except ImportError as exc:  # pragma: no cover - only when the measurement code is missing
         raise UsageError(f"latency cannot be measured here ({exc}); check sizes only") from exc
-    return measure_report(spec, report, MeasureOptions(devices=devices, preset=preset))
+    options = MeasureOptions(devices=devices, training_devices=training, preset=preset)
+    return measure_report(spec, report, options)
 
 
-def _latency_devices(budgets: Budgets, allowances: tuple[Allowance, ...], latency: bool) -> tuple[str, ...]:
-    devices = {device for device, _ in budgets.latency_ms}
-    devices |= {a.metric[len(LATENCY_PREFIX) :] for a in allowances if a.metric.startswith(LATENCY_PREFIX)}
-    if latency and not devices:
+def _timed_devices(
+    limits: tuple[tuple[str, float], ...], allowances: tuple[Allowance, ...], prefix: str, asked: bool
+) -> tuple[str, ...]:
+    """Return the devices a kind of measured time is needed on: its budgets', its growth allowances',
+    and the CPU when asked for without either."""
+    devices = {device for device, _ in limits}
+    devices |= {a.metric[len(prefix) :] for a in allowances if a.metric.startswith(prefix)}
+    if asked and not devices:
         devices.add("cpu")
     return tuple(sorted(devices))
 
@@ -180,7 +199,20 @@ def _limit_option(metric: str, example: str) -> Callable[[F], F]:
     help="Median latency limit per device, e.g. cpu=5 or cuda=0.5 (repeatable); measures latency.",
 )
 @click.option(
+    "--max-training-latency",
+    "max_training_latency",
+    multiple=True,
+    metavar="DEVICE=MS",
+    help="Median training-step limit per device, e.g. cpu=50 (repeatable); times a training step.",
+)
+@click.option(
     "--latency", is_flag=True, help="Measure latency even without a latency budget (imports torch)."
+)
+@click.option(
+    "--training",
+    is_flag=True,
+    help="Time a training step even without a training-latency budget (imports torch); "
+    "--write-reports then keeps it.",
 )
 @preset_option("default")
 @click.option(
@@ -193,7 +225,8 @@ def _limit_option(metric: str, example: str) -> Callable[[F], F]:
 @click.option(
     "--max-growth",
     metavar="METRIC=PCT,...",
-    help="Largest growth against the baseline, e.g. params=0%,macs=5%,latency_ms.cpu=15%.",
+    help="Largest growth against the baseline, e.g. params=0%,macs=5%,latency_ms.cpu=15% "
+    "(training_latency_ms.cpu too).",
 )
 @click.option(
     "--require-budgets",
@@ -214,14 +247,17 @@ def _limit_option(metric: str, example: str) -> Callable[[F], F]:
 @click.option(
     "--strict-latency",
     is_flag=True,
-    help="Fail a latency budget or allowance whose median is unstable (~), even when it is within.",
+    help="Fail a latency or training-latency budget or allowance whose median is unstable (~), even "
+    "when it is within.",
 )
 @model_options
 @reports_errors
 def check(
     specs: tuple[str, ...],
     max_latency: tuple[str, ...],
+    max_training_latency: tuple[str, ...],
     latency: bool,
+    training: bool,
     strict_latency: bool,
     preset: str,
     baseline: tuple[Path, ...],
@@ -243,8 +279,9 @@ def check(
     check passes, 1 when any budget or growth allowance is exceeded, 2 on a usage or spec error. A spec
     with nothing to check is reported loudly; --require-budgets makes it exit 2.
     Latency is measured (importing torch) only when a latency budget, a latency growth allowance or
-    --latency asks for it. A latency verdict that rests on an unstable median (~) is flagged with a
-    warning; --strict-latency makes it a failure.
+    --latency asks for it; a training step (training_latency_ms) likewise, or with --training. A
+    latency verdict that rests on an unstable median (~) is flagged with a warning; --strict-latency
+    makes it a failure.
     A budget on MACs or FLOPs of a spec with opaque ops (their counts unknown) is checked against a
     lower bound: it fails when the lower bound exceeds it and otherwise reads UNVERIFIED, with a
     warning; --require-budgets makes that exit 2.
@@ -254,7 +291,7 @@ def check(
     from convprof.spec.sources import ModelOptions, check_model_options, load_spec
 
     assert set(limits) == set(BUDGET_METRICS), limits
-    overrides = _overrides(limits, max_latency)
+    overrides = _overrides(limits, max_latency, max_training_latency)
     allowances = parse_growth(max_growth) if max_growth else ()
     if allowances and not baseline:
         raise UsageError("--max-growth needs --baseline REPORT.json to compare against")
@@ -284,9 +321,11 @@ def check(
     for model in models:
         budgets = merge_budgets(model.budgets, overrides)
         report = analyze(model, optimizer)
-        devices = _latency_devices(budgets, allowances if model.name in baselines else (), latency)
-        if devices:
-            report = _measure(model, report, devices, preset)
+        growth = allowances if model.name in baselines else ()
+        devices = _timed_devices(budgets.latency_ms, growth, LATENCY_PREFIX, latency)
+        steps = _timed_devices(budgets.training_latency_ms, growth, TRAINING_LATENCY_PREFIX, training)
+        if devices or steps:
+            report = _measure(model, report, devices, steps, preset)
         reports.append((model.name, report))
         found: list[Check] = [*check_limits(model.name, budgets, report, strict=strict_latency)]
         if model.name in baselines:

@@ -67,6 +67,12 @@ def layers_note(spec: ModelSpec) -> str:
 @click.option("--dtype", type=click.Choice(list(DTYPE_BYTES)), help="Override the spec's dtype.")
 @click.option("--no-latency", is_flag=True, help="Count only; measure nothing (never imports torch).")
 @click.option(
+    "--training",
+    is_flag=True,
+    help="Also time a training step of each variant (forward, backward, --optimizer's step) and measure "
+    "its peak memory beside the model's estimate.",
+)
+@click.option(
     "--device",
     type=click.Choice(list(DEVICE_CHOICES)),
     default="auto",
@@ -90,8 +96,9 @@ def layers_note(spec: ModelSpec) -> str:
 @click.option(
     "--max-memory",
     metavar="SIZE",
-    help=f"Skip variants whose weights and activations exceed SIZE (e.g. 8GiB; default "
-    f"{CPU_MEMORY_FRACTION:.0%} of available memory, {CUDA_MEMORY_FRACTION:.0%} of free GPU memory).",
+    help=f"Skip variants whose weights and activations (with --training, the modelled peak of a step) "
+    f"exceed SIZE (e.g. 8GiB; default {CPU_MEMORY_FRACTION:.0%} of available memory, "
+    f"{CUDA_MEMORY_FRACTION:.0%} of free GPU memory).",
 )
 @model_options
 @reports_errors
@@ -105,6 +112,7 @@ def compare(
     batch_size: int | None,
     dtype: str | None,
     no_latency: bool,
+    training: bool,
     device: str,
     threads: int,
     channels_last: bool,
@@ -133,13 +141,20 @@ def compare(
       Element-wise ops (bias adds, activations, pooling windows, normalisation) are counted apart.
       Weights = parameters x dtype size; BatchNorm running statistics are buffers, listed apart.
       Peak activations = the largest input + output pair of any layer.
-      Training = weights + gradients + optimizer state + buffers + activations kept for backward.
+      Training = the peak of one step: weights, buffers, optimizer state and input, plus the most the
+      forward, backward and optimizer step hold at once (activations kept for backward, gradients).
 
     \b
     Latency (skip with --no-latency): eval mode, inference_mode, the first call timed apart,
     a warm-up, then timed blocks in rounds that interleave conv, local and dense; the median is the
     headline, a result is marked unstable (~) when IQR/median or the rounds' spread exceeds 10%.
     Variants whose analytic memory exceeds --max-memory are skipped before anything is built.
+
+    \b
+    Training step (--training): train mode, the optimizer's state made by a first step (timed
+    apart), then zero_grad, forward, backward from a fixed gradient of the output's size and the
+    optimizer's step, timed by the same protocol; its peak memory is measured beside the model's
+    estimate for the device. Variants whose modelled step exceeds --max-memory are skipped.
     """
     from convprof.spec.sources import ModelOptions, check_model_options, load_spec
 
@@ -159,6 +174,11 @@ def compare(
             f"--quick, --rigorous and --preset ask for different presets "
             f"({', '.join(sorted(chosen))}); give one"
         )
+    if training and no_latency:
+        raise UsageError(
+            "--training measures a training step and --no-latency measures nothing; give one "
+            "(the modelled training step is in every report)"
+        )
     if not no_latency:
         from convprof.torchdep import require_torch
 
@@ -167,6 +187,7 @@ def compare(
 
         options = MeasureOptions(
             devices=(device,),
+            training_devices=(device,) if training else (),
             preset=next(iter(chosen), "default"),
             threads=threads,
             channels_last=channels_last,

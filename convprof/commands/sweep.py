@@ -49,9 +49,15 @@ def _axes(
 
 
 def _measure(
-    points: tuple[PointSpec, ...], reports: list[Report], device: str, preset: str, max_memory: str | None
+    points: tuple[PointSpec, ...],
+    reports: list[Report],
+    device: str,
+    preset: str,
+    max_memory: str | None,
+    training: bool,
 ) -> list[Report]:
-    """Measure every point's variants, with a progress bar over the points when stderr is a terminal."""
+    """Measure every point's variants (and their training step with `training`), with a progress bar
+    over the points when stderr is a terminal."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -59,7 +65,9 @@ def _measure(
     from convprof.measure.options import parse_size
 
     limit = None if max_memory is None else parse_size(max_memory)
-    options = MeasureOptions(devices=(device,), preset=preset, max_memory=limit)
+    options = MeasureOptions(
+        devices=(device,), training_devices=(device,) if training else (), preset=preset, max_memory=limit
+    )
     measured = []
     with Progress(
         TextColumn("measuring sweep points"),
@@ -111,6 +119,12 @@ def _measure(
 @click.option("--no-chart", is_flag=True, help="Leave out the terminal chart under the table.")
 @click.option("--latency", is_flag=True, help="Also measure every point's latency (imports torch).")
 @click.option(
+    "--training",
+    is_flag=True,
+    help="Add a training step's FLOPs and modelled peak memory (--optimizer) as metrics; with --latency, "
+    "its measured step too.",
+)
+@click.option(
     "--device",
     type=click.Choice(["cpu", "cuda"]),
     default="cpu",
@@ -143,6 +157,7 @@ def sweep(
     plot: Path | None,
     no_chart: bool,
     latency: bool,
+    training: bool,
     device: str,
     preset: str,
     max_memory: str | None,
@@ -171,7 +186,9 @@ def sweep(
     \b
     Growth laws: least-squares slopes of log(metric) on log(axis value), fitted along each numeric
     axis with the other axes held fixed. A resolution sits at sqrt(height x width); a [h, w] pair
-    given to --set at its geometric mean. Memory = weights + buffers + peak inference activations.
+    given to --set at its geometric mean. Memory = weights + buffers + peak inference activations;
+    with --training, Training FLOPs = forward + backward and Training memory = the modelled peak of
+    one training step with --optimizer.
     """
     from convprof.errors import UsageError
     from convprof.importing.refs import is_reference
@@ -213,9 +230,13 @@ def sweep(
         from convprof.torchdep import require_torch
 
         require_torch("--latency", "a sweep without it counts without torch")
-        reports = _measure(points, reports, device, preset, max_memory)
+        reports = _measure(points, reports, device, preset, max_memory, training)
     result = build_sweep(
-        base, axes, [(p.labels, r) for p, r in zip(points, reports, strict=True)], latency=latency
+        base,
+        axes,
+        [(p.labels, r) for p, r in zip(points, reports, strict=True)],
+        latency=latency,
+        training=training,
     )
     if plot is not None:
         from convprof.sweep.plot import render_plot

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from convprof.graph.layout import input_layouts, node_layouts
 from convprof.kinds import LayerKind, lookup
-from convprof.kinds.base import Autograd, TrainingStep, prod
+from convprof.kinds.base import Autograd, ShapeError, TrainingStep, prod
 from convprof.kinds.strides import Layout
 from convprof.spec import ModelSpec, NodeSpec
 
@@ -26,6 +26,7 @@ __all__ = [
     "optimizer_state_bytes",
     "parameter_order",
     "training_cost",
+    "untrainable",
 ]
 
 #: Optimizer state tensors kept per parameter tensor: momentum keeps a velocity, Adam two moments.
@@ -61,6 +62,20 @@ def optimizer_scratch_bytes(
     if device == "cuda":
         return sum(tensors) * itemsize
     return max(2 * size + previous for size, previous in zip(tensors, (0, *tensors), strict=False)) * itemsize
+
+
+def untrainable(spec: ModelSpec) -> str | None:
+    """Return why torch cannot run `spec` in training mode at its batch size, naming the first node
+    that cannot (a batch norm with one value per channel), or None when every node can."""
+    for node in spec.nodes:
+        kind = lookup(node.kind)
+        assert kind is not None, node.kind
+        try:
+            kind.node_check_training(node.args, node.input_shapes, spec.batch_size)
+        except ShapeError as exc:
+            where = node.location if "." not in node.path else f"{node.location} ({node.path})"
+            return f"{where} {kind.name.lower()}: {exc}"
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -383,6 +383,10 @@ class LayerKind(ABC):
     def node_check_batch(self, args: Any, in_shapes: tuple[Shape, ...], batch_size: int) -> None:  # noqa: B027 - a hook, not abstract: most kinds run at any batch size
         """Raise ShapeError when torch cannot run this node on `batch_size` samples (most can)."""
 
+    def node_check_training(self, args: Any, in_shapes: tuple[Shape, ...], batch_size: int) -> None:  # noqa: B027 - a hook, not abstract: most kinds train at any batch size
+        """Raise ShapeError when torch cannot run this node in training mode on `batch_size` samples,
+        though it runs it at inference (a batch norm normalising one value per channel)."""
+
     def aliases_input(self, args: Any, training: bool, layout: Layout | None = None) -> bool:
         """Return True when the output shares the (first) input's storage: no new activation memory.
 
@@ -439,6 +443,10 @@ class UnaryKind(LayerKind):
     def check_batch(self, args: Any, in_shape: Shape, batch_size: int) -> None:
         """Raise ShapeError when torch cannot run this layer on `batch_size` samples (most can)."""
 
+    def check_training(self, args: Any, in_shape: Shape, batch_size: int) -> None:
+        """Raise ShapeError when torch cannot run this layer in training mode on `batch_size` samples
+        (most can whenever they run at inference)."""
+
     @abstractmethod
     def autograd(self, args: Any, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
         """Return what the layer keeps and allocates in a training step (see Autograd)."""
@@ -468,6 +476,10 @@ class UnaryKind(LayerKind):
     def node_check_batch(self, args: Any, in_shapes: tuple[Shape, ...], batch_size: int) -> None:
         (shape,) = in_shapes
         self.check_batch(args, shape, batch_size)
+
+    def node_check_training(self, args: Any, in_shapes: tuple[Shape, ...], batch_size: int) -> None:
+        (shape,) = in_shapes
+        self.check_training(args, shape, batch_size)
 
     def node_autograd(
         self, args: Any, in_shapes: tuple[Shape, ...], out_shape: Shape, step: TrainingStep

@@ -158,6 +158,15 @@ class _BatchNorm(_RunningStatsNorm):
                 "larger batch_size or keep running statistics"
             )
 
+    def check_training(self, args: BatchNormArgs, in_shape: Shape, batch_size: int) -> None:
+        # Training normalises with the batch's statistics whether or not running ones are tracked.
+        if batch_size * prod(in_shape[1:]) == 1:
+            raise ShapeError(
+                "in training mode it normalises with the batch's own statistics and needs more than "
+                f"one value per channel, but gets batch {batch_size} x "
+                f"{format_shape(in_shape[1:]) if len(in_shape) > 1 else '1'}; use a larger batch size"
+            )
+
 
 @register
 class BatchNorm1d(_BatchNorm):
@@ -208,6 +217,15 @@ class _InstanceNorm(_RunningStatsNorm):
             + (in_shape[0] * step.itemsize if tracked else 0),
             backward_peak=grads + (2 * per_channel if affine else 0),
         )
+
+    def check_training(self, args: InstanceNormArgs, in_shape: Shape, batch_size: int) -> None:
+        # Training normalises each sample with its own statistics, even where running ones are
+        # tracked (without them, a single position is refused for inference already).
+        if prod(in_shape[1:]) == 1:
+            raise ShapeError(
+                "in training mode it normalises each channel of each sample over its "
+                f"{format_shape(in_shape[1:])} positions and needs more than one; use a larger input"
+            )
 
     def output_shape(self, args: InstanceNormArgs, shape: Shape) -> Shape:
         # torch would also take a sample one rank lower as an unbatched input, which with a batch

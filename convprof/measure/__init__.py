@@ -48,7 +48,8 @@ def load_torch() -> ModuleType:
 def measure_report(
     spec: ModelSpec, report: Report, options: MeasureOptions, *, progress: bool = False
 ) -> Report:
-    """Return `report` with every variant's latency and memory measured and the environment recorded.
+    """Return `report` with every variant's latency and memory measured and the environment recorded;
+    with `options.training_devices`, a training step's too (`training_latency`).
 
     `spec` must be the spec `report` was analysed from (same batch size and dtype). With `progress`,
     what runs (loading torch, building, warming up, timing, measuring memory) is drawn on stderr when
@@ -58,7 +59,7 @@ def measure_report(
     from convprof.measure.progress import steps
     from convprof.measure.runner import step_count
 
-    total = step_count(options.devices, PRESETS[options.preset].rounds)
+    total = step_count(options.devices, PRESETS[options.preset].rounds, options.training_devices)
     with steps(total, progress) as step:
         step("loading torch")
         load_torch()  # the slowest step of a quick measurement: named while it runs

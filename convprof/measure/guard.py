@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
+from convprof.graph.training import TrainingCost
 from convprof.kinds import lookup
 from convprof.report import Report, VariantReport
 from convprof.spec import DTYPE_BYTES, ModelSpec
 from convprof.units import format_bytes
 
-__all__ = ["admit", "input_bytes", "memory_need", "unbuildable"]
+__all__ = ["admit", "admit_training", "input_bytes", "memory_need", "unbuildable"]
 
 #: Nodes a reason names before it says how many more there are.
 _NAMED = 3
@@ -89,4 +90,45 @@ def admit(variants: Sequence[VariantReport], limit: int, input_size: int = 0) ->
             reasons[variant.name] = None
             held += weights
             peak = max(peak, variant.activation_bytes)
+    return {v.name: reasons[v.name] for v in variants}
+
+
+def admit_training(
+    variants: Sequence[VariantReport], costs: Mapping[str, TrainingCost], limit: int, input_size: int
+) -> dict[str, str | None]:
+    """Return each variant's reason not to be trained, or None when its training step may run beside
+    the others; `costs` is each variant's modelled step on the device measured.
+
+    Training steps are timed in interleaved rounds too: between its steps, every admitted variant holds
+    its weights, buffers, optimizer state and gradients (alive from one step's backward to the next
+    one's `zero_grad`), and one step at a time needs its peak beyond that and the input. The smallest
+    peaks are admitted first while the input, what they all hold and the largest of those extras stay
+    within `limit`: a variant alone is admitted exactly when its peak fits."""
+    if input_size > limit:
+        why = f"the input batch needs {_size(input_size)}; limit {_size(limit)}"
+        return {v.name: f"{v.name} not trained: {why}" for v in variants}
+    reasons: dict[str, str | None] = {}
+    held = 0
+    extra = 0
+    for variant in sorted(variants, key=lambda v: costs[v.name].peak_bytes):
+        cost = costs[variant.name]
+        # Between its steps a variant holds its weights, buffers, optimizer state and gradients (kept
+        # until the next step's zero_grad); its step needs its peak beyond those and the input.
+        weights = variant.param_bytes + variant.buffer_bytes
+        between_steps = weights + cost.optimizer_bytes + variant.param_bytes
+        step_extra = max(0, cost.peak_bytes - input_size - between_steps)
+        if cost.peak_bytes > limit:
+            reasons[variant.name] = (
+                f"{variant.name} needs {_size(cost.peak_bytes)} for a training step; limit {_size(limit)}"
+            )
+        elif input_size + held + between_steps + max(extra, step_extra) > limit:
+            total = input_size + held + between_steps + max(extra, step_extra)
+            reasons[variant.name] = (
+                f"{variant.name} needs {_size(cost.peak_bytes)} for a training step, {_size(total)} beside "
+                f"the smaller variants trained with it; limit {_size(limit)}"
+            )
+        else:
+            reasons[variant.name] = None
+            held += between_steps
+            extra = max(extra, step_extra)
     return {v.name: reasons[v.name] for v in variants}

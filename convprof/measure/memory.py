@@ -1,4 +1,4 @@
-"""Peak memory of one inference, measured: CUDA's allocator statistics, or tensor tracking on the CPU.
+"""Peak memory of one call, measured: CUDA's allocator statistics, or tensor tracking on the CPU.
 
 The CPU has no allocator statistics, so a TorchDispatchMode watches every aten op's outputs: a storage
 counts from the op that creates it until the last tensor viewing it is garbage. This sees every tensor
@@ -8,7 +8,9 @@ keeps to itself (oneDNN's workspaces), so it is a lower bound of what the proces
 
 from __future__ import annotations
 
+import functools
 import weakref
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from convprof.report.results import MemoryMeasurement
@@ -16,7 +18,7 @@ from convprof.report.results import MemoryMeasurement
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["measure_memory", "module_bytes"]
+__all__ = ["measure_memory", "module_bytes", "tracked_peak"]
 
 
 def module_bytes(tensors: list[torch.Tensor]) -> int:
@@ -28,8 +30,9 @@ def module_bytes(tensors: list[torch.Tensor]) -> int:
     return sum(seen.values())
 
 
-def _cpu_peak(model: torch.nn.Module, x: torch.Tensor) -> int:
-    """Return the peak bytes of storages created during one call of `model` on `x`."""
+@functools.cache
+def _tracker_type() -> type[Any]:
+    """Return the TorchDispatchMode that tracks storages (made once: torch is imported lazily)."""
     import torch
     from torch.utils._python_dispatch import TorchDispatchMode
     from torch.utils._pytree import tree_leaves
@@ -42,8 +45,9 @@ def _cpu_peak(model: torch.nn.Module, x: torch.Tensor) -> int:
             # eager modules (compiled variants are measured before torch.compile), so it needs none.
             return False
 
-        def __init__(self) -> None:
+        def __init__(self, known: set[int]) -> None:
             super().__init__()  # type: ignore[no-untyped-call]
+            self.known = known  # storages held before the call: never counted
             self.owners: dict[int, int] = {}  # storage address -> live tensors viewing it
             self.sizes: dict[int, int] = {}
             self.tensors: set[int] = set()
@@ -64,8 +68,8 @@ def _cpu_peak(model: torch.nn.Module, x: torch.Tensor) -> int:
                     continue
                 storage = tensor.untyped_storage()
                 address = storage.data_ptr()
-                if address in known or not address:
-                    continue  # a weight, the input, or an empty tensor
+                if address in self.known or not address:
+                    continue  # a weight, the input, optimizer state, or an empty tensor
                 if address not in self.owners:
                     self.owners[address] = 0
                     self.sizes[address] = storage.nbytes()
@@ -76,12 +80,23 @@ def _cpu_peak(model: torch.nn.Module, x: torch.Tensor) -> int:
                 weakref.finalize(tensor, self._release, address, id(tensor))
             return out
 
-    known = {t.untyped_storage().data_ptr() for t in (*model.parameters(), *model.buffers(), x)}
-    tracker = _Tracker()
+    return _Tracker
+
+
+def tracked_peak(call: Callable[[], object], held: list[torch.Tensor]) -> int:
+    """Return the peak bytes of storages torch's operators create during `call`, each counted from
+    the operator that returns it until its last tensor is garbage; the storages of `held` (there
+    before the call) are left out."""
+    known = {t.untyped_storage().data_ptr() for t in held}
+    tracker = _tracker_type()(known)
     with tracker:
-        out = model(x)
-    del out
-    return tracker.peak
+        call()
+    return int(tracker.peak)
+
+
+def _cpu_peak(model: torch.nn.Module, x: torch.Tensor) -> int:
+    """Return the peak bytes of storages created during one call of `model` on `x`."""
+    return tracked_peak(lambda: model(x), [*model.parameters(), *model.buffers(), x])
 
 
 def measure_memory(model: torch.nn.Module, x: torch.Tensor, device: str) -> MemoryMeasurement:

@@ -72,7 +72,10 @@ class MeasureOptions:
     """What to measure and how; the CLI and sweeps build one, measure_report honours it."""
 
     devices: tuple[str, ...] = ("auto",)
-    """Requested devices: entries of DEVICE_CHOICES or `cuda:N`, resolved when measuring."""
+    """Requested devices for inference: entries of DEVICE_CHOICES or `cuda:N`, resolved when
+    measuring; empty to time no inference."""
+    training_devices: tuple[str, ...] = ()
+    """Requested devices for a training step, as `devices`; empty (the default) to time none."""
     preset: str = "default"
     """A key of PRESETS."""
     threads: int = DEFAULT_THREADS
@@ -82,7 +85,8 @@ class MeasureOptions:
     compile: bool = False
     """Wrap each variant in torch.compile; compile time is reported apart from latency."""
     max_memory: int | None = None
-    """Bytes a variant's weights and activations may take; None for a share of what is available."""
+    """Bytes a variant's weights and activations (for a training step, its modelled peak) may take;
+    None for a share of what is available."""
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:
@@ -90,9 +94,14 @@ class MeasureOptions:
         check_threads(self.threads)
         if self.max_memory is not None and self.max_memory < 1:
             raise UsageError(f"max_memory must be positive, not {self.max_memory}")
-        for device in self.devices:
+        for device in (*self.devices, *self.training_devices):
             if device not in DEVICE_CHOICES and not re.fullmatch(r"cuda:\d+", device):
                 raise UsageError(f"unknown device {device!r}; choose auto, cpu, cuda, cuda:N or all")
+        if self.compile and self.training_devices:
+            raise UsageError(
+                "--compile times compiled inference; a training step is timed eagerly only: measure "
+                "it in a run without --compile"
+            )
 
 
 def check_threads(threads: int) -> None:

@@ -1,4 +1,5 @@
-"""Measure every variant of a report on each device: guard, build, first call, memory, rounds."""
+"""Measure every variant of a report on each device: guard, build, first call, memory, rounds; for
+inference, and for a training step."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from convprof.errors import ConvprofError, UsageError
+from convprof.graph.training import TrainingCost, training_cost, untrainable
 from convprof.measure.environment import (
     cpu_model,
     cuda_environment,
@@ -20,7 +22,7 @@ from convprof.measure.environment import (
     thread_variables,
     versions,
 )
-from convprof.measure.guard import admit, input_bytes, unbuildable
+from convprof.measure.guard import admit, admit_training, input_bytes, unbuildable
 from convprof.measure.memory import measure_memory
 from convprof.measure.options import (
     CPU_MEMORY_FRACTION,
@@ -40,7 +42,7 @@ from convprof.measure.roofline import (
     load_calibrations,
 )
 from convprof.measure.timer import cpu_threads, run_rounds, time_once
-from convprof.report.results import CudaEnvironment, DeviceLatency, Environment
+from convprof.report.results import CudaEnvironment, DeviceLatency, Environment, StepMemory
 from convprof.report.stats import summarize
 from convprof.units import format_bytes, plural
 
@@ -128,10 +130,11 @@ def _cudnn_benchmark(enabled: bool) -> Iterator[None]:
         torch.backends.cudnn.benchmark = previous
 
 
-def step_count(devices: tuple[str, ...], rounds: int) -> int:
-    """Return the progress steps of a measurement: loading torch, then per device and variant a
-    build, a memory measurement, a warm-up and one step per round (a guess for `auto` and `all`)."""
-    return 1 + len(devices) * len(ORDER) * (3 + rounds)
+def step_count(devices: tuple[str, ...], rounds: int, training_devices: tuple[str, ...] = ()) -> int:
+    """Return the progress steps of a measurement: loading torch, then per device and variant (for
+    inference, and for a training step) a build, a memory measurement, a warm-up and one step per
+    round (a guess for `auto` and `all`)."""
+    return 1 + (len(devices) + len(training_devices)) * len(ORDER) * (3 + rounds)
 
 
 #: "[enforce fail at alloc_cpu.cpp:127] err == 0. " before the allocator's own words.
@@ -142,7 +145,8 @@ def _first_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     line = text[0] if text else type(error).__name__
     # torch's allocator prefixes its message with the C++ assertion that failed; the rest is the news.
-    return _ENFORCE.sub("", line)
+    # Autograd's errors end in a hint about anomaly detection, which is for debugging torch code.
+    return _ENFORCE.sub("", line).partition(" Hint: ")[0]
 
 
 def _out_of_memory(error: BaseException) -> bool:
@@ -162,6 +166,33 @@ def _input(spec: ModelSpec, device: str, channels_last: bool) -> torch.Tensor:
     generator = torch.Generator().manual_seed(0)
     x = torch.randn(spec.batch_size, *spec.input, generator=generator).to(device, torch_dtype(spec.dtype))
     return x.contiguous(memory_format=torch.channels_last) if channels_last and x.dim() == 4 else x
+
+
+def _events(cuda: bool) -> Callable[[], tuple[Any, Any]] | None:
+    """Return a maker of (start, end) CUDA event pairs on a GPU; None on the CPU."""
+    if not cuda:
+        return None
+    import torch
+
+    def events() -> tuple[Any, Any]:
+        start = torch.cuda.Event(enable_timing=True)  # type: ignore[no-untyped-call]
+        end = torch.cuda.Event(enable_timing=True)  # type: ignore[no-untyped-call]
+        return start, end
+
+    return events
+
+
+def _failed(name: str, spec: ModelSpec, device: str, limit: int, error: BaseException, training: bool) -> str:
+    """Say why a variant the guard admitted could not run, or be trained."""
+    gc.collect()  # free what was half built before the next variant
+    if _out_of_memory(error):
+        return (
+            f"{name} could not be allocated on {device} although the guard admitted it "
+            f"(limit {format_bytes(limit)}): {_first_line(error)}"
+        )
+    if training:  # torch's reason may have nothing to do with the dtype (an in-place op, say)
+        return f"{name} cannot be trained on {device}: {_first_line(error)}"
+    return f"{name} cannot run in {spec.dtype} on {device}: {_first_line(error)}"
 
 
 def _measure_device(
@@ -185,14 +216,7 @@ def _measure_device(
         if cuda:
             torch.cuda.synchronize(device)
 
-    events: Callable[[], tuple[Any, Any]] | None = None
-    if cuda:
-
-        def events() -> tuple[Any, Any]:
-            start = torch.cuda.Event(enable_timing=True)  # type: ignore[no-untyped-call]
-            end = torch.cuda.Event(enable_timing=True)  # type: ignore[no-untyped-call]
-            return start, end
-
+    events = _events(cuda)
     reasons = admit(report.variants, limit, input_bytes(report))
     blocked = unbuildable(spec)
     if blocked is not None:  # nothing to time: skipped with the reason, as a variant too large is
@@ -226,15 +250,7 @@ def _measure_device(
                 step(f"{device}: measuring memory of {name}")
                 memory[name] = measure_memory(model, x, device)
         except (RuntimeError, NotImplementedError, MemoryError) as error:
-            gc.collect()  # free what was half built before the next variant
-            if _out_of_memory(error):
-                why = (
-                    f"{name} could not be allocated on {device} although the guard admitted it "
-                    f"(limit {format_bytes(limit)}): {_first_line(error)}"
-                )
-            else:
-                why = f"{name} cannot run in {spec.dtype} on {device}: {_first_line(error)}"
-            results[name] = DeviceLatency(device, why)
+            results[name] = DeviceLatency(device, _failed(name, spec, device, limit, error, training=False))
             continue
         compile_ms: float | None = None
         call: Callable[[], object] = partial(model, x)
@@ -282,6 +298,125 @@ def _measure_device(
     return results
 
 
+def _training_reasons(
+    spec: ModelSpec, report: Report, costs: dict[str, TrainingCost], limit: int
+) -> dict[str, str | None]:
+    """Return why each variant's training step cannot be measured (None where it can): the guard on
+    its modelled peak, a spec torch cannot build or train at its batch size, nothing to train."""
+    reasons = admit_training(report.variants, costs, limit, input_bytes(report))
+    blocked = unbuildable(spec)
+    if blocked is not None:
+        return {name: f"{name} not built: {blocked}" for name in reasons}
+    frozen = untrainable(spec)
+    if frozen is not None:
+        return {
+            name: f"{name} cannot be trained at batch size {spec.batch_size}: {frozen}" for name in reasons
+        }
+    for variant in report.variants:
+        if variant.params == 0 and reasons[variant.name] is None:
+            reasons[variant.name] = f"{variant.name} has no parameters to train"
+    return reasons
+
+
+def _train_device(
+    spec: ModelSpec,
+    report: Report,
+    device: str,
+    options: MeasureOptions,
+    preset: Preset,
+    limit: int,
+    step: Steps,
+) -> dict[str, DeviceLatency]:
+    """Time a training step of the variants that fit on one device; the others carry their reason."""
+    import torch
+
+    from convprof.graph.build import build_model
+    from convprof.graph.variants import transform
+    from convprof.measure.training import (
+        fixed_gradient,
+        make_optimizer,
+        measure_step_memory,
+        training_step,
+    )
+
+    cuda = device.startswith("cuda")
+
+    def sync() -> None:
+        if cuda:
+            torch.cuda.synchronize(device)
+
+    kernels = "cuda" if cuda else "cpu"
+    costs = {name: training_cost(transform(spec, name), report.optimizer, kernels) for name in ORDER}
+    reasons = _training_reasons(spec, report, costs, limit)
+    if all(reason is not None for reason in reasons.values()):
+        return {name: DeviceLatency(device, reasons[name]) for name in ORDER}
+    try:
+        x = _input(spec, device, options.channels_last)
+        gradient = fixed_gradient((spec.batch_size, *spec.nodes[-1].output_shape), x)
+    except (RuntimeError, MemoryError) as error:
+        if not _out_of_memory(error):
+            raise
+        why = f"the input could not be allocated on {device}: {_first_line(error)}"
+        return {name: DeviceLatency(device, reasons[name] or why) for name in ORDER}
+
+    def prepare(name: str) -> tuple[Callable[[], None], float, StepMemory] | str:
+        """Build `name` for training, time its first step and measure one step's memory; or say why
+        it could not (a failure's frames, and the model they hold, are gone once this returns)."""
+        try:
+            model = build_model(spec, name, device).train()
+            if options.channels_last and x.dim() == 4:
+                model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+            optimizer = make_optimizer(report.optimizer, list(model.parameters()))
+            call = training_step(model, optimizer, x, lambda: gradient)
+            first_ms = time_once(call, sync)  # the first step also makes the optimizer's state
+            step(f"{device}: measuring training memory of {name}")
+            estimate = costs[name].peak_bytes
+            return call, first_ms, measure_step_memory(model, optimizer, x, gradient, device, estimate)
+        except (RuntimeError, ValueError, NotImplementedError, MemoryError) as error:
+            return _failed(name, spec, device, limit, error, training=True)
+
+    results: dict[str, DeviceLatency] = {}
+    calls: dict[str, Callable[[], object]] = {}
+    first: dict[str, float] = {}
+    memory: dict[str, StepMemory] = {}
+    with torch.enable_grad():
+        for name in ORDER:
+            reason = reasons[name]
+            if reason is not None:
+                results[name] = DeviceLatency(device, reason)
+                continue
+            step(f"{device}: building {name} for training")
+            prepared = prepare(name)
+            if isinstance(prepared, str):
+                gc.collect()  # what the failed variant allocated, before the next one is built
+                results[name] = DeviceLatency(device, prepared)
+                continue
+            calls[name], first[name], memory[name] = prepared
+        if calls:
+            samples = run_rounds(
+                calls, preset, sync, _events(cuda), on_step=lambda what: step(f"{device} training: {what}")
+            )
+    for name, runs in samples.items() if calls else ():
+        stats = summarize(runs.raw_ms, runs.rounds)
+        variant = report.variant(name)
+        achieved = variant.training_flops / (stats.median_ms / 1000) if stats.median_ms > 0 else None
+        results[name] = DeviceLatency(
+            device=device,
+            skipped=None,
+            stats=stats,
+            first_call_ms=first[name],
+            calls_per_sample=runs.calls_per_sample,
+            device_stats=summarize(runs.device_ms, runs.rounds) if runs.device_ms else None,
+            memory=memory[name],
+            achieved_flop_per_s=achieved,
+        )
+    calls.clear()
+    gc.collect()
+    if cuda:
+        torch.cuda.empty_cache()
+    return results
+
+
 def run(spec: ModelSpec, report: Report, options: MeasureOptions, *, step: Steps | None = None) -> Report:
     """Measure `report`'s variants as `options` ask; see convprof.measure.measure_report."""
     import torch  # first, so that the freeze below covers what it creates
@@ -301,7 +436,9 @@ def _run(spec: ModelSpec, report: Report, options: MeasureOptions, step: Steps) 
 
     if (spec.batch_size, spec.dtype) != (report.spec.batch_size, report.spec.dtype):
         raise UsageError("the spec and the report differ in batch size or dtype")
-    devices = resolve_devices(options.devices)
+    inference = resolve_devices(options.devices)
+    training = resolve_devices(options.training_devices)
+    devices = tuple(dict.fromkeys((*inference, *training)))
     preset = PRESETS[options.preset]
     try:
         calibrations = load_calibrations()
@@ -309,6 +446,7 @@ def _run(spec: ModelSpec, report: Report, options: MeasureOptions, step: Steps) 
         warn(f"{error}; measuring without a roofline")
         calibrations = {}
     found: dict[str, list[DeviceLatency]] = {v.name: [] for v in report.variants}
+    trained: dict[str, list[DeviceLatency]] = {v.name: [] for v in report.variants}
     cuda_envs: list[CudaEnvironment] = []
     cpu_limit = _limit("cpu", options)
     used: list[tuple[str, float, float]] = []
@@ -325,9 +463,16 @@ def _run(spec: ModelSpec, report: Report, options: MeasureOptions, step: Steps) 
             with _cudnn_benchmark(device.startswith("cuda")):
                 if device.startswith("cuda"):
                     cuda_envs.append(cuda_environment(device, limit))
-                measured = _measure_device(spec, report, device, options, preset, limit, calibration, step)
-            for name, result in measured.items():
-                found[name].append(result)
+                if device in inference:
+                    measured = _measure_device(
+                        spec, report, device, options, preset, limit, calibration, step
+                    )
+                    for name, result in measured.items():
+                        found[name].append(result)
+                if device in training:
+                    steps = _train_device(spec, report, device, options, preset, limit, step)
+                    for name, result in steps.items():
+                        trained[name].append(result)
     convprof_version, python_version, torch_version = versions()
     del torch
     environment = Environment(
@@ -350,5 +495,12 @@ def _run(spec: ModelSpec, report: Report, options: MeasureOptions, step: Steps) 
         cuda=tuple(cuda_envs),
         calibration=tuple(used),
     )
-    variants = tuple(replace(v, latency=tuple(found[v.name])) for v in report.variants)
+    variants = tuple(
+        replace(
+            v,
+            latency=tuple(found[v.name]) if inference else v.latency,
+            training_latency=tuple(trained[v.name]) if training else v.training_latency,
+        )
+        for v in report.variants
+    )
     return replace(report, variants=variants, environment=environment)

@@ -9,7 +9,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from convprof.ci.budgets import LATENCY_PREFIX, Check, GrowthCheck
+from convprof.ci.budgets import Check, GrowthCheck, is_latency
 from convprof.render.console import fitted, print_prose
 from convprof.render.jsonfmt import dumps
 from convprof.report.stats import IQR_WARN_THRESHOLD, ROUND_SPREAD_THRESHOLD, UNSTABLE_MARK
@@ -215,7 +215,7 @@ def checks_json(checks: Sequence[Check], unchecked: Sequence[str] = ()) -> str:
             item["baseline"] = c.baseline
             item["allowance_percent"] = _number(c.allowance)
         item["headroom_percent"] = None if c.headroom is None else round(float(c.headroom), 4)
-        if c.metric.startswith(LATENCY_PREFIX):
+        if is_latency(c.metric):
             item["stable"] = None if c.actual is None else not c.unstable
         if _bounded(c):  # present only where a lower bound is involved, as `stable` only for latency
             item["lower_bound"] = c.lower_bound

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from fractions import Fraction
 
-from convprof.render.latency import latency_cells, latency_columns, measured_devices
+from convprof.render.latency import (
+    latency_cells,
+    latency_columns,
+    measured_devices,
+    training_cells,
+    training_devices,
+    training_measured_columns,
+)
 from convprof.report import LayerReport, Report, VariantReport
 from convprof.units import format_bytes, format_count, format_ratio, format_shape, plural
 
@@ -184,17 +191,33 @@ def summary_rows(report: Report) -> list[list[str]]:
 
 def training_title(report: Report) -> str:
     """Return the training table's heading."""
-    return f"Training step ({report.optimizer}), modelled: forward + backward FLOPs, the whole step's memory"
+    measured = ", and measured" if training_devices(report) else ""
+    return (
+        f"Training step ({report.optimizer}), modelled{measured}: forward + backward FLOPs, the whole "
+        "step's memory"
+    )
 
 
-def training_columns() -> list[str]:
-    """Return the training table's headers."""
-    return ["Variant", "FLOPs", "vs conv", "Backward", "Saved act.", "Optimizer", "Peak memory", "vs conv"]
+def training_columns(devices: tuple[str, ...] = ()) -> list[str]:
+    """Return the training table's headers, with measured columns for each device a step was timed on."""
+    return [
+        "Variant",
+        "FLOPs",
+        "vs conv",
+        "Backward",
+        "Saved act.",
+        "Optimizer",
+        "Peak memory",
+        "vs conv",
+        *training_measured_columns(devices),
+    ]
 
 
 def training_rows(report: Report) -> list[list[str]]:
-    """Return one row per variant: a step's FLOPs, what autograd keeps, optimizer state, peak memory."""
+    """Return one row per variant: a step's FLOPs, what autograd keeps, optimizer state, peak memory,
+    then per device measured: the step's median, its ratio to conv, FLOP/s, measured peak, model error."""
     conv = report.variant("conv")
+    devices = training_devices(report)
 
     def memory_ratio(v: VariantReport) -> str:
         # What an opaque op keeps differs between variants: two lower bounds bound no ratio.
@@ -211,6 +234,7 @@ def training_rows(report: Report) -> list[list[str]]:
             marked_bytes(v, "optimizer_bytes"),
             marked_bytes(v, "training_bytes"),
             memory_ratio(v),
+            *training_cells(report, v.name, devices),
         ]
         for v in report.variants
     ]

@@ -15,7 +15,7 @@ from convprof.render.common import (
     training_rows,
     training_title,
 )
-from convprof.render.latency import measured_devices, measured_notes, measured_tables
+from convprof.render.latency import measured_devices, measured_notes, measured_tables, training_devices
 from convprof.report import Report
 
 __all__ = ["to_markdown"]
@@ -47,8 +47,8 @@ def to_markdown(
     lines += ["", f"**{savings_sentence(report)}**", ""]
     lines += [f"- {line}" for line in notes(report)]
     lines += ["", f"#### {training_title(report)}", ""]
-    lines += _table(training_columns(), training_rows(report), 1)
-    if measured_devices(report):
+    lines += _table(training_columns(training_devices(report)), training_rows(report), 1)
+    if measured_devices(report) or training_devices(report):
         for heading, headers, rows in measured_tables(report):
             lines += ["", f"#### {heading}", ""]
             lines += _table(headers, rows, 2)

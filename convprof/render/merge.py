@@ -14,6 +14,20 @@ from convprof.units import plural
 __all__ = ["merged_markdown", "merged_rows", "render_merged"]
 
 _COLUMNS = ("Environment", "Device", "dense ms", "local ms", "conv ms", "Report")
+#: With training steps: each variant's median step beside its latency.
+_TRAINING_COLUMNS = (
+    *("Environment", "Device", "dense ms", "local ms", "conv ms"),
+    *("dense step ms", "local step ms", "conv step ms", "Report"),
+)
+
+
+def _columns(merged: MergedReports) -> tuple[str, ...]:
+    return _TRAINING_COLUMNS if merged.training else _COLUMNS
+
+
+def _right(merged: MergedReports, index: int) -> bool:
+    """True for the columns of medians (right-aligned)."""
+    return 2 <= index < len(_columns(merged)) - 1
 
 
 def _ms(value: float | None, stable: bool | None) -> str:
@@ -28,12 +42,16 @@ def merged_rows(merged: MergedReports) -> list[list[str]]:
     for row in merged.rows:
         stable = dict(row.stable)
         cells = [_ms(ms, stable.get(name)) for name, ms in row.medians_ms]
+        if merged.training:
+            steps = dict(row.training_stable)
+            timed = row.training_ms or tuple((name, None) for name, _ in row.medians_ms)
+            cells += [_ms(ms, steps.get(name)) if row.training_ms else "-" for name, ms in timed]
         rows.append([row.environment, row.device, *cells, row.source])
     return rows
 
 
 def _notes(merged: MergedReports) -> list[str]:
-    unstable = any(flag is False for row in merged.rows for _, flag in row.stable)
+    unstable = any(flag is False for row in merged.rows for _, flag in (*row.stable, *row.training_stable))
     lines = [unstable_note()] if unstable else []
     if merged.unknown_ops:
         ops = plural(merged.unknown_ops, "opaque op")
@@ -45,14 +63,15 @@ def _notes(merged: MergedReports) -> list[str]:
 
 
 def _title(merged: MergedReports) -> str:
-    return f"{merged.spec}: median latency by environment"
+    steps = " and training step" if merged.training else ""
+    return f"{merged.spec}: median latency{steps} by environment"
 
 
 def render_merged(merged: MergedReports, console: Console) -> None:
     """Print the merged table."""
     table = Table(title=_title(merged), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
-    for index, header in enumerate(_COLUMNS):
-        table.add_column(header, justify="right" if 2 <= index <= 4 else "left")
+    for index, header in enumerate(_columns(merged)):
+        table.add_column(header, justify="right" if _right(merged, index) else "left")
     for row in merged_rows(merged):
         table.add_row(*row)
     console.print(fitted(table, console, keys=2))
@@ -62,8 +81,11 @@ def render_merged(merged: MergedReports, console: Console) -> None:
 
 def merged_markdown(merged: MergedReports) -> str:
     """Return the merged table as Markdown."""
-    lines = [f"### {_title(merged)}", "", "| " + " | ".join(_COLUMNS) + " |"]
-    lines.append("| " + " | ".join("---:" if 2 <= i <= 4 else "---" for i in range(len(_COLUMNS))) + " |")
+    columns = _columns(merged)
+    lines = [f"### {_title(merged)}", "", "| " + " | ".join(columns) + " |"]
+    lines.append(
+        "| " + " | ".join("---:" if _right(merged, i) else "---" for i in range(len(columns))) + " |"
+    )
     lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in merged_rows(merged)]
     notes = _notes(merged)
     if notes:

@@ -17,6 +17,7 @@ from convprof.render.console import fits, fitted, print_prose
 from convprof.render.jsonfmt import dumps
 from convprof.render.latency import UNSTABLE_MARK, unstable_note
 from convprof.sweep import (
+    TRAINING_LATENCY,
     Axis,
     Metric,
     Sweep,
@@ -30,6 +31,7 @@ from convprof.units import format_shape
 
 __all__ = [
     "MEMORY_NOTE",
+    "TRAINING_NOTE",
     "chart_axis",
     "growth_sentences",
     "render_sweep",
@@ -40,6 +42,22 @@ __all__ = [
 
 #: What the memory column counts, stated under every human-readable sweep.
 MEMORY_NOTE = "Memory: weights + buffers + peak inference activations, for the point's batch."
+#: What the training columns count, stated under a sweep with --training.
+TRAINING_NOTE = (
+    "Training FLOPs: forward + backward of one training step; Training memory: its modelled peak "
+    "(weights, buffers, optimizer state and input, plus the most the step holds at once)"
+)
+
+
+def _notes(sweep: Sweep) -> list[str]:
+    """Return what the memory (and training) columns count."""
+    if not sweep.training:
+        return [MEMORY_NOTE]
+    step = "; Step: the measured median training step" if TRAINING_LATENCY in sweep.metrics else ""
+    optimizer = sweep.points[0].report.optimizer if sweep.points else "adam"
+    return [MEMORY_NOTE, f"{TRAINING_NOTE}, with {optimizer}{step}."]
+
+
 #: Growth laws state the slope at the top of the range; a whole-range least-squares slope this far
 #: from it is shown too, since the law then bends (a valid convolution's edge effect at small sizes).
 BENT_BY = 0.1
@@ -102,16 +120,20 @@ def _cell(sweep: Sweep, metric: Metric, variant: str, index: int) -> str:
     if metric.unit != "seconds":
         mark = LOWER_BOUND_MARK if metric_lower_bound(report, metric, variant) else ""
         return mark + format_value(metric, value)
+    training = metric == TRAINING_LATENCY
     if value is None:
-        return "skipped" if skip_reason(report, variant) else "-"
-    mark = UNSTABLE_MARK if latency_stable(report, variant) is False else ""
+        return "skipped" if skip_reason(report, variant, training) else "-"
+    mark = UNSTABLE_MARK if latency_stable(report, variant, training) is False else ""
     return mark + format_value(metric, value)
 
 
 def stability_notes(sweep: Sweep) -> list[str]:
     """Return the line explaining the unstable mark when any point's latency carries it."""
     unstable = any(
-        latency_stable(point.report, variant) is False for point in sweep.points for variant in VARIANTS
+        latency_stable(point.report, variant, training) is False
+        for point in sweep.points
+        for variant in VARIANTS
+        for training in (False, True)
     )
     return [unstable_note()] if unstable and any(m.unit == "seconds" for m in sweep.metrics) else []
 
@@ -173,14 +195,16 @@ def _fit_over_bounds(sweep: Sweep, axis: str, metric: str, variant: str) -> bool
 
 
 def skip_notes(sweep: Sweep) -> list[str]:
-    """Return one line per point and variant whose latency was skipped, with the reason."""
+    """Return one line per point and variant whose latency (or training step) was skipped, with the
+    reason."""
     lines = []
     for point in sweep.points:
-        for variant in VARIANTS:
-            reason = skip_reason(point.report, variant)
-            if reason:
-                where = ", ".join(f"{a.name}={v}" for a, v in zip(sweep.axes, point.labels, strict=True))
-                lines.append(f"Latency of {variant} at {where} skipped: {reason}")
+        where = ", ".join(f"{a.name}={v}" for a, v in zip(sweep.axes, point.labels, strict=True))
+        for training, what in ((False, "Latency"), (True, "Training step")):
+            for variant in VARIANTS:
+                reason = skip_reason(point.report, variant, training)
+                if reason:
+                    lines.append(f"{what} of {variant} at {where} skipped: {reason}")
     return lines
 
 
@@ -287,7 +311,8 @@ def render_sweep(sweep: Sweep, console: Console, *, chart: bool) -> None:
         console.print()
         render_chart(sweep, console)
     console.print()
-    print_prose(console, MEMORY_NOTE, style="dim")
+    for line in _notes(sweep):
+        print_prose(console, line, style="dim")
     print_prose(console, CONVENTION, style="dim")
 
 
@@ -304,7 +329,7 @@ def sweep_to_markdown(sweep: Sweep) -> str:
     lines += [f"- {line}" for line in growth_sentences(sweep)]
     lines += [f"- {line}" for line in skip_notes(sweep)]
     lines += [f"- {line}" for line in stability_notes(sweep)]
-    lines += ["", f"_{MEMORY_NOTE} {CONVENTION}_", ""]
+    lines += ["", f"_{' '.join(_notes(sweep))} {CONVENTION}_", ""]
     return "\n".join(lines)
 
 
@@ -315,9 +340,14 @@ def sweep_to_csv(sweep: Sweep) -> str:
     header = [a.name for a in sweep.axes]
     for metric in sweep.metrics:
         header += [f"{v}_{metric.key}" for v in VARIANTS]
-    if any(m.unit == "seconds" for m in sweep.metrics):
-        header += [f"{v}_latency_skipped" for v in VARIANTS]
-        header += [f"{v}_latency_stable" for v in VARIANTS]
+    timed = [
+        (prefix, metric == TRAINING_LATENCY)
+        for metric, prefix in ((m, m.key.removesuffix("_s")) for m in sweep.metrics)
+        if metric.unit == "seconds"
+    ]
+    for prefix, _training in timed:
+        header += [f"{v}_{prefix}_skipped" for v in VARIANTS]
+        header += [f"{v}_{prefix}_stable" for v in VARIANTS]
     writer.writerow(header)
     for point in sweep.points:
         cells: list[object] = list(point.labels)
@@ -326,10 +356,10 @@ def sweep_to_csv(sweep: Sweep) -> str:
                 value = metric_value(point.report, metric, variant)
                 mark = LOWER_BOUND_MARK if metric_lower_bound(point.report, metric, variant) else ""
                 cells.append("" if value is None else f"{mark}{value}" if mark else value)
-        if any(m.unit == "seconds" for m in sweep.metrics):
-            cells += [skip_reason(point.report, v) or "" for v in VARIANTS]
+        for _prefix, training in timed:
+            cells += [skip_reason(point.report, v, training) or "" for v in VARIANTS]
             for v in VARIANTS:
-                stable = latency_stable(point.report, v)
+                stable = latency_stable(point.report, v, training)
                 cells.append("" if stable is None else str(stable).lower())
         writer.writerow(cells)
     return out.getvalue()

@@ -20,7 +20,7 @@ from convprof.render.common import (
     training_title,
 )
 from convprof.render.console import fits, fitted, print_prose
-from convprof.render.latency import measured_devices, measured_notes, measured_tables
+from convprof.render.latency import measured_devices, measured_notes, measured_tables, training_devices
 from convprof.report import Report
 
 __all__ = ["render_compare"]
@@ -138,9 +138,10 @@ def render_compare(
     for line in notes(report):
         print_prose(console, line)
     console.print()
-    console.print(_by_variant(training_title(report), training_columns(), training_rows(report), console))
+    training = training_columns(training_devices(report))
+    console.print(_by_variant(training_title(report), training, training_rows(report), console))
     ends_with_table = True  # a table ends with an empty line of its own
-    if measured_devices(report):
+    if measured_devices(report) or training_devices(report):
         ends_with_table = _measured(report, console)
     if layers:
         table, hidden = _layers(report, console, depth)

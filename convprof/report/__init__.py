@@ -156,6 +156,9 @@ class VariantReport:
     """Per-layer counts in spec order."""
     latency: tuple[DeviceLatency, ...] | None = None
     """Measured latency and memory per device, or why it was skipped; None when nothing was measured."""
+    training_latency: tuple[DeviceLatency, ...] | None = None
+    """Measured training step (time, memory beside the model's estimate) per device, or why it was
+    skipped; None when no training step was measured."""
 
     @property
     def flops(self) -> int:
@@ -194,6 +197,12 @@ class VariantReport:
         if self.latency is None:
             return None
         return {result.device: result.to_dict() for result in self.latency}
+
+    def training_latency_dict(self) -> dict[str, Any] | None:
+        """Return the JSON form of the measured training step: each device's entry (None when skipped)."""
+        if self.training_latency is None:
+            return None
+        return {result.device: result.to_dict() for result in self.training_latency}
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,6 +302,8 @@ def _variant_dict(variant: VariantReport) -> dict[str, Any]:
         **_markers(variant),
         "latency": variant.latency_dict(),
         **_skipped_dict(variant.latency),
+        "training_latency": variant.training_latency_dict(),
+        **_skipped_dict(variant.training_latency, "training_skipped"),
         "layers": [{name: _plain(getattr(layer, name)) for name in LAYER_FIELDS} for layer in variant.layers],
     }
 
@@ -305,11 +316,11 @@ def _markers(variant: VariantReport) -> dict[str, Any]:
     return {"unknown_ops": variant.unknown_ops, "lower_bounds": list(variant.lower_bounds)}
 
 
-def _skipped_dict(latency: tuple[DeviceLatency, ...] | None) -> dict[str, Any]:
-    """Return {"skipped": {device: reason}} beside measured latency, nothing when none was measured."""
+def _skipped_dict(latency: tuple[DeviceLatency, ...] | None, key: str = "skipped") -> dict[str, Any]:
+    """Return {key: {device: reason}} beside measured results, nothing when none were measured."""
     if latency is None:
         return {}
-    return {"skipped": {r.device: r.skipped for r in latency if r.skipped is not None}}
+    return {key: {r.device: r.skipped for r in latency if r.skipped is not None}}
 
 
 def _agrees(
@@ -343,21 +354,32 @@ def _layer(name: str, index: int, data: Mapping[str, Any]) -> LayerReport:
     return layer
 
 
-def _variant(name: str, data: Mapping[str, Any]) -> VariantReport:
-    latency = data["latency"]
-    skipped: Mapping[str, str] = data.get("skipped", {})
+def _measured(
+    name: str, data: Mapping[str, Any], key: str, skipped_key: str
+) -> tuple[DeviceLatency, ...] | None:
+    """Read one kind of measured results of a variant (`latency` or `training_latency`) and their skips."""
+    latency = data[key]
+    skipped: Mapping[str, str] = data.get(skipped_key, {})
     if latency is None and skipped:
-        raise ReportDataError(("variants", name, "skipped"), "skip reasons where nothing was measured")
+        raise ReportDataError(("variants", name, skipped_key), "skip reasons where nothing was measured")
     for device in skipped:
         if latency is not None and device not in latency:
-            raise ReportDataError(("variants", name, "skipped", device), "a device latency does not list")
+            raise ReportDataError(("variants", name, skipped_key, device), f"a device {key} does not list")
+    if latency is None:
+        return None
+    return tuple(
+        _device(name, device, entry, skipped.get(device), key, skipped_key)
+        for device, entry in latency.items()
+    )
+
+
+def _variant(name: str, data: Mapping[str, Any]) -> VariantReport:
     variant = VariantReport(
         name=name,
         **{field: data[field] for field in VARIANT_TOTALS if field not in _DERIVED},
         layers=tuple(_layer(name, i, layer) for i, layer in enumerate(data["layers"])),
-        latency=None
-        if latency is None
-        else tuple(_device(name, device, entry, skipped.get(device)) for device, entry in latency.items()),
+        latency=_measured(name, data, "latency", "skipped"),
+        training_latency=_measured(name, data, "training_latency", "training_skipped"),
     )
     _agrees(variant, data, ("variants", name))
     for marker, absent in _MARKERS.items():
@@ -372,9 +394,12 @@ def _variant(name: str, data: Mapping[str, Any]) -> VariantReport:
     return variant
 
 
-def _device(name: str, device: str, entry: Mapping[str, Any] | None, skipped: str | None) -> DeviceLatency:
+def _device(
+    name: str, device: str, entry: Mapping[str, Any] | None, skipped: str | None, key: str, skipped_key: str
+) -> DeviceLatency:
     try:
-        return DeviceLatency.from_dict(device, entry, skipped)
+        return DeviceLatency.from_dict(device, entry, skipped, training=key == "training_latency")
     except ReportDataError as exc:
-        where = ("variants", name) if exc.path[0] == "skipped" else ("variants", name, "latency", device)
-        raise ReportDataError((*where, *exc.path), exc.message) from None
+        if exc.path[0] == "skipped":
+            raise ReportDataError(("variants", name, skipped_key, *exc.path[1:]), exc.message) from None
+        raise ReportDataError(("variants", name, key, device, *exc.path), exc.message) from None

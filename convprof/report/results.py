@@ -18,6 +18,7 @@ __all__ = [
     "Environment",
     "MemoryMeasurement",
     "ReportDataError",
+    "StepMemory",
 ]
 
 JsonPath = tuple[str | int, ...]
@@ -70,8 +71,48 @@ class MemoryMeasurement:
 
 
 @dataclass(frozen=True, slots=True)
+class StepMemory:
+    """Memory one training step of a variant really took, beside the model's estimate for the device."""
+
+    held_bytes: int
+    """Bytes held before the step: the built module's parameters and buffers, the optimizer's state
+    on the device and the input (each storage once)."""
+    peak_bytes: int
+    """`held_bytes` plus the most bytes of tensors alive at once during the step (activations kept
+    for the backward, gradients, the output's gradient, the optimizer's temporaries)."""
+    estimate_bytes: int
+    """The modelled peak of the same step on this device (convprof.graph.training.training_cost)."""
+    method: str
+    """How the peak was found: `cuda.max_memory_allocated` or `dispatch-tracking` (CPU)."""
+
+    @property
+    def error_percent(self) -> float:
+        """How far the estimate is from the measured peak, in percent of the measured peak (positive:
+        the model over-estimates); derived, never stored apart from what it derives from."""
+        return (self.estimate_bytes - self.peak_bytes) * 100 / self.peak_bytes if self.peak_bytes else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the JSON form (with the derived error, for readers)."""
+        return {
+            "held_bytes": self.held_bytes,
+            "peak_bytes": self.peak_bytes,
+            "estimate_bytes": self.estimate_bytes,
+            "error_percent": self.error_percent,
+            "method": self.method,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> StepMemory:
+        """Return the measurement `to_dict` wrote; the error is derived again from the byte counts."""
+        return cls(data["held_bytes"], data["peak_bytes"], data["estimate_bytes"], data["method"])
+
+
+@dataclass(frozen=True, slots=True)
 class DeviceLatency:
-    """One variant on one device: its timing, memory and throughput, or why it was skipped."""
+    """One variant on one device: its timing, memory and throughput, or why it was skipped.
+
+    The same structure holds an inference (`latency`) and a training step (`training_latency`):
+    their timings follow one protocol and one statistics code; they differ in what `memory` holds."""
 
     device: str
     """Device measured, e.g. cpu or cuda:0."""
@@ -87,14 +128,17 @@ class DeviceLatency:
     """Calls timed together in each sample."""
     device_stats: LatencyStats | None = None
     """CUDA only: per-call device time from CUDA events around each block."""
-    memory: MemoryMeasurement | None = None
-    """Memory one inference took; None when skipped."""
+    memory: MemoryMeasurement | StepMemory | None = None
+    """Memory one inference took (MemoryMeasurement), or one training step (StepMemory); None when
+    skipped."""
     achieved_flop_per_s: float | None = None
-    """The variant's FLOPs divided by the median latency."""
+    """The variant's FLOPs (a training step's: forward and backward) divided by the median latency."""
     arithmetic_intensity: float | None = None
-    """FLOPs per byte of weights, buffers, input and layer outputs moved (analytic)."""
+    """FLOPs per byte of weights, buffers, input and layer outputs moved (analytic); None for a
+    training step, whose traffic is not modelled."""
     roofline_fraction: float | None = None
-    """Achieved FLOP/s over the calibrated roofline bound at this intensity; None without calibration."""
+    """Achieved FLOP/s over the calibrated roofline bound at this intensity; None without calibration
+    or intensity."""
 
     def to_dict(self) -> dict[str, Any] | None:
         """Return the JSON form: timing fields flat, raw samples included; None when skipped."""
@@ -129,8 +173,11 @@ class DeviceLatency:
         return data
 
     @classmethod
-    def from_dict(cls, device: str, entry: Mapping[str, Any] | None, skipped: str | None) -> DeviceLatency:
-        """Return the result `to_dict` wrote for `device`, its statistics derived from the raw samples.
+    def from_dict(
+        cls, device: str, entry: Mapping[str, Any] | None, skipped: str | None, *, training: bool = False
+    ) -> DeviceLatency:
+        """Return the result `to_dict` wrote for `device`, its statistics derived from the raw samples;
+        with `training`, a training step's (its memory a StepMemory).
 
         The stored median, percentiles and stability verdict are what the raw samples give; they are
         recomputed rather than trusted, so every reader applies the one rule of convprof.report.stats.
@@ -159,7 +206,11 @@ class DeviceLatency:
             compile_ms=_maybe_float(entry["compile_ms"]),
             calls_per_sample=entry["calls_per_sample"],
             device_stats=None if device_raw is None else summarize(_floats(device_raw), rounds),
-            memory=None if memory is None else MemoryMeasurement.from_dict(memory),
+            memory=None
+            if memory is None
+            else StepMemory.from_dict(memory)
+            if training
+            else MemoryMeasurement.from_dict(memory),
             achieved_flop_per_s=_maybe_float(entry["achieved_flop_per_s"]),
             arithmetic_intensity=_maybe_float(entry["arithmetic_intensity"]),
             roofline_fraction=_maybe_float(entry["roofline_fraction"]),

@@ -8,7 +8,7 @@ from convprof.graph.training import OPTIMIZERS
 from convprof.report import LAYER_FIELDS, LOWER_BOUND_TOTALS, SCHEMA_VERSION, VARIANT_TOTALS
 from convprof.spec import DTYPE_BYTES
 
-__all__ = ["LATENCY_SCHEMA", "report_schema"]
+__all__ = ["LATENCY_SCHEMA", "TRAINING_LATENCY_SCHEMA", "report_schema"]
 
 _COUNT: dict[str, Any] = {"type": "integer", "minimum": 0}
 #: A layer's count that may be unknown (an opaque op's): null then, never 0.
@@ -116,6 +116,54 @@ _LATENCY_ENTRY: dict[str, Any] = {
     },
 }
 
+# A measured training step of one variant on one device: the latency entry's timing fields, its
+# memory the step's peak beside the model's estimate for that device.
+_STEP_MEMORY: dict[str, Any] = {
+    "oneOf": [
+        {"type": "null"},
+        {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["held_bytes", "peak_bytes", "estimate_bytes", "error_percent", "method"],
+            "properties": {
+                "held_bytes": _COUNT
+                | {"description": "Weights, buffers, optimizer state and input, held before the step."},
+                "peak_bytes": _COUNT
+                | {"description": "held_bytes plus the most the step held at once: its measured peak."},
+                "estimate_bytes": _COUNT | {"description": "The modelled peak of the step on this device."},
+                "error_percent": {
+                    "type": "number",
+                    "description": "(estimate_bytes - peak_bytes) / peak_bytes x 100; derived again when "
+                    "a report is read.",
+                },
+                "method": {"enum": ["cuda.max_memory_allocated", "dispatch-tracking"]},
+            },
+        },
+    ]
+}
+_TRAINING_ENTRY: dict[str, Any] = {
+    **_LATENCY_ENTRY,
+    "properties": {
+        **_LATENCY_ENTRY["properties"],
+        "compile_ms": {"type": "null", "description": "A training step is never compiled."},
+        "achieved_flop_per_s": _MAYBE_NUMBER
+        | {"description": "training_flops (forward and backward) / the median step."},
+        "arithmetic_intensity": {"type": "null", "description": "Not modelled for a training step."},
+        "roofline_fraction": {"type": "null", "description": "Not modelled for a training step."},
+        "memory": _STEP_MEMORY,
+    },
+}
+
+_TRAINING_LATENCY: dict[str, Any] = {
+    "description": "Measured training step per device (forward, backward from a fixed gradient, "
+    "optimizer step): its time per step, as latency's, and its peak memory beside the model's; null "
+    "when none was measured, and a device's entry null when it was skipped.",
+    "oneOf": [
+        {"type": "null"},
+        {"type": "object", "additionalProperties": {"oneOf": [_TRAINING_ENTRY, {"type": "null"}]}},
+    ],
+}
+
 _LATENCY: dict[str, Any] = {
     "description": "Measured latency per device (cpu, cuda:0); null when nothing was measured, and a "
     "device's entry null when it was skipped.",
@@ -127,6 +175,8 @@ _LATENCY: dict[str, Any] = {
 
 #: A variant's measured latency, also part of each sweep point.
 LATENCY_SCHEMA = _LATENCY
+#: A variant's measured training step, also part of each sweep point measured with --training.
+TRAINING_LATENCY_SCHEMA = _TRAINING_LATENCY
 
 _LOAD: dict[str, Any] = {"type": "array", "items": _NUMBER, "minItems": 3, "maxItems": 3}
 _MAYBE_TEXT: dict[str, Any] = {"type": ["string", "null"]}
@@ -206,7 +256,7 @@ _ENVIRONMENT: dict[str, Any] = {
 _VARIANT: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
-    "required": [*VARIANT_TOTALS, "latency", "layers"],
+    "required": [*VARIANT_TOTALS, "latency", "training_latency", "layers"],
     "properties": {
         "params": _COUNT | {"description": "Trainable parameters."},
         "macs": _COUNT
@@ -248,6 +298,13 @@ _VARIANT: dict[str, Any] = {
         "latency": _LATENCY,
         "skipped": {
             "description": "Why a device's latency is null, by device; present only when latency was asked.",
+            "type": "object",
+            "additionalProperties": {"type": "string"},
+        },
+        "training_latency": _TRAINING_LATENCY,
+        "training_skipped": {
+            "description": "Why a device's training step is null, by device; present only when a training "
+            "step was measured.",
             "type": "object",
             "additionalProperties": {"type": "string"},
         },

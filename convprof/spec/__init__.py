@@ -78,6 +78,8 @@ class Budgets:
     """Most training memory in bytes."""
     latency_ms: tuple[tuple[str, float], ...] = ()
     """Most median latency in milliseconds per device, e.g. (("cpu", 5.0),), sorted by device."""
+    training_latency_ms: tuple[tuple[str, float], ...] = ()
+    """Most median training step in milliseconds per device, as `latency_ms`."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,8 @@ __all__ = [
     "MAX_POINTS",
     "METRICS",
     "SWEEP_SCHEMA_VERSION",
+    "TRAINING_LATENCY",
+    "TRAINING_METRICS",
     "Axis",
     "AxisFit",
     "AxisValue",
@@ -45,6 +47,7 @@ __all__ = [
     "SweepPoint",
     "batch_axis",
     "build_sweep",
+    "latency_stable",
     "metric_lower_bound",
     "metric_value",
     "point_specs",
@@ -85,6 +88,14 @@ METRICS = (
 )
 #: The measured metric, present with --latency.
 LATENCY = Metric("latency_s", "Latency", "Latency", "seconds")
+#: The analytic metrics of a training step, present with --training: its FLOPs (forward and
+#: backward) and its modelled peak memory.
+TRAINING_METRICS = (
+    Metric("training_flops", "Training FLOPs", "Train FLOPs", "count"),
+    Metric("training_bytes", "Training memory", "Train mem.", "bytes"),
+)
+#: The measured training step, present with --training and --latency.
+TRAINING_LATENCY = Metric("training_latency_s", "Training step", "Step", "seconds")
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,12 +169,19 @@ class Sweep:
     points: tuple[SweepPoint, ...]
     """Every combination of axis values, the last axis varying fastest."""
     metrics: tuple[Metric, ...]
-    """The metrics reported: the analytic ones, then latency when it was measured."""
+    """The metrics reported: the analytic ones (with a training step's when asked), then latency (and
+    the training step's) when measured."""
     fits: tuple[AxisFit, ...]
     """Growth laws along each numeric axis with at least two values."""
 
+    @property
+    def training(self) -> bool:
+        """True when the sweep reports a training step's metrics."""
+        return TRAINING_METRICS[0] in self.metrics
+
     def to_dict(self) -> dict[str, Any]:
         """Return the sweep as JSON-ready data: exact integers, exponents rounded to 6 decimals."""
+        optimizer = {"optimizer": self.points[0].report.optimizer} if self.training and self.points else {}
         return {
             "schema_version": SWEEP_SCHEMA_VERSION,
             "kind": "sweep",
@@ -175,6 +193,7 @@ class Sweep:
                 "batch_size": self.spec.batch_size,
                 "dtype": self.spec.dtype,
             },
+            **optimizer,
             "axes": [
                 {
                     "name": axis.name,
@@ -211,12 +230,17 @@ class Sweep:
             entry["activation_bytes"] = v.activation_bytes
             entry["memory_bytes"] = metric_value(point.report, METRICS[2], name)
             entry["training_bytes"] = v.training_bytes
+            if self.training:
+                entry["training_flops"] = v.training_flops
             if v.lower_bounds:  # present only where opaque ops leave counts unknown
                 entry["unknown_ops"] = v.unknown_ops
                 entry["lower_bounds"] = list(v.lower_bounds)
             if LATENCY in self.metrics:
                 entry["latency"] = v.latency_dict()
                 entry["skipped"] = skip_reason(point.report, name)
+            if TRAINING_LATENCY in self.metrics:
+                entry["training_latency"] = v.training_latency_dict()
+                entry["training_skipped"] = skip_reason(point.report, name, training=True)
             variants[name] = entry
         return {
             "index": point.index,
@@ -238,20 +262,27 @@ class Sweep:
 # -- reading a point's figures ------------------------------------------------------------------------
 
 
-def _measured(report: Report, variant: str) -> DeviceLatency | None:
-    """Return `variant`'s measured result at this point (a sweep measures one device); None if none."""
-    return next(iter(report.variant(variant).latency or ()), None)
+def _results(report: Report, variant: str, training: bool) -> tuple[DeviceLatency, ...]:
+    data = report.variant(variant)
+    return (data.training_latency if training else data.latency) or ()
 
 
-def latency_stable(report: Report, variant: str) -> bool | None:
-    """Return whether `variant`'s measured latency at this point is stable; None when not measured."""
-    result = _measured(report, variant)
+def _measured(report: Report, variant: str, training: bool = False) -> DeviceLatency | None:
+    """Return `variant`'s measured result at this point (a sweep measures one device), of a training
+    step with `training`; None if none."""
+    return next(iter(_results(report, variant, training)), None)
+
+
+def latency_stable(report: Report, variant: str, training: bool = False) -> bool | None:
+    """Return whether `variant`'s measured latency (or training step) at this point is stable; None
+    when not measured."""
+    result = _measured(report, variant, training)
     return None if result is None or result.stats is None else result.stats.stable
 
 
-def skip_reason(report: Report, variant: str) -> str | None:
-    """Return why `variant`'s latency was not measured at this point, or None."""
-    reasons = [r.skipped for r in report.variant(variant).latency or () if r.skipped is not None]
+def skip_reason(report: Report, variant: str, training: bool = False) -> str | None:
+    """Return why `variant`'s latency (or training step) was not measured at this point, or None."""
+    reasons = [r.skipped for r in _results(report, variant, training) if r.skipped is not None]
     return "; ".join(reasons) if reasons else None
 
 
@@ -270,7 +301,11 @@ def metric_value(report: Report, metric: Metric, variant: str) -> int | float | 
     if metric.key == "memory_bytes":
         # Inference memory: weights, buffers and the peak of live activations.
         return v.param_bytes + v.buffer_bytes + v.activation_bytes
-    result = _measured(report, variant)
+    if metric.key == "training_flops":
+        return v.training_flops
+    if metric.key == "training_bytes":
+        return v.training_bytes
+    result = _measured(report, variant, training=metric == TRAINING_LATENCY)
     if result is None or result.stats is None or result.stats.median_ms <= 0:
         return None
     return result.stats.median_ms / 1000
@@ -551,11 +586,18 @@ def build_sweep(
     points: Sequence[tuple[tuple[str, ...], Report]],
     *,
     latency: bool = False,
+    training: bool = False,
 ) -> Sweep:
-    """Gather the points' reports and fit each metric's growth law along each numeric axis."""
+    """Gather the points' reports and fit each metric's growth law along each numeric axis; with
+    `training`, a training step's metrics too (measured with `latency`)."""
     info = SpecInfo(base.name, base.description, base.input, base.batch_size, base.dtype)
     swept = tuple(SweepPoint(i, labels, report) for i, (labels, report) in enumerate(points))
-    metrics = (*METRICS, LATENCY) if latency else METRICS
+    metrics = (
+        *METRICS,
+        *(TRAINING_METRICS if training else ()),
+        *((LATENCY,) if latency else ()),
+        *((TRAINING_LATENCY,) if latency and training else ()),
+    )
     fits = []
     for position, axis in enumerate(axes):
         if not axis.numeric or len(axis.values) < 2:

@@ -31,6 +31,8 @@ _LOOKS = {"dense": (1.6, "o", 1.0), "local": (3.4, "s", 0.55), "conv": (1.4, "^"
 _UNIT_LABELS = {"count": "count", "bytes": "bytes", "seconds": "seconds (median)"}
 #: Resolution of raster output; small enough for a README, sharp enough to read.
 _DPI = 110
+#: Panels side by side before a new row starts (a sweep with --training and --latency has seven).
+_PANELS_PER_ROW = 4
 
 
 def check_plot_path(path: Path) -> str:
@@ -122,10 +124,15 @@ def render_plot(sweep: Sweep, fmt: str) -> bytes:
 
     along = chart_axis(sweep)
     count = len(sweep.metrics)
-    figure = Figure(figsize=(4.2 * count, 3.8), layout="constrained")
-    panels = figure.subplots(1, count, squeeze=False)[0]
+    columns = min(count, _PANELS_PER_ROW)
+    rows = -(-count // columns)
+    figure = Figure(figsize=(4.2 * columns, 3.8 * rows), layout="constrained")
+    panels = figure.subplots(rows, columns, squeeze=False).flatten()
     for index, ax in enumerate(panels):
-        _panel(ax, sweep, index, along)
+        if index < count:
+            _panel(ax, sweep, index, along)
+        else:
+            ax.set_visible(False)  # a grid's last row may have room to spare
     others = [a for i, a in enumerate(sweep.axes) if i != along]
     if others:
         # The other axes' values tell the lines of one colour apart: one legend of line styles.

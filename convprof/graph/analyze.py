@@ -8,8 +8,8 @@ from convprof.graph.layout import input_layouts, node_layouts
 from convprof.graph.training import OPTIMIZERS, training_cost
 from convprof.graph.variants import VARIANTS, transform
 from convprof.kinds import ReceptiveField, ShapeError, lookup
-from convprof.kinds.strides import Layout
 from convprof.kinds.base import prod
+from convprof.kinds.strides import Layout
 from convprof.report import SCHEMA_VERSION, LayerReport, Report, SpecInfo, VariantReport
 from convprof.spec import ModelSpec
 

@@ -217,43 +217,37 @@ def _bound(spec: ModelSpec, variant: str) -> float:
     return bound
 
 
+def assert_trains_as_modelled(
+    spec: ModelSpec, optimizer: str, label: str, variants: tuple[str, ...] = VARIANTS
+) -> None:
+    """What autograd keeps equals what the report says, for each variant, and so does the peak of a
+    step (from above, within `_bound`, for the kinds modelled so)."""
+    report = analyze(spec, optimizer)
+    for variant in variants:
+        torch.manual_seed(0)
+        model = build_model(spec, variant)
+        x = torch.randn((spec.batch_size, *spec.input))
+        counted = report.variant(variant)
+        where = f"{label} {variant} {optimizer}"
+        assert counted.saved_activation_bytes == saved_bytes(model.train(), x), where
+        measured = step_peak(model, x, optimizer)
+        bound = _bound(spec, variant)
+        assert measured <= counted.training_bytes <= measured * (1 + bound), (
+            f"{where}: modelled {counted.training_bytes:,}, measured {measured:,}"
+        )
+
+
 @pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel:UserWarning")
 @pytest.mark.parametrize("case", KIND_CASES, ids=_case_id)
 def test_every_kind_keeps_and_peaks_as_torch_does(case: tuple[tuple[int, ...], Any]) -> None:
-    shape, layer = case
     for where, spec in _networks(*case):
-        report = analyze(spec, "sgd")
-        for variant in VARIANTS:
-            torch.manual_seed(0)
-            model = build_model(spec, variant)
-            x = torch.randn((BATCH, *shape))
-            counted = report.variant(variant)
-            label = f"{variant} {where} {layer}"
-            assert counted.saved_activation_bytes == saved_bytes(model.train(), x), label
-            measured = step_peak(model, x, "sgd")
-            bound = _bound(spec, variant)
-            assert measured <= counted.training_bytes <= measured * (1 + bound), (
-                f"{label}: modelled {counted.training_bytes:,}, measured {measured:,}"
-            )
+        assert_trains_as_modelled(spec, "sgd", f"{where} {case[1]}")
 
 
 @pytest.mark.parametrize("case", LAYOUT_CASES, ids=lambda case: "-".join(str(layer) for layer in case[1]))
 def test_layouts_decide_views_and_copies_as_in_torch(case: tuple[tuple[int, ...], list[Any]]) -> None:
-    shape, layers = case
-    for where, spec in _networks(shape, layers):
-        report = analyze(spec, "sgd")
-        for variant in VARIANTS:
-            torch.manual_seed(0)
-            model = build_model(spec, variant)
-            x = torch.randn((BATCH, *shape))
-            counted = report.variant(variant)
-            label = f"{variant} {where} {layers}"
-            assert counted.saved_activation_bytes == saved_bytes(model.train(), x), label
-            measured = step_peak(model, x, "sgd")
-            bound = _bound(spec, variant)
-            assert measured <= counted.training_bytes <= measured * (1 + bound), (
-                f"{label}: modelled {counted.training_bytes:,}, measured {measured:,}"
-            )
+    for where, spec in _networks(*case):
+        assert_trains_as_modelled(spec, "sgd", f"{where} {case[1]}")
 
 
 def test_every_public_kind_has_a_training_case() -> None:
@@ -342,16 +336,7 @@ BLOCKS: list[Any] = [
 @pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
 def test_block_forms_keep_and_peak_as_torch_does(layers: list[Any], optimizer: str) -> None:
     spec = make_spec((3, 6, 6), [*layers, "flatten", {"linear": {"out_features": 3}}], batch_size=BATCH)
-    report = analyze(spec, optimizer)
-    for variant in VARIANTS:
-        torch.manual_seed(0)
-        model = build_model(spec, variant)
-        x = torch.randn((BATCH, 3, 6, 6))
-        counted = report.variant(variant)
-        assert counted.saved_activation_bytes == saved_bytes(model.train(), x), variant
-        measured = step_peak(model, x, optimizer)
-        bound = _bound(spec, variant)
-        assert measured <= counted.training_bytes <= measured * (1 + bound), variant
+    assert_trains_as_modelled(spec, optimizer, "block")
 
 
 def _example(name: str) -> ModelSpec:
@@ -392,19 +377,7 @@ ALL_EXAMPLES = (
 def _check_example(name: str, variants: tuple[str, ...], optimizers: tuple[str, ...]) -> None:
     spec = _example(name)
     for optimizer in optimizers:
-        report = analyze(spec, optimizer)
-        for variant in variants:
-            torch.manual_seed(0)
-            model = build_model(spec, variant)
-            x = torch.randn((spec.batch_size, *spec.input))
-            counted = report.variant(variant)
-            assert counted.saved_activation_bytes == saved_bytes(model.train(), x), (name, variant)
-            measured = step_peak(model, x, optimizer)
-            bound = _bound(spec, variant)
-            label = (
-                f"{name} {variant} {optimizer}: modelled {counted.training_bytes:,}, measured {measured:,}"
-            )
-            assert measured <= counted.training_bytes <= measured * (1 + bound), label
+        assert_trains_as_modelled(spec, optimizer, name, variants)
 
 
 @pytest.mark.parametrize("name", sorted(QUICK_EXAMPLES))

@@ -37,13 +37,13 @@ from convprof.spec.parse import parse_spec
 from tests import importable_models as models
 from tests.conftest import ROOT
 from tests.test_fuzz import (
-    _PLACEHOLDER,
     FUZZ,
     HOSTILE_SCALARS,
     POSITIONED,
     SPEC_COMMANDS,
     _assert_one_line_or_success,
     _paths,
+    _with_raw,
 )
 
 MODELS_FILE = "tests/importable_models.py"
@@ -724,12 +724,7 @@ OPAQUE_DOCUMENT = {
 def test_hostile_values_in_an_opaque_layer_end_cleanly(
     path: tuple[object, ...], scalar: str, command: str, tmp_path: Path
 ) -> None:
-    document = json.loads(json.dumps(OPAQUE_DOCUMENT))
-    parent = document
-    for key in path[:-1]:
-        parent = parent[key]
-    parent[path[-1]] = _PLACEHOLDER
-    text = json.dumps(document, indent=1).replace(json.dumps(_PLACEHOLDER), scalar)
+    text = _with_raw(OPAQUE_DOCUMENT, path, scalar)
     spec = tmp_path / "spec.yaml"
     spec.write_text(text, encoding="utf-8")
     result = CliRunner().invoke(cli, [arg.format(spec=spec) for arg in SPEC_COMMANDS[command]])

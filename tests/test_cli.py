@@ -16,11 +16,13 @@ from rich.console import Console
 
 from convprof.cli import cli
 from convprof.graph.analyze import analyze
+from convprof.graph.variants import VARIANTS
 from convprof.render.table import render_compare
 from convprof.spec.examples import read_example
 from convprof.spec.parse import parse_spec
 from convprof.spec.sources import load_spec
 from tests.conftest import SPECS
+from tests.reports import environment, measured
 
 EXAMPLES = [
     "why_convolutions",
@@ -56,6 +58,20 @@ def test_table_golden(name: str, golden) -> None:
     console = Console(file=buffer, width=100, no_color=True, force_terminal=False)
     render_compare(analyze(load_spec(name)), console, layers=name != "mobilenet_v1")
     golden(f"compare_{name}.txt", buffer.getvalue())
+
+
+def test_the_layers_table_starts_after_an_empty_line_when_measured_notes_precede_it() -> None:
+    report = measured(
+        analyze(load_spec("lenet5")),
+        {v: {"cpu": 1.5} for v in VARIANTS},
+        environment("Test CPU", 1, "2.13.0"),
+    )
+    buffer = StringIO()
+    render_compare(report, Console(file=buffer, width=100, no_color=True), layers=True)
+    lines = [line.rstrip() for line in buffer.getvalue().splitlines()]
+    title = lines.index("Layers (conv variant)")
+    assert lines[title - 1] == ""
+    assert any(line.startswith("Measured with torch 2.13.0") for line in lines[:title])
 
 
 @pytest.mark.parametrize("fmt", ["json", "markdown", "csv"])

@@ -681,6 +681,16 @@ FULL_DOCUMENT = _full_document()
 _PLACEHOLDER = "@@hostile@@"
 
 
+def _with_raw(document: Any, path: tuple[Any, ...], raw: str) -> str:
+    """Return `document` as JSON text with the value at `path` replaced by the raw text `raw`."""
+    document = json.loads(json.dumps(document))
+    parent = document
+    for key in path[:-1]:
+        parent = parent[key]
+    parent[path[-1]] = _PLACEHOLDER
+    return json.dumps(document, indent=1).replace(json.dumps(_PLACEHOLDER), raw)
+
+
 def _assert_one_line_or_success(code: int, stdout: str, stderr: str) -> None:
     assert code in (0, 1, 2), stderr
     assert "Traceback" not in stderr
@@ -701,12 +711,7 @@ def _assert_one_line_or_success(code: int, stdout: str, stderr: str) -> None:
 def test_hostile_numbers_in_any_spec_field_end_cleanly(
     path: tuple[Any, ...], scalar: str, command: str, tmp_path: Path
 ) -> None:
-    document = json.loads(json.dumps(FULL_DOCUMENT))
-    parent = document
-    for key in path[:-1]:
-        parent = parent[key]
-    parent[path[-1]] = _PLACEHOLDER
-    text = json.dumps(document, indent=1).replace(json.dumps(_PLACEHOLDER), scalar)
+    text = _with_raw(FULL_DOCUMENT, path, scalar)
     spec = tmp_path / "spec.yaml"
     spec.write_text(text, encoding="utf-8")
     args = [arg.format(spec=spec) for arg in SPEC_COMMANDS[command]]
@@ -803,15 +808,8 @@ HOSTILE_JSON = st.sampled_from(
 def test_hostile_values_in_any_report_field_exit_2_located(
     path: tuple[Any, ...], value: str, command: str, tmp_path: Path
 ) -> None:
-    document = json.loads(json.dumps(REPORT))
-    parent = document
-    for key in path[:-1]:
-        parent = parent[key]
-    parent[path[-1]] = _PLACEHOLDER
     broken = tmp_path / "broken.json"
-    broken.write_text(
-        json.dumps(document, indent=1).replace(json.dumps(_PLACEHOLDER), value), encoding="utf-8"
-    )
+    broken.write_text(_with_raw(REPORT, path, value), encoding="utf-8")
     good = tmp_path / "good.json"
     good.write_text(json.dumps(REPORT), encoding="utf-8")
     args = [a.format(report=good, broken=broken, spec="why_convolutions") for a in REPORT_COMMANDS[command]]

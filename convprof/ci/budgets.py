@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from convprof.errors import ConvprofError, SpecError, UsageError
 from convprof.quantity import parse_bytes, parse_count, parse_milliseconds, parse_percent
+from convprof.report import LOWER_BOUND_MARK
 from convprof.report.stats import IQR_WARN_THRESHOLD, ROUND_SPREAD_THRESHOLD, UNSTABLE_MARK
 from convprof.spec import Budgets, yamlnode
 from convprof.spec.args import describe
@@ -59,8 +60,6 @@ LATENCY_PREFIX = "latency_ms."
 TRAINING_LATENCY_PREFIX = "training_latency_ms."
 #: The budgets of measured times, by key (in a spec's `budgets:`, a Budgets field): what they time.
 LATENCY_BUDGETS = {"latency_ms": "latency", "training_latency_ms": "training step"}
-#: Before a value that is a lower bound (a total leaving opaque ops' unknown counts out).
-LOWER_BOUND_MARK = ">="
 
 
 class BudgetExceeded(ConvprofError):

@@ -236,6 +236,15 @@ def training_cost(
     outputs: list[_Storage] = []
     kept: list[list[_Storage]] = []
     everything_kept: dict[int, _Storage] = {}
+
+    def retire(index: int) -> None:
+        """Let go of an output nothing reads any more (and, off the graph, of what it kept)."""
+        memory.release(outputs[index])
+        if not nodes[index].in_graph:  # its autograd graph dies with it
+            for storage in kept[index]:
+                memory.release(storage)
+            kept[index] = []
+
     for node in nodes:
         sources = [network_input if i < 0 else outputs[i] for i in node.spec.inputs]
         record = node.autograd
@@ -262,15 +271,6 @@ def training_cost(
             for storage in keeps:
                 everything_kept[id(storage)] = storage
         kept.append(keeps)
-
-        def retire(index: int) -> None:
-            """Let go of an output nothing reads any more (and, off the graph, of what it kept)."""
-            memory.release(outputs[index])
-            if not nodes[index].in_graph:  # its autograd graph dies with it
-                for storage in kept[index]:
-                    memory.release(storage)
-                kept[index] = []
-
         for i in node.spec.inputs:
             if i >= 0:
                 readers[i] -= 1

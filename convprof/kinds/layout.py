@@ -299,9 +299,7 @@ class Reshape(_View):
 
     def aliases_input(self, args: ReshapeArgs, training: bool, layout: Layout | None = None) -> bool:
         # torch views the input where its new shape splits or merges runs of adjacent memory, else copies.
-        if layout is None:
-            return True
-        return layout.view((layout.shape[0], *self.output_shape(args, layout.shape[1:]))) is not None
+        return layout is None or layout.views_sample(self.output_shape(args, layout.shape[1:]))
 
     def node_layout(
         self, args: Any, in_shapes: tuple[Shape, ...], out_shape: Shape, layouts: tuple[Layout, ...]

@@ -182,9 +182,7 @@ class Flatten(UnaryKind):
 
     def aliases_input(self, args: FlattenArgs, training: bool, layout: Layout | None = None) -> bool:
         # torch views the input where the merged dimensions lie one after another, else copies.
-        if layout is None:
-            return True
-        return layout.view((layout.shape[0], *self.output_shape(args, layout.shape[1:]))) is not None
+        return layout is None or layout.views_sample(self.output_shape(args, layout.shape[1:]))
 
     def node_layout(
         self, args: FlattenArgs, in_shapes: tuple[Shape, ...], out_shape: Shape, layouts: tuple[Layout, ...]

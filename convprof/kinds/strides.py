@@ -109,6 +109,10 @@ class Layout:
             return None
         return Layout(shape, tuple(new_strides))
 
+    def views_sample(self, sample: tuple[int, ...]) -> bool:
+        """Return whether torch can view each sample as `sample` (the batch kept) without a copy."""
+        return self.view((self.shape[0], *sample)) is not None
+
     def reshape(self, shape: tuple[int, ...]) -> Layout:
         """Return the layout torch's reshape gives: a view where it can be, a contiguous copy otherwise."""
         return self.view(shape) or Layout.contiguous(shape)

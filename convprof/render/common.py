@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from fractions import Fraction
 
 from convprof.render.latency import (
@@ -12,7 +13,7 @@ from convprof.render.latency import (
     training_devices,
     training_measured_columns,
 )
-from convprof.report import LayerReport, Report, VariantReport
+from convprof.report import LOWER_BOUND_MARK, LayerReport, Report, VariantReport
 from convprof.units import format_bytes, format_count, format_ratio, format_shape, plural
 
 __all__ = [
@@ -45,8 +46,6 @@ CONVENTION = (
 )
 
 
-#: Before a total that leaves unknown counts out (an opaque op's): the true value is at least this.
-LOWER_BOUND_MARK = ">="
 #: In place of a count convprof does not know (an opaque op's MACs): never a 0.
 UNKNOWN_MARK = "unknown"
 #: Opaque layers a note names before it says how many more there are.
@@ -307,9 +306,9 @@ def _block_row(
         f"{count} layer{'s' if count != 1 else ''}",
         format_shape(last.output_shape),
         format_count(sum(m[0].params for m in members)),
-        _block_macs([m[0] for m in members]),
+        _block_sum([m[0].macs for m in members], format_count),
         "",
-        _block_saved([m[0] for m in members]),
+        _block_sum([m[0].saved_bytes for m in members], format_bytes, blank_zero=True),
         _rf(last),
         "",
         format_count(local) if changed else "",
@@ -317,22 +316,15 @@ def _block_row(
     ]
 
 
-def _block_saved(layers: list[LayerReport]) -> str:
-    """A block's bytes kept for the backward: the sum, marked as a lower bound when a layer's are unknown."""
-    known = [layer.saved_bytes for layer in layers if layer.saved_bytes is not None]
+def _block_sum(values: list[int | None], fmt: Callable[[int], str], *, blank_zero: bool = False) -> str:
+    """A block's total of its layers' `values`, marked as a lower bound when some are unknown (None);
+    with `blank_zero`, an exact 0 is left blank."""
+    known = [value for value in values if value is not None]
     if not known:
         return UNKNOWN_MARK
-    mark = LOWER_BOUND_MARK if len(known) < len(layers) else ""
-    return mark + format_bytes(sum(known)) if sum(known) or mark else ""
-
-
-def _block_macs(layers: list[LayerReport]) -> str:
-    """A block's MACs: the sum, marked as a lower bound when a layer's are unknown."""
-    known = [layer.macs for layer in layers if layer.macs is not None]
-    if not known:
-        return UNKNOWN_MARK
-    mark = LOWER_BOUND_MARK if len(known) < len(layers) else ""
-    return mark + format_count(sum(known))
+    mark = LOWER_BOUND_MARK if len(known) < len(values) else ""
+    total = sum(known)
+    return "" if blank_zero and not total and not mark else mark + fmt(total)
 
 
 def layer_rows(report: Report, depth: int | None = None, indent: str = "  ") -> list[list[str]]:

@@ -8,6 +8,7 @@ from rich.table import Table
 
 from convprof.ci.diff import LayerChange, MetricChange, ReportDiff
 from convprof.render.console import fitted, print_prose
+from convprof.report import LOWER_BOUND_MARK
 
 __all__ = ["diff_markdown", "layer_rows", "render_diff", "total_rows"]
 
@@ -18,17 +19,13 @@ _TOTAL_COLUMNS = ("Variant", "Metric", "Old", "New", "Change")
 _LAYER_COLUMNS = ("Layer", "Status", "Position", "Changes")
 
 
-#: Before a total that is a lower bound (it leaves opaque ops' unknown counts out).
-_LOWER_BOUND_MARK = ">="
-
-
 def _value(value: int | float | str | None, lower_bound: bool = False) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
         return f"{value:.3f}"
     if isinstance(value, int):
-        return f"{_LOWER_BOUND_MARK if lower_bound else ''}{value:,}"
+        return f"{LOWER_BOUND_MARK if lower_bound else ''}{value:,}"
     return value
 
 

@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from convprof.graph.variants import VARIANTS
-from convprof.render.common import CONVENTION
+from convprof.render.common import CONVENTION, LOWER_BOUND_MARK
 from convprof.render.console import fits, fitted, print_prose
 from convprof.render.jsonfmt import dumps
 from convprof.render.latency import UNSTABLE_MARK, unstable_note
@@ -63,8 +63,6 @@ def _notes(sweep: Sweep) -> list[str]:
 BENT_BY = 0.1
 #: Sparkline levels, lowest first.
 _BLOCKS = "▁▂▃▄▅▆▇█"
-#: Before a value that is a lower bound (MACs leaving opaque ops' unknown counts out).
-LOWER_BOUND_MARK = ">="
 #: Colour of each variant in the chart (and the plot).
 VARIANT_STYLES = {"dense": "red", "local": "yellow", "conv": "green"}
 

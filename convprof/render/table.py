@@ -145,6 +145,8 @@ def render_compare(
         ends_with_table = _measured(report, console)
     if layers:
         table, hidden = _layers(report, console, depth)
+        if not ends_with_table:  # measured notes: the table starts a section of its own
+            console.print()
         console.print(table)
         ends_with_table = not hidden
         if hidden:

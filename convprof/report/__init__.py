@@ -10,6 +10,7 @@ from convprof.report.results import DeviceLatency, Environment, ReportDataError
 
 __all__ = [
     "LAYER_FIELDS",
+    "LOWER_BOUND_MARK",
     "LOWER_BOUND_TOTALS",
     "SCHEMA_VERSION",
     "VARIANT_TOTALS",
@@ -41,6 +42,11 @@ VARIANT_TOTALS = (
 )
 #: Totals that sum a count some layers may leave unknown (an opaque op's): lower bounds when they do.
 #: Parameters, buffers and memory are always exact.
+#: Before a value that is a lower bound (a total leaving opaque ops' unknown counts out): the true
+#: value is at least this. Every human-readable output writes it.
+LOWER_BOUND_MARK = ">="
+
+
 LOWER_BOUND_TOTALS = (
     "macs",
     "flops",

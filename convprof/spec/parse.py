@@ -7,6 +7,7 @@ A spec writes its network as a list of layers and blocks; the parser expands the
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import MISSING, dataclass, fields
@@ -28,6 +29,10 @@ _TOP_KEYS = ("name", "description", "input", "batch_size", "dtype", "layers", "b
 _INFERRED = ("in_channels", "in_features", "num_features", "num_channels")
 #: Ranks an input may have: (C,), (C, L), (C, H, W), (C, D, H, W).
 _MAX_INPUT_RANK = 4
+#: How `input` may be written, for messages.
+_INPUT_FORMS = "a list such as [3, 32, 32] or sizes joined by x such as 3x32x32 (channels first, 1 to 4 sizes)"
+#: One size in `input: 3x32x32`.
+_DIGITS = re.compile(r"\d{1,100}")
 #: Nodes a spec may expand to: repeats multiply, and counting must stay fast whatever a spec says.
 MAX_NODES = 20_000
 #: What `from` calls the network's input.
@@ -163,13 +168,20 @@ class _Parser:
         return ModelSpec(name, description, shape, batch_size, dtype, tuple(self.nodes), self.path, budgets)
 
     def input(self, node: Node) -> Shape:
-        if not isinstance(node, Sequence) or not 1 <= len(node.items) <= _MAX_INPUT_RANK:
-            raise self.error(
-                node,
-                f"`input` must be one sample's shape as a list, e.g. [3, 32, 32] "
-                f"(channels, height, width), got {describe(node)}",
-            )
-        shape = tuple(self.field("input", positive_int, item) for item in node.items)
+        if isinstance(node, Scalar) and node.tag in ("str", "int"):
+            # `3x32x32`, as `--input` takes it (and a bare size for a 1-D input).
+            parts = [part.strip() for part in re.split(r"[x,]", node.text.strip().lower())]
+            if 1 <= len(parts) <= _MAX_INPUT_RANK and all(_DIGITS.fullmatch(part) for part in parts):
+                items: tuple[Node, ...] = tuple(
+                    Scalar(int(part), part, "int", False, node.line, node.column) for part in parts
+                )
+            else:
+                raise self.error(node, f"`input` must be one sample's shape, {_INPUT_FORMS}, got {describe(node)}")
+        elif isinstance(node, Sequence) and 1 <= len(node.items) <= _MAX_INPUT_RANK:
+            items = tuple(node.items)
+        else:
+            raise self.error(node, f"`input` must be one sample's shape, {_INPUT_FORMS}, got {describe(node)}")
+        shape = tuple(self.field("input", positive_int, item) for item in items)
         if prod(shape) > MAX_INT:
             raise self.error(node, f"`input` has {_too_many(shape)}")
         return shape

@@ -117,7 +117,7 @@ def _measured(report: Report, console: Console) -> bool:
         console.print(fitted(table, console, keys=2))
     lines = measured_notes(report)
     for line in lines:
-        console.print(line, style="dim")
+        print_prose(console, line, style="dim")
     return not lines
 
 

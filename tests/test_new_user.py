@@ -80,3 +80,106 @@ def test_a_model_file_that_does_not_exist_is_said_so(tmp_path: Path) -> None:
     assert result.stderr == (
         "convprof: error: models.py:net: models.py is a directory; give the path of a Python file in it\n"
     )
+
+
+# -- messages that say how to fix a spec --------------------------------------------------------------
+
+RESIDUAL_UNPADDED = """\
+input: [3, 32, 32]
+layers:
+  - conv2d: {out_channels: 8, kernel_size: 3, padding: 1}
+  - residual:
+      body:
+        - conv2d: {out_channels: 8, kernel_size: 3, padding: 1}
+        - relu
+        - conv2d: {out_channels: 8, kernel_size: 3}
+        - relu
+"""
+RESIDUAL_STRIDED = """\
+input: [8, 32, 32]
+layers:
+  - residual:
+      body:
+        - conv2d: {out_channels: 16, kernel_size: 3, stride: 2, padding: 1}
+        - relu
+        - conv2d: {out_channels: 16, kernel_size: 3, padding: 1}
+"""
+RESIDUAL_WIDER = """\
+input: [8, 32, 32]
+layers:
+  - residual:
+      body:
+        - conv2d: {out_channels: 8, kernel_size: 3, padding: 1}
+        - conv2d: {out_channels: 16, kernel_size: 1, name: expand}
+        - relu
+"""
+BRANCHES_POOLED = """\
+input: [8, 32, 32]
+layers:
+  - branches:
+      paths:
+        - [conv2d: {out_channels: 16, kernel_size: 1}]
+        - [relu, maxpool2d: {kernel_size: 2}]
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            RESIDUAL_UNPADDED,
+            "8:11: layers.1.residual.body.2 conv2d makes 8x30x30 of 8x32x32, which the residual block cannot "
+            "add to its shortcut's 8x32x32; give it padding so that it keeps its input's size "
+            "(padding: same, with stride 1)",
+        ),
+        (
+            RESIDUAL_STRIDED,
+            "5:11: layers.0.residual.body.0 conv2d makes 16x16x16 of 8x32x32, which the residual block "
+            "cannot add to its shortcut's 8x32x32; project the shortcut to 16x16x16: shortcut: "
+            "[conv2d: {out_channels: 16, kernel_size: 1, stride: 2}]",
+        ),
+        (
+            RESIDUAL_WIDER,
+            "6:11: layers.0.residual.body.1 conv2d makes 16x32x32 of 8x32x32, which the residual "
+            "block cannot add to its shortcut's 8x32x32; give it out_channels: 8; or project the shortcut "
+            "to 16x32x32: shortcut: [conv2d: {out_channels: 16, kernel_size: 1}]",
+        ),
+        (
+            BRANCHES_POOLED,
+            "6:18: layers.0.branches.paths.1.1 maxpool2d makes 8x16x16 of 8x32x32, which the branches block "
+            "cannot concatenate with the first path's 16x32x32; every dimension but the one joined must "
+            "be equal: make it keep its input's size",
+        ),
+    ],
+    ids=["unpadded", "strided", "wider", "branches"],
+)
+def test_a_block_that_cannot_merge_names_the_layer_that_made_the_shape(
+    text: str, message: str, tmp_path: Path
+) -> None:
+    spec = _spec(tmp_path, text)
+    result = _run("compare", str(spec), "--no-latency")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == f"convprof: error: {spec}:{message}\n"
+
+
+@pytest.mark.parametrize(
+    ("input_shape", "kind", "hint"),
+    [
+        ("[3, 32]", "maxpool", "(did you mean maxpool1d? the input here is 1-D)"),
+        ("[3, 32, 32]", "maxpool", "(did you mean maxpool2d? the input here is 2-D)"),
+        ("[3, 8, 32, 32]", "conv", "(did you mean conv3d? the input here is 3-D)"),
+        ("[3, 32, 32]", "batchnorm", "(did you mean batchnorm2d? the input here is 2-D)"),
+        ("[3, 32, 32]", "maxpool3", "(did you mean maxpool2d?)"),  # the kinds of the input's rank first
+        ("[3, 32, 32]", "se", "(squeeze-and-excitation is a gate block: - gate: {body: [...]})"),
+        ("[3, 32, 32]", "fc", "(did you mean linear?)"),
+        ("[3, 32, 32]", "bn", "(did you mean batchnorm2d?)"),
+        ("[3, 32, 32]", "conv2x", "(did you mean conv2d?)"),
+    ],
+)
+def test_an_unknown_kind_is_suggested_by_the_inputs_rank_first(
+    input_shape: str, kind: str, hint: str, tmp_path: Path
+) -> None:
+    spec = _spec(tmp_path, f"input: {input_shape}\nlayers:\n  - {kind}: {{kernel_size: 2}}\n")
+    result = _run("compare", str(spec), "--no-latency")
+    assert result.returncode == 2
+    assert result.stderr == f"convprof: error: {spec}:3:5: unknown layer kind {kind!r} {hint}\n"

@@ -9,6 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
+
+from convprof.cli import cli
 
 CONVPROF = [sys.executable, "-m", "convprof"]
 
@@ -183,3 +186,81 @@ def test_an_unknown_kind_is_suggested_by_the_inputs_rank_first(
     result = _run("compare", str(spec), "--no-latency")
     assert result.returncode == 2
     assert result.stderr == f"convprof: error: {spec}:3:5: unknown layer kind {kind!r} {hint}\n"
+
+
+# -- a legend under each table ----------------------------------------------------------------------
+
+#: A spec whose conv variant holds an opaque op with parameters: lower bounds and a `?` ratio.
+OPAQUE_SPEC = """\
+name: opaque_net
+input: [3, 8, 8]
+layers:
+  - conv2d: {name: conv, out_channels: 8, kernel_size: 3, padding: 1}
+  - flatten: {name: flatten, start_dim: 2}
+  - opaque:
+      name: attn
+      op: torch.nn.MultiheadAttention
+      input_shapes: [[8, 64]]
+      output_shape: [8, 64]
+      params: 16640
+  - flatten: {name: flatten_1}
+  - linear: {name: fc, out_features: 10}
+"""
+LEGEND_STARTS = ("vs conv: ", "Backward: ", "Act.: ")
+
+
+def _compare(*args: str, columns: int = 200) -> str:
+    result = CliRunner().invoke(cli, ["compare", *args, "--no-latency"], env={"COLUMNS": str(columns)})
+    assert result.exit_code == 0, result.stderr
+    return result.stdout
+
+
+def _paragraphs(text: str) -> list[str]:
+    return [" ".join(part.split()) for part in text.split("\n\n") if part.strip()]
+
+
+def test_a_legend_under_each_table_says_what_its_columns_mean() -> None:
+    text = _compare("lenet5", "--layers")
+    paragraphs = _paragraphs(text)
+    legends = [p for p in paragraphs if p.startswith(LEGEND_STARTS)]
+    assert legends == [
+        "vs conv: ratio to the conv variant; Weights: parameter bytes; Peak act.: activation memory's peak "
+        "in inference.",
+        "Backward: its FLOPs; Saved act.: kept for backward; Optimizer: its state; Peak memory: the step's, "
+        "weights included.",
+        "Act.: output; Saved: for backward; RF: receptive field; Fan-in: inputs per unit; Local p., Dense "
+        "p.: as local, dense.",
+    ]
+    # Each directly under its table: the paragraph before it is the table's rule and rows.
+    for legend in legends:
+        assert "────" in paragraphs[paragraphs.index(legend) - 1]
+    markdown = _compare("lenet5", "--layers", "--format", "markdown")
+    assert [
+        line[1:-1] for line in markdown.splitlines() if line.startswith(tuple("_" + s for s in LEGEND_STARTS))
+    ] == (legends)
+
+
+@pytest.mark.parametrize("fmt", ["table", "markdown"])
+def test_no_legend_drops_the_legends_and_nothing_else(fmt: str) -> None:
+    with_legend = _compare("lenet5", "--layers", "--format", fmt)
+    without = _compare("lenet5", "--layers", "--format", fmt, "--no-legend")
+    kept = [p for p in with_legend.split("\n\n") if not p.strip().lstrip("_").startswith(LEGEND_STARTS)]
+    assert without == "\n\n".join(kept)
+    assert not any(p.lstrip("_").startswith(LEGEND_STARTS) for p in _paragraphs(without))
+
+
+def test_a_legend_explains_only_the_columns_shown() -> None:
+    narrow = _paragraphs(_compare("lenet5", "--layers", columns=100))
+    (layers,) = [p for p in narrow if p.startswith("Act.: ")]
+    assert (
+        layers == "Act.: output; RF: receptive field; Local p., Dense p.: as local, dense."
+    )  # Saved, Fan-in hidden
+    assert any(p.startswith("Narrow terminal: Saved, Fan-in hidden") for p in narrow)
+
+
+def test_the_training_tables_question_mark_is_explained_where_it_appears(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, OPAQUE_SPEC)
+    training = next(p for p in _paragraphs(_compare(str(spec))) if p.startswith("Backward: "))
+    assert training.endswith("; ?: no ratio of a lower bound to an exact figure.")
+    plain = next(p for p in _paragraphs(_compare("lenet5")) if p.startswith("Backward: "))
+    assert "?" not in plain

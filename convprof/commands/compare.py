@@ -62,6 +62,12 @@ def layers_note(spec: ModelSpec) -> str:
     help="Per-layer table as a tree folded below depth N: each block nested deeper is one row with "
     "its totals (0: top-level layers and blocks). Shows the table.",
 )
+@click.option(
+    "--legend/--no-legend",
+    "show_legend",
+    default=True,
+    help="A line under each table (table and markdown) saying what its columns mean.",
+)
 @optimizer_option
 @click.option("--batch-size", type=click.IntRange(min=1), help="Override the spec's batch_size.")
 @click.option("--dtype", type=click.Choice(list(DTYPE_BYTES)), help="Override the spec's dtype.")
@@ -108,6 +114,7 @@ def compare(
     output: Path | None,
     layers: bool | None,
     depth: int | None,
+    show_legend: bool,
     optimizer: str,
     batch_size: int | None,
     dtype: str | None,
@@ -203,4 +210,5 @@ def compare(
 
     from convprof.render.formats import compare_renderers
 
-    deliver_result(report, compare_renderers(layers=show_layers, layers_note=note, depth=depth), fmt, output)
+    renderers = compare_renderers(layers=show_layers, layers_note=note, depth=depth, show_legend=show_legend)
+    deliver_result(report, renderers, fmt, output)

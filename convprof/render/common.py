@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from fractions import Fraction
 
@@ -22,6 +23,7 @@ __all__ = [
     "UNKNOWN_MARK",
     "bound_ratio",
     "layer_columns",
+    "legend",
     "layer_row",
     "layer_rows",
     "marked_bytes",
@@ -150,6 +152,76 @@ def notes(report: Report) -> list[str]:
             "in every variant."
         )
     return lines + opaque_notes(report)
+
+
+#: What each table's columns mean, for the one-line legend under it (`--no-legend` leaves it out).
+#: Headers are keyed without their device (`Latency (cpu)` is `Latency`); only the columns a table
+#: shows are explained.
+_LEGENDS: dict[str, dict[str, str]] = {
+    "summary": {
+        "vs conv": "ratio to the conv variant",
+        "Weights": "parameter bytes",
+        "Peak act.": "activation memory's peak in inference",
+        "Latency": "median call",
+        "IQR": "middle half's spread / median",
+    },
+    "training": {
+        "Backward": "its FLOPs",
+        "Saved act.": "kept for backward",
+        "Optimizer": "its state",
+        "Peak memory": "the step's, weights included",
+        "Step": "median step",
+        "FLOP/s": "its training FLOP/s",
+        "Measured peak": "torch's peak",
+        "Model error": "(model - measured) / measured",
+    },
+    "layers": {
+        "Act.": "output",
+        "Saved": "for backward",
+        "RF": "receptive field",
+        "Fan-in": "inputs per unit",
+        "Local p., Dense p.": "as local, dense",
+        "Local p.": "local params",
+        "Dense p.": "dense params",
+    },
+    "Latency per call": {
+        "p10": "10th percentile",
+        "p90": "90th",
+        "Min": "fastest sample",
+        "First call": "timed apart",
+        "Samples": "timed blocks",
+    },
+    "Throughput and memory (measured)": {
+        "FLOP/B": "FLOPs per byte moved",
+        "Roofline": "share of the calibrated bound",
+        "Peak act.": "measured",
+        "Estimate": "modelled",
+    },
+    "Training step per call": {
+        "IQR": "middle half's spread / median",
+        "p10": "10th percentile",
+        "p90": "90th",
+        "First step": "timed apart",
+        "Held": "weights, buffers, optimizer state and input",
+        "Estimate": "modelled peak",
+    },
+}
+#: Marks a cell may carry, and what the legend says of them when some cell does.
+_MARKS = {"?": "?: no ratio of a lower bound to an exact figure"}
+
+
+def legend(table: str, headers: list[str], rows: list[list[str]]) -> str:
+    """Return the one-line legend of `table` (a key of _LEGENDS): its shown columns, then its marks."""
+    meanings = _LEGENDS[table]
+    shown = [header.split("\n")[0] if "\n(" in header else header.replace("\n", " ") for header in headers]
+    # Two columns said at once where both are shown (the local and dense variants' parameters).
+    for first, second in itertools.pairwise(list(shown)):
+        if f"{first}, {second}" in meanings:
+            shown[shown.index(first) : shown.index(second) + 1] = [f"{first}, {second}"]
+    parts = [f"{header}: {meanings[header]}" for header in dict.fromkeys(shown) if header in meanings]
+    cells = {cell for row in rows for cell in row}
+    parts += [meaning for mark, meaning in _MARKS.items() if mark in cells]
+    return "; ".join(parts) + "." if parts else ""
 
 
 def summary_columns(devices: tuple[str, ...] = ()) -> list[str]:

@@ -10,6 +10,7 @@ from convprof.render.common import (
     CONVENTION,
     layer_columns,
     layer_rows,
+    legend,
     notes,
     savings_sentence,
     summary_columns,
@@ -38,11 +39,11 @@ def _table(heading: str) -> Table:
     )
 
 
-def _summary(report: Report, console: Console) -> RenderableType:
-    """One row per variant; metrics as rows instead when the terminal is too narrow for that."""
-    return _by_variant(
-        title(report), summary_columns(measured_devices(report)), summary_rows(report), console
-    )
+def _legend(console: Console, text: str, shown: bool) -> None:
+    """Print a table's legend under it, and the empty line that ends the table's section."""
+    if shown and text:
+        print_prose(console, text, style="dim")
+        console.print()
 
 
 def _by_variant(heading: str, headers: list[str], rows: list[list[str]], console: Console) -> RenderableType:
@@ -106,7 +107,7 @@ def _layers(report: Report, console: Console, depth: int | None) -> tuple[Render
         hidden.append(_DROP_ORDER[len(hidden)])
 
 
-def _measured(report: Report, console: Console) -> bool:
+def _measured(report: Report, console: Console, shown: bool) -> bool:
     """Print the measured-details table and its notes; return True when it ended with a table."""
     for heading, headers, rows in measured_tables(report):
         table = _table(heading)
@@ -115,6 +116,7 @@ def _measured(report: Report, console: Console) -> bool:
         for row in rows:
             table.add_row(*row)
         console.print(fitted(table, console, keys=2))
+        _legend(console, legend(heading, headers, rows), shown)
     lines = measured_notes(report)
     for line in lines:
         print_prose(console, line, style="dim")
@@ -128,26 +130,33 @@ def render_compare(
     layers: bool,
     layers_note: str | None = None,
     depth: int | None = None,
+    show_legend: bool = True,
 ) -> None:
     """Print the summary table, the savings sentence and optionally the per-layer table.
 
     `layers_note` says how to get the per-layer table when it was left out by default; `depth` folds
-    blocks nested deeper into one row each."""
-    console.print(_summary(report, console))
+    blocks nested deeper into one row each; `show_legend` puts a line saying what the columns mean
+    under each table."""
+    headers, rows = summary_columns(measured_devices(report)), summary_rows(report)
+    console.print(_by_variant(title(report), headers, rows, console))
+    _legend(console, legend("summary", headers, rows), show_legend)
     print_prose(console, savings_sentence(report), style="bold")
     for line in notes(report):
         print_prose(console, line)
     console.print()
-    training = training_columns(training_devices(report))
-    console.print(_by_variant(training_title(report), training, training_rows(report), console))
-    ends_with_table = True  # a table ends with an empty line of its own
+    headers, rows = training_columns(training_devices(report)), training_rows(report)
+    console.print(_by_variant(training_title(report), headers, rows, console))
+    _legend(console, legend("training", headers, rows), show_legend)
+    ends_with_table = True  # a table (or its legend) ends with an empty line of its own
     if measured_devices(report) or training_devices(report):
-        ends_with_table = _measured(report, console)
+        ends_with_table = _measured(report, console, show_legend)
     if layers:
         table, hidden = _layers(report, console, depth)
         if not ends_with_table:  # measured notes: the table starts a section of its own
             console.print()
         console.print(table)
+        shown = [header for header in layer_columns() if header not in hidden]
+        _legend(console, legend("layers", shown, []), show_legend)
         ends_with_table = not hidden
         if hidden:
             print_prose(

@@ -99,12 +99,8 @@ def test_a_pipe_or_a_file_gets_whole_tables_never_a_narrow_terminals_layout(tmp_
     text = piped.stdout.decode()
     assert "Narrow terminal" not in text
     header = text.splitlines()[text.splitlines().index("Layers (conv variant)") + 2].split()
-    assert header == ["#", "Name", "Kind", "Output", "Params", "MACs", "Act.", "Saved", "RF", "Fan-in"] + [
-        "Local",
-        "p.",
-        "Dense",
-        "p.",
-    ]
+    columns = "# Name Kind Output Params MACs Act. Saved RF Fan-in Local p. Dense p."
+    assert header == columns.split()
     rows = _layer_rows(text)
     layers = [row for row in rows if re.match(r"^ +\d+ ", row)]
     blocks = [row for row in rows if re.match(r"^ +[a-z]\w* +\d+ layers ", row)]

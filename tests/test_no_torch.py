@@ -103,7 +103,9 @@ def net():
         ("sweep", "mynet.py:net", "--input", "3x32x32,3x64x64"),
     ],
 )
-def test_importing_a_model_without_torch_says_how_to_install_it(args: tuple[str, ...], tmp_path: Path) -> None:
+def test_importing_a_model_without_torch_says_how_to_install_it(
+    args: tuple[str, ...], tmp_path: Path
+) -> None:
     (tmp_path / "mynet.py").write_text(MODEL_FILE, encoding="utf-8")
     command = [sys.executable, "-c", _WITHOUT_TORCH, *args]
     process = subprocess.run(

@@ -30,7 +30,9 @@ _INFERRED = ("in_channels", "in_features", "num_features", "num_channels")
 #: Ranks an input may have: (C,), (C, L), (C, H, W), (C, D, H, W).
 _MAX_INPUT_RANK = 4
 #: How `input` may be written, for messages.
-_INPUT_FORMS = "a list such as [3, 32, 32] or sizes joined by x such as 3x32x32 (channels first, 1 to 4 sizes)"
+_INPUT_FORMS = (
+    "a list such as [3, 32, 32] or sizes joined by x such as 3x32x32 (channels first, 1 to 4 sizes)"
+)
 #: One size in `input: 3x32x32`.
 _DIGITS = re.compile(r"\d{1,100}")
 #: Nodes a spec may expand to: repeats multiply, and counting must stay fast whatever a spec says.
@@ -122,13 +124,14 @@ def _merge_fix(node: NodeSpec, target: Shape, given: Shape, verb: str, block: st
     rank = len(made) - 1
     fixes = []
     stride = getattr(node.args, "stride", None)
-    unit_stride = stride is not None and all(s == 1 for s in (stride if isinstance(stride, tuple) else (stride,)))
-    if made[1:] != target[1:] and given[1:] == target[1:]:
-        if unit_stride and getattr(node.args, "padding", None) is not None:
-            fixes.append("give it padding so that it keeps its input's size (padding: same, with stride 1)")
-    if made[0] != target[0] and made[1:] == target[1:] and given[0] == target[0] and verb != "cat":
-        if getattr(node.args, "out_channels", None) is not None:
-            fixes.append(f"give it out_channels: {target[0]}")
+    strides = stride if isinstance(stride, tuple) else (stride,)
+    unit_stride = stride is not None and all(s == 1 for s in strides)
+    padded = getattr(node.args, "padding", None) is not None
+    if made[1:] != target[1:] and given[1:] == target[1:] and unit_stride and padded:
+        fixes.append("give it padding so that it keeps its input's size (padding: same, with stride 1)")
+    sized = getattr(node.args, "out_channels", None) is not None
+    if made[0] != target[0] and made[1:] == target[1:] and given[0] == target[0] and verb != "cat" and sized:
+        fixes.append(f"give it out_channels: {target[0]}")
     if rank and verb != "cat":
         factors = [t // m if m and t % m == 0 else 0 for t, m in zip(target[1:], made[1:], strict=True)]
         if all(factors) and (made[0] != target[0] or any(f != 1 for f in factors)):
@@ -251,6 +254,9 @@ class _Parser:
         budgets = parse_budgets(budgets_node, self.path) if budgets_node else Budgets()
         return ModelSpec(name, description, shape, batch_size, dtype, tuple(self.nodes), self.path, budgets)
 
+    def bad_input(self, node: Node) -> SpecError:
+        return self.error(node, f"`input` must be one sample's shape, {_INPUT_FORMS}, got {describe(node)}")
+
     def input(self, node: Node) -> Shape:
         if isinstance(node, Scalar) and node.tag in ("str", "int"):
             # `3x32x32`, as `--input` takes it (and a bare size for a 1-D input).
@@ -260,11 +266,11 @@ class _Parser:
                     Scalar(int(part), part, "int", False, node.line, node.column) for part in parts
                 )
             else:
-                raise self.error(node, f"`input` must be one sample's shape, {_INPUT_FORMS}, got {describe(node)}")
+                raise self.bad_input(node)
         elif isinstance(node, Sequence) and 1 <= len(node.items) <= _MAX_INPUT_RANK:
             items = tuple(node.items)
         else:
-            raise self.error(node, f"`input` must be one sample's shape, {_INPUT_FORMS}, got {describe(node)}")
+            raise self.bad_input(node)
         shape = tuple(self.field("input", positive_int, item) for item in items)
         if prod(shape) > MAX_INT:
             raise self.error(node, f"`input` has {_too_many(shape)}")

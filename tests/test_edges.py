@@ -242,7 +242,7 @@ def test_diff_positions_are_the_reports_indices(tmp_path: Path) -> None:
     layers = {layer["path"]: layer for layer in data["variants"]["conv"]["layers"]}
     assert (layers["c3"]["old_index"], layers["c3"]["new_index"]) == (3, 2)
     markdown = _invoke("diff", old, new, "--format", "markdown")[1]
-    assert "| c3 | changed | 3 -> 2 | output_shape 16x10x10 -> 12x10x10;" in markdown
+    assert "| c3 | changed | 3 -> 2 | by name | output_shape 16x10x10 -> 12x10x10;" in markdown
 
 
 # -- `-` reads the spec from stdin ------------------------------------------------------------------------

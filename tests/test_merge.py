@@ -50,7 +50,7 @@ def test_two_environments_in_one_table(tmp_path: Path, golden) -> None:
     result = CliRunner().invoke(cli, ["merge", str(a), str(b), "--format", "json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert (data["schema_version"], data["kind"], data["report_schema_version"]) == (1, "merge", 3)
+    assert (data["schema_version"], data["kind"], data["report_schema_version"]) == (1, "merge", 4)
     jsonschema.Draft202012Validator(merge_schema()).validate(data)
     rows = data["rows"]
     assert [(r["environment"], r["device"], r["median_ms"]["conv"]) for r in rows] == [
@@ -83,6 +83,7 @@ def test_refuses_same_name_with_other_layers(tmp_path: Path) -> None:
     a = _measured(tmp_path, "a", "lenet5", CPU_BOX, 1.0)
     data = json.loads(a.read_text(encoding="utf-8"))
     data["variants"]["conv"]["params"] += 1
+    data["variants"]["conv"]["trainable_params"] += 1
     b = tmp_path / "b.json"
     b.write_text(json.dumps(data), encoding="utf-8")
     assert "the layers or counts differ" in _refused(a, b)

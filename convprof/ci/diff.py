@@ -45,6 +45,7 @@ PAIRING_RULE = (
 
 #: Variant totals compared, besides the size metrics budgets know and the measured latencies.
 _EXTRA_METRICS = (
+    "frozen_params",
     "backward_flops",
     "elementwise_ops",
     "buffer_bytes",
@@ -63,6 +64,7 @@ LAYER_FIELDS = (
     "inputs",
     "output_shape",
     "params",
+    "frozen_params",
     "macs",
     "flops",
     "backward_flops",

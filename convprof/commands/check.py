@@ -216,6 +216,7 @@ def _limit_option(metric: str, example: str) -> Callable[[F], F]:
 @click.command()
 @click.argument("specs", nargs=-1, required=True, metavar="SPEC...")
 @_limit_option("params", "100k")
+@_limit_option("trainable_params", "10k")
 @_limit_option("macs", "1G")
 @_limit_option("flops", "2G")
 @_limit_option("training_flops", "6G")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from convprof.render.common import (
     CONVENTION,
+    has_frozen,
     layer_columns,
     layer_rows,
     legend,
@@ -54,7 +55,8 @@ def to_markdown(
     `depth` folds blocks nested deeper into one row each, as in the table; `show_legend` puts a line
     saying what the columns mean under each table."""
     lines = [f"### {title(report)}", ""]
-    headers, rows = summary_columns(measured_devices(report)), summary_rows(report)
+    headers = summary_columns(measured_devices(report), has_frozen(report))
+    rows = summary_rows(report)
     lines += _table(headers, rows, 1)
     lines += _legend(legend("summary", headers, rows), show_legend)
     lines += ["", f"**{savings_sentence(report)}**", ""]
@@ -72,8 +74,9 @@ def to_markdown(
     if layers:
         rows = layer_rows(report, depth, _MARKDOWN_INDENT)
         lines += ["", "#### Layers (conv variant)", ""]
-        lines += _table(layer_columns(), rows, 4)
-        lines += _legend(legend("layers", layer_columns(), []), show_legend)
+        headers = layer_columns(has_frozen(report))
+        lines += _table(headers, rows, 4)
+        lines += _legend(legend("layers", headers, []), show_legend)
     elif layers_note:
         lines += ["", f"_{layers_note}_"]
     lines += ["", f"_{CONVENTION}_", ""]

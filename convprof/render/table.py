@@ -8,6 +8,7 @@ from rich.table import Table
 
 from convprof.render.common import (
     CONVENTION,
+    has_frozen,
     layer_columns,
     layer_rows,
     legend,
@@ -66,11 +67,11 @@ def _by_variant(heading: str, headers: list[str], rows: list[list[str]], console
 
 
 #: Per-layer columns given up first when the terminal is too narrow, least important first.
-_DROP_ORDER = ("Saved", "Fan-in", "RF", "Act.", "Output", "Kind")
+_DROP_ORDER = ("Saved", "Fan-in", "RF", "Act.", "Frozen p.", "Output", "Kind")
 #: Where layer names fold onto a second line when the table is too wide for them whole, rather than
 #: push numbers off the screen; names stay on one line whenever there is room.
 _NAME_WIDTH = 14
-_RIGHT_ALIGNED = {"#", "Params", "MACs", "Act.", "Saved", "Fan-in", "Local p.", "Dense p."}
+_RIGHT_ALIGNED = {"#", "Params", "Frozen p.", "MACs", "Act.", "Saved", "Fan-in", "Local p.", "Dense p."}
 
 
 def _layers(report: Report, console: Console, depth: int | None) -> tuple[RenderableType, list[str]]:
@@ -78,8 +79,9 @@ def _layers(report: Report, console: Console, depth: int | None) -> tuple[Render
 
     Columns are given up in `_DROP_ORDER`; when even the narrowest table does not fit, every layer
     becomes a record with all its columns."""
-    headers = layer_columns()
+    headers = layer_columns(has_frozen(report))
     rows = layer_rows(report, depth)
+    droppable = [header for header in _DROP_ORDER if header in headers]
     hidden: list[str] = []
     full: Table | None = None
     while True:
@@ -101,10 +103,10 @@ def _layers(report: Report, console: Console, depth: int | None) -> tuple[Render
             full = full or table
             if fits(table, console):
                 return table, hidden
-        if len(hidden) == len(_DROP_ORDER):
+        if len(hidden) == len(droppable):
             assert full is not None
             return fitted(full, console, keys=2), []
-        hidden.append(_DROP_ORDER[len(hidden)])
+        hidden.append(droppable[len(hidden)])
 
 
 def _measured(report: Report, console: Console, shown: bool) -> bool:
@@ -137,7 +139,8 @@ def render_compare(
     `layers_note` says how to get the per-layer table when it was left out by default; `depth` folds
     blocks nested deeper into one row each; `show_legend` puts a line saying what the columns mean
     under each table."""
-    headers, rows = summary_columns(measured_devices(report)), summary_rows(report)
+    headers = summary_columns(measured_devices(report), has_frozen(report))
+    rows = summary_rows(report)
     console.print(_by_variant(title(report), headers, rows, console))
     _legend(console, legend("summary", headers, rows), show_legend)
     print_prose(console, savings_sentence(report), style="bold")
@@ -155,7 +158,7 @@ def render_compare(
         if not ends_with_table:  # measured notes: the table starts a section of its own
             console.print()
         console.print(table)
-        shown = [header for header in layer_columns() if header not in hidden]
+        shown = [header for header in layer_columns(has_frozen(report)) if header not in hidden]
         _legend(console, legend("layers", shown, []), show_legend)
         ends_with_table = not hidden
         if hidden:

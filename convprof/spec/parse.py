@@ -10,7 +10,7 @@ import difflib
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import MISSING, dataclass, fields, replace
 from typing import Any
 
 from convprof.ci.budgets import parse_budgets
@@ -18,11 +18,11 @@ from convprof.errors import SpecError
 from convprof.kinds import LayerKind, ShapeError, all_kinds, lookup
 from convprof.kinds.base import prod
 from convprof.spec import DTYPE_BYTES, NETWORK_INPUT, Budgets, ModelSpec, NodeSpec, Shape
-from convprof.spec.args import MAX_INT, choice, describe, integer, positive_int, string
+from convprof.spec.args import MAX_INT, boolean, choice, describe, integer, positive_int, string
 from convprof.spec.yamledit import edit
 from convprof.spec.yamlnode import Mapping, Node, Scalar, Sequence, load_nodes
 
-__all__ = ["BLOCKS", "MAX_NODES", "WidthRule", "parse_nodes", "parse_spec"]
+__all__ = ["BLOCKS", "FROZEN", "MAX_NODES", "WidthRule", "parse_nodes", "parse_spec"]
 
 _TOP_KEYS = ("name", "description", "input", "batch_size", "dtype", "layers", "budgets")
 #: Torch arguments convprof infers from the previous layer, by the kind field they would feed.
@@ -44,12 +44,14 @@ _ROOT_REFERENCE = "/"
 
 #: Block forms and the keys each takes (the first ones listed are required).
 BLOCKS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "group": (("name", "layers"), ()),
-    "repeat": (("times", "layers"), ("name", "first")),
-    "residual": (("body",), ("name", "shortcut", "merge", "after")),
-    "branches": (("paths",), ("name", "merge", "dim", "after")),
-    "gate": (("body",), ("name",)),
+    "group": (("name", "layers"), ("frozen",)),
+    "repeat": (("times", "layers"), ("name", "first", "frozen")),
+    "residual": (("body",), ("name", "shortcut", "merge", "after", "frozen")),
+    "branches": (("paths",), ("name", "merge", "dim", "after", "frozen")),
+    "gate": (("body",), ("name", "frozen")),
 }
+#: The key that freezes a layer's parameters, or every layer's in a block (requires_grad=False).
+FROZEN = "frozen"
 _MERGES = {"add": "Add", "mul": "Mul", "cat": "Cat"}
 
 
@@ -195,6 +197,8 @@ class _Parser:
         self.shapes: dict[int, Shape] = {}
         self.at: list[str] = []
         """Dotted path of the item being parsed in the spec's tree, as `--set` takes it."""
+        self.frozen: list[bool] = [False]
+        """Whether the blocks being parsed freeze their layers, innermost last."""
 
     # -- messages ---------------------------------------------------------------------------------
 
@@ -358,6 +362,23 @@ class _Parser:
 
         name_node = get("name")
         name = self.name(name_node, f"{word} name") if name_node is not None else None
+        frozen_node = get(FROZEN)
+        frozen = self.field(f"{word} {FROZEN}", boolean, frozen_node) if frozen_node else self.frozen[-1]
+        self.frozen.append(frozen)
+        try:
+            return self.block_body(word, key_node, value, get, name, current)
+        finally:
+            self.frozen.pop()
+
+    def block_body(
+        self,
+        word: str,
+        key_node: Node,
+        value: Mapping,
+        get: Callable[[str], Node | None],
+        name: str | None,
+        current: int,
+    ) -> int:
         with self.scope(name, key_node):
             if word == "group":
                 layers = get("layers")
@@ -547,10 +568,13 @@ class _Parser:
         inputs: tuple[int, ...] = (current,)
         schema = {f.name: f for f in fields(kind.Args)}
         from_node: Node | None = None
+        frozen_node: Node | None = None
         if isinstance(args_node, Mapping):
             for key, (key_node, value_node) in args_node.items.items():
                 if key == "name":
                     name = self.name(value_node, f"{label} name")
+                elif key == FROZEN:
+                    frozen_node = value_node
                 elif key == "from":
                     from_node = value_node
                     inputs = self.references(value_node, label)
@@ -559,11 +583,11 @@ class _Parser:
                 elif key in schema:
                     values[key] = self.field(f"{label} {key}", schema[key].metadata["coerce"], value_node)
                 else:
-                    options = [*schema, "name", "from"]
+                    options = [*schema, "name", "from", FROZEN]
                     hint = _suggest(key, options) or (
                         f"; {label} takes {', '.join(options)}"
                         if schema
-                        else f"; {label} takes only name and from"
+                        else f"; {label} takes only name, from and {FROZEN}"
                     )
                     raise self.error(key_node, f"unknown argument {key!r} for {label}{hint}")
         lowest, highest = kind.arity
@@ -578,7 +602,20 @@ class _Parser:
         missing = [f for f in schema if f not in values and schema[f].default is MISSING]
         if missing:
             raise self.error(node, f"{self.location} {label} needs {', '.join(missing)}")
-        return self.add_node(kind, kind.Args(**values), inputs, node, name)
+        frozen = self.field(f"{label} {FROZEN}", boolean, frozen_node) if frozen_node else self.frozen[-1]
+        index = self.add_node(kind, kind.Args(**values), inputs, node, name)
+        added = self.nodes[index]
+        if frozen and not kind.node_param_tensors(added.args, added.input_shapes, added.output_shape):
+            if frozen_node is not None and self.field(f"{label} {FROZEN}", boolean, frozen_node):
+                raise self.error(
+                    frozen_node,
+                    f"{self.where(added.path)} {label} has no parameters to freeze; "
+                    f"{FROZEN}: true is for a layer with parameters (or a block of layers)",
+                )
+            frozen = False  # a block freezes the layers that have parameters
+        if frozen:
+            self.nodes[index] = replace(added, frozen=True)
+        return index
 
     def references(self, node: Node, label: str) -> tuple[int, ...]:
         """Resolve `from`: a name or a list of names of earlier nodes (or `input`)."""

@@ -12,10 +12,15 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from torch import nn
 
 from convprof.cli import cli
 from convprof.errors import SpecError
+from convprof.graph.analyze import analyze
+from convprof.graph.build import build_model
+from convprof.importing import ModelImportError, import_module
 from convprof.spec.parse import parse_spec
+from tests import importable_models as models
 from tests.conftest import ROOT
 
 #: LeNet-5 fine-tuned: its feature extractor frozen as a block, its classifier trainable but for c5.
@@ -248,7 +253,6 @@ def test_more_frozen_parameters_than_parameters_is_refused(tmp_path: Path) -> No
 
 
 def test_a_measured_training_step_with_frozen_layers_peaks_at_the_estimate(tmp_path: Path) -> None:
-    pytest.importorskip("torch")
     process = subprocess.run(
         [
             sys.executable,
@@ -271,3 +275,59 @@ def test_a_measured_training_step_with_frozen_layers_peaks_at_the_estimate(tmp_p
     conv = json.loads(process.stdout)["variants"]["conv"]
     memory = conv["training_latency"]["cpu"]["memory"]
     assert memory["peak_bytes"] == memory["estimate_bytes"] == conv["training_bytes"]
+
+
+# -- importing a model whose parameters are frozen ------------------------------------------------------
+
+
+def _trainable_and_frozen(model: nn.Module) -> tuple[int, int]:
+    parameters = list(model.parameters())
+    trainable = sum(p.numel() for p in parameters if p.requires_grad)
+    return trainable, sum(p.numel() for p in parameters) - trainable
+
+
+def test_an_imported_backbone_frozen_as_a_module_is_a_frozen_group() -> None:
+    model = models.Stages().eval()
+    model.conv1.requires_grad_(False)
+    model.layer1.requires_grad_(False)
+    result = import_module(model, (3, 8, 8))
+    body = [line for line in result.text.splitlines() if not line.startswith("#")]
+    assert "  - conv2d: {name: conv1, out_channels: 8, kernel_size: 3, padding: 1, frozen: true}" in body
+    at = body.index("      name: layer1")
+    assert body[at + 1 : at + 3] == ["      frozen: true", "      layers:"]  # once, for the whole group
+    assert sum("frozen: true" in line for line in body) == 2
+    assert "# Frozen: 9 layers whose parameters have requires_grad=False, written frozen: true" in result.text
+    assert result.notes()[-1].startswith("9 layers with requires_grad=False written frozen: true")
+    conv = analyze(result.spec).variant("conv")
+    trainable, frozen = _trainable_and_frozen(model)
+    aux = sum(p.numel() for p in model.aux.parameters())  # never called: not in the spec
+    assert (conv.trainable_params, conv.frozen_params) == (trainable - aux, frozen)
+    # The model convprof builds freezes the same parameters, under the same names.
+    built = build_model(result.spec, "conv")
+    original = {name for name, p in model.named_parameters() if not p.requires_grad}
+    assert {name for name, p in built.named_parameters() if not p.requires_grad} == original
+
+
+def test_a_frozen_layer_scale_and_a_frozen_opaque_module_are_frozen_too() -> None:
+    scaled = models.LayerScaled().eval()
+    scaled.layer_scale.requires_grad_(False)
+    spec = import_module(scaled, (3, 8, 8)).spec
+    assert {node.path for node in spec.nodes if node.frozen} == {"layer_scale"}
+    mixed = models.AttentionCNN().eval()
+    mixed.attn.requires_grad_(False)  # an nn.MultiheadAttention: kept opaque with its parameters
+    mixed.mixer.requires_grad_(False)  # its weight read by name in forward, by an opaque einsum
+    spec = import_module(mixed, (3, 8, 8), allow_unknown=True).spec
+    assert {node.path for node in spec.nodes if node.frozen} == {"attn", "mixer.einsum"}
+    frozen = sum(p.numel() for p in (*mixed.attn.parameters(), *mixed.mixer.parameters()))
+    assert analyze(spec).variant("conv").frozen_params == frozen
+
+
+def test_a_module_with_some_parameters_frozen_cannot_be_written_and_says_why() -> None:
+    model = models.Stages().eval()
+    model.fc.bias.requires_grad_(False)
+    with pytest.raises(ModelImportError) as caught:
+        import_module(model, (3, 8, 8))
+    assert str(caught.value) == (
+        "fc: its parameters are partly frozen (bias with requires_grad=False, the others trainable); a "
+        "spec freezes a layer's parameters together: set requires_grad alike for each module's parameters"
+    )

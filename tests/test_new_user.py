@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from convprof.cli import cli
+from tests.test_no_torch import OPAQUE_SPEC  # an opaque op with parameters: a `?` ratio
 
 CONVPROF = [sys.executable, "-m", "convprof"]
 
@@ -190,22 +191,6 @@ def test_an_unknown_kind_is_suggested_by_the_inputs_rank_first(
 
 # -- a legend under each table ----------------------------------------------------------------------
 
-#: A spec whose conv variant holds an opaque op with parameters: lower bounds and a `?` ratio.
-OPAQUE_SPEC = """\
-name: opaque_net
-input: [3, 8, 8]
-layers:
-  - conv2d: {name: conv, out_channels: 8, kernel_size: 3, padding: 1}
-  - flatten: {name: flatten, start_dim: 2}
-  - opaque:
-      name: attn
-      op: torch.nn.MultiheadAttention
-      input_shapes: [[8, 64]]
-      output_shape: [8, 64]
-      params: 16640
-  - flatten: {name: flatten_1}
-  - linear: {name: fc, out_features: 10}
-"""
 LEGEND_STARTS = ("vs conv: ", "Backward: ", "Act.: ")
 
 

@@ -184,17 +184,23 @@ UPPER_BOUNDS: dict[str, float] = {
 }
 
 
-def _networks(shape: tuple[int, ...], layer: Any) -> list[tuple[str, ModelSpec]]:
-    """The layer (or layers) first, its input needing no gradient, and after a 1x1 layer with
-    parameters; then a flatten and a linear layer."""
-    layers = layer if isinstance(layer, list) else [layer]
+def _surroundings(shape: tuple[int, ...]) -> tuple[Any, list[Any]]:
+    """A 1x1 layer with parameters that keeps `shape`, to put before a layer; a flatten and a linear
+    layer, to put after it."""
     rank = len(shape) - 1
     before: Any = (
         {f"conv{rank}d": {"out_channels": shape[0], "kernel_size": 1}}
         if rank
         else {"linear": {"out_features": shape[0]}}
     )
-    after = ["flatten", {"linear": {"out_features": 3}}]
+    return before, ["flatten", {"linear": {"out_features": 3}}]
+
+
+def _networks(shape: tuple[int, ...], layer: Any) -> list[tuple[str, ModelSpec]]:
+    """The layer (or layers) first, its input needing no gradient, and after a 1x1 layer with
+    parameters; then a flatten and a linear layer."""
+    layers = layer if isinstance(layer, list) else [layer]
+    before, after = _surroundings(shape)
     return [
         ("first", make_spec(shape, [*layers, *after], batch_size=BATCH)),
         ("after", make_spec(shape, [before, *layers, *after], batch_size=BATCH)),
@@ -511,13 +517,7 @@ def test_a_frozen_layer_keeps_and_peaks_as_torch_does(case: tuple[tuple[int, ...
     # Frozen first (nothing before it learns: it is not even recorded), frozen after a layer that
     # learns (its input needs a gradient, its weights none), and trainable after a frozen one.
     shape, layer = case
-    rank = len(shape) - 1
-    before: Any = (
-        {f"conv{rank}d": {"out_channels": shape[0], "kernel_size": 1}}
-        if rank
-        else {"linear": {"out_features": shape[0]}}
-    )
-    after = ["flatten", {"linear": {"out_features": 3}}]
+    before, after = _surroundings(shape)
     for where, layers in (
         ("frozen first", [_frozen(layer), *after]),
         ("frozen after", [before, _frozen(layer), *after]),

@@ -10,7 +10,7 @@ import shlex
 import signal
 import sys
 import traceback
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 
@@ -33,8 +33,39 @@ _COMMANDS: dict[str, str] = {
 }
 
 
+class _ReaderGone(Exception):
+    """Standard output's reader went away (a closed pipe), carried past click, which would end the
+    run with status 0 on a broken pipe."""
+
+
 class _LazyGroup(click.Group):
-    """A group whose subcommands are imported on first use (click's documented lazy-loading pattern)."""
+    """A group whose subcommands are imported on first use (click's documented lazy-loading pattern).
+
+    A broken pipe leaves it as `_ReaderGone`: click turns the BrokenPipeError itself into exit 0."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args and not ctx.resilient_parsing:  # bare `convprof`: its help, as `--help` prints it
+            click.echo(ctx.get_help(), color=ctx.color)
+            ctx.exit(0)
+        return super().parse_args(ctx, args)
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except BrokenPipeError as error:  # `convprof --help | head -1`
+            raise _ReaderGone from error
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError as error:
+            raise _ReaderGone from error
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(_COMMANDS)
@@ -75,12 +106,21 @@ class _StdoutUnwritable(OSError):
     """Standard output refused convprof's output (a full device, an I/O error)."""
 
 
+#: Characters handed to the text layer at a time: one large write that a closing reader cuts short
+#: is taken as written in full by Python's buffered writer, so the broken pipe would go unseen.
+_WRITE_CHUNK = 8192
+
+
 class _GuardedStdout(io.TextIOWrapper):
     """sys.stdout whose failures say they are stdout's, so they are not mistaken for a bug."""
 
     def write(self, text: str) -> int:
         try:
-            return super().write(text)
+            if len(text) <= _WRITE_CHUNK:  # also what refuses bytes, as click's probe expects
+                return super().write(text)
+            for start in range(0, len(text), _WRITE_CHUNK):
+                super().write(text[start : start + _WRITE_CHUNK])
+            return len(text)
         except BrokenPipeError:
             raise
         except OSError as error:
@@ -149,7 +189,7 @@ def main() -> None:
     except click.ClickException as error:
         error.show()
         sys.exit(error.exit_code)
-    except BrokenPipeError:
+    except (BrokenPipeError, _ReaderGone):
         # The reader went away (`convprof ... | head -1`): stop quietly, and keep the interpreter's
         # final flush from raising again on the dead pipe.
         _quiet_stdout()

@@ -8,8 +8,12 @@ from convprof.errors import UsageError
 
 __all__ = ["TORCH_INSTALL", "require_torch"]
 
-#: How to install the extra that measuring needs.
-TORCH_INSTALL = "pip install 'convprof[torch]'"
+#: How to install torch: its CPU build from PyTorch's own index, as pytorch.org's selector prints it
+#: (the default index gives a CUDA build of several GB on Linux).
+TORCH_INSTALL = (
+    "pip install torch --index-url https://download.pytorch.org/whl/cpu "
+    "(the CPU build; pytorch.org gives the line for a GPU)"
+)
 
 
 def require_torch(purpose: str, instead: str = "") -> None:

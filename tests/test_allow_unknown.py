@@ -310,7 +310,7 @@ def test_compare_and_check_take_allow_unknown_with_a_reference() -> None:
 
 def test_json_marks_unknowns_null_and_lists_the_lower_bounds(report_file: Path) -> None:
     data = json.loads(report_file.read_text(encoding="utf-8"))
-    assert data["schema_version"] == 3
+    assert data["schema_version"] == 4
     for variant in data["variants"].values():
         assert (variant["unknown_ops"], variant["lower_bounds"]) == (4, list(LOWER_BOUNDS))
         keys = list(variant)
@@ -404,9 +404,17 @@ def test_markdown_and_csv_mark_them_too(saved: Path) -> None:
     assert "- Lower bounds (>=): 4 opaque ops" in out
     code, out, _ = _invoke("compare", str(saved), "--no-latency", "--format", "csv")
     rows = [line.split(",") for line in out.splitlines()]
-    assert rows[0][2:7] == ["params", "macs", "flops", "backward_flops", "training_flops"]
-    assert rows[3][:6] == ["attention_cnn", "conv", "2682", ">=15104", ">=30208", rows[3][5]]
-    assert rows[3][5].startswith(">=")
+    assert rows[0][2:9] == [
+        "params",
+        "trainable_params",
+        "frozen_params",
+        "macs",
+        "flops",
+        "backward_flops",
+        "training_flops",
+    ]
+    assert rows[3][:8] == ["attention_cnn", "conv", "2682", "2682", "0", ">=15104", ">=30208", rows[3][7]]
+    assert rows[3][7].startswith(">=")
     code, out, _ = _invoke("compare", str(saved), "--no-latency", "--format", "csv", "--layers")
     header = out.splitlines()[0].split(",")
     (attn,) = [
@@ -637,7 +645,7 @@ def test_diff_from_an_exact_report_to_one_with_opaque_ops(tmp_path: Path) -> Non
     assert code == 0
     assert "| conv | unknown_ops | 0 | 1 | +1 |" in out
     assert "| conv | macs | 144 | >=144 | +0 counted (lower bound: no exact change) |" in out
-    assert "| b | added | - -> 1 | Opaque 4x6, 0 params |" in out
+    assert "| b | added | - -> 1 | - | Opaque 4x6, 0 params |" in out
 
 
 def test_sweep_flags_growth_fitted_over_lower_bounds(saved: Path) -> None:

@@ -428,3 +428,32 @@ def test_training_latency_growth_follows_the_stability_rules(tmp_path: Path) -> 
     strict = _check(spec, *args, "--strict-latency")
     assert strict.returncode == 1
     assert "FAIL (unstable)" in strict.stdout
+
+
+@pytest.mark.slow
+def test_latency_growth_against_a_baseline_measured_otherwise_is_refused(tmp_path: Path) -> None:
+    spec = _spec(tmp_path, "fc", 5)
+    written = _check(spec, "--latency", "--preset", "quick", "--write-reports", tmp_path)
+    assert written.returncode == 0, written.stderr
+    baseline = tmp_path / "fc.json"
+    report = json.loads(baseline.read_text(encoding="utf-8"))
+    args = ["--baseline", baseline, "--max-growth", "latency_ms.cpu=1000000%", "--preset", "quick"]
+    # Other settings: the growth would be the settings', so no verdict is given.
+    report["environment"]["threads"] = 2
+    baseline.write_text(json.dumps(report), encoding="utf-8")
+    refused = _check(spec, *args)
+    assert (refused.returncode, refused.stdout) == (2, "")
+    assert refused.stderr == (
+        f"convprof: error: fc: latency_ms.cpu cannot grow against {baseline}: it was measured with other "
+        "settings (threads 2 -> 1); make the baseline as this run measures, with `convprof check "
+        "--write-reports DIR` (or compare's defaults of --threads, --dtype, --batch-size, --channels-last "
+        "and --compile)\n"
+    )
+    # Another processor under the same settings: checked, and warned of.
+    report["environment"]["threads"] = 1
+    report["environment"]["cpu_model"] = "Another CPU"
+    baseline.write_text(json.dumps(report), encoding="utf-8")
+    warned = _check(spec, *args)
+    assert warned.returncode == 0, warned.stderr
+    assert "convprof: warning: fc: latency_ms.cpu is compared with " in warned.stderr
+    assert "measured on another machine (CPU Another CPU -> " in warned.stderr

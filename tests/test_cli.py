@@ -90,7 +90,7 @@ def test_csv_layers_golden(golden) -> None:
 def test_json_report_invariants(name: str) -> None:
     """Columns sum to totals, FLOPs are twice MACs, memory follows its documented formulas."""
     report = json.loads(run("compare", name, "--no-latency", "--format", "json"))
-    assert report["schema_version"] == 3
+    assert report["schema_version"] == 4
     assert report["spec"]["name"] == name
     element = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}[report["spec"]["dtype"]]
     batch = report["spec"]["batch_size"]
@@ -106,6 +106,8 @@ def test_json_report_invariants(name: str) -> None:
         assert "unknown_ops" not in variant  # every example is counted: no total is a lower bound
         assert "lower_bounds" not in variant
         assert variant["params"] == sum(layer["params"] for layer in layers)
+        assert variant["frozen_params"] == sum(layer["frozen_params"] for layer in layers) == 0
+        assert variant["trainable_params"] == variant["params"]
         assert variant["macs"] == sum(layer["macs"] for layer in layers)
         assert variant["flops"] == 2 * variant["macs"]
         assert variant["elementwise_ops"] == sum(layer["elementwise_ops"] for layer in layers)

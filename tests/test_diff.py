@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from convprof.graph.variants import VARIANTS
 from convprof.render.machine import to_json
 from convprof.report import Report
 from convprof.report.reportfile import load_report
-from tests.reports import measured, trained
+from tests.reports import environment, latency, measured, trained
 
 OLD = """\
 name: net
@@ -170,7 +171,7 @@ def test_diff_json_is_versioned_and_valid(reports: tuple[Path, Path]) -> None:
 
     old, new = reports
     data = json.loads(CliRunner().invoke(cli, ["diff", str(old), str(new), "--format", "json"]).stdout)
-    assert (data["schema_version"], data["kind"]) == (1, "diff")
+    assert (data["schema_version"], data["kind"]) == (2, "diff")
     jsonschema.Draft202012Validator(diff_schema()).validate(data)
 
 
@@ -220,9 +221,12 @@ def test_inserting_a_layer_is_one_added_row_not_a_cascade(tmp_path: Path) -> Non
     old = _graph_report(tmp_path, "old", "")
     new = _graph_report(tmp_path, "new", "  - conv2d: {out_channels: 8, kernel_size: 3, padding: 1}\n")
     conv = diff_reports(_load(old), _load(new)).variant("conv")
-    assert [(c.status, c.path, c.old_index, c.new_index) for c in conv.layers] == [
+    assert [(c.status, c.path, c.old_index, c.new_index) for c in conv.layers if c.status != "renamed"] == [
         ("added", "conv2d_2", None, 1)
     ]
+    # The later conv2d_N took the next number: each is paired with itself by content, and said so.
+    renamed = [(c.old_path, c.path, c.paired, c.changes) for c in conv.layers if c.status == "renamed"]
+    assert renamed == [("conv2d_2", "conv2d_3", "content", ()), ("conv2d_3", "conv2d_4", "content", ())]
 
 
 def test_a_changed_layer_inside_a_block_is_found_by_its_path(tmp_path: Path) -> None:
@@ -258,3 +262,133 @@ def test_training_latency_is_diffed_like_latency(reports: tuple[Path, Path], tmp
         path.write_text(to_json(report), encoding="utf-8")
     markdown = CliRunner().invoke(cli, ["diff", *map(str, paths), "--format", "markdown"]).stdout
     assert "| conv | training_latency_ms.cpu | 4.000 | 5.000 | +1.000 (+25.0%) |" in markdown
+
+
+# -- pairing said out loud, and measured medians compared only under the same protocol ---------------
+
+UNNAMED = """\
+name: net
+input: [3, 16, 16]
+layers:
+  - conv2d: {{out_channels: 8, kernel_size: 3, padding: 1}}
+  - relu
+  - conv2d: {{out_channels: 8, kernel_size: 3, padding: 1}}
+  - relu
+{insert}  - conv2d: {{out_channels: 4, kernel_size: 3, padding: 1}}
+  - flatten
+  - linear: {{out_features: 10, name: fc}}
+"""
+
+
+def test_each_row_says_whether_it_was_paired_by_name_or_by_content(tmp_path: Path) -> None:
+    # A conv and a relu inserted before the last conv: the old report's conv2d_3 is the new one's
+    # conv2d_4, and the table says so rather than leave `conv2d_3 added` unexplained.
+    old = _report(tmp_path, "old", UNNAMED.format(insert=""))
+    inserted = "  - conv2d: {out_channels: 8, kernel_size: 1}\n  - relu\n"
+    new = _report(tmp_path, "new", UNNAMED.format(insert=inserted))
+    table = CliRunner(env={"COLUMNS": "200"}).invoke(cli, ["diff", str(old), str(new)]).stdout
+    rows = [" ".join(line.split()) for line in table.splitlines()]
+    listed = rows[rows.index("Layer Status Position Paired Changes") + 2 :][:3]
+    assert listed == [
+        "conv2d_3 added - -> 4 - Conv2d 8x16x16, 72 params",
+        "relu_3 added - -> 5 - ReLU 8x16x16, 0 params",
+        "conv2d_3 -> conv2d_4 renamed 4 -> 6 by content renamed only",
+    ]
+    assert any(
+        row.startswith("Paired by name: the same path in both reports. By content: a generated")
+        for row in rows
+    )
+    data = json.loads(CliRunner().invoke(cli, ["diff", str(old), str(new), "--format", "json"]).stdout)
+    layers = data["variants"]["conv"]["layers"]
+    assert {(layer["status"], layer["paired"]) for layer in layers} == {
+        ("added", None),
+        ("renamed", "content"),
+    }
+    assert all(layer["old_path"] != layer["path"] for layer in layers if layer["status"] == "renamed")
+    # Named layers pair by name.
+    named = CliRunner().invoke(cli, ["diff", *map(str, _named(tmp_path)), "--format", "json"]).stdout
+    assert {layer["paired"] for layer in json.loads(named)["variants"]["conv"]["layers"]} == {"name", None}
+
+
+def _named(tmp_path: Path) -> tuple[Path, Path]:
+    return _report(tmp_path, "old_named", OLD), _report(tmp_path, "new_named", NEW)
+
+
+def test_help_states_the_pairing_rule() -> None:
+    text = " ".join(CliRunner().invoke(cli, ["diff", "--help"]).stdout.split())
+    assert "Layers are paired by name: a layer's path in one report is the same layer in the other." in text
+    assert "is paired by content instead: its block, kind, output shape and parameters" in text
+
+
+def _measured_pair(
+    tmp_path: Path, reports: tuple[Path, Path], threads: tuple[int, int], old_ms: list[float]
+) -> tuple[Path, Path]:
+    old, new = (_load(path) for path in reports)
+    old = measured(old, {v: {"cpu": 1.0} for v in VARIANTS}, environment("Test CPU", threads[0], "2.13.0"))
+    new = measured(new, {v: {"cpu": 1.5} for v in VARIANTS}, environment("Test CPU", threads[1], "2.13.0"))
+    unstable = replace(old.variant("conv"), latency=(latency("cpu", old_ms),))
+    old = replace(old, variants=tuple(unstable if v.name == "conv" else v for v in old.variants))
+    paths = tmp_path / "old_m.json", tmp_path / "new_m.json"
+    for path, report in zip(paths, (old, new), strict=True):
+        path.write_text(to_json(report), encoding="utf-8")
+    return paths
+
+
+#: Samples whose median is 1.0 ms but whose IQR is far above 10% of it: an unstable median.
+SPREAD = [0.5, 0.7, 1.0, 1.4, 1.9]
+
+
+def test_an_unstable_median_keeps_its_mark_in_a_diff(reports: tuple[Path, Path], tmp_path: Path) -> None:
+    old, new = _measured_pair(tmp_path, reports, (1, 1), SPREAD)
+    markdown = CliRunner().invoke(cli, ["diff", str(old), str(new), "--format", "markdown"]).stdout
+    assert "| conv | latency_ms.cpu | ~1.000 | 1.500 | +0.500 (+50.0%) |" in markdown
+    assert "**~: an unstable median (its spread over 10%): its change may be noise.**" in markdown
+    table = CliRunner(env={"COLUMNS": "200"}).invoke(cli, ["diff", str(old), str(new)]).stdout
+    assert any(
+        line.split()[:4] == ["conv", "latency_ms.cpu", "~1.000", "1.500"] for line in table.splitlines()
+    )
+    data = json.loads(CliRunner().invoke(cli, ["diff", str(old), str(new), "--format", "json"]).stdout)
+    change = data["variants"]["conv"]["metrics"]["latency_ms.cpu"]
+    assert (change["old_stable"], change["new_stable"], change["comparable"]) == (False, True, True)
+
+
+def test_medians_measured_with_other_threads_are_not_compared(
+    reports: tuple[Path, Path], tmp_path: Path
+) -> None:
+    old, new = _measured_pair(tmp_path, reports, (1, 2), [1.0] * 5)
+    result = CliRunner(env={"COLUMNS": "200"}).invoke(cli, ["diff", str(old), str(new)])
+    assert result.exit_code == 0
+    rows = [" ".join(line.split()) for line in result.stdout.splitlines()]
+    assert "conv latency_ms.cpu 1.000 1.500 not compared: threads 1 -> 2" in rows
+    assert not any("%" in row for row in rows if "latency_ms" in row)
+    assert any(
+        row.startswith("NOT COMPARED: latency_ms.cpu (threads 1 -> 2): the reports measured") for row in rows
+    )
+    assert result.stderr.startswith("convprof: warning: NOT COMPARED: latency_ms.cpu (threads 1 -> 2)")
+    data = json.loads(CliRunner().invoke(cli, ["diff", str(old), str(new), "--format", "json"]).stdout)
+    change = data["variants"]["conv"]["metrics"]["latency_ms.cpu"]
+    assert (change["delta"], change["percent"], change["comparable"]) == (None, None, False)
+    assert change["protocol"] == ["threads 1 -> 2"]
+    params = data["variants"]["conv"]["metrics"]["params"]
+    assert params["delta"] == params["new"] - params["old"] != 0  # sizes are compared as ever
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "said"),
+    [
+        ("dtype", "float16", "dtype float32 -> float16"),
+        ("batch_size", 8, "batch size 1 -> 8"),
+        ("channels_last", True, "channels-last off -> on"),
+        ("compiled", True, "compile off -> on"),
+        ("cpu_model", "Other CPU", "CPU Test CPU -> Other CPU"),
+    ],
+)
+def test_every_protocol_difference_is_named(
+    reports: tuple[Path, Path], tmp_path: Path, field: str, value: object, said: str
+) -> None:
+    old, new = (_load(path) for path in reports)
+    where = environment("Test CPU", 1, "2.13.0")
+    old = measured(old, {v: {"cpu": 1.0} for v in VARIANTS}, where)
+    new = measured(new, {v: {"cpu": 1.0} for v in VARIANTS}, replace(where, **{field: value}))
+    change = next(m for m in diff_reports(old, new).variant("conv").metrics if m.metric == "latency_ms.cpu")
+    assert (change.protocol, change.delta) == ((said,), None)

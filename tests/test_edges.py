@@ -14,7 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 from convprof.cli import cli
-from convprof.spec.sources import MAX_SPEC_BYTES
+from convprof.spec.examples import example_names
+from convprof.spec.sources import MAX_SPEC_BYTES, load_spec
 from tests.conftest import ROOT, SPECS
 
 #: 65 channels of batch norm: running mean and variance 2 x 65 x 4 bytes + an int64 counter = 528 B.
@@ -80,6 +81,58 @@ def test_tables_in_pipes_and_files_have_no_trailing_spaces(args: tuple[str, ...]
         target = tmp_path / "out.txt"
         assert _invoke(*args, "-o", target)[0] == 0
         assert target.read_text(encoding="utf-8") == text  # a file gets what a pipe gets
+
+
+def _layer_rows(text: str) -> list[str]:
+    """The rows of the per-layer table in `text`: between its rule and the next empty line."""
+    lines = text.splitlines()
+    start = lines.index("Layers (conv variant)") + 4  # its title, an empty line, the header, the rule
+    end = lines.index("", start)
+    return lines[start:end]
+
+
+def test_a_pipe_or_a_file_gets_whole_tables_never_a_narrow_terminals_layout(tmp_path: Path) -> None:
+    # A table as wide as it is, as git and ripgrep write to a pipe: no column hidden, no name folded
+    # onto a second line, no records, whatever the terminal the pipe may end in.
+    piped = _convprof("compare", "densenet121", "--no-latency", "--layers", stdin=subprocess.DEVNULL)
+    assert piped.returncode == 0, piped.stderr
+    text = piped.stdout.decode()
+    assert "Narrow terminal" not in text
+    header = text.splitlines()[text.splitlines().index("Layers (conv variant)") + 2].split()
+    columns = "# Name Kind Output Params MACs Act. Saved RF Fan-in Local p. Dense p."
+    assert header == columns.split()
+    rows = _layer_rows(text)
+    layers = [row for row in rows if re.match(r"^ +\d+ ", row)]
+    blocks = [row for row in rows if re.match(r"^ +[a-z]\w* +\d+ layers ", row)]
+    assert len(layers) == len(load_spec("densenet121").nodes) == 427
+    assert len(layers) + len(blocks) == len(rows)  # no name broken onto a line of its own
+    prose = [line for line in text.splitlines() if not line.startswith(" ")]
+    assert max(len(line) for line in prose) <= 120  # sentences still wrap at 120 columns
+    target = tmp_path / "out.txt"
+    assert _invoke("compare", "densenet121", "--no-latency", "--layers", "-o", target)[0] == 0
+    assert target.read_text(encoding="utf-8") == text
+
+
+def test_examples_in_a_pipe_is_one_line_per_example() -> None:
+    piped = _convprof("examples", stdin=subprocess.DEVNULL)
+    lines = piped.stdout.decode().splitlines()
+    names = example_names()
+    rows = [line for line in lines if line.split() and line.split()[0] in names]
+    assert [row.split()[0] for row in rows] == list(names)
+    assert len([line for line in lines if line]) == len(names) + 3  # the title, the header, its rule
+    assert not any(line.startswith("  Input") for line in lines)  # no records
+
+
+def test_columns_still_sets_the_width_of_a_pipe() -> None:
+    narrow = subprocess.run(
+        [sys.executable, "-m", "convprof", "compare", "densenet121", "--no-latency", "--layers"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "100"},
+        timeout=120,
+    )
+    assert max(len(line) for line in narrow.stdout.splitlines()) <= 100
+    assert "Narrow terminal: " in narrow.stdout
 
 
 def test_diff_table_in_a_pipe_has_no_trailing_spaces(tmp_path: Path) -> None:
@@ -189,7 +242,7 @@ def test_diff_positions_are_the_reports_indices(tmp_path: Path) -> None:
     layers = {layer["path"]: layer for layer in data["variants"]["conv"]["layers"]}
     assert (layers["c3"]["old_index"], layers["c3"]["new_index"]) == (3, 2)
     markdown = _invoke("diff", old, new, "--format", "markdown")[1]
-    assert "| c3 | changed | 3 -> 2 | output_shape 16x10x10 -> 12x10x10;" in markdown
+    assert "| c3 | changed | 3 -> 2 | by name | output_shape 16x10x10 -> 12x10x10;" in markdown
 
 
 # -- `-` reads the spec from stdin ------------------------------------------------------------------------

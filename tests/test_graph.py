@@ -220,7 +220,9 @@ def error_of(layers: list[Any], shape: tuple[int, ...] = (3, 8, 8)) -> str:
 def test_shapes_that_cannot_be_added_name_both_shapes_and_the_place() -> None:
     message = error_of([{"residual": {"body": [{"conv2d": {"out_channels": 4, "kernel_size": 1}}]}}])
     assert message.startswith("test.yaml:1:")
-    assert "cannot add tensors of shapes 3x8x8, 4x8x8" in message
+    # Named at the body's layer that made the shape, with both shapes and the fix.
+    assert "layers.0.residual.body.0 conv2d makes 4x8x8 of 3x8x8" in message
+    assert "cannot add to its shortcut's 3x8x8; give it out_channels: 3" in message
 
 
 def test_concatenation_needs_equal_other_dimensions() -> None:

@@ -256,7 +256,7 @@ def _invoke(*args: str) -> tuple[int, str, str]:
             "calling broken raised ValueError: no weights here",
         ),
         (["import", "no_such_package_x:model", "--input", "3"], "cannot import no_such_package_x"),
-        (["import", "missing/file.py:model", "--input", "3"], "missing/file.py is not a Python file"),
+        (["import", "missing/file.py:model", "--input", "3"], "missing/file.py does not exist"),
         (
             ["import", f"{MODELS_FILE}:instance", "--input", "3", "--kwargs", "{a: 1}"],
             "names a module instance",

@@ -18,6 +18,7 @@ from convprof.render.machine import to_json
 from convprof.report.results import Environment
 from convprof.report.stats import summarize
 from convprof.spec.sources import load_spec
+from tests.conftest import ROOT, SPECS
 from tests.reports import environment, gpu, measured, trained
 
 
@@ -50,7 +51,7 @@ def test_two_environments_in_one_table(tmp_path: Path, golden) -> None:
     result = CliRunner().invoke(cli, ["merge", str(a), str(b), "--format", "json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert (data["schema_version"], data["kind"], data["report_schema_version"]) == (1, "merge", 3)
+    assert (data["schema_version"], data["kind"], data["report_schema_version"]) == (1, "merge", 4)
     jsonschema.Draft202012Validator(merge_schema()).validate(data)
     rows = data["rows"]
     assert [(r["environment"], r["device"], r["median_ms"]["conv"]) for r in rows] == [
@@ -83,6 +84,7 @@ def test_refuses_same_name_with_other_layers(tmp_path: Path) -> None:
     a = _measured(tmp_path, "a", "lenet5", CPU_BOX, 1.0)
     data = json.loads(a.read_text(encoding="utf-8"))
     data["variants"]["conv"]["params"] += 1
+    data["variants"]["conv"]["trainable_params"] += 1
     b = tmp_path / "b.json"
     b.write_text(json.dumps(data), encoding="utf-8")
     assert "the layers or counts differ" in _refused(a, b)
@@ -146,3 +148,28 @@ def test_training_steps_merge_beside_latency(tmp_path: Path) -> None:
     assert "| 1.000 | 30.000 | 2.500 | skipped |" in markdown.stdout
     alone = CliRunner().invoke(cli, ["merge", str(without), "--format", "json"])
     assert "training_median_ms" not in alone.stdout  # only where some report timed a step
+
+
+def test_refuses_reports_of_the_model_with_other_layers_frozen(tmp_path: Path) -> None:
+    a = _measured(tmp_path, "a", "lenet5", CPU_BOX, 1.0)
+    text = (SPECS / "lenet5.yaml").read_text(encoding="utf-8").replace("name: c1}", "name: c1, frozen: true}")
+    frozen = tmp_path / "lenet5.yaml"
+    frozen.write_text(text, encoding="utf-8")
+    b = _measured(tmp_path, "b", str(frozen), CPU_BOX, 1.0)
+    assert "frozen parameters 0 vs 156 (a training step of another model)" in _refused(a, b)
+
+
+def test_merges_a_schema_3_report_with_its_schema_4_twin(tmp_path: Path) -> None:
+    # Reports CI kept before schema 4: every parameter trainable, as the same model's now.
+    old = json.loads((ROOT / "tests" / "data" / "lenet5_schema3.json").read_text(encoding="utf-8"))
+    now = json.loads(_measured(tmp_path, "now", "lenet5", CPU_BOX, 1.0).read_text(encoding="utf-8"))
+    old["variants"] = {
+        name: variant | {"latency": now["variants"][name]["latency"], "skipped": {}}
+        for name, variant in old["variants"].items()
+    }
+    old["environment"] = now["environment"] | {"cpu_model": "Another CPU"}
+    old_path = tmp_path / "old.json"
+    old_path.write_text(json.dumps(old), encoding="utf-8")
+    result = CliRunner().invoke(cli, ["merge", str(old_path), str(tmp_path / "now.json"), "--format", "json"])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["report_schema_version"] == 4

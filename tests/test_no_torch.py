@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from convprof.torchdep import TORCH_INSTALL
 from tests.conftest import ROOT
 
 #: Runs convprof's console entry point in a process where `import torch` fails as if torch were not
@@ -79,8 +80,51 @@ def test_measuring_says_how_to_install_torch(args: tuple[str, ...], instead: str
     lines = process.stderr.splitlines()
     assert len(lines) == 1, process.stderr  # one line, never a traceback
     assert lines[0].startswith("convprof: error: ")
-    assert "needs torch, which is not installed: pip install 'convprof[torch]'" in lines[0]
+    assert "needs torch, which is not installed: " + TORCH_INSTALL in lines[0]
     assert instead in lines[0]
+
+
+#: A model file a new user writes first.
+MODEL_FILE = """\
+import torch.nn as nn
+
+
+def net():
+    return nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Flatten(), nn.Linear(8 * 30 * 30, 10))
+"""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("import", "mynet.py:net", "--input", "3x32x32"),
+        ("compare", "mynet.py:net", "--input", "3x32x32", "--no-latency"),
+        ("check", "mynet.py:net", "--input", "3x32x32", "--max-params", "1M"),
+        ("sweep", "mynet.py:net", "--input", "3x32x32,3x64x64"),
+    ],
+)
+def test_importing_a_model_without_torch_says_how_to_install_it(
+    args: tuple[str, ...], tmp_path: Path
+) -> None:
+    (tmp_path / "mynet.py").write_text(MODEL_FILE, encoding="utf-8")
+    command = [sys.executable, "-c", _WITHOUT_TORCH, *args]
+    process = subprocess.run(
+        command, capture_output=True, text=True, cwd=tmp_path, stdin=subprocess.DEVNULL, timeout=120
+    )
+    assert (process.returncode, process.stdout) == (2, "")
+    assert process.stderr == (
+        "convprof: error: importing a PyTorch model needs torch, which is not installed: "
+        f"{TORCH_INSTALL}; a saved spec counts without it\n"
+    )
+
+
+def test_a_missing_model_file_is_named_before_torch_is_asked_for(tmp_path: Path) -> None:
+    command = [sys.executable, "-c", _WITHOUT_TORCH, "import", "nosuch.py:net", "--input", "3x32x32"]
+    process = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert process.returncode == 2
+    assert process.stderr == (
+        "convprof: error: nosuch.py:net: nosuch.py does not exist; give the path of the model's Python file\n"
+    )
 
 
 #: A spec as `convprof import --allow-unknown` writes one: opaque nodes are data like any layer.

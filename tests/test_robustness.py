@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -137,15 +138,48 @@ def test_signal_while_measuring_exits_cleanly_and_writes_nothing(
     assert list(tmp_path.iterdir()) == []  # no report, no temporary file
 
 
-def test_broken_pipe_exits_quietly() -> None:
-    with started(["compare", "mobilenet_v1", "--no-latency", "--format", "csv", "--layers"]) as process:
-        assert process.stdout is not None
-        assert process.stderr is not None
-        process.stdout.read(10)
-        process.stdout.close()  # the reader goes away, like `| head -c 10`
-        stderr = process.stderr.read()
-        assert process.wait(timeout=60) in (0, 141)
-    assert stderr == ""
+#: Outputs larger than the pipe below holds, so that the writer is still writing when the reader
+#: goes: one JSON write of 0.5 MB, CSV and a table written piece by piece.
+LARGE_OUTPUTS = [
+    ["compare", "densenet121", "--no-latency", "--format", "json"],
+    ["compare", "densenet121", "--no-latency", "--format", "csv", "--layers"],
+    ["compare", "densenet121", "--no-latency", "--layers"],
+]
+#: The smallest pipe Linux makes (one page): the output cannot fit in it before the reader goes.
+SMALL_PIPE = 4096
+
+
+@pytest.mark.parametrize("args", LARGE_OUTPUTS, ids=["json", "csv", "table"])
+def test_broken_pipe_exits_141_quietly(args: list[str]) -> None:
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, SMALL_PIPE)
+    try:
+        process = subprocess.Popen(
+            [*CONVPROF, *args], stdin=subprocess.DEVNULL, stdout=write_end, stderr=subprocess.PIPE
+        )
+    finally:
+        os.close(write_end)
+    try:
+        assert os.read(read_end, 10)
+        os.close(read_end)  # the reader goes away, like `| head -c 10`
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert (process.returncode, stderr) == (141, b"")
+
+
+@pytest.mark.parametrize("reader", ["head -c 10", "head -1"])
+def test_a_shell_pipeline_into_head_reports_141(reader: str) -> None:
+    command = " ".join([*CONVPROF, *LARGE_OUTPUTS[0]])
+    shell = subprocess.run(
+        ["bash", "-c", f"{command} | {reader} >/dev/null; echo ${{PIPESTATUS[0]}}"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (shell.stdout, shell.stderr) == ("141\n", "")
 
 
 def test_no_colour_codes_in_pipes_and_none_under_no_color() -> None:

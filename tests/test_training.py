@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -183,17 +184,23 @@ UPPER_BOUNDS: dict[str, float] = {
 }
 
 
-def _networks(shape: tuple[int, ...], layer: Any) -> list[tuple[str, ModelSpec]]:
-    """The layer (or layers) first, its input needing no gradient, and after a 1x1 layer with
-    parameters; then a flatten and a linear layer."""
-    layers = layer if isinstance(layer, list) else [layer]
+def _surroundings(shape: tuple[int, ...]) -> tuple[Any, list[Any]]:
+    """A 1x1 layer with parameters that keeps `shape`, to put before a layer; a flatten and a linear
+    layer, to put after it."""
     rank = len(shape) - 1
     before: Any = (
         {f"conv{rank}d": {"out_channels": shape[0], "kernel_size": 1}}
         if rank
         else {"linear": {"out_features": shape[0]}}
     )
-    after = ["flatten", {"linear": {"out_features": 3}}]
+    return before, ["flatten", {"linear": {"out_features": 3}}]
+
+
+def _networks(shape: tuple[int, ...], layer: Any) -> list[tuple[str, ModelSpec]]:
+    """The layer (or layers) first, its input needing no gradient, and after a 1x1 layer with
+    parameters; then a flatten and a linear layer."""
+    layers = layer if isinstance(layer, list) else [layer]
+    before, after = _surroundings(shape)
     return [
         ("first", make_spec(shape, [*layers, *after], batch_size=BATCH)),
         ("after", make_spec(shape, [before, *layers, *after], batch_size=BATCH)),
@@ -480,3 +487,102 @@ def test_mobilenet_training_flops_where_torch_over_counts() -> None:
     assert counted.training_flops == 3 * counted.flops - first.flops
     assert round(counted.training_flops / 1e9, 2) == 3.39
     assert round((forward + backward) / 1e9, 1) == 11.9  # torch's count, depthwise layers x groups
+
+
+# -- frozen layers (requires_grad=False): weights without gradients or optimizer state ----------------
+
+
+def _frozen(layer: Any) -> Any:
+    """The layer with `frozen: true`."""
+    if isinstance(layer, str):
+        return {layer: {"frozen": True}}
+    ((kind, args),) = layer.items()
+    return {kind: {**args, "frozen": True}}
+
+
+def _has_parameters(shape: tuple[int, ...], layer: Any) -> bool:
+    node = make_spec(shape, [layer], batch_size=BATCH).nodes[0]
+    kind = lookup(node.kind)
+    assert kind is not None
+    return bool(kind.node_param_tensors(node.args, node.input_shapes, node.output_shape))
+
+
+#: Every kind case with parameters: what freezing it changes.
+FROZEN_CASES = [case for case in KIND_CASES if _has_parameters(*case)]
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel:UserWarning")
+@pytest.mark.parametrize("case", FROZEN_CASES, ids=_case_id)
+def test_a_frozen_layer_keeps_and_peaks_as_torch_does(case: tuple[tuple[int, ...], Any]) -> None:
+    # Frozen first (nothing before it learns: it is not even recorded), frozen after a layer that
+    # learns (its input needs a gradient, its weights none), and trainable after a frozen one.
+    shape, layer = case
+    before, after = _surroundings(shape)
+    for where, layers in (
+        ("frozen first", [_frozen(layer), *after]),
+        ("frozen after", [before, _frozen(layer), *after]),
+        ("after a frozen one", [_frozen(before), layer, *after]),
+    ):
+        spec = make_spec(shape, layers, batch_size=BATCH)
+        assert any(node.frozen for node in spec.nodes)
+        assert_trains_as_modelled(spec, "adam", f"{where} {layer}")
+
+
+def _frozen_example(name: str, frozen: tuple[str, ...]) -> ModelSpec:
+    """A built-in example with the layers named in `frozen` frozen (fine-tuning its head)."""
+    spec = _example(name)
+    paths = set(frozen)
+    return replace(spec, nodes=tuple(replace(node, frozen=node.path in paths) for node in spec.nodes))
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "momentum", "adam"])
+def test_a_network_with_frozen_layers_trains_as_modelled(optimizer: str) -> None:
+    spec = _frozen_example("lenet5", ("c1", "c3"))
+    assert_trains_as_modelled(spec, optimizer, "lenet5 with c1, c3 frozen")
+
+
+def test_frozen_parameters_get_no_optimizer_state_and_no_gradient() -> None:
+    spec = _frozen_example("lenet5", ("c1", "c3", "c5"))
+    model = build_model(spec, "conv").train()
+    assert sorted(name for name, p in model.named_parameters() if not p.requires_grad) == [
+        "c1.bias",
+        "c1.weight",
+        "c3.bias",
+        "c3.weight",
+        "c5.bias",
+        "c5.weight",
+    ]
+    opt = make_optimizer("adam", list(model.parameters()))
+    model(torch.randn((1, *spec.input))).sum().backward()
+    opt.step()
+    kept = sum(
+        value.untyped_storage().nbytes()
+        for state in opt.state.values()
+        for value in state.values()
+        if isinstance(value, torch.Tensor)
+    )
+    counted = analyze(spec, "adam").variant("conv")
+    trainable = [p.numel() for p in model.parameters() if p.requires_grad]
+    assert counted.optimizer_bytes == kept == optimizer_state_bytes("adam", tuple(trainable), 4)
+    assert counted.trainable_params == sum(trainable) == 10_164 + 850
+    assert counted.frozen_params == 156 + 2_416 + 48_120
+    assert counted.params == counted.trainable_params + counted.frozen_params == 61_706
+
+
+def test_frozen_layers_backward_flops_equal_flop_counter() -> None:
+    # A frozen layer computes no weights' gradient; before the first layer that learns, no input's
+    # gradient either: the frozen c1 and c3 of LeNet-5 have no backward at all, c5 only its weights'.
+    spec = _frozen_example("lenet5", ("c1", "c3"))
+    counted = analyze(spec).variant("conv")
+    model = build_model(spec, "conv", device="meta").train()
+    forward, backward = _training_flops(model, spec)
+    assert (forward, backward) == (counted.flops, counted.backward_flops)
+    rows = {layer.path: layer for layer in counted.layers}
+    assert rows["c1"].backward_flops == rows["c3"].backward_flops == 0
+    assert rows["c5"].backward_flops == rows["c5"].flops
+    assert rows["f6"].backward_flops == 2 * rows["f6"].flops
+    frozen_after = _frozen_example("lenet5", ("f6",))
+    rows = {layer.path: layer for layer in analyze(frozen_after).variant("conv").layers}
+    assert rows["f6"].backward_flops == rows["f6"].flops  # its input's gradient only
+    model = build_model(frozen_after, "conv", device="meta").train()
+    assert _training_flops(model, frozen_after)[1] == analyze(frozen_after).variant("conv").backward_flops

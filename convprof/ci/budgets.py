@@ -47,7 +47,7 @@ __all__ = [
 ]
 
 #: Budget metrics that are counts (k, M, G multipliers).
-COUNT_METRICS = ("params", "macs", "flops", "training_flops")
+COUNT_METRICS = ("params", "trainable_params", "macs", "flops", "training_flops")
 #: Budget metrics that are byte sizes (KiB, MiB, GiB or kB, MB, GB).
 BYTE_METRICS = ("param_bytes", "activation_bytes", "training_bytes")
 #: Every size metric a budget may limit, in the order tables list them.

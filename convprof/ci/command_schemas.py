@@ -126,15 +126,42 @@ def diff_schema() -> dict[str, Any]:
                 "unknown counts out): then no exact change is known.",
             },
             "new_lower_bound": {"type": "boolean"},
+            "old_stable": {
+                "type": ["boolean", "null"],
+                "description": "Present for a measured median (latency_ms.DEVICE, training_latency_ms."
+                "DEVICE): whether the old one is stable (false: it carries ~); null when not measured.",
+            },
+            "new_stable": {"type": ["boolean", "null"]},
+            "comparable": {
+                "type": "boolean",
+                "description": "Present for a measured median: false when the reports measured it under "
+                "different protocols (then delta and percent are null).",
+            },
+            "protocol": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "What differs between how the reports measured it: `threads 1 -> 2`.",
+            },
         },
     }
     layer = {
         "type": "object",
         "additionalProperties": False,
-        "required": ["status", "path", "old_index", "new_index", "changes"],
+        "required": ["status", "path", "old_path", "paired", "old_index", "new_index", "changes"],
         "properties": {
-            "status": {"enum": ["added", "removed", "changed"]},
+            "status": {"enum": ["added", "removed", "changed", "renamed"]},
             "path": {"type": "string"},
+            "old_path": {
+                "type": ["string", "null"],
+                "description": "The layer's path in the old report (null when added); differs from path "
+                "when renamed.",
+            },
+            "paired": {
+                "enum": ["name", "content", None],
+                "description": "How the old and new layer were paired: by name (the same path) or by "
+                "content (a generated name: block, kind, output shape and parameters); null when added "
+                "or removed.",
+            },
             "old_index": _INDEX,
             "new_index": _INDEX,
             "changes": {

@@ -8,13 +8,17 @@ from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
-from convprof.ci.budgets import lower_bound_metrics, metric_values
+from convprof.ci.budgets import is_latency, lower_bound_metrics, metric_stability, metric_values
+from convprof.ci.protocol import protocol_differences
 from convprof.graph.variants import VARIANTS
 from convprof.report import LayerReport, Report
 
 __all__ = [
+    "BY_CONTENT",
+    "BY_NAME",
     "DIFF_SCHEMA_VERSION",
     "LAYER_FIELDS",
+    "PAIRING_RULE",
     "UNKNOWN",
     "LayerChange",
     "MetricChange",
@@ -24,10 +28,24 @@ __all__ = [
 ]
 
 #: Version of the JSON `diff --format json` writes; bumped on any incompatible change.
-DIFF_SCHEMA_VERSION = 1
+DIFF_SCHEMA_VERSION = 2
+#: How a layer of the old report was paired with one of the new: by its path...
+BY_NAME = "name"
+#: ...or, for a name the parser generated (`conv2d_3`, which shifts when a layer of its kind is
+#: inserted before it), by what it is: its block, kind, output shape and parameters (or its block and
+#: kind, in order, where it was edited).
+BY_CONTENT = "content"
+#: The pairing rule, said once for `--help`, the tables and the README.
+PAIRING_RULE = (
+    "Layers are paired by name: a layer's path in one report is the same layer in the other. A name "
+    "the spec did not give (kind_N, generated: it shifts when a layer of its kind is inserted before "
+    "it) is paired by content instead: its block, kind, output shape and parameters, or its block "
+    "and kind in order where it was edited; such a layer whose name changed is listed as renamed."
+)
 
 #: Variant totals compared, besides the size metrics budgets know and the measured latencies.
 _EXTRA_METRICS = (
+    "frozen_params",
     "backward_flops",
     "elementwise_ops",
     "buffer_bytes",
@@ -46,6 +64,7 @@ LAYER_FIELDS = (
     "inputs",
     "output_shape",
     "params",
+    "frozen_params",
     "macs",
     "flops",
     "backward_flops",
@@ -73,6 +92,18 @@ class MetricChange:
     """The old value is a lower bound: a total that leaves opaque ops' unknown counts out."""
     new_lower_bound: bool = False
     """The new value is a lower bound."""
+    old_stable: bool | None = None
+    """For a measured median: whether the old one is stable (None: not a median, or not measured)."""
+    new_stable: bool | None = None
+    """For a measured median: whether the new one is stable."""
+    protocol: tuple[str, ...] = ()
+    """For a measured median: what differs between how the two reports measured it (`threads 1 ->
+    2`); the medians are then not comparable and no change is given."""
+
+    @property
+    def comparable(self) -> bool:
+        """False for medians measured under different protocols."""
+        return not self.protocol
 
     @property
     def bounded(self) -> bool:
@@ -94,8 +125,9 @@ class MetricChange:
 
     @property
     def delta(self) -> int | float | None:
-        """new - old for exact numbers present on both sides; None beside a lower bound."""
-        return None if self.bounded else self.counted_delta
+        """new - old for exact numbers present on both sides; None beside a lower bound, and between
+        medians measured under different protocols."""
+        return None if self.bounded or not self.comparable else self.counted_delta
 
     @property
     def percent(self) -> float | None:
@@ -108,10 +140,10 @@ class MetricChange:
 
 @dataclass(frozen=True, slots=True)
 class LayerChange:
-    """A layer added, removed or changed, matched between the reports by name."""
+    """A layer added, removed, changed or renamed, paired between the reports by name or by content."""
 
     status: str
-    """added, removed or changed."""
+    """added, removed, changed, or renamed (paired by content, only its generated name changed)."""
     path: str
     """The layer's path (in the new report when it is in both)."""
     old_index: int | None
@@ -119,7 +151,11 @@ class LayerChange:
     new_index: int | None
     """0-based position in the new report; None when removed."""
     changes: tuple[MetricChange, ...]
-    """Fields that differ (every field for an added or removed layer); empty when only moved."""
+    """Fields that differ (every field for an added or removed layer); empty when only moved or renamed."""
+    paired: str | None = None
+    """How the old and new layer were paired: BY_NAME or BY_CONTENT; None when added or removed."""
+    old_path: str | None = None
+    """The layer's path in the old report (differs from `path` when renamed); None when added."""
 
     @property
     def moved(self) -> bool:
@@ -169,7 +205,7 @@ class ReportDiff:
         """Return JSON-ready data with a stable key order."""
 
         def metric(change: MetricChange) -> dict[str, Any]:
-            data = {
+            data: dict[str, Any] = {
                 "old": change.old,
                 "new": change.new,
                 "delta": change.delta,
@@ -178,6 +214,11 @@ class ReportDiff:
             if change.bounded:  # present only where a lower bound is involved
                 data["old_lower_bound"] = change.old_lower_bound
                 data["new_lower_bound"] = change.new_lower_bound
+            if change.old_stable is not None or change.new_stable is not None:  # a measured median
+                data["old_stable"] = change.old_stable
+                data["new_stable"] = change.new_stable
+                data["comparable"] = change.comparable
+                data["protocol"] = list(change.protocol)
             return data
 
         return {
@@ -193,6 +234,8 @@ class ReportDiff:
                         {
                             "status": layer.status,
                             "path": layer.path,
+                            "old_path": layer.old_path,
+                            "paired": layer.paired,
                             "old_index": layer.old_index,
                             "new_index": layer.new_index,
                             "changes": {m.metric: metric(m) for m in layer.changes},
@@ -265,12 +308,16 @@ def _layers(old: Sequence[LayerReport], new: Sequence[LayerReport]) -> tuple[Lay
     pairs: list[tuple[int, int]] = []
     unmatched_old: list[int] = []
     unmatched_new: list[int] = []
+    by_content: set[tuple[int, int]] = set()
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
         if tag == "equal":
-            pairs += zip(range(i1, i2), range(j1, j2), strict=True)
+            equal = list(zip(range(i1, i2), range(j1, j2), strict=True))
+            pairs += equal
+            by_content.update(pair for pair in equal if _generated(old[pair[0]]))
             continue
         edited = _pair_edited(old, new, list(range(i1, i2)), list(range(j1, j2)))
         pairs += edited
+        by_content.update(edited)
         unmatched_old += [i for i in range(i1, i2) if i not in {p[0] for p in edited}]
         unmatched_new += [j for j in range(j1, j2) if j not in {p[1] for p in edited}]
     by_path = {new[j].path: j for j in unmatched_new if not _generated(new[j])}
@@ -288,7 +335,8 @@ def _layers(old: Sequence[LayerReport], new: Sequence[LayerReport]) -> tuple[Lay
     for i in unmatched_old:
         layer = old[i]
         changes = tuple(MetricChange(f, _field(layer, f), None) for f in LAYER_FIELDS)
-        found.append(((i, 0), LayerChange("removed", layer.path, layer.index, None, changes)))
+        removed_change = LayerChange("removed", layer.path, layer.index, None, changes, None, layer.path)
+        found.append(((i, 0), removed_change))
     for j in unmatched_new:
         layer = new[j]
         changes = tuple(MetricChange(f, None, _field(layer, f)) for f in LAYER_FIELDS)
@@ -316,10 +364,19 @@ def _layers(old: Sequence[LayerReport], new: Sequence[LayerReport]) -> tuple[Lay
             for f in LAYER_FIELDS
             if (c := MetricChange(f, _field(before, f, inputs), _field(after, f))).changed
         )
-        if changes or j in moved:
-            change = LayerChange("changed", after.path, before.index, after.index, changes)
+        paired = BY_CONTENT if (i, j) in by_content else BY_NAME
+        renamed_here = before.path != after.path
+        if changes or j in moved or renamed_here:
+            status = "changed" if changes or j in moved else "renamed"
+            change = LayerChange(status, after.path, before.index, after.index, changes, paired, before.path)
             found.append(((j, 1), change))
     return tuple(change for _, change in sorted(found, key=lambda item: item[0]))
+
+
+def _protocol(old: Report, new: Report, metric: str) -> tuple[str, ...]:
+    """Return what differs between how the reports measured a median (`latency_ms.cpu`); empty for a
+    size metric."""
+    return protocol_differences(old, new, metric.partition(".")[2]) if is_latency(metric) else ()
 
 
 def diff_reports(old: Report, new: Report, old_label: str = "old", new_label: str = "new") -> ReportDiff:
@@ -333,9 +390,20 @@ def diff_reports(old: Report, new: Report, old_label: str = "old", new_label: st
             before[extra] = getattr(old.variant(name), extra)
             after[extra] = getattr(new.variant(name), extra)
         old_bounds, new_bounds = lower_bound_metrics(old, name), lower_bound_metrics(new, name)
+        old_stable, new_stable = metric_stability(old, name), metric_stability(new, name)
         keys = list(before) + [k for k in after if k not in before]
         metrics = tuple(
-            MetricChange(k, before.get(k), after.get(k), k in old_bounds, k in new_bounds) for k in keys
+            MetricChange(
+                k,
+                before.get(k),
+                after.get(k),
+                k in old_bounds,
+                k in new_bounds,
+                old_stable.get(k),
+                new_stable.get(k),
+                _protocol(old, new, k) if before.get(k) is not None and after.get(k) is not None else (),
+            )
+            for k in keys
         )
         layers = _layers(old.variant(name).layers, new.variant(name).layers)
         variants.append(VariantDiff(name, metrics, layers))

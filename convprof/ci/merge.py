@@ -124,6 +124,9 @@ def _difference(first: Report, other: Report) -> str:
             return f"spec {key} {_shown(getattr(a, key))} vs {_shown(getattr(b, key))}"
     if first.optimizer != other.optimizer:
         return f"optimizer {first.optimizer!r} vs {other.optimizer!r}"
+    frozen = (first.variant("conv").frozen_params, other.variant("conv").frozen_params)
+    if frozen[0] != frozen[1]:
+        return f"frozen parameters {frozen[0]:,} vs {frozen[1]:,} (a training step of another model)"
     return "the layers or counts differ"
 
 

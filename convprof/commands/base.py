@@ -135,7 +135,7 @@ def deliver(text: str | None, draw: Callable[[Console], None], output: Path | No
     """Send a command's result to stdout or to `output` (-o), written atomically.
 
     `text` is the result in a text format (JSON, CSV, Markdown); None means a table, which `draw`
-    prints on a console: the terminal's, or a plain 120-column one captured for the file.
+    prints on a console: the terminal's, or a plain one as wide as each table, captured for the file.
     """
     if text is None:
         from io import StringIO

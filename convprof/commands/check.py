@@ -122,6 +122,37 @@ def _overrides(
     )
 
 
+def _same_protocol(
+    name: str, path: Path, baseline: Report, report: Report, allowances: tuple[Allowance, ...]
+) -> None:
+    """Refuse a growth allowance on a median the baseline measured with other settings (threads,
+    dtype, batch size, memory format, compilation): its growth would measure the settings, not the
+    model. Another processor is warned of: a CI runner may change it under the same settings."""
+    from convprof.ci.budgets import is_latency
+    from convprof.ci.protocol import MACHINE_SETTINGS, PROTOCOL_OPTIONS, protocol_differences
+
+    for allowance in allowances:
+        if not is_latency(allowance.metric):
+            continue
+        device = allowance.metric.partition(".")[2]
+        differences = protocol_differences(baseline, report, device)
+        settings = [d for d in differences if not d.startswith(MACHINE_SETTINGS)]
+        if settings:
+            raise UsageError(
+                f"{name}: {allowance.metric} cannot grow against {path}: it was measured with other "
+                f"settings ({', '.join(settings)}); make the baseline as this run measures, with "
+                "`convprof check --write-reports DIR` (or compare's defaults of "
+                f"{PROTOCOL_OPTIONS})"
+            )
+        if differences:
+            click.echo(
+                f"convprof: warning: {name}: {allowance.metric} is compared with {path}, measured on "
+                f"another machine ({', '.join(differences)}): its growth is the machine's as much as "
+                "the model's",
+                err=True,
+            )
+
+
 def _baselines(paths: tuple[Path, ...]) -> dict[str, tuple[Path, Report]]:
     """Return saved reports by spec name, from files and from directories of *.json files."""
     from convprof.report.reportfile import load_report
@@ -185,6 +216,7 @@ def _limit_option(metric: str, example: str) -> Callable[[F], F]:
 @click.command()
 @click.argument("specs", nargs=-1, required=True, metavar="SPEC...")
 @_limit_option("params", "100k")
+@_limit_option("trainable_params", "10k")
 @_limit_option("macs", "1G")
 @_limit_option("flops", "2G")
 @_limit_option("training_flops", "6G")
@@ -329,7 +361,8 @@ def check(
         reports.append((model.name, report))
         found: list[Check] = [*check_limits(model.name, budgets, report, strict=strict_latency)]
         if model.name in baselines:
-            baseline_report = baselines[model.name][1]
+            baseline_path, baseline_report = baselines[model.name]
+            _same_protocol(model.name, baseline_path, baseline_report, report, growth)
             found += check_growth(model.name, allowances, baseline_report, report, strict=strict_latency)
         elif baselines:
             click.echo(

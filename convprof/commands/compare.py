@@ -62,6 +62,12 @@ def layers_note(spec: ModelSpec) -> str:
     help="Per-layer table as a tree folded below depth N: each block nested deeper is one row with "
     "its totals (0: top-level layers and blocks). Shows the table.",
 )
+@click.option(
+    "--legend/--no-legend",
+    "show_legend",
+    default=True,
+    help="A line under each table (table and markdown) saying what its columns mean.",
+)
 @optimizer_option
 @click.option("--batch-size", type=click.IntRange(min=1), help="Override the spec's batch_size.")
 @click.option("--dtype", type=click.Choice(list(DTYPE_BYTES)), help="Override the spec's dtype.")
@@ -108,6 +114,7 @@ def compare(
     output: Path | None,
     layers: bool | None,
     depth: int | None,
+    show_legend: bool,
     optimizer: str,
     batch_size: int | None,
     dtype: str | None,
@@ -139,6 +146,8 @@ def compare(
       MACs   multiply-accumulates of conv and linear layers (bias adds are not MACs).
       FLOPs  2 x MACs, what torch.utils.flop_counter.FlopCounterMode reports.
       Element-wise ops (bias adds, activations, pooling windows, normalisation) are counted apart.
+      Params: every learnable tensor; a frozen layer's (frozen: true, requires_grad=False) are
+      counted apart and get no gradient or optimizer state in the training step.
       Weights = parameters x dtype size; BatchNorm running statistics are buffers, listed apart.
       Peak activations = the largest input + output pair of any layer.
       Training = the peak of one step: weights, buffers, optimizer state and input, plus the most the
@@ -149,6 +158,10 @@ def compare(
     a warm-up, then timed blocks in rounds that interleave conv, local and dense; the median is the
     headline, a result is marked unstable (~) when IQR/median or the rounds' spread exceeds 10%.
     Variants whose analytic memory exceeds --max-memory are skipped before anything is built.
+
+    \b
+    Output: tables fit the terminal; sent to a pipe or a file they are as wide as their content
+    (COLUMNS sets a pipe's width), and a line under each says what its columns mean (--no-legend).
 
     \b
     Training step (--training): train mode, the optimizer's state made by a first step (timed
@@ -203,4 +216,5 @@ def compare(
 
     from convprof.render.formats import compare_renderers
 
-    deliver_result(report, compare_renderers(layers=show_layers, layers_note=note, depth=depth), fmt, output)
+    renderers = compare_renderers(layers=show_layers, layers_note=note, depth=depth, show_legend=show_legend)
+    deliver_result(report, renderers, fmt, output)

@@ -47,7 +47,9 @@ def import_model(
 
     An op convprof cannot count ends the import with exit 2 and one line listing each such op with
     its path and count; with --allow-unknown an op whose result the model uses as one batched tensor
-    is kept as an opaque node instead, and every total over it is marked as a lower bound."""
+    is kept as an opaque node instead, and every total over it is marked as a lower bound. A module
+    whose parameters have requires_grad=False is written frozen: true (a group of them once); one
+    with only some of them frozen ends the import with exit 2."""
     from convprof.importing import import_module
     from convprof.importing.refs import load_reference, parse_input, parse_kwargs, reference_name
 

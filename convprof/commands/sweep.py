@@ -114,7 +114,7 @@ def _measure(
 @click.option(
     "--plot",
     type=click.Path(path_type=Path),
-    help="Draw the sweep to a .png, .svg or .pdf file (needs the plot extra: convprof[plot]).",
+    help="Draw the sweep to a .png, .svg or .pdf file (needs matplotlib: pip install matplotlib).",
 )
 @click.option("--no-chart", is_flag=True, help="Leave out the terminal chart under the table.")
 @click.option("--latency", is_flag=True, help="Also measure every point's latency (imports torch).")

@@ -85,7 +85,7 @@ def analyze_variant(spec: ModelSpec, name: str, optimizer: str = "adam") -> Vari
     spatial = len(spec.input) - 1
     start: ReceptiveField | None = ReceptiveField((1,) * spatial, (1,) * spatial)
     fields: list[ReceptiveField | None] = []
-    params = macs = elementwise = buffers = 0
+    params = frozen = macs = elementwise = buffers = 0
     layers = []
     for node in model.nodes:
         kind = lookup(node.kind)
@@ -98,6 +98,8 @@ def analyze_variant(spec: ModelSpec, name: str, optimizer: str = "adam") -> Vari
         out_bytes = prod(node.output_shape) * element * batch
         layer_buffers = cost.buffer_elements * element + cost.buffer_fixed_bytes
         params += cost.params
+        layer_frozen = cost.params if node.frozen else 0
+        frozen += layer_frozen
         # An unknown count (an opaque op's) stays unknown in its row and is left out of the total,
         # which the report then marks as a lower bound: never a silent 0.
         layer_macs = None if cost.macs is None else cost.macs * batch
@@ -123,11 +125,13 @@ def analyze_variant(spec: ModelSpec, name: str, optimizer: str = "adam") -> Vari
                 saved_bytes=training.saved_bytes[node.index],
                 receptive_field=None if rf is None else rf.size,
                 fan_in=cost.fan_in,
+                frozen_params=layer_frozen,
             )
         )
     return VariantReport(
         name=name,
         params=params,
+        frozen_params=frozen,
         macs=macs,
         backward_flops=2 * sum(macs or 0 for macs in training.backward_macs),
         elementwise_ops=elementwise,

@@ -31,7 +31,8 @@ def build_model(spec: ModelSpec, variant: str, device: str | torch.device = "cpu
     whose submodules are named by the nodes' paths: `named_modules()` and a per-module FLOP count map
     one to one onto the report's rows. A kind that is one parameter and a call (`parameter_at_path`:
     ConvNeXt's layer scale) is that parameter at the node's path and a call of its function, as the
-    model it is imported from holds it, so that the original's state_dict loads by path.
+    model it is imported from holds it, so that the original's state_dict loads by path. A frozen
+    node's parameters do not require a gradient.
     """
     import torch
     import torch.fx
@@ -47,6 +48,8 @@ def build_model(spec: ModelSpec, variant: str, device: str | torch.device = "cpu
             kind = lookup(node.kind)
             assert kind is not None, node.kind
             module = kind.node_build(node.args, node.input_shapes, node.output_shape)
+            if node.frozen:  # `frozen: true`: its parameters get no gradient, as the spec says
+                module.requires_grad_(False)
             inputs = tuple(values[i] for i in node.inputs)
             if kind.parameter_at_path:
                 assert isinstance(module, ParameterCall), node.kind

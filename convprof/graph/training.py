@@ -147,6 +147,7 @@ class _Node:
     grads: tuple[bool, ...]  # which inputs need a gradient
     params: tuple[int, ...]  # elements of each parameter tensor
     autograd: Autograd  # what it keeps and allocates (kept only where its output needs a gradient)
+    trainable: bool  # its parameters get gradients and optimizer state (it has some, not frozen)
 
 
 def _nodes(spec: ModelSpec, device: str, layouts: list[Layout] | None = None) -> list[_Node]:
@@ -166,15 +167,24 @@ def _nodes(spec: ModelSpec, device: str, layouts: list[Layout] | None = None) ->
         kind = lookup(node.kind)
         assert kind is not None, node.kind
         params = kind.node_param_tensors(node.args, node.input_shapes, node.output_shape)
+        trainable = bool(params) and not node.frozen
         grads = tuple(i >= 0 and needs[i] for i in node.inputs)
-        needs.append(bool(params) or any(grads))
+        needs.append(trainable or any(grads))
         inputs = input_layouts(spec, layouts, node)
         step = TrainingStep(
-            spec.batch_size, spec.dtype_bytes, grads, recorded=needs[-1], device=device, layouts=inputs
+            spec.batch_size,
+            spec.dtype_bytes,
+            grads,
+            recorded=needs[-1],
+            device=device,
+            layouts=inputs,
+            trainable=trainable,
         )
         record = kind.node_autograd(node.args, node.input_shapes, node.output_shape, step)
         aliases = kind.aliases_input(node.args, True, inputs[0])
-        nodes.append(_Node(node, kind, aliases, needs[-1], in_graph[node.index], grads, params, record))
+        nodes.append(
+            _Node(node, kind, aliases, needs[-1], in_graph[node.index], grads, params, record, trainable)
+        )
     return nodes
 
 
@@ -311,7 +321,7 @@ def training_cost(
             else:
                 made.append((i, memory.new(size(nodes[i]), i)))
         new_bytes = sum(grad.nbytes for _, grad in made if grad is not incoming)
-        param_grads = sum(node.params) * itemsize
+        param_grads = sum(node.params) * itemsize if node.trainable else 0
         default = new_bytes + param_grads
         memory.moment((record.backward_peak if record.backward_peak is not None else default) - new_bytes)
         memory.live += param_grads  # kept until the optimizer's step
@@ -339,9 +349,10 @@ def training_cost(
     if loss_gradient is not None:
         memory.release(loss_gradient)
 
-    # The optimizer's step, over the parameters that have a gradient (a layer whose output leads
-    # nowhere gets none, and the optimizer skips it), in the order torch lists them.
-    order = [(node, size) for node, size in parameter_order(spec, nodes) if node.in_graph]
+    # The optimizer's step, over the parameters that have a gradient (a frozen layer's have none, nor
+    # has a layer whose output leads nowhere, and the optimizer skips them), in the order torch lists
+    # them.
+    order = [(node, size) for node, size in parameter_order(spec, nodes) if node.in_graph and node.trainable]
     stepped = tuple(size for _, size in order)
     tensors = tuple(elements for node in nodes for elements in node.params)
     # An opaque op's parameters may split into any tensors: its temporaries are left out.
@@ -356,7 +367,7 @@ def training_cost(
     backward: list[int | None] = []
     for node in nodes:
         macs = node.kind.node_backward_macs(
-            node.spec.args, node.spec.input_shapes, node.spec.output_shape, node.grads
+            node.spec.args, node.spec.input_shapes, node.spec.output_shape, node.grads, node.trainable
         )
         backward.append(None if macs is None else batch * macs)
     return TrainingCost(

@@ -10,7 +10,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from convprof import __version__
-from convprof.importing.tracing import ModelImportError, OpaqueOps, UnusedParameters, trace_module
+from convprof.importing.tracing import (
+    ModelImportError,
+    OpaqueOps,
+    TracedModel,
+    UnusedParameters,
+    trace_module,
+)
 from convprof.importing.writer import write_spec
 from convprof.spec import ModelSpec, Shape
 from convprof.spec.parse import parse_spec
@@ -41,6 +47,8 @@ class ImportResult:
     """Modules with parameters or buffers the traced graph never uses (not counted)."""
     opaque: tuple[OpaqueOps, ...] = ()
     """Ops kept as opaque nodes (`allow_unknown`), most frequent first."""
+    frozen: int = 0
+    """Layers whose parameters are frozen (requires_grad=False), written `frozen: true`."""
 
     def notes(self) -> list[str]:
         """Return what a command says about the import on stderr: modules never called, opaque ops."""
@@ -56,6 +64,12 @@ class ImportResult:
             lines.append(
                 f"{total} op{'s' if total != 1 else ''} kept opaque (--allow-unknown): {listed}; "
                 f"{which} MACs, FLOPs and element-wise ops are unknown, so those totals are lower bounds"
+            )
+        if self.frozen:
+            layers = f"{self.frozen} layer{'s' if self.frozen != 1 else ''}"
+            lines.append(
+                f"{layers} with requires_grad=False written frozen: true: counted apart as frozen "
+                "parameters, with no gradient or optimizer state in the training step"
             )
         return lines
 
@@ -97,6 +111,67 @@ def _opaque_lines(opaque: tuple[OpaqueOps, ...]) -> list[str]:
     return lines + [f"  {entry}" for entry in _opaque_entries(opaque)]
 
 
+def _frozen(module: torch.nn.Module, traced: TracedModel) -> tuple[frozenset[str], frozenset[str]]:
+    """Return the paths of the nodes whose parameters are frozen (requires_grad=False), and of those
+    whose parameters are trainable; ModelImportError for a node with both, which no spec can say.
+
+    A node's parameters are the module's (or the parameter) at its path, as the tracer named it; the
+    parameters of an opaque call read directly by name are those no path and no unused module holds."""
+    found: dict[str, list[torch.nn.Parameter]] = {}
+    for node in traced.nodes:
+        try:
+            found[node.path] = list(module.get_submodule(node.path).parameters())
+        except AttributeError:
+            try:
+                found[node.path] = [module.get_parameter(node.path)]
+            except AttributeError:
+                found[node.path] = []
+    held = {id(p) for parameters in found.values() for p in parameters}
+    for entry in traced.unused:
+        held.update(id(p) for p in module.get_submodule(entry.path).parameters())
+    read_directly = [p for p in module.parameters() if id(p) not in held]
+    for node in traced.nodes:
+        held_by_name = getattr(node.args, "params", None)  # an opaque op's, read by name in forward
+        if not found[node.path] and isinstance(held_by_name, int) and held_by_name > 0:
+            found[node.path] = read_directly
+    frozen: set[str] = set()
+    learned: set[str] = set()
+    for path, parameters in found.items():
+        if not parameters:
+            continue
+        states = {p.requires_grad for p in parameters}
+        if len(states) > 1:
+            names = [name for name, p in _named(module, path, parameters) if not p.requires_grad]
+            raise ModelImportError(
+                f"{path}: its parameters are partly frozen ({', '.join(names)} with requires_grad=False, "
+                "the others trainable); a spec freezes a layer's parameters together: set requires_grad "
+                "alike for each module's parameters"
+            )
+        (frozen if states == {False} else learned).add(path)
+    return frozenset(frozen), frozenset(learned)
+
+
+def _named(
+    module: torch.nn.Module, path: str, parameters: list[torch.nn.Parameter]
+) -> list[tuple[str, torch.nn.Parameter]]:
+    """Return `parameters` with their names relative to `path` (their full names where they are not
+    under it)."""
+    ids = {id(p) for p in parameters}
+    named = [(name, p) for name, p in module.named_parameters() if id(p) in ids]
+    prefix = f"{path}."
+    return [(name.removeprefix(prefix), p) for name, p in named]
+
+
+def _frozen_lines(frozen: frozenset[str]) -> list[str]:
+    if not frozen:
+        return []
+    count = f"{len(frozen)} layer{'s' if len(frozen) != 1 else ''}"
+    return [
+        f"Frozen: {count} whose parameters have requires_grad=False, written frozen: true (no gradient",
+        "and no optimizer state in a training step).",
+    ]
+
+
 def import_module(
     module: torch.nn.Module,
     input_shape: Shape,
@@ -124,17 +199,21 @@ def import_module(
         *_unused_lines(traced.unused),
         *_opaque_lines(traced.opaque),
     ]
-    text = write_spec(name, f"imported from {origin}", shape, traced.nodes, header)
+    frozen, learned = _frozen(module, traced)
+    header += _frozen_lines(frozen)
+    text = write_spec(name, f"imported from {origin}", shape, traced.nodes, header, frozen, learned)
     spec = parse_spec(text.encode(), f"<import:{origin}>", name)
-    written = [(n.path, n.kind.name if n.kind else "", n.args, n.inputs) for n in traced.nodes]
-    parsed = [(n.path, n.kind, n.args, n.inputs) for n in spec.nodes]
+    written = [
+        (n.path, n.kind.name if n.kind else "", n.args, n.inputs, n.path in frozen) for n in traced.nodes
+    ]
+    parsed = [(n.path, n.kind, n.args, n.inputs, n.frozen) for n in spec.nodes]
     if written != parsed:  # the writer and the parser disagree: a bug, never the user's
         first = next(i for i, (a, b) in enumerate(zip(written, parsed, strict=False)) if a != b)
         raise ModelImportError(
             f"{written[first][0]}: the written spec reads back differently; this is a bug in convprof: "
             "please report it with the model"
         )
-    return ImportResult(spec, text, traced.unused, traced.opaque)
+    return ImportResult(spec, text, traced.unused, traced.opaque, len(frozen))
 
 
 def from_module(module: torch.nn.Module, input_shape: Shape, *, allow_unknown: bool = False) -> ModelSpec:

@@ -73,12 +73,27 @@ def parse_kwargs(text: str | None) -> dict[str, Any]:
     return dict(value)
 
 
+def _is_file_reference(where: str) -> bool:
+    """Return True when a reference's `where` names a Python file rather than a module."""
+    return where.endswith(".py") or "/" in where
+
+
+def _check_file(reference: str, where: str) -> None:
+    """Raise a UsageError saying what `where` is when it is not a Python file that can be run."""
+    path = Path(where)
+    if not path.exists():
+        raise UsageError(f"{reference}: {where} does not exist; give the path of the model's Python file")
+    if path.is_dir():
+        raise UsageError(f"{reference}: {where} is a directory; give the path of a Python file in it")
+    if not path.is_file():
+        raise UsageError(f"{reference}: {where} is not a regular file; give the path of a Python file")
+
+
 def _load_namespace(reference: str, where: str) -> Any:
     """Import the module or run the file `where` names."""
-    if where.endswith(".py") or "/" in where:
+    if _is_file_reference(where):
         path = Path(where)
-        if not path.is_file():
-            raise UsageError(f"{reference}: {where} is not a Python file")
+        _check_file(reference, where)
         name = f"convprof_model_{abs(hash(str(path.resolve())))}"
         spec = importlib.util.spec_from_file_location(name, path)
         if spec is None or spec.loader is None:
@@ -114,13 +129,19 @@ def load_reference(reference: str, kwargs: Mapping[str, Any]) -> torch.nn.Module
     """Return the nn.Module `reference` names, calling it with `kwargs` when it is a callable.
 
     A callable runs on the meta device, so that building even a huge model allocates nothing; one
-    that cannot (it loads weights from a file, say) runs again on the CPU."""
-    import torch
+    that cannot (it loads weights from a file, say) runs again on the CPU. Without torch installed,
+    a UsageError says how to install it (after the reference itself is checked)."""
+    from convprof.torchdep import require_torch
 
     match = _REFERENCE.match(reference)
     if match is None:
         raise UsageError(f"{reference}: a model reference is package.module:callable or file.py:callable")
     where, attribute = match["where"], match["attribute"]
+    if _is_file_reference(where):
+        _check_file(reference, where)
+    require_torch("importing a PyTorch model", "a saved spec counts without it")
+    import torch
+
     try:
         namespace = _load_namespace(reference, where)
     except UsageError:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import MISSING, fields
 from typing import Any
 
@@ -46,11 +46,36 @@ def _arguments(node: ImportedNode) -> list[str]:
     return items
 
 
+#: What a frozen layer (or a group of them) says in a spec.
+_FROZEN = "frozen: true"
+
+
+def _frozen_scopes(
+    nodes: Sequence[ImportedNode], frozen: Collection[str], learned: Collection[str]
+) -> set[str]:
+    """Return the groups all of whose layers with parameters are frozen: each says `frozen: true` once
+    instead of its layers."""
+    scopes: dict[str, bool] = {}
+    for node in nodes:
+        if node.path not in learned and node.path not in frozen:
+            continue  # no parameters: frozen or not, nothing changes
+        parts = node.path.split(".")
+        for end in range(1, len(parts)):
+            scope = ".".join(parts[:end])
+            scopes[scope] = scopes.get(scope, True) and node.path in frozen
+    return {scope for scope, all_frozen in scopes.items() if all_frozen}
+
+
 class _Writer:
-    def __init__(self, nodes: Sequence[ImportedNode]) -> None:
+    def __init__(
+        self, nodes: Sequence[ImportedNode], frozen: Collection[str] = (), learned: Collection[str] = ()
+    ) -> None:
         self.nodes = nodes
         self.lines: list[str] = []
         self.seen: set[str] = set()
+        self.frozen = frozenset(frozen)
+        """Paths of the nodes whose parameters are frozen (requires_grad=False)."""
+        self.frozen_scopes = _frozen_scopes(nodes, self.frozen, learned)
 
     def reference(self, target: int, scopes: list[str]) -> str:
         """Return the shortest name by which the parser finds node `target` from inside `scopes`."""
@@ -80,7 +105,10 @@ class _Writer:
             for scope in scopes[common:]:
                 pad = " " * (2 + _INDENT * len(open_scopes))
                 name = _value(scope.rsplit(".", 1)[-1])
-                self.lines += [f"{pad}- group:", f"{pad}    name: {name}", f"{pad}    layers:"]
+                self.lines += [f"{pad}- group:", f"{pad}    name: {name}"]
+                if scope in self.frozen_scopes and not any(s in self.frozen_scopes for s in open_scopes):
+                    self.lines.append(f"{pad}    {_FROZEN}")
+                self.lines.append(f"{pad}    layers:")
                 open_scopes.append(scope)
             items = [f"name: {_value(parts[-1])}"]
             previous = index - 1 if index else NETWORK_INPUT
@@ -88,6 +116,8 @@ class _Writer:
                 names = [_value(self.reference(i, open_scopes)) for i in node.inputs]
                 items.append(f"from: {names[0]}" if len(names) == 1 else f"from: [{', '.join(names)}]")
             items += _arguments(node)
+            if node.path in self.frozen and not any(s in self.frozen_scopes for s in open_scopes):
+                items.append(_FROZEN)
             pad = " " * (2 + _INDENT * len(open_scopes))
             assert node.kind is not None
             self.lines.append(f"{pad}- {node.kind.name.lower()}: {{{', '.join(items)}}}")
@@ -96,15 +126,24 @@ class _Writer:
 
 
 def write_spec(
-    name: str, description: str, input_shape: Shape, nodes: Sequence[ImportedNode], header: Sequence[str]
+    name: str,
+    description: str,
+    input_shape: Shape,
+    nodes: Sequence[ImportedNode],
+    header: Sequence[str],
+    frozen: Collection[str] = (),
+    learned: Collection[str] = (),
 ) -> str:
-    """Return the spec text of `nodes`: `header` as comments, then name, description, input, layers."""
+    """Return the spec text of `nodes`: `header` as comments, then name, description, input, layers.
+
+    The nodes at the paths in `frozen` have frozen parameters (requires_grad=False), those in `learned`
+    trainable ones: a group whose layers with parameters are all frozen says so once."""
     comments = [f"# {line}".rstrip() for text in header for line in text.splitlines()]
     body = [
         f"name: {_value(name)}",
         f"description: {_value(description)}",
         f"input: {_value(list(input_shape))}",
         "layers:",
-        *_Writer(nodes).write(),
+        *_Writer(nodes, frozen, learned).write(),
     ]
     return "\n".join([*comments, *body]) + "\n"

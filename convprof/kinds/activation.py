@@ -394,9 +394,10 @@ class PReLU(_Elementwise):
 
     def autograd(self, args: PReLUArgs, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
         """Keep the input; the backward makes the input's gradient (needed or not) and the slopes' at
-        the input's size, then sums the slopes' per slope (after dropping an unneeded input's)."""
+        the input's size, then sums the slopes' per slope (after dropping an unneeded input's), but
+        for frozen slopes."""
         elements = step.nbytes(prod(in_shape))
-        slopes = args.num_parameters * step.itemsize if any(step.grads) else 0
+        slopes = args.num_parameters * step.itemsize if any(step.grads) and step.trainable else 0
         return Autograd(keeps_inputs=(0,), backward_peak=2 * elements + slopes)
 
 

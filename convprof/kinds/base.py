@@ -183,6 +183,9 @@ class TrainingStep:
     layouts: tuple[Layout, ...] = ()
     """Per input: how it lies in memory (a linear layer keeps a copy of an input it cannot fold into
     a matrix as a view); empty: all contiguous."""
+    trainable: bool = True
+    """Whether the node's parameters get gradients: False for a frozen node (requires_grad=False),
+    whose backward computes only its inputs' gradients and keeps only what those need."""
 
     def views(self, shape: tuple[int, ...], position: int = 0) -> bool:
         """Return whether input `position` can be viewed as the batched `shape` without a copy."""
@@ -352,19 +355,26 @@ class LayerKind(ABC):
         """Return the receptive field of an output unit given those of the input units."""
 
     def node_backward_macs(
-        self, args: Any, in_shapes: tuple[Shape, ...], out_shape: Shape, grads: tuple[bool, ...]
+        self,
+        args: Any,
+        in_shapes: tuple[Shape, ...],
+        out_shape: Shape,
+        grads: tuple[bool, ...],
+        trainable: bool = True,
     ) -> int | None:
         """Return the multiply-accumulates of the node's backward for one sample.
 
-        `grads[i]` says whether input i needs a gradient (some layer before it has parameters). A
-        kind's MACs are products of an input and its weights (conv, linear, their local and dense
-        forms); backward computes a product of the same size for the weights' gradient and another
-        for the input's gradient when it is needed (torch's convolution_backward, mm and bmm skip
-        it otherwise). Kinds without MACs have none in backward either; unknown MACs stay unknown."""
+        `grads[i]` says whether input i needs a gradient (some layer before it has trainable
+        parameters); `trainable`, whether the node's own parameters need one (not frozen). A kind's
+        MACs are products of an input and its weights (conv, linear, their local and dense forms);
+        backward computes a product of the same size for the weights' gradient when they need one,
+        and another for the input's gradient when it is needed (torch's convolution_backward, mm and
+        bmm skip either otherwise). Kinds without MACs have none in backward either; unknown MACs
+        stay unknown."""
         macs = self.node_cost(args, in_shapes, out_shape).macs
         if macs is None:
             return None
-        return macs * (1 + any(grads)) if macs else 0
+        return macs * (trainable + any(grads)) if macs else 0
 
     @abstractmethod
     def node_autograd(

@@ -229,7 +229,7 @@ class _Convolution(UnaryKind):
         """Keep the input (for the weights' gradient); the backward returns the input's gradient when
         it is needed, and the weights' and bias's. On a channels-last input torch computes the
         weights' gradient channels-last too, and copies it into the weights' own layout."""
-        if step.layouts and step.layouts[0].is_channels_last:
+        if step.layouts and step.layouts[0].is_channels_last and step.trainable:
             weight = self.param_tensors(args, in_shape, out_shape)[0]
             return Autograd(keeps_inputs=(0,), backward_after=weight * step.itemsize)
         return Autograd(keeps_inputs=(0,))
@@ -323,7 +323,7 @@ class _Conv(_Convolution):
         else:
             return super().autograd(args, in_shape, out_shape, step)
         padded = step.nbytes(in_shape[0] * prod(sides))
-        params = sum(self.param_tensors(args, in_shape, out_shape)) * step.itemsize
+        params = sum(self.param_tensors(args, in_shape, out_shape)) * step.itemsize if step.trainable else 0
         reads_input = args.padding_mode in ("reflect", "replicate") and any(step.grads)
         # The circular pad's backward folds each wrapped slice back in, holding a second copy.
         copies = 2 if args.padding_mode == "circular" else 1
@@ -444,6 +444,7 @@ class _Local(_Convolution):
         it. The backward makes the product's gradients, the weights' (copied into the weights'
         layout), and undoes each window or tap. The peaks below hold every one of those at once,
         which bounds what torch holds from above."""
+        # The transposed product reads its weights through a copy whether they learn or not.
         weights = sum(self.param_tensors(args, in_shape, out_shape)) * step.itemsize
         output = step.nbytes(prod(out_shape))
         inputs = step.nbytes(prod(in_shape))
@@ -468,7 +469,7 @@ class _Local(_Convolution):
                 )
             )
             return Autograd(
-                keeps_new=(inputs,),
+                keeps_new=(inputs,) if step.trainable else (),
                 forward_peak=inputs + 2 * products + full + output,
                 backward_peak=full + 2 * products + 2 * weights + (inputs if grads else 0),
             )
@@ -493,7 +494,10 @@ class _Local(_Convolution):
         columns = step.nbytes(prod(outs) * channels * prod(kernel))
         padded = step.nbytes(channels * prod(padded_sides)) if is_padded else 0
         weight, *bias_tensor = self.param_tensors(args, in_shape, out_shape)
-        weights, bias = weight * itemsize, sum(bias_tensor) * itemsize
+        # Frozen weights get no gradient: the columns are made for the product but not kept.
+        trained = step.trainable
+        weights, bias = weight * itemsize * trained, sum(bias_tensor) * itemsize * trained
+        kept = columns if trained else 0
         per_group_out = int(args.out_channels) // groups
         # The product (positions, groups, batch, outputs per group) is reordered to (batch, groups,
         # outputs per group, positions): a copy unless that moves only dimensions of size 1.
@@ -505,7 +509,7 @@ class _Local(_Convolution):
         product_grad = output if groups > 1 else 0
         relayout = weights if per_group_out > 1 and channels // groups * prod(kernel) > 1 else 0
         first = bias + product_grad + weights + (columns if grads else 0)
-        second = bias + product_grad + weights + relayout + (columns if grads else 0) - columns
+        second = bias + product_grad + weights + relayout + (columns if grads else 0) - kept
         peak = max(first, second)
         if grads:
             # Each window undone: the gradients of a step's input and output live together.
@@ -519,11 +523,11 @@ class _Local(_Convolution):
             if is_padded:
                 chain.append(step.nbytes(prod(in_shape)))
             pairs = max(a + b for a, b in itertools.pairwise(chain))
-            peak = max(peak, bias + product_grad + weights + relayout - columns + pairs)
+            peak = max(peak, bias + product_grad + weights + relayout - kept + pairs)
         reads_input = args.padding_mode in ("reflect", "replicate") and is_padded and grads
         return Autograd(
             keeps_inputs=(0,) if reads_input else (),
-            keeps_new=(columns,),
+            keeps_new=(columns,) if trained else (),
             forward_peak=padded + columns + output * (2 if args.bias or copies_output else 1),
             backward_peak=peak,
         )
@@ -584,11 +588,13 @@ class _Dense(_Convolution):
 
     def autograd(self, args: Any, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
         """A linear layer on the flattened input: it keeps the input, which the flatten views when
-        it is contiguous and copies otherwise (the copy is then what it keeps)."""
+        it is contiguous and copies otherwise (the copy is then what it keeps); frozen weights need
+        none of it (the input's gradient reads the weights)."""
         if step.views((step.batch, prod(in_shape))):
-            return Autograd(keeps_inputs=(0,))
+            return Autograd(keeps_inputs=(0,) if step.trainable else ())
         copy = step.nbytes(prod(in_shape))
-        return Autograd(keeps_new=(copy,), forward_peak=copy + step.nbytes(prod(out_shape)))
+        kept = (copy,) if step.trainable else ()
+        return Autograd(keeps_new=kept, forward_peak=copy + step.nbytes(prod(out_shape)))
 
     def build(self, args: Any, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
         from convprof.graph.nn import DenseVolume

@@ -72,11 +72,13 @@ class Linear(UnaryKind):
     def autograd(self, args: LinearArgs, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
         """Keep the input (for the weights' gradient); torch computes that gradient in the weights'
         own layout, so it needs no copy. An input of more than one dimension per sample is folded into
-        a matrix, which copies it when it is not contiguous: the copy is then what is kept."""
+        a matrix, which copies it when it is not contiguous: the copy is then what is kept. Frozen
+        weights need no gradient, and torch keeps nothing for the input's (it reads the weights)."""
         if len(in_shape) > 1 and not step.views((step.batch * prod(in_shape[:-1]), in_shape[-1])):
             copy = step.nbytes(prod(in_shape))
-            return Autograd(keeps_new=(copy,), forward_peak=copy + step.nbytes(prod(out_shape)))
-        return Autograd(keeps_inputs=(0,))
+            kept = (copy,) if step.trainable else ()
+            return Autograd(keeps_new=kept, forward_peak=copy + step.nbytes(prod(out_shape)))
+        return Autograd(keeps_inputs=(0,) if step.trainable else ())
 
     def receptive_field(
         self, args: LinearArgs, in_shape: Shape, rf: ReceptiveField | None
@@ -235,9 +237,12 @@ class Scale(UnaryKind):
         return (in_shape[0],)
 
     def autograd(self, args: ScaleArgs, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
-        """Keep the input; the scales' gradient is made at the input's size, then summed per channel."""
+        """Keep the input; the scales' gradient is made at the input's size, then summed per channel.
+        Frozen scales need neither: the input's gradient reads the scales alone."""
         elements = step.nbytes(prod(in_shape))
         grads = elements if any(step.grads) else 0
+        if not step.trainable:
+            return Autograd(backward_peak=grads)
         return Autograd(keeps_inputs=(0,), backward_peak=grads + elements + in_shape[0] * step.itemsize)
 
     def receptive_field(

@@ -215,7 +215,7 @@ class _InstanceNorm(_RunningStatsNorm):
             forward_peak=step.nbytes(prod(out_shape))
             + (len(kept) + affine) * per_channel
             + (in_shape[0] * step.itemsize if tracked else 0),
-            backward_peak=grads + (2 * per_channel if affine else 0),
+            backward_peak=grads + (2 * per_channel if affine and step.trainable else 0),
         )
 
     def check_training(self, args: InstanceNormArgs, in_shape: Shape, batch_size: int) -> None:

@@ -313,8 +313,9 @@ def _training_reasons(
             name: f"{name} cannot be trained at batch size {spec.batch_size}: {frozen}" for name in reasons
         }
     for variant in report.variants:
-        if variant.params == 0 and reasons[variant.name] is None:
-            reasons[variant.name] = f"{variant.name} has no parameters to train"
+        if variant.trainable_params == 0 and reasons[variant.name] is None:
+            frozen = " (every one is frozen)" if variant.params else ""
+            reasons[variant.name] = f"{variant.name} has no parameters to train{frozen}"
     return reasons
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from fractions import Fraction
 
@@ -21,9 +22,11 @@ __all__ = [
     "LOWER_BOUND_MARK",
     "UNKNOWN_MARK",
     "bound_ratio",
+    "has_frozen",
     "layer_columns",
     "layer_row",
     "layer_rows",
+    "legend",
     "marked_bytes",
     "marked_count",
     "notes",
@@ -143,6 +146,18 @@ def notes(report: Report) -> list[str]:
     else:
         listed = ", ".join(f"{name} {value}" for name, value in ops.items())
         lines = [f"Element-wise ops (not MACs): {listed}."]
+    if has_frozen(report):
+        frozen = {v.name: format_count(v.frozen_params) for v in report.variants}
+        counts = (
+            f"{frozen['conv']} in every variant"
+            if len(set(frozen.values())) == 1
+            else ", ".join(f"{name} {value}" for name, value in frozen.items())
+        )
+        layers = sum(1 for layer in report.variant("conv").layers if layer.frozen_params)
+        lines.append(
+            f"Frozen (requires_grad=False, {plural(layers, 'layer')}): {counts}; weights in memory, "
+            "but no gradient and no optimizer state in a training step."
+        )
     buffers = report.variant("conv").buffer_bytes
     if buffers:
         lines.append(
@@ -152,12 +167,91 @@ def notes(report: Report) -> list[str]:
     return lines + opaque_notes(report)
 
 
-def summary_columns(devices: tuple[str, ...] = ()) -> list[str]:
-    """Return the summary table's headers, with latency columns for each measured device."""
+#: What each table's columns mean, for the one-line legend under it (`--no-legend` leaves it out).
+#: Headers are keyed without their device (`Latency (cpu)` is `Latency`); only the columns a table
+#: shows are explained.
+_LEGENDS: dict[str, dict[str, str]] = {
+    "summary": {
+        "vs conv": "ratio to the conv variant",
+        "Trainable": "parameters a training step updates",
+        "Weights": "parameter bytes",
+        "Peak act.": "activation memory's peak in inference",
+        "Latency": "median call",
+        "IQR": "middle half's spread / median",
+    },
+    "training": {
+        "Backward": "its FLOPs",
+        "Saved act.": "kept for backward",
+        "Optimizer": "its state",
+        "Peak memory": "the step's, weights included",
+        "Step": "median step",
+        "FLOP/s": "its training FLOP/s",
+        "Measured peak": "torch's peak",
+        "Model error": "(model - measured) / measured",
+    },
+    "layers": {
+        "Frozen p.": "no gradient",
+        "Act.": "output",
+        "Saved": "for backward",
+        "RF": "receptive field",
+        "Fan-in": "inputs per unit",
+        "Local p., Dense p.": "as local, dense",
+        "Local p.": "local params",
+        "Dense p.": "dense params",
+    },
+    "Latency per call": {
+        "p10": "10th percentile",
+        "p90": "90th",
+        "Min": "fastest sample",
+        "First call": "timed apart",
+        "Samples": "timed blocks",
+    },
+    "Throughput and memory (measured)": {
+        "FLOP/B": "FLOPs per byte moved",
+        "Roofline": "share of the calibrated bound",
+        "Peak act.": "measured",
+        "Estimate": "modelled",
+    },
+    "Training step per call": {
+        "IQR": "middle half's spread / median",
+        "p10": "10th percentile",
+        "p90": "90th",
+        "First step": "timed apart",
+        "Held": "weights, buffers, optimizer state and input",
+        "Estimate": "modelled peak",
+    },
+}
+#: Marks a cell may carry, and what the legend says of them when some cell does.
+_MARKS = {"?": "?: no ratio of a lower bound to an exact figure"}
+
+
+def legend(table: str, headers: list[str], rows: list[list[str]]) -> str:
+    """Return the one-line legend of `table` (a key of _LEGENDS): its shown columns, then its marks."""
+    meanings = _LEGENDS[table]
+    shown = [header.split("\n")[0] if "\n(" in header else header.replace("\n", " ") for header in headers]
+    # Two columns said at once where both are shown (the local and dense variants' parameters).
+    for first, second in itertools.pairwise(list(shown)):
+        if f"{first}, {second}" in meanings:
+            shown[shown.index(first) : shown.index(second) + 1] = [f"{first}, {second}"]
+    parts = [f"{header}: {meanings[header]}" for header in dict.fromkeys(shown) if header in meanings]
+    cells = {cell for row in rows for cell in row}
+    parts += [meaning for mark, meaning in _MARKS.items() if mark in cells]
+    return "; ".join(parts) + "." if parts else ""
+
+
+def has_frozen(report: Report) -> bool:
+    """Return True when the spec freezes some parameters: tables then count the trainable apart."""
+    return any(variant.frozen_params for variant in report.variants)
+
+
+def summary_columns(devices: tuple[str, ...] = (), frozen: bool = False) -> list[str]:
+    """Return the summary table's headers, with latency columns for each measured device (and the
+    trainable parameters apart when some are `frozen`)."""
     return [
         "Variant",
         "Params",
         "vs conv",
+        *(("Trainable",) if frozen else ()),
         "MACs",
         "vs conv",
         "FLOPs",
@@ -171,12 +265,14 @@ def summary_rows(report: Report) -> list[list[str]]:
     """Return one row of human units per variant."""
     conv = report.variant("conv")
     devices = measured_devices(report)
+    frozen = has_frozen(report)
 
     def row(v: VariantReport) -> list[str]:
         return [
             v.name,
             format_count(v.params),
             ratio(v.params, conv.params),
+            *((format_count(v.trainable_params),) if frozen else ()),
             marked_count(v, "macs"),
             bound_ratio(v, conv, "macs"),
             marked_count(v, "flops"),
@@ -239,14 +335,15 @@ def training_rows(report: Report) -> list[list[str]]:
     ]
 
 
-def layer_columns() -> list[str]:
-    """Return the per-layer table's headers."""
+def layer_columns(frozen: bool = False) -> list[str]:
+    """Return the per-layer table's headers (with the frozen parameters apart when some are `frozen`)."""
     return [
         "#",
         "Name",
         "Kind",
         "Output",
         "Params",
+        *(("Frozen p.",) if frozen else ()),
         "MACs",
         "Act.",
         "Saved",
@@ -265,8 +362,11 @@ def _rf(layer: LayerReport) -> str:
     return format_shape(layer.receptive_field)
 
 
-def layer_row(layer: LayerReport, local: LayerReport, dense: LayerReport, indent: str = "  ") -> list[str]:
-    """Return one conv-variant layer with its local and dense parameters where they differ.
+def layer_row(
+    layer: LayerReport, local: LayerReport, dense: LayerReport, indent: str = "  ", frozen: bool = False
+) -> list[str]:
+    """Return one conv-variant layer with its local and dense parameters where they differ (and its
+    frozen parameters when the spec freezes some).
 
     Inside blocks the name is the path's last part, indented one `indent` per level under its block's
     row; at the top it is the whole path."""
@@ -277,6 +377,7 @@ def layer_row(layer: LayerReport, local: LayerReport, dense: LayerReport, indent
         layer.kind.lower(),
         format_shape(layer.output_shape),
         format_count(layer.params),
+        *((format_count(layer.frozen_params) if layer.frozen_params else "",) if frozen else ()),
         UNKNOWN_MARK if layer.macs is None else format_count(layer.macs),
         format_bytes(layer.activation_bytes),
         UNKNOWN_MARK
@@ -292,7 +393,10 @@ def layer_row(layer: LayerReport, local: LayerReport, dense: LayerReport, indent
 
 
 def _block_row(
-    prefix: str, members: list[tuple[LayerReport, LayerReport, LayerReport]], indent: str
+    prefix: str,
+    members: list[tuple[LayerReport, LayerReport, LayerReport]],
+    indent: str,
+    frozen: bool = False,
 ) -> list[str]:
     """Return a block's row: its name, layer count, last output and the totals of its layers."""
     last = members[-1][0]
@@ -300,12 +404,14 @@ def _block_row(
     local = sum(m[1].params for m in members)
     dense = sum(m[2].params for m in members)
     changed = any(m[1].kind != m[0].kind for m in members)
+    frozen_params = sum(m[0].frozen_params for m in members)
     return [
         "",
         indent * prefix.count(".") + prefix.rsplit(".", 1)[-1],
         f"{count} layer{'s' if count != 1 else ''}",
         format_shape(last.output_shape),
         format_count(sum(m[0].params for m in members)),
+        *((format_count(frozen_params) if frozen_params else "",) if frozen else ()),
         _block_sum([m[0].macs for m in members], format_count),
         "",
         _block_sum([m[0].saved_bytes for m in members], format_bytes, blank_zero=True),
@@ -333,6 +439,7 @@ def layer_rows(report: Report, depth: int | None = None, indent: str = "  ") -> 
     With `depth`, layers nested deeper than `depth` are folded into their block's row, which carries
     their totals (`--depth 0` shows the top-level layers and one row per top-level block)."""
     conv, local, dense = (report.variant(n) for n in ("conv", "local", "dense"))
+    frozen = has_frozen(report)
     triples = list(zip(conv.layers, local.layers, dense.layers, strict=True))
     members: dict[str, list[tuple[LayerReport, LayerReport, LayerReport]]] = {}
     for triple in triples:
@@ -350,7 +457,7 @@ def layer_rows(report: Report, depth: int | None = None, indent: str = "  ") -> 
             if prefix in opened or (depth is not None and block_depth > depth):
                 continue
             opened.add(prefix)
-            rows.append(_block_row(prefix, members[prefix], indent))
+            rows.append(_block_row(prefix, members[prefix], indent, frozen))
         if depth is None or layer.depth <= depth:
-            rows.append(layer_row(*triple, indent=indent))
+            rows.append(layer_row(*triple, indent=indent, frozen=frozen))
     return rows

@@ -16,30 +16,43 @@ from rich.text import Text
 
 __all__ = [
     "PIPE_WIDTH",
+    "UNBOUNDED_WIDTH",
     "file_console",
     "fits",
     "fitted",
     "print_prose",
+    "prose_width",
     "stdout_console",
     "strip_lines",
     "to_stdout",
 ]
 
-#: Width of tables sent to a pipe, a CI log or a file, where no terminal decides it and nothing wraps.
+#: Width of sentences sent to a pipe, a CI log or a file, where no terminal decides it.
 PIPE_WIDTH = 120
+#: Width a table may take in a pipe, a CI log or a file where neither a terminal nor COLUMNS sets
+#: one: as wide as its content, as git and ripgrep write to a pipe, so that nothing is folded,
+#: dropped or turned into records for a narrow terminal that is not there.
+UNBOUNDED_WIDTH = 10_000
 
 
 def stdout_console() -> Console:
-    """Return a console for stdout: the terminal's width, else COLUMNS if set, else PIPE_WIDTH."""
+    """Return a console for stdout: the terminal's width, else COLUMNS if set, else as wide as each
+    table is (sentences wrapped at PIPE_WIDTH)."""
     console = Console()
     if console.is_terminal or "COLUMNS" in os.environ:
         return console
-    return Console(width=PIPE_WIDTH)
+    return Console(width=UNBOUNDED_WIDTH)
 
 
-def file_console(file: IO[str], width: int = PIPE_WIDTH) -> Console:
-    """Return a colourless console of `width` writing to `file` (for -o and captured text)."""
+def file_console(file: IO[str], width: int = UNBOUNDED_WIDTH) -> Console:
+    """Return a colourless console of `width` writing to `file` (for -o and captured text): by
+    default each table as wide as its content, sentences wrapped at PIPE_WIDTH."""
     return Console(file=file, width=width, no_color=True)
+
+
+def prose_width(console: Console) -> int:
+    """Return the width sentences wrap at: the console's, or PIPE_WIDTH where tables are unbounded."""
+    return PIPE_WIDTH if console.width >= UNBOUNDED_WIDTH else console.width
 
 
 def strip_lines(text: str) -> str:
@@ -70,10 +83,11 @@ _GLUE = "\x00"
 def print_prose(console: Console, text: str, style: str | None = None) -> None:
     """Print a sentence wrapped at spaces to the console's width, never between a number and its unit."""
     glued = _NUMBER_UNIT.sub(_GLUE, text)
-    lines = textwrap.wrap(glued, console.width, break_long_words=False, break_on_hyphens=False) or [""]
+    width = prose_width(console)
+    lines = textwrap.wrap(glued, width, break_long_words=False, break_on_hyphens=False) or [""]
     for line in lines:
         printed = Text(line.replace(_GLUE, " "), style=style or "")
-        if len(line) <= console.width:
+        if len(line) <= width:
             console.print(printed, soft_wrap=True)
         else:  # one word longer than the line (a long path): fold it rather than run past the edge
             console.print(printed, overflow="fold")

@@ -6,30 +6,41 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from convprof.ci.diff import LayerChange, MetricChange, ReportDiff
+from convprof.ci.diff import BY_CONTENT, BY_NAME, LayerChange, MetricChange, ReportDiff
+from convprof.ci.protocol import PROTOCOL_OPTIONS
 from convprof.render.console import fitted, print_prose
 from convprof.report import LOWER_BOUND_MARK
+from convprof.report.stats import UNSTABLE_MARK
 
-__all__ = ["diff_markdown", "layer_rows", "render_diff", "total_rows"]
+__all__ = ["diff_markdown", "layer_rows", "protocol_note", "render_diff", "total_rows"]
 
 #: Variants in the order a diff lists them: the model as written first, then its counterfactuals.
 _SHOWN_ORDER = ("conv", "local", "dense")
 
 _TOTAL_COLUMNS = ("Variant", "Metric", "Old", "New", "Change")
-_LAYER_COLUMNS = ("Layer", "Status", "Position", "Changes")
+_LAYER_COLUMNS = ("Layer", "Status", "Position", "Paired", "Changes")
+#: How the Paired column says how a layer was paired across the reports.
+_PAIRED = {BY_NAME: "by name", BY_CONTENT: "by content"}
+#: The rule under a diff's layer tables, in a line.
+_PAIRING_NOTE = (
+    "Paired by name: the same path in both reports. By content: a generated name (kind_N), which "
+    "shifts when a layer of its kind is inserted, paired by block, kind, output shape and parameters."
+)
 
 
-def _value(value: int | float | str | None, lower_bound: bool = False) -> str:
+def _value(value: int | float | str | None, lower_bound: bool = False, stable: bool | None = None) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
-        return f"{value:.3f}"
+        return f"{UNSTABLE_MARK if stable is False else ''}{value:.3f}"
     if isinstance(value, int):
         return f"{LOWER_BOUND_MARK if lower_bound else ''}{value:,}"
     return value
 
 
 def _change(change: MetricChange) -> str:
+    if not change.comparable:
+        return f"not compared: {', '.join(change.protocol)}"
     if not change.changed:
         return "0"  # --all lists unchanged totals too
     counted = change.counted_delta
@@ -50,11 +61,38 @@ def _variants(everything: bool) -> tuple[str, ...]:
 def total_rows(diff: ReportDiff, everything: bool = False) -> list[list[str]]:
     """Return a row per total that changed in the conv variant, or per total of every variant."""
     return [
-        [name, m.metric, _value(m.old, m.old_lower_bound), _value(m.new, m.new_lower_bound), _change(m)]
+        [
+            name,
+            m.metric,
+            _value(m.old, m.old_lower_bound, m.old_stable),
+            _value(m.new, m.new_lower_bound, m.new_stable),
+            _change(m),
+        ]
         for name in _variants(everything)
         for m in diff.variant(name).metrics
         if m.changed or everything
     ]
+
+
+def protocol_note(diff: ReportDiff) -> str | None:
+    """Say loudly which medians were measured under different protocols and so are not compared."""
+    differing = {
+        f"{m.metric} ({', '.join(m.protocol)})" for v in diff.variants for m in v.metrics if not m.comparable
+    }
+    if not differing:
+        return None
+    shown = sorted(differing)
+    return (
+        f"NOT COMPARED: {'; '.join(shown)}: the reports measured under different protocols, so "
+        f"their medians say nothing of the model's change. Measure both with the same {PROTOCOL_OPTIONS}, "
+        "on the same machine."
+    )
+
+
+def _unstable_note(rows: list[list[str]]) -> str | None:
+    if any(cell.startswith(UNSTABLE_MARK) for row in rows for cell in row[2:4]):
+        return f"{UNSTABLE_MARK}: an unstable median (its spread over 10%): its change may be noise."
+    return None
 
 
 def _elsewhere(diff: ReportDiff, everything: bool) -> str | None:
@@ -88,12 +126,23 @@ def _describe(layer: LayerChange) -> str:
         shown = {m.metric: m.old for m in layer.changes}
         return f"{shown['kind']} {_value(shown['output_shape'])}, {_value(shown['params'])} params"
     parts = [f"{m.metric} {_value(m.old)} -> {_value(m.new)}" for m in layer.changes if m.metric != "flops"]
-    return "; ".join(parts) if parts else "moved"
+    if parts:
+        return "; ".join(parts)
+    return "renamed only" if layer.status == "renamed" else "moved"
+
+
+def _layer(change: LayerChange) -> str:
+    if change.old_path is not None and change.old_path != change.path:
+        return f"{change.old_path} -> {change.path}"
+    return change.path
 
 
 def layer_rows(diff: ReportDiff, variant: str = "conv") -> list[list[str]]:
-    """Return one row per layer added, removed or changed in `variant`."""
-    return [[c.path, c.status, _position(c), _describe(c)] for c in diff.variant(variant).layers]
+    """Return one row per layer added, removed, changed or renamed in `variant`, with how it was paired."""
+    return [
+        [_layer(c), c.status, _position(c), _PAIRED.get(c.paired or "", "-"), _describe(c)]
+        for c in diff.variant(variant).layers
+    ]
 
 
 def _heading(diff: ReportDiff) -> str:
@@ -122,6 +171,10 @@ def render_diff(diff: ReportDiff, console: Console, *, everything: bool = False)
         for row in rows:
             totals.add_row(*row)
         console.print(fitted(totals, console, keys=2))
+        for line in (protocol_note(diff), _unstable_note(rows)):
+            if line:
+                print_prose(console, line, style="bold")
+    listed = False
     for name in _variants(everything):
         changed = layer_rows(diff, name)
         if changed:
@@ -133,6 +186,9 @@ def render_diff(diff: ReportDiff, console: Console, *, everything: bool = False)
             for row in changed:
                 layers.add_row(*row)
             console.print(fitted(layers, console))
+            listed = True
+    if listed:
+        print_prose(console, _PAIRING_NOTE, style="dim")
     note = _elsewhere(diff, everything)
     if note:
         print_prose(console, note, style="dim")
@@ -153,10 +209,15 @@ def diff_markdown(diff: ReportDiff, *, everything: bool = False) -> str:
     rows = total_rows(diff, everything)
     if rows:
         lines += [f"#### {_totals_title(everything)}", "", *_table(_TOTAL_COLUMNS, rows, 2), ""]
+        lines += [f"**{line}**\n" for line in (protocol_note(diff), _unstable_note(rows)) if line]
+    listed = False
     for name in _variants(everything):
         changed = layer_rows(diff, name)
         if changed:
             lines += [f"#### Layers ({name} variant)", "", *_table(_LAYER_COLUMNS, changed, 99), ""]
+            listed = True
+    if listed:
+        lines += [f"_{_PAIRING_NOTE}_", ""]
     note = _elsewhere(diff, everything)
     if note:
         lines += [f"_{note}_", ""]

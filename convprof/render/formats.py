@@ -84,15 +84,20 @@ class Renderers(Generic[T]):
 # -- the renderers of each command's result ------------------------------------------------------------
 
 
-def compare_renderers(*, layers: bool, layers_note: str | None, depth: int | None) -> Renderers[Report]:
-    """How `compare` draws a Report: the per-layer table when `layers`, folded below `depth`.
+def compare_renderers(
+    *, layers: bool, layers_note: str | None, depth: int | None, show_legend: bool = True
+) -> Renderers[Report]:
+    """How `compare` draws a Report: the per-layer table when `layers`, folded below `depth`, and a
+    legend under each table when `show_legend`.
 
     Each renderer is imported when it draws: JSON never pays for rich's tables."""
 
     def table(report: Report, console: Console) -> None:
         from convprof.render.table import render_compare
 
-        render_compare(report, console, layers=layers, layers_note=layers_note, depth=depth)
+        render_compare(
+            report, console, layers=layers, layers_note=layers_note, depth=depth, show_legend=show_legend
+        )
 
     def json(report: Report) -> str:
         from convprof.render.machine import to_json
@@ -102,7 +107,9 @@ def compare_renderers(*, layers: bool, layers_note: str | None, depth: int | Non
     def markdown(report: Report) -> str:
         from convprof.render.markdown import to_markdown
 
-        return to_markdown(report, layers=layers, layers_note=layers_note, depth=depth)
+        return to_markdown(
+            report, layers=layers, layers_note=layers_note, depth=depth, show_legend=show_legend
+        )
 
     def csv(report: Report) -> str:
         from convprof.render.machine import to_csv

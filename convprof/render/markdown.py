@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from convprof.render.common import (
     CONVENTION,
+    has_frozen,
     layer_columns,
     layer_rows,
+    legend,
     notes,
     savings_sentence,
     summary_columns,
@@ -36,27 +38,45 @@ def _table(headers: list[str], rows: list[list[str]], right_from: int) -> list[s
 _MARKDOWN_INDENT = "\u00a0\u00a0"
 
 
+def _legend(text: str, shown: bool) -> list[str]:
+    return ["", f"_{text}_"] if shown and text else []
+
+
 def to_markdown(
-    report: Report, *, layers: bool, layers_note: str | None = None, depth: int | None = None
+    report: Report,
+    *,
+    layers: bool,
+    layers_note: str | None = None,
+    depth: int | None = None,
+    show_legend: bool = True,
 ) -> str:
     """Return the comparison as GitHub-flavoured Markdown (`layers_note` where layers were left out).
 
-    `depth` folds blocks nested deeper into one row each, as in the table."""
+    `depth` folds blocks nested deeper into one row each, as in the table; `show_legend` puts a line
+    saying what the columns mean under each table."""
     lines = [f"### {title(report)}", ""]
-    lines += _table(summary_columns(measured_devices(report)), summary_rows(report), 1)
+    headers = summary_columns(measured_devices(report), has_frozen(report))
+    rows = summary_rows(report)
+    lines += _table(headers, rows, 1)
+    lines += _legend(legend("summary", headers, rows), show_legend)
     lines += ["", f"**{savings_sentence(report)}**", ""]
     lines += [f"- {line}" for line in notes(report)]
     lines += ["", f"#### {training_title(report)}", ""]
-    lines += _table(training_columns(training_devices(report)), training_rows(report), 1)
+    headers, rows = training_columns(training_devices(report)), training_rows(report)
+    lines += _table(headers, rows, 1)
+    lines += _legend(legend("training", headers, rows), show_legend)
     if measured_devices(report) or training_devices(report):
         for heading, headers, rows in measured_tables(report):
             lines += ["", f"#### {heading}", ""]
             lines += _table(headers, rows, 2)
+            lines += _legend(legend(heading, headers, rows), show_legend)
         lines += [""] + [f"- {line}" for line in measured_notes(report)]
     if layers:
         rows = layer_rows(report, depth, _MARKDOWN_INDENT)
         lines += ["", "#### Layers (conv variant)", ""]
-        lines += _table(layer_columns(), rows, 4)
+        headers = layer_columns(has_frozen(report))
+        lines += _table(headers, rows, 4)
+        lines += _legend(legend("layers", headers, []), show_legend)
     elif layers_note:
         lines += ["", f"_{layers_note}_"]
     lines += ["", f"_{CONVENTION}_", ""]

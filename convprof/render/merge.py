@@ -7,7 +7,7 @@ from rich.console import Console
 from rich.table import Table
 
 from convprof.ci.merge import MergedReports
-from convprof.render.console import fitted
+from convprof.render.console import fitted, print_prose
 from convprof.render.latency import UNSTABLE_MARK, unstable_note
 from convprof.units import plural
 
@@ -76,7 +76,7 @@ def render_merged(merged: MergedReports, console: Console) -> None:
         table.add_row(*row)
     console.print(fitted(table, console, keys=2))
     for line in _notes(merged):
-        console.print(line)
+        print_prose(console, line)
 
 
 def merged_markdown(merged: MergedReports) -> str:

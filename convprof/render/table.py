@@ -8,8 +8,10 @@ from rich.table import Table
 
 from convprof.render.common import (
     CONVENTION,
+    has_frozen,
     layer_columns,
     layer_rows,
+    legend,
     notes,
     savings_sentence,
     summary_columns,
@@ -38,11 +40,11 @@ def _table(heading: str) -> Table:
     )
 
 
-def _summary(report: Report, console: Console) -> RenderableType:
-    """One row per variant; metrics as rows instead when the terminal is too narrow for that."""
-    return _by_variant(
-        title(report), summary_columns(measured_devices(report)), summary_rows(report), console
-    )
+def _legend(console: Console, text: str, shown: bool) -> None:
+    """Print a table's legend under it, and the empty line that ends the table's section."""
+    if shown and text:
+        print_prose(console, text, style="dim")
+        console.print()
 
 
 def _by_variant(heading: str, headers: list[str], rows: list[list[str]], console: Console) -> RenderableType:
@@ -65,11 +67,11 @@ def _by_variant(heading: str, headers: list[str], rows: list[list[str]], console
 
 
 #: Per-layer columns given up first when the terminal is too narrow, least important first.
-_DROP_ORDER = ("Saved", "Fan-in", "RF", "Act.", "Output", "Kind")
+_DROP_ORDER = ("Saved", "Fan-in", "RF", "Act.", "Frozen p.", "Output", "Kind")
 #: Where layer names fold onto a second line when the table is too wide for them whole, rather than
 #: push numbers off the screen; names stay on one line whenever there is room.
 _NAME_WIDTH = 14
-_RIGHT_ALIGNED = {"#", "Params", "MACs", "Act.", "Saved", "Fan-in", "Local p.", "Dense p."}
+_RIGHT_ALIGNED = {"#", "Params", "Frozen p.", "MACs", "Act.", "Saved", "Fan-in", "Local p.", "Dense p."}
 
 
 def _layers(report: Report, console: Console, depth: int | None) -> tuple[RenderableType, list[str]]:
@@ -77,8 +79,9 @@ def _layers(report: Report, console: Console, depth: int | None) -> tuple[Render
 
     Columns are given up in `_DROP_ORDER`; when even the narrowest table does not fit, every layer
     becomes a record with all its columns."""
-    headers = layer_columns()
+    headers = layer_columns(has_frozen(report))
     rows = layer_rows(report, depth)
+    droppable = [header for header in _DROP_ORDER if header in headers]
     hidden: list[str] = []
     full: Table | None = None
     while True:
@@ -100,13 +103,13 @@ def _layers(report: Report, console: Console, depth: int | None) -> tuple[Render
             full = full or table
             if fits(table, console):
                 return table, hidden
-        if len(hidden) == len(_DROP_ORDER):
+        if len(hidden) == len(droppable):
             assert full is not None
             return fitted(full, console, keys=2), []
-        hidden.append(_DROP_ORDER[len(hidden)])
+        hidden.append(droppable[len(hidden)])
 
 
-def _measured(report: Report, console: Console) -> bool:
+def _measured(report: Report, console: Console, shown: bool) -> bool:
     """Print the measured-details table and its notes; return True when it ended with a table."""
     for heading, headers, rows in measured_tables(report):
         table = _table(heading)
@@ -115,9 +118,10 @@ def _measured(report: Report, console: Console) -> bool:
         for row in rows:
             table.add_row(*row)
         console.print(fitted(table, console, keys=2))
+        _legend(console, legend(heading, headers, rows), shown)
     lines = measured_notes(report)
     for line in lines:
-        console.print(line, style="dim")
+        print_prose(console, line, style="dim")
     return not lines
 
 
@@ -128,26 +132,34 @@ def render_compare(
     layers: bool,
     layers_note: str | None = None,
     depth: int | None = None,
+    show_legend: bool = True,
 ) -> None:
     """Print the summary table, the savings sentence and optionally the per-layer table.
 
     `layers_note` says how to get the per-layer table when it was left out by default; `depth` folds
-    blocks nested deeper into one row each."""
-    console.print(_summary(report, console))
+    blocks nested deeper into one row each; `show_legend` puts a line saying what the columns mean
+    under each table."""
+    headers = summary_columns(measured_devices(report), has_frozen(report))
+    rows = summary_rows(report)
+    console.print(_by_variant(title(report), headers, rows, console))
+    _legend(console, legend("summary", headers, rows), show_legend)
     print_prose(console, savings_sentence(report), style="bold")
     for line in notes(report):
         print_prose(console, line)
     console.print()
-    training = training_columns(training_devices(report))
-    console.print(_by_variant(training_title(report), training, training_rows(report), console))
-    ends_with_table = True  # a table ends with an empty line of its own
+    headers, rows = training_columns(training_devices(report)), training_rows(report)
+    console.print(_by_variant(training_title(report), headers, rows, console))
+    _legend(console, legend("training", headers, rows), show_legend)
+    ends_with_table = True  # a table (or its legend) ends with an empty line of its own
     if measured_devices(report) or training_devices(report):
-        ends_with_table = _measured(report, console)
+        ends_with_table = _measured(report, console, show_legend)
     if layers:
         table, hidden = _layers(report, console, depth)
         if not ends_with_table:  # measured notes: the table starts a section of its own
             console.print()
         console.print(table)
+        shown = [header for header in layer_columns(has_frozen(report)) if header not in hidden]
+        _legend(console, legend("layers", shown, []), show_legend)
         ends_with_table = not hidden
         if hidden:
             print_prose(

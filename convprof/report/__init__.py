@@ -22,12 +22,14 @@ __all__ = [
 ]
 
 #: Bumped on any incompatible change to the JSON report; CHANGELOG records each bump.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 #: A variant's totals in a report, in the order JSON and CSV write them (the schema requires each).
 VARIANT_TOTALS = (
     "params",
+    "trainable_params",
+    "frozen_params",
     "macs",
     "flops",
     "backward_flops",
@@ -66,6 +68,7 @@ LAYER_FIELDS = (
     "kind",
     "output_shape",
     "params",
+    "frozen_params",
     "buffer_bytes",
     "macs",
     "flops",
@@ -95,7 +98,7 @@ class LayerReport:
     output_shape: tuple[int, ...]
     """Per-sample output shape."""
     params: int
-    """Trainable parameters."""
+    """Parameters, trainable or frozen."""
     buffer_bytes: int
     """Non-trainable state (BatchNorm running statistics)."""
     macs: int | None
@@ -116,6 +119,14 @@ class LayerReport:
     at and after an opaque op, unknown and bounded by it)."""
     fan_in: int | None
     """Connections per output unit (bias excluded); None when unknown."""
+    frozen_params: int = 0
+    """Its parameters that are frozen (requires_grad=False: no gradient, no optimizer state): all of
+    them for a frozen layer, else 0."""
+
+    @property
+    def trainable_params(self) -> int:
+        """Parameters a training step updates."""
+        return self.params - self.frozen_params
 
     @property
     def flops(self) -> int | None:
@@ -135,7 +146,7 @@ class VariantReport:
     name: str
     """dense, local or conv."""
     params: int
-    """Trainable parameters."""
+    """Parameters, trainable or frozen."""
     macs: int
     """Multiply-accumulates of conv and linear layers for the batch: of the layers that know theirs,
     a lower bound when some do not (see `lower_bounds`)."""
@@ -165,6 +176,14 @@ class VariantReport:
     training_latency: tuple[DeviceLatency, ...] | None = None
     """Measured training step (time, memory beside the model's estimate) per device, or why it was
     skipped; None when no training step was measured."""
+    frozen_params: int = 0
+    """Parameters of frozen layers (requires_grad=False): weights in memory, but no gradient and no
+    optimizer state in a training step."""
+
+    @property
+    def trainable_params(self) -> int:
+        """Parameters a training step updates: gradients and optimizer state are theirs."""
+        return self.params - self.frozen_params
 
     @property
     def flops(self) -> int:
@@ -191,7 +210,9 @@ class VariantReport:
             # What an unknown op keeps and allocates in training is left out of the memory; and how
             # its parameters split into tensors (Adam keeps a step count per tensor).
             "saved_activation_bytes": any(layer.saved_bytes is None for layer in self.layers),
-            "optimizer_bytes": any(layer.saved_bytes is None and layer.params for layer in self.layers),
+            "optimizer_bytes": any(
+                layer.saved_bytes is None and layer.trainable_params for layer in self.layers
+            ),
         }
         unknown["flops"] = unknown["macs"]
         unknown["training_flops"] = unknown["macs"] or unknown["backward_flops"]
@@ -292,7 +313,7 @@ class Report:
 
 
 #: Figures a report writes that derive from others: read back only to check they still agree.
-_DERIVED = ("flops", "training_flops")
+_DERIVED = ("flops", "training_flops", "trainable_params")
 #: A variant's marker of totals that are lower bounds, derived from its layers' unknown counts:
 #: written (and required) exactly when some count is unknown, with its value when absent.
 _MARKERS: dict[str, Any] = {"unknown_ops": 0, "lower_bounds": []}
@@ -357,7 +378,16 @@ def _layer(name: str, index: int, data: Mapping[str, Any]) -> LayerReport:
     values["receptive_field"] = None if receptive is None else tuple(receptive)
     layer = LayerReport(**values)
     _agrees(layer, data, ("variants", name, "layers", index))
+    _frozen_within(layer, ("variants", name, "layers", index))
     return layer
+
+
+def _frozen_within(counts: LayerReport | VariantReport, where: tuple[str | int, ...]) -> None:
+    """Refuse more frozen parameters than parameters: the trainable ones would be negative."""
+    if counts.frozen_params > counts.params:
+        raise ReportDataError(
+            (*where, "frozen_params"), f"{counts.frozen_params}, more than its {counts.params} params"
+        )
 
 
 def _measured(
@@ -387,6 +417,7 @@ def _variant(name: str, data: Mapping[str, Any]) -> VariantReport:
         latency=_measured(name, data, "latency", "skipped"),
         training_latency=_measured(name, data, "training_latency", "training_skipped"),
     )
+    _frozen_within(variant, ("variants", name))
     _agrees(variant, data, ("variants", name))
     for marker, absent in _MARKERS.items():
         derived = _plain(getattr(variant, marker))

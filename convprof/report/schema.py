@@ -39,7 +39,12 @@ _LAYER: dict[str, Any] = {
         "depth": {"type": "integer", "minimum": 0, "description": "Nesting depth: the dots in the path."},
         "kind": {"type": "string", "description": "Kind in this variant, e.g. Conv2d."},
         "output_shape": _SHAPE | {"description": "Per-sample output shape."},
-        "params": _COUNT | {"description": "Trainable parameters."},
+        "params": _COUNT | {"description": "Parameters, trainable or frozen."},
+        "frozen_params": _COUNT
+        | {
+            "description": "Its parameters that are frozen (requires_grad=False): all of them for a "
+            "frozen layer, else 0."
+        },
         "buffer_bytes": _COUNT | {"description": "Non-trainable state (BatchNorm running stats)."},
         "macs": _MAYBE_COUNT
         | {"description": "Multiply-accumulates for the batch; null when unknown (an opaque op)."},
@@ -258,7 +263,11 @@ _VARIANT: dict[str, Any] = {
     "additionalProperties": False,
     "required": [*VARIANT_TOTALS, "latency", "training_latency", "layers"],
     "properties": {
-        "params": _COUNT | {"description": "Trainable parameters."},
+        "params": _COUNT | {"description": "Parameters, trainable or frozen."},
+        "trainable_params": _COUNT
+        | {"description": "params - frozen_params: what a training step updates (gradients, optimizer)."},
+        "frozen_params": _COUNT
+        | {"description": "Parameters of frozen layers: weights, but no gradient or optimizer state."},
         "macs": _COUNT
         | {
             "description": "Multiply-accumulates of conv and linear layers for the batch; a lower bound "

@@ -42,6 +42,9 @@ class NodeSpec:
     """1-based line of the layer in the spec."""
     column: int
     """1-based column of the layer in the spec."""
+    frozen: bool = False
+    """Its parameters are frozen (`frozen: true`; torch's requires_grad=False): weights in memory, but
+    no gradient and no optimizer state. Only a node with parameters is frozen."""
 
     @property
     def input_shape(self) -> Shape:
@@ -63,7 +66,9 @@ class Budgets:
     """Limits the conv variant (the model as written) must stay within; None where none is set."""
 
     params: int | None = None
-    """Most trainable parameters."""
+    """Most parameters, trainable or frozen."""
+    trainable_params: int | None = None
+    """Most trainable parameters (those a spec does not freeze)."""
     macs: int | None = None
     """Most multiply-accumulates for the batch."""
     flops: int | None = None

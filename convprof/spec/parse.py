@@ -7,9 +7,10 @@ A spec writes its network as a list of layers and blocks; the parser expands the
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import MISSING, dataclass, fields, replace
 from typing import Any
 
 from convprof.ci.budgets import parse_budgets
@@ -17,17 +18,23 @@ from convprof.errors import SpecError
 from convprof.kinds import LayerKind, ShapeError, all_kinds, lookup
 from convprof.kinds.base import prod
 from convprof.spec import DTYPE_BYTES, NETWORK_INPUT, Budgets, ModelSpec, NodeSpec, Shape
-from convprof.spec.args import MAX_INT, choice, describe, integer, positive_int, string
+from convprof.spec.args import MAX_INT, boolean, choice, describe, integer, positive_int, string
 from convprof.spec.yamledit import edit
 from convprof.spec.yamlnode import Mapping, Node, Scalar, Sequence, load_nodes
 
-__all__ = ["BLOCKS", "MAX_NODES", "WidthRule", "parse_nodes", "parse_spec"]
+__all__ = ["BLOCKS", "FROZEN", "MAX_NODES", "WidthRule", "parse_nodes", "parse_spec"]
 
 _TOP_KEYS = ("name", "description", "input", "batch_size", "dtype", "layers", "budgets")
 #: Torch arguments convprof infers from the previous layer, by the kind field they would feed.
 _INFERRED = ("in_channels", "in_features", "num_features", "num_channels")
 #: Ranks an input may have: (C,), (C, L), (C, H, W), (C, D, H, W).
 _MAX_INPUT_RANK = 4
+#: How `input` may be written, for messages.
+_INPUT_FORMS = (
+    "a list such as [3, 32, 32] or sizes joined by x such as 3x32x32 (channels first, 1 to 4 sizes)"
+)
+#: One size in `input: 3x32x32`.
+_DIGITS = re.compile(r"\d{1,100}")
 #: Nodes a spec may expand to: repeats multiply, and counting must stay fast whatever a spec says.
 MAX_NODES = 20_000
 #: What `from` calls the network's input.
@@ -37,12 +44,14 @@ _ROOT_REFERENCE = "/"
 
 #: Block forms and the keys each takes (the first ones listed are required).
 BLOCKS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "group": (("name", "layers"), ()),
-    "repeat": (("times", "layers"), ("name", "first")),
-    "residual": (("body",), ("name", "shortcut", "merge", "after")),
-    "branches": (("paths",), ("name", "merge", "dim", "after")),
-    "gate": (("body",), ("name",)),
+    "group": (("name", "layers"), ("frozen",)),
+    "repeat": (("times", "layers"), ("name", "first", "frozen")),
+    "residual": (("body",), ("name", "shortcut", "merge", "after", "frozen")),
+    "branches": (("paths",), ("name", "merge", "dim", "after", "frozen")),
+    "gate": (("body",), ("name", "frozen")),
 }
+#: The key that freezes a layer's parameters, or every layer's in a block (requires_grad=False).
+FROZEN = "frozen"
 _MERGES = {"add": "Add", "mul": "Mul", "cat": "Cat"}
 
 
@@ -56,6 +65,91 @@ def _too_many(shape: Shape) -> str:
 def _suggest(word: str, options: list[str]) -> str:
     match = difflib.get_close_matches(word.lower(), options, n=1, cutoff=0.6)
     return f" (did you mean {match[0]}?)" if match else ""
+
+
+#: Names other libraries give what a spec writes otherwise, and the hint each gets (`{rank}` is the
+#: input's spatial rank).
+_SE = "squeeze-and-excitation is a gate block: - gate: {{body: [...]}}"
+_KNOWN_AS: dict[str, str] = {
+    "se": _SE,
+    "squeezeexcitation": _SE,
+    "squeeze_excitation": _SE,
+    "fc": "did you mean linear?",
+    "dense": "did you mean linear?",
+    "concat": "did you mean cat?",
+    "conv": "did you mean conv{rank}d?",
+    "bn": "did you mean batchnorm{rank}d?",
+    "pool": "did you mean maxpool{rank}d or avgpool{rank}d?",
+    "gap": "did you mean adaptiveavgpool{rank}d: {{output_size: 1}}?",
+    "globalavgpool": "did you mean adaptiveavgpool{rank}d: {{output_size: 1}}?",
+    "upsampling": "did you mean upsample?",
+    "interpolate": "did you mean upsample?",
+    "swish": "did you mean silu?",
+}
+#: A kind's spatial rank, from its name (`conv2d`, `maxpool3d`); kinds of any rank have none.
+_KIND_RANK = re.compile(r"([123])d$")
+
+
+def _suggest_kind(word: str, rank: int) -> str:
+    """Suggest a kind for an unknown `word` read by an input of `rank` spatial dimensions: the kind of
+    that rank first (`maxpool` on an image is maxpool2d), then other libraries' names for a kind,
+    then the closest name among the kinds that take that rank."""
+    key = word.lower()
+    public = [k.name.lower() for k in all_kinds() if k.public]
+    if 1 <= rank <= 3 and f"{key}{rank}d" in public:
+        return f" (did you mean {key}{rank}d? the input here is {rank}-D)"
+    if key in _KNOWN_AS:
+        return f" ({_KNOWN_AS[key].format(rank=rank if 1 <= rank <= 3 else 2)})"
+
+    def fits(name: str) -> bool:
+        match = _KIND_RANK.search(name)
+        return match is None or int(match[1]) == rank
+
+    ranked = [name for name in public if fits(name)] + list(BLOCKS)
+    return _suggest(word, ranked) or _suggest(word, public + list(BLOCKS))
+
+
+def _shape(shape: Shape) -> str:
+    return "x".join(map(str, shape))
+
+
+#: How a message says each merge joins a tensor to another.
+_VERBS = {"add": "add to", "mul": "multiply by", "cat": "concatenate with"}
+
+
+def _merge_fix(node: NodeSpec, target: Shape, given: Shape, verb: str, block: str) -> str:
+    """Say how to make `node`'s output mergeable with `target`: keep its input's size, or change the
+    other end (a residual's shortcut, a block's first path) to what the layer makes."""
+    made = node.output_shape
+    if len(made) != len(target):
+        return f"make both ends {len(target)}-dimensional, as {_shape(target)}"
+    rank = len(made) - 1
+    fixes = []
+    stride = getattr(node.args, "stride", None)
+    strides = stride if isinstance(stride, tuple) else (stride,)
+    unit_stride = stride is not None and all(s == 1 for s in strides)
+    padded = getattr(node.args, "padding", None) is not None
+    if made[1:] != target[1:] and given[1:] == target[1:] and unit_stride and padded:
+        fixes.append("give it padding so that it keeps its input's size (padding: same, with stride 1)")
+    sized = getattr(node.args, "out_channels", None) is not None
+    if made[0] != target[0] and made[1:] == target[1:] and given[0] == target[0] and verb != "cat" and sized:
+        fixes.append(f"give it out_channels: {target[0]}")
+    if rank and verb != "cat":
+        factors = [t // m if m and t % m == 0 else 0 for t, m in zip(target[1:], made[1:], strict=True)]
+        if all(factors) and (made[0] != target[0] or any(f != 1 for f in factors)):
+            stride = factors[0] if len(set(factors)) == 1 else list(factors)
+            strided = f", stride: {stride}" if any(f != 1 for f in factors) else ""
+            projection = f"[conv{rank}d: {{out_channels: {made[0]}, kernel_size: 1{strided}}}]"
+            fixes.append(
+                f"project the shortcut to {_shape(made)}: shortcut: {projection}"
+                if block == "residual"
+                else f"end the first path with {projection}, making {_shape(made)}"
+            )
+    if not fixes and verb == "cat":
+        fixes.append("every dimension but the one joined must be equal: make it keep its input's size")
+    elif not fixes:
+        fixes.append(f"make it give {_shape(target)}, or change the other end to {_shape(made)}")
+    return "; or ".join(fixes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +197,8 @@ class _Parser:
         self.shapes: dict[int, Shape] = {}
         self.at: list[str] = []
         """Dotted path of the item being parsed in the spec's tree, as `--set` takes it."""
+        self.frozen: list[bool] = [False]
+        """Whether the blocks being parsed freeze their layers, innermost last."""
 
     # -- messages ---------------------------------------------------------------------------------
 
@@ -162,14 +258,24 @@ class _Parser:
         budgets = parse_budgets(budgets_node, self.path) if budgets_node else Budgets()
         return ModelSpec(name, description, shape, batch_size, dtype, tuple(self.nodes), self.path, budgets)
 
+    def bad_input(self, node: Node) -> SpecError:
+        return self.error(node, f"`input` must be one sample's shape, {_INPUT_FORMS}, got {describe(node)}")
+
     def input(self, node: Node) -> Shape:
-        if not isinstance(node, Sequence) or not 1 <= len(node.items) <= _MAX_INPUT_RANK:
-            raise self.error(
-                node,
-                f"`input` must be one sample's shape as a list, e.g. [3, 32, 32] "
-                f"(channels, height, width), got {describe(node)}",
-            )
-        shape = tuple(self.field("input", positive_int, item) for item in node.items)
+        if isinstance(node, Scalar) and node.tag in ("str", "int"):
+            # `3x32x32`, as `--input` takes it (and a bare size for a 1-D input).
+            parts = [part.strip() for part in re.split(r"[x,]", node.text.strip().lower())]
+            if 1 <= len(parts) <= _MAX_INPUT_RANK and all(_DIGITS.fullmatch(part) for part in parts):
+                items: tuple[Node, ...] = tuple(
+                    Scalar(int(part), part, "int", False, node.line, node.column) for part in parts
+                )
+            else:
+                raise self.bad_input(node)
+        elif isinstance(node, Sequence) and 1 <= len(node.items) <= _MAX_INPUT_RANK:
+            items = tuple(node.items)
+        else:
+            raise self.bad_input(node)
+        shape = tuple(self.field("input", positive_int, item) for item in items)
         if prod(shape) > MAX_INT:
             raise self.error(node, f"`input` has {_too_many(shape)}")
         return shape
@@ -256,6 +362,23 @@ class _Parser:
 
         name_node = get("name")
         name = self.name(name_node, f"{word} name") if name_node is not None else None
+        frozen_node = get(FROZEN)
+        frozen = self.field(f"{word} {FROZEN}", boolean, frozen_node) if frozen_node else self.frozen[-1]
+        self.frozen.append(frozen)
+        try:
+            return self.block_body(word, key_node, value, get, name, current)
+        finally:
+            self.frozen.pop()
+
+    def block_body(
+        self,
+        word: str,
+        key_node: Node,
+        value: Mapping,
+        get: Callable[[str], Node | None],
+        name: str | None,
+        current: int,
+    ) -> int:
         with self.scope(name, key_node):
             if word == "group":
                 layers = get("layers")
@@ -317,6 +440,7 @@ class _Parser:
     def residual(self, key_node: Node, get: Callable[[str], Node | None], current: int) -> int:
         body = get("body")
         assert body is not None
+        first_body = len(self.nodes)
         out = self.sequence(body, current, "a residual's `body`", "body")
         shortcut_node = get("shortcut")
         shortcut = (
@@ -326,6 +450,7 @@ class _Parser:
         )
         merge_node = get("merge")
         merge = self.field("residual merge", choice(*_MERGES), merge_node) if merge_node else "add"
+        self.explain_merge(_MERGES[merge], None, (shortcut, out), first_body, "residual")
         merged = self.merge(_MERGES[merge], (shortcut, out), key_node, None)
         after = get("after")
         return merged if after is None else self.sequence(after, merged, "a residual's `after`", "after")
@@ -338,20 +463,68 @@ class _Parser:
                 paths, f"`paths` must be a list of two or more lists of layers, got {describe(paths)}"
             )
         self.at.append("paths")
-        ends = tuple(
-            self.sequence(path, current, "each of `paths`", str(i), empty=True)
-            for i, path in enumerate(paths.items)
-        )
+        starts: list[int] = []
+        ends_list: list[int] = []
+        for i, path in enumerate(paths.items):
+            starts.append(len(self.nodes))
+            ends_list.append(self.sequence(path, current, "each of `paths`", str(i), empty=True))
+        ends = tuple(ends_list)
         self.at.pop()
         merge_node, dim_node = get("merge"), get("dim")
         merge = self.field("branches merge", choice(*_MERGES), merge_node) if merge_node else "cat"
         if dim_node is not None and merge != "cat":
             raise self.error(dim_node, f"dim is for merge: cat; {merge} joins element by element")
         dim = self.field("branches dim", integer, dim_node) if dim_node is not None else None
+        for i in range(1, len(ends)):
+            self.explain_merge(_MERGES[merge], dim, (ends[0], ends[i]), starts[i], "branches")
         merged = self.merge(_MERGES[merge], ends, key_node, dim)
         after = get("after")
         return (
             merged if after is None else self.sequence(after, merged, "a branches block's `after`", "after")
+        )
+
+    def explain_merge(
+        self, kind_name: str, dim: int | None, inputs: tuple[int, int], first: int, block: str
+    ) -> None:
+        """Raise a SpecError at the layer that made a block's two ends unmergeable, with the fix.
+
+        `inputs` are the other end (a shortcut, the first path) and the end of the layers parsed from
+        node `first` on (a body, another path). The layer named is the one of those whose output the
+        merge cannot take while it could take its input: the one that changed the shape."""
+        kind = lookup(kind_name)
+        assert kind is not None, kind_name
+        args = kind.Args(dim=dim) if dim is not None else kind.Args()
+        target = self.shapes[inputs[0]]
+
+        def mergeable(shape: Shape) -> bool:
+            try:
+                kind.node_output_shape(args, (target, shape))
+            except ShapeError:
+                return False
+            return True
+
+        culprit = inputs[1]
+        if culprit < first or mergeable(self.shapes[culprit]):
+            return  # nothing parsed here made the shape; the merge says what it cannot join
+        while True:
+            node = self.nodes[culprit]
+            source = node.inputs[0]
+            if mergeable(self.shapes[source]):
+                break
+            if source < first:  # the other end changed the shape too: the merge names both shapes
+                return
+            culprit = source
+        made, given = node.output_shape, node.input_shapes[0]
+        label = node.kind.lower()
+        where = node.location if "." not in node.path else f"{node.location} ({node.path})"
+        verb = kind_name.lower()
+        other = "its shortcut" if block == "residual" else "the first path"
+        raise SpecError(
+            f"{where} {label} makes {_shape(made)} of {_shape(given)}, which the {block} block cannot "
+            f"{_VERBS[verb]} {other}'s {_shape(target)}; {_merge_fix(node, target, given, verb, block)}",
+            self.path,
+            node.line,
+            node.column,
         )
 
     def merge(self, kind_name: str, inputs: tuple[int, ...], where: Node, dim: int | None) -> int:
@@ -377,9 +550,9 @@ class _Parser:
             )
         kind = lookup(kind_node.text)
         if kind is None or not kind.public:
-            options = [k.name.lower() for k in all_kinds() if k.public] + list(BLOCKS)
+            rank = len(self.shapes[current]) - 1
             raise self.error(
-                kind_node, f"unknown layer kind {kind_node.text!r}{_suggest(kind_node.text, options)}"
+                kind_node, f"unknown layer kind {kind_node.text!r}{_suggest_kind(kind_node.text, rank)}"
             )
         label = kind.name.lower()
         if args_node is not None and not (
@@ -395,10 +568,13 @@ class _Parser:
         inputs: tuple[int, ...] = (current,)
         schema = {f.name: f for f in fields(kind.Args)}
         from_node: Node | None = None
+        frozen_node: Node | None = None
         if isinstance(args_node, Mapping):
             for key, (key_node, value_node) in args_node.items.items():
                 if key == "name":
                     name = self.name(value_node, f"{label} name")
+                elif key == FROZEN:
+                    frozen_node = value_node
                 elif key == "from":
                     from_node = value_node
                     inputs = self.references(value_node, label)
@@ -407,11 +583,11 @@ class _Parser:
                 elif key in schema:
                     values[key] = self.field(f"{label} {key}", schema[key].metadata["coerce"], value_node)
                 else:
-                    options = [*schema, "name", "from"]
+                    options = [*schema, "name", "from", FROZEN]
                     hint = _suggest(key, options) or (
                         f"; {label} takes {', '.join(options)}"
                         if schema
-                        else f"; {label} takes only name and from"
+                        else f"; {label} takes only name, from and {FROZEN}"
                     )
                     raise self.error(key_node, f"unknown argument {key!r} for {label}{hint}")
         lowest, highest = kind.arity
@@ -426,7 +602,20 @@ class _Parser:
         missing = [f for f in schema if f not in values and schema[f].default is MISSING]
         if missing:
             raise self.error(node, f"{self.location} {label} needs {', '.join(missing)}")
-        return self.add_node(kind, kind.Args(**values), inputs, node, name)
+        frozen = self.field(f"{label} {FROZEN}", boolean, frozen_node) if frozen_node else self.frozen[-1]
+        index = self.add_node(kind, kind.Args(**values), inputs, node, name)
+        added = self.nodes[index]
+        if frozen and not kind.node_param_tensors(added.args, added.input_shapes, added.output_shape):
+            if frozen_node is not None and self.field(f"{label} {FROZEN}", boolean, frozen_node):
+                raise self.error(
+                    frozen_node,
+                    f"{self.where(added.path)} {label} has no parameters to freeze; "
+                    f"{FROZEN}: true is for a layer with parameters (or a block of layers)",
+                )
+            frozen = False  # a block freezes the layers that have parameters
+        if frozen:
+            self.nodes[index] = replace(added, frozen=True)
+        return index
 
     def references(self, node: Node, label: str) -> tuple[int, ...]:
         """Resolve `from`: a name or a list of names of earlier nodes (or `input`)."""

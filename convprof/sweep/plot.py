@@ -8,18 +8,30 @@ from typing import TYPE_CHECKING, Literal
 
 from convprof.errors import UsageError
 from convprof.graph.variants import VARIANTS
-from convprof.sweep import Sweep, metric_lower_bound, metric_value
+from convprof.sweep import (
+    TRAINING_LATENCY,
+    Sweep,
+    latency_stable,
+    metric_lower_bound,
+    metric_value,
+    skip_reason,
+)
 from convprof.sweep.fit import format_exponent
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
-__all__ = ["PLOT_FORMATS", "check_plot_path", "render_plot"]
+__all__ = ["PLOT_FORMATS", "SKIPPED_LABEL", "UNSTABLE_LABEL", "check_plot_path", "plot_figure", "render_plot"]
 
 #: Image formats --plot writes, by file suffix.
 PLOT_FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 #: How to get matplotlib, in every message about its absence.
-INSTALL_HINT = "pip install 'convprof[plot]'"
+INSTALL_HINT = "pip install matplotlib"
+#: Legend entry of the ring around a median that is unstable (`~` in the tables).
+UNSTABLE_LABEL = "unstable median (~)"
+#: Legend entry of the cross at the foot of a panel where a variant was not measured.
+SKIPPED_LABEL = "skipped (not measured)"
 #: Line colour of each variant: the same hues as the terminal chart.
 _COLORS = {"dense": "#d62728", "local": "#e6a700", "conv": "#2ca02c"}
 #: Line styles that tell apart the slices of a grid (the other axes' values).
@@ -59,16 +71,26 @@ def _panel(ax: Axes, sweep: Sweep, metric_index: int, along: int) -> None:
     for point in sweep.points:
         slices.setdefault(point.labels[:along] + point.labels[along + 1 :], []).append(point.index)
     drawn = False
+    measured = metric.unit == "seconds"
+    training = metric == TRAINING_LATENCY
+    unstable: dict[str, tuple[list[float], list[float]]] = {v: ([], []) for v in VARIANTS}
+    skipped: dict[str, list[float]] = {v: [] for v in VARIANTS}
     for number, indices in enumerate(slices.values()):
         for variant in VARIANTS:
             xs, ys = [], []
             for i in indices:
-                value = metric_value(sweep.points[i].report, metric, variant)
+                report = sweep.points[i].report
+                value = metric_value(report, metric, variant)
+                x = position[sweep.points[i].labels[along]]
+                assert x is not None
                 if value is not None and value > 0:
-                    x = position[sweep.points[i].labels[along]]
-                    assert x is not None
                     xs.append(x)
                     ys.append(float(value))
+                    if measured and latency_stable(report, variant, training) is False:
+                        unstable[variant][0].append(x)
+                        unstable[variant][1].append(float(value))
+                elif measured and skip_reason(report, variant, training) is not None:
+                    skipped[variant].append(x)
             if not ys:
                 continue
             label = variant
@@ -95,14 +117,17 @@ def _panel(ax: Axes, sweep: Sweep, metric_index: int, along: int) -> None:
                 label=label if number == 0 else None,
             )
             drawn = True
+    _marks(ax, unstable, skipped)
     bounded = any(metric_lower_bound(p.report, metric, v) for p in sweep.points for v in VARIANTS)
     ax.set_title(f"{metric.title} (lower bounds: opaque ops uncounted)" if bounded else metric.title)
     ax.set_xlabel(axis.name if numeric else f"{axis.name} (categories)")
     ax.set_ylabel(f"{metric.title} ({_UNIT_LABELS[metric.unit]}, log scale)")
     if not drawn:
         ax.text(0.5, 0.5, "not measured", ha="center", va="center", transform=ax.transAxes)
-        return
-    ax.set_yscale("log")
+        if not any(skipped.values()):
+            return
+    else:
+        ax.set_yscale("log")
     if numeric:
         ax.set_xscale("log")
         ticks = sorted({v.number for v in axis.values if v.number is not None})
@@ -112,11 +137,58 @@ def _panel(ax: Axes, sweep: Sweep, metric_index: int, along: int) -> None:
     else:
         ax.set_xticks([float(i) for i in range(len(axis.values))], [v.label for v in axis.values])
     ax.grid(True, which="major", alpha=0.3)
-    ax.legend(fontsize="small")
+    # Beside the panel, never over its data: a legend inside covered the local line of the latency
+    # panel, where the lines cross it.
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
+
+
+def _marks(
+    ax: Axes, unstable: dict[str, tuple[list[float], list[float]]], skipped: dict[str, list[float]]
+) -> None:
+    """Ring each unstable median, and put a cross at the foot of the panel where a variant was not
+    measured (it has no value to plot): each said once in the legend."""
+    labelled = set()
+    for variant in VARIANTS:
+        xs, ys = unstable[variant]
+        if xs:
+            ax.scatter(
+                xs,
+                ys,
+                s=110,
+                facecolors="none",
+                edgecolors=_COLORS[variant],
+                linewidths=1.4,
+                zorder=3,
+                label=None if "unstable" in labelled else UNSTABLE_LABEL,
+            )
+            labelled.add("unstable")
+        if skipped[variant]:
+            ax.scatter(
+                skipped[variant],
+                [0.04] * len(skipped[variant]),
+                marker="x",
+                s=40,
+                color=_COLORS[variant],
+                transform=ax.get_xaxis_transform(),  # x as data, y at the foot of the panel
+                clip_on=False,
+                zorder=3,
+                label=None if "skipped" in labelled else SKIPPED_LABEL,
+            )
+            labelled.add("skipped")
 
 
 def render_plot(sweep: Sweep, fmt: str) -> bytes:
     """Return the sweep drawn as a `fmt` image (png, svg or pdf)."""
+    figure = plot_figure(sweep)
+    buffer = io.BytesIO()
+    # Fixed metadata keeps the file the same from run to run (no creation date in SVG and PDF).
+    metadata = {"png": {"Software": None}, "svg": {"Date": None}, "pdf": {"CreationDate": None}}[fmt]
+    figure.savefig(buffer, format=fmt, dpi=_DPI, metadata=metadata)
+    return buffer.getvalue()
+
+
+def plot_figure(sweep: Sweep) -> Figure:
+    """Return the sweep drawn on a matplotlib Figure: one log-log panel per metric."""
     # The object-oriented API with no pyplot: no global backend or figure state, no display needed.
     from matplotlib.figure import Figure
 
@@ -147,8 +219,4 @@ def render_plot(sweep: Sweep, fmt: str) -> bytes:
         figure.legend(handles, names[: len(handles)], loc="outside lower center", ncols=len(handles))
     spec = sweep.spec
     figure.suptitle(f"{spec.name}: how each variant's cost grows with {sweep.axes[along].name}")
-    buffer = io.BytesIO()
-    # Fixed metadata keeps the file the same from run to run (no creation date in SVG and PDF).
-    metadata = {"png": {"Software": None}, "svg": {"Date": None}, "pdf": {"CreationDate": None}}[fmt]
-    figure.savefig(buffer, format=fmt, dpi=_DPI, metadata=metadata)
-    return buffer.getvalue()
+    return figure

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-__all__ = ["DTYPE_BYTES", "NETWORK_INPUT", "Budgets", "ModelSpec", "NodeSpec", "Shape"]
+__all__ = ["DTYPE_BYTES", "NETWORK_INPUT", "Budgets", "ModelSpec", "NodeSpec", "ParameterWork", "Shape"]
 
 #: Per-sample tensor shape, channels first: (C,), (C, L), (C, H, W) or (C, D, H, W).
 Shape = tuple[int, ...]
@@ -59,6 +59,33 @@ class NodeSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class ParameterWork:
+    """Arithmetic a layer does on its parameters alone, once per step whatever the batch: the weight
+    standardization of timm's StdConv2d, computed from the weight before the convolution."""
+
+    path: str
+    """The path of the node whose parameters it computes (`stem.conv`)."""
+    ops: tuple[str, ...]
+    """The calls that compute them, each once, in order (`torch.nn.functional.batch_norm`)."""
+    values: int
+    """Values computed, once per step: counted as element-wise ops of the node, not per sample."""
+    params: tuple[tuple[str, Shape], ...] = ()
+    """Parameters only this work reads, by name and shape (ScaledStdConv2d's `gain`): held at the
+    node's path beside the layer's own, and counted with them."""
+
+    @property
+    def param_elements(self) -> int:
+        """Elements of `params`."""
+        total = 0
+        for _, shape in self.params:
+            size = 1
+            for dim in shape:
+                size *= dim
+            total += size
+        return total
+
+
+@dataclass(frozen=True, slots=True)
 class Budgets:
     """Limits the conv variant (the model as written) must stay within; None where none is set."""
 
@@ -102,6 +129,8 @@ class ModelSpec:
     """Where the spec came from, for messages."""
     budgets: Budgets = field(default_factory=Budgets)
     """Limits `convprof check` holds the conv variant to; empty when the spec sets none."""
+    parameter_work: tuple[ParameterWork, ...] = ()
+    """Arithmetic on parameters alone, by the node it computes the parameters of (imported models)."""
 
     @property
     def dtype_bytes(self) -> int:

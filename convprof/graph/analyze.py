@@ -87,21 +87,26 @@ def analyze_variant(spec: ModelSpec, name: str, optimizer: str = "adam") -> Vari
     fields: list[ReceptiveField | None] = []
     params = macs = elementwise = buffers = 0
     layers = []
+    work = {entry.path: entry for entry in spec.parameter_work}
     for node in model.nodes:
         kind = lookup(node.kind)
         assert kind is not None, node.kind
         cost = kind.node_cost(node.args, node.input_shapes, node.output_shape)
+        # Arithmetic on the node's parameters alone: its own parameters, and its values once per
+        # step (not per sample) as element-wise ops.
+        extra = work.get(node.path)
+        extra_params, extra_ops = (extra.param_elements, extra.values) if extra else (0, 0)
         rf = kind.node_receptive_field(
             node.args, node.input_shapes, tuple(start if i < 0 else fields[i] for i in node.inputs)
         )
         fields.append(rf)
         out_bytes = prod(node.output_shape) * element * batch
         layer_buffers = cost.buffer_elements * element + cost.buffer_fixed_bytes
-        params += cost.params
+        params += cost.params + extra_params
         # An unknown count (an opaque op's) stays unknown in its row and is left out of the total,
         # which the report then marks as a lower bound: never a silent 0.
         layer_macs = None if cost.macs is None else cost.macs * batch
-        layer_ops = None if cost.elementwise_ops is None else cost.elementwise_ops * batch
+        layer_ops = None if cost.elementwise_ops is None else cost.elementwise_ops * batch + extra_ops
         macs += layer_macs or 0
         elementwise += layer_ops or 0
         backward = training.backward_macs[node.index]
@@ -114,7 +119,7 @@ def analyze_variant(spec: ModelSpec, name: str, optimizer: str = "adam") -> Vari
                 depth=node.depth,
                 kind=node.kind,
                 output_shape=node.output_shape,
-                params=cost.params,
+                params=cost.params + extra_params,
                 buffer_bytes=layer_buffers,
                 macs=layer_macs,
                 backward_flops=None if backward is None else 2 * backward,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from convprof.errors import SpecError
 from convprof.graph.variants import transform
 from convprof.kinds import lookup
 from convprof.spec import NETWORK_INPUT, ModelSpec
@@ -39,6 +40,7 @@ def build_model(spec: ModelSpec, variant: str, device: str | torch.device = "cpu
     from convprof.graph.nn import ParameterCall
 
     model = transform(spec, variant)
+    work = {entry.path: entry for entry in spec.parameter_work}
     modules: dict[str, torch.nn.Module | torch.nn.Parameter] = {}
     graph = torch.fx.Graph()
     values: dict[int, torch.fx.Node] = {NETWORK_INPUT: graph.placeholder("x")}
@@ -54,6 +56,14 @@ def build_model(spec: ModelSpec, variant: str, device: str | torch.device = "cpu
                 weight = graph.get_attr(node.path)
                 values[node.index] = graph.call_function(type(module).function, (weight, *inputs))
                 continue
+            for name, shape in work[node.path].params if node.path in work else ():
+                # A parameter the original's parameter work reads (ScaledStdConv2d's gain): held
+                # where the original holds it, so that its state_dict loads.
+                if name in dict(module.named_parameters(recurse=False)) or hasattr(module, name):
+                    raise SpecError(
+                        f"parameter_work: {node.path} already holds a tensor named {name!r}", spec.path
+                    )
+                module.register_parameter(name, torch.nn.Parameter(torch.zeros(shape)))
             modules[node.path] = module
             values[node.index] = graph.call_module(node.path, inputs)
     graph.output(values[model.nodes[-1].index])

@@ -161,11 +161,14 @@ def _nodes(spec: ModelSpec, device: str, layouts: list[Layout] | None = None) ->
                 if i >= 0:
                     in_graph[i] = True
     layouts = layouts if layouts is not None else node_layouts(spec)
+    work = {entry.path: entry for entry in spec.parameter_work}
     nodes = []
     for node in spec.nodes:
         kind = lookup(node.kind)
         assert kind is not None, node.kind
         params = kind.node_param_tensors(node.args, node.input_shapes, node.output_shape)
+        if node.path in work:  # parameters the node's parameter work reads, held beside its own
+            params += tuple(prod(shape) for _, shape in work[node.path].params)
         grads = tuple(i >= 0 and needs[i] for i in node.inputs)
         needs.append(bool(params) or any(grads))
         inputs = input_layouts(spec, layouts, node)

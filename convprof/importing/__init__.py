@@ -124,14 +124,14 @@ def import_module(
         *_unused_lines(traced.unused),
         *_opaque_lines(traced.opaque),
     ]
-    text = write_spec(name, f"imported from {origin}", shape, traced.nodes, header)
+    text = write_spec(name, f"imported from {origin}", shape, traced.nodes, header, traced.work)
     spec = parse_spec(text.encode(), f"<import:{origin}>", name)
     written = [(n.path, n.kind.name if n.kind else "", n.args, n.inputs) for n in traced.nodes]
     parsed = [(n.path, n.kind, n.args, n.inputs) for n in spec.nodes]
-    if written != parsed:  # the writer and the parser disagree: a bug, never the user's
-        first = next(i for i, (a, b) in enumerate(zip(written, parsed, strict=False)) if a != b)
+    if written != parsed or spec.parameter_work != traced.work:  # a bug, never the user's
+        first = next((i for i, (a, b) in enumerate(zip(written, parsed, strict=False)) if a != b), 0)
         raise ModelImportError(
-            f"{written[first][0]}: the written spec reads back differently; this is a bug in convprof: "
+            f"{written[first][0] if written else name}: the written spec reads back differently; this is a bug in convprof: "
             "please report it with the model"
         )
     return ImportResult(spec, text, traced.unused, traced.opaque)

@@ -676,12 +676,18 @@ class Reader:
             kwargs,
             tuple(self.shape(i) for i in found.inputs),
             per_sample(tuple(output.shape)),
-            tuple(found.parameter_shapes),
+            self.broadcast(found.parameter_shapes, found.inputs),
             constant_shapes=tuple(found.constants),
         )
         if same and self.steps(torch_call) is None:
             return  # the input itself (x.contiguous() of a contiguous x): its node stands for this too
         self.offer(torch_call, found, scope, site, output)
+
+    def broadcast(self, shapes: list[Shape], inputs: list[int]) -> tuple[Shape, ...]:
+        """Return the shapes of parameters as they meet one sample: `self.gamma.view(1, -1, 1, 1)`
+        times a batch of 4-dimensional tensors is a (C, 1, 1) scale of each sample."""
+        rank = max((len(self.shape(i)) + 1 for i in inputs), default=0)
+        return tuple(shape[1:] if len(shape) == rank and shape[:1] == (1,) else shape for shape in shapes)
 
     def stack_dim(self, call: FunctionCall) -> int | None:
         dim = call.args[1] if len(call.args) > 1 else call.kwargs.get("dim", 0)

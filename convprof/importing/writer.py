@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from convprof.importing.tracing import ImportedNode
-from convprof.spec import NETWORK_INPUT, Shape
+from convprof.spec import NETWORK_INPUT, ParameterWork, Shape
 
 __all__ = ["write_spec"]
 
@@ -95,10 +95,30 @@ class _Writer:
         return self.lines
 
 
+def _work(entries: Sequence[ParameterWork]) -> list[str]:
+    """Return the `parameter_work` section: one line per layer whose parameters are computed."""
+    if not entries:
+        return []
+    lines = ["parameter_work:"]
+    for entry in entries:
+        items = [f"for: {_value(entry.path)}", f"ops: {_value(list(entry.ops))}", f"values: {entry.values}"]
+        if entry.params:
+            shapes = ", ".join(f"{_value(name)}: {_value(list(shape))}" for name, shape in entry.params)
+            items.append(f"params: {{{shapes}}}")
+        lines.append(f"  - {{{', '.join(items)}}}")
+    return lines
+
+
 def write_spec(
-    name: str, description: str, input_shape: Shape, nodes: Sequence[ImportedNode], header: Sequence[str]
+    name: str,
+    description: str,
+    input_shape: Shape,
+    nodes: Sequence[ImportedNode],
+    header: Sequence[str],
+    work: Sequence[ParameterWork] = (),
 ) -> str:
-    """Return the spec text of `nodes`: `header` as comments, then name, description, input, layers."""
+    """Return the spec text of `nodes`: `header` as comments, then name, description, input, layers
+    and the parameter work on the layers' parameters."""
     comments = [f"# {line}".rstrip() for text in header for line in text.splitlines()]
     body = [
         f"name: {_value(name)}",
@@ -106,5 +126,6 @@ def write_spec(
         f"input: {_value(list(input_shape))}",
         "layers:",
         *_Writer(nodes).write(),
+        *_work(work),
     ]
     return "\n".join([*comments, *body]) + "\n"

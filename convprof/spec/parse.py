@@ -18,12 +18,13 @@ from convprof.kinds import LayerKind, ShapeError, all_kinds, lookup
 from convprof.kinds.base import prod
 from convprof.spec import DTYPE_BYTES, NETWORK_INPUT, Budgets, ModelSpec, NodeSpec, Shape
 from convprof.spec.args import MAX_INT, choice, describe, integer, positive_int, string
+from convprof.spec.work import parse_parameter_work
 from convprof.spec.yamledit import edit
 from convprof.spec.yamlnode import Mapping, Node, Scalar, Sequence, load_nodes
 
 __all__ = ["BLOCKS", "MAX_NODES", "WidthRule", "parse_nodes", "parse_spec"]
 
-_TOP_KEYS = ("name", "description", "input", "batch_size", "dtype", "layers", "budgets")
+_TOP_KEYS = ("name", "description", "input", "batch_size", "dtype", "layers", "budgets", "parameter_work")
 #: Torch arguments convprof infers from the previous layer, by the kind field they would feed.
 _INFERRED = ("in_channels", "in_features", "num_features", "num_channels")
 #: Ranks an input may have: (C,), (C, L), (C, H, W), (C, D, H, W).
@@ -98,7 +99,6 @@ class _Parser:
         """The batch that will run: nodes are checked at it as they are read (`--batch-size`)."""
         self.nodes: list[NodeSpec] = []
         self.paths: dict[str, int] = {}
-        self.prefixes: dict[str, Node] = {}
         self.scopes: list[_Scope] = [_Scope("", {})]
         self.shapes: dict[int, Shape] = {}
         self.at: list[str] = []
@@ -160,7 +160,11 @@ class _Parser:
         self.sequence(layers_node, NETWORK_INPUT, "`layers`", "layers")
         budgets_node = get("budgets")
         budgets = parse_budgets(budgets_node, self.path) if budgets_node else Budgets()
-        return ModelSpec(name, description, shape, batch_size, dtype, tuple(self.nodes), self.path, budgets)
+        work_node = get("parameter_work")
+        work = parse_parameter_work(work_node, self.path, self.paths) if work_node else ()
+        return ModelSpec(
+            name, description, shape, batch_size, dtype, tuple(self.nodes), self.path, budgets, work
+        )
 
     def input(self, node: Node) -> Shape:
         if not isinstance(node, Sequence) or not 1 <= len(node.items) <= _MAX_INPUT_RANK:
@@ -207,20 +211,16 @@ class _Parser:
 
     @contextmanager
     def scope(self, name: str | None, where: Node) -> Iterator[None]:
-        """Parse nodes under `name` (a new path prefix), or in the current scope when it is None."""
+        """Parse nodes under `name` (a path prefix), or in the current scope when it is None.
+
+        A block may take a name used before: it continues that scope, as a torch module called again
+        after another runs its children under its own name (`up_samples.0`, an add, then
+        `up_samples.1`); and a block may share a layer's path, as a module holding its own weights
+        and children does (timm's BatchNormAct2d: `bn1`, then `bn1.act`). Layer paths stay unique."""
         if name is None:
             yield
             return
         prefix = self.scopes[-1].prefix + name
-        if prefix in self.paths:
-            raise self.error(where, f"{prefix!r} is already the path of a layer; give the block another name")
-        if prefix in self.prefixes:
-            first = self.prefixes[prefix]
-            raise self.error(
-                where,
-                f"a block named {prefix!r} already exists (line {first.line}); names must be unique",
-            )
-        self.prefixes[prefix] = where
         self.scopes.append(_Scope(prefix + ".", {}))
         try:
             yield
@@ -484,8 +484,6 @@ class _Parser:
                 f"{self.location}: name {name!r} is already used by "
                 f"{self.nodes[self.paths[path]].location}; names must be unique",
             )
-        if path in self.prefixes:
-            raise self.error(where, f"{path!r} is already the name of a block; names must be unique")
         shapes = tuple(self.shapes[i] for i in inputs)
         if self.width is not None and path != self.width.keep and path in self.width.old_inputs:
             args = kind.scale_width(args, self.width.old_inputs[path], shapes[0], self.width.multiplier)

@@ -3,7 +3,7 @@ what no kind reads (listed, or kept opaque with `--allow-unknown`)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from convprof.importing.calls import CallSite
@@ -66,6 +66,8 @@ _CONSTANT_MAKERS = frozenset(
         "Tensor.new_tensor",
     }
 )
+#: Conversions whose values are their first argument's, the others giving a dtype or a device.
+_CONVERSIONS = frozenset({"Tensor.type_as", "Tensor.to"})
 #: Reductions that take a stack of activations back to one: `torch.stack(xs).sum(0)` adds them.
 _REDUCTIONS = frozenset({"Tensor.sum", "torch.sum", "Tensor.mean", "torch.mean"})
 #: Calls that write into their first argument and return nothing to read it by.
@@ -630,6 +632,16 @@ class Reader:
         if found.stacked:
             self.reduce_stack(call, args, kwargs, found)
             return
+        if op in _CONSTANT_MAKERS:  # an activation gives only a shape, a dtype or a device
+            for tensor in tensors_in(output):
+                self.values.set(tensor, Constant((op,)))
+            return
+        if op in _CONVERSIONS and call.args and found.inputs:
+            own = _Found()
+            self.tensor_argument(call.args[0], own)
+            if not own.inputs:  # `torch.arange(w).type_as(x)`: x gives its dtype to a constant
+                self.no_activation(replace(call, args=call.args[:1], kwargs={}), own)
+                return
         if not found.inputs:
             self.no_activation(call, found)
             return
@@ -658,9 +670,6 @@ class Reader:
         if found.buffers or found.derived:
             name = found.buffers[0] if found.buffers else sorted(found.derived[0].sources)[0]
             self.fail(op, scope, f"reads the module's tensor {pattern(name)} directly", site, found, output)
-            return
-        if op in _CONSTANT_MAKERS:
-            self.values.set(output, Constant((op,)))
             return
         same = any(output is t for t in tensors_in((call.args, call.kwargs))) and not _in_place(op)
         if op in _SAME_VALUES and tuple(output.shape) == tuple(next(tensors_in(call.args)).shape):

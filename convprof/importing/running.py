@@ -64,6 +64,25 @@ _QUERIES = frozenset(
 )
 
 
+#: Calls that take a value to fill a new tensor with: a real one-element tensor given there is read
+#: as its number, which a tensor without data cannot give.
+_FILLS = frozenset({"new_full", "full", "full_like", "fill_", "new_tensor", "fill"})
+
+
+def _numbers(value: Any) -> Any:
+    """Return `value` with each real (not fake) one-element tensor in it as its Python number."""
+    import torch
+    from torch._subclasses.fake_tensor import is_fake
+
+    if isinstance(value, torch.Tensor) and not is_fake(value) and value.numel() == 1 and value.device.type != "meta":
+        return value.item()
+    if isinstance(value, list | tuple):
+        return type(value)(_numbers(item) for item in value)
+    if isinstance(value, dict):
+        return {key: _numbers(item) for key, item in value.items()}
+    return value
+
+
 class BatchSize(int):
     """The batch size as a running model reads it from an activation (`x.size(0)`, `x.shape[0]`):
     a reader tells it from a literal 2 (a view that takes its batch from the input keeps any batch)."""
@@ -260,13 +279,18 @@ class _Calls:
         return Recorder()
 
     def run(self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        """Call `func`; under a FakeTensorMode, on real data when it reads no fake tensor."""
+        """Call `func`; under a FakeTensorMode, on real data when it reads no fake tensor, and with
+        a fill value given as a real one-element tensor read as its number (YOLO's anchors:
+        `feats[0].new_full((h * w, 1), stride)`, a stride taken from the model's real strides)."""
         if self.fake is not None:
             from torch._subclasses.fake_tensor import is_fake, unset_fake_temporarily
 
             if not any(is_fake(t) for t in tensors_in((args, kwargs))):
                 with unset_fake_temporarily():
                     return func(*args, **kwargs)
+            if getattr(func, "__name__", "") in _FILLS:
+                with unset_fake_temporarily():
+                    args, kwargs = _numbers((args, kwargs))
         return func(*args, **kwargs)
 
     def call(self, func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:

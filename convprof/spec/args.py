@@ -37,6 +37,7 @@ __all__ = [
     "positive_pair",
     "positive_reals",
     "probability",
+    "fill_value",
     "real",
     "shape",
     "shape_sizes",
@@ -255,6 +256,14 @@ def real(node: Node, path: str) -> float:
             node.line,
             node.column,
         )
+    return value
+
+
+def fill_value(node: Node, path: str) -> float:
+    """A number to fill with: finite, or an infinity (.inf, -.inf: a max pool's padding); not NaN."""
+    value = _number(node, path, "a number (or .inf, -.inf)")
+    if math.isnan(value):
+        raise _fail(node, path, "a number (or .inf, -.inf), not NaN")
     return value
 
 

@@ -90,7 +90,7 @@ def test_csv_layers_golden(golden) -> None:
 def test_json_report_invariants(name: str) -> None:
     """Columns sum to totals, FLOPs are twice MACs, memory follows its documented formulas."""
     report = json.loads(run("compare", name, "--no-latency", "--format", "json"))
-    assert report["schema_version"] == 3
+    assert report["schema_version"] == 4
     assert report["spec"]["name"] == name
     element = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}[report["spec"]["dtype"]]
     batch = report["spec"]["batch_size"]

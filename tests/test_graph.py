@@ -205,7 +205,7 @@ def test_measured_memory_of_a_graph_lies_within_the_estimate_and_the_input(varia
     model = build_model(spec, variant).eval()
     x = torch.randn(BATCH, 3, 16, 16)
     with torch.inference_mode():
-        measured = measure_memory(model, x, "cpu")
+        measured = measure_memory(model, (x,), "cpu")
     assert measured.weight_bytes == estimate.param_bytes
     assert measured.buffer_bytes == estimate.buffer_bytes
     assert estimate.activation_bytes <= measured.peak_activation_bytes <= estimate.activation_bytes + x.nbytes

@@ -32,7 +32,7 @@ from convprof.units import format_shape
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["ImportedNode", "ModelImportError", "Reader"]
+__all__ = ["ImportedNode", "ModelImportError", "Reader", "place_name", "place_text"]
 
 #: Modules running goes through (their children are the nodes), though torch.nn defines them.
 _CONTAINERS = ("Sequential", "ModuleList", "ModuleDict")
@@ -160,16 +160,27 @@ class _Pending:
     """The path each piece's node takes, held when the call is made."""
 
 
-def _places(value: Any, where: str = "") -> Any:
-    """Yield (where, item) for each item of a nested dict, list or tuple: `['out']`, `[0]`."""
+def _places(value: Any, keys: tuple[Any, ...] = ()) -> Any:
+    """Yield (keys, item) for each item of a nested dict, list or tuple: (`'out'`,), (1, 0)."""
     if isinstance(value, dict):
         for key, item in value.items():
-            yield from _places(item, f"{where}[{key!r}]")
+            yield from _places(item, (*keys, key))
     elif isinstance(value, list | tuple):
         for index, item in enumerate(value):
-            yield from _places(item, f"{where}[{index}]")
+            yield from _places(item, (*keys, index))
     else:
-        yield where, value
+        yield keys, value
+
+
+def place_text(keys: tuple[Any, ...]) -> str:
+    """Return where an item sits as Python indexes it: `['out']`, `[1][0]`."""
+    return "".join(f"[{key!r}]" for key in keys)
+
+
+def place_name(keys: tuple[Any, ...]) -> str:
+    """Return an output's name from where it sits: `out`, `1.0`; `output` for the tensor itself."""
+    text = ".".join(str(key) for key in keys)
+    return "".join(c if c.isprintable() else "?" for c in text) or "output"
 
 
 def _base_name(target: str) -> str:
@@ -216,8 +227,8 @@ class Reader:
         for name, buffer in root.named_buffers():
             self.values.set(buffer, ModelTensor(name, False))
             self.tensors[name] = buffer
-        self.output_places: list[tuple[str, int]] = []
-        """Where each output tensor sits in what the model returns, and its node."""
+        self.output_places: list[tuple[tuple[Any, ...], int]] = []
+        """Where each output tensor sits in what the model returns (its keys), and its node."""
 
     # -- the listener ------------------------------------------------------------------------------
 
@@ -933,8 +944,8 @@ class Reader:
         """Read what the model returned as its outputs, and list what is left unread."""
         import torch
 
-        places: list[tuple[str, int]] = []
-        for where, item in _places(output):
+        places: list[tuple[tuple[Any, ...], int]] = []
+        for keys, item in _places(output):
             if not isinstance(item, torch.Tensor):
                 continue
             value = self.values.get(item)
@@ -945,11 +956,12 @@ class Reader:
                 self.unread()
                 return
             if not isinstance(value, Activation):
-                reason = f"the model returns {where or 'a tensor'} computed without its input"
+                where = f"output{place_text(keys)}"
+                reason = f"the model returns {where}, computed without its input (a constant or parameters)"
                 self.problems.unsupported_op("output", "", reason, None)
                 self.unread()
                 return
-            places.append((where, value.node))
+            places.append((keys, value.node))
         self.unread()
         if not places:
             self.problems.unsupported_op("output", "", "the model returns something other than a batched tensor", None)

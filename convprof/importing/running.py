@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = [
     "TRACE_BATCH",
     "BatchSize",
+    "forward_names",
     "FunctionCall",
     "Listener",
     "ModuleCall",
@@ -323,6 +324,36 @@ class _Calls:
         written = (args[1], args[0], *args[2:]) if reflected(func) and len(args) >= 2 else args
         self.listener.function(FunctionCall(op, written, kwargs, result, self.stack[-1][0], site_of(frame)))
         return result
+
+
+def forward_names(module: torch.nn.Module, count: int) -> tuple[str, ...]:
+    """Return the names of the forward's first `count` arguments, the tensors an import feeds it;
+    raise ModelImportError when it needs more or takes fewer (an argument with a default,
+    `attn_mask=None`, is not an input unless given one)."""
+    import inspect
+
+    from convprof.importing.problems import ModelImportError
+
+    try:
+        parameters = list(inspect.signature(module.forward).parameters.values())
+    except (TypeError, ValueError):  # a forward Python cannot inspect: take what is given
+        return tuple(f"input{position}" for position in range(count))
+    positional = [
+        p for p in parameters if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    ]
+    required = [p for p in positional if p.default is inspect.Parameter.empty]
+    variadic = any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in parameters)
+    name = type(module).__name__
+    if count < len(required) or (count > len(positional) and not variadic):
+        wanted = len(required) if count < len(required) else len(positional)
+        listed = ", ".join(p.name for p in (required if count < len(required) else positional))
+        raise ModelImportError(
+            f"{name}'s forward takes {wanted} tensor{'s' if wanted != 1 else ''} ({listed}) where "
+            f"{count} {'is' if count == 1 else 'are'} given: give --input once per argument, in order"
+        )
+    names = [p.name for p in positional[:count]]
+    names += [f"input{position}" for position in range(len(names), count)]
+    return tuple(names)
 
 
 def _error_site(error: BaseException) -> CallSite | None:

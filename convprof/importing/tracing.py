@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from convprof.importing.problems import ModelImportError, OpaqueOps
-from convprof.importing.reader import ImportedNode, Reader
-from convprof.importing.running import TRACE_BATCH, run_model
+from convprof.importing.reader import ImportedNode, Reader, place_name, place_text
+from convprof.importing.running import TRACE_BATCH, forward_names, run_model
 from convprof.importing.tables import ModuleReaders
 from convprof.spec import ParameterWork, Shape
 from convprof.units import clip, format_shape
@@ -29,6 +29,7 @@ __all__ = [
     "OpaqueOps",
     "TracedModel",
     "UnusedParameters",
+    "shapes_of",
     "trace_module",
 ]
 
@@ -62,6 +63,11 @@ class TracedModel:
     """Ops kept as opaque nodes, most frequent first; empty unless unknown ops were allowed."""
     work: tuple[ParameterWork, ...] = ()
     """Arithmetic on parameters alone, by the node whose parameters it computes."""
+    outputs: tuple[tuple[str, int, str], ...] = ()
+    """Where the model returns several tensors: each one's name, node and place in what it returns
+    (`1.0`, its node, `[1][0]`); empty when it returns one."""
+    input_names: tuple[str, ...] = ()
+    """The name of each input (the forward's argument), where the model takes several."""
 
 
 def _first_line(error: BaseException) -> str:
@@ -105,7 +111,8 @@ def trace_module(
 
     With `allow_unknown`, an op no kind reads whose result the model uses as one batched tensor
     becomes an opaque node (shapes, parameters and buffers known, arithmetic not) instead."""
-    shapes = _shapes(input_shape)
+    shapes = shapes_of(input_shape)
+    forward_names(module, len(shapes))  # as many inputs as the forward takes tensors
     readers = ModuleReaders()
     reader = Reader(module, readers, allow_unknown)
     try:
@@ -115,32 +122,45 @@ def trace_module(
     except Exception as exc:  # the model's own code refused: say so in its words
         raise _refusal(module, shapes, exc) from exc
     reader.finish(run.output)
-    places = reader.output_places
-    if len(places) > 1 and not reader.problems:
-        wheres = [where for where, _ in places]
-        raise ModelImportError(
-            f"{type(module).__name__} returns {len(places)} tensors, {', '.join(wheres[:-1])} and "
-            f"{wheres[-1]}, where a spec has one output: import a wrapper module whose forward returns "
-            f"the one to profile (`return model(x){wheres[0]}`)"
-        )
     if reader.problems:
         raise ModelImportError(reader.problems.message())
-    ((place, result),) = places
-    if result < 0 and not reader.nodes:
+    places = reader.output_places
+    if all(node < 0 for _, node in places) and not reader.nodes:
         raise ModelImportError(f"{type(module).__name__} has no op to count: its output is its input")
-    if result != len(reader.nodes) - 1:
-        # The model returns an earlier tensor: an identity node makes it the spec's last one.
-        from torch import nn
+    from torch import nn
 
-        identity = readers.kind_of(nn.Identity)  # the kind that reads nn.Identity back
-        assert identity is not None
-        path = reader.fresh_name("", "output")
+    identity = readers.kind_of(nn.Identity)  # the kind that reads nn.Identity back
+    assert identity is not None
+
+    def node_of(result: int, name: str) -> int:
+        """Return the node an output is: an identity reading an input the model returns as it is."""
+        if result >= 0:
+            return result
+        path = reader.fresh_name("", name)
         reader.nodes.append(ImportedNode(path, identity, identity.Args(), (result,), reader.shape(result)))
-    unused = tuple(UnusedParameters(path or "<top>", p, b, called) for path, p, b, called in reader.unused(run.called))
-    return TracedModel(tuple(reader.nodes), unused, place, reader.problems.kept(), tuple(reader.work))
+        reader.node_paths.add(path)
+        return len(reader.nodes) - 1
+
+    outputs: tuple[tuple[str, int, str], ...] = ()
+    place = ""
+    if len(places) == 1:
+        ((keys, result),) = places
+        place = place_text(keys)
+        if result != len(reader.nodes) - 1:
+            # The model returns an earlier tensor: an identity node makes it the spec's last one.
+            path = reader.fresh_name("", "output")
+            reader.nodes.append(ImportedNode(path, identity, identity.Args(), (result,), reader.shape(result)))
+    else:
+        outputs = tuple(
+            (place_name(keys), node_of(result, "output"), place_text(keys)) for keys, result in places
+        )
+    called = reader.unused(run.called)
+    unused = tuple(UnusedParameters(path or "<top>", p, b, ran) for path, p, b, ran in called)
+    names = forward_names(module, len(shapes)) if len(shapes) > 1 else ()
+    return TracedModel(tuple(reader.nodes), unused, place, reader.problems.kept(), tuple(reader.work), outputs, names)
 
 
-def _shapes(input_shape: Shape | Sequence[Shape]) -> tuple[Shape, ...]:
+def shapes_of(input_shape: Shape | Sequence[Shape]) -> tuple[Shape, ...]:
     """Return one shape or several as a tuple of shapes."""
     if input_shape and all(isinstance(size, int) for size in input_shape):
         return (tuple(int(size) for size in input_shape),)  # type: ignore[union-attr]

@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from convprof.importing.tracing import ImportedNode
-from convprof.spec import NETWORK_INPUT, ParameterWork, Shape
+from convprof.spec import NETWORK_INPUT, ParameterWork, Shape, input_position
 
 __all__ = ["write_spec"]
 
@@ -47,15 +47,16 @@ def _arguments(node: ImportedNode) -> list[str]:
 
 
 class _Writer:
-    def __init__(self, nodes: Sequence[ImportedNode]) -> None:
+    def __init__(self, nodes: Sequence[ImportedNode], inputs: Sequence[str]) -> None:
         self.nodes = nodes
+        self.inputs = inputs
         self.lines: list[str] = []
         self.seen: set[str] = set()
 
     def reference(self, target: int, scopes: list[str]) -> str:
         """Return the shortest name by which the parser finds node `target` from inside `scopes`."""
-        if target == NETWORK_INPUT:
-            return _INPUT
+        if target < 0:
+            return self.inputs[input_position(target)]
         path = self.nodes[target].path
         prefixes = ["", *(f"{scope}." for scope in scopes)]
         for depth in range(len(prefixes) - 1, -1, -1):
@@ -109,23 +110,43 @@ def _work(entries: Sequence[ParameterWork]) -> list[str]:
     return lines
 
 
+def _inputs(inputs: Sequence[tuple[str, Shape]]) -> list[str]:
+    """Return `input: [...]` for one input, `inputs:` by name for several."""
+    if len(inputs) == 1:
+        return [f"input: {_value(list(inputs[0][1]))}"]
+    return ["inputs:", *(f"  {_value(name)}: {_value(list(shape))}" for name, shape in inputs)]
+
+
+def _outputs(nodes: Sequence[ImportedNode], outputs: Sequence[tuple[str, int]]) -> list[str]:
+    """Return `outputs:` naming each output's layer by its path, where there are several."""
+    if not outputs:
+        return []
+    return ["outputs:", *(f"  {_value(name)}: {_value(nodes[index].path)}" for name, index in outputs)]
+
+
 def write_spec(
     name: str,
     description: str,
-    input_shape: Shape,
+    inputs: Shape | Sequence[tuple[str, Shape]],
     nodes: Sequence[ImportedNode],
     header: Sequence[str],
     work: Sequence[ParameterWork] = (),
+    outputs: Sequence[tuple[str, int]] = (),
 ) -> str:
-    """Return the spec text of `nodes`: `header` as comments, then name, description, input, layers
-    and the parameter work on the layers' parameters."""
+    """Return the spec text of `nodes`: `header` as comments, then name, description, inputs (one
+    shape, or several by name), layers, named outputs where there are several, and the parameter
+    work on the layers' parameters."""
+    named: Sequence[tuple[str, Shape]] = (
+        ((_INPUT, tuple(inputs)),) if all(isinstance(size, int) for size in inputs) else inputs  # type: ignore[arg-type]
+    )
     comments = [f"# {line}".rstrip() for text in header for line in text.splitlines()]
     body = [
         f"name: {_value(name)}",
         f"description: {_value(description)}",
-        f"input: {_value(list(input_shape))}",
+        *_inputs(named),
         "layers:",
-        *_Writer(nodes).write(),
+        *_Writer(nodes, [input_name for input_name, _ in named]).write(),
+        *_outputs(nodes, outputs),
         *_work(work),
     ]
     return "\n".join([*comments, *body]) + "\n"

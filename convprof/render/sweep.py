@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from convprof.graph.variants import VARIANTS
-from convprof.render.common import CONVENTION, LOWER_BOUND_MARK
+from convprof.render.common import CONVENTION, LOWER_BOUND_MARK, io_text
 from convprof.render.console import fits, fitted, print_prose
 from convprof.render.jsonfmt import dumps
 from convprof.render.latency import UNSTABLE_MARK, unstable_note
@@ -108,7 +108,7 @@ def title(sweep: Sweep) -> str:
     spec = sweep.spec
     return (
         f"{spec.name}: sweep over {axes}, {len(sweep.points)} points "
-        f"(spec: input {format_shape(spec.input)}, batch {spec.batch_size}, {spec.dtype})"
+        f"(spec: {io_text(spec)}, batch {spec.batch_size}, {spec.dtype})"
     )
 
 

@@ -54,6 +54,8 @@ def _line_of(code: str) -> int:
     lines = (ROOT / MODELS_FILE).read_text(encoding="utf-8").splitlines()
     (number,) = [n for n, line in enumerate(lines, start=1) if line.strip().startswith(code)]
     return number
+
+
 REF = f"{MODELS_FILE}:AttentionCNN"
 SHAPE = (3, 8, 8)
 #: The opaque nodes of AttentionCNN, in graph order: path and op.

@@ -261,10 +261,21 @@ def test_layer_paths_are_unique_and_a_block_may_continue_a_scope_or_sit_under_a_
             {"group": {"name": "b", "layers": ["relu", {"add": {"from": ["relu_2", "/a.s"]}}]}},
         ],
     )
-    assert [n.path for n in spec.nodes] == ["a", "a.relu_1", "a.s", "b.relu_1", "add_1", "b.relu_2", "b.add_1"]
+    assert [n.path for n in spec.nodes] == [
+        "a",
+        "a.relu_1",
+        "a.s",
+        "b.relu_1",
+        "add_1",
+        "b.relu_2",
+        "b.add_1",
+    ]
     assert spec.nodes[-1].inputs == (5, 2)
     again = error_of(
-        [{"group": {"name": "b", "layers": [{"relu": {"name": "x"}}]}}, {"group": {"name": "b", "layers": [{"relu": {"name": "x"}}]}}]
+        [
+            {"group": {"name": "b", "layers": [{"relu": {"name": "x"}}]}},
+            {"group": {"name": "b", "layers": [{"relu": {"name": "x"}}]}},
+        ]
     )
     assert "name 'x' is already used" in again
 

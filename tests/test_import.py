@@ -36,6 +36,8 @@ def _line_of(code: str) -> int:
     lines = (ROOT / MODELS_FILE).read_text(encoding="utf-8").splitlines()
     (number,) = [n for n, line in enumerate(lines, start=1) if code in line]
     return number
+
+
 #: Tolerance of the rebuilt model's outputs against the original's.
 TOLERANCE = 1e-5
 
@@ -366,7 +368,7 @@ def test_unsupported_ops_exit_2_from_a_process_with_one_line(tmp_path: Path) -> 
     assert result.returncode == 2
     assert result.stderr == (
         "convprof: error: 3 ops convprof cannot count: 3 x torch.nn.functional.scaled_dot_product_attention "
-        f"at layers.*.attn (importable_models.py:{_line_of('return F.scaled_dot_product_attention(x, x, x)')}) "
+        f"at layers.*.attn (importable_models.py:{_line_of('F.scaled_dot_product_attention(x, x, x)')}) "
         "(convprof counts only what its layer kinds can say exactly; --allow-unknown "
         "keeps an op whose result is one batched tensor as an opaque node, its counts unknown)\n"
     )

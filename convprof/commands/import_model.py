@@ -19,7 +19,8 @@ __all__ = ["import_model"]
     required=True,
     multiple=True,
     metavar="SHAPE",
-    help="One sample's shape, channels first: 3x224x224; once per tensor the model's forward takes, in order.",
+    help="One sample's shape, channels first: 3x224x224; once per tensor the model's forward takes, "
+    "in order.",
 )
 @click.option(
     "--kwargs",

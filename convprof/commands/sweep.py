@@ -213,8 +213,8 @@ def sweep(
     base = parse_spec(source.data, source.display, source.stem)
     if base.inputs and resolution is not None:
         raise UsageError(
-            f"--resolution: {source.display} has {len(base.inputs)} inputs ({', '.join(n for n, _ in base.inputs)}); "
-            "sweep each with --set inputs.NAME=[...]"
+            f"--resolution: {source.display} has {len(base.inputs)} inputs "
+            f"({', '.join(name for name, _ in base.inputs)}); sweep each with --set inputs.NAME=[...]"
         )
     axes = _axes(base.input, resolution, width, batch_size, sets)
     imports = None

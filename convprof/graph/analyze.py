@@ -160,8 +160,12 @@ def analyze_variant(spec: ModelSpec, name: str, optimizer: str = "adam") -> Vari
 def spec_info(spec: ModelSpec) -> SpecInfo:
     """Return what a report says of `spec`: its name, inputs (by name, where it has several), batch,
     dtype and named outputs."""
-    outputs = tuple((name, spec.nodes[index].path, spec.nodes[index].output_shape) for name, index in spec.outputs)
-    return SpecInfo(spec.name, spec.description, spec.input, spec.batch_size, spec.dtype, spec.inputs, outputs)
+    outputs = tuple(
+        (name, spec.nodes[index].path, spec.nodes[index].output_shape) for name, index in spec.outputs
+    )
+    return SpecInfo(
+        spec.name, spec.description, spec.input, spec.batch_size, spec.dtype, spec.inputs, outputs
+    )
 
 
 def check_batch(spec: ModelSpec) -> None:

@@ -48,7 +48,8 @@ def build_model(spec: ModelSpec, variant: str, device: str | torch.device = "cpu
     graph = torch.fx.Graph()
     count = len(spec.network_inputs)
     values: dict[int, torch.fx.Node] = {
-        input_index(position): graph.placeholder("x" if count == 1 else f"x{position}") for position in range(count)
+        input_index(position): graph.placeholder("x" if count == 1 else f"x{position}")
+        for position in range(count)
     }
     with torch.device(device):
         for node in model.nodes:

@@ -10,7 +10,7 @@ tensor's storage through the step and takes the largest total.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from convprof.graph.layout import input_layouts, node_layouts
 from convprof.kinds import LayerKind, lookup
@@ -176,6 +176,10 @@ def _nodes(spec: ModelSpec, device: str, layouts: list[Layout] | None = None) ->
             spec.batch_size, spec.dtype_bytes, grads, recorded=needs[-1], device=device, layouts=inputs
         )
         record = kind.node_autograd(node.args, node.input_shapes, node.output_shape, step)
+        if node.path in work and work[node.path].values:
+            # What autograd keeps of parameter work (a standardized weight, its statistics) is not
+            # modelled: the memory over this node is a lower bound, as over an opaque op.
+            record = replace(record, known=False)
         aliases = kind.aliases_input(node.args, True, inputs[0])
         nodes.append(_Node(node, kind, aliases, needs[-1], in_graph[node.index], grads, params, record))
     return nodes

@@ -105,7 +105,7 @@ _SKIPPED: tuple[tuple[str, ...], frozenset[str]] | None = None
 
 def outside_model(filename: str) -> bool:
     """Return True for a file of torch, of convprof, or a standard-library decorator's wrapper."""
-    global _SKIPPED  # noqa: PLW0603 - computed once, on first use, when torch is imported
+    global _SKIPPED
     if _SKIPPED is None:
         _SKIPPED = _skipped_places()
     directories, files = _SKIPPED

@@ -34,7 +34,9 @@ class NotALayer(Exception):
     """The call's settings are not those of a torch layer (why, in one phrase)."""
 
 
-def _bind(names: tuple[str, ...], defaults: dict[str, Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+def _bind(
+    names: tuple[str, ...], defaults: dict[str, Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> dict[str, Any]:
     bound = dict(defaults)
     bound.update(zip(names, args, strict=False))
     bound.update(kwargs)
@@ -59,7 +61,14 @@ def _conv(transposed: bool) -> Callable[[str, dict[str, Any]], StandIn]:
         if transposed:
             cls = getattr(nn, f"ConvTranspose{rank}d")
             out = int(weight.shape[1]) * groups
-            module = cls(int(x.shape[1]), out, kernel, output_padding=a["output_padding"], bias=bias is not None, **common)
+            module = cls(
+                int(x.shape[1]),
+                out,
+                kernel,
+                output_padding=a["output_padding"],
+                bias=bias is not None,
+                **common,
+            )
         else:
             cls = getattr(nn, f"Conv{rank}d")
             module = cls(int(x.shape[1]), int(weight.shape[0]), kernel, bias=bias is not None, **common)
@@ -74,7 +83,10 @@ def _linear(op: str, a: dict[str, Any]) -> StandIn:
     weight, bias = a["weight"], a["bias"]
     if weight.dim() != 2:
         raise NotALayer("its weight is not a matrix")
-    return StandIn(nn.Linear(int(weight.shape[1]), int(weight.shape[0]), bias=bias is not None), {"weight": weight, "bias": bias})
+    return StandIn(
+        nn.Linear(int(weight.shape[1]), int(weight.shape[0]), bias=bias is not None),
+        {"weight": weight, "bias": bias},
+    )
 
 
 def _affine(a: dict[str, Any]) -> bool:
@@ -100,8 +112,12 @@ def _batch_norm(op: str, a: dict[str, Any]) -> StandIn:
     if tracked and a["training"]:
         raise NotALayer("it updates its running statistics (training mode)")
     cls = _norm_class("BatchNorm", x)
-    module = cls(int(x.shape[1]), eps=a["eps"], momentum=a["momentum"], affine=_affine(a), track_running_stats=tracked)
-    return StandIn(module, {"weight": a["weight"], "bias": a["bias"], "running_mean": mean, "running_var": var})
+    module = cls(
+        int(x.shape[1]), eps=a["eps"], momentum=a["momentum"], affine=_affine(a), track_running_stats=tracked
+    )
+    return StandIn(
+        module, {"weight": a["weight"], "bias": a["bias"], "running_mean": mean, "running_var": var}
+    )
 
 
 def _instance_norm(op: str, a: dict[str, Any]) -> StandIn:
@@ -110,8 +126,12 @@ def _instance_norm(op: str, a: dict[str, Any]) -> StandIn:
     if tracked != (var is not None) or a["use_input_stats"] == tracked:
         raise NotALayer("its statistics are not those of an instance norm in eval mode")
     cls = _norm_class("InstanceNorm", x)
-    module = cls(int(x.shape[1]), eps=a["eps"], momentum=a["momentum"], affine=_affine(a), track_running_stats=tracked)
-    return StandIn(module, {"weight": a["weight"], "bias": a["bias"], "running_mean": mean, "running_var": var})
+    module = cls(
+        int(x.shape[1]), eps=a["eps"], momentum=a["momentum"], affine=_affine(a), track_running_stats=tracked
+    )
+    return StandIn(
+        module, {"weight": a["weight"], "bias": a["bias"], "running_mean": mean, "running_var": var}
+    )
 
 
 def _layer_norm(op: str, a: dict[str, Any]) -> StandIn:
@@ -142,14 +162,19 @@ def _prelu(op: str, a: dict[str, Any]) -> StandIn:
 
 
 _F = "torch.nn.functional."
-_CONV = (("input", "weight", "bias", "stride", "padding", "dilation", "groups"), {"bias": None, "stride": 1, "padding": 0, "dilation": 1, "groups": 1})
+_CONV = (
+    ("input", "weight", "bias", "stride", "padding", "dilation", "groups"),
+    {"bias": None, "stride": 1, "padding": 0, "dilation": 1, "groups": 1},
+)
 _TRANSPOSED = (
     ("input", "weight", "bias", "stride", "padding", "output_padding", "groups", "dilation"),
     {"bias": None, "stride": 1, "padding": 0, "output_padding": 0, "groups": 1, "dilation": 1},
 )
 #: The functional form of each torch layer: its op, its parameters in order with their defaults,
 #: and how to build the layer.
-FUNCTIONAL_LAYERS: dict[str, tuple[tuple[str, ...], dict[str, Any], Callable[[str, dict[str, Any]], StandIn]]] = {
+FUNCTIONAL_LAYERS: dict[
+    str, tuple[tuple[str, ...], dict[str, Any], Callable[[str, dict[str, Any]], StandIn]]
+] = {
     **{f"{_F}conv{rank}d": (*_CONV, _conv(False)) for rank in (1, 2, 3)},
     **{f"{_F}conv_transpose{rank}d": (*_TRANSPOSED, _conv(True)) for rank in (1, 2, 3)},
     f"{_F}linear": (("input", "weight", "bias"), {"bias": None}, _linear),
@@ -160,11 +185,27 @@ FUNCTIONAL_LAYERS: dict[str, tuple[tuple[str, ...], dict[str, Any], Callable[[st
     ),
     f"{_F}instance_norm": (
         ("input", "running_mean", "running_var", "weight", "bias", "use_input_stats", "momentum", "eps"),
-        {"running_mean": None, "running_var": None, "weight": None, "bias": None, "use_input_stats": True, "momentum": 0.1, "eps": 1e-5},
+        {
+            "running_mean": None,
+            "running_var": None,
+            "weight": None,
+            "bias": None,
+            "use_input_stats": True,
+            "momentum": 0.1,
+            "eps": 1e-5,
+        },
         _instance_norm,
     ),
-    f"{_F}layer_norm": (("input", "normalized_shape", "weight", "bias", "eps"), {"weight": None, "bias": None, "eps": 1e-5}, _layer_norm),
-    f"{_F}group_norm": (("input", "num_groups", "weight", "bias", "eps"), {"weight": None, "bias": None, "eps": 1e-5}, _group_norm),
+    f"{_F}layer_norm": (
+        ("input", "normalized_shape", "weight", "bias", "eps"),
+        {"weight": None, "bias": None, "eps": 1e-5},
+        _layer_norm,
+    ),
+    f"{_F}group_norm": (
+        ("input", "num_groups", "weight", "bias", "eps"),
+        {"weight": None, "bias": None, "eps": 1e-5},
+        _group_norm,
+    ),
     f"{_F}prelu": (("input", "weight"), {}, _prelu),
 }
 

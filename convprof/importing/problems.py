@@ -78,7 +78,8 @@ class Problems:
         """Return the one line that ends an import with unsupported ops."""
         entries = self.unsupported.most_common()
         listed = [
-            _entry(op, where, count, self.sites.get((op, where))) for (op, where), count in entries[:_MAX_LISTED]
+            _entry(op, where, count, self.sites.get((op, where)))
+            for (op, where), count in entries[:_MAX_LISTED]
         ]
         more = len(entries) - _MAX_LISTED
         if more > 0:

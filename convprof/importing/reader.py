@@ -123,7 +123,9 @@ class _Found:
     buffers: list[str] = field(default_factory=list)
     """Names of the model's buffers it reads directly."""
     derived: list[Derived] = field(default_factory=list)
-    """Parameter work it reads."""
+    """Parameter work it reads (views of one parameter apart)."""
+    work: list[Derived] = field(default_factory=list)
+    """Parameter work it reads, views of one parameter included (the ops that made them)."""
     constants: list[Shape] = field(default_factory=list)
     """Shapes of the constants it reads."""
     stacked: list[Stacked] = field(default_factory=list)
@@ -302,6 +304,7 @@ class Reader:
             found.buffers.append(value.name)
             return CONSTANT
         if isinstance(value, Derived):
+            found.work.append(value)
             if value.view_of is not None and self.is_parameter(value.view_of):
                 found.parameters.append(value.view_of)  # `self.gamma.view(1, -1, 1, 1)`: the parameter
                 found.parameter_shapes.append(tuple(tensor.shape))
@@ -340,12 +343,16 @@ class Reader:
         when a kind cannot take what it reads (then listed)."""
         for position, (kind, args) in enumerate(steps):
             step_path = (
-                path if position == 0 else self.fresh_name(scope, f"{path.rsplit('.', 1)[-1]}_{kind.name.lower()}")
+                path
+                if position == 0
+                else self.fresh_name(scope, f"{path.rsplit('.', 1)[-1]}_{kind.name.lower()}")
             )
             shapes = tuple(self.shape(i) for i in reads)
             lowest, highest = kind.arity
             if not lowest <= len(shapes) <= (highest or len(shapes)):
-                self.problems.unsupported_op(op, scope, f"as {kind.name} it would read {len(shapes)} tensors", site)
+                self.problems.unsupported_op(
+                    op, scope, f"as {kind.name} it would read {len(shapes)} tensors", site
+                )
                 return None
             try:
                 output = kind.node_output_shape(args, shapes)
@@ -379,13 +386,22 @@ class Reader:
         steps = self.steps(call)
         if steps is None:
             if found.parameters:
-                self.fail(op, scope, f"reads the module's tensor {pattern(found.parameters[0])} directly", site, found, output)
+                self.fail(
+                    op,
+                    scope,
+                    f"reads the module's tensor {pattern(found.parameters[0])} directly",
+                    site,
+                    found,
+                    output,
+                )
             else:
                 self.fail(op, scope, "", site, found, output)
             return False
         shape = per_sample(tuple(output.shape))
         if not found.parameters:
-            index = self.add(self.fresh_name(scope, _base_name(op)), steps, tuple(found.inputs), shape, scope, op, site)
+            index = self.add(
+                self.fresh_name(scope, _base_name(op)), steps, tuple(found.inputs), shape, scope, op, site
+            )
         else:
             # A kind whose parameter is the node (ConvNeXt's layer scale): the node takes the parameter's
             # path, so that the built model holds it where the original does and loads its state_dict.
@@ -396,7 +412,14 @@ class Reader:
             (name,) = found.parameters
             parameter = self.tensors[name]
             if id(parameter) in self.counted:
-                self.fail(op, scope, f"its parameter {pattern(name)} is used by another call too", site, found, output)
+                self.fail(
+                    op,
+                    scope,
+                    f"its parameter {pattern(name)} is used by another call too",
+                    site,
+                    found,
+                    output,
+                )
                 return False
             if name in self.node_paths:
                 self.fail(op, scope, f"a node already has the path {name}", site, found, output)
@@ -453,7 +476,13 @@ class Reader:
         self.problems.unsupported_op(op, scope, reason, site, keepable=target is not None)
         if target is not None:
             self.nodes.append(
-                ImportedNode(f"<unknown {len(self.nodes)}>", None, None, tuple(found.inputs), per_sample(tuple(target.shape)))
+                ImportedNode(
+                    f"<unknown {len(self.nodes)}>",
+                    None,
+                    None,
+                    tuple(found.inputs),
+                    per_sample(tuple(target.shape)),
+                )
             )
             self.values.set(target, Activation(len(self.nodes) - 1))
         else:
@@ -493,7 +522,9 @@ class Reader:
         opaque = lookup(Opaque.name)
         assert opaque is not None
         self.node_paths.add(path)
-        self.nodes.append(ImportedNode(path, opaque, OpaqueArgs(op, shapes, shape, params, buffers, fixed), reads, shape))
+        self.nodes.append(
+            ImportedNode(path, opaque, OpaqueArgs(op, shapes, shape, params, buffers, fixed), reads, shape)
+        )
         self.values.set(target, Activation(len(self.nodes) - 1))
         self.problems.opaque_op(op, scope, reason, site)
         return len(self.nodes) - 1
@@ -517,16 +548,22 @@ class Reader:
             pieces = list(tensors_in(output))
             if pieces and isinstance(output, list | tuple):
                 reason = "its result is not one batched tensor" if kind is not None else ""
-                pending = _Pending(op, call.path, call.site, args, kwargs, tuple(found.inputs), output, module, reason)
+                pending = _Pending(
+                    op, call.path, call.site, args, kwargs, tuple(found.inputs), output, module, reason
+                )
                 self.several(pending)
                 return
-            self.fail(op, call.path, "its result is not one batched tensor", call.site, found, output, module=module)
+            self.fail(
+                op, call.path, "its result is not one batched tensor", call.site, found, output, module=module
+            )
             return
         if kind is None:
             self.fail(op, call.path, "", call.site, found, output, module=module)
             return
         if output.dim() < 1 or output.shape[0] != TRACE_BATCH:
-            self.fail(op, call.path, "its result is not one batched tensor", call.site, found, output, module=module)
+            self.fail(
+                op, call.path, "its result is not one batched tensor", call.site, found, output, module=module
+            )
             return
         lowest, highest = kind.arity
         if (
@@ -544,7 +581,15 @@ class Reader:
             return
         weights = [id(t) for t in (*module.parameters(), *module.buffers())]
         if any(w in self.counted for w in weights):
-            self.fail(op, call.path, "its weights are shared with another call", call.site, found, output, module=module)
+            self.fail(
+                op,
+                call.path,
+                "its weights are shared with another call",
+                call.site,
+                found,
+                output,
+                module=module,
+            )
             return
         try:
             module_args = kind.from_module(module)
@@ -552,7 +597,9 @@ class Reader:
             self.fail(op, call.path, str(exc), call.site, found, output, module=module)
             return
         shape = per_sample(tuple(output.shape))
-        index = self.add(call.path, ((kind, module_args),), tuple(found.inputs), shape, call.path, op, call.site)
+        index = self.add(
+            call.path, ((kind, module_args),), tuple(found.inputs), shape, call.path, op, call.site
+        )
         if index is None:
             self.mark_failed(output)
             return
@@ -575,7 +622,9 @@ class Reader:
             import torch
 
             if isinstance(value, torch.Tensor):
-                if self.values.get(value) is None or not isinstance(self.values.get(value), Activation | ModelTensor):
+                if self.values.get(value) is None or not isinstance(
+                    self.values.get(value), Activation | ModelTensor
+                ):
                     self.values.set(value, Piece(several, where))
             elif isinstance(value, list | tuple):
                 for index, item in enumerate(value):
@@ -604,7 +653,9 @@ class Reader:
                     steps = kind.from_call(call)
                     if steps is not None:
                         name = pending.names[piece.item[0]]
-                        index = self.add(name, steps, pending.inputs, shape, pending.scope, pending.op, pending.site)
+                        index = self.add(
+                            name, steps, pending.inputs, shape, pending.scope, pending.op, pending.site
+                        )
                         break
             if index is None and self.allow_unknown and not used and pending.inputs:
                 index = self.keep_opaque(
@@ -613,7 +664,9 @@ class Reader:
         if index is None:
             if not pending.listed:
                 pending.listed = True
-                reason = pending.reason or ("its result is not one tensor the model uses" if self.allow_unknown else "")
+                reason = pending.reason or (
+                    "its result is not one tensor the model uses" if self.allow_unknown else ""
+                )
                 if pending.module is None and not reason:
                     reason = "its result is not one tensor"
                 self.problems.unsupported_op(pending.op, pending.scope, reason, pending.site)
@@ -669,7 +722,9 @@ class Reader:
             return
         if output.dim() < 1 or output.shape[0] != TRACE_BATCH:
             if op == "torch.stack" and self.stack_dim(call) == 0:
-                stacked = Stacked(tuple(call.args[0]) if call.args else tuple(call.kwargs["tensors"]), scope, site)
+                stacked = Stacked(
+                    tuple(call.args[0]) if call.args else tuple(call.kwargs["tensors"]), scope, site
+                )
                 self.stacks.append(stacked)
                 self.values.set(output, stacked)
                 return
@@ -745,11 +800,13 @@ class Reader:
         sources = frozenset(found.model_tensors)
         inputs = {id(t) for t in tensors_in((call.args, call.kwargs))}
         if sources and call.op in _PRODUCTS:
-            self.problems.unsupported_op(call.op, call.scope.path, "a product of the model's tensors alone", call.site)
+            self.problems.unsupported_op(
+                call.op, call.scope.path, "a product of the model's tensors alone", call.site
+            )
             self.mark_failed(call.output)
             return
-        before = sum(d.values for d in found.derived)
-        ops = tuple(dict.fromkeys(op for d in found.derived for op in d.ops))
+        before = sum(d.values for d in found.work)
+        ops = tuple(dict.fromkeys(op for d in found.work for op in d.ops))
         views = [*found.parameters, *found.buffers, *(d.view_of for d in found.derived if d.view_of)]
         for tensor in tensors_in(call.output):
             current = self.values.get(tensor)
@@ -780,7 +837,9 @@ class Reader:
             and isinstance(call.output, torch.Tensor)
         )
         if not plain:
-            self.problems.unsupported_op("torch.stack", stacked.scope, "changes the batch dimension", stacked.site)
+            self.problems.unsupported_op(
+                "torch.stack", stacked.scope, "changes the batch dimension", stacked.site
+            )
             self.mark_failed(call.output)
             self.stacks = [s for s in self.stacks if s is not stacked]
             return
@@ -794,7 +853,9 @@ class Reader:
         output = call.output
         shape = per_sample(tuple(output.shape))
         reads = tuple(pieces.inputs)
-        pair = TorchCall("operator.add", (TENSOR, TENSOR), {}, (self.shape(reads[0]), self.shape(reads[-1])), shape)
+        pair = TorchCall(
+            "operator.add", (TENSOR, TENSOR), {}, (self.shape(reads[0]), self.shape(reads[-1])), shape
+        )
         steps = None
         for kind in self.calls.get("operator.add", ()):
             steps = kind.from_call(pair)
@@ -832,7 +893,6 @@ class Reader:
     def functional(self, call: FunctionCall, found: _Found) -> None:
         """Read `F.conv2d(x, self.weight, ...)` and the like as the layer they compute, at the path of
         the module whose tensors they read; arithmetic on its parameters alone is parameter work."""
-        import torch
 
         op, scope, site, output = call.op, call.scope, call.site, call.output
         try:
@@ -857,9 +917,10 @@ class Reader:
             self.fail(op, scope.path, str(exc), site, found, output)
             return
         path = scope.path if owner == scope.name else owner
-        if path in self.node_paths or not path:
-            self.fail(op, scope.path, f"a node already has the path {path or '<top>'}", site, found, output)
-            return
+        if (
+            path in self.node_paths or not path
+        ):  # a second layer of one module's tensors: F.prelu after F.group_norm
+            path = self.fresh_name(path, _base_name(op))
         if found.inputs[0] != found.inputs[-1] or len(set(found.inputs)) != 1:
             self.fail(op, scope.path, "its weights are activations", site, found, output)
             return
@@ -880,7 +941,6 @@ class Reader:
         """Match a stand-in layer's tensors with the model tensors the call read; return why they do
         not match (empty when they do), the model tensors the layer counts, and the parameter work
         (its `path` the owning module's name)."""
-        import torch
 
         counted: list[torch.Tensor] = []
         extra: list[str] = []
@@ -898,13 +958,21 @@ class Reader:
             if isinstance(value, ModelTensor):
                 if value.parameter != (name in own):
                     which = "parameter" if value.parameter else "buffer"
-                    return f"its {name} is a {which} of the model, which the layer does not hold as such", [], None
+                    return (
+                        f"its {name} is a {which} of the model, which the layer does not hold as such",
+                        [],
+                        None,
+                    )
                 if tensor.numel() != expected.numel():
                     return f"its {name} does not have the layer's shape", [], None
                 owners.add(value.name.rpartition(".")[0])
                 counted.append(tensor)
             elif isinstance(value, Derived) and name in own:
-                same = [s for s in sorted(value.sources) if self.is_parameter(s) and self.tensors[s].numel() == expected.numel()]
+                same = [
+                    s
+                    for s in sorted(value.sources)
+                    if self.is_parameter(s) and self.tensors[s].numel() == expected.numel()
+                ]
                 if not same:
                     return f"its {name} is computed from no parameter of its shape", [], None
                 primary = same[0]
@@ -964,7 +1032,9 @@ class Reader:
             places.append((keys, value.node))
         self.unread()
         if not places:
-            self.problems.unsupported_op("output", "", "the model returns something other than a batched tensor", None)
+            self.problems.unsupported_op(
+                "output", "", "the model returns something other than a batched tensor", None
+            )
             return
         self.output_places = places
 
@@ -974,9 +1044,13 @@ class Reader:
         for several, pending in self.pending:
             if pending.module is not None and not several.used and not pending.listed:
                 pending.listed = True  # a module's result the model never uses: its cost is unknown
-                self.problems.unsupported_op(pending.op, pending.scope, "its result is never used", pending.site)
+                self.problems.unsupported_op(
+                    pending.op, pending.scope, "its result is never used", pending.site
+                )
         for stacked in self.stacks:
-            self.problems.unsupported_op("torch.stack", stacked.scope, "changes the batch dimension", stacked.site)
+            self.problems.unsupported_op(
+                "torch.stack", stacked.scope, "changes the batch dimension", stacked.site
+            )
 
     def unused(self, called: frozenset[int]) -> list[tuple[str, int, int, bool]]:
         """Return (module path, parameters, buffer elements, called) for each module holding tensors no
@@ -997,4 +1071,3 @@ class Reader:
             entry[0] += sum(p.numel() for p in params)
             entry[1] += sum(b.numel() for b in buffers)
         return [(path, p, b, path not in uncalled) for path, (p, b) in totals.items()]
-

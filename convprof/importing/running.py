@@ -18,8 +18,8 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from convprof.importing.quiet import quiet
 from convprof.importing.calls import CallSite, call_name, model_frame, outside_model, reflected, site_of
+from convprof.importing.quiet import quiet
 from convprof.spec import Shape
 
 if TYPE_CHECKING:
@@ -28,12 +28,12 @@ if TYPE_CHECKING:
 __all__ = [
     "TRACE_BATCH",
     "BatchSize",
-    "forward_names",
     "FunctionCall",
     "Listener",
     "ModuleCall",
     "Run",
     "Scope",
+    "forward_names",
     "run_model",
     "tensors_in",
 ]
@@ -75,7 +75,12 @@ def _numbers(value: Any) -> Any:
     import torch
     from torch._subclasses.fake_tensor import is_fake
 
-    if isinstance(value, torch.Tensor) and not is_fake(value) and value.numel() == 1 and value.device.type != "meta":
+    if (
+        isinstance(value, torch.Tensor)
+        and not is_fake(value)
+        and value.numel() == 1
+        and value.device.type != "meta"
+    ):
         return value.item()
     if isinstance(value, list | tuple):
         return type(value)(_numbers(item) for item in value)
@@ -305,7 +310,9 @@ class _Calls:
                 return _marked(result)
             if isinstance(result, torch.Tensor):
                 frame = model_frame()
-                call = FunctionCall(f"Tensor.{owner}", tuple(args), {}, result, self.stack[-1][0], site_of(frame))
+                call = FunctionCall(
+                    f"Tensor.{owner}", tuple(args), {}, result, self.stack[-1][0], site_of(frame)
+                )
                 self.listener.function(call)
             return result
         if name in _QUERIES:
@@ -339,7 +346,9 @@ def forward_names(module: torch.nn.Module, count: int) -> tuple[str, ...]:
     except (TypeError, ValueError):  # a forward Python cannot inspect: take what is given
         return tuple(f"input{position}" for position in range(count))
     positional = [
-        p for p in parameters if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        p
+        for p in parameters
+        if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
     ]
     required = [p for p in positional if p.default is inspect.Parameter.empty]
     variadic = any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in parameters)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from convprof.importing.problems import ModelImportError, OpaqueOps
 from convprof.importing.reader import ImportedNode, Reader, place_name, place_text
@@ -149,7 +149,9 @@ def trace_module(
         if result != len(reader.nodes) - 1:
             # The model returns an earlier tensor: an identity node makes it the spec's last one.
             path = reader.fresh_name("", "output")
-            reader.nodes.append(ImportedNode(path, identity, identity.Args(), (result,), reader.shape(result)))
+            reader.nodes.append(
+                ImportedNode(path, identity, identity.Args(), (result,), reader.shape(result))
+            )
     else:
         outputs = tuple(
             (place_name(keys), node_of(result, "output"), place_text(keys)) for keys, result in places
@@ -157,11 +159,14 @@ def trace_module(
     called = reader.unused(run.called)
     unused = tuple(UnusedParameters(path or "<top>", p, b, ran) for path, p, b, ran in called)
     names = forward_names(module, len(shapes)) if len(shapes) > 1 else ()
-    return TracedModel(tuple(reader.nodes), unused, place, reader.problems.kept(), tuple(reader.work), outputs, names)
+    return TracedModel(
+        tuple(reader.nodes), unused, place, reader.problems.kept(), tuple(reader.work), outputs, names
+    )
 
 
 def shapes_of(input_shape: Shape | Sequence[Shape]) -> tuple[Shape, ...]:
     """Return one shape or several as a tuple of shapes."""
-    if input_shape and all(isinstance(size, int) for size in input_shape):
-        return (tuple(int(size) for size in input_shape),)  # type: ignore[union-attr]
-    return tuple(tuple(int(size) for size in shape) for shape in input_shape)  # type: ignore[union-attr]
+    items = list(input_shape)
+    if items and all(isinstance(size, int) for size in items):
+        return (tuple(int(size) for size in cast("Shape", input_shape)),)
+    return tuple(tuple(int(size) for size in shape) for shape in cast("Sequence[Shape]", input_shape))

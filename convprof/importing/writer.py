@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import MISSING, fields
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
@@ -136,9 +136,10 @@ def write_spec(
     """Return the spec text of `nodes`: `header` as comments, then name, description, inputs (one
     shape, or several by name), layers, named outputs where there are several, and the parameter
     work on the layers' parameters."""
-    named: Sequence[tuple[str, Shape]] = (
-        ((_INPUT, tuple(inputs)),) if all(isinstance(size, int) for size in inputs) else inputs  # type: ignore[arg-type]
-    )
+    if all(isinstance(size, int) for size in inputs):
+        named: Sequence[tuple[str, Shape]] = ((_INPUT, cast("Shape", tuple(inputs))),)
+    else:
+        named = cast("Sequence[tuple[str, Shape]]", inputs)
     comments = [f"# {line}".rstrip() for text in header for line in text.splitlines()]
     body = [
         f"name: {_value(name)}",

@@ -99,7 +99,9 @@ def _cpu_peak(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...]) -> int:
     return tracked_peak(lambda: model(*inputs), [*model.parameters(), *model.buffers(), *inputs])
 
 
-def measure_memory(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], device: str) -> MemoryMeasurement:
+def measure_memory(
+    model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], device: str
+) -> MemoryMeasurement:
     """Return the weights, buffers and peak activation memory (inputs included) of one call."""
     import torch
 

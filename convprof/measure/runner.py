@@ -167,7 +167,9 @@ def _inputs(spec: ModelSpec, device: str, channels_last: bool) -> tuple[torch.Te
     inputs = []
     for _, shape in spec.network_inputs:
         x = torch.randn(spec.batch_size, *shape, generator=generator).to(device, torch_dtype(spec.dtype))
-        inputs.append(x.contiguous(memory_format=torch.channels_last) if channels_last and x.dim() == 4 else x)
+        inputs.append(
+            x.contiguous(memory_format=torch.channels_last) if channels_last and x.dim() == 4 else x
+        )
     return tuple(inputs)
 
 

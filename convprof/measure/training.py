@@ -59,7 +59,7 @@ def _backward(out: object, gradients: tuple[torch.Tensor, ...]) -> None:
     import torch
 
     outputs = out if isinstance(out, tuple) else (out,)
-    torch.autograd.backward(outputs, gradients)  # type: ignore[arg-type]
+    torch.autograd.backward(outputs, gradients)
 
 
 def training_step(

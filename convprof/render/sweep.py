@@ -27,7 +27,6 @@ from convprof.sweep import (
     skip_reason,
 )
 from convprof.sweep.fit import format_exponent
-from convprof.units import format_shape
 
 __all__ = [
     "MEMORY_NOTE",

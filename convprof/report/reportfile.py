@@ -93,7 +93,8 @@ def load_report(path: Path) -> Report:
         shown = clip(repr(version), quoted=False)
         raise UsageError(
             f"{path}{_position(text, ('schema_version',))}: report schema_version {shown}, "
-            f"this convprof reads {' and '.join(map(str, READABLE_VERSIONS))}; regenerate it with this version"
+            f"this convprof reads {' and '.join(map(str, READABLE_VERSIONS))}; "
+            "regenerate it with this version"
         )
     violation = _report_check()(data)
     if violation is not None:

@@ -5,7 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from convprof.graph.training import OPTIMIZERS
-from convprof.report import LAYER_FIELDS, LOWER_BOUND_TOTALS, READABLE_VERSIONS, SCHEMA_VERSION, VARIANT_TOTALS
+from convprof.report import (
+    LAYER_FIELDS,
+    LOWER_BOUND_TOTALS,
+    READABLE_VERSIONS,
+    SCHEMA_VERSION,
+    VARIANT_TOTALS,
+)
 from convprof.spec import DTYPE_BYTES
 
 __all__ = ["LATENCY_SCHEMA", "TRAINING_LATENCY_SCHEMA", "report_schema"]

@@ -214,7 +214,9 @@ class _Parser:
         named = []
         for key, (key_node, value) in node.items.items():
             if not key or "." in key or not key.isprintable():
-                raise self.error(key_node, f"inputs: {key!r} is not a name; use letters, digits and _ without dots")
+                raise self.error(
+                    key_node, f"inputs: {key!r} is not a name; use letters, digits and _ without dots"
+                )
             named.append((key, self.input(value)))
         return tuple(named)
 
@@ -223,7 +225,8 @@ class _Parser:
         if not isinstance(node, Mapping) or not node.items:
             raise self.error(
                 node,
-                f"`outputs` maps each output's name to a layer's path, e.g. {{boxes: head.cat}}, got {describe(node)}",
+                "`outputs` maps each output's name to a layer's path, e.g. {boxes: head.cat}, "
+                f"got {describe(node)}",
             )
         outputs = []
         for key, (key_node, value) in node.items.items():

@@ -39,7 +39,11 @@ def _ops(node: Node, path: str) -> tuple[str, ...]:
 
 def _params(node: Node, path: str) -> tuple[tuple[str, tuple[int, ...]], ...]:
     if not isinstance(node, Mapping):
-        raise _error(node, f"params maps parameter names to shapes, such as {{gain: [64, 1]}}, got {describe(node)}", path)
+        raise _error(
+            node,
+            f"params maps parameter names to shapes, such as {{gain: [64, 1]}}, got {describe(node)}",
+            path,
+        )
     params = []
     for name, (key, value) in node.items.items():
         if not _NAME.match(name):
@@ -58,7 +62,9 @@ def parse_parameter_work(node: Node, path: str, paths: dict[str, int]) -> tuple[
     entries: dict[str, ParameterWork] = {}
     for item in node.items:
         if not isinstance(item, Mapping):
-            raise _error(item, f"an entry is a mapping such as {{for: conv, values: 64}}, got {describe(item)}", path)
+            raise _error(
+                item, f"an entry is a mapping such as {{for: conv, values: 64}}, got {describe(item)}", path
+            )
         for key, (key_node, _) in item.items.items():
             if key not in _KEYS:
                 raise _error(key_node, f"unknown key {key!r}; an entry takes {', '.join(_KEYS)}", path)

@@ -23,6 +23,12 @@ def pattern(path: str) -> str:
 class ModelImportError(ConvprofError):
     """A torch module convprof cannot read as a spec: it cannot run, or has ops it cannot count."""
 
+    def __init__(self, message: str, ops: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.ops = ops
+        """The ops listed (each with its reason, where there is one), most frequent first; empty
+        when the model could not run."""
+
 
 @dataclass(frozen=True, slots=True)
 class OpaqueOps:
@@ -69,6 +75,10 @@ class Problems:
 
     def __bool__(self) -> bool:
         return bool(self.unsupported)
+
+    def ops(self) -> tuple[str, ...]:
+        """Return each op listed as unsupported, with its reason, once, most frequent first."""
+        return tuple(dict.fromkeys(op for (op, _), _ in self.unsupported.most_common()))
 
     def kept(self) -> tuple[OpaqueOps, ...]:
         """Return the ops kept opaque, most frequent first."""

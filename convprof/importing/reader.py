@@ -3,6 +3,7 @@ what no kind reads (listed, or kept opaque with `--allow-unknown`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -251,6 +252,23 @@ class Reader:
         if self.readers.kind_of(cls) is not None:
             return True
         return cls.__module__.startswith("torch.nn.") and cls.__name__ not in _CONTAINERS
+
+    def same_shape(self, module: torch.nn.Module) -> Callable[[Shape], bool] | None:
+        kind = self.readers.kind_of(type(module))
+        if kind is None or not kind.keeps_layout or kind.arity != (1, 1):
+            return None
+        try:
+            args = kind.from_module(module)
+        except NotImportable:
+            return None
+
+        def test(shape: Shape) -> bool:
+            try:
+                return kind.node_output_shape(args, (shape,)) == shape
+            except ShapeError:
+                return False
+
+        return test
 
     def batched(self, tensor: torch.Tensor) -> bool:
         return isinstance(self.values.get(tensor), Activation | Piece)

@@ -123,7 +123,7 @@ def trace_module(
         raise _refusal(module, shapes, exc) from exc
     reader.finish(run.output)
     if reader.problems:
-        raise ModelImportError(reader.problems.message())
+        raise ModelImportError(reader.problems.message(), reader.problems.ops())
     places = reader.output_places
     if all(node < 0 for _, node in places) and not reader.nodes:
         raise ModelImportError(f"{type(module).__name__} has no op to count: its output is its input")

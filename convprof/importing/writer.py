@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import MISSING, fields
 from typing import Any, cast
@@ -24,6 +25,30 @@ def _listed(value: Any) -> Any:
     return [_listed(item) for item in value] if isinstance(value, tuple | list) else value
 
 
+#: A string YAML reads back as that string when written bare: a name, not a word YAML 1.1 reads
+#: as a boolean or null.
+_PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_WORDS = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false", "null"})
+
+
+def _plain(value: Any) -> str | None:
+    """Return how YAML writes an int, a bool, None, a plain name or a list of them, as safe_dump
+    does (it takes most of the time of writing a spec); None for anything else."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return value if _PLAIN.match(value) and value.lower() not in _WORDS else None
+    if isinstance(value, list):
+        items = [_plain(item) for item in value]
+        if all(item is not None for item in items):
+            return f"[{', '.join(items)}]"  # type: ignore[arg-type]
+    return None
+
+
 def _value(value: Any, verbatim: bool = False) -> str:
     """Return a YAML flow scalar or list for an argument; a pair of equal sizes as one number unless
     `verbatim` (a shape is a list whatever its sizes)."""
@@ -31,6 +56,9 @@ def _value(value: Any, verbatim: bool = False) -> str:
         value = _listed(value)
     elif isinstance(value, tuple):
         value = value[0] if len(set(value)) == 1 and value[0] is not None else list(value)
+    plain = _plain(value)
+    if plain is not None:
+        return plain
     text: str = yaml.safe_dump(value, default_flow_style=True, width=2**31).strip()
     return text.removesuffix("\n...").removesuffix("...").strip()
 

@@ -14,10 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from convprof.importing.values import Activation, Derived, ModelTensor, Piece, Values
+from convprof.spec import ParameterWork, Shape
+
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["FUNCTIONAL_LAYERS", "StandIn", "stand_in"]
+__all__ = ["FUNCTIONAL_LAYERS", "Match", "NotALayer", "StandIn", "match_tensors", "stand_in"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,3 +224,81 @@ def stand_in(op: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> StandIn:
         raise NotALayer("it is called with arguments its layer does not take")
     with torch.device("meta"):
         return build(op, bound)
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """How a stand-in layer's tensors match the model tensors a call read."""
+
+    problem: str
+    """Why they do not (empty when they do)."""
+    owner: str = ""
+    """The name of the module whose tensors they are."""
+    counted: tuple[Any, ...] = ()
+    """The model tensors the layer counts (its own, and those its parameter work reads)."""
+    work: ParameterWork | None = None
+    """The parameter work that computes its parameters (at the owner's path), if any."""
+
+
+def match_tensors(layer: StandIn, root: torch.nn.Module, values: Values, tensors: dict[str, Any]) -> Match:
+    """Match a stand-in layer's tensors with the model tensors the call passed: each a model tensor
+    of the same kind (parameter or buffer) and size, or parameter work computed from a parameter of
+    that size (then the work's other parameters are the layer's too), all of one module."""
+    counted: list[Any] = []
+    extra: list[str] = []
+    made = 0
+    ops: list[str] = []
+    owners: set[str] = set()
+    own = dict(layer.module.named_parameters(recurse=False))
+    state = {**own, **dict(layer.module.named_buffers(recurse=False))}
+
+    def is_parameter(name: str) -> bool:
+        value = values.get(tensors[name])
+        return isinstance(value, ModelTensor) and value.parameter
+
+    for name, expected in state.items():
+        tensor = layer.tensors.get(name)
+        if tensor is None:
+            continue
+        value = values.get(tensor)
+        if isinstance(value, ModelTensor):
+            if value.parameter != (name in own):
+                which = "parameter" if value.parameter else "buffer"
+                return Match(f"its {name} is a {which} of the model, which the layer does not hold as such")
+            if tensor.numel() != expected.numel():
+                return Match(f"its {name} does not have the layer's shape")
+            owners.add(value.name.rpartition(".")[0])
+            counted.append(tensor)
+        elif isinstance(value, Derived) and name in own:
+            same = [
+                s for s in sorted(value.sources) if is_parameter(s) and tensors[s].numel() == expected.numel()
+            ]
+            if not same:
+                return Match(f"its {name} is computed from no parameter of its shape")
+            owners.add(same[0].rpartition(".")[0])
+            counted.append(tensors[same[0]])
+            extra += [source for source in sorted(value.sources) if source != same[0]]
+            made += value.values
+            ops += [op for op in value.ops if op not in ops]
+        elif isinstance(value, Activation | Piece):
+            return Match(f"its {name} is computed from the input")
+        else:
+            return Match(f"its {name} is not a tensor of the model (made while running)")
+    if len(owners) != 1:
+        return Match("it reads the tensors of several modules")
+    (owner,) = owners
+    module = root.get_submodule(owner) if owner else root
+    for name in state:
+        if layer.tensors.get(name) is None:  # held by the layer, passed to no argument: num_batches_tracked
+            tensor = dict(module.named_buffers(recurse=False)).get(name)
+            if tensor is None or tensor.numel() != state[name].numel():
+                return Match(f"its module holds no {name}, which the layer counts")
+            counted.append(tensor)
+    params: list[tuple[str, Shape]] = []
+    for name in dict.fromkeys(extra):
+        if name.rpartition(".")[0] != owner or not is_parameter(name):
+            return Match(f"its weight is computed from {name}, which is not a parameter of the module")
+        counted.append(tensors[name])
+        params.append((name[len(owner) + 1 :] if owner else name, tuple(tensors[name].shape)))
+    work = ParameterWork(owner, tuple(ops), made, tuple(params)) if made or params else None
+    return Match("", owner, tuple(counted), work)

@@ -65,6 +65,18 @@ _QUERIES = frozenset(
 )
 
 
+#: Normalizations whose output has the shape and layout of their input: on tensors without data,
+#: torch runs them through Python decompositions, the most time of running a ResNet; the output is
+#: made as torch would make it instead. A wrong setting (a weight of another size) is still found:
+#: the layer the call is read as is built from its tensors' shapes and checked.
+_NORMALIZATIONS = frozenset(
+    {
+        "torch.nn.functional.batch_norm",
+        "torch.nn.functional.layer_norm",
+        "torch.nn.functional.group_norm",
+        "torch.nn.functional.instance_norm",
+    }
+)
 #: Calls that take a value to fill a new tensor with: a real one-element tensor given there is read
 #: as its number, which a tensor without data cannot give.
 _FILLS = frozenset({"new_full", "full", "full_like", "fill_", "new_tensor", "fill"})
@@ -332,7 +344,12 @@ class _Calls:
             return func(*args, **kwargs)
         frame = model_frame()
         op = call_name(func, frame)
-        result = self.run(func, args, kwargs)
+        if op in _NORMALIZATIONS and args and self.listener.batched(args[0]):
+            import torch
+
+            result = torch.empty_like(args[0])  # what torch makes, without its decomposition's work
+        else:
+            result = self.run(func, args, kwargs)
         written = (args[1], args[0], *args[2:]) if reflected(func) and len(args) >= 2 else args
         self.listener.function(FunctionCall(op, written, kwargs, result, self.stack[-1][0], site_of(frame)))
         return result
@@ -388,14 +405,14 @@ def _shortcut(module: torch.nn.Module, same_shape: Callable[[Shape], bool]) -> I
                 return torch.empty_like(x)
         return original(*args, **kwargs)
 
-    module.forward = forward  # type: ignore[method-assign]
+    module.forward = forward
     try:
         yield
     finally:
         if own is None:
             del module.forward
         else:
-            module.forward = own  # type: ignore[method-assign]
+            module.forward = own
 
 
 def _error_site(error: BaseException) -> CallSite | None:

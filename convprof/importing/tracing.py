@@ -12,8 +12,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
+from convprof.importing.graph import ImportedNode
+from convprof.importing.pieces import place_name, place_text
 from convprof.importing.problems import ModelImportError, OpaqueOps
-from convprof.importing.reader import ImportedNode, Reader, place_name, place_text
+from convprof.importing.reader import Reader
 from convprof.importing.running import TRACE_BATCH, forward_names, run_model
 from convprof.importing.tables import ModuleReaders
 from convprof.spec import ParameterWork, Shape
@@ -125,7 +127,7 @@ def trace_module(
     if reader.problems:
         raise ModelImportError(reader.problems.message(), reader.problems.ops())
     places = reader.output_places
-    if all(node < 0 for _, node in places) and not reader.nodes:
+    if all(node < 0 for _, node in places) and not reader.graph.nodes:
         raise ModelImportError(f"{type(module).__name__} has no op to count: its output is its input")
     from torch import nn
 
@@ -136,31 +138,33 @@ def trace_module(
         """Return the node an output is: an identity reading an input the model returns as it is."""
         if result >= 0:
             return result
-        path = reader.fresh_name("", name)
-        reader.nodes.append(ImportedNode(path, identity, identity.Args(), (result,), reader.shape(result)))
-        reader.node_paths.add(path)
-        return len(reader.nodes) - 1
+        path = reader.graph.fresh_name("", name)
+        reader.graph.nodes.append(
+            ImportedNode(path, identity, identity.Args(), (result,), reader.graph.shape(result))
+        )
+        reader.graph.node_paths.add(path)
+        return len(reader.graph.nodes) - 1
 
     outputs: tuple[tuple[str, int, str], ...] = ()
     place = ""
     if len(places) == 1:
         ((keys, result),) = places
         place = place_text(keys)
-        if result != len(reader.nodes) - 1:
+        if result != len(reader.graph.nodes) - 1:
             # The model returns an earlier tensor: an identity node makes it the spec's last one.
-            path = reader.fresh_name("", "output")
-            reader.nodes.append(
-                ImportedNode(path, identity, identity.Args(), (result,), reader.shape(result))
+            path = reader.graph.fresh_name("", "output")
+            reader.graph.nodes.append(
+                ImportedNode(path, identity, identity.Args(), (result,), reader.graph.shape(result))
             )
     else:
         outputs = tuple(
             (place_name(keys), node_of(result, "output"), place_text(keys)) for keys, result in places
         )
-    called = reader.unused(run.called)
+    called = reader.graph.unused(run.called)
     unused = tuple(UnusedParameters(path or "<top>", p, b, ran) for path, p, b, ran in called)
     names = forward_names(module, len(shapes)) if len(shapes) > 1 else ()
     return TracedModel(
-        tuple(reader.nodes), unused, place, reader.problems.kept(), tuple(reader.work), outputs, names
+        tuple(reader.graph.nodes), unused, place, reader.problems.kept(), tuple(reader.work), outputs, names
     )
 
 

@@ -9,7 +9,7 @@ from typing import Any, cast
 
 import yaml
 
-from convprof.importing.tracing import ImportedNode
+from convprof.importing.graph import ImportedNode
 from convprof.spec import NETWORK_INPUT, ParameterWork, Shape, input_position
 
 __all__ = ["write_spec"]

@@ -479,3 +479,24 @@ def test_what_a_model_prints_logs_and_warns_never_reaches_convprofs_output(tmp_p
     assert result.stderr == ""
     spec = parse_spec(result.stdout.encode(), "chatty.yaml", "chatty")
     assert [node.kind for node in spec.nodes] == ["Conv2d"]
+
+
+def test_a_spec_of_two_inputs_and_two_outputs_is_measured_and_trained(tmp_path: Path) -> None:
+    spec = tmp_path / "two.yaml"
+    spec.write_text(
+        "inputs: {image: [3, 8, 8], depth: [1, 8, 8]}\nlayers:\n"
+        "  - conv2d: {name: a, out_channels: 4, kernel_size: 3, padding: 1}\n"
+        "  - conv2d: {name: b, from: depth, out_channels: 4, kernel_size: 1}\n"
+        "  - add: {from: [a, b]}\n"
+        "  - linear: {name: fc, from: a, out_features: 2}\n"
+        "outputs: {fused: add_1, side: fc}\n",
+        encoding="utf-8",
+    )
+    result = _run(
+        "compare", str(spec), "--preset", "quick", "--device", "cpu", "--training", "--format", "json"
+    )
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    for variant in data["variants"].values():
+        assert variant["latency"]["cpu"]["median_ms"] > 0
+        assert variant["training_latency"]["cpu"]["median_ms"] > 0

@@ -667,3 +667,15 @@ class Chatty(nn.Module):
         print("running Chatty")
         print("on stderr", file=sys.stderr)
         return self.conv(x)
+
+
+class HalfWay(nn.Module):
+    """A cast to another dtype in the middle: the spec has one dtype, so it is listed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x).detach().float()  # the values as they are: no node
+        return y.to(torch.float64).relu()

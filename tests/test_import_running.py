@@ -500,3 +500,13 @@ def test_a_spec_of_two_inputs_and_two_outputs_is_measured_and_trained(tmp_path: 
     for variant in data["variants"].values():
         assert variant["latency"]["cpu"]["median_ms"] > 0
         assert variant["training_latency"]["cpu"]["median_ms"] > 0
+
+
+def test_a_cast_to_another_dtype_is_listed_and_one_to_the_same_dtype_is_nothing() -> None:
+    with pytest.raises(ModelImportError) as failure:
+        convprof.from_module(models.HalfWay(), (3, 4, 4))
+    assert f"1 x Tensor.to at <top> (importable_models.py:{_line_of('y.to(torch.float64)')})" in str(
+        failure.value
+    )
+    spec = convprof.from_module(models.HalfWay(), (3, 4, 4), allow_unknown=True)
+    assert [(n.path, n.kind) for n in spec.nodes] == [("conv", "Conv2d"), ("to", "Opaque"), ("relu", "ReLU")]

@@ -380,8 +380,14 @@ class Reader:
             self.fail(op, scope, f"reads the module's tensor {pattern(name)} directly", site, found, output)
             return
         same = any(output is t for t in tensors_in((call.args, call.kwargs))) and not _in_place(op)
-        if op in _SAME_VALUES and tuple(output.shape) == tuple(next(tensors_in(call.args)).shape):
-            source = self.values.get(next(tensors_in(call.args)))
+        first = next(tensors_in(call.args), None)
+        if (
+            op in _SAME_VALUES
+            and first is not None
+            and (first.shape, first.dtype) == (output.shape, output.dtype)
+        ):
+            # The values as they are (a cast to another dtype is not: the spec has one dtype).
+            source = self.values.get(first)
             if isinstance(source, Activation) and not found.parameters:
                 self.values.set(output, source)
                 return

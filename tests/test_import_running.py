@@ -34,6 +34,15 @@ from tests.conftest import ROOT
 from tests.training_oracle import saved_bytes, step_peak
 
 MODELS_FILE = "tests/importable_models.py"
+#: A hand-written spec of two inputs and two outputs.
+TWO_BY_TWO = (
+    "inputs: {image: [3, 8, 8], depth: [1, 8, 8]}\nlayers:\n"
+    "  - conv2d: {name: a, out_channels: 4, kernel_size: 3, padding: 1}\n"
+    "  - conv2d: {name: b, from: depth, out_channels: 4, kernel_size: 1}\n"
+    "  - add: {from: [a, b]}\n"
+    "  - linear: {name: fc, from: a, out_features: 2}\n"
+    "outputs: {fused: add_1, side: fc}\n"
+)
 #: Tolerance of a rebuilt model's outputs against the original's.
 TOLERANCE = 1e-5
 
@@ -436,15 +445,7 @@ def test_bad_inputs_outputs_and_parameter_work_get_one_located_line(
 
 def test_a_hand_written_spec_of_two_inputs_and_two_outputs_counts_and_builds(tmp_path: Path) -> None:
     spec = tmp_path / "two.yaml"
-    spec.write_text(
-        "inputs: {image: [3, 8, 8], depth: [1, 8, 8]}\nlayers:\n"
-        "  - conv2d: {name: a, out_channels: 4, kernel_size: 3, padding: 1}\n"
-        "  - conv2d: {name: b, from: depth, out_channels: 4, kernel_size: 1}\n"
-        "  - add: {from: [a, b]}\n"
-        "  - linear: {name: fc, from: a, out_features: 2}\n"
-        "outputs: {fused: add_1, side: fc}\n",
-        encoding="utf-8",
-    )
+    spec.write_text(TWO_BY_TWO, encoding="utf-8")
     parsed = parse_spec(spec.read_bytes(), str(spec), "two")
     conv = analyze(parsed).variant("conv")
     assert conv.macs == 4 * 27 * 64 + 4 * 64 + 8 * 2 * 4 * 8
@@ -483,15 +484,7 @@ def test_what_a_model_prints_logs_and_warns_never_reaches_convprofs_output(tmp_p
 
 def test_a_spec_of_two_inputs_and_two_outputs_is_measured_and_trained(tmp_path: Path) -> None:
     spec = tmp_path / "two.yaml"
-    spec.write_text(
-        "inputs: {image: [3, 8, 8], depth: [1, 8, 8]}\nlayers:\n"
-        "  - conv2d: {name: a, out_channels: 4, kernel_size: 3, padding: 1}\n"
-        "  - conv2d: {name: b, from: depth, out_channels: 4, kernel_size: 1}\n"
-        "  - add: {from: [a, b]}\n"
-        "  - linear: {name: fc, from: a, out_features: 2}\n"
-        "outputs: {fused: add_1, side: fc}\n",
-        encoding="utf-8",
-    )
+    spec.write_text(TWO_BY_TWO, encoding="utf-8")
     result = _run(
         "compare", str(spec), "--preset", "quick", "--device", "cpu", "--training", "--format", "json"
     )

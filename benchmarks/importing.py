@@ -3,7 +3,8 @@
     python benchmarks/importing.py [--runs 5]
 
 1. `convprof import benchmarks/zoo.py:resnet50 --input 3x224x224 -o FILE`: load torchvision's code,
-   build ResNet-50 on the meta device, trace it, check every shape, write and re-read the spec;
+   build ResNet-50 on the meta device, run it once reading each call, check every shape, write and
+   re-read the spec;
 2. the fastest peer for the same totals: import torch, build ResNet-50 on the meta device and count
    its FLOPs with FlopCounterMode (its parameters too);
 3. the frozen spec counted again: `convprof compare FILE --no-latency --format json` (no torch).

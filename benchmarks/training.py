@@ -70,10 +70,10 @@ def measure(name: str) -> list[dict[str, Any]]:
             model = build_model(spec, "conv").train()
             opt = make_optimizer(optimizer, list(model.parameters()))
             x = torch.randn(spec.batch_size, *spec.input)
-            gradient = fixed_gradient((spec.batch_size, *spec.nodes[-1].output_shape), x)
-            step = training_step(model, opt, x, lambda gradient=gradient: gradient)
+            gradient = (fixed_gradient((spec.batch_size, *spec.nodes[-1].output_shape), x),)
+            step = training_step(model, opt, (x,), lambda gradient=gradient: gradient)
             first = time_once(step, lambda: None)
-            memory = measure_step_memory(model, opt, x, gradient, "cpu", cost.peak_bytes)
+            memory = measure_step_memory(model, opt, (x,), gradient, "cpu", cost.peak_bytes)
             runs = run_rounds({"conv": step}, PRESETS["quick"], lambda: None)["conv"]
         stats = summarize(runs.raw_ms, runs.rounds)
         rows.append(

@@ -420,3 +420,262 @@ class SpatialAttention(nn.Module):
         x = F.relu(self.conv(x))
         x = F.scaled_dot_product_attention(x, x, x)
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
+
+
+class Checked(nn.Module):
+    """Python that looks at what a layer returned: `b` runs only when `a` gave a tensor, as torch runs
+    it (a symbolic tracer saw a proxy there, skipped `b` and counted half)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Conv2d(4, 4, 3, padding=1)
+        self.b = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.a(x)
+        if isinstance(y, torch.Tensor):
+            y = self.b(y)
+        return y
+
+
+class TwoInputs(nn.Module):
+    """An image and a mask, each through its own convolution, concatenated; `attn_mask` has a
+    default, so it is not an input."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.image = nn.Conv2d(3, 4, 3, padding=1)
+        self.mask = nn.Conv2d(1, 4, 1)
+        self.head = nn.Conv2d(8, 2, 1)
+
+    def forward(
+        self, image: torch.Tensor, mask: torch.Tensor, attn_mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        assert attn_mask is None
+        return self.head(torch.cat([self.image(image), self.mask(mask)], 1))
+
+
+class ConvBlock(nn.Module):
+    """Ultralytics' Conv: every instance calls one SiLU module shared by the class."""
+
+    default_act = nn.SiLU()
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.act = self.default_act
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.conv(x))
+
+
+class Reentered(nn.Module):
+    """Scopes entered again after another ran: a shared SiLU (ultralytics), a function call between
+    calls of one ModuleList's members, and a list of up-samplers called in a loop between other
+    layers (MONAI's SegResNet up_samples), with a container reused at each turn (hrnet's fuse)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList([ConvBlock(4) for _ in range(3)])
+        self.up_samples = nn.ModuleList(
+            [nn.Sequential(nn.Conv2d(4, 4, 1), nn.Upsample(scale_factor=2)) for _ in range(2)]
+        )
+        self.up_layers = nn.ModuleList([nn.Conv2d(4, 4, 3, padding=1) for _ in range(2)])
+        self.fuse = nn.ModuleList([nn.Conv2d(4, 4, 1) for _ in range(2)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for block in self.blocks:
+            x = F.relu(block(x))  # a call between calls of one ModuleList's members
+        skip = x
+        for up, layer, fuse in zip(self.up_samples, self.up_layers, self.fuse, strict=True):
+            x = layer(up(x))
+            skip = fuse(F.interpolate(skip, scale_factor=2.0))  # one container, each turn
+            x = x + skip
+        return x
+
+
+class OwnConv(nn.Module):
+    """A convolution of the module's own tensors, written with F.conv2d (no torch.nn class)."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(channels, channels, 3, 3) * 0.1)
+        self.bias = nn.Parameter(torch.randn(channels) * 0.1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, self.weight, self.bias, padding=1)
+
+
+class BatchNormAct(nn.BatchNorm2d):
+    """timm's BatchNormAct2d: a BatchNorm2d whose forward is F.batch_norm on its own tensors, then an
+    activation module of its own."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__(channels)
+        self.act = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.batch_norm(
+            x, self.running_mean, self.running_var, self.weight, self.bias, False, self.momentum, self.eps
+        )
+        return self.act(x)
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """timm's LayerNorm2d: F.layer_norm over the channels, between two permutes."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.permute(0, 2, 3, 1)
+        x = F.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+        return x.permute(0, 3, 1, 2)
+
+
+class Linear(nn.Linear):
+    """timm's Linear: F.linear on its own weight, through a cast to the input's dtype."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.weight.to(dtype=x.dtype), self.bias)
+
+
+class GroupNormPReLU(nn.Module):
+    """F.group_norm with the module's weights, then F.prelu with its own slope per channel."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.rand(channels) + 0.5)
+        self.bias = nn.Parameter(torch.randn(channels) * 0.1)
+        self.slope = nn.Parameter(torch.rand(channels) * 0.2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.prelu(F.group_norm(x, 2, self.weight, self.bias, 1e-5), self.slope)
+
+
+class Functionals(nn.Module):
+    """Functional layers on modules' own tensors: each is the torch layer it computes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = OwnConv(4)
+        self.bn = BatchNormAct(4)
+        self.norm = LayerNorm2d(4)
+        self.mix = GroupNormPReLU(4)
+        self.fc = Linear(4 * 6 * 6, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.mix(self.norm(self.bn(self.conv(x))))
+        return self.fc(x.flatten(1))
+
+
+class StdConv(nn.Conv2d):
+    """timm's StdConv2d: the weight standardized (from itself alone) before the convolution."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weight = F.batch_norm(
+            self.weight.reshape(1, self.out_channels, -1), None, None, training=True, momentum=0.0, eps=1e-6
+        ).reshape_as(self.weight)
+        return F.conv2d(x, weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+
+class ScaledStdConv(nn.Conv2d):
+    """timm's ScaledStdConv2d: the standardization scaled by a gain of its own, per output channel."""
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__(in_channels, out_channels, 3, padding=1)
+        self.gain = nn.Parameter(torch.ones(out_channels, 1, 1, 1))
+        self.scale = (in_channels * 9) ** -0.5
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weight = F.batch_norm(
+            self.weight.reshape(1, self.out_channels, -1),
+            None,
+            None,
+            weight=(self.gain * self.scale).view(-1),
+            training=True,
+            momentum=0.0,
+            eps=1e-6,
+        ).reshape_as(self.weight)
+        return F.conv2d(x, weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
+
+
+class Standardized(nn.Module):
+    """Two standardized convolutions (BiT, NFNet): parameter work on each weight, once per step."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = StdConv(3, 4, 3, padding=1)
+        self.body = ScaledStdConv(4, 6)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(self.stem(x).relu())
+
+
+class Merged(nn.Module):
+    """smp's FPN merge: torch.stack(xs).sum(0) adds the pyramid's levels; and a slice that keeps all
+    8 channels of a convolution (GhostNet's `x[:, :self.out_chs]`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.convs = nn.ModuleList([nn.Conv2d(3, 8, 1) for _ in range(3)])
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        levels = [conv(x)[:, :8] for conv in self.convs]
+        return torch.stack(levels).sum(dim=0)
+
+
+class Anchored(nn.Module):
+    """YOLO's anchors: a constant made from torch.arange while the model runs, added to a head's
+    output: the constant is memory, not an input."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.head = nn.Conv2d(3, 2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[2:]
+        grid = torch.stack(torch.meshgrid(torch.arange(h), torch.arange(w), indexing="ij")).to(x.dtype)
+        return self.head(x) + grid
+
+
+class TwoUnknown(nn.Module):
+    """Two ops no kind reads, the second after the first: both are listed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x).cumsum(1)
+        return y.flip(2)
+
+
+class Chatty(nn.Module):
+    """A model that prints, logs and warns while it is built and while it runs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        import logging
+        import warnings
+
+        print("building Chatty")
+        logging.getLogger("chatty").warning("a log line while building")
+        warnings.warn("a warning while building", UserWarning, stacklevel=1)
+        self.conv = nn.Conv2d(3, 2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        import sys
+
+        print("running Chatty")
+        print("on stderr", file=sys.stderr)
+        return self.conv(x)
+
+
+class HalfWay(nn.Module):
+    """A cast to another dtype in the middle: the spec has one dtype, so it is listed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 3, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x).detach().float()  # the values as they are: no node
+        return y.to(torch.float64).relu()

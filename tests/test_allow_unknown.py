@@ -47,6 +47,15 @@ from tests.test_fuzz import (
 )
 
 MODELS_FILE = "tests/importable_models.py"
+
+
+def _line_of(code: str) -> int:
+    """Return the line of tests/importable_models.py that starts with `code` (once)."""
+    lines = (ROOT / MODELS_FILE).read_text(encoding="utf-8").splitlines()
+    (number,) = [n for n, line in enumerate(lines, start=1) if line.strip().startswith(code)]
+    return number
+
+
 REF = f"{MODELS_FILE}:AttentionCNN"
 SHAPE = (3, 8, 8)
 #: The opaque nodes of AttentionCNN, in graph order: path and op.
@@ -128,12 +137,16 @@ def test_without_allow_unknown_the_import_ends_with_exit_2_and_one_line_listing_
     result = _run("import", REF, "--input", "3x8x8", "-o", str(target))
     assert result.returncode == 2
     assert result.stdout == ""
+    einsum = _line_of('return torch.einsum("oc,ncl->nol", self.weight, t)')
+    attention = _line_of("t = F.scaled_dot_product_attention(t, t, t)")
+    heads = _line_of("t, _ = self.attn(t, t, t)")
     assert result.stderr == (
         "convprof: error: 4 ops convprof cannot count: 2 x torch.einsum (reads the module's tensor "
-        "mixer.weight directly) at mixer; 1 x torch.nn.functional.scaled_dot_product_attention at <top>; "
-        "1 x torch.nn.MultiheadAttention at attn (convprof counts only what its layer kinds can say "
-        "exactly; --allow-unknown keeps an op whose result is one batched tensor as an opaque node, its "
-        "counts unknown)\n"
+        f"mixer.weight directly) at mixer (importable_models.py:{einsum}); 1 x "
+        f"torch.nn.functional.scaled_dot_product_attention at <top> (importable_models.py:{attention}); "
+        f"1 x torch.nn.MultiheadAttention at attn (importable_models.py:{heads}) (convprof counts only "
+        "what its layer kinds can say exactly; --allow-unknown keeps an op whose result is one batched "
+        "tensor as an opaque node, its counts unknown)\n"
     )
     assert list(tmp_path.iterdir()) == []
 
@@ -243,7 +256,7 @@ def test_from_module_takes_allow_unknown(model: models.AttentionCNN) -> None:
 @pytest.mark.parametrize(
     ("factory", "shape", "message"),
     [
-        (models.Sorted, (4, 8, 8), "1 x torch.sort (its result is not one tensor) at <top>"),
+        (models.Sorted, (4, 8, 8), "1 x torch.sort (its result is not one tensor the model uses) at <top>"),
         (models.Recurrent, (5, 4), "1 x torch.nn.LSTM (its result is not one tensor the model uses) at rnn"),
         (models.Reduced, (3, 4, 4), "1 x Tensor.sum (changes the batch dimension) at <top>"),
         (models.BatchMixing, (3, 4, 4), "1 x Tensor.view (changes the batch dimension) at <top>"),
@@ -260,10 +273,10 @@ def test_what_no_opaque_node_can_stand_for_still_ends_the_import(
     assert "\n" not in text
 
 
-def test_an_untraceable_model_still_ends_with_exit_2() -> None:
+def test_a_model_branching_on_values_still_ends_with_exit_2() -> None:
     result = _run("import", f"{MODELS_FILE}:Branching", "--input", "4x8", "--allow-unknown")
     assert result.returncode == 2
-    assert result.stderr.startswith("convprof: error: torch.fx cannot trace Branching")
+    assert result.stderr.startswith("convprof: error: Branching cannot run on tensors without data")
     assert result.stderr.count("\n") == 1
 
 

@@ -205,7 +205,7 @@ def test_measured_memory_of_a_graph_lies_within_the_estimate_and_the_input(varia
     model = build_model(spec, variant).eval()
     x = torch.randn(BATCH, 3, 16, 16)
     with torch.inference_mode():
-        measured = measure_memory(model, x, "cpu")
+        measured = measure_memory(model, (x,), "cpu")
     assert measured.weight_bytes == estimate.param_bytes
     assert measured.buffer_bytes == estimate.buffer_bytes
     assert estimate.activation_bytes <= measured.peak_activation_bytes <= estimate.activation_bytes + x.nbytes
@@ -248,11 +248,38 @@ def test_merges_need_their_inputs_named() -> None:
     assert "add reads 2 or more tensors, got 1" in error_of(["add"])
 
 
-def test_names_are_unique_across_layers_and_blocks() -> None:
+def test_layer_paths_are_unique_and_a_block_may_continue_a_scope_or_sit_under_a_layer() -> None:
     assert "already used" in error_of([{"relu": {"name": "a"}}, {"relu": {"name": "a"}}])
-    message = error_of([{"relu": {"name": "a"}}, {"group": {"name": "a", "layers": ["relu"]}}])
-    assert "already the path of a layer" in message
     assert "not a name" in error_of([{"relu": {"name": "a.b"}}])
+    # A module with weights and children (timm's BatchNormAct2d: bn1, then bn1.act), and a scope
+    # entered again after another (MONAI's up_samples.0, an add, up_samples.1): one path each.
+    spec = make_spec(
+        (4, 8, 8),
+        [
+            {"relu": {"name": "a"}},
+            {"group": {"name": "a", "layers": ["relu", {"sigmoid": {"name": "s"}}]}},
+            {"group": {"name": "b", "layers": ["relu"]}},
+            {"add": {"from": ["a", "a.s"]}},
+            {"group": {"name": "b", "layers": ["relu", {"add": {"from": ["relu_2", "/a.s"]}}]}},
+        ],
+    )
+    assert [n.path for n in spec.nodes] == [
+        "a",
+        "a.relu_1",
+        "a.s",
+        "b.relu_1",
+        "add_1",
+        "b.relu_2",
+        "b.add_1",
+    ]
+    assert spec.nodes[-1].inputs == (5, 2)
+    again = error_of(
+        [
+            {"group": {"name": "b", "layers": [{"relu": {"name": "x"}}]}},
+            {"group": {"name": "b", "layers": [{"relu": {"name": "x"}}]}},
+        ]
+    )
+    assert "name 'x' is already used" in again
 
 
 def test_relative_references_inside_a_repeat_resolve_in_each_copy() -> None:

@@ -30,7 +30,7 @@ def test_memory_matches_the_estimate(name: str, variant: str) -> None:
     model = build_model(spec, variant).eval()
     x = torch.randn(spec.batch_size, *spec.input)
     with torch.inference_mode():
-        measured = measure_memory(model, x, "cpu")
+        measured = measure_memory(model, (x,), "cpu")
     assert measured.weight_bytes == estimate.param_bytes
     assert measured.buffer_bytes == estimate.buffer_bytes
     assert estimate.activation_bytes <= measured.peak_activation_bytes
@@ -44,7 +44,7 @@ def test_local_variant_also_holds_its_unfolded_windows() -> None:
     model = build_model(spec, "local").eval()
     x = torch.randn(spec.batch_size, *spec.input)
     with torch.inference_mode():
-        measured = measure_memory(model, x, "cpu")
+        measured = measure_memory(model, (x,), "cpu")
     assert measured.weight_bytes == estimate.param_bytes
     # unfold's columns: 75 window elements x 784 positions, float32, which the estimate leaves out.
     assert measured.peak_activation_bytes >= estimate.activation_bytes + 75 * 784 * 4
@@ -59,6 +59,6 @@ def test_cuda_memory_matches_the_estimate() -> None:
     model = build_model(spec, "conv", "cuda").eval()
     x = torch.randn(spec.batch_size, *spec.input, device="cuda")
     with torch.inference_mode():
-        measured = measure_memory(model, x, "cuda:0")
+        measured = measure_memory(model, (x,), "cuda:0")
     assert measured.weight_bytes == estimate.param_bytes
     assert measured.peak_activation_bytes >= estimate.activation_bytes // 2

@@ -40,8 +40,10 @@ def backward_flops(
     return int(counter.get_total_flops())
 
 
-def saved_bytes(model: torch.nn.Module, x: torch.Tensor) -> int:
-    """Return the bytes of the storages autograd keeps in one forward, each once, weights left out."""
+def saved_bytes(model: torch.nn.Module, x: torch.Tensor | tuple[torch.Tensor, ...]) -> int:
+    """Return the bytes of the storages autograd keeps in one forward, each once, weights left out
+    (`x`: the input, or a tuple of one per input)."""
+    inputs = x if isinstance(x, tuple) else (x,)
     weights = {t.untyped_storage().data_ptr() for t in (*model.parameters(), *model.buffers())}
     seen: dict[int, int] = {}
 
@@ -52,7 +54,7 @@ def saved_bytes(model: torch.nn.Module, x: torch.Tensor) -> int:
         return tensor
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-        model(x)
+        model(*inputs)
     return sum(seen.values())
 
 
@@ -108,22 +110,25 @@ class _Tracker(TorchDispatchMode):  # type: ignore[misc]
         return out
 
 
-def step_peak(model: torch.nn.Module, x: torch.Tensor, optimizer: str) -> int:
-    """Return the peak bytes of one training step of `model` on `x` in train mode (see the module)."""
+def step_peak(model: torch.nn.Module, x: torch.Tensor | tuple[torch.Tensor, ...], optimizer: str) -> int:
+    """Return the peak bytes of one training step of `model` on `x` in train mode (see the module);
+    `x` is the input, or a tuple of one per input, and each output gets a gradient of ones."""
+    inputs = x if isinstance(x, tuple) else (x,)
     model.train()
     params = list(model.parameters())
     opt = make_optimizer(optimizer, params)
 
     def step() -> None:
         opt.zero_grad(set_to_none=True)
-        out = model(x)
-        gradient = torch.ones_like(out)
-        out.backward(gradient)
-        del out, gradient
+        out = model(*inputs)
+        outs = out if isinstance(out, tuple) else (out,)
+        gradients = tuple(torch.ones_like(o) for o in outs)
+        torch.autograd.backward(outs, gradients)
+        del out, outs, gradients
         opt.step()
 
     step()  # the optimizer's state, as in any step but the first
-    held = [*params, *model.buffers(), x]
+    held = [*params, *model.buffers(), *inputs]
     held += [v for state in opt.state.values() for v in state.values() if isinstance(v, torch.Tensor)]
     storages = {t.untyped_storage().data_ptr(): t.untyped_storage().nbytes() for t in held}
     opt.zero_grad(set_to_none=True)

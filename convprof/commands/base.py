@@ -102,7 +102,9 @@ def model_options(command: F) -> F:
         "--input",
         "model_input",
         metavar="SHAPE",
-        help="One sample's shape for a model reference (package.module:callable): 3x224x224.",
+        multiple=True,
+        help="One sample's shape for a model reference (package.module:callable): 3x224x224; once "
+        "per tensor its forward takes, in order.",
     )(command)
 
 

@@ -299,7 +299,7 @@ def check(
     fmt: str,
     output: Path | None,
     write_reports: Path | None,
-    model_input: str | None,
+    model_input: tuple[str, ...],
     model_kwargs: str | None,
     allow_unknown: bool,
     **limits: str | None,

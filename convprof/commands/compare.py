@@ -128,7 +128,7 @@ def compare(
     quick: bool,
     rigorous: bool,
     max_memory: str | None,
-    model_input: str | None,
+    model_input: tuple[str, ...],
     model_kwargs: str | None,
     allow_unknown: bool,
 ) -> None:

@@ -17,8 +17,10 @@ __all__ = ["import_model"]
     "--input",
     "input_shape",
     required=True,
+    multiple=True,
     metavar="SHAPE",
-    help="One sample's shape, channels first: 3x224x224.",
+    help="One sample's shape, channels first: 3x224x224; once per tensor the model's forward takes, "
+    "in order.",
 )
 @click.option(
     "--kwargs",
@@ -36,7 +38,7 @@ __all__ = ["import_model"]
 @reports_errors
 def import_model(
     reference: str,
-    input_shape: str,
+    input_shape: tuple[str, ...],
     kwargs: str | None,
     name: str | None,
     allow_unknown: bool,
@@ -53,11 +55,11 @@ def import_model(
     from convprof.importing import import_module
     from convprof.importing.refs import load_reference, parse_input, parse_kwargs, reference_name
 
-    shape = parse_input(input_shape)
+    shapes = [parse_input(text) for text in input_shape]
     arguments = parse_kwargs(kwargs)
     model = load_reference(reference, arguments)
     result = import_module(
-        model, shape, name=name or reference_name(reference), source=reference, allow_unknown=allow_unknown
+        model, shapes, name=name or reference_name(reference), source=reference, allow_unknown=allow_unknown
     )
     for line in result.notes():
         click.echo(f"convprof: note: {line}", err=True)

@@ -202,15 +202,20 @@ def sweep(
 
         plot_format = check_plot_path(plot)
     first = resolution.split(",")[0].strip() if resolution else None
-    options = ModelOptions(first if first and "x" in first else None, model_kwargs, allow_unknown)
-    if is_reference(spec) and options.input is None:
+    options = ModelOptions((first,) if first and "x" in first else (), model_kwargs, allow_unknown)
+    if is_reference(spec) and not options.input:
         raise UsageError(
             f"{spec}: a model reference is imported at the first --input value, which must then be a "
             "whole shape such as 3x224x224"
         )
-    check_model_options([spec], ModelOptions(None, model_kwargs, allow_unknown))
+    check_model_options([spec], ModelOptions((), model_kwargs, allow_unknown))
     source = read_source(spec, options)  # read once: `-` is standard input, a model is imported once
     base = parse_spec(source.data, source.display, source.stem)
+    if base.inputs and resolution is not None:
+        raise UsageError(
+            f"--resolution: {source.display} has {len(base.inputs)} inputs "
+            f"({', '.join(name for name, _ in base.inputs)}); sweep each with --set inputs.NAME=[...]"
+        )
     axes = _axes(base.input, resolution, width, batch_size, sets)
     imports = None
     if is_reference(spec) and resolution is not None:
@@ -221,7 +226,7 @@ def sweep(
         from convprof.sweep import whole_shape
 
         imports = {
-            value.label: read_source(spec, replace(options, input=whole_shape(value), notes=False))
+            value.label: read_source(spec, replace(options, input=(whole_shape(value),), notes=False))
             for value in axes[0].values[1:]
         }
     points = point_specs(source, axes, imports)

@@ -11,9 +11,9 @@ from convprof.kinds import ReceptiveField, ShapeError, lookup
 from convprof.kinds.base import prod
 from convprof.kinds.strides import Layout
 from convprof.report import SCHEMA_VERSION, LayerReport, Report, SpecInfo, VariantReport
-from convprof.spec import ModelSpec
+from convprof.spec import ModelSpec, input_position
 
-__all__ = ["OPTIMIZER_STATES", "analyze", "analyze_variant", "peak_activation_bytes"]
+__all__ = ["OPTIMIZER_STATES", "analyze", "analyze_variant", "peak_activation_bytes", "spec_info"]
 
 #: The optimizers whose training step convprof models (see convprof.graph.training).
 OPTIMIZER_STATES = OPTIMIZERS
@@ -30,21 +30,28 @@ def _aliases(spec: ModelSpec, layouts: list[Layout]) -> list[bool]:
 
 
 def _last_readers(spec: ModelSpec, aliases: list[bool]) -> list[int]:
-    """Return, per storage owner (the network input at 0, node i at i + 1), the last node reading it.
+    """Return, per storage owner (the network's inputs first, then each node), the last node reading it.
 
     A node whose output is a view of its input (a flatten of a contiguous tensor, identity, in-place
-    activations) keeps its
-    input's storage alive for as long as the view is read, so readers of the view count for the owner.
+    activations) keeps its input's storage alive for as long as the view is read, so readers of the
+    view count for the owner. The network's outputs outlive every node.
     """
-    owner = [0] * (len(spec.nodes) + 1)  # owner[i + 1]: whose storage node i's output lives in
-    last = list(range(-1, len(spec.nodes)))  # a tensor nothing reads dies right after it is made
+    count = len(spec.network_inputs)
+
+    def position(index: int) -> int:
+        return input_position(index) if index < 0 else count + index
+
+    owner = list(range(count + len(spec.nodes)))  # owner[p]: whose storage the tensor at p lives in
+    last = [-1] * count + list(range(len(spec.nodes)))  # a tensor nothing reads dies once it is made
     for node in spec.nodes:
-        owner[node.index + 1] = owner[node.inputs[0] + 1] if aliases[node.index] else node.index + 1
+        if aliases[node.index]:
+            owner[position(node.index)] = owner[position(node.inputs[0])]
         for source in node.inputs:
-            holder = owner[source + 1]
+            holder = owner[position(source)]
             last[holder] = max(last[holder], node.index)
-    last[owner[-1]] = len(spec.nodes)  # the network's output outlives every node
-    return [last[owner[i]] for i in range(len(owner))]
+    for output in spec.output_nodes:
+        last[owner[position(output)]] = len(spec.nodes)
+    return [last[owner[p]] for p in range(len(owner))]
 
 
 def peak_activation_bytes(spec: ModelSpec, layouts: list[Layout] | None = None) -> int:
@@ -57,19 +64,20 @@ def peak_activation_bytes(spec: ModelSpec, layouts: list[Layout] | None = None) 
     element, batch = spec.dtype_bytes, spec.batch_size
     aliases = _aliases(spec, layouts if layouts is not None else node_layouts(spec))
     last = _last_readers(spec, aliases)
-    sizes = [prod(spec.input) * element * batch]
-    owns = [True]
+    sizes = [prod(shape) * element * batch for _, shape in spec.network_inputs]
+    owns = [True] * len(sizes)
+    count = len(sizes)
     for node in spec.nodes:
         sizes.append(prod(node.output_shape) * element * batch)
         owns.append(not aliases[node.index])
-    live = sizes[0]
+    live = sum(sizes[:count])
     peak = live
     frees: dict[int, int] = {}
     for position in range(len(sizes)):
         frees[last[position]] = frees.get(last[position], 0) + (sizes[position] if owns[position] else 0)
     for node in spec.nodes:
-        if owns[node.index + 1]:
-            live += sizes[node.index + 1]
+        if owns[count + node.index]:
+            live += sizes[count + node.index]
         peak = max(peak, live)
         live -= frees.get(node.index, 0)
     return peak
@@ -82,28 +90,36 @@ def analyze_variant(spec: ModelSpec, name: str, optimizer: str = "adam") -> Vari
     training = training_cost(model, optimizer, layouts=layouts)
     element = spec.dtype_bytes
     batch = spec.batch_size
-    spatial = len(spec.input) - 1
-    start: ReceptiveField | None = ReceptiveField((1,) * spatial, (1,) * spatial)
+    starts: list[ReceptiveField | None] = [
+        ReceptiveField((1,) * (len(shape) - 1), (1,) * (len(shape) - 1)) for _, shape in spec.network_inputs
+    ]
     fields: list[ReceptiveField | None] = []
     params = frozen = macs = elementwise = buffers = 0
     layers = []
+    work = {entry.path: entry for entry in spec.parameter_work}
     for node in model.nodes:
         kind = lookup(node.kind)
         assert kind is not None, node.kind
         cost = kind.node_cost(node.args, node.input_shapes, node.output_shape)
+        # Arithmetic on the node's parameters alone: its own parameters, and its values once per
+        # step (not per sample) as element-wise ops.
+        extra = work.get(node.path)
+        extra_params, extra_ops = (extra.param_elements, extra.values) if extra else (0, 0)
         rf = kind.node_receptive_field(
-            node.args, node.input_shapes, tuple(start if i < 0 else fields[i] for i in node.inputs)
+            node.args,
+            node.input_shapes,
+            tuple(starts[input_position(i)] if i < 0 else fields[i] for i in node.inputs),
         )
         fields.append(rf)
         out_bytes = prod(node.output_shape) * element * batch
         layer_buffers = cost.buffer_elements * element + cost.buffer_fixed_bytes
-        params += cost.params
-        layer_frozen = cost.params if node.frozen else 0
+        params += cost.params + extra_params
+        layer_frozen = cost.params + extra_params if node.frozen else 0
         frozen += layer_frozen
         # An unknown count (an opaque op's) stays unknown in its row and is left out of the total,
         # which the report then marks as a lower bound: never a silent 0.
         layer_macs = None if cost.macs is None else cost.macs * batch
-        layer_ops = None if cost.elementwise_ops is None else cost.elementwise_ops * batch
+        layer_ops = None if cost.elementwise_ops is None else cost.elementwise_ops * batch + extra_ops
         macs += layer_macs or 0
         elementwise += layer_ops or 0
         backward = training.backward_macs[node.index]
@@ -112,11 +128,11 @@ def analyze_variant(spec: ModelSpec, name: str, optimizer: str = "adam") -> Vari
             LayerReport(
                 index=node.index,
                 path=node.path,
-                inputs=tuple("input" if i < 0 else model.nodes[i].path for i in node.inputs),
+                inputs=tuple(model.name_of(i) for i in node.inputs),
                 depth=node.depth,
                 kind=node.kind,
                 output_shape=node.output_shape,
-                params=cost.params,
+                params=cost.params + extra_params,
                 buffer_bytes=layer_buffers,
                 macs=layer_macs,
                 backward_flops=None if backward is None else 2 * backward,
@@ -145,6 +161,17 @@ def analyze_variant(spec: ModelSpec, name: str, optimizer: str = "adam") -> Vari
     )
 
 
+def spec_info(spec: ModelSpec) -> SpecInfo:
+    """Return what a report says of `spec`: its name, inputs (by name, where it has several), batch,
+    dtype and named outputs."""
+    outputs = tuple(
+        (name, spec.nodes[index].path, spec.nodes[index].output_shape) for name, index in spec.outputs
+    )
+    return SpecInfo(
+        spec.name, spec.description, spec.input, spec.batch_size, spec.dtype, spec.inputs, outputs
+    )
+
+
 def check_batch(spec: ModelSpec) -> None:
     """Raise SpecError, at the node, when a node cannot run on the spec's batch size.
 
@@ -163,6 +190,6 @@ def check_batch(spec: ModelSpec) -> None:
 def analyze(spec: ModelSpec, optimizer: str = "adam") -> Report:
     """Return the Report of all three variants of `spec`; SpecError if it cannot run at its batch size."""
     check_batch(spec)
-    info = SpecInfo(spec.name, spec.description, spec.input, spec.batch_size, spec.dtype)
+    info = spec_info(spec)
     variants = tuple(analyze_variant(spec, name, optimizer) for name in VARIANTS)
     return Report(SCHEMA_VERSION, __version__, info, optimizer, variants)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from convprof.errors import SpecError
 from convprof.graph.variants import transform
 from convprof.kinds import lookup
-from convprof.spec import NETWORK_INPUT, ModelSpec
+from convprof.spec import ModelSpec, input_index
 
 if TYPE_CHECKING:
     import torch
@@ -27,6 +28,9 @@ def torch_dtype(name: str) -> torch.dtype:
 def build_model(spec: ModelSpec, variant: str, device: str | torch.device = "cpu") -> torch.fx.GraphModule:
     """Return the variant as an eval-mode module in the spec's dtype on `device` ('meta' counts).
 
+    It takes one tensor per input of the spec, in order, and returns the output, or a tuple of the
+    outputs in the order `outputs` names them where the spec has several.
+
     The module is a torch.fx.GraphModule that calls one submodule per node, in the spec's order, and
     whose submodules are named by the nodes' paths: `named_modules()` and a per-module FLOP count map
     one to one onto the report's rows. A kind that is one parameter and a call (`parameter_at_path`:
@@ -40,9 +44,14 @@ def build_model(spec: ModelSpec, variant: str, device: str | torch.device = "cpu
     from convprof.graph.nn import ParameterCall
 
     model = transform(spec, variant)
+    work = {entry.path: entry for entry in spec.parameter_work}
     modules: dict[str, torch.nn.Module | torch.nn.Parameter] = {}
     graph = torch.fx.Graph()
-    values: dict[int, torch.fx.Node] = {NETWORK_INPUT: graph.placeholder("x")}
+    count = len(spec.network_inputs)
+    values: dict[int, torch.fx.Node] = {
+        input_index(position): graph.placeholder("x" if count == 1 else f"x{position}")
+        for position in range(count)
+    }
     with torch.device(device):
         for node in model.nodes:
             kind = lookup(node.kind)
@@ -57,8 +66,17 @@ def build_model(spec: ModelSpec, variant: str, device: str | torch.device = "cpu
                 weight = graph.get_attr(node.path)
                 values[node.index] = graph.call_function(type(module).function, (weight, *inputs))
                 continue
+            for name, shape in work[node.path].params if node.path in work else ():
+                # A parameter the original's parameter work reads (ScaledStdConv2d's gain): held
+                # where the original holds it, so that its state_dict loads.
+                if name in dict(module.named_parameters(recurse=False)) or hasattr(module, name):
+                    raise SpecError(
+                        f"parameter_work: {node.path} already holds a tensor named {name!r}", spec.path
+                    )
+                module.register_parameter(name, torch.nn.Parameter(torch.zeros(shape)))
             modules[node.path] = module
             values[node.index] = graph.call_module(node.path, inputs)
-    graph.output(values[model.nodes[-1].index])
+    returned = [values[index] for index in spec.output_nodes]
+    graph.output(returned[0] if len(returned) == 1 else tuple(returned))
     module = torch.fx.GraphModule(modules, graph, class_name=f"{variant.capitalize()}Model")
     return module.to(torch_dtype(spec.dtype)).eval()  # convprof counts and times inference

@@ -15,21 +15,22 @@ from convprof.spec import ModelSpec, NodeSpec
 __all__ = ["input_layouts", "node_layouts"]
 
 
+def _network(spec: ModelSpec, index: int) -> Layout:
+    """Return the layout of the network input a negative index reads: contiguous."""
+    return Layout.contiguous((spec.batch_size, *spec.shape_of(index)))
+
+
 def node_layouts(spec: ModelSpec) -> list[Layout]:
-    """Return the layout of every node's output, the network's input being contiguous."""
-    network = Layout.contiguous((spec.batch_size, *spec.input))
+    """Return the layout of every node's output, the network's inputs being contiguous."""
     layouts: list[Layout] = []
     for node in spec.nodes:
         kind = lookup(node.kind)
         assert kind is not None, node.kind
-        inputs = tuple(network if i < 0 else layouts[i] for i in node.inputs)
+        inputs = tuple(_network(spec, i) if i < 0 else layouts[i] for i in node.inputs)
         layouts.append(kind.node_layout(node.args, node.input_shapes, node.output_shape, inputs))
     return layouts
 
 
 def input_layouts(spec: ModelSpec, layouts: list[Layout], node: NodeSpec) -> tuple[Layout, ...]:
     """Return the layouts of the tensors `node` reads."""
-    if all(i >= 0 for i in node.inputs):
-        return tuple(layouts[i] for i in node.inputs)
-    network = Layout.contiguous((spec.batch_size, *spec.input))
-    return tuple(network if i < 0 else layouts[i] for i in node.inputs)
+    return tuple(_network(spec, i) if i < 0 else layouts[i] for i in node.inputs)

@@ -10,13 +10,13 @@ tensor's storage through the step and takes the largest total.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from convprof.graph.layout import input_layouts, node_layouts
 from convprof.kinds import LayerKind, lookup
 from convprof.kinds.base import Autograd, ShapeError, TrainingStep, prod
 from convprof.kinds.strides import Layout
-from convprof.spec import ModelSpec, NodeSpec
+from convprof.spec import ModelSpec, NodeSpec, input_position
 
 __all__ = [
     "OPTIMIZERS",
@@ -154,19 +154,22 @@ def _nodes(spec: ModelSpec, device: str, layouts: list[Layout] | None = None) ->
     """Return the nodes with what the step needs of each."""
     needs: list[bool] = []
     in_graph = [False] * len(spec.nodes)
-    if spec.nodes:
-        in_graph[-1] = True
+    for output in spec.output_nodes:
+        in_graph[output] = True
     for node in reversed(spec.nodes):
         if in_graph[node.index]:
             for i in node.inputs:
                 if i >= 0:
                     in_graph[i] = True
     layouts = layouts if layouts is not None else node_layouts(spec)
+    work = {entry.path: entry for entry in spec.parameter_work}
     nodes = []
     for node in spec.nodes:
         kind = lookup(node.kind)
         assert kind is not None, node.kind
         params = kind.node_param_tensors(node.args, node.input_shapes, node.output_shape)
+        if node.path in work:  # parameters the node's parameter work reads, held beside its own
+            params += tuple(prod(shape) for _, shape in work[node.path].params)
         trainable = bool(params) and not node.frozen
         grads = tuple(i >= 0 and needs[i] for i in node.inputs)
         needs.append(trainable or any(grads))
@@ -181,6 +184,10 @@ def _nodes(spec: ModelSpec, device: str, layouts: list[Layout] | None = None) ->
             trainable=trainable,
         )
         record = kind.node_autograd(node.args, node.input_shapes, node.output_shape, step)
+        if node.path in work and work[node.path].values:
+            # What autograd keeps of parameter work (a standardized weight, its statistics) is not
+            # modelled: the memory over this node is a lower bound, as over an opaque op.
+            record = replace(record, known=False)
         aliases = kind.aliases_input(node.args, True, inputs[0])
         nodes.append(
             _Node(node, kind, aliases, needs[-1], in_graph[node.index], grads, params, record, trainable)
@@ -230,8 +237,10 @@ def training_cost(
     itemsize, batch = spec.dtype_bytes, spec.batch_size
     nodes = _nodes(spec, device, layouts)
     memory = _Memory()
-    network_input = _Storage(prod(spec.input) * itemsize * batch, -1)
-    network_input.holders = 1  # the caller's
+    network_inputs = [_Storage(prod(shape) * itemsize * batch, -1) for _, shape in spec.network_inputs]
+    for storage in network_inputs:
+        storage.holders = 1  # the caller's
+    returned = set(spec.output_nodes)
 
     def size(node: _Node) -> int:
         return prod(node.spec.output_shape) * itemsize * batch
@@ -256,7 +265,7 @@ def training_cost(
             kept[index] = []
 
     for node in nodes:
-        sources = [network_input if i < 0 else outputs[i] for i in node.spec.inputs]
+        sources = [network_inputs[input_position(i)] if i < 0 else outputs[i] for i in node.spec.inputs]
         record = node.autograd
         if node.aliases:
             output = sources[0]
@@ -286,7 +295,7 @@ def training_cost(
                 readers[i] -= 1
                 if readers[i] == 0:
                     retire(i)
-        if readers[node.spec.index] == 0 and node is not nodes[-1]:
+        if readers[node.spec.index] == 0 and node.spec.index not in returned:
             retire(node.spec.index)
 
     saved_total = sum(storage.nbytes for storage in everything_kept.values())
@@ -298,13 +307,16 @@ def training_cost(
         if node.needs_grad and not node.autograd.known:
             saved_bytes[node.spec.index] = None
 
-    # Backward, in reverse order, from a gradient of the output's size that the caller holds.
+    # Backward, in reverse order, from a gradient of each output's size that the caller holds.
     gradients: list[_Storage | None] = [None] * len(nodes)
-    loss_gradient = None
-    if nodes and nodes[-1].needs_grad:
-        loss_gradient = memory.new(size(nodes[-1]), len(nodes))
-        memory.hold(loss_gradient)
-        gradients[-1] = loss_gradient
+    loss_gradients = []
+    for index in sorted(returned):
+        if nodes[index].needs_grad:
+            loss_gradient = memory.new(size(nodes[index]), len(nodes))
+            memory.hold(loss_gradient)
+            gradients[index] = loss_gradient
+            loss_gradients.append(loss_gradient)
+    if loss_gradients:
         memory.moment()
     for node in reversed(nodes):
         incoming = gradients[node.spec.index]
@@ -344,9 +356,9 @@ def training_cost(
     for gradient in gradients:
         if gradient is not None:
             memory.release(gradient)
-    if nodes:
-        memory.release(outputs[-1])
-    if loss_gradient is not None:
+    for index in sorted(returned):
+        memory.release(outputs[index])
+    for loss_gradient in loss_gradients:
         memory.release(loss_gradient)
 
     # The optimizer's step, over the parameters that have a gradient (a frozen layer's have none, nor
@@ -363,7 +375,7 @@ def training_cost(
     for node in nodes:
         cost = node.kind.node_cost(node.spec.args, node.spec.input_shapes, node.spec.output_shape)
         buffers += cost.buffer_elements * itemsize + cost.buffer_fixed_bytes
-    resident = sum(tensors) * itemsize + buffers + state + network_input.nbytes
+    resident = sum(tensors) * itemsize + buffers + state + sum(storage.nbytes for storage in network_inputs)
     backward: list[int | None] = []
     for node in nodes:
         macs = node.kind.node_backward_macs(

@@ -6,15 +6,18 @@ spec by construction (the round trip is checked on every import).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from convprof import __version__
 from convprof.importing.tracing import (
+    ImportedNode,
     ModelImportError,
     OpaqueOps,
     TracedModel,
     UnusedParameters,
+    shapes_of,
     trace_module,
 )
 from convprof.importing.writer import write_spec
@@ -53,7 +56,10 @@ class ImportResult:
     def notes(self) -> list[str]:
         """Return what a command says about the import on stderr: modules never called, opaque ops."""
         lines = [
-            f"{entry.path} is never called: its {entry.params:,} parameters and {entry.buffers:,} "
+            f"{entry.path} runs but never reads {entry.params:,} of its parameters and {entry.buffers:,} "
+            "of its buffer elements: they are not in the spec"
+            if entry.called
+            else f"{entry.path} is never called: its {entry.params:,} parameters and {entry.buffers:,} "
             "buffer elements are not in the spec"
             for entry in self.unused
         ]
@@ -117,15 +123,22 @@ def _frozen(module: torch.nn.Module, traced: TracedModel) -> tuple[frozenset[str
 
     A node's parameters are the module's (or the parameter) at its path, as the tracer named it; the
     parameters of an opaque call read directly by name are those no path and no unused module holds."""
+    paths = {node.path for node in traced.nodes}
     found: dict[str, list[torch.nn.Parameter]] = {}
     for node in traced.nodes:
         try:
-            found[node.path] = list(module.get_submodule(node.path).parameters())
+            sub = module.get_submodule(node.path)
         except AttributeError:
             try:
                 found[node.path] = [module.get_parameter(node.path)]
             except AttributeError:
                 found[node.path] = []
+            continue
+        # A module may hold weights and children that are nodes of their own (a layer's path shared
+        # by a group): those children's parameters are theirs.
+        found[node.path] = [
+            p for name, p in sub.named_parameters() if not _under_another(node.path, name, paths)
+        ]
     held = {id(p) for parameters in found.values() for p in parameters}
     for entry in traced.unused:
         held.update(id(p) for p in module.get_submodule(entry.path).parameters())
@@ -151,6 +164,14 @@ def _frozen(module: torch.nn.Module, traced: TracedModel) -> tuple[frozenset[str
     return frozenset(frozen), frozenset(learned)
 
 
+def _under_another(path: str, name: str, paths: set[str]) -> bool:
+    """Return True when parameter `name` of the module at `path` belongs to a submodule that is a node
+    of its own."""
+    parts = name.split(".")[:-1]
+    prefix = f"{path}." if path else ""
+    return any(f"{prefix}{'.'.join(parts[:end])}" in paths for end in range(1, len(parts) + 1))
+
+
 def _named(
     module: torch.nn.Module, path: str, parameters: list[torch.nn.Parameter]
 ) -> list[tuple[str, torch.nn.Parameter]]:
@@ -172,52 +193,86 @@ def _frozen_lines(frozen: frozenset[str]) -> list[str]:
     ]
 
 
+def _input_names(names: tuple[str, ...], nodes: tuple[ImportedNode, ...]) -> tuple[str, ...]:
+    """Return the spec's names of several inputs: the forward's arguments, unless a layer already
+    has one of them as its name (then `input_` before each)."""
+    taken = {node.path.rsplit(".", 1)[-1] for node in nodes} | {"input"}
+    if any(name in taken for name in names):
+        return tuple(f"input_{name}" for name in names)
+    return names
+
+
+def _outputs_lines(outputs: tuple[tuple[str, int, str], ...]) -> list[str]:
+    if not outputs:
+        return []
+    listed = ", ".join(f"{name} is output{place}" for name, _, place in outputs[:_LISTED])
+    more = f" and {len(outputs) - _LISTED} more" if len(outputs) > _LISTED else ""
+    return [
+        f"The spec's {len(outputs)} outputs are the tensors the model returns, named by where they sit: "
+        f"{listed}{more}."
+    ]
+
+
 def import_module(
     module: torch.nn.Module,
-    input_shape: Shape,
+    input_shape: Shape | Sequence[Shape],
     *,
     name: str | None = None,
     source: str | None = None,
     allow_unknown: bool = False,
 ) -> ImportResult:
-    """Trace `module` at one sample of `input_shape` and return its spec; raise ModelImportError.
+    """Run `module` once at one sample of each input shape and return its spec; raise ModelImportError.
 
-    With `allow_unknown`, an op no kind reads whose result the model uses as one batched tensor is
-    kept as an `opaque` node (its shapes, parameters and buffers exact, its arithmetic unknown)
-    instead of ending the import; the other unsupported ops still end it."""
+    `input_shape` is one shape, or one per tensor the forward takes. With `allow_unknown`, an op no
+    kind reads whose result the model uses as one batched tensor is kept as an `opaque` node (its
+    shapes, parameters and buffers exact, its arithmetic unknown) instead of ending the import; the
+    other unsupported ops still end it."""
     import torch
 
-    shape = tuple(int(size) for size in input_shape)
-    traced = trace_module(module, shape, allow_unknown=allow_unknown)
+    traced = trace_module(module, input_shape, allow_unknown=allow_unknown)
+    shapes = shapes_of(input_shape)
     name = name or type(module).__name__.lower()
     origin = source or f"{type(module).__module__}.{type(module).__qualname__}"
+    inputs: Shape | tuple[tuple[str, Shape], ...] = shapes[0]
+    if len(shapes) > 1:
+        inputs = tuple(zip(_input_names(traced.input_names, traced.nodes), shapes, strict=True))
+    at = ", ".join(format_shape(shape) for shape in shapes)
     header = [
-        f"Imported from {origin} at input {format_shape(shape)} by convprof {__version__} "
+        f"Imported from {origin} at input{'s' if len(shapes) > 1 else ''} {at} by convprof {__version__} "
         f"(torch {torch.__version__}).",
         "Paths are the torch module names; re-import rather than edit to follow the model.",
         *_output_lines(traced.output),
+        *_outputs_lines(traced.outputs),
         *_unused_lines(traced.unused),
         *_opaque_lines(traced.opaque),
     ]
     frozen, learned = _frozen(module, traced)
     header += _frozen_lines(frozen)
-    text = write_spec(name, f"imported from {origin}", shape, traced.nodes, header, frozen, learned)
+    outputs = tuple((output, index) for output, index, _ in traced.outputs)
+    description = f"imported from {origin}"
+    text = write_spec(
+        name, description, inputs, traced.nodes, header, traced.work, outputs, frozen=frozen, learned=learned
+    )
     spec = parse_spec(text.encode(), f"<import:{origin}>", name)
     written = [
         (n.path, n.kind.name if n.kind else "", n.args, n.inputs, n.path in frozen) for n in traced.nodes
     ]
     parsed = [(n.path, n.kind, n.args, n.inputs, n.frozen) for n in spec.nodes]
-    if written != parsed:  # the writer and the parser disagree: a bug, never the user's
-        first = next(i for i, (a, b) in enumerate(zip(written, parsed, strict=False)) if a != b)
+    if written != parsed or spec.parameter_work != traced.work or spec.outputs != outputs:
+        # The writer and the parser disagree: a bug, never the user's.
+        first = next((i for i, (a, b) in enumerate(zip(written, parsed, strict=False)) if a != b), 0)
         raise ModelImportError(
-            f"{written[first][0]}: the written spec reads back differently; this is a bug in convprof: "
-            "please report it with the model"
+            f"{written[first][0] if written else name}: the written spec reads back differently; this is "
+            "a bug in convprof: please report it with the model"
         )
     return ImportResult(spec, text, traced.unused, traced.opaque, len(frozen))
 
 
-def from_module(module: torch.nn.Module, input_shape: Shape, *, allow_unknown: bool = False) -> ModelSpec:
-    """Return the spec of `module` for one sample of `input_shape` (channels first, no batch).
+def from_module(
+    module: torch.nn.Module, input_shape: Shape | Sequence[Shape], *, allow_unknown: bool = False
+) -> ModelSpec:
+    """Return the spec of `module` for one sample of `input_shape` (channels first, no batch; one
+    shape per tensor the forward takes, where it takes several).
 
     With `allow_unknown`, ops convprof cannot count are kept as opaque nodes (see `import_module`)."""
     return import_module(module, input_shape, allow_unknown=allow_unknown).spec

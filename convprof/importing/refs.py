@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from convprof.errors import UsageError
+from convprof.importing.quiet import quiet
 from convprof.spec import Shape
 
 if TYPE_CHECKING:
@@ -143,7 +144,8 @@ def load_reference(reference: str, kwargs: Mapping[str, Any]) -> torch.nn.Module
     import torch
 
     try:
-        namespace = _load_namespace(reference, where)
+        with quiet():  # a model library's own banner or log must not mix into convprof's output
+            namespace = _load_namespace(reference, where)
     except UsageError:
         raise
     except ModuleNotFoundError as exc:
@@ -160,11 +162,12 @@ def load_reference(reference: str, kwargs: Mapping[str, Any]) -> torch.nn.Module
     if not callable(target):
         raise UsageError(f"{reference}: {attribute} is a {type(target).__name__}, not a module or a callable")
     try:
-        with torch.device("meta"):
+        with quiet(), torch.device("meta"):
             model = target(**kwargs)
     except (Exception, SystemExit):
         try:
-            model = target(**kwargs)
+            with quiet():
+                model = target(**kwargs)
         except (Exception, SystemExit) as exc:
             raise UsageError(f"{reference}: calling {attribute} raised {_first_line(exc)}") from None
     if not isinstance(model, torch.nn.Module):

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Sequence
 from dataclasses import MISSING, fields
-from typing import Any
+from typing import Any, cast
 
 import yaml
 
-from convprof.importing.tracing import ImportedNode
-from convprof.spec import NETWORK_INPUT, Shape
+from convprof.importing.graph import ImportedNode
+from convprof.spec import NETWORK_INPUT, ParameterWork, Shape, input_position
 
 __all__ = ["write_spec"]
 
@@ -24,6 +25,30 @@ def _listed(value: Any) -> Any:
     return [_listed(item) for item in value] if isinstance(value, tuple | list) else value
 
 
+#: A string YAML reads back as that string when written bare: a name, not a word YAML 1.1 reads
+#: as a boolean or null.
+_PLAIN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_WORDS = frozenset({"y", "n", "yes", "no", "on", "off", "true", "false", "null"})
+
+
+def _plain(value: Any) -> str | None:
+    """Return how YAML writes an int, a bool, None, a plain name or a list of them, as safe_dump
+    does (it takes most of the time of writing a spec); None for anything else."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        return value if _PLAIN.match(value) and value.lower() not in _WORDS else None
+    if isinstance(value, list):
+        items = [_plain(item) for item in value]
+        if all(item is not None for item in items):
+            return f"[{', '.join(items)}]"  # type: ignore[arg-type]
+    return None
+
+
 def _value(value: Any, verbatim: bool = False) -> str:
     """Return a YAML flow scalar or list for an argument; a pair of equal sizes as one number unless
     `verbatim` (a shape is a list whatever its sizes)."""
@@ -31,6 +56,9 @@ def _value(value: Any, verbatim: bool = False) -> str:
         value = _listed(value)
     elif isinstance(value, tuple):
         value = value[0] if len(set(value)) == 1 and value[0] is not None else list(value)
+    plain = _plain(value)
+    if plain is not None:
+        return plain
     text: str = yaml.safe_dump(value, default_flow_style=True, width=2**31).strip()
     return text.removesuffix("\n...").removesuffix("...").strip()
 
@@ -68,9 +96,14 @@ def _frozen_scopes(
 
 class _Writer:
     def __init__(
-        self, nodes: Sequence[ImportedNode], frozen: Collection[str] = (), learned: Collection[str] = ()
+        self,
+        nodes: Sequence[ImportedNode],
+        inputs: Sequence[str],
+        frozen: Collection[str] = (),
+        learned: Collection[str] = (),
     ) -> None:
         self.nodes = nodes
+        self.inputs = inputs
         self.lines: list[str] = []
         self.seen: set[str] = set()
         self.frozen = frozenset(frozen)
@@ -79,8 +112,8 @@ class _Writer:
 
     def reference(self, target: int, scopes: list[str]) -> str:
         """Return the shortest name by which the parser finds node `target` from inside `scopes`."""
-        if target == NETWORK_INPUT:
-            return _INPUT
+        if target < 0:
+            return self.inputs[input_position(target)]
         path = self.nodes[target].path
         prefixes = ["", *(f"{scope}." for scope in scopes)]
         for depth in range(len(prefixes) - 1, -1, -1):
@@ -125,25 +158,64 @@ class _Writer:
         return self.lines
 
 
+def _work(entries: Sequence[ParameterWork]) -> list[str]:
+    """Return the `parameter_work` section: one line per layer whose parameters are computed."""
+    if not entries:
+        return []
+    lines = ["parameter_work:"]
+    for entry in entries:
+        items = [f"for: {_value(entry.path)}", f"ops: {_value(list(entry.ops))}", f"values: {entry.values}"]
+        if entry.params:
+            shapes = ", ".join(f"{_value(name)}: {_value(list(shape))}" for name, shape in entry.params)
+            items.append(f"params: {{{shapes}}}")
+        lines.append(f"  - {{{', '.join(items)}}}")
+    return lines
+
+
+def _inputs(inputs: Sequence[tuple[str, Shape]]) -> list[str]:
+    """Return `input: [...]` for one input, `inputs:` by name for several."""
+    if len(inputs) == 1:
+        return [f"input: {_value(list(inputs[0][1]))}"]
+    return ["inputs:", *(f"  {_value(name)}: {_value(list(shape))}" for name, shape in inputs)]
+
+
+def _outputs(nodes: Sequence[ImportedNode], outputs: Sequence[tuple[str, int]]) -> list[str]:
+    """Return `outputs:` naming each output's layer by its path, where there are several."""
+    if not outputs:
+        return []
+    return ["outputs:", *(f"  {_value(name)}: {_value(nodes[index].path)}" for name, index in outputs)]
+
+
 def write_spec(
     name: str,
     description: str,
-    input_shape: Shape,
+    inputs: Shape | Sequence[tuple[str, Shape]],
     nodes: Sequence[ImportedNode],
     header: Sequence[str],
+    work: Sequence[ParameterWork] = (),
+    outputs: Sequence[tuple[str, int]] = (),
+    *,
     frozen: Collection[str] = (),
     learned: Collection[str] = (),
 ) -> str:
-    """Return the spec text of `nodes`: `header` as comments, then name, description, input, layers.
+    """Return the spec text of `nodes`: `header` as comments, then name, description, inputs (one
+    shape, or several by name), layers, named outputs where there are several, and the parameter
+    work on the layers' parameters.
 
     The nodes at the paths in `frozen` have frozen parameters (requires_grad=False), those in `learned`
     trainable ones: a group whose layers with parameters are all frozen says so once."""
+    if all(isinstance(size, int) for size in inputs):
+        named: Sequence[tuple[str, Shape]] = ((_INPUT, cast("Shape", tuple(inputs))),)
+    else:
+        named = cast("Sequence[tuple[str, Shape]]", inputs)
     comments = [f"# {line}".rstrip() for text in header for line in text.splitlines()]
     body = [
         f"name: {_value(name)}",
         f"description: {_value(description)}",
-        f"input: {_value(list(input_shape))}",
+        *_inputs(named),
         "layers:",
-        *_Writer(nodes, frozen, learned).write(),
+        *_Writer(nodes, [input_name for input_name, _ in named], frozen, learned).write(),
+        *_outputs(nodes, outputs),
+        *_work(work),
     ]
     return "\n".join([*comments, *body]) + "\n"

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = [
+    "CONSTANT",
     "FULL",
     "PARAMETER",
     "TENSOR",
@@ -78,9 +79,22 @@ class _Traced:
         return "TRACED"
 
 
-#: Where a TorchCall's arguments held a value computed while tracing (`x.size(0)`, `x.shape[-2:]`):
-#: known only from the call's output shape.
+#: Where a TorchCall's arguments held the batch size read from an input (`x.size(0)`, `x.shape[0]`),
+#: which a view that keeps any batch must take from its input: every other size is given as torch
+#: gave it while the model ran.
 TRACED: Any = _Traced()
+
+
+class _Constant:
+    """The marker a TorchCall puts where the call reads a constant tensor."""
+
+    def __repr__(self) -> str:
+        return "CONSTANT"
+
+
+#: Where a TorchCall's arguments held a tensor made while the model ran from no input, parameter or
+#: buffer (`torch.arange` anchors): memory, not an input; its shape is in `constant_shapes`.
+CONSTANT: Any = _Constant()
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +116,8 @@ class TorchCall:
     item: int | None = None
     """For a call that returns several tensors (`x.chunk(2, 1)`), which one this node is (the index
     `operator.getitem` takes); None for a call that returns one tensor."""
+    constant_shapes: tuple[Shape, ...] = ()
+    """Whole shape of each constant tensor the call reads (a CONSTANT in the arguments), in order."""
 
     def arg(self, position: int, name: str, default: Any) -> Any:
         """Return the argument at `position` or called `name`, else `default`."""

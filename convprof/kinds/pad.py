@@ -19,7 +19,7 @@ from convprof.kinds.base import (
     register,
 )
 from convprof.spec import Shape
-from convprof.spec.args import REQUIRED, arg, integers, real
+from convprof.spec.args import REQUIRED, arg, fill_value, integers
 from convprof.units import format_shape
 
 if TYPE_CHECKING:
@@ -42,8 +42,8 @@ class ConstantPadArgs:
 
     padding: int | tuple[int, ...] = arg(REQUIRED, integers())
     """One int for every side, or torch's tuple: (left, right[, top, bottom[, front, back]])."""
-    value: float = arg(REQUIRED, real)
-    """The value padded in."""
+    value: float = arg(REQUIRED, fill_value)
+    """The value padded in: any number, or an infinity (-inf before a max pool, as NASNet pads)."""
 
 
 def pad_amounts(padding: int | tuple[int, ...], dims: int) -> tuple[tuple[int, int], ...]:

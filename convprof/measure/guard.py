@@ -35,9 +35,10 @@ def unbuildable(spec: ModelSpec) -> str | None:
 
 
 def input_bytes(report: Report) -> int:
-    """Return the bytes of the input batch every variant is timed on (exact, however large)."""
+    """Return the bytes of the input batch every variant is timed on (exact, however large): every
+    input's, where the spec has several."""
     spec = report.spec
-    return math.prod(spec.input) * spec.batch_size * DTYPE_BYTES[spec.dtype]
+    return sum(math.prod(shape) for shape in spec.input_shapes) * spec.batch_size * DTYPE_BYTES[spec.dtype]
 
 
 def memory_need(variant: VariantReport) -> int:

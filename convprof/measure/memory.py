@@ -94,25 +94,27 @@ def tracked_peak(call: Callable[[], object], held: list[torch.Tensor]) -> int:
     return int(tracker.peak)
 
 
-def _cpu_peak(model: torch.nn.Module, x: torch.Tensor) -> int:
-    """Return the peak bytes of storages created during one call of `model` on `x`."""
-    return tracked_peak(lambda: model(x), [*model.parameters(), *model.buffers(), x])
+def _cpu_peak(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...]) -> int:
+    """Return the peak bytes of storages created during one call of `model` on `inputs`."""
+    return tracked_peak(lambda: model(*inputs), [*model.parameters(), *model.buffers(), *inputs])
 
 
-def measure_memory(model: torch.nn.Module, x: torch.Tensor, device: str) -> MemoryMeasurement:
-    """Return the weights, buffers and peak activation memory (input included) of one call."""
+def measure_memory(
+    model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], device: str
+) -> MemoryMeasurement:
+    """Return the weights, buffers and peak activation memory (inputs included) of one call."""
     import torch
 
     weights = module_bytes(list(model.parameters()))
     buffers = module_bytes(list(model.buffers()))
-    input_bytes = x.untyped_storage().nbytes()
+    input_bytes = sum(x.untyped_storage().nbytes() for x in inputs)
     if device.startswith("cuda"):
         torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
         base = torch.cuda.memory_allocated(device)
-        out = model(x)
+        out = model(*inputs)
         torch.cuda.synchronize(device)
         peak = torch.cuda.max_memory_allocated(device) - base
         del out
         return MemoryMeasurement(weights, buffers, peak + input_bytes, "cuda.max_memory_allocated")
-    return MemoryMeasurement(weights, buffers, _cpu_peak(model, x) + input_bytes, "dispatch-tracking")
+    return MemoryMeasurement(weights, buffers, _cpu_peak(model, inputs) + input_bytes, "dispatch-tracking")

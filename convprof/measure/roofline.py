@@ -205,7 +205,10 @@ def bound(calibration: Calibration, intensity: float) -> float:
 
 def arithmetic_intensity(report: Report, variant: VariantReport) -> float:
     """Return FLOPs per byte moved: weights, buffers, the input and every layer's output, each once."""
-    input_bytes = math.prod(report.spec.input) * report.spec.batch_size * DTYPE_BYTES[report.spec.dtype]
+    spec = report.spec
+    input_bytes = (
+        sum(math.prod(shape) for shape in spec.input_shapes) * spec.batch_size * DTYPE_BYTES[spec.dtype]
+    )
     moved = (
         variant.param_bytes
         + variant.buffer_bytes

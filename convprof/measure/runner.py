@@ -157,15 +157,25 @@ def _out_of_memory(error: BaseException) -> bool:
     return "can't allocate memory" in text or "out of memory" in text.lower()
 
 
-def _input(spec: ModelSpec, device: str, channels_last: bool) -> torch.Tensor:
-    """Return the seeded random input every variant is timed on."""
+def _inputs(spec: ModelSpec, device: str, channels_last: bool) -> tuple[torch.Tensor, ...]:
+    """Return the seeded random inputs every variant is timed on: one tensor per input of the spec."""
     import torch
 
     from convprof.graph.build import torch_dtype
 
     generator = torch.Generator().manual_seed(0)
-    x = torch.randn(spec.batch_size, *spec.input, generator=generator).to(device, torch_dtype(spec.dtype))
-    return x.contiguous(memory_format=torch.channels_last) if channels_last and x.dim() == 4 else x
+    inputs = []
+    for _, shape in spec.network_inputs:
+        x = torch.randn(spec.batch_size, *shape, generator=generator).to(device, torch_dtype(spec.dtype))
+        inputs.append(
+            x.contiguous(memory_format=torch.channels_last) if channels_last and x.dim() == 4 else x
+        )
+    return tuple(inputs)
+
+
+def _four_dimensional(inputs: tuple[torch.Tensor, ...]) -> bool:
+    """Return True when channels-last applies: an input is a batch of images."""
+    return any(x.dim() == 4 for x in inputs)
 
 
 def _events(cuda: bool) -> Callable[[], tuple[Any, Any]] | None:
@@ -229,7 +239,7 @@ def _measure_device(
         # Nothing may be built: the input is never allocated either (it may be the largest tensor).
         return {name: DeviceLatency(device, reasons[name]) for name in ORDER}
     try:
-        x = _input(spec, device, options.channels_last)
+        x = _inputs(spec, device, options.channels_last)
     except (RuntimeError, MemoryError) as error:
         if not _out_of_memory(error):
             raise
@@ -243,19 +253,19 @@ def _measure_device(
         step(f"{device}: building {name}")
         try:
             model = build_model(spec, name, device).eval()
-            if options.channels_last and x.dim() == 4:
+            if options.channels_last and _four_dimensional(x):
                 model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
             with torch.inference_mode():
-                first_ms = time_once(partial(model, x), sync)
+                first_ms = time_once(partial(model, *x), sync)
                 step(f"{device}: measuring memory of {name}")
                 memory[name] = measure_memory(model, x, device)
         except (RuntimeError, NotImplementedError, MemoryError) as error:
             results[name] = DeviceLatency(device, _failed(name, spec, device, limit, error, training=False))
             continue
         compile_ms: float | None = None
-        call: Callable[[], object] = partial(model, x)
+        call: Callable[[], object] = partial(model, *x)
         if options.compile:
-            call = partial(torch.compile(model), x)
+            call = partial(torch.compile(model), *x)
             try:
                 with torch.inference_mode():
                     compile_ms = time_once(call, sync)
@@ -352,8 +362,11 @@ def _train_device(
     if all(reason is not None for reason in reasons.values()):
         return {name: DeviceLatency(device, reasons[name]) for name in ORDER}
     try:
-        x = _input(spec, device, options.channels_last)
-        gradient = fixed_gradient((spec.batch_size, *spec.nodes[-1].output_shape), x)
+        x = _inputs(spec, device, options.channels_last)
+        gradient = tuple(
+            fixed_gradient((spec.batch_size, *spec.nodes[index].output_shape), x[0])
+            for index in spec.output_nodes
+        )
     except (RuntimeError, MemoryError) as error:
         if not _out_of_memory(error):
             raise
@@ -365,7 +378,7 @@ def _train_device(
         it could not (a failure's frames, and the model they hold, are gone once this returns)."""
         try:
             model = build_model(spec, name, device).train()
-            if options.channels_last and x.dim() == 4:
+            if options.channels_last and _four_dimensional(x):
                 model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
             optimizer = make_optimizer(report.optimizer, list(model.parameters()))
             call = training_step(model, optimizer, x, lambda: gradient)

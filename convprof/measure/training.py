@@ -54,27 +54,35 @@ def fixed_gradient(shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
     return values.to(like.device, like.dtype)
 
 
+def _backward(out: object, gradients: tuple[torch.Tensor, ...]) -> None:
+    """Backpropagate one gradient per output: the model returns a tensor, or a tuple of several."""
+    import torch
+
+    outputs = out if isinstance(out, tuple) else (out,)
+    torch.autograd.backward(outputs, gradients)
+
+
 def training_step(
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
-    x: torch.Tensor,
-    gradient: Callable[[], torch.Tensor],
+    inputs: tuple[torch.Tensor, ...],
+    gradients: Callable[[], tuple[torch.Tensor, ...]],
 ) -> Callable[[], None]:
-    """Return one training step of `model` on `x`; `gradient()` gives the output's gradient and is
-    called once the forward has run."""
+    """Return one training step of `model` on `inputs` (one tensor per input of the spec);
+    `gradients()` gives each output's gradient and is called once the forward has run."""
 
     def step() -> None:
         optimizer.zero_grad(set_to_none=True)
-        out = model(x)
-        out.backward(gradient())
-        del out  # the output goes before the optimizer's step, as the model has it
+        out = model(*inputs)
+        _backward(out, gradients())
+        del out  # the outputs go before the optimizer's step, as the model has them
         optimizer.step()
 
     return step
 
 
 def _held(
-    model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, device: str
+    model: torch.nn.Module, optimizer: torch.optim.Optimizer, inputs: tuple[torch.Tensor, ...], device: str
 ) -> list[torch.Tensor]:
     """Return what is held before a step on `device`: weights, buffers, optimizer state and input."""
     import torch
@@ -85,7 +93,7 @@ def _held(
         for value in per_parameter.values()
         if isinstance(value, torch.Tensor)
     ]
-    tensors = [*model.parameters(), *model.buffers(), *state, x]
+    tensors = [*model.parameters(), *model.buffers(), *state, *inputs]
     # Adam keeps its step counts on the CPU whatever the parameters' device.
     return [t for t in tensors if t.device.type == torch.device(device).type]
 
@@ -93,8 +101,8 @@ def _held(
 def measure_step_memory(
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
-    x: torch.Tensor,
-    gradient: torch.Tensor,
+    inputs: tuple[torch.Tensor, ...],
+    gradients: tuple[torch.Tensor, ...],
     device: str,
     estimate: int,
 ) -> StepMemory:
@@ -105,9 +113,9 @@ def measure_step_memory(
     the step holds before it starts (weights, buffers, optimizer state, input)."""
     import torch
 
-    step = training_step(model, optimizer, x, gradient.clone)
+    step = training_step(model, optimizer, inputs, lambda: tuple(g.clone() for g in gradients))
     optimizer.zero_grad(set_to_none=True)  # the gradients of the step before go first, as in any step
-    held = _held(model, optimizer, x, device)
+    held = _held(model, optimizer, inputs, device)
     held_bytes = module_bytes(held)
     if device.startswith("cuda"):
         torch.cuda.synchronize(device)

@@ -14,7 +14,7 @@ from convprof.render.latency import (
     training_devices,
     training_measured_columns,
 )
-from convprof.report import LOWER_BOUND_MARK, LayerReport, Report, VariantReport
+from convprof.report import LOWER_BOUND_MARK, LayerReport, Report, SpecInfo, VariantReport
 from convprof.units import format_bytes, format_count, format_ratio, format_shape, plural
 
 __all__ = [
@@ -89,10 +89,22 @@ def marked_bytes(variant: VariantReport, metric: str) -> str:
     return mark + format_bytes(getattr(variant, metric))
 
 
+def io_text(spec: SpecInfo) -> str:
+    """Return a spec's inputs and named outputs as a heading says them: `input 3x32x32`, or
+    `inputs image 3x64x64, mask 1x64x64; outputs boxes 64x8400, logits 10`."""
+    if spec.inputs:
+        text = "inputs " + ", ".join(f"{name} {format_shape(shape)}" for name, shape in spec.inputs)
+    else:
+        text = f"input {format_shape(spec.input)}"
+    if spec.outputs:
+        text += "; outputs " + ", ".join(f"{name} {format_shape(shape)}" for name, _, shape in spec.outputs)
+    return text
+
+
 def title(report: Report) -> str:
-    """Return the heading line: name, input, batch, dtype."""
+    """Return the heading line: name, inputs (and named outputs), batch, dtype."""
     spec = report.spec
-    return f"{spec.name}: input {format_shape(spec.input)}, batch {spec.batch_size}, {spec.dtype}"
+    return f"{spec.name}: {io_text(spec)}, batch {spec.batch_size}, {spec.dtype}"
 
 
 def savings_sentence(report: Report) -> str:

@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from convprof.graph.variants import VARIANTS
-from convprof.render.common import CONVENTION, LOWER_BOUND_MARK
+from convprof.render.common import CONVENTION, LOWER_BOUND_MARK, io_text
 from convprof.render.console import fits, fitted, print_prose
 from convprof.render.jsonfmt import dumps
 from convprof.render.latency import UNSTABLE_MARK, unstable_note
@@ -27,7 +27,6 @@ from convprof.sweep import (
     skip_reason,
 )
 from convprof.sweep.fit import format_exponent
-from convprof.units import format_shape
 
 __all__ = [
     "MEMORY_NOTE",
@@ -108,7 +107,7 @@ def title(sweep: Sweep) -> str:
     spec = sweep.spec
     return (
         f"{spec.name}: sweep over {axes}, {len(sweep.points)} points "
-        f"(spec: input {format_shape(spec.input)}, batch {spec.batch_size}, {spec.dtype})"
+        f"(spec: {io_text(spec)}, batch {spec.batch_size}, {spec.dtype})"
     )
 
 

@@ -12,6 +12,7 @@ __all__ = [
     "LAYER_FIELDS",
     "LOWER_BOUND_MARK",
     "LOWER_BOUND_TOTALS",
+    "READABLE_VERSIONS",
     "SCHEMA_VERSION",
     "VARIANT_TOTALS",
     "LayerReport",
@@ -23,6 +24,10 @@ __all__ = [
 
 #: Bumped on any incompatible change to the JSON report; CHANGELOG records each bump.
 SCHEMA_VERSION = 4
+#: Earlier versions whose reports this version still reads: 3 lacks the trainable and frozen
+#: parameters (every parameter of it is trainable) and the named inputs and outputs, which its specs
+#: could not have.
+READABLE_VERSIONS = (3, SCHEMA_VERSION)
 
 
 #: A variant's totals in a report, in the order JSON and CSV write them (the schema requires each).
@@ -241,11 +246,21 @@ class SpecInfo:
     description: str
     """The spec's description, possibly empty."""
     input: tuple[int, ...]
-    """One sample's shape."""
+    """One sample's shape (of the first input where the spec has several)."""
     batch_size: int
     """Samples per inference."""
     dtype: str
     """Element type."""
+    inputs: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    """Every input by name and shape where the spec names them (`inputs:`); empty for one input."""
+    outputs: tuple[tuple[str, str, tuple[int, ...]], ...] = ()
+    """Every output by name, layer path and shape where the spec names them (`outputs:`); empty
+    when the last layer is the one output."""
+
+    @property
+    def input_shapes(self) -> tuple[tuple[int, ...], ...]:
+        """The shape of every input, in order."""
+        return tuple(shape for _, shape in self.inputs) or (self.input,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,6 +298,7 @@ class Report:
                 "input": list(self.spec.input),
                 "batch_size": self.spec.batch_size,
                 "dtype": self.spec.dtype,
+                **_named(self.spec),
             },
             "optimizer": self.optimizer,
             "variants": {v.name: _variant_dict(v) for v in self.variants},
@@ -304,12 +320,32 @@ class Report:
             schema_version=data["schema_version"],
             convprof_version=data["convprof_version"],
             spec=SpecInfo(
-                spec["name"], spec["description"], tuple(spec["input"]), spec["batch_size"], spec["dtype"]
+                spec["name"],
+                spec["description"],
+                tuple(spec["input"]),
+                spec["batch_size"],
+                spec["dtype"],
+                tuple((entry["name"], tuple(entry["shape"])) for entry in spec.get("inputs", ())),
+                tuple(
+                    (entry["name"], entry["path"], tuple(entry["shape"])) for entry in spec.get("outputs", ())
+                ),
             ),
             optimizer=data["optimizer"],
             variants=tuple(_variant(name, variant) for name, variant in data["variants"].items()),
             environment=None if environment is None else Environment.from_dict(environment),
         )
+
+
+def _named(spec: SpecInfo) -> dict[str, Any]:
+    """Return the named inputs and outputs of a report's spec as JSON, where the spec has them."""
+    data: dict[str, Any] = {}
+    if spec.inputs:
+        data["inputs"] = [{"name": name, "shape": list(shape)} for name, shape in spec.inputs]
+    if spec.outputs:
+        data["outputs"] = [
+            {"name": name, "path": path, "shape": list(shape)} for name, path, shape in spec.outputs
+        ]
+    return data
 
 
 #: Figures a report writes that derive from others: read back only to check they still agree.

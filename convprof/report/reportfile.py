@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from convprof.errors import UsageError
-from convprof.report import SCHEMA_VERSION, Report, ReportDataError
+from convprof.report import READABLE_VERSIONS, SCHEMA_VERSION, Report, ReportDataError
 from convprof.report.jsoncheck import (
     MAX_DEPTH,
     Checker,
@@ -90,14 +90,15 @@ def load_report(path: Path) -> Report:
             "`convprof compare --format json`"
         )
     version = data["schema_version"]
-    if version == PREVIOUS_SCHEMA_VERSION:
-        data = _from_previous(data)
-    elif version != SCHEMA_VERSION:
+    if version not in READABLE_VERSIONS or type(version) is not int:
         shown = clip(repr(version), quoted=False)
         raise UsageError(
             f"{path}{_position(text, ('schema_version',))}: report schema_version {shown}, "
-            f"this convprof reads {SCHEMA_VERSION}; regenerate it with this version"
+            f"this convprof reads {' and '.join(map(str, READABLE_VERSIONS))}; "
+            "regenerate it with this version"
         )
+    if version == PREVIOUS_SCHEMA_VERSION:
+        data = _from_previous(data)
     violation = _report_check()(data)
     if violation is not None:
         raise UsageError(

@@ -5,7 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from convprof.graph.training import OPTIMIZERS
-from convprof.report import LAYER_FIELDS, LOWER_BOUND_TOTALS, SCHEMA_VERSION, VARIANT_TOTALS
+from convprof.report import (
+    LAYER_FIELDS,
+    LOWER_BOUND_TOTALS,
+    READABLE_VERSIONS,
+    SCHEMA_VERSION,
+    VARIANT_TOTALS,
+)
 from convprof.spec import DTYPE_BYTES
 
 __all__ = ["LATENCY_SCHEMA", "TRAINING_LATENCY_SCHEMA", "report_schema"]
@@ -337,7 +343,7 @@ def report_schema() -> dict[str, Any]:
         "additionalProperties": False,
         "required": ["schema_version", "convprof_version", "spec", "optimizer", "variants"],
         "properties": {
-            "schema_version": {"const": SCHEMA_VERSION},
+            "schema_version": {"enum": list(READABLE_VERSIONS)},
             "convprof_version": {"type": "string"},
             "spec": {
                 "type": "object",
@@ -349,6 +355,35 @@ def report_schema() -> dict[str, Any]:
                     "input": _SHAPE | {"minItems": 1, "maxItems": 4},
                     "batch_size": {"type": "integer", "minimum": 1},
                     "dtype": {"enum": list(DTYPE_BYTES)},
+                    "inputs": {
+                        "description": "Every input by name, where the spec names them.",
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "required": ["name", "shape"],
+                            "properties": {
+                                "name": {"type": "string"},
+                                "shape": _SHAPE | {"minItems": 1, "maxItems": 4},
+                            },
+                        },
+                    },
+                    "outputs": {
+                        "description": "Every output by name and layer path, where the spec names them.",
+                        "type": "array",
+                        "minItems": 1,
+                        "items": {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "required": ["name", "path", "shape"],
+                            "properties": {
+                                "name": {"type": "string"},
+                                "path": {"type": "string"},
+                                "shape": _SHAPE | {"minItems": 1},
+                            },
+                        },
+                    },
                 },
             },
             "optimizer": {"enum": list(OPTIMIZERS)},

@@ -5,7 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-__all__ = ["DTYPE_BYTES", "NETWORK_INPUT", "Budgets", "ModelSpec", "NodeSpec", "Shape"]
+__all__ = [
+    "DTYPE_BYTES",
+    "INPUT_NAME",
+    "NETWORK_INPUT",
+    "Budgets",
+    "ModelSpec",
+    "NodeSpec",
+    "ParameterWork",
+    "Shape",
+    "input_index",
+    "input_position",
+]
 
 #: Per-sample tensor shape, channels first: (C,), (C, L), (C, H, W) or (C, D, H, W).
 Shape = tuple[int, ...]
@@ -14,8 +25,21 @@ Shape = tuple[int, ...]
 DTYPE_BYTES: dict[str, int] = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
 
 
-#: Where a node reads the network input from, in `NodeSpec.inputs`.
+#: Where a node reads the network input from, in `NodeSpec.inputs`; the k-th of several inputs is
+#: `NETWORK_INPUT - k` (every negative index is an input).
 NETWORK_INPUT = -1
+#: What a spec with one input calls it (in `from`, and in a report's layer inputs).
+INPUT_NAME = "input"
+
+
+def input_index(position: int) -> int:
+    """Return the index by which nodes read the network's input at `position` (0 for the first)."""
+    return NETWORK_INPUT - position
+
+
+def input_position(index: int) -> int:
+    """Return the position of the network input a negative node index reads."""
+    return NETWORK_INPUT - index
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +86,33 @@ class NodeSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class ParameterWork:
+    """Arithmetic a layer does on its parameters alone, once per step whatever the batch: the weight
+    standardization of timm's StdConv2d, computed from the weight before the convolution."""
+
+    path: str
+    """The path of the node whose parameters it computes (`stem.conv`)."""
+    ops: tuple[str, ...]
+    """The calls that compute them, each once, in order (`torch.nn.functional.batch_norm`)."""
+    values: int
+    """Values computed, once per step: counted as element-wise ops of the node, not per sample."""
+    params: tuple[tuple[str, Shape], ...] = ()
+    """Parameters only this work reads, by name and shape (ScaledStdConv2d's `gain`): held at the
+    node's path beside the layer's own, and counted with them."""
+
+    @property
+    def param_elements(self) -> int:
+        """Elements of `params`."""
+        total = 0
+        for _, shape in self.params:
+            size = 1
+            for dim in shape:
+                size *= dim
+            total += size
+        return total
+
+
+@dataclass(frozen=True, slots=True)
 class Budgets:
     """Limits the conv variant (the model as written) must stay within; None where none is set."""
 
@@ -102,11 +153,20 @@ class ModelSpec:
     dtype: str
     """Element type of weights and activations: a key of DTYPE_BYTES."""
     nodes: tuple[NodeSpec, ...]
-    """The nodes in topological order; the last one is the network's output."""
+    """The nodes in topological order; the last one is the network's output unless `outputs` names
+    others."""
     path: str
     """Where the spec came from, for messages."""
     budgets: Budgets = field(default_factory=Budgets)
     """Limits `convprof check` holds the conv variant to; empty when the spec sets none."""
+    parameter_work: tuple[ParameterWork, ...] = ()
+    """Arithmetic on parameters alone, by the node it computes the parameters of (imported models)."""
+    inputs: tuple[tuple[str, Shape], ...] = ()
+    """Every input by name and shape, in order, where the spec names them (`inputs:`; the first is
+    `input`); empty for a spec of one input (`input:`)."""
+    outputs: tuple[tuple[str, int], ...] = ()
+    """Every output by name and node, in order, where the spec names them (`outputs:`); empty when
+    the last node is the one output."""
 
     @property
     def dtype_bytes(self) -> int:
@@ -115,5 +175,31 @@ class ModelSpec:
 
     @property
     def output(self) -> Shape:
-        """The network's per-sample output shape."""
+        """The network's (first) per-sample output shape."""
+        if self.outputs:
+            return self.shape_of(self.outputs[0][1])
         return self.nodes[-1].output_shape if self.nodes else self.input
+
+    @property
+    def network_inputs(self) -> tuple[tuple[str, Shape], ...]:
+        """Every input by name and shape: `(("input", shape),)` for a spec of one input."""
+        return self.inputs or ((INPUT_NAME, self.input),)
+
+    @property
+    def output_nodes(self) -> tuple[int, ...]:
+        """The nodes whose outputs the network returns, in order."""
+        if self.outputs:
+            return tuple(index for _, index in self.outputs)
+        return (len(self.nodes) - 1,) if self.nodes else ()
+
+    def shape_of(self, index: int) -> Shape:
+        """Return the per-sample shape of node `index`, or of the input a negative index reads."""
+        if index < 0:
+            return self.network_inputs[input_position(index)][1]
+        return self.nodes[index].output_shape
+
+    def name_of(self, index: int) -> str:
+        """Return the path of node `index`, or the name of the input a negative index reads."""
+        if index < 0:
+            return self.network_inputs[input_position(index)][0]
+        return self.nodes[index].path

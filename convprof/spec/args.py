@@ -23,6 +23,7 @@ __all__ = [
     "conv_padding_arg",
     "describe",
     "dims_label",
+    "fill_value",
     "integer",
     "integers",
     "nonneg_float",
@@ -255,6 +256,14 @@ def real(node: Node, path: str) -> float:
             node.line,
             node.column,
         )
+    return value
+
+
+def fill_value(node: Node, path: str) -> float:
+    """A number to fill with: finite, or an infinity (.inf, -.inf: a max pool's padding); not NaN."""
+    value = _number(node, path, "a number (or .inf, -.inf)")
+    if math.isnan(value):
+        raise _fail(node, path, "a number (or .inf, -.inf), not NaN")
     return value
 
 

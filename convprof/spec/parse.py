@@ -17,14 +17,28 @@ from convprof.ci.budgets import parse_budgets
 from convprof.errors import SpecError
 from convprof.kinds import LayerKind, ShapeError, all_kinds, lookup
 from convprof.kinds.base import prod
-from convprof.spec import DTYPE_BYTES, NETWORK_INPUT, Budgets, ModelSpec, NodeSpec, Shape
+from convprof.spec import DTYPE_BYTES, NETWORK_INPUT, Budgets, ModelSpec, NodeSpec, Shape, input_index
 from convprof.spec.args import MAX_INT, boolean, choice, describe, integer, positive_int, string
+from convprof.spec.work import parse_parameter_work
 from convprof.spec.yamledit import edit
 from convprof.spec.yamlnode import Mapping, Node, Scalar, Sequence, load_nodes
 
 __all__ = ["BLOCKS", "FROZEN", "MAX_NODES", "WidthRule", "parse_nodes", "parse_spec"]
 
-_TOP_KEYS = ("name", "description", "input", "batch_size", "dtype", "layers", "budgets")
+_TOP_KEYS = (
+    "name",
+    "description",
+    "input",
+    "inputs",
+    "batch_size",
+    "dtype",
+    "layers",
+    "outputs",
+    "budgets",
+    "parameter_work",
+)
+#: Longest name an output takes.
+_MAX_OUTPUT_NAME = 200
 #: Torch arguments convprof infers from the previous layer, by the kind field they would feed.
 _INFERRED = ("in_channels", "in_features", "num_features", "num_channels")
 #: Ranks an input may have: (C,), (C, L), (C, H, W), (C, D, H, W).
@@ -192,10 +206,11 @@ class _Parser:
         """The batch that will run: nodes are checked at it as they are read (`--batch-size`)."""
         self.nodes: list[NodeSpec] = []
         self.paths: dict[str, int] = {}
-        self.prefixes: dict[str, Node] = {}
         self.scopes: list[_Scope] = [_Scope("", {})]
         self.shapes: dict[int, Shape] = {}
         self.at: list[str] = []
+        self.input_names: dict[str, int] = {_INPUT_REFERENCE: NETWORK_INPUT}
+        """What `from` calls each input, and the index nodes read it by."""
         """Dotted path of the item being parsed in the spec's tree, as `--set` takes it."""
         self.frozen: list[bool] = [False]
         """Whether the blocks being parsed freeze their layers, innermost last."""
@@ -229,11 +244,21 @@ class _Parser:
         name_node, description_node = get("name"), get("description")
         name = self.field("name", string, name_node) if name_node else default_name
         description = self.field("description", string, description_node) if description_node else ""
-        input_node = get("input")
-        if input_node is None:
+        input_node, inputs_node = get("input"), get("inputs")
+        named: tuple[tuple[str, Shape], ...] = ()
+        if input_node is not None and inputs_node is not None:
+            raise self.error(inputs_node, "give `input` (one input) or `inputs` (several, by name), not both")
+        if inputs_node is not None:
+            named = self.named_inputs(inputs_node)
+            shape = named[0][1]
+        elif input_node is None:
             raise self.error(root, "missing `input`: one sample's shape, e.g. input: [3, 32, 32]")
-        shape = self.input(input_node)
-        self.shapes[NETWORK_INPUT] = shape
+        else:
+            shape = self.input(input_node)
+        self.input_names = {name: input_index(position) for position, (name, _) in enumerate(named)}
+        self.input_names = self.input_names or {_INPUT_REFERENCE: NETWORK_INPUT}
+        for position, (_, size) in enumerate(named or ((_INPUT_REFERENCE, shape),)):
+            self.shapes[input_index(position)] = size
         batch_node, dtype_node = get("batch_size"), get("dtype")
         batch_size = self.field("batch_size", positive_int, batch_node) if batch_node else 1
         if self.batch_size is not None:  # --batch-size: layers are checked at the batch that will run
@@ -256,12 +281,66 @@ class _Parser:
         self.sequence(layers_node, NETWORK_INPUT, "`layers`", "layers")
         budgets_node = get("budgets")
         budgets = parse_budgets(budgets_node, self.path) if budgets_node else Budgets()
-        return ModelSpec(name, description, shape, batch_size, dtype, tuple(self.nodes), self.path, budgets)
+        work_node = get("parameter_work")
+        work = parse_parameter_work(work_node, self.path, self.paths) if work_node else ()
+        outputs_node = get("outputs")
+        outputs = self.outputs(outputs_node) if outputs_node is not None else ()
+        return ModelSpec(
+            name,
+            description,
+            shape,
+            batch_size,
+            dtype,
+            tuple(self.nodes),
+            self.path,
+            budgets,
+            work,
+            named,
+            outputs,
+        )
+
+    def named_inputs(self, node: Node) -> tuple[tuple[str, Shape], ...]:
+        """Return `inputs`: each input's name and shape, in order."""
+        if not isinstance(node, Mapping) or not node.items:
+            raise self.error(
+                node,
+                "`inputs` maps each input's name to one sample's shape, e.g. "
+                f"{{image: [3, 64, 64], mask: [1, 64, 64]}}, got {describe(node)}",
+            )
+        named = []
+        for key, (key_node, value) in node.items.items():
+            if not key or "." in key or not key.isprintable():
+                raise self.error(
+                    key_node, f"inputs: {key!r} is not a name; use letters, digits and _ without dots"
+                )
+            named.append((key, self.input(value)))
+        return tuple(named)
+
+    def outputs(self, node: Node) -> tuple[tuple[str, int], ...]:
+        """Return `outputs`: each output's name and the layer it is, in order."""
+        if not isinstance(node, Mapping) or not node.items:
+            raise self.error(
+                node,
+                "`outputs` maps each output's name to a layer's path, e.g. {boxes: head.cat}, "
+                f"got {describe(node)}",
+            )
+        outputs = []
+        for key, (key_node, value) in node.items.items():
+            if not key.strip() or len(key) > _MAX_OUTPUT_NAME or not key.isprintable():
+                raise self.error(key_node, f"outputs: {key!r} is not a name for an output")
+            text = self.field(f"outputs {key}", string, value)
+            index = self.paths.get(text.removeprefix(_ROOT_REFERENCE))
+            if index is None:
+                hint = _suggest(text, list(self.paths))
+                raise self.error(value, f"outputs {key}: no layer has the path {text!r}{hint}")
+            outputs.append((key, index))
+        return tuple(outputs)
 
     def bad_input(self, node: Node) -> SpecError:
         return self.error(node, f"`input` must be one sample's shape, {_INPUT_FORMS}, got {describe(node)}")
 
     def input(self, node: Node) -> Shape:
+        """Return one input's shape."""
         if isinstance(node, Scalar) and node.tag in ("str", "int"):
             # `3x32x32`, as `--input` takes it (and a bare size for a 1-D input).
             parts = [part.strip() for part in re.split(r"[x,]", node.text.strip().lower())]
@@ -313,20 +392,16 @@ class _Parser:
 
     @contextmanager
     def scope(self, name: str | None, where: Node) -> Iterator[None]:
-        """Parse nodes under `name` (a new path prefix), or in the current scope when it is None."""
+        """Parse nodes under `name` (a path prefix), or in the current scope when it is None.
+
+        A block may take a name used before: it continues that scope, as a torch module called again
+        after another runs its children under its own name (`up_samples.0`, an add, then
+        `up_samples.1`); and a block may share a layer's path, as a module holding its own weights
+        and children does (timm's BatchNormAct2d: `bn1`, then `bn1.act`). Layer paths stay unique."""
         if name is None:
             yield
             return
         prefix = self.scopes[-1].prefix + name
-        if prefix in self.paths:
-            raise self.error(where, f"{prefix!r} is already the path of a layer; give the block another name")
-        if prefix in self.prefixes:
-            first = self.prefixes[prefix]
-            raise self.error(
-                where,
-                f"a block named {prefix!r} already exists (line {first.line}); names must be unique",
-            )
-        self.prefixes[prefix] = where
         self.scopes.append(_Scope(prefix + ".", {}))
         try:
             yield
@@ -337,7 +412,7 @@ class _Parser:
         text: str = self.field(label, string, node)
         if not text or "." in text:
             raise self.error(node, f"{label}: {text!r} is not a name; use letters, digits and _ without dots")
-        if text == _INPUT_REFERENCE:
+        if text == _INPUT_REFERENCE or text in self.input_names:
             raise self.error(node, f"{label}: {text!r} names the network's input; choose another name")
         return text
 
@@ -626,8 +701,8 @@ class _Parser:
 
     def reference(self, node: Node, label: str) -> int:
         text = self.field(f"{label} from", string, node)
-        if text == _INPUT_REFERENCE:
-            return NETWORK_INPUT
+        if text in self.input_names:
+            return self.input_names[text]
         # Innermost scope first, so a repeated block's layers can name each other relatively.
         for scope in reversed(self.scopes):
             index = self.paths.get(scope.prefix + text)
@@ -673,8 +748,6 @@ class _Parser:
                 f"{self.location}: name {name!r} is already used by "
                 f"{self.nodes[self.paths[path]].location}; names must be unique",
             )
-        if path in self.prefixes:
-            raise self.error(where, f"{path!r} is already the name of a block; names must be unique")
         shapes = tuple(self.shapes[i] for i in inputs)
         if self.width is not None and path != self.width.keep and path in self.width.old_inputs:
             args = kind.scale_width(args, self.width.old_inputs[path], shapes[0], self.width.multiplier)

@@ -49,8 +49,8 @@ class SpecSource:
 class ModelOptions:
     """How a model reference is imported: `--input` and `--kwargs` as given."""
 
-    input: str | None = None
-    """One sample's shape (3x224x224); a reference needs it."""
+    input: tuple[str, ...] = ()
+    """One sample's shape (3x224x224), once per tensor the model's forward takes; a reference needs it."""
     kwargs: str | None = None
     """Keyword arguments of the reference's callable, as YAML or JSON."""
     allow_unknown: bool = False
@@ -90,14 +90,14 @@ def _import(reference: str, options: ModelOptions) -> SpecSource:
     from convprof.importing import import_module
     from convprof.importing.refs import load_reference, parse_input, parse_kwargs, reference_name
 
-    if options.input is None:
+    if not options.input:
         raise UsageError(
             f"{reference}: a model reference needs --input, one sample's shape such as 3x224x224"
         )
-    shape = parse_input(options.input)
+    shapes = [parse_input(text) for text in options.input]
     model = load_reference(reference, parse_kwargs(options.kwargs))
     name = reference_name(reference)
-    result = import_module(model, shape, name=name, source=reference, allow_unknown=options.allow_unknown)
+    result = import_module(model, shapes, name=name, source=reference, allow_unknown=options.allow_unknown)
     for line in result.notes() if options.notes else ():
         print(f"convprof: note: {line}", file=sys.stderr)
     return SpecSource(result.text.encode(), f"<import:{reference}>", name)

@@ -18,6 +18,7 @@ from typing import Any
 
 from convprof import __version__
 from convprof.errors import SpecError, UsageError
+from convprof.graph.analyze import spec_info
 from convprof.graph.variants import VARIANTS
 from convprof.report import Report, SpecInfo
 from convprof.report.results import DeviceLatency
@@ -590,7 +591,7 @@ def build_sweep(
 ) -> Sweep:
     """Gather the points' reports and fit each metric's growth law along each numeric axis; with
     `training`, a training step's metrics too (measured with `latency`)."""
-    info = SpecInfo(base.name, base.description, base.input, base.batch_size, base.dtype)
+    info = spec_info(base)
     swept = tuple(SweepPoint(i, labels, report) for i, (labels, report) in enumerate(points))
     metrics = (
         *METRICS,

@@ -310,7 +310,7 @@ def test_compare_and_check_take_allow_unknown_with_a_reference() -> None:
 
 def test_json_marks_unknowns_null_and_lists_the_lower_bounds(report_file: Path) -> None:
     data = json.loads(report_file.read_text(encoding="utf-8"))
-    assert data["schema_version"] == 3
+    assert data["schema_version"] == 4
     for variant in data["variants"].values():
         assert (variant["unknown_ops"], variant["lower_bounds"]) == (4, list(LOWER_BOUNDS))
         keys = list(variant)

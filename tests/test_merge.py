@@ -50,7 +50,7 @@ def test_two_environments_in_one_table(tmp_path: Path, golden) -> None:
     result = CliRunner().invoke(cli, ["merge", str(a), str(b), "--format", "json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert (data["schema_version"], data["kind"], data["report_schema_version"]) == (1, "merge", 3)
+    assert (data["schema_version"], data["kind"], data["report_schema_version"]) == (1, "merge", 4)
     jsonschema.Draft202012Validator(merge_schema()).validate(data)
     rows = data["rows"]
     assert [(r["environment"], r["device"], r["median_ms"]["conv"]) for r in rows] == [

@@ -9,20 +9,51 @@ from typing import Any
 from convprof.report.results import DeviceLatency, Environment, ReportDataError
 
 __all__ = [
+    "HELD_ROLES",
     "LAYER_FIELDS",
     "LOWER_BOUND_MARK",
     "LOWER_BOUND_TOTALS",
+    "READABLE_SCHEMA_VERSIONS",
+    "RESIDENT_ROLES",
     "SCHEMA_VERSION",
+    "STEP_PHASES",
     "VARIANT_TOTALS",
+    "HeldTensor",
     "LayerReport",
     "Report",
     "ReportDataError",
     "SpecInfo",
+    "TrainingPeak",
     "VariantReport",
 ]
 
 #: Bumped on any incompatible change to the JSON report; CHANGELOG records each bump.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
+#: Schemas of saved reports read back. Schema 3 lacks what schema 4 added (the memory over time of
+#: inference and of a training step); those fields read as None from it.
+READABLE_SCHEMA_VERSIONS = (3, 4)
+#: Fields schema 4 added to each layer and each variant: absent from a schema-3 report.
+_V4_LAYER_FIELDS = ("live_bytes", "step_forward_bytes", "step_backward_bytes")
+_V4_VARIANT_FIELDS = ("step_optimizer_bytes", "training_peak", "training_peak_tensors")
+#: The phases of a training step, in the order they run.
+STEP_PHASES = ("forward", "backward", "optimizer")
+#: What a tensor held at the peak of a training step is, as a report names it: the weights, buffers,
+#: optimizer state and network input held throughout; a layer's output (`activation`), what a layer
+#: keeps only for its backward (`saved`: indices, masks, im2col columns), the gradient of a layer's
+#: output, a layer's weights' gradient, and the temporaries of what runs at the peak (`workspace`).
+HELD_ROLES = (
+    "weights",
+    "buffers",
+    "optimizer_state",
+    "input",
+    "activation",
+    "saved",
+    "gradient",
+    "weight_gradient",
+    "workspace",
+)
+#: Roles of the tensors held throughout the step, never a layer's.
+RESIDENT_ROLES = HELD_ROLES[:4]
 
 
 #: A variant's totals in a report, in the order JSON and CSV write them (the schema requires each).
@@ -72,7 +103,10 @@ LAYER_FIELDS = (
     "backward_flops",
     "elementwise_ops",
     "activation_bytes",
+    "live_bytes",
     "saved_bytes",
+    "step_forward_bytes",
+    "step_backward_bytes",
     "receptive_field",
     "fan_in",
 )
@@ -116,6 +150,18 @@ class LayerReport:
     at and after an opaque op, unknown and bounded by it)."""
     fan_in: int | None
     """Connections per output unit (bias excluded); None when unknown."""
+    live_bytes: int | None = None
+    """Bytes of the activations alive at inference while the layer makes its output (its output, and
+    every earlier tensor still to be read, the network input included), by liveness; the variant's
+    activation_bytes is the largest. None only in a report of schema 3, which did not carry it."""
+    step_forward_bytes: int | None = None
+    """The most a training step holds while the layer's forward runs: weights, buffers, optimizer
+    state and input, the tensors alive, and the layer's temporaries (a lower bound as the variant's
+    training_bytes is). None only in a report of schema 3."""
+    step_backward_bytes: int | None = None
+    """The most a training step holds while the layer's backward runs (the sums of its inputs'
+    gradients included), as step_forward_bytes; None where no backward runs (nothing in the layer or
+    before it needs a gradient), and in a report of schema 3."""
 
     @property
     def flops(self) -> int | None:
@@ -126,6 +172,33 @@ class LayerReport:
     def counted(self) -> bool:
         """True when convprof knows the layer's arithmetic (its MACs and element-wise ops)."""
         return self.macs is not None and self.elementwise_ops is not None
+
+
+@dataclass(frozen=True, slots=True)
+class HeldTensor:
+    """A tensor (or one group of them: every weight, every buffer) held at the peak of a training step."""
+
+    role: str
+    """What it is: one of HELD_ROLES."""
+    layer: str | None
+    """The path of the layer that made it (for a gradient, whose output it is the gradient of; for a
+    workspace, the layer running); None for the weights, buffers, optimizer state and input, held
+    throughout, and for the optimizer's temporaries."""
+    bytes: int
+    """Its bytes for the batch."""
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingPeak:
+    """Where the modelled training step peaks, and what it holds there."""
+
+    phase: str
+    """forward, backward or optimizer: what runs at the peak."""
+    layer: str | None
+    """The path of the layer whose forward or backward runs at the peak; None for the optimizer's step."""
+    tensors: tuple[HeldTensor, ...]
+    """Everything held at the peak, resident tensors first, then in the order the step made them;
+    their bytes sum to the variant's training_bytes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +238,12 @@ class VariantReport:
     training_latency: tuple[DeviceLatency, ...] | None = None
     """Measured training step (time, memory beside the model's estimate) per device, or why it was
     skipped; None when no training step was measured."""
+    step_optimizer_bytes: int | None = None
+    """The most a training step holds while the optimizer updates the weights (resident tensors and
+    the weights' gradients included); None only in a report of schema 3."""
+    training_peak: TrainingPeak | None = None
+    """Where the modelled training step peaks and the tensors it holds there; None only in a report
+    of schema 3."""
 
     @property
     def flops(self) -> int:
@@ -264,7 +343,7 @@ class Report:
                 "dtype": self.spec.dtype,
             },
             "optimizer": self.optimizer,
-            "variants": {v.name: _variant_dict(v) for v in self.variants},
+            "variants": {v.name: _variant_dict(v, self.schema_version) for v in self.variants},
         }
         if self.environment is not None:
             data["environment"] = self.environment.to_dict()
@@ -286,7 +365,9 @@ class Report:
                 spec["name"], spec["description"], tuple(spec["input"]), spec["batch_size"], spec["dtype"]
             ),
             optimizer=data["optimizer"],
-            variants=tuple(_variant(name, variant) for name, variant in data["variants"].items()),
+            variants=tuple(
+                _variant(name, variant, data["schema_version"]) for name, variant in data["variants"].items()
+            ),
             environment=None if environment is None else Environment.from_dict(environment),
         )
 
@@ -302,15 +383,46 @@ def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
-def _variant_dict(variant: VariantReport) -> dict[str, Any]:
+def _variant_dict(variant: VariantReport, version: int) -> dict[str, Any]:
+    fields = _layer_fields(version)
     return {
         **{name: getattr(variant, name) for name in VARIANT_TOTALS},
         **_markers(variant),
+        **_step_dict(variant, version),
         "latency": variant.latency_dict(),
         **_skipped_dict(variant.latency),
         "training_latency": variant.training_latency_dict(),
         **_skipped_dict(variant.training_latency, "training_skipped"),
-        "layers": [{name: _plain(getattr(layer, name)) for name in LAYER_FIELDS} for layer in variant.layers],
+        **_peak_tensors_dict(variant, version),
+        "layers": [{name: _plain(getattr(layer, name)) for name in fields} for layer in variant.layers],
+    }
+
+
+def _layer_fields(version: int) -> tuple[str, ...]:
+    """The layer fields a report of schema `version` writes."""
+    return LAYER_FIELDS if version >= 4 else tuple(f for f in LAYER_FIELDS if f not in _V4_LAYER_FIELDS)
+
+
+def _step_dict(variant: VariantReport, version: int) -> dict[str, Any]:
+    """The optimizer's moment and where the training step peaks; nothing in a schema-3 report."""
+    peak = variant.training_peak
+    if version < 4 or peak is None:
+        return {}
+    return {
+        "step_optimizer_bytes": variant.step_optimizer_bytes,
+        "training_peak": {"phase": peak.phase, "layer": peak.layer},
+    }
+
+
+def _peak_tensors_dict(variant: VariantReport, version: int) -> dict[str, Any]:
+    """The tensors held at the training step's peak, one per line; nothing in a schema-3 report."""
+    peak = variant.training_peak
+    if version < 4 or peak is None:
+        return {}
+    return {
+        "training_peak_tensors": [
+            {"role": tensor.role, "layer": tensor.layer, "bytes": tensor.bytes} for tensor in peak.tensors
+        ]
     }
 
 
@@ -348,8 +460,8 @@ def _json(value: Any) -> str:
     return json.dumps(value)
 
 
-def _layer(name: str, index: int, data: Mapping[str, Any]) -> LayerReport:
-    values = {field: data[field] for field in LAYER_FIELDS if field not in _DERIVED}
+def _layer(name: str, index: int, data: Mapping[str, Any], version: int) -> LayerReport:
+    values = {field: data[field] for field in _layer_fields(version) if field not in _DERIVED}
     # JSON has lists where the report holds tuples (frozen, hashable, equal only to tuples).
     values["inputs"] = tuple(values["inputs"])
     values["output_shape"] = tuple(values["output_shape"])
@@ -379,15 +491,28 @@ def _measured(
     )
 
 
-def _variant(name: str, data: Mapping[str, Any]) -> VariantReport:
+def _variant(name: str, data: Mapping[str, Any], version: int) -> VariantReport:
+    layers = tuple(_layer(name, i, layer, version) for i, layer in enumerate(data["layers"]))
+    peak = None
+    if version >= 4:
+        where = data["training_peak"]
+        tensors = tuple(
+            HeldTensor(tensor["role"], tensor["layer"], tensor["bytes"])
+            for tensor in data["training_peak_tensors"]
+        )
+        peak = TrainingPeak(where["phase"], where["layer"], tensors)
     variant = VariantReport(
         name=name,
         **{field: data[field] for field in VARIANT_TOTALS if field not in _DERIVED},
-        layers=tuple(_layer(name, i, layer) for i, layer in enumerate(data["layers"])),
+        layers=layers,
         latency=_measured(name, data, "latency", "skipped"),
         training_latency=_measured(name, data, "training_latency", "training_skipped"),
+        step_optimizer_bytes=data["step_optimizer_bytes"] if version >= 4 else None,
+        training_peak=peak,
     )
     _agrees(variant, data, ("variants", name))
+    if version >= 4:
+        _memory_agrees(variant, ("variants", name))
     for marker, absent in _MARKERS.items():
         derived = _plain(getattr(variant, marker))
         if data.get(marker, absent) != derived:
@@ -409,3 +534,63 @@ def _device(
         if exc.path[0] == "skipped":
             raise ReportDataError(("variants", name, skipped_key, *exc.path[1:]), exc.message) from None
         raise ReportDataError(("variants", name, key, device, *exc.path), exc.message) from None
+
+
+def _memory_agrees(variant: VariantReport, where: tuple[str | int, ...]) -> None:
+    """Check that the memory over time says what the totals say: the live activations peak at
+    activation_bytes, the step's moments at training_bytes, at the layer training_peak names, and
+    the tensors held there add up to it; ReportDataError at the first field that disagrees."""
+    peak = variant.training_peak
+    assert peak is not None
+    layers = variant.layers
+    live = [layer.live_bytes for layer in layers if layer.live_bytes is not None]
+    if live and max(live) != variant.activation_bytes:
+        raise ReportDataError(
+            (*where, "activation_bytes"),
+            f"{variant.activation_bytes}, but the layers' live_bytes peak at {max(live)}",
+        )
+    moments = [layer.step_forward_bytes for layer in layers if layer.step_forward_bytes is not None]
+    moments += [layer.step_backward_bytes for layer in layers if layer.step_backward_bytes is not None]
+    moments.append(variant.step_optimizer_bytes or 0)
+    if max(moments) != variant.training_bytes:
+        raise ReportDataError(
+            (*where, "training_bytes"),
+            f"{variant.training_bytes}, but the step's moments (step_forward_bytes, step_backward_bytes, "
+            f"step_optimizer_bytes) peak at {max(moments)}",
+        )
+    paths = {layer.path: layer for layer in layers}
+    if (peak.phase == "optimizer") != (peak.layer is None):
+        raise ReportDataError(
+            (*where, "training_peak", "layer"),
+            "a layer path at a forward or backward peak, null at the optimizer's",
+        )
+    if peak.layer is not None and peak.layer not in paths:
+        raise ReportDataError(
+            (*where, "training_peak", "layer"), f"{_json(peak.layer)} is no layer of the variant"
+        )
+    at = (
+        variant.step_optimizer_bytes
+        if peak.layer is None
+        else getattr(paths[peak.layer], f"step_{peak.phase}_bytes")
+    )
+    if at != variant.training_bytes:
+        raise ReportDataError(
+            (*where, "training_peak"),
+            f"names a moment of {_json(at)} bytes, but training_bytes is {variant.training_bytes}",
+        )
+    for index, tensor in enumerate(peak.tensors):
+        resident = tensor.role in RESIDENT_ROLES
+        if resident != (tensor.layer is None) and not (tensor.role == "workspace" and peak.layer is None):
+            what = "null for a resident tensor" if resident else "a layer path"
+            raise ReportDataError((*where, "training_peak_tensors", index, "layer"), f"must be {what}")
+        if tensor.layer is not None and tensor.layer not in paths:
+            raise ReportDataError(
+                (*where, "training_peak_tensors", index, "layer"),
+                f"{_json(tensor.layer)} is no layer of the variant",
+            )
+    held = sum(tensor.bytes for tensor in peak.tensors)
+    if held != variant.training_bytes:
+        raise ReportDataError(
+            (*where, "training_peak_tensors"),
+            f"sum to {held} bytes, but training_bytes is {variant.training_bytes}",
+        )

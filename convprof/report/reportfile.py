@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 from convprof.errors import UsageError
-from convprof.report import SCHEMA_VERSION, Report, ReportDataError
+from convprof.report import READABLE_SCHEMA_VERSIONS, SCHEMA_VERSION, Report, ReportDataError
 from convprof.report.jsoncheck import (
     MAX_DEPTH,
     Checker,
@@ -89,13 +89,15 @@ def load_report(path: Path) -> Report:
             "`convprof compare --format json`"
         )
     version = data["schema_version"]
-    if version != SCHEMA_VERSION:
+    # bool is an int to Python, and 3.0 == 3: only the integers themselves are versions.
+    if type(version) is not int or version not in READABLE_SCHEMA_VERSIONS:
         shown = clip(repr(version), quoted=False)
+        readable = " and ".join(map(str, READABLE_SCHEMA_VERSIONS))
         raise UsageError(
             f"{path}{_position(text, ('schema_version',))}: report schema_version {shown}, "
-            f"this convprof reads {SCHEMA_VERSION}; regenerate it with this version"
+            f"this convprof reads {readable}; regenerate it with this version"
         )
-    violation = _report_check()(data)
+    violation = _report_check(version)(data)
     if violation is not None:
         raise UsageError(
             f"{path}{_position(text, violation.path)}: not a valid report: {violation.dotted}: "
@@ -112,8 +114,8 @@ def load_report(path: Path) -> Report:
 
 
 @functools.cache
-def _report_check() -> Checker:
-    return compile_schema(report_schema())
+def _report_check(version: int = SCHEMA_VERSION) -> Checker:
+    return compile_schema(report_schema(version))
 
 
 def _position(text: str, path: tuple[str | int, ...]) -> str:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from convprof.commands.base import (
+    check_destination,
     deliver_result,
     format_option,
     model_options,
@@ -49,7 +50,12 @@ def layers_note(spec: ModelSpec) -> str:
 
 @click.command()
 @click.argument("spec")
-@format_option(csv=True, description="Output format; json and csv carry exact integers.")
+@format_option(
+    csv=True,
+    html=True,
+    description="Output format; json and csv carry exact integers; html is one self-contained page "
+    "(with -o, or to a pipe).",
+)
 @output_option
 @click.option(
     "--layers/--no-layers",
@@ -158,6 +164,7 @@ def compare(
     """
     from convprof.spec.sources import ModelOptions, check_model_options, load_spec
 
+    check_destination(fmt, output)
     importing = ModelOptions(model_input, model_kwargs, allow_unknown)
     check_model_options([spec], importing)
     model = load_spec(spec, batch_size, importing)  # each layer checked at the batch that will run
@@ -195,8 +202,11 @@ def compare(
             max_memory=None if max_memory is None else parse_size(max_memory),
         )
         report = measure_report(model, report, options, progress=True)
-    # CSV is one table: per-layer rows only when asked for, the summary otherwise.
-    fits = fmt != "csv" and (depth is not None or len(model.nodes) <= LAYERS_BY_DEFAULT_UP_TO)
+    # CSV is one table: per-layer rows only when asked for, the summary otherwise. A page folds its
+    # blocks, so it has the tree at any size.
+    fits = fmt == "html" or (
+        fmt != "csv" and (depth is not None or len(model.nodes) <= LAYERS_BY_DEFAULT_UP_TO)
+    )
     show_layers = layers if layers is not None else fits
     # Left out by default only: a table the user turned off with --no-layers needs no explanation.
     note = layers_note(model) if layers is None and not show_layers else None

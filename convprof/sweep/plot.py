@@ -14,14 +14,14 @@ from convprof.sweep.fit import format_exponent
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-__all__ = ["PLOT_FORMATS", "check_plot_path", "render_plot"]
+__all__ = ["PLOT_FORMATS", "VARIANT_COLORS", "check_plot_path", "render_plot"]
 
 #: Image formats --plot writes, by file suffix.
 PLOT_FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
 #: How to get matplotlib, in every message about its absence.
 INSTALL_HINT = "pip install 'convprof[plot]'"
-#: Line colour of each variant: the same hues as the terminal chart.
-_COLORS = {"dense": "#d62728", "local": "#e6a700", "conv": "#2ca02c"}
+#: Line colour of each variant: the same hues as the terminal chart and the HTML report.
+VARIANT_COLORS = {"dense": "#d62728", "local": "#e6a700", "conv": "#2ca02c"}
 #: Line styles that tell apart the slices of a grid (the other axes' values).
 _STYLES: tuple[Literal["-", "--", ":", "-."], ...] = ("-", "--", ":", "-.")
 #: Line width, marker and opacity per variant: local's wide pale line stays visible where conv's
@@ -90,7 +90,7 @@ def _panel(ax: Axes, sweep: Sweep, metric_index: int, along: int) -> None:
                 markersize=4,
                 linewidth=width,
                 alpha=alpha,
-                color=_COLORS[variant],
+                color=VARIANT_COLORS[variant],
                 linestyle=_STYLES[number % len(_STYLES)],
                 label=label if number == 0 else None,
             )

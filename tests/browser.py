@@ -20,10 +20,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ARTIFACTS", "Browser", "BrowserError", "find_chromium"]
+__all__ = ["ARTIFACTS", "SAVED", "Browser", "BrowserError", "find_chromium"]
 
 #: Where browser tests keep their screenshots (git-ignored).
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+#: Every screenshot saved in this run, listed at its end.
+SAVED: list[Path] = []
 #: Names Chromium is installed under (Debian's package: chromium).
 _NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 #: Flags for a quiet, offline, sandbox-free headless browser with a fresh profile.
@@ -208,7 +210,9 @@ class Browser:
         for event in self.events:
             method, params = event["method"], event.get("params", {})
             if method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
-                found.append("console: " + " ".join(str(a.get("value", a.get("description"))) for a in params["args"]))
+                found.append(
+                    "console: " + " ".join(str(a.get("value", a.get("description"))) for a in params["args"])
+                )
             elif method == "Runtime.exceptionThrown":
                 found.append("exception: " + json.dumps(params["exceptionDetails"])[:300])
             elif method == "Log.entryAdded" and params["entry"]["level"] == "error":
@@ -241,4 +245,5 @@ class Browser:
         data = self.call("Page.captureScreenshot", params, session=True)["data"]
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(base64.b64decode(data))
+        SAVED.append(path)
         return path

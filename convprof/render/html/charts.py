@@ -90,8 +90,6 @@ class Bar:
     """The figure; None when unknown (drawn hatched, never as zero)."""
     lower_bound: bool
     """The figure leaves unknown counts out: at least this."""
-    tip: str
-    """What the tooltip says."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +102,8 @@ class BarRow:
     """The layer's or block's path (the row's identity in the page's data)."""
     panels: tuple[tuple[Bar, ...], ...]
     """Per panel, the row's bars."""
+    tip: str
+    """What the row's tooltip says (every figure of its bars)."""
 
 
 _LABEL_WIDTH = 200
@@ -142,11 +142,13 @@ def bar_chart(rows: Sequence[BarRow], panels: Sequence[tuple[str, str, str]], co
         parts.append(f'<g data-panel="{esc(key)}"></g>')
     for number, row in enumerate(rows):
         top = _HEAD + number * row_height
-        parts.append(f"<g{attrs(data_path=row.path)}>")
+        parts.append(
+            f"<g{attrs(data_path=row.path, data_tip=row.tip)}>"
+            f'<rect x="0" y="{top}" width="{width}" height="{row_height}" fill="transparent"/>'
+        )
         label = row.label if len(row.label) <= _LABEL_CHARS else "…" + row.label[1 - _LABEL_CHARS :]
         parts.append(
-            f'<text x="4" y="{top + row_height / 2 + 1:.1f}" '
-            f'dominant-baseline="middle"{attrs(data_tip=row.path)}>{esc(label)}</text>'
+            f'<text x="4" y="{top + row_height / 2 + 1:.1f}" dominant-baseline="middle">{esc(label)}</text>'
         )
         for index, (key, _title, _unit) in enumerate(panels):
             left = _LABEL_WIDTH + index * (_PANEL_WIDTH + _PANEL_GAP)
@@ -157,7 +159,6 @@ def bar_chart(rows: Sequence[BarRow], panels: Sequence[tuple[str, str, str]], co
                     data_metric=key,
                     data_value="" if bar.value is None else bar.value,
                     data_bound="1" if bar.lower_bound else None,
-                    data_tip=bar.tip,
                 )
                 if bar.value is None:
                     parts.append(
@@ -172,7 +173,7 @@ def bar_chart(rows: Sequence[BarRow], panels: Sequence[tuple[str, str, str]], co
                 )
         parts.append("</g>")
     parts.append("</svg>")
-    return "".join(parts)
+    return "\n".join(parts)
 
 
 def _log_x(value: float, top: float) -> float:
@@ -329,7 +330,7 @@ def line_chart(
             f'height="{plot_height}"{attrs(data_tip=tip)}/>'
         )
     parts.append("</g></svg>")
-    return "".join(parts)
+    return "\n".join(parts)
 
 
 def legend(entries: Sequence[tuple[str, str]]) -> str:
@@ -389,7 +390,7 @@ def loglog_panel(
             f'<text class="muted" x="{_PANEL_W / 2}" y="{_PANEL_H / 2}" text-anchor="middle">'
             "not measured</text></svg>"
         )
-        return "".join(parts)
+        return "\n".join(parts)
     # Gridlines at powers of ten, or of 32 for bytes (1 KiB, 32 KiB, 1 MiB...), around the figures.
     base = 32 if unit == "bytes" else 10
     low = math.floor(math.log(min(figures), base) + 1e-9)
@@ -439,4 +440,4 @@ def loglog_panel(
             data = attrs(data_variant=line.variant, data_metric=metric, data_value=repr(value), data_tip=tip)
             parts.append(f'<circle cx="{xs[i]:.1f}" cy="{y(value):.1f}" r="3" fill="{line.colour}"{data}/>')
     parts.append("</svg>")
-    return "".join(parts)
+    return "\n".join(parts)

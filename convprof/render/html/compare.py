@@ -188,18 +188,20 @@ def _cost(report: Report, rows: list[TreeRow], depth: int | None) -> str:
     bar_rows = []
     for row in rows:
         panels = []
+        lines = [row.path]
         for field, metric_title, unit in _COSTS:
             bars = []
+            figures = []
             for variant in _ORDER:
                 value, bound = _value_of(row, variant, field)
-                tip = f"{row.path} ({variant}): {metric_title} " + (
-                    "unknown (an opaque op: never counted as 0)"
-                    if value is None
-                    else (LOWER_BOUND_MARK if bound else "") + full(value, unit)
+                bars.append(Bar(variant, value, bound))
+                shown = (
+                    "unknown" if value is None else (LOWER_BOUND_MARK if bound else "") + full(value, unit)
                 )
-                bars.append(Bar(variant, value, bound, tip))
+                figures.append(f"{variant} {shown}")
             panels.append(tuple(bars))
-        bar_rows.append(BarRow(_label(row), row.path, tuple(panels)))
+            lines.append(f"{metric_title}: " + ", ".join(figures))
+        bar_rows.append(BarRow(_label(row), row.path, tuple(panels), "\n".join(lines)))
     chart = bar_chart(bar_rows, _COSTS, VARIANT_COLORS)
     what = "each block folded by --depth, and each layer above it" if depth is not None else "each layer"
     lead = (
@@ -393,7 +395,7 @@ def _held(variant: VariantReport, tensors: Sequence[HeldTensor]) -> str:
         if rest
         else ""
     )
-    return "".join(stack) + key + shown + more
+    return "\n".join(stack) + key + shown + more
 
 
 def _training_memory(report: Report) -> str:
@@ -416,7 +418,7 @@ def _training_memory(report: Report) -> str:
             f'<details{open_} class="step" data-variant="{name}"><summary class="variant-{name}">'
             f"{esc(heading)}</summary>{body}</details>"
         )
-    return "".join(parts)
+    return "\n".join(parts)
 
 
 _STEP_TEXT = (
@@ -585,7 +587,7 @@ def _sees(spec_input: tuple[int, ...], field: tuple[int, ...] | None, opaque: bo
         )
     if field is None:
         return f"sees the whole {format_shape(spec_input)} input"
-    return f"sees a {format_shape(field)} window of the {format_shape(spec_input[1:])} input"
+    return f"sees a window of {format_shape(field)} of the {format_shape(spec_input[1:])} input"
 
 
 def _unit_texts(spec_input: tuple[int, ...], layers: dict[str, LayerReport], opaque: bool) -> dict[str, str]:
@@ -633,7 +635,7 @@ def _receptive(report: Report) -> str:
             first = texts
         data = "".join(f' data-{esc(key)}="{esc(value)}"' for key, value in texts.items())
         label = f"#{i} {conv[i].path} ({conv[i].kind.lower()}, output {format_shape(conv[i].output_shape)})"
-        options.append(f"<option{data}>{esc(label)}</option>")
+        options.append(f"<option{attrs(data_layer=conv[i].path)}{data}>{esc(label)}</option>")
     panels = []
     for variant in ("dense", "local", "conv"):
         box = first[f"{variant}-box"].split(",")
@@ -652,7 +654,7 @@ def _receptive(report: Report) -> str:
             for part in ("sees", "fan", "weights")
         )
         panels.append(
-            f'<figure class="panel"><figcaption class="variant-{variant}"><b>A {variant} unit</b>'
+            f'<figure class="panel"><figcaption class="variant-{variant}"><strong>A {variant} unit</strong>'
             f"</figcaption>{svg}{sentences}</figure>"
         )
     controls = (
@@ -681,7 +683,8 @@ def _layers(report: Report, depth: int | None) -> str:
             field = _LAYER_FIELDS.get(header) if not row.block else None
             data = ""
             if field:
-                data = attrs(data_metric=field, data_value=_figure(row.members[0][0], field))
+                value = _figure(row.members[0][0], field)
+                data = attrs(data_metric=field, data_value="" if value is None else value)
             if header == "Name":
                 tds.append(
                     f'<td class="name" style="padding-left:{9 + 14 * row.depth}px"{data}>{esc(text)}</td>'

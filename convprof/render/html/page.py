@@ -50,9 +50,10 @@ def table(
         for i, h in enumerate(headers)
     )
     title = f"<caption>{esc(caption)}</caption>" if caption else ""
+    body = "\n".join(rows)  # a row a line: a page reads (and diffs) as its tables do
     return (
         f'<div class="scroll"><table{attrs(class_=class_ or None)}>{title}<thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(rows)}</tbody></table></div>"
+        f"<tbody>\n{body}\n</tbody></table></div>"
     )
 
 

@@ -106,7 +106,7 @@ def _panel(sweep: Sweep, metric: Metric, along: int) -> str:
     bounded = any(metric_lower_bound(p.report, metric, v) for p in sweep.points for v in VARIANTS)
     heading = f"{metric.title} (log scale)" + (": lower bounds, opaque ops uncounted" if bounded else "")
     return (
-        f'<figure class="panel" data-metric="{esc(metric.key)}"><figcaption><b>{esc(heading)}</b>'
+        f'<figure class="panel" data-metric="{esc(metric.key)}"><figcaption><strong>{esc(heading)}</strong>'
         f"</figcaption>{svg}{legend(laws)}</figure>"
     )
 

@@ -9,6 +9,7 @@ it makes and any dialog it opens, evaluates expressions in it and takes screensh
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import select
@@ -80,8 +81,16 @@ class Browser:
             "os.dup2(ends[0], 3); os.dup2(ends[1], 4); os.execv(sys.argv[3], sys.argv[3:])"
         )
         self._process = subprocess.Popen(
-            [sys.executable, "-c", trampoline, str(commands_read), str(replies_write), executable, *_FLAGS]
-            + [f"--user-data-dir={self._profile.name}"],
+            [
+                sys.executable,
+                "-c",
+                trampoline,
+                str(commands_read),
+                str(replies_write),
+                executable,
+                *_FLAGS,
+                f"--user-data-dir={self._profile.name}",
+            ],
             pass_fds=(commands_read, replies_write),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
@@ -123,10 +132,8 @@ class Browser:
                 self._process.kill()
                 self._process.wait()
         for fd in (self._commands, self._replies):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
         self._profile.cleanup()
 
     def _send(self, message: dict[str, Any]) -> None:

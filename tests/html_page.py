@@ -71,7 +71,8 @@ class _Builder(HTMLParser):
         node: Element | None = self.current
         while node is not None and node.tag != tag:
             node = node.parent
-        assert node is not None and node.parent is not None, f"</{tag}> closes nothing open"
+        assert node is not None, f"</{tag}> closes nothing open"
+        assert node.parent is not None, f"</{tag}> closes the document"
         self.current = node.parent
 
     def handle_data(self, data: str) -> None:

@@ -109,7 +109,8 @@ def check_figures(report: dict[str, Any], page: Element, depth: int | None = Non
         for row in rows:
             path = row.attrs["data-path"]
             inside = [p for p in paths if p == path or p.startswith(path + ".")]
-            assert inside and path.count(".") <= depth
+            assert inside
+            assert path.count(".") <= depth
             for bar in row.having("data-metric", "rect"):
                 figures = [by_path[bar.attrs["data-variant"]][p][bar.attrs["data-metric"]] for p in inside]
                 known = [f for f in figures if f is not None]
@@ -175,7 +176,8 @@ def assert_inert(page: Element, text: str) -> None:
     for element in page.having("href"):
         assert element.attrs["href"].startswith("#"), element.attrs
     assert not page.having("src")
-    assert "http://" not in text and "https://" not in text.replace("https://convprof.invalid", "")
+    assert "http://" not in text
+    assert "https://" not in text.replace("https://convprof.invalid", "")
 
 
 @pytest.mark.parametrize("name", example_names())
@@ -224,8 +226,11 @@ def test_a_hostile_name_is_text_never_markup(tmp_path: Path) -> None:
     names = {row.attrs["data-path"] for row in page.by_id("layers-table").having("data-path", "tr")}
     assert {HOSTILE_LAYER, "</style><b>bold</b>", "</style><b>bold</b>.a'b\"c", "&lt;entity&gt;"} <= names
     tree_text = page.by_id("layers-table").text()
-    assert HOSTILE_LAYER in tree_text and "<!-- x -->" in tree_text
-    assert "<img" not in text and "</script><script>" not in text and "<svg onload" not in text
+    assert HOSTILE_LAYER in tree_text
+    assert "<!-- x -->" in tree_text
+    assert "<img" not in text
+    assert "</script><script>" not in text
+    assert "<svg onload" not in text
 
 
 def test_a_measured_report_shows_the_machine_and_the_measured_peak() -> None:
@@ -248,7 +253,8 @@ def test_a_measured_report_shows_the_machine_and_the_measured_peak() -> None:
     assert not dense.find_all(test=lambda e: e.attrs.get("data-marker") == "measured-cpu")
     assert "Training step per call" in [c.text() for c in page.find_all("caption")]
     headers = [th.text() for th in page.by_id("summary").find_all("th")]
-    assert "Latency(cpu)" in headers and "Step(cpu)" in headers
+    assert "Latency(cpu)" in headers
+    assert "Step(cpu)" in headers
 
 
 def test_the_layer_tree_has_every_layer_at_any_size_unless_turned_off() -> None:
@@ -413,7 +419,8 @@ def test_a_page_goes_to_a_pipe_and_to_a_file(tmp_path: Path) -> None:
         text=True,
         check=True,
     )
-    assert piped.stdout.startswith("<!DOCTYPE html>\n") and piped.stdout.endswith("</html>\n")
+    assert piped.stdout.startswith("<!DOCTYPE html>\n")
+    assert piped.stdout.endswith("</html>\n")
     target = tmp_path / "report.html"
     code, stderr, _ = _on_a_terminal(
         "compare", "lenet5", "--no-latency", "--format", "html", "-o", str(target)

@@ -135,8 +135,10 @@ def _compare(browser: Browser, tmp_path: Path, spec: str, shot: str, *extra: str
     sizes = found["sizes"]
     layers = len(report["variants"]["conv"]["layers"])
     assert sizes["summary"]["count"] == 30
-    assert sizes["live"]["count"] >= 3 and sizes["steps"]["count"] == 3
-    assert sizes["graph"]["count"] >= 1 and sizes["edges"]["count"] >= sizes["graph"]["count"]
+    assert sizes["live"]["count"] >= 3
+    assert sizes["steps"]["count"] == 3
+    assert sizes["graph"]["count"] >= 1
+    assert sizes["edges"]["count"] >= sizes["graph"]["count"]
     assert sizes["held"]["count"] == sum(len(v["training_peak_tensors"]) for v in report["variants"].values())
     if depth is None:
         assert sizes["graph"]["count"] == layers
@@ -184,7 +186,8 @@ def test_a_hostile_name_stays_text_in_a_browser(browser: Browser, tmp_path: Path
     assert shown[0] == f"convprof: {HOSTILE_NAME}"
     assert shown[1].startswith(HOSTILE_NAME)
     assert shown[2].startswith(HOSTILE_DESCRIPTION)
-    assert HOSTILE_LAYER in shown[3] and "<!-- x -->" in shown[3]
+    assert HOSTILE_LAYER in shown[3]
+    assert "<!-- x -->" in shown[3]
 
 
 def _point(browser: Browser, selector: str) -> tuple[float, float]:
@@ -208,7 +211,8 @@ def test_the_controls_work_in_a_browser(browser: Browser, tmp_path: Path) -> Non
     tip = browser.evaluate(
         "[document.getElementById('tip').hidden, document.getElementById('tip').textContent]"
     )
-    assert tip[0] is False and tip[1].startswith("layer1.0.conv2 (Conv2d, output 64x56x56)")
+    assert tip[0] is False
+    assert tip[1].startswith("layer1.0.conv2 (Conv2d, output 64x56x56)")
     # Folding a block of the layer tree hides its rows; expanding all shows them again.
     count_hidden = "document.querySelectorAll('#layers-table tr[hidden]').length"
     x, y = _point(browser, "#layers-table tr[data-path='layer1'] td.name")
@@ -243,7 +247,8 @@ def test_the_controls_work_in_a_browser(browser: Browser, tmp_path: Path) -> Non
         "document.querySelector('#rf rect[data-rf=conv-seen]').getAttribute('width'), "
         "s.options[4].getAttribute('data-conv-seen').split(',')[2]]; })()"
     )
-    assert sees[0] == sees[1] and sees[2] == sees[3]
+    assert sees[0] == sees[1]
+    assert sees[2] == sees[3]
     assert browser.errors() == []
 
 

@@ -157,7 +157,8 @@ def graph_svg(
     width = 2 * _MARGIN + (placed.columns - 1) * _COLUMN + _NODE_WIDTH
     height = 2 * _MARGIN + (placed.rows - 1) * _ROW + _NODE_HEIGHT
     parts = [
-        f'<svg id="graph-drawing" width="{width}" height="{height}" role="img" aria-label="the network\'s graph">'
+        f'<svg id="graph-drawing" width="{width}" height="{height}" role="img" '
+        'aria-label="the network graph">'
         '<defs><marker id="arrow" viewBox="0 0 8 8" refX="8" refY="4" markerWidth="7" markerHeight="7" '
         'orient="auto"><path d="M0,0L8,4L0,8z" fill="#8a939c"/></marker></defs>',
         *_blocks(nodes, placed, blocks or {}),

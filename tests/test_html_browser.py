@@ -213,6 +213,17 @@ def test_the_controls_work_in_a_browser(browser: Browser, tmp_path: Path) -> Non
     )
     assert tip[0] is False
     assert tip[1].startswith("layer1.0.conv2 (Conv2d, output 64x56x56)")
+    # A chart's tooltip follows the pointer from point to point: the first layer's forward, then
+    # the optimizer's step at the right end of the training step's chart.
+    selector = "details.step[data-variant='conv'] rect.hover"
+    x, y = _point(browser, selector)
+    width = browser.evaluate(f"document.querySelector({json.dumps(selector)}).getBoundingClientRect().width")
+    shown = []
+    for at in (x - width / 2 + 1, x + width / 2 - 1):
+        browser.call("Input.dispatchMouseEvent", {"type": "mouseMoved", "x": at, "y": y}, session=True)
+        shown.append(browser.evaluate("document.getElementById('tip').textContent"))
+    assert shown[0].startswith("forward of conv1: ")
+    assert shown[1].startswith("optimizer's step: ")
     # Folding a block of the layer tree hides its rows; expanding all shows them again.
     count_hidden = "document.querySelectorAll('#layers-table tr[hidden]').length"
     x, y = _point(browser, "#layers-table tr[data-path='layer1'] td.name")

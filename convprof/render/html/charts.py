@@ -3,6 +3,7 @@ place the figures they are given and compute none."""
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -237,8 +238,8 @@ def line_chart(
     label: str,
     x_label: str,
 ) -> str:
-    """Return series over `points` positions on a linear axis from 0, with a hover column per point
-    (its tooltip from `tips`), shaded `bands` (first, last, label, colour), a `floor` (a level held
+    """Return series over `points` positions on a linear axis from 0, a tooltip per point (from
+    `tips`), shaded `bands` (first, last, label, colour), a `floor` (a level held
     throughout and its label) and `markers`."""
     plot_width = width - _CHART_LEFT - _CHART_RIGHT
     plot_height = height - _CHART_TOP - _CHART_BOTTOM
@@ -303,6 +304,13 @@ def line_chart(
                 for i, v in enumerate(line.values)
                 if v is not None
             ]
+    # One hover box over every point, its tooltips in one list (JSON, read by the page's script):
+    # thousands of points need not be thousands of elements.
+    left, right = x(0) - step / 2, x(points - 1) + step / 2
+    parts.append(
+        f'<rect class="hover" x="{left:.1f}" y="{_CHART_TOP}" width="{max(right - left, 1.0):.1f}" '
+        f'height="{plot_height}" fill="transparent"{attrs(data_tips=json.dumps(list(tips)))}/>'
+    )
     for marker in markers:
         common = attrs(data_marker=marker.metric, data_value=marker.value, data_tip=marker.label)
         if marker.at is None:
@@ -322,14 +330,7 @@ def line_chart(
             f'stroke-width="2"{common}/><text x="{cx + dx:.1f}" y="{max(cy - 6, _CHART_TOP + 10):.1f}" '
             f'text-anchor="{anchor}" font-weight="600">{esc(marker.label)}</text>'
         )
-    hover = max(step, 1.0)
-    parts.append('<g class="hover" fill="transparent">')
-    for position, tip in enumerate(tips):
-        parts.append(
-            f'<rect x="{x(position) - hover / 2:.1f}" y="{_CHART_TOP}" width="{hover:.2f}" '
-            f'height="{plot_height}"{attrs(data_tip=tip)}/>'
-        )
-    parts.append("</g></svg>")
+    parts.append("</svg>")
     return "\n".join(parts)
 
 

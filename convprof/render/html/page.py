@@ -93,6 +93,7 @@ nav{font-size:13px;margin:8px 0 10px}
 nav a{margin-right:14px;color:var(--accent);text-decoration:none}
 .savings{font-weight:600;font-size:15px}
 .scroll{overflow-x:auto;max-width:100%}
+section{content-visibility:auto;contain-intrinsic-size:auto 900px}
 table{border-collapse:collapse;margin:6px 0 10px;font-variant-numeric:tabular-nums}
 caption{text-align:left;font-weight:600;padding:4px 0}
 th,td{padding:3px 9px;border-bottom:1px solid var(--rule);text-align:left;white-space:nowrap;
@@ -135,6 +136,7 @@ details>summary{cursor:pointer;color:var(--accent)}
  body{font-size:11px}
  header,main,footer{max-width:none;padding:0}
  nav,.controls,#tip{display:none!important}
+ section{content-visibility:visible}
  .chart{max-height:none;overflow:visible;border:none}
  tr[hidden]{display:table-row}
  section{break-inside:auto}
@@ -157,14 +159,23 @@ _SCRIPT = """
     tip.style.left = x + "px";
     tip.style.top = y + "px";
   }
-  document.addEventListener("mouseover", function (e) {
-    var target = e.target.closest && e.target.closest("[data-tip]");
+  // A chart's points share one hover box: the point under the pointer picks its tooltip.
+  function text(target, e) {
+    if (!target.hasAttribute("data-tips")) return target.getAttribute("data-tip");
+    if (!target.tips) target.tips = JSON.parse(target.getAttribute("data-tips"));
+    var box = target.getBoundingClientRect();
+    var at = Math.floor((e.clientX - box.left) / box.width * target.tips.length);
+    return target.tips[Math.max(0, Math.min(target.tips.length - 1, at))];
+  }
+  function show(e) {
+    var target = e.target.closest && e.target.closest("[data-tip], [data-tips]");
     if (!target) { tip.hidden = true; return; }
-    tip.textContent = target.getAttribute("data-tip");
+    tip.textContent = text(target, e);
     tip.hidden = false;
     place(e);
-  });
-  document.addEventListener("mousemove", function (e) { if (!tip.hidden) place(e); });
+  }
+  document.addEventListener("mouseover", show);
+  document.addEventListener("mousemove", show);
   document.addEventListener("scroll", function () { tip.hidden = true; }, true);
 
   // The layer tree: a closed block hides every row whose path is inside its own.

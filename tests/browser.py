@@ -240,6 +240,11 @@ class Browser:
         """Save a PNG of the viewport (or of the whole page, up to `max_height` pixels) to `path`."""
         params: dict[str, Any] = {"format": "png"}
         if full_page:
+            # Sections render as they scroll into view: all of them, for a picture of the whole page.
+            self.evaluate(
+                "document.querySelectorAll('section').forEach(function (s) { "
+                "s.style.contentVisibility = 'visible'; })"
+            )
             size = self.call("Page.getLayoutMetrics", session=True)["cssContentSize"]
             params["clip"] = {
                 "x": 0,
@@ -254,3 +259,21 @@ class Browser:
         path.write_bytes(base64.b64decode(data))
         SAVED.append(path)
         return path
+
+
+def main() -> None:
+    """Save a screenshot of a page: `python -m tests.browser PAGE.html SHOT.png [WIDTH]`."""
+    chromium = find_chromium()
+    if chromium is None:
+        raise SystemExit("no Chromium found: apt-get install chromium, or set CONVPROF_CHROMIUM")
+    page, shot = Path(sys.argv[1]), Path(sys.argv[2])
+    width = int(sys.argv[3]) if len(sys.argv) > 3 else 1280
+    with Browser(chromium, width=width) as browser:
+        browser.open(page)
+        if browser.errors():
+            raise SystemExit(f"{page}: {browser.errors()}")
+        print(browser.screenshot(shot, full_page=True))
+
+
+if __name__ == "__main__":
+    main()

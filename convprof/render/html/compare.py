@@ -175,9 +175,9 @@ def _summary(report: Report) -> str:
 # -- where the cost is -------------------------------------------------------------------------------
 
 
-def _leaves(report: Report, depth: int | None) -> list[TreeRow]:
+def _leaves(tree: list[TreeRow]) -> list[TreeRow]:
     """The rows a chart shows: every layer shown by the tree, and each block `depth` folded."""
-    return [row for row in layer_tree(report, depth, "") if not row.block or row.folded]
+    return [row for row in tree if not row.block or row.folded]
 
 
 def _label(row: TreeRow) -> str:
@@ -464,12 +464,21 @@ def _colouring(variant: str, field: str) -> str:
     return f"{variant}-{field.split('_')[0]}"
 
 
-def _graph(report: Report, rows: list[TreeRow], depth: int | None) -> str:
+def _graph(report: Report, tree: list[TreeRow], depth: int | None) -> str:
+    rows = _leaves(tree)
     owner: dict[str, str] = {}
     for row in rows:
         for triple in row.members:
             owner[triple[0].path] = row.path
     owner["input"] = "input"
+    # A variant's activation_bytes is a peak, not a sum: a layer's share is of all outputs.
+    totals = {
+        (variant.name, field): sum(layer.activation_bytes for layer in variant.layers)
+        if field == "activation_bytes"
+        else getattr(variant, field)
+        for variant in report.variants
+        for field, _title, _unit in _COSTS
+    }
     nodes = []
     for row in rows:
         inputs = []
@@ -483,16 +492,10 @@ def _graph(report: Report, rows: list[TreeRow], depth: int | None) -> str:
         kind = f"{len(row.members)} layers" if row.block else conv.kind
         lines.append(f"{row.path} ({kind}, output {format_shape(conv.output_shape)})")
         for variant in ("conv", "local", "dense"):
-            total_variant = report.variant(variant)
             figures = []
             for field, metric_title, unit in _COSTS:
                 value, bound = _value_of(row, variant, field)
-                # A variant's activation_bytes is a peak, not a sum: a layer's share is of all outputs.
-                total = (
-                    sum(layer.activation_bytes for layer in total_variant.layers)
-                    if field == "activation_bytes"
-                    else getattr(total_variant, field)
-                )
+                total = totals[(variant, field)]
                 key = _colouring(variant, field)
                 if value is None:
                     fills.append((key, "url(#hatch)"))
@@ -515,7 +518,7 @@ def _graph(report: Report, rows: list[TreeRow], depth: int | None) -> str:
     spec = report.spec
     blocks = {
         row.path: f"{row.path}: {row.cells[2]}, {row.cells[4]} params, {row.cells[5]} MACs (conv variant)"
-        for row in layer_tree(report, depth, "")
+        for row in tree
         if row.block and not row.folded
     }
     shape = format_shape(spec.input)
@@ -628,8 +631,8 @@ def _receptive(report: Report) -> str:
         return section("receptive", "Receptive field and fan-in", body, lead=lead)
     options = []
     first: dict[str, str] = {}
+    opaque = bool(report.variant("conv").unknown_ops)
     for number, i in enumerate(changed):
-        opaque = bool(report.variant("conv").unknown_ops)
         texts = _unit_texts(spec_input, {"conv": conv[i], "local": local[i], "dense": dense[i]}, opaque)
         if number == 0:
             first = texts
@@ -671,10 +674,10 @@ def _receptive(report: Report) -> str:
 # -- the layers --------------------------------------------------------------------------------------
 
 
-def _layers(report: Report, depth: int | None) -> str:
+def _layers(tree: list[TreeRow], depth: int | None) -> str:
     headers = layer_columns()
     body = []
-    for row in layer_tree(report, depth, ""):
+    for row in tree:
         css = ["block"] if row.block else []
         if row.folded:
             css.append("folded")
@@ -706,23 +709,22 @@ def _layers(report: Report, depth: int | None) -> str:
         f"The conv variant's layers as a tree{shown}: a block's row carries its layers' totals (click it "
         "to fold them); Local p. and Dense p. are a convolution's parameters in the other variants."
     )
-    tree = table(headers, body, class_="tree", right_from=99).replace(
-        '<table class="tree">', '<table class="tree" id="layers-table">', 1
-    )
-    return section("layers", "Layers (conv variant)", buttons + tree, lead=lead)
+    drawn = table(headers, body, class_="tree", right_from=99, id_="layers-table")
+    return section("layers", "Layers (conv variant)", buttons + drawn, lead=lead)
 
 
 def compare_html(report: Report, *, layers: bool, depth: int | None = None) -> str:
     """Return the report as one self-contained HTML page: the summary, where the cost is, memory over
     time, the graph, the receptive field of a unit, and the per-layer tree when `layers` (folded below
     `depth`, as the graph and the cost chart are)."""
-    rows = _leaves(report, depth)
+    tree = layer_tree(report, depth, "")
+    rows = _leaves(tree)
     spec = report.spec
     sections = [
         _summary(report),
         _cost(report, rows, depth),
         _memory(report),
-        _graph(report, rows, depth),
+        _graph(report, tree, depth),
         _receptive(report),
     ]
     nav = [
@@ -733,7 +735,7 @@ def compare_html(report: Report, *, layers: bool, depth: int | None = None) -> s
         ("receptive", "Receptive field"),
     ]
     if layers:
-        sections.append(_layers(report, depth))
+        sections.append(_layers(tree, depth))
         nav.append(("layers", "Layers"))
     subtitle = (spec.description + " — " if spec.description else "") + (
         f"convprof {report.convprof_version}, report schema {report.schema_version}; "

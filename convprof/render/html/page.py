@@ -42,6 +42,7 @@ def table(
     class_: str = "",
     right_from: int = 1,
     caption: str | None = None,
+    id_: str | None = None,
 ) -> str:
     """Return a table of pre-rendered `<tr>` rows under escaped `headers` (numbers right-aligned from
     column `right_from`)."""
@@ -51,8 +52,9 @@ def table(
     )
     title = f"<caption>{esc(caption)}</caption>" if caption else ""
     body = "\n".join(rows)  # a row a line: a page reads (and diffs) as its tables do
+    marks = attrs(class_=class_ or None, id=id_)
     return (
-        f'<div class="scroll"><table{attrs(class_=class_ or None)}>{title}<thead><tr>{head}</tr></thead>'
+        f'<div class="scroll"><table{marks}>{title}<thead><tr>{head}</tr></thead>'
         f"<tbody>\n{body}\n</tbody></table></div>"
     )
 

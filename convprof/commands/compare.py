@@ -202,15 +202,16 @@ def compare(
             max_memory=None if max_memory is None else parse_size(max_memory),
         )
         report = measure_report(model, report, options, progress=True)
-    # CSV is one table: per-layer rows only when asked for, the summary otherwise. A page folds its
-    # blocks, so it has the tree at any size.
-    fits = fmt == "html" or (
-        fmt != "csv" and (depth is not None or len(model.nodes) <= LAYERS_BY_DEFAULT_UP_TO)
-    )
+    # CSV is one table: per-layer rows only when asked for, the summary otherwise.
+    fits = fmt != "csv" and (depth is not None or len(model.nodes) <= LAYERS_BY_DEFAULT_UP_TO)
     show_layers = layers if layers is not None else fits
     # Left out by default only: a table the user turned off with --no-layers needs no explanation.
     note = layers_note(model) if layers is None and not show_layers else None
 
     from convprof.render.formats import compare_renderers
 
-    deliver_result(report, compare_renderers(layers=show_layers, layers_note=note, depth=depth), fmt, output)
+    # A page folds its blocks: it has the per-layer tree at any size, unless --no-layers.
+    renderers = compare_renderers(
+        layers=show_layers, layers_note=note, depth=depth, page_layers=layers is not False
+    )
+    deliver_result(report, renderers, fmt, output)

@@ -90,8 +90,11 @@ class Renderers(Generic[T]):
 # -- the renderers of each command's result ------------------------------------------------------------
 
 
-def compare_renderers(*, layers: bool, layers_note: str | None, depth: int | None) -> Renderers[Report]:
-    """How `compare` draws a Report: the per-layer table when `layers`, folded below `depth`.
+def compare_renderers(
+    *, layers: bool, layers_note: str | None, depth: int | None, page_layers: bool | None = None
+) -> Renderers[Report]:
+    """How `compare` draws a Report: the per-layer table when `layers`, folded below `depth`; a page
+    has its tree when `page_layers` (a page folds its blocks, so at any size; None: as `layers`).
 
     Each renderer is imported when it draws: JSON never pays for rich's tables."""
 
@@ -118,7 +121,7 @@ def compare_renderers(*, layers: bool, layers_note: str | None, depth: int | Non
     def html(report: Report) -> str:
         from convprof.render.html.compare import compare_html
 
-        return compare_html(report, layers=layers, depth=depth)
+        return compare_html(report, layers=layers if page_layers is None else page_layers, depth=depth)
 
     return Renderers(table=table, json=json, markdown=markdown, csv=csv, html=html)
 

@@ -313,3 +313,27 @@ def test_diff_and_sweep_pages_in_a_browser(browser: Browser, tmp_path: Path) -> 
         "function (c) { var r = c.getBoundingClientRect(); return r.width > 0 && r.height > 0; }).length"
     )
     assert dots == 5 * 3 * 6  # five metrics, three variants, six points
+
+
+def test_a_measured_page_in_a_browser(browser: Browser, tmp_path: Path) -> None:
+    from convprof.graph.analyze import analyze
+    from convprof.render.html.compare import compare_html
+    from convprof.spec.sources import load_spec
+    from tests.reports import environment, measured, trained
+
+    report = measured(
+        analyze(load_spec("lenet5")),
+        {"dense": {"cpu": 4.0}, "local": {"cpu": 0.3}, "conv": {"cpu": 0.1}},
+        environment("Test CPU", 1, "2.13.0"),
+    )
+    report = trained(report, {"dense": {"cpu": 30.0}, "local": {"cpu": 9.0}, "conv": {"cpu": 1.0}})
+    page = tmp_path / "measured.html"
+    page.write_text(compare_html(report, layers=True), encoding="utf-8")
+    found = _open(browser, page, "lenet5-measured")
+    check_figures(report.to_dict(), parse(found["html"]))
+    lines = browser.evaluate(
+        "Array.prototype.map.call(document.querySelectorAll('line[data-marker=\"measured-cpu\"]'), "
+        "function (l) { var r = l.getBoundingClientRect(); return [l.getAttribute('data-value'), r.width]; })"
+    )
+    assert [value for value, _ in lines] == ["2048"] * 3  # the peak tests/reports.py records
+    assert all(width > 0 for _, width in lines)

@@ -23,17 +23,15 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.graph import residual_spec  # noqa: E402 - after the path is set
+from benchmarks.graph import CHILD_ENV, residual_spec, run_once  # noqa: E402 - after the path is set
 from tests.browser import Browser, find_chromium  # noqa: E402
 
-CHILD_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 #: A child that runs the command line and fails if anything imported torch.
 NO_TORCH = """
 import atexit, os, sys
@@ -87,16 +85,6 @@ new Promise(function (done) {
 
 #: Pixels scrolled per animation frame.
 STEP = 200
-
-
-def run_once(command: list[str]) -> float:
-    """Return the wall seconds of one fresh process; fail loudly if it fails or imports torch."""
-    start = time.perf_counter()
-    process = subprocess.run(command, cwd=ROOT, env=CHILD_ENV, capture_output=True, check=False)
-    wall = time.perf_counter() - start
-    if process.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} failed: {process.stderr.decode()}")
-    return wall
 
 
 def _percentile(values: list[float], share: float) -> float:

@@ -36,3 +36,14 @@ def golden(request: pytest.FixtureRequest):
         assert text == expected, f"output differs from golden {name}; if intended, run --update-goldens"
 
     return check
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """List the screenshots the browser tests kept, as the run's artifacts."""
+    from tests.browser import SAVED
+
+    if SAVED:
+        terminalreporter.section("browser screenshots")
+        terminalreporter.write_line(f"{len(SAVED)} pages, under {SAVED[0].parent}:")
+        for path in SAVED:
+            terminalreporter.write_line(f"  {path}")

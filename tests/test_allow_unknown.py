@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -217,7 +218,15 @@ def test_known_counts_are_exact_and_the_arithmetic_totals_lower_bounds(
 def test_an_opaque_node_is_the_same_in_every_variant(imported: ImportResult) -> None:
     report = analyze(imported.spec)
     for path, _ in OPAQUE:
-        rows = {v.name: next(layer for layer in v.layers if layer.path == path) for v in report.variants}
+        # A training step's moments are the whole step's memory, which the other layers' variants change.
+        rows = {
+            v.name: replace(
+                next(layer for layer in v.layers if layer.path == path),
+                step_forward_bytes=None,
+                step_backward_bytes=None,
+            )
+            for v in report.variants
+        }
         assert rows["dense"] == rows["local"] == rows["conv"]
         assert rows["conv"].kind == "Opaque"
 

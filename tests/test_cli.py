@@ -146,6 +146,13 @@ def test_json_report_invariants(name: str) -> None:
             assert max(input_bytes, largest) <= variant["activation_bytes"] <= everything
         for value in (variant["params"], variant["macs"], variant["training_bytes"]):
             assert isinstance(value, int)
+        # Memory over time: inference's live activations peak at the peak; a training step's
+        # moments peak at its peak, where the tensors it holds add up to it.
+        assert max(layer["live_bytes"] for layer in layers) == variant["activation_bytes"]
+        moments = [layer["step_forward_bytes"] for layer in layers]
+        moments += [layer["step_backward_bytes"] for layer in layers if layer["step_backward_bytes"]]
+        assert max([*moments, variant["step_optimizer_bytes"]]) == variant["training_bytes"]
+        assert sum(held["bytes"] for held in variant["training_peak_tensors"]) == variant["training_bytes"]
     # Every non-conv layer is identical across the three variants (its receptive field aside:
     # downstream of a dense layer every unit sees the whole input).
     for position, conv_layer in enumerate(report["variants"]["conv"]["layers"]):
@@ -156,6 +163,9 @@ def test_json_report_invariants(name: str) -> None:
                 # What autograd keeps of a layer's output depends on who reads it: a local layer
                 # keeps its own columns, not its input.
                 layer["saved_bytes"] = conv_layer["saved_bytes"]
+                # A training step's moments are the whole step's memory, which the convs change.
+                for moment in ("step_forward_bytes", "step_backward_bytes"):
+                    layer[moment] = conv_layer[moment]
                 assert layer == conv_layer
 
 

@@ -22,7 +22,11 @@ def test_every_command_formats_through_the_one_dispatch() -> None:
         choices = loaded.params
         (option,) = [p for p in choices if p.name == "fmt"]
         assert isinstance(option.type, click.Choice)
-        expected = FORMATS if command in ("compare", "sweep") else ("table", "json", "markdown")
+        expected = {
+            "compare": FORMATS,
+            "sweep": FORMATS,
+            "diff": ("table", "json", "markdown", "html"),
+        }.get(command, ("table", "json", "markdown"))
         assert tuple(option.type.choices) == expected, command
         assert any(p.name == "output" for p in choices), command
 

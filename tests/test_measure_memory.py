@@ -62,3 +62,43 @@ def test_cuda_memory_matches_the_estimate() -> None:
         measured = measure_memory(model, (x,), "cuda:0")
     assert measured.weight_bytes == estimate.param_bytes
     assert measured.peak_activation_bytes >= estimate.activation_bytes // 2
+
+
+#: Examples whose live activations at each layer are measured: chains, residual blocks, branches
+#: joined by cat, in-place activations and a U-Net's long skips.
+LIVE_CASES = ("why_convolutions", "lenet5", "alexnet", "resnet18", "squeezenet1_1", "googlenet", "unet")
+
+
+@pytest.mark.parametrize("name", LIVE_CASES)
+def test_live_activations_at_each_layer_are_what_torch_holds(name: str) -> None:
+    """Each layer's live_bytes (inference, by liveness) against what torch holds while the layer's
+    module runs: every storage its operators made that is still referenced, and the input, which the
+    caller holds throughout but the model counts only until its last reader has run."""
+    from tests.training_oracle import Tracker
+
+    spec = load_spec(name)
+    layers = analyze(spec).variant("conv").layers
+    model = build_model(spec, "conv").eval()
+    x = torch.randn(spec.batch_size, *spec.input)
+    assert not any(node.kind in ("Identity", "Flatten") and -1 in node.inputs for node in spec.nodes)
+    last_input_reader = max(node.index for node in spec.nodes if -1 in node.inputs)
+    tracker = Tracker({x.untyped_storage().data_ptr()})
+    measured: dict[str, int] = {}
+
+    def after(path: str):
+        def hook(module: torch.nn.Module, args: object, out: object) -> None:
+            measured[path] = tracker.window
+
+        return hook
+
+    for layer in layers:
+        module = model.get_submodule(layer.path)
+        module.register_forward_pre_hook(lambda module, args: tracker.open_window())
+        module.register_forward_hook(after(layer.path))
+    with torch.inference_mode(), tracker:
+        model(x)
+    for layer in layers:
+        input_held = x.nbytes if layer.index > last_input_reader else 0
+        assert layer.live_bytes is not None
+        assert layer.live_bytes + input_held == measured[layer.path] + x.nbytes, layer.path
+    assert max(layer.live_bytes or 0 for layer in layers) == analyze(spec).variant("conv").activation_bytes

@@ -49,6 +49,8 @@ def test_the_blocker_really_hides_torch() -> None:
     [
         ("compare", "lenet5", "--no-latency", "--format", "json"),
         ("compare", "vgg16", "--no-latency"),
+        ("compare", "resnet50", "--no-latency", "--format", "html"),
+        ("sweep", "why_convolutions", "--resolution", "16,32", "--format", "html"),
         ("check", "lenet5", "--max-params", "61706", "--format", "json"),
         ("sweep", "why_convolutions", "--resolution", "16,32", "--format", "json"),
         ("examples",),

@@ -386,3 +386,82 @@ def test_reading_a_report_imports_no_measuring_code() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout == "[]\n"
+
+
+#: A report of schema 3, as the previous release wrote it (`compare lenet5 --no-latency --format json`).
+SCHEMA_3 = Path(__file__).parent / "data" / "lenet5_schema3.json"
+
+
+def test_a_schema_3_report_still_reads_and_diffs(tmp_path: Path) -> None:
+    old = load_report(SCHEMA_3)
+    assert old.schema_version == 3
+    new = analyze(load_spec("lenet5"))
+    # Everything schema 3 carried is what this version counts; what schema 4 added reads as None.
+    for before, after in zip(old.variants, new.variants, strict=True):
+        assert replace(after, step_optimizer_bytes=None, training_peak=None, layers=before.layers) == before
+        for layer, counted in zip(before.layers, after.layers, strict=True):
+            assert (layer.live_bytes, layer.step_forward_bytes, layer.step_backward_bytes) == (None,) * 3
+            assert (
+                replace(counted, live_bytes=None, step_forward_bytes=None, step_backward_bytes=None) == layer
+            )
+    # It is written back as it was read: schema 3, without the fields it lacks.
+    assert old.to_dict() == json.loads(SCHEMA_3.read_text(encoding="utf-8"))
+    current = _saved(tmp_path, new)
+    for args in (
+        ["diff", str(SCHEMA_3), str(current)],
+        ["check", "lenet5", "--baseline", str(SCHEMA_3), "--max-growth", "params=0%"],
+    ):
+        result = CliRunner().invoke(cli, [*args, "--format", "json"])
+        assert result.exit_code == 0, (args, result.output)
+    assert (
+        json.loads(CliRunner().invoke(cli, ["diff", str(SCHEMA_3), str(current), "--format", "json"]).stdout)[
+            "changed"
+        ]
+        is False
+    )
+    # A schema-3 report with a field of schema 4 is no schema-3 report.
+    data = json.loads(SCHEMA_3.read_text(encoding="utf-8"))
+    data["variants"]["conv"]["layers"][0]["live_bytes"] = 1
+    edited = tmp_path / "mixed.json"
+    edited.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(UsageError, match=r"variants\.conv\.layers\[0\]\.live_bytes"):
+        load_report(edited)
+
+
+def test_memory_over_time_that_contradicts_the_totals_is_refused_where_it_is(tmp_path: Path) -> None:
+    def live(data: dict[str, Any]) -> None:
+        for layer in data["variants"]["conv"]["layers"]:
+            layer["live_bytes"] //= 2
+
+    assert "variants.conv.activation_bytes: 37632, but the layers' live_bytes peak at 18816" in _refusal(
+        tmp_path, live
+    )
+
+    def moment(data: dict[str, Any]) -> None:
+        data["variants"]["local"]["step_optimizer_bytes"] += 1
+
+    assert "variants.local.training_bytes:" in _refusal(tmp_path, moment)
+
+    def elsewhere(data: dict[str, Any]) -> None:
+        data["variants"]["conv"]["training_peak"] = {"phase": "forward", "layer": "c1"}
+
+    assert "variants.conv.training_peak: names a moment of 763424 bytes, but training_bytes is 1375496" in (
+        _refusal(tmp_path, elsewhere)
+    )
+
+    def nowhere(data: dict[str, Any]) -> None:
+        data["variants"]["conv"]["training_peak"] = {"phase": "backward", "layer": "c9"}
+
+    assert 'variants.conv.training_peak.layer: "c9" is no layer of the variant' in _refusal(tmp_path, nowhere)
+
+    def held(data: dict[str, Any]) -> None:
+        data["variants"]["dense"]["training_peak_tensors"][-1]["bytes"] += 4
+
+    assert "variants.dense.training_peak_tensors: sum to" in _refusal(tmp_path, held)
+
+    def resident(data: dict[str, Any]) -> None:
+        data["variants"]["dense"]["training_peak_tensors"][0]["layer"] = "c1"
+
+    assert "variants.dense.training_peak_tensors[0].layer: must be null for a resident tensor" in _refusal(
+        tmp_path, resident
+    )

@@ -30,7 +30,8 @@ def test_schema_is_valid_and_printed() -> None:
     result = CliRunner().invoke(cli, ["schema"])
     assert result.exit_code == 0
     assert json.loads(result.stdout) == report_schema()
-    assert report_schema()["properties"]["schema_version"] == {"enum": [3, SCHEMA_VERSION]}
+    assert report_schema()["properties"]["schema_version"] == {"const": SCHEMA_VERSION}
+    assert report_schema(3)["properties"]["schema_version"] == {"const": 3}
 
 
 @pytest.mark.parametrize("name", example_names())

@@ -30,7 +30,7 @@ from convprof.spec import ModelSpec
 from convprof.spec.examples import read_example
 from convprof.spec.parse import parse_spec
 from tests.specbuild import make_spec
-from tests.training_oracle import make_optimizer, saved_bytes, step_peak
+from tests.training_oracle import make_optimizer, saved_bytes, step_timeline
 
 BATCH = 2
 
@@ -237,11 +237,26 @@ def assert_trains_as_modelled(
         counted = report.variant(variant)
         where = f"{label} {variant} {optimizer}"
         assert counted.saved_activation_bytes == saved_bytes(model.train(), x), where
-        measured = step_peak(model, x, optimizer)
+        measured = step_timeline(model, x, optimizer, [layer.path for layer in counted.layers])
         bound = _bound(spec, variant)
-        assert measured <= counted.training_bytes <= measured * (1 + bound), (
-            f"{where}: modelled {counted.training_bytes:,}, measured {measured:,}"
+        assert measured.peak <= counted.training_bytes <= measured.peak * (1 + bound), (
+            f"{where}: modelled {counted.training_bytes:,}, measured {measured.peak:,}"
         )
+        # Over time: while each layer's forward runs, over the backward, over the optimizer's step.
+        layers = counted.layers
+        backward = max(layer.step_backward_bytes or 0 for layer in layers)
+        moments = [
+            *((layer.path, layer.step_forward_bytes, measured.forward.get(layer.path)) for layer in layers),
+            ("backward", backward, measured.backward),
+            ("optimizer step", counted.step_optimizer_bytes, measured.optimizer),
+        ]
+        for moment, modelled, torch_says in moments:
+            if torch_says is None:  # a bare parameter's call: no module to hook
+                continue
+            assert modelled is not None
+            assert torch_says <= modelled <= torch_says * (1 + bound), (
+                f"{where} {moment}: modelled {modelled:,}, measured {torch_says:,}"
+            )
 
 
 @pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel:UserWarning")

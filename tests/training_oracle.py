@@ -9,12 +9,16 @@ measuring code:
 - `step_peak`: the peak bytes of a whole step (forward, backward from a gradient of the output's
   size, optimizer step) after a first step has made the optimizer's state: the tensors held before
   the step (weights, buffers, optimizer state, input) plus the largest sum of the storages that torch's
-  operators return during it, each counted until its last tensor is garbage.
+  operators return during it, each counted until its last tensor is garbage;
+- `step_timeline`: the same step over time: that peak while each module's forward runs, over the
+  whole backward, and over the optimizer's step.
 """
 
 from __future__ import annotations
 
 import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -22,7 +26,15 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 from torch.utils.flop_counter import FlopCounterMode
 
-__all__ = ["backward_flops", "make_optimizer", "saved_bytes", "step_peak"]
+__all__ = [
+    "StepTimeline",
+    "Tracker",
+    "backward_flops",
+    "make_optimizer",
+    "saved_bytes",
+    "step_peak",
+    "step_timeline",
+]
 
 
 def backward_flops(
@@ -67,7 +79,7 @@ def make_optimizer(name: str, params: list[torch.nn.Parameter]) -> torch.optim.O
     return torch.optim.Adam(params)
 
 
-class _Tracker(TorchDispatchMode):  # type: ignore[misc]
+class Tracker(TorchDispatchMode):  # type: ignore[misc]
     """Counts each storage an operator returns from then until its last tensor is garbage."""
 
     @classmethod
@@ -82,6 +94,11 @@ class _Tracker(TorchDispatchMode):  # type: ignore[misc]
         self.tensors: set[int] = set()
         self.current = 0
         self.peak = 0
+        self.window = 0  # the peak since the last `open_window`
+
+    def open_window(self) -> None:
+        """Start a new window: its peak starts at what is held now."""
+        self.window = self.current
 
     def _release(self, address: int, tensor_id: int) -> None:
         self.tensors.discard(tensor_id)
@@ -104,6 +121,7 @@ class _Tracker(TorchDispatchMode):  # type: ignore[misc]
                 self.sizes[address] = storage.nbytes()
                 self.current += storage.nbytes()
                 self.peak = max(self.peak, self.current)
+                self.window = max(self.window, self.current)
             self.owners[address] += 1
             self.tensors.add(id(tensor))
             weakref.finalize(tensor, self._release, address, id(tensor))
@@ -132,7 +150,72 @@ def step_peak(model: torch.nn.Module, x: torch.Tensor | tuple[torch.Tensor, ...]
     held += [v for state in opt.state.values() for v in state.values() if isinstance(v, torch.Tensor)]
     storages = {t.untyped_storage().data_ptr(): t.untyped_storage().nbytes() for t in held}
     opt.zero_grad(set_to_none=True)
-    tracker = _Tracker(set(storages))
+    tracker = Tracker(set(storages))
     with tracker:
         step()
     return sum(storages.values()) + tracker.peak
+
+
+@dataclass(frozen=True)
+class StepTimeline:
+    """A measured training step over time, each figure the tensors held before the step plus the
+    most that torch's operators held at once (see the module)."""
+
+    forward: dict[str, int]
+    """While each module (by its path) ran its forward."""
+    backward: int
+    """Over the backward, from the making of the output's gradient to its end."""
+    optimizer: int
+    """Over the optimizer's step."""
+    peak: int
+    """Over the whole step: `step_peak`."""
+
+
+def step_timeline(
+    model: torch.nn.Module, x: torch.Tensor, optimizer: str, paths: Sequence[str]
+) -> StepTimeline:
+    """Return one training step of `model` on `x` measured over time (see the module), with the forward
+    of each module at `paths` apart."""
+    model.train()
+    params = list(model.parameters())
+    opt = make_optimizer(optimizer, params)
+    output = model(x)
+    output.backward(torch.ones_like(output))
+    del output
+    opt.step()  # the optimizer's state, as in any step but the first
+    held = [*params, *model.buffers(), x]
+    held += [v for state in opt.state.values() for v in state.values() if isinstance(v, torch.Tensor)]
+    storages = {t.untyped_storage().data_ptr(): t.untyped_storage().nbytes() for t in held}
+    resident = sum(storages.values())
+    opt.zero_grad(set_to_none=True)
+    tracker = Tracker(set(storages))
+    forward: dict[str, int] = {}
+
+    def before(module: torch.nn.Module, args: Any) -> None:
+        tracker.open_window()
+
+    def after(path: str) -> Any:
+        def hook(module: torch.nn.Module, args: Any, out: Any) -> None:
+            forward[path] = resident + tracker.window
+
+        return hook
+
+    named = dict(model.named_modules())
+    handles = []
+    for path in paths:
+        if path in named:  # a bare parameter and a call (a layer scale) has no module
+            handles.append(named[path].register_forward_pre_hook(before))
+            handles.append(named[path].register_forward_hook(after(path)))
+    with tracker:
+        output = model(x)
+        for handle in handles:
+            handle.remove()
+        tracker.open_window()
+        gradient = torch.ones_like(output)
+        output.backward(gradient)
+        del output, gradient
+        backward = resident + tracker.window
+        tracker.open_window()
+        opt.step()
+        stepped = resident + tracker.window
+    return StepTimeline(forward, backward, stepped, resident + tracker.peak)

@@ -108,12 +108,27 @@ def environment_label(environment: Environment | None, device: str, source: str)
 
 
 def _identity(report: Report) -> Report:
-    """Return what must agree for two reports to be of the same spec: everything but measurements."""
+    """Return what must agree for two reports to be of the same spec: everything but measurements and
+    the memory over time (schema 4's, absent from a schema-3 report, derived from the rest)."""
     return replace(
         report,
+        schema_version=0,
         convprof_version="",
         environment=None,
-        variants=tuple(replace(variant, latency=None, training_latency=None) for variant in report.variants),
+        variants=tuple(
+            replace(
+                variant,
+                latency=None,
+                training_latency=None,
+                step_optimizer_bytes=None,
+                training_peak=None,
+                layers=tuple(
+                    replace(layer, live_bytes=None, step_forward_bytes=None, step_backward_bytes=None)
+                    for layer in variant.layers
+                ),
+            )
+            for variant in report.variants
+        ),
     )
 
 
@@ -152,16 +167,15 @@ def _medians(
 
 
 def merge_reports(reports: Sequence[tuple[str, Report]]) -> MergedReports:
-    """Combine (source, report) pairs of one spec; UsageError when specs or schema versions differ."""
+    """Combine (source, report) pairs of one spec; UsageError when the specs differ.
+
+    Reports of every readable schema merge (a baseline CI kept before schema 4 with its twin of
+    now): what merging reads, the counts and the medians, every schema has; the merged report says
+    the newest schema among them."""
     if len(reports) < 1:
         raise UsageError("merge needs at least one report")
     first_source, first = reports[0]
     for source, report in reports[1:]:
-        if report.schema_version != first.schema_version:
-            raise UsageError(
-                f"cannot merge: {first_source} has schema_version {first.schema_version}, "
-                f"{source} has {report.schema_version}; regenerate both with one convprof version"
-            )
         if _identity(report) != _identity(first):
             raise UsageError(
                 f"cannot merge: {first_source} and {source} are reports of different specs "
@@ -190,4 +204,5 @@ def merge_reports(reports: Sequence[tuple[str, Report]]) -> MergedReports:
                 )
             )
     unknown = first.variant("conv").unknown_ops
-    return MergedReports(first.spec.name, first.schema_version, tuple(rows), unknown)
+    newest = max(report.schema_version for _, report in reports)
+    return MergedReports(first.spec.name, newest, tuple(rows), unknown)

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from convprof.errors import ConvprofError
+from convprof.errors import ConvprofError, UsageError
 from convprof.graph.analyze import OPTIMIZER_STATES
 from convprof.measure.options import PRESETS
 from convprof.output import write_atomic
-from convprof.render.formats import FORMATS
+from convprof.render.formats import FORMATS, PAGE_FORMATS
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "allow_unknown_option",
+    "check_destination",
     "deliver",
     "deliver_result",
     "format_option",
@@ -45,12 +47,14 @@ output_option = click.option(
 )
 
 
-def format_option(*, csv: bool, description: str) -> Callable[[F], F]:
-    """`--format`, its choices those of convprof.render.formats (csv only where the result has rows)."""
+def format_option(*, csv: bool, description: str, html: bool = False) -> Callable[[F], F]:
+    """`--format`, its choices those of convprof.render.formats (csv only where the result has rows,
+    html where it has a page)."""
+    left_out = {"csv": not csv, "html": not html}
     return click.option(
         "--format",
         "fmt",
-        type=click.Choice([f for f in FORMATS if csv or f != "csv"]),
+        type=click.Choice([f for f in FORMATS if not left_out.get(f, False)]),
         default="table",
         show_default=True,
         help=description,
@@ -159,7 +163,25 @@ def deliver(text: str | None, draw: Callable[[Console], None], output: Path | No
     click.echo(f"convprof: wrote {output}", err=True)
 
 
+def check_destination(fmt: str, output: Path | None) -> None:
+    """Refuse a page (--format html) for a terminal, before any work: it goes to -o, or to standard
+    output only when that is a pipe or a file."""
+    if fmt in PAGE_FORMATS and output is None and _stdout_is_terminal():
+        raise UsageError(
+            f"--format {fmt} writes a web page, not text for a terminal: give -o report.{fmt}, or send "
+            "standard output to a pipe or a file"
+        )
+
+
+def _stdout_is_terminal() -> bool:
+    try:
+        return sys.stdout is not None and sys.stdout.isatty()
+    except (ValueError, OSError):  # closed or detached: not a terminal
+        return False
+
+
 def deliver_result(result: T, renderers: Renderers[T], fmt: str, output: Path | None) -> None:
     """Render `result` in format `fmt` through the one format dispatch and deliver it (stdout or -o)."""
+    check_destination(fmt, output)
     rendered = renderers.render(result, fmt)
     deliver(rendered.text, rendered.draw, output)

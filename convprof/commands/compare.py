@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import click
 
 from convprof.commands.base import (
+    check_destination,
     deliver_result,
     format_option,
     model_options,
@@ -49,7 +50,12 @@ def layers_note(spec: ModelSpec) -> str:
 
 @click.command()
 @click.argument("spec")
-@format_option(csv=True, description="Output format; json and csv carry exact integers.")
+@format_option(
+    csv=True,
+    html=True,
+    description="Output format; json and csv carry exact integers; html is one self-contained page "
+    "(with -o, or to a pipe).",
+)
 @output_option
 @click.option(
     "--layers/--no-layers",
@@ -171,6 +177,7 @@ def compare(
     """
     from convprof.spec.sources import ModelOptions, check_model_options, load_spec
 
+    check_destination(fmt, output)
     importing = ModelOptions(model_input, model_kwargs, allow_unknown)
     check_model_options([spec], importing)
     model = load_spec(spec, batch_size, importing)  # each layer checked at the batch that will run
@@ -216,5 +223,12 @@ def compare(
 
     from convprof.render.formats import compare_renderers
 
-    renderers = compare_renderers(layers=show_layers, layers_note=note, depth=depth, show_legend=show_legend)
+    # A page folds its blocks: it has the per-layer tree at any size, unless --no-layers.
+    renderers = compare_renderers(
+        layers=show_layers,
+        layers_note=note,
+        depth=depth,
+        show_legend=show_legend,
+        page_layers=layers is not False,
+    )
     deliver_result(report, renderers, fmt, output)

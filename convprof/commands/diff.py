@@ -6,7 +6,13 @@ from pathlib import Path
 
 import click
 
-from convprof.commands.base import deliver_result, format_option, output_option, reports_errors
+from convprof.commands.base import (
+    check_destination,
+    deliver_result,
+    format_option,
+    output_option,
+    reports_errors,
+)
 
 __all__ = ["diff"]
 
@@ -14,7 +20,12 @@ __all__ = ["diff"]
 @click.command()
 @click.argument("old", type=click.Path(path_type=Path))
 @click.argument("new", type=click.Path(path_type=Path))
-@format_option(csv=False, description="markdown suits a pull-request comment; json carries exact integers.")
+@format_option(
+    csv=False,
+    html=True,
+    description="markdown suits a pull-request comment; json carries exact integers; html is one "
+    "self-contained page (with -o, or to a pipe).",
+)
 @output_option
 @click.option(
     "--all",
@@ -41,6 +52,7 @@ def diff(old: Path, new: Path, fmt: str, output: Path | None, everything: bool) 
     dtype, batch size, channels-last, compile, the CPU or GPU) are not compared: their change reads
     "not compared", a bold line says why, and stderr warns.
     """
+    check_destination(fmt, output)
     from convprof.ci.diff import diff_reports
     from convprof.commands.check import step_summary
     from convprof.render.diff import diff_markdown, protocol_note

@@ -10,6 +10,7 @@ import click
 
 from convprof.commands.base import (
     allow_unknown_option,
+    check_destination,
     deliver_result,
     format_option,
     optimizer_option,
@@ -108,7 +109,10 @@ def _measure(
     help="Any spec value by its dotted path: layers.0.conv2d.kernel_size=3,5,7 (repeatable).",
 )
 @format_option(
-    csv=True, description="Output format; json and csv carry exact integers and the fitted exponents (json)."
+    csv=True,
+    html=True,
+    description="Output format; json and csv carry exact integers and the fitted exponents (json); html "
+    "is one self-contained page with the plots as SVG (with -o, or to a pipe).",
 )
 @output_option
 @click.option(
@@ -196,6 +200,7 @@ def sweep(
     from convprof.spec.sources import ModelOptions, check_model_options, read_source
     from convprof.sweep import build_sweep, point_specs
 
+    check_destination(fmt, output)
     plot_format = None
     if plot is not None:
         from convprof.sweep.plot import check_plot_path

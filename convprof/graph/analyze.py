@@ -5,15 +5,31 @@ from __future__ import annotations
 from convprof import __version__
 from convprof.errors import SpecError
 from convprof.graph.layout import input_layouts, node_layouts
-from convprof.graph.training import OPTIMIZERS, training_cost
+from convprof.graph.training import OPTIMIZERS, TrainingCost, training_cost
 from convprof.graph.variants import VARIANTS, transform
 from convprof.kinds import ReceptiveField, ShapeError, lookup
 from convprof.kinds.base import prod
 from convprof.kinds.strides import Layout
-from convprof.report import SCHEMA_VERSION, LayerReport, Report, SpecInfo, VariantReport
+from convprof.report import (
+    RESIDENT_ROLES,
+    SCHEMA_VERSION,
+    HeldTensor,
+    LayerReport,
+    Report,
+    SpecInfo,
+    TrainingPeak,
+    VariantReport,
+)
 from convprof.spec import ModelSpec, input_position
 
-__all__ = ["OPTIMIZER_STATES", "analyze", "analyze_variant", "peak_activation_bytes", "spec_info"]
+__all__ = [
+    "OPTIMIZER_STATES",
+    "analyze",
+    "analyze_variant",
+    "live_activation_bytes",
+    "peak_activation_bytes",
+    "spec_info",
+]
 
 #: The optimizers whose training step convprof models (see convprof.graph.training).
 OPTIMIZER_STATES = OPTIMIZERS
@@ -54,6 +70,11 @@ def _last_readers(spec: ModelSpec, aliases: list[bool]) -> list[int]:
     return [last[owner[p]] for p in range(len(owner))]
 
 
+def _input_bytes(spec: ModelSpec) -> int:
+    """Return the bytes of the network's inputs for the whole batch."""
+    return sum(prod(shape) for _, shape in spec.network_inputs) * spec.dtype_bytes * spec.batch_size
+
+
 def peak_activation_bytes(spec: ModelSpec, layouts: list[Layout] | None = None) -> int:
     """Peak inference activation memory by liveness, for the whole batch.
 
@@ -61,6 +82,14 @@ def peak_activation_bytes(spec: ModelSpec, layouts: list[Layout] | None = None) 
     keeps the tensor it views alive). The peak is the largest sum of live tensors while a node produces
     its output. On a chain this is the largest input + output pair of any layer.
     """
+    live = live_activation_bytes(spec, layouts)
+    return max(live) if live else _input_bytes(spec)
+
+
+def live_activation_bytes(spec: ModelSpec, layouts: list[Layout] | None = None) -> list[int]:
+    """Return, per node, the bytes of the activations alive at inference while it produces its output
+    (for the whole batch): its output and every tensor still to be read, the network input included
+    until its last reader has run. The largest is the peak (`peak_activation_bytes`)."""
     element, batch = spec.dtype_bytes, spec.batch_size
     aliases = _aliases(spec, layouts if layouts is not None else node_layouts(spec))
     last = _last_readers(spec, aliases)
@@ -71,16 +100,16 @@ def peak_activation_bytes(spec: ModelSpec, layouts: list[Layout] | None = None) 
         sizes.append(prod(node.output_shape) * element * batch)
         owns.append(not aliases[node.index])
     live = sum(sizes[:count])
-    peak = live
+    during: list[int] = []
     frees: dict[int, int] = {}
     for position in range(len(sizes)):
         frees[last[position]] = frees.get(last[position], 0) + (sizes[position] if owns[position] else 0)
     for node in spec.nodes:
         if owns[count + node.index]:
             live += sizes[count + node.index]
-        peak = max(peak, live)
+        during.append(live)
         live -= frees.get(node.index, 0)
-    return peak
+    return during
 
 
 def analyze_variant(spec: ModelSpec, name: str, optimizer: str = "adam") -> VariantReport:
@@ -88,6 +117,7 @@ def analyze_variant(spec: ModelSpec, name: str, optimizer: str = "adam") -> Vari
     model = transform(spec, name)
     layouts = node_layouts(model)
     training = training_cost(model, optimizer, layouts=layouts)
+    live = live_activation_bytes(model, layouts)
     element = spec.dtype_bytes
     batch = spec.batch_size
     starts: list[ReceptiveField | None] = [
@@ -142,6 +172,9 @@ def analyze_variant(spec: ModelSpec, name: str, optimizer: str = "adam") -> Vari
                 receptive_field=None if rf is None else rf.size,
                 fan_in=cost.fan_in,
                 frozen_params=layer_frozen,
+                live_bytes=live[node.index],
+                step_forward_bytes=training.forward_bytes[node.index],
+                step_backward_bytes=training.backward_bytes[node.index],
             )
         )
     return VariantReport(
@@ -153,11 +186,13 @@ def analyze_variant(spec: ModelSpec, name: str, optimizer: str = "adam") -> Vari
         elementwise_ops=elementwise,
         param_bytes=params * element,
         buffer_bytes=buffers,
-        activation_bytes=peak_activation_bytes(model, layouts),
+        activation_bytes=max(live) if live else _input_bytes(model),
         saved_activation_bytes=training.saved_total,
         optimizer_bytes=training.optimizer_bytes,
         training_bytes=training.peak_bytes,
         layers=tuple(layers),
+        step_optimizer_bytes=training.optimizer_step_bytes,
+        training_peak=_training_peak(model, training, params * element, buffers),
     )
 
 
@@ -170,6 +205,26 @@ def spec_info(spec: ModelSpec) -> SpecInfo:
     return SpecInfo(
         spec.name, spec.description, spec.input, spec.batch_size, spec.dtype, spec.inputs, outputs
     )
+
+
+def _training_peak(model: ModelSpec, training: TrainingCost, weights: int, buffers: int) -> TrainingPeak:
+    """Where the modelled step peaks and what it holds there: the tensors held throughout, then what
+    the step made, by the paths of the layers that made them."""
+    paths = [node.path for node in model.nodes]
+    network_input = _input_bytes(model)
+    resident = [
+        HeldTensor(role, None, nbytes)
+        for role, nbytes in zip(
+            RESIDENT_ROLES, (weights, buffers, training.optimizer_bytes, network_input), strict=True
+        )
+        if nbytes
+    ]
+    made = [
+        HeldTensor(held.role, None if held.node is None else paths[held.node], held.nbytes)
+        for held in training.held_at_peak
+    ]
+    layer = None if training.peak_node is None else paths[training.peak_node]
+    return TrainingPeak(training.peak_phase, layer, (*resident, *made))
 
 
 def check_batch(spec: ModelSpec) -> None:

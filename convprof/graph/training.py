@@ -21,6 +21,7 @@ from convprof.spec import ModelSpec, NodeSpec, input_position
 __all__ = [
     "OPTIMIZERS",
     "SCALAR_STEP_BYTES",
+    "HeldStorage",
     "TrainingCost",
     "optimizer_scratch_bytes",
     "optimizer_state_bytes",
@@ -79,6 +80,20 @@ def untrainable(spec: ModelSpec) -> str | None:
 
 
 @dataclass(frozen=True, slots=True)
+class HeldStorage:
+    """A storage held at the peak of the modelled step, beyond the weights, buffers, optimizer state
+    and input (which are held throughout)."""
+
+    role: str
+    """What it is: activation, saved, gradient, weight_gradient or workspace."""
+    node: int | None
+    """The node that made it (for a gradient: the node whose output it is the gradient of; for a
+    workspace: the node running); None for the optimizer's temporaries."""
+    nbytes: int
+    """Its bytes for the batch."""
+
+
+@dataclass(frozen=True, slots=True)
 class TrainingCost:
     """The modelled training step of one variant, for the whole batch."""
 
@@ -95,30 +110,63 @@ class TrainingCost:
     peak_bytes: int
     """Peak memory of the step: weights, buffers, optimizer state and input, plus the most the step
     holds at once."""
+    resident_bytes: int
+    """Held throughout the step: weights, buffers, optimizer state and the network input."""
+    forward_bytes: tuple[int, ...]
+    """Per node, the most the step holds while its forward runs (resident bytes included)."""
+    backward_bytes: tuple[int | None, ...]
+    """Per node, the most the step holds while its backward runs, the sums of its inputs' gradients
+    included (resident bytes included); None where no backward runs (nothing in the node or before
+    it needs a gradient)."""
+    optimizer_step_bytes: int
+    """The most the step holds while the optimizer updates the weights (resident bytes included)."""
+    peak_phase: str
+    """Where the peak is: forward, backward or optimizer."""
+    peak_node: int | None
+    """The node whose forward or backward holds the peak; None at the optimizer's step (or in a spec
+    without nodes)."""
+    held_at_peak: tuple[HeldStorage, ...]
+    """What the step holds at its peak beyond the resident bytes, in the order it was made: with the
+    resident bytes they sum to `peak_bytes`."""
 
 
 class _Storage:
-    """A tensor's storage and how many things still hold it."""
+    """A tensor's storage, how many things still hold it, and the moments it lives through."""
 
-    __slots__ = ("holders", "nbytes", "owner")
+    __slots__ = ("born", "died", "holders", "nbytes", "owner", "role")
 
-    def __init__(self, nbytes: int, owner: int) -> None:
+    def __init__(self, nbytes: int, owner: int, role: str = "activation") -> None:
         self.nbytes = nbytes
         self.owner = owner  # the node that made it; -1 for the network input
+        self.role = role
         self.holders = 0
+        self.born = 0  # the first moment it is held at
+        self.died = -1  # the first moment it is no longer held at; -1 while it is held
 
 
 class _Memory:
-    """Live storages and the peak of their sum (the network input, held by the caller, apart)."""
+    """Live storages and the peak of their sum (the network input, held by the caller, apart).
+
+    Moments are numbered as they are recorded and each storage knows the moments it lives through, so
+    what is held at the peak is found once, after the step, without copying anything on the way."""
 
     def __init__(self) -> None:
         self.live = 0
         self.peak = 0
+        self.moments = 0
+        self.storages: list[_Storage] = []
+        self.peak_moment = -1
+        self.peak_extra = 0
+        self.phase = "forward"  # what runs now: the phase, and the node (None: the optimizer)
+        self.node: int | None = None
+        self.peak_at: tuple[str, int | None] = ("forward", None)
 
-    def new(self, nbytes: int, owner: int) -> _Storage:
+    def new(self, nbytes: int, owner: int, role: str = "activation") -> _Storage:
         """Allocate a storage held once."""
-        storage = _Storage(nbytes, owner)
+        storage = _Storage(nbytes, owner, role)
         storage.holders = 1
+        storage.born = self.moments
+        self.storages.append(storage)
         self.live += nbytes
         return storage
 
@@ -129,10 +177,39 @@ class _Memory:
         storage.holders -= 1
         if storage.holders == 0 and storage.owner >= 0:
             self.live -= storage.nbytes
+            storage.died = self.moments
 
-    def moment(self, extra: int = 0) -> None:
-        """Record the current total plus `extra` bytes held for a moment."""
-        self.peak = max(self.peak, self.live + extra)
+    def moment(self, extra: int = 0) -> int:
+        """Record the current total plus `extra` bytes held for a moment; return that total."""
+        total = self.live + extra
+        if total > self.peak or self.peak_moment < 0:
+            self.peak = max(self.peak, total)
+            self.peak_moment, self.peak_extra = self.moments, extra
+            self.peak_at = (self.phase, self.node)
+        self.moments += 1
+        return total
+
+    def held_at_peak(self) -> tuple[HeldStorage, ...]:
+        """Return the storages held at the peak, and what the running layer (or the optimizer) held
+        beside them; their bytes sum to the peak."""
+        moment = self.peak_moment
+        alive = [
+            s for s in self.storages if s.owner >= 0 and s.born <= moment and (s.died < 0 or s.died > moment)
+        ]
+        sizes = [s.nbytes for s in alive]
+        extra = self.peak_extra
+        if extra < 0:
+            # A layer modelled to hold less than all it makes at once (a batch norm's statistics come
+            # after its output): what it has not made yet comes off what it makes at this moment.
+            for position in sorted(range(len(alive)), key=lambda i: -sizes[i]):
+                if alive[position].born == moment and extra < 0:
+                    taken = min(sizes[position], -extra)
+                    sizes[position] -= taken
+                    extra += taken
+        held = [HeldStorage(s.role, s.owner, size) for s, size in zip(alive, sizes, strict=True) if size]
+        if extra > 0:
+            held.append(HeldStorage("workspace", self.peak_at[1], extra))
+        return tuple(held)
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,18 +341,22 @@ def training_cost(
                 memory.release(storage)
             kept[index] = []
 
+    forward_bytes: list[int] = []
     for node in nodes:
         sources = [network_inputs[input_position(i)] if i < 0 else outputs[i] for i in node.spec.inputs]
         record = node.autograd
+        memory.node = node.spec.index
         if node.aliases:
             output = sources[0]
             memory.hold(output)
         else:
             output = memory.new(size(node), node.spec.index)
         outputs.append(output)
-        keeps = [memory.new(nbytes, node.spec.index) for nbytes in record.keeps_new]
+        keeps = [memory.new(nbytes, node.spec.index, "saved") for nbytes in record.keeps_new]
         fresh = (0 if node.aliases else output.nbytes) + sum(record.keeps_new)
-        memory.moment((record.forward_peak if record.forward_peak is not None else fresh) - fresh)
+        forward_bytes.append(
+            memory.moment((record.forward_peak if record.forward_peak is not None else fresh) - fresh)
+        )
         if not node.needs_grad:  # nothing records it: what it made for a backward goes at once
             for storage in keeps:
                 memory.release(storage)
@@ -308,21 +389,30 @@ def training_cost(
             saved_bytes[node.spec.index] = None
 
     # Backward, in reverse order, from a gradient of each output's size that the caller holds.
+    memory.phase = "backward"
     gradients: list[_Storage | None] = [None] * len(nodes)
+    backward_bytes: list[int | None] = [None] * len(nodes)
     loss_gradients = []
     for index in sorted(returned):
         if nodes[index].needs_grad:
-            loss_gradient = memory.new(size(nodes[index]), len(nodes))
+            memory.node = index
+            loss_gradient = memory.new(size(nodes[index]), index, "gradient")
             memory.hold(loss_gradient)
             gradients[index] = loss_gradient
             loss_gradients.append(loss_gradient)
     if loss_gradients:
-        memory.moment()
+        # The moment the loss gradients are made belongs to the first node whose backward runs.
+        first = max(index for index in returned if nodes[index].needs_grad)
+        memory.node = first
+        backward_bytes[first] = memory.moment()
     for node in reversed(nodes):
         incoming = gradients[node.spec.index]
         record = node.autograd
         if not node.needs_grad or incoming is None:
             continue
+        memory.node = node.spec.index
+        loss = backward_bytes[node.spec.index]  # the first to run: the moment the loss gradients were made
+        moments = [] if loss is None else [loss]
         made: list[tuple[int, _Storage]] = []
         for position, i in enumerate(node.spec.inputs):
             if not node.grads[position]:
@@ -331,28 +421,32 @@ def training_cost(
                 memory.hold(incoming)
                 made.append((i, incoming))
             else:
-                made.append((i, memory.new(size(nodes[i]), i)))
+                made.append((i, memory.new(size(nodes[i]), i, "gradient")))
         new_bytes = sum(grad.nbytes for _, grad in made if grad is not incoming)
         param_grads = sum(node.params) * itemsize if node.trainable else 0
         default = new_bytes + param_grads
-        memory.moment((record.backward_peak if record.backward_peak is not None else default) - new_bytes)
-        memory.live += param_grads  # kept until the optimizer's step
+        moments.append(
+            memory.moment((record.backward_peak if record.backward_peak is not None else default) - new_bytes)
+        )
+        if param_grads:  # kept until the optimizer's step
+            memory.new(param_grads, node.spec.index, "weight_gradient")
         for storage in kept[node.spec.index]:
             memory.release(storage)
         kept[node.spec.index] = []
         memory.release(incoming)
         gradients[node.spec.index] = None
-        memory.moment(record.backward_after)
+        moments.append(memory.moment(record.backward_after))
         for i, grad in made:
             previous = gradients[i]
             if previous is None:
                 gradients[i] = grad
                 continue
-            total = memory.new(size(nodes[i]), i)  # torch sums two gradients out of place
-            memory.moment()
+            total = memory.new(size(nodes[i]), i, "gradient")  # torch sums two gradients out of place
+            moments.append(memory.moment())
             memory.release(previous)
             memory.release(grad)
             gradients[i] = total
+        backward_bytes[node.spec.index] = max(moments)
     for gradient in gradients:
         if gradient is not None:
             memory.release(gradient)
@@ -369,7 +463,8 @@ def training_cost(
     tensors = tuple(elements for node in nodes for elements in node.params)
     # An opaque op's parameters may split into any tensors: its temporaries are left out.
     split = tuple(size for node, size in order if node.autograd.known)
-    memory.moment(optimizer_scratch_bytes(optimizer, split, itemsize, device))
+    memory.phase, memory.node = "optimizer", None
+    optimizer_step = memory.moment(optimizer_scratch_bytes(optimizer, split, itemsize, device))
     state = optimizer_state_bytes(optimizer, stepped, itemsize, device)
     buffers = 0
     for node in nodes:
@@ -388,4 +483,11 @@ def training_cost(
         saved_total=saved_total,
         optimizer_bytes=state,
         peak_bytes=resident + memory.peak,
+        resident_bytes=resident,
+        forward_bytes=tuple(resident + total for total in forward_bytes),
+        backward_bytes=tuple(None if total is None else resident + total for total in backward_bytes),
+        optimizer_step_bytes=resident + optimizer_step,
+        peak_phase=memory.peak_at[0],
+        peak_node=memory.peak_at[1],
+        held_at_peak=memory.held_at_peak(),
     )

@@ -145,7 +145,8 @@ class _Elementwise(UnaryKind):
         """Keep what the backward formula reads; its gradient is a new tensor of the input's size."""
         if getattr(args, "inplace", False):
             if self.inplace_keeps_copy:
-                return Autograd(keeps_new=(step.nbytes(prod(in_shape)),))
+                # The copy is autograd's: where nothing records the layer, torch makes none.
+                return Autograd(keeps_new=(step.nbytes(prod(in_shape)),) if step.recorded else ())
             return Autograd(keeps_output=True)
         return Autograd(keeps_output=True) if self.keeps == "output" else Autograd(keeps_inputs=(0,))
 

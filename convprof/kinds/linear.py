@@ -72,12 +72,14 @@ class Linear(UnaryKind):
     def autograd(self, args: LinearArgs, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
         """Keep the input (for the weights' gradient); torch computes that gradient in the weights'
         own layout, so it needs no copy. An input of more than one dimension per sample is folded into
-        a matrix, which copies it when it is not contiguous: the copy is then what is kept. Frozen
+        a matrix, which copies it when it is not contiguous: the copy is then what is kept. On such
+        an input torch adds the bias out of place, after the product (both held for a moment). Frozen
         weights need no gradient, and torch keeps nothing for the input's (it reads the weights)."""
         if len(in_shape) > 1 and not step.views((step.batch * prod(in_shape[:-1]), in_shape[-1])):
             copy = step.nbytes(prod(in_shape))
+            products = 2 if args.bias else 1
             kept = (copy,) if step.trainable else ()
-            return Autograd(keeps_new=kept, forward_peak=copy + step.nbytes(prod(out_shape)))
+            return Autograd(keeps_new=kept, forward_peak=copy + products * step.nbytes(prod(out_shape)))
         return Autograd(keeps_inputs=(0,) if step.trainable else ())
 
     def receptive_field(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from dataclasses import dataclass
 from fractions import Fraction
 
 from convprof.render.latency import (
@@ -21,11 +22,13 @@ __all__ = [
     "CONVENTION",
     "LOWER_BOUND_MARK",
     "UNKNOWN_MARK",
+    "TreeRow",
     "bound_ratio",
     "has_frozen",
     "layer_columns",
     "layer_row",
     "layer_rows",
+    "layer_tree",
     "legend",
     "marked_bytes",
     "marked_count",
@@ -445,7 +448,25 @@ def _block_sum(values: list[int | None], fmt: Callable[[int], str], *, blank_zer
     return "" if blank_zero and not total and not mark else mark + fmt(total)
 
 
-def layer_rows(report: Report, depth: int | None = None, indent: str = "  ") -> list[list[str]]:
+@dataclass(frozen=True, slots=True)
+class TreeRow:
+    """One row of the per-layer tree: a layer, or a block with the totals of its layers."""
+
+    path: str
+    """The layer's path, or the block's (the path its layers' paths start with)."""
+    block: bool
+    """True for a block's row."""
+    depth: int
+    """Nesting depth: the row's indent."""
+    folded: bool
+    """True for a block whose layers `depth` folded into its row (they have no rows of their own)."""
+    members: tuple[tuple[LayerReport, LayerReport, LayerReport], ...]
+    """The (conv, local, dense) reports of the layer, or of every layer in the block, in order."""
+    cells: list[str]
+    """The row's cells, in layer_columns order."""
+
+
+def layer_tree(report: Report, depth: int | None = None, indent: str = "  ") -> list[TreeRow]:
     """Return the per-layer table's rows as a tree: a row per block, its layers indented under it.
 
     With `depth`, layers nested deeper than `depth` are folded into their block's row, which carries
@@ -458,7 +479,7 @@ def layer_rows(report: Report, depth: int | None = None, indent: str = "  ") -> 
         parts = triple[0].path.split(".")[:-1]
         for end in range(1, len(parts) + 1):
             members.setdefault(".".join(parts[:end]), []).append(triple)
-    rows: list[list[str]] = []
+    rows: list[TreeRow] = []
     opened: set[str] = set()
     for triple in triples:
         layer = triple[0]
@@ -469,7 +490,15 @@ def layer_rows(report: Report, depth: int | None = None, indent: str = "  ") -> 
             if prefix in opened or (depth is not None and block_depth > depth):
                 continue
             opened.add(prefix)
-            rows.append(_block_row(prefix, members[prefix], indent, frozen))
+            inside = tuple(members[prefix])
+            cells = _block_row(prefix, list(inside), indent, frozen)
+            rows.append(TreeRow(prefix, True, block_depth, block_depth == depth, inside, cells))
         if depth is None or layer.depth <= depth:
-            rows.append(layer_row(*triple, indent=indent, frozen=frozen))
+            cells = layer_row(*triple, indent=indent, frozen=frozen)
+            rows.append(TreeRow(layer.path, False, layer.depth, False, (triple,), cells))
     return rows
+
+
+def layer_rows(report: Report, depth: int | None = None, indent: str = "  ") -> list[list[str]]:
+    """Return the per-layer table's rows as a tree (see `layer_tree`): their cells alone."""
+    return [row.cells for row in layer_tree(report, depth, indent)]

@@ -12,13 +12,26 @@ from convprof.render.console import fitted, print_prose
 from convprof.report import LOWER_BOUND_MARK
 from convprof.report.stats import UNSTABLE_MARK
 
-__all__ = ["diff_markdown", "layer_rows", "protocol_note", "render_diff", "total_rows"]
+__all__ = [
+    "LAYER_COLUMNS",
+    "TOTAL_COLUMNS",
+    "diff_markdown",
+    "elsewhere_note",
+    "heading",
+    "layer_rows",
+    "protocol_note",
+    "render_diff",
+    "shown_variants",
+    "total_entries",
+    "total_rows",
+    "totals_title",
+]
 
 #: Variants in the order a diff lists them: the model as written first, then its counterfactuals.
 _SHOWN_ORDER = ("conv", "local", "dense")
 
-_TOTAL_COLUMNS = ("Variant", "Metric", "Old", "New", "Change")
-_LAYER_COLUMNS = ("Layer", "Status", "Position", "Paired", "Changes")
+TOTAL_COLUMNS = ("Variant", "Metric", "Old", "New", "Change")
+LAYER_COLUMNS = ("Layer", "Status", "Position", "Paired", "Changes")
 #: How the Paired column says how a layer was paired across the reports.
 _PAIRED = {BY_NAME: "by name", BY_CONTENT: "by content"}
 #: The rule under a diff's layer tables, in a line.
@@ -54,24 +67,33 @@ def _change(change: MetricChange) -> str:
     return delta if change.percent is None else f"{delta} ({change.percent:+.1f}%)"
 
 
-def _variants(everything: bool) -> tuple[str, ...]:
+def shown_variants(everything: bool) -> tuple[str, ...]:
     return _SHOWN_ORDER if everything else ("conv",)
+
+
+def total_entries(diff: ReportDiff, everything: bool = False) -> list[tuple[MetricChange, list[str]]]:
+    """Return each total that changed in the conv variant, or every total of every variant, with its
+    row."""
+    return [
+        (
+            m,
+            [
+                name,
+                m.metric,
+                _value(m.old, m.old_lower_bound, m.old_stable),
+                _value(m.new, m.new_lower_bound, m.new_stable),
+                _change(m),
+            ],
+        )
+        for name in shown_variants(everything)
+        for m in diff.variant(name).metrics
+        if m.changed or everything
+    ]
 
 
 def total_rows(diff: ReportDiff, everything: bool = False) -> list[list[str]]:
     """Return a row per total that changed in the conv variant, or per total of every variant."""
-    return [
-        [
-            name,
-            m.metric,
-            _value(m.old, m.old_lower_bound, m.old_stable),
-            _value(m.new, m.new_lower_bound, m.new_stable),
-            _change(m),
-        ]
-        for name in _variants(everything)
-        for m in diff.variant(name).metrics
-        if m.changed or everything
-    ]
+    return [row for _, row in total_entries(diff, everything)]
 
 
 def protocol_note(diff: ReportDiff) -> str | None:
@@ -95,7 +117,7 @@ def _unstable_note(rows: list[list[str]]) -> str | None:
     return None
 
 
-def _elsewhere(diff: ReportDiff, everything: bool) -> str | None:
+def elsewhere_note(diff: ReportDiff, everything: bool) -> str | None:
     """Say what the default view leaves out: the counterfactual variants' changes."""
     if everything:
         return None
@@ -145,11 +167,11 @@ def layer_rows(diff: ReportDiff, variant: str = "conv") -> list[list[str]]:
     ]
 
 
-def _heading(diff: ReportDiff) -> str:
+def heading(diff: ReportDiff) -> str:
     return f"convprof diff: {diff.old_label} -> {diff.new_label}"
 
 
-def _totals_title(everything: bool) -> str:
+def totals_title(everything: bool) -> str:
     return (
         "Totals (every variant)" if everything else "Totals that changed (conv variant: the model as written)"
     )
@@ -157,16 +179,16 @@ def _totals_title(everything: bool) -> str:
 
 def render_diff(diff: ReportDiff, console: Console, *, everything: bool = False) -> None:
     """Print the conv variant's changed totals and layers, or every variant's with `everything`."""
-    print_prose(console, _heading(diff), style="bold")
+    print_prose(console, heading(diff), style="bold")
     if not diff.changed and not everything:
         console.print("No change.")
         return
     rows = total_rows(diff, everything)
     if rows:
         totals = Table(
-            title=_totals_title(everything), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False
+            title=totals_title(everything), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False
         )
-        for index, header in enumerate(_TOTAL_COLUMNS):
+        for index, header in enumerate(TOTAL_COLUMNS):
             totals.add_column(header, justify="right" if index >= 2 else "left", no_wrap=True)
         for row in rows:
             totals.add_row(*row)
@@ -175,13 +197,13 @@ def render_diff(diff: ReportDiff, console: Console, *, everything: bool = False)
             if line:
                 print_prose(console, line, style="bold")
     listed = False
-    for name in _variants(everything):
+    for name in shown_variants(everything):
         changed = layer_rows(diff, name)
         if changed:
             layers = Table(
                 title=f"Layers ({name} variant)", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False
             )
-            for header in _LAYER_COLUMNS:
+            for header in LAYER_COLUMNS:
                 layers.add_column(header, no_wrap=header != "Changes")
             for row in changed:
                 layers.add_row(*row)
@@ -189,7 +211,7 @@ def render_diff(diff: ReportDiff, console: Console, *, everything: bool = False)
             listed = True
     if listed:
         print_prose(console, _PAIRING_NOTE, style="dim")
-    note = _elsewhere(diff, everything)
+    note = elsewhere_note(diff, everything)
     if note:
         print_prose(console, note, style="dim")
 
@@ -203,22 +225,22 @@ def _table(headers: tuple[str, ...], rows: list[list[str]], right_from: int) -> 
 
 def diff_markdown(diff: ReportDiff, *, everything: bool = False) -> str:
     """Return the diff as Markdown for a pull-request comment or a job summary."""
-    lines = [f"### {_heading(diff)}", ""]
+    lines = [f"### {heading(diff)}", ""]
     if not diff.changed and not everything:
         return "\n".join([*lines, "No change.", ""])
     rows = total_rows(diff, everything)
     if rows:
-        lines += [f"#### {_totals_title(everything)}", "", *_table(_TOTAL_COLUMNS, rows, 2), ""]
+        lines += [f"#### {totals_title(everything)}", "", *_table(TOTAL_COLUMNS, rows, 2), ""]
         lines += [f"**{line}**\n" for line in (protocol_note(diff), _unstable_note(rows)) if line]
     listed = False
-    for name in _variants(everything):
+    for name in shown_variants(everything):
         changed = layer_rows(diff, name)
         if changed:
-            lines += [f"#### Layers ({name} variant)", "", *_table(_LAYER_COLUMNS, changed, 99), ""]
+            lines += [f"#### Layers ({name} variant)", "", *_table(LAYER_COLUMNS, changed, 99), ""]
             listed = True
     if listed:
         lines += [f"_{_PAIRING_NOTE}_", ""]
-    note = _elsewhere(diff, everything)
+    note = elsewhere_note(diff, everything)
     if note:
         lines += [f"_{note}_", ""]
     return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""The one format dispatch: which renderer draws a command's result as a table, JSON, Markdown or CSV.
+"""The one format dispatch: which renderer draws a command's result as a table, JSON, Markdown, CSV or HTML.
 
 Every command that prints a result hands it here with the format asked for; each result type says
 once, in a `Renderers`, how it is drawn in each format it supports. Renderers stay pure (a string,
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FORMATS",
     "MERGE",
+    "PAGE_FORMATS",
     "CheckResults",
     "Rendered",
     "Renderers",
@@ -33,7 +34,9 @@ __all__ = [
 ]
 
 #: Every output format, in the order help texts list them; `table` draws on a console.
-FORMATS = ("table", "json", "markdown", "csv")
+FORMATS = ("table", "json", "markdown", "csv", "html")
+#: Formats that make a page for a browser, not text for a terminal: written with -o or to a pipe.
+PAGE_FORMATS = ("html",)
 
 T = TypeVar("T")
 
@@ -43,7 +46,7 @@ class Rendered:
     """A result in the format asked for: text, or (for a table) how to draw it on a console."""
 
     text: str | None
-    """The result as JSON, Markdown or CSV; None for a table."""
+    """The result as JSON, Markdown, CSV or HTML; None for a table."""
     draw: Callable[[Console], None]
     """Draws the table on a console; used only when `text` is None."""
 
@@ -60,11 +63,14 @@ class Renderers(Generic[T]):
     """Returns the result as GitHub-flavoured Markdown."""
     csv: Callable[[T], str] | None = None
     """Returns the result as CSV; None when the result has no tabular form."""
+    html: Callable[[T], str] | None = None
+    """Returns the result as one self-contained HTML page; None when it has none."""
 
     @property
     def formats(self) -> tuple[str, ...]:
         """The formats this result can be written in, in FORMATS order."""
-        return tuple(f for f in FORMATS if f != "csv" or self.csv is not None)
+        optional = {"csv": self.csv, "html": self.html}
+        return tuple(f for f in FORMATS if optional.get(f, self.table) is not None)
 
     def render(self, result: T, fmt: str) -> Rendered:
         """Return `result` in format `fmt` (one of `formats`)."""
@@ -76,7 +82,7 @@ class Renderers(Generic[T]):
 
         if fmt == "table":
             return Rendered(None, draw)
-        text = {"json": self.json, "markdown": self.markdown, "csv": self.csv}[fmt]
+        text = {"json": self.json, "markdown": self.markdown, "csv": self.csv, "html": self.html}[fmt]
         assert text is not None  # formats lists csv only where there is a renderer
         return Rendered(text(result), draw)
 
@@ -85,10 +91,16 @@ class Renderers(Generic[T]):
 
 
 def compare_renderers(
-    *, layers: bool, layers_note: str | None, depth: int | None, show_legend: bool = True
+    *,
+    layers: bool,
+    layers_note: str | None,
+    depth: int | None,
+    show_legend: bool = True,
+    page_layers: bool | None = None,
 ) -> Renderers[Report]:
     """How `compare` draws a Report: the per-layer table when `layers`, folded below `depth`, and a
-    legend under each table when `show_legend`.
+    legend under each table when `show_legend`; a page has its tree when `page_layers` (a page folds
+    its blocks, so at any size; None: as `layers`).
 
     Each renderer is imported when it draws: JSON never pays for rich's tables."""
 
@@ -116,7 +128,12 @@ def compare_renderers(
 
         return to_csv(report, layers=layers)
 
-    return Renderers(table=table, json=json, markdown=markdown, csv=csv)
+    def html(report: Report) -> str:
+        from convprof.render.html.compare import compare_html
+
+        return compare_html(report, layers=layers if page_layers is None else page_layers, depth=depth)
+
+    return Renderers(table=table, json=json, markdown=markdown, csv=csv, html=html)
 
 
 def diff_renderers(*, everything: bool) -> Renderers[ReportDiff]:
@@ -124,10 +141,16 @@ def diff_renderers(*, everything: bool) -> Renderers[ReportDiff]:
     from convprof.render.diff import diff_markdown, render_diff
     from convprof.render.jsonfmt import dumps
 
+    def html(diff: ReportDiff) -> str:
+        from convprof.render.html.diff import diff_html
+
+        return diff_html(diff, everything=everything)
+
     return Renderers(
         table=lambda diff, console: render_diff(diff, console, everything=everything),
         json=lambda diff: dumps(diff.to_dict()),
         markdown=lambda diff: diff_markdown(diff, everything=everything),
+        html=html,
     )
 
 
@@ -157,11 +180,17 @@ def sweep_renderers(*, chart: bool) -> Renderers[Sweep]:
     """How `sweep` draws a Sweep: with a terminal chart under the table when `chart`."""
     from convprof.render.sweep import render_sweep, sweep_to_csv, sweep_to_json, sweep_to_markdown
 
+    def html(sweep: Sweep) -> str:
+        from convprof.render.html.sweep import sweep_html
+
+        return sweep_html(sweep)
+
     return Renderers(
         table=lambda sweep, console: render_sweep(sweep, console, chart=chart),
         json=sweep_to_json,
         markdown=sweep_to_markdown,
         csv=sweep_to_csv,
+        html=html,
     )
 
 

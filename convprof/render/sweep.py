@@ -31,7 +31,9 @@ from convprof.sweep.fit import format_exponent
 __all__ = [
     "MEMORY_NOTE",
     "TRAINING_NOTE",
+    "cell",
     "chart_axis",
+    "footnotes",
     "growth_sentences",
     "render_sweep",
     "sweep_to_csv",
@@ -48,7 +50,7 @@ TRAINING_NOTE = (
 )
 
 
-def _notes(sweep: Sweep) -> list[str]:
+def footnotes(sweep: Sweep) -> list[str]:
     """Return what the memory (and training) columns count."""
     if not sweep.training:
         return [MEMORY_NOTE]
@@ -111,7 +113,8 @@ def title(sweep: Sweep) -> str:
     )
 
 
-def _cell(sweep: Sweep, metric: Metric, variant: str, index: int) -> str:
+def cell(sweep: Sweep, metric: Metric, variant: str, index: int) -> str:
+    """Return one figure of the points table: a point's metric of a variant in human units."""
     report = sweep.points[index].report
     value = metric_value(report, metric, variant)
     if metric.unit != "seconds":
@@ -143,7 +146,7 @@ def columns(sweep: Sweep) -> list[str]:
 def rows(sweep: Sweep) -> list[list[str]]:
     """Return one row of human units per point."""
     return [
-        [*point.labels, *(_cell(sweep, m, v, point.index) for m in sweep.metrics for v in VARIANTS)]
+        [*point.labels, *(cell(sweep, m, v, point.index) for m in sweep.metrics for v in VARIANTS)]
         for point in sweep.points
     ]
 
@@ -283,7 +286,7 @@ def _points_table(sweep: Sweep, heading: str, metrics: tuple[Metric, ...]) -> Ta
         for variant in VARIANTS:
             table.add_column(f"{metric.short}\n{variant}", justify="right", no_wrap=True)
     for point in sweep.points:
-        cells = [_cell(sweep, m, v, point.index) for m in metrics for v in VARIANTS]
+        cells = [cell(sweep, m, v, point.index) for m in metrics for v in VARIANTS]
         table.add_row(*point.labels, *cells)
     return table
 
@@ -308,7 +311,7 @@ def render_sweep(sweep: Sweep, console: Console, *, chart: bool) -> None:
         console.print()
         render_chart(sweep, console)
     console.print()
-    for line in _notes(sweep):
+    for line in footnotes(sweep):
         print_prose(console, line, style="dim")
     print_prose(console, CONVENTION, style="dim")
 
@@ -326,7 +329,7 @@ def sweep_to_markdown(sweep: Sweep) -> str:
     lines += [f"- {line}" for line in growth_sentences(sweep)]
     lines += [f"- {line}" for line in skip_notes(sweep)]
     lines += [f"- {line}" for line in stability_notes(sweep)]
-    lines += ["", f"_{' '.join(_notes(sweep))} {CONVENTION}_", ""]
+    lines += ["", f"_{' '.join(footnotes(sweep))} {CONVENTION}_", ""]
     return "\n".join(lines)
 
 

@@ -9,25 +9,52 @@ from typing import Any
 from convprof.report.results import DeviceLatency, Environment, ReportDataError
 
 __all__ = [
+    "HELD_ROLES",
     "LAYER_FIELDS",
     "LOWER_BOUND_MARK",
     "LOWER_BOUND_TOTALS",
-    "READABLE_VERSIONS",
+    "READABLE_SCHEMA_VERSIONS",
+    "RESIDENT_ROLES",
     "SCHEMA_VERSION",
+    "STEP_PHASES",
     "VARIANT_TOTALS",
+    "HeldTensor",
     "LayerReport",
     "Report",
     "ReportDataError",
     "SpecInfo",
+    "TrainingPeak",
     "VariantReport",
 ]
 
 #: Bumped on any incompatible change to the JSON report; CHANGELOG records each bump.
 SCHEMA_VERSION = 4
-#: Earlier versions whose reports this version still reads: 3 lacks the trainable and frozen
-#: parameters (every parameter of it is trainable) and the named inputs and outputs, which its specs
-#: could not have.
-READABLE_VERSIONS = (3, SCHEMA_VERSION)
+#: Schemas of saved reports read back. Schema 3 lacks what schema 4 added: frozen parameters (every
+#: parameter of a schema-3 report is trainable), named inputs and outputs (its specs had one of each)
+#: and the memory over time of inference and of a training step (None from it).
+READABLE_SCHEMA_VERSIONS = (3, SCHEMA_VERSION)
+#: Fields schema 4 added to each layer and each variant: absent from a schema-3 report.
+V4_LAYER_FIELDS = ("frozen_params", "live_bytes", "step_forward_bytes", "step_backward_bytes")
+V4_VARIANT_TOTALS = ("trainable_params", "frozen_params")
+#: The phases of a training step, in the order they run.
+STEP_PHASES = ("forward", "backward", "optimizer")
+#: What a tensor held at the peak of a training step is, as a report names it: the weights, buffers,
+#: optimizer state and network input held throughout; a layer's output (`activation`), what a layer
+#: keeps only for its backward (`saved`: indices, masks, im2col columns), the gradient of a layer's
+#: output, a layer's weights' gradient, and the temporaries of what runs at the peak (`workspace`).
+HELD_ROLES = (
+    "weights",
+    "buffers",
+    "optimizer_state",
+    "input",
+    "activation",
+    "saved",
+    "gradient",
+    "weight_gradient",
+    "workspace",
+)
+#: Roles of the tensors held throughout the step, never a layer's.
+RESIDENT_ROLES = HELD_ROLES[:4]
 
 
 #: A variant's totals in a report, in the order JSON and CSV write them (the schema requires each).
@@ -80,7 +107,10 @@ LAYER_FIELDS = (
     "backward_flops",
     "elementwise_ops",
     "activation_bytes",
+    "live_bytes",
     "saved_bytes",
+    "step_forward_bytes",
+    "step_backward_bytes",
     "receptive_field",
     "fan_in",
 )
@@ -127,6 +157,18 @@ class LayerReport:
     frozen_params: int = 0
     """Its parameters that are frozen (requires_grad=False: no gradient, no optimizer state): all of
     them for a frozen layer, else 0."""
+    live_bytes: int | None = None
+    """Bytes of the activations alive at inference while the layer makes its output (its output, and
+    every earlier tensor still to be read, the network input included), by liveness; the variant's
+    activation_bytes is the largest. None only in a report of schema 3, which did not carry it."""
+    step_forward_bytes: int | None = None
+    """The most a training step holds while the layer's forward runs: weights, buffers, optimizer
+    state and input, the tensors alive, and the layer's temporaries (a lower bound as the variant's
+    training_bytes is). None only in a report of schema 3."""
+    step_backward_bytes: int | None = None
+    """The most a training step holds while the layer's backward runs (the sums of its inputs'
+    gradients included), as step_forward_bytes; None where no backward runs (nothing in the layer or
+    before it needs a gradient), and in a report of schema 3."""
 
     @property
     def trainable_params(self) -> int:
@@ -142,6 +184,33 @@ class LayerReport:
     def counted(self) -> bool:
         """True when convprof knows the layer's arithmetic (its MACs and element-wise ops)."""
         return self.macs is not None and self.elementwise_ops is not None
+
+
+@dataclass(frozen=True, slots=True)
+class HeldTensor:
+    """A tensor (or one group of them: every weight, every buffer) held at the peak of a training step."""
+
+    role: str
+    """What it is: one of HELD_ROLES."""
+    layer: str | None
+    """The path of the layer that made it (for a gradient, whose output it is the gradient of; for a
+    workspace, the layer running); None for the weights, buffers, optimizer state and input, held
+    throughout, and for the optimizer's temporaries."""
+    bytes: int
+    """Its bytes for the batch."""
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingPeak:
+    """Where the modelled training step peaks, and what it holds there."""
+
+    phase: str
+    """forward, backward or optimizer: what runs at the peak."""
+    layer: str | None
+    """The path of the layer whose forward or backward runs at the peak; None for the optimizer's step."""
+    tensors: tuple[HeldTensor, ...]
+    """Everything held at the peak, resident tensors first, then in the order the step made them;
+    their bytes sum to the variant's training_bytes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +253,13 @@ class VariantReport:
     frozen_params: int = 0
     """Parameters of frozen layers (requires_grad=False): weights in memory, but no gradient and no
     optimizer state in a training step."""
+
+    step_optimizer_bytes: int | None = None
+    """The most a training step holds while the optimizer updates the weights (resident tensors and
+    the weights' gradients included); None only in a report of schema 3."""
+    training_peak: TrainingPeak | None = None
+    """Where the modelled training step peaks and the tensors it holds there; None only in a report
+    of schema 3."""
 
     @property
     def trainable_params(self) -> int:
@@ -301,7 +377,7 @@ class Report:
                 **_named(self.spec),
             },
             "optimizer": self.optimizer,
-            "variants": {v.name: _variant_dict(v) for v in self.variants},
+            "variants": {v.name: _variant_dict(v, self.schema_version) for v in self.variants},
         }
         if self.environment is not None:
             data["environment"] = self.environment.to_dict()
@@ -331,7 +407,9 @@ class Report:
                 ),
             ),
             optimizer=data["optimizer"],
-            variants=tuple(_variant(name, variant) for name, variant in data["variants"].items()),
+            variants=tuple(
+                _variant(name, variant, data["schema_version"]) for name, variant in data["variants"].items()
+            ),
             environment=None if environment is None else Environment.from_dict(environment),
         )
 
@@ -359,15 +437,51 @@ def _plain(value: Any) -> Any:
     return list(value) if isinstance(value, tuple) else value
 
 
-def _variant_dict(variant: VariantReport) -> dict[str, Any]:
+def _variant_dict(variant: VariantReport, version: int) -> dict[str, Any]:
+    fields = _layer_fields(version)
     return {
-        **{name: getattr(variant, name) for name in VARIANT_TOTALS},
+        **{name: getattr(variant, name) for name in _variant_totals(version)},
         **_markers(variant),
+        **_step_dict(variant, version),
         "latency": variant.latency_dict(),
         **_skipped_dict(variant.latency),
         "training_latency": variant.training_latency_dict(),
         **_skipped_dict(variant.training_latency, "training_skipped"),
-        "layers": [{name: _plain(getattr(layer, name)) for name in LAYER_FIELDS} for layer in variant.layers],
+        **_peak_tensors_dict(variant, version),
+        "layers": [{name: _plain(getattr(layer, name)) for name in fields} for layer in variant.layers],
+    }
+
+
+def _layer_fields(version: int) -> tuple[str, ...]:
+    """The layer fields a report of schema `version` writes."""
+    return LAYER_FIELDS if version >= 4 else tuple(f for f in LAYER_FIELDS if f not in V4_LAYER_FIELDS)
+
+
+def _variant_totals(version: int) -> tuple[str, ...]:
+    """The totals a variant of a report of schema `version` writes."""
+    return VARIANT_TOTALS if version >= 4 else tuple(f for f in VARIANT_TOTALS if f not in V4_VARIANT_TOTALS)
+
+
+def _step_dict(variant: VariantReport, version: int) -> dict[str, Any]:
+    """The optimizer's moment and where the training step peaks; nothing in a schema-3 report."""
+    peak = variant.training_peak
+    if version < 4 or peak is None:
+        return {}
+    return {
+        "step_optimizer_bytes": variant.step_optimizer_bytes,
+        "training_peak": {"phase": peak.phase, "layer": peak.layer},
+    }
+
+
+def _peak_tensors_dict(variant: VariantReport, version: int) -> dict[str, Any]:
+    """The tensors held at the training step's peak, one per line; nothing in a schema-3 report."""
+    peak = variant.training_peak
+    if version < 4 or peak is None:
+        return {}
+    return {
+        "training_peak_tensors": [
+            {"role": tensor.role, "layer": tensor.layer, "bytes": tensor.bytes} for tensor in peak.tensors
+        ]
     }
 
 
@@ -405,8 +519,8 @@ def _json(value: Any) -> str:
     return json.dumps(value)
 
 
-def _layer(name: str, index: int, data: Mapping[str, Any]) -> LayerReport:
-    values = {field: data[field] for field in LAYER_FIELDS if field not in _DERIVED}
+def _layer(name: str, index: int, data: Mapping[str, Any], version: int) -> LayerReport:
+    values = {field: data[field] for field in _layer_fields(version) if field not in _DERIVED}
     # JSON has lists where the report holds tuples (frozen, hashable, equal only to tuples).
     values["inputs"] = tuple(values["inputs"])
     values["output_shape"] = tuple(values["output_shape"])
@@ -445,16 +559,29 @@ def _measured(
     )
 
 
-def _variant(name: str, data: Mapping[str, Any]) -> VariantReport:
+def _variant(name: str, data: Mapping[str, Any], version: int) -> VariantReport:
+    layers = tuple(_layer(name, i, layer, version) for i, layer in enumerate(data["layers"]))
+    peak = None
+    if version >= 4:
+        where = data["training_peak"]
+        tensors = tuple(
+            HeldTensor(tensor["role"], tensor["layer"], tensor["bytes"])
+            for tensor in data["training_peak_tensors"]
+        )
+        peak = TrainingPeak(where["phase"], where["layer"], tensors)
     variant = VariantReport(
         name=name,
-        **{field: data[field] for field in VARIANT_TOTALS if field not in _DERIVED},
-        layers=tuple(_layer(name, i, layer) for i, layer in enumerate(data["layers"])),
+        **{field: data[field] for field in _variant_totals(version) if field not in _DERIVED},
+        layers=layers,
         latency=_measured(name, data, "latency", "skipped"),
         training_latency=_measured(name, data, "training_latency", "training_skipped"),
+        step_optimizer_bytes=data["step_optimizer_bytes"] if version >= 4 else None,
+        training_peak=peak,
     )
     _frozen_within(variant, ("variants", name))
     _agrees(variant, data, ("variants", name))
+    if version >= 4:
+        _memory_agrees(variant, ("variants", name))
     for marker, absent in _MARKERS.items():
         derived = _plain(getattr(variant, marker))
         if data.get(marker, absent) != derived:
@@ -476,3 +603,63 @@ def _device(
         if exc.path[0] == "skipped":
             raise ReportDataError(("variants", name, skipped_key, *exc.path[1:]), exc.message) from None
         raise ReportDataError(("variants", name, key, device, *exc.path), exc.message) from None
+
+
+def _memory_agrees(variant: VariantReport, where: tuple[str | int, ...]) -> None:
+    """Check that the memory over time says what the totals say: the live activations peak at
+    activation_bytes, the step's moments at training_bytes, at the layer training_peak names, and
+    the tensors held there add up to it; ReportDataError at the first field that disagrees."""
+    peak = variant.training_peak
+    assert peak is not None
+    layers = variant.layers
+    live = [layer.live_bytes for layer in layers if layer.live_bytes is not None]
+    if live and max(live) != variant.activation_bytes:
+        raise ReportDataError(
+            (*where, "activation_bytes"),
+            f"{variant.activation_bytes}, but the layers' live_bytes peak at {max(live)}",
+        )
+    moments = [layer.step_forward_bytes for layer in layers if layer.step_forward_bytes is not None]
+    moments += [layer.step_backward_bytes for layer in layers if layer.step_backward_bytes is not None]
+    moments.append(variant.step_optimizer_bytes or 0)
+    if max(moments) != variant.training_bytes:
+        raise ReportDataError(
+            (*where, "training_bytes"),
+            f"{variant.training_bytes}, but the step's moments (step_forward_bytes, step_backward_bytes, "
+            f"step_optimizer_bytes) peak at {max(moments)}",
+        )
+    paths = {layer.path: layer for layer in layers}
+    if (peak.phase == "optimizer") != (peak.layer is None):
+        raise ReportDataError(
+            (*where, "training_peak", "layer"),
+            "a layer path at a forward or backward peak, null at the optimizer's",
+        )
+    if peak.layer is not None and peak.layer not in paths:
+        raise ReportDataError(
+            (*where, "training_peak", "layer"), f"{_json(peak.layer)} is no layer of the variant"
+        )
+    at = (
+        variant.step_optimizer_bytes
+        if peak.layer is None
+        else getattr(paths[peak.layer], f"step_{peak.phase}_bytes")
+    )
+    if at != variant.training_bytes:
+        raise ReportDataError(
+            (*where, "training_peak"),
+            f"names a moment of {_json(at)} bytes, but training_bytes is {variant.training_bytes}",
+        )
+    for index, tensor in enumerate(peak.tensors):
+        resident = tensor.role in RESIDENT_ROLES
+        if resident != (tensor.layer is None) and not (tensor.role == "workspace" and peak.layer is None):
+            what = "null for a resident tensor" if resident else "a layer path"
+            raise ReportDataError((*where, "training_peak_tensors", index, "layer"), f"must be {what}")
+        if tensor.layer is not None and tensor.layer not in paths:
+            raise ReportDataError(
+                (*where, "training_peak_tensors", index, "layer"),
+                f"{_json(tensor.layer)} is no layer of the variant",
+            )
+    held = sum(tensor.bytes for tensor in peak.tensors)
+    if held != variant.training_bytes:
+        raise ReportDataError(
+            (*where, "training_peak_tensors"),
+            f"sum to {held} bytes, but training_bytes is {variant.training_bytes}",
+        )

@@ -6,10 +6,9 @@ import functools
 import json
 import os
 from pathlib import Path
-from typing import Any
 
 from convprof.errors import UsageError
-from convprof.report import READABLE_VERSIONS, SCHEMA_VERSION, Report, ReportDataError
+from convprof.report import READABLE_SCHEMA_VERSIONS, SCHEMA_VERSION, Report, ReportDataError
 from convprof.report.jsoncheck import (
     MAX_DEPTH,
     Checker,
@@ -23,7 +22,7 @@ from convprof.report.jsoncheck import (
 from convprof.report.schema import report_schema
 from convprof.units import clip
 
-__all__ = ["MAX_REPORT_BYTES", "PREVIOUS_SCHEMA_VERSION", "load_report"]
+__all__ = ["MAX_REPORT_BYTES", "load_report"]
 
 #: Largest report read; a 10,000-layer report is a few MB.
 MAX_REPORT_BYTES = 256 * 1024 * 1024
@@ -90,16 +89,15 @@ def load_report(path: Path) -> Report:
             "`convprof compare --format json`"
         )
     version = data["schema_version"]
-    if version not in READABLE_VERSIONS or type(version) is not int:
+    # bool is an int to Python, and 3.0 == 3: only the integers themselves are versions.
+    if type(version) is not int or version not in READABLE_SCHEMA_VERSIONS:
         shown = clip(repr(version), quoted=False)
+        readable = " and ".join(map(str, READABLE_SCHEMA_VERSIONS))
         raise UsageError(
             f"{path}{_position(text, ('schema_version',))}: report schema_version {shown}, "
-            f"this convprof reads {' and '.join(map(str, READABLE_VERSIONS))}; "
-            "regenerate it with this version"
+            f"this convprof reads {readable}; regenerate it with this version"
         )
-    if version == PREVIOUS_SCHEMA_VERSION:
-        data = _from_previous(data)
-    violation = _report_check()(data)
+    violation = _report_check(version)(data)
     if violation is not None:
         raise UsageError(
             f"{path}{_position(text, violation.path)}: not a valid report: {violation.dotted}: "
@@ -115,42 +113,9 @@ def load_report(path: Path) -> Report:
         ) from None
 
 
-#: The schema before this one, read as it was: it had no frozen parameters, so all are trainable.
-PREVIOUS_SCHEMA_VERSION = 3
-
-
-def _from_previous(data: dict[str, Any]) -> dict[str, Any]:
-    """Return a report of PREVIOUS_SCHEMA_VERSION as this version writes it: every parameter trainable
-    (schema 3 had no frozen layers), the fields in this version's order. Anything that is not a
-    well-formed report is returned as it is, for the schema check to name."""
-    variants = data.get("variants")
-    if not isinstance(variants, dict):
-        return data
-    upgraded: dict[str, Any] = {}
-    for name, variant in variants.items():
-        if (
-            not isinstance(variant, dict)
-            or "params" not in variant
-            or not isinstance(variant.get("layers"), list)
-        ):
-            return data
-        fields = list(variant.items())
-        at = [key for key, _ in fields].index("params") + 1
-        totals = [("trainable_params", variant["params"]), ("frozen_params", 0)]
-        layers = []
-        for layer in variant["layers"]:
-            if not isinstance(layer, dict) or "params" not in layer:
-                return data
-            items = list(layer.items())
-            place = [key for key, _ in items].index("params") + 1
-            layers.append(dict([*items[:place], ("frozen_params", 0), *items[place:]]))
-        upgraded[name] = dict([*fields[:at], *totals, *fields[at:]]) | {"layers": layers}
-    return {**data, "schema_version": SCHEMA_VERSION, "variants": upgraded}
-
-
 @functools.cache
-def _report_check() -> Checker:
-    return compile_schema(report_schema())
+def _report_check(version: int = SCHEMA_VERSION) -> Checker:
+    return compile_schema(report_schema(version))
 
 
 def _position(text: str, path: tuple[str | int, ...]) -> str:

@@ -6,10 +6,13 @@ from typing import Any
 
 from convprof.graph.training import OPTIMIZERS
 from convprof.report import (
+    HELD_ROLES,
     LAYER_FIELDS,
     LOWER_BOUND_TOTALS,
-    READABLE_VERSIONS,
     SCHEMA_VERSION,
+    STEP_PHASES,
+    V4_LAYER_FIELDS,
+    V4_VARIANT_TOTALS,
     VARIANT_TOTALS,
 )
 from convprof.spec import DTYPE_BYTES
@@ -63,6 +66,22 @@ _LAYER: dict[str, Any] = {
         "elementwise_ops": _MAYBE_COUNT
         | {"description": "Element-wise ops for the batch; null when unknown."},
         "activation_bytes": _COUNT | {"description": "Bytes of the output for the batch."},
+        "live_bytes": _COUNT
+        | {
+            "description": "Bytes of the activations alive at inference while it makes its output (its "
+            "output and every earlier tensor still to be read, the input included), by liveness."
+        },
+        "step_forward_bytes": _COUNT
+        | {
+            "description": "The most a training step holds while its forward runs, weights, buffers, "
+            "optimizer state and input included (a lower bound as training_bytes is)."
+        },
+        "step_backward_bytes": _MAYBE_COUNT
+        | {
+            "description": "The most a training step holds while its backward runs, as "
+            "step_forward_bytes; null where no backward runs (nothing in it or before it needs a "
+            "gradient)."
+        },
         "saved_bytes": _MAYBE_COUNT
         | {
             "description": "Bytes of the tensors it makes that autograd keeps for the backward; null "
@@ -264,10 +283,13 @@ _ENVIRONMENT: dict[str, Any] = {
     ],
 }
 
+#: Variant fields schema 4 requires (the optimizer's moment and the step's peak).
+_V4_VARIANT_REQUIRED = ("step_optimizer_bytes", "training_peak", "training_peak_tensors")
+
 _VARIANT: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
-    "required": [*VARIANT_TOTALS, "latency", "training_latency", "layers"],
+    "required": [*VARIANT_TOTALS, *_V4_VARIANT_REQUIRED, "latency", "training_latency", "layers"],
     "properties": {
         "params": _COUNT | {"description": "Parameters, trainable or frozen."},
         "trainable_params": _COUNT
@@ -323,16 +345,76 @@ _VARIANT: dict[str, Any] = {
             "type": "object",
             "additionalProperties": {"type": "string"},
         },
+        "step_optimizer_bytes": _COUNT
+        | {
+            "description": "The most a training step holds while the optimizer updates the weights, "
+            "weights' gradients and the optimizer's temporaries included."
+        },
+        "training_peak": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["phase", "layer"],
+            "description": "Where the modelled training step peaks: a moment whose figure (the layer's "
+            "step_forward_bytes or step_backward_bytes, or step_optimizer_bytes) is training_bytes.",
+            "properties": {
+                "phase": {"enum": list(STEP_PHASES)},
+                "layer": {
+                    "type": ["string", "null"],
+                    "description": "Path of the layer running; null at the optimizer's step.",
+                },
+            },
+        },
+        "training_peak_tensors": {
+            "type": "array",
+            "description": "Everything held at the peak, resident tensors first, then in the order the "
+            "step made them; their bytes sum to training_bytes.",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["role", "layer", "bytes"],
+                "properties": {
+                    "role": {"enum": list(HELD_ROLES)},
+                    "layer": {
+                        "type": ["string", "null"],
+                        "description": "Path of the layer that made it (a gradient: of whose output; a "
+                        "workspace: the layer running); null for weights, buffers, optimizer state, "
+                        "input and the optimizer's temporaries.",
+                    },
+                    "bytes": _COUNT,
+                },
+            },
+        },
         "layers": {"type": "array", "items": _LAYER},
     },
 }
 
+#: What schema 4 added: absent from (and not allowed in) a schema-3 report.
+_V4_LAYER = V4_LAYER_FIELDS
+_V4_VARIANT = (*V4_VARIANT_TOTALS, *_V4_VARIANT_REQUIRED)
+#: The spec's named inputs and outputs, which schema 4 added.
+_V4_SPEC = ("inputs", "outputs")
 
-def report_schema() -> dict[str, Any]:
-    """Return the JSON Schema (draft 2020-12) every JSON report convprof writes satisfies."""
+
+def _without(schema: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    """Return an object schema without `fields` (neither required nor allowed)."""
     return {
+        **schema,
+        "required": [name for name in schema["required"] if name not in fields],
+        "properties": {name: value for name, value in schema["properties"].items() if name not in fields},
+    }
+
+
+def report_schema(version: int = SCHEMA_VERSION) -> dict[str, Any]:
+    """Return the JSON Schema (draft 2020-12) every JSON report convprof writes satisfies; with an
+    older `version`, the schema of the reports it wrote, which convprof still reads."""
+    variant = _VARIANT
+    if version < 4:
+        layer = _without(_LAYER, _V4_LAYER)
+        variant = _without(_VARIANT, _V4_VARIANT)
+        variant["properties"]["layers"] = {"type": "array", "items": layer}
+    schema: dict[str, Any] = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
-        "$id": f"https://convprof.invalid/report-v{SCHEMA_VERSION}.schema.json",
+        "$id": f"https://convprof.invalid/report-v{version}.schema.json",
         "title": "convprof report",
         "description": (
             "Counts of a CNN spec and its dense and local equivalents. Counts are exact integers; "
@@ -343,7 +425,7 @@ def report_schema() -> dict[str, Any]:
         "additionalProperties": False,
         "required": ["schema_version", "convprof_version", "spec", "optimizer", "variants"],
         "properties": {
-            "schema_version": {"enum": list(READABLE_VERSIONS)},
+            "schema_version": {"const": version},
             "convprof_version": {"type": "string"},
             "spec": {
                 "type": "object",
@@ -392,7 +474,11 @@ def report_schema() -> dict[str, Any]:
                 "type": "object",
                 "additionalProperties": False,
                 "required": ["dense", "local", "conv"],
-                "properties": {"dense": _VARIANT, "local": _VARIANT, "conv": _VARIANT},
+                "properties": {"dense": variant, "local": variant, "conv": variant},
             },
         },
     }
+    if version < 4:
+        spec = schema["properties"]["spec"]
+        spec["properties"] = {k: v for k, v in spec["properties"].items() if k not in _V4_SPEC}
+    return schema

@@ -22,7 +22,15 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["PLOT_FORMATS", "SKIPPED_LABEL", "UNSTABLE_LABEL", "check_plot_path", "plot_figure", "render_plot"]
+__all__ = [
+    "PLOT_FORMATS",
+    "SKIPPED_LABEL",
+    "UNSTABLE_LABEL",
+    "VARIANT_COLORS",
+    "check_plot_path",
+    "plot_figure",
+    "render_plot",
+]
 
 #: Image formats --plot writes, by file suffix.
 PLOT_FORMATS = {".png": "png", ".svg": "svg", ".pdf": "pdf"}
@@ -32,8 +40,8 @@ INSTALL_HINT = "pip install matplotlib"
 UNSTABLE_LABEL = "unstable median (~)"
 #: Legend entry of the cross at the foot of a panel where a variant was not measured.
 SKIPPED_LABEL = "skipped (not measured)"
-#: Line colour of each variant: the same hues as the terminal chart.
-_COLORS = {"dense": "#d62728", "local": "#e6a700", "conv": "#2ca02c"}
+#: Line colour of each variant: the same hues as the terminal chart and the HTML report.
+VARIANT_COLORS = {"dense": "#d62728", "local": "#e6a700", "conv": "#2ca02c"}
 #: Line styles that tell apart the slices of a grid (the other axes' values).
 _STYLES: tuple[Literal["-", "--", ":", "-."], ...] = ("-", "--", ":", "-.")
 #: Line width, marker and opacity per variant: local's wide pale line stays visible where conv's
@@ -112,7 +120,7 @@ def _panel(ax: Axes, sweep: Sweep, metric_index: int, along: int) -> None:
                 markersize=4,
                 linewidth=width,
                 alpha=alpha,
-                color=_COLORS[variant],
+                color=VARIANT_COLORS[variant],
                 linestyle=_STYLES[number % len(_STYLES)],
                 label=label if number == 0 else None,
             )
@@ -156,7 +164,7 @@ def _marks(
                 ys,
                 s=110,
                 facecolors="none",
-                edgecolors=_COLORS[variant],
+                edgecolors=VARIANT_COLORS[variant],
                 linewidths=1.4,
                 zorder=3,
                 label=None if "unstable" in labelled else UNSTABLE_LABEL,
@@ -168,7 +176,7 @@ def _marks(
                 [0.04] * len(skipped[variant]),
                 marker="x",
                 s=40,
-                color=_COLORS[variant],
+                color=VARIANT_COLORS[variant],
                 transform=ax.get_xaxis_transform(),  # x as data, y at the foot of the panel
                 clip_on=False,
                 zorder=3,

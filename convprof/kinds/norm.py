@@ -207,14 +207,17 @@ class _InstanceNorm(_RunningStatsNorm):
         tracked, affine = args.track_running_stats, args.affine
         kept = (per_channel,) * (2 + 2 * tracked + affine)
         grads = step.nbytes(prod(in_shape)) if any(step.grads) else 0
+        # The repeated bias lives through the forward too; updating the running statistics averages
+        # the repeated ones over the batch, one channel's worth at a time, after the batch norm has
+        # returned: where nothing records the layer, its mean and inverse deviation are gone by then.
+        during = (len(kept) + affine) * per_channel
+        averaging = (in_shape[0] * step.itemsize if tracked else 0) + (
+            during if step.recorded else during - 2 * per_channel
+        )
         return Autograd(
             keeps_inputs=(0,),
             keeps_new=kept,
-            # The repeated bias lives through the forward too; updating the running statistics
-            # averages the repeated ones over the batch, one channel's worth at a time.
-            forward_peak=step.nbytes(prod(out_shape))
-            + (len(kept) + affine) * per_channel
-            + (in_shape[0] * step.itemsize if tracked else 0),
+            forward_peak=step.nbytes(prod(out_shape)) + max(during, averaging),
             backward_peak=grads + (2 * per_channel if affine and step.trainable else 0),
         )
 

@@ -15,6 +15,7 @@ from typing import NoReturn
 import click
 
 from convprof import __version__, signals
+from convprof.safetext import printable
 
 __all__ = ["cli", "main"]
 
@@ -120,12 +121,12 @@ def _internal_error(error: BaseException) -> NoReturn:
     else:
         summary = str(error).strip().splitlines()
         detail = f"{type(error).__name__}: {summary[0]}" if summary else type(error).__name__
-        click.echo(
+        line = (
             f"convprof: error: internal error ({detail}) running `{_command_line()}`; this is a bug in "
             f"convprof: please report it with that command line and its input files "
-            f"({DEBUG_VARIABLE}=1 shows the traceback)",
-            err=True,
+            f"({DEBUG_VARIABLE}=1 shows the traceback)"
         )
+        click.echo(printable(line), err=True)
     with contextlib.suppress(OSError, ValueError):
         sys.stdout.flush()
     sys.exit(EXIT_SOFTWARE)
@@ -144,7 +145,8 @@ def main() -> None:
     except click.UsageError as error:
         # click's own form is a usage block and an error line; convprof's is one line, with where to look.
         where = error.ctx.command_path if error.ctx is not None else "convprof"
-        click.echo(f"convprof: error: {error.format_message().rstrip('.')}; see `{where} --help`", err=True)
+        line = f"convprof: error: {error.format_message().rstrip('.')}; see `{where} --help`"
+        click.echo(printable(line), err=True)
         sys.exit(error.exit_code)
     except click.ClickException as error:
         error.show()

@@ -62,12 +62,11 @@ def _files(directory: Path) -> list[str]:
     [
         ("../../escaped", "_.._escaped.json"),
         ("/tmp/absolute", "_tmp_absolute.json"),
-        ("nul\x00byte", "nul_byte.json"),
         ("..", "_.json"),
         ("résumé net", "r_sum__net.json"),
         ("n" * 5000, "n" * 100 + ".json"),
     ],
-    ids=["traversal", "absolute", "nul", "dots", "non-ascii", "very-long"],
+    ids=["traversal", "absolute", "dots", "non-ascii", "very-long"],
 )
 def test_write_reports_keeps_every_report_inside_the_directory(name: str, file: str, tmp_path: Path) -> None:
     work = tmp_path / "work" / "deeper"

@@ -14,6 +14,7 @@ from convprof.graph.analyze import OPTIMIZER_STATES
 from convprof.measure.options import PRESETS
 from convprof.output import write_atomic
 from convprof.render.formats import FORMATS
+from convprof.safetext import printable
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -30,6 +31,7 @@ __all__ = [
     "output_option",
     "preset_option",
     "reports_errors",
+    "say",
 ]
 
 
@@ -115,7 +117,14 @@ class _Failure(click.ClickException):
         setattr(self, "exit_code", error.exit_code)  # noqa: B010
 
     def show(self, file: IO[Any] | None = None) -> None:
-        click.echo(f"convprof: error: {self.format_message()}", err=True, file=file)
+        # One line whatever it quotes: names and messages from specs, reports and models are escaped.
+        click.echo(printable(f"convprof: error: {self.format_message()}"), err=True, file=file)
+
+
+def say(line: str) -> None:
+    """Print one line on stderr (a note, a warning, what was written), escaped: it may quote a name from
+    a spec, a report or a model."""
+    click.echo(printable(line), err=True)
 
 
 def reports_errors(command: F) -> F:
@@ -154,7 +163,7 @@ def deliver(text: str | None, draw: Callable[[Console], None], output: Path | No
         click.echo(text, nl=False)
         return
     write_atomic(output, text)
-    click.echo(f"convprof: wrote {output}", err=True)
+    say(f"convprof: wrote {output}")
 
 
 def deliver_result(result: T, renderers: Renderers[T], fmt: str, output: Path | None) -> None:

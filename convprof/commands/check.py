@@ -24,6 +24,7 @@ from convprof.commands.base import (
     output_option,
     preset_option,
     reports_errors,
+    say,
 )
 from convprof.errors import UsageError
 from convprof.units import clip, plural
@@ -96,7 +97,7 @@ def step_summary(markdown: str) -> None:
             handle.write(markdown + "\n")
     except OSError as exc:
         raise UsageError(f"cannot append to GITHUB_STEP_SUMMARY {target}: {exc.strerror}") from exc
-    click.echo(f"convprof: appended the Markdown summary to {target} (GITHUB_STEP_SUMMARY)", err=True)
+    say(f"convprof: appended the Markdown summary to {target} (GITHUB_STEP_SUMMARY)")
 
 
 def _overrides(
@@ -332,9 +333,7 @@ def check(
             baseline_report = baselines[model.name][1]
             found += check_growth(model.name, allowances, baseline_report, report, strict=strict_latency)
         elif baselines:
-            click.echo(
-                f"convprof: {model.name}: no baseline report for this spec; growth not checked", err=True
-            )
+            say(f"convprof: {model.name}: no baseline report for this spec; growth not checked")
         if not found:
             unchecked.append(model.name)
         checks += found
@@ -345,10 +344,9 @@ def check(
             "add `budgets:` to the spec or --max-* options"
         )
     for name in unchecked:
-        click.echo(
+        say(
             f"convprof: warning: {name}: no budgets set, NOTHING CHECKED; add `budgets:` or --max-* options "
-            "(--require-budgets makes this exit 2)",
-            err=True,
+            "(--require-budgets makes this exit 2)"
         )
 
     if write_reports is not None:
@@ -357,7 +355,7 @@ def check(
 
         for name, report in reports:
             write_atomic(targets[name], to_json(report))
-        click.echo(f"convprof: wrote {len(reports)} report(s) to {write_reports}", err=True)
+        say(f"convprof: wrote {len(reports)} report(s) to {write_reports}")
 
     from convprof.render.checks import checks_markdown, unverified
     from convprof.render.formats import CheckResults, check_renderers
@@ -366,10 +364,10 @@ def check(
     step_summary(checks_markdown(checks, unchecked))
     for item in checks:
         if item.unstable and item.actual is not None and item.passed:
-            click.echo(f"convprof: warning: {item.spec}: {item.metric} {UNSTABLE_VERDICT}", err=True)
+            say(f"convprof: warning: {item.spec}: {item.metric} {UNSTABLE_VERDICT}")
     open_checks = unverified(checks)
     for item in open_checks:
-        click.echo(f"convprof: warning: {item.message()}", err=True)
+        say(f"convprof: warning: {item.message()}")
     failures = [c for c in checks if not c.passed]
     if failures:
         detail = "; ".join(c.message() for c in failures)

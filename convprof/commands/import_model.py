@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from convprof.commands.base import deliver, reports_errors
+from convprof.commands.base import deliver, reports_errors, say
 
 __all__ = ["import_model"]
 
@@ -58,5 +58,5 @@ def import_model(
         model, shape, name=name or reference_name(reference), source=reference, allow_unknown=allow_unknown
     )
     for line in result.notes():
-        click.echo(f"convprof: note: {line}", err=True)
+        say(f"convprof: note: {line}")
     deliver(result.text, lambda console: None, output)

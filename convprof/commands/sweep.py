@@ -58,11 +58,11 @@ def _measure(
 ) -> list[Report]:
     """Measure every point's variants (and their training step with `training`), with a progress bar
     over the points when stderr is a terminal."""
-    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from convprof.measure import MeasureOptions, measure_report
     from convprof.measure.options import parse_size
+    from convprof.render.console import stderr_console
 
     limit = None if max_memory is None else parse_size(max_memory)
     options = MeasureOptions(
@@ -74,7 +74,7 @@ def _measure(
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=Console(stderr=True),
+        console=stderr_console(),
         disable=not sys.stderr.isatty(),
         transient=True,
     ) as bar:

@@ -44,6 +44,7 @@ from convprof.measure.roofline import (
 from convprof.measure.timer import cpu_threads, run_rounds, time_once
 from convprof.report.results import CudaEnvironment, DeviceLatency, Environment, StepMemory
 from convprof.report.stats import summarize
+from convprof.safetext import printable
 from convprof.units import format_bytes, plural
 
 if TYPE_CHECKING:
@@ -103,7 +104,7 @@ def warn(message: str) -> None:
     """Print one warning line on stderr, once per process."""
     if message not in _WARNED:
         _WARNED.add(message)
-        print(f"convprof: warning: {message}", file=sys.stderr)
+        print(printable(f"convprof: warning: {message}"), file=sys.stderr)
 
 
 def _limit(device: str, options: MeasureOptions) -> int:

@@ -14,6 +14,7 @@ from convprof.render.latency import (
     training_measured_columns,
 )
 from convprof.report import LOWER_BOUND_MARK, LayerReport, Report, VariantReport
+from convprof.safetext import printable
 from convprof.units import format_bytes, format_count, format_ratio, format_shape, plural
 
 __all__ = [
@@ -89,7 +90,7 @@ def marked_bytes(variant: VariantReport, metric: str) -> str:
 def title(report: Report) -> str:
     """Return the heading line: name, input, batch, dtype."""
     spec = report.spec
-    return f"{spec.name}: input {format_shape(spec.input)}, batch {spec.batch_size}, {spec.dtype}"
+    return f"{printable(spec.name)}: input {format_shape(spec.input)}, batch {spec.batch_size}, {spec.dtype}"
 
 
 def savings_sentence(report: Report) -> str:
@@ -116,7 +117,7 @@ def savings_sentence(report: Report) -> str:
 def opaque_notes(report: Report) -> list[str]:
     """Say which ops are opaque and what that makes of the totals; nothing when every op is counted."""
     conv = report.variant("conv")
-    paths = [layer.path for layer in conv.layers if not layer.counted]
+    paths = [printable(layer.path) for layer in conv.layers if not layer.counted]
     if not paths:
         return []
     named = ", ".join(paths[:_NAMED_OPAQUE])
@@ -273,8 +274,8 @@ def layer_row(layer: LayerReport, local: LayerReport, dense: LayerReport, indent
     changed = local.kind != layer.kind
     return [
         str(layer.index),  # 0-based, as in JSON, CSV and `--set layers.N`
-        indent * layer.depth + layer.path.rsplit(".", 1)[-1],
-        layer.kind.lower(),
+        indent * layer.depth + printable(layer.path.rsplit(".", 1)[-1]),
+        printable(layer.kind.lower()),
         format_shape(layer.output_shape),
         format_count(layer.params),
         UNKNOWN_MARK if layer.macs is None else format_count(layer.macs),
@@ -302,7 +303,7 @@ def _block_row(
     changed = any(m[1].kind != m[0].kind for m in members)
     return [
         "",
-        indent * prefix.count(".") + prefix.rsplit(".", 1)[-1],
+        indent * prefix.count(".") + printable(prefix.rsplit(".", 1)[-1]),
         f"{count} layer{'s' if count != 1 else ''}",
         format_shape(last.output_shape),
         format_count(sum(m[0].params for m in members)),

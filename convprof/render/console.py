@@ -20,6 +20,7 @@ __all__ = [
     "fits",
     "fitted",
     "print_prose",
+    "stderr_console",
     "stdout_console",
     "strip_lines",
     "to_stdout",
@@ -29,17 +30,27 @@ __all__ = [
 PIPE_WIDTH = 120
 
 
+# Every console here reads the strings it prints as text, never as rich markup (`[link=...]` would
+# be a terminal hyperlink, `[bold]` a style) or emoji codes (`:smile:`): markup=False, emoji=False.
+# The strings hold names from specs, reports and models.
+
+
 def stdout_console() -> Console:
     """Return a console for stdout: the terminal's width, else COLUMNS if set, else PIPE_WIDTH."""
-    console = Console()
+    console = Console(markup=False, emoji=False)
     if console.is_terminal or "COLUMNS" in os.environ:
         return console
-    return Console(width=PIPE_WIDTH)
+    return Console(width=PIPE_WIDTH, markup=False, emoji=False)
+
+
+def stderr_console() -> Console:
+    """Return a console for progress on stderr, reading strings as plain text as stdout's does."""
+    return Console(stderr=True, markup=False, emoji=False)
 
 
 def file_console(file: IO[str], width: int = PIPE_WIDTH) -> Console:
     """Return a colourless console of `width` writing to `file` (for -o and captured text)."""
-    return Console(file=file, width=width, no_color=True)
+    return Console(file=file, width=width, no_color=True, markup=False, emoji=False)
 
 
 def strip_lines(text: str) -> str:
@@ -94,7 +105,7 @@ def fitted(table: Table, console: Console, *, keys: int = 1) -> RenderableType:
     """
     if fits(table, console):
         return table
-    headers = [Text.from_markup(str(column.header)).plain.replace("\n", " ") for column in table.columns]
+    headers = [str(column.header).replace("\n", " ") for column in table.columns]
     cells = [[str(cell) for cell in column.cells] for column in table.columns]
     width = 3 + max((len(header) for header in headers[keys:]), default=0)  # indent and a gap
     parts: list[RenderableType] = []

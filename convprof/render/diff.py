@@ -8,7 +8,9 @@ from rich.table import Table
 
 from convprof.ci.diff import LayerChange, MetricChange, ReportDiff
 from convprof.render.console import fitted, print_prose
+from convprof.render.markdown import markdown_row
 from convprof.report import LOWER_BOUND_MARK
+from convprof.safetext import markdown_text, printable
 
 __all__ = ["diff_markdown", "layer_rows", "render_diff", "total_rows"]
 
@@ -26,7 +28,7 @@ def _value(value: int | float | str | None, lower_bound: bool = False) -> str:
         return f"{value:.3f}"
     if isinstance(value, int):
         return f"{LOWER_BOUND_MARK if lower_bound else ''}{value:,}"
-    return value
+    return printable(value)  # a kind, a shape or inputs, from a report file
 
 
 def _change(change: MetricChange) -> str:
@@ -83,21 +85,21 @@ def _position(layer: LayerChange) -> str:
 def _describe(layer: LayerChange) -> str:
     if layer.status == "added":
         shown = {m.metric: m.new for m in layer.changes}
-        return f"{shown['kind']} {_value(shown['output_shape'])}, {_value(shown['params'])} params"
+        return f"{_value(shown['kind'])} {_value(shown['output_shape'])}, {_value(shown['params'])} params"
     if layer.status == "removed":
         shown = {m.metric: m.old for m in layer.changes}
-        return f"{shown['kind']} {_value(shown['output_shape'])}, {_value(shown['params'])} params"
+        return f"{_value(shown['kind'])} {_value(shown['output_shape'])}, {_value(shown['params'])} params"
     parts = [f"{m.metric} {_value(m.old)} -> {_value(m.new)}" for m in layer.changes if m.metric != "flops"]
     return "; ".join(parts) if parts else "moved"
 
 
 def layer_rows(diff: ReportDiff, variant: str = "conv") -> list[list[str]]:
     """Return one row per layer added, removed or changed in `variant`."""
-    return [[c.path, c.status, _position(c), _describe(c)] for c in diff.variant(variant).layers]
+    return [[printable(c.path), c.status, _position(c), _describe(c)] for c in diff.variant(variant).layers]
 
 
 def _heading(diff: ReportDiff) -> str:
-    return f"convprof diff: {diff.old_label} -> {diff.new_label}"
+    return f"convprof diff: {printable(diff.old_label)} -> {printable(diff.new_label)}"
 
 
 def _totals_title(everything: bool) -> str:
@@ -141,13 +143,13 @@ def render_diff(diff: ReportDiff, console: Console, *, everything: bool = False)
 def _table(headers: tuple[str, ...], rows: list[list[str]], right_from: int) -> list[str]:
     lines = ["| " + " | ".join(headers) + " |"]
     lines.append("| " + " | ".join("---:" if i >= right_from else "---" for i in range(len(headers))) + " |")
-    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    lines += [markdown_row(row) for row in rows]
     return lines
 
 
 def diff_markdown(diff: ReportDiff, *, everything: bool = False) -> str:
     """Return the diff as Markdown for a pull-request comment or a job summary."""
-    lines = [f"### {_heading(diff)}", ""]
+    lines = [f"### {markdown_text(_heading(diff))}", ""]
     if not diff.changed and not everything:
         return "\n".join([*lines, "No change.", ""])
     rows = total_rows(diff, everything)

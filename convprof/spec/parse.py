@@ -16,10 +16,12 @@ from convprof.ci.budgets import parse_budgets
 from convprof.errors import SpecError
 from convprof.kinds import LayerKind, ShapeError, all_kinds, lookup
 from convprof.kinds.base import prod
+from convprof.safetext import control_character
 from convprof.spec import DTYPE_BYTES, NETWORK_INPUT, Budgets, ModelSpec, NodeSpec, Shape
 from convprof.spec.args import MAX_INT, choice, describe, integer, positive_int, string
 from convprof.spec.yamledit import edit
 from convprof.spec.yamlnode import Mapping, Node, Scalar, Sequence, load_nodes
+from convprof.units import clip
 
 __all__ = ["BLOCKS", "MAX_NODES", "WidthRule", "parse_nodes", "parse_spec"]
 
@@ -119,19 +121,26 @@ class _Parser:
     # -- the document -----------------------------------------------------------------------------
 
     def spec(self, root: Node, default_name: str) -> ModelSpec:
+        if isinstance(root, Scalar):
+            # Nothing of a file that is no spec is quoted: it may be any file (a key, a token).
+            raise self.error(
+                root,
+                f"a spec is a mapping with `input` and `layers`; this file holds a single "
+                f"{'string' if root.tag == 'str' else root.tag} value, not a spec",
+            )
         if not isinstance(root, Mapping):
             raise self.error(root, f"a spec is a mapping with `input` and `layers`, got {describe(root)}")
         for key, (key_node, _) in root.items.items():
             if key not in _TOP_KEYS:
                 hint = _suggest(key, list(_TOP_KEYS)) or f"; allowed: {', '.join(_TOP_KEYS)}"
-                raise self.error(key_node, f"unknown top-level key {key!r}{hint}")
+                raise self.error(key_node, f"unknown top-level key {clip(key)}{hint}")
 
         def get(key: str) -> Node | None:
             item = root.items.get(key)
             return item[1] if item else None
 
         name_node, description_node = get("name"), get("description")
-        name = self.field("name", string, name_node) if name_node else default_name
+        name = self.identifier(name_node, "name") if name_node else default_name
         description = self.field("description", string, description_node) if description_node else ""
         input_node = get("input")
         if input_node is None:
@@ -213,12 +222,14 @@ class _Parser:
             return
         prefix = self.scopes[-1].prefix + name
         if prefix in self.paths:
-            raise self.error(where, f"{prefix!r} is already the path of a layer; give the block another name")
+            raise self.error(
+                where, f"{clip(prefix)} is already the path of a layer; give the block another name"
+            )
         if prefix in self.prefixes:
             first = self.prefixes[prefix]
             raise self.error(
                 where,
-                f"a block named {prefix!r} already exists (line {first.line}); names must be unique",
+                f"a block named {clip(prefix)} already exists (line {first.line}); names must be unique",
             )
         self.prefixes[prefix] = where
         self.scopes.append(_Scope(prefix + ".", {}))
@@ -227,12 +238,27 @@ class _Parser:
         finally:
             self.scopes.pop()
 
-    def name(self, node: Node, label: str) -> str:
+    def identifier(self, node: Node, label: str) -> str:
+        """Read a name (of the spec, a block, a layer): a string without control or format characters,
+        which would reach terminals, tables and file names."""
         text: str = self.field(label, string, node)
+        bad = control_character(text)
+        if bad is not None:
+            raise self.error(
+                node,
+                f"{label}: {clip(text)} holds {bad}, a control or format character; a name is an "
+                "identifier: use printable characters only",
+            )
+        return text
+
+    def name(self, node: Node, label: str) -> str:
+        text = self.identifier(node, label)
         if not text or "." in text:
-            raise self.error(node, f"{label}: {text!r} is not a name; use letters, digits and _ without dots")
+            raise self.error(
+                node, f"{label}: {clip(text)} is not a name; use letters, digits and _ without dots"
+            )
         if text == _INPUT_REFERENCE:
-            raise self.error(node, f"{label}: {text!r} names the network's input; choose another name")
+            raise self.error(node, f"{label}: {clip(text)} names the network's input; choose another name")
         return text
 
     def block(self, word: str, key_node: Node, value: Node, node: Node, current: int) -> int:
@@ -245,7 +271,7 @@ class _Parser:
         for key, (k, _) in value.items.items():
             if key not in allowed:
                 hint = _suggest(key, list(allowed)) or f"; {word} takes {', '.join(allowed)}"
-                raise self.error(k, f"unknown key {key!r} in a {word} block{hint}")
+                raise self.error(k, f"unknown key {clip(key)} in a {word} block{hint}")
         missing = [key for key in required if key not in value.items]
         if missing:
             raise self.error(key_node, f"a {word} block needs {', '.join(missing)}")
@@ -305,7 +331,7 @@ class _Parser:
             path = tuple(key.split("."))
             if any(not part for part in path):
                 raise self.error(
-                    key_node, f"repeat first: {key!r} has an empty segment; write it as 0.conv2d.stride"
+                    key_node, f"repeat first: {clip(key)} has an empty segment; write it as 0.conv2d.stride"
                 )
 
             def fail(message: str, key_node: Node = key_node) -> SpecError:
@@ -379,7 +405,7 @@ class _Parser:
         if kind is None or not kind.public:
             options = [k.name.lower() for k in all_kinds() if k.public] + list(BLOCKS)
             raise self.error(
-                kind_node, f"unknown layer kind {kind_node.text!r}{_suggest(kind_node.text, options)}"
+                kind_node, f"unknown layer kind {clip(kind_node.text)}{_suggest(kind_node.text, options)}"
             )
         label = kind.name.lower()
         if args_node is not None and not (
@@ -413,7 +439,7 @@ class _Parser:
                         if schema
                         else f"; {label} takes only name and from"
                     )
-                    raise self.error(key_node, f"unknown argument {key!r} for {label}{hint}")
+                    raise self.error(key_node, f"unknown argument {clip(key)} for {label}{hint}")
         lowest, highest = kind.arity
         if not lowest <= len(inputs) <= (highest if highest is not None else len(inputs)):
             count = f"{lowest}" if lowest == highest else f"{lowest} or more"
@@ -453,7 +479,7 @@ class _Parser:
             hint = _suggest(text, sorted(names))
         raise self.error(
             node,
-            f"{label} from: no earlier layer is called {text!r}{hint}; a layer reads layers written "
+            f"{label} from: no earlier layer is called {clip(text)}{hint}; a layer reads layers written "
             "before it (or `input`), by name or by path",
         )
 
@@ -481,11 +507,11 @@ class _Parser:
         if path in self.paths:
             raise self.error(
                 where,
-                f"{self.location}: name {name!r} is already used by "
+                f"{self.location}: name {clip(name)} is already used by "
                 f"{self.nodes[self.paths[path]].location}; names must be unique",
             )
         if path in self.prefixes:
-            raise self.error(where, f"{path!r} is already the name of a block; names must be unique")
+            raise self.error(where, f"{clip(path)} is already the name of a block; names must be unique")
         shapes = tuple(self.shapes[i] for i in inputs)
         if self.width is not None and path != self.width.keep and path in self.width.old_inputs:
             args = kind.scale_width(args, self.width.old_inputs[path], shapes[0], self.width.multiplier)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from convprof.errors import UsageError
+from convprof.safetext import printable
 from convprof.spec import ModelSpec
 from convprof.spec.examples import example_names, read_example
 from convprof.spec.parse import parse_spec
@@ -99,7 +100,7 @@ def _import(reference: str, options: ModelOptions) -> SpecSource:
     name = reference_name(reference)
     result = import_module(model, shape, name=name, source=reference, allow_unknown=options.allow_unknown)
     for line in result.notes() if options.notes else ():
-        print(f"convprof: note: {line}", file=sys.stderr)
+        print(printable(f"convprof: note: {line}"), file=sys.stderr)
     return SpecSource(result.text.encode(), f"<import:{reference}>", name)
 
 

@@ -11,6 +11,7 @@ from convprof.errors import ConvprofError
 from convprof.spec.args import describe
 from convprof.spec.yamlnode import Mapping, Node, Scalar, load_nodes
 from convprof.spec.yamlnode import Sequence as SeqNode
+from convprof.units import clip
 
 __all__ = ["edit", "relocate", "scalar"]
 
@@ -79,7 +80,7 @@ def edit(
         else:
             close = difflib.get_close_matches(head, list(node.items), n=1)
             hint = f"did you mean {close[0]}?" if close else f"it has {', '.join(node.items) or 'no keys'}"
-            raise fail(f"{where} has no {head!r} ({hint}); fix the path")
+            raise fail(f"{where} has no {clip(head)} ({hint}); fix the path")
         return Mapping(items, node.line, node.column)
     if isinstance(node, SeqNode):
         count = len(node.items)
@@ -87,7 +88,7 @@ def edit(
             index = int(head)
         except ValueError:
             raise fail(
-                f"{where} is a list, so {head!r} must be an index from 0 to {count - 1}; fix the path"
+                f"{where} is a list, so {clip(head)} must be an index from 0 to {count - 1}; fix the path"
             ) from None
         if not -count <= index < count:
             raise fail(f"{where} has {count} items, so index {index} does not exist; use 0 to {count - 1}")
@@ -96,4 +97,4 @@ def edit(
             items_list[index], rest, new, fail, (*walked, head), keep_position=keep_position
         )
         return SeqNode(tuple(items_list), node.line, node.column)
-    raise fail(f"{where} is {describe(node)}, which has no {head!r}; shorten the path")
+    raise fail(f"{where} is {describe(node)}, which has no {clip(head)}; shorten the path")

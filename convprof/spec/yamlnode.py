@@ -133,11 +133,11 @@ class _Converter:
             return self.scalar(node)
         if isinstance(node, yaml.SequenceNode):
             if node.tag != _TAG + "seq":
-                raise self.error(node, f"unsupported YAML tag {node.tag!r}; only plain YAML is accepted")
+                raise self.error(node, f"unsupported YAML tag {clip(node.tag)}; only plain YAML is accepted")
             return Sequence(tuple(self.convert(child, depth + 1) for child in node.value), line, column)
         if isinstance(node, yaml.MappingNode):
             if node.tag != _TAG + "map":
-                raise self.error(node, f"unsupported YAML tag {node.tag!r}; only plain YAML is accepted")
+                raise self.error(node, f"unsupported YAML tag {clip(node.tag)}; only plain YAML is accepted")
             items: dict[str, tuple[Scalar, Node]] = {}
             for key_node, value_node in self.merged_pairs(node, depth):
                 key = self.convert(key_node, depth + 1)
@@ -147,7 +147,7 @@ class _Converter:
                     first = items[key.text][0]
                     raise self.error(
                         key_node,
-                        f"duplicate key {key.text!r} (first given at line {first.line}); keep one",
+                        f"duplicate key {clip(key.text)} (first given at line {first.line}); keep one",
                     )
                 items[key.text] = (key, self.convert(value_node, depth + 1))
             return Mapping(items, line, column)
@@ -209,7 +209,7 @@ class _Converter:
         elif tag == "timestamp":
             value = node.value  # kept as text: no field of a spec is a date
         else:
-            raise self.error(node, f"unsupported YAML tag {node.tag!r}; only plain YAML is accepted")
+            raise self.error(node, f"unsupported YAML tag {clip(node.tag)}; only plain YAML is accepted")
         return Scalar(value, node.value, tag, node.style in ("'", '"'), line, column)
 
 

@@ -1,5 +1,8 @@
 """Writing output files: whole or absent, never half-written, and only at the path asked for.
 
+A path the user named (`-o`) is followed through a link; a name convprof chose inside a directory
+(`--write-reports DIR`) never is: whatever is there is replaced by a regular file, or refused.
+
 A regular file (or a new path) is replaced atomically: the data goes to a temporary file in the same
 directory, which is renamed over it. A symbolic link to a regular file stays a link: its target is
 replaced, in the target's directory. Anything else that already exists (a character device such as
@@ -163,10 +166,34 @@ def _write_in_place(path: Path, payload: bytes, truncate: bool = False) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, data: str | bytes) -> None:
+def _write_entry(path: Path, payload: bytes) -> None:
+    """Write `payload` as the regular file `path` names in its directory, never through a link.
+
+    A link there is replaced by the file (not followed: its target is untouched); a directory, a
+    FIFO, a device or a socket is refused, never written into or replaced."""
+    try:
+        status = os.lstat(path)
+    except FileNotFoundError:
+        status = None
+    except OSError as exc:
+        raise _failure(path, exc) from exc
+    if status is not None and stat.S_ISDIR(status.st_mode):
+        raise UsageError(f"cannot write {path}: it is a directory; remove it or write elsewhere")
+    if status is not None and not (stat.S_ISREG(status.st_mode) or stat.S_ISLNK(status.st_mode)):
+        raise UsageError(f"cannot write {path}: it is not a regular file; remove it or write elsewhere")
+    _replace(path, payload, path)  # renaming over a link replaces the link itself
+
+
+def write_atomic(path: Path, data: str | bytes, *, follow_links: bool = True) -> None:
     """Write `data` (text as UTF-8, or bytes such as an image) to `path`, replacing a regular file
-    atomically and writing anything else that exists (a device, a FIFO) in place."""
+    atomically and writing anything else that exists (a device, a FIFO) in place.
+
+    With `follow_links` False (a name convprof chose, not the user), `path` is written as a regular
+    file in its own directory whatever is there: a link is replaced, never followed."""
     payload = data.encode("utf-8") if isinstance(data, str) else data
+    if not follow_links:
+        _write_entry(path, payload)
+        return
     try:
         status: os.stat_result | None = os.stat(path)  # through links: what would be written to
     except FileNotFoundError:

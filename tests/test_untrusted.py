@@ -99,6 +99,45 @@ def test_write_reports_refuses_two_specs_sharing_a_file(tmp_path: Path) -> None:
     assert _files(tmp_path / "out") == []
 
 
+@pytest.mark.parametrize("dangling", [False, True], ids=["to-a-file", "dangling"])
+def test_write_reports_never_writes_through_a_link(dangling: bool, tmp_path: Path) -> None:
+    # A link planted where a spec's report goes (a pull request can hold one) names a file outside
+    # the directory: it is replaced by the report, and what it pointed to is never touched or made.
+    (tmp_path / "out").mkdir()
+    outside = tmp_path / "outside.txt"
+    if not dangling:
+        outside.write_text("precious\n", encoding="utf-8")
+    (tmp_path / "out" / "lenet5.json").symlink_to(Path("..") / "outside.txt")
+    code, _, stderr = _run("check", "lenet5", "--max-params", "1G", "--write-reports", tmp_path / "out")
+    assert code == 0, stderr
+    report = tmp_path / "out" / "lenet5.json"
+    assert not report.is_symlink()
+    assert json.loads(report.read_text(encoding="utf-8"))["spec"]["name"] == "lenet5"
+    if dangling:
+        assert not outside.exists()
+    else:
+        assert outside.read_text(encoding="utf-8") == "precious\n"
+    assert _files(tmp_path) == ["out", *([] if dangling else ["outside.txt"])]
+    assert _files(tmp_path / "out") == ["lenet5.json"]
+
+
+@pytest.mark.parametrize("entry", ["directory", "fifo"])
+def test_write_reports_refuses_what_is_not_a_regular_file(entry: str, tmp_path: Path) -> None:
+    (tmp_path / "out").mkdir()
+    there = tmp_path / "out" / "lenet5.json"
+    if entry == "directory":
+        there.mkdir()
+    else:
+        os.mkfifo(there)
+    start = time.monotonic()
+    code, stdout, stderr = _run("check", "lenet5", "--max-params", "1G", "--write-reports", tmp_path / "out")
+    assert time.monotonic() - start < 30  # a FIFO is refused, never waited on
+    _refused(code, stderr, f"cannot write {there}", "remove it or write elsewhere")
+    assert stdout == ""
+    assert _files(tmp_path / "out") == ["lenet5.json"]
+    assert stat.S_ISDIR(there.lstat().st_mode) if entry == "directory" else stat.S_ISFIFO(there.lstat().st_mode)
+
+
 # -- -o: only regular files are replaced ----------------------------------------------------------------
 
 _COMPARE = ["compare", "lenet5", "--no-latency", "--format", "json", "-o"]

@@ -354,7 +354,8 @@ def check(
         from convprof.render.machine import to_json
 
         for name, report in reports:
-            write_atomic(targets[name], to_json(report))
+            # The file name comes from the spec: never follow a link there out of the directory.
+            write_atomic(targets[name], to_json(report), follow_links=False)
         say(f"convprof: wrote {len(reports)} report(s) to {write_reports}")
 
     from convprof.render.checks import checks_markdown, unverified

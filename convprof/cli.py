@@ -15,6 +15,7 @@ from typing import NoReturn
 import click
 
 from convprof import __version__, signals
+from convprof.errors import ReaderGone
 from convprof.safetext import printable
 
 __all__ = ["cli", "main"]
@@ -151,7 +152,7 @@ def main() -> None:
     except click.ClickException as error:
         error.show()
         sys.exit(error.exit_code)
-    except BrokenPipeError:
+    except (BrokenPipeError, ReaderGone):
         # The reader went away (`convprof ... | head -1`): stop quietly, and keep the interpreter's
         # final flush from raising again on the dead pipe.
         _quiet_stdout()

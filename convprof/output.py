@@ -20,14 +20,22 @@ import contextlib
 import errno
 import fcntl
 import os
+import resource
 import secrets
 import stat
+import sys
 from pathlib import Path
 
-from convprof.errors import UsageError
+from convprof.errors import ReaderGone, UsageError
 from convprof.signals import held, removed_on_stop
 
-__all__ = ["TEMPORARY_SUFFIX", "temporary_prefix", "write_atomic"]
+__all__ = [
+    "TEMPORARY_SUFFIX",
+    "append_text",
+    "temporary_prefix",
+    "write_atomic",
+    "write_stdout",
+]
 
 #: Suffix of the named temporary files written beside a target.
 TEMPORARY_SUFFIX = ".tmp"
@@ -219,3 +227,74 @@ def write_atomic(path: Path, data: str | bytes, *, follow_links: bool = True) ->
             _replace(target, payload, path)
         else:  # a link with no path to rename over (/proc/self/fd/N to a deleted file): in place
             _write_in_place(path, payload, truncate=True)
+
+
+def _size_limit() -> int | None:
+    """Return the largest file this process may write (`ulimit -f`), or None when unlimited."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    return None if soft == resource.RLIM_INFINITY else soft
+
+
+def _write_whole(fd: int, payload: bytes, action: str) -> None:
+    """Write all of `payload` to the open `fd`, or nothing: a regular file is cut back to its size
+    before the write when the write fails (past the file-size limit, on a full disk).
+
+    A pipe or a terminal cannot be cut back; a pipe whose reader has gone raises ReaderGone."""
+    status = os.fstat(fd)
+    regular = stat.S_ISREG(status.st_mode)
+    if regular:
+        appending = bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_APPEND)
+        start = status.st_size if appending else os.lseek(fd, 0, os.SEEK_CUR)
+        limit = _size_limit()
+        if limit is not None and start + len(payload) > limit:  # refused before a byte is written
+            raise UsageError(
+                f"cannot {action}: the result ({len(payload):,} bytes) would pass the file-size "
+                f"limit ({limit:,} bytes, ulimit -f); raise the limit or write elsewhere"
+            )
+    try:
+        _write_all(fd, payload)
+    except BrokenPipeError as exc:
+        raise ReaderGone from exc
+    except OSError as exc:
+        if regular:
+            with contextlib.suppress(OSError):
+                if os.fstat(fd).st_size > status.st_size:  # only what this write added
+                    os.ftruncate(fd, status.st_size)
+        raise UsageError(f"cannot {action}: {exc.strerror or exc}; nothing was written") from exc
+
+
+def write_stdout(text: str) -> None:
+    """Write a command's result to standard output whole, or fail with one line and nothing written.
+
+    Python's own buffered stdout drops the rest of a write the kernel cut short (a file past
+    `ulimit -f`) without an error; this writes the encoded text to the descriptor directly. A stdout
+    that has none (a test's captured stream) is written as any stream is."""
+    stream = sys.stdout
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is a ValueError and OSError
+        stream.write(text)
+        stream.flush()
+        return
+    stream.flush()  # anything printed before goes first
+    payload = text.encode(stream.encoding or "utf-8", stream.errors or "strict")
+    _write_whole(fd, payload, "write to standard output")
+
+
+def append_text(path: Path, text: str, shown: str) -> None:
+    """Append `text` to `path` (named `shown` in messages) whole or not at all: a regular file, or a
+    FIFO or device written in place when something reads it; never waiting on a FIFO nobody reads."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0)
+    try:
+        fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0), 0o666)
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:
+            raise UsageError(
+                f"cannot append to {shown}: nothing is reading it; start its reader first"
+            ) from exc
+        raise UsageError(f"cannot append to {shown}: {exc.strerror or exc}") from exc
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+        _write_whole(fd, text.encode("utf-8"), f"append to {shown}")
+    finally:
+        os.close(fd)

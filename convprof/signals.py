@@ -78,10 +78,14 @@ def take() -> None:
 
     Signals held back until now (a parent may start convprof with them blocked) arrive here. An
     ignored SIGINT is a shell shielding a background job from Ctrl-C: it stays ignored.
+
+    SIGXFSZ (a write past `ulimit -f`) is ignored, so that such a write fails with EFBIG and
+    convprof says so in one line, with nothing half-written, instead of being killed mid-write.
     """
     if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
         signal.signal(signal.SIGINT, _end_now)
     signal.signal(signal.SIGTERM, _end_now)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     _State.cli_owns_signals = True
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPPING)
 

@@ -12,7 +12,7 @@ import click
 from convprof.errors import ConvprofError
 from convprof.graph.analyze import OPTIMIZER_STATES
 from convprof.measure.options import PRESETS
-from convprof.output import write_atomic
+from convprof.output import write_atomic, write_stdout
 from convprof.render.formats import FORMATS
 from convprof.safetext import printable
 
@@ -160,7 +160,7 @@ def deliver(text: str | None, draw: Callable[[Console], None], output: Path | No
             draw(file_console(buffer))
             text = strip_lines(buffer.getvalue())
     if output is None:
-        click.echo(text, nl=False)
+        write_stdout(text)
         return
     write_atomic(output, text)
     say(f"convprof: wrote {output}")

@@ -89,14 +89,12 @@ def step_summary(markdown: str) -> None:
     """Append Markdown to the GitHub Actions job summary when GITHUB_STEP_SUMMARY names one."""
     import os
 
+    from convprof.output import append_text
+
     target = os.environ.get("GITHUB_STEP_SUMMARY")
     if not target:
         return
-    try:
-        with open(target, "a", encoding="utf-8") as handle:
-            handle.write(markdown + "\n")
-    except OSError as exc:
-        raise UsageError(f"cannot append to GITHUB_STEP_SUMMARY {target}: {exc.strerror}") from exc
+    append_text(Path(target), markdown + "\n", f"GITHUB_STEP_SUMMARY {target}")
     say(f"convprof: appended the Markdown summary to {target} (GITHUB_STEP_SUMMARY)")
 
 

@@ -260,7 +260,7 @@ def _write_whole(fd: int, payload: bytes, action: str) -> None:
             with contextlib.suppress(OSError):
                 if os.fstat(fd).st_size > status.st_size:  # only what this write added
                     os.ftruncate(fd, status.st_size)
-        raise UsageError(f"cannot {action}: {exc.strerror or exc}; nothing was written") from exc
+        raise UsageError(f"cannot {action}: {exc.strerror or exc}") from exc
 
 
 def write_stdout(text: str) -> None:

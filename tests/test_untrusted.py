@@ -135,7 +135,8 @@ def test_write_reports_refuses_what_is_not_a_regular_file(entry: str, tmp_path: 
     _refused(code, stderr, f"cannot write {there}", "remove it or write elsewhere")
     assert stdout == ""
     assert _files(tmp_path / "out") == ["lenet5.json"]
-    assert stat.S_ISDIR(there.lstat().st_mode) if entry == "directory" else stat.S_ISFIFO(there.lstat().st_mode)
+    kept = stat.S_ISDIR if entry == "directory" else stat.S_ISFIFO
+    assert kept(there.lstat().st_mode)
 
 
 # -- -o: only regular files are replaced ----------------------------------------------------------------

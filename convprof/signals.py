@@ -23,11 +23,13 @@ from typing import NoReturn
 __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_TERMINATED",
+    "finish",
     "held",
     "raising_is_unsafe",
     "removed_on_stop",
     "stop",
     "take",
+    "taken",
 ]
 
 #: Exit statuses of a process ended by a signal, as shells report them (128 + signal number).
@@ -54,7 +56,12 @@ def stop(terminated: bool) -> NoReturn:
     """
     for temporary in list(_State.temporaries):
         with contextlib.suppress(OSError):
-            os.unlink(temporary)
+            if os.path.isdir(temporary) and not os.path.islink(temporary):
+                import shutil  # here: every run loads this module first, few ever stop on a signal
+
+                shutil.rmtree(temporary, ignore_errors=True)
+            else:
+                os.unlink(temporary)
     for stream in (sys.stdout, sys.stderr):
         # A closed, full or broken stream; or one this signal interrupted mid-write (reentrant).
         with contextlib.suppress(OSError, ValueError, RuntimeError):
@@ -67,6 +74,27 @@ def stop(terminated: bool) -> NoReturn:
     with contextlib.suppress(OSError):
         os.write(descriptor, (_RESET_TERMINAL if os.isatty(descriptor) else b"") + line)
     os._exit(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED)
+
+
+def finish(status: object) -> NoReturn:
+    """End the process with `status` (a SystemExit's code) once the run is done, at once.
+
+    The interpreter's own shutdown is skipped: it resets the signal handlers to the system's before
+    tearing torch down (a second or so), so a SIGTERM then ended the run by the default action (-15)
+    rather than with 143; and it would run exit handlers a model's code registered, which can print
+    after the result. Nothing of convprof's is left to flush but its two streams."""
+    if status is None:
+        code = 0
+    elif isinstance(status, int):
+        code = status
+    else:  # sys.exit("message"), as Python reports it
+        with contextlib.suppress(OSError, ValueError, RuntimeError):
+            print(status, file=sys.stderr)
+        code = 1
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError, RuntimeError):
+            stream.flush()
+    os._exit(code & 0xFF)
 
 
 def _end_now(signum: int, frame: FrameType | None) -> NoReturn:
@@ -88,6 +116,11 @@ def take() -> None:
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     _State.cli_owns_signals = True
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPPING)
+
+
+def taken() -> bool:
+    """Return True when the CLI has taken the signals (they end the process and never raise)."""
+    return _State.cli_owns_signals
 
 
 @contextlib.contextmanager
@@ -116,7 +149,8 @@ def raising_is_unsafe() -> Iterator[None]:
 
 @contextlib.contextmanager
 def removed_on_stop(path: str) -> Iterator[None]:
-    """Have a signal in the block remove `path` (a temporary file) before the process ends."""
+    """Have a signal in the block remove `path` (a temporary file, or a directory and what it holds)
+    before the process ends."""
     _State.temporaries.add(path)
     try:
         yield

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "allow_unknown_option",
+    "anchored",
     "deliver",
     "deliver_result",
     "format_option",
@@ -38,11 +39,20 @@ __all__ = [
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
 
+
+def anchored(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """Make a path the user gave for output absolute as written (links kept), as click reads it:
+    before any model code runs, which may change the working directory."""
+    del ctx, param
+    return None if value is None or value.is_absolute() else Path.cwd() / value
+
+
 #: `-o/--output`, the same on every command that prints a result: written atomically.
 output_option = click.option(
     "-o",
     "--output",
     type=click.Path(path_type=Path),
+    callback=anchored,
     help="Write to this file instead of stdout (atomically: the whole result or nothing).",
 )
 

@@ -17,6 +17,7 @@ from convprof.ci.budgets import (
     UNSTABLE_VERDICT,
 )
 from convprof.commands.base import (
+    anchored,
     deliver_result,
     format_option,
     model_options,
@@ -239,6 +240,7 @@ def _limit_option(metric: str, example: str) -> Callable[[F], F]:
 @click.option(
     "--write-reports",
     type=click.Path(path_type=Path),
+    callback=anchored,
     metavar="DIR",
     help="Also write each spec's JSON report to DIR/NAME.json (a baseline for later runs); NAME "
     "keeps only the letters, digits, . _ and - of the spec's name.",

@@ -10,6 +10,7 @@ import click
 
 from convprof.commands.base import (
     allow_unknown_option,
+    anchored,
     deliver_result,
     format_option,
     optimizer_option,
@@ -114,6 +115,7 @@ def _measure(
 @click.option(
     "--plot",
     type=click.Path(path_type=Path),
+    callback=anchored,
     help="Draw the sweep to a .png, .svg or .pdf file (needs the plot extra: convprof[plot]).",
 )
 @click.option("--no-chart", is_flag=True, help="Leave out the terminal chart under the table.")

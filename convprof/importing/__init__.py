@@ -1,7 +1,8 @@
 """Read a torch nn.Module as a spec: trace it, map its ops onto the registry's kinds, write the YAML.
 
 The spec is written as text and parsed back, so an imported model and its saved YAML are the same
-spec by construction (the round trip is checked on every import).
+spec by construction (the round trip is checked on every import). The model's code (its forward, run
+by the trace) runs inside `usercode.user_code`, as loading it does.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from convprof import __version__
 from convprof.importing.tracing import ModelImportError, OpaqueOps, UnusedParameters, trace_module
+from convprof.importing.usercode import user_code
 from convprof.importing.writer import write_spec
 from convprof.spec import ModelSpec, Shape
 from convprof.spec.parse import parse_spec
@@ -113,9 +115,10 @@ def import_module(
     import torch
 
     shape = tuple(int(size) for size in input_shape)
-    traced = trace_module(module, shape, allow_unknown=allow_unknown)
-    name = name or type(module).__name__.lower()
     origin = source or f"{type(module).__module__}.{type(module).__qualname__}"
+    with user_code(f"{origin}: running the model"):  # the trace runs the model's forward
+        traced = trace_module(module, shape, allow_unknown=allow_unknown)
+    name = name or type(module).__name__.lower()
     header = [
         f"Imported from {origin} at input {format_shape(shape)} by convprof {__version__} "
         f"(torch {torch.__version__}).",

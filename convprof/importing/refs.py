@@ -1,7 +1,8 @@
 """Load the nn.Module a model reference names: `package.module:callable`, `file.py:callable`, `...:instance`.
 
-Loading a reference runs the user's code (importing their module and calling their function): this is
-the one place convprof executes code; a spec is data only.
+Loading a reference runs the user's code (importing their module and calling their function): with
+the trace of its forward, the one place convprof executes code, always inside `user_code` (its
+stdout to stderr, the working directory kept, no cache left behind); a spec is data only.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from convprof.errors import UsageError
+from convprof.importing.usercode import first_line, user_code
 from convprof.spec import Shape
 
 if TYPE_CHECKING:
@@ -105,11 +107,6 @@ def _attribute(reference: str, where: str, namespace: Any, attribute: str) -> An
     return value
 
 
-def _first_line(error: BaseException) -> str:
-    lines = [line for line in str(error).strip().splitlines() if line.strip()]
-    return f"{type(error).__name__}: {lines[0].strip()}" if lines else type(error).__name__
-
-
 def load_reference(reference: str, kwargs: Mapping[str, Any]) -> torch.nn.Module:
     """Return the nn.Module `reference` names, calling it with `kwargs` when it is a callable.
 
@@ -122,14 +119,21 @@ def load_reference(reference: str, kwargs: Mapping[str, Any]) -> torch.nn.Module
         raise UsageError(f"{reference}: a model reference is package.module:callable or file.py:callable")
     where, attribute = match["where"], match["attribute"]
     try:
-        namespace = _load_namespace(reference, where)
+        with user_code(f"{reference}: loading {where}"):
+            namespace = _load_namespace(reference, where)
     except UsageError:
         raise
     except ModuleNotFoundError as exc:
-        raise UsageError(f"{reference}: cannot import {where}: {_first_line(exc)}") from None
-    except (Exception, SystemExit) as exc:  # the user's code failed: name it, never a traceback
-        raise UsageError(f"{reference}: loading {where} raised {_first_line(exc)}") from None
-    target = _attribute(reference, where, namespace, attribute)
+        raise UsageError(f"{reference}: cannot import {where}: {first_line(exc)}") from None
+    except Exception as exc:  # the user's code failed: name it, never a traceback
+        raise UsageError(f"{reference}: loading {where} raised {first_line(exc)}") from None
+    try:
+        with user_code(f"{reference}: reading {attribute}"):  # a module's __getattr__ runs its code
+            target = _attribute(reference, where, namespace, attribute)
+    except UsageError:
+        raise
+    except Exception as exc:
+        raise UsageError(f"{reference}: reading {attribute} raised {first_line(exc)}") from None
     if isinstance(target, torch.nn.Module):
         if kwargs:
             raise UsageError(
@@ -138,14 +142,18 @@ def load_reference(reference: str, kwargs: Mapping[str, Any]) -> torch.nn.Module
         return target
     if not callable(target):
         raise UsageError(f"{reference}: {attribute} is a {type(target).__name__}, not a module or a callable")
+    calling = f"{reference}: calling {attribute}"
     try:
-        with torch.device("meta"):
+        with user_code(calling), torch.device("meta"):
             model = target(**kwargs)
-    except (Exception, SystemExit):
+    except Exception:
         try:
-            model = target(**kwargs)
-        except (Exception, SystemExit) as exc:
-            raise UsageError(f"{reference}: calling {attribute} raised {_first_line(exc)}") from None
+            with user_code(calling):
+                model = target(**kwargs)
+        except UsageError:
+            raise
+        except Exception as exc:
+            raise UsageError(f"{calling} raised {first_line(exc)}") from None
     if not isinstance(model, torch.nn.Module):
         raise UsageError(
             f"{reference}: {attribute}() returned a {type(model).__name__}, not a torch.nn.Module"

@@ -25,6 +25,7 @@ __all__ = [
     "EXIT_TERMINATED",
     "finish",
     "held",
+    "interruptible",
     "raising_is_unsafe",
     "removed_on_stop",
     "stop",
@@ -116,6 +117,20 @@ def take() -> None:
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     _State.cli_owns_signals = True
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPPING)
+
+
+@contextlib.contextmanager
+def interruptible() -> Iterator[None]:
+    """Let SIGINT end the process in the block even where a shell started it ignored (a background
+    job): for a wait on someone else with no end (standard input that never closes)."""
+    if not _State.cli_owns_signals or signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        yield
+        return
+    signal.signal(signal.SIGINT, _end_now)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def taken() -> bool:

@@ -44,7 +44,9 @@ def anchored(ctx: click.Context, param: click.Parameter, value: Path | None) -> 
     """Make a path the user gave for output absolute as written (links kept), as click reads it:
     before any model code runs, which may change the working directory."""
     del ctx, param
-    return None if value is None or value.is_absolute() else Path.cwd() / value
+    if value is None or value.is_absolute():
+        return value
+    return Path.cwd() / value
 
 
 #: `-o/--output`, the same on every command that prints a result: written atomically.

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 from pathlib import Path
 
 from convprof.errors import UsageError
+from convprof.inputs import NotAFile, read_limited
 from convprof.report import SCHEMA_VERSION, Report, ReportDataError
 from convprof.report.jsoncheck import (
     MAX_DEPTH,
@@ -35,20 +35,20 @@ def load_report(path: Path) -> Report:
     wrong), then read into the typed Report by `Report.from_dict`, the inverse of `to_dict`.
     """
     try:
-        with path.open("rb") as handle:
-            # A regular file says its size: refuse an oversized one unread. Pipes and the like say 0
-            # and are read up to one byte past the limit.
-            size = os.fstat(handle.fileno()).st_size
-            raw = b"" if size > MAX_REPORT_BYTES else handle.read(MAX_REPORT_BYTES + 1)
+        # Only a regular file, looked at before it is opened: an oversized one is refused unread,
+        # and a FIFO (which would wait for a writer) or a device unopened.
+        raw = read_limited(path, MAX_REPORT_BYTES)
     except FileNotFoundError:
         raise UsageError(
             f"{path}: no such file; give a report from `convprof compare --format json`"
         ) from None
-    except IsADirectoryError:
-        raise UsageError(f"{path}: is a directory; give a JSON report file") from None
+    except NotAFile as exc:
+        if exc.kind == "a directory":
+            raise UsageError(f"{path}: is a directory; give a JSON report file") from None
+        raise UsageError(f"{path}: is {exc.kind}, not a regular file; give a JSON report file") from None
     except OSError as exc:
         raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    if max(size, len(raw)) > MAX_REPORT_BYTES:
+    if raw is None:
         raise UsageError(f"{path}: larger than {MAX_REPORT_BYTES // 2**20} MiB; not a convprof report")
     try:
         text = raw.decode("utf-8")

@@ -82,7 +82,10 @@ def test_refuses_different_specs(tmp_path: Path) -> None:
 def test_refuses_same_name_with_other_layers(tmp_path: Path) -> None:
     a = _measured(tmp_path, "a", "lenet5", CPU_BOX, 1.0)
     data = json.loads(a.read_text(encoding="utf-8"))
-    data["variants"]["conv"]["params"] += 1
+    conv = data["variants"]["conv"]  # one more parameter, everywhere the report counts it
+    conv["layers"][0]["params"] += 1
+    conv["params"] += 1
+    conv["param_bytes"] += 4
     b = tmp_path / "b.json"
     b.write_text(json.dumps(data), encoding="utf-8")
     assert "the layers or counts differ" in _refused(a, b)

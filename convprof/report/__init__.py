@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from convprof.report.results import DeviceLatency, Environment, ReportDataError
+from convprof.spec import DTYPE_BYTES
 
 __all__ = [
     "LAYER_FIELDS",
@@ -279,6 +281,11 @@ class Report:
         """
         spec = data["spec"]
         environment = data.get("environment")
+        element = DTYPE_BYTES[spec["dtype"]]
+        variants = tuple(
+            _variant(name, variant, element, spec["batch_size"]) for name, variant in data["variants"].items()
+        )
+        _same_layers(variants)
         return cls(
             schema_version=data["schema_version"],
             convprof_version=data["convprof_version"],
@@ -286,7 +293,7 @@ class Report:
                 spec["name"], spec["description"], tuple(spec["input"]), spec["batch_size"], spec["dtype"]
             ),
             optimizer=data["optimizer"],
-            variants=tuple(_variant(name, variant) for name, variant in data["variants"].items()),
+            variants=variants,
             environment=None if environment is None else Environment.from_dict(environment),
         )
 
@@ -379,7 +386,62 @@ def _measured(
     )
 
 
-def _variant(name: str, data: Mapping[str, Any]) -> VariantReport:
+#: A variant's totals that are the sum of its layers' figures (of those known, for a lower bound).
+_SUMS = ("params", "macs", "backward_flops", "elementwise_ops", "buffer_bytes")
+
+
+def _layer_sums(variant: VariantReport, element: int, batch: int) -> None:
+    """Check what a variant's layers decide: each layer's index is its place, and its output's bytes
+    its shape's; the totals that sum the layers do, and the weights' bytes are the parameters'."""
+    for position, layer in enumerate(variant.layers):
+        where = ("variants", variant.name, "layers", position)
+        if layer.index != position:
+            raise ReportDataError((*where, "index"), f"{layer.index}, but the layer is at {position}")
+        output = math.prod(layer.output_shape) * element * batch
+        if layer.activation_bytes != output:
+            raise ReportDataError(
+                (*where, "activation_bytes"),
+                f"{layer.activation_bytes}, but a {'x'.join(map(str, layer.output_shape))} output of "
+                f"the batch takes {output}",
+            )
+    for total in _SUMS:
+        summed = sum(getattr(layer, total) or 0 for layer in variant.layers)
+        if getattr(variant, total) != summed:
+            raise ReportDataError(
+                ("variants", variant.name, total),
+                f"{_json(getattr(variant, total))}, but the layers' {total} sum to {_json(summed)}",
+            )
+    if variant.param_bytes != variant.params * element:
+        raise ReportDataError(
+            ("variants", variant.name, "param_bytes"),
+            f"{_json(variant.param_bytes)}, but {_json(variant.params)} parameters take "
+            f"{_json(variant.params * element)} bytes",
+        )
+
+
+def _same_layers(variants: tuple[VariantReport, ...]) -> None:
+    """Check that the variants have the same layers (a variant changes kinds, never the graph)."""
+    first = variants[0]
+    for variant in variants[1:]:
+        if len(variant.layers) != len(first.layers):
+            raise ReportDataError(
+                ("variants", variant.name, "layers"),
+                f"{len(variant.layers)} layers, but the {first.name} variant has {len(first.layers)}",
+            )
+        for position, (mine, theirs) in enumerate(zip(variant.layers, first.layers, strict=True)):
+            if (mine.path, mine.inputs, mine.output_shape) != (
+                theirs.path,
+                theirs.inputs,
+                theirs.output_shape,
+            ):
+                raise ReportDataError(
+                    ("variants", variant.name, "layers", position),
+                    f"layer {_json(mine.path)} differs from the {first.name} variant's {_json(theirs.path)} "
+                    "(path, inputs or output shape)",
+                )
+
+
+def _variant(name: str, data: Mapping[str, Any], element: int, batch: int) -> VariantReport:
     variant = VariantReport(
         name=name,
         **{field: data[field] for field in VARIANT_TOTALS if field not in _DERIVED},
@@ -397,6 +459,7 @@ def _variant(name: str, data: Mapping[str, Any]) -> VariantReport:
                 f"{given}, but the layers' unknown counts (null macs or elementwise_ops) give "
                 f"{_json(derived)}",
             )
+    _layer_sums(variant, element, batch)
     return variant
 
 

@@ -3,7 +3,7 @@
 Saved reports come back from disk (baselines, diffs, merges) possibly edited by hand or cut short;
 every field the commands read is checked here first, so a wrong value is one message naming the
 field and its line, not a crash deep inside `diff`. Only the keywords convprof's schemas use are
-supported: type, enum, const, minimum, minItems, maxItems, items, properties, required,
+supported: type, enum, const, minimum, maximum, minItems, maxItems, items, properties, required,
 additionalProperties and oneOf (of alternatives that differ by type). One departure from JSON
 Schema, on purpose: an integer is a number written without a fraction (`456`, not `456.0`), since
 every count in a report is exact.
@@ -21,6 +21,7 @@ from typing import Any
 __all__ = [
     "MAX_DEPTH",
     "MAX_INT_DIGITS",
+    "MAX_STRING_CHARS",
     "Checker",
     "HugeInteger",
     "Violation",
@@ -37,6 +38,10 @@ MAX_DEPTH = 64
 #: Digits an integer in a report may have: more than any count convprof writes (below 10**70), few
 #: enough that every one converts to a float for ratios; Python refuses to read past 4,300.
 MAX_INT_DIGITS = 100
+
+#: Characters a string (or a key) in a report may have: far more than any a report holds (a name in
+#: a spec has at most 10,000, a description 65,536, a path a few nested names).
+MAX_STRING_CHARS = 2**20
 
 #: Characters of a dotted path a message shows.
 _DOTTED_CHARS = 80
@@ -73,7 +78,8 @@ def loads(text: str) -> Any:
 
 def find_unsafe(value: Any) -> Violation | None:
     """Return the first value no report holds: nested past MAX_DEPTH, an integer past MAX_INT_DIGITS,
-    NaN or an infinity, or a string or key with a lone surrogate; None when there is none.
+    NaN or an infinity, a string or key longer than MAX_STRING_CHARS or with a lone surrogate; None
+    when there is none.
 
     Checked on the whole document, schema or not, before anything reads it (iteratively: a deep
     document must not exhaust the stack here either)."""
@@ -87,10 +93,17 @@ def find_unsafe(value: Any) -> Violation | None:
             message = f"an integer of {item.digits:,} digits; a report's have at most {MAX_INT_DIGITS}"
         elif isinstance(item, float) and not math.isfinite(item):
             message = f"{json.dumps(item)} is not a number a report holds; only finite numbers are"
+        elif isinstance(item, str) and len(item) > MAX_STRING_CHARS:
+            message = f"a string of {len(item):,} characters; a report's have at most {MAX_STRING_CHARS:,}"
         elif isinstance(item, str) and _SURROGATE.search(item):
             message = "a string with a lone UTF-16 surrogate (an unpaired \\ud800-\\udfff escape)"
         elif isinstance(item, dict):
             for key in item:
+                if len(key) > MAX_STRING_CHARS:
+                    return Violation(
+                        path,
+                        f"a key of {len(key):,} characters; a report's have at most {MAX_STRING_CHARS:,}",
+                    )
                 if _SURROGATE.search(key):
                     return Violation(
                         path, "a key with a lone UTF-16 surrogate (an unpaired \\ud800-\\udfff escape)"
@@ -184,6 +197,8 @@ def _expected(schema: dict[str, Any]) -> str:
     text = (text or ("" if "null" in names else "a value")) + (
         f" >= {schema['minimum']}" if "minimum" in schema and values else ""
     )
+    if "maximum" in schema and values:
+        text += f"{' and' if 'minimum' in schema else ''} <= {schema['maximum']:g}"
     # null is a value of its own, not a kind of number: `an integer >= 0 or null` (an unknown count).
     return f"{text} or null" if "null" in names and text else text or "null"
 
@@ -207,6 +222,7 @@ def compile_schema(schema: dict[str, Any]) -> Checker:
         )
     kinds = _kinds(schema)
     minimum = schema.get("minimum")
+    maximum = schema.get("maximum")
     constants = [schema["const"]] if "const" in schema else schema.get("enum")
     container: Checker | None = None
     if kinds is None or "array" in kinds:
@@ -220,6 +236,7 @@ def compile_schema(schema: dict[str, Any]) -> Checker:
             (kinds is not None and kind not in kinds)
             or (kind == "number" and not math.isfinite(value))  # NaN passes every comparison
             or (minimum is not None and kind in ("integer", "number") and value < minimum)
+            or (maximum is not None and kind in ("integer", "number") and value > maximum)
             or (constants is not None and not any(value == c and type(value) is type(c) for c in constants))
         ):
             return Violation((), f"expected {_expected(schema)}, got {_shown(value)}")

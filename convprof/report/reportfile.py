@@ -19,13 +19,19 @@ from convprof.report.jsoncheck import (
     loads,
     locate,
 )
-from convprof.report.schema import report_schema
+from convprof.report.schema import MAX_SAMPLES, report_schema
+from convprof.spec import MAX_NODES
 from convprof.units import clip
 
-__all__ = ["MAX_REPORT_BYTES", "load_report"]
+__all__ = ["MAX_REPORT_BYTES", "MAX_REPORT_VALUES", "load_report"]
 
-#: Largest report read; a 10,000-layer report is a few MB.
-MAX_REPORT_BYTES = 256 * 1024 * 1024
+#: Largest report read: a 10,000-layer report is 7.7 MB, and a spec has at most 20,000 layers.
+MAX_REPORT_BYTES = 64 * 1024 * 1024
+#: Most values (numbers, strings, lists, objects) a report may hold, counted by the commas between
+#: them before anything is parsed: 20,000 layers in each of three variants are about 1.3 million,
+#: and every measurement's samples well under one more. Parsing more would take memory without bound
+#: (100 MB of latency samples grew to 3.7 GB), so more is refused unparsed.
+MAX_REPORT_VALUES = 2_000_000
 
 
 def load_report(path: Path) -> Report:
@@ -59,6 +65,12 @@ def load_report(path: Path) -> Report:
             f"{path}:{line}:{column}: byte 0x{raw[exc.start]:02x} is not valid UTF-8; "
             "give a report from `convprof compare --format json`"
         ) from None
+    separators = text.count(",")  # in C, without a copy: an upper bound on the values it holds
+    if separators >= MAX_REPORT_VALUES:
+        raise UsageError(
+            f"{path}: holds more than {MAX_REPORT_VALUES:,} values; a convprof report has at most "
+            f"{MAX_NODES:,} layers a variant and {MAX_SAMPLES:,} samples a measurement"
+        )
     try:
         data = loads(text)
     except json.JSONDecodeError as exc:

@@ -5,7 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-__all__ = ["DTYPE_BYTES", "NETWORK_INPUT", "Budgets", "ModelSpec", "NodeSpec", "Shape"]
+__all__ = [
+    "DTYPE_BYTES",
+    "MAX_DESCRIPTION_CHARS",
+    "MAX_NAME_CHARS",
+    "MAX_NODES",
+    "NETWORK_INPUT",
+    "Budgets",
+    "ModelSpec",
+    "NodeSpec",
+    "Shape",
+]
 
 #: Per-sample tensor shape, channels first: (C,), (C, L), (C, H, W) or (C, D, H, W).
 Shape = tuple[int, ...]
@@ -13,6 +23,13 @@ Shape = tuple[int, ...]
 #: Bytes per element of each dtype a spec may name.
 DTYPE_BYTES: dict[str, int] = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
 
+
+#: Nodes a spec may expand to: repeats multiply, and counting must stay fast whatever a spec says.
+MAX_NODES = 20_000
+#: Characters of a name (of a spec, a block, a layer): an identifier, however descriptive.
+MAX_NAME_CHARS = 10_000
+#: Characters of a spec's description.
+MAX_DESCRIPTION_CHARS = 65_536
 
 #: Where a node reads the network input from, in `NodeSpec.inputs`.
 NETWORK_INPUT = -1

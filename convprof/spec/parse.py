@@ -17,7 +17,17 @@ from convprof.errors import SpecError
 from convprof.kinds import LayerKind, ShapeError, all_kinds, lookup
 from convprof.kinds.base import prod
 from convprof.safetext import control_character
-from convprof.spec import DTYPE_BYTES, NETWORK_INPUT, Budgets, ModelSpec, NodeSpec, Shape
+from convprof.spec import (
+    DTYPE_BYTES,
+    MAX_DESCRIPTION_CHARS,
+    MAX_NAME_CHARS,
+    MAX_NODES,
+    NETWORK_INPUT,
+    Budgets,
+    ModelSpec,
+    NodeSpec,
+    Shape,
+)
 from convprof.spec.args import MAX_INT, choice, describe, integer, positive_int, string
 from convprof.spec.yamledit import edit
 from convprof.spec.yamlnode import Mapping, Node, Scalar, Sequence, load_nodes
@@ -30,8 +40,6 @@ _TOP_KEYS = ("name", "description", "input", "batch_size", "dtype", "layers", "b
 _INFERRED = ("in_channels", "in_features", "num_features", "num_channels")
 #: Ranks an input may have: (C,), (C, L), (C, H, W), (C, D, H, W).
 _MAX_INPUT_RANK = 4
-#: Nodes a spec may expand to: repeats multiply, and counting must stay fast whatever a spec says.
-MAX_NODES = 20_000
 #: What `from` calls the network's input.
 _INPUT_REFERENCE = "input"
 #: What a `from` name starts with to be read as a path from the top.
@@ -142,6 +150,13 @@ class _Parser:
         name_node, description_node = get("name"), get("description")
         name = self.identifier(name_node, "name") if name_node else default_name
         description = self.field("description", string, description_node) if description_node else ""
+        if len(description) > MAX_DESCRIPTION_CHARS:
+            assert description_node is not None
+            raise self.error(
+                description_node,
+                f"description: {len(description):,} characters; a description has at most "
+                f"{MAX_DESCRIPTION_CHARS:,}",
+            )
         input_node = get("input")
         if input_node is None:
             raise self.error(root, "missing `input`: one sample's shape, e.g. input: [3, 32, 32]")
@@ -242,6 +257,10 @@ class _Parser:
         """Read a name (of the spec, a block, a layer): a string without control or format characters,
         which would reach terminals, tables and file names."""
         text: str = self.field(label, string, node)
+        if len(text) > MAX_NAME_CHARS:
+            raise self.error(
+                node, f"{label}: {len(text):,} characters; a name has at most {MAX_NAME_CHARS:,}"
+            )
         bad = control_character(text)
         if bad is not None:
             raise self.error(

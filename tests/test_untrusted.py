@@ -416,6 +416,14 @@ def _merge_chain(levels: int) -> str:
         ),
         (f"input: [3, 8, 8]\nlayers: [relu]\nbudgets: {{latency_ms: {{cpu: {'9' * 50}}}}}\n", "at most 30"),
         (_merge_chain(990), "chained deeper than 64"),
+        # A tag the text does not fit: an internal error (KeyError) for !!bool, accepted for the others.
+        ("input: [3, 8, 8]\nbatch_size: !!bool maybe\nlayers: [relu]\n", "2:13: 'maybe' is not a YAML bool"),
+        (
+            "input: [3, 8, 8]\nname: !!timestamp notadate\nlayers: [relu]\n",
+            "'notadate' is not a YAML timestamp",
+        ),
+        ("input: [3, 8, 8]\nname: !!timestamp 2001-13-40\nlayers: [relu]\n", "'2001-13-40' is not a YAML"),
+        ("input: [3, 8, 8]\ndescription: !!null abc\nlayers: [relu]\n", "'abc' is not a YAML null"),
     ],
     ids=[
         "int-tag",
@@ -432,6 +440,10 @@ def _merge_chain(levels: int) -> str:
         "latency-400-digits",
         "latency-50-digits",
         "merge-chain-990",
+        "bool-tag",
+        "timestamp-tag",
+        "timestamp-tag-no-date",
+        "null-tag",
     ],
 )
 def test_hostile_specs_exit_2_with_one_located_line(text: str, phrase: str, tmp_path: Path) -> None:

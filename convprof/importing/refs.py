@@ -16,11 +16,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
-from convprof.errors import UsageError
+from convprof.errors import SpecError, UsageError
 from convprof.importing.usercode import first_line, user_code
 from convprof.spec import Shape
+from convprof.spec.yamlnode import load_nodes, to_python
 
 if TYPE_CHECKING:
     import torch
@@ -60,14 +59,15 @@ def parse_input(text: str) -> Shape:
 
 
 def parse_kwargs(text: str | None) -> dict[str, Any]:
-    """Return `--kwargs` (a YAML or JSON mapping) as keyword arguments."""
-    if text is None:
+    """Return `--kwargs` (a YAML or JSON mapping) as keyword arguments, read as a spec is: plain YAML
+    only, no tags, no duplicate keys, aliases bounded."""
+    if text is None or not text.strip():
         return {}
     try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        problem = getattr(exc, "problem", None) or "not valid YAML or JSON"
-        raise UsageError(f"--kwargs: {problem}; give a mapping such as '{{num_classes: 10}}'") from None
+        value = to_python(load_nodes(text.encode("utf-8"), "--kwargs"))
+    except SpecError as exc:
+        where = f" at {exc.line}:{exc.column}" if exc.line else ""  # line:column in the option's text
+        raise UsageError(f"--kwargs{where}: {exc.message}") from None
     if value is None:
         return {}
     if not isinstance(value, Mapping) or not all(isinstance(key, str) for key in value):

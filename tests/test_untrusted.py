@@ -546,3 +546,58 @@ def test_batch_size_option_decides_which_layers_can_run(tmp_path: Path) -> None:
     code, stdout, stderr = _run("compare", spec, "--no-latency", "--batch-size", "4", "--format", "json")
     assert code == 0, stderr
     assert json.loads(stdout)["spec"]["batch_size"] == 4
+
+
+# -- messages that name the right thing ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "index", ["0_0", "\u0661", "+0", " 0"], ids=["underscore", "arabic-indic", "plus", "space"]
+)
+def test_an_index_in_a_dotted_path_is_ascii_digits(index: str, tmp_path: Path) -> None:
+    # Python's int() reads `0_0` as 0 and the Arabic-Indic one as 1: both were taken as indices.
+    spec = tmp_path / "spec.yaml"
+    layers = [{"repeat": {"times": 2, "layers": [{"conv2d": {"out_channels": 3, "kernel_size": 1}}]}}]
+    layers[0]["repeat"]["first"] = {f"{index}.conv2d.stride": 2}
+    spec.write_text(spec_text((3, 8, 8), layers), encoding="utf-8")
+    code, _, stderr = _run("compare", spec, "--no-latency")
+    _refused(code, stderr, f"{spec}:1:", f"repeat first: layers is a list, so {index!r} must be an index")
+    code, _, stderr = _run("sweep", "lenet5", "--set", f"layers.{index}.conv2d.out_channels=4,8")
+    _refused(code, stderr, f"so {index!r} must be an index from 0 to")
+
+
+def test_a_layer_inside_another_block_is_named_by_its_path(tmp_path: Path) -> None:
+    spec = tmp_path / "spec.yaml"
+    block = {
+        "group": {"name": "b", "layers": [{"conv2d": {"name": "c", "out_channels": 3, "kernel_size": 1}}]}
+    }
+    spec.write_text(spec_text((3, 8, 8), [block, {"add": {"from": ["c", "input"]}}]), encoding="utf-8")
+    code, _, stderr = _run("compare", spec, "--no-latency")
+    _refused(code, stderr, "add from: 'c' is a layer inside another block ('b.c')", "from: /b.c")
+    assert "did you mean c?" not in stderr
+    spec.write_text(spec_text((3, 8, 8), [block, {"add": {"from": ["/b.c", "input"]}}]), encoding="utf-8")
+    code, _, stderr = _run("compare", spec, "--no-latency")
+    assert code == 0, stderr  # the advice works
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+@pytest.mark.parametrize(
+    ("budget", "args", "blamed"),
+    [
+        ("latency_ms: {cuda: 5}", [], "budgets latency_ms.cuda: CUDA is not available here"),
+        ("training_latency_ms: {cuda: 5}", [], "budgets training_latency_ms.cuda: CUDA is not available"),
+        (None, ["--max-latency", "cuda=5"], "--max-latency cuda=5: CUDA is not available here"),
+        (None, ["--max-training-latency", "cuda=5"], "--max-training-latency cuda=5: CUDA is not"),
+    ],
+    ids=["budget", "training-budget", "option", "training-option"],
+)
+def test_a_gpu_budget_without_a_gpu_blames_what_asked_for_it(
+    budget: str | None, args: list[str], blamed: str, tmp_path: Path
+) -> None:
+    # It used to blame `--device cuda`, an option check does not even have.
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("input: [3, 8, 8]\nlayers: [relu]\n" + (f"budgets: {{{budget}}}\n" if budget else ""))
+    code, stdout, stderr = _run("check", spec, *args, "--preset", "quick")
+    _refused(code, stderr, blamed)
+    assert "--device" not in stderr
+    assert stdout == ""

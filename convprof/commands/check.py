@@ -147,8 +147,38 @@ def _baselines(paths: tuple[Path, ...]) -> dict[str, tuple[Path, Report]]:
     return baselines
 
 
+def _asked_by(
+    spec: ModelSpec, overrides: Budgets, growth: tuple[Allowance, ...]
+) -> tuple[tuple[str, str], ...]:
+    """Say what asked for each device a check measures on, for a message that names it (a spec's
+    budget, an option), never an option the user did not give."""
+    asked: dict[str, str] = {}
+    for prefix, written, given, option in (
+        (LATENCY_PREFIX, spec.budgets.latency_ms, overrides.latency_ms, "--max-latency"),
+        (
+            TRAINING_LATENCY_PREFIX,
+            spec.budgets.training_latency_ms,
+            overrides.training_latency_ms,
+            "--max-training-latency",
+        ),
+    ):
+        for allowance in growth:
+            if allowance.metric.startswith(prefix):
+                asked[allowance.metric[len(prefix) :]] = f"--max-growth {allowance.metric}"
+        for device, _ in written:
+            asked[device] = f"{spec.path}: budgets {prefix}{device}"
+        for device, limit in given:
+            asked[device] = f"{option} {device}={limit:g}"
+    return tuple(sorted(asked.items()))
+
+
 def _measure(
-    spec: ModelSpec, report: Report, devices: tuple[str, ...], training: tuple[str, ...], preset: str
+    spec: ModelSpec,
+    report: Report,
+    devices: tuple[str, ...],
+    training: tuple[str, ...],
+    preset: str,
+    asked_by: tuple[tuple[str, str], ...],
 ) -> Report:
     from convprof.torchdep import require_torch
 
@@ -157,7 +187,7 @@ def _measure(
         from convprof.measure import MeasureOptions, measure_report
     except ImportError as exc:  # pragma: no cover - only when the measurement code is missing
         raise UsageError(f"latency cannot be measured here ({exc}); check sizes only") from exc
-    options = MeasureOptions(devices=devices, training_devices=training, preset=preset)
+    options = MeasureOptions(devices=devices, training_devices=training, preset=preset, asked_by=asked_by)
     return measure_report(spec, report, options)
 
 
@@ -326,7 +356,7 @@ def check(
         devices = _timed_devices(budgets.latency_ms, growth, LATENCY_PREFIX, latency)
         steps = _timed_devices(budgets.training_latency_ms, growth, TRAINING_LATENCY_PREFIX, training)
         if devices or steps:
-            report = _measure(model, report, devices, steps, preset)
+            report = _measure(model, report, devices, steps, preset, _asked_by(model, overrides, growth))
         reports.append((model.name, report))
         found: list[Check] = [*check_limits(model.name, budgets, report, strict=strict_latency)]
         if model.name in baselines:

@@ -63,8 +63,14 @@ class MeasureError(ConvprofError):
     """Measuring cannot work here (torch.compile without a compiler, say)."""
 
 
-def resolve_devices(requested: tuple[str, ...]) -> tuple[str, ...]:
-    """Return the devices to measure; asking for CUDA without it is an error, never a CPU run."""
+def resolve_devices(
+    requested: tuple[str, ...], asked_by: tuple[tuple[str, str], ...] = ()
+) -> tuple[str, ...]:
+    """Return the devices to measure; asking for CUDA without it is an error, never a CPU run.
+
+    `asked_by` says what asked for a device (a budget, an option), for that error; `--device` by
+    default."""
+    asking = dict(asked_by)
     from convprof.measure import load_torch
 
     torch = load_torch()
@@ -81,13 +87,14 @@ def resolve_devices(requested: tuple[str, ...]) -> tuple[str, ...]:
             devices += ["cpu", *(f"cuda:{i}" for i in range(count))]
         else:
             index = int(entry.partition(":")[2] or 0)
+            asked = asking.get(entry, f"--device {entry}")
             if not available:
                 build = f"with CUDA {torch.version.cuda}" if torch.version.cuda else "for the CPU only"
                 raise UsageError(
-                    f"--device {entry}: CUDA is not available here (torch {torch.__version__}, built {build})"
+                    f"{asked}: CUDA is not available here (torch {torch.__version__}, built {build})"
                 )
             if index >= count:
-                raise UsageError(f"--device {entry}: only {plural(count, 'CUDA device')} present")
+                raise UsageError(f"{asked}: only {plural(count, 'CUDA device')} present")
             devices.append(f"cuda:{index}")
     return tuple(dict.fromkeys(devices))
 
@@ -437,8 +444,8 @@ def _run(spec: ModelSpec, report: Report, options: MeasureOptions, step: Steps) 
 
     if (spec.batch_size, spec.dtype) != (report.spec.batch_size, report.spec.dtype):
         raise UsageError("the spec and the report differ in batch size or dtype")
-    inference = resolve_devices(options.devices)
-    training = resolve_devices(options.training_devices)
+    inference = resolve_devices(options.devices, options.asked_by)
+    training = resolve_devices(options.training_devices, options.asked_by)
     devices = tuple(dict.fromkeys((*inference, *training)))
     preset = PRESETS[options.preset]
     try:

@@ -492,6 +492,14 @@ class _Parser:
         # `/path` is the path from the top, past a nearer layer of the same name (imported specs).
         if text.startswith(_ROOT_REFERENCE) and text[1:] in self.paths:
             return self.paths[text[1:]]
+        inside = sorted(path for path in self.paths if path.rsplit(".", 1)[-1] == text)
+        if inside:  # its name, but inside a block this one is not in: say how to reach it
+            shown = " or ".join(clip(path) for path in inside[:2]) + (" or others" if len(inside) > 2 else "")
+            raise self.error(
+                node,
+                f"{label} from: {clip(text)} is a layer inside another block ({shown}); a layer outside "
+                "its block names it by its path from the top, e.g. from: /" + inside[0],
+            )
         hint = _suggest(text, list(self.paths))
         if not hint:
             names = {path.rsplit(".", 1)[-1] for path in self.paths}

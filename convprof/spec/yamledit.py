@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -15,6 +16,8 @@ from convprof.units import clip
 
 __all__ = ["edit", "relocate", "scalar"]
 
+#: An index into a list in a dotted path: ASCII digits, a minus sign to count from the end.
+_INDEX = re.compile(r"-?[0-9]+")
 #: Makes the error an edit reports: the sweep's is a usage error, a spec's own edits are spec errors.
 Fail = Callable[[str], ConvprofError]
 
@@ -84,12 +87,11 @@ def edit(
         return Mapping(items, node.line, node.column)
     if isinstance(node, SeqNode):
         count = len(node.items)
-        try:
-            index = int(head)
-        except ValueError:
+        if not _INDEX.fullmatch(head):  # not int(): it reads `0_0` and other scripts' digits as numbers
             raise fail(
                 f"{where} is a list, so {clip(head)} must be an index from 0 to {count - 1}; fix the path"
-            ) from None
+            )
+        index = int(head)
         if not -count <= index < count:
             raise fail(f"{where} has {count} items, so index {index} does not exist; use 0 to {count - 1}")
         items_list = list(node.items)

@@ -361,3 +361,45 @@ def test_a_models_exception_message_is_escaped(tmp_path: Path) -> None:
     line = _one_error(process.returncode, process.stderr, "calling net raised RuntimeError: boom")
     assert "\\x1b]0;PWNED\\x07 \\u202e done" in line
     assert "second line" not in line
+
+
+def test_imported_module_names_are_refused_or_shown_as_text(tmp_path: Path) -> None:
+    # torch takes any module name without a dot: an imported spec's names come from the model's code.
+    (tmp_path / "net.py").write_text(
+        textwrap.dedent(
+            """
+            import torch
+
+            def controls():
+                net = torch.nn.Sequential()
+                net.add_module("conv\\x1b]0;PWNED\\x07", torch.nn.Conv2d(3, 4, 3))
+                return net
+
+            def markup():
+                net = torch.nn.Sequential()
+                net.add_module("[login](https:__e_x)", torch.nn.Conv2d(3, 4, 3))
+                net.add_module("<img src=x>", torch.nn.ReLU())
+                return net
+            """
+        ),
+        encoding="utf-8",
+    )
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "convprof", *args],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+
+    refused = run("import", "net.py:controls", "--input", "3x8x8")
+    line = _one_error(refused.returncode, refused.stderr, "<import:net.py:controls>:", "an identifier")
+    assert "'conv\\x1b]0;PWNED\\x07'" in line
+    shown = run(
+        "compare", "net.py:markup", "--input", "3x8x8", "--no-latency", "--layers", "--format", "markdown"
+    )
+    assert shown.returncode == 0, shown.stderr
+    _shows_as_text(shown.stdout, "[login](https:__e_x)", "<img src=x>")

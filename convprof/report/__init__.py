@@ -643,9 +643,8 @@ def _variant(name: str, data: Mapping[str, Any], version: int, element: int, bat
         step_optimizer_bytes=data["step_optimizer_bytes"] if version >= 4 else None,
         training_peak=peak,
     )
-    _layer_sums(variant, element, batch)
-    _frozen_within(variant, ("variants", name))
-    _agrees(variant, data, ("variants", name))
+    # The markers first (what the layers leave unknown), then the sums over the layers, then what
+    # derives from the totals: each refusal names the first thing that disagrees.
     for marker, absent in _MARKERS.items():
         derived = _plain(getattr(variant, marker))
         if data.get(marker, absent) != derived:
@@ -655,6 +654,9 @@ def _variant(name: str, data: Mapping[str, Any], version: int, element: int, bat
                 f"{given}, but the layers' unknown counts (null macs or elementwise_ops) give "
                 f"{_json(derived)}",
             )
+    _layer_sums(variant, element, batch)
+    _frozen_within(variant, ("variants", name))
+    _agrees(variant, data, ("variants", name))
     return variant
 
 

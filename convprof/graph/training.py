@@ -166,7 +166,10 @@ def _nodes(spec: ModelSpec, device: str, layouts: list[Layout] | None = None) ->
         kind = lookup(node.kind)
         assert kind is not None, node.kind
         params = kind.node_param_tensors(node.args, node.input_shapes, node.output_shape)
-        grads = tuple(i >= 0 and needs[i] for i in node.inputs)
+        grads = tuple(
+            i >= 0 and needs[i] and position not in kind.shape_inputs
+            for position, i in enumerate(node.inputs)
+        )
         needs.append(bool(params) or any(grads))
         inputs = input_layouts(spec, layouts, node)
         step = TrainingStep(
@@ -290,6 +293,9 @@ def training_cost(
 
     # Backward, in reverse order, from a gradient of the output's size that the caller holds.
     gradients: list[_Storage | None] = [None] * len(nodes)
+    # Where a gradient is an expanded view (a sum's), its layout: a node that views it in another
+    # shape copies it first.
+    expanded: list[Layout | None] = [None] * len(nodes)
     loss_gradient = None
     if nodes and nodes[-1].needs_grad:
         loss_gradient = memory.new(size(nodes[-1]), len(nodes))
@@ -301,13 +307,27 @@ def training_cost(
         record = node.autograd
         if not node.needs_grad or incoming is None:
             continue
+        layout = expanded[node.spec.index]
+        spec = node.spec
+        if layout is not None and node.kind.node_grad_copy(spec.args, spec.input_shapes, spec.output_shape, layout):
+            copy = memory.new(size(node), node.spec.index)  # read in place of the expanded gradient
+            memory.moment()
+            memory.release(incoming)
+            incoming = copy
         made: list[tuple[int, _Storage]] = []
+        widened = dict(record.expanded_grads)
+        if layout is not None and incoming is gradients[node.spec.index]:  # viewed, not copied
+            passed = node.kind.node_grad_view(spec.args, spec.input_shapes, spec.output_shape, layout)
+            if passed is not None:
+                widened = {position: passed for position in record.grad_views}
         for position, i in enumerate(node.spec.inputs):
             if not node.grads[position]:
                 continue
             if position in record.grad_views:
                 memory.hold(incoming)
                 made.append((i, incoming))
+                if i >= 0 and position in widened and gradients[i] is None:
+                    expanded[i] = widened[position]
             else:
                 made.append((i, memory.new(size(nodes[i]), i)))
         new_bytes = sum(grad.nbytes for _, grad in made if grad is not incoming)
@@ -326,6 +346,7 @@ def training_cost(
             if previous is None:
                 gradients[i] = grad
                 continue
+            expanded[i] = None
             total = memory.new(size(nodes[i]), i)  # torch sums two gradients out of place
             memory.moment()
             memory.release(previous)

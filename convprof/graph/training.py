@@ -309,7 +309,9 @@ def training_cost(
             continue
         layout = expanded[node.spec.index]
         spec = node.spec
-        if layout is not None and node.kind.node_grad_copy(spec.args, spec.input_shapes, spec.output_shape, layout):
+        if layout is not None and node.kind.node_grad_copy(
+            spec.args, spec.input_shapes, spec.output_shape, layout
+        ):
             copy = memory.new(size(node), node.spec.index)  # read in place of the expanded gradient
             memory.moment()
             memory.release(incoming)

@@ -31,8 +31,11 @@ def _value(value: Any, verbatim: bool = False) -> str:
         value = _listed(value)
     elif isinstance(value, tuple):
         value = value[0] if len(set(value)) == 1 and value[0] is not None else list(value)
-    text: str = yaml.safe_dump(value, default_flow_style=True, width=2**31).strip()
-    return text.removesuffix("\n...").removesuffix("...").strip()
+    if isinstance(value, list):
+        return yaml.safe_dump(value, default_flow_style=True, width=2**31).strip()
+    # Dumped in a flow list, as it is written (in `{...}`): a string with a comma is quoted there.
+    text: str = yaml.safe_dump([value], default_flow_style=True, width=2**31).strip()
+    return text[1:-1]
 
 
 def _arguments(node: ImportedNode) -> list[str]:

@@ -129,10 +129,11 @@ class Arithmetic(UnaryKind):
             return None
         if op in ("add", "mul"):
             reverse = False
-        inplace = call.target in _INPLACE or call.target.endswith("_")
+        name = call.target.rsplit(".", 1)[-1]
+        inplace = call.target in _INPLACE or (name.endswith("_") and not name.startswith("__"))
         if _number(constant):
             return ((self, ArithmeticArgs(op, float(constant), None, reverse, inplace)),)
-        if isinstance(constant, Constant):
+        if isinstance(constant, Constant) and op != "pow":
             return ((self, ArithmeticArgs(op, None, tuple(constant.shape), reverse, inplace)),)
         return None
 
@@ -145,6 +146,8 @@ class Arithmetic(UnaryKind):
             )
         if args.reverse and args.op not in _ORDERED:
             raise ShapeError(f"reverse applies to sub, div and pow; {args.op} gives the same either way")
+        if args.op == "pow" and args.other_shape is not None:
+            raise ShapeError("pow is read with a number (a power of a constant tensor is not)")
         if args.other_shape is None:
             return ()
         constant = args.other_shape
@@ -194,8 +197,8 @@ class Arithmetic(UnaryKind):
     ) -> Autograd:
         """What torch's formula reads: nothing for add and sub (the input's gradient is the output's,
         negated for `c - x`), the constant for mul and div (a constant tensor is held anyway; a number
-        is no tensor), the reciprocal torch computes first for `c / x`, the input for `x ** c`, the
-        input and the output for `c ** x`."""
+        is no tensor), the reciprocal torch computes first for `c / x` (the input for a constant
+        tensor's), the input for `x ** c`, the input and the output for `c ** x`."""
         inputs, outputs = step.nbytes(prod(in_shape)), step.nbytes(prod(out_shape))
         summed = inputs if out_shape != in_shape else 0  # a gradient summed down to a broadcast input
         if args.op in ("add", "sub") and not args.reverse:
@@ -208,10 +211,10 @@ class Arithmetic(UnaryKind):
             return Autograd(keeps_new=(inputs,), forward_peak=inputs + outputs, backward_peak=3 * inputs)
         if args.op == "div":  # a constant tensor over x: -grad * ((c / x) / x), keeping x
             return Autograd(keeps_inputs=(0,), backward_peak=4 * outputs + summed)
-        if not args.reverse and args.other is not None:  # x ** c: c * x ** (c - 1) * grad
+        if not args.reverse:  # x ** c: c * x ** (c - 1) * grad
             return Autograd(keeps_inputs=(0,), backward_peak=3 * outputs + summed)
-        # c ** x (grad * result * log c), and x ** a constant tensor: the input and the result kept
-        return Autograd(keeps_inputs=(0,), keeps_output=True, backward_peak=2 * outputs + summed)
+        # c ** x: grad * result * log(c), keeping the input and the result
+        return Autograd(keeps_inputs=(0,), keeps_output=True, backward_peak=2 * outputs)
 
     def build(self, args: ArithmeticArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
         from convprof.graph.nn import Arithmetic as Module

@@ -268,8 +268,11 @@ class ScaledDotProductAttention(LayerKind):
         self, args: AttentionArgs, in_shapes: tuple[Shape, ...], out_shape: Shape, step: TrainingStep
     ) -> Autograd:
         """The fused kernel keeps query, key, value, its output and a log-sum-exp per query; its
-        backward makes the three gradients. The reference composition keeps the scaled query and
-        key, the softmax's output and the value."""
+        backward makes the three gradients. The reference composition (torch's on the CPU for
+        other shapes) scales query and key, multiplies them, adds the causal mask, takes the
+        softmax and multiplies by the value: it keeps the softmax's output, the scaled query and key
+        for each other's gradient and the value; its backward first makes the value's gradient and
+        the attention's, and lets go of what it kept step by step from there."""
         heads, length, keys, _, _ = attention_dims(in_shapes)
         output = step.nbytes(prod(out_shape))
         if self._fused(in_shapes, step):
@@ -282,13 +285,24 @@ class ScaledDotProductAttention(LayerKind):
                 forward_peak=output + lse,
                 backward_peak=grads,
             )
-        query, key = step.nbytes(prod(in_shapes[0])), step.nbytes(prod(in_shapes[1]))
+        query, key, value = (step.nbytes(prod(shape)) for shape in in_shapes)
         scores = step.nbytes(prod(heads) * length * keys)
+        # is_causal: a lower-triangular mask of one sample's scores, made once for the batch
+        mask = length * keys * step.itemsize if args.is_causal else 0
+        wants_query, wants_key, wants_value = step.grads
+        keeps_new = [scores]  # the softmax's output
+        if wants_key:
+            keeps_new.append(query)  # the scaled query, for the key's gradient
+        if wants_query:
+            keeps_new.append(key)  # the scaled key, for the query's gradient
         return Autograd(
-            keeps_inputs=(2,),
-            keeps_new=(query, key, scores),
-            forward_peak=query + key + scores + max(scores, output),
-            known=False,
+            keeps_inputs=(2,) if wants_query or wants_key else (),
+            keeps_new=tuple(keeps_new),
+            # Unrecorded, the scaled key goes once multiplied; the scaled query lives to the end.
+            forward_peak=query + key + mask + scores + max(scores, output)
+            if step.recorded
+            else query + mask + max(key + scores, 2 * scores, scores + output),
+            backward_peak=(value if wants_value else 0) + (scores if wants_query or wants_key else 0),
         )
 
     def node_layout(

@@ -375,7 +375,8 @@ class Div(_Binary):
         summed = sum(step.nbytes(prod(in_shapes[i])) for i in _reduced(in_shapes, out_shape, step))
         made = output * (numerator + denominator)
         return Autograd(
-            keeps_inputs=tuple(keeps), backward_peak=max(output * (numerator + 4 * denominator), made + summed)
+            keeps_inputs=tuple(keeps),
+            backward_peak=max(output * (numerator + 4 * denominator), made + summed),
         )
 
     def node_build(self, args: MergeArgs, in_shapes: tuple[Shape, ...], out_shape: Shape) -> torch.nn.Module:

@@ -203,7 +203,10 @@ class Sum(_Reduce):
         strides = Layout.contiguous((step.batch, *kept)).strides
         expanded = Layout(
             (step.batch, *in_shape),
-            tuple(0 if axis - 1 in axes and in_shape[axis - 1] != 1 else stride for axis, stride in enumerate(strides)),
+            tuple(
+                0 if axis - 1 in axes and in_shape[axis - 1] != 1 else stride
+                for axis, stride in enumerate(strides)
+            ),
         )
         return Autograd(grad_views=(0,), expanded_grads=((0, expanded),))
 

@@ -686,10 +686,10 @@ def test_arithmetic_is_read_from_every_operator_form_with_numbers_and_constant_t
     assert _read("torch.pow", (TENSOR, 2), shape, (4, 6)) == [("Arithmetic", _args("arithmetic", "pow", 2.0))]
     # YOLO's anchors: a constant tensor made while running, minus a piece of the head's output.
     anchors = Constant((1, 4, 6))
-    assert _read("Tensor.sub", (anchors, TENSOR), shape, (4, 6)) is None  # a method's self is the tensor
-    assert _read("operator.sub", (anchors, TENSOR), shape, (4, 6)) == [
-        ("Arithmetic", _args("arithmetic", "sub", None, (1, 4, 6), True))
-    ]
+    rsub = [("Arithmetic", _args("arithmetic", "sub", None, (1, 4, 6), True))]
+    assert _read("operator.sub", (anchors, TENSOR), shape, (4, 6)) == rsub
+    assert _read("Tensor.sub", (anchors, TENSOR), shape, (4, 6)) == rsub  # the constant's method, running
+    assert _read("Tensor.__rsub__", (anchors, TENSOR), shape, (4, 6)) is None
     assert _read("Tensor.mul", (TENSOR, Constant((1, 6))), shape, (4, 6)) == [
         ("Arithmetic", _args("arithmetic", "mul", None, (1, 6)))
     ]

@@ -136,9 +136,11 @@ def compare(
 
     \b
     Counting convention:
-      MACs   multiply-accumulates of conv and linear layers (bias adds are not MACs).
+      MACs   multiply-accumulates of conv and linear layers and of products of activations
+             (matmul, einsum, attention); bias adds are not MACs.
       FLOPs  2 x MACs, what torch.utils.flop_counter.FlopCounterMode reports.
-      Element-wise ops (bias adds, activations, pooling windows, normalisation) are counted apart.
+      Element-wise ops (bias adds, activations, pooling windows, normalisation, arithmetic,
+      reductions) are counted apart.
       Weights = parameters x dtype size; BatchNorm running statistics are buffers, listed apart.
       Peak activations = the largest input + output pair of any layer.
       Training = the peak of one step: weights, buffers, optimizer state and input, plus the most the

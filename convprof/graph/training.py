@@ -308,9 +308,9 @@ def training_cost(
         if not node.needs_grad or incoming is None:
             continue
         layout = expanded[node.spec.index]
-        spec = node.spec
+        this = node.spec
         if layout is not None and node.kind.node_grad_copy(
-            spec.args, spec.input_shapes, spec.output_shape, layout
+            this.args, this.input_shapes, this.output_shape, layout
         ):
             copy = memory.new(size(node), node.spec.index)  # read in place of the expanded gradient
             memory.moment()
@@ -319,9 +319,9 @@ def training_cost(
         made: list[tuple[int, _Storage]] = []
         widened = dict(record.expanded_grads)
         if layout is not None and incoming is gradients[node.spec.index]:  # viewed, not copied
-            passed = node.kind.node_grad_view(spec.args, spec.input_shapes, spec.output_shape, layout)
+            passed = node.kind.node_grad_view(this.args, this.input_shapes, this.output_shape, layout)
             if passed is not None:
-                widened = {position: passed for position in record.grad_views}
+                widened = dict.fromkeys(record.grad_views, passed)
         for position, i in enumerate(node.spec.inputs):
             if not node.grads[position]:
                 continue

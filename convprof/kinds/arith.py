@@ -112,7 +112,8 @@ class Arithmetic(UnaryKind):
 
     def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
         """Read a tensor and a number or a constant tensor, in either order, as torch's operators,
-        functions and methods take them (`x * 0.5`, `0.5 * x`, `torch.sub(2, x)`, `x.__rsub__(2)`)."""
+        functions and methods take them (`x * 0.5`, `0.5 * x`, `torch.sub(2, x)`, `x.__rsub__(2)`,
+        `anchors.sub(x)`)."""
         found = _CALLS.get(call.target)
         if found is None or len(call.input_shapes) != 1 or len(call.args) < 2:
             return None
@@ -123,8 +124,9 @@ class Arithmetic(UnaryKind):
             return None  # torch.add's alpha, div's rounding_mode, an out tensor
         if first is TENSOR:
             constant = second
-        elif second is TENSOR and not reverse and call.target.startswith(("operator.", "torch.")):
-            constant, reverse = first, op in _ORDERED  # 2 - x, 2 * x, torch.sub(2, x)
+        elif second is TENSOR and not reverse:
+            # 2 - x, torch.sub(2, x); and `anchors - x` when running, a method of the constant
+            constant, reverse = first, op in _ORDERED
         else:
             return None
         if op in ("add", "mul"):

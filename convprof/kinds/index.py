@@ -20,7 +20,6 @@ from convprof.kinds.base import (
     TrainingStep,
     UnaryKind,
     lookup,
-    prod,
     register,
 )
 from convprof.kinds.layout import NarrowArgs, ReshapeArgs

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from convprof.kinds.base import (
     TENSOR,
@@ -105,7 +105,7 @@ class _Elementwise(LayerKind):
 
     keeps_layout = True
     Args = MergeArgs
-    arity = (2, None)
+    arity: ClassVar[tuple[int, int | None]] = (2, None)
     verb: str
     not_importable = ""
 
@@ -304,7 +304,7 @@ class _Binary(_Elementwise):
     """An element-wise operation of exactly two tensors, broadcasting as torch does (never across
     the batch)."""
 
-    arity = (2, 2)
+    arity: ClassVar[tuple[int, int | None]] = (2, 2)
 
     def node_output_shape(self, args: Any, shapes: tuple[Shape, ...]) -> Shape:
         return batched_broadcast(shapes, self.verb)

@@ -916,3 +916,19 @@ class Anchored(nn.Module):
 def test_a_constant_made_in_forward_is_listed_by_the_symbolic_tracer_not_counted_as_zero() -> None:
     with pytest.raises(ModelImportError):
         convprof.from_module(Anchored(), (4, 6))
+
+
+def test_attentions_training_footprint_on_cuda_is_a_lower_bound_until_measured_there() -> None:
+    from convprof.graph.training import training_cost
+
+    spec = make_spec(
+        (3, 5, 4),
+        [
+            {"conv2d": {"out_channels": 3, "kernel_size": 1, "name": "q"}},
+            {"scaleddotproductattention": {"from": ["q", "q", "q"]}},
+        ],
+        batch_size=BATCH,
+    )
+    cpu, cuda = training_cost(spec, "sgd", "cpu"), training_cost(spec, "sgd", "cuda")
+    assert cpu.saved_bytes[-1] is not None
+    assert cuda.saved_bytes[-1] is None  # unknown, and every total over it a lower bound

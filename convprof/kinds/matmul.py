@@ -275,6 +275,10 @@ class ScaledDotProductAttention(LayerKind):
         the attention's, and lets go of what it kept step by step from there."""
         heads, length, keys, _, _ = attention_dims(in_shapes)
         output = step.nbytes(prod(out_shape))
+        if step.device == "cuda":
+            # CUDA picks among flash, memory-efficient and cuDNN kernels, each keeping its own
+            # statistics and random state, none measured here: its totals are lower bounds.
+            return Autograd(known=False)
         if self._fused(in_shapes, step):
             lse = prod(heads) * length * step.batch * max(step.itemsize, 4)
             grads = sum(step.nbytes(prod(s)) for s, g in zip(in_shapes, step.grads, strict=True) if g)

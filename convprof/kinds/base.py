@@ -102,7 +102,9 @@ class TorchCall:
     target: str
     """The callable as the kind's `torch_calls` names it: `torch.flatten`, `Tensor.mean`, `operator.add`."""
     args: tuple[Any, ...]
-    """Positional arguments: constants as given, TENSOR for each tensor, lists of tensors as lists."""
+    """Positional arguments: constants as given, TENSOR for each activation, PARAMETER for each
+    parameter, Constant(shape) for a tensor made from constants, lists of tensors as lists (and, for
+    a reduction over dimension 0 of `torch.stack(xs)`, the list `xs` in place of the stack)."""
     kwargs: Mapping[str, Any]
     """Keyword arguments, the same way."""
     input_shapes: tuple[Shape, ...]

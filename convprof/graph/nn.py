@@ -14,18 +14,37 @@ from torch import nn
 
 __all__ = [
     "Add",
+    "Amax",
+    "Amin",
+    "Arithmetic",
     "Cat",
+    "Clamp",
     "Contiguous",
     "DenseVolume",
+    "Div",
+    "Einsum",
+    "Expand",
     "LayerNorm2d",
     "LocallyConnected",
     "LocallyConnectedTranspose",
+    "MatMul",
+    "Max",
+    "Mean",
+    "Min",
     "Mul",
     "Narrow",
     "ParameterCall",
     "Permute",
     "Reshape",
+    "Roll",
     "Scale",
+    "ScaledDotProductAttention",
+    "Select",
+    "Slice",
+    "Stack",
+    "Sub",
+    "Sum",
+    "Tile",
     "Transpose",
 ]
 
@@ -333,3 +352,264 @@ class Contiguous(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Return a contiguous tensor with the input's values."""
         return x.contiguous()
+
+
+class Sub(nn.Module):
+    """The difference of its two inputs, broadcasting as torch does."""
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """Return a - b."""
+        return a - b
+
+
+class Div(nn.Module):
+    """The quotient of its two inputs, broadcasting as torch does."""
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """Return a / b."""
+        return a / b
+
+
+class Stack(nn.Module):
+    """Its inputs stacked along a new dimension `dim` of the batched output."""
+
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        """Stack the inputs in order."""
+        return torch.stack(inputs, self.dim)
+
+
+class Arithmetic(nn.Module):
+    """An element-wise operation of the input and a constant: a number, or a constant tensor.
+
+    A constant tensor's values are not in a spec (the model it comes from was run without data):
+    it is held as a buffer of ones, left out of the state_dict, so that counts and memory are the
+    original's and its outputs are not."""
+
+    def __init__(
+        self,
+        op: str,
+        other: float | None,
+        other_shape: tuple[int, ...] | None,
+        reverse: bool,
+        inplace: bool,
+    ) -> None:
+        super().__init__()
+        self.op = op
+        self.other = other
+        self.other_shape = other_shape
+        self.reverse = reverse
+        self.inplace = inplace
+        self.constant: torch.Tensor | None
+        if other_shape is not None:
+            self.register_buffer("constant", torch.ones(other_shape), persistent=False)
+        else:
+            self.constant = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply the operation as torch's operators do (`x * c`, `c - x`, `x.mul_(c)`)."""
+        other: torch.Tensor | float = self.constant if self.constant is not None else float(self.other or 0)
+        if self.inplace:
+            method: Callable[[torch.Tensor | float], torch.Tensor] = getattr(x, f"{self.op}_")
+            return method(other)
+        function = _OPERATORS[self.op]
+        return function(other, x) if self.reverse else function(x, other)
+
+
+#: The Python operators Arithmetic applies, as a model's code writes them.
+_OPERATORS: dict[str, Callable[[torch.Tensor | float, torch.Tensor | float], torch.Tensor]] = {
+    "add": operator.add,
+    "sub": operator.sub,
+    "mul": operator.mul,
+    "div": operator.truediv,
+    "pow": operator.pow,
+}
+
+
+class _Reduce(nn.Module):
+    """A reduction of the input over dimensions of the batched tensor."""
+
+    #: torch's reduction of this name.
+    function: ClassVar[str]
+
+    def __init__(self, dim: int | tuple[int, ...], keepdim: bool) -> None:
+        super().__init__()
+        self.dim = dim
+        self.keepdim = keepdim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Reduce the input as the method of its name does."""
+        result: torch.Tensor = getattr(x, self.function)(self.dim, keepdim=self.keepdim)
+        return result
+
+
+class Sum(_Reduce):
+    """x.sum(dim, keepdim)."""
+
+    function = "sum"
+
+
+class Mean(_Reduce):
+    """x.mean(dim, keepdim)."""
+
+    function = "mean"
+
+
+class Amax(_Reduce):
+    """x.amax(dim, keepdim)."""
+
+    function = "amax"
+
+
+class Amin(_Reduce):
+    """x.amin(dim, keepdim)."""
+
+    function = "amin"
+
+
+class _Selecting(nn.Module):
+    """The values of torch.max or torch.min over one dimension."""
+
+    function: ClassVar[str]
+
+    def __init__(self, dim: int, keepdim: bool) -> None:
+        super().__init__()
+        self.dim = dim
+        self.keepdim = keepdim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return the values (the indices are made, as torch makes them, and dropped)."""
+        values: torch.Tensor = getattr(x, self.function)(self.dim, keepdim=self.keepdim)[0]
+        return values
+
+
+class Max(_Selecting):
+    """x.max(dim, keepdim).values."""
+
+    function = "max"
+
+
+class Min(_Selecting):
+    """x.min(dim, keepdim).values."""
+
+    function = "min"
+
+
+class MatMul(nn.Module):
+    """The matrix product of its two inputs (torch.matmul)."""
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """Return a @ b."""
+        return torch.matmul(a, b)
+
+
+class ScaledDotProductAttention(nn.Module):
+    """torch's scaled-dot-product attention of a query, a key and a value, without mask or dropout."""
+
+    def __init__(self, is_causal: bool, scale: float | None) -> None:
+        super().__init__()
+        self.is_causal = is_causal
+        self.scale = scale
+
+    def forward(self, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+        """Return softmax(query @ key^T * scale) @ value."""
+        return F.scaled_dot_product_attention(query, key, value, is_causal=self.is_causal, scale=self.scale)
+
+
+class Slice(nn.Module):
+    """Every `step`-th entry of `start:end` along one dimension of the input (a view)."""
+
+    def __init__(self, dim: int, start: int, end: int | None, step: int) -> None:
+        super().__init__()
+        self.dim = dim
+        self.start = start
+        self.end = end
+        self.step = step
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return x[..., start:end:step, ...] along `dim`."""
+        index = [slice(None)] * (self.dim % x.dim()) + [slice(self.start, self.end, self.step)]
+        return x[tuple(index)]
+
+
+class Select(nn.Module):
+    """One entry of one dimension of the input, that dimension dropped (torch.select: a view)."""
+
+    def __init__(self, dim: int, index: int) -> None:
+        super().__init__()
+        self.dim = dim
+        self.index = index
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return x.select(dim, index)."""
+        return x.select(self.dim, self.index)
+
+
+class Expand(nn.Module):
+    """The input expanded to each sample's `shape` (a view); with a second input, to its shape."""
+
+    def __init__(self, shape: tuple[int, ...]) -> None:
+        super().__init__()
+        self.shape = shape
+
+    def forward(self, x: torch.Tensor, like: torch.Tensor | None = None) -> torch.Tensor:
+        """Return x.expand_as(like), or x.expand(batch, *shape)."""
+        if like is not None:
+            return x.expand_as(like)
+        return x.expand(x.shape[0], *self.shape)
+
+
+class Tile(nn.Module):
+    """The input tiled `repeats` times along each dimension of each sample (a copy)."""
+
+    def __init__(self, repeats: tuple[int, ...]) -> None:
+        super().__init__()
+        self.repeats = repeats
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return x.repeat(1, *repeats)."""
+        return x.repeat(1, *self.repeats)
+
+
+class Roll(nn.Module):
+    """The input rolled along dimensions of each sample (torch.roll)."""
+
+    def __init__(self, shifts: int | tuple[int, ...], dims: int | tuple[int, ...]) -> None:
+        super().__init__()
+        self.shifts = shifts
+        self.dims = dims
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return torch.roll(x, shifts, dims)."""
+        return torch.roll(x, self.shifts, self.dims)
+
+
+class Clamp(nn.Module):
+    """The input limited to [min, max] (torch.clamp); either bound may be None."""
+
+    def __init__(self, min: float | None, max: float | None, inplace: bool) -> None:
+        super().__init__()
+        self.min = min
+        self.max = max
+        self.inplace = inplace
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Return x.clamp(min, max) (clamp_ in place)."""
+        if self.inplace:
+            return x.clamp_(self.min, self.max)
+        return x.clamp(self.min, self.max)
+
+
+class Einsum(nn.Module):
+    """torch.einsum of two inputs with an equation."""
+
+    def __init__(self, equation: str) -> None:
+        super().__init__()
+        self.equation = equation
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """Return torch.einsum(equation, a, b)."""
+        return torch.einsum(self.equation, a, b)

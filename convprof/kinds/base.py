@@ -22,6 +22,7 @@ __all__ = [
     "TENSOR",
     "TRACED",
     "Autograd",
+    "Constant",
     "ImportStep",
     "LayerCost",
     "LayerKind",
@@ -98,13 +99,26 @@ CONSTANT: Any = _Constant()
 
 
 @dataclass(frozen=True, slots=True)
+class Constant:
+    """The marker a TorchCall puts where the call reads a tensor that is neither an activation nor a
+    parameter of the model: one made from constants while running (YOLO's anchors from `arange` and
+    `meshgrid`) or a module's buffer. Its values are unknown (the model runs without data); its shape
+    is what a kind can count with."""
+
+    shape: Shape
+    """Its whole shape (no batch: it is the same for every sample); () for a 0-d tensor."""
+
+
+@dataclass(frozen=True, slots=True)
 class TorchCall:
     """A torch function or Tensor method call met while importing, as a kind's reader sees it."""
 
     target: str
     """The callable as the kind's `torch_calls` names it: `torch.flatten`, `Tensor.mean`, `operator.add`."""
     args: tuple[Any, ...]
-    """Positional arguments: constants as given, TENSOR for each tensor, lists of tensors as lists."""
+    """Positional arguments: constants as given, TENSOR for each activation, PARAMETER for each
+    parameter, Constant(shape) for a tensor made from constants, lists of tensors as lists (and, for
+    a reduction over dimension 0 of `torch.stack(xs)`, the list `xs` in place of the stack)."""
     kwargs: Mapping[str, Any]
     """Keyword arguments, the same way."""
     input_shapes: tuple[Shape, ...]
@@ -246,6 +260,10 @@ class Autograd:
     backward_after: int = 0
     """Bytes allocated once the backward has let go of what it read, and freed again at once: a
     parameter's gradient copied into the parameter's own layout (torch's AccumulateGrad)."""
+    expanded_grads: tuple[tuple[int, Layout], ...] = ()
+    """Inputs (among `grad_views`) whose gradient is the output's expanded, entries repeated with
+    stride 0 (a sum's), with that gradient's batched layout: a node before that views it in
+    another shape must copy it first (`LayerKind.node_grad_copy`)."""
 
 
 def round_width(value: float) -> int:
@@ -318,6 +336,9 @@ class LayerKind(ABC):
     """False for kinds that only variants produce; a spec cannot name them."""
     arity: ClassVar[tuple[int, int | None]] = (1, 1)
     """Fewest and most inputs the kind reads (None: no upper bound)."""
+    shape_inputs: ClassVar[tuple[int, ...]] = ()
+    """Inputs read for their shape only (`x.expand_as(y)`'s y): no value of theirs is read, so no
+    gradient reaches them through this node."""
     torch_types: ClassVar[tuple[str, ...]] = ()
     """torch module classes the importer reads back as this kind, by name: `torch.nn.Conv2d`."""
     torch_calls: ClassVar[tuple[str, ...]] = ()
@@ -405,6 +426,21 @@ class LayerKind(ABC):
 
         Their sum is the node's parameter count; optimizers allocate per tensor."""
         return ()
+
+    def node_grad_copy(self, args: Any, in_shapes: tuple[Shape, ...], out_shape: Shape, grad: Layout) -> bool:
+        """Return whether the backward copies an output gradient laid out as `grad` (an expanded
+        view, entries repeated: see Autograd.expanded_grads) before it reads it: a node whose torch
+        module views its output's gradient in another shape where the strides do not allow it.
+
+        Most kinds' kernels read any layout as it is (their own copies are scratch)."""
+        return False
+
+    def node_grad_view(
+        self, args: Any, in_shapes: tuple[Shape, ...], out_shape: Shape, grad: Layout
+    ) -> Layout | None:
+        """Return the layout of the input's gradient where it is a view of an output gradient laid
+        out as `grad` (expanded), which it then still is; None where the gradient it makes is not."""
+        return None
 
     def node_check_batch(self, args: Any, in_shapes: tuple[Shape, ...], batch_size: int) -> None:  # noqa: B027 - a hook, not abstract: most kinds run at any batch size
         """Raise ShapeError when torch cannot run this node on `batch_size` samples (most can)."""

@@ -596,6 +596,10 @@ class _Dense(_Convolution):
         kept = (copy,) if step.trainable else ()
         return Autograd(keeps_new=kept, forward_peak=copy + step.nbytes(prod(out_shape)))
 
+    def node_grad_copy(self, args: Any, in_shapes: tuple[Shape, ...], out_shape: Shape, grad: Layout) -> bool:
+        """Its output is a view of a linear layer's: the backward views the gradient as a matrix."""
+        return grad.view((grad.shape[0], prod(out_shape))) is None
+
     def build(self, args: Any, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
         from convprof.graph.nn import DenseVolume
 

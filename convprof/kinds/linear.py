@@ -196,6 +196,17 @@ class Flatten(UnaryKind):
     def autograd(self, args: FlattenArgs, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
         return Autograd(grad_views=(0,))
 
+    def node_grad_copy(
+        self, args: FlattenArgs, in_shapes: tuple[Shape, ...], out_shape: Shape, grad: Layout
+    ) -> bool:
+        """The backward views the gradient in the input's shape, a copy where strides forbid it."""
+        return grad.view((grad.shape[0], *in_shapes[0])) is None
+
+    def node_grad_view(
+        self, args: FlattenArgs, in_shapes: tuple[Shape, ...], out_shape: Shape, grad: Layout
+    ) -> Layout | None:
+        return grad.view((grad.shape[0], *in_shapes[0]))
+
     def build(self, args: FlattenArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
         from torch import nn
 

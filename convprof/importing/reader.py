@@ -12,15 +12,7 @@ from convprof.importing.calls import CallSite
 from convprof.importing.functional import FUNCTIONAL_LAYERS, NotALayer, match_tensors, stand_in
 from convprof.importing.graph import Graph, ImportedNode, base_name
 from convprof.importing.modules import read_module, same_shape
-from convprof.importing.pieces import (
-    Pending,
-    place_text,
-    places,
-    read_piece,
-    reduce_stack,
-    take_several,
-    unread,
-)
+from convprof.importing.pieces import Pending, place_text, places, read_piece, take_several, unread
 from convprof.importing.problems import ModelImportError, Problems, pattern
 from convprof.importing.running import TRACE_BATCH, FunctionCall, ModuleCall, tensors_in
 from convprof.importing.tables import ModuleReaders, call_table
@@ -162,22 +154,34 @@ class Reader:
 
     # -- reading ---------------------------------------------------------------------------------
 
-    def steps(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
-        """Return the nodes the first kind that reads `call` makes of it, or None."""
+    def steps(self, call: TorchCall, stack: bool = False) -> tuple[ImportStep, ...] | None:
+        """Return the nodes the first kind that reads `call` makes of it, or None; with `stack`,
+        only kinds that read a call on a stack before the batch are offered it."""
         for kind in self.calls.get(call.target, ()):
+            if stack and not kind.reads_stacks:
+                continue
             steps = kind.from_call(call)
             if steps is not None:
                 return steps
         return None
 
     def offer(
-        self, call: TorchCall, found: Found, scope: str, site: CallSite | None, output: torch.Tensor
+        self,
+        call: TorchCall,
+        found: Found,
+        scope: str,
+        site: CallSite | None,
+        output: torch.Tensor,
+        steps: tuple[ImportStep, ...] | None = None,
     ) -> bool:
-        """Read `call` as the first kind that takes it; return False when none does or it cannot be
-        placed (listed, or opaque, then)."""
+        """Read `call` as the first kind that takes it (or as `steps`, where already read); return
+        False when none does or it cannot be placed (listed, or opaque, then)."""
         op = call.target
-        steps = self.steps(call)
-        if steps is None:
+        steps = self.steps(call) if steps is None else steps
+        if steps == () and len(set(found.inputs)) == 1 and not found.parameters:
+            self.values.set(output, Activation(found.inputs[0]))  # its input as it is: no node
+            return True
+        if not steps:
             if found.parameters:
                 self.fail(
                     op,
@@ -336,7 +340,14 @@ class Reader:
             self.write(op, scope, site, found, call)
             return
         if found.stacked:
-            reduce_stack(self, call, args, kwargs, found)
+            self.read_stack(call, args, kwargs, found)
+            return
+        if op == "torch.stack" and found.inputs and self.stack_dim(call) == 0:
+            # A new dimension before the batch: read when a reduction takes it away again.
+            tensors = call.args[0] if call.args else call.kwargs.get("tensors", ())
+            stacked = Stacked(tuple(tensors), scope, site)
+            self.stacks.append(stacked)
+            self.values.set(output, stacked)
             return
         if op in _CONSTANT_MAKERS:  # an activation gives only a shape, a dtype or a device
             for tensor in tensors_in(output):
@@ -363,13 +374,6 @@ class Reader:
             self.fail(op, scope, "its result is not one tensor", site, found, output)
             return
         if output.dim() < 1 or output.shape[0] != TRACE_BATCH:
-            if op == "torch.stack" and self.stack_dim(call) == 0:
-                stacked = Stacked(
-                    tuple(call.args[0]) if call.args else tuple(call.kwargs["tensors"]), scope, site
-                )
-                self.stacks.append(stacked)
-                self.values.set(output, stacked)
-                return
             self.fail(op, scope, "changes the batch dimension", site, found, output)
             return
         if op in FUNCTIONAL_LAYERS and found.model_tensors:
@@ -391,8 +395,6 @@ class Reader:
             if isinstance(source, Activation) and not found.parameters:
                 self.values.set(output, source)
                 return
-        if self.whole_slice(op, call, found, output):
-            return
         torch_call = TorchCall(
             op,
             args,
@@ -400,7 +402,6 @@ class Reader:
             tuple(self.graph.shape(i) for i in found.inputs),
             per_sample(tuple(output.shape)),
             self.broadcast(found.parameter_shapes, found.inputs),
-            constant_shapes=tuple(found.constants),
         )
         if same and self.steps(torch_call) is None:
             return  # the input itself (x.contiguous() of a contiguous x): its node stands for this too
@@ -413,23 +414,40 @@ class Reader:
         return tuple(shape[1:] if len(shape) == rank and shape[:1] == (1,) else shape for shape in shapes)
 
     def stack_dim(self, call: FunctionCall) -> int | None:
+        """Return the dimension `torch.stack` stacks along, counted on its output (-1 is the last)."""
         dim = call.args[1] if len(call.args) > 1 else call.kwargs.get("dim", 0)
-        return dim if isinstance(dim, int) else None
+        tensors = call.args[0] if call.args else call.kwargs.get("tensors", ())
+        first = next(tensors_in(tensors), None)
+        if not isinstance(dim, int) or first is None:
+            return None
+        return dim % (first.dim() + 1) if -first.dim() - 1 <= dim <= first.dim() else None
 
-    def whole_slice(self, op: str, call: FunctionCall, found: Found, output: torch.Tensor) -> bool:
-        """Read `x[:, :8]` of a tensor with 8 channels as the tensor itself: it keeps everything."""
-        if op != "operator.getitem" or len(found.inputs) != 1 or found.parameters or found.constants:
-            return False
-        source, index = call.args[0], call.args[1]
-        items = index if isinstance(index, tuple) else (index,)
-        if not all(isinstance(item, slice) or item is Ellipsis for item in items):
-            return False
-        if any(item.step not in (None, 1) for item in items if isinstance(item, slice)):
-            return False
-        if tuple(output.shape) != tuple(source.shape):
-            return False
-        self.values.set(output, Activation(found.inputs[0]))
-        return True
+    def read_stack(self, call: FunctionCall, args: Any, kwargs: Any, found: Found) -> None:
+        """Read a call on `torch.stack(xs)` along a new dimension 0 as the kinds that read stacks
+        take it (`torch.stack(xs).sum(0)`, smp's FPN merge, is the add of xs); otherwise the stack
+        is listed: it moved the batch."""
+        import torch
+
+        op, scope, site, output = call.op, call.scope.path, call.site, call.output
+        self.stacks = [s for s in self.stacks if all(s is not t for t in found.stacked)]
+        steps = None
+        if isinstance(output, torch.Tensor) and output.dim() and output.shape[0] == TRACE_BATCH:
+            torch_call = TorchCall(
+                op,
+                args,
+                kwargs,
+                tuple(self.graph.shape(i) for i in found.inputs),
+                per_sample(tuple(output.shape)),
+            )
+            steps = self.steps(torch_call, stack=True)
+        if steps is None or found.parameters or found.buffers or found.derived or found.constants:
+            for stacked in found.stacked:
+                self.problems.unsupported_op(
+                    "torch.stack", stacked.scope, "changes the batch dimension", stacked.site
+                )
+            self.mark_failed(output)
+            return
+        self.offer(torch_call, found, scope, site, output, steps)
 
     def write(self, op: str, scope: str, site: CallSite | None, found: Found, call: FunctionCall) -> None:
         """Read a call that writes into a tensor (`x[:, :3] = y`): fine between constants and parameter

@@ -83,15 +83,9 @@ for _op, _names in {
 }.items():
     for _name in _names:
         _CALLS[_name] = (_op, False)
-_CALLS.update(
-    {
-        "Tensor.__rsub__": ("sub", True),
-        "torch.rsub": ("sub", True),
-        "Tensor.__rdiv__": ("div", True),
-        "Tensor.__rtruediv__": ("div", True),
-        "Tensor.__rpow__": ("pow", True),
-    }
-)
+# `2 - x` reaches a reader as `operator.sub(2, x)`: the importer names Tensor's reflected operators
+# (`x.__rsub__(2)`) by the operator they apply, operands in the order the code wrote them.
+_CALLS["torch.rsub"] = ("sub", True)
 #: Calls that overwrite their input.
 _INPLACE = ("operator.iadd", "operator.isub", "operator.imul", "operator.itruediv", "operator.ipow")
 
@@ -112,8 +106,8 @@ class Arithmetic(UnaryKind):
 
     def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
         """Read a tensor and a number or a constant tensor, in either order, as torch's operators,
-        functions and methods take them (`x * 0.5`, `0.5 * x`, `torch.sub(2, x)`, `x.__rsub__(2)`,
-        `anchors.sub(x)`)."""
+        functions and methods take them (`x * 0.5`, `0.5 * x`, `2 - x`, `torch.sub(2, x)`,
+        `torch.rsub(x, 2)`, `anchors - x`, `anchors.sub(x)`)."""
         found = _CALLS.get(call.target)
         if found is None or len(call.input_shapes) != 1 or len(call.args) < 2:
             return None

@@ -16,7 +16,6 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = [
-    "CONSTANT",
     "FULL",
     "PARAMETER",
     "TENSOR",
@@ -86,18 +85,6 @@ class _Traced:
 TRACED: Any = _Traced()
 
 
-class _Constant:
-    """The marker a TorchCall puts where the call reads a constant tensor."""
-
-    def __repr__(self) -> str:
-        return "CONSTANT"
-
-
-#: Where a TorchCall's arguments held a tensor made while the model ran from no input, parameter or
-#: buffer (`torch.arange` anchors): memory, not an input; its shape is in `constant_shapes`.
-CONSTANT: Any = _Constant()
-
-
 @dataclass(frozen=True, slots=True)
 class Constant:
     """The marker a TorchCall puts where the call reads a tensor that is neither an activation nor a
@@ -128,10 +115,9 @@ class TorchCall:
     parameter_shapes: tuple[Shape, ...] = ()
     """Whole shape of each parameter the call reads directly (a PARAMETER in the arguments), in order."""
     item: int | None = None
-    """For a call that returns several tensors (`x.chunk(2, 1)`), which one this node is (the index
-    `operator.getitem` takes); None for a call that returns one tensor."""
-    constant_shapes: tuple[Shape, ...] = ()
-    """Whole shape of each constant tensor the call reads (a CONSTANT in the arguments), in order."""
+    """For a call that returns several tensors (`x.chunk(2, 1)`, `x.max(1)`), which one this node is:
+    its position in the result, as the model uses it (`a, b = x.chunk(2, 1)`, `x.max(1)[0]`,
+    `x.max(1).values`); None for a call that returns one tensor."""
 
     def arg(self, position: int, name: str, default: Any) -> Any:
         """Return the argument at `position` or called `name`, else `default`."""
@@ -343,6 +329,10 @@ class LayerKind(ABC):
     """torch module classes the importer reads back as this kind, by name: `torch.nn.Conv2d`."""
     torch_calls: ClassVar[tuple[str, ...]] = ()
     """torch callables the importer offers to `from_call`: `torch.nn.functional.relu`, `Tensor.relu`."""
+    reads_stacks: ClassVar[bool] = False
+    """True for a kind whose `from_call` reads a call on `torch.stack(xs)` along a new dimension 0
+    (before the batch), given the list `xs` in place of the stack: a reduction that takes that
+    dimension away again (`torch.stack(xs).sum(0)`). No other kind is offered such a call."""
     not_importable: ClassVar[str] = ""
     """Why no torch module or call is read back as this kind (public kinds without a reader say so)."""
     parameter_at_path: ClassVar[bool] = False
@@ -374,7 +364,9 @@ class LayerKind(ABC):
         return self.Args(**values)
 
     def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
-        """Return the nodes a call of one of `torch_calls` becomes, or None when it is not this kind."""
+        """Return the nodes a call of one of `torch_calls` becomes, or None when it is not this kind;
+        no nodes (an empty tuple) when the call gives its one input back unchanged (an index that
+        keeps every entry, GhostNet's `x[:, :8]` of 8 channels)."""
         return None
 
     @abstractmethod

@@ -1,5 +1,5 @@
 """Indexing and tiling of each sample: Slice (a strided slice), Select (one entry of a dimension),
-Expand, Repeat and Roll; and indexing `x[...]` read as those, Narrow, Reshape and Identity."""
+Expand, Tile and Roll; and indexing `x[...]` read as those, Narrow and Reshape (or as no node at all)."""
 
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ class Slice(UnaryKind):
     name = "Slice"
     Args = SliceArgs
     torch_types = ("convprof.graph.nn.Slice",)
-    torch_calls = ("operator.getitem", "Tensor.__getitem__")
+    torch_calls = ("operator.getitem",)
 
     def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
         """Read `x[index]` with slices, integers, None and Ellipsis (not tensors): see index_steps."""
@@ -219,8 +219,9 @@ def index_steps(shape: Shape, index: Any) -> tuple[ImportStep, ...] | None:
 
     Slices, integers, None and one Ellipsis, the batch kept whole by the first: a slice of step 1
     is a Narrow, of another step a Slice, an integer a Select, None a Reshape adding a dimension of
-    1; a slice that keeps a whole dimension is nothing, and an index that changes nothing the
-    Identity (GhostNet's `x[:, :8]` of 8 channels). Tensors, lists and booleans are not read."""
+    1; a slice that keeps a whole dimension is nothing, and an index that changes nothing no node
+    at all: the input itself (GhostNet's `x[:, :8]` of 8 channels). Tensors, lists and booleans are
+    not read."""
     items = list(index) if isinstance(index, tuple) else [index]
     if items.count(Ellipsis) > 1:
         return None
@@ -275,8 +276,6 @@ def index_steps(shape: Shape, index: Any) -> tuple[ImportStep, ...] | None:
                 steps.append((_kind("Slice"), SliceArgs(dim, start, stop, step)))
             current[dim] = kept
         dim += 1
-    if not steps:
-        return ((_kind("Identity"), _kind("Identity").Args()),)
     return tuple(steps)
 
 

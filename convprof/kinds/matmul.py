@@ -100,7 +100,6 @@ class MatMul(LayerKind):
         "operator.matmul",
         "torch.matmul",
         "Tensor.matmul",
-        "Tensor.__matmul__",
         "torch.bmm",
         "Tensor.bmm",
     )

@@ -172,15 +172,13 @@ def _stacked(call: TorchCall, kind: str) -> tuple[ImportStep, ...] | None:
     shapes = set(call.input_shapes)
     if len(shapes) != 1 or call.output_shape not in shapes:
         return None
-    steps: list[ImportStep] = []
-    names = ("Identity",) if len(tensors) == 1 else ("Add",)
-    for name in names:
-        found = lookup(name)
-        assert found is not None
-        steps.append((found, found.Args()))
-    if kind == "mean" and len(tensors) > 1:
-        arithmetic = lookup("Arithmetic")
-        assert arithmetic is not None
+    if len(tensors) == 1:
+        return ()  # the one tensor stacked, as it was
+    add, arithmetic = lookup("Add"), lookup("Arithmetic")
+    assert add is not None
+    assert arithmetic is not None
+    steps: list[ImportStep] = [(add, add.Args())]
+    if kind == "mean":
         steps.append((arithmetic, arithmetic.Args("div", float(len(tensors)))))
     return tuple(steps)
 
@@ -191,9 +189,11 @@ class Sum(_Reduce):
 
     name = "Sum"
     torch_calls = ("torch.sum", "Tensor.sum")
+    reads_stacks = True
 
     def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
-        return _stacked(call, "sum") or super().from_call(call)
+        stacked = _stacked(call, "sum")
+        return stacked if stacked is not None else super().from_call(call)
 
     def autograd(self, args: ReduceArgs, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
         """Keep nothing: the input's gradient is the output's, expanded (a view that repeats it along
@@ -217,9 +217,11 @@ class Mean(_Reduce):
 
     name = "Mean"
     torch_calls = ("torch.mean", "Tensor.mean")
+    reads_stacks = True
 
     def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
-        return _stacked(call, "mean") or super().from_call(call)
+        stacked = _stacked(call, "mean")
+        return stacked if stacked is not None else super().from_call(call)
 
     def autograd(self, args: ReduceArgs, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
         """Keep nothing: the input's gradient is the output's expanded and divided, a new tensor."""

@@ -188,11 +188,12 @@ class EarlierOutput(nn.Module):
 
 
 class Shifted(nn.Module):
-    """A parameter added in forward: no kind is a parameter added."""
+    """A parameter added in forward whose first size meets the batch's: each sample gets another
+    shift, which no per-sample spec can say (a shift of [3, 1, 1] is a `shift` layer)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.shift = nn.Parameter(torch.ones(3, 1, 1))
+        self.shift = nn.Parameter(torch.ones(2, 3, 1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.shift

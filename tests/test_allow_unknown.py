@@ -294,7 +294,7 @@ def test_a_model_branching_on_values_still_ends_with_exit_2() -> None:
     [
         (models.Indices, (3, 8, 8), ("pool", "torch.nn.MaxPool2d", 0)),  # values used, indices not
         (models.Shared, (4, 8, 8), ("conv_1", "torch.nn.Conv2d", 0)),  # weights counted by the first call
-        (models.Shifted, (3, 8, 8), ("add", "operator.add", 3)),  # a parameter read directly
+        (models.Shifted, (3, 8, 8), ("add", "operator.add", 6)),  # a parameter read directly
     ],
 )
 def test_the_other_unsupported_forms_become_opaque_with_their_tensors_counted_once(

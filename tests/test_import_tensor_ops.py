@@ -19,6 +19,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from convprof.graph.analyze import analyze
+from convprof.graph.build import build_model
 from convprof.importing import ModelImportError, import_module
 from convprof.kinds import lookup
 
@@ -352,3 +353,77 @@ def test_attention_without_a_mask_or_dropout_is_read() -> None:
     assert "scaled_dot_product_attention" in _listed(
         lambda m, q, k, v: F.scaled_dot_product_attention(q, k, v, attn_mask=torch.ones(5, 5)), *three
     )
+
+
+# -- parameters read in forward: a learnable tensor times or plus a tensor -----------------------
+
+
+class LearnedAffine(nn.Module):
+    """HGNetV2's LearnableAffineBlock after a convolution: a learnable scalar scale and bias."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 1)
+        self.scale = nn.Parameter(torch.tensor([1.5]))
+        self.bias = nn.Parameter(torch.tensor([0.25]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.scale * self.conv(x) + self.bias
+
+
+class TokenGamma(nn.Module):
+    """EdgeNeXt's gamma: one value per channel of channels-last tokens."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 1)
+        self.gamma = nn.Parameter(torch.rand(4) + 0.5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(x).permute(0, 2, 3, 1)
+        return (self.gamma * x).permute(0, 3, 1, 2)
+
+
+class ViewedGamma(nn.Module):
+    """timm's `x * self.gamma.view(1, -1, 1, 1)` and `x * self.beta.reshape(-1, 1, 1)`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 1)
+        self.gamma = nn.Parameter(torch.rand(4) + 0.5)
+        self.beta = nn.Parameter(torch.rand(4))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(x) * self.gamma.view(1, -1, 1, 1)
+        return x + self.beta.reshape(-1, 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("model", "expected"),
+    [
+        (LearnedAffine, [("scale", "Scale", (1,), None), ("bias", "Shift", (1,), None)]),
+        (TokenGamma, [("gamma", "Scale", (4,), None)]),
+        (ViewedGamma, [("gamma", "Scale", (4,), (1, 4, 1, 1)), ("beta", "Shift", (4,), (4, 1, 1))]),
+    ],
+)
+def test_a_parameter_read_in_forward_is_counted_at_its_path_and_its_state_dict_loads(
+    model: type[nn.Module], expected: list[tuple[str, str, Shape, Shape | None]]
+) -> None:
+    torch.manual_seed(0)
+    original = model().eval()
+    spec = import_module(original, (3, 5, 5)).spec
+    conv = analyze(spec).variant("conv")
+    assert (conv.params, conv.flops, spec.output) == _torch_counts(original, ((3, 5, 5),))
+    learned = [node for node in spec.nodes if node.kind in ("Scale", "Shift")]
+    assert [(n.path, n.kind, n.args.shape, n.args.view) for n in learned] == expected
+    rebuilt = build_model(spec, "conv")
+    rebuilt.load_state_dict(original.state_dict())
+    x = torch.randn(2, 3, 5, 5)
+    with torch.no_grad():
+        torch.testing.assert_close(rebuilt(x), original(x))
+
+
+def test_a_parameter_that_grows_the_input_is_listed() -> None:
+    weight = nn.Parameter(torch.ones(2, 4, 6))
+    message = _listed(lambda m, x: m.weight * x, (4, 6), weight=weight)
+    assert "1 x operator.mul (reads the module's tensor weight directly) at <top>" in message

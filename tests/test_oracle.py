@@ -327,7 +327,7 @@ def test_every_public_kind_is_covered_by_an_oracle_test() -> None:
             for mode in ("zero", "constant", "reflection", "replication", "circular")
             for rank in (1, 2, 3)
         ),
-        *("upsample", "pixelshuffle", "pixelunshuffle", "permute", "transpose", "scale"),
+        *("upsample", "pixelshuffle", "pixelunshuffle", "permute", "transpose", "scale", "shift"),
         *("reshape", "narrow", "contiguous"),
         *(
             "elu",

@@ -328,22 +328,39 @@ class ParameterCall(nn.Module):
     that it loads that model's state_dict; alone, this module computes the same."""
 
     weight: nn.Parameter
+    #: The shape the tensor is viewed as before the function reads it (None: as it is held).
+    view: tuple[int, ...] | None = None
     #: The function of the tensor and the input: a torch callable, which the importer reads back.
     function: ClassVar[Callable[[torch.Tensor, torch.Tensor], torch.Tensor]]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Apply the function to the tensor and the input."""
-        return type(self).function(self.weight, x)
+        """Apply the function to the tensor (viewed) and the input."""
+        weight = self.weight if self.view is None else self.weight.view(self.view)
+        return type(self).function(weight, x)
 
 
 class Scale(ParameterCall):
-    """Multiplies its input by a learnable tensor that broadcasts per channel (ConvNeXt's layer scale)."""
+    """Multiplies its input by a learnable tensor (ConvNeXt's layer scale), viewed as `view` first
+    where one is given."""
 
     function = operator.mul  # layer_scale * x, as ConvNeXt writes it
 
-    def __init__(self, shape: tuple[int, ...], init: float) -> None:
+    def __init__(self, shape: tuple[int, ...], init: float, view: tuple[int, ...] | None = None) -> None:
         super().__init__()
         self.weight = nn.Parameter(torch.full(shape, init))
+        self.view = view
+
+
+class Shift(ParameterCall):
+    """Adds a learnable tensor to its input (HGNetV2's learnable bias), viewed as `view` first where
+    one is given."""
+
+    function = operator.add  # x + self.bias
+
+    def __init__(self, shape: tuple[int, ...], init: float, view: tuple[int, ...] | None = None) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.full(shape, init))
+        self.view = view
 
 
 class Contiguous(nn.Module):

@@ -99,7 +99,7 @@ class Arguments:
         if isinstance(value, ModelTensor):
             if value.parameter:
                 found.parameters.append(value.name)
-                found.parameter_shapes.append(tuple(tensor.shape))
+                found.parameter_shapes.append(tuple(int(size) for size in tensor.shape))
                 return PARAMETER
             found.buffers.append(value.name)
             return Constant(tuple(int(size) for size in tensor.shape))
@@ -107,7 +107,7 @@ class Arguments:
             found.work.append(value)
             if value.view_of is not None and self.is_parameter(value.view_of):
                 found.parameters.append(value.view_of)  # `self.gamma.view(1, -1, 1, 1)`: the parameter
-                found.parameter_shapes.append(tuple(tensor.shape))
+                found.parameter_shapes.append(tuple(int(size) for size in tensor.shape))
                 return PARAMETER
             if value.view_of is not None:
                 found.buffers.append(value.view_of)

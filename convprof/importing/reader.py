@@ -401,17 +401,12 @@ class Reader:
             kwargs,
             tuple(self.graph.shape(i) for i in found.inputs),
             per_sample(tuple(output.shape)),
-            self.broadcast(found.parameter_shapes, found.inputs),
+            tuple(found.parameter_shapes),
+            tuple(tuple(int(size) for size in self.tensors[name].shape) for name in found.parameters),
         )
         if same and self.steps(torch_call) is None:
             return  # the input itself (x.contiguous() of a contiguous x): its node stands for this too
         self.offer(torch_call, found, scope, site, output)
-
-    def broadcast(self, shapes: list[Shape], inputs: list[int]) -> tuple[Shape, ...]:
-        """Return the shapes of parameters as they meet one sample: `self.gamma.view(1, -1, 1, 1)`
-        times a batch of 4-dimensional tensors is a (C, 1, 1) scale of each sample."""
-        rank = max((len(self.graph.shape(i)) + 1 for i in inputs), default=0)
-        return tuple(shape[1:] if len(shape) == rank and shape[:1] == (1,) else shape for shape in shapes)
 
     def stack_dim(self, call: FunctionCall) -> int | None:
         """Return the dimension `torch.stack` stacks along, counted on its output (-1 is the last)."""

@@ -113,7 +113,10 @@ class TorchCall:
     output_shape: Shape
     """Per-sample shape torch gives its output."""
     parameter_shapes: tuple[Shape, ...] = ()
-    """Whole shape of each parameter the call reads directly (a PARAMETER in the arguments), in order."""
+    """Whole shape of each parameter the call reads directly (a PARAMETER in the arguments), in order,
+    as the call sees it: a view of one (`self.gamma.view(1, -1, 1, 1)`) has the view's shape."""
+    held_shapes: tuple[Shape, ...] = ()
+    """Shape of each of those parameters as the model holds it (`[64]` for that gamma)."""
     item: int | None = None
     """For a call that returns several tensors (`x.chunk(2, 1)`, `x.max(1)`), which one this node is:
     its position in the result, as the model uses it (`a, b = x.chunk(2, 1)`, `x.max(1)[0]`,

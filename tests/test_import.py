@@ -507,6 +507,9 @@ _READ_BACK = [
     ((3, 4, 5), {"tile": {"repeats": [1, 2, 3]}}),
     ((3, 4, 5), {"roll": {"shifts": [1, -2], "dims": [2, 3]}}),
     ((3, 4, 5), {"clamp": {"min": -1.0, "max": 1.0, "inplace": True}}),
+    ((3, 9), {"fixedconv1d": {"out_channels": 3, "kernel_size": 3, "stride": 2, "groups": 3}}),
+    ((3, 9, 9), {"fixedconv2d": {"out_channels": 6, "kernel_size": 3, "padding": 1, "bias": False}}),
+    ((3, 5, 5, 5), {"fixedconv3d": {"out_channels": 3, "kernel_size": 2, "dilation": 2}}),
 ]
 
 

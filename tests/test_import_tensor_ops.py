@@ -427,3 +427,49 @@ def test_a_parameter_that_grows_the_input_is_listed() -> None:
     weight = nn.Parameter(torch.ones(2, 4, 6))
     message = _listed(lambda m, x: m.weight * x, (4, 6), weight=weight)
     assert "1 x operator.mul (reads the module's tensor weight directly) at <top>" in message
+
+
+# -- a convolution with a buffer as its weight: a fixed filter -------------------------------------
+
+
+class Blurred(nn.Module):
+    """timm's BlurPool2d after a convolution (TResNet's anti-aliasing): reflect padding, then a
+    fixed binomial filter the module holds as a buffer, depthwise with stride 2."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.aa = nn.Module()
+        self.aa.register_buffer("filt", torch.ones(4, 1, 3, 3) / 9, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.pad(self.conv(x), [1, 1, 1, 1], mode="reflect")
+        return F.conv2d(x, self.aa.filt, stride=2, groups=4)
+
+
+def test_a_convolution_with_a_buffer_as_its_weight_is_a_fixed_filter() -> None:
+    model = Blurred().eval()
+    result = import_module(model, (3, 8, 8))
+    spec = result.spec
+    conv = analyze(spec).variant("conv")
+    assert (conv.params, conv.flops, spec.output) == _torch_counts(model, ((3, 8, 8),))
+    assert conv.buffer_bytes == sum(b.numel() * b.element_size() for b in model.buffers())
+    assert result.unused == ()
+    fixed = spec.nodes[-1]
+    assert (fixed.path, fixed.kind) == ("aa", "FixedConv2d")
+    assert (fixed.args.stride, fixed.args.groups, fixed.args.bias) == ((2, 2), 4, False)
+    rebuilt = build_model(spec, "conv")
+    rebuilt.load_state_dict(model.state_dict())
+    x = torch.randn(2, 3, 8, 8)
+    with torch.no_grad():  # its filter is not in the spec: the built one holds ones, as this one
+        torch.testing.assert_close(rebuilt(x) / 9, model(x))
+
+
+def test_a_buffer_as_the_weight_of_another_layer_is_listed() -> None:
+    model = Forward(lambda m, x: F.linear(x, m.aa.w), aa=nn.Module())
+    model.aa.register_buffer("w", torch.ones(5, 6))
+    with pytest.raises(ModelImportError) as caught:
+        import_module(model, [(4, 6)])
+    assert "torch.nn.functional.linear (its weight is a buffer of the model, which only a convolution" in str(
+        caught.value
+    )

@@ -329,6 +329,7 @@ def test_every_public_kind_is_covered_by_an_oracle_test() -> None:
         ),
         *("upsample", "pixelshuffle", "pixelunshuffle", "permute", "transpose", "scale", "shift"),
         *("reshape", "narrow", "contiguous"),
+        *(f"fixedconv{rank}d" for rank in (1, 2, 3)),  # tests/test_oracle_layers.py
         *(
             "elu",
             "selu",

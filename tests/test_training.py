@@ -52,6 +52,12 @@ KIND_CASES: list[tuple[tuple[int, ...], Any]] = [
     ((4, 6), {"linear": {"out_features": 5}}),
     ((24,), {"linear": {"out_features": 5, "bias": False}}),
     ((4, 6, 6), "flatten"),
+    ((4, 6, 6), {"fixedconv2d": {"out_channels": 4, "kernel_size": 3, "stride": 2, "groups": 4}}),
+    ((4, 6), {"fixedconv1d": {"out_channels": 2, "kernel_size": 3, "bias": False}}),
+    (
+        (2, 3, 3, 3),
+        {"fixedconv3d": {"out_channels": 2, "kernel_size": 2, "padding_mode": "reflect", "padding": 1}},
+    ),
     ((4, 6, 6), "scale"),
     ((4, 6, 6), {"scale": {"shape": [1]}}),
     ((6, 6, 4), {"scale": {"shape": [4]}}),

@@ -6,7 +6,7 @@ import itertools
 import math
 import operator
 from collections.abc import Callable
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -361,6 +361,39 @@ class Shift(ParameterCall):
         super().__init__()
         self.weight = nn.Parameter(torch.full(shape, init))
         self.view = view
+
+
+def _fixed(module: nn.Module) -> None:
+    """Hold a convolution's weight and bias as buffers, so that it learns nothing: a filter of ones
+    and a bias of zeros, left out of the state_dict (the filter's values are not in a spec, as a
+    constant's are not: counts and memory are the original's, outputs are not)."""
+    for name, fill in (("weight", torch.ones_like), ("bias", torch.zeros_like)):
+        tensor = module._parameters.pop(name, None)
+        module.register_buffer(name, None if tensor is None else fill(tensor.detach()), persistent=False)
+
+
+class FixedConv1d(nn.Conv1d):
+    """A 1-D convolution with a fixed filter: its weight and bias are buffers."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _fixed(self)
+
+
+class FixedConv2d(nn.Conv2d):
+    """A 2-D convolution with a fixed filter (a blur before a strided layer): weight and bias are buffers."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _fixed(self)
+
+
+class FixedConv3d(nn.Conv3d):
+    """A 3-D convolution with a fixed filter: its weight and bias are buffers."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        _fixed(self)
 
 
 class Contiguous(nn.Module):

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from convprof.importing.arguments import Arguments, Found
 from convprof.importing.calls import CallSite
-from convprof.importing.functional import FUNCTIONAL_LAYERS, NotALayer, match_tensors, stand_in
+from convprof.importing.functional import FUNCTIONAL_LAYERS, NotALayer, fixed_filter, match_tensors, stand_in
 from convprof.importing.graph import Graph, ImportedNode, base_name
 from convprof.importing.modules import read_module, same_shape
 from convprof.importing.pieces import Pending, place_text, places, read_piece, take_several, unread
@@ -495,8 +495,17 @@ class Reader:
         except (TypeError, ValueError, RuntimeError) as exc:  # torch refuses the settings as a layer's
             self.fail(op, scope.path, f"its settings make no layer: {exc}", site, found, output)
             return
-        kind = self.readers.kind_of(type(layer.module))
         match = match_tensors(layer, self.root, self.values, self.tensors)
+        given = layer.tensors.get("weight")
+        weight = self.values.get(given) if given is not None else None
+        if match.problem and isinstance(weight, ModelTensor) and not weight.parameter:
+            try:  # a buffer as its weight: a fixed filter (BlurPool's blur)
+                fixed = fixed_filter(layer)
+            except NotALayer as exc:
+                self.fail(op, scope.path, str(exc), site, found, output)
+                return
+            layer, match = fixed, match_tensors(fixed, self.root, self.values, self.tensors)
+        kind = self.readers.kind_of(type(layer.module))
         problem = match.problem
         if not problem and any(id(t) in self.graph.counted for t in match.counted):
             problem = "its weights are shared with another call"

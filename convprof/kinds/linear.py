@@ -241,7 +241,7 @@ class _Learned(UnaryKind):
     def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
         """Read the operation of a parameter of the model (or a view of it) and a tensor, in either
         order, where the parameter broadcasts against each sample without growing it."""
-        if call.args not in ((TENSOR, PARAMETER), (PARAMETER, TENSOR)):
+        if call.args not in ((TENSOR, PARAMETER), (PARAMETER, TENSOR)) or len(call.held_shapes) != 1:
             return None
         if (
             any(value is not None for key, value in call.kwargs.items() if key != "alpha")

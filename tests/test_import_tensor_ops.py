@@ -473,3 +473,28 @@ def test_a_buffer_as_the_weight_of_another_layer_is_listed() -> None:
     assert "torch.nn.functional.linear (its weight is a buffer of the model, which only a convolution" in str(
         caught.value
     )
+
+
+# -- what a per-sample spec cannot say, named for what it is -------------------------------------
+
+
+def test_a_reshape_that_folds_rows_into_the_batch_is_listed_as_such() -> None:
+    # ConvTasNet's decoder runs on each source of each sample: view(batch * sources, ...).
+    message = _listed(
+        lambda m, x: m.decoder(x.view(x.size(0) * 2, 2, 5)).view(x.size(0), -1),
+        (4, 5),
+        decoder=nn.Conv1d(2, 2, 1),
+    )
+    assert "1 x Tensor.view (folds 2 rows of each sample into the batch: the layers after it run 2 times" in (
+        message
+    )
+
+
+def test_a_layer_called_on_a_constant_of_each_sample_is_listed_as_such() -> None:
+    # EdgeNeXt's positional encoding: a convolution of a tensor made from the batch size alone.
+    message = _listed(
+        lambda m, x: x + m.projection(torch.zeros(x.shape[0], 2, 4, 4)),
+        (3, 4, 4),
+        projection=nn.Conv2d(2, 3, 1),
+    )
+    assert "torch.nn.Conv2d (called on a tensor the model makes from constants, not on one of its" in message

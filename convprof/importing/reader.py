@@ -96,6 +96,25 @@ _PRODUCTS = frozenset(
 )
 
 
+#: Calls that lay a tensor's values out in another shape.
+_RESHAPES = frozenset(
+    {"Tensor.view", "Tensor.reshape", "torch.reshape", "Tensor.flatten", "torch.flatten", "Tensor.unflatten"}
+)
+
+
+def _batch_change(op: str, output: torch.Tensor) -> str:
+    """Say how a call's result left the batch: folded rows of each sample into it (a reshape to
+    `batch * k` rows, as MobileViT's patches and ConvTasNet's sources are), or otherwise changed it."""
+    first = int(output.shape[0]) if output.dim() else 0
+    if op in _RESHAPES and output.dim() >= 2 and first > TRACE_BATCH and first % TRACE_BATCH == 0:
+        rows = first // TRACE_BATCH
+        return (
+            f"folds {rows} rows of each sample into the batch: the layers after it run {rows} times per "
+            "sample on rows that are no sample, which a spec counting each layer once per sample cannot say"
+        )
+    return "changes the batch dimension"
+
+
 def _in_place(op: str) -> bool:
     name = op.rsplit(".", 1)[-1]
     return (name.endswith("_") and not name.endswith("__")) or (
@@ -374,7 +393,7 @@ class Reader:
             self.fail(op, scope, "its result is not one tensor", site, found, output)
             return
         if output.dim() < 1 or output.shape[0] != TRACE_BATCH:
-            self.fail(op, scope, "changes the batch dimension", site, found, output)
+            self.fail(op, scope, _batch_change(op, output), site, found, output)
             return
         if op in FUNCTIONAL_LAYERS and found.model_tensors:
             self.functional(call, found)

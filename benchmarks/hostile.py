@@ -4,12 +4,17 @@
 
 Every spec case runs `convprof compare FILE --no-latency --format json` in a fresh process, and the
 report cases `convprof diff`; each row records the exit code, wall time and peak resident memory
-(kernel accounting of the finished child).
+(kernel accounting of the finished child). The last rows are the cases of the third round: reports
+of 100 and 60 MB of latency samples, FIFOs, a planted link, stdout past `ulimit -f` and a model that
+prints (this one imports torch).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import resource
+import signal
 import subprocess
 import sys
 import tempfile
@@ -63,17 +68,131 @@ CASES: dict[str, Callable[[], str]] = {
 }
 
 
-def run(name: str, command: list[str]) -> None:
+def run(
+    name: str,
+    command: list[str],
+    *,
+    stdout: int = subprocess.DEVNULL,
+    preexec: Callable[[], None] | None = None,
+    cwd: Path | None = None,
+) -> None:
     """Run one case in a fresh process and print its exit code, wall time and peak RSS."""
     start = time.perf_counter()
-    process = subprocess.Popen(command, env=CHILD_ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        command, env=CHILD_ENV, stdout=stdout, stderr=subprocess.PIPE, preexec_fn=preexec, cwd=cwd
+    )
     assert process.stderr is not None
     stderr = process.stderr.read().decode()
     _, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - start
     code = os.waitstatus_to_exitcode(status)
-    first = stderr.splitlines()[0].split(": ", 2)[-1][:60] if stderr else ""
+    lines = [line for line in stderr.splitlines() if line.startswith("convprof: error")]
+    first = lines[0].split(": ", 2)[-1][:60] if lines else ""
     print(f"{name:34} {code:>4} {wall:7.2f} {usage.ru_maxrss / 1024:13.1f}  {first}")
+
+
+def inflated(good: str, path: Path, megabytes: int) -> int:
+    """Write the measured report `good` with its first measurement's raw samples grown to `megabytes`
+    MB, streamed (the child's peak RSS would count the benchmark's own pages otherwise); return how
+    many samples it holds."""
+    head, _, tail = good.partition('"raw_ms": [')
+    _, _, tail = tail.partition("]")
+    sample = "0.123456,"
+    count = megabytes * 10**6 // len(sample)
+    chunk = sample * 100_000
+    with path.open("w", encoding="utf-8") as handle:
+        handle.write(head + '"raw_ms": [')
+        for _ in range(count // 100_000):
+            handle.write(chunk)
+        handle.write("0.123456]" + tail)
+    return count // 100_000 * 100_000 + 1
+
+
+def third_round(convprof: list[str], directory: Path) -> None:
+    """The cases of the third round of hostile input."""
+    measured = directory / "measured.json"
+    subprocess.run(
+        [
+            *convprof,
+            "compare",
+            "lenet5",
+            "--device",
+            "cpu",
+            "--quick",
+            "--format",
+            "json",
+            "-o",
+            str(measured),
+        ],
+        env=CHILD_ENV,
+        check=True,
+        capture_output=True,
+    )
+    good = measured.read_text(encoding="utf-8")
+    for megabytes in (100, 60):
+        path = directory / f"samples-{megabytes}.json"
+        count = inflated(good, path, megabytes)
+        run(
+            f"report of {megabytes} MB ({count / 1e6:.1f} M samples)",
+            [*convprof, "diff", str(measured), str(path)],
+        )
+        path.unlink()
+    most = json.loads(good)
+    entry = most["variants"]["conv"]["latency"]["cpu"]
+    entry["raw_ms"], entry["raw_rounds"] = [entry["median_ms"]] * 10_000, [0] * 10_000
+    path = directory / "most.json"
+    path.write_text(json.dumps(most), encoding="utf-8")
+    run("report of 10,000 samples (the most)", [*convprof, "diff", str(measured), str(path)])
+    entry["raw_ms"], entry["raw_rounds"] = [1e308] * 5, [0] * 5
+    path.write_text(json.dumps(most), encoding="utf-8")
+    run("report with samples of 1e308 ms", [*convprof, "diff", str(measured), str(path)])
+    fifo = directory / "fifo.yaml"
+    os.mkfifo(fifo)
+    run("spec that is a FIFO with no writer", [*convprof, "compare", str(fifo), "--no-latency"])
+    run("report that is a FIFO with no writer", [*convprof, "diff", str(measured), str(fifo)])
+    baselines = directory / "baselines"
+    baselines.mkdir()
+    os.mkfifo(baselines / "lenet5.json")
+    run(
+        "--baseline directory holding a FIFO",
+        [*convprof, "check", "lenet5", "--baseline", str(baselines), "--max-growth", "params=0%"],
+    )
+    reports, outside = directory / "reports", directory / "outside.txt"
+    reports.mkdir()
+    outside.write_text("precious\n", encoding="utf-8")
+    (reports / "lenet5.json").symlink_to(outside)
+    run(
+        "--write-reports onto a planted link", [*convprof, "check", "lenet5", "--write-reports", str(reports)]
+    )
+    assert outside.read_text(encoding="utf-8") == "precious\n"
+
+    def limited() -> None:  # `ulimit -f 16`, SIGXFSZ as a shell leaves it
+        resource.setrlimit(resource.RLIMIT_FSIZE, (16 * 1024, resource.RLIM_INFINITY))
+        signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
+
+    out = directory / "out.json"
+    with out.open("wb") as handle:
+        run(
+            "stdout past ulimit -f (resnet50 JSON)",
+            [*convprof, "compare", "resnet50", "--no-latency", "--format", "json"],
+            stdout=handle.fileno(),
+            preexec=limited,
+        )
+    assert out.stat().st_size == 0
+    (directory / "net.py").write_text(
+        "import torch\nprint('printed at import')\n\n"
+        "def net():\n    return torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU())\n",
+        encoding="utf-8",
+    )
+    spec = directory / "net.yaml"
+    with spec.open("wb") as handle:
+        run(
+            "import of a model that prints",
+            [*convprof, "import", "net.py:net", "--input", "3x8x8"],
+            stdout=handle.fileno(),
+            cwd=directory,
+        )
+    assert "printed" not in spec.read_text(encoding="utf-8")
 
 
 def main() -> None:
@@ -128,6 +247,7 @@ def main() -> None:
         run("-o onto a FIFO nobody reads", [*convprof, "compare", "lenet5", "--no-latency", "-o", str(fifo)])
         run("-o /dev/null", [*convprof, "compare", "lenet5", "--no-latency", "-o", "/dev/null"])
         run("-o /dev/full", [*convprof, "compare", "lenet5", "--no-latency", "-o", "/dev/full"])
+        third_round(convprof, Path(directory))
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ _HERE = Path(__file__).resolve().parent
 sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
 
-from tests.torchvision_code import builder
+from tests.torchvision_code import builder  # noqa: E402 - after the path is set
 
 __all__ = ["resnet50"]
 

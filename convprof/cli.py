@@ -15,6 +15,8 @@ from typing import Any, NoReturn
 import click
 
 from convprof import __version__, signals
+from convprof.errors import ReaderGone
+from convprof.safetext import printable
 
 __all__ = ["cli", "main"]
 
@@ -33,15 +35,10 @@ _COMMANDS: dict[str, str] = {
 }
 
 
-class _ReaderGone(Exception):
-    """Standard output's reader went away (a closed pipe), carried past click, which would end the
-    run with status 0 on a broken pipe."""
-
-
 class _LazyGroup(click.Group):
     """A group whose subcommands are imported on first use (click's documented lazy-loading pattern).
 
-    A broken pipe leaves it as `_ReaderGone`: click turns the BrokenPipeError itself into exit 0."""
+    A broken pipe leaves it as `ReaderGone`: click turns the BrokenPipeError itself into exit 0."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         if not args and not ctx.resilient_parsing:  # bare `convprof`: its help, as `--help` prints it
@@ -59,13 +56,13 @@ class _LazyGroup(click.Group):
         try:
             return super().make_context(info_name, args, parent, **extra)
         except BrokenPipeError as error:  # `convprof --help | head -1`
-            raise _ReaderGone from error
+            raise ReaderGone from error
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except BrokenPipeError as error:
-            raise _ReaderGone from error
+            raise ReaderGone from error
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(_COMMANDS)
@@ -160,12 +157,12 @@ def _internal_error(error: BaseException) -> NoReturn:
     else:
         summary = str(error).strip().splitlines()
         detail = f"{type(error).__name__}: {summary[0]}" if summary else type(error).__name__
-        click.echo(
+        line = (
             f"convprof: error: internal error ({detail}) running `{_command_line()}`; this is a bug in "
             f"convprof: please report it with that command line and its input files "
-            f"({DEBUG_VARIABLE}=1 shows the traceback)",
-            err=True,
+            f"({DEBUG_VARIABLE}=1 shows the traceback)"
         )
+        click.echo(printable(line), err=True)
     with contextlib.suppress(OSError, ValueError):
         sys.stdout.flush()
     sys.exit(EXIT_SOFTWARE)
@@ -184,12 +181,13 @@ def main() -> None:
     except click.UsageError as error:
         # click's own form is a usage block and an error line; convprof's is one line, with where to look.
         where = error.ctx.command_path if error.ctx is not None else "convprof"
-        click.echo(f"convprof: error: {error.format_message().rstrip('.')}; see `{where} --help`", err=True)
+        line = f"convprof: error: {error.format_message().rstrip('.')}; see `{where} --help`"
+        click.echo(printable(line), err=True)
         sys.exit(error.exit_code)
     except click.ClickException as error:
         error.show()
         sys.exit(error.exit_code)
-    except (BrokenPipeError, _ReaderGone):
+    except (BrokenPipeError, ReaderGone):
         # The reader went away (`convprof ... | head -1`): stop quietly, and keep the interpreter's
         # final flush from raising again on the dead pipe.
         _quiet_stdout()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["ConvprofError", "SpecError", "UsageError"]
+__all__ = ["ConvprofError", "ReaderGone", "SpecError", "UsageError"]
 
 
 class ConvprofError(Exception):
@@ -29,3 +29,10 @@ class SpecError(ConvprofError):
 
 class UsageError(ConvprofError):
     """A bad command line or environment (a missing file, an unwritable output)."""
+
+
+class ReaderGone(Exception):
+    """Standard output is a pipe whose reader has gone (`convprof ... | head -1`).
+
+    Not an OSError, which click would turn into exit 1 itself: the CLI ends quietly with 141, as a
+    shell reports a process that SIGPIPE ended."""

@@ -1,5 +1,8 @@
 """Writing output files: whole or absent, never half-written, and only at the path asked for.
 
+A path the user named (`-o`) is followed through a link; a name convprof chose inside a directory
+(`--write-reports DIR`) never is: whatever is there is replaced by a regular file, or refused.
+
 A regular file (or a new path) is replaced atomically: the data goes to a temporary file in the same
 directory, which is renamed over it. A symbolic link to a regular file stays a link: its target is
 replaced, in the target's directory. Anything else that already exists (a character device such as
@@ -17,14 +20,22 @@ import contextlib
 import errno
 import fcntl
 import os
+import resource
 import secrets
 import stat
+import sys
 from pathlib import Path
 
-from convprof.errors import UsageError
+from convprof.errors import ReaderGone, UsageError
 from convprof.signals import held, removed_on_stop
 
-__all__ = ["TEMPORARY_SUFFIX", "temporary_prefix", "write_atomic"]
+__all__ = [
+    "TEMPORARY_SUFFIX",
+    "append_text",
+    "temporary_prefix",
+    "write_atomic",
+    "write_stdout",
+]
 
 #: Suffix of the named temporary files written beside a target.
 TEMPORARY_SUFFIX = ".tmp"
@@ -163,10 +174,34 @@ def _write_in_place(path: Path, payload: bytes, truncate: bool = False) -> None:
         os.close(fd)
 
 
-def write_atomic(path: Path, data: str | bytes) -> None:
+def _write_entry(path: Path, payload: bytes) -> None:
+    """Write `payload` as the regular file `path` names in its directory, never through a link.
+
+    A link there is replaced by the file (not followed: its target is untouched); a directory, a
+    FIFO, a device or a socket is refused, never written into or replaced."""
+    try:
+        status = os.lstat(path)
+    except FileNotFoundError:
+        status = None
+    except OSError as exc:
+        raise _failure(path, exc) from exc
+    if status is not None and stat.S_ISDIR(status.st_mode):
+        raise UsageError(f"cannot write {path}: it is a directory; remove it or write elsewhere")
+    if status is not None and not (stat.S_ISREG(status.st_mode) or stat.S_ISLNK(status.st_mode)):
+        raise UsageError(f"cannot write {path}: it is not a regular file; remove it or write elsewhere")
+    _replace(path, payload, path)  # renaming over a link replaces the link itself
+
+
+def write_atomic(path: Path, data: str | bytes, *, follow_links: bool = True) -> None:
     """Write `data` (text as UTF-8, or bytes such as an image) to `path`, replacing a regular file
-    atomically and writing anything else that exists (a device, a FIFO) in place."""
+    atomically and writing anything else that exists (a device, a FIFO) in place.
+
+    With `follow_links` False (a name convprof chose, not the user), `path` is written as a regular
+    file in its own directory whatever is there: a link is replaced, never followed."""
     payload = data.encode("utf-8") if isinstance(data, str) else data
+    if not follow_links:
+        _write_entry(path, payload)
+        return
     try:
         status: os.stat_result | None = os.stat(path)  # through links: what would be written to
     except FileNotFoundError:
@@ -192,3 +227,74 @@ def write_atomic(path: Path, data: str | bytes) -> None:
             _replace(target, payload, path)
         else:  # a link with no path to rename over (/proc/self/fd/N to a deleted file): in place
             _write_in_place(path, payload, truncate=True)
+
+
+def _size_limit() -> int | None:
+    """Return the largest file this process may write (`ulimit -f`), or None when unlimited."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    return None if soft == resource.RLIM_INFINITY else soft
+
+
+def _write_whole(fd: int, payload: bytes, action: str) -> None:
+    """Write all of `payload` to the open `fd`, or nothing: a regular file is cut back to its size
+    before the write when the write fails (past the file-size limit, on a full disk).
+
+    A pipe or a terminal cannot be cut back; a pipe whose reader has gone raises ReaderGone."""
+    status = os.fstat(fd)
+    regular = stat.S_ISREG(status.st_mode)
+    if regular:
+        appending = bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_APPEND)
+        start = status.st_size if appending else os.lseek(fd, 0, os.SEEK_CUR)
+        limit = _size_limit()
+        if limit is not None and start + len(payload) > limit:  # refused before a byte is written
+            raise UsageError(
+                f"cannot {action}: the result ({len(payload):,} bytes) would pass the file-size "
+                f"limit ({limit:,} bytes, ulimit -f); raise the limit or write elsewhere"
+            )
+    try:
+        _write_all(fd, payload)
+    except BrokenPipeError as exc:
+        raise ReaderGone from exc
+    except OSError as exc:
+        if regular:
+            with contextlib.suppress(OSError):
+                if os.fstat(fd).st_size > status.st_size:  # only what this write added
+                    os.ftruncate(fd, status.st_size)
+        raise UsageError(f"cannot {action}: {exc.strerror or exc}") from exc
+
+
+def write_stdout(text: str) -> None:
+    """Write a command's result to standard output whole, or fail with one line and nothing written.
+
+    Python's own buffered stdout drops the rest of a write the kernel cut short (a file past
+    `ulimit -f`) without an error; this writes the encoded text to the descriptor directly. A stdout
+    that has none (a test's captured stream) is written as any stream is."""
+    stream = sys.stdout
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is a ValueError and OSError
+        stream.write(text)
+        stream.flush()
+        return
+    stream.flush()  # anything printed before goes first
+    payload = text.encode(stream.encoding or "utf-8", stream.errors or "strict")
+    _write_whole(fd, payload, "write to standard output")
+
+
+def append_text(path: Path, text: str, shown: str) -> None:
+    """Append `text` to `path` (named `shown` in messages) whole or not at all: a regular file, or a
+    FIFO or device written in place when something reads it; never waiting on a FIFO nobody reads."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0)
+    try:
+        fd = os.open(path, flags | getattr(os, "O_CLOEXEC", 0), 0o666)
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:
+            raise UsageError(
+                f"cannot append to {shown}: nothing is reading it; start its reader first"
+            ) from exc
+        raise UsageError(f"cannot append to {shown}: {exc.strerror or exc}") from exc
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
+        _write_whole(fd, text.encode("utf-8"), f"append to {shown}")
+    finally:
+        os.close(fd)

@@ -23,11 +23,14 @@ from typing import NoReturn
 __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_TERMINATED",
+    "finish",
     "held",
+    "interruptible",
     "raising_is_unsafe",
     "removed_on_stop",
     "stop",
     "take",
+    "taken",
 ]
 
 #: Exit statuses of a process ended by a signal, as shells report them (128 + signal number).
@@ -54,7 +57,12 @@ def stop(terminated: bool) -> NoReturn:
     """
     for temporary in list(_State.temporaries):
         with contextlib.suppress(OSError):
-            os.unlink(temporary)
+            if os.path.isdir(temporary) and not os.path.islink(temporary):
+                import shutil  # here: every run loads this module first, few ever stop on a signal
+
+                shutil.rmtree(temporary, ignore_errors=True)
+            else:
+                os.unlink(temporary)
     for stream in (sys.stdout, sys.stderr):
         # A closed, full or broken stream; or one this signal interrupted mid-write (reentrant).
         with contextlib.suppress(OSError, ValueError, RuntimeError):
@@ -69,6 +77,27 @@ def stop(terminated: bool) -> NoReturn:
     os._exit(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED)
 
 
+def finish(status: object) -> NoReturn:
+    """End the process with `status` (a SystemExit's code) once the run is done, at once.
+
+    The interpreter's own shutdown is skipped: it resets the signal handlers to the system's before
+    tearing torch down (a second or so), so a SIGTERM then ended the run by the default action (-15)
+    rather than with 143; and it would run exit handlers a model's code registered, which can print
+    after the result. Nothing of convprof's is left to flush but its two streams."""
+    if status is None:
+        code = 0
+    elif isinstance(status, int):
+        code = status
+    else:  # sys.exit("message"), as Python reports it
+        with contextlib.suppress(OSError, ValueError, RuntimeError):
+            print(status, file=sys.stderr)
+        code = 1
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError, RuntimeError):
+            stream.flush()
+    os._exit(code & 0xFF)
+
+
 def _end_now(signum: int, frame: FrameType | None) -> NoReturn:
     stop(signum == signal.SIGTERM)
 
@@ -78,12 +107,35 @@ def take() -> None:
 
     Signals held back until now (a parent may start convprof with them blocked) arrive here. An
     ignored SIGINT is a shell shielding a background job from Ctrl-C: it stays ignored.
+
+    SIGXFSZ (a write past `ulimit -f`) is ignored, so that such a write fails with EFBIG and
+    convprof says so in one line, with nothing half-written, instead of being killed mid-write.
     """
     if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
         signal.signal(signal.SIGINT, _end_now)
     signal.signal(signal.SIGTERM, _end_now)
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     _State.cli_owns_signals = True
     signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPPING)
+
+
+@contextlib.contextmanager
+def interruptible() -> Iterator[None]:
+    """Let SIGINT end the process in the block even where a shell started it ignored (a background
+    job): for a wait on someone else with no end (standard input that never closes)."""
+    if not _State.cli_owns_signals or signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        yield
+        return
+    signal.signal(signal.SIGINT, _end_now)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def taken() -> bool:
+    """Return True when the CLI has taken the signals (they end the process and never raise)."""
+    return _State.cli_owns_signals
 
 
 @contextlib.contextmanager
@@ -112,7 +164,8 @@ def raising_is_unsafe() -> Iterator[None]:
 
 @contextlib.contextmanager
 def removed_on_stop(path: str) -> Iterator[None]:
-    """Have a signal in the block remove `path` (a temporary file) before the process ends."""
+    """Have a signal in the block remove `path` (a temporary file, or a directory and what it holds)
+    before the process ends."""
     _State.temporaries.add(path)
     try:
         yield

@@ -259,6 +259,19 @@ def _invoke(*args: str) -> tuple[int, str, str]:
             ["import", f"{MODELS_FILE}:Pooled", "--input", "3x8x8", "--kwargs", "[1]"],
             "--kwargs: give a mapping",
         ),
+        # --kwargs is read as a spec is: a duplicate key or a tag is refused, not silently taken.
+        (
+            ["import", f"{MODELS_FILE}:Pooled", "--input", "3x8x8", "--kwargs", "{width: 8, width: 9}"],
+            "--kwargs at 1:12: duplicate key 'width' (first given at line 1); keep one",
+        ),
+        (
+            ["import", f"{MODELS_FILE}:Pooled", "--input", "3x8x8", "--kwargs", "{a: !!binary aGk=}"],
+            "--kwargs at 1:5: unsupported YAML tag",
+        ),
+        (
+            ["import", f"{MODELS_FILE}:Pooled", "--input", "3x8x8", "--kwargs", "{a: !!bool maybe}"],
+            "--kwargs at 1:5: 'maybe' is not a YAML bool",
+        ),
         (["import", f"{MODELS_FILE}:Nope", "--input", "3"], "has no attribute 'Nope'"),
         (
             ["import", f"{MODELS_FILE}:not_a_model", "--input", "3"],

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SPECS
+from tests.conftest import ROOT, SPECS
 from tests.processes import as_a_background_job, started
 
 #: Moments per case, evenly spaced from 0 to SPAN_S seconds after the start.
@@ -200,6 +200,62 @@ def test_a_signal_at_any_moment_long(command: str, signal_name: str, tmp_path: P
         f"{slowest.seconds_to_end or 0.0:.2f} s after its signal (at {slowest.moment:.2f} s); most CPU "
         f"after a signal {busiest.cpu_seconds_to_end or 0.0:.2f} s (at {busiest.moment:.2f} s)"
     )
+
+
+#: Commands that load torch and run to their end within seconds: an import (the model's code and
+#: its trace) and a timed training step. A SIGTERM while the interpreter tore torch down after the
+#: result was written found the system's handler back in place and ended the run with -15.
+THROUGH_THE_END = {
+    "import": [
+        *("import", f"{ROOT / 'tests' / 'importable_models.py'}:Block"),
+        *("--input", "4x8x8", "--kwargs", "{channels: 4}"),
+    ],
+    "training": ["compare", "lenet5", "--training", "--device", "cpu", "--quick", "--format", "json"],
+}
+#: Runs at once and moments per command in the through-the-end test.
+END_BATCH = 4
+END_MOMENTS = 12
+
+
+def _ended_cleanly(ending: Ending) -> list[str]:
+    """Faults of a run signalled at some moment: it ended 143 with nothing left, or it had finished
+    (before its moment, or as the signal came) with its whole result."""
+    if ending.returncode == 0:
+        return [] if ending.left == ("out.json",) else [f"finished leaving {ending.left}"]
+    return _faults(ending, 143, "terminated")
+
+
+def _batch_duration(args: list[str], folder: Path) -> float:
+    """Return how long END_BATCH runs of `args` started at once take here, none signalled."""
+    start = time.monotonic()
+    with ExitStack() as stack:
+        processes = []
+        for index in range(END_BATCH):
+            (folder / str(index)).mkdir(parents=True)
+            processes.append(stack.enter_context(started([*args, "-o", "out.json"], folder / str(index))))
+        for process in processes:
+            _, stderr = process.communicate(timeout=HANG_S * 4)
+            assert process.returncode == 0, stderr
+    return time.monotonic() - start
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("command", THROUGH_THE_END)
+def test_sigterm_at_any_moment_to_the_end_of_a_run_is_143_or_a_whole_result(
+    command: str, tmp_path: Path
+) -> None:
+    args = THROUGH_THE_END[command]
+    duration = _batch_duration(args, tmp_path / "unsignalled")  # the moments reach past the ends
+    moments = [duration * (0.4 + 0.9 * i / (END_MOMENTS - 1)) for i in range(END_MOMENTS)]
+    endings: list[Ending] = []
+    for first in range(0, END_MOMENTS, END_BATCH):
+        endings += _signal_batch(args, signal.SIGTERM, moments[first : first + END_BATCH], tmp_path)
+    report = [
+        f"at {e.moment:.3f} s: {'; '.join(faults)}; exit {e.returncode}; stderr tail {e.stderr[-300:]!r}"
+        for e in endings
+        if (faults := _ended_cleanly(e))
+    ]
+    assert not report, f"{len(report)} of {END_MOMENTS} runs went wrong:\n" + "\n".join(report)
 
 
 #: Runs convprof as its entry point does and reports, at torch's first import, whether a signal

@@ -106,7 +106,7 @@ def _latency_budgets(node: yamlnode.Node, path: str, key: str) -> tuple[tuple[st
     for device, (key_node, value_node) in node.items.items():
         if device not in LATENCY_DEVICES:
             hint = _suggest(device, LATENCY_DEVICES) or f"; use {' or '.join(LATENCY_DEVICES)}"
-            raise SpecError(f"unknown device {device!r}{hint}", path, key_node.line, key_node.column)
+            raise SpecError(f"unknown device {clip(device)}{hint}", path, key_node.line, key_node.column)
         text = _scalar_text(value_node, path, "milliseconds such as 5 or 0.5")
         try:
             limits[device] = float(parse_milliseconds(text))
@@ -138,7 +138,7 @@ def parse_budgets(node: yamlnode.Node, path: str) -> Budgets:
                 raise SpecError(f"budgets.{key}: {exc}", path, value_node.line, value_node.column) from None
         else:
             hint = _suggest(key, allowed) or f"; budgets take {', '.join(allowed)}"
-            raise SpecError(f"unknown budget {key!r}{hint}", path, key_node.line, key_node.column)
+            raise SpecError(f"unknown budget {clip(key)}{hint}", path, key_node.line, key_node.column)
     return Budgets(**values)
 
 

@@ -13,8 +13,9 @@ import click
 from convprof.errors import ConvprofError, UsageError
 from convprof.graph.analyze import OPTIMIZER_STATES
 from convprof.measure.options import PRESETS
-from convprof.output import write_atomic
+from convprof.output import write_atomic, write_stdout
 from convprof.render.formats import FORMATS, PAGE_FORMATS
+from convprof.safetext import printable
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "allow_unknown_option",
+    "anchored",
     "check_destination",
     "deliver",
     "deliver_result",
@@ -32,17 +34,29 @@ __all__ = [
     "output_option",
     "preset_option",
     "reports_errors",
+    "say",
 ]
 
 
 F = TypeVar("F", bound=Callable[..., Any])
 T = TypeVar("T")
 
+
+def anchored(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """Make a path the user gave for output absolute as written (links kept), as click reads it:
+    before any model code runs, which may change the working directory."""
+    del ctx, param
+    if value is None or value.is_absolute():
+        return value
+    return Path.cwd() / value
+
+
 #: `-o/--output`, the same on every command that prints a result: written atomically.
 output_option = click.option(
     "-o",
     "--output",
     type=click.Path(path_type=Path),
+    callback=anchored,
     help="Write to this file instead of stdout (atomically: the whole result or nothing).",
 )
 
@@ -121,7 +135,14 @@ class _Failure(click.ClickException):
         setattr(self, "exit_code", error.exit_code)  # noqa: B010
 
     def show(self, file: IO[Any] | None = None) -> None:
-        click.echo(f"convprof: error: {self.format_message()}", err=True, file=file)
+        # One line whatever it quotes: names and messages from specs, reports and models are escaped.
+        click.echo(printable(f"convprof: error: {self.format_message()}"), err=True, file=file)
+
+
+def say(line: str) -> None:
+    """Print one line on stderr (a note, a warning, what was written), escaped: it may quote a name from
+    a spec, a report or a model."""
+    click.echo(printable(line), err=True)
 
 
 def reports_errors(command: F) -> F:
@@ -157,10 +178,10 @@ def deliver(text: str | None, draw: Callable[[Console], None], output: Path | No
             draw(file_console(buffer))
             text = strip_lines(buffer.getvalue())
     if output is None:
-        click.echo(text, nl=False)
+        write_stdout(text)
         return
     write_atomic(output, text)
-    click.echo(f"convprof: wrote {output}", err=True)
+    say(f"convprof: wrote {output}")
 
 
 def check_destination(fmt: str, output: Path | None) -> None:

@@ -17,6 +17,7 @@ from convprof.ci.budgets import (
     UNSTABLE_VERDICT,
 )
 from convprof.commands.base import (
+    anchored,
     deliver_result,
     format_option,
     model_options,
@@ -24,6 +25,7 @@ from convprof.commands.base import (
     output_option,
     preset_option,
     reports_errors,
+    say,
 )
 from convprof.errors import UsageError
 from convprof.units import clip, plural
@@ -88,15 +90,13 @@ def step_summary(markdown: str) -> None:
     """Append Markdown to the GitHub Actions job summary when GITHUB_STEP_SUMMARY names one."""
     import os
 
+    from convprof.output import append_text
+
     target = os.environ.get("GITHUB_STEP_SUMMARY")
     if not target:
         return
-    try:
-        with open(target, "a", encoding="utf-8") as handle:
-            handle.write(markdown + "\n")
-    except OSError as exc:
-        raise UsageError(f"cannot append to GITHUB_STEP_SUMMARY {target}: {exc.strerror}") from exc
-    click.echo(f"convprof: appended the Markdown summary to {target} (GITHUB_STEP_SUMMARY)", err=True)
+    append_text(Path(target), markdown + "\n", f"GITHUB_STEP_SUMMARY {target}")
+    say(f"convprof: appended the Markdown summary to {target} (GITHUB_STEP_SUMMARY)")
 
 
 def _overrides(
@@ -178,8 +178,38 @@ def _baselines(paths: tuple[Path, ...]) -> dict[str, tuple[Path, Report]]:
     return baselines
 
 
+def _asked_by(
+    spec: ModelSpec, overrides: Budgets, growth: tuple[Allowance, ...]
+) -> tuple[tuple[str, str], ...]:
+    """Say what asked for each device a check measures on, for a message that names it (a spec's
+    budget, an option), never an option the user did not give."""
+    asked: dict[str, str] = {}
+    for prefix, written, given, option in (
+        (LATENCY_PREFIX, spec.budgets.latency_ms, overrides.latency_ms, "--max-latency"),
+        (
+            TRAINING_LATENCY_PREFIX,
+            spec.budgets.training_latency_ms,
+            overrides.training_latency_ms,
+            "--max-training-latency",
+        ),
+    ):
+        for allowance in growth:
+            if allowance.metric.startswith(prefix):
+                asked[allowance.metric[len(prefix) :]] = f"--max-growth {allowance.metric}"
+        for device, _ in written:
+            asked[device] = f"{spec.path}: budgets {prefix}{device}"
+        for device, limit in given:
+            asked[device] = f"{option} {device}={limit:g}"
+    return tuple(sorted(asked.items()))
+
+
 def _measure(
-    spec: ModelSpec, report: Report, devices: tuple[str, ...], training: tuple[str, ...], preset: str
+    spec: ModelSpec,
+    report: Report,
+    devices: tuple[str, ...],
+    training: tuple[str, ...],
+    preset: str,
+    asked_by: tuple[tuple[str, str], ...],
 ) -> Report:
     from convprof.torchdep import require_torch
 
@@ -188,7 +218,7 @@ def _measure(
         from convprof.measure import MeasureOptions, measure_report
     except ImportError as exc:  # pragma: no cover - only when the measurement code is missing
         raise UsageError(f"latency cannot be measured here ({exc}); check sizes only") from exc
-    options = MeasureOptions(devices=devices, training_devices=training, preset=preset)
+    options = MeasureOptions(devices=devices, training_devices=training, preset=preset, asked_by=asked_by)
     return measure_report(spec, report, options)
 
 
@@ -272,6 +302,7 @@ def _limit_option(metric: str, example: str) -> Callable[[F], F]:
 @click.option(
     "--write-reports",
     type=click.Path(path_type=Path),
+    callback=anchored,
     metavar="DIR",
     help="Also write each spec's JSON report to DIR/NAME.json (a baseline for later runs); NAME "
     "keeps only the letters, digits, . _ and - of the spec's name.",
@@ -357,7 +388,7 @@ def check(
         devices = _timed_devices(budgets.latency_ms, growth, LATENCY_PREFIX, latency)
         steps = _timed_devices(budgets.training_latency_ms, growth, TRAINING_LATENCY_PREFIX, training)
         if devices or steps:
-            report = _measure(model, report, devices, steps, preset)
+            report = _measure(model, report, devices, steps, preset, _asked_by(model, overrides, growth))
         reports.append((model.name, report))
         found: list[Check] = [*check_limits(model.name, budgets, report, strict=strict_latency)]
         if model.name in baselines:
@@ -365,9 +396,7 @@ def check(
             _same_protocol(model.name, baseline_path, baseline_report, report, growth)
             found += check_growth(model.name, allowances, baseline_report, report, strict=strict_latency)
         elif baselines:
-            click.echo(
-                f"convprof: {model.name}: no baseline report for this spec; growth not checked", err=True
-            )
+            say(f"convprof: {model.name}: no baseline report for this spec; growth not checked")
         if not found:
             unchecked.append(model.name)
         checks += found
@@ -378,10 +407,9 @@ def check(
             "add `budgets:` to the spec or --max-* options"
         )
     for name in unchecked:
-        click.echo(
+        say(
             f"convprof: warning: {name}: no budgets set, NOTHING CHECKED; add `budgets:` or --max-* options "
-            "(--require-budgets makes this exit 2)",
-            err=True,
+            "(--require-budgets makes this exit 2)"
         )
 
     if write_reports is not None:
@@ -389,8 +417,9 @@ def check(
         from convprof.render.machine import to_json
 
         for name, report in reports:
-            write_atomic(targets[name], to_json(report))
-        click.echo(f"convprof: wrote {len(reports)} report(s) to {write_reports}", err=True)
+            # The file name comes from the spec: never follow a link there out of the directory.
+            write_atomic(targets[name], to_json(report), follow_links=False)
+        say(f"convprof: wrote {len(reports)} report(s) to {write_reports}")
 
     from convprof.render.checks import checks_markdown, unverified
     from convprof.render.formats import CheckResults, check_renderers
@@ -399,10 +428,10 @@ def check(
     step_summary(checks_markdown(checks, unchecked))
     for item in checks:
         if item.unstable and item.actual is not None and item.passed:
-            click.echo(f"convprof: warning: {item.spec}: {item.metric} {UNSTABLE_VERDICT}", err=True)
+            say(f"convprof: warning: {item.spec}: {item.metric} {UNSTABLE_VERDICT}")
     open_checks = unverified(checks)
     for item in open_checks:
-        click.echo(f"convprof: warning: {item.message()}", err=True)
+        say(f"convprof: warning: {item.message()}")
     failures = [c for c in checks if not c.passed]
     if failures:
         detail = "; ".join(c.message() for c in failures)

@@ -7,6 +7,7 @@ import click
 from convprof.commands.base import reports_errors
 from convprof.errors import UsageError
 from convprof.graph.analyze import analyze
+from convprof.output import write_stdout
 
 __all__ = ["examples"]
 
@@ -36,7 +37,7 @@ def examples(name: str | None) -> None:
             match = difflib.get_close_matches(name, example_names(), n=1)
             hint = f"did you mean {match[0]}? " if match else ""
             raise UsageError(f"no built-in example {name!r} ({hint}`convprof examples` lists them)")
-        click.echo(text.decode("utf-8"), nl=False)
+        write_stdout(text.decode("utf-8"))
         return
 
     table = Table(
@@ -61,4 +62,4 @@ def examples(name: str | None) -> None:
         )
     listing = to_stdout(lambda console: console.print(fitted(table, console)))
     if listing is not None:
-        click.echo(listing, nl=False)
+        write_stdout(listing)

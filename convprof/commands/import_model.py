@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from convprof.commands.base import deliver, reports_errors
+from convprof.commands.base import deliver, output_option, reports_errors, say
 
 __all__ = ["import_model"]
 
@@ -34,7 +34,7 @@ __all__ = ["import_model"]
     help="Keep each op convprof cannot count as an opaque node (its shapes, parameters and buffers "
     "exact, its MACs unknown: totals become lower bounds) instead of ending with exit 2.",
 )
-@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to this file instead of stdout.")
+@output_option
 @reports_errors
 def import_model(
     reference: str,
@@ -62,5 +62,5 @@ def import_model(
         model, shapes, name=name or reference_name(reference), source=reference, allow_unknown=allow_unknown
     )
     for line in result.notes():
-        click.echo(f"convprof: note: {line}", err=True)
+        say(f"convprof: note: {line}")
     deliver(result.text, lambda console: None, output)

@@ -21,5 +21,6 @@ def schema(document: str) -> None:
     """Print the JSON Schema of DOCUMENT: the report (`compare --format json`, the default) or the
     JSON output of check, diff, merge or sweep. Each carries a `schema_version`."""
     from convprof.ci.command_schemas import SCHEMAS
+    from convprof.output import write_stdout
 
-    click.echo(json.dumps(SCHEMAS[document](), indent=2))
+    write_stdout(json.dumps(SCHEMAS[document](), indent=2) + "\n")

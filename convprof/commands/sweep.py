@@ -10,6 +10,7 @@ import click
 
 from convprof.commands.base import (
     allow_unknown_option,
+    anchored,
     check_destination,
     deliver_result,
     format_option,
@@ -59,11 +60,11 @@ def _measure(
 ) -> list[Report]:
     """Measure every point's variants (and their training step with `training`), with a progress bar
     over the points when stderr is a terminal."""
-    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from convprof.measure import MeasureOptions, measure_report
     from convprof.measure.options import parse_size
+    from convprof.render.console import stderr_console
 
     limit = None if max_memory is None else parse_size(max_memory)
     options = MeasureOptions(
@@ -75,7 +76,7 @@ def _measure(
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=Console(stderr=True),
+        console=stderr_console(),
         disable=not sys.stderr.isatty(),
         transient=True,
     ) as bar:
@@ -118,6 +119,7 @@ def _measure(
 @click.option(
     "--plot",
     type=click.Path(path_type=Path),
+    callback=anchored,
     help="Draw the sweep to a .png, .svg or .pdf file (needs matplotlib: pip install matplotlib).",
 )
 @click.option("--no-chart", is_flag=True, help="Leave out the terminal chart under the table.")

@@ -1,7 +1,8 @@
 """Read a torch nn.Module as a spec: trace it, map its ops onto the registry's kinds, write the YAML.
 
 The spec is written as text and parsed back, so an imported model and its saved YAML are the same
-spec by construction (the round trip is checked on every import).
+spec by construction (the round trip is checked on every import). The model's code (its forward, run
+by the trace) runs inside `usercode.user_code`, as loading it does.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from convprof.importing.tracing import (
     shapes_of,
     trace_module,
 )
+from convprof.importing.usercode import user_code
 from convprof.importing.writer import write_spec
 from convprof.spec import ModelSpec, Shape
 from convprof.spec.parse import parse_spec
@@ -229,10 +231,11 @@ def import_module(
     other unsupported ops still end it."""
     import torch
 
-    traced = trace_module(module, input_shape, allow_unknown=allow_unknown)
+    origin = source or f"{type(module).__module__}.{type(module).__qualname__}"
+    with user_code(f"{origin}: running the model"):  # the trace runs the model's forward
+        traced = trace_module(module, input_shape, allow_unknown=allow_unknown)
     shapes = shapes_of(input_shape)
     name = name or type(module).__name__.lower()
-    origin = source or f"{type(module).__module__}.{type(module).__qualname__}"
     inputs: Shape | tuple[tuple[str, Shape], ...] = shapes[0]
     if len(shapes) > 1:
         inputs = tuple(zip(_input_names(traced.input_names, traced.nodes), shapes, strict=True))

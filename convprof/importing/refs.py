@@ -1,7 +1,8 @@
 """Load the nn.Module a model reference names: `package.module:callable`, `file.py:callable`, `...:instance`.
 
-Loading a reference runs the user's code (importing their module and calling their function): this is
-the one place convprof executes code; a spec is data only.
+Loading a reference runs the user's code (importing their module and calling their function): with
+the trace of its forward, the one place convprof executes code, always inside `user_code` (its
+stdout to stderr, the working directory kept, no cache left behind); a spec is data only.
 """
 
 from __future__ import annotations
@@ -15,11 +16,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
-from convprof.errors import UsageError
-from convprof.importing.quiet import quiet
+from convprof.errors import SpecError, UsageError
+from convprof.importing.usercode import first_line, user_code
 from convprof.spec import Shape
+from convprof.spec.yamlnode import load_nodes, to_python
 
 if TYPE_CHECKING:
     import torch
@@ -59,14 +59,15 @@ def parse_input(text: str) -> Shape:
 
 
 def parse_kwargs(text: str | None) -> dict[str, Any]:
-    """Return `--kwargs` (a YAML or JSON mapping) as keyword arguments."""
-    if text is None:
+    """Return `--kwargs` (a YAML or JSON mapping) as keyword arguments, read as a spec is: plain YAML
+    only, no tags, no duplicate keys, aliases bounded."""
+    if text is None or not text.strip():
         return {}
     try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        problem = getattr(exc, "problem", None) or "not valid YAML or JSON"
-        raise UsageError(f"--kwargs: {problem}; give a mapping such as '{{num_classes: 10}}'") from None
+        value = to_python(load_nodes(text.encode("utf-8"), "--kwargs"))
+    except SpecError as exc:
+        where = f" at {exc.line}:{exc.column}" if exc.line else ""  # line:column in the option's text
+        raise UsageError(f"--kwargs{where}: {exc.message}") from None
     if value is None:
         return {}
     if not isinstance(value, Mapping) or not all(isinstance(key, str) for key in value):
@@ -121,11 +122,6 @@ def _attribute(reference: str, where: str, namespace: Any, attribute: str) -> An
     return value
 
 
-def _first_line(error: BaseException) -> str:
-    lines = [line for line in str(error).strip().splitlines() if line.strip()]
-    return f"{type(error).__name__}: {lines[0].strip()}" if lines else type(error).__name__
-
-
 def load_reference(reference: str, kwargs: Mapping[str, Any]) -> torch.nn.Module:
     """Return the nn.Module `reference` names, calling it with `kwargs` when it is a callable.
 
@@ -144,15 +140,21 @@ def load_reference(reference: str, kwargs: Mapping[str, Any]) -> torch.nn.Module
     import torch
 
     try:
-        with quiet():  # a model library's own banner or log must not mix into convprof's output
+        with user_code(f"{reference}: loading {where}"):
             namespace = _load_namespace(reference, where)
     except UsageError:
         raise
     except ModuleNotFoundError as exc:
-        raise UsageError(f"{reference}: cannot import {where}: {_first_line(exc)}") from None
-    except (Exception, SystemExit) as exc:  # the user's code failed: name it, never a traceback
-        raise UsageError(f"{reference}: loading {where} raised {_first_line(exc)}") from None
-    target = _attribute(reference, where, namespace, attribute)
+        raise UsageError(f"{reference}: cannot import {where}: {first_line(exc)}") from None
+    except Exception as exc:  # the user's code failed: name it, never a traceback
+        raise UsageError(f"{reference}: loading {where} raised {first_line(exc)}") from None
+    try:
+        with user_code(f"{reference}: reading {attribute}"):  # a module's __getattr__ runs its code
+            target = _attribute(reference, where, namespace, attribute)
+    except UsageError:
+        raise
+    except Exception as exc:
+        raise UsageError(f"{reference}: reading {attribute} raised {first_line(exc)}") from None
     if isinstance(target, torch.nn.Module):
         if kwargs:
             raise UsageError(
@@ -161,15 +163,18 @@ def load_reference(reference: str, kwargs: Mapping[str, Any]) -> torch.nn.Module
         return target
     if not callable(target):
         raise UsageError(f"{reference}: {attribute} is a {type(target).__name__}, not a module or a callable")
+    calling = f"{reference}: calling {attribute}"
     try:
-        with quiet(), torch.device("meta"):
+        with user_code(calling), torch.device("meta"):
             model = target(**kwargs)
-    except (Exception, SystemExit):
+    except Exception:
         try:
-            with quiet():
+            with user_code(calling):
                 model = target(**kwargs)
-        except (Exception, SystemExit) as exc:
-            raise UsageError(f"{reference}: calling {attribute} raised {_first_line(exc)}") from None
+        except UsageError:
+            raise
+        except Exception as exc:
+            raise UsageError(f"{calling} raised {first_line(exc)}") from None
     if not isinstance(model, torch.nn.Module):
         raise UsageError(
             f"{reference}: {attribute}() returned a {type(model).__name__}, not a torch.nn.Module"

@@ -124,6 +124,26 @@ class _Elementwise(LayerKind):
             )
         return shape
 
+    def node_check_batch(self, args: Any, in_shapes: tuple[Shape, ...], batch_size: int) -> None:
+        """Refuse inputs of different ranks at a batch of more than one, as torch runs them.
+
+        torch broadcasts the batched tensors from their last dimensions, so the batch of an input
+        with fewer dimensions meets another input's sample dimension: torch fails unless that size is
+        1 or the batch's, and then pairs one sample's values with another's. Per sample, the shapes
+        broadcast only at a batch of one (stricter than torch, as flatten's start_dim 0 is)."""
+        if batch_size == 1 or len({len(shape) for shape in in_shapes}) == 1:
+            return
+        batched = tuple((batch_size, *shape) for shape in in_shapes)
+        if broadcast_shape(batched) is None:
+            consequence = "torch cannot broadcast them"
+        else:
+            consequence = "torch would broadcast one input's batch against another's sample, mixing samples"
+        raise ShapeError(
+            f"cannot {self.verb} tensors of different ranks ({_shapes(in_shapes)}) at batch {batch_size}: "
+            f"batched, {_shapes(batched)} align from their last dimensions and {consequence}; give the "
+            "inputs the same rank (reshape or flatten one)"
+        )
+
     def node_cost(self, args: Any, in_shapes: tuple[Shape, ...], out_shape: Shape) -> LayerCost:
         # n inputs take n - 1 binary operations per output element.
         return LayerCost(

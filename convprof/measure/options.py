@@ -87,6 +87,9 @@ class MeasureOptions:
     max_memory: int | None = None
     """Bytes a variant's weights and activations (for a training step, its modelled peak) may take;
     None for a share of what is available."""
+    asked_by: tuple[tuple[str, str], ...] = ()
+    """(device, what asked for it) for messages, e.g. ("cuda", "budget latency_ms.cuda of net.yaml");
+    a device not listed was asked for by `--device`."""
 
     def __post_init__(self) -> None:
         if self.preset not in PRESETS:

@@ -30,10 +30,10 @@ def steps(total: int, enabled: bool) -> Iterator[Steps]:
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
     with Progress(
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
         TimeElapsedColumn(),
-        console=Console(stderr=True),
+        console=Console(stderr=True, markup=False, emoji=False),  # descriptions are text, not markup
         transient=True,
     ) as bar:
         task = bar.add_task("measuring", total=total)

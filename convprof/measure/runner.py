@@ -44,6 +44,7 @@ from convprof.measure.roofline import (
 from convprof.measure.timer import cpu_threads, run_rounds, time_once
 from convprof.report.results import CudaEnvironment, DeviceLatency, Environment, StepMemory
 from convprof.report.stats import summarize
+from convprof.safetext import printable
 from convprof.units import format_bytes, plural
 
 if TYPE_CHECKING:
@@ -62,8 +63,14 @@ class MeasureError(ConvprofError):
     """Measuring cannot work here (torch.compile without a compiler, say)."""
 
 
-def resolve_devices(requested: tuple[str, ...]) -> tuple[str, ...]:
-    """Return the devices to measure; asking for CUDA without it is an error, never a CPU run."""
+def resolve_devices(
+    requested: tuple[str, ...], asked_by: tuple[tuple[str, str], ...] = ()
+) -> tuple[str, ...]:
+    """Return the devices to measure; asking for CUDA without it is an error, never a CPU run.
+
+    `asked_by` says what asked for a device (a budget, an option), for that error; `--device` by
+    default."""
+    asking = dict(asked_by)
     from convprof.measure import load_torch
 
     torch = load_torch()
@@ -80,13 +87,14 @@ def resolve_devices(requested: tuple[str, ...]) -> tuple[str, ...]:
             devices += ["cpu", *(f"cuda:{i}" for i in range(count))]
         else:
             index = int(entry.partition(":")[2] or 0)
+            asked = asking.get(entry, f"--device {entry}")
             if not available:
                 build = f"with CUDA {torch.version.cuda}" if torch.version.cuda else "for the CPU only"
                 raise UsageError(
-                    f"--device {entry}: CUDA is not available here (torch {torch.__version__}, built {build})"
+                    f"{asked}: CUDA is not available here (torch {torch.__version__}, built {build})"
                 )
             if index >= count:
-                raise UsageError(f"--device {entry}: only {plural(count, 'CUDA device')} present")
+                raise UsageError(f"{asked}: only {plural(count, 'CUDA device')} present")
             devices.append(f"cuda:{index}")
     return tuple(dict.fromkeys(devices))
 
@@ -103,7 +111,7 @@ def warn(message: str) -> None:
     """Print one warning line on stderr, once per process."""
     if message not in _WARNED:
         _WARNED.add(message)
-        print(f"convprof: warning: {message}", file=sys.stderr)
+        print(printable(f"convprof: warning: {message}"), file=sys.stderr)
 
 
 def _limit(device: str, options: MeasureOptions) -> int:
@@ -450,8 +458,8 @@ def _run(spec: ModelSpec, report: Report, options: MeasureOptions, step: Steps) 
 
     if (spec.batch_size, spec.dtype) != (report.spec.batch_size, report.spec.dtype):
         raise UsageError("the spec and the report differ in batch size or dtype")
-    inference = resolve_devices(options.devices)
-    training = resolve_devices(options.training_devices)
+    inference = resolve_devices(options.devices, options.asked_by)
+    training = resolve_devices(options.training_devices, options.asked_by)
     devices = tuple(dict.fromkeys((*inference, *training)))
     preset = PRESETS[options.preset]
     try:

@@ -13,6 +13,7 @@ from convprof.ci.budgets import Check, GrowthCheck, is_latency
 from convprof.render.console import fitted, print_prose
 from convprof.render.jsonfmt import dumps
 from convprof.report.stats import IQR_WARN_THRESHOLD, ROUND_SPREAD_THRESHOLD, UNSTABLE_MARK
+from convprof.safetext import markdown_text, printable
 from convprof.units import plural
 
 __all__ = [
@@ -94,8 +95,8 @@ def check_rows(checks: Sequence[Check]) -> list[list[str]]:
     """Return one row of text per check."""
     return [
         [
-            c.spec,
-            c.metric,
+            printable(c.spec),
+            printable(c.metric),
             "growth" if isinstance(c, GrowthCheck) else "budget",
             c.limit_text(),
             c.actual_text(),
@@ -110,7 +111,7 @@ def _unchecked(unchecked: Sequence[str]) -> str:
     """Say loudly which specs the gate checked nothing for: a gate that checks nothing passes anything."""
     if not unchecked:
         return ""
-    names = ", ".join(unchecked)
+    names = ", ".join(printable(name) for name in unchecked)
     return (
         f"NOTHING CHECKED for {names}: no budgets, no --max-* option, no growth allowance; "
         "add `budgets:` to the spec (--require-budgets makes this exit 2)."
@@ -178,9 +179,10 @@ def checks_markdown(checks: Sequence[Check], unchecked: Sequence[str] = ()) -> s
         lines.append("| " + " | ".join(CHECK_COLUMNS) + " |")
         lines.append("| " + " | ".join("---:" if i in (3, 4, 5) else "---" for i in range(7)) + " |")
         for row in check_rows(checks):
+            cells = [markdown_text(cell) for cell in row]
             if row[-1].startswith("FAIL") or row[-1] == "UNVERIFIED":
-                row[-1] = "**" + row[-1] + "**"
-            lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |")
+                cells[-1] = "**" + cells[-1] + "**"
+            lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     lines += [_summary(checks), ""]
     sentence = unstable_sentence(checks)
@@ -190,7 +192,7 @@ def checks_markdown(checks: Sequence[Check], unchecked: Sequence[str] = ()) -> s
     if sentence:
         lines += [f"**{sentence}**", ""]
     if unchecked:
-        lines += [f"**{_unchecked(unchecked)}**", ""]
+        lines += [f"**{markdown_text(_unchecked(unchecked))}**", ""]
     return "\n".join(lines)
 
 

@@ -16,6 +16,7 @@ from convprof.render.latency import (
     training_measured_columns,
 )
 from convprof.report import LOWER_BOUND_MARK, LayerReport, Report, SpecInfo, VariantReport
+from convprof.safetext import printable
 from convprof.units import format_bytes, format_count, format_ratio, format_shape, plural
 
 __all__ = [
@@ -96,18 +97,21 @@ def io_text(spec: SpecInfo) -> str:
     """Return a spec's inputs and named outputs as a heading says them: `input 3x32x32`, or
     `inputs image 3x64x64, mask 1x64x64; outputs boxes 64x8400, logits 10`."""
     if spec.inputs:
-        text = "inputs " + ", ".join(f"{name} {format_shape(shape)}" for name, shape in spec.inputs)
+        named = (f"{printable(name)} {format_shape(shape)}" for name, shape in spec.inputs)
+        text = "inputs " + ", ".join(named)
     else:
         text = f"input {format_shape(spec.input)}"
     if spec.outputs:
-        text += "; outputs " + ", ".join(f"{name} {format_shape(shape)}" for name, _, shape in spec.outputs)
+        text += "; outputs " + ", ".join(
+            f"{printable(name)} {format_shape(shape)}" for name, _, shape in spec.outputs
+        )
     return text
 
 
 def title(report: Report) -> str:
     """Return the heading line: name, inputs (and named outputs), batch, dtype."""
     spec = report.spec
-    return f"{spec.name}: {io_text(spec)}, batch {spec.batch_size}, {spec.dtype}"
+    return f"{printable(spec.name)}: {io_text(spec)}, batch {spec.batch_size}, {spec.dtype}"
 
 
 def savings_sentence(report: Report) -> str:
@@ -134,7 +138,7 @@ def savings_sentence(report: Report) -> str:
 def opaque_notes(report: Report) -> list[str]:
     """Say which ops are opaque and what that makes of the totals; nothing when every op is counted."""
     conv = report.variant("conv")
-    paths = [layer.path for layer in conv.layers if not layer.counted]
+    paths = [printable(layer.path) for layer in conv.layers if not layer.counted]
     if not paths:
         return []
     named = ", ".join(paths[:_NAMED_OPAQUE])
@@ -388,8 +392,8 @@ def layer_row(
     changed = local.kind != layer.kind
     return [
         str(layer.index),  # 0-based, as in JSON, CSV and `--set layers.N`
-        indent * layer.depth + layer.path.rsplit(".", 1)[-1],
-        layer.kind.lower(),
+        indent * layer.depth + printable(layer.path.rsplit(".", 1)[-1]),
+        printable(layer.kind.lower()),
         format_shape(layer.output_shape),
         format_count(layer.params),
         *((format_count(layer.frozen_params) if layer.frozen_params else "",) if frozen else ()),
@@ -422,7 +426,7 @@ def _block_row(
     frozen_params = sum(m[0].frozen_params for m in members)
     return [
         "",
-        indent * prefix.count(".") + prefix.rsplit(".", 1)[-1],
+        indent * prefix.count(".") + printable(prefix.rsplit(".", 1)[-1]),
         f"{count} layer{'s' if count != 1 else ''}",
         format_shape(last.output_shape),
         format_count(sum(m[0].params for m in members)),

@@ -22,6 +22,7 @@ __all__ = [
     "fitted",
     "print_prose",
     "prose_width",
+    "stderr_console",
     "stdout_console",
     "strip_lines",
     "to_stdout",
@@ -35,19 +36,29 @@ PIPE_WIDTH = 120
 UNBOUNDED_WIDTH = 10_000
 
 
+# Every console here reads the strings it prints as text, never as rich markup (`[link=...]` would
+# be a terminal hyperlink, `[bold]` a style) or emoji codes (`:smile:`): markup=False, emoji=False.
+# The strings hold names from specs, reports and models.
+
+
 def stdout_console() -> Console:
     """Return a console for stdout: the terminal's width, else COLUMNS if set, else as wide as each
-    table is (sentences wrapped at PIPE_WIDTH)."""
-    console = Console()
+    table is (sentences wrapped at PIPE_WIDTH). Strings are read as plain text, never as markup."""
+    console = Console(markup=False, emoji=False)
     if console.is_terminal or "COLUMNS" in os.environ:
         return console
-    return Console(width=UNBOUNDED_WIDTH)
+    return Console(width=UNBOUNDED_WIDTH, markup=False, emoji=False)
+
+
+def stderr_console() -> Console:
+    """Return a console for progress on stderr, reading strings as plain text as stdout's does."""
+    return Console(stderr=True, markup=False, emoji=False)
 
 
 def file_console(file: IO[str], width: int = UNBOUNDED_WIDTH) -> Console:
     """Return a colourless console of `width` writing to `file` (for -o and captured text): by
     default each table as wide as its content, sentences wrapped at PIPE_WIDTH."""
-    return Console(file=file, width=width, no_color=True)
+    return Console(file=file, width=width, no_color=True, markup=False, emoji=False)
 
 
 def prose_width(console: Console) -> int:
@@ -108,7 +119,7 @@ def fitted(table: Table, console: Console, *, keys: int = 1) -> RenderableType:
     """
     if fits(table, console):
         return table
-    headers = [Text.from_markup(str(column.header)).plain.replace("\n", " ") for column in table.columns]
+    headers = [str(column.header).replace("\n", " ") for column in table.columns]
     cells = [[str(cell) for cell in column.cells] for column in table.columns]
     width = 3 + max((len(header) for header in headers[keys:]), default=0)  # indent and a gap
     parts: list[RenderableType] = []

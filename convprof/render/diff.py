@@ -9,8 +9,10 @@ from rich.table import Table
 from convprof.ci.diff import BY_CONTENT, BY_NAME, LayerChange, MetricChange, ReportDiff
 from convprof.ci.protocol import PROTOCOL_OPTIONS
 from convprof.render.console import fitted, print_prose
+from convprof.render.markdown import markdown_row
 from convprof.report import LOWER_BOUND_MARK
 from convprof.report.stats import UNSTABLE_MARK
+from convprof.safetext import markdown_text, printable
 
 __all__ = [
     "LAYER_COLUMNS",
@@ -48,7 +50,7 @@ def _value(value: int | float | str | None, lower_bound: bool = False, stable: b
         return f"{UNSTABLE_MARK if stable is False else ''}{value:.3f}"
     if isinstance(value, int):
         return f"{LOWER_BOUND_MARK if lower_bound else ''}{value:,}"
-    return value
+    return printable(value)  # a kind, a shape or inputs, from a report file
 
 
 def _change(change: MetricChange) -> str:
@@ -143,10 +145,10 @@ def _position(layer: LayerChange) -> str:
 def _describe(layer: LayerChange) -> str:
     if layer.status == "added":
         shown = {m.metric: m.new for m in layer.changes}
-        return f"{shown['kind']} {_value(shown['output_shape'])}, {_value(shown['params'])} params"
+        return f"{_value(shown['kind'])} {_value(shown['output_shape'])}, {_value(shown['params'])} params"
     if layer.status == "removed":
         shown = {m.metric: m.old for m in layer.changes}
-        return f"{shown['kind']} {_value(shown['output_shape'])}, {_value(shown['params'])} params"
+        return f"{_value(shown['kind'])} {_value(shown['output_shape'])}, {_value(shown['params'])} params"
     parts = [f"{m.metric} {_value(m.old)} -> {_value(m.new)}" for m in layer.changes if m.metric != "flops"]
     if parts:
         return "; ".join(parts)
@@ -155,8 +157,8 @@ def _describe(layer: LayerChange) -> str:
 
 def _layer(change: LayerChange) -> str:
     if change.old_path is not None and change.old_path != change.path:
-        return f"{change.old_path} -> {change.path}"
-    return change.path
+        return f"{printable(change.old_path)} -> {printable(change.path)}"
+    return printable(change.path)
 
 
 def layer_rows(diff: ReportDiff, variant: str = "conv") -> list[list[str]]:
@@ -168,7 +170,7 @@ def layer_rows(diff: ReportDiff, variant: str = "conv") -> list[list[str]]:
 
 
 def heading(diff: ReportDiff) -> str:
-    return f"convprof diff: {diff.old_label} -> {diff.new_label}"
+    return f"convprof diff: {printable(diff.old_label)} -> {printable(diff.new_label)}"
 
 
 def totals_title(everything: bool) -> str:
@@ -219,13 +221,13 @@ def render_diff(diff: ReportDiff, console: Console, *, everything: bool = False)
 def _table(headers: tuple[str, ...], rows: list[list[str]], right_from: int) -> list[str]:
     lines = ["| " + " | ".join(headers) + " |"]
     lines.append("| " + " | ".join("---:" if i >= right_from else "---" for i in range(len(headers))) + " |")
-    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    lines += [markdown_row(row) for row in rows]
     return lines
 
 
 def diff_markdown(diff: ReportDiff, *, everything: bool = False) -> str:
     """Return the diff as Markdown for a pull-request comment or a job summary."""
-    lines = [f"### {heading(diff)}", ""]
+    lines = [f"### {markdown_text(heading(diff))}", ""]
     if not diff.changed and not everything:
         return "\n".join([*lines, "No change.", ""])
     rows = total_rows(diff, everything)

@@ -10,6 +10,7 @@ from convprof.render.jsonfmt import dumps
 from convprof.render.latency import measured_devices, training_devices
 from convprof.report import LAYER_FIELDS, VARIANT_TOTALS, LayerReport, Report, VariantReport
 from convprof.report.results import StepMemory
+from convprof.safetext import csv_text
 
 __all__ = ["to_csv", "to_json"]
 
@@ -70,7 +71,9 @@ _COUNTS = frozenset({"macs", "flops", "elementwise_ops", "fan_in"})
 def _layer_cell(layer: LayerReport, field: str) -> object:
     value = getattr(layer, field)
     if field == "inputs":  # paths, which may contain x but never a space
-        return " ".join(value)
+        return csv_text(" ".join(value))
+    if isinstance(value, str):  # a path or a kind: names from a spec
+        return csv_text(value)
     if isinstance(value, tuple):
         return "x".join(map(str, value))
     if value is None:
@@ -97,11 +100,11 @@ def to_csv(report: Report, *, layers: bool) -> str:
         for variant in report.variants:
             totals = (_total_cell(variant, f) for f in VARIANT_TOTALS)
             timed = (*_latency_cells(variant, devices), *_training_cells(variant, trained))
-            writer.writerow((report.spec.name, variant.name, *totals, *timed))
+            writer.writerow((csv_text(report.spec.name), variant.name, *totals, *timed))
         return out.getvalue()
     writer.writerow(("spec", "variant", *LAYER_FIELDS))
     for variant in report.variants:
         for layer in variant.layers:
             cells = [_layer_cell(layer, field) for field in LAYER_FIELDS]
-            writer.writerow((report.spec.name, variant.name, *cells))
+            writer.writerow((csv_text(report.spec.name), variant.name, *cells))
     return out.getvalue()

@@ -19,20 +19,9 @@ from convprof.render.common import (
 )
 from convprof.render.latency import measured_devices, measured_notes, measured_tables, training_devices
 from convprof.report import Report
+from convprof.safetext import markdown_text
 
-__all__ = ["to_markdown"]
-
-
-def _table(headers: list[str], rows: list[list[str]], right_from: int) -> list[str]:
-    def escape(cell: str) -> str:
-        # Table cells are one line in Markdown: a two-line terminal header becomes one.
-        return cell.replace("|", "\\|").replace("\n", " ")
-
-    align = ["---" if i < right_from else "---:" for i in range(len(headers))]
-    lines = ["| " + " | ".join(escape(h) for h in headers) + " |", "| " + " | ".join(align) + " |"]
-    lines += ["| " + " | ".join(escape(c) for c in row) + " |" for row in rows]
-    return lines
-
+__all__ = ["markdown_row", "to_markdown"]
 
 #: Markdown collapses leading spaces in a table cell; no-break spaces keep a block's layers indented.
 _MARKDOWN_INDENT = "\u00a0\u00a0"
@@ -40,6 +29,25 @@ _MARKDOWN_INDENT = "\u00a0\u00a0"
 
 def _legend(text: str, shown: bool) -> list[str]:
     return ["", f"_{text}_"] if shown and text else []
+
+
+def _cell(text: str) -> str:
+    """One table cell: escaped for Markdown, its indentation (no-break spaces) kept."""
+    body = text.lstrip(_MARKDOWN_INDENT[0])
+    return text[: len(text) - len(body)] + markdown_text(body)
+
+
+def markdown_row(cells: list[str] | tuple[str, ...]) -> str:
+    """Return one row of a Markdown table, every cell escaped (names in it come from specs and reports)."""
+    return "| " + " | ".join(_cell(cell) for cell in cells) + " |"
+
+
+def _table(headers: list[str], rows: list[list[str]], right_from: int) -> list[str]:
+    align = ["---" if i < right_from else "---:" for i in range(len(headers))]
+    # Table cells are one line in Markdown: a two-line terminal header becomes one.
+    lines = [markdown_row([h.replace("\n", " ") for h in headers]), "| " + " | ".join(align) + " |"]
+    lines += [markdown_row(row) for row in rows]
+    return lines
 
 
 def to_markdown(
@@ -54,13 +62,13 @@ def to_markdown(
 
     `depth` folds blocks nested deeper into one row each, as in the table; `show_legend` puts a line
     saying what the columns mean under each table."""
-    lines = [f"### {title(report)}", ""]
+    lines = [f"### {markdown_text(title(report))}", ""]
     headers = summary_columns(measured_devices(report), has_frozen(report))
     rows = summary_rows(report)
     lines += _table(headers, rows, 1)
     lines += _legend(legend("summary", headers, rows), show_legend)
     lines += ["", f"**{savings_sentence(report)}**", ""]
-    lines += [f"- {line}" for line in notes(report)]
+    lines += [f"- {markdown_text(line)}" for line in notes(report)]
     lines += ["", f"#### {training_title(report)}", ""]
     headers, rows = training_columns(training_devices(report)), training_rows(report)
     lines += _table(headers, rows, 1)

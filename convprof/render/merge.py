@@ -9,6 +9,8 @@ from rich.table import Table
 from convprof.ci.merge import MergedReports
 from convprof.render.console import fitted, print_prose
 from convprof.render.latency import UNSTABLE_MARK, unstable_note
+from convprof.render.markdown import markdown_row
+from convprof.safetext import markdown_text, printable
 from convprof.units import plural
 
 __all__ = ["merged_markdown", "merged_rows", "render_merged"]
@@ -46,7 +48,8 @@ def merged_rows(merged: MergedReports) -> list[list[str]]:
             steps = dict(row.training_stable)
             timed = row.training_ms or tuple((name, None) for name, _ in row.medians_ms)
             cells += [_ms(ms, steps.get(name)) if row.training_ms else "-" for name, ms in timed]
-        rows.append([row.environment, row.device, *cells, row.source])
+        # Environment and device come from the report files, as written there.
+        rows.append([printable(row.environment), printable(row.device), *cells, printable(row.source)])
     return rows
 
 
@@ -56,15 +59,15 @@ def _notes(merged: MergedReports) -> list[str]:
     if merged.unknown_ops:
         ops = plural(merged.unknown_ops, "opaque op")
         lines.append(
-            f"{merged.spec} has {ops}: its MACs and FLOPs are lower bounds, and torch cannot rebuild "
-            "an opaque op, so no variant of it was built and timed."
+            f"The spec {printable(merged.spec)} has {ops}: its MACs and FLOPs are lower bounds, and torch "
+            "cannot rebuild an opaque op, so no variant of it was built and timed."
         )
     return lines
 
 
 def _title(merged: MergedReports) -> str:
     steps = " and training step" if merged.training else ""
-    return f"{merged.spec}: median latency{steps} by environment"
+    return f"{printable(merged.spec)}: median latency{steps} by environment"
 
 
 def render_merged(merged: MergedReports, console: Console) -> None:
@@ -82,12 +85,12 @@ def render_merged(merged: MergedReports, console: Console) -> None:
 def merged_markdown(merged: MergedReports) -> str:
     """Return the merged table as Markdown."""
     columns = _columns(merged)
-    lines = [f"### {_title(merged)}", "", "| " + " | ".join(columns) + " |"]
+    lines = [f"### {markdown_text(_title(merged))}", "", "| " + " | ".join(columns) + " |"]
     lines.append(
         "| " + " | ".join("---:" if _right(merged, i) else "---" for i in range(len(columns))) + " |"
     )
-    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in merged_rows(merged)]
+    lines += [markdown_row(row) for row in merged_rows(merged)]
     notes = _notes(merged)
     if notes:
-        lines += ["", *notes]
+        lines += ["", *(markdown_text(note) for note in notes)]
     return "\n".join([*lines, ""])

@@ -16,6 +16,8 @@ from convprof.render.common import CONVENTION, LOWER_BOUND_MARK, io_text
 from convprof.render.console import fits, fitted, print_prose
 from convprof.render.jsonfmt import dumps
 from convprof.render.latency import UNSTABLE_MARK, unstable_note
+from convprof.render.markdown import markdown_row
+from convprof.safetext import markdown_text, printable
 from convprof.sweep import (
     TRAINING_LATENCY,
     Axis,
@@ -108,7 +110,7 @@ def title(sweep: Sweep) -> str:
     axes = " x ".join(f"{a.name} ({len(a.values)})" for a in sweep.axes)
     spec = sweep.spec
     return (
-        f"{spec.name}: sweep over {axes}, {len(sweep.points)} points "
+        f"{printable(spec.name)}: sweep over {axes}, {len(sweep.points)} points "
         f"(spec: {io_text(spec)}, batch {spec.batch_size}, {spec.dtype})"
     )
 
@@ -319,12 +321,12 @@ def render_sweep(sweep: Sweep, console: Console, *, chart: bool) -> None:
 def sweep_to_markdown(sweep: Sweep) -> str:
     """Return the sweep as GitHub-flavoured Markdown."""
     headers = [h.replace("\n", " ") for h in columns(sweep)]
-    lines = [f"### {title(sweep)}", ""]
-    lines.append("| " + " | ".join(headers) + " |")
+    lines = [f"### {markdown_text(title(sweep))}", ""]
+    lines.append(markdown_row(headers))
     lines.append(
         "| " + " | ".join("---" if i < len(sweep.axes) else "---:" for i in range(len(headers))) + " |"
     )
-    lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows(sweep)]
+    lines += [markdown_row(row) for row in rows(sweep)]
     lines.append("")
     lines += [f"- {line}" for line in growth_sentences(sweep)]
     lines += [f"- {line}" for line in skip_notes(sweep)]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from convprof.report.results import DeviceLatency, Environment, ReportDataError
+from convprof.spec import DTYPE_BYTES
 
 __all__ = [
     "HELD_ROLES",
@@ -393,6 +395,16 @@ class Report:
         """
         spec = data["spec"]
         environment = data.get("environment")
+        element = DTYPE_BYTES[spec["dtype"]]
+        version = data["schema_version"]
+        variants = tuple(
+            _variant(name, variant, version, element, spec["batch_size"])
+            for name, variant in data["variants"].items()
+        )
+        _same_layers(variants)
+        if version >= 4:  # the memory over time names the layers: checked once they are known alike
+            for variant in variants:
+                _memory_agrees(variant, ("variants", variant.name))
         return cls(
             schema_version=data["schema_version"],
             convprof_version=data["convprof_version"],
@@ -408,9 +420,7 @@ class Report:
                 ),
             ),
             optimizer=data["optimizer"],
-            variants=tuple(
-                _variant(name, variant, data["schema_version"]) for name, variant in data["variants"].items()
-            ),
+            variants=variants,
             environment=None if environment is None else Environment.from_dict(environment),
         )
 
@@ -560,7 +570,62 @@ def _measured(
     )
 
 
-def _variant(name: str, data: Mapping[str, Any], version: int) -> VariantReport:
+#: A variant's totals that are the sum of its layers' figures (of those known, for a lower bound).
+_SUMS = ("params", "frozen_params", "macs", "backward_flops", "elementwise_ops", "buffer_bytes")
+
+
+def _layer_sums(variant: VariantReport, element: int, batch: int) -> None:
+    """Check what a variant's layers decide: each layer's index is its place, and its output's bytes
+    its shape's; the totals that sum the layers do, and the weights' bytes are the parameters'."""
+    for position, layer in enumerate(variant.layers):
+        where = ("variants", variant.name, "layers", position)
+        if layer.index != position:
+            raise ReportDataError((*where, "index"), f"{layer.index}, but the layer is at {position}")
+        output = math.prod(layer.output_shape) * element * batch
+        if layer.activation_bytes != output:
+            raise ReportDataError(
+                (*where, "activation_bytes"),
+                f"{layer.activation_bytes}, but a {'x'.join(map(str, layer.output_shape))} output of "
+                f"the batch takes {output}",
+            )
+    for total in _SUMS:
+        summed = sum(getattr(layer, total) or 0 for layer in variant.layers)
+        if getattr(variant, total) != summed:
+            raise ReportDataError(
+                ("variants", variant.name, total),
+                f"{_json(getattr(variant, total))}, but the layers' {total} sum to {_json(summed)}",
+            )
+    if variant.param_bytes != variant.params * element:
+        raise ReportDataError(
+            ("variants", variant.name, "param_bytes"),
+            f"{_json(variant.param_bytes)}, but {_json(variant.params)} parameters take "
+            f"{_json(variant.params * element)} bytes",
+        )
+
+
+def _same_layers(variants: tuple[VariantReport, ...]) -> None:
+    """Check that the variants have the same layers (a variant changes kinds, never the graph)."""
+    first = variants[0]
+    for variant in variants[1:]:
+        if len(variant.layers) != len(first.layers):
+            raise ReportDataError(
+                ("variants", variant.name, "layers"),
+                f"{len(variant.layers)} layers, but the {first.name} variant has {len(first.layers)}",
+            )
+        for position, (mine, theirs) in enumerate(zip(variant.layers, first.layers, strict=True)):
+            if (mine.path, mine.inputs, mine.output_shape) != (
+                theirs.path,
+                theirs.inputs,
+                theirs.output_shape,
+            ):
+                raise ReportDataError(
+                    ("variants", variant.name, "layers", position),
+                    f"layer {_json(mine.path)} differs from the {first.name} variant's {_json(theirs.path)} "
+                    "(path, inputs or output shape)",
+                )
+
+
+def _variant(name: str, data: Mapping[str, Any], version: int, element: int, batch: int) -> VariantReport:
     layers = tuple(_layer(name, i, layer, version) for i, layer in enumerate(data["layers"]))
     peak = None
     if version >= 4:
@@ -579,10 +644,9 @@ def _variant(name: str, data: Mapping[str, Any], version: int) -> VariantReport:
         step_optimizer_bytes=data["step_optimizer_bytes"] if version >= 4 else None,
         training_peak=peak,
     )
+    _layer_sums(variant, element, batch)
     _frozen_within(variant, ("variants", name))
     _agrees(variant, data, ("variants", name))
-    if version >= 4:
-        _memory_agrees(variant, ("variants", name))
     for marker, absent in _MARKERS.items():
         derived = _plain(getattr(variant, marker))
         if data.get(marker, absent) != derived:

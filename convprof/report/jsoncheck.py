@@ -3,7 +3,7 @@
 Saved reports come back from disk (baselines, diffs, merges) possibly edited by hand or cut short;
 every field the commands read is checked here first, so a wrong value is one message naming the
 field and its line, not a crash deep inside `diff`. Only the keywords convprof's schemas use are
-supported: type, enum, const, minimum, minItems, maxItems, items, properties, required,
+supported: type, enum, const, minimum, maximum, minItems, maxItems, items, properties, required,
 additionalProperties and oneOf (of alternatives that differ by type). One departure from JSON
 Schema, on purpose: an integer is a number written without a fraction (`456`, not `456.0`), since
 every count in a report is exact.
@@ -14,13 +14,14 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
     "MAX_DEPTH",
     "MAX_INT_DIGITS",
+    "MAX_STRING_CHARS",
     "Checker",
     "HugeInteger",
     "Violation",
@@ -37,6 +38,10 @@ MAX_DEPTH = 64
 #: Digits an integer in a report may have: more than any count convprof writes (below 10**70), few
 #: enough that every one converts to a float for ratios; Python refuses to read past 4,300.
 MAX_INT_DIGITS = 100
+
+#: Characters a string (or a key) in a report may have: far more than any a report holds (a name in
+#: a spec has at most 10,000, a description 65,536, a path a few nested names).
+MAX_STRING_CHARS = 2**20
 
 #: Characters of a dotted path a message shows.
 _DOTTED_CHARS = 80
@@ -71,36 +76,63 @@ def loads(text: str) -> Any:
     return json.loads(text, parse_int=_parse_int)
 
 
+def _unsafe_scalar(item: Any) -> str | None:
+    """Say what is wrong with a value no report holds (not a container), or None."""
+    if isinstance(item, HugeInteger):
+        return f"an integer of {item.digits:,} digits; a report's have at most {MAX_INT_DIGITS}"
+    if isinstance(item, float) and not math.isfinite(item):
+        return f"{json.dumps(item)} is not a number a report holds; only finite numbers are"
+    if isinstance(item, str):
+        if len(item) > MAX_STRING_CHARS:
+            return f"a string of {len(item):,} characters; a report's have at most {MAX_STRING_CHARS:,}"
+        if _SURROGATE.search(item):
+            return "a string with a lone UTF-16 surrogate (an unpaired \\ud800-\\udfff escape)"
+    return None
+
+
+def _unsafe_keys(item: dict[str, Any]) -> str | None:
+    """Say what is wrong with a key of an object, or None."""
+    for key in item:
+        if len(key) > MAX_STRING_CHARS:
+            return f"a key of {len(key):,} characters; a report's have at most {MAX_STRING_CHARS:,}"
+        if _SURROGATE.search(key):
+            return "a key with a lone UTF-16 surrogate (an unpaired \\ud800-\\udfff escape)"
+    return None
+
+
+def _entries(item: dict[str, Any] | list[Any]) -> Iterator[tuple[str | int, Any]]:
+    return iter(item.items()) if isinstance(item, dict) else iter(enumerate(item))
+
+
 def find_unsafe(value: Any) -> Violation | None:
     """Return the first value no report holds: nested past MAX_DEPTH, an integer past MAX_INT_DIGITS,
-    NaN or an infinity, or a string or key with a lone surrogate; None when there is none.
+    NaN or an infinity, a string or key longer than MAX_STRING_CHARS or with a lone surrogate; None
+    when there is none.
 
-    Checked on the whole document, schema or not, before anything reads it (iteratively: a deep
-    document must not exhaust the stack here either)."""
-    stack: list[tuple[JsonPath, Any]] = [((), value)]
+    Checked on the whole document, schema or not, before anything reads it, depth first in document
+    order; iteratively, holding one iterator per level (a deep document must not exhaust the stack
+    here, nor a long list the memory)."""
+    if not isinstance(value, dict | list):
+        message = _unsafe_scalar(value)
+        return None if message is None else Violation((), message)
+    if isinstance(value, dict) and (message := _unsafe_keys(value)) is not None:
+        return Violation((), message)
+    stack: list[tuple[JsonPath, Iterator[tuple[str | int, Any]]]] = [((), _entries(value))]
     while stack:
-        path, item = stack.pop()
-        message = None
-        if len(path) > MAX_DEPTH:
-            message = f"nested deeper than {MAX_DEPTH} levels"
-        elif isinstance(item, HugeInteger):
-            message = f"an integer of {item.digits:,} digits; a report's have at most {MAX_INT_DIGITS}"
-        elif isinstance(item, float) and not math.isfinite(item):
-            message = f"{json.dumps(item)} is not a number a report holds; only finite numbers are"
-        elif isinstance(item, str) and _SURROGATE.search(item):
-            message = "a string with a lone UTF-16 surrogate (an unpaired \\ud800-\\udfff escape)"
-        elif isinstance(item, dict):
-            for key in item:
-                if _SURROGATE.search(key):
-                    return Violation(
-                        path, "a key with a lone UTF-16 surrogate (an unpaired \\ud800-\\udfff escape)"
-                    )
-            # Reversed, so that the first problem in document order is the one found.
-            stack.extend(((*path, key), child) for key, child in reversed(item.items()))
-        elif isinstance(item, list):
-            stack.extend(((*path, index), child) for index, child in reversed(list(enumerate(item))))
-        if message is not None:
-            return Violation(path, message)
+        path, entries = stack[-1]
+        for key, child in entries:
+            if len(path) + 1 > MAX_DEPTH:
+                return Violation((*path, key), f"nested deeper than {MAX_DEPTH} levels")
+            if isinstance(child, dict | list):
+                if isinstance(child, dict) and (message := _unsafe_keys(child)) is not None:
+                    return Violation((*path, key), message)
+                stack.append(((*path, key), _entries(child)))
+                break
+            message = _unsafe_scalar(child)
+            if message is not None:
+                return Violation((*path, key), message)
+        else:
+            stack.pop()
     return None
 
 
@@ -184,6 +216,8 @@ def _expected(schema: dict[str, Any]) -> str:
     text = (text or ("" if "null" in names else "a value")) + (
         f" >= {schema['minimum']}" if "minimum" in schema and values else ""
     )
+    if "maximum" in schema and values:
+        text += f"{' and' if 'minimum' in schema else ''} <= {schema['maximum']:g}"
     # null is a value of its own, not a kind of number: `an integer >= 0 or null` (an unknown count).
     return f"{text} or null" if "null" in names and text else text or "null"
 
@@ -207,6 +241,7 @@ def compile_schema(schema: dict[str, Any]) -> Checker:
         )
     kinds = _kinds(schema)
     minimum = schema.get("minimum")
+    maximum = schema.get("maximum")
     constants = [schema["const"]] if "const" in schema else schema.get("enum")
     container: Checker | None = None
     if kinds is None or "array" in kinds:
@@ -220,6 +255,7 @@ def compile_schema(schema: dict[str, Any]) -> Checker:
             (kinds is not None and kind not in kinds)
             or (kind == "number" and not math.isfinite(value))  # NaN passes every comparison
             or (minimum is not None and kind in ("integer", "number") and value < minimum)
+            or (maximum is not None and kind in ("integer", "number") and value > maximum)
             or (constants is not None and not any(value == c and type(value) is type(c) for c in constants))
         ):
             return Violation((), f"expected {_expected(schema)}, got {_shown(value)}")

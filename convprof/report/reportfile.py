@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 from pathlib import Path
 
 from convprof.errors import UsageError
+from convprof.inputs import NotAFile, read_limited
 from convprof.report import READABLE_SCHEMA_VERSIONS, SCHEMA_VERSION, Report, ReportDataError
 from convprof.report.jsoncheck import (
     MAX_DEPTH,
@@ -19,13 +19,19 @@ from convprof.report.jsoncheck import (
     loads,
     locate,
 )
-from convprof.report.schema import report_schema
+from convprof.report.schema import MAX_SAMPLES, report_schema
+from convprof.spec import MAX_NODES
 from convprof.units import clip
 
-__all__ = ["MAX_REPORT_BYTES", "load_report"]
+__all__ = ["MAX_REPORT_BYTES", "MAX_REPORT_VALUES", "load_report"]
 
-#: Largest report read; a 10,000-layer report is a few MB.
-MAX_REPORT_BYTES = 256 * 1024 * 1024
+#: Largest report read: a 10,000-layer report is 7.7 MB, and a spec has at most 20,000 layers.
+MAX_REPORT_BYTES = 64 * 1024 * 1024
+#: Most values (numbers, strings, lists, objects) a report may hold, counted by the commas between
+#: them before anything is parsed: 20,000 layers in each of three variants are about 1.3 million,
+#: and every measurement's samples well under one more. Parsing more would take memory without bound
+#: (100 MB of latency samples grew to 3.7 GB), so more is refused unparsed.
+MAX_REPORT_VALUES = 2_000_000
 
 
 def load_report(path: Path) -> Report:
@@ -35,20 +41,20 @@ def load_report(path: Path) -> Report:
     wrong), then read into the typed Report by `Report.from_dict`, the inverse of `to_dict`.
     """
     try:
-        with path.open("rb") as handle:
-            # A regular file says its size: refuse an oversized one unread. Pipes and the like say 0
-            # and are read up to one byte past the limit.
-            size = os.fstat(handle.fileno()).st_size
-            raw = b"" if size > MAX_REPORT_BYTES else handle.read(MAX_REPORT_BYTES + 1)
+        # Only a regular file, looked at before it is opened: an oversized one is refused unread,
+        # and a FIFO (which would wait for a writer) or a device unopened.
+        raw = read_limited(path, MAX_REPORT_BYTES)
     except FileNotFoundError:
         raise UsageError(
             f"{path}: no such file; give a report from `convprof compare --format json`"
         ) from None
-    except IsADirectoryError:
-        raise UsageError(f"{path}: is a directory; give a JSON report file") from None
+    except NotAFile as exc:
+        if exc.kind == "a directory":
+            raise UsageError(f"{path}: is a directory; give a JSON report file") from None
+        raise UsageError(f"{path}: is {exc.kind}, not a regular file; give a JSON report file") from None
     except OSError as exc:
         raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-    if max(size, len(raw)) > MAX_REPORT_BYTES:
+    if raw is None:
         raise UsageError(f"{path}: larger than {MAX_REPORT_BYTES // 2**20} MiB; not a convprof report")
     try:
         text = raw.decode("utf-8")
@@ -59,6 +65,12 @@ def load_report(path: Path) -> Report:
             f"{path}:{line}:{column}: byte 0x{raw[exc.start]:02x} is not valid UTF-8; "
             "give a report from `convprof compare --format json`"
         ) from None
+    separators = text.count(",")  # in C, without a copy: an upper bound on the values it holds
+    if separators >= MAX_REPORT_VALUES:
+        raise UsageError(
+            f"{path}: holds more than {MAX_REPORT_VALUES:,} values; a convprof report has at most "
+            f"{MAX_NODES:,} layers a variant and {MAX_SAMPLES:,} samples a measurement"
+        )
     try:
         data = loads(text)
     except json.JSONDecodeError as exc:

@@ -15,9 +15,24 @@ from convprof.report import (
     V4_VARIANT_TOTALS,
     VARIANT_TOTALS,
 )
-from convprof.spec import DTYPE_BYTES
+from convprof.spec import DTYPE_BYTES, MAX_NODES
 
-__all__ = ["LATENCY_SCHEMA", "TRAINING_LATENCY_SCHEMA", "report_schema"]
+__all__ = [
+    "LATENCY_SCHEMA",
+    "MAX_FIGURE",
+    "MAX_MS",
+    "MAX_SAMPLES",
+    "TRAINING_LATENCY_SCHEMA",
+    "report_schema",
+]
+
+#: Samples one measurement may keep: a rigorous run keeps 100 (10 rounds of 10 blocks).
+MAX_SAMPLES = 10_000
+#: Longest time a report may give, in milliseconds (11.6 days a call): no measurement comes near it,
+#: and sums of MAX_SAMPLES of them stay exact enough and finite.
+MAX_MS = 1e9
+#: Largest other measured figure (FLOP/s, FLOP/B, fractions, percentages): far past any machine's.
+MAX_FIGURE = 1e30
 
 _COUNT: dict[str, Any] = {"type": "integer", "minimum": 0}
 #: A layer's count that may be unknown (an opaque op's): null then, never 0.
@@ -42,6 +57,7 @@ _LAYER: dict[str, Any] = {
         "inputs": {
             "type": "array",
             "minItems": 1,
+            "maxItems": MAX_NODES,
             "items": {"type": "string", "minLength": 1},
             "description": "Paths of the layers it reads, in argument order; `input` is the network input.",
         },
@@ -96,9 +112,13 @@ _LAYER: dict[str, Any] = {
     },
 }
 
-_NUMBER: dict[str, Any] = {"type": "number", "minimum": 0}
-_MAYBE_NUMBER: dict[str, Any] = {"type": ["number", "null"], "minimum": 0}
-_NUMBERS: dict[str, Any] = {"type": "array", "items": _NUMBER, "minItems": 1}
+_NUMBER: dict[str, Any] = {"type": "number", "minimum": 0, "maximum": MAX_FIGURE}
+_MAYBE_NUMBER: dict[str, Any] = {"type": ["number", "null"], "minimum": 0, "maximum": MAX_FIGURE}
+#: A time in milliseconds.
+_MS: dict[str, Any] = {"type": "number", "minimum": 0, "maximum": MAX_MS}
+_MAYBE_MS: dict[str, Any] = {"type": ["number", "null"], "minimum": 0, "maximum": MAX_MS}
+#: Every sample of a measurement, in milliseconds.
+_SAMPLES: dict[str, Any] = {"type": "array", "items": _MS, "minItems": 1, "maxItems": MAX_SAMPLES}
 
 # Measured latency of one variant on one device, as convprof.report.results.DeviceLatency writes it: every
 # key is always written and required, so a report that passes reads back whole. The statistics are
@@ -113,17 +133,22 @@ _LATENCY_ENTRY: dict[str, Any] = {
         *("arithmetic_intensity", "roofline_fraction", "memory"),
     ],
     "properties": {
-        **dict.fromkeys(("median_ms", "p10_ms", "p25_ms", "p75_ms", "p90_ms", "iqr_ms"), _NUMBER),
-        **dict.fromkeys(("min_ms", "max_ms", "mean_ms", "round_spread"), _NUMBER),
+        **dict.fromkeys(("median_ms", "p10_ms", "p25_ms", "p75_ms", "p90_ms", "iqr_ms"), _MS),
+        **dict.fromkeys(("min_ms", "max_ms", "mean_ms"), _MS),
+        "round_spread": _NUMBER,
         "samples": {"type": "integer", "minimum": 1},
         "calls_per_sample": {"type": "integer", "minimum": 1},
         "stable": {"type": "boolean"},
-        "first_call_ms": _MAYBE_NUMBER,
-        "compile_ms": _MAYBE_NUMBER | {"description": "torch.compile's first call; never in the latency."},
-        "raw_ms": _NUMBERS | {"description": "Per-call time of every sample, in the order taken."},
-        "raw_rounds": {"type": "array", "items": {"type": "integer", "minimum": 0}},
-        "device_median_ms": _MAYBE_NUMBER | {"description": "CUDA event time; null on the CPU."},
-        "device_raw_ms": {"oneOf": [_NUMBERS, {"type": "null"}]},
+        "first_call_ms": _MAYBE_MS,
+        "compile_ms": _MAYBE_MS | {"description": "torch.compile's first call; never in the latency."},
+        "raw_ms": _SAMPLES | {"description": "Per-call time of every sample, in the order taken."},
+        "raw_rounds": {
+            "type": "array",
+            "items": {"type": "integer", "minimum": 0, "maximum": MAX_SAMPLES},
+            "maxItems": MAX_SAMPLES,
+        },
+        "device_median_ms": _MAYBE_MS | {"description": "CUDA event time; null on the CPU."},
+        "device_raw_ms": {"oneOf": [_SAMPLES, {"type": "null"}]},
         "achieved_flop_per_s": _MAYBE_NUMBER,
         "arithmetic_intensity": _MAYBE_NUMBER,
         "roofline_fraction": _MAYBE_NUMBER,
@@ -385,7 +410,13 @@ _VARIANT: dict[str, Any] = {
                 },
             },
         },
-        "layers": {"type": "array", "items": _LAYER},
+        "layers": {
+            "type": "array",
+            "items": _LAYER,
+            "minItems": 1,
+            "maxItems": MAX_NODES,
+            "description": "Every layer, in spec order; as many as the spec has (at least one).",
+        },
     },
 }
 
@@ -412,7 +443,7 @@ def report_schema(version: int = SCHEMA_VERSION) -> dict[str, Any]:
     if version < 4:
         layer = _without(_LAYER, _V4_LAYER)
         variant = _without(_VARIANT, _V4_VARIANT)
-        variant["properties"]["layers"] = {"type": "array", "items": layer}
+        variant["properties"]["layers"] = {**_VARIANT["properties"]["layers"], "items": layer}
     schema: dict[str, Any] = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": f"https://convprof.invalid/report-v{version}.schema.json",

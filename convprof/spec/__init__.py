@@ -8,6 +8,9 @@ from typing import Any
 __all__ = [
     "DTYPE_BYTES",
     "INPUT_NAME",
+    "MAX_DESCRIPTION_CHARS",
+    "MAX_NAME_CHARS",
+    "MAX_NODES",
     "NETWORK_INPUT",
     "Budgets",
     "ModelSpec",
@@ -24,6 +27,13 @@ Shape = tuple[int, ...]
 #: Bytes per element of each dtype a spec may name.
 DTYPE_BYTES: dict[str, int] = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}
 
+
+#: Nodes a spec may expand to: repeats multiply, and counting must stay fast whatever a spec says.
+MAX_NODES = 20_000
+#: Characters of a name (of a spec, a block, a layer): an identifier, however descriptive.
+MAX_NAME_CHARS = 10_000
+#: Characters of a spec's description.
+MAX_DESCRIPTION_CHARS = 65_536
 
 #: Where a node reads the network input from, in `NodeSpec.inputs`; the k-th of several inputs is
 #: `NETWORK_INPUT - k` (every negative index is an input).

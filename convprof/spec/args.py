@@ -10,6 +10,7 @@ from typing import Any
 
 from convprof.errors import SpecError
 from convprof.spec.yamlnode import Mapping, Node, Scalar, Sequence
+from convprof.units import clip
 
 __all__ = [
     "DIMENSIONS",
@@ -67,13 +68,14 @@ def arg(default: Any, coerce: Coercer, *, verbatim: bool = False) -> Any:
 
 
 def describe(node: Node) -> str:
-    """Name what a node holds, for messages: `string 'abc'`, `float 2.5`, `a list`."""
+    """Name what a node holds, for messages: `string 'abc'`, `float 2.5`, `a list`; a long string is cut
+    to a short excerpt (escaped, as every quote of a file is)."""
     if isinstance(node, Mapping):
         return "a mapping"
     if isinstance(node, Sequence):
         return "a list"
     if node.tag == "str" or node.tag == "timestamp":
-        return f"string {node.text!r}"
+        return f"string {clip(node.text)}"
     if node.tag == "null":
         return "nothing (null)"
     return f"{node.tag} {node.text}"
@@ -182,7 +184,7 @@ def conv_padding_arg(rank: int) -> Coercer:
             if node.value in ("same", "valid"):
                 return node.text
             raise SpecError(
-                f"padding must be an integer, a {label}, 'same' or 'valid', got {node.text!r}",
+                f"padding must be an integer, a {label}, 'same' or 'valid', got {clip(node.text)}",
                 path,
                 node.line,
                 node.column,

@@ -17,11 +17,24 @@ from convprof.ci.budgets import parse_budgets
 from convprof.errors import SpecError
 from convprof.kinds import LayerKind, ShapeError, all_kinds, lookup
 from convprof.kinds.base import prod
-from convprof.spec import DTYPE_BYTES, NETWORK_INPUT, Budgets, ModelSpec, NodeSpec, Shape, input_index
+from convprof.safetext import control_character
+from convprof.spec import (
+    DTYPE_BYTES,
+    MAX_DESCRIPTION_CHARS,
+    MAX_NAME_CHARS,
+    MAX_NODES,
+    NETWORK_INPUT,
+    Budgets,
+    ModelSpec,
+    NodeSpec,
+    Shape,
+    input_index,
+)
 from convprof.spec.args import MAX_INT, boolean, choice, describe, integer, positive_int, string
 from convprof.spec.work import parse_parameter_work
 from convprof.spec.yamledit import edit
 from convprof.spec.yamlnode import Mapping, Node, Scalar, Sequence, load_nodes
+from convprof.units import clip
 
 __all__ = ["BLOCKS", "FROZEN", "MAX_NODES", "WidthRule", "parse_nodes", "parse_spec"]
 
@@ -49,8 +62,6 @@ _INPUT_FORMS = (
 )
 #: One size in `input: 3x32x32`.
 _DIGITS = re.compile(r"\d{1,100}")
-#: Nodes a spec may expand to: repeats multiply, and counting must stay fast whatever a spec says.
-MAX_NODES = 20_000
 #: What `from` calls the network's input.
 _INPUT_REFERENCE = "input"
 #: What a `from` name starts with to be read as a path from the top.
@@ -230,20 +241,34 @@ class _Parser:
     # -- the document -----------------------------------------------------------------------------
 
     def spec(self, root: Node, default_name: str) -> ModelSpec:
+        if isinstance(root, Scalar):
+            # Nothing of a file that is no spec is quoted: it may be any file (a key, a token).
+            raise self.error(
+                root,
+                f"a spec is a mapping with `input` and `layers`; this file holds a single "
+                f"{'string' if root.tag == 'str' else root.tag} value, not a spec",
+            )
         if not isinstance(root, Mapping):
             raise self.error(root, f"a spec is a mapping with `input` and `layers`, got {describe(root)}")
         for key, (key_node, _) in root.items.items():
             if key not in _TOP_KEYS:
                 hint = _suggest(key, list(_TOP_KEYS)) or f"; allowed: {', '.join(_TOP_KEYS)}"
-                raise self.error(key_node, f"unknown top-level key {key!r}{hint}")
+                raise self.error(key_node, f"unknown top-level key {clip(key)}{hint}")
 
         def get(key: str) -> Node | None:
             item = root.items.get(key)
             return item[1] if item else None
 
         name_node, description_node = get("name"), get("description")
-        name = self.field("name", string, name_node) if name_node else default_name
+        name = self.identifier(name_node, "name") if name_node else default_name
         description = self.field("description", string, description_node) if description_node else ""
+        if len(description) > MAX_DESCRIPTION_CHARS:
+            assert description_node is not None
+            raise self.error(
+                description_node,
+                f"description: {len(description):,} characters; a description has at most "
+                f"{MAX_DESCRIPTION_CHARS:,}",
+            )
         input_node, inputs_node = get("input"), get("inputs")
         named: tuple[tuple[str, Shape], ...] = ()
         if input_node is not None and inputs_node is not None:
@@ -408,12 +433,31 @@ class _Parser:
         finally:
             self.scopes.pop()
 
-    def name(self, node: Node, label: str) -> str:
+    def identifier(self, node: Node, label: str) -> str:
+        """Read a name (of the spec, a block, a layer): a string without control or format characters,
+        which would reach terminals, tables and file names."""
         text: str = self.field(label, string, node)
+        if len(text) > MAX_NAME_CHARS:
+            raise self.error(
+                node, f"{label}: {len(text):,} characters; a name has at most {MAX_NAME_CHARS:,}"
+            )
+        bad = control_character(text)
+        if bad is not None:
+            raise self.error(
+                node,
+                f"{label}: {clip(text)} holds {bad}, a control or format character; a name is an "
+                "identifier: use printable characters only",
+            )
+        return text
+
+    def name(self, node: Node, label: str) -> str:
+        text = self.identifier(node, label)
         if not text or "." in text:
-            raise self.error(node, f"{label}: {text!r} is not a name; use letters, digits and _ without dots")
+            raise self.error(
+                node, f"{label}: {clip(text)} is not a name; use letters, digits and _ without dots"
+            )
         if text == _INPUT_REFERENCE or text in self.input_names:
-            raise self.error(node, f"{label}: {text!r} names the network's input; choose another name")
+            raise self.error(node, f"{label}: {clip(text)} names the network's input; choose another name")
         return text
 
     def block(self, word: str, key_node: Node, value: Node, node: Node, current: int) -> int:
@@ -426,7 +470,7 @@ class _Parser:
         for key, (k, _) in value.items.items():
             if key not in allowed:
                 hint = _suggest(key, list(allowed)) or f"; {word} takes {', '.join(allowed)}"
-                raise self.error(k, f"unknown key {key!r} in a {word} block{hint}")
+                raise self.error(k, f"unknown key {clip(key)} in a {word} block{hint}")
         missing = [key for key in required if key not in value.items]
         if missing:
             raise self.error(key_node, f"a {word} block needs {', '.join(missing)}")
@@ -503,7 +547,7 @@ class _Parser:
             path = tuple(key.split("."))
             if any(not part for part in path):
                 raise self.error(
-                    key_node, f"repeat first: {key!r} has an empty segment; write it as 0.conv2d.stride"
+                    key_node, f"repeat first: {clip(key)} has an empty segment; write it as 0.conv2d.stride"
                 )
 
             def fail(message: str, key_node: Node = key_node) -> SpecError:
@@ -627,7 +671,7 @@ class _Parser:
         if kind is None or not kind.public:
             rank = len(self.shapes[current]) - 1
             raise self.error(
-                kind_node, f"unknown layer kind {kind_node.text!r}{_suggest_kind(kind_node.text, rank)}"
+                kind_node, f"unknown layer kind {clip(kind_node.text)}{_suggest_kind(kind_node.text, rank)}"
             )
         label = kind.name.lower()
         if args_node is not None and not (
@@ -664,7 +708,7 @@ class _Parser:
                         if schema
                         else f"; {label} takes only name, from and {FROZEN}"
                     )
-                    raise self.error(key_node, f"unknown argument {key!r} for {label}{hint}")
+                    raise self.error(key_node, f"unknown argument {clip(key)} for {label}{hint}")
         lowest, highest = kind.arity
         if not lowest <= len(inputs) <= (highest if highest is not None else len(inputs)):
             count = f"{lowest}" if lowest == highest else f"{lowest} or more"
@@ -711,13 +755,21 @@ class _Parser:
         # `/path` is the path from the top, past a nearer layer of the same name (imported specs).
         if text.startswith(_ROOT_REFERENCE) and text[1:] in self.paths:
             return self.paths[text[1:]]
+        inside = sorted(path for path in self.paths if path.rsplit(".", 1)[-1] == text)
+        if inside:  # its name, but inside a block this one is not in: say how to reach it
+            shown = " or ".join(clip(path) for path in inside[:2]) + (" or others" if len(inside) > 2 else "")
+            raise self.error(
+                node,
+                f"{label} from: {clip(text)} is a layer inside another block ({shown}); a layer outside "
+                "its block names it by its path from the top, e.g. from: /" + inside[0],
+            )
         hint = _suggest(text, list(self.paths))
         if not hint:
             names = {path.rsplit(".", 1)[-1] for path in self.paths}
             hint = _suggest(text, sorted(names))
         raise self.error(
             node,
-            f"{label} from: no earlier layer is called {text!r}{hint}; a layer reads layers written "
+            f"{label} from: no earlier layer is called {clip(text)}{hint}; a layer reads layers written "
             "before it (or `input`), by name or by path",
         )
 
@@ -745,7 +797,7 @@ class _Parser:
         if path in self.paths:
             raise self.error(
                 where,
-                f"{self.location}: name {name!r} is already used by "
+                f"{self.location}: name {clip(name)} is already used by "
                 f"{self.nodes[self.paths[path]].location}; names must be unique",
             )
         shapes = tuple(self.shapes[i] for i in inputs)

@@ -7,12 +7,14 @@ every command that takes a SPEC takes a model the same way."""
 from __future__ import annotations
 
 import difflib
-import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from convprof import signals
 from convprof.errors import UsageError
+from convprof.inputs import NotAFile, read_limited
+from convprof.safetext import printable
 from convprof.spec import ModelSpec
 from convprof.spec.examples import example_names, read_example
 from convprof.spec.parse import parse_spec
@@ -99,7 +101,7 @@ def _import(reference: str, options: ModelOptions) -> SpecSource:
     name = reference_name(reference)
     result = import_module(model, shapes, name=name, source=reference, allow_unknown=options.allow_unknown)
     for line in result.notes() if options.notes else ():
-        print(f"convprof: note: {line}", file=sys.stderr)
+        print(printable(f"convprof: note: {line}"), file=sys.stderr)
     return SpecSource(result.text.encode(), f"<import:{reference}>", name)
 
 
@@ -119,7 +121,8 @@ def _read_stdin() -> SpecSource:
     if stream.isatty():  # waiting for a spec typed at the keyboard would look like a hang
         raise UsageError("-: standard input is a terminal; pipe a spec in (convprof compare - < net.yaml)")
     try:
-        data = stream.buffer.read(MAX_SPEC_BYTES + 1)
+        with signals.interruptible():  # a writer that never ends is stopped by Ctrl-C, always
+            data = stream.buffer.read(MAX_SPEC_BYTES + 1)
     except OSError as exc:
         raise UsageError(f"<stdin>: cannot read: {exc.strerror}") from exc
     if len(data) > MAX_SPEC_BYTES:
@@ -136,17 +139,20 @@ def read_source(argument: str, model: ModelOptions | None = None) -> SpecSource:
         return _import(argument, model or ModelOptions())
     path = Path(argument)
     if path.exists():
-        if path.is_dir():
-            raise UsageError(f"{argument}: is a directory; give a spec file (.yaml)")
         try:
-            with path.open("rb") as handle:
-                # A regular file says its size: refuse an oversized one unread. Pipes and the like
-                # say 0 and are read up to one byte past the limit.
-                size = os.fstat(handle.fileno()).st_size
-                data = b"" if size > MAX_SPEC_BYTES else handle.read(MAX_SPEC_BYTES + 1)
+            # Only a regular file, looked at before it is opened: an oversized one is refused
+            # unread, and a FIFO (which would wait for a writer) or a device unopened.
+            data = read_limited(path, MAX_SPEC_BYTES)
+        except NotAFile as exc:
+            if exc.kind == "a directory":
+                raise UsageError(f"{argument}: is a directory; give a spec file (.yaml)") from None
+            raise UsageError(
+                f"{argument}: is {exc.kind}, not a regular file; give a spec file, or pipe the spec to "
+                "`-` (convprof compare - < FILE)"
+            ) from None
         except OSError as exc:
             raise UsageError(f"{argument}: cannot read: {exc.strerror}") from exc
-        if max(size, len(data)) > MAX_SPEC_BYTES:
+        if data is None:
             raise _too_large(argument)
         return SpecSource(data, argument, path.stem)
     example = read_example(argument)

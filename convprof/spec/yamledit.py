@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -11,9 +12,12 @@ from convprof.errors import ConvprofError
 from convprof.spec.args import describe
 from convprof.spec.yamlnode import Mapping, Node, Scalar, load_nodes
 from convprof.spec.yamlnode import Sequence as SeqNode
+from convprof.units import clip
 
 __all__ = ["edit", "relocate", "scalar"]
 
+#: An index into a list in a dotted path: ASCII digits, a minus sign to count from the end.
+_INDEX = re.compile(r"-?[0-9]+")
 #: Makes the error an edit reports: the sweep's is a usage error, a spec's own edits are spec errors.
 Fail = Callable[[str], ConvprofError]
 
@@ -79,16 +83,15 @@ def edit(
         else:
             close = difflib.get_close_matches(head, list(node.items), n=1)
             hint = f"did you mean {close[0]}?" if close else f"it has {', '.join(node.items) or 'no keys'}"
-            raise fail(f"{where} has no {head!r} ({hint}); fix the path")
+            raise fail(f"{where} has no {clip(head)} ({hint}); fix the path")
         return Mapping(items, node.line, node.column)
     if isinstance(node, SeqNode):
         count = len(node.items)
-        try:
-            index = int(head)
-        except ValueError:
+        if not _INDEX.fullmatch(head):  # not int(): it reads `0_0` and other scripts' digits as numbers
             raise fail(
-                f"{where} is a list, so {head!r} must be an index from 0 to {count - 1}; fix the path"
-            ) from None
+                f"{where} is a list, so {clip(head)} must be an index from 0 to {count - 1}; fix the path"
+            )
+        index = int(head)
         if not -count <= index < count:
             raise fail(f"{where} has {count} items, so index {index} does not exist; use 0 to {count - 1}")
         items_list = list(node.items)
@@ -96,4 +99,4 @@ def edit(
             items_list[index], rest, new, fail, (*walked, head), keep_position=keep_position
         )
         return SeqNode(tuple(items_list), node.line, node.column)
-    raise fail(f"{where} is {describe(node)}, which has no {head!r}; shorten the path")
+    raise fail(f"{where} is {describe(node)}, which has no {clip(head)}; shorten the path")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import yaml
@@ -9,7 +10,7 @@ import yaml
 from convprof.errors import SpecError
 from convprof.units import clip
 
-__all__ = ["Mapping", "Node", "Scalar", "Sequence", "load_nodes"]
+__all__ = ["Mapping", "Node", "Scalar", "Sequence", "load_nodes", "to_python"]
 
 try:  # libyaml is an order of magnitude faster; the pure-Python loader is the fallback.
     _Loader: type = yaml.CSafeLoader
@@ -32,6 +33,8 @@ _COUNT_FIRST_CHARS = 2**20
 _NODE_EVENTS = (yaml.ScalarEvent, yaml.SequenceStartEvent, yaml.MappingStartEvent, yaml.AliasEvent)
 
 _TAG = "tag:yaml.org,2002:"
+#: The texts YAML 1.1 reads as null (an empty scalar among them).
+_NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
 
 
@@ -133,11 +136,11 @@ class _Converter:
             return self.scalar(node)
         if isinstance(node, yaml.SequenceNode):
             if node.tag != _TAG + "seq":
-                raise self.error(node, f"unsupported YAML tag {node.tag!r}; only plain YAML is accepted")
+                raise self.error(node, f"unsupported YAML tag {clip(node.tag)}; only plain YAML is accepted")
             return Sequence(tuple(self.convert(child, depth + 1) for child in node.value), line, column)
         if isinstance(node, yaml.MappingNode):
             if node.tag != _TAG + "map":
-                raise self.error(node, f"unsupported YAML tag {node.tag!r}; only plain YAML is accepted")
+                raise self.error(node, f"unsupported YAML tag {clip(node.tag)}; only plain YAML is accepted")
             items: dict[str, tuple[Scalar, Node]] = {}
             for key_node, value_node in self.merged_pairs(node, depth):
                 key = self.convert(key_node, depth + 1)
@@ -147,7 +150,7 @@ class _Converter:
                     first = items[key.text][0]
                     raise self.error(
                         key_node,
-                        f"duplicate key {key.text!r} (first given at line {first.line}); keep one",
+                        f"duplicate key {clip(key.text)} (first given at line {first.line}); keep one",
                     )
                 items[key.text] = (key, self.convert(value_node, depth + 1))
             return Mapping(items, line, column)
@@ -190,9 +193,13 @@ class _Converter:
             else:
                 value = _CONSTRUCTOR.construct_yaml_float(node)
         except ValueError:
-            message = f"{clip(node.value)} is not a YAML {tag}; remove the !!{tag} tag or fix it"
-            raise self.error(node, message) from None
+            raise self.error(node, self.mistagged(node, tag)) from None
         return value
+
+    @staticmethod
+    def mistagged(node: yaml.ScalarNode, tag: str) -> str:
+        """Say that a scalar is not what its tag (`!!bool maybe`) says it is."""
+        return f"{clip(node.value)} is not a YAML {tag}; remove the !!{tag} tag or fix it"
 
     def scalar(self, node: yaml.ScalarNode) -> Scalar:
         line, column = _mark(node)
@@ -201,15 +208,23 @@ class _Converter:
         if tag == "str":
             value = node.value
         elif tag == "null":
+            if not _NULL.match(node.value):  # `!!null abc`: the tag says null, the text does not
+                raise self.error(node, self.mistagged(node, tag))
             value = None
         elif tag == "bool":
+            if node.value.lower() not in _CONSTRUCTOR.bool_values:
+                raise self.error(node, self.mistagged(node, tag))
             value = _CONSTRUCTOR.construct_yaml_bool(node)
         elif tag in ("int", "float"):
             value = self.number(node, tag)
         elif tag == "timestamp":
+            try:  # a date PyYAML cannot make (`!!timestamp soon`, a 13th month) is no timestamp
+                _CONSTRUCTOR.construct_yaml_timestamp(node)
+            except (ValueError, TypeError, AttributeError, OverflowError):
+                raise self.error(node, self.mistagged(node, tag)) from None
             value = node.value  # kept as text: no field of a spec is a date
         else:
-            raise self.error(node, f"unsupported YAML tag {node.tag!r}; only plain YAML is accepted")
+            raise self.error(node, f"unsupported YAML tag {clip(node.tag)}; only plain YAML is accepted")
         return Scalar(value, node.value, tag, node.style in ("'", '"'), line, column)
 
 
@@ -312,3 +327,12 @@ def load_nodes(data: bytes, path: str) -> Node:
             )
         raise SpecError(message, path, line, column)
     return _Converter(path).convert(root)
+
+
+def to_python(node: Node) -> object:
+    """Return the plain Python value of located nodes: dicts, lists and scalars (a timestamp as text)."""
+    if isinstance(node, Mapping):
+        return {key: to_python(value) for key, (_, value) in node.items.items()}
+    if isinstance(node, Sequence):
+        return [to_python(item) for item in node.items]
+    return node.value

@@ -333,10 +333,14 @@ class _Conv(_Convolution):
             backward_peak=(copies * padded if any(step.grads) else 0) + params,
         )
 
-    def build(self, args: Any, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
+    def module_class(self) -> Any:
+        """Return the torch module class the layer is built as."""
         from torch import nn
 
-        module: torch.nn.Module = getattr(nn, f"Conv{self.rank}d")(
+        return getattr(nn, f"Conv{self.rank}d")
+
+    def build(self, args: Any, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
+        module: torch.nn.Module = self.module_class()(
             in_shape[0],
             args.out_channels,
             args.kernel_size,
@@ -646,21 +650,10 @@ class _Fixed(_Conv):
         record = super().autograd(args, in_shape, out_shape, step)
         return replace(record, backward_after=0)
 
-    def build(self, args: Any, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
+    def module_class(self) -> Any:
         from convprof.graph import nn
 
-        module: torch.nn.Module = getattr(nn, self.name)(
-            in_shape[0],
-            args.out_channels,
-            args.kernel_size,
-            stride=args.stride,
-            padding=args.padding,
-            dilation=args.dilation,
-            groups=args.groups,
-            bias=args.bias,
-            padding_mode=args.padding_mode,
-        )
-        return module
+        return getattr(nn, self.name)
 
 
 def _variants(stem: str, rank: int) -> Mapping[str, str]:

@@ -224,8 +224,9 @@ class VariantReport:
     params: int
     """Parameters, trainable or frozen."""
     macs: int
-    """Multiply-accumulates of conv and linear layers for the batch: of the layers that know theirs,
-    a lower bound when some do not (see `lower_bounds`)."""
+    """Multiply-accumulates of conv and linear layers and of products of activations (matmul, einsum,
+    attention) for the batch: of the layers that know theirs, a lower bound when some do not (see
+    `lower_bounds`)."""
     backward_flops: int
     """FLOPs of a training step's backward (gradients of weights and of inputs that need them); a
     lower bound when some layer's are unknown."""

@@ -95,7 +95,8 @@ def _run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
 
 
 def _invoke(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, list(args))
+    # A wide terminal whatever runs the suite: the table's layout follows the width.
+    result = CliRunner(env={"COLUMNS": "200"}).invoke(cli, list(args))
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
     return result.exit_code, result.stdout, result.stderr

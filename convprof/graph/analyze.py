@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from convprof import __version__
 from convprof.errors import SpecError
 from convprof.graph.layout import input_layouts, node_layouts
 from convprof.graph.training import OPTIMIZERS, TrainingCost, training_cost
@@ -21,6 +20,7 @@ from convprof.report import (
     VariantReport,
 )
 from convprof.spec import ModelSpec, input_position
+from convprof.version import __version__
 
 __all__ = [
     "OPTIMIZER_STATES",

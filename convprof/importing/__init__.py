@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from convprof import __version__
 from convprof.importing.tracing import (
     ImportedNode,
     ModelImportError,
@@ -26,6 +25,7 @@ from convprof.importing.writer import write_spec
 from convprof.spec import ModelSpec, Shape
 from convprof.spec.parse import parse_spec
 from convprof.units import format_shape
+from convprof.version import __version__
 
 if TYPE_CHECKING:
     import torch

@@ -465,7 +465,7 @@ class Clamp(_Elementwise):
 
     name = "Clamp"
     torch_class_of_its_name = False
-    torch_types = ("convprof.graph.nn.Clamp",)
+    torch_types = ("convprof.kinds.nn.Clamp",)
     inplace_keeps_copy = True
     torch_calls = (
         "torch.clamp",
@@ -523,7 +523,7 @@ class Clamp(_Elementwise):
         )
 
     def build(self, args: ClampArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
-        from convprof.graph.nn import Clamp as Module
+        from convprof.kinds.nn import Clamp as Module
 
         return Module(args.min, args.max, args.inplace)
 

@@ -101,7 +101,7 @@ class Arithmetic(UnaryKind):
     name = "Arithmetic"
     Args = ArithmeticArgs
     keeps_layout = True
-    torch_types = ("convprof.graph.nn.Arithmetic",)
+    torch_types = ("convprof.kinds.nn.Arithmetic",)
     torch_calls = tuple(_CALLS)
 
     def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
@@ -213,6 +213,6 @@ class Arithmetic(UnaryKind):
         return Autograd(keeps_inputs=(0,), keeps_output=True, backward_peak=2 * outputs)
 
     def build(self, args: ArithmeticArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
-        from convprof.graph.nn import Arithmetic as Module
+        from convprof.kinds.nn import Arithmetic as Module
 
         return Module(args.op, args.other, args.other_shape, args.reverse, args.inplace)

@@ -440,7 +440,7 @@ class _Local(_Convolution):
         return Layout.contiguous((layouts[0].shape[0], *out_shape))  # convprof's module makes it so
 
     def autograd(self, args: Any, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
-        """Keep the columns the batched product reads (see convprof.graph.nn).
+        """Keep the columns the batched product reads (see convprof.kinds.nn).
 
         A local layer copies every input window into columns (output positions x batch x in_channels
         x kernel) and keeps them for the weights' gradient; a transposed one copies its input into
@@ -480,7 +480,7 @@ class _Local(_Convolution):
         return self._columns_autograd(args, in_shape, out_shape, step)
 
     def _columns_autograd(self, args: Any, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
-        """The local layer of a convolution, step by step as convprof.graph.nn.LocallyConnected runs.
+        """The local layer of a convolution, step by step as convprof.kinds.nn.LocallyConnected runs.
 
         Forward: pad (when padded), cut windows (views), copy them into columns (kept), one batched
         product, then the output (a view of the product unless groups, batch and outputs per group
@@ -537,7 +537,7 @@ class _Local(_Convolution):
         )
 
     def build(self, args: Any, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
-        from convprof.graph import nn
+        from convprof.kinds import nn
 
         if self.transposed:
             return nn.LocallyConnectedTranspose(
@@ -605,7 +605,7 @@ class _Dense(_Convolution):
         return grad.view((grad.shape[0], prod(out_shape))) is None
 
     def build(self, args: Any, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
-        from convprof.graph.nn import DenseVolume
+        from convprof.kinds.nn import DenseVolume
 
         return DenseVolume(in_shape, out_shape, bias=args.bias)
 
@@ -623,7 +623,7 @@ class _Fixed(_Conv):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "name" in cls.__dict__:  # the module convprof builds for it, of the kind's own name
-            cls.torch_types = (f"convprof.graph.nn.{cls.name}",)
+            cls.torch_types = (f"convprof.kinds.nn.{cls.name}",)
 
     def cost(self, args: Any, in_shape: Shape, out_shape: Shape) -> LayerCost:
         learned = super().cost(args, in_shape, out_shape)
@@ -651,7 +651,7 @@ class _Fixed(_Conv):
         return replace(record, backward_after=0)
 
     def module_class(self) -> Any:
-        from convprof.graph import nn
+        from convprof.kinds import nn
 
         return getattr(nn, self.name)
 

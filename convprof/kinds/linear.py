@@ -333,7 +333,7 @@ class Scale(_Learned):
         return Autograd(keeps_inputs=(0,), backward_peak=grads + elements + held)
 
     def module(self, args: ScaleArgs, in_shape: Shape) -> Any:
-        from convprof.graph.nn import Scale as Module
+        from convprof.kinds.nn import Scale as Module
 
         return Module
 
@@ -350,6 +350,6 @@ class Shift(_Learned):
         return Autograd(grad_views=(0,))
 
     def module(self, args: ScaleArgs, in_shape: Shape) -> Any:
-        from convprof.graph.nn import Shift as Module
+        from convprof.kinds.nn import Shift as Module
 
         return Module

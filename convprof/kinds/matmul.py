@@ -95,7 +95,7 @@ class MatMul(LayerKind):
     name = "MatMul"
     Args = MatMulArgs
     arity = (2, 2)
-    torch_types = ("convprof.graph.nn.MatMul",)
+    torch_types = ("convprof.kinds.nn.MatMul",)
     torch_calls = (
         "operator.matmul",
         "torch.matmul",
@@ -173,7 +173,7 @@ class MatMul(LayerKind):
         )
 
     def node_build(self, args: MatMulArgs, in_shapes: tuple[Shape, ...], out_shape: Shape) -> torch.nn.Module:
-        from convprof.graph.nn import MatMul as Module
+        from convprof.kinds.nn import MatMul as Module
 
         return Module()
 
@@ -215,7 +215,7 @@ class ScaledDotProductAttention(LayerKind):
     name = "ScaledDotProductAttention"
     Args = AttentionArgs
     arity = (3, 3)
-    torch_types = ("convprof.graph.nn.ScaledDotProductAttention",)
+    torch_types = ("convprof.kinds.nn.ScaledDotProductAttention",)
     torch_calls = ("torch.nn.functional.scaled_dot_product_attention",)
 
     def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
@@ -332,7 +332,7 @@ class ScaledDotProductAttention(LayerKind):
     def node_build(
         self, args: AttentionArgs, in_shapes: tuple[Shape, ...], out_shape: Shape
     ) -> torch.nn.Module:
-        from convprof.graph.nn import ScaledDotProductAttention as Module
+        from convprof.kinds.nn import ScaledDotProductAttention as Module
 
         return Module(args.is_causal, args.scale)
 
@@ -445,7 +445,7 @@ class Einsum(LayerKind):
     name = "Einsum"
     Args = EinsumArgs
     arity = (2, 2)
-    torch_types = ("convprof.graph.nn.Einsum",)
+    torch_types = ("convprof.kinds.nn.Einsum",)
     torch_calls = ("torch.einsum",)
 
     def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
@@ -556,6 +556,6 @@ class Einsum(LayerKind):
         )
 
     def node_build(self, args: EinsumArgs, in_shapes: tuple[Shape, ...], out_shape: Shape) -> torch.nn.Module:
-        from convprof.graph.nn import Einsum as Module
+        from convprof.kinds.nn import Einsum as Module
 
         return Module(args.equation)

@@ -228,7 +228,7 @@ class LayerNorm2d(_PerSampleNorm):
     name = "LayerNorm2d"
     # torchvision's ConvNeXt's, whose forward is this kind's: channels moved last, F.layer_norm over
     # them, moved back (named, not imported: a class matches by its name).
-    torch_types = ("torchvision.models.convnext.LayerNorm2d", "convprof.graph.nn.LayerNorm2d")
+    torch_types = ("torchvision.models.convnext.LayerNorm2d", "convprof.kinds.nn.LayerNorm2d")
     Args = LayerNorm2dArgs
 
     def from_module(self, module: Any) -> LayerNorm2dArgs:
@@ -263,7 +263,7 @@ class LayerNorm2d(_PerSampleNorm):
         return Layout.channels_last((layouts[0].shape[0], *out_shape))
 
     def build(self, args: LayerNorm2dArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
-        from convprof.graph.nn import LayerNorm2d as Module
+        from convprof.kinds.nn import LayerNorm2d as Module
 
         return Module(in_shape[0], eps=args.eps, elementwise_affine=args.elementwise_affine, bias=args.bias)
 

@@ -16,7 +16,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from convprof import __version__
 from convprof.errors import SpecError, UsageError
 from convprof.graph.analyze import spec_info
 from convprof.graph.variants import VARIANTS
@@ -31,6 +30,7 @@ from convprof.spec.yamlnode import Node, Scalar, load_nodes
 from convprof.spec.yamlnode import Sequence as SeqNode
 from convprof.sweep.fit import PowerFit, fit_power
 from convprof.units import clip
+from convprof.version import __version__
 
 __all__ = [
     "LATENCY",

@@ -231,7 +231,8 @@ def test_a_lazy_upward_import_is_found_with_its_file_line_and_floors(tmp_path: P
         tmp_path,
         {
             "spec/__init__.py": "",
-            "spec/parse.py": "import os\n\n\ndef f():\n    from convprof.graph.build import x\n    return x\n",
+            "spec/parse.py": "import os\n\n\ndef f():\n    from convprof.graph.build import x\n\n"
+            "    return x\n",
             "graph/__init__.py": "",
             "graph/build.py": "from convprof.spec import parse\nx = parse\n",
         },

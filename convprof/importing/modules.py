@@ -11,7 +11,7 @@ from convprof.importing.running import TRACE_BATCH, ModuleCall, tensors_in
 from convprof.importing.tables import ModuleReaders, type_name
 from convprof.importing.values import Activation, per_sample
 from convprof.kinds import ShapeError
-from convprof.kinds.base import TENSOR, NotImportable
+from convprof.kinds.calls import TENSOR, NotImportable
 from convprof.spec import Shape
 
 if TYPE_CHECKING:

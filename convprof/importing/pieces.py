@@ -11,7 +11,7 @@ from convprof.importing.calls import CallSite
 from convprof.importing.graph import base_name
 from convprof.importing.running import TRACE_BATCH
 from convprof.importing.values import FAILED, Activation, ModelTensor, Piece, Several, per_sample
-from convprof.kinds.base import TorchCall
+from convprof.kinds.calls import TorchCall
 
 if TYPE_CHECKING:
     import torch

@@ -29,7 +29,8 @@ from convprof.importing.values import (
     per_sample,
 )
 from convprof.kinds import lookup
-from convprof.kinds.base import ImportStep, NotImportable, TorchCall
+from convprof.kinds.base import ImportStep
+from convprof.kinds.calls import NotImportable, TorchCall
 from convprof.kinds.opaque import Opaque, OpaqueArgs
 from convprof.spec import NETWORK_INPUT, ParameterWork, Shape
 

@@ -12,20 +12,17 @@ from collections.abc import Mapping
 from dataclasses import field, fields, make_dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from convprof.kinds.base import (
+from convprof.kinds.base import ShapeError, UnaryKind, register
+from convprof.kinds.records import (
     Autograd,
     LayerCost,
     ReceptiveField,
-    ShapeError,
     TrainingStep,
-    UnaryKind,
-    prod,
-    register,
     round_width,
     spatial_field,
 )
 from convprof.kinds.strides import Layout
-from convprof.spec import Shape
+from convprof.spec import Shape, prod
 from convprof.spec.args import (
     DIMENSIONS,
     REQUIRED,

@@ -6,23 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from convprof.kinds.base import (
-    FULL,
-    TENSOR,
-    TRACED,
-    Autograd,
-    ImportStep,
-    LayerCost,
-    LayerKind,
-    ReceptiveField,
-    ShapeError,
-    TorchCall,
-    TrainingStep,
-    UnaryKind,
-    lookup,
-    register,
-)
+from convprof.kinds.base import ImportStep, LayerKind, ShapeError, UnaryKind, lookup, register
+from convprof.kinds.calls import TENSOR, TRACED, TorchCall
 from convprof.kinds.layout import NarrowArgs, ReshapeArgs
+from convprof.kinds.records import FULL, Autograd, LayerCost, ReceptiveField, TrainingStep
 from convprof.kinds.strides import Layout
 from convprof.spec import Shape
 from convprof.spec.args import REQUIRED, arg, integer, integers, optional, positive_int, shape_sizes

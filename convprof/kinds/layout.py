@@ -5,26 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from convprof.kinds.base import (
-    FULL,
-    TENSOR,
-    TRACED,
-    Autograd,
-    ImportStep,
-    LayerCost,
-    ReceptiveField,
-    ShapeError,
-    TorchCall,
-    TrainingStep,
-    UnaryKind,
-    lookup,
-    prod,
-    register,
-    reshaped_field,
-)
+from convprof.kinds.base import ImportStep, ShapeError, UnaryKind, lookup, register
+from convprof.kinds.calls import TENSOR, TRACED, TorchCall
 from convprof.kinds.linear import Flatten, flatten_range
+from convprof.kinds.records import FULL, Autograd, LayerCost, ReceptiveField, TrainingStep, reshaped_field
 from convprof.kinds.strides import Layout
-from convprof.spec import Shape
+from convprof.spec import Shape, prod
 from convprof.spec.args import REQUIRED, arg, integer, integers, positive_int, shape_sizes
 from convprof.units import format_shape
 

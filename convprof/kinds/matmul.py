@@ -11,23 +11,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from convprof.kinds.activation import SOFTMAX_OPS_PER_ELEMENT
-from convprof.kinds.base import (
-    FULL,
-    TENSOR,
-    Autograd,
-    ImportStep,
-    LayerCost,
-    LayerKind,
-    ReceptiveField,
-    ShapeError,
-    TorchCall,
-    TrainingStep,
-    prod,
-    register,
-)
+from convprof.kinds.base import ImportStep, LayerKind, ShapeError, register
+from convprof.kinds.calls import TENSOR, TorchCall
 from convprof.kinds.merge import broadcast_shape
+from convprof.kinds.records import FULL, Autograd, LayerCost, ReceptiveField, TrainingStep
 from convprof.kinds.strides import Layout
-from convprof.spec import Shape
+from convprof.spec import Shape, prod
 from convprof.spec.args import REQUIRED, arg, boolean, equation, optional, positive_float
 from convprof.units import format_shape
 

@@ -6,21 +6,11 @@ import itertools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from convprof.kinds.base import (
-    TENSOR,
-    Autograd,
-    ImportStep,
-    LayerCost,
-    LayerKind,
-    ReceptiveField,
-    ShapeError,
-    TorchCall,
-    TrainingStep,
-    prod,
-    register,
-)
+from convprof.kinds.base import ImportStep, LayerKind, ShapeError, register
+from convprof.kinds.calls import TENSOR, TorchCall
+from convprof.kinds.records import Autograd, LayerCost, ReceptiveField, TrainingStep
 from convprof.kinds.strides import Layout
-from convprof.spec import Shape
+from convprof.spec import Shape, prod
 from convprof.spec.args import arg, integer
 from convprof.units import format_shape
 

@@ -7,25 +7,19 @@ from dataclasses import fields as dataclass_fields
 from dataclasses import make_dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from convprof.kinds.base import (
-    INDEX_BYTES,
-    TENSOR,
-    Autograd,
-    ImportStep,
-    LayerCost,
-    NotImportable,
-    ReceptiveField,
-    ShapeError,
-    TorchCall,
-    TrainingStep,
-    UnaryKind,
-    prod,
-    register,
-    spatial_field,
-)
+from convprof.kinds.base import ImportStep, ShapeError, UnaryKind, register
+from convprof.kinds.calls import TENSOR, NotImportable, TorchCall
 from convprof.kinds.conv import spatial
 from convprof.kinds.linear import Flatten, FlattenArgs
-from convprof.spec import Shape
+from convprof.kinds.records import (
+    INDEX_BYTES,
+    Autograd,
+    LayerCost,
+    ReceptiveField,
+    TrainingStep,
+    spatial_field,
+)
+from convprof.spec import Shape, prod
 from convprof.spec.args import (
     REQUIRED,
     arg,

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from convprof.graph.parse import parse_spec
 from convprof.importing.tracing import (
     ImportedNode,
     ModelImportError,
@@ -23,7 +24,6 @@ from convprof.importing.tracing import (
 from convprof.importing.usercode import user_code
 from convprof.importing.writer import write_spec
 from convprof.spec import ModelSpec, Shape
-from convprof.spec.parse import parse_spec
 from convprof.units import format_shape
 from convprof.version import __version__
 

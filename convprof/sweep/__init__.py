@@ -18,12 +18,12 @@ from typing import Any
 
 from convprof.errors import SpecError, UsageError
 from convprof.graph.analyze import spec_info
+from convprof.graph.parse import WidthRule, parse_nodes
 from convprof.graph.variants import VARIANTS
 from convprof.report import Report, SpecInfo
 from convprof.report.results import DeviceLatency
 from convprof.spec import ModelSpec
 from convprof.spec.args import MAX_INT
-from convprof.spec.parse import WidthRule, parse_nodes
 from convprof.spec.sources import SpecSource
 from convprof.spec.yamledit import edit, scalar
 from convprof.spec.yamlnode import Node, Scalar, load_nodes

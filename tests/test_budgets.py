@@ -17,11 +17,11 @@ from convprof.ci.budgets import (
     parse_latency_option,
 )
 from convprof.errors import SpecError, UsageError
+from convprof.graph.parse import parse_spec
 from convprof.quantity import parse_bytes, parse_count, parse_milliseconds, parse_percent
 from convprof.report import SCHEMA_VERSION, Report, SpecInfo, VariantReport
 from convprof.report.results import DeviceLatency
 from convprof.spec import Budgets
-from convprof.spec.parse import parse_spec
 from tests.reports import SAMPLES, latency, step
 
 

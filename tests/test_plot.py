@@ -11,10 +11,10 @@ import pytest
 from click.testing import CliRunner
 
 from convprof.cli import cli
+from convprof.commands.sources import load_spec, read_source
 from convprof.graph.analyze import analyze
 from convprof.graph.variants import VARIANTS
 from convprof.report.results import DeviceLatency
-from convprof.spec.sources import load_spec, read_source
 from convprof.sweep import Sweep, build_sweep, point_specs, resolution_axis
 from convprof.sweep.plot import SKIPPED_LABEL, UNSTABLE_LABEL, plot_figure, render_plot
 from tests.reports import SAMPLES, latency, measured

@@ -16,12 +16,12 @@ from click.testing import CliRunner
 from rich.console import Console
 
 from convprof.cli import cli
+from convprof.commands.sources import load_spec, read_source
 from convprof.graph.analyze import analyze
 from convprof.render.sweep import render_sweep, sweep_to_csv, sweep_to_json, sweep_to_markdown
 from convprof.report import Report
 from convprof.report.results import DeviceLatency
 from convprof.report.stats import summarize
-from convprof.spec.sources import load_spec, read_source
 from convprof.sweep import Sweep, build_sweep, point_specs, resolution_axis, set_axis, width_axis
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -350,8 +350,8 @@ def check(
     warning; --require-budgets makes that exit 2.
     """
     from convprof.ci.budgets import BudgetExceeded, check_growth, check_limits, merge_budgets, parse_growth
+    from convprof.commands.sources import ModelOptions, check_model_options, load_spec
     from convprof.graph.analyze import analyze
-    from convprof.spec.sources import ModelOptions, check_model_options, load_spec
 
     assert set(limits) == set(BUDGET_METRICS), limits
     overrides = _overrides(limits, max_latency, max_training_latency)

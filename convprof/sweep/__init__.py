@@ -16,21 +16,21 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from convprof import __version__
 from convprof.errors import SpecError, UsageError
 from convprof.graph.analyze import spec_info
+from convprof.graph.parse import WidthRule, parse_nodes
 from convprof.graph.variants import VARIANTS
 from convprof.report import Report, SpecInfo
 from convprof.report.results import DeviceLatency
 from convprof.spec import ModelSpec
 from convprof.spec.args import MAX_INT
-from convprof.spec.parse import WidthRule, parse_nodes
 from convprof.spec.sources import SpecSource
 from convprof.spec.yamledit import edit, scalar
 from convprof.spec.yamlnode import Node, Scalar, load_nodes
 from convprof.spec.yamlnode import Sequence as SeqNode
 from convprof.sweep.fit import PowerFit, fit_power
 from convprof.units import clip
+from convprof.version import __version__
 
 __all__ = [
     "LATENCY",

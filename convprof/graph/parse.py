@@ -16,7 +16,6 @@ from typing import Any
 from convprof.ci.budgets import parse_budgets
 from convprof.errors import SpecError
 from convprof.kinds import LayerKind, ShapeError, all_kinds, lookup
-from convprof.kinds.base import prod
 from convprof.safetext import control_character
 from convprof.spec import (
     DTYPE_BYTES,
@@ -29,6 +28,7 @@ from convprof.spec import (
     NodeSpec,
     Shape,
     input_index,
+    prod,
 )
 from convprof.spec.args import MAX_INT, boolean, choice, describe, integer, positive_int, string
 from convprof.spec.work import parse_parameter_work

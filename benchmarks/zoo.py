@@ -24,9 +24,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+_HERE = Path(__file__).resolve().parent
+# Run as a script, Python puts this folder first on the path, where benchmarks/html.py shadows the
+# standard library's html, which timm and segmentation_models_pytorch import: the repository's root
+# takes its place.
+sys.path[:] = [entry for entry in sys.path if Path(entry or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))
 
-from tests.torchvision_code import builder
+from tests.torchvision_code import builder  # noqa: E402 - after the path is set
 
 __all__ = ["resnet50"]
 

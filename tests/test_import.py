@@ -207,7 +207,7 @@ def test_unsupported_ops_end_the_import_listing_each_with_its_path_pattern_and_c
         convprof.from_module(models.Encoder(), (4, 8))
     message = str(failure.value)
     assert message.startswith("3 ops convprof cannot count: ")
-    assert "3 x torch.nn.functional.scaled_dot_product_attention at layers.*.attn" in message
+    assert "3 x torch.cumsum at layers.*.attn" in message
     assert "\n" not in message
 
 
@@ -375,8 +375,8 @@ def test_import_writes_a_spec_whose_report_equals_the_models(tmp_path: Path) -> 
     assert json.loads(from_file.stdout) == json.loads(from_model.stdout)
 
 
-#: The line of the attention call in tests/importable_models.py:Attention.
-ATTENTION = _line_of("return F.scaled_dot_product_attention(x, x, x)")
+#: The line of the op no kind counts in tests/importable_models.py:Attention.
+ATTENTION = _line_of("return torch.cumsum(x, dim=-1)")
 
 
 def test_unsupported_ops_exit_2_from_a_process_with_one_line(tmp_path: Path) -> None:
@@ -384,7 +384,7 @@ def test_unsupported_ops_exit_2_from_a_process_with_one_line(tmp_path: Path) -> 
     result = _run("import", f"{MODELS_FILE}:Encoder", "--input", "4x8", "-o", str(target))
     assert result.returncode == 2
     assert result.stderr == (
-        "convprof: error: 3 ops convprof cannot count: 3 x torch.nn.functional.scaled_dot_product_attention "
+        "convprof: error: 3 ops convprof cannot count: 3 x torch.cumsum "
         f"at layers.*.attn (importable_models.py:{ATTENTION}) "
         "(convprof counts only what its layer kinds can say exactly; --allow-unknown "
         "keeps an op whose result is one batched tensor as an opaque node, its counts unknown)\n"
@@ -498,6 +498,31 @@ _READ_BACK = [
     ((3, 4, 5), {"transpose": {"dim0": 1, "dim1": -1}}),
     ((3, 4, 5), {"reshape": {"shape": [6, 2, -1]}}),
     ((3, 4, 5), {"narrow": {"dim": -2, "start": 1, "length": 2}}),
+    ((3, 4, 5), {"sub": {"from": ["input", "input"]}}),
+    ((3, 4, 5), {"div": {"from": ["input", "input"]}}),
+    ((3, 4, 5), {"stack": {"from": ["input", "input", "input"], "dim": -2}}),
+    ((3, 4, 5), {"arithmetic": {"op": "sub", "other": 2.5, "reverse": True}}),
+    ((3, 4, 5), {"arithmetic": {"op": "mul", "other_shape": [1, 1, 5], "inplace": True}}),
+    ((3, 4, 5), {"sum": {"dim": [1, -1]}}),
+    ((3, 4, 5), {"mean": {"dim": 2, "keepdim": True}}),
+    ((3, 4, 5), {"amax": {"dim": 3}}),
+    ((3, 4, 5), {"amin": {"dim": [2, 3], "keepdim": True}}),
+    ((3, 4, 5), {"max": {"dim": 1, "keepdim": True}}),
+    ((3, 4, 5), {"min": {"dim": -1}}),
+    ((3, 5, 5), {"matmul": {"from": ["input", "input"]}}),
+    ((3, 4, 5), {"einsum": {"from": ["input", "input"], "equation": "bchw,bcgw->bhg"}}),
+    ((3, 4, 5), {"scaleddotproductattention": {"from": ["input", "input", "input"], "is_causal": True}}),
+    ((3, 4, 5), {"scaleddotproductattention": {"from": ["input", "input", "input"], "scale": 0.5}}),
+    ((3, 4, 5), {"slice": {"dim": 3, "start": 1, "end": -1, "step": 2}}),
+    ((3, 4, 5), {"select": {"dim": 2, "index": -1}}),
+    ((3, 1, 5), {"expand": {"shape": [3, 4, -1]}}),
+    ((3, 4, 5), {"expand": {"from": ["input", "input"], "shape": [3, 4, 5]}}),
+    ((3, 4, 5), {"tile": {"repeats": [1, 2, 3]}}),
+    ((3, 4, 5), {"roll": {"shifts": [1, -2], "dims": [2, 3]}}),
+    ((3, 4, 5), {"clamp": {"min": -1.0, "max": 1.0, "inplace": True}}),
+    ((3, 9), {"fixedconv1d": {"out_channels": 3, "kernel_size": 3, "stride": 2, "groups": 3}}),
+    ((3, 9, 9), {"fixedconv2d": {"out_channels": 6, "kernel_size": 3, "padding": 1, "bias": False}}),
+    ((3, 5, 5, 5), {"fixedconv3d": {"out_channels": 3, "kernel_size": 2, "dilation": 2}}),
 ]
 
 

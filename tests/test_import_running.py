@@ -266,15 +266,17 @@ def test_a_stack_summed_over_its_new_dimension_is_an_add_and_a_whole_slice_is_no
 
 
 def test_a_constant_made_while_running_is_not_an_input() -> None:
+    # YOLO's anchors from torch.arange: the add reads the head's output and a constant, whose shape
+    # the arithmetic keeps and whose elements are its buffer (memory); the spec's only input is x.
     model = models.Anchored()
-    with pytest.raises(ModelImportError) as failure:
-        convprof.from_module(model, (3, 4, 5))
-    line = _line_of("return self.head(x) + grid")
-    assert f"1 x operator.add at <top> (importable_models.py:{line})" in str(failure.value)
-    spec = convprof.from_module(model, (3, 4, 5), allow_unknown=True)
-    assert (spec.input, spec.inputs) == ((3, 4, 5), ())
+    params, flops, out = _torch_counts(model, (3, 4, 5))
+    spec = convprof.from_module(model, (3, 4, 5))
+    assert (spec.input, spec.inputs, spec.output) == ((3, 4, 5), (), tuple(out.shape[1:]))
     _, add = spec.nodes
-    assert (add.kind, add.inputs, add.args.input_shapes) == ("Opaque", (0,), ((2, 4, 5),))
+    assert (add.kind, add.inputs, add.args.op, add.args.other_shape) == ("Arithmetic", (0,), "add", (2, 4, 5))
+    conv = analyze(spec).variant("conv")
+    assert (conv.params, conv.flops) == (params, flops)
+    assert conv.layers[1].buffer_bytes == 2 * 4 * 5 * 4
 
 
 def test_every_unknown_op_is_listed_not_only_the_first() -> None:

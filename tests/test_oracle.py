@@ -327,8 +327,9 @@ def test_every_public_kind_is_covered_by_an_oracle_test() -> None:
             for mode in ("zero", "constant", "reflection", "replication", "circular")
             for rank in (1, 2, 3)
         ),
-        *("upsample", "pixelshuffle", "pixelunshuffle", "permute", "transpose", "scale"),
+        *("upsample", "pixelshuffle", "pixelunshuffle", "permute", "transpose", "scale", "shift"),
         *("reshape", "narrow", "contiguous"),
+        *(f"fixedconv{rank}d" for rank in (1, 2, 3)),  # tests/test_oracle_layers.py
         *(
             "elu",
             "selu",
@@ -344,6 +345,9 @@ def test_every_public_kind_is_covered_by_an_oracle_test() -> None:
         # no torch module and unknown arithmetic by design; its exact parts (shapes, parameters,
         # buffers) against the models it stands in for: tests/test_allow_unknown.py
         "opaque",
+        # tests/test_oracle_tensor_ops.py:
+        *("matmul", "einsum", "scaleddotproductattention", "sub", "div", "stack", "arithmetic"),
+        *("sum", "mean", "amax", "amin", "max", "min", "slice", "select", "expand", "tile", "roll", "clamp"),
     }
     public = {kind.name.lower() for kind in all_kinds() if kind.public}
     assert public == covered

@@ -8,6 +8,7 @@ torch's (these kinds are the same in every variant).
 
 from __future__ import annotations
 
+import operator
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -404,6 +405,94 @@ def test_scale_has_one_parameter_per_channel(shape: tuple[int, ...]) -> None:
     check(shape, {"scale": {"init": 1e-6}}, lambda s: Scale((s[0], *(1 for _ in s[1:])), 1e-6))
     (layer,) = analyze(make_spec(shape, ["scale"], batch_size=BATCH)).variant("conv").layers
     assert layer.params == shape[0]
+
+
+class _Learned(nn.Module):
+    """A learnable tensor of `shape`, viewed as `view`, times or plus the input, as models write it."""
+
+    def __init__(self, op: Any, shape: tuple[int, ...], view: tuple[int, ...] | None) -> None:
+        super().__init__()
+        self.op, self.view = op, view
+        self.weight = nn.Parameter(torch.ones(shape))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weight = self.weight if self.view is None else self.weight.view(self.view)
+        return self.op(weight, x)
+
+
+@pytest.mark.parametrize("kind", ["scale", "shift"])
+@pytest.mark.parametrize(
+    ("shape", "held", "view"),
+    [
+        ((4, 6, 6), (1,), None),  # a learnable scalar (HGNetV2)
+        ((4, 6, 6), (), None),  # a 0-d one
+        ((4, 6, 6), (6,), None),  # channels-last tokens' gamma (EdgeNeXt)
+        ((6, 6, 4), (4,), None),
+        ((4, 6, 6), (4,), (1, 4, 1, 1)),  # timm's `self.gamma.view(1, -1, 1, 1)`
+        ((4, 6, 6), (4,), (4, 1, 1)),
+        ((4, 6, 6), (4, 1, 1), None),  # ConvNeXt's layer scale
+        ((4, 6, 6), (1, 4, 1, 1), None),
+        ((4, 6, 6), (4, 6, 6), None),  # one per element
+        ((4, 6, 6), (6, 1), None),
+        ((4, 6, 6), (5,), None),  # refused: does not broadcast
+        ((4, 6, 6), (3, 4, 1, 1), None),  # refused: reaches the batch
+        ((4, 6, 6), (4, 1, 6, 6), None),  # refused: grows the sample
+        ((4, 6, 6), (4,), (2, 2)),  # refused: grows the sample
+    ],
+)
+def test_a_learnable_tensor_broadcasts_as_torch_broadcasts_it(
+    kind: str, shape: tuple[int, ...], held: tuple[int, ...], view: tuple[int, ...] | None
+) -> None:
+    op = operator.mul if kind == "scale" else operator.add
+    args: dict[str, Any] = {"shape": list(held), **({"view": list(view)} if view else {})}
+    check(shape, {kind: args}, lambda s: _Learned(op, held, view))
+
+
+@pytest.mark.parametrize(
+    ("shape", "args"),
+    [
+        ((4, 9, 9), {"out_channels": 4, "kernel_size": 3, "stride": 2, "groups": 4, "bias": False}),
+        ((4, 9, 9), {"out_channels": 8, "kernel_size": 3, "padding": 1}),
+        (
+            (4, 9, 9),
+            {"out_channels": 4, "kernel_size": 5, "padding": 2, "padding_mode": "reflect", "groups": 2},
+        ),
+        ((4, 2, 2), {"out_channels": 4, "kernel_size": 3}),  # refused: the kernel is larger than the input
+        ((3, 9, 9), {"out_channels": 4, "kernel_size": 3, "groups": 2}),  # refused: groups
+    ],
+)
+def test_a_fixed_filter_is_a_convolution_whose_filter_is_buffers(
+    shape: tuple[int, ...], args: dict[str, Any]
+) -> None:
+    from convprof.graph.nn import FixedConv2d
+
+    check(
+        shape,
+        {"fixedconv2d": args},
+        lambda s: FixedConv2d(s[0], **{**args, "kernel_size": args["kernel_size"]}),
+    )
+    if shape[0] % args.get("groups", 1) == 0 and shape[1] >= args["kernel_size"]:  # accepted
+        (layer,) = analyze(make_spec(shape, [{"fixedconv2d": args}], batch_size=BATCH)).variant("conv").layers
+        learned = analyze(make_spec(shape, [{"conv2d": args}], batch_size=BATCH)).variant("conv").layers[0]
+        assert (layer.params, layer.flops) == (0, learned.flops)
+        assert layer.buffer_bytes == learned.params * 4
+        for variant in ("local", "dense"):  # it learns nothing: every variant keeps it
+            kinds = [n.kind for n in transform(make_spec(shape, [{"fixedconv2d": args}]), variant).nodes]
+            assert kinds == ["FixedConv2d"]
+
+
+@pytest.mark.parametrize("rank", [1, 3])
+def test_a_fixed_filter_of_every_rank_matches_torch(rank: int) -> None:
+    from convprof.graph import nn as built
+
+    shape = (2, *(5,) * rank)
+    args = {"out_channels": 2, "kernel_size": 3, "stride": 2, "groups": 2}
+    check(shape, {f"fixedconv{rank}d": args}, lambda s: getattr(built, f"FixedConv{rank}d")(s[0], **args))
+
+
+def test_a_view_with_another_number_of_elements_is_refused() -> None:
+    with pytest.raises(SpecError, match="elements"):
+        make_spec((4, 6, 6), [{"scale": {"shape": [4], "view": [1, 5, 1, 1]}}], batch_size=BATCH)
 
 
 # -- the element-wise conventions the README states, from the formulas written there -------------

@@ -30,6 +30,7 @@ from convprof.spec import ModelSpec
 from convprof.spec.examples import read_example
 from convprof.spec.parse import parse_spec
 from tests.specbuild import make_spec
+from tests.test_oracle_tensor_ops import CASES as TENSOR_OP_CASES
 from tests.training_oracle import make_optimizer, saved_bytes, step_timeline
 
 BATCH = 2
@@ -51,7 +52,18 @@ KIND_CASES: list[tuple[tuple[int, ...], Any]] = [
     ((4, 6), {"linear": {"out_features": 5}}),
     ((24,), {"linear": {"out_features": 5, "bias": False}}),
     ((4, 6, 6), "flatten"),
+    ((4, 6, 6), {"fixedconv2d": {"out_channels": 4, "kernel_size": 3, "stride": 2, "groups": 4}}),
+    ((4, 6), {"fixedconv1d": {"out_channels": 2, "kernel_size": 3, "bias": False}}),
+    (
+        (2, 3, 3, 3),
+        {"fixedconv3d": {"out_channels": 2, "kernel_size": 2, "padding_mode": "reflect", "padding": 1}},
+    ),
     ((4, 6, 6), "scale"),
+    ((4, 6, 6), {"scale": {"shape": [1]}}),
+    ((6, 6, 4), {"scale": {"shape": [4]}}),
+    ((4, 6, 6), {"scale": {"shape": [4], "view": [1, 4, 1, 1]}}),
+    ((4, 6, 6), {"shift": {"shape": [1]}}),
+    ((4, 6, 6), {"shift": {"shape": [4, 1, 1]}}),
     ((4,), {"batchnorm1d": {}}),
     ((4, 6, 6), {"batchnorm2d": {}}),
     ((4, 6, 6), {"batchnorm2d": {"affine": False}}),
@@ -148,6 +160,8 @@ KIND_CASES: list[tuple[tuple[int, ...], Any]] = [
     ((4, 6, 6), {"narrow": {"dim": 1, "start": 1, "length": 2}}),
     ((4, 6, 6), {"narrow": {"dim": 3, "start": 0, "length": 4}}),
     ((4, 6, 6), "contiguous"),
+    # products, reductions, indexing, tiling, arithmetic with constants, clamping (each a network)
+    *TENSOR_OP_CASES,
 ]
 
 #: Layers after which torch's memory layout decides what is viewed and what is copied.
@@ -275,8 +289,8 @@ def test_layouts_decide_views_and_copies_as_in_torch(case: tuple[tuple[int, ...]
 def test_every_public_kind_has_a_training_case() -> None:
     covered = set()
     for shape, layer in KIND_CASES:
-        spec = make_spec(shape, [layer], batch_size=BATCH)
-        covered.add(spec.nodes[0].kind)
+        spec = make_spec(shape, layer if isinstance(layer, list) else [layer], batch_size=BATCH)
+        covered |= {node.kind for node in spec.nodes}
     for layers in BLOCKS:  # the merges: add, mul (a gate) and cat
         covered |= {node.kind for node in make_spec((3, 6, 6), layers, batch_size=BATCH).nodes}
     public = {kind.name for kind in all_kinds() if kind.public}
@@ -516,6 +530,12 @@ def _frozen(layer: Any) -> Any:
 
 
 def _has_parameters(shape: tuple[int, ...], layer: Any) -> bool:
+    """Whether a case of one layer has parameters (a case that is a network of tensor ops has none:
+    freezing it changes nothing)."""
+    if isinstance(layer, list):
+        spec = make_spec(shape, layer, batch_size=BATCH)
+        assert analyze(spec).variant("conv").params == 0
+        return False
     node = make_spec(shape, [layer], batch_size=BATCH).nodes[0]
     kind = lookup(node.kind)
     assert kind is not None

@@ -149,9 +149,11 @@ def compare(
 
     \b
     Counting convention:
-      MACs   multiply-accumulates of conv and linear layers (bias adds are not MACs).
+      MACs   multiply-accumulates of conv and linear layers and of products of activations
+             (matmul, einsum, attention); bias adds are not MACs.
       FLOPs  2 x MACs, what torch.utils.flop_counter.FlopCounterMode reports.
-      Element-wise ops (bias adds, activations, pooling windows, normalisation) are counted apart.
+      Element-wise ops (bias adds, activations, pooling windows, normalisation, arithmetic,
+      reductions) are counted apart.
       Params: every learnable tensor; a frozen layer's (frozen: true, requires_grad=False) are
       counted apart and get no gradient or optimizer state in the training step.
       Weights = parameters x dtype size; BatchNorm running statistics are buffers, listed apart.

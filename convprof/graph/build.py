@@ -64,6 +64,8 @@ def build_model(spec: ModelSpec, variant: str, device: str | torch.device = "cpu
                 assert isinstance(module, ParameterCall), node.kind
                 modules[node.path] = module.weight
                 weight = graph.get_attr(node.path)
+                if module.view is not None:  # the model reads a view of it: `self.gamma.view(1, -1, 1, 1)`
+                    weight = graph.call_method("view", (weight, module.view))
                 values[node.index] = graph.call_function(type(module).function, (weight, *inputs))
                 continue
             for name, shape in work[node.path].params if node.path in work else ():

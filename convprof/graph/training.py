@@ -248,7 +248,10 @@ def _nodes(spec: ModelSpec, device: str, layouts: list[Layout] | None = None) ->
         if node.path in work:  # parameters the node's parameter work reads, held beside its own
             params += tuple(prod(shape) for _, shape in work[node.path].params)
         trainable = bool(params) and not node.frozen
-        grads = tuple(i >= 0 and needs[i] for i in node.inputs)
+        grads = tuple(
+            i >= 0 and needs[i] and position not in kind.shape_inputs
+            for position, i in enumerate(node.inputs)
+        )
         needs.append(trainable or any(grads))
         inputs = input_layouts(spec, layouts, node)
         step = TrainingStep(
@@ -392,6 +395,9 @@ def training_cost(
     memory.phase = "backward"
     gradients: list[_Storage | None] = [None] * len(nodes)
     backward_bytes: list[int | None] = [None] * len(nodes)
+    # Where a gradient is an expanded view (a sum's), its layout: a node that views it in another
+    # shape copies it first.
+    expanded: list[Layout | None] = [None] * len(nodes)
     loss_gradients = []
     for index in sorted(returned):
         if nodes[index].needs_grad:
@@ -413,13 +419,29 @@ def training_cost(
         memory.node = node.spec.index
         loss = backward_bytes[node.spec.index]  # the first to run: the moment the loss gradients were made
         moments = [] if loss is None else [loss]
+        layout = expanded[node.spec.index]
+        this = node.spec
+        if layout is not None and node.kind.node_grad_copy(
+            this.args, this.input_shapes, this.output_shape, layout
+        ):
+            copy = memory.new(size(node), node.spec.index, "gradient")  # read in place of the expanded one
+            moments.append(memory.moment())
+            memory.release(incoming)
+            incoming = copy
         made: list[tuple[int, _Storage]] = []
+        widened = dict(record.expanded_grads)
+        if layout is not None and incoming is gradients[node.spec.index]:  # viewed, not copied
+            passed = node.kind.node_grad_view(this.args, this.input_shapes, this.output_shape, layout)
+            if passed is not None:
+                widened = dict.fromkeys(record.grad_views, passed)
         for position, i in enumerate(node.spec.inputs):
             if not node.grads[position]:
                 continue
             if position in record.grad_views:
                 memory.hold(incoming)
                 made.append((i, incoming))
+                if i >= 0 and position in widened and gradients[i] is None:
+                    expanded[i] = widened[position]
             else:
                 made.append((i, memory.new(size(nodes[i]), i, "gradient")))
         new_bytes = sum(grad.nbytes for _, grad in made if grad is not incoming)
@@ -441,6 +463,7 @@ def training_cost(
             if previous is None:
                 gradients[i] = grad
                 continue
+            expanded[i] = None
             total = memory.new(size(nodes[i]), i, "gradient")  # torch sums two gradients out of place
             moments.append(memory.moment())
             memory.release(previous)

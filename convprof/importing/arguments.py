@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from convprof.importing.running import BatchSize
 from convprof.importing.values import FAILED, Activation, Derived, ModelTensor, Piece, Stacked, Values
-from convprof.kinds.base import CONSTANT, PARAMETER, TENSOR, TRACED
+from convprof.kinds.base import PARAMETER, TENSOR, TRACED, Constant
 from convprof.spec import Shape
 
 if TYPE_CHECKING:
@@ -35,9 +35,9 @@ class Found:
     work: list[Derived] = field(default_factory=list)
     """Parameter work it reads, views of one parameter included (the ops that made them)."""
     constants: list[Shape] = field(default_factory=list)
-    """Shapes of the constants it reads."""
+    """Shapes of the constants it reads (tensors made while running, a module's plain tensors)."""
     stacked: list[Stacked] = field(default_factory=list)
-    """Stacks of activations it reads."""
+    """Stacks of activations it reads (their activations are in `inputs`)."""
     failed: bool = False
     """Whether it reads what an op listed as unsupported computed."""
 
@@ -99,26 +99,29 @@ class Arguments:
         if isinstance(value, ModelTensor):
             if value.parameter:
                 found.parameters.append(value.name)
-                found.parameter_shapes.append(tuple(tensor.shape))
+                found.parameter_shapes.append(tuple(int(size) for size in tensor.shape))
                 return PARAMETER
             found.buffers.append(value.name)
-            return CONSTANT
+            return Constant(tuple(int(size) for size in tensor.shape))
         if isinstance(value, Derived):
             found.work.append(value)
             if value.view_of is not None and self.is_parameter(value.view_of):
                 found.parameters.append(value.view_of)  # `self.gamma.view(1, -1, 1, 1)`: the parameter
-                found.parameter_shapes.append(tuple(tensor.shape))
+                found.parameter_shapes.append(tuple(int(size) for size in tensor.shape))
                 return PARAMETER
             if value.view_of is not None:
                 found.buffers.append(value.view_of)
-                return CONSTANT
+                return Constant(tuple(int(size) for size in tensor.shape))
             found.derived.append(value)
             return PARAMETER
         if isinstance(value, Stacked):
+            # `torch.stack(xs)` before the batch: the markers of xs, in place of the stack, for a
+            # kind that reads a stack (a sum over that dimension); no other kind reads a list there.
             found.stacked.append(value)
-            return TENSOR
+            return [self.tensor(item, found) for item in value.inputs]
         if value is FAILED:
             found.failed = True
             return TENSOR
-        found.constants.append(tuple(tensor.shape))  # made while running, or a module's plain tensor
-        return CONSTANT
+        shape = tuple(int(size) for size in tensor.shape)
+        found.constants.append(shape)  # made while running, or a module's plain tensor
+        return Constant(shape)

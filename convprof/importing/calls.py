@@ -152,6 +152,25 @@ def reflected(function: Any) -> str | None:
     return _REFLECTED.get(getattr(function, "__name__", ""))
 
 
+_METHODS: dict[int, str] | None = None
+
+
+def _tensor_methods() -> dict[int, str]:
+    """Return Tensor's own functions by identity -> the attribute name they are held at (torch holds
+    some operators under a name that is not theirs: Tensor.__pow__ is a function named `pow`)."""
+    global _METHODS
+    if _METHODS is None:
+        import torch
+
+        _METHODS = {
+            id(value): name
+            for owner in (torch._C.TensorBase, torch.Tensor)
+            for name, value in vars(owner).items()
+            if callable(value)
+        }
+    return _METHODS
+
+
 def call_name(function: Any, frame: FrameType | None) -> str:
     """Return the name kinds use for a call of `function` that the model made at `frame`."""
     import torch
@@ -163,7 +182,12 @@ def call_name(function: Any, frame: FrameType | None) -> str:
     swapped = reflected(function)
     if swapped is not None:
         return f"operator.{swapped}"
-    if getattr(torch.Tensor, name, None) is function or getattr(torch._C.TensorBase, name, None) is function:
+    if (
+        getattr(torch.Tensor, name, None) is not function
+        and getattr(torch._C.TensorBase, name, None) is not function
+    ):
+        name = _tensor_methods().get(id(function), "")  # `x ** 2` calls Tensor.__pow__, named `pow`
+    if name:
         applied = _operator(frame)
         if applied is not None:
             return f"operator.{applied}"

@@ -1,11 +1,12 @@
 """A functional call on a module's own tensors is the torch layer it computes.
 
 `F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias)` (timm's
-BatchNormAct2d), `F.conv2d(x, self.weight, ...)`, `F.linear`, `F.layer_norm`/`F.group_norm` with
-weights and `F.prelu` compute what the module of torch.nn of the same settings computes. The call is
-read by building that module (on the meta device: it costs nothing) with the call's settings and its
-tensors' shapes, and reading it as the kind that reads that module class: one reader per kind, the
-module's.
+BatchNormAct2d), `F.conv2d(x, self.weight, ...)` (with a buffer as its weight, a fixed filter such as
+BlurPool's: `F.conv2d(x, self.filt, stride=2, groups=channels)`), `F.linear`,
+`F.layer_norm`/`F.group_norm` with weights and `F.prelu` compute what the module of torch.nn of the
+same settings computes. The call is read by building that module (on the meta device: it costs
+nothing) with the call's settings and its tensors' shapes, and reading it as the kind that reads that
+module class: one reader per kind, the module's.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from convprof.spec import ParameterWork, Shape
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["FUNCTIONAL_LAYERS", "Match", "NotALayer", "StandIn", "match_tensors", "stand_in"]
+__all__ = ["FUNCTIONAL_LAYERS", "Match", "NotALayer", "StandIn", "fixed_filter", "match_tensors", "stand_in"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +225,32 @@ def stand_in(op: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> StandIn:
         raise NotALayer("it is called with arguments its layer does not take")
     with torch.device("meta"):
         return build(op, bound)
+
+
+def fixed_filter(layer: StandIn) -> StandIn:
+    """Return the stand-in of a convolution whose weight (and bias) the model holds as buffers: a
+    fixed filter (BlurPool's blur), its tensors buffers of the layer too; NotALayer for another."""
+    import torch
+    from torch import nn
+
+    from convprof.graph import nn as built
+
+    conv = layer.module
+    if type(conv) not in (nn.Conv1d, nn.Conv2d, nn.Conv3d):
+        raise NotALayer("its weight is a buffer of the model, which only a convolution's may be")
+    cls = getattr(built, f"Fixed{type(conv).__name__}")
+    with torch.device("meta"):
+        module = cls(
+            conv.in_channels,
+            conv.out_channels,
+            conv.kernel_size,
+            stride=conv.stride,
+            padding=conv.padding,
+            dilation=conv.dilation,
+            groups=conv.groups,
+            bias=conv.bias is not None,
+        )
+    return StandIn(module, layer.tensors)
 
 
 @dataclass(frozen=True, slots=True)

@@ -98,8 +98,9 @@ class Graph:
         op: str,
         site: CallSite | None,
     ) -> int | None:
-        """Append the nodes of `steps`, checking each shape; return the last one's index, or None
-        when a kind cannot take what it reads (then listed)."""
+        """Append the nodes of `steps` (at least one), checking each shape; return the last one's
+        index, or None when a kind cannot take what it reads (then listed)."""
+        assert steps, "no nodes to add: the call gives its input back"
         for position, (kind, args) in enumerate(steps):
             step_path = (
                 path

@@ -90,6 +90,10 @@ def read_module(reader: Reader, call: ModuleCall) -> None:
         or not lowest <= len(found.inputs) <= (highest or len(found.inputs))
     ):
         reason = "called with other arguments than its input tensor"
+        if not found.inputs and (found.constants or found.buffers):
+            # EdgeNeXt's positional encoding: a convolution of a tensor made from constants (one
+            # per sample of the batch). Its cost is per sample, but a spec's layers read activations.
+            reason = "called on a tensor the model makes from constants, not on one of its activations"
         reader.fail(op, call.path, reason, call.site, found, output, module=module)
         return
     weights = [id(t) for t in (*module.parameters(), *module.buffers())]

@@ -1,6 +1,5 @@
 """Results of several tensors, read piece by piece as the model uses them (`x1, x2 = x.chunk(2, 1)`,
-an LSTM's output and state), and stacks of activations read when a reduction takes them back
-(`torch.stack(xs).sum(0)`)."""
+an LSTM's output and state), and what the model computed and never used in a form no kind reads."""
 
 from __future__ import annotations
 
@@ -10,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 from convprof.importing.arguments import Found
 from convprof.importing.calls import CallSite
 from convprof.importing.graph import base_name
-from convprof.importing.running import TRACE_BATCH, FunctionCall
+from convprof.importing.running import TRACE_BATCH
 from convprof.importing.values import FAILED, Activation, ModelTensor, Piece, Several, per_sample
-from convprof.kinds.base import TENSOR, TorchCall
+from convprof.kinds.base import TorchCall
 
 if TYPE_CHECKING:
     import torch
@@ -25,13 +24,9 @@ __all__ = [
     "place_text",
     "places",
     "read_piece",
-    "reduce_stack",
     "take_several",
     "unread",
 ]
-
-#: Reductions that take a stack of activations back to one: `torch.stack(xs).sum(0)` adds them.
-REDUCTIONS = frozenset({"Tensor.sum", "torch.sum", "Tensor.mean", "torch.mean"})
 
 
 @dataclass
@@ -127,14 +122,14 @@ def read_piece(reader: Reader, piece: Piece, tensor: torch.Tensor) -> int | None
                 shape,
                 item=piece.item[0],
             )
-            for kind in reader.calls.get(pending.op, ()):
-                steps = kind.from_call(call)
-                if steps is not None:
-                    name = pending.names[piece.item[0]]
-                    index = reader.graph.add(
-                        name, steps, pending.inputs, shape, pending.scope, pending.op, pending.site
-                    )
-                    break
+            steps = reader.steps(call)
+            if steps == () and len(pending.inputs) == 1:
+                index = pending.inputs[0]  # the piece is the whole input (`x.chunk(1, 1)[0]`)
+            elif steps:
+                name = pending.names[piece.item[0]]
+                index = reader.graph.add(
+                    name, steps, pending.inputs, shape, pending.scope, pending.op, pending.site
+                )
         if index is None and reader.allow_unknown and not used and pending.inputs:
             index = reader.keep_opaque(
                 pending.op, pending.scope, found, tensor, pending.module, pending.reason, pending.site
@@ -153,81 +148,6 @@ def read_piece(reader: Reader, piece: Piece, tensor: torch.Tensor) -> int | None
     used.append(piece.item)
     reader.values.set(tensor, Activation(index))
     return index
-
-
-def reduce_stack(reader: Reader, call: FunctionCall, args: Any, kwargs: Any, found: Found) -> None:
-    """Read `torch.stack(xs).sum(0)` as the sum of xs (and a mean as that sum divided)."""
-    import torch
-
-    (stacked, *_) = found.stacked
-    op, scope = call.op, call.scope.path
-    dim = args[1] if len(args) > 1 else kwargs.get("dim", None)
-    plain = (
-        op in REDUCTIONS
-        and len(found.stacked) == 1
-        and not found.inputs
-        and args[:1] == (TENSOR,)
-        and dim in (0, (0,), [0])
-        and not kwargs.get("keepdim", args[2] if len(args) > 2 else False)
-        and isinstance(call.output, torch.Tensor)
-    )
-    if not plain:
-        reader.problems.unsupported_op(
-            "torch.stack", stacked.scope, "changes the batch dimension", stacked.site
-        )
-        reader.mark_failed(call.output)
-        reader.stacks = [s for s in reader.stacks if s is not stacked]
-        return
-    reader.stacks = [s for s in reader.stacks if s is not stacked]
-    pieces = Found()
-    for tensor in stacked.inputs:
-        reader.arguments.tensor(tensor, pieces)
-    if pieces.failed or len(pieces.inputs) != len(stacked.inputs):
-        reader.mark_failed(call.output)
-        return
-    output = call.output
-    shape = per_sample(tuple(output.shape))
-    reads = tuple(pieces.inputs)
-    pair = TorchCall(
-        "operator.add",
-        (TENSOR, TENSOR),
-        {},
-        (reader.graph.shape(reads[0]), reader.graph.shape(reads[-1])),
-        shape,
-    )
-    steps = None
-    for kind in reader.calls.get("operator.add", ()):
-        steps = kind.from_call(pair)
-        if steps is not None:
-            break
-    mean = op.endswith("mean")
-    if steps is None or len(steps) != 1 or len(reads) < 2:
-        reader.fail(op, scope, "of a stack", call.site, pieces, output)
-        return
-    kind, add_args = steps[0]
-    name = reader.graph.fresh_name(scope, "sum")
-    if kind.arity[1] is None or kind.arity[1] >= len(reads):
-        index = reader.graph.add(name, ((kind, add_args),), reads, shape, scope, op, call.site)
-    else:
-        index = None
-        previous = reads[0]
-        for position, other in enumerate(reads[1:]):
-            step = name if position == 0 else reader.graph.fresh_name(scope, "sum")
-            index = reader.graph.add(
-                step, ((kind, add_args),), (previous, other), shape, scope, op, call.site
-            )
-            if index is None:
-                break
-            previous = index
-    if index is None:
-        reader.mark_failed(output)
-        return
-    if not mean:
-        reader.values.set(output, Activation(index))
-        return
-    divide = TorchCall("operator.truediv", (TENSOR, len(reads)), {}, (shape,), shape)
-    total = Found(inputs=[index])
-    reader.offer(divide, total, scope, call.site, output)
 
 
 def unread(reader: Reader) -> None:

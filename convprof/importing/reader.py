@@ -9,18 +9,10 @@ from typing import TYPE_CHECKING, Any
 
 from convprof.importing.arguments import Arguments, Found
 from convprof.importing.calls import CallSite
-from convprof.importing.functional import FUNCTIONAL_LAYERS, NotALayer, match_tensors, stand_in
+from convprof.importing.functional import FUNCTIONAL_LAYERS, NotALayer, fixed_filter, match_tensors, stand_in
 from convprof.importing.graph import Graph, ImportedNode, base_name
 from convprof.importing.modules import read_module, same_shape
-from convprof.importing.pieces import (
-    Pending,
-    place_text,
-    places,
-    read_piece,
-    reduce_stack,
-    take_several,
-    unread,
-)
+from convprof.importing.pieces import Pending, place_text, places, read_piece, take_several, unread
 from convprof.importing.problems import ModelImportError, Problems, pattern
 from convprof.importing.running import TRACE_BATCH, FunctionCall, ModuleCall, tensors_in
 from convprof.importing.tables import ModuleReaders, call_table
@@ -104,6 +96,25 @@ _PRODUCTS = frozenset(
 )
 
 
+#: Calls that lay a tensor's values out in another shape.
+_RESHAPES = frozenset(
+    {"Tensor.view", "Tensor.reshape", "torch.reshape", "Tensor.flatten", "torch.flatten", "Tensor.unflatten"}
+)
+
+
+def _batch_change(op: str, output: torch.Tensor) -> str:
+    """Say how a call's result left the batch: folded rows of each sample into it (a reshape to
+    `batch * k` rows, as MobileViT's patches and ConvTasNet's sources are), or otherwise changed it."""
+    first = int(output.shape[0]) if output.dim() else 0
+    if op in _RESHAPES and output.dim() >= 2 and first > TRACE_BATCH and first % TRACE_BATCH == 0:
+        rows = first // TRACE_BATCH
+        return (
+            f"folds {rows} rows of each sample into the batch: the layers after it run {rows} times per "
+            "sample on rows that are no sample, which a spec counting each layer once per sample cannot say"
+        )
+    return "changes the batch dimension"
+
+
 def _in_place(op: str) -> bool:
     name = op.rsplit(".", 1)[-1]
     return (name.endswith("_") and not name.endswith("__")) or (
@@ -162,22 +173,34 @@ class Reader:
 
     # -- reading ---------------------------------------------------------------------------------
 
-    def steps(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
-        """Return the nodes the first kind that reads `call` makes of it, or None."""
+    def steps(self, call: TorchCall, stack: bool = False) -> tuple[ImportStep, ...] | None:
+        """Return the nodes the first kind that reads `call` makes of it, or None; with `stack`,
+        only kinds that read a call on a stack before the batch are offered it."""
         for kind in self.calls.get(call.target, ()):
+            if stack and not kind.reads_stacks:
+                continue
             steps = kind.from_call(call)
             if steps is not None:
                 return steps
         return None
 
     def offer(
-        self, call: TorchCall, found: Found, scope: str, site: CallSite | None, output: torch.Tensor
+        self,
+        call: TorchCall,
+        found: Found,
+        scope: str,
+        site: CallSite | None,
+        output: torch.Tensor,
+        steps: tuple[ImportStep, ...] | None = None,
     ) -> bool:
-        """Read `call` as the first kind that takes it; return False when none does or it cannot be
-        placed (listed, or opaque, then)."""
+        """Read `call` as the first kind that takes it (or as `steps`, where already read); return
+        False when none does or it cannot be placed (listed, or opaque, then)."""
         op = call.target
-        steps = self.steps(call)
-        if steps is None:
+        steps = self.steps(call) if steps is None else steps
+        if steps == () and len(set(found.inputs)) == 1 and not found.parameters:
+            self.values.set(output, Activation(found.inputs[0]))  # its input as it is: no node
+            return True
+        if not steps:
             if found.parameters:
                 self.fail(
                     op,
@@ -336,7 +359,14 @@ class Reader:
             self.write(op, scope, site, found, call)
             return
         if found.stacked:
-            reduce_stack(self, call, args, kwargs, found)
+            self.read_stack(call, args, kwargs, found)
+            return
+        if op == "torch.stack" and found.inputs and self.stack_dim(call) == 0:
+            # A new dimension before the batch: read when a reduction takes it away again.
+            tensors = call.args[0] if call.args else call.kwargs.get("tensors", ())
+            stacked = Stacked(tuple(tensors), scope, site)
+            self.stacks.append(stacked)
+            self.values.set(output, stacked)
             return
         if op in _CONSTANT_MAKERS:  # an activation gives only a shape, a dtype or a device
             for tensor in tensors_in(output):
@@ -363,14 +393,7 @@ class Reader:
             self.fail(op, scope, "its result is not one tensor", site, found, output)
             return
         if output.dim() < 1 or output.shape[0] != TRACE_BATCH:
-            if op == "torch.stack" and self.stack_dim(call) == 0:
-                stacked = Stacked(
-                    tuple(call.args[0]) if call.args else tuple(call.kwargs["tensors"]), scope, site
-                )
-                self.stacks.append(stacked)
-                self.values.set(output, stacked)
-                return
-            self.fail(op, scope, "changes the batch dimension", site, found, output)
+            self.fail(op, scope, _batch_change(op, output), site, found, output)
             return
         if op in FUNCTIONAL_LAYERS and found.model_tensors:
             self.functional(call, found)
@@ -391,45 +414,54 @@ class Reader:
             if isinstance(source, Activation) and not found.parameters:
                 self.values.set(output, source)
                 return
-        if self.whole_slice(op, call, found, output):
-            return
         torch_call = TorchCall(
             op,
             args,
             kwargs,
             tuple(self.graph.shape(i) for i in found.inputs),
             per_sample(tuple(output.shape)),
-            self.broadcast(found.parameter_shapes, found.inputs),
-            constant_shapes=tuple(found.constants),
+            tuple(found.parameter_shapes),
+            tuple(tuple(int(size) for size in self.tensors[name].shape) for name in found.parameters),
         )
         if same and self.steps(torch_call) is None:
             return  # the input itself (x.contiguous() of a contiguous x): its node stands for this too
         self.offer(torch_call, found, scope, site, output)
 
-    def broadcast(self, shapes: list[Shape], inputs: list[int]) -> tuple[Shape, ...]:
-        """Return the shapes of parameters as they meet one sample: `self.gamma.view(1, -1, 1, 1)`
-        times a batch of 4-dimensional tensors is a (C, 1, 1) scale of each sample."""
-        rank = max((len(self.graph.shape(i)) + 1 for i in inputs), default=0)
-        return tuple(shape[1:] if len(shape) == rank and shape[:1] == (1,) else shape for shape in shapes)
-
     def stack_dim(self, call: FunctionCall) -> int | None:
+        """Return the dimension `torch.stack` stacks along, counted on its output (-1 is the last)."""
         dim = call.args[1] if len(call.args) > 1 else call.kwargs.get("dim", 0)
-        return dim if isinstance(dim, int) else None
+        tensors = call.args[0] if call.args else call.kwargs.get("tensors", ())
+        first = next(tensors_in(tensors), None)
+        if not isinstance(dim, int) or first is None:
+            return None
+        return dim % (first.dim() + 1) if -first.dim() - 1 <= dim <= first.dim() else None
 
-    def whole_slice(self, op: str, call: FunctionCall, found: Found, output: torch.Tensor) -> bool:
-        """Read `x[:, :8]` of a tensor with 8 channels as the tensor itself: it keeps everything."""
-        if op != "operator.getitem" or len(found.inputs) != 1 or found.parameters or found.constants:
-            return False
-        source, index = call.args[0], call.args[1]
-        items = index if isinstance(index, tuple) else (index,)
-        if not all(isinstance(item, slice) or item is Ellipsis for item in items):
-            return False
-        if any(item.step not in (None, 1) for item in items if isinstance(item, slice)):
-            return False
-        if tuple(output.shape) != tuple(source.shape):
-            return False
-        self.values.set(output, Activation(found.inputs[0]))
-        return True
+    def read_stack(self, call: FunctionCall, args: Any, kwargs: Any, found: Found) -> None:
+        """Read a call on `torch.stack(xs)` along a new dimension 0 as the kinds that read stacks
+        take it (`torch.stack(xs).sum(0)`, smp's FPN merge, is the add of xs); otherwise the stack
+        is listed: it moved the batch."""
+        import torch
+
+        op, scope, site, output = call.op, call.scope.path, call.site, call.output
+        self.stacks = [s for s in self.stacks if all(s is not t for t in found.stacked)]
+        steps = None
+        if isinstance(output, torch.Tensor) and output.dim() and output.shape[0] == TRACE_BATCH:
+            torch_call = TorchCall(
+                op,
+                args,
+                kwargs,
+                tuple(self.graph.shape(i) for i in found.inputs),
+                per_sample(tuple(output.shape)),
+            )
+            steps = self.steps(torch_call, stack=True)
+        if steps is None or found.parameters or found.buffers or found.derived or found.constants:
+            for stacked in found.stacked:
+                self.problems.unsupported_op(
+                    "torch.stack", stacked.scope, "changes the batch dimension", stacked.site
+                )
+            self.mark_failed(output)
+            return
+        self.offer(torch_call, found, scope, site, output, steps)
 
     def write(self, op: str, scope: str, site: CallSite | None, found: Found, call: FunctionCall) -> None:
         """Read a call that writes into a tensor (`x[:, :3] = y`): fine between constants and parameter
@@ -482,8 +514,17 @@ class Reader:
         except (TypeError, ValueError, RuntimeError) as exc:  # torch refuses the settings as a layer's
             self.fail(op, scope.path, f"its settings make no layer: {exc}", site, found, output)
             return
-        kind = self.readers.kind_of(type(layer.module))
         match = match_tensors(layer, self.root, self.values, self.tensors)
+        given = layer.tensors.get("weight")
+        weight = self.values.get(given) if given is not None else None
+        if match.problem and isinstance(weight, ModelTensor) and not weight.parameter:
+            try:  # a buffer as its weight: a fixed filter (BlurPool's blur)
+                fixed = fixed_filter(layer)
+            except NotALayer as exc:
+                self.fail(op, scope.path, str(exc), site, found, output)
+                return
+            layer, match = fixed, match_tensors(fixed, self.root, self.values, self.tensors)
+        kind = self.readers.kind_of(type(layer.module))
         problem = match.problem
         if not problem and any(id(t) in self.graph.counted for t in match.counted):
             problem = "its weights are shared with another call"

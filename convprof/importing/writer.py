@@ -59,8 +59,11 @@ def _value(value: Any, verbatim: bool = False) -> str:
     plain = _plain(value)
     if plain is not None:
         return plain
-    text: str = yaml.safe_dump(value, default_flow_style=True, width=2**31).strip()
-    return text.removesuffix("\n...").removesuffix("...").strip()
+    if isinstance(value, list):
+        return yaml.safe_dump(value, default_flow_style=True, width=2**31).strip()
+    # Dumped in a flow list, as it is written (in `{...}`): a string with a comma is quoted there.
+    text: str = yaml.safe_dump([value], default_flow_style=True, width=2**31).strip()
+    return text[1:-1]
 
 
 def _arguments(node: ImportedNode) -> list[str]:

@@ -2,14 +2,18 @@
 
 from convprof.kinds import (
     activation,
+    arith,
     conv,
+    index,
     layout,
     linear,
+    matmul,
     merge,
     norm,
     opaque,
     pad,
     pool,
+    reduce,
     resample,
     samplenorm,
 )
@@ -27,14 +31,18 @@ __all__ = ["LayerCost", "LayerKind", "ReceptiveField", "ShapeError", "UnaryKind"
 
 _MODULES = (
     activation,
+    arith,
     conv,
+    index,
     layout,
     linear,
+    matmul,
     merge,
     norm,
     opaque,
     pad,
     pool,
+    reduce,
     resample,
     samplenorm,
 )  # imported for their registrations

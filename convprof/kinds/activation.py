@@ -33,6 +33,7 @@ __all__ = [
     "GELU",
     "SELU",
     "AlphaDropout",
+    "Clamp",
     "Dropout",
     "Dropout1d",
     "Dropout2d",
@@ -160,7 +161,7 @@ class _Elementwise(UnaryKind):
             if isinstance(item.default, float) and isinstance(value, int) and not isinstance(value, bool):
                 value = float(value)
             values[item.name] = value
-        if call.target.endswith("_") and "inplace" in values:  # torch.relu_, Tensor.relu_
+        if call.target.endswith("_") and "inplace" in values:  # torch.relu_, Tensor.relu_, F.elu_
             values["inplace"] = True
         return ((self, self.Args(**values)),)
 
@@ -236,6 +237,12 @@ class Sigmoid(_Elementwise):
     torch_calls = ("torch.nn.functional.sigmoid", "torch.sigmoid", "Tensor.sigmoid")
     Args = NoArgs
 
+    def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
+        """Read F.sigmoid(x), torch.sigmoid(x) and x.sigmoid() (without an `out` tensor)."""
+        if call.args != (TENSOR,) or any(value is not None for value in call.kwargs.values()):
+            return None
+        return ((self, NoArgs()),)
+
 
 @register
 class Hardswish(_Elementwise):
@@ -265,6 +272,12 @@ class Tanh(_Elementwise):
     keeps = "output"
     torch_calls = ("torch.nn.functional.tanh", "torch.tanh", "Tensor.tanh")
     Args = NoArgs
+
+    def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
+        """Read F.tanh(x), torch.tanh(x) and x.tanh() (without an `out` tensor)."""
+        if call.args != (TENSOR,) or any(value is not None for value in call.kwargs.values()):
+            return None
+        return ((self, NoArgs()),)
 
 
 @register
@@ -339,6 +352,7 @@ class ELU(_Elementwise):
     """x if x > 0 else alpha * (exp(x) - 1)."""
 
     name = "ELU"
+    torch_calls = ("torch.nn.functional.elu", "torch.nn.functional.elu_")
     Args = AlphaArgs
 
 
@@ -347,6 +361,7 @@ class SELU(_Elementwise):
     """A fixed scale times ELU with a fixed alpha (self-normalising networks)."""
 
     name = "SELU"
+    torch_calls = ("torch.nn.functional.selu", "torch.selu", "torch.selu_")
     Args = InplaceArgs
 
 
@@ -355,6 +370,7 @@ class CELU(_Elementwise):
     """x if x > 0 else alpha * (exp(x / alpha) - 1)."""
 
     name = "CELU"
+    torch_calls = ("torch.nn.functional.celu", "torch.celu", "torch.celu_")
     Args = AlphaArgs
 
     def output_shape(self, args: AlphaArgs, shape: Shape) -> Shape:
@@ -420,6 +436,7 @@ class Hardtanh(_Elementwise):
 
     name = "Hardtanh"
     inplace_keeps_copy = True
+    torch_calls = ("torch.nn.functional.hardtanh", "torch.nn.functional.hardtanh_")
     Args = HardtanhArgs
 
     def output_shape(self, args: HardtanhArgs, shape: Shape) -> Shape:
@@ -430,12 +447,94 @@ class Hardtanh(_Elementwise):
         return shape
 
 
+@dataclass(frozen=True, slots=True)
+class ClampArgs:
+    """torch.clamp's arguments: numbers, either of them may be left out."""
+
+    min: float | None = arg(None, optional(real))
+    """Lower bound; null: none."""
+    max: float | None = arg(None, optional(real))
+    """Upper bound; null: none."""
+    inplace: bool = arg(False, boolean)
+    """Overwrite the input instead of allocating an output (clamp_)."""
+
+
+@register
+class Clamp(_Elementwise):
+    """x limited to [min, max] (torch.clamp, clip, clamp_min, clamp_max): one op per element."""
+
+    name = "Clamp"
+    torch_class_of_its_name = False
+    torch_types = ("convprof.graph.nn.Clamp",)
+    inplace_keeps_copy = True
+    torch_calls = (
+        "torch.clamp",
+        "torch.clamp_",
+        "torch.clip",
+        "torch.clip_",
+        "torch.clamp_min",
+        "torch.clamp_max",
+        "Tensor.clamp",
+        "Tensor.clamp_",
+        "Tensor.clip",
+        "Tensor.clip_",
+        "Tensor.clamp_min",
+        "Tensor.clamp_min_",
+        "Tensor.clamp_max",
+        "Tensor.clamp_max_",
+    )
+    Args = ClampArgs
+
+    def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
+        """Read bounds given as numbers (tensor bounds are not read)."""
+        if call.args[:1] != (TENSOR,) or len(call.input_shapes) != 1:
+            return None
+        name = call.target.rsplit(".", 1)[-1]
+        if name.startswith("clamp_min"):
+            low, high = call.arg(1, "min", None), None
+        elif name.startswith("clamp_max"):
+            low, high = None, call.arg(1, "max", None)
+        else:
+            low, high = call.arg(1, "min", None), call.arg(2, "max", None)
+        bounds = (low, high)
+        if all(b is None for b in bounds) or call.kwargs.get("out") is not None:
+            return None
+        if any(b is not None and (isinstance(b, bool) or not isinstance(b, int | float)) for b in bounds):
+            return None
+        low, high = (None if b is None else float(b) for b in bounds)
+        return ((self, ClampArgs(low, high, call.target.endswith("_"))),)
+
+    def output_shape(self, args: ClampArgs, shape: Shape) -> Shape:
+        if args.min is None and args.max is None:
+            raise ShapeError("give min, max or both (torch refuses a clamp without bounds)")
+        return shape
+
+    def autograd(self, args: ClampArgs, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
+        """Keep the input (a copy of it in place); the backward selects the gradient where the input
+        was inside the bounds: a zero scalar, a mask per bound (one byte per element), then the
+        gradient."""
+        record = super().autograd(args, in_shape, out_shape, step)
+        elements = prod(in_shape) * step.batch
+        bounds = (args.min is not None) + (args.max is not None)
+        return Autograd(
+            keeps_inputs=record.keeps_inputs,
+            keeps_new=record.keeps_new,
+            backward_peak=step.itemsize + elements * bounds + step.nbytes(prod(in_shape)),
+        )
+
+    def build(self, args: ClampArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
+        from convprof.graph.nn import Clamp as Module
+
+        return Module(args.min, args.max, args.inplace)
+
+
 @register
 class Mish(_Elementwise):
     """x * tanh(softplus(x))."""
 
     name = "Mish"
     inplace_keeps_copy = True
+    torch_calls = ("torch.nn.functional.mish",)
     Args = InplaceArgs
 
 
@@ -454,6 +553,7 @@ class Softplus(_Elementwise):
     """log(1 + exp(beta * x)) / beta, linear above the threshold."""
 
     name = "Softplus"
+    torch_calls = ("torch.nn.functional.softplus",)
     Args = SoftplusArgs
 
 
@@ -509,6 +609,17 @@ class _Softmax(_Elementwise):
             return None
         return rf
 
+    def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
+        """Read F.softmax(x, dim), torch.softmax(x, dim) and x.softmax(dim) (and log-softmax's) in
+        the input's dtype; F.softmax's `_stacklevel` changes nothing."""
+        if call.args[:1] != (TENSOR,) or len(call.input_shapes) != 1:
+            return None
+        dim = call.arg(1, "dim", None)
+        dtype = call.arg(3 if call.target.startswith("torch.nn.functional.") else 2, "dtype", None)
+        if (dim is not None and type(dim) is not int) or dtype is not None:
+            return None
+        return ((self, SoftmaxArgs(dim)),)
+
     def build(self, args: SoftmaxArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
         from torch import nn
 
@@ -522,6 +633,7 @@ class Softmax(_Softmax):
     """exp(x) / sum(exp(x)) along `dim`."""
 
     name = "Softmax"
+    torch_calls = ("torch.nn.functional.softmax", "torch.softmax", "Tensor.softmax")
 
 
 @register
@@ -529,6 +641,7 @@ class LogSoftmax(_Softmax):
     """log(softmax(x)) along `dim`."""
 
     name = "LogSoftmax"
+    torch_calls = ("torch.nn.functional.log_softmax", "torch.log_softmax", "Tensor.log_softmax")
 
 
 class _ChannelDropout(_Elementwise):

@@ -16,12 +16,12 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = [
-    "CONSTANT",
     "FULL",
     "PARAMETER",
     "TENSOR",
     "TRACED",
     "Autograd",
+    "Constant",
     "ImportStep",
     "LayerCost",
     "LayerKind",
@@ -85,16 +85,15 @@ class _Traced:
 TRACED: Any = _Traced()
 
 
-class _Constant:
-    """The marker a TorchCall puts where the call reads a constant tensor."""
+@dataclass(frozen=True, slots=True)
+class Constant:
+    """The marker a TorchCall puts where the call reads a tensor that is neither an activation nor a
+    parameter of the model: one made from constants while running (YOLO's anchors from `arange` and
+    `meshgrid`) or a module's buffer. Its values are unknown (the model runs without data); its shape
+    is what a kind can count with."""
 
-    def __repr__(self) -> str:
-        return "CONSTANT"
-
-
-#: Where a TorchCall's arguments held a tensor made while the model ran from no input, parameter or
-#: buffer (`torch.arange` anchors): memory, not an input; its shape is in `constant_shapes`.
-CONSTANT: Any = _Constant()
+    shape: Shape
+    """Its whole shape (no batch: it is the same for every sample); () for a 0-d tensor."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +103,9 @@ class TorchCall:
     target: str
     """The callable as the kind's `torch_calls` names it: `torch.flatten`, `Tensor.mean`, `operator.add`."""
     args: tuple[Any, ...]
-    """Positional arguments: constants as given, TENSOR for each tensor, lists of tensors as lists."""
+    """Positional arguments: constants as given, TENSOR for each activation, PARAMETER for each
+    parameter, Constant(shape) for a tensor made from constants, lists of tensors as lists (and, for
+    a reduction over dimension 0 of `torch.stack(xs)`, the list `xs` in place of the stack)."""
     kwargs: Mapping[str, Any]
     """Keyword arguments, the same way."""
     input_shapes: tuple[Shape, ...]
@@ -112,12 +113,14 @@ class TorchCall:
     output_shape: Shape
     """Per-sample shape torch gives its output."""
     parameter_shapes: tuple[Shape, ...] = ()
-    """Whole shape of each parameter the call reads directly (a PARAMETER in the arguments), in order."""
+    """Whole shape of each parameter the call reads directly (a PARAMETER in the arguments), in order,
+    as the call sees it: a view of one (`self.gamma.view(1, -1, 1, 1)`) has the view's shape."""
+    held_shapes: tuple[Shape, ...] = ()
+    """Shape of each of those parameters as the model holds it (`[64]` for that gamma)."""
     item: int | None = None
-    """For a call that returns several tensors (`x.chunk(2, 1)`), which one this node is (the index
-    `operator.getitem` takes); None for a call that returns one tensor."""
-    constant_shapes: tuple[Shape, ...] = ()
-    """Whole shape of each constant tensor the call reads (a CONSTANT in the arguments), in order."""
+    """For a call that returns several tensors (`x.chunk(2, 1)`, `x.max(1)`), which one this node is:
+    its position in the result, as the model uses it (`a, b = x.chunk(2, 1)`, `x.max(1)[0]`,
+    `x.max(1).values`); None for a call that returns one tensor."""
 
     def arg(self, position: int, name: str, default: Any) -> Any:
         """Return the argument at `position` or called `name`, else `default`."""
@@ -246,6 +249,10 @@ class Autograd:
     backward_after: int = 0
     """Bytes allocated once the backward has let go of what it read, and freed again at once: a
     parameter's gradient copied into the parameter's own layout (torch's AccumulateGrad)."""
+    expanded_grads: tuple[tuple[int, Layout], ...] = ()
+    """Inputs (among `grad_views`) whose gradient is the output's expanded, entries repeated with
+    stride 0 (a sum's), with that gradient's batched layout: a node before that views it in
+    another shape must copy it first (`LayerKind.node_grad_copy`)."""
 
 
 def round_width(value: float) -> int:
@@ -318,10 +325,17 @@ class LayerKind(ABC):
     """False for kinds that only variants produce; a spec cannot name them."""
     arity: ClassVar[tuple[int, int | None]] = (1, 1)
     """Fewest and most inputs the kind reads (None: no upper bound)."""
+    shape_inputs: ClassVar[tuple[int, ...]] = ()
+    """Inputs read for their shape only (`x.expand_as(y)`'s y): no value of theirs is read, so no
+    gradient reaches them through this node."""
     torch_types: ClassVar[tuple[str, ...]] = ()
     """torch module classes the importer reads back as this kind, by name: `torch.nn.Conv2d`."""
     torch_calls: ClassVar[tuple[str, ...]] = ()
     """torch callables the importer offers to `from_call`: `torch.nn.functional.relu`, `Tensor.relu`."""
+    reads_stacks: ClassVar[bool] = False
+    """True for a kind whose `from_call` reads a call on `torch.stack(xs)` along a new dimension 0
+    (before the batch), given the list `xs` in place of the stack: a reduction that takes that
+    dimension away again (`torch.stack(xs).sum(0)`). No other kind is offered such a call."""
     not_importable: ClassVar[str] = ""
     """Why no torch module or call is read back as this kind (public kinds without a reader say so)."""
     parameter_at_path: ClassVar[bool] = False
@@ -353,7 +367,9 @@ class LayerKind(ABC):
         return self.Args(**values)
 
     def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
-        """Return the nodes a call of one of `torch_calls` becomes, or None when it is not this kind."""
+        """Return the nodes a call of one of `torch_calls` becomes, or None when it is not this kind;
+        no nodes (an empty tuple) when the call gives its one input back unchanged (an index that
+        keeps every entry, GhostNet's `x[:, :8]` of 8 channels)."""
         return None
 
     @abstractmethod
@@ -405,6 +421,21 @@ class LayerKind(ABC):
 
         Their sum is the node's parameter count; optimizers allocate per tensor."""
         return ()
+
+    def node_grad_copy(self, args: Any, in_shapes: tuple[Shape, ...], out_shape: Shape, grad: Layout) -> bool:
+        """Return whether the backward copies an output gradient laid out as `grad` (an expanded
+        view, entries repeated: see Autograd.expanded_grads) before it reads it: a node whose torch
+        module views its output's gradient in another shape where the strides do not allow it.
+
+        Most kinds' kernels read any layout as it is (their own copies are scratch)."""
+        return False
+
+    def node_grad_view(
+        self, args: Any, in_shapes: tuple[Shape, ...], out_shape: Shape, grad: Layout
+    ) -> Layout | None:
+        """Return the layout of the input's gradient where it is a view of an output gradient laid
+        out as `grad` (expanded), which it then still is; None where the gradient it makes is not."""
+        return None
 
     def node_check_batch(self, args: Any, in_shapes: tuple[Shape, ...], batch_size: int) -> None:  # noqa: B027 - a hook, not abstract: most kinds run at any batch size
         """Raise ShapeError when torch cannot run this node on `batch_size` samples (most can)."""

@@ -333,10 +333,14 @@ class _Conv(_Convolution):
             backward_peak=(copies * padded if any(step.grads) else 0) + params,
         )
 
-    def build(self, args: Any, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
+    def module_class(self) -> Any:
+        """Return the torch module class the layer is built as."""
         from torch import nn
 
-        module: torch.nn.Module = getattr(nn, f"Conv{self.rank}d")(
+        return getattr(nn, f"Conv{self.rank}d")
+
+    def build(self, args: Any, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
+        module: torch.nn.Module = self.module_class()(
             in_shape[0],
             args.out_channels,
             args.kernel_size,
@@ -596,10 +600,60 @@ class _Dense(_Convolution):
         kept = (copy,) if step.trainable else ()
         return Autograd(keeps_new=kept, forward_peak=copy + step.nbytes(prod(out_shape)))
 
+    def node_grad_copy(self, args: Any, in_shapes: tuple[Shape, ...], out_shape: Shape, grad: Layout) -> bool:
+        """Its output is a view of a linear layer's: the backward views the gradient as a matrix."""
+        return grad.view((grad.shape[0], prod(out_shape))) is None
+
     def build(self, args: Any, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
         from convprof.graph.nn import DenseVolume
 
         return DenseVolume(in_shape, out_shape, bias=args.bias)
+
+
+class _Fixed(_Conv):
+    """A convolution whose filter is fixed: its weight (and bias) are buffers the model holds, not
+    parameters it learns (BlurPool's binomial blur before a strided layer, TResNet's anti-aliasing).
+
+    Its arithmetic is a convolution's (MACs as FlopCounterMode counts them); its filter is buffer
+    memory. It learns nothing, so like a pooling window it is the same in every variant."""
+
+    counterfactuals: ClassVar[Mapping[str, str]] = {}
+    torch_class_of_its_name = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__:  # the module convprof builds for it, of the kind's own name
+            cls.torch_types = (f"convprof.graph.nn.{cls.name}",)
+
+    def cost(self, args: Any, in_shape: Shape, out_shape: Shape) -> LayerCost:
+        learned = super().cost(args, in_shape, out_shape)
+        return replace(learned, params=0, buffer_elements=learned.params)
+
+    def param_tensors(self, args: Any, in_shape: Shape, out_shape: Shape) -> tuple[int, ...]:
+        return ()
+
+    def node_backward_macs(
+        self,
+        args: Any,
+        in_shapes: tuple[Shape, ...],
+        out_shape: Shape,
+        grads: tuple[bool, ...],
+        trainable: bool = True,
+    ) -> int | None:
+        """The input's gradient only, where it needs one: the filter learns nothing."""
+        macs = self.node_cost(args, in_shapes, out_shape).macs
+        return macs * any(grads) if macs is not None else None
+
+    def autograd(self, args: Any, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
+        """Keep the input as a convolution does (torch's convolution keeps it whatever needs a
+        gradient); the backward makes only the input's gradient."""
+        record = super().autograd(args, in_shape, out_shape, step)
+        return replace(record, backward_after=0)
+
+    def module_class(self) -> Any:
+        from convprof.graph import nn
+
+        return getattr(nn, self.name)
 
 
 def _variants(stem: str, rank: int) -> Mapping[str, str]:
@@ -629,6 +683,13 @@ class DenseConv1d(_Dense, Conv1d):
 
 
 @register
+class FixedConv1d(_Fixed, Conv1d):
+    """A 1-D convolution with a fixed filter: its weight and bias are buffers, not parameters."""
+
+    name = "FixedConv1d"
+
+
+@register
 class Conv2d(_Conv):
     """A 2-D convolution with weights shared across positions."""
 
@@ -651,6 +712,13 @@ class DenseConv2d(_Dense, Conv2d):
 
 
 @register
+class FixedConv2d(_Fixed, Conv2d):
+    """A 2-D convolution with a fixed filter: its weight and bias are buffers, not parameters."""
+
+    name = "FixedConv2d"
+
+
+@register
 class Conv3d(_Conv):
     """A 3-D convolution with weights shared across positions."""
 
@@ -670,6 +738,13 @@ class DenseConv3d(_Dense, Conv3d):
     """A fully connected layer from Conv3d's whole input volume to its whole output volume."""
 
     name = "DenseConv3d"
+
+
+@register
+class FixedConv3d(_Fixed, Conv3d):
+    """A 3-D convolution with a fixed filter: its weight and bias are buffers, not parameters."""
+
+    name = "FixedConv3d"
 
 
 @register

@@ -306,10 +306,35 @@ class Reshape(_View):
     ) -> Layout:
         return layouts[0].reshape((layouts[0].shape[0], *out_shape))
 
+    def node_grad_copy(
+        self, args: ReshapeArgs, in_shapes: tuple[Shape, ...], out_shape: Shape, grad: Layout
+    ) -> bool:
+        """The backward views the gradient in the input's shape, a copy where strides forbid it."""
+        return grad.view((grad.shape[0], *in_shapes[0])) is None
+
+    def node_grad_view(
+        self, args: ReshapeArgs, in_shapes: tuple[Shape, ...], out_shape: Shape, grad: Layout
+    ) -> Layout | None:
+        return grad.view((grad.shape[0], *in_shapes[0]))
+
     def build(self, args: ReshapeArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
         from convprof.graph.nn import Reshape as Module
 
         return Module(args.shape)
+
+
+def _tensor_piece(call: TorchCall, size: int, item: int) -> tuple[int, int] | None:
+    """Return (start, length) of piece `item` of tensor_split: n sections (the first size % n one
+    longer) or the pieces between indices."""
+    sections = call.arg(1, "indices_or_sections", call.kwargs.get("sections", call.kwargs.get("indices")))
+    if type(sections) is int and sections > 0:
+        small, longer = divmod(size, sections)
+        start = item * small + min(item, longer)
+        return start, small + (item < longer)
+    if isinstance(sections, list | tuple) and all(type(s) is int for s in sections):
+        bounds = [0, *(min(max(s if s >= 0 else s + size, 0), size) for s in sections), size]
+        return bounds[item], max(bounds[item + 1] - bounds[item], 0)
+    return None
 
 
 def _piece(call: TorchCall, size: int) -> tuple[int, int] | None:
@@ -322,37 +347,16 @@ def _piece(call: TorchCall, size: int) -> tuple[int, int] | None:
             return None
         step = -(-size // chunks)  # torch's chunks are ceil(size / chunks) long, the last shorter
         return item * step, min(step, size - item * step)
-    sections = call.arg(1, "split_size_or_sections", call.kwargs.get("split_size"))
+    if call.target.endswith("tensor_split"):
+        return _tensor_piece(call, size, item)
+    sections = call.arg(
+        1, "split_size_or_sections", call.kwargs.get("split_size", call.kwargs.get("split_sizes"))
+    )
     if type(sections) is int and sections > 0:
         return item * sections, min(sections, size - item * sections)
     if isinstance(sections, list | tuple) and all(type(s) is int for s in sections):
         return sum(sections[:item]), sections[item]
     return None
-
-
-def _slices(call: TorchCall) -> list[tuple[int, int, int]] | None:
-    """Return (batched dim, start, length) of each dimension `x[:, a:b]` cuts, or None for any other
-    index (a step, an integer, None, a tensor)."""
-    (shape,) = call.input_shapes
-    index = call.args[1]
-    items = list(index) if isinstance(index, tuple) else [index]
-    if items.count(Ellipsis) > 1 or not all(isinstance(i, slice) or i is Ellipsis for i in items):
-        return None
-    rank = len(shape) + 1
-    if Ellipsis in items:
-        at = items.index(Ellipsis)
-        items[at : at + 1] = [slice(None)] * (rank - len(items) + 1)
-    if len(items) > rank or items[0] != slice(None):
-        return None
-    cuts = []
-    for dim, item in enumerate(items[1:], start=1):
-        bounds = (item.start, item.stop, item.step)
-        if not all(b is None or type(b) is int for b in bounds) or item.step not in (None, 1):
-            return None
-        start, stop, _ = item.indices(shape[dim - 1])
-        if (start, stop) != (0, shape[dim - 1]):
-            cuts.append((dim, start, stop - start))
-    return cuts
 
 
 @register
@@ -368,24 +372,23 @@ class Narrow(_View):
         "Tensor.chunk",
         "torch.split",
         "Tensor.split",
+        "torch.split_with_sizes",
+        "Tensor.split_with_sizes",
+        "torch.tensor_split",
+        "Tensor.tensor_split",
         "torch.unbind",
         "Tensor.unbind",
-        "operator.getitem",
     )
     Args = NarrowArgs
 
     def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
-        """Read narrow, each piece of chunk, split and unbind (`x1, x2 = x.chunk(2, dim=1)` is two
-        nodes), and slices of a tensor (`x[:, :16]`, one node per dimension cut)."""
+        """Read narrow and each piece of chunk, split (by size or by sizes), tensor_split and unbind
+        (`x1, x2 = x.chunk(2, dim=1)` is two nodes); slices `x[:, :16]` are read with the other
+        indexing (convprof.kinds.index)."""
         if call.args[:1] != (TENSOR,) or len(call.input_shapes) != 1:
             return None
         (shape,) = call.input_shapes
         name = call.target.rsplit(".", 1)[-1]
-        if name == "getitem":
-            cuts = _slices(call)
-            if not cuts:
-                return None
-            return tuple((self, NarrowArgs(dim, start, length)) for dim, start, length in cuts)
         if name == "narrow":
             values = (call.arg(1, "dim", None), call.arg(2, "start", None), call.arg(3, "length", None))
             if not all(type(value) is int for value in values):
@@ -402,7 +405,7 @@ class Narrow(_View):
             assert reshape is not None
             return ((self, NarrowArgs(dim, call.item, 1)), (reshape, ReshapeArgs(shape=call.output_shape)))
         piece = _piece(call, shape[axis - 1])
-        return None if piece is None else ((self, NarrowArgs(dim, *piece)),)
+        return None if piece is None or piece[1] < 1 else ((self, NarrowArgs(dim, *piece)),)
 
     def output_shape(self, args: NarrowArgs, shape: Shape) -> Shape:
         rank = len(shape) + 1

@@ -1,4 +1,4 @@
-"""Linear, Flatten and Scale (a learnable per-channel multiply)."""
+"""Linear, Flatten, and Scale and Shift (a learnable tensor times or plus the input)."""
 
 from __future__ import annotations
 
@@ -23,12 +23,13 @@ from convprof.kinds.base import (
 )
 from convprof.kinds.strides import Layout
 from convprof.spec import Shape
-from convprof.spec.args import REQUIRED, arg, boolean, integer, positive_int, real
+from convprof.spec.args import REQUIRED, arg, boolean, constant_shape, integer, optional, positive_int, real
+from convprof.units import format_shape
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["Flatten", "Linear", "Scale"]
+__all__ = ["Flatten", "Linear", "Scale", "Shift"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +197,17 @@ class Flatten(UnaryKind):
     def autograd(self, args: FlattenArgs, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
         return Autograd(grad_views=(0,))
 
+    def node_grad_copy(
+        self, args: FlattenArgs, in_shapes: tuple[Shape, ...], out_shape: Shape, grad: Layout
+    ) -> bool:
+        """The backward views the gradient in the input's shape, a copy where strides forbid it."""
+        return grad.view((grad.shape[0], *in_shapes[0])) is None
+
+    def node_grad_view(
+        self, args: FlattenArgs, in_shapes: tuple[Shape, ...], out_shape: Shape, grad: Layout
+    ) -> Layout | None:
+        return grad.view((grad.shape[0], *in_shapes[0]))
+
     def build(self, args: FlattenArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
         from torch import nn
 
@@ -204,55 +216,140 @@ class Flatten(UnaryKind):
 
 @dataclass(frozen=True, slots=True)
 class ScaleArgs:
-    """A per-channel scale's argument."""
+    """A learnable tensor's arguments: its initial value, its shape and how it meets the input."""
 
     init: float = arg(1.0, real)
-    """Initial value of every scale (ConvNeXt's layer scale starts at 1e-6)."""
+    """Initial value of every entry (ConvNeXt's layer scale starts at 1e-6)."""
+    shape: tuple[int, ...] | None = arg(None, optional(constant_shape), verbatim=True)
+    """The tensor's shape as the model holds it: [64, 1, 1] for ConvNeXt's layer scale, [64] for a
+    gamma of channels-last tokens (EdgeNeXt), [1] for a learnable scalar (HGNetV2); null: one
+    value per channel, [channels, 1, ...]. It broadcasts against one sample as torch broadcasts it
+    against the batch (aligned from the right), and never grows the input."""
+    view: tuple[int, ...] | None = arg(None, optional(constant_shape), verbatim=True)
+    """The shape the tensor is viewed as where it meets the input (`self.gamma.view(1, -1, 1, 1)`:
+    [1, 64, 1, 1], as many elements as `shape`); null: as it is held."""
 
 
-@register
-class Scale(UnaryKind):
-    """Multiplies each channel by a learnable scale: ConvNeXt's layer scale."""
+class _Learned(UnaryKind):
+    """One learnable tensor and an element-wise operation of it and the input, at the tensor's own
+    path (`parameter_at_path`): one op per output element, as many parameters as the tensor has."""
 
     keeps_layout = True
-    name = "Scale"
     Args = ScaleArgs
     parameter_at_path = True
-    torch_calls = ("operator.mul", "operator.imul", "torch.mul", "Tensor.mul", "Tensor.mul_")
 
     def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
-        """Read `self.layer_scale * x`: a parameter of one value per channel times a tensor."""
-        if call.kwargs or call.args not in ((TENSOR, PARAMETER), (PARAMETER, TENSOR)):
+        """Read the operation of a parameter of the model (or a view of it) and a tensor, in either
+        order, where the parameter broadcasts against each sample without growing it."""
+        if call.args not in ((TENSOR, PARAMETER), (PARAMETER, TENSOR)) or len(call.held_shapes) != 1:
             return None
-        ((shape,), (weight,)) = call.input_shapes, call.parameter_shapes
-        if weight != (shape[0], *(1 for _ in shape[1:])):
+        if (
+            any(value is not None for key, value in call.kwargs.items() if key != "alpha")
+            or call.kwargs.get("alpha", 1) != 1
+        ):
             return None
-        return ((self, ScaleArgs()),)
+        ((shape,), (seen,), (held,)) = call.input_shapes, call.parameter_shapes, call.held_shapes
+        per_channel = (shape[0], *(1 for _ in shape[1:])) if shape else ()
+        args = ScaleArgs(
+            shape=None if held == seen == per_channel else held, view=None if seen == held else seen
+        )
+        try:
+            if self.output_shape(args, shape) != call.output_shape:
+                return None
+        except ShapeError:
+            return None
+        return ((self, args),)
+
+    def held(self, args: ScaleArgs, shape: Shape) -> Shape:
+        """Return the tensor's shape as held (one value per channel where the spec gives none)."""
+        if args.shape is not None:
+            return args.shape
+        return (shape[0], *(1 for _ in shape[1:])) if shape else ()
+
+    def meets(self, args: ScaleArgs, shape: Shape) -> Shape:
+        """Return the per-sample shape the tensor broadcasts as against a `shape` sample, or say why
+        it cannot."""
+        held = self.held(args, shape)
+        if args.view is not None and prod(args.view) != prod(held):
+            raise ShapeError(
+                f"view {list(args.view)} has {prod(args.view):,} elements, but the tensor of shape "
+                f"{list(held)} has {prod(held):,}"
+            )
+        seen = args.view if args.view is not None else held
+        if len(seen) == len(shape) + 1 and seen[0] == 1:
+            seen = seen[1:]  # a leading 1 meets the batch
+        grown = len(seen) > len(shape) or any(
+            size not in (1, other) for size, other in zip(reversed(seen), reversed(shape), strict=False)
+        )
+        if grown:
+            raise ShapeError(
+                f"a learnable tensor seen as {list(seen)} does not broadcast against a "
+                f"{format_shape(shape)} sample without growing it or reaching the batch"
+            )
+        return seen
 
     def output_shape(self, args: ScaleArgs, shape: Shape) -> Shape:
+        self.meets(args, shape)
         return shape
 
     def cost(self, args: ScaleArgs, in_shape: Shape, out_shape: Shape) -> LayerCost:
-        return LayerCost(params=in_shape[0], macs=0, elementwise_ops=prod(out_shape), fan_in=1)
+        return LayerCost(
+            params=prod(self.held(args, in_shape)), macs=0, elementwise_ops=prod(out_shape), fan_in=1
+        )
 
     def param_tensors(self, args: ScaleArgs, in_shape: Shape, out_shape: Shape) -> tuple[int, ...]:
-        return (in_shape[0],)
-
-    def autograd(self, args: ScaleArgs, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
-        """Keep the input; the scales' gradient is made at the input's size, then summed per channel.
-        Frozen scales need neither: the input's gradient reads the scales alone."""
-        elements = step.nbytes(prod(in_shape))
-        grads = elements if any(step.grads) else 0
-        if not step.trainable:
-            return Autograd(backward_peak=grads)
-        return Autograd(keeps_inputs=(0,), backward_peak=grads + elements + in_shape[0] * step.itemsize)
+        return (prod(self.held(args, in_shape)),)
 
     def receptive_field(
         self, args: ScaleArgs, in_shape: Shape, rf: ReceptiveField | None
     ) -> ReceptiveField | None:
         return rf
 
+    def module(self, args: ScaleArgs, in_shape: Shape) -> Any:
+        """Return the torch module's class."""
+        raise NotImplementedError
+
     def build(self, args: ScaleArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
+        module: torch.nn.Module = self.module(args, in_shape)(self.held(args, in_shape), args.init, args.view)
+        return module
+
+
+@register
+class Scale(_Learned):
+    """Multiplies the input by a learnable tensor: ConvNeXt's layer scale (one value per channel),
+    EdgeNeXt's gamma over channels-last tokens, HGNetV2's learnable scalar."""
+
+    name = "Scale"
+    torch_calls = ("operator.mul", "operator.imul", "torch.mul", "Tensor.mul", "Tensor.mul_")
+
+    def autograd(self, args: ScaleArgs, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
+        """Keep the input; the tensor's gradient is made at the input's size, then summed to the
+        tensor's shape. A frozen tensor needs neither: the input's gradient reads the tensor alone."""
+        elements = step.nbytes(prod(in_shape))
+        grads = elements if any(step.grads) else 0
+        if not step.trainable:
+            return Autograd(backward_peak=grads)
+        held = prod(self.held(args, in_shape)) * step.itemsize
+        return Autograd(keeps_inputs=(0,), backward_peak=grads + elements + held)
+
+    def module(self, args: ScaleArgs, in_shape: Shape) -> Any:
         from convprof.graph.nn import Scale as Module
 
-        return Module((in_shape[0], *(1 for _ in in_shape[1:])), args.init)
+        return Module
+
+
+@register
+class Shift(_Learned):
+    """Adds a learnable tensor to the input: HGNetV2's learnable bias (`self.scale * x + self.bias`)."""
+
+    name = "Shift"
+    torch_calls = ("operator.add", "operator.iadd", "torch.add", "Tensor.add", "Tensor.add_")
+
+    def autograd(self, args: ScaleArgs, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
+        """Keep nothing: the input's gradient is the output's; the tensor's is that summed to its shape."""
+        return Autograd(grad_views=(0,))
+
+    def module(self, args: ScaleArgs, in_shape: Shape) -> Any:
+        from convprof.graph.nn import Shift as Module
+
+        return Module

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from convprof.kinds.base import (
     TENSOR,
@@ -27,7 +27,7 @@ from convprof.units import format_shape
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["Add", "Cat", "Mul", "broadcast_shape", "merge_fields"]
+__all__ = ["Add", "Cat", "Div", "Mul", "Stack", "Sub", "batched_broadcast", "broadcast_shape", "merge_fields"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +60,29 @@ def broadcast_shape(shapes: tuple[Shape, ...]) -> Shape | None:
     return tuple(result)
 
 
+def batched_broadcast(shapes: tuple[Shape, ...], verb: str) -> Shape:
+    """Return the per-sample shape torch broadcasts batched tensors of per-sample `shapes` to, or say
+    why it cannot be done sample by sample.
+
+    Batched, each is (N, *shape): torch aligns them from the right, so tensors whose samples have
+    different ranks would align one's batch with another's channels or rows, and the result would
+    depend on the batch size. The samples must have one rank, and each dimension be equal or 1."""
+    ranks = {len(shape) for shape in shapes}
+    if len(ranks) != 1:
+        raise ShapeError(
+            f"cannot {verb} tensors of shapes {_shapes(shapes)} sample by sample: their samples have "
+            "different ranks, so torch would broadcast one's batch against another's dimension; "
+            "reshape them to one rank first"
+        )
+    shape = broadcast_shape(shapes)
+    if shape is None:
+        raise ShapeError(
+            f"cannot {verb} tensors of shapes {_shapes(shapes)}: each dimension must be equal "
+            "or 1 in all but one of them (torch's broadcasting)"
+        )
+    return shape
+
+
 def merge_fields(fields: tuple[ReceptiveField | None, ...]) -> ReceptiveField | None:
     """Return the receptive field of a unit that combines units of several paths: the largest."""
     if any(field is None for field in fields):
@@ -82,7 +105,7 @@ class _Elementwise(LayerKind):
 
     keeps_layout = True
     Args = MergeArgs
-    arity = (2, None)
+    arity: ClassVar[tuple[int, int | None]] = (2, None)
     verb: str
     not_importable = ""
 
@@ -293,5 +316,166 @@ class Cat(LayerKind):
 
     def node_build(self, args: CatArgs, in_shapes: tuple[Shape, ...], out_shape: Shape) -> torch.nn.Module:
         from convprof.graph.nn import Cat as Module
+
+        return Module(args.dim)
+
+
+class _Binary(_Elementwise):
+    """An element-wise operation of exactly two tensors, broadcasting as torch does (never across
+    the batch)."""
+
+    arity: ClassVar[tuple[int, int | None]] = (2, 2)
+
+    def node_output_shape(self, args: Any, shapes: tuple[Shape, ...]) -> Shape:
+        return batched_broadcast(shapes, self.verb)
+
+
+@register
+class Sub(_Binary):
+    """The element-wise difference of two tensors (FastViT's and PoolFormer's `pool(x) - x`)."""
+
+    name = "Sub"
+    torch_types = ("convprof.graph.nn.Sub",)
+    verb = "subtract"
+    torch_calls = (
+        "operator.sub",
+        "operator.isub",
+        "torch.sub",
+        "torch.subtract",
+        "Tensor.sub",
+        "Tensor.sub_",
+        "Tensor.subtract",
+    )
+
+    def node_autograd(
+        self, args: MergeArgs, in_shapes: tuple[Shape, ...], out_shape: Shape, step: TrainingStep
+    ) -> Autograd:
+        """Keep nothing: the first input's gradient is the output's (summed to its shape when
+        broadcast), the second's its negation, a new tensor of the output's size (then summed)."""
+        views = (0,) if in_shapes[0] == out_shape else ()
+        output = step.nbytes(prod(out_shape))
+        summed = sum(step.nbytes(prod(in_shapes[i])) for i in _reduced(in_shapes, out_shape, step))
+        negated = output if step.grads[1] else 0
+        return Autograd(grad_views=views, backward_peak=negated + summed)
+
+    def node_build(self, args: MergeArgs, in_shapes: tuple[Shape, ...], out_shape: Shape) -> torch.nn.Module:
+        from convprof.graph.nn import Sub as Module
+
+        return Module()
+
+
+@register
+class Div(_Binary):
+    """The element-wise quotient of two tensors (EfficientViT's linear attention's normaliser)."""
+
+    name = "Div"
+    torch_types = ("convprof.graph.nn.Div",)
+    verb = "divide"
+    torch_calls = (
+        "operator.truediv",
+        "operator.itruediv",
+        "torch.div",
+        "torch.divide",
+        "torch.true_divide",
+        "Tensor.div",
+        "Tensor.div_",
+        "Tensor.divide",
+        "Tensor.true_divide",
+    )
+
+    def node_autograd(
+        self, args: MergeArgs, in_shapes: tuple[Shape, ...], out_shape: Shape, step: TrainingStep
+    ) -> Autograd:
+        """The numerator's gradient is the output's divided by the denominator, which it keeps; the
+        denominator's is -grad * ((a / b) / b), which keeps both. The backward makes each at the
+        output's size (the denominator's through three temporaries), then sums a broadcast one down."""
+        numerator, denominator = step.grads
+        keeps = sorted({*((1,) if numerator else ()), *((0, 1) if denominator else ())})
+        output = step.nbytes(prod(out_shape))
+        summed = sum(step.nbytes(prod(in_shapes[i])) for i in _reduced(in_shapes, out_shape, step))
+        made = output * (numerator + denominator)
+        return Autograd(
+            keeps_inputs=tuple(keeps),
+            backward_peak=max(output * (numerator + 4 * denominator), made + summed),
+        )
+
+    def node_build(self, args: MergeArgs, in_shapes: tuple[Shape, ...], out_shape: Shape) -> torch.nn.Module:
+        from convprof.graph.nn import Div as Module
+
+        return Module()
+
+
+@dataclass(frozen=True, slots=True)
+class StackArgs:
+    """torch.stack's argument."""
+
+    dim: int = arg(1, integer)
+    """Dimension of the batched output the inputs are stacked along (1 = before the channels);
+    negative counts from the end."""
+
+
+@register
+class Stack(LayerKind):
+    """Its inputs stacked along a new dimension: a copy, no arithmetic (SKNet's branches)."""
+
+    name = "Stack"
+    Args = StackArgs
+    torch_types = ("convprof.graph.nn.Stack",)
+    arity = (1, None)
+    torch_calls = ("torch.stack",)
+
+    def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
+        """Read torch.stack of tensors along a dimension other than the batch's (a stack along dim 0
+        that a reduction over dim 0 reads again is that reduction's: see Add)."""
+        tensors, dim = call.arg(0, "tensors", None), call.arg(1, "dim", 0)
+        if not isinstance(tensors, list | tuple) or not tensors or any(t is not TENSOR for t in tensors):
+            return None
+        if type(dim) is not int or call.kwargs.get("out") is not None:
+            return None
+        return ((self, StackArgs(dim=dim)),)
+
+    def _axis(self, args: StackArgs, shapes: tuple[Shape, ...]) -> int:
+        """Return the per-sample axis of the new dimension, or say why there is none."""
+        if len(set(shapes)) != 1:
+            raise ShapeError(f"cannot stack tensors of shapes {_shapes(shapes)}: torch stacks equal shapes")
+        rank = len(shapes[0]) + 2  # the batched output's dimensions
+        if not -rank <= args.dim < rank:
+            raise ShapeError(f"dim={args.dim} is outside the {rank} dimensions of the batched output")
+        dim = args.dim % rank
+        if dim == 0:
+            raise ShapeError("dim=0 would stack before the batch; use dim >= 1")
+        return dim - 1
+
+    def node_output_shape(self, args: StackArgs, shapes: tuple[Shape, ...]) -> Shape:
+        axis = self._axis(args, shapes)
+        first = shapes[0]
+        return (*first[:axis], len(shapes), *first[axis:])
+
+    def node_cost(self, args: StackArgs, in_shapes: tuple[Shape, ...], out_shape: Shape) -> LayerCost:
+        return LayerCost(params=0, macs=0, elementwise_ops=0, fan_in=1)
+
+    def node_receptive_field(
+        self, args: StackArgs, in_shapes: tuple[Shape, ...], fields: tuple[ReceptiveField | None, ...]
+    ) -> ReceptiveField | None:
+        merged = merge_fields(fields)
+        if merged is None or not merged.fits(in_shapes[0]):
+            return merged
+        axis = self._axis(args, in_shapes)
+        # The new dimension goes before, among or after the spatial ones.
+        spatial = merged.spatial_axes()
+        if axis <= spatial.start:
+            return ReceptiveField(merged.size, merged.jump, lead=merged.lead + 1, trail=merged.trail)
+        if axis >= spatial.stop:
+            return ReceptiveField(merged.size, merged.jump, lead=merged.lead, trail=merged.trail + 1)
+        return None  # a new dimension between spatial ones: no box on the input
+
+    def node_autograd(
+        self, args: StackArgs, in_shapes: tuple[Shape, ...], out_shape: Shape, step: TrainingStep
+    ) -> Autograd:
+        """Keep nothing: each input's gradient is its slice of the output's gradient."""
+        return Autograd(grad_views=tuple(range(len(in_shapes))))
+
+    def node_build(self, args: StackArgs, in_shapes: tuple[Shape, ...], out_shape: Shape) -> torch.nn.Module:
+        from convprof.graph.nn import Stack as Module
 
         return Module(args.dim)

@@ -40,7 +40,7 @@ def op_name(node: Node, path: str) -> str:
     if not text.strip() or len(text) > MAX_OP_NAME or not text.isprintable():
         raise SpecError(
             f"expected an op's name (one line of at most {MAX_OP_NAME} printable characters, such as "
-            f"torch.nn.functional.scaled_dot_product_attention), got {clip(text)}",
+            f"torch.nn.functional.grid_sample), got {clip(text)}",
             path,
             node.line,
             node.column,

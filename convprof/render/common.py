@@ -47,9 +47,9 @@ __all__ = [
 
 #: The counting convention, stated once for every human-readable output.
 CONVENTION = (
-    "MACs: multiply-accumulates of conv and linear layers; FLOPs = 2 x MACs "
-    "(as torch.utils.flop_counter counts them); bias adds, activations, pooling and "
-    "normalisation are element-wise ops, counted apart."
+    "MACs: multiply-accumulates of conv and linear layers and of products of activations (matmul, "
+    "einsum, attention); FLOPs = 2 x MACs (as torch.utils.flop_counter counts them); bias adds, "
+    "activations, pooling, normalisation and other arithmetic are element-wise ops, counted apart."
 )
 
 

@@ -224,8 +224,9 @@ class VariantReport:
     params: int
     """Parameters, trainable or frozen."""
     macs: int
-    """Multiply-accumulates of conv and linear layers for the batch: of the layers that know theirs,
-    a lower bound when some do not (see `lower_bounds`)."""
+    """Multiply-accumulates of conv and linear layers and of products of activations (matmul, einsum,
+    attention) for the batch: of the layers that know theirs, a lower bound when some do not (see
+    `lower_bounds`)."""
     backward_flops: int
     """FLOPs of a training step's backward (gradients of weights and of inputs that need them); a
     lower bound when some layer's are unknown."""
@@ -643,9 +644,8 @@ def _variant(name: str, data: Mapping[str, Any], version: int, element: int, bat
         step_optimizer_bytes=data["step_optimizer_bytes"] if version >= 4 else None,
         training_peak=peak,
     )
-    _layer_sums(variant, element, batch)
-    _frozen_within(variant, ("variants", name))
-    _agrees(variant, data, ("variants", name))
+    # The markers first (what the layers leave unknown), then the sums over the layers, then what
+    # derives from the totals: each refusal names the first thing that disagrees.
     for marker, absent in _MARKERS.items():
         derived = _plain(getattr(variant, marker))
         if data.get(marker, absent) != derived:
@@ -655,6 +655,9 @@ def _variant(name: str, data: Mapping[str, Any], version: int, element: int, bat
                 f"{given}, but the layers' unknown counts (null macs or elementwise_ops) give "
                 f"{_json(derived)}",
             )
+    _layer_sums(variant, element, batch)
+    _frozen_within(variant, ("variants", name))
+    _agrees(variant, data, ("variants", name))
     return variant
 
 

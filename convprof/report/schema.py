@@ -323,8 +323,9 @@ _VARIANT: dict[str, Any] = {
         | {"description": "Parameters of frozen layers: weights, but no gradient or optimizer state."},
         "macs": _COUNT
         | {
-            "description": "Multiply-accumulates of conv and linear layers for the batch; a lower bound "
-            "when listed in lower_bounds."
+            "description": "Multiply-accumulates of conv and linear layers and of products of "
+            "activations (matmul, einsum, attention) for the batch; a lower bound when listed in "
+            "lower_bounds."
         },
         "flops": _COUNT | {"description": "2 x macs."},
         "backward_flops": _COUNT

@@ -21,9 +21,11 @@ __all__ = [
     "arg",
     "boolean",
     "choice",
+    "constant_shape",
     "conv_padding_arg",
     "describe",
     "dims_label",
+    "equation",
     "fill_value",
     "integer",
     "integers",
@@ -221,6 +223,13 @@ def shape(node: Node, path: str) -> tuple[int, ...]:
     return tuple(_int(item, path, 1, "a positive integer in a shape") for item in node.items)
 
 
+def constant_shape(node: Node, path: str) -> tuple[int, ...]:
+    """A constant tensor's whole shape: a list of positive integers, empty for a 0-d tensor."""
+    if not isinstance(node, Sequence):
+        raise _fail(node, path, "a constant tensor's shape: a list of positive integers such as [1, 2, 8400]")
+    return tuple(_int(item, path, 1, "a positive integer in a shape") for item in node.items)
+
+
 def shapes(node: Node, path: str) -> tuple[tuple[int, ...], ...]:
     """A non-empty list of shapes, such as [[64, 8, 8], [64, 8, 8]]."""
     if not isinstance(node, Sequence) or not node.items:
@@ -298,6 +307,25 @@ def string(node: Node, path: str) -> str:
     if not isinstance(node, Scalar) or node.tag not in ("str", "timestamp"):
         raise _fail(node, path, "a string (quote numbers: '123')")
     return node.text
+
+
+#: Longest einsum equation a spec takes: far more than any two operands need.
+MAX_EQUATION = 200
+
+
+def equation(node: Node, path: str) -> str:
+    """An einsum equation: subscripts of letters, `,`, `->` and `...`, on one line."""
+    text = string(node, path)
+    allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ,.-> ")
+    if not text.strip() or len(text) > MAX_EQUATION or not set(text) <= allowed:
+        raise SpecError(
+            f"expected an einsum equation of letters, ',', '->' and '...' (such as bhqd,bhkd->bhqk), "
+            f"got {text[:40]!r}{'...' if len(text) > 40 else ''}",
+            path,
+            node.line,
+            node.column,
+        )
+    return text
 
 
 def choice(*values: str) -> Coercer:

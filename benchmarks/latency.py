@@ -85,9 +85,9 @@ def against_blocked_autorange(rounds: int = 3) -> dict[str, tuple[float, float]]
     import torch
     from torch.utils import benchmark
 
-    from convprof.graph.analyze import analyze
     from convprof.graph.build import build_model
     from convprof.measure import MeasureOptions, measure_report
+    from convprof.report.analyze import analyze
     from convprof.spec.sources import load_spec
 
     spec = load_spec("why_convolutions")

@@ -13,10 +13,11 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from convprof.errors import SpecError
-from convprof.graph.analyze import analyze, peak_activation_bytes
 from convprof.graph.build import build_model
+from convprof.graph.liveness import peak_activation_bytes
 from convprof.graph.variants import VARIANTS
 from convprof.measure.memory import measure_memory
+from convprof.report.analyze import analyze
 from convprof.spec import NETWORK_INPUT
 from tests.specbuild import make_spec, spec_text
 from tests.test_oracle import assert_matches_torch

@@ -21,8 +21,8 @@ import pytest
 from click.testing import CliRunner
 
 from convprof.cli import cli
-from convprof.graph.analyze import analyze
 from convprof.render.html.compare import compare_html
+from convprof.report.analyze import analyze
 from convprof.spec.examples import example_names
 from convprof.spec.sources import load_spec
 from convprof.units import format_bytes, format_count

@@ -6,10 +6,10 @@ import math
 
 import pytest
 
-from convprof.graph.analyze import analyze
 from convprof.measure import MeasureOptions, measure_report
 from convprof.measure.options import PRESETS, Preset
 from convprof.measure.timer import cpu_threads, run_rounds
+from convprof.report.analyze import analyze
 from convprof.spec.parse import parse_spec
 
 torch = pytest.importorskip("torch")

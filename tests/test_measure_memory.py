@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from convprof.graph.analyze import analyze
 from convprof.graph.build import build_model
+from convprof.report.analyze import analyze
 from convprof.spec.sources import load_spec
 
 torch = pytest.importorskip("torch")

@@ -13,7 +13,6 @@ import pytest
 from click.testing import CliRunner
 
 from convprof.cli import cli
-from convprof.graph.analyze import analyze
 from convprof.measure.roofline import (
     Calibration,
     CalibrationCacheError,
@@ -25,6 +24,7 @@ from convprof.measure.roofline import (
     load_calibrations,
     save_calibration,
 )
+from convprof.report.analyze import analyze
 from convprof.spec.sources import load_spec
 
 CALIBRATION = Calibration("cpu", "float32", 1, 100e9, 10e9, "test cpu", 0.0)

@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from convprof.cli import cli
-from convprof.graph.analyze import analyze
 from convprof.graph.variants import VARIANTS
+from convprof.report.analyze import analyze
 from convprof.report.results import DeviceLatency
 from convprof.spec.sources import load_spec, read_source
 from convprof.sweep import Sweep, build_sweep, point_specs, resolution_axis

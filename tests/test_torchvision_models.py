@@ -25,8 +25,8 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from convprof.graph.analyze import analyze
 from convprof.report import LayerReport
+from convprof.report.analyze import analyze
 from convprof.spec.examples import read_example
 from convprof.spec.parse import parse_spec
 

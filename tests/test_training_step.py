@@ -25,7 +25,6 @@ from click.testing import CliRunner
 from rich.console import Console
 
 from convprof.cli import cli
-from convprof.graph.analyze import analyze
 from convprof.graph.build import build_model
 from convprof.graph.training import training_cost, untrainable
 from convprof.graph.variants import VARIANTS, transform
@@ -34,6 +33,7 @@ from convprof.measure.guard import admit_training
 from convprof.measure.options import PRESETS, Preset
 from convprof.render.table import render_compare
 from convprof.report import Report, ReportDataError
+from convprof.report.analyze import analyze
 from convprof.report.jsoncheck import find_violation
 from convprof.report.reportfile import load_report
 from convprof.report.results import StepMemory

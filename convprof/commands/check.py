@@ -350,7 +350,7 @@ def check(
     warning; --require-budgets makes that exit 2.
     """
     from convprof.ci.budgets import BudgetExceeded, check_growth, check_limits, merge_budgets, parse_growth
-    from convprof.graph.analyze import analyze
+    from convprof.report.analyze import analyze
     from convprof.spec.sources import ModelOptions, check_model_options, load_spec
 
     assert set(limits) == set(BUDGET_METRICS), limits

@@ -18,9 +18,9 @@ from typing import Any
 
 from convprof import __version__
 from convprof.errors import SpecError, UsageError
-from convprof.graph.analyze import spec_info
 from convprof.graph.variants import VARIANTS
 from convprof.report import Report, SpecInfo
+from convprof.report.analyze import spec_info
 from convprof.report.results import DeviceLatency
 from convprof.spec import ModelSpec
 from convprof.spec.args import MAX_INT

@@ -1,0 +1,179 @@
+"""A report's fields, each declared once on its dataclass: its JSON Schema, the schema version that
+first wrote it, and whether it derives from the others.
+
+What a dataclass writes to JSON (`write`), how it is read back (`read`) and its JSON Schema
+(`object_schema`) follow from its fields, in their order; a field without this metadata is not
+written as it is (its owner writes it its own way). Values convert by the field's annotation: a
+tuple is a JSON array, a float may be spelled as a JSON integer.
+"""
+
+from __future__ import annotations
+
+import functools
+import types
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, Field, dataclass, field, fields
+from typing import Any
+
+__all__ = [
+    "COUNT",
+    "MAX_FIGURE",
+    "MAX_MS",
+    "MAYBE_COUNT",
+    "SHAPE",
+    "Json",
+    "added",
+    "derived_names",
+    "json_field",
+    "json_fields",
+    "names",
+    "object_schema",
+    "plain",
+    "read",
+    "write",
+]
+
+#: The schema version of the oldest reports convprof reads: every field is in them unless it says.
+OLDEST = 3
+
+#: Longest time a report may give, in milliseconds (11.6 days a call): no measurement comes near it,
+#: and sums of many of them stay exact enough and finite.
+MAX_MS = 1e9
+#: Largest other measured figure (FLOP/s, FLOP/B, fractions, percentages): far past any machine's.
+MAX_FIGURE = 1e30
+
+#: A count: parameters, MACs, bytes.
+COUNT: dict[str, Any] = {"type": "integer", "minimum": 0}
+#: A layer's count that may be unknown (an opaque op's): null then, never 0.
+MAYBE_COUNT: dict[str, Any] = {"type": ["integer", "null"], "minimum": 0}
+#: A per-sample shape.
+SHAPE: dict[str, Any] = {"type": "array", "items": {"type": "integer", "minimum": 1}}
+#: A measured figure (FLOP/s, FLOP/B, a fraction).
+NUMBER: dict[str, Any] = {"type": "number", "minimum": 0, "maximum": MAX_FIGURE}
+MAYBE_NUMBER: dict[str, Any] = {"type": ["number", "null"], "minimum": 0, "maximum": MAX_FIGURE}
+
+
+@dataclass(frozen=True, slots=True)
+class Json:
+    """How one dataclass field is written to a JSON report and described by its schema."""
+
+    schema: Mapping[str, Any]
+    """Its JSON Schema."""
+    since: int = OLDEST
+    """The first schema version that writes it: absent from older reports."""
+    derived: bool = False
+    """Computed from other fields (init=False): written for readers, never read back as given."""
+    encode: Callable[[Any], Any] | None = None
+    """Its JSON form where the annotation does not say it (a mapping held as pairs); None otherwise."""
+    decode: Callable[[Any], Any] | None = None
+    """The inverse of `encode`."""
+
+
+def json_field(
+    schema: Mapping[str, Any],
+    *,
+    since: int = OLDEST,
+    default: Any = MISSING,
+    derived: bool = False,
+    encode: Callable[[Any], Any] | None = None,
+    decode: Callable[[Any], Any] | None = None,
+) -> Any:
+    """Return a dataclass field written to JSON as `schema` describes (see Json); a derived field is
+    set by its class's __post_init__."""
+    metadata = {"json": Json(schema, since, derived, encode, decode)}
+    if derived:
+        return field(init=False, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def json_fields(cls: type[Any], version: int) -> tuple[Field[Any], ...]:
+    """Return the fields of dataclass `cls` that a report of schema `version` writes, in order."""
+    return tuple(f for f in fields(cls) if "json" in f.metadata and f.metadata["json"].since <= version)
+
+
+def _json(f: Field[Any]) -> Json:
+    meta: Json = f.metadata["json"]
+    return meta
+
+
+def names(cls: type[Any], version: int) -> tuple[str, ...]:
+    """Return the names of the fields of `cls` that a report of schema `version` writes, in order."""
+    return tuple(f.name for f in json_fields(cls, version))
+
+
+def added(cls: type[Any], version: int) -> tuple[str, ...]:
+    """Return the fields of `cls` that schema `version` added: absent from older reports."""
+    return tuple(f.name for f in json_fields(cls, version) if _json(f).since == version)
+
+
+def derived_names(cls: type[Any], version: int) -> tuple[str, ...]:
+    """Return the derived fields of `cls` a report of schema `version` writes."""
+    return tuple(f.name for f in json_fields(cls, version) if _json(f).derived)
+
+
+def plain(value: Any) -> Any:
+    """Return `value` as JSON holds it: tuples as lists, all the way down."""
+    if isinstance(value, tuple):
+        return [plain(item) for item in value]
+    return value
+
+
+def write(item: Any, version: int) -> dict[str, Any]:
+    """Return the JSON fields of dataclass instance `item` for a report of schema `version`."""
+    data: dict[str, Any] = {}
+    for f in json_fields(type(item), version):
+        value = getattr(item, f.name)
+        encode = _json(f).encode
+        data[f.name] = encode(value) if encode is not None else plain(value)
+    return data
+
+
+def _convert(value: Any, hint: Any) -> Any:
+    """Return JSON `value` as annotation `hint` holds it."""
+    if value is None:
+        return None
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        arms = [arm for arm in typing.get_args(hint) if arm is not type(None)]
+        return _convert(value, arms[0]) if len(arms) == 1 else value
+    if origin is tuple:
+        args = typing.get_args(hint)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_convert(item, args[0]) for item in value)
+        return tuple(_convert(item, arg) for item, arg in zip(value, args, strict=True))
+    if hint is float:
+        return float(value)
+    return value
+
+
+@functools.cache
+def _hints(cls: type[Any]) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def read(cls: type[Any], data: Mapping[str, Any], version: int) -> dict[str, Any]:
+    """Return the keyword arguments of `cls` that `write` wrote into `data` (derived fields left out:
+    they are computed again)."""
+    hints = _hints(cls)
+    values: dict[str, Any] = {}
+    for f in json_fields(cls, version):
+        meta = _json(f)
+        if meta.derived:
+            continue
+        value = data[f.name]
+        values[f.name] = meta.decode(value) if meta.decode is not None else _convert(value, hints[f.name])
+    return values
+
+
+def object_schema(cls: type[Any], version: int, **extra: Any) -> dict[str, Any]:
+    """Return the JSON Schema of what `write` writes of `cls` at schema `version`: every field
+    required, no other; `extra` adds keywords (a description)."""
+    written = json_fields(cls, version)
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": [f.name for f in written],
+        **extra,
+        "properties": {f.name: dict(_json(f).schema) for f in written},
+    }

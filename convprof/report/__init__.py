@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from convprof.report.fields import (
@@ -13,7 +13,7 @@ from convprof.report.fields import (
     SHAPE,
     added,
     derived_names,
-    json_field,
+    json,
     names,
     plain,
     read,
@@ -93,135 +93,169 @@ class LayerReport:
 
     Its fields are its JSON form, in order (convprof.report.fields)."""
 
-    index: int = json_field(
-        {
-            "type": "integer",
-            "minimum": 0,
-            "description": "0-based position in topological order (the order the spec writes its layers).",
-        }
+    index: int = field(
+        metadata=json(
+            {
+                "type": "integer",
+                "minimum": 0,
+                "description": "0-based position in topological order (the order the spec writes "
+                "its layers).",
+            }
+        )
     )
     """0-based position in the graph's topological order (the order the spec writes its layers)."""
-    path: str = json_field(
-        {
-            "type": "string",
-            "minLength": 1,
-            "description": "Stable hierarchical path, as torch names modules (layer1.0.conv1): its identity.",
-        }
+    path: str = field(
+        metadata=json(
+            {
+                "type": "string",
+                "minLength": 1,
+                "description": "Stable hierarchical path, as torch names modules (layer1.0.conv1): "
+                "its identity.",
+            }
+        )
     )
     """Stable hierarchical path, as torch names modules (`layer1.0.conv1`): a layer's identity."""
-    inputs: tuple[str, ...] = json_field(
-        {
-            "type": "array",
-            "minItems": 1,
-            "maxItems": MAX_NODES,
-            "items": {"type": "string", "minLength": 1},
-            "description": "Paths of the layers it reads, in argument order; `input` is the network input.",
-        }
+    inputs: tuple[str, ...] = field(
+        metadata=json(
+            {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": MAX_NODES,
+                "items": {"type": "string", "minLength": 1},
+                "description": "Paths of the layers it reads, in argument order; `input` is the "
+                "network input.",
+            }
+        )
     )
     """Paths of the layers it reads, in argument order; `input` for the network input."""
-    depth: int = json_field(
-        {"type": "integer", "minimum": 0, "description": "Nesting depth: the dots in the path."}
+    depth: int = field(
+        metadata=json(
+            {"type": "integer", "minimum": 0, "description": "Nesting depth: the dots in the path."}
+        )
     )
     """Nesting depth: 0 at the top, one more inside each named block."""
-    kind: str = json_field({"type": "string", "description": "Kind in this variant, e.g. Conv2d."})
+    kind: str = field(metadata=json({"type": "string", "description": "Kind in this variant, e.g. Conv2d."}))
     """Kind in this variant, e.g. Conv2d, LocallyConnected2d, DenseConv2d."""
-    output_shape: tuple[int, ...] = json_field(SHAPE | {"description": "Per-sample output shape."})
+    output_shape: tuple[int, ...] = field(metadata=json(SHAPE | {"description": "Per-sample output shape."}))
     """Per-sample output shape."""
-    params: int = json_field(COUNT | {"description": "Parameters, trainable or frozen."})
+    params: int = field(metadata=json(COUNT | {"description": "Parameters, trainable or frozen."}))
     """Parameters, trainable or frozen."""
-    frozen_params: int = json_field(
-        COUNT
-        | {
-            "description": "Its parameters that are frozen (requires_grad=False): all of them for a "
-            "frozen layer, else 0."
-        },
-        since=4,
+    frozen_params: int = field(
         default=0,
+        metadata=json(
+            COUNT
+            | {
+                "description": "Its parameters that are frozen (requires_grad=False): all of them for a "
+                "frozen layer, else 0."
+            },
+            since=4,
+        ),
     )
     """Its parameters that are frozen (requires_grad=False: no gradient, no optimizer state): all of
     them for a frozen layer, else 0."""
-    buffer_bytes: int = json_field(COUNT | {"description": "Non-trainable state (BatchNorm running stats)."})
+    buffer_bytes: int = field(
+        metadata=json(COUNT | {"description": "Non-trainable state (BatchNorm running stats)."})
+    )
     """Non-trainable state (BatchNorm running statistics)."""
-    macs: int | None = json_field(
-        MAYBE_COUNT | {"description": "Multiply-accumulates for the batch; null when unknown (an opaque op)."}
+    macs: int | None = field(
+        metadata=json(
+            MAYBE_COUNT
+            | {"description": "Multiply-accumulates for the batch; null when unknown (an opaque op)."}
+        )
     )
     """Multiply-accumulates for the batch; None when unknown (an opaque op's), never 0 for it."""
-    flops: int | None = json_field(
-        MAYBE_COUNT | {"description": "2 x macs; null when macs is."}, derived=True
+    flops: int | None = field(
+        init=False, metadata=json(MAYBE_COUNT | {"description": "2 x macs; null when macs is."})
     )
     """FLOPs = 2 x MACs; None when the MACs are unknown."""
-    backward_flops: int | None = json_field(
-        MAYBE_COUNT
-        | {
-            "description": "FLOPs of its backward in a training step (weights' and needed input "
-            "gradients); null when unknown."
-        }
+    backward_flops: int | None = field(
+        metadata=json(
+            MAYBE_COUNT
+            | {
+                "description": "FLOPs of its backward in a training step (weights' and needed input "
+                "gradients); null when unknown."
+            }
+        )
     )
     """FLOPs of the layer's backward in a training step: the weights' gradient, and the input's when
     some layer before has parameters (2 x the multiply-accumulates, as forward); None when unknown."""
-    elementwise_ops: int | None = json_field(
-        MAYBE_COUNT | {"description": "Element-wise ops for the batch; null when unknown."}
+    elementwise_ops: int | None = field(
+        metadata=json(MAYBE_COUNT | {"description": "Element-wise ops for the batch; null when unknown."})
     )
     """Bias adds, activations, pooling and normalisation ops for the batch; None when unknown."""
-    activation_bytes: int = json_field(COUNT | {"description": "Bytes of the output for the batch."})
+    activation_bytes: int = field(
+        metadata=json(COUNT | {"description": "Bytes of the output for the batch."})
+    )
     """Bytes of the layer's output tensor for the batch."""
-    live_bytes: int | None = json_field(
-        COUNT
-        | {
-            "description": "Bytes of the activations alive at inference while it makes its output (its "
-            "output and every earlier tensor still to be read, the input included), by liveness."
-        },
-        since=4,
+    live_bytes: int | None = field(
         default=None,
+        metadata=json(
+            COUNT
+            | {
+                "description": "Bytes of the activations alive at inference while it makes its output (its "
+                "output and every earlier tensor still to be read, the input included), by liveness."
+            },
+            since=4,
+        ),
     )
     """Bytes of the activations alive at inference while the layer makes its output (its output, and
     every earlier tensor still to be read, the network input included), by liveness; the variant's
     activation_bytes is the largest. None only in a report of schema 3, which did not carry it."""
-    saved_bytes: int | None = json_field(
-        MAYBE_COUNT
-        | {
-            "description": "Bytes of the tensors it makes that autograd keeps for the backward; null "
-            "when unknown."
-        }
+    saved_bytes: int | None = field(
+        metadata=json(
+            MAYBE_COUNT
+            | {
+                "description": "Bytes of the tensors it makes that autograd keeps for the backward; null "
+                "when unknown."
+            }
+        )
     )
     """Bytes of the tensors the layer makes that autograd keeps for the backward (its output when a
     later layer's backward reads it, indices, masks, statistics), each storage once; None when
     unknown (an opaque op's autograd)."""
-    step_forward_bytes: int | None = json_field(
-        COUNT
-        | {
-            "description": "The most a training step holds while its forward runs, weights, buffers, "
-            "optimizer state and input included (a lower bound as training_bytes is)."
-        },
-        since=4,
+    step_forward_bytes: int | None = field(
         default=None,
+        metadata=json(
+            COUNT
+            | {
+                "description": "The most a training step holds while its forward runs, weights, buffers, "
+                "optimizer state and input included (a lower bound as training_bytes is)."
+            },
+            since=4,
+        ),
     )
     """The most a training step holds while the layer's forward runs: weights, buffers, optimizer
     state and input, the tensors alive, and the layer's temporaries (a lower bound as the variant's
     training_bytes is). None only in a report of schema 3."""
-    step_backward_bytes: int | None = json_field(
-        MAYBE_COUNT
-        | {
-            "description": "The most a training step holds while its backward runs, as "
-            "step_forward_bytes; null where no backward runs (nothing in it or before it needs a "
-            "gradient)."
-        },
-        since=4,
+    step_backward_bytes: int | None = field(
         default=None,
+        metadata=json(
+            MAYBE_COUNT
+            | {
+                "description": "The most a training step holds while its backward runs, as "
+                "step_forward_bytes; null where no backward runs (nothing in it or before it needs a "
+                "gradient)."
+            },
+            since=4,
+        ),
     )
     """The most a training step holds while the layer's backward runs (the sums of its inputs'
     gradients included), as step_forward_bytes; None where no backward runs (nothing in the layer or
     before it needs a gradient), and in a report of schema 3."""
-    receptive_field: tuple[int, ...] | None = json_field(
-        {
-            "oneOf": [SHAPE, {"type": "null"}],
-            "description": "Extent on the input seen by one output unit; null when the whole input.",
-        }
+    receptive_field: tuple[int, ...] | None = field(
+        metadata=json(
+            {
+                "oneOf": [SHAPE, {"type": "null"}],
+                "description": "Extent on the input seen by one output unit; null when the whole input.",
+            }
+        )
     )
     """Extent on the network input seen by one output unit; None when it is the whole input (or,
     at and after an opaque op, unknown and bounded by it)."""
-    fan_in: int | None = json_field(
-        MAYBE_COUNT | {"description": "Connections per output unit, bias excluded; null when unknown."}
+    fan_in: int | None = field(
+        metadata=json(
+            MAYBE_COUNT | {"description": "Connections per output unit, bias excluded; null when unknown."}
+        )
     )
     """Connections per output unit (bias excluded); None when unknown."""
 
@@ -243,20 +277,22 @@ class LayerReport:
 class HeldTensor:
     """A tensor (or one group of them: every weight, every buffer) held at the peak of a training step."""
 
-    role: str = json_field({"enum": list(HELD_ROLES)})
+    role: str = field(metadata=json({"enum": list(HELD_ROLES)}))
     """What it is: one of HELD_ROLES."""
-    layer: str | None = json_field(
-        {
-            "type": ["string", "null"],
-            "description": "Path of the layer that made it (a gradient: of whose output; a "
-            "workspace: the layer running); null for weights, buffers, optimizer state, "
-            "input and the optimizer's temporaries.",
-        }
+    layer: str | None = field(
+        metadata=json(
+            {
+                "type": ["string", "null"],
+                "description": "Path of the layer that made it (a gradient: of whose output; a "
+                "workspace: the layer running); null for weights, buffers, optimizer state, "
+                "input and the optimizer's temporaries.",
+            }
+        )
     )
     """The path of the layer that made it (for a gradient, whose output it is the gradient of; for a
     workspace, the layer running); None for the weights, buffers, optimizer state and input, held
     throughout, and for the optimizer's temporaries."""
-    bytes: int = json_field(COUNT)
+    bytes: int = field(metadata=json(COUNT))
     """Its bytes for the batch."""
 
 
@@ -264,13 +300,15 @@ class HeldTensor:
 class TrainingPeak:
     """Where the modelled training step peaks, and what it holds there."""
 
-    phase: str = json_field({"enum": list(STEP_PHASES)})
+    phase: str = field(metadata=json({"enum": list(STEP_PHASES)}))
     """forward, backward or optimizer: what runs at the peak."""
-    layer: str | None = json_field(
-        {
-            "type": ["string", "null"],
-            "description": "Path of the layer running; null at the optimizer's step.",
-        }
+    layer: str | None = field(
+        metadata=json(
+            {
+                "type": ["string", "null"],
+                "description": "Path of the layer running; null at the optimizer's step.",
+            }
+        )
     )
     """The path of the layer whose forward or backward runs at the peak; None for the optimizer's step."""
     tensors: tuple[HeldTensor, ...]
@@ -291,66 +329,85 @@ class VariantReport:
 
     name: str
     """dense, local or conv."""
-    params: int = json_field(COUNT | {"description": "Parameters, trainable or frozen."})
+    params: int = field(metadata=json(COUNT | {"description": "Parameters, trainable or frozen."}))
     """Parameters, trainable or frozen."""
-    trainable_params: int = json_field(
-        COUNT
-        | {"description": "params - frozen_params: what a training step updates (gradients, optimizer)."},
-        since=4,
-        derived=True,
+    trainable_params: int = field(
+        init=False,
+        metadata=json(
+            COUNT
+            | {"description": "params - frozen_params: what a training step updates (gradients, optimizer)."},
+            since=4,
+        ),
     )
     """Parameters a training step updates: gradients and optimizer state are theirs."""
-    frozen_params: int = json_field(
-        COUNT | {"description": "Parameters of frozen layers: weights, but no gradient or optimizer state."},
-        since=4,
+    frozen_params: int = field(
         default=0,
+        metadata=json(
+            COUNT
+            | {"description": "Parameters of frozen layers: weights, but no gradient or optimizer state."},
+            since=4,
+        ),
     )
     """Parameters of frozen layers (requires_grad=False): weights in memory, but no gradient and no
     optimizer state in a training step."""
-    macs: int = json_field(
-        COUNT
-        | {
-            "description": "Multiply-accumulates of conv and linear layers and of products of "
-            "activations (matmul, einsum, attention) for the batch; a lower bound when listed in "
-            "lower_bounds."
-        }
+    macs: int = field(
+        metadata=json(
+            COUNT
+            | {
+                "description": "Multiply-accumulates of conv and linear layers and of products of "
+                "activations (matmul, einsum, attention) for the batch; a lower bound when listed in "
+                "lower_bounds."
+            }
+        )
     )
     """Multiply-accumulates of conv and linear layers and of products of activations (matmul, einsum,
     attention) for the batch: of the layers that know theirs, a lower bound when some do not (see
     `lower_bounds`)."""
-    flops: int = json_field(COUNT | {"description": "2 x macs."}, derived=True)
+    flops: int = field(init=False, metadata=json(COUNT | {"description": "2 x macs."}))
     """FLOPs = 2 x MACs."""
-    backward_flops: int = json_field(COUNT | {"description": f"FLOPs of a training step's backward{_BOUND}."})
+    backward_flops: int = field(
+        metadata=json(COUNT | {"description": f"FLOPs of a training step's backward{_BOUND}."})
+    )
     """FLOPs of a training step's backward (gradients of weights and of inputs that need them); a
     lower bound when some layer's are unknown."""
-    training_flops: int = json_field(
-        COUNT | {"description": f"flops + backward_flops: one training step{_BOUND}."}, derived=True
+    training_flops: int = field(
+        init=False,
+        metadata=json(COUNT | {"description": f"flops + backward_flops: one training step{_BOUND}."}),
     )
     """FLOPs of one training step: forward + backward."""
-    elementwise_ops: int = json_field(
-        COUNT | {"description": f"Element-wise ops for the batch, apart from MACs{_BOUND}."}
+    elementwise_ops: int = field(
+        metadata=json(COUNT | {"description": f"Element-wise ops for the batch, apart from MACs{_BOUND}."})
     )
     """Element-wise ops for the batch, counted apart from MACs (a lower bound as `macs` is)."""
-    param_bytes: int = json_field(COUNT | {"description": "Weight memory."})
+    param_bytes: int = field(metadata=json(COUNT | {"description": "Weight memory."}))
     """Weight memory: params x dtype size."""
-    buffer_bytes: int = json_field(COUNT | {"description": "Buffer memory (BatchNorm running statistics)."})
+    buffer_bytes: int = field(
+        metadata=json(COUNT | {"description": "Buffer memory (BatchNorm running statistics)."})
+    )
     """Buffer memory (BatchNorm running statistics), listed apart from weights."""
-    activation_bytes: int = json_field(COUNT | {"description": "Peak inference activation memory."})
+    activation_bytes: int = field(metadata=json(COUNT | {"description": "Peak inference activation memory."}))
     """Peak inference activation memory, by liveness."""
-    saved_activation_bytes: int = json_field(
-        COUNT
-        | {"description": "Bytes autograd keeps for the backward at the end of the forward, storage once."}
+    saved_activation_bytes: int = field(
+        metadata=json(
+            COUNT
+            | {
+                "description": "Bytes autograd keeps for the backward at the end of the forward, "
+                "storage once."
+            }
+        )
     )
     """Bytes autograd keeps for the backward at the end of a training step's forward, each storage
     once (the network input included when a layer keeps it)."""
-    optimizer_bytes: int = json_field(COUNT | {"description": "Optimizer state."})
+    optimizer_bytes: int = field(metadata=json(COUNT | {"description": "Optimizer state."}))
     """Optimizer state: none for sgd, a velocity for momentum, two moments and a step count for adam."""
-    training_bytes: int = json_field(
-        COUNT
-        | {
-            "description": "Peak memory of one training step (forward, backward, optimizer step); a "
-            "lower bound when listed."
-        }
+    training_bytes: int = field(
+        metadata=json(
+            COUNT
+            | {
+                "description": "Peak memory of one training step (forward, backward, optimizer step); a "
+                "lower bound when listed."
+            }
+        )
     )
     """Peak memory of one training step (forward, backward, optimizer step), weights and optimizer
     state included."""
@@ -423,15 +480,15 @@ V4_VARIANT_TOTALS = added(VariantReport, 4)
 class SpecInfo:
     """What a report says about the spec it came from."""
 
-    name: str = json_field({"type": "string"})
+    name: str = field(metadata=json({"type": "string"}))
     """The spec's name."""
-    description: str = json_field({"type": "string"})
+    description: str = field(metadata=json({"type": "string"}))
     """The spec's description, possibly empty."""
-    input: tuple[int, ...] = json_field(SHAPE | {"minItems": 1, "maxItems": 4})
+    input: tuple[int, ...] = field(metadata=json(SHAPE | {"minItems": 1, "maxItems": 4}))
     """One sample's shape (of the first input where the spec has several)."""
-    batch_size: int = json_field({"type": "integer", "minimum": 1})
+    batch_size: int = field(metadata=json({"type": "integer", "minimum": 1}))
     """Samples per inference."""
-    dtype: str = json_field({"enum": list(DTYPE_BYTES)})
+    dtype: str = field(metadata=json({"enum": list(DTYPE_BYTES)}))
     """Element type."""
     inputs: tuple[tuple[str, tuple[int, ...]], ...] = ()
     """Every input by name and shape where the spec names them (`inputs:`); empty for one input."""

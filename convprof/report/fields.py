@@ -1,5 +1,6 @@
-"""A report's fields, each declared once on its dataclass: its JSON Schema, the schema version that
-first wrote it, and whether it derives from the others.
+"""A report's fields, each declared once on its dataclass (`field(metadata=json(...))`): its JSON
+Schema and the schema version that first wrote it; a field that derives from the others is
+init=False.
 
 What a dataclass writes to JSON (`write`), how it is read back (`read`) and its JSON Schema
 (`object_schema`) follow from its fields, in their order; a field without this metadata is not
@@ -9,11 +10,10 @@ tuple is a JSON array, a float may be spelled as a JSON integer.
 
 from __future__ import annotations
 
-import functools
 import types
 import typing
 from collections.abc import Callable, Mapping
-from dataclasses import MISSING, Field, dataclass, field, fields
+from dataclasses import Field, dataclass, fields
 from typing import Any
 
 __all__ = [
@@ -21,11 +21,15 @@ __all__ = [
     "MAX_FIGURE",
     "MAX_MS",
     "MAYBE_COUNT",
+    "MAYBE_NUMBER",
+    "MAYBE_TEXT",
+    "NUMBER",
+    "OLDEST",
     "SHAPE",
     "Json",
     "added",
     "derived_names",
-    "json_field",
+    "json",
     "json_fields",
     "names",
     "object_schema",
@@ -49,6 +53,8 @@ COUNT: dict[str, Any] = {"type": "integer", "minimum": 0}
 MAYBE_COUNT: dict[str, Any] = {"type": ["integer", "null"], "minimum": 0}
 #: A per-sample shape.
 SHAPE: dict[str, Any] = {"type": "array", "items": {"type": "integer", "minimum": 1}}
+#: Text that may be unknown.
+MAYBE_TEXT: dict[str, Any] = {"type": ["string", "null"]}
 #: A measured figure (FLOP/s, FLOP/B, a fraction).
 NUMBER: dict[str, Any] = {"type": "number", "minimum": 0, "maximum": MAX_FIGURE}
 MAYBE_NUMBER: dict[str, Any] = {"type": ["number", "null"], "minimum": 0, "maximum": MAX_FIGURE}
@@ -62,29 +68,23 @@ class Json:
     """Its JSON Schema."""
     since: int = OLDEST
     """The first schema version that writes it: absent from older reports."""
-    derived: bool = False
-    """Computed from other fields (init=False): written for readers, never read back as given."""
     encode: Callable[[Any], Any] | None = None
     """Its JSON form where the annotation does not say it (a mapping held as pairs); None otherwise."""
     decode: Callable[[Any], Any] | None = None
     """The inverse of `encode`."""
 
 
-def json_field(
+def json(
     schema: Mapping[str, Any],
     *,
     since: int = OLDEST,
-    default: Any = MISSING,
-    derived: bool = False,
     encode: Callable[[Any], Any] | None = None,
     decode: Callable[[Any], Any] | None = None,
-) -> Any:
-    """Return a dataclass field written to JSON as `schema` describes (see Json); a derived field is
-    set by its class's __post_init__."""
-    metadata = {"json": Json(schema, since, derived, encode, decode)}
-    if derived:
-        return field(init=False, metadata=metadata)
-    return field(default=default, metadata=metadata)
+) -> dict[str, Json]:
+    """Return the metadata of a dataclass field written to JSON as `schema` describes (see Json):
+    `field(metadata=json(...))`. A field with init=False derives from the others (its class's
+    __post_init__ sets it): written for readers, never read back as given."""
+    return {"json": Json(schema, since, encode, decode)}
 
 
 def json_fields(cls: type[Any], version: int) -> tuple[Field[Any], ...]:
@@ -109,7 +109,7 @@ def added(cls: type[Any], version: int) -> tuple[str, ...]:
 
 def derived_names(cls: type[Any], version: int) -> tuple[str, ...]:
     """Return the derived fields of `cls` a report of schema `version` writes."""
-    return tuple(f.name for f in json_fields(cls, version) if _json(f).derived)
+    return tuple(f.name for f in json_fields(cls, version) if not f.init)
 
 
 def plain(value: Any) -> Any:
@@ -147,9 +147,14 @@ def _convert(value: Any, hint: Any) -> Any:
     return value
 
 
-@functools.cache
+#: Each dataclass's resolved annotations, once.
+_HINTS: dict[type[Any], dict[str, Any]] = {}
+
+
 def _hints(cls: type[Any]) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    return _HINTS[cls]
 
 
 def read(cls: type[Any], data: Mapping[str, Any], version: int) -> dict[str, Any]:
@@ -159,7 +164,7 @@ def read(cls: type[Any], data: Mapping[str, Any], version: int) -> dict[str, Any
     values: dict[str, Any] = {}
     for f in json_fields(cls, version):
         meta = _json(f)
-        if meta.derived:
+        if not f.init:
             continue
         value = data[f.name]
         values[f.name] = meta.decode(value) if meta.decode is not None else _convert(value, hints[f.name])

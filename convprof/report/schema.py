@@ -21,9 +21,11 @@ from convprof.report.fields import (
     MAYBE_COUNT,
     MAYBE_NUMBER,
     NUMBER,
+    OLDEST,
     SHAPE,
     object_schema,
 )
+from convprof.report.results import CudaEnvironment, MemoryMeasurement, StepMemory
 from convprof.spec import DTYPE_BYTES, MAX_NODES
 
 __all__ = [
@@ -81,50 +83,13 @@ _LATENCY_ENTRY: dict[str, Any] = {
         "achieved_flop_per_s": _MAYBE_NUMBER,
         "arithmetic_intensity": _MAYBE_NUMBER,
         "roofline_fraction": _MAYBE_NUMBER,
-        "memory": {
-            "oneOf": [
-                {"type": "null"},
-                {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "required": ["weight_bytes", "buffer_bytes", "peak_activation_bytes", "method"],
-                    "properties": {
-                        "weight_bytes": _COUNT,
-                        "buffer_bytes": _COUNT,
-                        "peak_activation_bytes": _COUNT,
-                        "method": {"enum": ["cuda.max_memory_allocated", "dispatch-tracking"]},
-                    },
-                },
-            ]
-        },
+        "memory": {"oneOf": [{"type": "null"}, object_schema(MemoryMeasurement, OLDEST)]},
     },
 }
 
 # A measured training step of one variant on one device: the latency entry's timing fields, its
 # memory the step's peak beside the model's estimate for that device.
-_STEP_MEMORY: dict[str, Any] = {
-    "oneOf": [
-        {"type": "null"},
-        {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["held_bytes", "peak_bytes", "estimate_bytes", "error_percent", "method"],
-            "properties": {
-                "held_bytes": _COUNT
-                | {"description": "Weights, buffers, optimizer state and input, held before the step."},
-                "peak_bytes": _COUNT
-                | {"description": "held_bytes plus the most the step held at once: its measured peak."},
-                "estimate_bytes": _COUNT | {"description": "The modelled peak of the step on this device."},
-                "error_percent": {
-                    "type": "number",
-                    "description": "(estimate_bytes - peak_bytes) / peak_bytes x 100; derived again when "
-                    "a report is read.",
-                },
-                "method": {"enum": ["cuda.max_memory_allocated", "dispatch-tracking"]},
-            },
-        },
-    ]
-}
+_STEP_MEMORY: dict[str, Any] = {"oneOf": [{"type": "null"}, object_schema(StepMemory, OLDEST)]}
 _TRAINING_ENTRY: dict[str, Any] = {
     **_LATENCY_ENTRY,
     "properties": {
@@ -165,22 +130,7 @@ TRAINING_LATENCY_SCHEMA = _TRAINING_LATENCY
 _LOAD: dict[str, Any] = {"type": "array", "items": _NUMBER, "minItems": 3, "maxItems": 3}
 _MAYBE_TEXT: dict[str, Any] = {"type": ["string", "null"]}
 
-_GPU: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": [
-        *("device", "name", "capability", "driver", "cuda", "cudnn"),
-        *("cudnn_benchmark", "tf32_matmul", "tf32_cudnn", "memory_limit_bytes"),
-    ],
-    "properties": {
-        **{key: {"type": "string"} for key in ("device", "name", "capability")},
-        "driver": _MAYBE_TEXT,
-        "cuda": _MAYBE_TEXT | {"description": "CUDA version torch was built with."},
-        "cudnn": {"type": ["integer", "null"]},
-        **{key: {"type": "boolean"} for key in ("cudnn_benchmark", "tf32_matmul", "tf32_cudnn")},
-        "memory_limit_bytes": _COUNT,
-    },
-}
+_GPU = object_schema(CudaEnvironment, OLDEST)
 
 _CALIBRATION: dict[str, Any] = {
     "type": "object",

@@ -109,7 +109,7 @@ def added(cls: type[Any], version: int) -> tuple[str, ...]:
 
 def derived_names(cls: type[Any], version: int) -> tuple[str, ...]:
     """Return the derived fields of `cls` a report of schema `version` writes."""
-    return tuple(f.name for f in json_fields(cls, version) if not f.init)
+    return _plan(cls, version).derived
 
 
 def plain(value: Any) -> Any:
@@ -119,55 +119,79 @@ def plain(value: Any) -> Any:
     return value
 
 
-def write(item: Any, version: int) -> dict[str, Any]:
-    """Return the JSON fields of dataclass instance `item` for a report of schema `version`."""
-    data: dict[str, Any] = {}
-    for f in json_fields(type(item), version):
-        value = getattr(item, f.name)
-        encode = _json(f).encode
-        data[f.name] = encode(value) if encode is not None else plain(value)
-    return data
+#: What a field's value goes through on its way to or from JSON; None: nothing.
+Converter = Callable[[Any], Any] | None
 
 
-def _convert(value: Any, hint: Any) -> Any:
-    """Return JSON `value` as annotation `hint` holds it."""
-    if value is None:
-        return None
+def _converter(hint: Any) -> Converter:
+    """Return what turns a JSON value into one annotation `hint` holds (None where JSON's is it)."""
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
         arms = [arm for arm in typing.get_args(hint) if arm is not type(None)]
-        return _convert(value, arms[0]) if len(arms) == 1 else value
+        inner = _converter(arms[0]) if len(arms) == 1 else None
+        return None if inner is None else (lambda value: None if value is None else inner(value))
     if origin is tuple:
         args = typing.get_args(hint)
         if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_convert(item, args[0]) for item in value)
-        return tuple(_convert(item, arg) for item, arg in zip(value, args, strict=True))
+            item = _converter(args[0])
+            return tuple if item is None else (lambda value: tuple(item(v) for v in value))
+        each = [_converter(arg) for arg in args]
+        return lambda value: tuple(v if c is None else c(v) for v, c in zip(value, each, strict=True))
     if hint is float:
-        return float(value)
-    return value
+        return float
+    return None
 
 
-#: Each dataclass's resolved annotations, once.
-_HINTS: dict[type[Any], dict[str, Any]] = {}
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """How the fields of one dataclass at one schema version go to JSON and back, worked out once."""
+
+    written: tuple[tuple[str, Converter], ...]
+    """Each field written, and what its value goes through (its encode, or tuples to lists)."""
+    read: tuple[tuple[str, Converter], ...]
+    """Each field read back (derived ones left out), and what its JSON value goes through."""
+    derived: tuple[str, ...]
+    """The derived fields written."""
 
 
-def _hints(cls: type[Any]) -> dict[str, Any]:
-    if cls not in _HINTS:
-        _HINTS[cls] = typing.get_type_hints(cls)
-    return _HINTS[cls]
+#: Each dataclass's plan at each schema version, worked out on first use.
+_PLANS: dict[tuple[type[Any], int], _Plan] = {}
+
+
+def _plan(cls: type[Any], version: int) -> _Plan:
+    key = (cls, version)
+    if key not in _PLANS:
+        hints = typing.get_type_hints(cls)
+        written: list[tuple[str, Converter]] = []
+        read: list[tuple[str, Converter]] = []
+        for f in json_fields(cls, version):
+            meta = _json(f)
+            hint = hints[f.name]
+            tuples = "tuple" in str(hint)
+            written.append((f.name, meta.encode if meta.encode is not None else plain if tuples else None))
+            if f.init:
+                read.append((f.name, meta.decode if meta.decode is not None else _converter(hint)))
+        derived = tuple(f.name for f in json_fields(cls, version) if not f.init)
+        _PLANS[key] = _Plan(tuple(written), tuple(read), derived)
+    return _PLANS[key]
+
+
+def write(item: Any, version: int) -> dict[str, Any]:
+    """Return the JSON fields of dataclass instance `item` for a report of schema `version`."""
+    data: dict[str, Any] = {}
+    for name, convert in _plan(type(item), version).written:
+        value = getattr(item, name)
+        data[name] = value if convert is None else convert(value)
+    return data
 
 
 def read(cls: type[Any], data: Mapping[str, Any], version: int) -> dict[str, Any]:
     """Return the keyword arguments of `cls` that `write` wrote into `data` (derived fields left out:
     they are computed again)."""
-    hints = _hints(cls)
     values: dict[str, Any] = {}
-    for f in json_fields(cls, version):
-        meta = _json(f)
-        if not f.init:
-            continue
-        value = data[f.name]
-        values[f.name] = meta.decode(value) if meta.decode is not None else _convert(value, hints[f.name])
+    for name, convert in _plan(cls, version).read:
+        value = data[name]
+        values[name] = value if convert is None else convert(value)
     return values
 
 

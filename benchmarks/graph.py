@@ -71,7 +71,9 @@ def run_once(command: list[str]) -> float:
 
 CURVE = """
 import sys, time
-from convprof.graph.analyze import analyze
+from convprof.report.analyze import analyze
+from convprof.graph.parse import parse_spec
+from convprof.report.analyze import analyze
 from convprof.graph.parse import parse_spec
 data = open(sys.argv[1], "rb").read()
 best = []

@@ -45,7 +45,7 @@ main()
 """
 RENDER = """
 import sys, time
-from convprof.graph.analyze import analyze
+from convprof.report.analyze import analyze
 from convprof.render.html.compare import compare_html
 from convprof.commands.sources import load_spec
 report = analyze(load_spec(sys.argv[1]))

@@ -46,8 +46,8 @@ def zoo_table(runs: int) -> None:
     """Print the zoo's parameters, FLOPs and median import times as a Markdown table."""
     import torch
 
-    from convprof.graph.analyze import analyze
     from convprof.importing import import_module
+    from convprof.report.analyze import analyze
     from tests.test_torchvision_zoo import ZOO
     from tests.torchvision_code import builder
 

@@ -86,9 +86,9 @@ def against_blocked_autorange(rounds: int = 3) -> dict[str, tuple[float, float]]
     from torch.utils import benchmark
 
     from convprof.commands.sources import load_spec
-    from convprof.graph.analyze import analyze
     from convprof.graph.build import build_model
     from convprof.measure import MeasureOptions, measure_report
+    from convprof.report.analyze import analyze
 
     spec = load_spec("why_convolutions")
     x = torch.randn(spec.batch_size, *spec.input)

@@ -39,7 +39,6 @@ def measure(name: str) -> list[dict[str, Any]]:
     import torch
 
     from convprof.commands.sources import load_spec
-    from convprof.graph.analyze import analyze
     from convprof.graph.build import build_model
     from convprof.graph.training import training_cost, untrainable
     from convprof.graph.variants import transform
@@ -48,6 +47,7 @@ def measure(name: str) -> list[dict[str, Any]]:
     from convprof.measure.options import CPU_MEMORY_FRACTION, PRESETS, available_memory
     from convprof.measure.timer import cpu_threads, run_rounds, time_once
     from convprof.measure.training import fixed_gradient, make_optimizer, measure_step_memory, training_step
+    from convprof.report.analyze import analyze
     from convprof.report.stats import summarize
 
     load_torch()

@@ -63,8 +63,8 @@ def _short(op: str) -> str:
 
 
 def _row(entry: Any, runs: int) -> str:
-    from convprof.graph.analyze import analyze
     from convprof.importing import ModelImportError, import_module
+    from convprof.report.analyze import analyze
     from tests.library_zoo import build, reference
 
     model = build(entry)

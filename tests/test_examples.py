@@ -12,9 +12,9 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from convprof.graph.analyze import analyze
 from convprof.graph.build import build_model
 from convprof.graph.parse import parse_spec
+from convprof.report.analyze import analyze
 from convprof.spec import ModelSpec
 from convprof.spec.examples import example_names, read_example
 

@@ -16,10 +16,10 @@ from torch import nn
 
 from convprof.cli import cli
 from convprof.errors import SpecError
-from convprof.graph.analyze import analyze
 from convprof.graph.build import build_model
 from convprof.graph.parse import parse_spec
 from convprof.importing import ModelImportError, import_module
+from convprof.report.analyze import analyze
 from tests import importable_models as models
 from tests.conftest import ROOT
 

@@ -18,10 +18,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from convprof.graph.analyze import analyze
 from convprof.graph.build import build_model
 from convprof.importing import ModelImportError, import_module
 from convprof.kinds import lookup
+from convprof.report.analyze import analyze
 
 Shape = tuple[int, ...]
 

@@ -16,14 +16,14 @@ from tests.conftest import SPECS
 #: should ever cause, as a real bug would raise it.
 _PLANTED_BUG = """
 import sys
-import convprof.graph.analyze
+import convprof.report.analyze
 
 message = sys.argv.pop()
 
 def analyze(*args, **kwargs):
     raise RuntimeError(message)
 
-convprof.graph.analyze.analyze = analyze
+convprof.report.analyze.analyze = analyze
 sys.argv = ["convprof", *sys.argv[1:]]
 from convprof.__main__ import main
 main()

@@ -62,7 +62,6 @@ PENDING_ARROWS: dict[tuple[str, str], str] = {
     ("convprof/graph/parse.py", "ci"): "budget parsing moves below spec/ (metric registry)",
     ("convprof/ci/command_schemas.py", "render"): "the command schemas stop reading render/",
     ("convprof/sweep/plot.py", "render"): "sweep's plot stops reading render/",
-    ("convprof/graph/analyze.py", "report"): "the analysis stops importing the report",
 }
 
 

@@ -7,10 +7,10 @@ import time
 import pytest
 
 from convprof.commands.sources import load_spec
-from convprof.graph.analyze import analyze
 from convprof.measure import MeasureOptions, measure_report
 from convprof.measure.guard import admit, memory_need
 from convprof.measure.options import PRESETS, Preset, parse_size
+from convprof.report.analyze import analyze
 
 FAST = Preset("quick", warmup_s=0.001, block_s=0.001, rounds=2, blocks_per_round=1, budget_s=0.05)
 

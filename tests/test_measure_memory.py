@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from convprof.commands.sources import load_spec
-from convprof.graph.analyze import analyze
 from convprof.graph.build import build_model
+from convprof.report.analyze import analyze
 
 torch = pytest.importorskip("torch")
 
@@ -74,7 +74,7 @@ def test_live_activations_at_each_layer_are_what_torch_holds(name: str) -> None:
     """Each layer's live_bytes (inference, by liveness) against what torch holds while the layer's
     module runs: every storage its operators made that is still referenced, and the input, which the
     caller holds throughout but the model counts only until its last reader has run."""
-    from tests.training_oracle import Tracker
+    from tests.training_oracle import StorageLedger
 
     spec = load_spec(name)
     layers = analyze(spec).variant("conv").layers
@@ -82,20 +82,20 @@ def test_live_activations_at_each_layer_are_what_torch_holds(name: str) -> None:
     x = torch.randn(spec.batch_size, *spec.input)
     assert not any(node.kind in ("Identity", "Flatten") and -1 in node.inputs for node in spec.nodes)
     last_input_reader = max(node.index for node in spec.nodes if -1 in node.inputs)
-    tracker = Tracker({x.untyped_storage().data_ptr()})
+    ledger = StorageLedger([x])
     measured: dict[str, int] = {}
 
     def after(path: str):
         def hook(module: torch.nn.Module, args: object, out: object) -> None:
-            measured[path] = tracker.window
+            measured[path] = ledger.window
 
         return hook
 
     for layer in layers:
         module = model.get_submodule(layer.path)
-        module.register_forward_pre_hook(lambda module, args: tracker.open_window())
+        module.register_forward_pre_hook(lambda module, args: ledger.open_window())
         module.register_forward_hook(after(layer.path))
-    with torch.inference_mode(), tracker:
+    with torch.inference_mode(), ledger:
         model(x)
     for layer in layers:
         input_held = x.nbytes if layer.index > last_input_reader else 0

@@ -14,7 +14,6 @@ from click.testing import CliRunner
 
 from convprof.cli import cli
 from convprof.commands.sources import load_spec
-from convprof.graph.analyze import analyze
 from convprof.measure.roofline import (
     Calibration,
     CalibrationCacheError,
@@ -26,6 +25,7 @@ from convprof.measure.roofline import (
     load_calibrations,
     save_calibration,
 )
+from convprof.report.analyze import analyze
 
 CALIBRATION = Calibration("cpu", "float32", 1, 100e9, 10e9, "test cpu", 0.0)
 

@@ -13,9 +13,9 @@ from click.testing import CliRunner
 from convprof.ci.command_schemas import merge_schema
 from convprof.cli import cli
 from convprof.commands.sources import load_spec
-from convprof.graph.analyze import analyze
 from convprof.graph.variants import VARIANTS
 from convprof.render.machine import to_json
+from convprof.report.analyze import analyze
 from convprof.report.results import Environment
 from convprof.report.stats import summarize
 from tests.conftest import ROOT, SPECS

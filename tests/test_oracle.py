@@ -14,10 +14,10 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from convprof.errors import SpecError
-from convprof.graph.analyze import analyze
 from convprof.graph.build import build_model
 from convprof.graph.variants import VARIANTS, transform
 from convprof.kinds import all_kinds, lookup
+from convprof.report.analyze import analyze
 from convprof.spec import ModelSpec, NodeSpec
 from tests.specbuild import make_spec
 from tests.training_oracle import backward_flops

@@ -18,11 +18,11 @@ import torch
 from torch import nn
 
 from convprof.errors import SpecError
-from convprof.graph.analyze import analyze
 from convprof.graph.build import build_model
 from convprof.graph.variants import VARIANTS, transform
 from convprof.kinds import lookup
 from convprof.kinds.nn import LayerNorm2d, Permute, Scale, Transpose
+from convprof.report.analyze import analyze
 from convprof.spec import ModelSpec
 from tests.specbuild import make_spec
 from tests.test_oracle import BATCH, assert_backward_matches_torch, torch_counts

@@ -9,8 +9,8 @@ import pytest
 import torch
 
 from convprof.errors import SpecError
-from convprof.graph.analyze import analyze
 from convprof.graph.variants import VARIANTS
+from convprof.report.analyze import analyze
 from tests.specbuild import make_spec
 from tests.test_oracle import BATCH, assert_matches_torch, check_against_torch
 

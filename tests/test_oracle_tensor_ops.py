@@ -22,12 +22,12 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from convprof.errors import SpecError
-from convprof.graph.analyze import analyze
 from convprof.graph.build import build_model
 from convprof.graph.layout import node_layouts
 from convprof.importing import import_module
 from convprof.kinds import ShapeError, lookup
 from convprof.kinds.calls import PARAMETER, TENSOR, TRACED, Constant, TorchCall
+from convprof.report.analyze import analyze
 from convprof.spec import ModelSpec
 from tests.specbuild import make_spec
 from tests.test_oracle import BATCH, assert_matches_torch

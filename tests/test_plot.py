@@ -12,8 +12,8 @@ from click.testing import CliRunner
 
 from convprof.cli import cli
 from convprof.commands.sources import load_spec, read_source
-from convprof.graph.analyze import analyze
 from convprof.graph.variants import VARIANTS
+from convprof.report.analyze import analyze
 from convprof.report.results import DeviceLatency
 from convprof.sweep import Sweep, build_sweep, point_specs, resolution_axis
 from convprof.sweep.plot import SKIPPED_LABEL, UNSTABLE_LABEL, plot_figure, render_plot

@@ -18,10 +18,10 @@ from click.testing import CliRunner
 from convprof.cli import cli
 from convprof.commands.sources import load_spec
 from convprof.errors import UsageError
-from convprof.graph.analyze import analyze
 from convprof.measure import MeasureOptions, measure_report
 from convprof.render.machine import to_json
 from convprof.report import Report
+from convprof.report.analyze import analyze
 from convprof.report.jsoncheck import find_violation, locate
 from convprof.report.reportfile import load_report
 from convprof.report.results import (

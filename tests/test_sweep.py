@@ -17,9 +17,9 @@ from rich.console import Console
 
 from convprof.cli import cli
 from convprof.commands.sources import load_spec, read_source
-from convprof.graph.analyze import analyze
 from convprof.render.sweep import render_sweep, sweep_to_csv, sweep_to_json, sweep_to_markdown
 from convprof.report import Report
+from convprof.report.analyze import analyze
 from convprof.report.results import DeviceLatency
 from convprof.report.stats import summarize
 from convprof.sweep import Sweep, build_sweep, point_specs, resolution_axis, set_axis, width_axis

@@ -25,9 +25,9 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from convprof.graph.analyze import analyze
 from convprof.graph.parse import parse_spec
 from convprof.report import LayerReport
+from convprof.report.analyze import analyze
 from convprof.spec.examples import read_example
 
 #: Examples written before graphs, with generated layer names: compared in total only.

@@ -17,10 +17,10 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from convprof.graph.analyze import analyze
 from convprof.graph.build import build_model
 from convprof.graph.parse import parse_spec
 from convprof.importing import import_module
+from convprof.report.analyze import analyze
 from convprof.spec.examples import read_example
 from tests.torchvision_code import builder
 from tests.training_oracle import saved_bytes, step_peak

@@ -21,12 +21,12 @@ import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from convprof.graph.analyze import analyze
 from convprof.graph.build import build_model
 from convprof.graph.parse import parse_spec
 from convprof.graph.training import optimizer_state_bytes, parameter_order
 from convprof.graph.variants import VARIANTS, transform
 from convprof.kinds import all_kinds, lookup
+from convprof.report.analyze import analyze
 from convprof.spec import ModelSpec
 from convprof.spec.examples import read_example
 from tests.specbuild import make_spec

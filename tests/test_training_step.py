@@ -26,7 +26,6 @@ from rich.console import Console
 
 from convprof.cli import cli
 from convprof.commands.sources import load_spec
-from convprof.graph.analyze import analyze
 from convprof.graph.build import build_model
 from convprof.graph.training import training_cost, untrainable
 from convprof.graph.variants import VARIANTS, transform
@@ -35,6 +34,7 @@ from convprof.measure.guard import admit_training
 from convprof.measure.options import PRESETS, Preset
 from convprof.render.table import render_compare
 from convprof.report import Report, ReportDataError
+from convprof.report.analyze import analyze
 from convprof.report.jsoncheck import find_violation
 from convprof.report.reportfile import load_report
 from convprof.report.results import StepMemory

@@ -17,9 +17,9 @@ import pytest
 import torch
 
 from convprof.errors import SpecError
-from convprof.graph.analyze import analyze
 from convprof.graph.build import build_model
 from convprof.output import write_atomic
+from convprof.report.analyze import analyze
 from convprof.spec import yamlnode
 from convprof.spec.yamlnode import load_nodes
 from tests.specbuild import make_spec, spec_text

@@ -1,23 +1,28 @@
 """Independent measurements of a training step, the oracles of convprof's training model.
 
-Three things torch itself can tell about a built model, measured here without any of convprof's own
-measuring code:
+What torch itself can tell about a built model, measured here with none of convprof's measuring
+code and none of its ways:
 
 - `backward_flops`: FlopCounterMode around the backward of one module;
 - `saved_bytes`: the storages `torch.autograd.graph.saved_tensors_hooks` sees in one forward, each
   once, parameters and buffers left out;
-- `step_peak`: the peak bytes of a whole step (forward, backward from a gradient of the output's
-  size, optimizer step) after a first step has made the optimizer's state: the tensors held before
-  the step (weights, buffers, optimizer state, input) plus the largest sum of the storages that torch's
-  operators return during it, each counted until its last tensor is garbage;
+- `step_peak`: the peak bytes of a whole step (forward, backward from a gradient of ones for each
+  output, optimizer step) after a first step has made the optimizer's state: the storages held
+  before the step (weights, buffers, optimizer state, input) plus the most that the storages torch's
+  operators create during it hold at once, each from the operator that returns it until the storage
+  itself is freed (`StorageLedger`);
 - `step_timeline`: the same step over time: that peak while each module's forward runs, over the
   whole backward, and over the optimizer's step.
+
+A storage's life is read from the storage: torch keeps one Python object per storage, so a weak
+reference to it ends exactly when its memory goes back to the allocator, however many tensors viewed
+it and whoever held them (Python, or autograd alone).
 """
 
 from __future__ import annotations
 
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,13 +33,15 @@ from torch.utils.flop_counter import FlopCounterMode
 
 __all__ = [
     "StepTimeline",
-    "Tracker",
+    "StorageLedger",
     "backward_flops",
     "make_optimizer",
     "saved_bytes",
     "step_peak",
     "step_timeline",
 ]
+
+Inputs = torch.Tensor | tuple[torch.Tensor, ...]
 
 
 def backward_flops(
@@ -52,7 +59,7 @@ def backward_flops(
     return int(counter.get_total_flops())
 
 
-def saved_bytes(model: torch.nn.Module, x: torch.Tensor | tuple[torch.Tensor, ...]) -> int:
+def saved_bytes(model: torch.nn.Module, x: Inputs) -> int:
     """Return the bytes of the storages autograd keeps in one forward, each once, weights left out
     (`x`: the input, or a tuple of one per input)."""
     inputs = x if isinstance(x, tuple) else (x,)
@@ -79,124 +86,108 @@ def make_optimizer(name: str, params: list[torch.nn.Parameter]) -> torch.optim.O
     return torch.optim.Adam(params)
 
 
-class Tracker(TorchDispatchMode):  # type: ignore[misc]
-    """Counts each storage an operator returns from then until its last tensor is garbage."""
+class StorageLedger(TorchDispatchMode):  # type: ignore[misc]
+    """While active, the bytes held by the storages torch's operators return, each from the operator
+    that returns it until the storage is freed; storages that existed before are never counted."""
 
     @classmethod
     def _should_skip_dynamo(cls) -> bool:
+        # torch would wrap the mode in dynamo.disable, whose first call imports torch._dynamo (seconds
+        # per test process); the ledger runs only on eager modules.
         return False
 
-    def __init__(self, known: set[int]) -> None:
+    def __init__(self, before: Iterable[torch.Tensor]) -> None:
         super().__init__()
-        self.known = known
-        self.owners: dict[int, int] = {}
-        self.sizes: dict[int, int] = {}
-        self.tensors: set[int] = set()
-        self.current = 0
+        self.before = {t.untyped_storage().data_ptr() for t in before}
+        self.live: dict[int, int] = {}  # data pointer of each storage counted and not yet freed -> bytes
+        self.now = 0
         self.peak = 0
         self.window = 0  # the peak since the last `open_window`
 
     def open_window(self) -> None:
         """Start a new window: its peak starts at what is held now."""
-        self.window = self.current
+        self.window = self.now
 
-    def _release(self, address: int, tensor_id: int) -> None:
-        self.tensors.discard(tensor_id)
-        self.owners[address] -= 1
-        if not self.owners[address]:
-            del self.owners[address]
-            self.current -= self.sizes.pop(address)
+    def _freed(self, pointer: int) -> None:
+        self.now -= self.live.pop(pointer)
 
     def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
         out = func(*args, **(kwargs or {}))
-        for tensor in tree_leaves(out):
-            if not isinstance(tensor, torch.Tensor) or id(tensor) in self.tensors:
+        for leaf in tree_leaves(out):
+            if not isinstance(leaf, torch.Tensor):
                 continue
-            storage = tensor.untyped_storage()
-            address = storage.data_ptr()
-            if address in self.known or not address:
-                continue
-            if address not in self.owners:
-                self.owners[address] = 0
-                self.sizes[address] = storage.nbytes()
-                self.current += storage.nbytes()
-                self.peak = max(self.peak, self.current)
-                self.window = max(self.window, self.current)
-            self.owners[address] += 1
-            self.tensors.add(id(tensor))
-            weakref.finalize(tensor, self._release, address, id(tensor))
+            storage = leaf.untyped_storage()
+            pointer, size = storage.data_ptr(), storage.nbytes()
+            if size == 0 or pointer in self.before or pointer in self.live:
+                continue  # nothing held, held before the step, or a view of a storage counted already
+            self.live[pointer] = size
+            self.now += size
+            self.peak = max(self.peak, self.now)
+            self.window = max(self.window, self.now)
+            weakref.finalize(storage, self._freed, pointer)
         return out
 
 
-def step_peak(model: torch.nn.Module, x: torch.Tensor | tuple[torch.Tensor, ...], optimizer: str) -> int:
-    """Return the peak bytes of one training step of `model` on `x` in train mode (see the module);
-    `x` is the input, or a tuple of one per input, and each output gets a gradient of ones."""
-    inputs = x if isinstance(x, tuple) else (x,)
-    model.train()
-    params = list(model.parameters())
-    opt = make_optimizer(optimizer, params)
-
-    def step() -> None:
-        opt.zero_grad(set_to_none=True)
-        out = model(*inputs)
-        outs = out if isinstance(out, tuple) else (out,)
-        gradients = tuple(torch.ones_like(o) for o in outs)
-        torch.autograd.backward(outs, gradients)
-        del out, outs, gradients
-        opt.step()
-
-    step()  # the optimizer's state, as in any step but the first
-    held = [*params, *model.buffers(), *inputs]
-    held += [v for state in opt.state.values() for v in state.values() if isinstance(v, torch.Tensor)]
-    storages = {t.untyped_storage().data_ptr(): t.untyped_storage().nbytes() for t in held}
+def _step(
+    model: torch.nn.Module,
+    inputs: tuple[torch.Tensor, ...],
+    opt: torch.optim.Optimizer,
+    moment: Callable[[str], None],
+) -> None:
+    """Run one step; `moment` is told as the backward ("backward") and the optimizer ("optimizer") begin."""
     opt.zero_grad(set_to_none=True)
-    tracker = Tracker(set(storages))
-    with tracker:
-        step()
-    return sum(storages.values()) + tracker.peak
+    out = model(*inputs)
+    outs = out if isinstance(out, tuple) else (out,)
+    moment("backward")
+    torch.autograd.backward(outs, tuple(torch.ones_like(o) for o in outs))
+    del out, outs  # the outputs go before the optimizer's step
+    moment("optimizer")
+    opt.step()
+
+
+def _nothing(phase: str) -> None:
+    del phase
 
 
 @dataclass(frozen=True)
 class StepTimeline:
-    """A measured training step over time, each figure the tensors held before the step plus the
+    """A measured training step over time, each figure the storages held before the step plus the
     most that torch's operators held at once (see the module)."""
 
     forward: dict[str, int]
     """While each module (by its path) ran its forward."""
     backward: int
-    """Over the backward, from the making of the output's gradient to its end."""
+    """Over the backward, from the making of the outputs' gradients to its end."""
     optimizer: int
     """Over the optimizer's step."""
     peak: int
-    """Over the whole step: `step_peak`."""
+    """Over the whole step."""
 
 
 def step_timeline(
-    model: torch.nn.Module, x: torch.Tensor, optimizer: str, paths: Sequence[str]
+    model: torch.nn.Module, x: Inputs, optimizer: str, paths: Sequence[str] = ()
 ) -> StepTimeline:
-    """Return one training step of `model` on `x` measured over time (see the module), with the forward
-    of each module at `paths` apart."""
+    """Return one training step of `model` on `x` (the input, or a tuple of one per input) in train mode,
+    measured over time (see the module), with the forward of each module at `paths` apart."""
+    inputs = x if isinstance(x, tuple) else (x,)
     model.train()
-    params = list(model.parameters())
-    opt = make_optimizer(optimizer, params)
-    output = model(x)
-    output.backward(torch.ones_like(output))
-    del output
-    opt.step()  # the optimizer's state, as in any step but the first
-    held = [*params, *model.buffers(), x]
-    held += [v for state in opt.state.values() for v in state.values() if isinstance(v, torch.Tensor)]
-    storages = {t.untyped_storage().data_ptr(): t.untyped_storage().nbytes() for t in held}
-    resident = sum(storages.values())
-    opt.zero_grad(set_to_none=True)
-    tracker = Tracker(set(storages))
+    opt = make_optimizer(optimizer, list(model.parameters()))
+    _step(model, inputs, opt, _nothing)  # the optimizer's state, as in any step but the first
+    state = [value for per in opt.state.values() for value in per.values() if isinstance(value, torch.Tensor)]
+    held = [*model.parameters(), *model.buffers(), *inputs, *state]
+    resident = sum({t.untyped_storage().data_ptr(): t.untyped_storage().nbytes() for t in held}.values())
+    ledger = StorageLedger(held)
     forward: dict[str, int] = {}
+    backward: list[int] = []
 
-    def before(module: torch.nn.Module, args: Any) -> None:
-        tracker.open_window()
+    def moment(phase: str) -> None:
+        if phase == "optimizer":
+            backward.append(ledger.window)
+        ledger.open_window()
 
-    def after(path: str) -> Any:
+    def after(path: str) -> Callable[..., None]:
         def hook(module: torch.nn.Module, args: Any, out: Any) -> None:
-            forward[path] = resident + tracker.window
+            forward[path] = resident + ledger.window
 
         return hook
 
@@ -204,18 +195,18 @@ def step_timeline(
     handles = []
     for path in paths:
         if path in named:  # a bare parameter and a call (a layer scale) has no module
-            handles.append(named[path].register_forward_pre_hook(before))
+            handles.append(named[path].register_forward_pre_hook(lambda module, args: ledger.open_window()))
             handles.append(named[path].register_forward_hook(after(path)))
-    with tracker:
-        output = model(x)
+    try:
+        with ledger:
+            _step(model, inputs, opt, moment)
+    finally:
         for handle in handles:
             handle.remove()
-        tracker.open_window()
-        gradient = torch.ones_like(output)
-        output.backward(gradient)
-        del output, gradient
-        backward = resident + tracker.window
-        tracker.open_window()
-        opt.step()
-        stepped = resident + tracker.window
-    return StepTimeline(forward, backward, stepped, resident + tracker.peak)
+    return StepTimeline(forward, resident + backward[0], resident + ledger.window, resident + ledger.peak)
+
+
+def step_peak(model: torch.nn.Module, x: Inputs, optimizer: str) -> int:
+    """Return the peak bytes of one training step of `model` on `x` in train mode (see the module);
+    `x` is the input, or a tuple of one per input, and each output gets a gradient of ones."""
+    return step_timeline(model, x, optimizer).peak

@@ -11,10 +11,10 @@ from typing import IO, TYPE_CHECKING, Any, TypeVar
 import click
 
 from convprof.errors import ConvprofError, UsageError
-from convprof.graph.analyze import OPTIMIZER_STATES
 from convprof.measure.options import PRESETS
 from convprof.output import write_atomic, write_stdout
 from convprof.render.formats import FORMATS, PAGE_FORMATS
+from convprof.report.analyze import OPTIMIZER_STATES
 from convprof.safetext import printable
 
 if TYPE_CHECKING:

@@ -60,6 +60,7 @@ def calibrate(device: str, dtype: str, threads: int, preset: str | None, seconds
 
     require_torch("calibrating")
     from convprof.measure import torch_noise_silenced
+    from convprof.measure.devices import resolve_devices
     from convprof.measure.options import check_threads
     from convprof.measure.roofline import (
         RECALIBRATION_WARN,
@@ -69,7 +70,6 @@ def calibrate(device: str, dtype: str, threads: int, preset: str | None, seconds
         measure_calibration,
         save_calibration,
     )
-    from convprof.measure.runner import resolve_devices
     from convprof.report.stats import IQR_WARN_THRESHOLD, ROUND_SPREAD_THRESHOLD, UNSTABLE_MARK
     from convprof.units import format_bytes, format_count, plural
 

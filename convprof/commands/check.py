@@ -351,7 +351,7 @@ def check(
     """
     from convprof.ci.budgets import BudgetExceeded, check_growth, check_limits, merge_budgets, parse_growth
     from convprof.commands.sources import ModelOptions, check_model_options, load_spec
-    from convprof.graph.analyze import analyze
+    from convprof.report.analyze import analyze
 
     assert set(limits) == set(BUDGET_METRICS), limits
     overrides = _overrides(limits, max_latency, max_training_latency)

@@ -19,7 +19,6 @@ from convprof.commands.base import (
     reports_errors,
 )
 from convprof.errors import UsageError
-from convprof.graph.analyze import analyze
 from convprof.measure.options import (
     CPU_MEMORY_FRACTION,
     CUDA_MEMORY_FRACTION,
@@ -27,6 +26,7 @@ from convprof.measure.options import (
     DEVICE_CHOICES,
     parse_size,
 )
+from convprof.report.analyze import analyze
 from convprof.spec import DTYPE_BYTES, ModelSpec
 
 if TYPE_CHECKING:

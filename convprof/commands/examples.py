@@ -6,8 +6,8 @@ import click
 
 from convprof.commands.base import reports_errors
 from convprof.errors import UsageError
-from convprof.graph.analyze import analyze
 from convprof.output import write_stdout
+from convprof.report.analyze import analyze
 
 __all__ = ["examples"]
 

@@ -19,9 +19,9 @@ from convprof.commands.base import (
     preset_option,
     reports_errors,
 )
-from convprof.graph.analyze import analyze
 from convprof.output import write_atomic
 from convprof.report import Report
+from convprof.report.analyze import analyze
 from convprof.sweep import Axis, PointSpec
 
 if TYPE_CHECKING:

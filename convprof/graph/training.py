@@ -13,16 +13,16 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from convprof.graph.layout import input_layouts, node_layouts
+from convprof.graph.liveness import HeldStorage, Memory, Storage, walk_forward
 from convprof.kinds import LayerKind, lookup
 from convprof.kinds.base import ShapeError
 from convprof.kinds.records import Autograd, TrainingStep
 from convprof.kinds.strides import Layout
-from convprof.spec import ModelSpec, NodeSpec, input_position, prod
+from convprof.spec import ModelSpec, NodeSpec, prod
 
 __all__ = [
     "OPTIMIZERS",
     "SCALAR_STEP_BYTES",
-    "HeldStorage",
     "TrainingCost",
     "optimizer_scratch_bytes",
     "optimizer_state_bytes",
@@ -81,20 +81,6 @@ def untrainable(spec: ModelSpec) -> str | None:
 
 
 @dataclass(frozen=True, slots=True)
-class HeldStorage:
-    """A storage held at the peak of the modelled step, beyond the weights, buffers, optimizer state
-    and input (which are held throughout)."""
-
-    role: str
-    """What it is: activation, saved, gradient, weight_gradient or workspace."""
-    node: int | None
-    """The node that made it (for a gradient: the node whose output it is the gradient of; for a
-    workspace: the node running); None for the optimizer's temporaries."""
-    nbytes: int
-    """Its bytes for the batch."""
-
-
-@dataclass(frozen=True, slots=True)
 class TrainingCost:
     """The modelled training step of one variant, for the whole batch."""
 
@@ -129,88 +115,6 @@ class TrainingCost:
     held_at_peak: tuple[HeldStorage, ...]
     """What the step holds at its peak beyond the resident bytes, in the order it was made: with the
     resident bytes they sum to `peak_bytes`."""
-
-
-class _Storage:
-    """A tensor's storage, how many things still hold it, and the moments it lives through."""
-
-    __slots__ = ("born", "died", "holders", "nbytes", "owner", "role")
-
-    def __init__(self, nbytes: int, owner: int, role: str = "activation") -> None:
-        self.nbytes = nbytes
-        self.owner = owner  # the node that made it; -1 for the network input
-        self.role = role
-        self.holders = 0
-        self.born = 0  # the first moment it is held at
-        self.died = -1  # the first moment it is no longer held at; -1 while it is held
-
-
-class _Memory:
-    """Live storages and the peak of their sum (the network input, held by the caller, apart).
-
-    Moments are numbered as they are recorded and each storage knows the moments it lives through, so
-    what is held at the peak is found once, after the step, without copying anything on the way."""
-
-    def __init__(self) -> None:
-        self.live = 0
-        self.peak = 0
-        self.moments = 0
-        self.storages: list[_Storage] = []
-        self.peak_moment = -1
-        self.peak_extra = 0
-        self.phase = "forward"  # what runs now: the phase, and the node (None: the optimizer)
-        self.node: int | None = None
-        self.peak_at: tuple[str, int | None] = ("forward", None)
-
-    def new(self, nbytes: int, owner: int, role: str = "activation") -> _Storage:
-        """Allocate a storage held once."""
-        storage = _Storage(nbytes, owner, role)
-        storage.holders = 1
-        storage.born = self.moments
-        self.storages.append(storage)
-        self.live += nbytes
-        return storage
-
-    def hold(self, storage: _Storage) -> None:
-        storage.holders += 1
-
-    def release(self, storage: _Storage) -> None:
-        storage.holders -= 1
-        if storage.holders == 0 and storage.owner >= 0:
-            self.live -= storage.nbytes
-            storage.died = self.moments
-
-    def moment(self, extra: int = 0) -> int:
-        """Record the current total plus `extra` bytes held for a moment; return that total."""
-        total = self.live + extra
-        if total > self.peak or self.peak_moment < 0:
-            self.peak = max(self.peak, total)
-            self.peak_moment, self.peak_extra = self.moments, extra
-            self.peak_at = (self.phase, self.node)
-        self.moments += 1
-        return total
-
-    def held_at_peak(self) -> tuple[HeldStorage, ...]:
-        """Return the storages held at the peak, and what the running layer (or the optimizer) held
-        beside them; their bytes sum to the peak."""
-        moment = self.peak_moment
-        alive = [
-            s for s in self.storages if s.owner >= 0 and s.born <= moment and (s.died < 0 or s.died > moment)
-        ]
-        sizes = [s.nbytes for s in alive]
-        extra = self.peak_extra
-        if extra < 0:
-            # A layer modelled to hold less than all it makes at once (a batch norm's statistics come
-            # after its output): what it has not made yet comes off what it makes at this moment.
-            for position in sorted(range(len(alive)), key=lambda i: -sizes[i]):
-                if alive[position].born == moment and extra < 0:
-                    taken = min(sizes[position], -extra)
-                    sizes[position] -= taken
-                    extra += taken
-        held = [HeldStorage(s.role, s.owner, size) for s, size in zip(alive, sizes, strict=True) if size]
-        if extra > 0:
-            held.append(HeldStorage("workspace", self.peak_at[1], extra))
-        return tuple(held)
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,8 +221,11 @@ def training_cost(
     torch's kernels for `device` (`cpu` or `cuda`) run it."""
     itemsize, batch = spec.dtype_bytes, spec.batch_size
     nodes = _nodes(spec, device, layouts)
-    memory = _Memory()
-    network_inputs = [_Storage(prod(shape) * itemsize * batch, -1) for _, shape in spec.network_inputs]
+    memory = Memory()
+    # The network's inputs are the caller's, held throughout and counted in the resident bytes.
+    network_inputs = [
+        Storage(prod(shape) * itemsize * batch, -1, resident=True) for _, shape in spec.network_inputs
+    ]
     for storage in network_inputs:
         storage.holders = 1  # the caller's
     returned = set(spec.output_nodes)
@@ -328,35 +235,15 @@ def training_cost(
 
     # Forward: an output lives until its last reader has run and the backward of every node that
     # keeps it; a node whose output leads nowhere lets go of what it kept with its output.
-    readers = [0] * len(nodes)
-    for node in nodes:
-        for i in node.spec.inputs:
-            if i >= 0:
-                readers[i] += 1
-    outputs: list[_Storage] = []
-    kept: list[list[_Storage]] = []
-    everything_kept: dict[int, _Storage] = {}
-
-    def retire(index: int) -> None:
-        """Let go of an output nothing reads any more (and, off the graph, of what it kept)."""
-        memory.release(outputs[index])
-        if not nodes[index].in_graph:  # its autograd graph dies with it
-            for storage in kept[index]:
-                memory.release(storage)
-            kept[index] = []
-
+    kept: list[list[Storage]] = []
+    everything_kept: dict[int, Storage] = {}
     forward_bytes: list[int] = []
-    for node in nodes:
-        sources = [network_inputs[input_position(i)] if i < 0 else outputs[i] for i in node.spec.inputs]
+
+    def during(this: NodeSpec, sources: list[Storage], output: Storage) -> None:
+        """Make what the node keeps for its backward, and record the moment of its forward."""
+        node = nodes[this.index]
         record = node.autograd
-        memory.node = node.spec.index
-        if node.aliases:
-            output = sources[0]
-            memory.hold(output)
-        else:
-            output = memory.new(size(node), node.spec.index)
-        outputs.append(output)
-        keeps = [memory.new(nbytes, node.spec.index, "saved") for nbytes in record.keeps_new]
+        keeps = [memory.new(nbytes, this.index, "saved") for nbytes in record.keeps_new]
         fresh = (0 if node.aliases else output.nbytes) + sum(record.keeps_new)
         forward_bytes.append(
             memory.moment((record.forward_peak if record.forward_peak is not None else fresh) - fresh)
@@ -375,13 +262,16 @@ def training_cost(
             for storage in keeps:
                 everything_kept[id(storage)] = storage
         kept.append(keeps)
-        for i in node.spec.inputs:
-            if i >= 0:
-                readers[i] -= 1
-                if readers[i] == 0:
-                    retire(i)
-        if readers[node.spec.index] == 0 and node.spec.index not in returned:
-            retire(node.spec.index)
+
+    def retired(index: int) -> None:
+        """Off the graph, an output's autograd graph dies with it: let go of what it kept."""
+        if not nodes[index].in_graph:
+            for storage in kept[index]:
+                memory.release(storage)
+            kept[index] = []
+
+    views = [node.aliases for node in nodes]
+    outputs = walk_forward(spec, views, memory, network_inputs, during, retired)
 
     saved_total = sum(storage.nbytes for storage in everything_kept.values())
     saved_bytes: list[int | None] = [0] * len(nodes)
@@ -394,7 +284,7 @@ def training_cost(
 
     # Backward, in reverse order, from a gradient of each output's size that the caller holds.
     memory.phase = "backward"
-    gradients: list[_Storage | None] = [None] * len(nodes)
+    gradients: list[Storage | None] = [None] * len(nodes)
     backward_bytes: list[int | None] = [None] * len(nodes)
     # Where a gradient is an expanded view (a sum's), its layout: a node that views it in another
     # shape copies it first.
@@ -429,7 +319,7 @@ def training_cost(
             moments.append(memory.moment())
             memory.release(incoming)
             incoming = copy
-        made: list[tuple[int, _Storage]] = []
+        made: list[tuple[int, Storage]] = []
         widened = dict(record.expanded_grads)
         if layout is not None and incoming is gradients[node.spec.index]:  # viewed, not copied
             passed = node.kind.node_grad_view(this.args, this.input_shapes, this.output_shape, layout)

@@ -4,11 +4,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from convprof.report.fields import (
+    COUNT,
+    MAYBE_COUNT,
+    SHAPE,
+    added,
+    derived_names,
+    json,
+    names,
+    plain,
+    read,
+    write,
+)
 from convprof.report.results import DeviceLatency, Environment, ReportDataError
-from convprof.spec import DTYPE_BYTES
+from convprof.spec import DTYPE_BYTES, MAX_NODES
 
 __all__ = [
     "HELD_ROLES",
@@ -35,9 +47,6 @@ SCHEMA_VERSION = 4
 #: parameter of a schema-3 report is trainable), named inputs and outputs (its specs had one of each)
 #: and the memory over time of inference and of a training step (None from it).
 READABLE_SCHEMA_VERSIONS = (3, SCHEMA_VERSION)
-#: Fields schema 4 added to each layer and each variant: absent from a schema-3 report.
-V4_LAYER_FIELDS = ("frozen_params", "live_bytes", "step_forward_bytes", "step_backward_bytes")
-V4_VARIANT_TOTALS = ("trainable_params", "frozen_params")
 #: The phases of a training step, in the order they run.
 STEP_PHASES = ("forward", "backward", "optimizer")
 #: What a tensor held at the peak of a training step is, as a report names it: the weights, buffers,
@@ -59,23 +68,6 @@ HELD_ROLES = (
 RESIDENT_ROLES = HELD_ROLES[:4]
 
 
-#: A variant's totals in a report, in the order JSON and CSV write them (the schema requires each).
-VARIANT_TOTALS = (
-    "params",
-    "trainable_params",
-    "frozen_params",
-    "macs",
-    "flops",
-    "backward_flops",
-    "training_flops",
-    "elementwise_ops",
-    "param_bytes",
-    "buffer_bytes",
-    "activation_bytes",
-    "saved_activation_bytes",
-    "optimizer_bytes",
-    "training_bytes",
-)
 #: Totals that sum a count some layers may leave unknown (an opaque op's): lower bounds when they do.
 #: Parameters, buffers and memory are always exact.
 #: Before a value that is a lower bound (a total leaving opaque ops' unknown counts out): the true
@@ -93,94 +85,187 @@ LOWER_BOUND_TOTALS = (
     "optimizer_bytes",
     "training_bytes",
 )
-#: A layer's fields in a report, in the order JSON and CSV write them (the schema requires each).
-LAYER_FIELDS = (
-    "index",
-    "path",
-    "inputs",
-    "depth",
-    "kind",
-    "output_shape",
-    "params",
-    "frozen_params",
-    "buffer_bytes",
-    "macs",
-    "flops",
-    "backward_flops",
-    "elementwise_ops",
-    "activation_bytes",
-    "live_bytes",
-    "saved_bytes",
-    "step_forward_bytes",
-    "step_backward_bytes",
-    "receptive_field",
-    "fan_in",
-)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class LayerReport:
-    """One layer's counts in one variant; batch-dependent figures are for the whole batch."""
+    """One layer's counts in one variant; batch-dependent figures are for the whole batch.
 
-    index: int
+    Its fields are its JSON form, in order (convprof.report.fields)."""
+
+    index: int = field(
+        metadata=json(
+            {
+                "type": "integer",
+                "minimum": 0,
+                "description": "0-based position in topological order (the order the spec writes "
+                "its layers).",
+            }
+        )
+    )
     """0-based position in the graph's topological order (the order the spec writes its layers)."""
-    path: str
+    path: str = field(
+        metadata=json(
+            {
+                "type": "string",
+                "minLength": 1,
+                "description": "Stable hierarchical path, as torch names modules (layer1.0.conv1): "
+                "its identity.",
+            }
+        )
+    )
     """Stable hierarchical path, as torch names modules (`layer1.0.conv1`): a layer's identity."""
-    inputs: tuple[str, ...]
+    inputs: tuple[str, ...] = field(
+        metadata=json(
+            {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": MAX_NODES,
+                "items": {"type": "string", "minLength": 1},
+                "description": "Paths of the layers it reads, in argument order; `input` is the "
+                "network input.",
+            }
+        )
+    )
     """Paths of the layers it reads, in argument order; `input` for the network input."""
-    depth: int
+    depth: int = field(
+        metadata=json(
+            {"type": "integer", "minimum": 0, "description": "Nesting depth: the dots in the path."}
+        )
+    )
     """Nesting depth: 0 at the top, one more inside each named block."""
-    kind: str
+    kind: str = field(metadata=json({"type": "string", "description": "Kind in this variant, e.g. Conv2d."}))
     """Kind in this variant, e.g. Conv2d, LocallyConnected2d, DenseConv2d."""
-    output_shape: tuple[int, ...]
+    output_shape: tuple[int, ...] = field(metadata=json(SHAPE | {"description": "Per-sample output shape."}))
     """Per-sample output shape."""
-    params: int
+    params: int = field(metadata=json(COUNT | {"description": "Parameters, trainable or frozen."}))
     """Parameters, trainable or frozen."""
-    buffer_bytes: int
-    """Non-trainable state (BatchNorm running statistics)."""
-    macs: int | None
-    """Multiply-accumulates for the batch; None when unknown (an opaque op's), never 0 for it."""
-    backward_flops: int | None
-    """FLOPs of the layer's backward in a training step: the weights' gradient, and the input's when
-    some layer before has parameters (2 x the multiply-accumulates, as forward); None when unknown."""
-    elementwise_ops: int | None
-    """Bias adds, activations, pooling and normalisation ops for the batch; None when unknown."""
-    activation_bytes: int
-    """Bytes of the layer's output tensor for the batch."""
-    saved_bytes: int | None
-    """Bytes of the tensors the layer makes that autograd keeps for the backward (its output when a
-    later layer's backward reads it, indices, masks, statistics), each storage once; None when
-    unknown (an opaque op's autograd)."""
-    receptive_field: tuple[int, ...] | None
-    """Extent on the network input seen by one output unit; None when it is the whole input (or,
-    at and after an opaque op, unknown and bounded by it)."""
-    fan_in: int | None
-    """Connections per output unit (bias excluded); None when unknown."""
-    frozen_params: int = 0
+    frozen_params: int = field(
+        default=0,
+        metadata=json(
+            COUNT
+            | {
+                "description": "Its parameters that are frozen (requires_grad=False): all of them for a "
+                "frozen layer, else 0."
+            },
+            since=4,
+        ),
+    )
     """Its parameters that are frozen (requires_grad=False: no gradient, no optimizer state): all of
     them for a frozen layer, else 0."""
-    live_bytes: int | None = None
+    buffer_bytes: int = field(
+        metadata=json(COUNT | {"description": "Non-trainable state (BatchNorm running stats)."})
+    )
+    """Non-trainable state (BatchNorm running statistics)."""
+    macs: int | None = field(
+        metadata=json(
+            MAYBE_COUNT
+            | {"description": "Multiply-accumulates for the batch; null when unknown (an opaque op)."}
+        )
+    )
+    """Multiply-accumulates for the batch; None when unknown (an opaque op's), never 0 for it."""
+    flops: int | None = field(
+        init=False, metadata=json(MAYBE_COUNT | {"description": "2 x macs; null when macs is."})
+    )
+    """FLOPs = 2 x MACs; None when the MACs are unknown."""
+    backward_flops: int | None = field(
+        metadata=json(
+            MAYBE_COUNT
+            | {
+                "description": "FLOPs of its backward in a training step (weights' and needed input "
+                "gradients); null when unknown."
+            }
+        )
+    )
+    """FLOPs of the layer's backward in a training step: the weights' gradient, and the input's when
+    some layer before has parameters (2 x the multiply-accumulates, as forward); None when unknown."""
+    elementwise_ops: int | None = field(
+        metadata=json(MAYBE_COUNT | {"description": "Element-wise ops for the batch; null when unknown."})
+    )
+    """Bias adds, activations, pooling and normalisation ops for the batch; None when unknown."""
+    activation_bytes: int = field(
+        metadata=json(COUNT | {"description": "Bytes of the output for the batch."})
+    )
+    """Bytes of the layer's output tensor for the batch."""
+    live_bytes: int | None = field(
+        default=None,
+        metadata=json(
+            COUNT
+            | {
+                "description": "Bytes of the activations alive at inference while it makes its output (its "
+                "output and every earlier tensor still to be read, the input included), by liveness."
+            },
+            since=4,
+        ),
+    )
     """Bytes of the activations alive at inference while the layer makes its output (its output, and
     every earlier tensor still to be read, the network input included), by liveness; the variant's
     activation_bytes is the largest. None only in a report of schema 3, which did not carry it."""
-    step_forward_bytes: int | None = None
+    saved_bytes: int | None = field(
+        metadata=json(
+            MAYBE_COUNT
+            | {
+                "description": "Bytes of the tensors it makes that autograd keeps for the backward; null "
+                "when unknown."
+            }
+        )
+    )
+    """Bytes of the tensors the layer makes that autograd keeps for the backward (its output when a
+    later layer's backward reads it, indices, masks, statistics), each storage once; None when
+    unknown (an opaque op's autograd)."""
+    step_forward_bytes: int | None = field(
+        default=None,
+        metadata=json(
+            COUNT
+            | {
+                "description": "The most a training step holds while its forward runs, weights, buffers, "
+                "optimizer state and input included (a lower bound as training_bytes is)."
+            },
+            since=4,
+        ),
+    )
     """The most a training step holds while the layer's forward runs: weights, buffers, optimizer
     state and input, the tensors alive, and the layer's temporaries (a lower bound as the variant's
     training_bytes is). None only in a report of schema 3."""
-    step_backward_bytes: int | None = None
+    step_backward_bytes: int | None = field(
+        default=None,
+        metadata=json(
+            MAYBE_COUNT
+            | {
+                "description": "The most a training step holds while its backward runs, as "
+                "step_forward_bytes; null where no backward runs (nothing in it or before it needs a "
+                "gradient)."
+            },
+            since=4,
+        ),
+    )
     """The most a training step holds while the layer's backward runs (the sums of its inputs'
     gradients included), as step_forward_bytes; None where no backward runs (nothing in the layer or
     before it needs a gradient), and in a report of schema 3."""
+    receptive_field: tuple[int, ...] | None = field(
+        metadata=json(
+            {
+                "oneOf": [SHAPE, {"type": "null"}],
+                "description": "Extent on the input seen by one output unit; null when the whole input.",
+            }
+        )
+    )
+    """Extent on the network input seen by one output unit; None when it is the whole input (or,
+    at and after an opaque op, unknown and bounded by it)."""
+    fan_in: int | None = field(
+        metadata=json(
+            MAYBE_COUNT | {"description": "Connections per output unit, bias excluded; null when unknown."}
+        )
+    )
+    """Connections per output unit (bias excluded); None when unknown."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "flops", None if self.macs is None else 2 * self.macs)
 
     @property
     def trainable_params(self) -> int:
         """Parameters a training step updates."""
         return self.params - self.frozen_params
-
-    @property
-    def flops(self) -> int | None:
-        """FLOPs = 2 x MACs; None when the MACs are unknown."""
-        return None if self.macs is None else 2 * self.macs
 
     @property
     def counted(self) -> bool:
@@ -192,13 +277,22 @@ class LayerReport:
 class HeldTensor:
     """A tensor (or one group of them: every weight, every buffer) held at the peak of a training step."""
 
-    role: str
+    role: str = field(metadata=json({"enum": list(HELD_ROLES)}))
     """What it is: one of HELD_ROLES."""
-    layer: str | None
+    layer: str | None = field(
+        metadata=json(
+            {
+                "type": ["string", "null"],
+                "description": "Path of the layer that made it (a gradient: of whose output; a "
+                "workspace: the layer running); null for weights, buffers, optimizer state, "
+                "input and the optimizer's temporaries.",
+            }
+        )
+    )
     """The path of the layer that made it (for a gradient, whose output it is the gradient of; for a
     workspace, the layer running); None for the weights, buffers, optimizer state and input, held
     throughout, and for the optimizer's temporaries."""
-    bytes: int
+    bytes: int = field(metadata=json(COUNT))
     """Its bytes for the batch."""
 
 
@@ -206,44 +300,115 @@ class HeldTensor:
 class TrainingPeak:
     """Where the modelled training step peaks, and what it holds there."""
 
-    phase: str
+    phase: str = field(metadata=json({"enum": list(STEP_PHASES)}))
     """forward, backward or optimizer: what runs at the peak."""
-    layer: str | None
+    layer: str | None = field(
+        metadata=json(
+            {
+                "type": ["string", "null"],
+                "description": "Path of the layer running; null at the optimizer's step.",
+            }
+        )
+    )
     """The path of the layer whose forward or backward runs at the peak; None for the optimizer's step."""
     tensors: tuple[HeldTensor, ...]
     """Everything held at the peak, resident tensors first, then in the order the step made them;
-    their bytes sum to the variant's training_bytes."""
+    their bytes sum to the variant's training_bytes (written apart, as training_peak_tensors)."""
 
 
-@dataclass(frozen=True, slots=True)
+#: Ends the description of a total that is a lower bound when its variant's lower_bounds lists it.
+_BOUND = "; a lower bound when listed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class VariantReport:
-    """Totals and layers of one variant (dense, local or conv)."""
+    """Totals and layers of one variant (dense, local or conv).
+
+    Its totals are written to JSON as their fields say, in order (convprof.report.fields); the rest
+    (markers, latency, the training step's peak, layers) by Report.to_dict."""
 
     name: str
     """dense, local or conv."""
-    params: int
+    params: int = field(metadata=json(COUNT | {"description": "Parameters, trainable or frozen."}))
     """Parameters, trainable or frozen."""
-    macs: int
+    trainable_params: int = field(
+        init=False,
+        metadata=json(
+            COUNT
+            | {"description": "params - frozen_params: what a training step updates (gradients, optimizer)."},
+            since=4,
+        ),
+    )
+    """Parameters a training step updates: gradients and optimizer state are theirs."""
+    frozen_params: int = field(
+        default=0,
+        metadata=json(
+            COUNT
+            | {"description": "Parameters of frozen layers: weights, but no gradient or optimizer state."},
+            since=4,
+        ),
+    )
+    """Parameters of frozen layers (requires_grad=False): weights in memory, but no gradient and no
+    optimizer state in a training step."""
+    macs: int = field(
+        metadata=json(
+            COUNT
+            | {
+                "description": "Multiply-accumulates of conv and linear layers and of products of "
+                "activations (matmul, einsum, attention) for the batch; a lower bound when listed in "
+                "lower_bounds."
+            }
+        )
+    )
     """Multiply-accumulates of conv and linear layers and of products of activations (matmul, einsum,
     attention) for the batch: of the layers that know theirs, a lower bound when some do not (see
     `lower_bounds`)."""
-    backward_flops: int
+    flops: int = field(init=False, metadata=json(COUNT | {"description": "2 x macs."}))
+    """FLOPs = 2 x MACs."""
+    backward_flops: int = field(
+        metadata=json(COUNT | {"description": f"FLOPs of a training step's backward{_BOUND}."})
+    )
     """FLOPs of a training step's backward (gradients of weights and of inputs that need them); a
     lower bound when some layer's are unknown."""
-    elementwise_ops: int
+    training_flops: int = field(
+        init=False,
+        metadata=json(COUNT | {"description": f"flops + backward_flops: one training step{_BOUND}."}),
+    )
+    """FLOPs of one training step: forward + backward."""
+    elementwise_ops: int = field(
+        metadata=json(COUNT | {"description": f"Element-wise ops for the batch, apart from MACs{_BOUND}."})
+    )
     """Element-wise ops for the batch, counted apart from MACs (a lower bound as `macs` is)."""
-    param_bytes: int
+    param_bytes: int = field(metadata=json(COUNT | {"description": "Weight memory."}))
     """Weight memory: params x dtype size."""
-    buffer_bytes: int
+    buffer_bytes: int = field(
+        metadata=json(COUNT | {"description": "Buffer memory (BatchNorm running statistics)."})
+    )
     """Buffer memory (BatchNorm running statistics), listed apart from weights."""
-    activation_bytes: int
+    activation_bytes: int = field(metadata=json(COUNT | {"description": "Peak inference activation memory."}))
     """Peak inference activation memory, by liveness."""
-    saved_activation_bytes: int
+    saved_activation_bytes: int = field(
+        metadata=json(
+            COUNT
+            | {
+                "description": "Bytes autograd keeps for the backward at the end of the forward, "
+                "storage once."
+            }
+        )
+    )
     """Bytes autograd keeps for the backward at the end of a training step's forward, each storage
     once (the network input included when a layer keeps it)."""
-    optimizer_bytes: int
+    optimizer_bytes: int = field(metadata=json(COUNT | {"description": "Optimizer state."}))
     """Optimizer state: none for sgd, a velocity for momentum, two moments and a step count for adam."""
-    training_bytes: int
+    training_bytes: int = field(
+        metadata=json(
+            COUNT
+            | {
+                "description": "Peak memory of one training step (forward, backward, optimizer step); a "
+                "lower bound when listed."
+            }
+        )
+    )
     """Peak memory of one training step (forward, backward, optimizer step), weights and optimizer
     state included."""
     layers: tuple[LayerReport, ...]
@@ -253,10 +418,6 @@ class VariantReport:
     training_latency: tuple[DeviceLatency, ...] | None = None
     """Measured training step (time, memory beside the model's estimate) per device, or why it was
     skipped; None when no training step was measured."""
-    frozen_params: int = 0
-    """Parameters of frozen layers (requires_grad=False): weights in memory, but no gradient and no
-    optimizer state in a training step."""
-
     step_optimizer_bytes: int | None = None
     """The most a training step holds while the optimizer updates the weights (resident tensors and
     the weights' gradients included); None only in a report of schema 3."""
@@ -264,20 +425,10 @@ class VariantReport:
     """Where the modelled training step peaks and the tensors it holds there; None only in a report
     of schema 3."""
 
-    @property
-    def trainable_params(self) -> int:
-        """Parameters a training step updates: gradients and optimizer state are theirs."""
-        return self.params - self.frozen_params
-
-    @property
-    def flops(self) -> int:
-        """FLOPs = 2 x MACs."""
-        return 2 * self.macs
-
-    @property
-    def training_flops(self) -> int:
-        """FLOPs of one training step: forward + backward."""
-        return self.flops + self.backward_flops
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "trainable_params", self.params - self.frozen_params)
+        object.__setattr__(self, "flops", 2 * self.macs)
+        object.__setattr__(self, "training_flops", 2 * self.macs + self.backward_flops)
 
     @property
     def unknown_ops(self) -> int:
@@ -316,19 +467,28 @@ class VariantReport:
         return {result.device: result.to_dict() for result in self.training_latency}
 
 
+#: A layer's fields in a report, in the order JSON and CSV write them (the schema requires each).
+LAYER_FIELDS = names(LayerReport, SCHEMA_VERSION)
+#: A variant's totals in a report, in the order JSON and CSV write them (the schema requires each).
+VARIANT_TOTALS = names(VariantReport, SCHEMA_VERSION)
+#: Fields schema 4 added to each layer and each variant: absent from a schema-3 report.
+V4_LAYER_FIELDS = added(LayerReport, 4)
+V4_VARIANT_TOTALS = added(VariantReport, 4)
+
+
 @dataclass(frozen=True, slots=True)
 class SpecInfo:
     """What a report says about the spec it came from."""
 
-    name: str
+    name: str = field(metadata=json({"type": "string"}))
     """The spec's name."""
-    description: str
+    description: str = field(metadata=json({"type": "string"}))
     """The spec's description, possibly empty."""
-    input: tuple[int, ...]
+    input: tuple[int, ...] = field(metadata=json(SHAPE | {"minItems": 1, "maxItems": 4}))
     """One sample's shape (of the first input where the spec has several)."""
-    batch_size: int
+    batch_size: int = field(metadata=json({"type": "integer", "minimum": 1}))
     """Samples per inference."""
-    dtype: str
+    dtype: str = field(metadata=json({"enum": list(DTYPE_BYTES)}))
     """Element type."""
     inputs: tuple[tuple[str, tuple[int, ...]], ...] = ()
     """Every input by name and shape where the spec names them (`inputs:`); empty for one input."""
@@ -371,14 +531,7 @@ class Report:
         data: dict[str, Any] = {
             "schema_version": self.schema_version,
             "convprof_version": self.convprof_version,
-            "spec": {
-                "name": self.spec.name,
-                "description": self.spec.description,
-                "input": list(self.spec.input),
-                "batch_size": self.spec.batch_size,
-                "dtype": self.spec.dtype,
-                **_named(self.spec),
-            },
+            "spec": {**write(self.spec, self.schema_version), **_named(self.spec)},
             "optimizer": self.optimizer,
             "variants": {v.name: _variant_dict(v, self.schema_version) for v in self.variants},
         }
@@ -409,13 +562,9 @@ class Report:
             schema_version=data["schema_version"],
             convprof_version=data["convprof_version"],
             spec=SpecInfo(
-                spec["name"],
-                spec["description"],
-                tuple(spec["input"]),
-                spec["batch_size"],
-                spec["dtype"],
-                tuple((entry["name"], tuple(entry["shape"])) for entry in spec.get("inputs", ())),
-                tuple(
+                **read(SpecInfo, spec, version),
+                inputs=tuple((entry["name"], tuple(entry["shape"])) for entry in spec.get("inputs", ())),
+                outputs=tuple(
                     (entry["name"], entry["path"], tuple(entry["shape"])) for entry in spec.get("outputs", ())
                 ),
             ),
@@ -437,21 +586,14 @@ def _named(spec: SpecInfo) -> dict[str, Any]:
     return data
 
 
-#: Figures a report writes that derive from others: read back only to check they still agree.
-_DERIVED = ("flops", "training_flops", "trainable_params")
 #: A variant's marker of totals that are lower bounds, derived from its layers' unknown counts:
 #: written (and required) exactly when some count is unknown, with its value when absent.
 _MARKERS: dict[str, Any] = {"unknown_ops": 0, "lower_bounds": []}
 
 
-def _plain(value: Any) -> Any:
-    return list(value) if isinstance(value, tuple) else value
-
-
 def _variant_dict(variant: VariantReport, version: int) -> dict[str, Any]:
-    fields = _layer_fields(version)
     return {
-        **{name: getattr(variant, name) for name in _variant_totals(version)},
+        **write(variant, version),
         **_markers(variant),
         **_step_dict(variant, version),
         "latency": variant.latency_dict(),
@@ -459,18 +601,8 @@ def _variant_dict(variant: VariantReport, version: int) -> dict[str, Any]:
         "training_latency": variant.training_latency_dict(),
         **_skipped_dict(variant.training_latency, "training_skipped"),
         **_peak_tensors_dict(variant, version),
-        "layers": [{name: _plain(getattr(layer, name)) for name in fields} for layer in variant.layers],
+        "layers": [write(layer, version) for layer in variant.layers],
     }
-
-
-def _layer_fields(version: int) -> tuple[str, ...]:
-    """The layer fields a report of schema `version` writes."""
-    return LAYER_FIELDS if version >= 4 else tuple(f for f in LAYER_FIELDS if f not in V4_LAYER_FIELDS)
-
-
-def _variant_totals(version: int) -> tuple[str, ...]:
-    """The totals a variant of a report of schema `version` writes."""
-    return VARIANT_TOTALS if version >= 4 else tuple(f for f in VARIANT_TOTALS if f not in V4_VARIANT_TOTALS)
 
 
 def _step_dict(variant: VariantReport, version: int) -> dict[str, Any]:
@@ -480,7 +612,7 @@ def _step_dict(variant: VariantReport, version: int) -> dict[str, Any]:
         return {}
     return {
         "step_optimizer_bytes": variant.step_optimizer_bytes,
-        "training_peak": {"phase": peak.phase, "layer": peak.layer},
+        "training_peak": write(peak, version),
     }
 
 
@@ -489,11 +621,7 @@ def _peak_tensors_dict(variant: VariantReport, version: int) -> dict[str, Any]:
     peak = variant.training_peak
     if version < 4 or peak is None:
         return {}
-    return {
-        "training_peak_tensors": [
-            {"role": tensor.role, "layer": tensor.layer, "bytes": tensor.bytes} for tensor in peak.tensors
-        ]
-    }
+    return {"training_peak_tensors": [write(tensor, version) for tensor in peak.tensors]}
 
 
 def _markers(variant: VariantReport) -> dict[str, Any]:
@@ -512,11 +640,10 @@ def _skipped_dict(latency: tuple[DeviceLatency, ...] | None, key: str = "skipped
 
 
 def _agrees(
-    built: VariantReport | LayerReport, data: Mapping[str, Any], where: tuple[str | int, ...]
+    built: VariantReport | LayerReport, data: Mapping[str, Any], version: int, where: tuple[str | int, ...]
 ) -> None:
-    for name in _DERIVED:
-        if name not in data:
-            continue
+    """Check that the figures a report writes that derive from others still agree with them."""
+    for name in derived_names(type(built), version):
         derived = getattr(built, name)
         if data[name] != derived:
             raise ReportDataError(
@@ -531,14 +658,8 @@ def _json(value: Any) -> str:
 
 
 def _layer(name: str, index: int, data: Mapping[str, Any], version: int) -> LayerReport:
-    values = {field: data[field] for field in _layer_fields(version) if field not in _DERIVED}
-    # JSON has lists where the report holds tuples (frozen, hashable, equal only to tuples).
-    values["inputs"] = tuple(values["inputs"])
-    values["output_shape"] = tuple(values["output_shape"])
-    receptive = values["receptive_field"]
-    values["receptive_field"] = None if receptive is None else tuple(receptive)
-    layer = LayerReport(**values)
-    _agrees(layer, data, ("variants", name, "layers", index))
+    layer = LayerReport(**read(LayerReport, data, version))
+    _agrees(layer, data, version, ("variants", name, "layers", index))
     _frozen_within(layer, ("variants", name, "layers", index))
     return layer
 
@@ -630,14 +751,12 @@ def _variant(name: str, data: Mapping[str, Any], version: int, element: int, bat
     peak = None
     if version >= 4:
         where = data["training_peak"]
-        tensors = tuple(
-            HeldTensor(tensor["role"], tensor["layer"], tensor["bytes"])
-            for tensor in data["training_peak_tensors"]
-        )
-        peak = TrainingPeak(where["phase"], where["layer"], tensors)
+        held = data["training_peak_tensors"]
+        tensors = tuple(HeldTensor(**read(HeldTensor, tensor, version)) for tensor in held)
+        peak = TrainingPeak(**read(TrainingPeak, where, version), tensors=tensors)
     variant = VariantReport(
         name=name,
-        **{field: data[field] for field in _variant_totals(version) if field not in _DERIVED},
+        **read(VariantReport, data, version),
         layers=layers,
         latency=_measured(name, data, "latency", "skipped"),
         training_latency=_measured(name, data, "training_latency", "training_skipped"),
@@ -647,7 +766,7 @@ def _variant(name: str, data: Mapping[str, Any], version: int, element: int, bat
     # The markers first (what the layers leave unknown), then the sums over the layers, then what
     # derives from the totals: each refusal names the first thing that disagrees.
     for marker, absent in _MARKERS.items():
-        derived = _plain(getattr(variant, marker))
+        derived = plain(getattr(variant, marker))
         if data.get(marker, absent) != derived:
             given = _json(data[marker]) if marker in data else "missing"
             raise ReportDataError(
@@ -657,7 +776,7 @@ def _variant(name: str, data: Mapping[str, Any], version: int, element: int, bat
             )
     _layer_sums(variant, element, batch)
     _frozen_within(variant, ("variants", name))
-    _agrees(variant, data, ("variants", name))
+    _agrees(variant, data, version, ("variants", name))
     return variant
 
 

@@ -1,15 +1,17 @@
 """What a measurement found, as plain frozen data: the Report carries these, renderers read them.
 
-Each type writes its JSON form (`to_dict`) and reads it back (`from_dict`), the exact inverse; the
-measuring code in convprof.measure fills them, and nothing here imports it.
+Each type writes its JSON form (`to_dict`) and reads it back (`from_dict`), the exact inverse, as its
+fields declare it (convprof.report.fields); the measuring code in convprof.measure fills them, and
+nothing here imports it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from convprof.report.fields import COUNT, MAYBE_TEXT, OLDEST, json, read, write
 from convprof.report.stats import LatencyStats, summarize
 
 __all__ = [
@@ -42,69 +44,82 @@ def _maybe_float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
+#: How a memory was measured.
+METHOD: dict[str, Any] = {"enum": ["cuda.max_memory_allocated", "dispatch-tracking"]}
+
+
 @dataclass(frozen=True, slots=True)
 class MemoryMeasurement:
     """Memory one inference of a variant really took, beside nothing: the estimate is in the variant."""
 
-    weight_bytes: int
+    weight_bytes: int = field(metadata=json(COUNT))
     """Bytes of the built module's parameters (each storage counted once)."""
-    buffer_bytes: int
+    buffer_bytes: int = field(metadata=json(COUNT))
     """Bytes of the built module's buffers (BatchNorm running statistics)."""
-    peak_activation_bytes: int
+    peak_activation_bytes: int = field(metadata=json(COUNT))
     """Peak bytes of tensors alive during one inference beyond the weights, the input included."""
-    method: str
+    method: str = field(metadata=json(METHOD))
     """How the peak was found: `cuda.max_memory_allocated` or `dispatch-tracking` (CPU)."""
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON form."""
-        return {
-            "weight_bytes": self.weight_bytes,
-            "buffer_bytes": self.buffer_bytes,
-            "peak_activation_bytes": self.peak_activation_bytes,
-            "method": self.method,
-        }
+        return write(self, OLDEST)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> MemoryMeasurement:
         """Return the measurement `to_dict` wrote."""
-        return cls(data["weight_bytes"], data["buffer_bytes"], data["peak_activation_bytes"], data["method"])
+        return cls(**read(cls, data, OLDEST))
 
 
 @dataclass(frozen=True, slots=True)
 class StepMemory:
     """Memory one training step of a variant really took, beside the model's estimate for the device."""
 
-    held_bytes: int
+    held_bytes: int = field(
+        metadata=json(
+            COUNT | {"description": "Weights, buffers, optimizer state and input, held before the step."}
+        )
+    )
     """Bytes held before the step: the built module's parameters and buffers, the optimizer's state
     on the device and the input (each storage once)."""
-    peak_bytes: int
+    peak_bytes: int = field(
+        metadata=json(
+            COUNT | {"description": "held_bytes plus the most the step held at once: its measured peak."}
+        )
+    )
     """`held_bytes` plus the most bytes of tensors alive at once during the step (activations kept
     for the backward, gradients, the output's gradient, the optimizer's temporaries)."""
-    estimate_bytes: int
+    estimate_bytes: int = field(
+        metadata=json(COUNT | {"description": "The modelled peak of the step on this device."})
+    )
     """The modelled peak of the same step on this device (convprof.graph.training.training_cost)."""
-    method: str
+    error_percent: float = field(
+        init=False,
+        metadata=json(
+            {
+                "type": "number",
+                "description": "(estimate_bytes - peak_bytes) / peak_bytes x 100; derived again when "
+                "a report is read.",
+            }
+        ),
+    )
+    """How far the estimate is from the measured peak, in percent of the measured peak (positive:
+    the model over-estimates); derived, never stored apart from what it derives from."""
+    method: str = field(metadata=json(METHOD))
     """How the peak was found: `cuda.max_memory_allocated` or `dispatch-tracking` (CPU)."""
 
-    @property
-    def error_percent(self) -> float:
-        """How far the estimate is from the measured peak, in percent of the measured peak (positive:
-        the model over-estimates); derived, never stored apart from what it derives from."""
-        return (self.estimate_bytes - self.peak_bytes) * 100 / self.peak_bytes if self.peak_bytes else 0.0
+    def __post_init__(self) -> None:
+        error = (self.estimate_bytes - self.peak_bytes) * 100 / self.peak_bytes if self.peak_bytes else 0.0
+        object.__setattr__(self, "error_percent", error)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON form (with the derived error, for readers)."""
-        return {
-            "held_bytes": self.held_bytes,
-            "peak_bytes": self.peak_bytes,
-            "estimate_bytes": self.estimate_bytes,
-            "error_percent": self.error_percent,
-            "method": self.method,
-        }
+        return write(self, OLDEST)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> StepMemory:
         """Return the measurement `to_dict` wrote; the error is derived again from the byte counts."""
-        return cls(data["held_bytes"], data["peak_bytes"], data["estimate_bytes"], data["method"])
+        return cls(**read(cls, data, OLDEST))
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,35 +236,37 @@ class DeviceLatency:
 class CudaEnvironment:
     """One GPU as measured."""
 
-    device: str
+    device: str = field(metadata=json({"type": "string"}))
     """torch device name, e.g. cuda:0."""
-    name: str
+    name: str = field(metadata=json({"type": "string"}))
     """GPU model."""
-    capability: str
+    capability: str = field(metadata=json({"type": "string"}))
     """Compute capability, e.g. 9.0."""
-    driver: str | None
+    driver: str | None = field(metadata=json(MAYBE_TEXT))
     """Driver version, when nvidia-smi reports it."""
-    cuda: str | None
+    cuda: str | None = field(
+        metadata=json(MAYBE_TEXT | {"description": "CUDA version torch was built with."})
+    )
     """CUDA version torch was built with."""
-    cudnn: int | None
+    cudnn: int | None = field(metadata=json({"type": ["integer", "null"]}))
     """cuDNN version."""
-    cudnn_benchmark: bool
+    cudnn_benchmark: bool = field(metadata=json({"type": "boolean"}))
     """torch.backends.cudnn.benchmark while measuring."""
-    tf32_matmul: bool
+    tf32_matmul: bool = field(metadata=json({"type": "boolean"}))
     """torch.backends.cuda.matmul.allow_tf32 while measuring."""
-    tf32_cudnn: bool
+    tf32_cudnn: bool = field(metadata=json({"type": "boolean"}))
     """torch.backends.cudnn.allow_tf32 while measuring."""
-    memory_limit_bytes: int
+    memory_limit_bytes: int = field(metadata=json(COUNT))
     """The memory limit variants were checked against on this device."""
 
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON form."""
-        return {name: getattr(self, name) for name in _CUDA_FIELDS}
+        return write(self, OLDEST)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> CudaEnvironment:
         """Return the GPU `to_dict` wrote."""
-        return cls(**{name: data[name] for name in _CUDA_FIELDS})
+        return cls(**read(cls, data, OLDEST))
 
 
 @dataclass(frozen=True, slots=True)
@@ -345,21 +362,6 @@ class Environment:
                 for device, bound in data["calibration"].items()
             ),
         )
-
-
-#: A GPU's fields, in the order its JSON form writes them.
-_CUDA_FIELDS = (
-    "device",
-    "name",
-    "capability",
-    "driver",
-    "cuda",
-    "cudnn",
-    "cudnn_benchmark",
-    "tf32_matmul",
-    "tf32_cudnn",
-    "memory_limit_bytes",
-)
 
 
 def _load(values: Sequence[Any]) -> tuple[float, float, float]:

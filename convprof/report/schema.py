@@ -6,15 +6,26 @@ from typing import Any
 
 from convprof.graph.training import OPTIMIZERS
 from convprof.report import (
-    HELD_ROLES,
-    LAYER_FIELDS,
     LOWER_BOUND_TOTALS,
     SCHEMA_VERSION,
-    STEP_PHASES,
-    V4_LAYER_FIELDS,
-    V4_VARIANT_TOTALS,
-    VARIANT_TOTALS,
+    HeldTensor,
+    LayerReport,
+    SpecInfo,
+    TrainingPeak,
+    VariantReport,
 )
+from convprof.report.fields import (
+    COUNT,
+    MAX_FIGURE,
+    MAX_MS,
+    MAYBE_COUNT,
+    MAYBE_NUMBER,
+    NUMBER,
+    OLDEST,
+    SHAPE,
+    object_schema,
+)
+from convprof.report.results import CudaEnvironment, MemoryMeasurement, StepMemory
 from convprof.spec import DTYPE_BYTES, MAX_NODES
 
 __all__ = [
@@ -28,92 +39,12 @@ __all__ = [
 
 #: Samples one measurement may keep: a rigorous run keeps 100 (10 rounds of 10 blocks).
 MAX_SAMPLES = 10_000
-#: Longest time a report may give, in milliseconds (11.6 days a call): no measurement comes near it,
-#: and sums of MAX_SAMPLES of them stay exact enough and finite.
-MAX_MS = 1e9
-#: Largest other measured figure (FLOP/s, FLOP/B, fractions, percentages): far past any machine's.
-MAX_FIGURE = 1e30
+_COUNT = COUNT
+_MAYBE_COUNT = MAYBE_COUNT
+_SHAPE = SHAPE
 
-_COUNT: dict[str, Any] = {"type": "integer", "minimum": 0}
-#: A layer's count that may be unknown (an opaque op's): null then, never 0.
-_MAYBE_COUNT: dict[str, Any] = {"type": ["integer", "null"], "minimum": 0}
-_SHAPE: dict[str, Any] = {"type": "array", "items": {"type": "integer", "minimum": 1}}
-
-_LAYER: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": list(LAYER_FIELDS),
-    "properties": {
-        "index": {
-            "type": "integer",
-            "minimum": 0,
-            "description": "0-based position in topological order (the order the spec writes its layers).",
-        },
-        "path": {
-            "type": "string",
-            "minLength": 1,
-            "description": "Stable hierarchical path, as torch names modules (layer1.0.conv1): its identity.",
-        },
-        "inputs": {
-            "type": "array",
-            "minItems": 1,
-            "maxItems": MAX_NODES,
-            "items": {"type": "string", "minLength": 1},
-            "description": "Paths of the layers it reads, in argument order; `input` is the network input.",
-        },
-        "depth": {"type": "integer", "minimum": 0, "description": "Nesting depth: the dots in the path."},
-        "kind": {"type": "string", "description": "Kind in this variant, e.g. Conv2d."},
-        "output_shape": _SHAPE | {"description": "Per-sample output shape."},
-        "params": _COUNT | {"description": "Parameters, trainable or frozen."},
-        "frozen_params": _COUNT
-        | {
-            "description": "Its parameters that are frozen (requires_grad=False): all of them for a "
-            "frozen layer, else 0."
-        },
-        "buffer_bytes": _COUNT | {"description": "Non-trainable state (BatchNorm running stats)."},
-        "macs": _MAYBE_COUNT
-        | {"description": "Multiply-accumulates for the batch; null when unknown (an opaque op)."},
-        "flops": _MAYBE_COUNT | {"description": "2 x macs; null when macs is."},
-        "backward_flops": _MAYBE_COUNT
-        | {
-            "description": "FLOPs of its backward in a training step (weights' and needed input "
-            "gradients); null when unknown."
-        },
-        "elementwise_ops": _MAYBE_COUNT
-        | {"description": "Element-wise ops for the batch; null when unknown."},
-        "activation_bytes": _COUNT | {"description": "Bytes of the output for the batch."},
-        "live_bytes": _COUNT
-        | {
-            "description": "Bytes of the activations alive at inference while it makes its output (its "
-            "output and every earlier tensor still to be read, the input included), by liveness."
-        },
-        "step_forward_bytes": _COUNT
-        | {
-            "description": "The most a training step holds while its forward runs, weights, buffers, "
-            "optimizer state and input included (a lower bound as training_bytes is)."
-        },
-        "step_backward_bytes": _MAYBE_COUNT
-        | {
-            "description": "The most a training step holds while its backward runs, as "
-            "step_forward_bytes; null where no backward runs (nothing in it or before it needs a "
-            "gradient)."
-        },
-        "saved_bytes": _MAYBE_COUNT
-        | {
-            "description": "Bytes of the tensors it makes that autograd keeps for the backward; null "
-            "when unknown."
-        },
-        "receptive_field": {
-            "oneOf": [_SHAPE, {"type": "null"}],
-            "description": "Extent on the input seen by one output unit; null when the whole input.",
-        },
-        "fan_in": _MAYBE_COUNT
-        | {"description": "Connections per output unit, bias excluded; null when unknown."},
-    },
-}
-
-_NUMBER: dict[str, Any] = {"type": "number", "minimum": 0, "maximum": MAX_FIGURE}
-_MAYBE_NUMBER: dict[str, Any] = {"type": ["number", "null"], "minimum": 0, "maximum": MAX_FIGURE}
+_NUMBER = NUMBER
+_MAYBE_NUMBER = MAYBE_NUMBER
 #: A time in milliseconds.
 _MS: dict[str, Any] = {"type": "number", "minimum": 0, "maximum": MAX_MS}
 _MAYBE_MS: dict[str, Any] = {"type": ["number", "null"], "minimum": 0, "maximum": MAX_MS}
@@ -152,50 +83,13 @@ _LATENCY_ENTRY: dict[str, Any] = {
         "achieved_flop_per_s": _MAYBE_NUMBER,
         "arithmetic_intensity": _MAYBE_NUMBER,
         "roofline_fraction": _MAYBE_NUMBER,
-        "memory": {
-            "oneOf": [
-                {"type": "null"},
-                {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "required": ["weight_bytes", "buffer_bytes", "peak_activation_bytes", "method"],
-                    "properties": {
-                        "weight_bytes": _COUNT,
-                        "buffer_bytes": _COUNT,
-                        "peak_activation_bytes": _COUNT,
-                        "method": {"enum": ["cuda.max_memory_allocated", "dispatch-tracking"]},
-                    },
-                },
-            ]
-        },
+        "memory": {"oneOf": [{"type": "null"}, object_schema(MemoryMeasurement, OLDEST)]},
     },
 }
 
 # A measured training step of one variant on one device: the latency entry's timing fields, its
 # memory the step's peak beside the model's estimate for that device.
-_STEP_MEMORY: dict[str, Any] = {
-    "oneOf": [
-        {"type": "null"},
-        {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["held_bytes", "peak_bytes", "estimate_bytes", "error_percent", "method"],
-            "properties": {
-                "held_bytes": _COUNT
-                | {"description": "Weights, buffers, optimizer state and input, held before the step."},
-                "peak_bytes": _COUNT
-                | {"description": "held_bytes plus the most the step held at once: its measured peak."},
-                "estimate_bytes": _COUNT | {"description": "The modelled peak of the step on this device."},
-                "error_percent": {
-                    "type": "number",
-                    "description": "(estimate_bytes - peak_bytes) / peak_bytes x 100; derived again when "
-                    "a report is read.",
-                },
-                "method": {"enum": ["cuda.max_memory_allocated", "dispatch-tracking"]},
-            },
-        },
-    ]
-}
+_STEP_MEMORY: dict[str, Any] = {"oneOf": [{"type": "null"}, object_schema(StepMemory, OLDEST)]}
 _TRAINING_ENTRY: dict[str, Any] = {
     **_LATENCY_ENTRY,
     "properties": {
@@ -236,22 +130,7 @@ TRAINING_LATENCY_SCHEMA = _TRAINING_LATENCY
 _LOAD: dict[str, Any] = {"type": "array", "items": _NUMBER, "minItems": 3, "maxItems": 3}
 _MAYBE_TEXT: dict[str, Any] = {"type": ["string", "null"]}
 
-_GPU: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": [
-        *("device", "name", "capability", "driver", "cuda", "cudnn"),
-        *("cudnn_benchmark", "tf32_matmul", "tf32_cudnn", "memory_limit_bytes"),
-    ],
-    "properties": {
-        **{key: {"type": "string"} for key in ("device", "name", "capability")},
-        "driver": _MAYBE_TEXT,
-        "cuda": _MAYBE_TEXT | {"description": "CUDA version torch was built with."},
-        "cudnn": {"type": ["integer", "null"]},
-        **{key: {"type": "boolean"} for key in ("cudnn_benchmark", "tf32_matmul", "tf32_cudnn")},
-        "memory_limit_bytes": _COUNT,
-    },
-}
+_GPU = object_schema(CudaEnvironment, OLDEST)
 
 _CALIBRATION: dict[str, Any] = {
     "type": "object",
@@ -311,40 +190,14 @@ _ENVIRONMENT: dict[str, Any] = {
 #: Variant fields schema 4 requires (the optimizer's moment and the step's peak).
 _V4_VARIANT_REQUIRED = ("step_optimizer_bytes", "training_peak", "training_peak_tensors")
 
-_VARIANT: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": [*VARIANT_TOTALS, *_V4_VARIANT_REQUIRED, "latency", "training_latency", "layers"],
-    "properties": {
-        "params": _COUNT | {"description": "Parameters, trainable or frozen."},
-        "trainable_params": _COUNT
-        | {"description": "params - frozen_params: what a training step updates (gradients, optimizer)."},
-        "frozen_params": _COUNT
-        | {"description": "Parameters of frozen layers: weights, but no gradient or optimizer state."},
-        "macs": _COUNT
-        | {
-            "description": "Multiply-accumulates of conv and linear layers and of products of "
-            "activations (matmul, einsum, attention) for the batch; a lower bound when listed in "
-            "lower_bounds."
-        },
-        "flops": _COUNT | {"description": "2 x macs."},
-        "backward_flops": _COUNT
-        | {"description": "FLOPs of a training step's backward; a lower bound when listed."},
-        "training_flops": _COUNT
-        | {"description": "flops + backward_flops: one training step; a lower bound when listed."},
-        "elementwise_ops": _COUNT
-        | {"description": "Element-wise ops for the batch, apart from MACs; a lower bound when listed."},
-        "param_bytes": _COUNT | {"description": "Weight memory."},
-        "buffer_bytes": _COUNT | {"description": "Buffer memory (BatchNorm running statistics)."},
-        "activation_bytes": _COUNT | {"description": "Peak inference activation memory."},
-        "saved_activation_bytes": _COUNT
-        | {"description": "Bytes autograd keeps for the backward at the end of the forward, storage once."},
-        "optimizer_bytes": _COUNT | {"description": "Optimizer state."},
-        "training_bytes": _COUNT
-        | {
-            "description": "Peak memory of one training step (forward, backward, optimizer step); a "
-            "lower bound when listed."
-        },
+
+def _variant(version: int) -> dict[str, Any]:
+    """Return the schema of a variant in a report of schema `version`: its totals as its fields say,
+    then what the report writes beside them."""
+    totals = object_schema(VariantReport, version)
+    since_4 = version >= 4
+    properties: dict[str, Any] = {
+        **totals["properties"],
         "unknown_ops": _COUNT
         | {
             "description": "Present exactly when some layer's count is unknown (an opaque op: its macs, "
@@ -371,79 +224,82 @@ _VARIANT: dict[str, Any] = {
             "type": "object",
             "additionalProperties": {"type": "string"},
         },
-        "step_optimizer_bytes": _COUNT
-        | {
+    }
+    if since_4:
+        properties["step_optimizer_bytes"] = _COUNT | {
             "description": "The most a training step holds while the optimizer updates the weights, "
             "weights' gradients and the optimizer's temporaries included."
-        },
-        "training_peak": {
-            "type": "object",
-            "additionalProperties": False,
-            "required": ["phase", "layer"],
-            "description": "Where the modelled training step peaks: a moment whose figure (the layer's "
+        }
+        properties["training_peak"] = object_schema(
+            TrainingPeak,
+            version,
+            description="Where the modelled training step peaks: a moment whose figure (the layer's "
             "step_forward_bytes or step_backward_bytes, or step_optimizer_bytes) is training_bytes.",
-            "properties": {
-                "phase": {"enum": list(STEP_PHASES)},
-                "layer": {
-                    "type": ["string", "null"],
-                    "description": "Path of the layer running; null at the optimizer's step.",
-                },
-            },
-        },
-        "training_peak_tensors": {
+        )
+        properties["training_peak_tensors"] = {
             "type": "array",
             "description": "Everything held at the peak, resident tensors first, then in the order the "
             "step made them; their bytes sum to training_bytes.",
-            "items": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["role", "layer", "bytes"],
-                "properties": {
-                    "role": {"enum": list(HELD_ROLES)},
-                    "layer": {
-                        "type": ["string", "null"],
-                        "description": "Path of the layer that made it (a gradient: of whose output; a "
-                        "workspace: the layer running); null for weights, buffers, optimizer state, "
-                        "input and the optimizer's temporaries.",
-                    },
-                    "bytes": _COUNT,
-                },
-            },
-        },
-        "layers": {
-            "type": "array",
-            "items": _LAYER,
-            "minItems": 1,
-            "maxItems": MAX_NODES,
-            "description": "Every layer, in spec order; as many as the spec has (at least one).",
-        },
-    },
-}
-
-#: What schema 4 added: absent from (and not allowed in) a schema-3 report.
-_V4_LAYER = V4_LAYER_FIELDS
-_V4_VARIANT = (*V4_VARIANT_TOTALS, *_V4_VARIANT_REQUIRED)
-#: The spec's named inputs and outputs, which schema 4 added.
-_V4_SPEC = ("inputs", "outputs")
-
-
-def _without(schema: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
-    """Return an object schema without `fields` (neither required nor allowed)."""
+            "items": object_schema(HeldTensor, version),
+        }
+    properties["layers"] = {
+        "type": "array",
+        "items": object_schema(LayerReport, version),
+        "minItems": 1,
+        "maxItems": MAX_NODES,
+        "description": "Every layer, in spec order; as many as the spec has (at least one).",
+    }
     return {
-        **schema,
-        "required": [name for name in schema["required"] if name not in fields],
-        "properties": {name: value for name, value in schema["properties"].items() if name not in fields},
+        "type": "object",
+        "additionalProperties": False,
+        "required": [
+            *totals["required"],
+            *(_V4_VARIANT_REQUIRED if since_4 else ()),
+            "latency",
+            "training_latency",
+            "layers",
+        ],
+        "properties": properties,
     }
 
 
 def report_schema(version: int = SCHEMA_VERSION) -> dict[str, Any]:
     """Return the JSON Schema (draft 2020-12) every JSON report convprof writes satisfies; with an
     older `version`, the schema of the reports it wrote, which convprof still reads."""
-    variant = _VARIANT
-    if version < 4:
-        layer = _without(_LAYER, _V4_LAYER)
-        variant = _without(_VARIANT, _V4_VARIANT)
-        variant["properties"]["layers"] = {**_VARIANT["properties"]["layers"], "items": layer}
+    variant = _variant(version)
+    spec = object_schema(SpecInfo, version)
+    if version >= 4:  # the spec's named inputs and outputs
+        spec["properties"] |= {
+            "inputs": {
+                "description": "Every input by name, where the spec names them.",
+                "type": "array",
+                "minItems": 1,
+                "items": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["name", "shape"],
+                    "properties": {
+                        "name": {"type": "string"},
+                        "shape": _SHAPE | {"minItems": 1, "maxItems": 4},
+                    },
+                },
+            },
+            "outputs": {
+                "description": "Every output by name and layer path, where the spec names them.",
+                "type": "array",
+                "minItems": 1,
+                "items": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["name", "path", "shape"],
+                    "properties": {
+                        "name": {"type": "string"},
+                        "path": {"type": "string"},
+                        "shape": _SHAPE | {"minItems": 1},
+                    },
+                },
+            },
+        }
     schema: dict[str, Any] = {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": f"https://convprof.invalid/report-v{version}.schema.json",
@@ -459,47 +315,7 @@ def report_schema(version: int = SCHEMA_VERSION) -> dict[str, Any]:
         "properties": {
             "schema_version": {"const": version},
             "convprof_version": {"type": "string"},
-            "spec": {
-                "type": "object",
-                "additionalProperties": False,
-                "required": ["name", "description", "input", "batch_size", "dtype"],
-                "properties": {
-                    "name": {"type": "string"},
-                    "description": {"type": "string"},
-                    "input": _SHAPE | {"minItems": 1, "maxItems": 4},
-                    "batch_size": {"type": "integer", "minimum": 1},
-                    "dtype": {"enum": list(DTYPE_BYTES)},
-                    "inputs": {
-                        "description": "Every input by name, where the spec names them.",
-                        "type": "array",
-                        "minItems": 1,
-                        "items": {
-                            "type": "object",
-                            "additionalProperties": False,
-                            "required": ["name", "shape"],
-                            "properties": {
-                                "name": {"type": "string"},
-                                "shape": _SHAPE | {"minItems": 1, "maxItems": 4},
-                            },
-                        },
-                    },
-                    "outputs": {
-                        "description": "Every output by name and layer path, where the spec names them.",
-                        "type": "array",
-                        "minItems": 1,
-                        "items": {
-                            "type": "object",
-                            "additionalProperties": False,
-                            "required": ["name", "path", "shape"],
-                            "properties": {
-                                "name": {"type": "string"},
-                                "path": {"type": "string"},
-                                "shape": _SHAPE | {"minItems": 1},
-                            },
-                        },
-                    },
-                },
-            },
+            "spec": spec,
             "optimizer": {"enum": list(OPTIMIZERS)},
             "environment": _ENVIRONMENT,
             "variants": {
@@ -510,7 +326,4 @@ def report_schema(version: int = SCHEMA_VERSION) -> dict[str, Any]:
             },
         },
     }
-    if version < 4:
-        spec = schema["properties"]["spec"]
-        spec["properties"] = {k: v for k, v in spec["properties"].items() if k not in _V4_SPEC}
     return schema

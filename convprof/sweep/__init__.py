@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from convprof.errors import SpecError, UsageError
-from convprof.graph.analyze import spec_info
 from convprof.graph.parse import WidthRule, parse_nodes
 from convprof.graph.variants import VARIANTS
 from convprof.report import Report, SpecInfo
+from convprof.report.analyze import spec_info
 from convprof.report.results import DeviceLatency
 from convprof.spec import ModelSpec
 from convprof.spec.args import MAX_INT

@@ -1,13 +1,15 @@
-"""Closed-form counts of every variant, from the spec alone: pure Python, never torch."""
+"""The Report of a spec: closed-form counts of every variant, from the spec alone (pure Python, never
+torch), with the memory that liveness gives (convprof.graph.liveness) and the modelled training step
+(convprof.graph.training)."""
 
 from __future__ import annotations
 
 from convprof.errors import SpecError
-from convprof.graph.layout import input_layouts, node_layouts
+from convprof.graph.layout import node_layouts
+from convprof.graph.liveness import input_bytes, live_activation_bytes
 from convprof.graph.training import OPTIMIZERS, TrainingCost, training_cost
 from convprof.graph.variants import VARIANTS, transform
 from convprof.kinds import ReceptiveField, ShapeError, lookup
-from convprof.kinds.strides import Layout
 from convprof.report import (
     RESIDENT_ROLES,
     SCHEMA_VERSION,
@@ -21,94 +23,10 @@ from convprof.report import (
 from convprof.spec import ModelSpec, input_position, prod
 from convprof.version import __version__
 
-__all__ = [
-    "OPTIMIZER_STATES",
-    "analyze",
-    "analyze_variant",
-    "live_activation_bytes",
-    "peak_activation_bytes",
-    "spec_info",
-]
+__all__ = ["OPTIMIZER_STATES", "analyze", "analyze_variant", "check_batch", "spec_info"]
 
 #: The optimizers whose training step convprof models (see convprof.graph.training).
 OPTIMIZER_STATES = OPTIMIZERS
-
-
-def _aliases(spec: ModelSpec, layouts: list[Layout]) -> list[bool]:
-    """Return, per node, whether its output at inference is a view of its first input's storage."""
-    flags = []
-    for node in spec.nodes:
-        kind = lookup(node.kind)
-        assert kind is not None, node.kind
-        flags.append(kind.aliases_input(node.args, False, input_layouts(spec, layouts, node)[0]))
-    return flags
-
-
-def _last_readers(spec: ModelSpec, aliases: list[bool]) -> list[int]:
-    """Return, per storage owner (the network's inputs first, then each node), the last node reading it.
-
-    A node whose output is a view of its input (a flatten of a contiguous tensor, identity, in-place
-    activations) keeps its input's storage alive for as long as the view is read, so readers of the
-    view count for the owner. The network's outputs outlive every node.
-    """
-    count = len(spec.network_inputs)
-
-    def position(index: int) -> int:
-        return input_position(index) if index < 0 else count + index
-
-    owner = list(range(count + len(spec.nodes)))  # owner[p]: whose storage the tensor at p lives in
-    last = [-1] * count + list(range(len(spec.nodes)))  # a tensor nothing reads dies once it is made
-    for node in spec.nodes:
-        if aliases[node.index]:
-            owner[position(node.index)] = owner[position(node.inputs[0])]
-        for source in node.inputs:
-            holder = owner[position(source)]
-            last[holder] = max(last[holder], node.index)
-    for output in spec.output_nodes:
-        last[owner[position(output)]] = len(spec.nodes)
-    return [last[owner[p]] for p in range(len(owner))]
-
-
-def _input_bytes(spec: ModelSpec) -> int:
-    """Return the bytes of the network's inputs for the whole batch."""
-    return sum(prod(shape) for _, shape in spec.network_inputs) * spec.dtype_bytes * spec.batch_size
-
-
-def peak_activation_bytes(spec: ModelSpec, layouts: list[Layout] | None = None) -> int:
-    """Peak inference activation memory by liveness, for the whole batch.
-
-    Nodes run in order; each tensor stays alive until its last reader has run (a view adds nothing and
-    keeps the tensor it views alive). The peak is the largest sum of live tensors while a node produces
-    its output. On a chain this is the largest input + output pair of any layer.
-    """
-    live = live_activation_bytes(spec, layouts)
-    return max(live) if live else _input_bytes(spec)
-
-
-def live_activation_bytes(spec: ModelSpec, layouts: list[Layout] | None = None) -> list[int]:
-    """Return, per node, the bytes of the activations alive at inference while it produces its output
-    (for the whole batch): its output and every tensor still to be read, the network input included
-    until its last reader has run. The largest is the peak (`peak_activation_bytes`)."""
-    element, batch = spec.dtype_bytes, spec.batch_size
-    aliases = _aliases(spec, layouts if layouts is not None else node_layouts(spec))
-    last = _last_readers(spec, aliases)
-    sizes = [prod(shape) * element * batch for _, shape in spec.network_inputs]
-    owns = [True] * len(sizes)
-    count = len(sizes)
-    for node in spec.nodes:
-        sizes.append(prod(node.output_shape) * element * batch)
-        owns.append(not aliases[node.index])
-    live = sum(sizes[:count])
-    during: list[int] = []
-    frees: dict[int, int] = {}
-    for position in range(len(sizes)):
-        frees[last[position]] = frees.get(last[position], 0) + (sizes[position] if owns[position] else 0)
-    for node in spec.nodes:
-        if owns[count + node.index]:
-            live += sizes[count + node.index]
-        during.append(live)
-        live -= frees.get(node.index, 0)
-    return during
 
 
 def analyze_variant(spec: ModelSpec, name: str, optimizer: str = "adam") -> VariantReport:
@@ -185,7 +103,7 @@ def analyze_variant(spec: ModelSpec, name: str, optimizer: str = "adam") -> Vari
         elementwise_ops=elementwise,
         param_bytes=params * element,
         buffer_bytes=buffers,
-        activation_bytes=max(live) if live else _input_bytes(model),
+        activation_bytes=max(live) if live else input_bytes(model),
         saved_activation_bytes=training.saved_total,
         optimizer_bytes=training.optimizer_bytes,
         training_bytes=training.peak_bytes,
@@ -210,7 +128,7 @@ def _training_peak(model: ModelSpec, training: TrainingCost, weights: int, buffe
     """Where the modelled step peaks and what it holds there: the tensors held throughout, then what
     the step made, by the paths of the layers that made them."""
     paths = [node.path for node in model.nodes]
-    network_input = _input_bytes(model)
+    network_input = input_bytes(model)
     resident = [
         HeldTensor(role, None, nbytes)
         for role, nbytes in zip(

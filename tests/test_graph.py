@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import ast
 import os
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +12,6 @@ from hypothesis import strategies as st
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-import convprof.graph
 from convprof.errors import SpecError
 from convprof.graph.build import build_model
 from convprof.graph.liveness import peak_activation_bytes
@@ -548,21 +545,3 @@ def test_budgets_and_diff_work_on_graphs(tmp_path: Any) -> None:
     added = [layer["path"] for layer in diff["variants"]["conv"]["layers"] if layer["status"] == "added"]
     assert added[0] == "layer1.2.conv1"
     assert all(path.startswith("layer1.2.") for path in added)
-
-
-def test_graph_never_imports_what_sits_above_it() -> None:
-    """graph/ builds and analyses the network; the report, measuring, CI, rendering and commands sit
-    above it and read what it gives: no module of graph/ imports them, lazily or not."""
-    above = ("report", "measure", "ci", "sweep", "importing", "render", "commands", "cli")
-    graph = Path(convprof.graph.__file__).parent
-    found = []
-    for module in sorted(graph.glob("*.py")):
-        for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
-            if isinstance(node, ast.ImportFrom) and node.module:
-                names = [node.module]
-            for name in names:
-                parts = name.split(".")
-                if parts[0] == "convprof" and len(parts) > 1 and parts[1] in above:
-                    found.append(f"{module.name}:{node.lineno} imports {name}")
-    assert found == []

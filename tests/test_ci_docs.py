@@ -1,4 +1,4 @@
-"""The documented GitHub Actions workflow and pre-commit hook (docs/ci.md), run with the commands they contain."""
+"""The documented GitHub Action and pre-commit hook (docs/ci.md), run with the commands they contain."""
 
 from __future__ import annotations
 

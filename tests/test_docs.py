@@ -16,6 +16,7 @@ saying so; commands that measure or import need torch and are marked slow.
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import re
 import shlex
@@ -216,7 +217,7 @@ def _libraries(line: str) -> set[str]:
                 needed.add(module)
         if "--plot" in arguments:
             needed.add("matplotlib")
-        if {"cuda", "all"} & {v for k, v in zip(arguments, arguments[1:]) if k == "--device"}:
+        if {"cuda", "all"} & {v for k, v in itertools.pairwise(arguments) if k == "--device"}:
             needed.add("cuda")
     return needed
 
@@ -343,7 +344,9 @@ def test_every_shown_command_runs_as_shown(block: Block, tmp_path: Path, shim: P
 
 def test_the_documents_show_every_command_of_the_tour() -> None:
     """The parser finds the commands: each command of the README's tour is among them."""
-    shown = [command.line for block in blocks() if block.document.name == "README.md" for command in block.commands]
+    shown = [
+        command.line for block in blocks() if block.document.name == "README.md" for command in block.commands
+    ]
     for name in ("compare", "import", "check", "sweep", "diff", "merge"):
         assert any(line.startswith(f"convprof {name} ") for line in shown), name
     assert len(blocks()) >= 15

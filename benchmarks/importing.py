@@ -11,7 +11,7 @@
 
 Then, in this process, each model of the zoo test: parameters, FLOPs and the median time
 `import_module` takes on the model built on the meta device over the same number of runs (a
-Markdown table for the README).
+Markdown table for docs/importing.md).
 """
 
 from __future__ import annotations

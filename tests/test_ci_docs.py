@@ -1,4 +1,4 @@
-"""The README's GitHub Actions workflow and the pre-commit hook, run with the commands they contain."""
+"""The documented GitHub Action and pre-commit hook (docs/ci.md), run with the commands they contain."""
 
 from __future__ import annotations
 
@@ -45,8 +45,9 @@ def _yaml(path: Path) -> dict[str, Any]:
 
 
 def _ci_section() -> str:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    return readme.split("## Use in CI", 1)[1].split("\n## ", 1)[0]
+    """The CI page's sections on the GitHub Action and pre-commit."""
+    page = (ROOT / "docs" / "ci.md").read_text(encoding="utf-8")
+    return page.split("\n## GitHub Actions", 1)[1]
 
 
 def _table(section: str, first_header: str) -> list[str]:
@@ -61,7 +62,7 @@ def _table(section: str, first_header: str) -> list[str]:
     return rows
 
 
-def test_the_readme_documents_exactly_the_actions_inputs_and_outputs() -> None:
+def test_the_ci_page_documents_exactly_the_actions_inputs_and_outputs() -> None:
     action = _yaml(ACTION)
     assert action["runs"]["using"] == "composite"
     assert set(action["inputs"]) >= {"specs", "budgets", "baseline", "fail-on"}
@@ -95,9 +96,10 @@ def test_the_ci_section_names_only_files_that_exist() -> None:
     assert ".pre-commit-hooks.yaml" in files
     for name in files:
         assert (ROOT / name).is_file(), name
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert "YOUR-ORG" not in readme
-    assert "pip install convprof" not in readme  # convprof is not on PyPI
+    for page in (ROOT / "README.md", ROOT / "docs" / "ci.md", ROOT / "docs" / "install.md"):
+        text = page.read_text(encoding="utf-8")
+        assert "YOUR-ORG" not in text, page.name
+        assert "pip install convprof" not in text, page.name  # convprof is not on PyPI
 
 
 def test_the_action_runs_its_script_and_the_workflow_runs_the_action() -> None:
@@ -307,7 +309,7 @@ def _local_hook() -> dict[str, Any]:
     return hook
 
 
-def test_the_readmes_local_hook_is_the_repositorys() -> None:
+def test_the_documented_local_hook_is_the_repositorys() -> None:
     blocks = re.findall(r"```yaml\n(.*?)```", _ci_section(), flags=re.DOTALL)
     (local,) = [yaml.safe_load(block) for block in blocks if "repo: local" in block]
     assert local == _yaml(LOCAL_HOOKS)

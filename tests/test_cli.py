@@ -321,3 +321,14 @@ def test_savings_sentence_and_layer_table_for_every_rank(
     )
     for kind in kinds:
         assert f"| {kind} |" in text
+
+
+def test_compare_help_describes_peak_activations_by_liveness() -> None:
+    """The peak is the most alive at once, not the largest input + output pair (true of a chain only:
+    tests/test_graph.py has a residual block whose peak exceeds every pair); the help says so."""
+    result = CliRunner().invoke(cli, ["compare", "--help"], terminal_width=100)
+    assert result.exit_code == 0
+    text = " ".join(result.output.split())
+    assert "largest input + output pair of any layer" not in text
+    assert "Peak activations = by liveness" in text
+    assert "each tensor alive until its last reader has run" in text

@@ -275,7 +275,7 @@ def test_unet_equals_the_reference_module_by_module() -> None:
 
 
 def test_unet_up_sampling_counts_follow_the_transposed_convolution_convention() -> None:
-    """up1.up: 1024 x 16 x 16 inputs, each meeting 512 output channels x a 2x2 kernel (README)."""
+    """up1.up: 1024 x 16 x 16 inputs, each meeting 512 output channels x a 2x2 kernel (docs/counting.md)."""
     spec = load("unet")
     (up,) = [layer for layer in analyze(spec).variant("conv").layers if layer.path == "up1.up"]
     assert up.macs == 1024 * 16 * 16 * 512 * 2 * 2

@@ -332,7 +332,7 @@ TORCH_KINDS = {k.__name__.lower(): k for k in vars(torch.nn).values() if isinsta
 def torch_runs_on_cpu(spec_layers: list[Any], in_shape: tuple[int, ...], batch: int) -> bool:
     """Run the stack with torch.nn directly on the CPU, whose kernels check what meta does not.
 
-    An empty output counts as refused, as convprof refuses it (README, "Stricter than torch").
+    An empty output counts as refused, as convprof refuses it (docs/spec-format.md, "Stricter than torch").
     """
     x = torch.zeros((batch, *in_shape))
     try:

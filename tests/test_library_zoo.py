@@ -59,7 +59,7 @@ def test_a_library_model_imports_exactly_or_lists_what_it_cannot_count(entry: Zo
     conv = analyze(spec).variant("conv")
     assert result.unused == ()
     # A constant the model makes while running (YOLO's anchors and strides) is no buffer of the
-    # model; each layer that reads one holds it as its buffer (the README's conventions).
+    # model; each layer that reads one holds it as its buffer (docs/counting.md).
     constants = sum(
         4 * math.prod(node.args.other_shape)
         for node in spec.nodes

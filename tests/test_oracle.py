@@ -237,7 +237,7 @@ def test_batchnorm_without_running_stats_needs_more_than_one_value_per_channel(
 
 @pytest.mark.parametrize(("tracked", "per_element"), [(True, 2), (False, 6)])
 def test_batchnorm_elementwise_ops_follow_the_stated_convention(tracked: bool, per_element: int) -> None:
-    # README: two per element with running statistics folded into a scale and shift; six when the
+    # docs/counting.md: two per element with running statistics folded into a scale and shift; six when the
     # batch's own mean (an add) and variance (a subtract, a multiply, an add) are computed as well.
     spec = make_spec((6, 5, 7), [{"batchnorm2d": {"track_running_stats": tracked}}], batch_size=BATCH)
     (layer,) = analyze(spec).variant("conv").layers

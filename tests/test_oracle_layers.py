@@ -101,7 +101,7 @@ def test_batch_and_instance_norms_of_every_rank_match_torch(
     name = f"{family}{rank}d"
     if family == "InstanceNorm" and len(shape) == rank:
         # torch would take this as one unbatched sample, the batch in front read as channels:
-        # convprof refuses it (the README's stricter cases).
+        # convprof refuses it (docs/spec-format.md's stricter cases).
         with pytest.raises(SpecError, match=f"{name} needs"):
             make_spec(shape, [{name.lower(): args}], batch_size=BATCH)
         return
@@ -495,7 +495,7 @@ def test_a_view_with_another_number_of_elements_is_refused() -> None:
         make_spec((4, 6, 6), [{"scale": {"shape": [4], "view": [1, 5, 1, 1]}}], batch_size=BATCH)
 
 
-# -- the element-wise conventions the README states, from the formulas written there -------------
+# -- the element-wise conventions docs/counting.md states, from the formulas written there --------
 
 C, H, W = 6, 5, 4
 N = C * H * W

@@ -48,7 +48,7 @@ def check_on_cpu(in_shape: tuple[int, ...], layer: dict[str, Any], build: Any) -
     """As check_against_torch, where only torch's CPU kernel checks a constraint (output_padding).
 
     An empty output counts as refused: torch's 3-D kernel returns one where the 1-D and 2-D ones
-    refuse, and convprof refuses all three (README, "Stricter than torch").
+    refuse, and convprof refuses all three (docs/spec-format.md, "Stricter than torch").
     """
     try:
         output = build()(torch.zeros((1, *in_shape)))
@@ -273,7 +273,7 @@ def test_lppool_of_every_rank_matches_torch(
 
 @pytest.mark.parametrize("rank", [1, 2, 3])
 def test_lppool_elementwise_ops_follow_the_stated_convention(rank: int) -> None:
-    # README: a power per input element, a read per window element, a root per output.
+    # docs/counting.md: a power per input element, a read per window element, a root per output.
     in_shape = INPUTS[rank]
     spec = make_spec(in_shape, [{f"lppool{rank}d": {"norm_type": 2, "kernel_size": 2}}], batch_size=BATCH)
     (layer,) = analyze(spec).variant("conv").layers
@@ -374,7 +374,7 @@ def test_transposed_fan_in_is_the_most_inputs_any_output_reads(
 
 
 def test_transposed_receptive_field_follows_the_stated_convention() -> None:
-    """README: extent + (ceil(e / s) - 1) input jumps; the jump divided by the stride, rounded up."""
+    """docs/counting.md: extent + (ceil(e / s) - 1) input jumps; the jump / the stride, rounded up."""
     spec = make_spec(
         (1, 32, 32),
         [

@@ -545,7 +545,7 @@ def test_what_no_spec_should_say_is_refused_at_its_line() -> None:
             make_spec((6, 5), [layer], batch_size=BATCH)
 
 
-# -- the conventions the README states --------------------------------------------------------------
+# -- the conventions docs/counting.md states --------------------------------------------------------
 
 C, H, W = 6, 5, 4
 

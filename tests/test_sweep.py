@@ -445,7 +445,7 @@ def test_resolution_of_the_wrong_rank_is_refused(
 def test_readme_sweeps_of_the_1d_and_3d_examples(
     example: str, resolution: str, dense: float, local: float
 ) -> None:
-    """README: M5's dense parameters grow as length^2, R3D-18's as side^6 (local: length, side^3)."""
+    """docs/sweep.md: M5's dense parameters grow as length^2, R3D-18's as side^6 (local: length, side^3)."""
     code, out, err = run(example, "--resolution", resolution, "--format", "json")
     assert code == 0, err
     exponents = {f["variant"]: f["exponent"] for f in json.loads(out)["fits"] if f["metric"] == "params"}

@@ -336,7 +336,7 @@ def test_batchnorm_takes_what_torch_takes(args: dict[str, Any]) -> None:
     ],
 )
 def test_values_convprof_refuses_on_purpose(layer: dict[str, Any], phrase: str) -> None:
-    # README "Stricter than torch": zero-size tensors, a negative divisor and a flattened batch.
+    # docs/spec-format.md, "Stricter than torch": zero-size tensors, a negative divisor and a flattened batch.
     with pytest.raises(SpecError, match=phrase):
         make_spec((3, 4, 4), [layer])
 

@@ -35,7 +35,7 @@ BY_NAME = "name"
 #: inserted before it), by what it is: its block, kind, output shape and parameters (or its block and
 #: kind, in order, where it was edited).
 BY_CONTENT = "content"
-#: The pairing rule, said once for `--help`, the tables and the README.
+#: The pairing rule, said once for `--help`, the tables and docs/ci.md.
 PAIRING_RULE = (
     "Layers are paired by name: a layer's path in one report is the same layer in the other. A name "
     "the spec did not give (kind_N, generated: it shifts when a layer of its kind is inserted before "

@@ -157,7 +157,8 @@ def compare(
       Params: every learnable tensor; a frozen layer's (frozen: true, requires_grad=False) are
       counted apart and get no gradient or optimizer state in the training step.
       Weights = parameters x dtype size; BatchNorm running statistics are buffers, listed apart.
-      Peak activations = the largest input + output pair of any layer.
+      Peak activations = by liveness: the most the activations alive at once take while a layer
+      makes its output, each tensor alive until its last reader has run (a view adds nothing).
       Training = the peak of one step: weights, buffers, optimizer state and input, plus the most the
       forward, backward and optimizer step hold at once (activations kept for backward, gradients).
 

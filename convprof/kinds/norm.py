@@ -49,7 +49,7 @@ def needs_rank(kind: str, shape: Shape, ranks: tuple[int, ...]) -> None:
 
 
 def normalisation_ops(elements: int, computed_statistics: bool) -> int:
-    """Return the element-wise ops of normalising `elements` values (the README's convention)."""
+    """Return the element-wise ops of normalising `elements` values (docs/counting.md)."""
     per_element = BATCHNORM_BATCH_STATS_OPS_PER_ELEMENT if computed_statistics else BATCHNORM_OPS_PER_ELEMENT
     return elements * per_element
 

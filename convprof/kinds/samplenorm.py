@@ -33,7 +33,7 @@ class _PerSampleNorm(UnaryKind):
         self, args: object, in_shape: Shape, rf: ReceptiveField | None
     ) -> ReceptiveField | None:
         # Statistics over positions are a per-sample context, not a window: as receptive-field
-        # calculations do, the layer is treated as point-wise (see the README's conventions).
+        # calculations do, the layer is treated as point-wise (see docs/counting.md).
         return rf
 
 

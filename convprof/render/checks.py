@@ -57,7 +57,7 @@ def _result(check: Check) -> str:
 
 
 def unverified(checks: Sequence[Check]) -> list[Check]:
-    """Return the checks that rest on a lower bound and so neither fail nor pass (see README)."""
+    """Return the checks that rest on a lower bound and so neither fail nor pass (see docs/ci.md)."""
     return [c for c in checks if c.passed and not c.verified]
 
 

@@ -184,6 +184,7 @@ TRAINING = (
 )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", TRAINING)
 def test_an_imported_model_trains_as_modelled(name: str) -> None:
     """What autograd keeps and the peak of a training step (batch 2, sgd) equal torch's, measured."""

@@ -580,6 +580,7 @@ def test_a_layer_inside_another_block_is_named_by_its_path(tmp_path: Path) -> No
     assert code == 0, stderr  # the advice works
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 @pytest.mark.parametrize(
     ("budget", "args", "blamed"),

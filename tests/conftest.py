@@ -1,14 +1,15 @@
 """Shared fixtures: golden files, spec helpers, the repository's paths; how the suite runs in parallel.
 
 The suite runs on every core (pytest-xdist, `-n auto` in pyproject.toml's addopts): each worker is a
-process of its own, so a test's cwd, environment and module state are its worker's alone, and every
-file a test writes is under its own `tmp_path`. Goldens are rewritten in one process.
+process of its own, so a test's cwd, environment and module state are its worker's alone; every
+file a test writes is under its own `tmp_path`, and each worker has a cache directory of its own
+(XDG_CACHE_HOME). Goldens are rewritten in one process.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -52,6 +53,16 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     requires; a run in one process keeps the order the tests are written in."""
     if "PYTEST_XDIST_WORKER" in os.environ:
         items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: order kept within
+
+
+@pytest.fixture(scope="session", autouse=True)
+def own_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A cache directory of the run's own (each worker's), for convprof and the commands it starts: the
+    calibration cache starts empty, as on a fresh machine, and no run reads or writes the user's."""
+    cache = tmp_path_factory.mktemp("cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(cache))
+        yield cache
 
 
 @pytest.fixture

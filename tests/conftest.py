@@ -18,10 +18,9 @@ ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
 GOLDEN = Path(__file__).resolve().parent / "golden"
 
-#: Variables a terminal sets that change how wide convprof draws its tables. An xdist worker has them
-#: (its interpreter's readline sets them to 80x24 with no terminal in sight), a user's shell may
-#: export them: removed for the run, so that every test sees what CI sees, and a test that needs a
-#: width sets one itself.
+#: Variables a terminal sets that change how wide convprof draws its tables. An xdist worker starts
+#: with them (80x24, with no terminal in sight), a user's shell may export them: removed for the run,
+#: so that every test sees what CI sees, and a test that needs a width sets one itself.
 TERMINAL_SIZE_VARIABLES = ("COLUMNS", "LINES")
 
 

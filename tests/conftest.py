@@ -1,7 +1,15 @@
-"""Shared fixtures: golden files, spec helpers, the repository's paths."""
+"""Shared fixtures: golden files, spec helpers, the repository's paths; how the suite runs in parallel.
+
+The suite runs on every core (pytest-xdist, `-n auto` in pyproject.toml's addopts): each worker is a
+process of its own, so a test's cwd, environment and module state are its worker's alone; every
+file a test writes is under its own `tmp_path`, and each worker has a cache directory of its own
+(XDG_CACHE_HOME). Goldens are rewritten in one process.
+"""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
@@ -10,13 +18,10 @@ ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
 GOLDEN = Path(__file__).resolve().parent / "golden"
 
-
-@pytest.fixture(autouse=True)
-def _no_inherited_width(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Run every test as in a pipe with no COLUMNS, whatever started the suite: pytest-xdist's
-    workers inherit COLUMNS=80, and a table's layout follows COLUMNS. Tests that want a width say so."""
-    monkeypatch.delenv("COLUMNS", raising=False)
-    monkeypatch.delenv("LINES", raising=False)
+#: Variables a terminal sets that change how wide convprof draws its tables. An xdist worker starts
+#: with them (80x24, with no terminal in sight), a user's shell may export them: removed for the run,
+#: so that every test sees what CI sees, and a test that needs a width sets one itself.
+TERMINAL_SIZE_VARIABLES = ("COLUMNS", "LINES")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -24,8 +29,39 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--update-goldens",
         action="store_true",
         default=False,
-        help="Rewrite tests/golden/* from the current output instead of comparing.",
+        help="Rewrite tests/golden/* from the current output instead of comparing (runs in one process).",
     )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """Rewrite goldens in one process (as -n0), whatever addopts or the command line ask: each run
+    writes every golden once, from one interpreter, in the order the tests are written."""
+    if config.getoption("--update-goldens") and hasattr(config.option, "numprocesses"):
+        config.option.numprocesses = 0
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name in TERMINAL_SIZE_VARIABLES:
+        os.environ.pop(name, None)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In an xdist worker, start the tests marked slow first: the workers then end together rather
+    than one running a long test alone at the end. Every worker collects the same order, as xdist
+    requires; a run in one process keeps the order the tests are written in."""
+    if "PYTEST_XDIST_WORKER" in os.environ:
+        items.sort(key=lambda item: item.get_closest_marker("slow") is None)  # stable: order kept within
+
+
+@pytest.fixture(scope="session", autouse=True)
+def own_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A cache directory of the run's own (each worker's), for convprof and the commands it starts: the
+    calibration cache starts empty, as on a fresh machine, and no run reads or writes the user's."""
+    cache = tmp_path_factory.mktemp("cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(cache))
+        yield cache
 
 
 @pytest.fixture
@@ -46,12 +82,33 @@ def golden(request: pytest.FixtureRequest):
     return check
 
 
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """List the screenshots the browser tests kept, as the run's artifacts."""
+#: The user property a test's report carries each screenshot under (xdist sends it to the main process).
+SCREENSHOT_PROPERTY = "screenshot"
+#: The screenshots this run kept, as the main process learns of them.
+SCREENSHOTS: list[str] = []
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Attach the screenshots a test saved to its report, so that the run lists them in one place."""
     from tests.browser import SAVED
 
-    if SAVED:
+    report = yield
+    report.user_properties.extend((SCREENSHOT_PROPERTY, str(path)) for path in SAVED)
+    SAVED.clear()
+    return report
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    SCREENSHOTS.extend(value for name, value in report.user_properties if name == SCREENSHOT_PROPERTY)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """List the screenshots the browser tests kept, as the run's artifacts."""
+    if SCREENSHOTS:
         terminalreporter.section("browser screenshots")
-        terminalreporter.write_line(f"{len(SAVED)} pages, under {SAVED[0].parent}:")
-        for path in SAVED:
+        terminalreporter.write_line(f"{len(SCREENSHOTS)} pages, under {Path(SCREENSHOTS[0]).parent}:")
+        for path in SCREENSHOTS:
             terminalreporter.write_line(f"  {path}")

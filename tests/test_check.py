@@ -372,6 +372,7 @@ layers:
 """
 
 
+@pytest.mark.slow
 def test_a_training_latency_budget_times_a_step_and_gates_on_it(tmp_path: Path) -> None:
     spec = _spec(tmp_path, "fc", 5, "  training_latency_ms: {cpu: 60s}\n")
     passed = _check(spec, "--preset", "quick", "--format", "json", "--write-reports", tmp_path)

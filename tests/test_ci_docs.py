@@ -157,6 +157,7 @@ def _action(
     return result, dict(line.split("=", 1) for line in lines)
 
 
+@pytest.mark.slow
 def test_the_action_on_main_then_on_a_pull_request(tmp_path: Path, shim: dict[str, str]) -> None:
     import jsonschema
 
@@ -193,6 +194,7 @@ def test_the_action_on_main_then_on_a_pull_request(tmp_path: Path, shim: dict[st
     assert Path(outputs["comment"]).read_text(encoding="utf-8").count("### convprof diff: ") == len(specs)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("fail_on", "status"), [("exceeded", 1), ("unverified", 1), ("never", 0)])
 def test_the_action_fails_on_growth_unless_asked_not_to(
     tmp_path: Path, shim: dict[str, str], fail_on: str, status: int

@@ -124,6 +124,7 @@ def test_examples_in_a_pipe_is_one_line_per_example() -> None:
     assert not any(line.startswith("  Input") for line in lines)  # no records
 
 
+@pytest.mark.slow
 def test_columns_still_sets_the_width_of_a_pipe() -> None:
     narrow = subprocess.run(
         [sys.executable, "-m", "convprof", "compare", "densenet121", "--no-latency", "--layers"],

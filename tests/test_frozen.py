@@ -252,6 +252,7 @@ def test_more_frozen_parameters_than_parameters_is_refused(tmp_path: Path) -> No
 # -- the training step measured with torch ------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_measured_training_step_with_frozen_layers_peaks_at_the_estimate(tmp_path: Path) -> None:
     process = subprocess.run(
         [

@@ -475,6 +475,7 @@ def _parses(spec: Path) -> bool:
     return True
 
 
+@pytest.mark.slow
 @FUZZ
 @given(content=broken_documents(), command=st.sampled_from(sorted(SPEC_COMMANDS)))
 def test_broken_specs_exit_2_with_one_positioned_line(content: bytes, command: str, tmp_path: Path) -> None:

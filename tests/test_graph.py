@@ -514,6 +514,7 @@ def _convprof(*args: Any) -> Any:
     )
 
 
+@pytest.mark.slow
 def test_measuring_a_graph_times_all_three_variants(tmp_path: Any) -> None:
     import json
 
@@ -528,6 +529,7 @@ def test_measuring_a_graph_times_all_three_variants(tmp_path: Any) -> None:
         assert cpu["memory"]["weight_bytes"] == report["variants"][variant]["param_bytes"]
 
 
+@pytest.mark.slow
 def test_budgets_and_diff_work_on_graphs(tmp_path: Any) -> None:
     import json
 

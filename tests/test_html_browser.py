@@ -165,6 +165,7 @@ def test_folded_pages_in_a_browser(browser: Browser, tmp_path: Path, name: str, 
     _compare(browser, tmp_path, name, f"{name}-depth{depth}", "--depth", depth)
 
 
+@pytest.mark.slow
 def test_an_imported_model_with_opaque_ops_in_a_browser(browser: Browser, tmp_path: Path) -> None:
     pytest.importorskip("torch")
     reference = "tests/importable_models.py:AttentionCNN"

@@ -359,6 +359,7 @@ def _run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_import_writes_a_spec_whose_report_equals_the_models(tmp_path: Path) -> None:
     target = tmp_path / "stages.yaml"
     written = _run("import", "tests.importable_models:Stages", "--input", "3x8x8", "-o", str(target))

@@ -72,6 +72,7 @@ def test_every_stage_is_named_on_a_terminal() -> None:
         assert stage in drawn, stage
 
 
+@pytest.mark.slow
 def test_nothing_is_drawn_when_stderr_is_not_a_terminal() -> None:
     result = subprocess.run(
         [

@@ -155,6 +155,7 @@ def test_calibrate_refuses_a_bad_cache_with_exit_2(tmp_path: Path) -> None:
     assert "not a regular file" in result.stderr
 
 
+@pytest.mark.slow
 def test_measuring_ignores_a_nan_cache_with_one_warning_and_writes_valid_json(tmp_path: Path) -> None:
     pytest.importorskip("torch")
     _cache(tmp_path).write_text('{"cpu/float32/threads=1": {"peak_flop_per_s": NaN}}', encoding="utf-8")

@@ -147,6 +147,7 @@ layers:
 """
 
 
+@pytest.mark.slow
 def test_a_spec_with_opaque_nodes_counts_and_checks_without_torch(tmp_path: Path) -> None:
     spec = tmp_path / "opaque_net.yaml"
     spec.write_text(OPAQUE_SPEC, encoding="utf-8")

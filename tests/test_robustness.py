@@ -212,6 +212,7 @@ def test_compare_fits_narrow_terminals_without_cutting_anything(name: str, width
     assert "Params" in text
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("width", [60, 40])
 def test_every_table_fits_narrow_terminals_without_cutting_anything(width: int, tmp_path: Path) -> None:
     old, new = report_file(tmp_path, "old.json"), tmp_path / "new.json"

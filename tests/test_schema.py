@@ -54,6 +54,7 @@ def test_counts_are_exact_integers_in_stable_order() -> None:
     assert list(data["variants"]) == ["dense", "local", "conv"]
 
 
+@pytest.mark.slow
 def test_check_written_reports_validate(tmp_path: Path) -> None:
     specs = sorted(str(p) for p in (ROOT / "specs").glob("*.yaml"))
     result = CliRunner().invoke(cli, ["check", *specs, "--write-reports", str(tmp_path)])

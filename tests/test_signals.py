@@ -178,6 +178,7 @@ def _check_moments(command: str, signal_name: str, count: int, tmp_path: Path) -
     return endings
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signal_name", SIGNALS)
 @pytest.mark.parametrize("command", COMMANDS)
 def test_a_signal_at_any_moment_ends_the_run_cleanly(command: str, signal_name: str, tmp_path: Path) -> None:
@@ -338,6 +339,7 @@ def test_an_inherited_ignored_sigint_stays_ignored(tmp_path: Path) -> None:
 TRAINING_AT_S = 5.0
 
 
+@pytest.mark.slow
 def test_a_signal_while_training_steps_are_timed_ends_the_run_cleanly(tmp_path: Path) -> None:
     args = [
         *("check", str(SPECS / "lenet5.yaml"), "--max-training-latency", "cpu=1000"),

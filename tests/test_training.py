@@ -299,6 +299,7 @@ def test_every_public_kind_has_a_training_case() -> None:
     assert public - covered == {"Opaque"}
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel:UserWarning")
 def test_parameter_tensors_sum_to_the_parameters_in_torchs_order() -> None:
     for shape, layer in KIND_CASES:
@@ -416,6 +417,7 @@ def _check_example(name: str, variants: tuple[str, ...], optimizers: tuple[str, 
         assert_trains_as_modelled(spec, optimizer, name, variants)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(QUICK_EXAMPLES))
 def test_small_examples_train_as_modelled(name: str) -> None:
     _check_example(name, *QUICK_EXAMPLES[name])

@@ -93,6 +93,7 @@ def _steps(report: Report, variant: str) -> StepMemory:
     return entry.memory
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("fast")
 @pytest.mark.parametrize(
     ("name", "optimizer"),
@@ -129,6 +130,7 @@ def test_the_measured_peak_is_the_oracles_and_the_models(name: str, optimizer: s
             assert memory.error_percent == 0
 
 
+@pytest.mark.slow
 def test_compare_training_end_to_end(tmp_path: Path) -> None:
     out = tmp_path / "lenet5.json"
     process = subprocess.run(
@@ -171,6 +173,7 @@ def test_compare_training_end_to_end(tmp_path: Path) -> None:
     assert load_report(out) == report
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("fast")
 def test_table_markdown_and_csv_show_the_measured_step() -> None:
     runner = CliRunner(env={"COLUMNS": "200"})

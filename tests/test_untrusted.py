@@ -478,7 +478,9 @@ def test_hostile_limits_and_sweep_values_exit_2_with_one_line(args: list[str], p
     assert stdout == ""
 
 
-def _report(tmp_path: Path) -> str:
+@pytest.fixture(scope="module")
+def good_report() -> str:
+    """lenet5's report as the CLI writes it: once for every hostile edit of it."""
     code, stdout, stderr = _run("compare", "lenet5", "--no-latency", "--format", "json")
     assert code == 0, stderr
     return stdout
@@ -519,10 +521,10 @@ def _hostile_reports(good: str) -> dict[str, str]:
 )
 @pytest.mark.parametrize("command", ["diff", "merge", "check"])
 def test_hostile_reports_exit_2_with_one_located_line(
-    case: str, phrase: str, command: str, tmp_path: Path
+    case: str, phrase: str, command: str, good_report: str, tmp_path: Path
 ) -> None:
     good = tmp_path / "good.json"
-    good.write_text(_report(tmp_path), encoding="utf-8")
+    good.write_text(good_report, encoding="utf-8")
     broken = tmp_path / "broken.json"
     broken.write_text(_hostile_reports(good.read_text(encoding="utf-8"))[case], encoding="utf-8")
     args = {
@@ -580,6 +582,7 @@ def test_a_layer_inside_another_block_is_named_by_its_path(tmp_path: Path) -> No
     assert code == 0, stderr  # the advice works
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 @pytest.mark.parametrize(
     ("budget", "args", "blamed"),

@@ -345,6 +345,7 @@ def test_check_baseline_messages_escape_a_report_file(text: str, tmp_path: Path)
 # -- a model's own words -----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_models_exception_message_is_escaped(tmp_path: Path) -> None:
     (tmp_path / "net.py").write_text(
         textwrap.dedent(
@@ -368,6 +369,7 @@ def test_a_models_exception_message_is_escaped(tmp_path: Path) -> None:
     assert "second line" not in line
 
 
+@pytest.mark.slow
 def test_imported_module_names_are_refused_or_shown_as_text(tmp_path: Path) -> None:
     # torch takes any module name without a dot: an imported spec's names come from the model's code.
     (tmp_path / "net.py").write_text(

@@ -85,6 +85,7 @@ _PRINTS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "command",
     [
@@ -112,6 +113,7 @@ def test_a_model_that_prints_leaves_stdout_to_convprof(command: list[str], tmp_p
 # -- the working directory -----------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("where", ["at_import", "in_forward"])
 def test_a_model_that_changes_directory_moves_no_path(where: str, tmp_path: Path) -> None:
     (tmp_path / "elsewhere").mkdir()
@@ -149,6 +151,7 @@ def test_a_model_that_changes_directory_moves_no_path(where: str, tmp_path: Path
     assert yaml.safe_load((tmp_path / "out.yaml").read_text(encoding="utf-8"))["name"] == "net"
 
 
+@pytest.mark.slow
 def test_paths_after_a_model_on_the_command_line_are_read_where_the_user_is(tmp_path: Path) -> None:
     reference = _model(tmp_path, at_import='import os; os.chdir("/")')
     (tmp_path / "spec.yaml").write_text("input: [3, 8, 8]\nlayers: [relu]\n", encoding="utf-8")
@@ -162,6 +165,7 @@ def test_paths_after_a_model_on_the_command_line_are_read_where_the_user_is(tmp_
 _DYNAMO = "import torch._dynamo"
 
 
+@pytest.mark.slow
 def test_an_import_leaves_nothing_in_tmpdir(tmp_path: Path) -> None:
     temporary = tmp_path / "tmp"
     temporary.mkdir()
@@ -171,6 +175,7 @@ def test_an_import_leaves_nothing_in_tmpdir(tmp_path: Path) -> None:
     assert list(temporary.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_a_cache_directory_the_user_chose_is_kept(tmp_path: Path) -> None:
     temporary, cache = tmp_path / "tmp", tmp_path / "cache"
     temporary.mkdir()
@@ -182,6 +187,7 @@ def test_a_cache_directory_the_user_chose_is_kept(tmp_path: Path) -> None:
     assert list(temporary.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_a_signal_while_a_model_runs_leaves_nothing_in_tmpdir(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -213,6 +219,7 @@ _RAISES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("raised", _RAISES, ids=_RAISES.keys())
 @pytest.mark.parametrize(
     ("where", "what"),
@@ -252,6 +259,7 @@ KEPT = Teardown()
 """
 
 
+@pytest.mark.slow
 def test_a_signal_after_the_result_is_written_is_still_143_or_the_run_has_ended(tmp_path: Path) -> None:
     # A SIGTERM while the interpreter tore torch down (after the result was written) ended the run by
     # the system's default action, -15, instead of 143; convprof now ends without that teardown.

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from convprof.metrics import lower_bound_totals, totals
 from convprof.report.results import DeviceLatency, Environment, ReportDataError
 from convprof.spec import DTYPE_BYTES
 
@@ -59,40 +60,15 @@ HELD_ROLES = (
 RESIDENT_ROLES = HELD_ROLES[:4]
 
 
-#: A variant's totals in a report, in the order JSON and CSV write them (the schema requires each).
-VARIANT_TOTALS = (
-    "params",
-    "trainable_params",
-    "frozen_params",
-    "macs",
-    "flops",
-    "backward_flops",
-    "training_flops",
-    "elementwise_ops",
-    "param_bytes",
-    "buffer_bytes",
-    "activation_bytes",
-    "saved_activation_bytes",
-    "optimizer_bytes",
-    "training_bytes",
-)
-#: Totals that sum a count some layers may leave unknown (an opaque op's): lower bounds when they do.
-#: Parameters, buffers and memory are always exact.
+#: A variant's totals in a report, in the order JSON and CSV write them (the schema requires each):
+#: the metric registry's totals.
+VARIANT_TOTALS = tuple(metric.key for metric in totals())
 #: Before a value that is a lower bound (a total leaving opaque ops' unknown counts out): the true
 #: value is at least this. Every human-readable output writes it.
 LOWER_BOUND_MARK = ">="
-
-
-LOWER_BOUND_TOTALS = (
-    "macs",
-    "flops",
-    "backward_flops",
-    "training_flops",
-    "elementwise_ops",
-    "saved_activation_bytes",
-    "optimizer_bytes",
-    "training_bytes",
-)
+#: Totals that sum a count some layers may leave unknown (an opaque op's): lower bounds when they do.
+#: Parameters, buffers and memory are always exact.
+LOWER_BOUND_TOTALS = tuple(metric.key for metric in lower_bound_totals())
 #: A layer's fields in a report, in the order JSON and CSV write them (the schema requires each).
 LAYER_FIELDS = (
     "index",

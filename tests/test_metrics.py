@@ -203,6 +203,12 @@ def test_unknown_budget_lists_every_budgetable_metric_in_registry_order() -> Non
     assert listed == [m.key for m in METRICS.values() if m.budget]
 
 
+@pytest.mark.parametrize(("key", "example"), [("macs", "1G"), ("activation_bytes", "64MB")])
+def test_a_malformed_budget_names_its_metrics_own_example(key: str, example: str) -> None:
+    with pytest.raises(SpecError, match=rf"expected a {key} limit such as {example}, got a list"):
+        _linear(5, f"budgets:\n  {key}: [1]\n")
+
+
 def _gate(budgets: dict[str, int | float]) -> CheckResults:
     return run_gate([_lenet5()], GateOptions(Budgets.of(budgets)), lambda line: None)
 

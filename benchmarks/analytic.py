@@ -37,7 +37,7 @@ PEER = """
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 from convprof.graph.build import build_model
-from convprof.spec.sources import load_spec
+from convprof.commands.sources import load_spec
 spec = load_spec("specs/vgg16.yaml")
 model = build_model(spec, "conv", "meta")
 with FlopCounterMode(display=False) as counter:

@@ -72,7 +72,7 @@ def run_once(command: list[str]) -> float:
 CURVE = """
 import sys, time
 from convprof.graph.analyze import analyze
-from convprof.spec.parse import parse_spec
+from convprof.graph.parse import parse_spec
 data = open(sys.argv[1], "rb").read()
 best = []
 for _ in range(int(sys.argv[2])):

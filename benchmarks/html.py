@@ -47,7 +47,7 @@ RENDER = """
 import sys, time
 from convprof.graph.analyze import analyze
 from convprof.render.html.compare import compare_html
-from convprof.spec.sources import load_spec
+from convprof.commands.sources import load_spec
 report = analyze(load_spec(sys.argv[1]))
 times = []
 for _ in range(int(sys.argv[2])):

@@ -45,7 +45,7 @@ REFERENCE = """
 import torch
 from torch.utils import benchmark
 from convprof.graph.build import build_model
-from convprof.spec.sources import load_spec
+from convprof.commands.sources import load_spec
 torch.set_num_threads(1)
 spec = load_spec("specs/lenet5.yaml")
 model = build_model(spec, "conv").eval()
@@ -85,10 +85,10 @@ def against_blocked_autorange(rounds: int = 3) -> dict[str, tuple[float, float]]
     import torch
     from torch.utils import benchmark
 
+    from convprof.commands.sources import load_spec
     from convprof.graph.analyze import analyze
     from convprof.graph.build import build_model
     from convprof.measure import MeasureOptions, measure_report
-    from convprof.spec.sources import load_spec
 
     spec = load_spec("why_convolutions")
     x = torch.randn(spec.batch_size, *spec.input)

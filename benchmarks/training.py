@@ -38,6 +38,7 @@ def measure(name: str) -> list[dict[str, Any]]:
     """Measure the conv variant of example `name` with each optimizer, in this process."""
     import torch
 
+    from convprof.commands.sources import load_spec
     from convprof.graph.analyze import analyze
     from convprof.graph.build import build_model
     from convprof.graph.training import training_cost, untrainable
@@ -48,7 +49,6 @@ def measure(name: str) -> list[dict[str, Any]]:
     from convprof.measure.timer import cpu_threads, run_rounds, time_once
     from convprof.measure.training import fixed_gradient, make_optimizer, measure_step_memory, training_step
     from convprof.report.stats import summarize
-    from convprof.spec.sources import load_spec
 
     load_torch()
     spec = load_spec(name)

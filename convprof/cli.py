@@ -14,9 +14,10 @@ from typing import Any, NoReturn
 
 import click
 
-from convprof import __version__, signals
+from convprof import signals
 from convprof.errors import ReaderGone
 from convprof.safetext import printable
+from convprof.version import __version__
 
 __all__ = ["cli", "main"]
 

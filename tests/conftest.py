@@ -11,6 +11,14 @@ SPECS = ROOT / "specs"
 GOLDEN = Path(__file__).resolve().parent / "golden"
 
 
+@pytest.fixture(autouse=True)
+def _no_inherited_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run every test as in a pipe with no COLUMNS, whatever started the suite: pytest-xdist's
+    workers inherit COLUMNS=80, and a table's layout follows COLUMNS. Tests that want a width say so."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.delenv("LINES", raising=False)
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--update-goldens",

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from convprof.graph.parse import parse_spec
 from convprof.spec import ModelSpec
-from convprof.spec.parse import parse_spec
 
 
 def spec_text(input_shape: tuple[int, ...], layers: list[Any], **top: Any) -> str:

@@ -28,13 +28,13 @@ from convprof.ci.budgets import GrowthCheck, LimitCheck
 from convprof.ci.diff import diff_reports
 from convprof.cli import cli
 from convprof.graph.analyze import analyze
+from convprof.graph.parse import parse_spec
 from convprof.graph.variants import VARIANTS
 from convprof.importing import ImportResult, ModelImportError, UnusedParameters, import_module
 from convprof.render.checks import checks_json
 from convprof.render.schemas import SCHEMAS
 from convprof.report import Report
 from convprof.report.reportfile import load_report
-from convprof.spec.parse import parse_spec
 from tests import importable_models as models
 from tests.conftest import ROOT
 from tests.test_fuzz import (
@@ -95,7 +95,8 @@ def _run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
 
 
 def _invoke(*args: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(cli, list(args))
+    # A wide terminal whatever runs the suite: the table's layout follows the width.
+    result = CliRunner(env={"COLUMNS": "200"}).invoke(cli, list(args))
     if result.exception is not None and not isinstance(result.exception, SystemExit):
         raise result.exception
     return result.exit_code, result.stdout, result.stderr

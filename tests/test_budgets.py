@@ -9,12 +9,12 @@ import pytest
 
 from convprof.ci.budgets import GrowthCheck, LimitCheck, check_growth, check_limits, parse_growth
 from convprof.errors import SpecError, UsageError
+from convprof.graph.parse import parse_spec
 from convprof.quantity import parse_bytes, parse_count, parse_milliseconds, parse_percent
 from convprof.report import SCHEMA_VERSION, Report, SpecInfo, VariantReport
 from convprof.report.results import DeviceLatency
 from convprof.spec import Budgets
 from convprof.spec.budgets import parse_latency_option
-from convprof.spec.parse import parse_spec
 from tests.reports import SAMPLES, latency, step
 
 

@@ -15,12 +15,12 @@ from click.testing import CliRunner
 from rich.console import Console
 
 from convprof.cli import cli
+from convprof.commands.sources import load_spec
 from convprof.graph.analyze import analyze
+from convprof.graph.parse import parse_spec
 from convprof.graph.variants import VARIANTS
 from convprof.render.table import render_compare
 from convprof.spec.examples import read_example
-from convprof.spec.parse import parse_spec
-from convprof.spec.sources import load_spec
 from tests.conftest import SPECS
 from tests.reports import environment, measured
 

@@ -14,8 +14,9 @@ import pytest
 from click.testing import CliRunner
 
 from convprof.cli import cli
+from convprof.commands.sources import load_spec
 from convprof.spec.examples import example_names
-from convprof.spec.sources import MAX_SPEC_BYTES, load_spec
+from convprof.spec.sources import MAX_SPEC_BYTES
 from tests.conftest import ROOT, SPECS
 
 #: 65 channels of batch norm: running mean and variance 2 x 65 x 4 bytes + an int64 counter = 528 B.

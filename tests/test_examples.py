@@ -14,9 +14,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from convprof.graph.analyze import analyze
 from convprof.graph.build import build_model
+from convprof.graph.parse import parse_spec
 from convprof.spec import ModelSpec
 from convprof.spec.examples import example_names, read_example
-from convprof.spec.parse import parse_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 

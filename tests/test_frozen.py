@@ -18,8 +18,8 @@ from convprof.cli import cli
 from convprof.errors import SpecError
 from convprof.graph.analyze import analyze
 from convprof.graph.build import build_model
+from convprof.graph.parse import parse_spec
 from convprof.importing import ModelImportError, import_module
-from convprof.spec.parse import parse_spec
 from tests import importable_models as models
 from tests.conftest import ROOT
 

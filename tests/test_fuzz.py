@@ -27,12 +27,12 @@ from hypothesis import strategies as st
 from torch.utils.flop_counter import FlopCounterMode
 
 from convprof.cli import cli
+from convprof.commands.sources import load_spec
 from convprof.errors import SpecError
 from convprof.graph.analyze import analyze
 from convprof.graph.build import build_model
 from convprof.graph.variants import VARIANTS
 from convprof.report.schema import report_schema
-from convprof.spec.sources import load_spec
 from tests.specbuild import make_spec, spec_text
 
 EXAMPLES = int(os.environ.get("CONVPROF_FUZZ_EXAMPLES", "60"))

@@ -21,10 +21,10 @@ import pytest
 from click.testing import CliRunner
 
 from convprof.cli import cli
+from convprof.commands.sources import load_spec
 from convprof.graph.analyze import analyze
 from convprof.render.html.compare import compare_html
 from convprof.spec.examples import example_names
-from convprof.spec.sources import load_spec
 from convprof.units import format_bytes, format_count
 from tests.conftest import ROOT
 from tests.html_page import Element, parse

@@ -316,9 +316,9 @@ def test_diff_and_sweep_pages_in_a_browser(browser: Browser, tmp_path: Path) -> 
 
 
 def test_a_measured_page_in_a_browser(browser: Browser, tmp_path: Path) -> None:
+    from convprof.commands.sources import load_spec
     from convprof.graph.analyze import analyze
     from convprof.render.html.compare import compare_html
-    from convprof.spec.sources import load_spec
     from tests.reports import environment, measured, trained
 
     report = measured(

@@ -18,12 +18,12 @@ import convprof
 from convprof.cli import cli
 from convprof.graph.analyze import analyze
 from convprof.graph.build import build_model
+from convprof.graph.parse import parse_spec
 from convprof.importing import ModelImportError, UnusedParameters, import_module
 from convprof.importing.refs import load_reference
 from convprof.importing.tables import module_table, type_name
 from convprof.kinds import all_kinds, lookup
 from convprof.spec.examples import example_names, read_example
-from convprof.spec.parse import parse_spec
 from tests import importable_models as models
 from tests.conftest import ROOT
 from tests.torchvision_code import builder

@@ -23,12 +23,12 @@ import convprof
 from convprof.cli import cli
 from convprof.graph.analyze import analyze, peak_activation_bytes
 from convprof.graph.build import build_model
+from convprof.graph.parse import parse_spec
 from convprof.importing import ModelImportError, import_module
 from convprof.importing.tracing import trace_module
 from convprof.measure.memory import measure_memory
 from convprof.report import Report
 from convprof.report.reportfile import load_report
-from convprof.spec.parse import parse_spec
 from tests import importable_models as models
 from tests.conftest import ROOT
 from tests.training_oracle import saved_bytes, step_peak

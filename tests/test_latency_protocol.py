@@ -7,10 +7,10 @@ import math
 import pytest
 
 from convprof.graph.analyze import analyze
+from convprof.graph.parse import parse_spec
 from convprof.measure import MeasureOptions, measure_report
 from convprof.measure.options import PRESETS, Preset
 from convprof.measure.timer import cpu_threads, run_rounds
-from convprof.spec.parse import parse_spec
 
 torch = pytest.importorskip("torch")
 

@@ -15,8 +15,8 @@ import math
 import pytest
 
 from convprof.graph.analyze import analyze
+from convprof.graph.parse import parse_spec
 from convprof.importing import ImportResult, ModelImportError, import_module
-from convprof.spec.parse import parse_spec
 from tests.library_zoo import EXACT, ZOO, ZooModel, build, missing, reference
 
 pytestmark = pytest.mark.slow

@@ -6,11 +6,11 @@ import time
 
 import pytest
 
+from convprof.commands.sources import load_spec
 from convprof.graph.analyze import analyze
 from convprof.measure import MeasureOptions, measure_report
 from convprof.measure.guard import admit, memory_need
 from convprof.measure.options import PRESETS, Preset, parse_size
-from convprof.spec.sources import load_spec
 
 FAST = Preset("quick", warmup_s=0.001, block_s=0.001, rounds=2, blocks_per_round=1, budget_s=0.05)
 
@@ -60,7 +60,7 @@ def test_activations_count_toward_the_limit() -> None:
 
 def test_terabyte_dense_is_skipped_in_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
     pytest.importorskip("torch")
-    from convprof.spec.parse import parse_spec
+    from convprof.graph.parse import parse_spec
 
     monkeypatch.setitem(PRESETS, "quick", FAST)
     spec = parse_spec(HUGE, "huge.yaml", "huge")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from convprof.commands.sources import load_spec
 from convprof.graph.analyze import analyze
 from convprof.graph.build import build_model
-from convprof.spec.sources import load_spec
 
 torch = pytest.importorskip("torch")
 

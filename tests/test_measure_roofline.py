@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from convprof.cli import cli
+from convprof.commands.sources import load_spec
 from convprof.graph.analyze import analyze
 from convprof.measure.roofline import (
     Calibration,
@@ -25,7 +26,6 @@ from convprof.measure.roofline import (
     load_calibrations,
     save_calibration,
 )
-from convprof.spec.sources import load_spec
 
 CALIBRATION = Calibration("cpu", "float32", 1, 100e9, 10e9, "test cpu", 0.0)
 

@@ -11,13 +11,13 @@ import pytest
 from click.testing import CliRunner
 
 from convprof.cli import cli
+from convprof.commands.sources import load_spec
 from convprof.graph.analyze import analyze
 from convprof.graph.variants import VARIANTS
 from convprof.render.machine import to_json
 from convprof.render.schemas import merge_schema
 from convprof.report.results import Environment
 from convprof.report.stats import summarize
-from convprof.spec.sources import load_spec
 from tests.conftest import ROOT, SPECS
 from tests.reports import environment, gpu, measured, trained
 

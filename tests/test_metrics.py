@@ -19,12 +19,12 @@ from convprof.ci.gate import CheckResults, GateOptions, run_gate
 from convprof.cli import cli
 from convprof.errors import SpecError, UsageError
 from convprof.graph.analyze import analyze
+from convprof.graph.parse import parse_spec
 from convprof.metrics import METRICS, Metric, metric, metric_of
 from convprof.render.checks import checks_json
 from convprof.render.schemas import check_schema, sweep_schema
 from convprof.report import LOWER_BOUND_TOTALS, VARIANT_TOTALS, LayerReport, Report, VariantReport
 from convprof.spec import Budgets, ModelSpec
-from convprof.spec.parse import parse_spec
 from convprof.sweep.model import POINT_FIGURES
 from tests.conftest import ROOT, SPECS
 

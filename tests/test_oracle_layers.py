@@ -20,9 +20,9 @@ from torch import nn
 from convprof.errors import SpecError
 from convprof.graph.analyze import analyze
 from convprof.graph.build import build_model
-from convprof.graph.nn import LayerNorm2d, Permute, Scale, Transpose
 from convprof.graph.variants import VARIANTS, transform
 from convprof.kinds import lookup
+from convprof.kinds.nn import LayerNorm2d, Permute, Scale, Transpose
 from convprof.spec import ModelSpec
 from tests.specbuild import make_spec
 from tests.test_oracle import BATCH, assert_backward_matches_torch, torch_counts
@@ -464,7 +464,7 @@ def test_a_learnable_tensor_broadcasts_as_torch_broadcasts_it(
 def test_a_fixed_filter_is_a_convolution_whose_filter_is_buffers(
     shape: tuple[int, ...], args: dict[str, Any]
 ) -> None:
-    from convprof.graph.nn import FixedConv2d
+    from convprof.kinds.nn import FixedConv2d
 
     check(
         shape,
@@ -483,7 +483,7 @@ def test_a_fixed_filter_is_a_convolution_whose_filter_is_buffers(
 
 @pytest.mark.parametrize("rank", [1, 3])
 def test_a_fixed_filter_of_every_rank_matches_torch(rank: int) -> None:
-    from convprof.graph import nn as built
+    from convprof.kinds import nn as built
 
     shape = (2, *(5,) * rank)
     args = {"out_channels": 2, "kernel_size": 3, "stride": 2, "groups": 2}

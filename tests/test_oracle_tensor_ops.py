@@ -27,7 +27,7 @@ from convprof.graph.build import build_model
 from convprof.graph.layout import node_layouts
 from convprof.importing import import_module
 from convprof.kinds import ShapeError, lookup
-from convprof.kinds.base import PARAMETER, TENSOR, TRACED, Constant, TorchCall
+from convprof.kinds.calls import PARAMETER, TENSOR, TRACED, Constant, TorchCall
 from convprof.spec import ModelSpec
 from tests.specbuild import make_spec
 from tests.test_oracle import BATCH, assert_matches_torch

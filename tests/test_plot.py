@@ -11,11 +11,11 @@ import pytest
 from click.testing import CliRunner
 
 from convprof.cli import cli
+from convprof.commands.sources import load_spec, read_source
 from convprof.graph.analyze import analyze
 from convprof.graph.variants import VARIANTS
 from convprof.render.plot import SKIPPED_LABEL, UNSTABLE_LABEL, plot_figure, render_plot
 from convprof.report.results import DeviceLatency
-from convprof.spec.sources import load_spec, read_source
 from convprof.sweep.axes import resolution_axis
 from convprof.sweep.model import Sweep, build_sweep
 from convprof.sweep.points import point_specs

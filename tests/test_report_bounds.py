@@ -18,13 +18,13 @@ import pytest
 from click.testing import CliRunner
 
 from convprof.cli import cli
+from convprof.commands.sources import load_spec
 from convprof.graph.analyze import analyze
 from convprof.render.machine import to_json
 from convprof.report.jsoncheck import MAX_STRING_CHARS
 from convprof.report.reportfile import MAX_REPORT_BYTES, MAX_REPORT_VALUES
 from convprof.report.schema import MAX_MS, MAX_SAMPLES
 from convprof.spec import MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, MAX_NODES
-from convprof.spec.sources import load_spec
 from tests.reports import environment, measured
 from tests.specbuild import spec_text
 

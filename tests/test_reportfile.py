@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from convprof.cli import cli
+from convprof.commands.sources import load_spec
 from convprof.errors import UsageError
 from convprof.graph.analyze import analyze
 from convprof.measure import MeasureOptions, measure_report
@@ -33,7 +34,6 @@ from convprof.report.results import (
 from convprof.report.schema import report_schema
 from convprof.report.stats import summarize
 from convprof.spec.examples import example_names
-from convprof.spec.sources import load_spec
 
 EXAMPLES = ["why_convolutions", "lenet5", "alexnet", "vgg16", "mobilenet_v1"]
 

@@ -16,12 +16,12 @@ from click.testing import CliRunner
 from rich.console import Console
 
 from convprof.cli import cli
+from convprof.commands.sources import load_spec, read_source
 from convprof.graph.analyze import analyze
 from convprof.render.sweep import render_sweep, sweep_to_csv, sweep_to_json, sweep_to_markdown
 from convprof.report import Report
 from convprof.report.results import DeviceLatency
 from convprof.report.stats import summarize
-from convprof.spec.sources import load_spec, read_source
 from convprof.sweep.axes import resolution_axis, set_axis, width_axis
 from convprof.sweep.model import Sweep, build_sweep
 from convprof.sweep.points import point_specs

@@ -26,9 +26,9 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from convprof.graph.analyze import analyze
+from convprof.graph.parse import parse_spec
 from convprof.report import LayerReport
 from convprof.spec.examples import read_example
-from convprof.spec.parse import parse_spec
 
 #: Examples written before graphs, with generated layer names: compared in total only.
 UNNAMED = {"alexnet", "vgg16"}

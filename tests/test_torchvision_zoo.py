@@ -19,9 +19,9 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from convprof.graph.analyze import analyze
 from convprof.graph.build import build_model
+from convprof.graph.parse import parse_spec
 from convprof.importing import import_module
 from convprof.spec.examples import read_example
-from convprof.spec.parse import parse_spec
 from tests.torchvision_code import builder
 from tests.training_oracle import saved_bytes, step_peak
 

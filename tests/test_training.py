@@ -23,12 +23,12 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from convprof.graph.analyze import analyze
 from convprof.graph.build import build_model
+from convprof.graph.parse import parse_spec
 from convprof.graph.training import optimizer_state_bytes, parameter_order
 from convprof.graph.variants import VARIANTS, transform
 from convprof.kinds import all_kinds, lookup
 from convprof.spec import ModelSpec
 from convprof.spec.examples import read_example
-from convprof.spec.parse import parse_spec
 from tests.specbuild import make_spec
 from tests.test_oracle_tensor_ops import CASES as TENSOR_OP_CASES
 from tests.training_oracle import make_optimizer, saved_bytes, step_timeline

@@ -25,6 +25,7 @@ from click.testing import CliRunner
 from rich.console import Console
 
 from convprof.cli import cli
+from convprof.commands.sources import load_spec
 from convprof.graph.analyze import analyze
 from convprof.graph.build import build_model
 from convprof.graph.training import training_cost, untrainable
@@ -39,7 +40,6 @@ from convprof.report.reportfile import load_report
 from convprof.report.results import StepMemory
 from convprof.report.schema import report_schema
 from convprof.spec import ModelSpec
-from convprof.spec.sources import load_spec
 from convprof.units import format_bytes
 from tests.conftest import ROOT
 from tests.reports import environment, measured, trained

@@ -27,10 +27,10 @@ from click.testing import CliRunner
 from markdown_it import MarkdownIt
 
 from convprof.cli import cli
+from convprof.commands.sources import load_spec
 from convprof.graph.analyze import analyze
 from convprof.render.machine import to_json
 from convprof.safetext import csv_text, markdown_text, printable
-from convprof.spec.sources import load_spec
 from tests.reports import environment, gpu, measured
 from tests.specbuild import spec_text
 

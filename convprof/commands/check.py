@@ -204,8 +204,8 @@ def check(
     """
     from convprof.ci.budgets import parse_growth
     from convprof.ci.gate import GateOptions, load_baselines, run_gate
+    from convprof.commands.sources import ModelOptions, check_model_options, load_spec
     from convprof.spec.budgets import option_budgets
-    from convprof.spec.sources import ModelOptions, check_model_options, load_spec
 
     assert set(limits) == {m.key for m in (*budget_metrics(), *measured_metrics())}, limits
     overrides = option_budgets(

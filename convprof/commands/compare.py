@@ -177,7 +177,7 @@ def compare(
     optimizer's step, timed by the same protocol; its peak memory is measured beside the model's
     estimate for the device. Variants whose modelled step exceeds --max-memory are skipped.
     """
-    from convprof.spec.sources import ModelOptions, check_model_options, load_spec
+    from convprof.commands.sources import ModelOptions, check_model_options, load_spec
 
     check_destination(fmt, output)
     importing = ModelOptions(model_input, model_kwargs, allow_unknown)

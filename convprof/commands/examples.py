@@ -24,9 +24,9 @@ def examples(name: str | None) -> None:
     from rich import box
     from rich.table import Table
 
+    from convprof.graph.parse import parse_spec
     from convprof.render.console import fitted, to_stdout
     from convprof.spec.examples import example_names, read_example
-    from convprof.spec.parse import parse_spec
     from convprof.units import format_count, format_shape
 
     if name is not None:

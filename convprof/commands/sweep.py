@@ -197,10 +197,10 @@ def sweep(
     with --training, Training FLOPs = forward + backward and Training memory = the modelled peak of
     one training step with --optimizer.
     """
+    from convprof.commands.sources import ModelOptions, check_model_options, read_source
     from convprof.errors import UsageError
+    from convprof.graph.parse import parse_spec
     from convprof.importing.refs import is_reference
-    from convprof.spec.parse import parse_spec
-    from convprof.spec.sources import ModelOptions, check_model_options, read_source
     from convprof.sweep.model import build_sweep
     from convprof.sweep.points import point_specs
 

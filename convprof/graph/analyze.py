@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from convprof import __version__
 from convprof.errors import SpecError
 from convprof.graph.layout import input_layouts, node_layouts
 from convprof.graph.training import OPTIMIZERS, TrainingCost, training_cost
 from convprof.graph.variants import VARIANTS, transform
 from convprof.kinds import ReceptiveField, ShapeError, lookup
-from convprof.kinds.base import prod
 from convprof.kinds.strides import Layout
 from convprof.report import (
     RESIDENT_ROLES,
@@ -20,7 +18,8 @@ from convprof.report import (
     TrainingPeak,
     VariantReport,
 )
-from convprof.spec import ModelSpec, input_position
+from convprof.spec import ModelSpec, input_position, prod
+from convprof.version import __version__
 
 __all__ = [
     "OPTIMIZER_STATES",

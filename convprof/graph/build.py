@@ -41,7 +41,7 @@ def build_model(spec: ModelSpec, variant: str, device: str | torch.device = "cpu
     import torch
     import torch.fx
 
-    from convprof.graph.nn import ParameterCall
+    from convprof.kinds.nn import ParameterCall
 
     model = transform(spec, variant)
     work = {entry.path: entry for entry in spec.parameter_work}

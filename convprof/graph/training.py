@@ -14,9 +14,10 @@ from dataclasses import dataclass, replace
 
 from convprof.graph.layout import input_layouts, node_layouts
 from convprof.kinds import LayerKind, lookup
-from convprof.kinds.base import Autograd, ShapeError, TrainingStep, prod
+from convprof.kinds.base import ShapeError
+from convprof.kinds.records import Autograd, TrainingStep
 from convprof.kinds.strides import Layout
-from convprof.spec import ModelSpec, NodeSpec, input_position
+from convprof.spec import ModelSpec, NodeSpec, input_position, prod
 
 __all__ = [
     "OPTIMIZERS",

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from convprof import __version__
+from convprof.graph.parse import parse_spec
 from convprof.importing.tracing import (
     ImportedNode,
     ModelImportError,
@@ -24,8 +24,8 @@ from convprof.importing.tracing import (
 from convprof.importing.usercode import user_code
 from convprof.importing.writer import write_spec
 from convprof.spec import ModelSpec, Shape
-from convprof.spec.parse import parse_spec
 from convprof.units import format_shape
+from convprof.version import __version__
 
 if TYPE_CHECKING:
     import torch

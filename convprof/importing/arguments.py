@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from convprof.importing.running import BatchSize
 from convprof.importing.values import FAILED, Activation, Derived, ModelTensor, Piece, Stacked, Values
-from convprof.kinds.base import PARAMETER, TENSOR, TRACED, Constant
+from convprof.kinds.calls import PARAMETER, TENSOR, TRACED, Constant
 from convprof.spec import Shape
 
 if TYPE_CHECKING:

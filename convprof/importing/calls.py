@@ -93,9 +93,8 @@ def _skipped_places() -> tuple[tuple[str, ...], frozenset[str]]:
 
     import torch
 
-    import convprof
-
-    directories = (os.path.dirname(torch.__file__) + os.sep, os.path.dirname(convprof.__file__) + os.sep)
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # convprof's own folder
+    directories = (os.path.dirname(torch.__file__) + os.sep, package + os.sep)
     files = frozenset({contextlib.__file__, functools.__file__})  # decorators' wrappers
     return directories, files
 

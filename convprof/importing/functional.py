@@ -233,7 +233,7 @@ def fixed_filter(layer: StandIn) -> StandIn:
     import torch
     from torch import nn
 
-    from convprof.graph import nn as built
+    from convprof.kinds import nn as built
 
     conv = layer.module
     if type(conv) not in (nn.Conv1d, nn.Conv2d, nn.Conv3d):

@@ -11,7 +11,7 @@ from convprof.importing.running import TRACE_BATCH, ModuleCall, tensors_in
 from convprof.importing.tables import ModuleReaders, type_name
 from convprof.importing.values import Activation, per_sample
 from convprof.kinds import ShapeError
-from convprof.kinds.base import TENSOR, NotImportable
+from convprof.kinds.calls import TENSOR, NotImportable
 from convprof.spec import Shape
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ def read_module(reader: Reader, call: ModuleCall) -> None:
     kwargs = reader.arguments.gather(call.kwargs, found)
     output = call.output
     if found.failed:
-        reader.mark_failed(output)
+        reader.failures.mark_failed(output)
         return
     if not isinstance(output, torch.Tensor):
         pieces = list(tensors_in(output))
@@ -66,15 +66,15 @@ def read_module(reader: Reader, call: ModuleCall) -> None:
             )
             take_several(reader, pending)
             return
-        reader.fail(
+        reader.failures.fail(
             op, call.path, "its result is not one batched tensor", call.site, found, output, module=module
         )
         return
     if kind is None:
-        reader.fail(op, call.path, "", call.site, found, output, module=module)
+        reader.failures.fail(op, call.path, "", call.site, found, output, module=module)
         return
     if output.dim() < 1 or output.shape[0] != TRACE_BATCH:
-        reader.fail(
+        reader.failures.fail(
             op, call.path, "its result is not one batched tensor", call.site, found, output, module=module
         )
         return
@@ -94,11 +94,11 @@ def read_module(reader: Reader, call: ModuleCall) -> None:
             # EdgeNeXt's positional encoding: a convolution of a tensor made from constants (one
             # per sample of the batch). Its cost is per sample, but a spec's layers read activations.
             reason = "called on a tensor the model makes from constants, not on one of its activations"
-        reader.fail(op, call.path, reason, call.site, found, output, module=module)
+        reader.failures.fail(op, call.path, reason, call.site, found, output, module=module)
         return
     weights = [id(t) for t in (*module.parameters(), *module.buffers())]
     if any(w in reader.graph.counted for w in weights):
-        reader.fail(
+        reader.failures.fail(
             op,
             call.path,
             "its weights are shared with another call",
@@ -111,14 +111,14 @@ def read_module(reader: Reader, call: ModuleCall) -> None:
     try:
         module_args = kind.from_module(module)
     except NotImportable as exc:
-        reader.fail(op, call.path, str(exc), call.site, found, output, module=module)
+        reader.failures.fail(op, call.path, str(exc), call.site, found, output, module=module)
         return
     shape = per_sample(tuple(output.shape))
     index = reader.graph.add(
         call.path, ((kind, module_args),), tuple(found.inputs), shape, call.path, op, call.site
     )
     if index is None:
-        reader.mark_failed(output)
+        reader.failures.mark_failed(output)
         return
     reader.graph.counted.update(weights)
     reader.values.set(output, Activation(index))

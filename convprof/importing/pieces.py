@@ -11,7 +11,7 @@ from convprof.importing.calls import CallSite
 from convprof.importing.graph import base_name
 from convprof.importing.running import TRACE_BATCH
 from convprof.importing.values import FAILED, Activation, ModelTensor, Piece, Several, per_sample
-from convprof.kinds.base import TorchCall
+from convprof.kinds.calls import TorchCall
 
 if TYPE_CHECKING:
     import torch
@@ -131,7 +131,7 @@ def read_piece(reader: Reader, piece: Piece, tensor: torch.Tensor) -> int | None
                     name, steps, pending.inputs, shape, pending.scope, pending.op, pending.site
                 )
         if index is None and reader.allow_unknown and not used and pending.inputs:
-            index = reader.keep_opaque(
+            index = reader.failures.keep_opaque(
                 pending.op, pending.scope, found, tensor, pending.module, pending.reason, pending.site
             )
     if index is None:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from convprof.importing.arguments import Arguments, Found
 from convprof.importing.calls import CallSite
+from convprof.importing.failures import Failures
 from convprof.importing.functional import FUNCTIONAL_LAYERS, NotALayer, fixed_filter, match_tensors, stand_in
 from convprof.importing.graph import Graph, ImportedNode, base_name
 from convprof.importing.modules import read_module, same_shape
@@ -28,9 +29,8 @@ from convprof.importing.values import (
     Values,
     per_sample,
 )
-from convprof.kinds import lookup
-from convprof.kinds.base import ImportStep, NotImportable, TorchCall
-from convprof.kinds.opaque import Opaque, OpaqueArgs
+from convprof.kinds.base import ImportStep
+from convprof.kinds.calls import NotImportable, TorchCall
 from convprof.spec import NETWORK_INPUT, ParameterWork, Shape
 
 if TYPE_CHECKING:
@@ -149,6 +149,8 @@ class Reader:
         self.stacks: list[Stacked] = []
         self.output_places: list[tuple[tuple[Any, ...], int]] = []
         """Where each output tensor sits in what the model returns (its keys), and its node."""
+        self.failures = Failures(self.problems, self.graph, self.values, self.tensors, allow_unknown)
+        """What no kind reads: each such call listed, or kept as an opaque node."""
 
     # -- the listener ------------------------------------------------------------------------------
 
@@ -202,7 +204,7 @@ class Reader:
             return True
         if not steps:
             if found.parameters:
-                self.fail(
+                self.failures.fail(
                     op,
                     scope,
                     f"reads the module's tensor {pattern(found.parameters[0])} directly",
@@ -211,7 +213,7 @@ class Reader:
                     output,
                 )
             else:
-                self.fail(op, scope, "", site, found, output)
+                self.failures.fail(op, scope, "", site, found, output)
             return False
         shape = per_sample(tuple(output.shape))
         if not found.parameters:
@@ -229,12 +231,12 @@ class Reader:
             # path, so that the built model holds it where the original does and loads its state_dict.
             if len(steps) != 1 or not steps[0][0].parameter_at_path or len(found.parameters) != 1:
                 reason = f"reads the module's tensor {pattern(found.parameters[0])} directly"
-                self.fail(op, scope, reason, site, found, output)
+                self.failures.fail(op, scope, reason, site, found, output)
                 return False
             (name,) = found.parameters
             parameter = self.tensors[name]
             if id(parameter) in self.graph.counted:
-                self.fail(
+                self.failures.fail(
                     op,
                     scope,
                     f"its parameter {pattern(name)} is used by another call too",
@@ -244,97 +246,16 @@ class Reader:
                 )
                 return False
             if name in self.graph.node_paths:
-                self.fail(op, scope, f"a node already has the path {name}", site, found, output)
+                self.failures.fail(op, scope, f"a node already has the path {name}", site, found, output)
                 return False
             index = self.graph.add(name, steps, tuple(found.inputs), shape, scope, op, site)
             if index is not None:
                 self.graph.counted.add(id(parameter))
         if index is None:
-            self.mark_failed(output)
+            self.failures.mark_failed(output)
             return False
         self.values.set(output, Activation(index))
         return True
-
-    def mark_failed(self, output: Any) -> None:
-        for tensor in tensors_in(output):
-            if not isinstance(self.values.get(tensor), ModelTensor):
-                self.values.set(tensor, FAILED)
-
-    # -- what no kind reads --------------------------------------------------------------------------
-
-    def fail(
-        self,
-        op: str,
-        scope: str,
-        reason: str,
-        site: CallSite | None,
-        found: Found,
-        output: Any,
-        *,
-        module: torch.nn.Module | None = None,
-    ) -> None:
-        """Keep the call as an opaque node when unknown ops are allowed and it can be one; otherwise
-        list it and read on past it.
-
-        Where torch gave it one batched tensor, it stays in the graph as a node of unknown kind with
-        torch's shape, so that every op after it is still read and listed; otherwise what reads it is
-        skipped (it follows from this one)."""
-        import torch
-
-        why = ""
-        target = output if isinstance(output, torch.Tensor) else None
-        if target is None:
-            why = "its result is not one tensor the model uses"
-        elif target.dim() < 2 or target.shape[0] != TRACE_BATCH:
-            why, target = "its result is not batched as its input", None
-        elif not found.inputs:
-            # torch.zeros(x.size(0), ...): nothing of the graph flows in, so it has no place in it.
-            why, target = "it reads no tensor of the model's graph", None
-        if target is not None and self.allow_unknown:
-            self.keep_opaque(op, scope, found, target, module, reason, site)
-            return
-        if self.allow_unknown and not reason:
-            reason = why  # what stops it being an opaque node is the news
-        self.problems.unsupported_op(op, scope, reason, site, keepable=target is not None)
-        if target is not None:
-            unknown = ImportedNode(
-                f"<unknown {len(self.graph.nodes)}>",
-                None,
-                None,
-                tuple(found.inputs),
-                per_sample(tuple(target.shape)),
-            )
-            self.values.set(target, Activation(self.graph.append(unknown)))
-        else:
-            self.mark_failed(output)
-
-    def keep_opaque(
-        self,
-        op: str,
-        scope: str,
-        found: Found,
-        target: torch.Tensor,
-        module: torch.nn.Module | None,
-        reason: str,
-        site: CallSite | None,
-    ) -> int:
-        """Append an opaque node standing for `target`, with the parameters and buffers it holds that
-        no node counts yet: a module's own, or the model tensors a call reads (each counted once)."""
-        reads = tuple(dict.fromkeys(found.inputs))
-        shapes = tuple(self.graph.shape(i) for i in reads)
-        tensors = [*module.parameters(), *module.buffers()] if module is not None else []
-        params, buffers, fixed = self.graph.count(
-            tensors + [self.tensors[name] for name in found.model_tensors]
-        )
-        shape = per_sample(tuple(target.shape))
-        path = scope if module is not None else self.graph.fresh_name(scope, base_name(op))
-        opaque = lookup(Opaque.name)
-        assert opaque is not None
-        args = OpaqueArgs(op, shapes, shape, params, buffers, fixed)
-        index = self.graph.append(ImportedNode(path, opaque, args, reads, shape))
-        self.values.set(target, Activation(index))
-        self.problems.opaque_op(op, scope, reason, site)
-        return index
 
     # -- a leaf module's call ----------------------------------------------------------------------
 
@@ -353,7 +274,7 @@ class Reader:
         output = call.output
         if found.failed:
             if op not in _WRITES:
-                self.mark_failed(output)
+                self.failures.mark_failed(output)
             return
         if op in _WRITES or (output is None and _in_place(op)):
             self.write(op, scope, site, found, call)
@@ -390,17 +311,19 @@ class Reader:
             ):
                 take_several(self, Pending(op, scope, site, args, kwargs, tuple(found.inputs), output))
                 return
-            self.fail(op, scope, "its result is not one tensor", site, found, output)
+            self.failures.fail(op, scope, "its result is not one tensor", site, found, output)
             return
         if output.dim() < 1 or output.shape[0] != TRACE_BATCH:
-            self.fail(op, scope, _batch_change(op, output), site, found, output)
+            self.failures.fail(op, scope, _batch_change(op, output), site, found, output)
             return
         if op in FUNCTIONAL_LAYERS and found.model_tensors:
             self.functional(call, found)
             return
         if found.buffers or found.derived:
             name = found.buffers[0] if found.buffers else sorted(found.derived[0].sources)[0]
-            self.fail(op, scope, f"reads the module's tensor {pattern(name)} directly", site, found, output)
+            self.failures.fail(
+                op, scope, f"reads the module's tensor {pattern(name)} directly", site, found, output
+            )
             return
         same = any(output is t for t in tensors_in((call.args, call.kwargs))) and not _in_place(op)
         first = next(tensors_in(call.args), None)
@@ -459,7 +382,7 @@ class Reader:
                 self.problems.unsupported_op(
                     "torch.stack", stacked.scope, "changes the batch dimension", stacked.site
                 )
-            self.mark_failed(output)
+            self.failures.mark_failed(output)
             return
         self.offer(torch_call, found, scope, site, output, steps)
 
@@ -471,7 +394,7 @@ class Reader:
         self.problems.unsupported_op(op, scope, "it writes into a tensor in place", site)
         target = call.args[0] if call.args else None
         if target is not None:
-            self.mark_failed(target)
+            self.failures.mark_failed(target)
 
     def no_activation(self, call: FunctionCall, found: Found) -> None:
         """Say what a call reading no activation makes: parameter work or a constant."""
@@ -483,7 +406,7 @@ class Reader:
             self.problems.unsupported_op(
                 call.op, call.scope.path, "a product of the model's tensors alone", call.site
             )
-            self.mark_failed(call.output)
+            self.failures.mark_failed(call.output)
             return
         before = sum(d.values for d in found.work)
         ops = tuple(dict.fromkeys(op for d in found.work for op in d.ops))
@@ -509,10 +432,10 @@ class Reader:
         try:
             layer = stand_in(op, call.args, call.kwargs)
         except NotALayer as exc:
-            self.fail(op, scope.path, str(exc), site, found, output)
+            self.failures.fail(op, scope.path, str(exc), site, found, output)
             return
         except (TypeError, ValueError, RuntimeError) as exc:  # torch refuses the settings as a layer's
-            self.fail(op, scope.path, f"its settings make no layer: {exc}", site, found, output)
+            self.failures.fail(op, scope.path, f"its settings make no layer: {exc}", site, found, output)
             return
         match = match_tensors(layer, self.root, self.values, self.tensors)
         given = layer.tensors.get("weight")
@@ -521,7 +444,7 @@ class Reader:
             try:  # a buffer as its weight: a fixed filter (BlurPool's blur)
                 fixed = fixed_filter(layer)
             except NotALayer as exc:
-                self.fail(op, scope.path, str(exc), site, found, output)
+                self.failures.fail(op, scope.path, str(exc), site, found, output)
                 return
             layer, match = fixed, match_tensors(fixed, self.root, self.values, self.tensors)
         kind = self.readers.kind_of(type(layer.module))
@@ -533,12 +456,12 @@ class Reader:
         if not problem and kind is None:
             problem = "no kind reads the layer it computes"
         if problem or kind is None:
-            self.fail(op, scope.path, problem, site, found, output)
+            self.failures.fail(op, scope.path, problem, site, found, output)
             return
         try:
             layer_args = kind.from_module(layer.module)
         except NotImportable as exc:
-            self.fail(op, scope.path, str(exc), site, found, output)
+            self.failures.fail(op, scope.path, str(exc), site, found, output)
             return
         path = scope.path if match.owner == scope.name else match.owner
         if path in self.graph.node_paths or not path:  # a second layer of one module's tensors
@@ -546,7 +469,7 @@ class Reader:
         shape = per_sample(tuple(output.shape))
         index = self.graph.add(path, ((kind, layer_args),), (found.inputs[0],), shape, scope.path, op, site)
         if index is None:
-            self.mark_failed(output)
+            self.failures.mark_failed(output)
             return
         self.graph.counted.update(id(t) for t in match.counted)
         if match.work is not None:

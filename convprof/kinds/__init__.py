@@ -17,15 +17,8 @@ from convprof.kinds import (
     resample,
     samplenorm,
 )
-from convprof.kinds.base import (
-    LayerCost,
-    LayerKind,
-    ReceptiveField,
-    ShapeError,
-    UnaryKind,
-    all_kinds,
-    lookup,
-)
+from convprof.kinds.base import LayerKind, ShapeError, UnaryKind, all_kinds, lookup
+from convprof.kinds.records import LayerCost, ReceptiveField
 
 __all__ = ["LayerCost", "LayerKind", "ReceptiveField", "ShapeError", "UnaryKind", "all_kinds", "lookup"]
 

@@ -5,22 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from convprof.kinds.base import (
-    TENSOR,
-    Autograd,
-    ImportStep,
-    LayerCost,
-    ReceptiveField,
-    ShapeError,
-    TorchCall,
-    TrainingStep,
-    UnaryKind,
-    prod,
-    register,
-)
+from convprof.kinds.base import ImportStep, ShapeError, UnaryKind, register
+from convprof.kinds.calls import TENSOR, TorchCall
 from convprof.kinds.norm import needs_rank
+from convprof.kinds.records import Autograd, LayerCost, ReceptiveField, TrainingStep
 from convprof.kinds.strides import Layout
-from convprof.spec import Shape
+from convprof.spec import Shape, prod
 from convprof.spec.args import arg, boolean, choice, integer, optional, positive_int, probability, real
 from convprof.units import format_shape
 
@@ -465,7 +455,7 @@ class Clamp(_Elementwise):
 
     name = "Clamp"
     torch_class_of_its_name = False
-    torch_types = ("convprof.graph.nn.Clamp",)
+    torch_types = ("convprof.kinds.nn.Clamp",)
     inplace_keeps_copy = True
     torch_calls = (
         "torch.clamp",
@@ -523,7 +513,7 @@ class Clamp(_Elementwise):
         )
 
     def build(self, args: ClampArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
-        from convprof.graph.nn import Clamp as Module
+        from convprof.kinds.nn import Clamp as Module
 
         return Module(args.min, args.max, args.inplace)
 

@@ -6,23 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from convprof.kinds.base import (
-    TENSOR,
-    Autograd,
-    Constant,
-    ImportStep,
-    LayerCost,
-    ReceptiveField,
-    ShapeError,
-    TorchCall,
-    TrainingStep,
-    UnaryKind,
-    prod,
-    register,
-)
+from convprof.kinds.base import ImportStep, ShapeError, UnaryKind, register
+from convprof.kinds.calls import TENSOR, Constant, TorchCall
 from convprof.kinds.merge import broadcast_shape
+from convprof.kinds.records import Autograd, LayerCost, ReceptiveField, TrainingStep
 from convprof.kinds.strides import Layout
-from convprof.spec import Shape
+from convprof.spec import Shape, prod
 from convprof.spec.args import REQUIRED, arg, boolean, choice, constant_shape, optional, real
 from convprof.units import format_shape
 
@@ -101,7 +90,7 @@ class Arithmetic(UnaryKind):
     name = "Arithmetic"
     Args = ArithmeticArgs
     keeps_layout = True
-    torch_types = ("convprof.graph.nn.Arithmetic",)
+    torch_types = ("convprof.kinds.nn.Arithmetic",)
     torch_calls = tuple(_CALLS)
 
     def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
@@ -213,6 +202,6 @@ class Arithmetic(UnaryKind):
         return Autograd(keeps_inputs=(0,), keeps_output=True, backward_peak=2 * outputs)
 
     def build(self, args: ArithmeticArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
-        from convprof.graph.nn import Arithmetic as Module
+        from convprof.kinds.nn import Arithmetic as Module
 
         return Module(args.op, args.other, args.other_shape, args.reverse, args.inplace)

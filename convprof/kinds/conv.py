@@ -12,20 +12,17 @@ from collections.abc import Mapping
 from dataclasses import field, fields, make_dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from convprof.kinds.base import (
+from convprof.kinds.base import ShapeError, UnaryKind, register
+from convprof.kinds.records import (
     Autograd,
     LayerCost,
     ReceptiveField,
-    ShapeError,
     TrainingStep,
-    UnaryKind,
-    prod,
-    register,
     round_width,
     spatial_field,
 )
 from convprof.kinds.strides import Layout
-from convprof.spec import Shape
+from convprof.spec import Shape, prod
 from convprof.spec.args import (
     DIMENSIONS,
     REQUIRED,
@@ -43,12 +40,6 @@ if TYPE_CHECKING:
 __all__ = [
     "CONV_ARGS",
     "TRANSPOSE_ARGS",
-    "Conv1d",
-    "Conv2d",
-    "Conv3d",
-    "ConvTranspose1d",
-    "ConvTranspose2d",
-    "ConvTranspose3d",
     "conv_padding",
     "spatial",
     "spatial_2d",
@@ -440,7 +431,7 @@ class _Local(_Convolution):
         return Layout.contiguous((layouts[0].shape[0], *out_shape))  # convprof's module makes it so
 
     def autograd(self, args: Any, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
-        """Keep the columns the batched product reads (see convprof.graph.nn).
+        """Keep the columns the batched product reads (see convprof.kinds.nn).
 
         A local layer copies every input window into columns (output positions x batch x in_channels
         x kernel) and keeps them for the weights' gradient; a transposed one copies its input into
@@ -480,7 +471,7 @@ class _Local(_Convolution):
         return self._columns_autograd(args, in_shape, out_shape, step)
 
     def _columns_autograd(self, args: Any, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
-        """The local layer of a convolution, step by step as convprof.graph.nn.LocallyConnected runs.
+        """The local layer of a convolution, step by step as convprof.kinds.nn.LocallyConnected runs.
 
         Forward: pad (when padded), cut windows (views), copy them into columns (kept), one batched
         product, then the output (a view of the product unless groups, batch and outputs per group
@@ -537,7 +528,7 @@ class _Local(_Convolution):
         )
 
     def build(self, args: Any, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
-        from convprof.graph import nn
+        from convprof.kinds import nn
 
         if self.transposed:
             return nn.LocallyConnectedTranspose(
@@ -605,7 +596,7 @@ class _Dense(_Convolution):
         return grad.view((grad.shape[0], prod(out_shape))) is None
 
     def build(self, args: Any, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
-        from convprof.graph.nn import DenseVolume
+        from convprof.kinds.nn import DenseVolume
 
         return DenseVolume(in_shape, out_shape, bias=args.bias)
 
@@ -623,7 +614,7 @@ class _Fixed(_Conv):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "name" in cls.__dict__:  # the module convprof builds for it, of the kind's own name
-            cls.torch_types = (f"convprof.graph.nn.{cls.name}",)
+            cls.torch_types = (f"convprof.kinds.nn.{cls.name}",)
 
     def cost(self, args: Any, in_shape: Shape, out_shape: Shape) -> LayerCost:
         learned = super().cost(args, in_shape, out_shape)
@@ -651,163 +642,60 @@ class _Fixed(_Conv):
         return replace(record, backward_after=0)
 
     def module_class(self) -> Any:
-        from convprof.graph import nn
+        from convprof.kinds import nn
 
         return getattr(nn, self.name)
 
 
-def _variants(stem: str, rank: int) -> Mapping[str, str]:
-    return {"local": f"LocallyConnected{stem}{rank}d", "dense": f"DenseConv{stem}{rank}d"}
+def _kind(name: str, bases: tuple[type, ...], doc: str, **fields: Any) -> type:
+    """Register and return the kind `name`: a class of `bases` with `fields` (as pad.py makes its kinds)."""
+    return register(type(name, bases, {"__doc__": doc, "name": name, **fields}))
 
 
-@register
-class Conv1d(_Conv):
-    """A 1-D convolution with weights shared across positions."""
-
-    name, rank, Args = "Conv1d", 1, CONV_ARGS[1]
-    counterfactuals: ClassVar[Mapping[str, str]] = _variants("", 1)
-
-
-@register
-class LocallyConnected1d(_Local, Conv1d):
-    """Conv1d's window, stride, padding, dilation and groups, with unshared weights per position."""
-
-    name = "LocallyConnected1d"
-
-
-@register
-class DenseConv1d(_Dense, Conv1d):
-    """A fully connected layer from Conv1d's whole input volume to its whole output volume."""
-
-    name = "DenseConv1d"
-
-
-@register
-class FixedConv1d(_Fixed, Conv1d):
-    """A 1-D convolution with a fixed filter: its weight and bias are buffers, not parameters."""
-
-    name = "FixedConv1d"
-
-
-@register
-class Conv2d(_Conv):
-    """A 2-D convolution with weights shared across positions."""
-
-    name, rank, Args = "Conv2d", 2, CONV_ARGS[2]
-    counterfactuals: ClassVar[Mapping[str, str]] = _variants("", 2)
-
-
-@register
-class LocallyConnected2d(_Local, Conv2d):
-    """Conv2d's window, stride, padding, dilation and groups, with unshared weights per position."""
-
-    name = "LocallyConnected2d"
-
-
-@register
-class DenseConv2d(_Dense, Conv2d):
-    """A fully connected layer from Conv2d's whole input volume to its whole output volume."""
-
-    name = "DenseConv2d"
+def _define(stem: str, rank: int) -> None:
+    """Register one convolution of one rank and its variants: Conv2d, LocallyConnected2d,
+    DenseConv2d and FixedConv2d (`stem` ""), or ConvTranspose2d and its local and dense variants
+    (`stem` "Transpose")."""
+    shared = f"Conv{stem}{rank}d"
+    local, dense = f"LocallyConnected{stem}{rank}d", f"DenseConv{stem}{rank}d"
+    counterfactuals: Mapping[str, str] = {"local": local, "dense": dense}
+    if stem:
+        conv = _kind(
+            shared,
+            (_ConvTranspose,),
+            f"A {rank}-D transposed convolution (up-sampling) with shared weights.",
+            rank=rank,
+            Args=TRANSPOSE_ARGS[rank],
+            counterfactuals=counterfactuals,
+        )
+        _kind(local, (_Local, conv), f"{shared}'s scatter pattern with unshared weights per input position.")
+    else:
+        conv = _kind(
+            shared,
+            (_Conv,),
+            f"A {rank}-D convolution with weights shared across positions.",
+            rank=rank,
+            Args=CONV_ARGS[rank],
+            counterfactuals=counterfactuals,
+        )
+        _kind(
+            local,
+            (_Local, conv),
+            f"{shared}'s window, stride, padding, dilation and groups, with unshared weights per position.",
+        )
+    _kind(
+        dense,
+        (_Dense, conv),
+        f"A fully connected layer from {shared}'s whole input volume to its whole output volume.",
+    )
+    if not stem:
+        _kind(
+            f"FixedConv{rank}d",
+            (_Fixed, conv),
+            f"A {rank}-D convolution with a fixed filter: its weight and bias are buffers, not parameters.",
+        )
 
 
-@register
-class FixedConv2d(_Fixed, Conv2d):
-    """A 2-D convolution with a fixed filter: its weight and bias are buffers, not parameters."""
-
-    name = "FixedConv2d"
-
-
-@register
-class Conv3d(_Conv):
-    """A 3-D convolution with weights shared across positions."""
-
-    name, rank, Args = "Conv3d", 3, CONV_ARGS[3]
-    counterfactuals: ClassVar[Mapping[str, str]] = _variants("", 3)
-
-
-@register
-class LocallyConnected3d(_Local, Conv3d):
-    """Conv3d's window, stride, padding, dilation and groups, with unshared weights per position."""
-
-    name = "LocallyConnected3d"
-
-
-@register
-class DenseConv3d(_Dense, Conv3d):
-    """A fully connected layer from Conv3d's whole input volume to its whole output volume."""
-
-    name = "DenseConv3d"
-
-
-@register
-class FixedConv3d(_Fixed, Conv3d):
-    """A 3-D convolution with a fixed filter: its weight and bias are buffers, not parameters."""
-
-    name = "FixedConv3d"
-
-
-@register
-class ConvTranspose1d(_ConvTranspose):
-    """A 1-D transposed convolution (up-sampling) with shared weights."""
-
-    name, rank, Args = "ConvTranspose1d", 1, TRANSPOSE_ARGS[1]
-    counterfactuals: ClassVar[Mapping[str, str]] = _variants("Transpose", 1)
-
-
-@register
-class LocallyConnectedTranspose1d(_Local, ConvTranspose1d):
-    """ConvTranspose1d's scatter pattern with unshared weights per input position."""
-
-    name = "LocallyConnectedTranspose1d"
-
-
-@register
-class DenseConvTranspose1d(_Dense, ConvTranspose1d):
-    """A fully connected layer from ConvTranspose1d's whole input volume to its whole output volume."""
-
-    name = "DenseConvTranspose1d"
-
-
-@register
-class ConvTranspose2d(_ConvTranspose):
-    """A 2-D transposed convolution (up-sampling) with shared weights."""
-
-    name, rank, Args = "ConvTranspose2d", 2, TRANSPOSE_ARGS[2]
-    counterfactuals: ClassVar[Mapping[str, str]] = _variants("Transpose", 2)
-
-
-@register
-class LocallyConnectedTranspose2d(_Local, ConvTranspose2d):
-    """ConvTranspose2d's scatter pattern with unshared weights per input position."""
-
-    name = "LocallyConnectedTranspose2d"
-
-
-@register
-class DenseConvTranspose2d(_Dense, ConvTranspose2d):
-    """A fully connected layer from ConvTranspose2d's whole input volume to its whole output volume."""
-
-    name = "DenseConvTranspose2d"
-
-
-@register
-class ConvTranspose3d(_ConvTranspose):
-    """A 3-D transposed convolution (up-sampling) with shared weights."""
-
-    name, rank, Args = "ConvTranspose3d", 3, TRANSPOSE_ARGS[3]
-    counterfactuals: ClassVar[Mapping[str, str]] = _variants("Transpose", 3)
-
-
-@register
-class LocallyConnectedTranspose3d(_Local, ConvTranspose3d):
-    """ConvTranspose3d's scatter pattern with unshared weights per input position."""
-
-    name = "LocallyConnectedTranspose3d"
-
-
-@register
-class DenseConvTranspose3d(_Dense, ConvTranspose3d):
-    """A fully connected layer from ConvTranspose3d's whole input volume to its whole output volume."""
-
-    name = "DenseConvTranspose3d"
+for _stem in ("", "Transpose"):
+    for _rank in RANKS:
+        _define(_stem, _rank)

@@ -6,23 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from convprof.kinds.base import (
-    FULL,
-    TENSOR,
-    TRACED,
-    Autograd,
-    ImportStep,
-    LayerCost,
-    LayerKind,
-    ReceptiveField,
-    ShapeError,
-    TorchCall,
-    TrainingStep,
-    UnaryKind,
-    lookup,
-    register,
-)
+from convprof.kinds.base import ImportStep, LayerKind, ShapeError, UnaryKind, lookup, register
+from convprof.kinds.calls import TENSOR, TRACED, TorchCall
 from convprof.kinds.layout import NarrowArgs, ReshapeArgs
+from convprof.kinds.records import FULL, Autograd, LayerCost, ReceptiveField, TrainingStep
 from convprof.kinds.strides import Layout
 from convprof.spec import Shape
 from convprof.spec.args import REQUIRED, arg, integer, integers, optional, positive_int, shape_sizes
@@ -79,7 +66,7 @@ class Slice(UnaryKind):
 
     name = "Slice"
     Args = SliceArgs
-    torch_types = ("convprof.graph.nn.Slice",)
+    torch_types = ("convprof.kinds.nn.Slice",)
     torch_calls = ("operator.getitem",)
 
     def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
@@ -140,7 +127,7 @@ class Slice(UnaryKind):
         return Autograd()  # the backward writes the gradient into zeros of the input's size
 
     def build(self, args: SliceArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
-        from convprof.graph.nn import Slice as Module
+        from convprof.kinds.nn import Slice as Module
 
         return Module(args.dim, args.start, args.end, args.step)
 
@@ -161,7 +148,7 @@ class Select(UnaryKind):
 
     name = "Select"
     Args = SelectArgs
-    torch_types = ("convprof.graph.nn.Select",)
+    torch_types = ("convprof.kinds.nn.Select",)
     torch_calls = ("torch.select", "Tensor.select")
 
     def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
@@ -209,7 +196,7 @@ class Select(UnaryKind):
         return Autograd()  # the backward writes the gradient into zeros of the input's size
 
     def build(self, args: SelectArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
-        from convprof.graph.nn import Select as Module
+        from convprof.kinds.nn import Select as Module
 
         return Module(args.dim, args.index)
 
@@ -315,7 +302,7 @@ class Expand(LayerKind):
     Args = ExpandArgs
     arity = (1, 2)
     shape_inputs = (1,)
-    torch_types = ("convprof.graph.nn.Expand",)
+    torch_types = ("convprof.kinds.nn.Expand",)
     torch_calls = ("Tensor.expand", "Tensor.expand_as", "torch.broadcast_to", "Tensor.broadcast_to")
 
     def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
@@ -395,7 +382,7 @@ class Expand(LayerKind):
         return Autograd(grad_views=(0,) if in_shapes[0] == out_shape else ())
 
     def node_build(self, args: ExpandArgs, in_shapes: tuple[Shape, ...], out_shape: Shape) -> torch.nn.Module:
-        from convprof.graph.nn import Expand as Module
+        from convprof.kinds.nn import Expand as Module
 
         return Module(args.shape)
 
@@ -415,7 +402,7 @@ class Tile(UnaryKind):
 
     name = "Tile"
     Args = TileArgs
-    torch_types = ("convprof.graph.nn.Tile",)
+    torch_types = ("convprof.kinds.nn.Tile",)
     torch_calls = ("Tensor.repeat", "torch.tile", "Tensor.tile")
 
     def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
@@ -456,7 +443,7 @@ class Tile(UnaryKind):
         return Autograd()  # the backward sums the copies' gradients: a new tensor of the input's size
 
     def build(self, args: TileArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
-        from convprof.graph.nn import Tile as Module
+        from convprof.kinds.nn import Tile as Module
 
         repeats = args.repeats if isinstance(args.repeats, tuple) else (args.repeats,)
         return Module(repeats)
@@ -489,7 +476,7 @@ class Roll(UnaryKind):
 
     name = "Roll"
     Args = RollArgs
-    torch_types = ("convprof.graph.nn.Roll",)
+    torch_types = ("convprof.kinds.nn.Roll",)
     torch_calls = ("torch.roll", "Tensor.roll")
 
     def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
@@ -531,6 +518,6 @@ class Roll(UnaryKind):
         return Autograd()  # the backward rolls the gradient back: a new tensor of the input's size
 
     def build(self, args: RollArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
-        from convprof.graph.nn import Roll as Module
+        from convprof.kinds.nn import Roll as Module
 
         return Module(args.shifts, args.dims)

@@ -5,26 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from convprof.kinds.base import (
-    FULL,
-    TENSOR,
-    TRACED,
-    Autograd,
-    ImportStep,
-    LayerCost,
-    ReceptiveField,
-    ShapeError,
-    TorchCall,
-    TrainingStep,
-    UnaryKind,
-    lookup,
-    prod,
-    register,
-    reshaped_field,
-)
+from convprof.kinds.base import ImportStep, ShapeError, UnaryKind, lookup, register
+from convprof.kinds.calls import TENSOR, TRACED, TorchCall
 from convprof.kinds.linear import Flatten, flatten_range
+from convprof.kinds.records import FULL, Autograd, LayerCost, ReceptiveField, TrainingStep, reshaped_field
 from convprof.kinds.strides import Layout
-from convprof.spec import Shape
+from convprof.spec import Shape, prod
 from convprof.spec.args import REQUIRED, arg, integer, integers, positive_int, shape_sizes
 from convprof.units import format_shape
 
@@ -138,7 +124,7 @@ class Permute(_Reorder):
     """Reorders the batched tensor's dimensions, the batch staying first (torchvision's Permute)."""
 
     name = "Permute"
-    torch_types = ("torchvision.ops.misc.Permute", "convprof.graph.nn.Permute")
+    torch_types = ("torchvision.ops.misc.Permute", "convprof.kinds.nn.Permute")
     torch_calls = ("torch.permute", "Tensor.permute")
     Args = PermuteArgs
 
@@ -172,7 +158,7 @@ class Permute(_Reorder):
         return tuple(axis - 1 for axis in axes[1:])
 
     def build(self, args: PermuteArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
-        from convprof.graph.nn import Permute as Module
+        from convprof.kinds.nn import Permute as Module
 
         return Module((0, *(axis + 1 for axis in self.order(args, in_shape))))
 
@@ -182,7 +168,7 @@ class Transpose(_Reorder):
     """Swaps two dimensions of the batched tensor, neither of them the batch."""
 
     name = "Transpose"
-    torch_types = ("convprof.graph.nn.Transpose",)
+    torch_types = ("convprof.kinds.nn.Transpose",)
     torch_calls = (
         "torch.transpose",
         "Tensor.transpose",
@@ -213,7 +199,7 @@ class Transpose(_Reorder):
         return tuple(axes)
 
     def build(self, args: TransposeArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
-        from convprof.graph.nn import Transpose as Module
+        from convprof.kinds.nn import Transpose as Module
 
         return Module(args.dim0, args.dim1)
 
@@ -255,7 +241,7 @@ class Reshape(_View):
     """Regroups each sample's elements into another shape, in the same order (a view, as torch's)."""
 
     name = "Reshape"
-    torch_types = ("convprof.graph.nn.Reshape",)
+    torch_types = ("convprof.kinds.nn.Reshape",)
     torch_calls = _RESHAPES
     Args = ReshapeArgs
 
@@ -318,7 +304,7 @@ class Reshape(_View):
         return grad.view((grad.shape[0], *in_shapes[0]))
 
     def build(self, args: ReshapeArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
-        from convprof.graph.nn import Reshape as Module
+        from convprof.kinds.nn import Reshape as Module
 
         return Module(args.shape)
 
@@ -364,7 +350,7 @@ class Narrow(_View):
     """Keeps a contiguous run of entries of one dimension: torch.narrow, a piece of chunk or split."""
 
     name = "Narrow"
-    torch_types = ("convprof.graph.nn.Narrow",)
+    torch_types = ("convprof.kinds.nn.Narrow",)
     torch_calls = (
         "torch.narrow",
         "Tensor.narrow",
@@ -439,7 +425,7 @@ class Narrow(_View):
         return layout.narrow(axis, out_shape[axis - 1])
 
     def build(self, args: NarrowArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
-        from convprof.graph.nn import Narrow as Module
+        from convprof.kinds.nn import Narrow as Module
 
         return Module(args.dim, args.start, args.length)
 
@@ -454,7 +440,7 @@ class Contiguous(UnaryKind):
     """Returns its input laid out contiguously: the input itself when it already is, else a copy."""
 
     name = "Contiguous"
-    torch_types = ("convprof.graph.nn.Contiguous",)
+    torch_types = ("convprof.kinds.nn.Contiguous",)
     torch_calls = ("Tensor.contiguous",)
     Args = ContiguousArgs
 
@@ -493,6 +479,6 @@ class Contiguous(UnaryKind):
         return layouts[0] if layouts[0].is_contiguous else Layout.contiguous(layouts[0].shape)
 
     def build(self, args: ContiguousArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
-        from convprof.graph.nn import Contiguous as Module
+        from convprof.kinds.nn import Contiguous as Module
 
         return Module()

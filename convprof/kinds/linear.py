@@ -5,24 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from convprof.kinds.base import (
-    PARAMETER,
-    TENSOR,
+from convprof.kinds.base import ImportStep, ShapeError, UnaryKind, register
+from convprof.kinds.calls import PARAMETER, TENSOR, TorchCall
+from convprof.kinds.records import (
     Autograd,
-    ImportStep,
     LayerCost,
     ReceptiveField,
-    ShapeError,
-    TorchCall,
     TrainingStep,
-    UnaryKind,
-    prod,
-    register,
     reshaped_field,
     round_width,
 )
 from convprof.kinds.strides import Layout
-from convprof.spec import Shape
+from convprof.spec import Shape, prod
 from convprof.spec.args import REQUIRED, arg, boolean, constant_shape, integer, optional, positive_int, real
 from convprof.units import format_shape
 
@@ -333,7 +327,7 @@ class Scale(_Learned):
         return Autograd(keeps_inputs=(0,), backward_peak=grads + elements + held)
 
     def module(self, args: ScaleArgs, in_shape: Shape) -> Any:
-        from convprof.graph.nn import Scale as Module
+        from convprof.kinds.nn import Scale as Module
 
         return Module
 
@@ -350,6 +344,6 @@ class Shift(_Learned):
         return Autograd(grad_views=(0,))
 
     def module(self, args: ScaleArgs, in_shape: Shape) -> Any:
-        from convprof.graph.nn import Shift as Module
+        from convprof.kinds.nn import Shift as Module
 
         return Module

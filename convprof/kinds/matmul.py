@@ -11,23 +11,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from convprof.kinds.activation import SOFTMAX_OPS_PER_ELEMENT
-from convprof.kinds.base import (
-    FULL,
-    TENSOR,
-    Autograd,
-    ImportStep,
-    LayerCost,
-    LayerKind,
-    ReceptiveField,
-    ShapeError,
-    TorchCall,
-    TrainingStep,
-    prod,
-    register,
-)
+from convprof.kinds.base import ImportStep, LayerKind, ShapeError, register
+from convprof.kinds.calls import TENSOR, TorchCall
 from convprof.kinds.merge import broadcast_shape
+from convprof.kinds.records import FULL, Autograd, LayerCost, ReceptiveField, TrainingStep
 from convprof.kinds.strides import Layout
-from convprof.spec import Shape
+from convprof.spec import Shape, prod
 from convprof.spec.args import REQUIRED, arg, boolean, equation, optional, positive_float
 from convprof.units import format_shape
 
@@ -95,7 +84,7 @@ class MatMul(LayerKind):
     name = "MatMul"
     Args = MatMulArgs
     arity = (2, 2)
-    torch_types = ("convprof.graph.nn.MatMul",)
+    torch_types = ("convprof.kinds.nn.MatMul",)
     torch_calls = (
         "operator.matmul",
         "torch.matmul",
@@ -173,7 +162,7 @@ class MatMul(LayerKind):
         )
 
     def node_build(self, args: MatMulArgs, in_shapes: tuple[Shape, ...], out_shape: Shape) -> torch.nn.Module:
-        from convprof.graph.nn import MatMul as Module
+        from convprof.kinds.nn import MatMul as Module
 
         return Module()
 
@@ -215,7 +204,7 @@ class ScaledDotProductAttention(LayerKind):
     name = "ScaledDotProductAttention"
     Args = AttentionArgs
     arity = (3, 3)
-    torch_types = ("convprof.graph.nn.ScaledDotProductAttention",)
+    torch_types = ("convprof.kinds.nn.ScaledDotProductAttention",)
     torch_calls = ("torch.nn.functional.scaled_dot_product_attention",)
 
     def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
@@ -332,7 +321,7 @@ class ScaledDotProductAttention(LayerKind):
     def node_build(
         self, args: AttentionArgs, in_shapes: tuple[Shape, ...], out_shape: Shape
     ) -> torch.nn.Module:
-        from convprof.graph.nn import ScaledDotProductAttention as Module
+        from convprof.kinds.nn import ScaledDotProductAttention as Module
 
         return Module(args.is_causal, args.scale)
 
@@ -445,7 +434,7 @@ class Einsum(LayerKind):
     name = "Einsum"
     Args = EinsumArgs
     arity = (2, 2)
-    torch_types = ("convprof.graph.nn.Einsum",)
+    torch_types = ("convprof.kinds.nn.Einsum",)
     torch_calls = ("torch.einsum",)
 
     def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
@@ -556,6 +545,6 @@ class Einsum(LayerKind):
         )
 
     def node_build(self, args: EinsumArgs, in_shapes: tuple[Shape, ...], out_shape: Shape) -> torch.nn.Module:
-        from convprof.graph.nn import Einsum as Module
+        from convprof.kinds.nn import Einsum as Module
 
         return Module(args.equation)

@@ -6,21 +6,11 @@ import itertools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from convprof.kinds.base import (
-    TENSOR,
-    Autograd,
-    ImportStep,
-    LayerCost,
-    LayerKind,
-    ReceptiveField,
-    ShapeError,
-    TorchCall,
-    TrainingStep,
-    prod,
-    register,
-)
+from convprof.kinds.base import ImportStep, LayerKind, ShapeError, register
+from convprof.kinds.calls import TENSOR, TorchCall
+from convprof.kinds.records import Autograd, LayerCost, ReceptiveField, TrainingStep
 from convprof.kinds.strides import Layout
-from convprof.spec import Shape
+from convprof.spec import Shape, prod
 from convprof.spec.args import arg, integer
 from convprof.units import format_shape
 
@@ -180,7 +170,7 @@ class Add(_Elementwise):
     """The element-wise sum of its inputs (a residual connection's merge)."""
 
     name = "Add"
-    torch_types = ("convprof.graph.nn.Add",)
+    torch_types = ("convprof.kinds.nn.Add",)
     verb = "add"
     torch_calls = ("operator.add", "operator.iadd", "torch.add", "Tensor.add", "Tensor.add_")
 
@@ -196,7 +186,7 @@ class Add(_Elementwise):
         return Autograd(grad_views=views, forward_peak=forward)
 
     def node_build(self, args: MergeArgs, in_shapes: tuple[Shape, ...], out_shape: Shape) -> torch.nn.Module:
-        from convprof.graph.nn import Add as Module
+        from convprof.kinds.nn import Add as Module
 
         return Module()
 
@@ -206,7 +196,7 @@ class Mul(_Elementwise):
     """The element-wise product of its inputs (a squeeze-and-excitation gate's merge)."""
 
     name = "Mul"
-    torch_types = ("convprof.graph.nn.Mul",)
+    torch_types = ("convprof.kinds.nn.Mul",)
     verb = "multiply"
     torch_calls = ("operator.mul", "operator.imul", "torch.mul", "Tensor.mul", "Tensor.mul_")
 
@@ -240,7 +230,7 @@ class Mul(_Elementwise):
         )
 
     def node_build(self, args: MergeArgs, in_shapes: tuple[Shape, ...], out_shape: Shape) -> torch.nn.Module:
-        from convprof.graph.nn import Mul as Module
+        from convprof.kinds.nn import Mul as Module
 
         return Module()
 
@@ -251,7 +241,7 @@ class Cat(LayerKind):
 
     name = "Cat"
     Args = CatArgs
-    torch_types = ("convprof.graph.nn.Cat",)
+    torch_types = ("convprof.kinds.nn.Cat",)
     arity = (2, None)
     torch_calls = ("torch.cat", "torch.concat")
 
@@ -315,7 +305,7 @@ class Cat(LayerKind):
         return Autograd(grad_views=tuple(range(len(in_shapes))))
 
     def node_build(self, args: CatArgs, in_shapes: tuple[Shape, ...], out_shape: Shape) -> torch.nn.Module:
-        from convprof.graph.nn import Cat as Module
+        from convprof.kinds.nn import Cat as Module
 
         return Module(args.dim)
 
@@ -335,7 +325,7 @@ class Sub(_Binary):
     """The element-wise difference of two tensors (FastViT's and PoolFormer's `pool(x) - x`)."""
 
     name = "Sub"
-    torch_types = ("convprof.graph.nn.Sub",)
+    torch_types = ("convprof.kinds.nn.Sub",)
     verb = "subtract"
     torch_calls = (
         "operator.sub",
@@ -359,7 +349,7 @@ class Sub(_Binary):
         return Autograd(grad_views=views, backward_peak=negated + summed)
 
     def node_build(self, args: MergeArgs, in_shapes: tuple[Shape, ...], out_shape: Shape) -> torch.nn.Module:
-        from convprof.graph.nn import Sub as Module
+        from convprof.kinds.nn import Sub as Module
 
         return Module()
 
@@ -369,7 +359,7 @@ class Div(_Binary):
     """The element-wise quotient of two tensors (EfficientViT's linear attention's normaliser)."""
 
     name = "Div"
-    torch_types = ("convprof.graph.nn.Div",)
+    torch_types = ("convprof.kinds.nn.Div",)
     verb = "divide"
     torch_calls = (
         "operator.truediv",
@@ -400,7 +390,7 @@ class Div(_Binary):
         )
 
     def node_build(self, args: MergeArgs, in_shapes: tuple[Shape, ...], out_shape: Shape) -> torch.nn.Module:
-        from convprof.graph.nn import Div as Module
+        from convprof.kinds.nn import Div as Module
 
         return Module()
 
@@ -420,7 +410,7 @@ class Stack(LayerKind):
 
     name = "Stack"
     Args = StackArgs
-    torch_types = ("convprof.graph.nn.Stack",)
+    torch_types = ("convprof.kinds.nn.Stack",)
     arity = (1, None)
     torch_calls = ("torch.stack",)
 
@@ -476,6 +466,6 @@ class Stack(LayerKind):
         return Autograd(grad_views=tuple(range(len(in_shapes))))
 
     def node_build(self, args: StackArgs, in_shapes: tuple[Shape, ...], out_shape: Shape) -> torch.nn.Module:
-        from convprof.graph.nn import Stack as Module
+        from convprof.kinds.nn import Stack as Module
 
         return Module(args.dim)

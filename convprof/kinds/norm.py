@@ -5,17 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from convprof.kinds.base import (
-    Autograd,
-    LayerCost,
-    ReceptiveField,
-    ShapeError,
-    TrainingStep,
-    UnaryKind,
-    prod,
-    register,
-)
-from convprof.spec import Shape
+from convprof.kinds.base import ShapeError, UnaryKind, register
+from convprof.kinds.records import Autograd, LayerCost, ReceptiveField, TrainingStep
+from convprof.spec import Shape, prod
 from convprof.spec.args import arg, boolean, nonneg_float, optional, real
 from convprof.units import format_shape
 

@@ -6,16 +6,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from convprof.errors import ConvprofError, SpecError
-from convprof.kinds.base import (
-    FULL,
-    Autograd,
-    LayerCost,
-    LayerKind,
-    ReceptiveField,
-    ShapeError,
-    TrainingStep,
-    register,
-)
+from convprof.kinds.base import LayerKind, ShapeError, register
+from convprof.kinds.records import FULL, Autograd, LayerCost, ReceptiveField, TrainingStep
 from convprof.spec import Shape
 from convprof.spec.args import REQUIRED, arg, nonneg_int, shape, shapes, string
 from convprof.spec.yamlnode import Node

@@ -5,20 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from convprof.kinds.base import (
-    TENSOR,
-    Autograd,
-    ImportStep,
-    LayerCost,
-    ReceptiveField,
-    ShapeError,
-    TorchCall,
-    TrainingStep,
-    UnaryKind,
-    prod,
-    register,
-)
-from convprof.spec import Shape
+from convprof.kinds.base import ImportStep, ShapeError, UnaryKind, register
+from convprof.kinds.calls import TENSOR, TorchCall
+from convprof.kinds.records import Autograd, LayerCost, ReceptiveField, TrainingStep
+from convprof.spec import Shape, prod
 from convprof.spec.args import REQUIRED, arg, fill_value, integers
 from convprof.units import format_shape
 

@@ -3,29 +3,24 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import fields as dataclass_fields
 from dataclasses import make_dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from convprof.kinds.base import (
+from convprof.kinds.base import ImportStep, ShapeError, UnaryKind, register
+from convprof.kinds.calls import TENSOR, NotImportable, TorchCall
+from convprof.kinds.conv import RANKS, spatial
+from convprof.kinds.linear import Flatten, FlattenArgs
+from convprof.kinds.records import (
     INDEX_BYTES,
-    TENSOR,
     Autograd,
-    ImportStep,
     LayerCost,
-    NotImportable,
     ReceptiveField,
-    ShapeError,
-    TorchCall,
     TrainingStep,
-    UnaryKind,
-    prod,
-    register,
     spatial_field,
 )
-from convprof.kinds.conv import spatial
-from convprof.kinds.linear import Flatten, FlattenArgs
-from convprof.spec import Shape
+from convprof.spec import Shape, prod
 from convprof.spec.args import (
     REQUIRED,
     arg,
@@ -41,21 +36,6 @@ if TYPE_CHECKING:
     import torch
 
 __all__ = [
-    "AdaptiveAvgPool1d",
-    "AdaptiveAvgPool2d",
-    "AdaptiveAvgPool3d",
-    "AdaptiveMaxPool1d",
-    "AdaptiveMaxPool2d",
-    "AdaptiveMaxPool3d",
-    "AvgPool1d",
-    "AvgPool2d",
-    "AvgPool3d",
-    "LPPool1d",
-    "LPPool2d",
-    "LPPool3d",
-    "MaxPool1d",
-    "MaxPool2d",
-    "MaxPool3d",
     "adaptive_window_max",
     "adaptive_window_sum",
     "pool_output_size",
@@ -174,7 +154,6 @@ _TORCH_WINDOW_ARGS = (
     "divisor_override",
 )
 #: Dimensions of a batched (N, C, H, W) tensor that average over the spatial ones.
-_SPATIAL_DIMS = {2, 3}
 
 
 class _WindowPool(UnaryKind):
@@ -258,6 +237,14 @@ def _keeps_indices(out_shape: Shape, step: TrainingStep) -> Autograd:
 class _MaxPool(_WindowPool):
     """Maximum over each window."""
 
+    def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
+        if call.args[:1] != (TENSOR,) or call.arg(6, "return_indices", False):
+            return None
+        names = ("kernel_size", "stride", "padding", "dilation", "ceil_mode")
+        defaults = (None, None, 0, 1, False)
+        values = {n: call.arg(i + 1, n, d) for i, (n, d) in enumerate(zip(names, defaults, strict=True))}
+        return ((self, _window_values(self, values)),)
+
     def autograd(self, args: Any, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
         return _keeps_indices(out_shape, step)
 
@@ -274,6 +261,14 @@ class _AvgPool(_WindowPool):
     """Mean over each window."""
 
     needs_whole_window = True
+
+    def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
+        if call.args[:1] != (TENSOR,):
+            return None
+        names = ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override")
+        defaults = (None, None, 0, False, True, None)
+        values = {n: call.arg(i + 1, n, d) for i, (n, d) in enumerate(zip(names, defaults, strict=True))}
+        return ((self, _window_values(self, values)),)
 
     def autograd(self, args: Any, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
         return Autograd(keeps_inputs=(0,))  # torch's backward reads the input's sizes from it
@@ -374,6 +369,24 @@ class _AdaptivePool(UnaryKind):
 class _AdaptiveAvgPool(_AdaptivePool):
     """Mean over adaptive windows that tile the input into output_size cells."""
 
+    def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
+        """Read F.adaptive_avg_pool2d, and a mean over both spatial dimensions as a pool to 1x1."""
+        if call.args[:1] != (TENSOR,) or len(call.input_shapes) != 1:
+            return None
+        if call.target.endswith(f"adaptive_avg_pool{self.rank}d"):
+            return ((self, self.Args(_output_size(call.arg(1, "output_size", None), self.rank))),)
+        dims = call.arg(1, "dim", None)
+        if len(call.input_shapes[0]) != self.rank + 1 or call.arg(3, "dtype", None) is not None:
+            return None
+        dims = [dims] if isinstance(dims, int) else list(dims or ())
+        spatial_dims = set(range(2, self.rank + 2))  # of the batched input
+        if {d % (self.rank + 2) for d in dims} != spatial_dims or len(dims) != len(spatial_dims):
+            return None
+        pool = (self, self.Args((1,) * self.rank))
+        if call.arg(2, "keepdim", False):
+            return (pool,)
+        return (pool, (Flatten(), FlattenArgs(1, -1)))  # keepdim=False drops the 1x1 dimensions
+
     def autograd(self, args: Any, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
         # To a single cell torch takes the mean, whose backward needs no tensor; otherwise its
         # backward reads the input.
@@ -389,6 +402,11 @@ class _AdaptiveAvgPool(_AdaptivePool):
 class _AdaptiveMaxPool(_AdaptivePool):
     """Maximum over adaptive windows that tile the input into output_size cells."""
 
+    def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
+        if call.args[:1] != (TENSOR,) or call.arg(2, "return_indices", False):
+            return None
+        return ((self, self.Args(_output_size(call.arg(1, "output_size", None), self.rank))),)
+
     def autograd(self, args: Any, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
         return _keeps_indices(out_shape, step)
 
@@ -399,148 +417,44 @@ class _AdaptiveMaxPool(_AdaptivePool):
         return module
 
 
-@register
-class MaxPool1d(_MaxPool):
-    """Maximum over each window of a 1-D input (torch.nn.MaxPool1d)."""
-
-    name, rank, Args = "MaxPool1d", 1, _window_args("MaxPool", 1)
-
-
-@register
-class MaxPool2d(_MaxPool):
-    """Maximum over each window of a 2-D input (torch.nn.MaxPool2d)."""
-
-    name, rank, Args = "MaxPool2d", 2, _window_args("MaxPool", 2)
-    torch_calls = ("torch.nn.functional.max_pool2d",)
-
-    def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
-        if call.args[:1] != (TENSOR,) or call.arg(6, "return_indices", False):
-            return None
-        names = ("kernel_size", "stride", "padding", "dilation", "ceil_mode")
-        defaults = (None, None, 0, 1, False)
-        values = {n: call.arg(i + 1, n, d) for i, (n, d) in enumerate(zip(names, defaults, strict=True))}
-        return ((self, _window_values(self, values)),)
-
-
-@register
-class MaxPool3d(_MaxPool):
-    """Maximum over each window of a 3-D input (torch.nn.MaxPool3d)."""
-
-    name, rank, Args = "MaxPool3d", 3, _window_args("MaxPool", 3)
+#: The functional calls the importer reads as a pool, by rank (modules of every rank are read by
+#: their class).
+_Calls = Mapping[int, tuple[str, ...]]
+#: Each pool family: its base class, its name's stem, what it does to a window (for the kind's doc)
+#: and its functional calls.
+_FAMILIES: tuple[tuple[type[UnaryKind], str, str, _Calls], ...] = (
+    (_MaxPool, "MaxPool", "Maximum over each window of", {2: ("torch.nn.functional.max_pool2d",)}),
+    (_AvgPool, "AvgPool", "Mean over each window of", {2: ("torch.nn.functional.avg_pool2d",)}),
+    (_LPPool, "LPPool", "The p-norm of each window of", {}),
+    (
+        _AdaptiveAvgPool,
+        "AdaptiveAvgPool",
+        "Adaptive-window mean of",
+        {2: ("torch.nn.functional.adaptive_avg_pool2d", "Tensor.mean", "torch.mean")},
+    ),
+    (
+        _AdaptiveMaxPool,
+        "AdaptiveMaxPool",
+        "Adaptive-window maximum of",
+        {2: ("torch.nn.functional.adaptive_max_pool2d",)},
+    ),
+)
 
 
-@register
-class AvgPool1d(_AvgPool):
-    """Mean over each window of a 1-D input (torch.nn.AvgPool1d)."""
-
-    name, rank, Args = "AvgPool1d", 1, _window_args("AvgPool", 1)
-
-
-@register
-class AvgPool2d(_AvgPool):
-    """Mean over each window of a 2-D input (torch.nn.AvgPool2d)."""
-
-    name, rank, Args = "AvgPool2d", 2, _window_args("AvgPool", 2)
-    torch_calls = ("torch.nn.functional.avg_pool2d",)
-
-    def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
-        if call.args[:1] != (TENSOR,):
-            return None
-        names = ("kernel_size", "stride", "padding", "ceil_mode", "count_include_pad", "divisor_override")
-        defaults = (None, None, 0, False, True, None)
-        values = {n: call.arg(i + 1, n, d) for i, (n, d) in enumerate(zip(names, defaults, strict=True))}
-        return ((self, _window_values(self, values)),)
+def _define(base: type[UnaryKind], stem: str, what: str, calls: _Calls, rank: int) -> None:
+    """Register one pool of one rank, e.g. MaxPool2d (as pad.py makes its kinds)."""
+    name = f"{stem}{rank}d"
+    fields: dict[str, Any] = {
+        "__doc__": f"{what} a {rank}-D input (torch.nn.{name}).",
+        "name": name,
+        "rank": rank,
+        "Args": _window_args(stem, rank) if issubclass(base, _WindowPool) else _adaptive_args(rank),
+    }
+    if rank in calls:
+        fields["torch_calls"] = calls[rank]
+    register(type(name, (base,), fields))
 
 
-@register
-class AvgPool3d(_AvgPool):
-    """Mean over each window of a 3-D input (torch.nn.AvgPool3d)."""
-
-    name, rank, Args = "AvgPool3d", 3, _window_args("AvgPool", 3)
-
-
-@register
-class LPPool1d(_LPPool):
-    """The p-norm of each window of a 1-D input (torch.nn.LPPool1d)."""
-
-    name, rank, Args = "LPPool1d", 1, _window_args("LPPool", 1)
-
-
-@register
-class LPPool2d(_LPPool):
-    """The p-norm of each window of a 2-D input (torch.nn.LPPool2d)."""
-
-    name, rank, Args = "LPPool2d", 2, _window_args("LPPool", 2)
-
-
-@register
-class LPPool3d(_LPPool):
-    """The p-norm of each window of a 3-D input (torch.nn.LPPool3d)."""
-
-    name, rank, Args = "LPPool3d", 3, _window_args("LPPool", 3)
-
-
-@register
-class AdaptiveAvgPool1d(_AdaptiveAvgPool):
-    """Adaptive-window mean of a 1-D input (torch.nn.AdaptiveAvgPool1d)."""
-
-    name, rank, Args = "AdaptiveAvgPool1d", 1, _adaptive_args(1)
-
-
-@register
-class AdaptiveAvgPool2d(_AdaptiveAvgPool):
-    """Adaptive-window mean of a 2-D input (torch.nn.AdaptiveAvgPool2d)."""
-
-    name, rank, Args = "AdaptiveAvgPool2d", 2, _adaptive_args(2)
-    torch_calls = ("torch.nn.functional.adaptive_avg_pool2d", "Tensor.mean", "torch.mean")
-
-    def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
-        """Read F.adaptive_avg_pool2d, and a mean over both spatial dimensions as a pool to 1x1."""
-        if call.args[:1] != (TENSOR,) or len(call.input_shapes) != 1:
-            return None
-        if call.target.endswith("adaptive_avg_pool2d"):
-            return ((self, self.Args(_output_size(call.arg(1, "output_size", None), 2))),)
-        dims = call.arg(1, "dim", None)
-        if len(call.input_shapes[0]) != 3 or call.arg(3, "dtype", None) is not None:
-            return None
-        dims = [dims] if isinstance(dims, int) else list(dims or ())
-        if {d % 4 for d in dims} != _SPATIAL_DIMS or len(dims) != len(_SPATIAL_DIMS):
-            return None
-        pool = (self, self.Args((1, 1)))
-        if call.arg(2, "keepdim", False):
-            return (pool,)
-        return (pool, (Flatten(), FlattenArgs(1, -1)))  # keepdim=False drops the two 1x1 dimensions
-
-
-@register
-class AdaptiveAvgPool3d(_AdaptiveAvgPool):
-    """Adaptive-window mean of a 3-D input (torch.nn.AdaptiveAvgPool3d)."""
-
-    name, rank, Args = "AdaptiveAvgPool3d", 3, _adaptive_args(3)
-
-
-@register
-class AdaptiveMaxPool1d(_AdaptiveMaxPool):
-    """Adaptive-window maximum of a 1-D input (torch.nn.AdaptiveMaxPool1d)."""
-
-    name, rank, Args = "AdaptiveMaxPool1d", 1, _adaptive_args(1)
-
-
-@register
-class AdaptiveMaxPool2d(_AdaptiveMaxPool):
-    """Adaptive-window maximum of a 2-D input (torch.nn.AdaptiveMaxPool2d)."""
-
-    name, rank, Args = "AdaptiveMaxPool2d", 2, _adaptive_args(2)
-    torch_calls = ("torch.nn.functional.adaptive_max_pool2d",)
-
-    def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
-        if call.args[:1] != (TENSOR,) or call.arg(2, "return_indices", False):
-            return None
-        return ((self, self.Args(_output_size(call.arg(1, "output_size", None), 2))),)
-
-
-@register
-class AdaptiveMaxPool3d(_AdaptiveMaxPool):
-    """Adaptive-window maximum of a 3-D input (torch.nn.AdaptiveMaxPool3d)."""
-
-    name, rank, Args = "AdaptiveMaxPool3d", 3, _adaptive_args(3)
+for _family in _FAMILIES:
+    for _rank in RANKS:
+        _define(*_family, _rank)

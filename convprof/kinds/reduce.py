@@ -5,23 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from convprof.kinds.base import (
-    INDEX_BYTES,
-    TENSOR,
-    Autograd,
-    ImportStep,
-    LayerCost,
-    ReceptiveField,
-    ShapeError,
-    TorchCall,
-    TrainingStep,
-    UnaryKind,
-    lookup,
-    prod,
-    register,
-)
+from convprof.kinds.base import ImportStep, ShapeError, UnaryKind, lookup, register
+from convprof.kinds.calls import TENSOR, TorchCall
+from convprof.kinds.records import INDEX_BYTES, Autograd, LayerCost, ReceptiveField, TrainingStep
 from convprof.kinds.strides import Layout
-from convprof.spec import Shape
+from convprof.spec import Shape, prod
 from convprof.spec.args import REQUIRED, arg, boolean, integer, integers
 from convprof.units import format_shape
 
@@ -112,7 +100,7 @@ class _Reduce(UnaryKind):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "name" in cls.__dict__:  # the module convprof builds for it, of the kind's own name
-            cls.torch_types = (f"convprof.graph.nn.{cls.name}",)
+            cls.torch_types = (f"convprof.kinds.nn.{cls.name}",)
 
     def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
         """Read torch.X(x, dim, keepdim) and x.X(dim, keepdim) over dimensions other than the batch."""
@@ -149,7 +137,7 @@ class _Reduce(UnaryKind):
         return Layout.contiguous((layouts[0].shape[0], *out_shape))
 
     def build(self, args: ReduceArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
-        from convprof.graph import nn
+        from convprof.kinds import nn
 
         module: torch.nn.Module = getattr(nn, self.name)(args.dim, args.keepdim)
         return module
@@ -265,7 +253,7 @@ class _Selecting(UnaryKind):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "name" in cls.__dict__:
-            cls.torch_types = (f"convprof.graph.nn.{cls.name}",)
+            cls.torch_types = (f"convprof.kinds.nn.{cls.name}",)
 
     def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
         """Read the values (the first tensor) of x.max(dim) or torch.max(x, dim, keepdim)."""
@@ -307,7 +295,7 @@ class _Selecting(UnaryKind):
         )
 
     def build(self, args: SelectingArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
-        from convprof.graph import nn
+        from convprof.kinds import nn
 
         module: torch.nn.Module = getattr(nn, self.name)(args.dim, args.keepdim)
         return module

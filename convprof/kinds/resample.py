@@ -6,22 +6,10 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from convprof.kinds.base import (
-    TENSOR,
-    Autograd,
-    ImportStep,
-    LayerCost,
-    NotImportable,
-    ReceptiveField,
-    ShapeError,
-    TorchCall,
-    TrainingStep,
-    UnaryKind,
-    prod,
-    register,
-    spatial_field,
-)
-from convprof.spec import Shape
+from convprof.kinds.base import ImportStep, ShapeError, UnaryKind, register
+from convprof.kinds.calls import TENSOR, NotImportable, TorchCall
+from convprof.kinds.records import Autograd, LayerCost, ReceptiveField, TrainingStep, spatial_field
+from convprof.spec import Shape, prod
 from convprof.spec.args import (
     REQUIRED,
     arg,

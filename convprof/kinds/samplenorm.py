@@ -5,22 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from convprof.kinds.base import (
-    TENSOR,
-    Autograd,
-    ImportStep,
-    LayerCost,
-    ReceptiveField,
-    ShapeError,
-    TorchCall,
-    TrainingStep,
-    UnaryKind,
-    prod,
-    register,
-)
+from convprof.kinds.base import ImportStep, ShapeError, UnaryKind, register
+from convprof.kinds.calls import TENSOR, TorchCall
 from convprof.kinds.norm import needs_rank, normalisation_ops
+from convprof.kinds.records import Autograd, LayerCost, ReceptiveField, TrainingStep
 from convprof.kinds.strides import Layout
-from convprof.spec import Shape
+from convprof.spec import Shape, prod
 from convprof.spec.args import REQUIRED, arg, boolean, integers, nonneg_float, positive_int, real
 from convprof.units import format_shape
 
@@ -228,7 +218,7 @@ class LayerNorm2d(_PerSampleNorm):
     name = "LayerNorm2d"
     # torchvision's ConvNeXt's, whose forward is this kind's: channels moved last, F.layer_norm over
     # them, moved back (named, not imported: a class matches by its name).
-    torch_types = ("torchvision.models.convnext.LayerNorm2d", "convprof.graph.nn.LayerNorm2d")
+    torch_types = ("torchvision.models.convnext.LayerNorm2d", "convprof.kinds.nn.LayerNorm2d")
     Args = LayerNorm2dArgs
 
     def from_module(self, module: Any) -> LayerNorm2dArgs:
@@ -263,7 +253,7 @@ class LayerNorm2d(_PerSampleNorm):
         return Layout.channels_last((layouts[0].shape[0], *out_shape))
 
     def build(self, args: LayerNorm2dArgs, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
-        from convprof.graph.nn import LayerNorm2d as Module
+        from convprof.kinds.nn import LayerNorm2d as Module
 
         return Module(in_shape[0], eps=args.eps, elementwise_affine=args.elementwise_affine, bias=args.bias)
 

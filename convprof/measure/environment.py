@@ -7,8 +7,8 @@ import platform
 import subprocess
 import sys
 
-from convprof import __version__
 from convprof.report.results import CudaEnvironment
+from convprof.version import __version__
 
 __all__ = [
     "THREAD_VARIABLES",

@@ -22,10 +22,20 @@ __all__ = [
     "Shape",
     "input_index",
     "input_position",
+    "prod",
 ]
 
 #: Per-sample tensor shape, channels first: (C,), (C, L), (C, H, W) or (C, D, H, W).
 Shape = tuple[int, ...]
+
+
+def prod(values: Shape) -> int:
+    """Product of sizes as an exact integer."""
+    result = 1
+    for value in values:
+        result *= value
+    return result
+
 
 #: Bytes per element of each dtype a spec may name.
 DTYPE_BYTES: dict[str, int] = {"float32": 4, "float16": 2, "bfloat16": 2, "float64": 8}

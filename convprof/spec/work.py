@@ -5,8 +5,7 @@ from __future__ import annotations
 import re
 
 from convprof.errors import SpecError
-from convprof.kinds.base import prod
-from convprof.spec import ParameterWork
+from convprof.spec import ParameterWork, prod
 from convprof.spec.args import MAX_INT, describe, nonneg_int, shape, string
 from convprof.spec.yamlnode import Mapping, Node, Sequence
 from convprof.units import clip

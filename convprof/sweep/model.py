@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from convprof import __version__
 from convprof.graph.analyze import spec_info
 from convprof.graph.variants import VARIANTS
 from convprof.metrics import Metric, metric
@@ -17,6 +16,7 @@ from convprof.report.results import DeviceLatency
 from convprof.spec import ModelSpec
 from convprof.sweep.axes import Axis
 from convprof.sweep.fit import PowerFit, fit_power
+from convprof.version import __version__
 
 __all__ = [
     "LATENCY",

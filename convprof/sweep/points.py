@@ -9,8 +9,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from convprof.errors import SpecError, UsageError
+from convprof.graph.parse import WidthRule, parse_nodes
 from convprof.spec import ModelSpec
-from convprof.spec.parse import WidthRule, parse_nodes
 from convprof.spec.sources import SpecSource
 from convprof.spec.yamledit import edit
 from convprof.spec.yamlnode import Node, load_nodes

@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from html import escape
 
-from convprof import __version__
+from convprof.version import __version__
 
 __all__ = ["attrs", "esc", "page", "section", "table"]
 

@@ -15,7 +15,6 @@ from typing import Any
 
 from convprof.errors import SpecError
 from convprof.kinds import LayerKind, ShapeError, all_kinds, lookup
-from convprof.kinds.base import prod
 from convprof.safetext import control_character
 from convprof.spec import (
     DTYPE_BYTES,
@@ -28,6 +27,7 @@ from convprof.spec import (
     NodeSpec,
     Shape,
     input_index,
+    prod,
 )
 from convprof.spec.args import MAX_INT, boolean, choice, describe, integer, positive_int, string
 from convprof.spec.budgets import parse_budgets

@@ -25,13 +25,13 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import convprof
 from convprof.ci.budgets import GrowthCheck, LimitCheck
-from convprof.ci.command_schemas import SCHEMAS
 from convprof.ci.diff import diff_reports
 from convprof.cli import cli
 from convprof.graph.parse import parse_spec
 from convprof.graph.variants import VARIANTS
 from convprof.importing import ImportResult, ModelImportError, UnusedParameters, import_module
 from convprof.render.checks import checks_json
+from convprof.render.schemas import SCHEMAS
 from convprof.report import Report
 from convprof.report.analyze import analyze
 from convprof.report.reportfile import load_report

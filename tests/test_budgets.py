@@ -7,21 +7,14 @@ from fractions import Fraction
 
 import pytest
 
-from convprof.ci.budgets import (
-    GrowthCheck,
-    LimitCheck,
-    check_growth,
-    check_limits,
-    merge_budgets,
-    parse_growth,
-    parse_latency_option,
-)
+from convprof.ci.budgets import GrowthCheck, LimitCheck, check_growth, check_limits, parse_growth
 from convprof.errors import SpecError, UsageError
 from convprof.graph.parse import parse_spec
 from convprof.quantity import parse_bytes, parse_count, parse_milliseconds, parse_percent
 from convprof.report import SCHEMA_VERSION, Report, SpecInfo, VariantReport
 from convprof.report.results import DeviceLatency
 from convprof.spec import Budgets
+from convprof.spec.budgets import parse_latency_option
 from tests.reports import SAMPLES, latency, step
 
 
@@ -118,9 +111,16 @@ def _parse(text: str) -> Budgets:
 
 def test_spec_budgets_parse_to_exact_integers() -> None:
     budgets = _parse(SPEC.format(params="1.5k"))
-    assert budgets == Budgets(
-        params=1500, activation_bytes=4 * 2**20, latency_ms=(("cpu", 5.0), ("cuda", 0.5))
+    assert budgets == Budgets.of(
+        {"params": 1500, "activation_bytes": 4 * 2**20, "latency_ms.cpu": 5.0, "latency_ms.cuda": 0.5}
     )
+    # In the registry's order whatever order the spec writes them: sizes, then times by device.
+    assert [key for key, _ in budgets.limits] == [
+        "params",
+        "activation_bytes",
+        "latency_ms.cpu",
+        "latency_ms.cuda",
+    ]
 
 
 def test_spec_without_budgets_has_none() -> None:
@@ -173,9 +173,9 @@ def test_budgets_must_be_a_mapping() -> None:
 
 
 def test_command_line_overrides_spec_limits() -> None:
-    spec = Budgets(params=10, macs=20, latency_ms=(("cpu", 5.0), ("cuda", 1.0)))
-    merged = merge_budgets(spec, Budgets(params=99, latency_ms=(("cpu", 7.0),)))
-    assert merged == Budgets(params=99, macs=20, latency_ms=(("cpu", 7.0), ("cuda", 1.0)))
+    spec = Budgets.of({"params": 10, "macs": 20, "latency_ms.cpu": 5.0, "latency_ms.cuda": 1.0})
+    merged = spec.merged(Budgets.of({"params": 99, "latency_ms.cpu": 7.0}))
+    assert merged == Budgets.of({"params": 99, "macs": 20, "latency_ms.cpu": 7.0, "latency_ms.cuda": 1.0})
 
 
 def test_latency_option_and_growth_parsing() -> None:
@@ -259,7 +259,7 @@ def test_growth_from_zero_and_unmeasured() -> None:
 
 
 def test_check_limits_reads_the_conv_variant() -> None:
-    budgets = Budgets(params=500, macs=3000, latency_ms=(("cpu", 5.0),))
+    budgets = Budgets.of({"params": 500, "macs": 3000, "latency_ms.cpu": 5.0})
     checks = check_limits("m", budgets, _report(1000, 4.0))
     assert [(c.metric, c.limit, c.actual, c.passed) for c in checks] == [
         ("params", 500, 1000, False),
@@ -277,7 +277,7 @@ SCATTERED = [1.0, 1.0, 2.0, 8.0, 9.0]  # median 2, IQR 7: 350% of the median
 
 
 def test_a_latency_within_its_limit_on_an_unstable_median_passes_marked_or_fails_strictly() -> None:
-    budgets = Budgets(latency_ms=(("cpu", 5.0),))
+    budgets = Budgets.of({"latency_ms.cpu": 5.0})
     [steady] = check_limits("s", budgets, _report_with_cpu_latency(STEADY))
     assert steady.passed
     assert not steady.unstable
@@ -292,7 +292,7 @@ def test_a_latency_within_its_limit_on_an_unstable_median_passes_marked_or_fails
         "s: latency_ms.cpu ~2.000 ms rests on an unstable median "
         "(IQR/median over 10% or rounds differing by over 10%) (--strict-latency)"
     )
-    [over] = check_limits("s", Budgets(latency_ms=(("cpu", 1.5),)), _report_with_cpu_latency(SCATTERED))
+    [over] = check_limits("s", Budgets.of({"latency_ms.cpu": 1.5}), _report_with_cpu_latency(SCATTERED))
     assert over.message() == "s: latency_ms.cpu ~2.000 ms exceeds its limit 1.500 ms"
 
 
@@ -312,12 +312,12 @@ def test_a_growth_check_is_unstable_when_either_side_is() -> None:
 
 def test_training_latency_budgets_parse_from_the_spec_and_the_command_line() -> None:
     text = "input: [1, 8, 8]\nlayers: [relu]\nbudgets:\n  training_latency_ms: {cpu: 50, cuda: 500us}\n"
-    assert _parse(text) == Budgets(training_latency_ms=(("cpu", 50.0), ("cuda", 0.5)))
+    assert _parse(text) == Budgets.of({"training_latency_ms.cpu": 50.0, "training_latency_ms.cuda": 0.5})
     assert parse_latency_option("cpu=2s", "--max-training-latency") == ("cpu", 2000.0)
     with pytest.raises(UsageError, match=r"^--max-training-latency 'gpu=5': write DEVICE=MS"):
         parse_latency_option("gpu=5", "--max-training-latency")
-    merged = merge_budgets(_parse(text), Budgets(training_latency_ms=(("cpu", 80.0),)))
-    assert merged.training_latency_ms == (("cpu", 80.0), ("cuda", 0.5))
+    merged = _parse(text).merged(Budgets.of({"training_latency_ms.cpu": 80.0}))
+    assert merged.devices("training_latency_ms") == (("cpu", 80.0), ("cuda", 0.5))
     growth = parse_growth("training_latency_ms.cpu=15%,latency_ms.cpu=5%")
     assert [a.metric for a in growth] == ["training_latency_ms.cpu", "latency_ms.cpu"]
     with pytest.raises(UsageError, match=r"did you mean training_latency_ms\.cpu"):
@@ -331,7 +331,7 @@ def _with_step(raw_ms: list[float], device: str = "cpu") -> Report:
 
 
 def test_a_training_latency_budget_passes_fails_and_follows_the_stability_rules() -> None:
-    budgets = Budgets(training_latency_ms=(("cpu", 5.0),))
+    budgets = Budgets.of({"training_latency_ms.cpu": 5.0})
     [within] = check_limits("s", budgets, _with_step(STEADY))
     assert (within.metric, within.actual, within.passed, within.unstable) == (
         "training_latency_ms.cpu",
@@ -340,7 +340,7 @@ def test_a_training_latency_budget_passes_fails_and_follows_the_stability_rules(
         False,
     )
     assert within.actual_text() == "2.000 ms"
-    [over] = check_limits("s", Budgets(training_latency_ms=(("cpu", 1.5),)), _with_step(STEADY))
+    [over] = check_limits("s", Budgets.of({"training_latency_ms.cpu": 1.5}), _with_step(STEADY))
     assert not over.passed
     assert over.message() == "s: training_latency_ms.cpu 2.000 ms exceeds its limit 1.500 ms"
     [lenient] = check_limits("s", budgets, _with_step(SCATTERED))
@@ -350,7 +350,7 @@ def test_a_training_latency_budget_passes_fails_and_follows_the_stability_rules(
     assert not strict.passed
     assert "training_latency_ms.cpu ~2.000 ms rests on an unstable median" in strict.message()
     # A budget names `cuda`; the step measured on the first GPU answers it.
-    [gpu] = check_limits("s", Budgets(training_latency_ms=(("cuda", 5.0),)), _with_step(STEADY, "cuda:0"))
+    [gpu] = check_limits("s", Budgets.of({"training_latency_ms.cuda": 5.0}), _with_step(STEADY, "cuda:0"))
     assert gpu.actual == 2.0
     [unmeasured] = check_limits("s", budgets, _conv_only(1, None))
     assert unmeasured.actual is None

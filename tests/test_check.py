@@ -157,7 +157,7 @@ def test_require_budgets_exits_2_naming_the_unbudgeted_specs(tmp_path: Path) -> 
 
 
 def test_check_json_is_versioned_and_valid(tmp_path: Path) -> None:
-    from convprof.ci.command_schemas import check_schema
+    from convprof.render.schemas import check_schema
 
     validator = jsonschema.Draft202012Validator(check_schema())
     budgeted = _spec(tmp_path, "budgeted", 5, "  params: 500\n  macs: 1k\n")

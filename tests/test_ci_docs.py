@@ -161,7 +161,7 @@ def _action(
 def test_the_action_on_main_then_on_a_pull_request(tmp_path: Path, shim: dict[str, str]) -> None:
     import jsonschema
 
-    from convprof.ci.command_schemas import check_schema
+    from convprof.render.schemas import check_schema
 
     repo = _repository(tmp_path)
     summary = tmp_path / "summary.md"

@@ -169,7 +169,7 @@ def test_unchanged_reports_with_all_list_every_total(reports: tuple[Path, Path])
 def test_diff_json_is_versioned_and_valid(reports: tuple[Path, Path]) -> None:
     import jsonschema
 
-    from convprof.ci.command_schemas import diff_schema
+    from convprof.render.schemas import diff_schema
 
     old, new = reports
     data = json.loads(CliRunner().invoke(cli, ["diff", str(old), str(new), "--format", "json"]).stdout)

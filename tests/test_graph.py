@@ -322,7 +322,8 @@ def test_unknown_block_keys_and_bad_first_paths_are_located() -> None:
 
 def test_the_width_rule_follows_concatenations() -> None:
     from convprof.spec.sources import SpecSource
-    from convprof.sweep import point_specs, width_axis
+    from convprof.sweep.axes import width_axis
+    from convprof.sweep.points import point_specs
 
     text = spec_text((3, 8, 8), GRAPH).encode()
     (point,) = point_specs(SpecSource(text, "graph.yaml", "graph"), [width_axis("0.5")])

@@ -53,17 +53,6 @@ FLOORS: dict[str, int] = {
 #: Top-level modules that are not base modules (they sit on the floors named above).
 _TOP = {"cli", "__main__"}
 
-#: Backward arrows that other parts of the same restructuring remove (budget parsing moving below
-#: spec/, check results out of render/, sweep's plot and the command schemas off render/, the analysis
-#: off the report). Keyed by (importing file, imported unit). Each entry names an arrow that exists
-#: today; once its fix lands the entry fails `test_pending_arrows_still_exist` and must be deleted.
-#: The list is to be empty.
-PENDING_ARROWS: dict[tuple[str, str], str] = {
-    ("convprof/graph/parse.py", "ci"): "budget parsing moves below spec/ (metric registry)",
-    ("convprof/ci/command_schemas.py", "render"): "the command schemas stop reading render/",
-    ("convprof/sweep/plot.py", "render"): "sweep's plot stops reading render/",
-}
-
 
 @dataclass(frozen=True)
 class Arrow:
@@ -196,8 +185,8 @@ def test_every_unit_has_a_floor() -> None:
 
 
 def test_no_import_points_up() -> None:
-    """Every import between units points down or sideways (lazy imports too), but for PENDING_ARROWS."""
-    bad = sorted({a.describe() for a in upward(arrows(PACKAGE)) if (a.file, a.target) not in PENDING_ARROWS})
+    """Every import between units points down or sideways (lazy imports too), with no exception."""
+    bad = sorted({a.describe() for a in upward(arrows(PACKAGE))})
     assert not bad, "imports that point up a floor:\n" + "\n".join(bad)
 
 
@@ -206,13 +195,6 @@ def test_no_cycle_within_a_floor() -> None:
     in a circle."""
     cycles = same_floor_cycles(arrows(PACKAGE))
     assert not cycles, "cycles within a floor: " + "; ".join(" -> ".join(c) for c in cycles)
-
-
-def test_pending_arrows_still_exist() -> None:
-    """An allowed backward arrow that is gone is deleted from PENDING_ARROWS, so the list only shrinks."""
-    present = {(a.file, a.target) for a in upward(arrows(PACKAGE))}
-    stale = sorted(set(PENDING_ARROWS) - present)
-    assert not stale, f"fixed arrows still listed in PENDING_ARROWS, delete them: {stale}"
 
 
 def _tree(tmp_path: Path, files: dict[str, str]) -> Path:

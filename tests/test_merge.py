@@ -10,11 +10,11 @@ import jsonschema
 import pytest
 from click.testing import CliRunner
 
-from convprof.ci.command_schemas import merge_schema
 from convprof.cli import cli
 from convprof.commands.sources import load_spec
 from convprof.graph.variants import VARIANTS
 from convprof.render.machine import to_json
+from convprof.render.schemas import merge_schema
 from convprof.report.analyze import analyze
 from convprof.report.results import Environment
 from convprof.report.stats import summarize

@@ -13,10 +13,12 @@ from click.testing import CliRunner
 from convprof.cli import cli
 from convprof.commands.sources import load_spec, read_source
 from convprof.graph.variants import VARIANTS
+from convprof.render.plot import SKIPPED_LABEL, UNSTABLE_LABEL, plot_figure, render_plot
 from convprof.report.analyze import analyze
 from convprof.report.results import DeviceLatency
-from convprof.sweep import Sweep, build_sweep, point_specs, resolution_axis
-from convprof.sweep.plot import SKIPPED_LABEL, UNSTABLE_LABEL, plot_figure, render_plot
+from convprof.sweep.axes import resolution_axis
+from convprof.sweep.model import Sweep, build_sweep
+from convprof.sweep.points import point_specs
 from tests.reports import SAMPLES, latency, measured
 
 if TYPE_CHECKING:

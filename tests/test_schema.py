@@ -89,7 +89,7 @@ def test_unwritable_output_is_exit_2(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("document", ["report", "check", "diff", "merge", "sweep"])
 def test_every_json_output_has_a_printed_versioned_schema(document: str) -> None:
-    from convprof.ci.command_schemas import SCHEMAS
+    from convprof.render.schemas import SCHEMAS
 
     result = CliRunner().invoke(cli, ["schema", document])
     assert result.exit_code == 0

@@ -22,7 +22,9 @@ from convprof.report import Report
 from convprof.report.analyze import analyze
 from convprof.report.results import DeviceLatency
 from convprof.report.stats import summarize
-from convprof.sweep import Sweep, build_sweep, point_specs, resolution_axis, set_axis, width_axis
+from convprof.sweep.axes import resolution_axis, set_axis, width_axis
+from convprof.sweep.model import Sweep, build_sweep
+from convprof.sweep.points import point_specs
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -325,7 +327,7 @@ def test_each_variant_has_its_own_verb() -> None:
 def test_sweep_json_validates_against_its_schema() -> None:
     import jsonschema
 
-    from convprof.ci.command_schemas import sweep_schema
+    from convprof.render.schemas import sweep_schema
 
     result = CliRunner().invoke(
         cli, ["sweep", "lenet5", "--resolution", "32,64", "--width", "1,2", "--format", "json"]
@@ -459,7 +461,7 @@ def test_readme_sweeps_of_the_1d_and_3d_examples(
 def test_training_metrics_are_swept_with_their_growth_laws() -> None:
     import jsonschema
 
-    from convprof.ci.command_schemas import sweep_schema
+    from convprof.render.schemas import sweep_schema
 
     args = ("why_convolutions", "--resolution", "16,32,64", "--training")
     code, out, err = run(*args, "--format", "json")
@@ -505,8 +507,8 @@ def test_a_training_sweep_without_latency_never_imports_torch(tmp_path: Path) ->
 def test_the_training_step_is_measured_per_point(monkeypatch: pytest.MonkeyPatch) -> None:
     import jsonschema
 
-    from convprof.ci.command_schemas import sweep_schema
     from convprof.measure.options import PRESETS, Preset
+    from convprof.render.schemas import sweep_schema
 
     monkeypatch.setitem(PRESETS, "quick", Preset("quick", 0.001, 0.001, 2, 2, 0.05))
     args = ("why_convolutions", "--resolution", "8,16", "--training", "--latency", "--preset", "quick")

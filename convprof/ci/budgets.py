@@ -1,32 +1,30 @@
-"""Budgets and growth allowances: parsed from a spec or the command line, checked against a report."""
+"""Budget and growth checks of a report: each limit or allowance against the conv variant's value.
+
+Which metrics there are, how each is read from a report and whether it can be a lower bound comes
+from the metric registry (convprof.metrics); a spec's budgets are read in convprof.spec.budgets.
+"""
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from convprof.errors import ConvprofError, SpecError, UsageError
-from convprof.quantity import parse_bytes, parse_count, parse_milliseconds, parse_percent
+from convprof.errors import ConvprofError, UsageError
+from convprof.metrics import Number, budget_metrics, growth_keys, measured_metrics, metric_of, totals
+from convprof.quantity import parse_percent
 from convprof.report import LOWER_BOUND_MARK
 from convprof.report.stats import IQR_WARN_THRESHOLD, ROUND_SPREAD_THRESHOLD, UNSTABLE_MARK
-from convprof.spec import Budgets, yamlnode
-from convprof.spec.args import describe
+from convprof.spec.budgets import suggest
 from convprof.units import clip
 
 if TYPE_CHECKING:
     from convprof.report import Report
-    from convprof.report.results import DeviceLatency
+    from convprof.spec import Budgets
 
 __all__ = [
-    "BUDGET_METRICS",
-    "LATENCY_BUDGETS",
-    "LATENCY_DEVICES",
-    "LATENCY_PREFIX",
-    "LOWER_BOUND_MARK",
-    "TRAINING_LATENCY_PREFIX",
+    "UNSTABLE_VERDICT",
     "UNVERIFIED_VERDICT",
     "Allowance",
     "BudgetExceeded",
@@ -37,29 +35,10 @@ __all__ = [
     "check_limits",
     "is_latency",
     "lower_bound_metrics",
-    "merge_budgets",
     "metric_stability",
     "metric_values",
-    "parse_budgets",
     "parse_growth",
-    "parse_latency_option",
-    "parse_limit",
 ]
-
-#: Budget metrics that are counts (k, M, G multipliers).
-COUNT_METRICS = ("params", "trainable_params", "macs", "flops", "training_flops")
-#: Budget metrics that are byte sizes (KiB, MiB, GiB or kB, MB, GB).
-BYTE_METRICS = ("param_bytes", "activation_bytes", "training_bytes")
-#: Every size metric a budget may limit, in the order tables list them.
-BUDGET_METRICS = COUNT_METRICS + BYTE_METRICS
-#: Devices a latency budget may name.
-LATENCY_DEVICES = ("cpu", "cuda")
-#: Prefix of latency metrics: `latency_ms.cpu` is the conv variant's median latency on the CPU.
-LATENCY_PREFIX = "latency_ms."
-#: Prefix of training-step metrics: `training_latency_ms.cpu` is the conv variant's median step.
-TRAINING_LATENCY_PREFIX = "training_latency_ms."
-#: The budgets of measured times, by key (in a spec's `budgets:`, a Budgets field): what they time.
-LATENCY_BUDGETS = {"latency_ms": "latency", "training_latency_ms": "training step"}
 
 
 class BudgetExceeded(ConvprofError):
@@ -68,103 +47,10 @@ class BudgetExceeded(ConvprofError):
     exit_code = 1
 
 
-def _suggest(word: str, options: Iterable[str]) -> str:
-    match = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
-    return f" (did you mean {match[0]}?)" if match else ""
-
-
-def parse_limit(metric: str, text: str) -> int:
-    """Return the exact limit `text` writes for a size metric; ValueError says what is wrong."""
-    return parse_bytes(text) if metric in BYTE_METRICS else parse_count(text)
-
-
-def _scalar_text(node: yamlnode.Node, path: str, expected: str) -> str:
-    if not isinstance(node, yamlnode.Scalar) or node.tag not in ("int", "float", "str"):
-        raise SpecError(f"expected {expected}, got {describe(node)}", path, node.line, node.column)
-    if node.tag == "int":
-        assert isinstance(node.value, int)
-        if node.value < 0:
-            raise SpecError(f"expected {expected}, got {node.text}", path, node.line, node.column)
-        return str(node.value)  # YAML reads 1_000 and 0x10 as integers; keep its reading
-    return node.text
-
-
-def is_latency(metric: str) -> bool:
+def is_latency(name: str) -> bool:
     """Return True for a measured time (`latency_ms.cpu`, `training_latency_ms.cuda`), in milliseconds."""
-    return metric.startswith((LATENCY_PREFIX, TRAINING_LATENCY_PREFIX))
-
-
-def _latency_budgets(node: yamlnode.Node, path: str, key: str) -> tuple[tuple[str, float], ...]:
-    if not isinstance(node, yamlnode.Mapping):
-        raise SpecError(
-            f"{key} is a mapping of device to milliseconds, e.g. {{cpu: 5, cuda: 0.5}}, got {describe(node)}",
-            path,
-            node.line,
-            node.column,
-        )
-    limits: dict[str, float] = {}
-    for device, (key_node, value_node) in node.items.items():
-        if device not in LATENCY_DEVICES:
-            hint = _suggest(device, LATENCY_DEVICES) or f"; use {' or '.join(LATENCY_DEVICES)}"
-            raise SpecError(f"unknown device {clip(device)}{hint}", path, key_node.line, key_node.column)
-        text = _scalar_text(value_node, path, "milliseconds such as 5 or 0.5")
-        try:
-            limits[device] = float(parse_milliseconds(text))
-        except ValueError as exc:
-            raise SpecError(f"{key}.{device}: {exc}", path, value_node.line, value_node.column) from None
-    return tuple(sorted(limits.items()))
-
-
-def parse_budgets(node: yamlnode.Node, path: str) -> Budgets:
-    """Return the Budgets a spec's `budgets:` mapping sets; SpecError names line and column."""
-    if not isinstance(node, yamlnode.Mapping):
-        raise SpecError(
-            f"budgets is a mapping such as {{params: 100k, macs: 1G}}, got {describe(node)}",
-            path,
-            node.line,
-            node.column,
-        )
-    values: dict[str, Any] = {}
-    allowed = [*BUDGET_METRICS, *LATENCY_BUDGETS]
-    for key, (key_node, value_node) in node.items.items():
-        if key in LATENCY_BUDGETS:
-            values[key] = _latency_budgets(value_node, path, key)
-        elif key in BUDGET_METRICS:
-            example = "4MiB" if key in BYTE_METRICS else "100k"
-            text = _scalar_text(value_node, path, f"a {key} limit such as {example}")
-            try:
-                values[key] = parse_limit(key, text)
-            except ValueError as exc:
-                raise SpecError(f"budgets.{key}: {exc}", path, value_node.line, value_node.column) from None
-        else:
-            hint = _suggest(key, allowed) or f"; budgets take {', '.join(allowed)}"
-            raise SpecError(f"unknown budget {clip(key)}{hint}", path, key_node.line, key_node.column)
-    return Budgets(**values)
-
-
-def merge_budgets(base: Budgets, override: Budgets) -> Budgets:
-    """Return `base` with every limit `override` sets replacing it (latencies per device)."""
-    changes: dict[str, Any] = {
-        f.name: getattr(override, f.name)
-        for f in fields(Budgets)
-        if f.name not in LATENCY_BUDGETS and getattr(override, f.name) is not None
-    }
-    for key in LATENCY_BUDGETS:
-        merged = dict(getattr(base, key)) | dict(getattr(override, key))
-        changes[key] = tuple(sorted(merged.items()))
-    return replace(base, **changes)
-
-
-def parse_latency_option(text: str, option: str = "--max-latency") -> tuple[str, float]:
-    """Return (device, ms) from `cpu=5` given to `option`; UsageError says the form."""
-    device, sep, value = text.partition("=")
-    device = device.strip()
-    if not sep or device not in LATENCY_DEVICES:
-        raise UsageError(f"{option} {clip(text)}: write DEVICE=MS with DEVICE cpu or cuda, e.g. cpu=5")
-    try:
-        return device, float(parse_milliseconds(value))
-    except ValueError as exc:
-        raise UsageError(f"{option} {clip(text)}: {exc}") from None
+    found = metric_of(name)
+    return found is not None and found.measured and found.unit == "milliseconds"
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,14 +63,6 @@ class Allowance:
     """Largest growth allowed, in percent of the baseline value; exact."""
 
 
-def _metric_names() -> list[str]:
-    return [
-        *BUDGET_METRICS,
-        *(LATENCY_PREFIX + d for d in LATENCY_DEVICES),
-        *(TRAINING_LATENCY_PREFIX + d for d in LATENCY_DEVICES),
-    ]
-
-
 def parse_growth(text: str) -> tuple[Allowance, ...]:
     """Return the allowances of `params=0%,macs=5%,latency_ms.cpu=15%`; UsageError on a bad item."""
     allowances: dict[str, Allowance] = {}
@@ -193,8 +71,9 @@ def parse_growth(text: str) -> tuple[Allowance, ...]:
         metric = metric.strip()
         if not sep or not metric:
             raise UsageError(f"--max-growth {clip(item.strip())}: write METRIC=PERCENT, e.g. macs=5%")
-        if metric not in _metric_names():
-            hint = _suggest(metric, _metric_names()) or f"; metrics: {', '.join(_metric_names())}"
+        names = growth_keys()
+        if metric not in names:
+            hint = suggest(metric, names) or f"; metrics: {', '.join(names)}"
             raise UsageError(f"--max-growth: unknown metric {clip(metric)}{hint}")
         try:
             allowances[metric] = Allowance(metric, parse_percent(value))
@@ -203,51 +82,32 @@ def parse_growth(text: str) -> tuple[Allowance, ...]:
     return tuple(allowances.values())
 
 
-Number = int | float
-
-
-def _timed(report: Report, variant: str) -> list[tuple[str, DeviceLatency]]:
-    """Return (metric prefix, result) of each measured time of a variant: latency, then training step,
-    each by device."""
-    data = report.variant(variant)
-    found = [
-        (prefix, result)
-        for prefix, results in (
-            (LATENCY_PREFIX, data.latency),
-            (TRAINING_LATENCY_PREFIX, data.training_latency),
-        )
-        for result in sorted(results or (), key=lambda result: result.device)
-    ]
-    return found
-
-
 def metric_values(report: Report, variant: str = "conv") -> dict[str, Number | None]:
     """Return a report's size metrics and median times (`latency_ms.cpu`, `training_latency_ms.cpu`)
     for one variant."""
     data = report.variant(variant)
-    values: dict[str, Number | None] = {m: getattr(data, m) for m in BUDGET_METRICS}
-    for prefix, measured in _timed(report, variant):
-        median = None if measured.stats is None else measured.stats.median_ms
-        values[prefix + measured.device] = median
-        # A budget names `cuda`; measurements name the GPU they ran on (`cuda:0`): the first one counts.
-        values.setdefault(prefix + measured.device.partition(":")[0], median)
+    values: dict[str, Number | None] = {m.key: m.read(data) for m in budget_metrics()}
+    for measured in measured_metrics():
+        for name, median, _ in measured.medians(data):
+            # A budget names `cuda`; measurements name the GPU they ran on (`cuda:0`): the first one counts.
+            values.setdefault(name, median)
     return values
 
 
 def lower_bound_metrics(report: Report, variant: str = "conv") -> frozenset[str]:
     """Return the metrics of a report's variant that are lower bounds: totals that leave out the
     unknown counts of opaque ops (MACs and FLOPs; parameters and bytes are always exact)."""
-    return frozenset(report.variant(variant).lower_bounds)
+    data = report.variant(variant)
+    return frozenset(m.key for m in totals() if m.is_lower_bound(data))
 
 
 def metric_stability(report: Report, variant: str = "conv") -> dict[str, bool | None]:
     """Return whether each measured time (`latency_ms.cpu`, `training_latency_ms.cpu`) of a report's
     variant is stable."""
     stability: dict[str, bool | None] = {}
-    for prefix, measured in _timed(report, variant):
-        stable = None if measured.stats is None else measured.stats.stable
-        stability[prefix + measured.device] = stable
-        stability.setdefault(prefix + measured.device.partition(":")[0], stable)
+    for measured in measured_metrics():
+        for name, _, stable in measured.medians(report.variant(variant)):
+            stability.setdefault(name, stable)
     return stability
 
 
@@ -462,18 +322,12 @@ def check_limits(spec: str, budgets: Budgets, report: Report, *, strict: bool = 
     stability = metric_stability(report)
     bounds = lower_bound_metrics(report)
     checks: list[LimitCheck] = []
-    for metric in BUDGET_METRICS:
-        limit = getattr(budgets, metric)
-        if limit is not None:
-            checks.append(LimitCheck(spec, metric, limit, values[metric], lower_bound=metric in bounds))
-    for prefix, limits in (
-        (LATENCY_PREFIX, budgets.latency_ms),
-        (TRAINING_LATENCY_PREFIX, budgets.training_latency_ms),
-    ):
-        for device, limit_ms in limits:
-            metric = prefix + device
+    for metric, limit in budgets.limits:
+        if is_latency(metric):
             unstable = stability.get(metric) is False
-            checks.append(LimitCheck(spec, metric, limit_ms, values.get(metric), unstable, strict))
+            checks.append(LimitCheck(spec, metric, limit, values.get(metric), unstable, strict))
+        else:
+            checks.append(LimitCheck(spec, metric, limit, values[metric], lower_bound=metric in bounds))
     return checks
 
 

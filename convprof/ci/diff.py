@@ -11,6 +11,7 @@ from typing import Any
 from convprof.ci.budgets import is_latency, lower_bound_metrics, metric_stability, metric_values
 from convprof.ci.protocol import protocol_differences
 from convprof.graph.variants import VARIANTS
+from convprof.metrics import layer_metrics, metric, totals
 from convprof.report import LayerReport, Report
 
 __all__ = [
@@ -43,37 +44,18 @@ PAIRING_RULE = (
     "and kind in order where it was edited; such a layer whose name changed is listed as renamed."
 )
 
-#: Variant totals compared, besides the size metrics budgets know and the measured latencies.
-_EXTRA_METRICS = (
-    "frozen_params",
-    "backward_flops",
-    "elementwise_ops",
-    "buffer_bytes",
-    "saved_activation_bytes",
-    "optimizer_bytes",
-)
+#: Variant totals compared besides the size metrics budgets know and the measured latencies: the
+#: registry's other totals.
+_EXTRA_METRICS = tuple(m.key for m in totals() if not m.budget)
 #: Compared too when either report has opaque ops: how many layers' arithmetic is unknown.
-_UNKNOWN_OPS = "unknown_ops"
+_UNKNOWN_OPS = metric("unknown_ops")
 #: A layer's count convprof does not know (an opaque op's), as a diff shows it; never a 0.
 UNKNOWN = "unknown"
-#: Layer fields that are None when unknown.
+#: Layer fields that read `unknown` when None.
 _COUNTS = frozenset({"macs", "flops", "elementwise_ops", "fan_in"})
-#: Layer fields compared, in the order outputs list them.
-LAYER_FIELDS = (
-    "kind",
-    "inputs",
-    "output_shape",
-    "params",
-    "frozen_params",
-    "macs",
-    "flops",
-    "backward_flops",
-    "elementwise_ops",
-    "buffer_bytes",
-    "activation_bytes",
-    "saved_bytes",
-    "fan_in",
-)
+#: Layer fields compared, in the order outputs list them: what a layer is, then the registry's
+#: metrics layers have (by the layer's field name).
+LAYER_FIELDS = ("kind", "inputs", "output_shape", *(m.layer for m in layer_metrics() if m.layer))
 
 Value = int | float | str | None
 
@@ -385,10 +367,10 @@ def diff_reports(old: Report, new: Report, old_label: str = "old", new_label: st
     opaque = any(report.variant(name).unknown_ops for report in (old, new) for name in VARIANTS)
     for name in VARIANTS:
         before, after = metric_values(old, name), metric_values(new, name)
-        extras = (*_EXTRA_METRICS, _UNKNOWN_OPS) if opaque else _EXTRA_METRICS
+        extras = (*_EXTRA_METRICS, _UNKNOWN_OPS.key) if opaque else _EXTRA_METRICS
         for extra in extras:
-            before[extra] = getattr(old.variant(name), extra)
-            after[extra] = getattr(new.variant(name), extra)
+            before[extra] = metric(extra).read(old.variant(name))
+            after[extra] = metric(extra).read(new.variant(name))
         old_bounds, new_bounds = lower_bound_metrics(old, name), lower_bound_metrics(new, name)
         old_stable, new_stable = metric_stability(old, name), metric_stability(new, name)
         keys = list(before) + [k for k in after if k not in before]

@@ -8,6 +8,7 @@ from typing import Any
 
 from convprof.errors import UsageError
 from convprof.graph.variants import VARIANTS
+from convprof.metrics import measured_metrics, metric
 from convprof.report import Report
 from convprof.report.results import Environment
 
@@ -154,15 +155,13 @@ def _medians(
     report: Report, device: str, *, training: bool
 ) -> tuple[tuple[tuple[str, float | None], ...], tuple[tuple[str, bool | None], ...]]:
     """Return each variant's median on `device` (inference or training step) and its stability."""
+    timed = metric("training_latency_ms" if training else "latency_ms")
     medians: list[tuple[str, float | None]] = []
     stable: list[tuple[str, bool | None]] = []
     for name in VARIANTS:
-        variant = report.variant(name)
-        results = variant.training_latency if training else variant.latency
-        found = [r.stats for r in results or () if r.device == device]
-        stats = found[0] if found else None
-        medians.append((name, None if stats is None else stats.median_ms))
-        stable.append((name, None if stats is None else stats.stable))
+        median, steady = timed.on(report.variant(name), device)
+        medians.append((name, median))
+        stable.append((name, steady))
     return tuple(medians), tuple(stable)
 
 
@@ -185,10 +184,10 @@ def merge_reports(reports: Sequence[tuple[str, Report]]) -> MergedReports:
     for source, report in reports:
         devices: list[str] = []
         for name in VARIANTS:
-            variant = report.variant(name)
-            for result in (*(variant.latency or ()), *(variant.training_latency or ())):
-                if result.device not in devices:
-                    devices.append(result.device)
+            for timed in measured_metrics():
+                for result in timed.results_of(report.variant(name)):
+                    if result.device not in devices:
+                        devices.append(result.device)
         if not devices:
             raise UsageError(
                 f"{source}: has no latency measurements; write reports with measured latency to merge them"

@@ -6,16 +6,10 @@ import glob
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import click
 
-from convprof.ci.budgets import (
-    BUDGET_METRICS,
-    LATENCY_PREFIX,
-    TRAINING_LATENCY_PREFIX,
-    UNSTABLE_VERDICT,
-)
 from convprof.commands.base import (
     anchored,
     deliver_result,
@@ -28,12 +22,8 @@ from convprof.commands.base import (
     say,
 )
 from convprof.errors import UsageError
-from convprof.units import clip, plural
-
-if TYPE_CHECKING:
-    from convprof.ci.budgets import Allowance, Check
-    from convprof.report import Report
-    from convprof.spec import Budgets, ModelSpec
+from convprof.metrics import Metric, budget_metrics, measured_metrics
+from convprof.units import clip
 
 __all__ = ["check", "expand_specs", "report_file_name", "step_summary"]
 
@@ -99,174 +89,39 @@ def step_summary(markdown: str) -> None:
     say(f"convprof: appended the Markdown summary to {target} (GITHUB_STEP_SUMMARY)")
 
 
-def _overrides(
-    limits: dict[str, str | None], latency: tuple[str, ...], training_latency: tuple[str, ...]
-) -> Budgets:
-    from convprof.ci.budgets import parse_latency_option, parse_limit
-    from convprof.spec import Budgets
-
-    values: dict[str, Any] = {}
-    for metric, text in limits.items():
-        if text is not None:
-            try:
-                values[metric] = parse_limit(metric, text)
-            except ValueError as exc:
-                option = "--max-" + metric.replace("_", "-")
-                raise UsageError(f"{option} {clip(text)}: {exc}") from None
-    devices = dict(parse_latency_option(item) for item in latency)
-    steps = dict(parse_latency_option(item, "--max-training-latency") for item in training_latency)
-    return Budgets(
-        **values,
-        latency_ms=tuple(sorted(devices.items())),
-        training_latency_ms=tuple(sorted(steps.items())),
-    )
+#: The help of each measured time's --max-* option: what its DEVICE=MS items limit, and that it measures.
+_TIME_HELP = {
+    "latency_ms": "Median latency limit per device, e.g. cpu=5 or cuda=0.5 (repeatable); measures latency.",
+    "training_latency_ms": "Median training-step limit per device, e.g. cpu=50 (repeatable); times a "
+    "training step.",
+}
 
 
-def _same_protocol(
-    name: str, path: Path, baseline: Report, report: Report, allowances: tuple[Allowance, ...]
-) -> None:
-    """Refuse a growth allowance on a median the baseline measured with other settings (threads,
-    dtype, batch size, memory format, compilation): its growth would measure the settings, not the
-    model. Another processor is warned of: a CI runner may change it under the same settings."""
-    from convprof.ci.budgets import is_latency
-    from convprof.ci.protocol import MACHINE_SETTINGS, PROTOCOL_OPTIONS, protocol_differences
-
-    for allowance in allowances:
-        if not is_latency(allowance.metric):
-            continue
-        device = allowance.metric.partition(".")[2]
-        differences = protocol_differences(baseline, report, device)
-        settings = [d for d in differences if not d.startswith(MACHINE_SETTINGS)]
-        if settings:
-            raise UsageError(
-                f"{name}: {allowance.metric} cannot grow against {path}: it was measured with other "
-                f"settings ({', '.join(settings)}); make the baseline as this run measures, with "
-                "`convprof check --write-reports DIR` (or compare's defaults of "
-                f"{PROTOCOL_OPTIONS})"
-            )
-        if differences:
-            click.echo(
-                f"convprof: warning: {name}: {allowance.metric} is compared with {path}, measured on "
-                f"another machine ({', '.join(differences)}): its growth is the machine's as much as "
-                "the model's",
-                err=True,
-            )
-
-
-def _baselines(paths: tuple[Path, ...]) -> dict[str, tuple[Path, Report]]:
-    """Return saved reports by spec name, from files and from directories of *.json files."""
-    from convprof.report.reportfile import load_report
-
-    files: list[Path] = []
-    for path in paths:
-        if path.is_dir():
-            found = sorted(path.glob("*.json"))
-            if not found:
-                raise UsageError(f"--baseline {path}: the directory holds no .json reports")
-            files += found
-        else:
-            files.append(path)
-    baselines: dict[str, tuple[Path, Report]] = {}
-    for file in files:
-        data = load_report(file)
-        name = data.spec.name
-        if name in baselines:
-            raise UsageError(
-                f"--baseline: {baselines[name][0]} and {file} are both for spec {name!r}; keep one"
-            )
-        baselines[name] = (file, data)
-    return baselines
-
-
-def _asked_by(
-    spec: ModelSpec, overrides: Budgets, growth: tuple[Allowance, ...]
-) -> tuple[tuple[str, str], ...]:
-    """Say what asked for each device a check measures on, for a message that names it (a spec's
-    budget, an option), never an option the user did not give."""
-    asked: dict[str, str] = {}
-    for prefix, written, given, option in (
-        (LATENCY_PREFIX, spec.budgets.latency_ms, overrides.latency_ms, "--max-latency"),
-        (
-            TRAINING_LATENCY_PREFIX,
-            spec.budgets.training_latency_ms,
-            overrides.training_latency_ms,
-            "--max-training-latency",
-        ),
-    ):
-        for allowance in growth:
-            if allowance.metric.startswith(prefix):
-                asked[allowance.metric[len(prefix) :]] = f"--max-growth {allowance.metric}"
-        for device, _ in written:
-            asked[device] = f"{spec.path}: budgets {prefix}{device}"
-        for device, limit in given:
-            asked[device] = f"{option} {device}={limit:g}"
-    return tuple(sorted(asked.items()))
-
-
-def _measure(
-    spec: ModelSpec,
-    report: Report,
-    devices: tuple[str, ...],
-    training: tuple[str, ...],
-    preset: str,
-    asked_by: tuple[tuple[str, str], ...],
-) -> Report:
-    from convprof.torchdep import require_torch
-
-    require_torch("a latency budget, --latency or --training", "size budgets alone need no torch")
-    try:
-        from convprof.measure import MeasureOptions, measure_report
-    except ImportError as exc:  # pragma: no cover - only when the measurement code is missing
-        raise UsageError(f"latency cannot be measured here ({exc}); check sizes only") from exc
-    options = MeasureOptions(devices=devices, training_devices=training, preset=preset, asked_by=asked_by)
-    return measure_report(spec, report, options)
-
-
-def _timed_devices(
-    limits: tuple[tuple[str, float], ...], allowances: tuple[Allowance, ...], prefix: str, asked: bool
-) -> tuple[str, ...]:
-    """Return the devices a kind of measured time is needed on: its budgets', its growth allowances',
-    and the CPU when asked for without either."""
-    devices = {device for device, _ in limits}
-    devices |= {a.metric[len(prefix) :] for a in allowances if a.metric.startswith(prefix)}
-    if asked and not devices:
-        devices.add("cpu")
-    return tuple(sorted(devices))
-
-
-def _limit_option(metric: str, example: str) -> Callable[[F], F]:
+def _limit_option(limited: Metric) -> Callable[[F], F]:
+    """The --max-* option of one metric of the registry: one N for a size, DEVICE=MS items for a time."""
+    if limited.measured:
+        return click.option(
+            limited.option, limited.key, multiple=True, metavar="DEVICE=MS", help=_TIME_HELP[limited.key]
+        )
     return click.option(
-        "--max-" + metric.replace("_", "-"),
-        metric,
+        limited.option,
+        limited.key,
         metavar="N",
-        help=f"Limit on the conv variant's {metric} (e.g. {example}); overrides the spec's budget.",
+        help=f"Limit on the conv variant's {limited.key} (e.g. {limited.example}); overrides the spec's "
+        "budget.",
     )
+
+
+def _limit_options(command: F) -> F:
+    """Add a --max-* option for every metric a budget may limit, in the registry's order."""
+    for limited in reversed((*budget_metrics(), *measured_metrics())):
+        command = _limit_option(limited)(command)
+    return command
 
 
 @click.command()
 @click.argument("specs", nargs=-1, required=True, metavar="SPEC...")
-@_limit_option("params", "100k")
-@_limit_option("trainable_params", "10k")
-@_limit_option("macs", "1G")
-@_limit_option("flops", "2G")
-@_limit_option("training_flops", "6G")
-@_limit_option("param_bytes", "4MiB")
-@_limit_option("activation_bytes", "64MB")
-@_limit_option("training_bytes", "1GiB")
-@click.option(
-    "--max-latency",
-    "max_latency",
-    multiple=True,
-    metavar="DEVICE=MS",
-    help="Median latency limit per device, e.g. cpu=5 or cuda=0.5 (repeatable); measures latency.",
-)
-@click.option(
-    "--max-training-latency",
-    "max_training_latency",
-    multiple=True,
-    metavar="DEVICE=MS",
-    help="Median training-step limit per device, e.g. cpu=50 (repeatable); times a training step.",
-)
+@_limit_options
 @click.option(
     "--latency", is_flag=True, help="Measure latency even without a latency budget (imports torch)."
 )
@@ -317,8 +172,6 @@ def _limit_option(metric: str, example: str) -> Callable[[F], F]:
 @reports_errors
 def check(
     specs: tuple[str, ...],
-    max_latency: tuple[str, ...],
-    max_training_latency: tuple[str, ...],
     latency: bool,
     training: bool,
     strict_latency: bool,
@@ -333,7 +186,7 @@ def check(
     model_input: tuple[str, ...],
     model_kwargs: str | None,
     allow_unknown: bool,
-    **limits: str | None,
+    **limits: Any,
 ) -> None:
     """Check the budgets of each SPEC (a file, a quoted glob such as 'specs/*.yaml', an example, - for
     stdin, or a PyTorch model package.module:callable with --input).
@@ -349,12 +202,15 @@ def check(
     lower bound: it fails when the lower bound exceeds it and otherwise reads UNVERIFIED, with a
     warning; --require-budgets makes that exit 2.
     """
-    from convprof.ci.budgets import BudgetExceeded, check_growth, check_limits, merge_budgets, parse_growth
+    from convprof.ci.budgets import parse_growth
+    from convprof.ci.gate import GateOptions, load_baselines, run_gate
     from convprof.commands.sources import ModelOptions, check_model_options, load_spec
-    from convprof.report.analyze import analyze
+    from convprof.spec.budgets import option_budgets
 
-    assert set(limits) == set(BUDGET_METRICS), limits
-    overrides = _overrides(limits, max_latency, max_training_latency)
+    assert set(limits) == {m.key for m in (*budget_metrics(), *measured_metrics())}, limits
+    overrides = option_budgets(
+        {m.key: limits[m.key] for m in budget_metrics()}, {m.key: limits[m.key] for m in measured_metrics()}
+    )
     allowances = parse_growth(max_growth) if max_growth else ()
     if allowances and not baseline:
         raise UsageError("--max-growth needs --baseline REPORT.json to compare against")
@@ -362,7 +218,7 @@ def check(
         raise UsageError("--baseline needs --max-growth, e.g. --max-growth params=0%,macs=5%")
     if write_reports is not None and not write_reports.is_dir():
         raise UsageError(f"--write-reports {write_reports}: not a directory; create it first")
-    baselines = _baselines(baseline)
+    baselines = load_baselines(baseline)
     arguments = expand_specs(specs)
     options = ModelOptions(model_input, model_kwargs, allow_unknown)
     check_model_options(arguments, options)
@@ -378,68 +234,24 @@ def check(
             f"--baseline {next(iter(baselines.values()))[0]} is for spec {unmatched[0]!r}, not {names[0]!r}"
         )
 
-    checks: list[Check] = []
-    unchecked: list[str] = []
-    reports: list[tuple[str, Report]] = []
-    for model in models:
-        budgets = merge_budgets(model.budgets, overrides)
-        report = analyze(model, optimizer)
-        growth = allowances if model.name in baselines else ()
-        devices = _timed_devices(budgets.latency_ms, growth, LATENCY_PREFIX, latency)
-        steps = _timed_devices(budgets.training_latency_ms, growth, TRAINING_LATENCY_PREFIX, training)
-        if devices or steps:
-            report = _measure(model, report, devices, steps, preset, _asked_by(model, overrides, growth))
-        reports.append((model.name, report))
-        found: list[Check] = [*check_limits(model.name, budgets, report, strict=strict_latency)]
-        if model.name in baselines:
-            baseline_path, baseline_report = baselines[model.name]
-            _same_protocol(model.name, baseline_path, baseline_report, report, growth)
-            found += check_growth(model.name, allowances, baseline_report, report, strict=strict_latency)
-        elif baselines:
-            say(f"convprof: {model.name}: no baseline report for this spec; growth not checked")
-        if not found:
-            unchecked.append(model.name)
-        checks += found
-    if unchecked and require_budgets:
-        raise UsageError(
-            f"--require-budgets: {', '.join(unchecked)} "
-            f"{'sets' if len(unchecked) == 1 else 'set'} no budgets; "
-            "add `budgets:` to the spec or --max-* options"
-        )
-    for name in unchecked:
-        say(
-            f"convprof: warning: {name}: no budgets set, NOTHING CHECKED; add `budgets:` or --max-* options "
-            "(--require-budgets makes this exit 2)"
-        )
+    asked = {"latency_ms": latency, "training_latency_ms": training}  # --latency, --training
+    measure = tuple(key for key, flag in asked.items() if flag)
+    gate = GateOptions(overrides, allowances, baselines, measure, strict_latency, preset, optimizer)
+    results = run_gate(models, gate, say)
+    results.refuse_unchecked(require_budgets, say)
 
     if write_reports is not None:
         from convprof.output import write_atomic
         from convprof.render.machine import to_json
 
-        for name, report in reports:
+        for name, report in results.reports:
             # The file name comes from the spec: never follow a link there out of the directory.
             write_atomic(targets[name], to_json(report), follow_links=False)
-        say(f"convprof: wrote {len(reports)} report(s) to {write_reports}")
+        say(f"convprof: wrote {len(results.reports)} report(s) to {write_reports}")
 
-    from convprof.render.checks import checks_markdown, unverified
-    from convprof.render.formats import CheckResults, check_renderers
+    from convprof.render.checks import checks_markdown
+    from convprof.render.formats import check_renderers
 
-    deliver_result(CheckResults(checks, unchecked), check_renderers(), fmt, output)
-    step_summary(checks_markdown(checks, unchecked))
-    for item in checks:
-        if item.unstable and item.actual is not None and item.passed:
-            say(f"convprof: warning: {item.spec}: {item.metric} {UNSTABLE_VERDICT}")
-    open_checks = unverified(checks)
-    for item in open_checks:
-        say(f"convprof: warning: {item.message()}")
-    failures = [c for c in checks if not c.passed]
-    if failures:
-        detail = "; ".join(c.message() for c in failures)
-        raise BudgetExceeded(f"{plural(len(failures), 'check')} failed: {detail}")
-    if open_checks and require_budgets:
-        which = ", ".join(f"{c.spec}: {c.metric}" for c in open_checks)
-        raise UsageError(
-            f"--require-budgets: {plural(len(open_checks), 'check')} NOT VERIFIED ({which}): "
-            "a lower bound within its limit proves nothing; budget what is exact for such a spec "
-            "(parameters, memory)"
-        )
+    deliver_result(results, check_renderers(), fmt, output)
+    step_summary(checks_markdown(results.checks, results.unchecked))
+    results.verdict(require_budgets, say)

@@ -10,7 +10,7 @@ from convprof.commands.base import reports_errors
 
 __all__ = ["schema"]
 
-#: The documents `convprof schema` describes; kept in step with convprof.ci.command_schemas.SCHEMAS.
+#: The documents `convprof schema` describes; kept in step with convprof.render.schemas.SCHEMAS.
 _DOCUMENTS = ("report", "check", "diff", "merge", "sweep")
 
 
@@ -20,7 +20,7 @@ _DOCUMENTS = ("report", "check", "diff", "merge", "sweep")
 def schema(document: str) -> None:
     """Print the JSON Schema of DOCUMENT: the report (`compare --format json`, the default) or the
     JSON output of check, diff, merge or sweep. Each carries a `schema_version`."""
-    from convprof.ci.command_schemas import SCHEMAS
     from convprof.output import write_stdout
+    from convprof.render.schemas import SCHEMAS
 
     write_stdout(json.dumps(SCHEMAS[document](), indent=2) + "\n")

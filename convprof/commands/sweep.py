@@ -22,7 +22,8 @@ from convprof.commands.base import (
 from convprof.output import write_atomic
 from convprof.report import Report
 from convprof.report.analyze import analyze
-from convprof.sweep import Axis, PointSpec
+from convprof.sweep.axes import Axis
+from convprof.sweep.points import PointSpec
 
 if TYPE_CHECKING:
     pass
@@ -37,7 +38,7 @@ def _axes(
     batch_size: str | None,
     sets: tuple[str, ...],
 ) -> list[Axis]:
-    from convprof.sweep import batch_axis, resolution_axis, set_axis, width_axis
+    from convprof.sweep.axes import batch_axis, resolution_axis, set_axis, width_axis
 
     axes = []
     if resolution is not None:
@@ -200,12 +201,13 @@ def sweep(
     from convprof.errors import UsageError
     from convprof.graph.parse import parse_spec
     from convprof.importing.refs import is_reference
-    from convprof.sweep import build_sweep, point_specs
+    from convprof.sweep.model import build_sweep
+    from convprof.sweep.points import point_specs
 
     check_destination(fmt, output)
     plot_format = None
     if plot is not None:
-        from convprof.sweep.plot import check_plot_path
+        from convprof.render.plot import check_plot_path
 
         plot_format = check_plot_path(plot)
     first = resolution.split(",")[0].strip() if resolution else None
@@ -230,7 +232,7 @@ def sweep(
         # shapes) is fixed where it was imported: import it again at every input.
         from dataclasses import replace
 
-        from convprof.sweep import whole_shape
+        from convprof.sweep.axes import whole_shape
 
         imports = {
             value.label: read_source(spec, replace(options, input=(whole_shape(value),), notes=False))
@@ -251,7 +253,7 @@ def sweep(
         training=training,
     )
     if plot is not None:
-        from convprof.sweep.plot import render_plot
+        from convprof.render.plot import render_plot
 
         assert plot_format is not None
         write_atomic(plot, render_plot(result, plot_format))

@@ -13,7 +13,6 @@ from contextlib import contextmanager
 from dataclasses import MISSING, dataclass, fields, replace
 from typing import Any
 
-from convprof.ci.budgets import parse_budgets
 from convprof.errors import SpecError
 from convprof.kinds import LayerKind, ShapeError, all_kinds, lookup
 from convprof.safetext import control_character
@@ -31,6 +30,7 @@ from convprof.spec import (
     prod,
 )
 from convprof.spec.args import MAX_INT, boolean, choice, describe, integer, positive_int, string
+from convprof.spec.budgets import parse_budgets
 from convprof.spec.work import parse_parameter_work
 from convprof.spec.yamledit import edit
 from convprof.spec.yamlnode import Mapping, Node, Scalar, Sequence, load_nodes

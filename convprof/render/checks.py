@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from fractions import Fraction
 
 from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from convprof.ci.budgets import Check, GrowthCheck, is_latency
+from convprof.ci.budgets import Check, GrowthCheck
+from convprof.ci.gate import CheckResults, unverified
 from convprof.render.console import fitted, print_prose
 from convprof.render.jsonfmt import dumps
 from convprof.report.stats import IQR_WARN_THRESHOLD, ROUND_SPREAD_THRESHOLD, UNSTABLE_MARK
@@ -18,7 +18,6 @@ from convprof.units import plural
 
 __all__ = [
     "CHECK_COLUMNS",
-    "CHECK_SCHEMA_VERSION",
     "check_rows",
     "checks_json",
     "checks_markdown",
@@ -26,9 +25,6 @@ __all__ = [
     "unstable_sentence",
     "unverified_sentence",
 ]
-
-#: Version of the JSON `check --format json` writes; bumped on any incompatible change.
-CHECK_SCHEMA_VERSION = 1
 
 #: Column headers of every check output.
 CHECK_COLUMNS = ("Spec", "Metric", "Check", "Limit", "Actual", "Headroom", "Result")
@@ -42,11 +38,6 @@ def _headroom(check: Check) -> str:
     return f"{'<=' if check.lower_bound else ''}{float(value):+.1f}%"
 
 
-def _bounded(check: Check) -> bool:
-    """True when either side of the check is a lower bound."""
-    return check.lower_bound or (isinstance(check, GrowthCheck) and check.baseline_lower_bound)
-
-
 def _result(check: Check) -> str:
     if check.actual is None or (isinstance(check, GrowthCheck) and check.baseline is None):
         return "skip"
@@ -54,11 +45,6 @@ def _result(check: Check) -> str:
         return "UNVERIFIED"
     verdict = "pass" if check.passed else "FAIL"
     return f"{verdict} (unstable)" if check.unstable else verdict
-
-
-def unverified(checks: Sequence[Check]) -> list[Check]:
-    """Return the checks that rest on a lower bound and so neither fail nor pass (see docs/ci.md)."""
-    return [c for c in checks if c.passed and not c.verified]
 
 
 def unverified_sentence(checks: Sequence[Check]) -> str | None:
@@ -196,42 +182,6 @@ def checks_markdown(checks: Sequence[Check], unchecked: Sequence[str] = ()) -> s
     return "\n".join(lines)
 
 
-def _number(value: int | float | Fraction | None) -> int | float | None:
-    if isinstance(value, Fraction):
-        return value.numerator if value.denominator == 1 else float(value)
-    return value
-
-
 def checks_json(checks: Sequence[Check], unchecked: Sequence[str] = ()) -> str:
     """Return the checks as JSON: exact integers for sizes, percentages as numbers."""
-    items = []
-    for c in checks:
-        item: dict[str, object] = {
-            "spec": c.spec,
-            "metric": c.metric,
-            "check": "growth" if isinstance(c, GrowthCheck) else "budget",
-            "limit": _number(c.limit),
-            "actual": c.actual,
-        }
-        if isinstance(c, GrowthCheck):
-            item["baseline"] = c.baseline
-            item["allowance_percent"] = _number(c.allowance)
-        item["headroom_percent"] = None if c.headroom is None else round(float(c.headroom), 4)
-        if is_latency(c.metric):
-            item["stable"] = None if c.actual is None else not c.unstable
-        if _bounded(c):  # present only where a lower bound is involved, as `stable` only for latency
-            item["lower_bound"] = c.lower_bound
-            if isinstance(c, GrowthCheck):
-                item["baseline_lower_bound"] = c.baseline_lower_bound
-            item["verified"] = c.verified
-        item["passed"] = c.passed
-        items.append(item)
-    return dumps(
-        {
-            "schema_version": CHECK_SCHEMA_VERSION,
-            "kind": "check",
-            "passed": all(c.passed for c in checks),
-            "unchecked": list(unchecked),
-            "checks": items,
-        }
-    )
+    return dumps(CheckResults(checks, unchecked).to_dict())

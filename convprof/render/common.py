@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 
+from convprof.metrics import metric
 from convprof.render.latency import (
     latency_cells,
     latency_columns,
@@ -31,8 +32,7 @@ __all__ = [
     "layer_rows",
     "layer_tree",
     "legend",
-    "marked_bytes",
-    "marked_count",
+    "marked",
     "notes",
     "opaque_notes",
     "ratio",
@@ -81,16 +81,14 @@ def bound_ratio(variant: VariantReport, base: VariantReport, metric: str) -> str
     return ("<=" if value > reference else LOWER_BOUND_MARK) + ratio(value, reference)
 
 
-def marked_count(variant: VariantReport, metric: str) -> str:
-    """Return a total in human units, marked `>=` when it is a lower bound."""
-    mark = LOWER_BOUND_MARK if metric in variant.lower_bounds else ""
-    return mark + format_count(getattr(variant, metric))
-
-
-def marked_bytes(variant: VariantReport, metric: str) -> str:
-    """Return a memory total in human units, marked `>=` when it is a lower bound."""
-    mark = LOWER_BOUND_MARK if metric in variant.lower_bounds else ""
-    return mark + format_bytes(getattr(variant, metric))
+def marked(variant: VariantReport, key: str) -> str:
+    """Return a total in human units (a count's or bytes', as the registry says), marked `>=` when it
+    is a lower bound."""
+    figure = metric(key)
+    value = figure.read(variant)
+    assert isinstance(value, int), key
+    mark = LOWER_BOUND_MARK if figure.is_lower_bound(variant) else ""
+    return mark + (format_bytes(value) if figure.unit == "bytes" else format_count(value))
 
 
 def io_text(spec: SpecInfo) -> str:
@@ -159,7 +157,7 @@ def opaque_notes(report: Report) -> list[str]:
 def notes(report: Report) -> list[str]:
     """Return the lines under the summary: element-wise ops and buffers, which MACs leave out, and
     what opaque ops leave unknown."""
-    ops = {v.name: marked_count(v, "elementwise_ops") for v in report.variants}
+    ops = {v.name: marked(v, "elementwise_ops") for v in report.variants}
     if len(set(ops.values())) == 1:
         lines = [f"Element-wise ops (not MACs): {ops['conv']} in every variant."]
     else:
@@ -292,9 +290,9 @@ def summary_rows(report: Report) -> list[list[str]]:
             format_count(v.params),
             ratio(v.params, conv.params),
             *((format_count(v.trainable_params),) if frozen else ()),
-            marked_count(v, "macs"),
+            marked(v, "macs"),
             bound_ratio(v, conv, "macs"),
-            marked_count(v, "flops"),
+            marked(v, "flops"),
             format_bytes(v.param_bytes),
             format_bytes(v.activation_bytes),
             *latency_cells(report, v.name, devices),
@@ -341,12 +339,12 @@ def training_rows(report: Report) -> list[list[str]]:
     return [
         [
             v.name,
-            marked_count(v, "training_flops"),
+            marked(v, "training_flops"),
             bound_ratio(v, conv, "training_flops"),
-            marked_count(v, "backward_flops"),
-            marked_bytes(v, "saved_activation_bytes"),
-            marked_bytes(v, "optimizer_bytes"),
-            marked_bytes(v, "training_bytes"),
+            marked(v, "backward_flops"),
+            marked(v, "saved_activation_bytes"),
+            marked(v, "optimizer_bytes"),
+            marked(v, "training_bytes"),
             memory_ratio(v),
             *training_cells(report, v.name, devices),
         ]

@@ -7,24 +7,23 @@ or drawing on a given console); the command's `deliver` decides where the text g
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 if TYPE_CHECKING:
     from rich.console import Console
 
-    from convprof.ci.budgets import Check
     from convprof.ci.diff import ReportDiff
+    from convprof.ci.gate import CheckResults
     from convprof.ci.merge import MergedReports
     from convprof.report import Report
-    from convprof.sweep import Sweep
+    from convprof.sweep.model import Sweep
 
 __all__ = [
     "FORMATS",
     "MERGE",
     "PAGE_FORMATS",
-    "CheckResults",
     "Rendered",
     "Renderers",
     "check_renderers",
@@ -192,16 +191,6 @@ def sweep_renderers(*, chart: bool) -> Renderers[Sweep]:
         csv=sweep_to_csv,
         html=html,
     )
-
-
-@dataclass(frozen=True, slots=True)
-class CheckResults:
-    """What `check` found: every check made, and the specs nothing was checked for."""
-
-    checks: Sequence[Check]
-    """Limit and growth checks, in spec order."""
-    unchecked: Sequence[str]
-    """Names of the specs that set no budget."""
 
 
 def check_renderers() -> Renderers[CheckResults]:

@@ -12,23 +12,23 @@ from rich.table import Table
 from rich.text import Text
 
 from convprof.graph.variants import VARIANTS
+from convprof.metrics import Metric
 from convprof.render.common import CONVENTION, LOWER_BOUND_MARK, io_text
 from convprof.render.console import fits, fitted, print_prose
 from convprof.render.jsonfmt import dumps
 from convprof.render.latency import UNSTABLE_MARK, unstable_note
 from convprof.render.markdown import markdown_row
 from convprof.safetext import markdown_text, printable
-from convprof.sweep import (
+from convprof.sweep.axes import Axis
+from convprof.sweep.fit import format_exponent
+from convprof.sweep.model import (
     TRAINING_LATENCY,
-    Axis,
-    Metric,
     Sweep,
     latency_stable,
     metric_lower_bound,
     metric_value,
     skip_reason,
 )
-from convprof.sweep.fit import format_exponent
 
 __all__ = [
     "MEMORY_NOTE",

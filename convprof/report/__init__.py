@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from convprof.metrics import lower_bound_totals
 from convprof.report.fields import (
     COUNT,
     MAYBE_COUNT,
@@ -68,23 +69,12 @@ HELD_ROLES = (
 RESIDENT_ROLES = HELD_ROLES[:4]
 
 
-#: Totals that sum a count some layers may leave unknown (an opaque op's): lower bounds when they do.
-#: Parameters, buffers and memory are always exact.
 #: Before a value that is a lower bound (a total leaving opaque ops' unknown counts out): the true
 #: value is at least this. Every human-readable output writes it.
 LOWER_BOUND_MARK = ">="
-
-
-LOWER_BOUND_TOTALS = (
-    "macs",
-    "flops",
-    "backward_flops",
-    "training_flops",
-    "elementwise_ops",
-    "saved_activation_bytes",
-    "optimizer_bytes",
-    "training_bytes",
-)
+#: Totals that sum a count some layers may leave unknown (an opaque op's): lower bounds when they do
+#: (the metric registry's). Parameters, buffers and memory are always exact.
+LOWER_BOUND_TOTALS = tuple(metric.key for metric in lower_bound_totals())
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

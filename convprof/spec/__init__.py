@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
+
+from convprof.metrics import METRICS
 
 __all__ = [
     "DTYPE_BYTES",
@@ -134,28 +137,40 @@ class ParameterWork:
 
 @dataclass(frozen=True, slots=True)
 class Budgets:
-    """Limits the conv variant (the model as written) must stay within; None where none is set."""
+    """Limits the conv variant (the model as written) must stay within, by metric (see
+    convprof.metrics): none where none is set."""
 
-    params: int | None = None
-    """Most parameters, trainable or frozen."""
-    trainable_params: int | None = None
-    """Most trainable parameters (those a spec does not freeze)."""
-    macs: int | None = None
-    """Most multiply-accumulates for the batch."""
-    flops: int | None = None
-    """Most FLOPs (2 x MACs) for the batch."""
-    training_flops: int | None = None
-    """Most FLOPs of one training step (forward + backward) for the batch."""
-    param_bytes: int | None = None
-    """Most weight memory in bytes."""
-    activation_bytes: int | None = None
-    """Most peak inference activation memory in bytes."""
-    training_bytes: int | None = None
-    """Most training memory in bytes."""
-    latency_ms: tuple[tuple[str, float], ...] = ()
-    """Most median latency in milliseconds per device, e.g. (("cpu", 5.0),), sorted by device."""
-    training_latency_ms: tuple[tuple[str, float], ...] = ()
-    """Most median training step in milliseconds per device, as `latency_ms`."""
+    limits: tuple[tuple[str, int | float], ...] = ()
+    """(metric, largest value allowed), in the registry's order: a size metric by its key (`params`:
+    an exact integer), a measured time by its key and device (`latency_ms.cpu`: milliseconds),
+    devices sorted."""
+
+    @classmethod
+    def of(cls, limits: Mapping[str, int | float]) -> Budgets:
+        """Return the budgets of `limits` (`{"params": 100_000, "latency_ms.cpu": 5.0}`), in order."""
+        order = {key: position for position, key in enumerate(METRICS)}
+
+        def place(item: tuple[str, int | float]) -> tuple[int, str]:
+            key, _, device = item[0].partition(".")
+            return order[key], device
+
+        unknown = [key for key in limits if key.partition(".")[0] not in order]
+        if unknown:
+            raise ValueError(f"no metric {unknown[0]!r}")
+        return cls(tuple(sorted(limits.items(), key=place)))
+
+    def limit(self, metric: str) -> int | float | None:
+        """Return the limit on `metric` (`params`, `latency_ms.cpu`); None when none is set."""
+        return dict(self.limits).get(metric)
+
+    def devices(self, measured: str) -> tuple[tuple[str, float], ...]:
+        """Return (device, ms) of each limit on a measured time (`latency_ms`), sorted by device."""
+        prefix = measured + "."
+        return tuple((key[len(prefix) :], float(v)) for key, v in self.limits if key.startswith(prefix))
+
+    def merged(self, override: Budgets) -> Budgets:
+        """Return these budgets with every limit `override` sets replacing its own (times per device)."""
+        return Budgets.of(dict(self.limits) | dict(override.limits))
 
 
 @dataclass(frozen=True, slots=True)

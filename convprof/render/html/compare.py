@@ -35,6 +35,7 @@ from convprof.render.latency import (
     measured_tables,
     training_devices,
 )
+from convprof.render.plot import VARIANT_COLORS
 from convprof.report import (
     LOWER_BOUND_MARK,
     RESIDENT_ROLES,
@@ -44,7 +45,6 @@ from convprof.report import (
     VariantReport,
 )
 from convprof.report.results import StepMemory
-from convprof.sweep.plot import VARIANT_COLORS
 from convprof.units import format_bytes, format_count, format_shape
 
 __all__ = ["compare_html"]

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from convprof.graph.variants import VARIANTS
+from convprof.metrics import Metric
 from convprof.render.common import CONVENTION
 from convprof.render.html.charts import Line, compact, legend, loglog_panel
 from convprof.render.html.page import attrs, esc, page, section, table
+from convprof.render.plot import VARIANT_COLORS
 from convprof.render.sweep import (
     cell,
     chart_axis,
@@ -17,9 +19,8 @@ from convprof.render.sweep import (
     stability_notes,
     title,
 )
-from convprof.sweep import Metric, Sweep, metric_lower_bound, metric_value
 from convprof.sweep.fit import format_exponent
-from convprof.sweep.plot import VARIANT_COLORS
+from convprof.sweep.model import Sweep, metric_lower_bound, metric_value
 
 __all__ = ["sweep_html"]
 

@@ -1,4 +1,8 @@
-"""JSON Schemas of every command's JSON output besides the report: check, diff, merge and sweep."""
+"""JSON Schemas of every command's JSON output besides the report: check, diff, merge and sweep.
+
+Each describes what a command renders as JSON, so it sits with the renderers, above the results
+(ci/, sweep/) it describes; the metrics each names, and their types, come from the metric registry.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,13 @@ from collections.abc import Callable
 from typing import Any
 
 from convprof.ci.diff import DIFF_SCHEMA_VERSION, LAYER_FIELDS
+from convprof.ci.gate import CHECK_SCHEMA_VERSION
 from convprof.ci.merge import MERGE_SCHEMA_VERSION
 from convprof.graph.variants import VARIANTS
-from convprof.render.checks import CHECK_SCHEMA_VERSION
 from convprof.report import LOWER_BOUND_TOTALS
 from convprof.report.schema import LATENCY_SCHEMA, TRAINING_LATENCY_SCHEMA, report_schema
 from convprof.spec import DTYPE_BYTES
-from convprof.sweep import SWEEP_SCHEMA_VERSION
+from convprof.sweep.model import POINT_FIGURES, SWEEP_SCHEMA_VERSION, TRAINING_METRICS
 
 __all__ = ["SCHEMAS", "check_schema", "diff_schema", "merge_schema", "sweep_schema"]
 
@@ -241,31 +245,10 @@ def sweep_schema() -> dict[str, Any]:
     variant = {
         "type": "object",
         "additionalProperties": False,
-        "required": [
-            "params",
-            "macs",
-            "flops",
-            "param_bytes",
-            "buffer_bytes",
-            "activation_bytes",
-            "memory_bytes",
-            "training_bytes",
-        ],
+        "required": [figure.key for figure in POINT_FIGURES],
         "properties": {
-            **dict.fromkeys(
-                (
-                    "params",
-                    "macs",
-                    "flops",
-                    "param_bytes",
-                    "buffer_bytes",
-                    "activation_bytes",
-                    "memory_bytes",
-                    "training_bytes",
-                ),
-                _COUNT,
-            ),
-            "training_flops": _COUNT
+            **{figure.key: figure.schema() for figure in POINT_FIGURES},
+            TRAINING_METRICS[0].key: TRAINING_METRICS[0].schema()
             | {"description": "Present with --training: forward + backward FLOPs of one training step."},
             "latency": LATENCY_SCHEMA,
             "skipped": {"type": ["string", "null"]},

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Literal
 
 from convprof.errors import UsageError
 from convprof.graph.variants import VARIANTS
-from convprof.sweep import (
+from convprof.sweep.fit import format_exponent
+from convprof.sweep.model import (
     TRAINING_LATENCY,
     Sweep,
     latency_stable,
@@ -16,7 +17,6 @@ from convprof.sweep import (
     metric_value,
     skip_reason,
 )
-from convprof.sweep.fit import format_exponent
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -200,7 +200,7 @@ def plot_figure(sweep: Sweep) -> Figure:
     # The object-oriented API with no pyplot: no global backend or figure state, no display needed.
     from matplotlib.figure import Figure
 
-    from convprof.render.sweep import chart_axis
+    from convprof.render.sweep import chart_axis  # rich's tables only where a figure is drawn
 
     along = chart_axis(sweep)
     count = len(sweep.metrics)

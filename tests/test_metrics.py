@@ -109,8 +109,15 @@ def test_totals_and_layer_metrics_are_the_reports_own_fields() -> None:
 def test_lower_bound_rule_agrees_with_what_a_report_can_leave_unknown() -> None:
     """A layer that knows none of its counts makes every metric the registry calls boundable a lower
     bound, and no other."""
-    opaque = LayerReport(0, "op", ("input",), 0, "Opaque", (4,), 8, 0, None, None, None, 16, None, None, None)
-    variant = VariantReport("conv", 8, 0, 0, 0, 32, 0, 16, 0, 0, 0, (opaque,))
+    opaque = LayerReport(
+        index=0, path="op", inputs=("input",), depth=0, kind="Opaque", output_shape=(4,), params=8,
+        buffer_bytes=0, macs=None, backward_flops=None, elementwise_ops=None, activation_bytes=16,
+        saved_bytes=None, receptive_field=None, fan_in=None,
+    )  # fmt: skip
+    variant = VariantReport(
+        name="conv", params=8, macs=0, backward_flops=0, elementwise_ops=0, param_bytes=32, buffer_bytes=0,
+        activation_bytes=16, saved_activation_bytes=0, optimizer_bytes=0, training_bytes=0, layers=(opaque,),
+    )  # fmt: skip
     assert variant.lower_bounds == LOWER_BOUND_TOTALS
     assert tuple(m.key for m in metrics.totals() if m.lower_bound) == LOWER_BOUND_TOTALS
     assert [m.key for m in metrics.totals() if m.is_lower_bound(variant)] == list(LOWER_BOUND_TOTALS)

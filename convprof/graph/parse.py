@@ -6,7 +6,6 @@ A spec writes its network as a list of layers and blocks; the parser expands the
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,7 +13,8 @@ from dataclasses import MISSING, dataclass, fields, replace
 from typing import Any
 
 from convprof.errors import SpecError
-from convprof.kinds import LayerKind, ShapeError, all_kinds, lookup
+from convprof.graph.advice import explain_merge, suggest, suggest_kind, too_many_elements
+from convprof.kinds import LayerKind, ShapeError, lookup
 from convprof.safetext import control_character
 from convprof.spec import (
     DTYPE_BYTES,
@@ -78,103 +78,6 @@ BLOCKS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 #: The key that freezes a layer's parameters, or every layer's in a block (requires_grad=False).
 FROZEN = "frozen"
 _MERGES = {"add": "Add", "mul": "Mul", "cat": "Cat"}
-
-
-def _too_many(shape: Shape) -> str:
-    return (
-        f"{prod(shape):,} elements per sample ({'x'.join(map(str, shape))}), more than torch can index "
-        f"({MAX_INT:,}, 2**63 - 1); use smaller sizes"
-    )
-
-
-def _suggest(word: str, options: list[str]) -> str:
-    match = difflib.get_close_matches(word.lower(), options, n=1, cutoff=0.6)
-    return f" (did you mean {match[0]}?)" if match else ""
-
-
-#: Names other libraries give what a spec writes otherwise, and the hint each gets (`{rank}` is the
-#: input's spatial rank).
-_SE = "squeeze-and-excitation is a gate block: - gate: {{body: [...]}}"
-_KNOWN_AS: dict[str, str] = {
-    "se": _SE,
-    "squeezeexcitation": _SE,
-    "squeeze_excitation": _SE,
-    "fc": "did you mean linear?",
-    "dense": "did you mean linear?",
-    "concat": "did you mean cat?",
-    "conv": "did you mean conv{rank}d?",
-    "bn": "did you mean batchnorm{rank}d?",
-    "pool": "did you mean maxpool{rank}d or avgpool{rank}d?",
-    "gap": "did you mean adaptiveavgpool{rank}d: {{output_size: 1}}?",
-    "globalavgpool": "did you mean adaptiveavgpool{rank}d: {{output_size: 1}}?",
-    "upsampling": "did you mean upsample?",
-    "interpolate": "did you mean upsample?",
-    "swish": "did you mean silu?",
-}
-#: A kind's spatial rank, from its name (`conv2d`, `maxpool3d`); kinds of any rank have none.
-_KIND_RANK = re.compile(r"([123])d$")
-
-
-def _suggest_kind(word: str, rank: int) -> str:
-    """Suggest a kind for an unknown `word` read by an input of `rank` spatial dimensions: the kind of
-    that rank first (`maxpool` on an image is maxpool2d), then other libraries' names for a kind,
-    then the closest name among the kinds that take that rank."""
-    key = word.lower()
-    public = [k.name.lower() for k in all_kinds() if k.public]
-    if 1 <= rank <= 3 and f"{key}{rank}d" in public:
-        return f" (did you mean {key}{rank}d? the input here is {rank}-D)"
-    if key in _KNOWN_AS:
-        return f" ({_KNOWN_AS[key].format(rank=rank if 1 <= rank <= 3 else 2)})"
-
-    def fits(name: str) -> bool:
-        match = _KIND_RANK.search(name)
-        return match is None or int(match[1]) == rank
-
-    ranked = [name for name in public if fits(name)] + list(BLOCKS)
-    return _suggest(word, ranked) or _suggest(word, public + list(BLOCKS))
-
-
-def _shape(shape: Shape) -> str:
-    return "x".join(map(str, shape))
-
-
-#: How a message says each merge joins a tensor to another.
-_VERBS = {"add": "add to", "mul": "multiply by", "cat": "concatenate with"}
-
-
-def _merge_fix(node: NodeSpec, target: Shape, given: Shape, verb: str, block: str) -> str:
-    """Say how to make `node`'s output mergeable with `target`: keep its input's size, or change the
-    other end (a residual's shortcut, a block's first path) to what the layer makes."""
-    made = node.output_shape
-    if len(made) != len(target):
-        return f"make both ends {len(target)}-dimensional, as {_shape(target)}"
-    rank = len(made) - 1
-    fixes = []
-    stride = getattr(node.args, "stride", None)
-    strides = stride if isinstance(stride, tuple) else (stride,)
-    unit_stride = stride is not None and all(s == 1 for s in strides)
-    padded = getattr(node.args, "padding", None) is not None
-    if made[1:] != target[1:] and given[1:] == target[1:] and unit_stride and padded:
-        fixes.append("give it padding so that it keeps its input's size (padding: same, with stride 1)")
-    sized = getattr(node.args, "out_channels", None) is not None
-    if made[0] != target[0] and made[1:] == target[1:] and given[0] == target[0] and verb != "cat" and sized:
-        fixes.append(f"give it out_channels: {target[0]}")
-    if rank and verb != "cat":
-        factors = [t // m if m and t % m == 0 else 0 for t, m in zip(target[1:], made[1:], strict=True)]
-        if all(factors) and (made[0] != target[0] or any(f != 1 for f in factors)):
-            stride = factors[0] if len(set(factors)) == 1 else list(factors)
-            strided = f", stride: {stride}" if any(f != 1 for f in factors) else ""
-            projection = f"[conv{rank}d: {{out_channels: {made[0]}, kernel_size: 1{strided}}}]"
-            fixes.append(
-                f"project the shortcut to {_shape(made)}: shortcut: {projection}"
-                if block == "residual"
-                else f"end the first path with {projection}, making {_shape(made)}"
-            )
-    if not fixes and verb == "cat":
-        fixes.append("every dimension but the one joined must be equal: make it keep its input's size")
-    elif not fixes:
-        fixes.append(f"make it give {_shape(target)}, or change the other end to {_shape(made)}")
-    return "; or ".join(fixes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,7 +155,7 @@ class _Parser:
             raise self.error(root, f"a spec is a mapping with `input` and `layers`, got {describe(root)}")
         for key, (key_node, _) in root.items.items():
             if key not in _TOP_KEYS:
-                hint = _suggest(key, list(_TOP_KEYS)) or f"; allowed: {', '.join(_TOP_KEYS)}"
+                hint = suggest(key, list(_TOP_KEYS)) or f"; allowed: {', '.join(_TOP_KEYS)}"
                 raise self.error(key_node, f"unknown top-level key {clip(key)}{hint}")
 
         def get(key: str) -> Node | None:
@@ -356,7 +259,7 @@ class _Parser:
             text = self.field(f"outputs {key}", string, value)
             index = self.paths.get(text.removeprefix(_ROOT_REFERENCE))
             if index is None:
-                hint = _suggest(text, list(self.paths))
+                hint = suggest(text, list(self.paths))
                 raise self.error(value, f"outputs {key}: no layer has the path {text!r}{hint}")
             outputs.append((key, index))
         return tuple(outputs)
@@ -381,7 +284,7 @@ class _Parser:
             raise self.bad_input(node)
         shape = tuple(self.field("input", positive_int, item) for item in items)
         if prod(shape) > MAX_INT:
-            raise self.error(node, f"`input` has {_too_many(shape)}")
+            raise self.error(node, f"`input` has {too_many_elements(shape)}")
         return shape
 
     # -- lists of layers and blocks ---------------------------------------------------------------
@@ -469,7 +372,7 @@ class _Parser:
         allowed = (*required, *optional)
         for key, (k, _) in value.items.items():
             if key not in allowed:
-                hint = _suggest(key, list(allowed)) or f"; {word} takes {', '.join(allowed)}"
+                hint = suggest(key, list(allowed)) or f"; {word} takes {', '.join(allowed)}"
                 raise self.error(k, f"unknown key {clip(key)} in a {word} block{hint}")
         missing = [key for key in required if key not in value.items]
         if missing:
@@ -569,7 +472,9 @@ class _Parser:
         )
         merge_node = get("merge")
         merge = self.field("residual merge", choice(*_MERGES), merge_node) if merge_node else "add"
-        self.explain_merge(_MERGES[merge], None, (shortcut, out), first_body, "residual")
+        explain_merge(
+            self.nodes, self.shapes, self.path, _MERGES[merge], None, (shortcut, out), first_body, "residual"
+        )
         merged = self.merge(_MERGES[merge], (shortcut, out), key_node, None)
         after = get("after")
         return merged if after is None else self.sequence(after, merged, "a residual's `after`", "after")
@@ -595,55 +500,20 @@ class _Parser:
             raise self.error(dim_node, f"dim is for merge: cat; {merge} joins element by element")
         dim = self.field("branches dim", integer, dim_node) if dim_node is not None else None
         for i in range(1, len(ends)):
-            self.explain_merge(_MERGES[merge], dim, (ends[0], ends[i]), starts[i], "branches")
+            explain_merge(
+                self.nodes,
+                self.shapes,
+                self.path,
+                _MERGES[merge],
+                dim,
+                (ends[0], ends[i]),
+                starts[i],
+                "branches",
+            )
         merged = self.merge(_MERGES[merge], ends, key_node, dim)
         after = get("after")
         return (
             merged if after is None else self.sequence(after, merged, "a branches block's `after`", "after")
-        )
-
-    def explain_merge(
-        self, kind_name: str, dim: int | None, inputs: tuple[int, int], first: int, block: str
-    ) -> None:
-        """Raise a SpecError at the layer that made a block's two ends unmergeable, with the fix.
-
-        `inputs` are the other end (a shortcut, the first path) and the end of the layers parsed from
-        node `first` on (a body, another path). The layer named is the one of those whose output the
-        merge cannot take while it could take its input: the one that changed the shape."""
-        kind = lookup(kind_name)
-        assert kind is not None, kind_name
-        args = kind.Args(dim=dim) if dim is not None else kind.Args()
-        target = self.shapes[inputs[0]]
-
-        def mergeable(shape: Shape) -> bool:
-            try:
-                kind.node_output_shape(args, (target, shape))
-            except ShapeError:
-                return False
-            return True
-
-        culprit = inputs[1]
-        if culprit < first or mergeable(self.shapes[culprit]):
-            return  # nothing parsed here made the shape; the merge says what it cannot join
-        while True:
-            node = self.nodes[culprit]
-            source = node.inputs[0]
-            if mergeable(self.shapes[source]):
-                break
-            if source < first:  # the other end changed the shape too: the merge names both shapes
-                return
-            culprit = source
-        made, given = node.output_shape, node.input_shapes[0]
-        label = node.kind.lower()
-        where = node.location if "." not in node.path else f"{node.location} ({node.path})"
-        verb = kind_name.lower()
-        other = "its shortcut" if block == "residual" else "the first path"
-        raise SpecError(
-            f"{where} {label} makes {_shape(made)} of {_shape(given)}, which the {block} block cannot "
-            f"{_VERBS[verb]} {other}'s {_shape(target)}; {_merge_fix(node, target, given, verb, block)}",
-            self.path,
-            node.line,
-            node.column,
         )
 
     def merge(self, kind_name: str, inputs: tuple[int, ...], where: Node, dim: int | None) -> int:
@@ -670,9 +540,8 @@ class _Parser:
         kind = lookup(kind_node.text)
         if kind is None or not kind.public:
             rank = len(self.shapes[current]) - 1
-            raise self.error(
-                kind_node, f"unknown layer kind {clip(kind_node.text)}{_suggest_kind(kind_node.text, rank)}"
-            )
+            hint = suggest_kind(kind_node.text, rank, list(BLOCKS))
+            raise self.error(kind_node, f"unknown layer kind {clip(kind_node.text)}{hint}")
         label = kind.name.lower()
         if args_node is not None and not (
             isinstance(args_node, Mapping) or (isinstance(args_node, Scalar) and args_node.tag == "null")
@@ -703,7 +572,7 @@ class _Parser:
                     values[key] = self.field(f"{label} {key}", schema[key].metadata["coerce"], value_node)
                 else:
                     options = [*schema, "name", "from", FROZEN]
-                    hint = _suggest(key, options) or (
+                    hint = suggest(key, options) or (
                         f"; {label} takes {', '.join(options)}"
                         if schema
                         else f"; {label} takes only name, from and {FROZEN}"
@@ -763,10 +632,10 @@ class _Parser:
                 f"{label} from: {clip(text)} is a layer inside another block ({shown}); a layer outside "
                 "its block names it by its path from the top, e.g. from: /" + inside[0],
             )
-        hint = _suggest(text, list(self.paths))
+        hint = suggest(text, list(self.paths))
         if not hint:
             names = {path.rsplit(".", 1)[-1] for path in self.paths}
-            hint = _suggest(text, sorted(names))
+            hint = suggest(text, sorted(names))
         raise self.error(
             node,
             f"{label} from: no earlier layer is called {clip(text)}{hint}; a layer reads layers written "
@@ -811,7 +680,7 @@ class _Parser:
         except ShapeError as exc:
             raise self.error(where, f"{self.where(path)} {label}: {exc}") from exc
         if prod(output) > MAX_INT:
-            raise self.error(where, f"{self.where(path)} {label}: its output has {_too_many(output)}")
+            raise self.error(where, f"{self.where(path)} {label}: its output has {too_many_elements(output)}")
         self.nodes.append(
             NodeSpec(
                 index, kind.name, path, args, inputs, shapes, output, self.location, where.line, where.column

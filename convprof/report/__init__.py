@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,14 +12,22 @@ from convprof.report.fields import (
     MAYBE_COUNT,
     SHAPE,
     added,
-    derived_names,
     json,
     names,
     plain,
     read,
     write,
 )
+from convprof.report.readback import (
+    derived_agree,
+    frozen_within,
+    json_text,
+    layer_sums,
+    memory_agrees,
+    same_layers,
+)
 from convprof.report.results import DeviceLatency, Environment, ReportDataError
+from convprof.report.roles import HELD_ROLES, RESIDENT_ROLES, STEP_PHASES
 from convprof.spec import DTYPE_BYTES, MAX_NODES
 
 __all__ = [
@@ -48,25 +55,6 @@ SCHEMA_VERSION = 4
 #: parameter of a schema-3 report is trainable), named inputs and outputs (its specs had one of each)
 #: and the memory over time of inference and of a training step (None from it).
 READABLE_SCHEMA_VERSIONS = (3, SCHEMA_VERSION)
-#: The phases of a training step, in the order they run.
-STEP_PHASES = ("forward", "backward", "optimizer")
-#: What a tensor held at the peak of a training step is, as a report names it: the weights, buffers,
-#: optimizer state and network input held throughout; a layer's output (`activation`), what a layer
-#: keeps only for its backward (`saved`: indices, masks, im2col columns), the gradient of a layer's
-#: output, a layer's weights' gradient, and the temporaries of what runs at the peak (`workspace`).
-HELD_ROLES = (
-    "weights",
-    "buffers",
-    "optimizer_state",
-    "input",
-    "activation",
-    "saved",
-    "gradient",
-    "weight_gradient",
-    "workspace",
-)
-#: Roles of the tensors held throughout the step, never a layer's.
-RESIDENT_ROLES = HELD_ROLES[:4]
 
 
 #: Before a value that is a lower bound (a total leaving opaque ops' unknown counts out): the true
@@ -544,10 +532,10 @@ class Report:
             _variant(name, variant, version, element, spec["batch_size"])
             for name, variant in data["variants"].items()
         )
-        _same_layers(variants)
+        same_layers(variants)
         if version >= 4:  # the memory over time names the layers: checked once they are known alike
             for variant in variants:
-                _memory_agrees(variant, ("variants", variant.name))
+                memory_agrees(variant, ("variants", variant.name))
         return cls(
             schema_version=data["schema_version"],
             convprof_version=data["convprof_version"],
@@ -629,37 +617,11 @@ def _skipped_dict(latency: tuple[DeviceLatency, ...] | None, key: str = "skipped
     return {key: {r.device: r.skipped for r in latency if r.skipped is not None}}
 
 
-def _agrees(
-    built: VariantReport | LayerReport, data: Mapping[str, Any], version: int, where: tuple[str | int, ...]
-) -> None:
-    """Check that the figures a report writes that derive from others still agree with them."""
-    for name in derived_names(type(built), version):
-        derived = getattr(built, name)
-        if data[name] != derived:
-            raise ReportDataError(
-                (*where, name), f"{_json(data[name])}, but the other fields give {_json(derived)}"
-            )
-
-
-def _json(value: Any) -> str:
-    import json
-
-    return json.dumps(value)
-
-
 def _layer(name: str, index: int, data: Mapping[str, Any], version: int) -> LayerReport:
     layer = LayerReport(**read(LayerReport, data, version))
-    _agrees(layer, data, version, ("variants", name, "layers", index))
-    _frozen_within(layer, ("variants", name, "layers", index))
+    derived_agree(layer, data, version, ("variants", name, "layers", index))
+    frozen_within(layer, ("variants", name, "layers", index))
     return layer
-
-
-def _frozen_within(counts: LayerReport | VariantReport, where: tuple[str | int, ...]) -> None:
-    """Refuse more frozen parameters than parameters: the trainable ones would be negative."""
-    if counts.frozen_params > counts.params:
-        raise ReportDataError(
-            (*where, "frozen_params"), f"{counts.frozen_params}, more than its {counts.params} params"
-        )
 
 
 def _measured(
@@ -679,61 +641,6 @@ def _measured(
         _device(name, device, entry, skipped.get(device), key, skipped_key)
         for device, entry in latency.items()
     )
-
-
-#: A variant's totals that are the sum of its layers' figures (of those known, for a lower bound).
-_SUMS = ("params", "frozen_params", "macs", "backward_flops", "elementwise_ops", "buffer_bytes")
-
-
-def _layer_sums(variant: VariantReport, element: int, batch: int) -> None:
-    """Check what a variant's layers decide: each layer's index is its place, and its output's bytes
-    its shape's; the totals that sum the layers do, and the weights' bytes are the parameters'."""
-    for position, layer in enumerate(variant.layers):
-        where = ("variants", variant.name, "layers", position)
-        if layer.index != position:
-            raise ReportDataError((*where, "index"), f"{layer.index}, but the layer is at {position}")
-        output = math.prod(layer.output_shape) * element * batch
-        if layer.activation_bytes != output:
-            raise ReportDataError(
-                (*where, "activation_bytes"),
-                f"{layer.activation_bytes}, but a {'x'.join(map(str, layer.output_shape))} output of "
-                f"the batch takes {output}",
-            )
-    for total in _SUMS:
-        summed = sum(getattr(layer, total) or 0 for layer in variant.layers)
-        if getattr(variant, total) != summed:
-            raise ReportDataError(
-                ("variants", variant.name, total),
-                f"{_json(getattr(variant, total))}, but the layers' {total} sum to {_json(summed)}",
-            )
-    if variant.param_bytes != variant.params * element:
-        raise ReportDataError(
-            ("variants", variant.name, "param_bytes"),
-            f"{_json(variant.param_bytes)}, but {_json(variant.params)} parameters take "
-            f"{_json(variant.params * element)} bytes",
-        )
-
-
-def _same_layers(variants: tuple[VariantReport, ...]) -> None:
-    """Check that the variants have the same layers (a variant changes kinds, never the graph)."""
-    first = variants[0]
-    for variant in variants[1:]:
-        if len(variant.layers) != len(first.layers):
-            raise ReportDataError(
-                ("variants", variant.name, "layers"),
-                f"{len(variant.layers)} layers, but the {first.name} variant has {len(first.layers)}",
-            )
-        for position, (mine, theirs) in enumerate(zip(variant.layers, first.layers, strict=True)):
-            if (mine.path, mine.inputs, mine.output_shape) != (
-                theirs.path,
-                theirs.inputs,
-                theirs.output_shape,
-            ):
-                raise ReportDataError(
-                    ("variants", variant.name, "layers", position),
-                    f"layer {_json(mine.path)} differs from the {first.name} variant's {_json(theirs.path)} "
-                    "(path, inputs or output shape)",
-                )
 
 
 def _variant(name: str, data: Mapping[str, Any], version: int, element: int, batch: int) -> VariantReport:
@@ -758,15 +665,15 @@ def _variant(name: str, data: Mapping[str, Any], version: int, element: int, bat
     for marker, absent in _MARKERS.items():
         derived = plain(getattr(variant, marker))
         if data.get(marker, absent) != derived:
-            given = _json(data[marker]) if marker in data else "missing"
+            given = json_text(data[marker]) if marker in data else "missing"
             raise ReportDataError(
                 ("variants", name, marker),
                 f"{given}, but the layers' unknown counts (null macs or elementwise_ops) give "
-                f"{_json(derived)}",
+                f"{json_text(derived)}",
             )
-    _layer_sums(variant, element, batch)
-    _frozen_within(variant, ("variants", name))
-    _agrees(variant, data, version, ("variants", name))
+    layer_sums(variant, element, batch)
+    frozen_within(variant, ("variants", name))
+    derived_agree(variant, data, version, ("variants", name))
     return variant
 
 
@@ -779,63 +686,3 @@ def _device(
         if exc.path[0] == "skipped":
             raise ReportDataError(("variants", name, skipped_key, *exc.path[1:]), exc.message) from None
         raise ReportDataError(("variants", name, key, device, *exc.path), exc.message) from None
-
-
-def _memory_agrees(variant: VariantReport, where: tuple[str | int, ...]) -> None:
-    """Check that the memory over time says what the totals say: the live activations peak at
-    activation_bytes, the step's moments at training_bytes, at the layer training_peak names, and
-    the tensors held there add up to it; ReportDataError at the first field that disagrees."""
-    peak = variant.training_peak
-    assert peak is not None
-    layers = variant.layers
-    live = [layer.live_bytes for layer in layers if layer.live_bytes is not None]
-    if live and max(live) != variant.activation_bytes:
-        raise ReportDataError(
-            (*where, "activation_bytes"),
-            f"{variant.activation_bytes}, but the layers' live_bytes peak at {max(live)}",
-        )
-    moments = [layer.step_forward_bytes for layer in layers if layer.step_forward_bytes is not None]
-    moments += [layer.step_backward_bytes for layer in layers if layer.step_backward_bytes is not None]
-    moments.append(variant.step_optimizer_bytes or 0)
-    if max(moments) != variant.training_bytes:
-        raise ReportDataError(
-            (*where, "training_bytes"),
-            f"{variant.training_bytes}, but the step's moments (step_forward_bytes, step_backward_bytes, "
-            f"step_optimizer_bytes) peak at {max(moments)}",
-        )
-    paths = {layer.path: layer for layer in layers}
-    if (peak.phase == "optimizer") != (peak.layer is None):
-        raise ReportDataError(
-            (*where, "training_peak", "layer"),
-            "a layer path at a forward or backward peak, null at the optimizer's",
-        )
-    if peak.layer is not None and peak.layer not in paths:
-        raise ReportDataError(
-            (*where, "training_peak", "layer"), f"{_json(peak.layer)} is no layer of the variant"
-        )
-    at = (
-        variant.step_optimizer_bytes
-        if peak.layer is None
-        else getattr(paths[peak.layer], f"step_{peak.phase}_bytes")
-    )
-    if at != variant.training_bytes:
-        raise ReportDataError(
-            (*where, "training_peak"),
-            f"names a moment of {_json(at)} bytes, but training_bytes is {variant.training_bytes}",
-        )
-    for index, tensor in enumerate(peak.tensors):
-        resident = tensor.role in RESIDENT_ROLES
-        if resident != (tensor.layer is None) and not (tensor.role == "workspace" and peak.layer is None):
-            what = "null for a resident tensor" if resident else "a layer path"
-            raise ReportDataError((*where, "training_peak_tensors", index, "layer"), f"must be {what}")
-        if tensor.layer is not None and tensor.layer not in paths:
-            raise ReportDataError(
-                (*where, "training_peak_tensors", index, "layer"),
-                f"{_json(tensor.layer)} is no layer of the variant",
-            )
-    held = sum(tensor.bytes for tensor in peak.tensors)
-    if held != variant.training_bytes:
-        raise ReportDataError(
-            (*where, "training_peak_tensors"),
-            f"sum to {held} bytes, but training_bytes is {variant.training_bytes}",
-        )

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import torch
 
-from convprof.kinds.nn import DenseVolume, LocallyConnected, LocallyConnectedTranspose
+from convprof.kinds.counterfactual import DenseVolume, LocallyConnected, LocallyConnectedTranspose
 
 
 def slow_local(

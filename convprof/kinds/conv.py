@@ -431,7 +431,7 @@ class _Local(_Convolution):
         return Layout.contiguous((layouts[0].shape[0], *out_shape))  # convprof's module makes it so
 
     def autograd(self, args: Any, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
-        """Keep the columns the batched product reads (see convprof.kinds.nn).
+        """Keep the columns the batched product reads (see convprof.kinds.counterfactual).
 
         A local layer copies every input window into columns (output positions x batch x in_channels
         x kernel) and keeps them for the weights' gradient; a transposed one copies its input into
@@ -471,7 +471,7 @@ class _Local(_Convolution):
         return self._columns_autograd(args, in_shape, out_shape, step)
 
     def _columns_autograd(self, args: Any, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
-        """The local layer of a convolution, step by step as convprof.kinds.nn.LocallyConnected runs.
+        """The local layer of a convolution, step by step as kinds/counterfactual.py's LocallyConnected runs.
 
         Forward: pad (when padded), cut windows (views), copy them into columns (kept), one batched
         product, then the output (a view of the product unless groups, batch and outputs per group
@@ -528,10 +528,10 @@ class _Local(_Convolution):
         )
 
     def build(self, args: Any, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
-        from convprof.kinds import nn
+        from convprof.kinds import counterfactual
 
         if self.transposed:
-            return nn.LocallyConnectedTranspose(
+            return counterfactual.LocallyConnectedTranspose(
                 in_shape,
                 out_shape,
                 kernel_size=args.kernel_size,
@@ -541,7 +541,7 @@ class _Local(_Convolution):
                 groups=args.groups,
                 bias=args.bias,
             )
-        return nn.LocallyConnected(
+        return counterfactual.LocallyConnected(
             in_shape,
             out_shape,
             kernel_size=args.kernel_size,
@@ -596,7 +596,7 @@ class _Dense(_Convolution):
         return grad.view((grad.shape[0], prod(out_shape))) is None
 
     def build(self, args: Any, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
-        from convprof.kinds.nn import DenseVolume
+        from convprof.kinds.counterfactual import DenseVolume
 
         return DenseVolume(in_shape, out_shape, bias=args.bias)
 

@@ -7,11 +7,10 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from convprof.kinds.base import ImportStep, ShapeError, UnaryKind, register
 from convprof.kinds.calls import TENSOR, TorchCall
-from convprof.kinds.norm import needs_rank
 from convprof.kinds.records import Autograd, LayerCost, ReceptiveField, TrainingStep
 from convprof.kinds.strides import Layout
 from convprof.spec import Shape, prod
-from convprof.spec.args import arg, boolean, choice, integer, optional, positive_int, probability, real
+from convprof.spec.args import arg, boolean, choice, integer, optional, positive_int, real
 from convprof.units import format_shape
 
 if TYPE_CHECKING:
@@ -22,12 +21,8 @@ __all__ = [
     "ELU",
     "GELU",
     "SELU",
-    "AlphaDropout",
     "Clamp",
-    "Dropout",
-    "Dropout1d",
-    "Dropout2d",
-    "Dropout3d",
+    "Elementwise",
     "Hardsigmoid",
     "Hardswish",
     "Hardtanh",
@@ -83,29 +78,7 @@ class GELUArgs:
     """'none' for the exact erf form, 'tanh' for the approximation."""
 
 
-@dataclass(frozen=True, slots=True)
-class DropoutArgs:
-    """torch.nn.Dropout's arguments."""
-
-    p: float = arg(0.5, probability)
-    """Probability of zeroing an element in training."""
-    inplace: bool = arg(False, boolean)
-    """Overwrite the input instead of allocating an output."""
-
-
-def dropout_autograd(args: DropoutArgs, noise_bytes: int, step: TrainingStep) -> Autograd:
-    """Return what torch's dropout keeps in training: its scaled noise (`noise_bytes` of it).
-
-    p = 0 returns the input itself; p = 1 multiplies by a zero scalar, which it keeps; otherwise the
-    noise (one value per element, or per channel for channel dropout) is kept for the backward."""
-    if args.p == 0:
-        return Autograd(grad_views=(0,))
-    if args.p == 1:
-        return Autograd(keeps_new=(step.itemsize,))
-    return Autograd(keeps_new=(noise_bytes,))
-
-
-class _Elementwise(UnaryKind):
+class Elementwise(UnaryKind):
     """A layer that maps each element to one element: shape kept, no parameters."""
 
     keeps_layout = True
@@ -164,7 +137,7 @@ class _Elementwise(UnaryKind):
 
 
 @register
-class ReLU(_Elementwise):
+class ReLU(Elementwise):
     """max(0, x)."""
 
     name = "ReLU"
@@ -181,7 +154,7 @@ class ReLU(_Elementwise):
 
 
 @register
-class ReLU6(_Elementwise):
+class ReLU6(Elementwise):
     """min(max(0, x), 6)."""
 
     name = "ReLU6"
@@ -191,7 +164,7 @@ class ReLU6(_Elementwise):
 
 
 @register
-class LeakyReLU(_Elementwise):
+class LeakyReLU(Elementwise):
     """x if x > 0 else negative_slope * x."""
 
     name = "LeakyReLU"
@@ -200,7 +173,7 @@ class LeakyReLU(_Elementwise):
 
 
 @register
-class GELU(_Elementwise):
+class GELU(Elementwise):
     """x * Phi(x)."""
 
     name = "GELU"
@@ -209,7 +182,7 @@ class GELU(_Elementwise):
 
 
 @register
-class SiLU(_Elementwise):
+class SiLU(Elementwise):
     """x * sigmoid(x)."""
 
     name = "SiLU"
@@ -219,7 +192,7 @@ class SiLU(_Elementwise):
 
 
 @register
-class Sigmoid(_Elementwise):
+class Sigmoid(Elementwise):
     """1 / (1 + exp(-x))."""
 
     name = "Sigmoid"
@@ -235,7 +208,7 @@ class Sigmoid(_Elementwise):
 
 
 @register
-class Hardswish(_Elementwise):
+class Hardswish(Elementwise):
     """x * relu6(x + 3) / 6 (MobileNetV3's cheap swish)."""
 
     name = "Hardswish"
@@ -245,7 +218,7 @@ class Hardswish(_Elementwise):
 
 
 @register
-class Hardsigmoid(_Elementwise):
+class Hardsigmoid(Elementwise):
     """relu6(x + 3) / 6 (MobileNetV3's cheap sigmoid)."""
 
     name = "Hardsigmoid"
@@ -255,7 +228,7 @@ class Hardsigmoid(_Elementwise):
 
 
 @register
-class Tanh(_Elementwise):
+class Tanh(Elementwise):
     """Hyperbolic tangent."""
 
     name = "Tanh"
@@ -271,7 +244,7 @@ class Tanh(_Elementwise):
 
 
 @register
-class Identity(_Elementwise):
+class Identity(Elementwise):
     """Returns its input: no ops, no new memory."""
 
     name = "Identity"
@@ -301,32 +274,6 @@ class Identity(_Elementwise):
         return Autograd(grad_views=(0,))
 
 
-@register
-class Dropout(_Elementwise):
-    """Zeroes elements in training; the identity at inference, which is what convprof counts."""
-
-    name = "Dropout"
-    Args = DropoutArgs
-    ops_per_element = 0
-    torch_calls = ("torch.nn.functional.dropout",)
-
-    def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
-        """Read F.dropout traced in eval mode (training=False); a dropout active at inference is not."""
-        if call.args[:1] != (TENSOR,) or call.arg(2, "training", True) is not False:
-            return None
-        p = float(call.arg(1, "p", 0.5))
-        return ((self, DropoutArgs(p=p, inplace=bool(call.arg(3, "inplace", False)))),)
-
-    def aliases_input(self, args: DropoutArgs, training: bool, layout: Layout | None = None) -> bool:
-        return not training or args.inplace or args.p == 0
-
-    def autograd(self, args: DropoutArgs, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
-        # On CUDA torch's fused dropout keeps a one-byte mask per element instead of the noise.
-        elements = prod(in_shape)
-        mask = elements * step.batch if step.device == "cuda" else step.nbytes(elements)
-        return dropout_autograd(args, mask, step)
-
-
 @dataclass(frozen=True, slots=True)
 class AlphaArgs:
     """torch.nn.ELU's and CELU's arguments."""
@@ -338,7 +285,7 @@ class AlphaArgs:
 
 
 @register
-class ELU(_Elementwise):
+class ELU(Elementwise):
     """x if x > 0 else alpha * (exp(x) - 1)."""
 
     name = "ELU"
@@ -347,7 +294,7 @@ class ELU(_Elementwise):
 
 
 @register
-class SELU(_Elementwise):
+class SELU(Elementwise):
     """A fixed scale times ELU with a fixed alpha (self-normalising networks)."""
 
     name = "SELU"
@@ -356,7 +303,7 @@ class SELU(_Elementwise):
 
 
 @register
-class CELU(_Elementwise):
+class CELU(Elementwise):
     """x if x > 0 else alpha * (exp(x / alpha) - 1)."""
 
     name = "CELU"
@@ -380,7 +327,7 @@ class PReLUArgs:
 
 
 @register
-class PReLU(_Elementwise):
+class PReLU(Elementwise):
     """x if x > 0 else a * x, with learnable slopes a."""
 
     name = "PReLU"
@@ -421,7 +368,7 @@ class HardtanhArgs:
 
 
 @register
-class Hardtanh(_Elementwise):
+class Hardtanh(Elementwise):
     """x clamped to [min_val, max_val]."""
 
     name = "Hardtanh"
@@ -450,7 +397,7 @@ class ClampArgs:
 
 
 @register
-class Clamp(_Elementwise):
+class Clamp(Elementwise):
     """x limited to [min, max] (torch.clamp, clip, clamp_min, clamp_max): one op per element."""
 
     name = "Clamp"
@@ -519,7 +466,7 @@ class Clamp(_Elementwise):
 
 
 @register
-class Mish(_Elementwise):
+class Mish(Elementwise):
     """x * tanh(softplus(x))."""
 
     name = "Mish"
@@ -539,7 +486,7 @@ class SoftplusArgs:
 
 
 @register
-class Softplus(_Elementwise):
+class Softplus(Elementwise):
     """log(1 + exp(beta * x)) / beta, linear above the threshold."""
 
     name = "Softplus"
@@ -573,7 +520,7 @@ def softmax_axis(dim: int | None, shape: Shape) -> int:
     return resolved - 1
 
 
-class _Softmax(_Elementwise):
+class _Softmax(Elementwise):
     """Normalises exponentials along one dimension: a classifier's head."""
 
     Args = SoftmaxArgs
@@ -632,77 +579,3 @@ class LogSoftmax(_Softmax):
 
     name = "LogSoftmax"
     torch_calls = ("torch.nn.functional.log_softmax", "torch.log_softmax", "Tensor.log_softmax")
-
-
-class _ChannelDropout(_Elementwise):
-    """Zeroes whole channels in training; the identity at inference, which is what convprof counts."""
-
-    Args = DropoutArgs
-    ops_per_element = 0
-    ranks: ClassVar[tuple[int, ...]]
-    """Per-sample ranks torch takes without a warning."""
-
-    batched_rank: ClassVar[int]
-    """Per-sample rank torch reads as batched; at the other rank it takes the batch for channels."""
-
-    def output_shape(self, args: DropoutArgs, shape: Shape) -> Shape:
-        needs_rank(self.name, shape, self.ranks)
-        return shape
-
-    def aliases_input(self, args: DropoutArgs, training: bool, layout: Layout | None = None) -> bool:
-        return not training or args.inplace or args.p == 0
-
-    def autograd(self, args: DropoutArgs, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
-        """Keep one noise value per channel of each sample (per sample where torch reads the batch as
-        the channels of one unbatched sample)."""
-        channels = in_shape[0] if len(in_shape) == self.batched_rank else 1
-        return dropout_autograd(args, step.nbytes(channels), step)
-
-
-@register
-class Dropout1d(_ChannelDropout):
-    """Channel dropout of [C, L] samples."""
-
-    name = "Dropout1d"
-    batched_rank = 2
-    ranks = (1, 2)
-
-
-@register
-class Dropout2d(_ChannelDropout):
-    """Channel dropout of [C, H, W] samples."""
-
-    name = "Dropout2d"
-    batched_rank = 3
-    ranks = (3,)
-
-
-@register
-class Dropout3d(_ChannelDropout):
-    """Channel dropout of [C, D, H, W] samples."""
-
-    name = "Dropout3d"
-    batched_rank = 4
-    ranks = (3, 4)
-
-
-@register
-class AlphaDropout(_Elementwise):
-    """Dropout that keeps SELU's mean and variance in training; the identity at inference."""
-
-    name = "AlphaDropout"
-    Args = DropoutArgs
-    ops_per_element = 0
-
-    def aliases_input(self, args: DropoutArgs, training: bool, layout: Layout | None = None) -> bool:
-        # In training torch's alpha dropout returns a new tensor even in place (it adds its shift
-        # out of place), except at p = 0, where it returns the input.
-        return not training or args.p == 0 or (args.p == 1 and args.inplace)
-
-    def autograd(self, args: DropoutArgs, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
-        """Keep the noise; the forward also holds the shift it adds, one value per element."""
-        record = dropout_autograd(args, step.nbytes(prod(in_shape)), step)
-        if 0 < args.p < 1:
-            elements = step.nbytes(prod(in_shape))
-            return Autograd(keeps_new=record.keeps_new, forward_peak=3 * elements)
-        return record

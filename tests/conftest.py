@@ -44,6 +44,13 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     for name in TERMINAL_SIZE_VARIABLES:
         os.environ.pop(name, None)
+    if "PYTEST_XDIST_WORKER" in os.environ:
+        # One thread for the torch work tests do in the worker itself: the workers already fill
+        # every core, and torch's idle threads spin while they wait. (Measuring sets its own
+        # count: convprof's --threads.)
+        import torch
+
+        torch.set_num_threads(1)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -62,6 +69,26 @@ def own_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("XDG_CACHE_HOME", str(cache))
         yield cache
+
+
+@pytest.fixture(autouse=True)
+def environment_restored() -> Iterator[None]:
+    """Every test starts from the same environment: what a test, or torch inside it, sets is undone
+    (torch's compiler sets TORCHINDUCTOR_CACHE_DIR and OMP_NUM_THREADS in the process it runs in)."""
+    before = dict(os.environ)
+    yield
+    if dict(os.environ) != before:
+        os.environ.clear()
+        os.environ.update(before)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def convprof_fork_server(own_cache: Path) -> Iterator[None]:
+    """This test process's fork server, for the convprof commands tests start (tests/processes.py)."""
+    from tests.processes import fork_server
+
+    with fork_server():
+        yield
 
 
 @pytest.fixture

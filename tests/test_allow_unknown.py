@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
@@ -37,6 +36,7 @@ from convprof.report.analyze import analyze
 from convprof.report.reportfile import load_report
 from tests import importable_models as models
 from tests.conftest import ROOT
+from tests.processes import CONVPROF
 from tests.test_fuzz import (
     FUZZ,
     HOSTILE_SCALARS,
@@ -84,7 +84,7 @@ LOWER_BOUNDS_WITHOUT_PARAMETERS = tuple(total for total in LOWER_BOUNDS if total
 
 def _run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "convprof", *args],
+        [*CONVPROF, *args],
         cwd=cwd,
         stdin=subprocess.DEVNULL,
         capture_output=True,

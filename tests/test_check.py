@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from convprof.cli import cli
 from convprof.report.schema import report_schema
 from tests.conftest import ROOT, SPECS
+from tests.processes import CONVPROF
 
 #: LeNet-5's published parameter count: conv 156 + 2,416, linear 48,120 + 10,164 + 850.
 LENET5_PARAMS = 156 + 2_416 + 48_120 + 10_164 + 850
@@ -288,7 +289,7 @@ def test_latency_budget_measures_the_conv_variant(tmp_path: Path) -> None:
 
 def _check(*args: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "convprof", "check", *map(str, args)],
+        [*CONVPROF, "check", *map(str, args)],
         cwd=ROOT,
         capture_output=True,
         text=True,

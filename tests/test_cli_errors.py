@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -11,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from convprof.cli import cli
+from tests.processes import CONVPROF
 
 ALIAS_BOMB = (
     "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n"
@@ -243,7 +243,7 @@ def test_real_process_exit_codes_and_stderr(tmp_path: Path) -> None:
     spec = tmp_path / "bad spec é.yaml"
     spec.write_text("input: [3, 8, 8]\nlayers:\n  - conv2x: {out_channels: 4}\n", encoding="utf-8")
     process = subprocess.run(
-        [sys.executable, "-m", "convprof", "compare", str(spec), "--no-latency"],
+        [*CONVPROF, "compare", str(spec), "--no-latency"],
         capture_output=True,
         text=True,
         check=False,
@@ -254,7 +254,7 @@ def test_real_process_exit_codes_and_stderr(tmp_path: Path) -> None:
         process.stderr == f"convprof: error: {spec}:3:5: unknown layer kind 'conv2x' (did you mean conv2d?)\n"
     )
     ok = subprocess.run(
-        [sys.executable, "-m", "convprof", "compare", "why_convolutions", "--no-latency", "--format", "json"],
+        [*CONVPROF, "compare", "why_convolutions", "--no-latency", "--format", "json"],
         capture_output=True,
         text=True,
         check=False,
@@ -277,7 +277,7 @@ def test_real_process_exit_codes_and_stderr(tmp_path: Path) -> None:
 )
 def test_a_bad_command_line_is_one_line_in_a_real_process(args: list[str], line: str) -> None:
     process = subprocess.run(
-        [sys.executable, "-m", "convprof", *args],
+        [*CONVPROF, *args],
         capture_output=True,
         text=True,
         check=False,

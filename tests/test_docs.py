@@ -30,6 +30,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, SPECS
+from tests.processes import CONVPROF
 
 #: Every document whose commands and links are tested.
 DOCUMENTS = (ROOT / "README.md", ROOT / "ARCHITECTURE.md", *sorted((ROOT / "docs").glob("*.md")))
@@ -299,7 +300,7 @@ def shim(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A directory with a `convprof` that runs this checkout's code."""
     bin_dir = tmp_path_factory.mktemp("bin")
     script = bin_dir / "convprof"
-    script.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m convprof "$@"\n', encoding="utf-8")
+    script.write_text(f'#!/bin/sh\nexec {shlex.join(CONVPROF)} "$@"\n', encoding="utf-8")
     script.chmod(script.stat().st_mode | stat.S_IEXEC)
     return bin_dir
 

@@ -7,7 +7,6 @@ import os
 import pty
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from convprof.commands.sources import load_spec
 from convprof.spec.examples import example_names
 from convprof.spec.sources import MAX_SPEC_BYTES
 from tests.conftest import ROOT, SPECS
+from tests.processes import CONVPROF
 
 #: 65 channels of batch norm: running mean and variance 2 x 65 x 4 bytes + an int64 counter = 528 B.
 BUFFERS_528 = "name: bn\ninput: [65, 4, 4]\nlayers:\n  - batchnorm2d\n"
@@ -43,7 +43,7 @@ def _convprof(
     *args: str, data: bytes | None = None, stdin: int | None = None
 ) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(
-        [sys.executable, "-m", "convprof", *args],
+        [*CONVPROF, *args],
         input=data,
         stdin=stdin if data is None else None,
         capture_output=True,
@@ -127,7 +127,7 @@ def test_examples_in_a_pipe_is_one_line_per_example() -> None:
 @pytest.mark.slow
 def test_columns_still_sets_the_width_of_a_pipe() -> None:
     narrow = subprocess.run(
-        [sys.executable, "-m", "convprof", "compare", "densenet121", "--no-latency", "--layers"],
+        [*CONVPROF, "compare", "densenet121", "--no-latency", "--layers"],
         capture_output=True,
         text=True,
         env={**os.environ, "COLUMNS": "100"},

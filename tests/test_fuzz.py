@@ -14,7 +14,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +32,7 @@ from convprof.graph.build import build_model
 from convprof.graph.variants import VARIANTS
 from convprof.report.analyze import analyze
 from convprof.report.schema import report_schema
+from tests.processes import CONVPROF
 from tests.specbuild import make_spec, spec_text
 
 EXAMPLES = int(os.environ.get("CONVPROF_FUZZ_EXAMPLES", "60"))
@@ -582,9 +582,7 @@ def test_broken_specs_in_real_processes(
     spec = tmp_path_factory.mktemp("fuzz") / "spec.yaml"
     spec.write_bytes(content)
     args = [arg.format(spec=spec) for arg in SPEC_COMMANDS[command]]
-    process = subprocess.run(
-        [sys.executable, "-m", "convprof", *args], capture_output=True, text=True, check=False
-    )
+    process = subprocess.run([*CONVPROF, *args], capture_output=True, text=True, check=False)
     assert "Traceback" not in process.stderr
     if _parses(spec):
         assert process.returncode in (0, 1, 2), process.stderr

@@ -19,6 +19,7 @@ from convprof.graph.variants import VARIANTS
 from convprof.measure.memory import measure_memory
 from convprof.report.analyze import analyze
 from convprof.spec import NETWORK_INPUT
+from tests.processes import CONVPROF
 from tests.specbuild import make_spec, spec_text
 from tests.test_oracle import assert_matches_torch
 
@@ -504,10 +505,9 @@ def _graph_file(tmp_path: Any) -> Any:
 
 def _convprof(*args: Any) -> Any:
     import subprocess
-    import sys
 
     return subprocess.run(
-        [sys.executable, "-m", "convprof", *map(str, args)],
+        [*CONVPROF, *map(str, args)],
         capture_output=True,
         text=True,
         check=False,

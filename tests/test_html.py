@@ -12,7 +12,6 @@ import json
 import os
 import pty
 import subprocess
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from convprof.spec.examples import example_names
 from convprof.units import format_bytes, format_count
 from tests.conftest import ROOT
 from tests.html_page import Element, parse
+from tests.processes import CONVPROF
 from tests.reports import environment, measured, trained
 
 #: Names no page may turn into markup: tags, an event handler, a script end, quotes and an entity.
@@ -375,7 +375,7 @@ def _on_a_terminal(*args: str) -> tuple[int, str, bytes]:
         pytest.skip(f"no pseudo-terminal here: {exc}")
     try:
         process = subprocess.run(
-            [sys.executable, "-m", "convprof", *args],
+            [*CONVPROF, *args],
             cwd=ROOT,
             stdin=subprocess.DEVNULL,
             stdout=follower,
@@ -415,7 +415,7 @@ def test_a_page_is_refused_on_a_terminal_in_one_line(args: tuple[str, ...]) -> N
 
 def test_a_page_goes_to_a_pipe_and_to_a_file(tmp_path: Path) -> None:
     piped = subprocess.run(
-        [sys.executable, "-m", "convprof", "compare", "lenet5", "--no-latency", "--format", "html"],
+        [*CONVPROF, "compare", "lenet5", "--no-latency", "--format", "html"],
         cwd=ROOT,
         stdin=subprocess.DEVNULL,
         capture_output=True,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from convprof.spec.examples import example_names
 from tests.browser import ARTIFACTS, Browser, find_chromium
 from tests.conftest import ROOT
 from tests.html_page import parse
+from tests.processes import CONVPROF
 from tests.test_html import HOSTILE_DESCRIPTION, HOSTILE_LAYER, HOSTILE_NAME, HOSTILE_SPEC, check_figures
 
 CHROMIUM = find_chromium()
@@ -99,7 +99,7 @@ def browser() -> Iterator[Browser]:
 
 def _convprof(*args: str) -> str:
     process = subprocess.run(
-        [sys.executable, "-m", "convprof", *args],
+        [*CONVPROF, *args],
         cwd=ROOT,
         stdin=subprocess.DEVNULL,
         capture_output=True,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from convprof.report.analyze import analyze
 from convprof.spec.examples import example_names, read_example
 from tests import importable_models as models
 from tests.conftest import ROOT
+from tests.processes import CONVPROF
 from tests.torchvision_code import builder
 
 MODELS_FILE = "tests/importable_models.py"
@@ -350,7 +350,7 @@ def test_a_swept_model_reference_is_imported_at_every_input() -> None:
 
 def _run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "convprof", *args],
+        [*CONVPROF, *args],
         cwd=cwd,
         stdin=subprocess.DEVNULL,
         capture_output=True,

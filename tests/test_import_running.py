@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ from convprof.report.analyze import analyze
 from convprof.report.reportfile import load_report
 from tests import importable_models as models
 from tests.conftest import ROOT
+from tests.processes import CONVPROF
 from tests.training_oracle import saved_bytes, step_peak
 
 MODELS_FILE = "tests/importable_models.py"
@@ -72,7 +72,7 @@ def _invoke(*args: str) -> tuple[int, str, str]:
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "convprof", *args],
+        [*CONVPROF, *args],
         cwd=ROOT,
         stdin=subprocess.DEVNULL,
         capture_output=True,

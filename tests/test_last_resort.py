@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SPECS
+from tests.processes import CONVPROF
 
 #: convprof as its entry point runs it, with a bug planted in the analysis: an exception no input
 #: should ever cause, as a real bug would raise it.
@@ -98,7 +99,7 @@ def test_debug_variable_shows_the_traceback_and_still_exits_70() -> None:
 def test_stdout_on_a_full_device_is_one_line_and_exit_2(args: list[str]) -> None:
     with open("/dev/full", "w", encoding="utf-8") as full:
         result = subprocess.run(
-            [sys.executable, "-m", "convprof", *args],
+            [*CONVPROF, *args],
             stdout=full,
             stderr=subprocess.PIPE,
             stdin=subprocess.DEVNULL,

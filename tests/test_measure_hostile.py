@@ -6,12 +6,12 @@ import json
 import os
 import resource
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import ROOT
+from tests.processes import CONVPROF
 
 pytest.importorskip("torch")
 
@@ -25,7 +25,7 @@ def _convprof(*args: str, address_space: int | None = None) -> subprocess.Comple
             resource.setrlimit(resource.RLIMIT_AS, (address_space, address_space))
 
     return subprocess.run(
-        [sys.executable, "-m", "convprof", *args],
+        [*CONVPROF, *args],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         capture_output=True,

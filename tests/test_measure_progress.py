@@ -13,6 +13,7 @@ import pytest
 
 from convprof.measure.options import PRESETS
 from tests.conftest import ROOT
+from tests.processes import CONVPROF
 
 pytest.importorskip("torch")
 
@@ -26,7 +27,7 @@ def _stderr_on_a_terminal(*args: str) -> tuple[int, str, str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "TERM": "xterm", "COLUMNS": "120"}
     env.pop("NO_COLOR", None)
     process = subprocess.Popen(
-        [sys.executable, "-m", "convprof", *args],
+        [*CONVPROF, *args],
         cwd=ROOT,
         env=env,
         stdin=subprocess.DEVNULL,

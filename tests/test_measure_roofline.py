@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -26,6 +25,7 @@ from convprof.measure.roofline import (
     save_calibration,
 )
 from convprof.report.analyze import analyze
+from tests.processes import CONVPROF
 
 CALIBRATION = Calibration("cpu", "float32", 1, 100e9, 10e9, "test cpu", 0.0)
 
@@ -135,7 +135,7 @@ def test_changes_name_figures_that_moved_more_than_a_fifth() -> None:
 def _convprof(args: list[str], cache: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "XDG_CACHE_HOME": str(cache), "PYTHONPATH": str(ROOT)}
     return subprocess.run(
-        [sys.executable, "-m", "convprof", *args],
+        [*CONVPROF, *args],
         env=env,
         capture_output=True,
         text=True,

@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from convprof.cli import cli
+from tests.processes import CONVPROF
 from tests.test_no_torch import OPAQUE_SPEC  # an opaque op with parameters: a `?` ratio
-
-CONVPROF = [sys.executable, "-m", "convprof"]
 
 
 def _run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

@@ -11,7 +11,6 @@ import os
 import resource
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +19,7 @@ import pytest
 
 from convprof.errors import UsageError
 from convprof.output import _write_whole
+from tests.processes import CONVPROF
 
 #: `ulimit -f` for the children: far below a resnet50 report (about 180 KB of JSON).
 LIMIT_BYTES = 16 * 1024
@@ -39,7 +39,7 @@ def _limited(sigxfsz: signal.Handlers) -> Callable[[], None]:
 
 def _run(args: list[str], stdout: int, preexec: Callable[[], None] | None = None) -> tuple[int, str]:
     process = subprocess.run(
-        [sys.executable, "-m", "convprof", *args],
+        [*CONVPROF, *args],
         stdin=subprocess.DEVNULL,
         stdout=stdout,
         stderr=subprocess.PIPE,
@@ -97,7 +97,7 @@ def test_stdout_on_a_full_device_is_one_line() -> None:
 
 def test_a_closed_pipe_ends_quietly_with_141() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "convprof", *BIG],
+        [*CONVPROF, *BIG],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -145,7 +145,7 @@ def test_a_job_summary_that_cannot_be_written_is_one_line_not_a_hang(summary: st
         target = Path("/dev/full")
     start = time.monotonic()
     process = subprocess.run(
-        [sys.executable, "-m", "convprof", "check", "lenet5", "--max-params", "1G"],
+        [*CONVPROF, "check", "lenet5", "--max-params", "1G"],
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,

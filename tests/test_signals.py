@@ -8,7 +8,8 @@ nothing in the folder (no report, no temporary file), having used at most END_WI
 CPU after the signal (its wall time on an idle machine). Runs go
 BATCH at a time, so a case takes seconds rather than minutes; that load slows each run, so on a
 slow machine most moments fall in start-up and torch's import (where the old failures were), and
-the slow tests of test_robustness.py signal a run well inside its timed loops.
+the slow tests of test_robustness.py signal a run well inside its timed loops. Every run here is a
+new interpreter (processes.FRESH), never a child of the fork server: start-up is what is tested.
 
 The long version runs the same with `CONVPROF_SIGNAL_MOMENTS=200 python -m pytest -q
 tests/test_signals.py -k long`. Last run, on a shared 2-core machine (load average 5 to 10):
@@ -30,7 +31,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, SPECS
-from tests.processes import as_a_background_job, started
+from tests.processes import FRESH, as_a_background_job, started
 
 #: Moments per case, evenly spaced from 0 to SPAN_S seconds after the start.
 MOMENTS = 30
@@ -97,7 +98,7 @@ def _signal_batch(args: list[str], signum: int, moments: list[float], tmp_path: 
         for moment in moments:
             folder = tmp_path / f"at-{moment:.3f}"
             folder.mkdir()
-            process = stack.enter_context(started([*args, "-o", "out.json"], folder))
+            process = stack.enter_context(started([*args, "-o", "out.json"], folder, command=FRESH))
             runs.append((moment, folder, process, time.monotonic()))
         sent: list[tuple[float, float] | None] = []  # (time, CPU seconds used) at the signal
         for moment, _folder, process, start in runs:
@@ -233,7 +234,9 @@ def _batch_duration(args: list[str], folder: Path) -> float:
         processes = []
         for index in range(END_BATCH):
             (folder / str(index)).mkdir(parents=True)
-            processes.append(stack.enter_context(started([*args, "-o", "out.json"], folder / str(index))))
+            processes.append(
+                stack.enter_context(started([*args, "-o", "out.json"], folder / str(index), command=FRESH))
+            )
         for process in processes:
             _, stderr = process.communicate(timeout=HANG_S * 4)
             assert process.returncode == 0, stderr
@@ -311,7 +314,7 @@ def test_counting_alone_never_imports_torch() -> None:
 def test_a_signal_held_since_the_start_is_answered_by_convprof(tmp_path: Path) -> None:
     # Sent before the interpreter has run a line: held by the child's mask, answered once convprof's
     # entry point has its handlers.
-    with started([*COMMANDS["compare"], "-o", "out.json"], tmp_path) as process:
+    with started([*COMMANDS["compare"], "-o", "out.json"], tmp_path, command=FRESH) as process:
         process.send_signal(signal.SIGTERM)
         stdout, stderr = process.communicate(timeout=60)
     assert process.returncode == 143, stderr
@@ -324,7 +327,9 @@ def test_an_inherited_ignored_sigint_stays_ignored(tmp_path: Path) -> None:
     # A shell starts background jobs with SIGINT ignored so that Ctrl-C spares them; convprof keeps
     # that. Both signals wait in the child's mask and SIGINT, the lower number, comes out first:
     # were it honoured, the run would end 130.
-    with started([*COMMANDS["compare"], "-o", "out.json"], tmp_path, preexec=as_a_background_job) as process:
+    with started(
+        [*COMMANDS["compare"], "-o", "out.json"], tmp_path, command=FRESH, preexec=as_a_background_job
+    ) as process:
         process.send_signal(signal.SIGINT)
         process.send_signal(signal.SIGTERM)
         stdout, stderr = process.communicate(timeout=60)
@@ -350,7 +355,9 @@ def test_a_signal_while_training_steps_are_timed_ends_the_run_cleanly(tmp_path: 
         for name, (signum, status, word) in SIGNALS.items():
             folder = tmp_path / name
             folder.mkdir()
-            runs.append((folder, signum, status, word, stack.enter_context(started(args, folder))))
+            runs.append(
+                (folder, signum, status, word, stack.enter_context(started(args, folder, command=FRESH)))
+            )
         time.sleep(TRAINING_AT_S)
         for _folder, signum, _status, _word, process in runs:
             assert process.poll() is None, process.communicate()

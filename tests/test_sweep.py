@@ -25,6 +25,7 @@ from convprof.report.stats import summarize
 from convprof.sweep.axes import resolution_axis, set_axis, width_axis
 from convprof.sweep.model import Sweep, build_sweep
 from convprof.sweep.points import point_specs
+from tests.processes import CONVPROF
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -207,7 +208,7 @@ def test_bad_axes_exit_2_naming_the_option(args: list[str], message: str) -> Non
 
 def test_invalid_point_in_a_real_process_names_point_and_fix() -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "convprof", "sweep", "why_convolutions", "--resolution", "32,4"],
+        [*CONVPROF, "sweep", "why_convolutions", "--resolution", "32,4"],
         capture_output=True,
         text=True,
         check=False,

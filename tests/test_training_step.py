@@ -14,7 +14,6 @@ import csv
 import io
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +41,7 @@ from convprof.report.schema import report_schema
 from convprof.spec import ModelSpec
 from convprof.units import format_bytes
 from tests.conftest import ROOT
+from tests.processes import CONVPROF
 from tests.reports import environment, measured, trained
 from tests.specbuild import make_spec, spec_text
 from tests.training_oracle import step_peak
@@ -135,7 +135,7 @@ def test_compare_training_end_to_end(tmp_path: Path) -> None:
     out = tmp_path / "lenet5.json"
     process = subprocess.run(
         [
-            *(sys.executable, "-m", "convprof", "compare", "lenet5", "--training", "--preset", "quick"),
+            *(*CONVPROF, "compare", "lenet5", "--training", "--preset", "quick"),
             *("--device", "cpu", "--format", "json", "-o", str(out)),
         ],
         cwd=ROOT,

@@ -22,6 +22,7 @@ from convprof.output import write_atomic
 from convprof.report.analyze import analyze
 from convprof.spec import yamlnode
 from convprof.spec.yamlnode import load_nodes
+from tests.processes import CONVPROF
 from tests.specbuild import make_spec, spec_text
 
 INT64_MAX = 9_223_372_036_854_775_807
@@ -29,7 +30,7 @@ INT64_MAX = 9_223_372_036_854_775_807
 
 def _run(*args: Any, cwd: Path | None = None) -> tuple[int, str, str]:
     process = subprocess.run(
-        [sys.executable, "-m", "convprof", *map(str, args)],
+        [*CONVPROF, *map(str, args)],
         capture_output=True,
         text=True,
         check=False,
@@ -169,7 +170,7 @@ def test_output_to_a_fifo_is_written_in_place(tmp_path: Path) -> None:
     os.mkfifo(fifo)
     received: list[bytes] = []
     process = subprocess.Popen(
-        [sys.executable, "-m", "convprof", *_COMPARE, str(fifo)],
+        [*CONVPROF, *_COMPARE, str(fifo)],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

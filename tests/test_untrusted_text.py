@@ -17,7 +17,6 @@ import os
 import pty
 import re
 import subprocess
-import sys
 import textwrap
 from dataclasses import replace
 from pathlib import Path
@@ -31,6 +30,7 @@ from convprof.commands.sources import load_spec
 from convprof.render.machine import to_json
 from convprof.report.analyze import analyze
 from convprof.safetext import csv_text, markdown_text, printable
+from tests.processes import CONVPROF
 from tests.reports import environment, gpu, measured
 from tests.specbuild import spec_text
 
@@ -240,7 +240,7 @@ def test_a_name_is_never_markup_on_a_terminal(tmp_path: Path) -> None:
     env = {**os.environ, "COLUMNS": "200", "TERM": "xterm-256color"}
     env.pop("NO_COLOR", None)
     process = subprocess.Popen(
-        [sys.executable, "-m", "convprof", "compare", str(path), "--no-latency", "--no-layers"],
+        [*CONVPROF, "compare", str(path), "--no-latency", "--no-layers"],
         stdin=subprocess.DEVNULL,
         stdout=secondary,
         stderr=subprocess.PIPE,
@@ -357,7 +357,7 @@ def test_a_models_exception_message_is_escaped(tmp_path: Path) -> None:
         encoding="utf-8",
     )
     process = subprocess.run(
-        [sys.executable, "-m", "convprof", "import", "net.py:net", "--input", "3x8x8"],
+        [*CONVPROF, "import", "net.py:net", "--input", "3x8x8"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -394,7 +394,7 @@ def test_imported_module_names_are_refused_or_shown_as_text(tmp_path: Path) -> N
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "convprof", *args],
+            [*CONVPROF, *args],
             cwd=tmp_path,
             capture_output=True,
             text=True,

@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
@@ -19,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.processes import started
+from tests.processes import CONVPROF, started
 
 #: A small model whose code runs at import, in its constructor and in its forward.
 _MODEL = """
@@ -59,7 +58,7 @@ def _model(tmp_path: Path, at_import: str = "", in_init: str = "", in_forward: s
 
 def _run(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "convprof", *args],
+        [*CONVPROF, *args],
         cwd=cwd,
         capture_output=True,
         text=True,

@@ -41,8 +41,14 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
         config.option.numprocesses = 0
 
 
+#: Set by some environments so that Python writes no bytecode: every convprof process a test starts
+#: would then compile convprof's modules again. Removed for the run (and the workers and processes it
+#: starts), so that they run as an installed package runs, with its bytecode cached.
+NO_BYTECODE_VARIABLE = "PYTHONDONTWRITEBYTECODE"
+
+
 def pytest_configure(config: pytest.Config) -> None:
-    for name in TERMINAL_SIZE_VARIABLES:
+    for name in (*TERMINAL_SIZE_VARIABLES, NO_BYTECODE_VARIABLE):
         os.environ.pop(name, None)
     if "PYTEST_XDIST_WORKER" in os.environ:
         # One thread for the torch work tests do in the worker itself: the workers already fill

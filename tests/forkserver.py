@@ -198,6 +198,8 @@ def serve(path: str) -> None:
 
     import convprof.cli  # noqa: F401  (not convprof.__main__: runpy runs that as __main__ each time)
 
+    _import_convprof()
+
     # What the server imported stays out of every child's garbage collections: collecting it would
     # cost each child the time a new interpreter spends importing, and copy its pages.
     gc.collect()
@@ -214,6 +216,7 @@ def serve(path: str) -> None:
     _BASE_PATH[:] = [entry for entry in sys.path[1:] if os.path.abspath(entry) not in own]
     limits = _limits()
     running: dict[int, tuple[int, socket.socket]] = {}  # pidfd -> (pid, connection)
+    about: dict[int, tuple[str, list[str]]] = {}  # pid -> (the test that asked, its arguments)
     by_conn: dict[int, int] = {}  # connection fd -> pidfd
 
     def end(pidfd: int, *, kill: bool) -> None:
@@ -222,7 +225,14 @@ def serve(path: str) -> None:
         if kill:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-        _, status = os.waitpid(pid, 0)
+        _, status, usage = os.wait4(pid, 0)
+        # The log (tests/processes.py's SOCKET with .log): each child's CPU seconds, test and command.
+        test, args = about.pop(pid)
+        print(
+            f"{usage.ru_utime + usage.ru_stime:.3f}\t{test}\t{' '.join(args)[:200]}",
+            file=sys.stderr,
+            flush=True,
+        )
         selector.unregister(pidfd)
         os.close(pidfd)
         with contextlib.suppress(KeyError, ValueError):
@@ -244,7 +254,10 @@ def serve(path: str) -> None:
                     return
             elif what == "listener":
                 conn, _ = listener.accept()
-                _accept(conn, environment, limits, running, by_conn, selector, listener)
+                served = _accept(conn, environment, limits, running, by_conn, selector, listener)
+                if served is not None:
+                    pid, request = served
+                    about[pid] = (request["env"].get("PYTEST_CURRENT_TEST", ""), request["args"])
             elif what == "child":
                 end(key.fd, kill=False)
             elif what == "conn":  # the client went away (killed) before its child ended
@@ -256,7 +269,24 @@ def serve(path: str) -> None:
                     key.fileobj.close()  # type: ignore[union-attr]
 
 
-def _accept(conn, environment, limits, running, by_conn, selector, listener) -> None:  # type: ignore[no-untyped-def]
+def _import_convprof() -> None:
+    """Import every module of convprof and the libraries its commands load on their way (rich,
+    yaml): each child finds them loaded, as torch. Not `convprof.__main__` (runpy runs that as
+    __main__ each time), nor what only a model's code loads (torch._dynamo, say)."""
+    import importlib
+    import pkgutil
+
+    import convprof
+
+    for module in pkgutil.walk_packages(convprof.__path__, "convprof."):
+        if module.name != "convprof.__main__":
+            importlib.import_module(module.name)
+    for name in ("yaml", "rich.console", "rich.table", "rich.text", "rich.progress", "rich.measure"):
+        importlib.import_module(name)
+
+
+def _accept(conn, environment, limits, running, by_conn, selector, listener):  # type: ignore[no-untyped-def]
+    """Answer one request: fork its child and return (pid, request), or tell the client to run fresh."""
     import json
     import selectors
     import socket
@@ -271,7 +301,7 @@ def _accept(conn, environment, limits, running, by_conn, selector, listener) -> 
         for fd in fds:
             os.close(fd)
         conn.close()
-        return
+        return None
     request = json.loads(data)
     reason = _why_fresh(request, environment, limits)
     if reason:
@@ -280,7 +310,7 @@ def _accept(conn, environment, limits, running, by_conn, selector, listener) -> 
             os.close(fd)
         conn.sendall(json.dumps({"fresh": reason}).encode() + b"\n")
         conn.close()
-        return
+        return None
     # Held across the fork: a signal the client passes on at once waits in the child until it has the
     # client's dispositions and mask, as it would in a new interpreter started with them.
     held = signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
@@ -304,6 +334,7 @@ def _accept(conn, environment, limits, running, by_conn, selector, listener) -> 
     selector.register(pidfd, selectors.EVENT_READ, "child")
     selector.register(conn, selectors.EVENT_READ, "conn")
     conn.sendall(json.dumps({"pid": pid}).encode() + b"\n")
+    return pid, request
 
 
 def _why_fresh(request: dict, environment: dict[str, str], limits: dict[str, list[int]]) -> str:  # type: ignore[type-arg]

@@ -9,7 +9,8 @@ CPU after the signal (its wall time on an idle machine). Runs go
 BATCH at a time, so a case takes seconds rather than minutes; that load slows each run, so on a
 slow machine most moments fall in start-up and torch's import (where the old failures were), and
 the slow tests of test_robustness.py signal a run well inside its timed loops. Every run here is a
-new interpreter (processes.FRESH), never a child of the fork server: start-up is what is tested.
+new interpreter (processes.FRESH), not a child of the fork server: start-up is what is tested (but
+for the run signalled while its training steps are timed, at the end).
 
 The long version runs the same with `CONVPROF_SIGNAL_MOMENTS=200 python -m pytest -q
 tests/test_signals.py -k long`. Last run, on a shared 2-core machine (load average 5 to 10):
@@ -31,13 +32,14 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, SPECS
-from tests.processes import FRESH, as_a_background_job, started
+from tests.processes import CONVPROF, FRESH, as_a_background_job, started
 
-#: Moments per case, evenly spaced from 0 to SPAN_S seconds after the start.
-MOMENTS = 30
+#: Moments per case, evenly spaced from 0 to SPAN_S seconds after the start (one every 0.2 s; the
+#: long version below samples as finely as asked).
+MOMENTS = 16
 SPAN_S = 3.0
 #: Runs signalled at once (consecutive moments): enough to keep a case short on two cores.
-BATCH = 10
+BATCH = 8
 #: How soon after its signal a run must have ended (the issue's bound). Checked in CPU seconds used
 #: after the signal, which is the wall time on an idle machine: on a shared one, other work and the
 #: batch's own runs stretch the wall time, and a bound on it would fail for reasons not convprof's.
@@ -216,7 +218,7 @@ THROUGH_THE_END = {
 }
 #: Runs at once and moments per command in the through-the-end test.
 END_BATCH = 4
-END_MOMENTS = 12
+END_MOMENTS = 8
 
 
 def _ended_cleanly(ending: Ending) -> list[str]:
@@ -340,8 +342,9 @@ def test_an_inherited_ignored_sigint_stays_ignored(tmp_path: Path) -> None:
 
 
 #: Seconds into `check --max-training-latency ... --preset rigorous` when its training steps are being
-#: timed on any machine: torch loaded (about 2 s), each variant built, the rounds begun.
-TRAINING_AT_S = 5.0
+#: timed on any machine. The run is a child of the fork server (well past start-up, what it tests
+#: is the timed loops): torch loaded already, each variant built and the rounds begun within a second.
+TRAINING_AT_S = 2.0
 
 
 @pytest.mark.slow
@@ -356,7 +359,7 @@ def test_a_signal_while_training_steps_are_timed_ends_the_run_cleanly(tmp_path: 
             folder = tmp_path / name
             folder.mkdir()
             runs.append(
-                (folder, signum, status, word, stack.enter_context(started(args, folder, command=FRESH)))
+                (folder, signum, status, word, stack.enter_context(started(args, folder, command=CONVPROF)))
             )
         time.sleep(TRAINING_AT_S)
         for _folder, signum, _status, _word, process in runs:

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.processes import CONVPROF, started
+from tests.processes import CONVPROF, FRESH, started
 
 #: A small model whose code runs at import, in its constructor and in its forward.
 _MODEL = """
@@ -264,7 +264,10 @@ def test_a_signal_after_the_result_is_written_is_still_143_or_the_run_has_ended(
     # the system's default action, -15, instead of 143; convprof now ends without that teardown.
     ready = tmp_path / "tearing-down"
     reference = _model(tmp_path, at_import=_TEARDOWN.format(ready=str(ready)))
-    with started(["import", reference, "--input", "3x8x8", "-o", "out.yaml"], tmp_path) as process:
+    # A new interpreter: its teardown is what is tested (a child of the fork server has none).
+    with started(
+        ["import", reference, "--input", "3x8x8", "-o", "out.yaml"], tmp_path, command=FRESH
+    ) as process:
         deadline = time.monotonic() + 120
         while not ready.exists() and process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -276,3 +279,30 @@ def test_a_signal_after_the_result_is_written_is_still_143_or_the_run_has_ended(
     else:  # no teardown: the run ended as soon as its result was written
         assert process.returncode == 0, stderr
         assert yaml.safe_load((tmp_path / "out.yaml").read_text(encoding="utf-8"))["name"] == "net"
+
+
+# -- bytecode ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("reference", ["net.py:net", "models.net:net"], ids=["file", "module"])
+def test_importing_a_model_writes_no_bytecode_beside_its_code(reference: str, tmp_path: Path) -> None:
+    # Python writes `__pycache__/` beside every module it imports unless told not to; the run here
+    # allows it (as an installed convprof runs), yet nothing is added beside the model's code.
+    assert not os.environ.get("PYTHONDONTWRITEBYTECODE")
+    _model(tmp_path)
+    package = tmp_path / "models"
+    package.mkdir()
+    (package / "__init__.py").write_text("", encoding="utf-8")
+    (tmp_path / "net.py").rename(package / "net.py")
+    if reference.startswith("net.py"):
+        (package / "net.py").rename(tmp_path / "net.py")
+    result = _run(["import", reference, "--input", "3x8x8"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert yaml.safe_load(result.stdout)["name"] == "net"
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == sorted(
+        [
+            "models",
+            "models/__init__.py",
+            *(["net.py"] if reference.startswith("net.py") else ["models/net.py"]),
+        ]
+    )

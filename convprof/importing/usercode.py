@@ -14,6 +14,8 @@ calling the callable, tracing or running the forward, whatever tracer does it) g
   temporary directory, removed when the outermost block ends or a signal ends the run, so that the
   `torchinductor_<user>` directory torch makes in TMPDIR when a model's code imports torch._dynamo is
   not left behind;
+- writes no bytecode for the modules the code imports (Python would leave `__pycache__/` beside a
+  model's file or package; bytecode already there is still read);
 - turns a BaseException that is not an Exception (SystemExit, KeyboardInterrupt raised by the code
   itself, GeneratorExit, a class of the model's own) into one UsageError, `WHAT raised NAME: first
   line`: under the CLI a real Ctrl-C never raises, it ends the process (a library caller's
@@ -106,6 +108,17 @@ def _private_torch_cache() -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def _no_bytecode_written() -> Iterator[None]:
+    """Import the model's modules without writing their bytecode (`__pycache__/` beside the code)."""
+    before = sys.dont_write_bytecode
+    sys.dont_write_bytecode = True
+    try:
+        yield
+    finally:
+        sys.dont_write_bytecode = before
+
+
+@contextlib.contextmanager
 def user_code(what: str) -> Iterator[None]:
     """Run the block as a model's own code (see the module's docstring); `what` names it in messages,
     e.g. `net.py:build: calling build`."""
@@ -117,6 +130,7 @@ def user_code(what: str) -> Iterator[None]:
             if outermost:
                 stack.enter_context(_private_torch_cache())
                 stack.enter_context(_stdout_to_stderr())
+                stack.enter_context(_no_bytecode_written())
             yield
     except (ConvprofError, Exception):
         raise

@@ -2,25 +2,32 @@
 
 A test that starts `python -m convprof ...` pays the interpreter's start and torch's import (about
 1.3 s of CPU) before convprof reads its first argument; the suite starts hundreds. Here one server
-per test worker imports torch and convprof once, and a test starts, in their place, the small
-client below (`python -S forkserver.py SOCKET MODULE ARGS...`, about 20 ms). The client sends the
-server what a new interpreter would have started from: its arguments, folder, environment, umask,
-open file descriptors, signal dispositions and signal mask. The server forks; the child takes all of
-that, runs MODULE as `python -m MODULE` does (`runpy`, `sys.argv`, `sys.path[0]`, fresh standard
-streams made as the interpreter makes them), finishes as the interpreter finishes (threads joined,
-atexit, streams flushed) and exits; its status comes back to the client, which ends the same way (the
-same exit code, or killed by the same signal). Signals sent to the client are passed on to the child.
+per test worker imports torch and every module of convprof once, and a test starts, in their place,
+the small client below (`python -I -S forkserver.py SOCKET MODULE ARGS...`, about 20 ms). The client
+sends the server what a new interpreter would have started from: its arguments, folder,
+environment, umask, resource limits, open file descriptors, signal dispositions and signal mask.
+The server forks; the child takes all of that, runs MODULE as `python -m MODULE` does (`runpy`,
+`sys.argv`, `sys.path` with the folder and PYTHONPATH's entries, standard streams made as the
+interpreter makes them), finishes as the interpreter finishes (threads joined, atexit, streams
+flushed) and exits; its status comes back to the client, which ends the same way (the same exit
+code, or killed by the same signal). Signals sent to the client are passed on to the child; a
+client killed outright takes its child with it.
 
-So the test sees a real process: its own pid, exit status, pipes and terminals, signals. What the
-child skips is only the interpreter's start and the imports the server made; the tests of start-up
-itself (signals from the first instant, torch never imported by counting) start real interpreters.
-Where the child could differ from a new interpreter, the server answers "fresh" and the client
-becomes one (`exec python -m MODULE` in the same process, nothing else changed): an environment
-that differs in a variable read at start-up (PYTHON*, locale, threading and allocator settings),
-different resource limits, a module the server does not serve. `CONVPROF_TEST_FRESH=1` sends every
-run to a new interpreter (the server is not started), which the suite passes the same way.
+So the test sees a real process: exit status, pipes and terminals, signals, files. What the child
+skips is the interpreter's start, the imports the server made and the interpreter's teardown (the
+modules' finalization); and the pid the test holds is the client's. Tests of those (a signal at any
+instant from the first, counting never importing torch, a teardown, the CPU a pid used) start new
+interpreters (tests/processes.py's FRESH). Where the child could differ from a new interpreter, the
+server answers "fresh" and the client becomes one (`exec python -m MODULE` in the same process,
+nothing else changed): an environment that differs in a variable read at start-up (PYTHON*, locale,
+threading and allocator settings), different resource limits, a PYTHONPATH that would find a module
+the server has imported somewhere else, a module the server does not serve.
+`CONVPROF_TEST_FRESH=1` sends every run to a new interpreter (no server is started), and the suite
+passes so too. The server's log (SOCKET with `.log`) has each child's CPU seconds, test and command,
+and each request sent to a new interpreter with the reason.
 
-tests/test_forkserver.py checks that a served child and a new interpreter see the same process state.
+tests/test_forkserver.py checks that a child and a new interpreter find the same process state and
+end the same ways.
 """
 
 from __future__ import annotations

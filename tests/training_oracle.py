@@ -65,11 +65,16 @@ def saved_bytes(model: torch.nn.Module, x: Inputs) -> int:
     inputs = x if isinstance(x, tuple) else (x,)
     weights = {t.untyped_storage().data_ptr() for t in (*model.parameters(), *model.buffers())}
     seen: dict[int, int] = {}
+    # Each storage counted is held until the forward ends: one saved by a branch nothing reads is
+    # freed with that branch at once, and another storage could then start at its address and be
+    # taken for it (how often depends on the allocator's history: the count would be flaky).
+    held: list[torch.UntypedStorage] = []
 
     def pack(tensor: torch.Tensor) -> torch.Tensor:
         storage = tensor.untyped_storage()
-        if storage.data_ptr() not in weights:
+        if storage.data_ptr() not in weights and storage.data_ptr() not in seen:
             seen[storage.data_ptr()] = storage.nbytes()
+            held.append(storage)
         return tensor
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):

@@ -390,12 +390,38 @@ def _shadowed(path: list[str]) -> str:
         for entry in path:
             candidates = (os.path.join(entry, name, "__init__.py"), os.path.join(entry, f"{name}.py"))
             if any(os.path.exists(candidate) for candidate in candidates):
-                if os.path.abspath(entry) != os.path.abspath(home):
+                if os.path.abspath(entry) != os.path.abspath(home) and not _same_package(
+                    os.path.join(entry, name), os.path.join(home, name)
+                ):
                     return name
                 break
             if os.path.abspath(entry) == os.path.abspath(home):
                 break
     return ""
+
+
+_SAME: dict[tuple[str, str], bool] = {}
+
+
+def _same_package(found: str, loaded: str) -> bool:
+    """Whether two package folders hold the same Python sources, file for file (a checkout and the
+    copy of it installed, say): importing either runs the same code."""
+    if (found, loaded) not in _SAME:
+
+        def sources(folder: str) -> dict[str, bytes]:
+            found_files = {}
+            for parent, _dirs, files in os.walk(folder):
+                for name in files:
+                    if name.endswith(".py"):
+                        path = os.path.join(parent, name)
+                        with open(path, "rb") as file:
+                            found_files[os.path.relpath(path, folder)] = file.read()
+            return found_files
+
+        _SAME[found, loaded] = (
+            os.path.isdir(found) and os.path.isdir(loaded) and sources(found) == sources(loaded)
+        )
+    return _SAME[found, loaded]
 
 
 def _child(request: dict, received: list[int], keep: int) -> None:  # type: ignore[type-arg]

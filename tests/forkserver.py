@@ -129,7 +129,8 @@ def client(path: str, module: str, args: list[str]) -> None:
         "fds": fds,
     }
     socket.send_fds(conn, [json.dumps(request).encode() + b"\n"], fds)
-    reply = _read_line(conn)
+    replies = conn.makefile("rb")  # lines: the child's pid, then its status (may come in one read)
+    reply = _read_line(replies)
     if reply is None:
         conn.close()
         fresh()
@@ -146,7 +147,7 @@ def client(path: str, module: str, args: list[str]) -> None:
     for signum in FORWARDED:  # ignored or not here: the child has the inherited dispositions and decides
         signal.signal(signum, forward)
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
-    ended = _read_line(conn)
+    ended = _read_line(replies)
     if ended is None:
         os.write(2, b"forkserver: the server went away before the child ended\n")
         os._exit(125)
@@ -181,14 +182,9 @@ def _umask() -> int:
     return mask
 
 
-def _read_line(conn) -> bytes | None:  # type: ignore[no-untyped-def]
-    data = b""
-    while not data.endswith(b"\n"):
-        chunk = conn.recv(65536)
-        if not chunk:
-            return None
-        data += chunk
-    return data
+def _read_line(replies) -> bytes | None:  # type: ignore[no-untyped-def]
+    line: bytes = replies.readline()
+    return line if line.endswith(b"\n") else None  # None: the server closed first
 
 
 # -- the server ----------------------------------------------------------------------------------------

@@ -23,7 +23,14 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
-from tests.processes import FRESH_VARIABLE, SOCKET, as_a_background_job, as_a_foreground_job, served
+from tests.processes import (
+    FORKSERVER,
+    FRESH_VARIABLE,
+    SOCKET,
+    as_a_background_job,
+    as_a_foreground_job,
+    served,
+)
 
 FRESH_STATE = [sys.executable, "-m", "tests.process_state"]
 SERVED_STATE = served("tests.process_state")
@@ -207,3 +214,25 @@ def test_a_start_up_variable_that_differs_runs_a_new_interpreter() -> None:
     status, stdout, _, pid = _run(SERVED_STATE, "")
     assert status == 0
     assert _pid_of(json.loads(stdout)) != pid
+
+
+def test_a_pid_and_a_status_in_one_read_are_two_replies(tmp_path: Path) -> None:
+    # A child that ends at once: its pid and its status can reach the client in one read. A server
+    # of the test's own sends both at once; the client must end with that status (3).
+    path = tmp_path / "server.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        listener.bind(str(path))
+        listener.listen(1)
+        client = subprocess.Popen(
+            [sys.executable, "-I", "-S", str(FORKSERVER), str(path), "tests.process_state"],
+            cwd=ROOT,
+            stdin=subprocess.DEVNULL,
+        )
+        conn, _ = listener.accept()
+        with conn:
+            data, fds, _, _ = socket.recv_fds(conn, 1 << 20, 64)
+            for fd in fds:
+                os.close(fd)
+            assert json.loads(data)["module"] == "tests.process_state"
+            conn.sendall(b'{"pid": %d}\n{"status": %d}\n' % (os.getpid(), 3 << 8))
+            assert client.wait(timeout=60) == 3

@@ -2,7 +2,8 @@
 
 A test that starts `python -m convprof ...` pays the interpreter's start and torch's import (about
 1.3 s of CPU) before convprof reads its first argument; the suite starts hundreds. Here one server
-per test worker imports torch and every module of convprof once, and a test starts, in their place,
+per test worker imports torch (with torch._dynamo, which importing a model loads) and every module
+of convprof once, and a test starts, in their place,
 the small client below (`python -I -S forkserver.py SOCKET MODULE ARGS...`, about 20 ms). The client
 sends the server what a new interpreter would have started from: its arguments, folder,
 environment, umask, resource limits, open file descriptors, signal dispositions and signal mask.
@@ -16,12 +17,13 @@ client killed outright takes its child with it.
 So the test sees a real process: exit status, pipes and terminals, signals, files. What the child
 skips is the interpreter's start, the imports the server made and the interpreter's teardown (the
 modules' finalization); and the pid the test holds is the client's. Tests of those (a signal at any
-instant from the first, counting never importing torch, a teardown, the CPU a pid used) start new
-interpreters (tests/processes.py's FRESH). Where the child could differ from a new interpreter, the
-server answers "fresh" and the client becomes one (`exec python -m MODULE` in the same process,
-nothing else changed): an environment that differs in a variable read at start-up (PYTHON*, locale,
-threading and allocator settings), different resource limits, a PYTHONPATH that would find a module
-the server has imported somewhere else, a module the server does not serve.
+instant from the first, counting never importing torch, a teardown, the CPU a pid used, what
+torch._dynamo's import does in a model's code) start new interpreters (tests/processes.py's FRESH).
+Where the child could differ from a new interpreter, the server answers "fresh" and the client
+becomes one (`exec python -m MODULE` in the same process, nothing else changed): an environment
+that differs in a variable read at start-up (PYTHON*, locale, threading and allocator settings),
+different resource limits, a PYTHONPATH that would find a module the server has imported somewhere
+else, a module the server does not serve.
 `CONVPROF_TEST_FRESH=1` sends every run to a new interpreter (no server is started), and the suite
 passes so too. The server's log (SOCKET with `.log`) has each child's CPU seconds, test and command,
 and each request sent to a new interpreter with the reason.
@@ -202,6 +204,7 @@ def serve(path: str) -> None:
     import convprof.cli  # noqa: F401  (not convprof.__main__: runpy runs that as __main__ each time)
 
     _import_convprof()
+    _import_dynamo()
 
     # What the server imported stays out of every child's garbage collections: collecting it would
     # cost each child the time a new interpreter spends importing, and copy its pages.
@@ -275,7 +278,7 @@ def serve(path: str) -> None:
 def _import_convprof() -> None:
     """Import every module of convprof and the libraries its commands load on their way (rich,
     yaml): each child finds them loaded, as torch. Not `convprof.__main__` (runpy runs that as
-    __main__ each time), nor what only a model's code loads (torch._dynamo, say)."""
+    __main__ each time)."""
     import importlib
     import pkgutil
 
@@ -286,6 +289,28 @@ def _import_convprof() -> None:
             importlib.import_module(module.name)
     for name in ("yaml", "rich.console", "rich.table", "rich.text", "rich.progress", "rich.measure"):
         importlib.import_module(name)
+
+
+def _import_dynamo() -> None:
+    """Import torch._dynamo as an importing run does on its way: torch's Python decompositions (an
+    adaptive pooling, a mean on meta tensors) and FakeTensorMode import it at their first call,
+    about 0.8 s of CPU in every run that imports a model. Its import makes torch's compile-cache
+    directory (TMPDIR/torchinductor_<user>) and records it in TORCHINDUCTOR_CACHE_DIR: made here in
+    a directory of the server's own, removed, and the environment put back as it was (the server
+    compares each request's start-up variables with its own). Tests whose subject is what that
+    import does in a model's code run in new interpreters (processes.FRESH)."""
+    import shutil
+    import tempfile
+
+    before = dict(os.environ)
+    scratch = tempfile.mkdtemp(prefix="convprof-forkserver-")
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = scratch
+    try:
+        import torch._dynamo  # noqa: F401
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+        os.environ.clear()
+        os.environ.update(before)
 
 
 def _accept(conn, environment, limits, running, by_conn, selector, listener):  # type: ignore[no-untyped-def]

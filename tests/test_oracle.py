@@ -41,18 +41,30 @@ def torch_counts(
 _TORCH_CONVOLUTIONS = {f"Conv{r}d" for r in (1, 2, 3)} | {f"ConvTranspose{r}d" for r in (1, 2, 3)}
 
 
-def assert_backward_matches_torch(layer: NodeSpec, where: str) -> None:
-    """The layer's backward FLOPs equal FlopCounterMode's around its backward, whether its inputs
-    need a gradient or not; where torch over-counts a grouped convolution, by exactly its error.
+def torch_backward(layer: NodeSpec) -> tuple[int, int]:
+    """Torch's backward FLOPs of the layer: its inputs not needing a gradient, and needing one."""
+    kind = lookup(layer.kind)
+    assert kind is not None
+    measured = []
+    for grads in (False, True):
+        with torch.device("meta"):
+            module = kind.node_build(layer.args, layer.input_shapes, layer.output_shape)
+        measured.append(backward_flops(module, layer.input_shapes, BATCH, grads))
+    return measured[0], measured[1]
+
+
+def assert_backward_matches_torch(
+    layer: NodeSpec, where: str, measured: tuple[int, int] | None = None
+) -> None:
+    """The layer's backward FLOPs equal FlopCounterMode's around its backward (`measured`, by
+    torch_backward when not given), whether its inputs need a gradient or not; where torch
+    over-counts a grouped convolution, by exactly its error.
 
     torch 2.13 counts the weights' gradient of a grouped convolution as if each group read every
     input channel (groups x too much): test_training.py shows it on a depthwise layer."""
     kind = lookup(layer.kind)
     assert kind is not None
-    for grads in (False, True):
-        with torch.device("meta"):
-            module = kind.node_build(layer.args, layer.input_shapes, layer.output_shape)
-        measured = backward_flops(module, layer.input_shapes, BATCH, grads)
+    for grads, flops in zip((False, True), measured or torch_backward(layer), strict=True):
         needs = (grads,) * len(layer.input_shapes)
         counted = (
             2 * BATCH * kind.node_backward_macs(layer.args, layer.input_shapes, layer.output_shape, needs)
@@ -61,28 +73,37 @@ def assert_backward_matches_torch(layer: NodeSpec, where: str) -> None:
         if layer.kind in _TORCH_CONVOLUTIONS and groups > 1:
             forward = kind.node_cost(layer.args, layer.input_shapes, layer.output_shape).macs
             counted += 2 * BATCH * (groups - 1) * forward  # torch's over-count, not convprof's figure
-        assert measured == counted, f"{where}, inputs needing a gradient: {grads}"
+        assert flops == counted, f"{where}, inputs needing a gradient: {grads}"
 
 
-def assert_matches_torch(spec: ModelSpec) -> None:
-    """Check every layer of every variant of `spec` against its torch module."""
+def assert_matches_torch(spec: ModelSpec, *, eval_mode: bool = False) -> None:
+    """Check every layer of every variant of `spec` against its torch module (in eval mode if asked).
+
+    A layer the variants leave alone (any but a convolution) is the same node in all three: torch
+    measures it once and each variant's counts are checked against that."""
     report = analyze(spec)
+    measured: dict[tuple[object, ...], tuple[tuple[tuple[int, ...], int, int, int], tuple[int, int]]] = {}
     for variant in VARIANTS:
         model = transform(spec, variant)
         counted = report.variant(variant)
         for layer, counts in zip(model.nodes, counted.layers, strict=True):
             kind = lookup(layer.kind)
             assert kind is not None
-            with torch.device("meta"):
-                module = kind.node_build(layer.args, layer.input_shapes, layer.output_shape)
-            shape, params, buffers, flops = torch_counts(module, *layer.input_shapes)
+            key = (layer.kind, repr(layer.args), layer.input_shapes, layer.output_shape, layer.frozen)
+            if key not in measured:
+                with torch.device("meta"):
+                    module = kind.node_build(layer.args, layer.input_shapes, layer.output_shape)
+                if eval_mode:
+                    module.eval()
+                measured[key] = torch_counts(module, *layer.input_shapes), torch_backward(layer)
+            (shape, params, buffers, flops), backward = measured[key]
             where = f"{variant} layer {layer.index} {layer.kind} {layer.args}"
             assert shape == layer.output_shape, where
             assert params == counts.params, where
             assert buffers == counts.buffer_bytes, where
             assert flops == counts.flops, where
             assert counts.macs % BATCH == 0, where
-            assert_backward_matches_torch(layer, where)
+            assert_backward_matches_torch(layer, where, backward)
 
 
 def torch_accepts(build: Any, in_shape: tuple[int, ...]) -> bool:

@@ -19,13 +19,13 @@ from torch import nn
 
 from convprof.errors import SpecError
 from convprof.graph.build import build_model
-from convprof.graph.variants import VARIANTS, transform
-from convprof.kinds import lookup
+from convprof.graph.variants import transform
 from convprof.kinds.nn import LayerNorm2d, Permute, Scale, Transpose
 from convprof.report.analyze import analyze
 from convprof.spec import ModelSpec
+from tests import test_oracle as oracle
 from tests.specbuild import make_spec
-from tests.test_oracle import BATCH, assert_backward_matches_torch, torch_counts
+from tests.test_oracle import BATCH
 
 #: Per-sample inputs of every rank: [C], [C, L], [C, H, W], [C, D, H, W]; none of them cubic.
 SHAPES = [(6,), (6, 5), (6, 5, 4), (6, 3, 4, 5)]
@@ -65,22 +65,7 @@ def check(in_shape: tuple[int, ...], layer: Any, build: Callable[[tuple[int, ...
 
 def assert_matches_torch(spec: ModelSpec) -> None:
     """Check every layer of every variant of `spec` against its torch module in eval mode."""
-    report = analyze(spec)
-    for variant in VARIANTS:
-        for layer, counts in zip(transform(spec, variant).nodes, report.variant(variant).layers, strict=True):
-            kind = lookup(layer.kind)
-            assert kind is not None
-            with torch.device("meta"):
-                module = kind.node_build(layer.args, layer.input_shapes, layer.output_shape).eval()
-            shape, params, buffers, flops = torch_counts(module, *layer.input_shapes)
-            where = f"{variant} layer {layer.index} {layer.kind} {layer.args}"
-            assert (shape, params, buffers, flops) == (
-                layer.output_shape,
-                counts.params,
-                counts.buffer_bytes,
-                counts.flops,
-            ), where
-            assert_backward_matches_torch(layer, where)
+    oracle.assert_matches_torch(spec, eval_mode=True)
 
 
 NORM_ARGS = [

@@ -56,9 +56,11 @@ def _model(tmp_path: Path, at_import: str = "", in_init: str = "", in_forward: s
     return "net.py:net"
 
 
-def _run(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def _run(
+    args: list[str], cwd: Path, env: dict[str, str] | None = None, command: list[str] = CONVPROF
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*CONVPROF, *args],
+        [*command, *args],
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -161,6 +163,7 @@ def test_paths_after_a_model_on_the_command_line_are_read_where_the_user_is(tmp_
 # -- torch's cache directory ---------------------------------------------------------------------------
 
 #: Model code that makes torch create its compile cache's directory (torch._dynamo's import does).
+#: These tests run new interpreters: the fork server has imported torch._dynamo already.
 _DYNAMO = "import torch._dynamo"
 
 
@@ -169,7 +172,7 @@ def test_an_import_leaves_nothing_in_tmpdir(tmp_path: Path) -> None:
     temporary = tmp_path / "tmp"
     temporary.mkdir()
     reference = _model(tmp_path, at_import=_DYNAMO, in_forward=_DYNAMO)
-    result = _run(["import", reference, "--input", "3x8x8"], tmp_path, {"TMPDIR": str(temporary)})
+    result = _run(["import", reference, "--input", "3x8x8"], tmp_path, {"TMPDIR": str(temporary)}, FRESH)
     assert result.returncode == 0, result.stderr
     assert list(temporary.iterdir()) == []
 
@@ -180,7 +183,7 @@ def test_a_cache_directory_the_user_chose_is_kept(tmp_path: Path) -> None:
     temporary.mkdir()
     reference = _model(tmp_path, at_import=_DYNAMO)
     env = {"TMPDIR": str(temporary), "TORCHINDUCTOR_CACHE_DIR": str(cache)}
-    result = _run(["import", reference, "--input", "3x8x8"], tmp_path, env)
+    result = _run(["import", reference, "--input", "3x8x8"], tmp_path, env, FRESH)
     assert result.returncode == 0, result.stderr
     assert cache.is_dir()
     assert list(temporary.iterdir()) == []
@@ -196,7 +199,7 @@ def test_a_signal_while_a_model_runs_leaves_nothing_in_tmpdir(
     ready = tmp_path / "ready"
     forward = f"{_DYNAMO}\nopen({str(ready)!r}, 'w').close()\nimport time\ntime.sleep(60)"
     reference = _model(tmp_path, in_forward=forward)
-    with started(["import", reference, "--input", "3x8x8"], tmp_path) as process:
+    with started(["import", reference, "--input", "3x8x8"], tmp_path, command=FRESH) as process:
         deadline = time.monotonic() + 120
         while not ready.exists() and time.monotonic() < deadline and process.poll() is None:
             time.sleep(0.05)

@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 
 from convprof.errors import ReaderGone, UsageError
-from convprof.signals import held, removed_on_stop
+from convprof.signals import held, hold_to_the_end, removed_on_stop
 
 __all__ = [
     "TEMPORARY_SUFFIX",
@@ -112,8 +112,9 @@ def _name(fd: int, temporary: Path) -> None:
         os.close(directory)
 
 
-def _replace(target: Path, payload: bytes, shown: Path) -> None:
-    """Write `payload` to a temporary file beside `target` and rename it over `target`."""
+def _replace(target: Path, payload: bytes, shown: Path, *, last: bool = False) -> None:
+    """Write `payload` to a temporary file beside `target` and rename it over `target` (with `last`,
+    the signals held from the rename on: see write_atomic)."""
     directory = target.parent if str(target.parent) else Path(".")
     if not directory.is_dir():
         raise UsageError(f"cannot write {shown}: directory {directory} does not exist; create it first")
@@ -146,6 +147,8 @@ def _replace(target: Path, payload: bytes, shown: Path) -> None:
             finally:
                 os.close(fd)
             os.chmod(temporary, mode)
+            if last:
+                hold_to_the_end()
             os.replace(temporary, target)
         except BaseException as exc:
             if named:
@@ -192,12 +195,17 @@ def _write_entry(path: Path, payload: bytes) -> None:
     _replace(path, payload, path)  # renaming over a link replaces the link itself
 
 
-def write_atomic(path: Path, data: str | bytes, *, follow_links: bool = True) -> None:
+def write_atomic(path: Path, data: str | bytes, *, follow_links: bool = True, result: bool = False) -> None:
     """Write `data` (text as UTF-8, or bytes such as an image) to `path`, replacing a regular file
     atomically and writing anything else that exists (a device, a FIFO) in place.
 
     With `follow_links` False (a name convprof chose, not the user), `path` is written as a regular
-    file in its own directory whatever is there: a link is replaced, never followed."""
+    file in its own directory whatever is there: a link is replaced, never followed.
+
+    `result`: this is the run's result (-o), its last act. Under the CLI, SIGINT and SIGTERM are held
+    from the instant before the rename to the end of the run: a signal from then on (the run has
+    little left: a line on stderr, its exit) no longer ends it 130 or 143 with its whole result in
+    place; it ends as it would have, and the signal goes with it."""
     payload = data.encode("utf-8") if isinstance(data, str) else data
     if not follow_links:
         _write_entry(path, payload)
@@ -210,13 +218,13 @@ def write_atomic(path: Path, data: str | bytes, *, follow_links: bool = True) ->
         raise _failure(path, exc) from exc
     if status is None:
         # A new file; through a dangling link, the file the link names.
-        _replace(Path(os.path.realpath(path)) if path.is_symlink() else path, payload, path)
+        _replace(Path(os.path.realpath(path)) if path.is_symlink() else path, payload, path, last=result)
     elif stat.S_ISDIR(status.st_mode):
         raise UsageError(f"cannot write {path}: it is a directory; give a file name")
     elif not stat.S_ISREG(status.st_mode):
         _write_in_place(path, payload)
     elif not path.is_symlink():
-        _replace(path, payload, path)
+        _replace(path, payload, path, last=result)
     else:
         target = Path(os.path.realpath(path))
         try:
@@ -224,7 +232,7 @@ def write_atomic(path: Path, data: str | bytes, *, follow_links: bool = True) ->
         except OSError:
             same = False
         if same:
-            _replace(target, payload, path)
+            _replace(target, payload, path, last=result)
         else:  # a link with no path to rename over (/proc/self/fd/N to a deleted file): in place
             _write_in_place(path, payload, truncate=True)
 

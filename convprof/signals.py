@@ -7,6 +7,12 @@ where Python prints it and carries on (the signal is lost and the run writes its
 body, where it comes out as a RuntimeError. Instead the handler ends the process on the spot, from
 any of those places, after removing the temporary files registered with `removed_on_stop` (the only
 thing a run holds that must not outlive it).
+
+Blocking a signal in the main thread is not enough to keep it out of a critical section: the kernel
+hands a signal sent to the process to any thread that does not block it (torch's worker threads
+among them), and Python then runs the handler in the main thread at its next instruction. So the
+handler itself knows when it must wait: inside `held()` it notes the signal, acted on as the
+outermost block ends; after `hold_to_the_end()` (the run's result is in place) it lets it go.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ __all__ = [
     "EXIT_TERMINATED",
     "finish",
     "held",
+    "hold_to_the_end",
     "interruptible",
     "raising_is_unsafe",
     "removed_on_stop",
@@ -47,6 +54,9 @@ class _State:
 
     cli_owns_signals = False
     temporaries: set[str] = set()  # noqa: RUF012 - one process-wide registry, by design
+    holding = 0  # how many held() blocks are open
+    deferred: int | None = None  # a signal that came inside them, acted on as the last one ends
+    over = False  # the run's result is in place: a signal no longer ends it
 
 
 def stop(terminated: bool) -> NoReturn:
@@ -98,7 +108,13 @@ def finish(status: object) -> NoReturn:
     os._exit(code & 0xFF)
 
 
-def _end_now(signum: int, frame: FrameType | None) -> NoReturn:
+def _end_now(signum: int, frame: FrameType | None) -> None:
+    if _State.over:
+        return
+    if _State.holding:
+        if _State.deferred is None:
+            _State.deferred = signum
+        return
     stop(signum == signal.SIGTERM)
 
 
@@ -140,12 +156,29 @@ def taken() -> bool:
 
 @contextlib.contextmanager
 def held() -> Iterator[None]:
-    """Block SIGINT and SIGTERM in the block; one that came meanwhile is acted on as it ends."""
+    """Hold SIGINT and SIGTERM in the block (blocked in this thread; under the CLI, one another
+    thread received waits in the handler): one that came meanwhile is acted on as it ends."""
     mask = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPPING)
+    _State.holding += 1
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        _State.holding -= 1
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # one pending in this thread is handled here
+        if not _State.holding and _State.deferred is not None:
+            signum, _State.deferred = _State.deferred, None
+            if not _State.over:
+                stop(signum == signal.SIGTERM)
+
+
+def hold_to_the_end() -> None:
+    """Under the CLI, let SIGINT and SIGTERM go for the rest of the run: its result is in place, and
+    the run ends as it was about to (one that comes now no longer ends it 130 or 143 beside its
+    whole result). Library callers keep their signals as they are."""
+    if _State.cli_owns_signals:
+        _State.over = True
+        if threading.current_thread() is threading.main_thread():
+            signal.pthread_sigmask(signal.SIG_BLOCK, _STOPPING)
 
 
 @contextlib.contextmanager

@@ -1,8 +1,9 @@
 """SIGINT and SIGTERM at any moment of a measuring run: 130 or 143, one line, nothing written.
 
 Each case starts a measuring `compare` or `sweep` with `-o out.json` in its own empty folder, sends
-the signal at one of MOMENTS evenly spaced moments from 0 to SPAN_S seconds after the start (the
-interpreter starting, the CLI loading, torch importing, variants being built and timed), and checks
+a signal at one of MOMENTS evenly spaced moments from 0 to SPAN_S seconds after the start (the
+interpreter starting, the CLI loading, torch importing, variants being built and timed; consecutive
+moments take SIGINT and SIGTERM in turn, so each signal has every other moment), and checks
 that the run ended with the signal's status, the one line, no traceback, nothing on stdout and
 nothing in the folder (no report, no temporary file), having used at most END_WITHIN_S seconds of
 CPU after the signal (its wall time on an idle machine). Runs go
@@ -10,7 +11,9 @@ BATCH at a time, so a case takes seconds rather than minutes; that load slows ea
 slow machine most moments fall in start-up and torch's import (where the old failures were), and
 the slow tests of test_robustness.py signal a run well inside its timed loops. Every run here is a
 new interpreter (processes.FRESH), not a child of the fork server: start-up is what is tested (but
-for the run signalled while its training steps are timed, at the end).
+for the run signalled while its training steps are timed, at the end). The end of a run is tested
+apart: SIGTERM in the last moments of an import and of a timed training step, and at the instant
+after the result is in place, is 143 with nothing left or the whole result.
 
 The long version runs the same with `CONVPROF_SIGNAL_MOMENTS=200 python -m pytest -q
 tests/test_signals.py -k long`. Last run, on a shared 2-core machine (load average 5 to 10):
@@ -21,8 +24,10 @@ after its signal was 0.36 s (while torch's compiled core loaded); 2 min 50 s in 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
 import sys
 import time
 from contextlib import ExitStack
@@ -50,6 +55,8 @@ HANG_S = 30.0
 LONG_MOMENTS_VARIABLE = "CONVPROF_SIGNAL_MOMENTS"
 #: How often the ends are looked for.
 POLL_S = 0.01
+#: How often a result is looked for, where the signals follow the first one.
+RESULT_POLL_S = 0.002
 
 COMMANDS = {
     # --rigorous: still measuring well after SPAN_S on any machine (ten rounds of ten blocks).
@@ -67,7 +74,7 @@ class Ending:
     """How one signalled run ended."""
 
     moment: float
-    """Seconds after the start that the signal was due."""
+    """Seconds after the start that the signal was sent (was due, if the run had ended before)."""
     signalled: bool
     """Whether the run was still going when its moment came."""
     seconds_to_end: float | None
@@ -80,6 +87,8 @@ class Ending:
     stderr: str
     left: tuple[str, ...]
     """What the run left in its folder."""
+    signal_name: str
+    """The signal it was sent: SIGINT or SIGTERM."""
 
 
 def _state_and_cpu(pid: int) -> tuple[str, float]:
@@ -93,35 +102,47 @@ def _state_and_cpu(pid: int) -> tuple[str, float]:
     return fields[0], (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _signal_batch(args: list[str], signum: int, moments: list[float], tmp_path: Path) -> list[Ending]:
-    """Start one run per moment at once, signal each at its moment, and return how each ended."""
+def _signal_batch(
+    args: list[str],
+    plan: list[tuple[float, str]],
+    tmp_path: Path,
+    *,
+    stagger_s: float = 0.0,
+    after_first_result: bool = False,
+) -> list[Ending]:
+    """Start one run per (moment, signal name) of `plan`, `stagger_s` apart, send each its signal at
+    its moment (seconds after its start, or after the first result any of them writes), and return
+    how each ended."""
     with ExitStack() as stack:
         runs = []
-        for moment in moments:
-            folder = tmp_path / f"at-{moment:.3f}"
+        for index, (moment, name) in enumerate(plan):
+            if index:
+                time.sleep(stagger_s)
+            folder = tmp_path / f"{index}-{name}-at-{moment:.3f}"
             folder.mkdir()
             process = stack.enter_context(started([*args, "-o", "out.json"], folder, command=FRESH))
-            runs.append((moment, folder, process, time.monotonic()))
+            runs.append((folder, process, time.monotonic()))
+        origin = _first_result(runs) if after_first_result else None
         sent: list[tuple[float, float] | None] = []  # (time, CPU seconds used) at the signal
-        for moment, _folder, process, start in runs:
-            time.sleep(max(0.0, start + moment - time.monotonic()))
+        for (_folder, process, start), (moment, name) in zip(runs, plan, strict=True):
+            time.sleep(max(0.0, (start if origin is None else origin) + moment - time.monotonic()))
             state, cpu = _state_and_cpu(process.pid)
             if state == "Z":
                 sent.append(None)
             else:
-                process.send_signal(signum)
+                process.send_signal(SIGNALS[name][0])
                 sent.append((time.monotonic(), cpu))
         ended: dict[int, tuple[float, float]] = {}  # (time, CPU seconds used) at the end
         deadline = time.monotonic() + HANG_S
         while len(ended) < len(runs) and time.monotonic() < deadline:
-            for index, (_moment, _folder, process, _start) in enumerate(runs):
+            for index, (_folder, process, _start) in enumerate(runs):
                 if index not in ended:
                     state, cpu = _state_and_cpu(process.pid)
                     if state == "Z":
                         ended[index] = (time.monotonic(), cpu)
             time.sleep(POLL_S)
         endings = []
-        for index, (moment, folder, process, _start) in enumerate(runs):
+        for index, ((folder, process, start), (moment, name)) in enumerate(zip(runs, plan, strict=True)):
             at_signal, at_end = sent[index], ended.get(index)
             if at_end is None:
                 process.kill()
@@ -131,7 +152,7 @@ def _signal_batch(args: list[str], signum: int, moments: list[float], tmp_path: 
                 seconds, cpu_seconds = at_end[0] - at_signal[0], at_end[1] - at_signal[1]
             endings.append(
                 Ending(
-                    moment=moment,
+                    moment=moment if at_signal is None else at_signal[0] - start,
                     signalled=at_signal is not None,
                     seconds_to_end=seconds,
                     cpu_seconds_to_end=cpu_seconds,
@@ -139,9 +160,23 @@ def _signal_batch(args: list[str], signum: int, moments: list[float], tmp_path: 
                     stdout=stdout,
                     stderr=stderr,
                     left=tuple(sorted(p.name for p in folder.iterdir())),
+                    signal_name=name,
                 )
             )
         return endings
+
+
+def _first_result(runs: list[tuple[Path, subprocess.Popen[str], float]]) -> float:
+    """Return the time the first of `runs` has its result (out.json) in its folder, watching closely;
+    or the time all have ended without one (their endings then say why), or HANG_S x 4 have passed."""
+    deadline = time.monotonic() + HANG_S * 4
+    while time.monotonic() < deadline:
+        if any((folder / "out.json").exists() for folder, _process, _start in runs):
+            break
+        if all(_state_and_cpu(process.pid)[0] == "Z" for _folder, process, _start in runs):
+            break
+        time.sleep(RESULT_POLL_S)
+    return time.monotonic()
 
 
 def _faults(ending: Ending, status: int, word: str) -> list[str]:
@@ -166,27 +201,30 @@ def _faults(ending: Ending, status: int, word: str) -> list[str]:
     return faults
 
 
-def _check_moments(command: str, signal_name: str, count: int, tmp_path: Path) -> list[Ending]:
-    signum, status, word = SIGNALS[signal_name]
+def _check_moments(command: str, signal_names: list[str], count: int, tmp_path: Path) -> list[Ending]:
+    """Signal `count` runs of `command` at evenly spaced moments, each with the next of `signal_names`
+    in turn, and check each ended as its signal says."""
     moments = [SPAN_S * i / (count - 1) for i in range(count)]
+    # Consecutive moments take the signals in turn.
+    plan = [(moment, signal_names[i % len(signal_names)]) for i, moment in enumerate(moments)]
     endings: list[Ending] = []
     for first in range(0, count, BATCH):
-        endings += _signal_batch(COMMANDS[command], signum, moments[first : first + BATCH], tmp_path)
+        endings += _signal_batch(COMMANDS[command], plan[first : first + BATCH], tmp_path)
     report = [
-        f"at {e.moment:.3f} s: {'; '.join(faults)}; stderr tail {e.stderr[-300:]!r}"
+        f"{e.signal_name} at {e.moment:.3f} s: {'; '.join(faults)}; stderr tail {e.stderr[-300:]!r}"
         for e in endings
-        if (faults := _faults(e, status, word))
+        if (faults := _faults(e, *SIGNALS[e.signal_name][1:]))
     ]
     assert not report, f"{len(report)} of {count} runs went wrong:\n" + "\n".join(report)
     return endings
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("signal_name", SIGNALS)
 @pytest.mark.parametrize("command", COMMANDS)
-def test_a_signal_at_any_moment_ends_the_run_cleanly(command: str, signal_name: str, tmp_path: Path) -> None:
-    endings = _check_moments(command, signal_name, MOMENTS, tmp_path)
+def test_a_signal_at_any_moment_ends_the_run_cleanly(command: str, tmp_path: Path) -> None:
+    endings = _check_moments(command, list(SIGNALS), MOMENTS, tmp_path)
     assert len(endings) == MOMENTS
+    assert {e.signal_name for e in endings} == set(SIGNALS)
 
 
 @pytest.mark.slow
@@ -195,7 +233,7 @@ def test_a_signal_at_any_moment_ends_the_run_cleanly(command: str, signal_name: 
 @pytest.mark.parametrize("command", COMMANDS)
 def test_a_signal_at_any_moment_long(command: str, signal_name: str, tmp_path: Path) -> None:
     count = int(os.environ[LONG_MOMENTS_VARIABLE])
-    endings = _check_moments(command, signal_name, count, tmp_path)
+    endings = _check_moments(command, [signal_name], count, tmp_path)
     slowest = max(endings, key=lambda e: e.seconds_to_end or 0.0)
     busiest = max(endings, key=lambda e: e.cpu_seconds_to_end or 0.0)
     # Shown with -rP: the figures the module docstring quotes.
@@ -208,7 +246,8 @@ def test_a_signal_at_any_moment_long(command: str, signal_name: str, tmp_path: P
 
 #: Commands that load torch and run to their end within seconds: an import (the model's code and
 #: its trace) and a timed training step. A SIGTERM while the interpreter tore torch down after the
-#: result was written found the system's handler back in place and ended the run with -15.
+#: result was written found the system's handler back in place and ended the run with -15; one in
+#: the instant after the result's rename ended it 143 with the result there.
 THROUGH_THE_END = {
     "import": [
         *("import", f"{ROOT / 'tests' / 'importable_models.py'}:Block"),
@@ -216,9 +255,10 @@ THROUGH_THE_END = {
     ],
     "training": ["compare", "lenet5", "--training", "--device", "cpu", "--quick", "--format", "json"],
 }
-#: Runs at once and moments per command in the through-the-end test.
-END_BATCH = 4
-END_MOMENTS = 8
+#: Runs per command in the through-the-end test, started END_STAGGER_S apart: when the first has
+#: written its result, each later one is about its start's delay behind it, short of its own end.
+END_RUNS = 5
+END_STAGGER_S = 0.15
 
 
 def _ended_cleanly(ending: Ending) -> list[str]:
@@ -229,39 +269,26 @@ def _ended_cleanly(ending: Ending) -> list[str]:
     return _faults(ending, 143, "terminated")
 
 
-def _batch_duration(args: list[str], folder: Path) -> float:
-    """Return how long END_BATCH runs of `args` started at once take here, none signalled."""
-    start = time.monotonic()
-    with ExitStack() as stack:
-        processes = []
-        for index in range(END_BATCH):
-            (folder / str(index)).mkdir(parents=True)
-            processes.append(
-                stack.enter_context(started([*args, "-o", "out.json"], folder / str(index), command=FRESH))
-            )
-        for process in processes:
-            _, stderr = process.communicate(timeout=HANG_S * 4)
-            assert process.returncode == 0, stderr
-    return time.monotonic() - start
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("command", THROUGH_THE_END)
 def test_sigterm_at_any_moment_to_the_end_of_a_run_is_143_or_a_whole_result(
     command: str, tmp_path: Path
 ) -> None:
-    args = THROUGH_THE_END[command]
-    duration = _batch_duration(args, tmp_path / "unsignalled")  # the moments reach past the ends
-    moments = [duration * (0.4 + 0.9 * i / (END_MOMENTS - 1)) for i in range(END_MOMENTS)]
-    endings: list[Ending] = []
-    for first in range(0, END_MOMENTS, END_BATCH):
-        endings += _signal_batch(args, signal.SIGTERM, moments[first : first + END_BATCH], tmp_path)
+    """END_RUNS runs start END_STAGGER_S apart; the instant the first has written its result, each is
+    sent SIGTERM: the first just after its result (its teardown), the others in the last moments of
+    their runs (measuring's or the import's end, rendering, writing), about 0.15, 0.3, 0.45 and 0.6 s
+    short of their ends on an idle machine, more under load."""
+    plan = [(0.0, "SIGTERM")] * END_RUNS
+    endings = _signal_batch(
+        THROUGH_THE_END[command], plan, tmp_path, stagger_s=END_STAGGER_S, after_first_result=True
+    )
     report = [
-        f"at {e.moment:.3f} s: {'; '.join(faults)}; exit {e.returncode}; stderr tail {e.stderr[-300:]!r}"
+        f"signalled {e.moment:.3f} s after its start: {'; '.join(faults)}; exit {e.returncode}; "
+        f"stderr tail {e.stderr[-300:]!r}"
         for e in endings
         if (faults := _ended_cleanly(e))
     ]
-    assert not report, f"{len(report)} of {END_MOMENTS} runs went wrong:\n" + "\n".join(report)
+    assert not report, f"{len(report)} of {END_RUNS} runs went wrong:\n" + "\n".join(report)
 
 
 #: Runs convprof as its entry point does and reports, at torch's first import, whether a signal
@@ -339,6 +366,80 @@ def test_an_inherited_ignored_sigint_stays_ignored(tmp_path: Path) -> None:
     assert stderr == "convprof: terminated\n"
     assert stdout == ""
     assert list(tmp_path.iterdir()) == []
+
+
+#: Runs convprof as its entry point does, sending itself SIGTERM as its finished temporary file
+#: gets its permissions (the step before the rename) or the instant after the rename has put the
+#: result (`-o out.json`) in place: the two sides of the moment the result exists. A thread started
+#: first stands for torch's worker threads: the kernel gives a signal the main thread blocks to one
+#: of them, and Python still runs the handler in the main thread.
+_AT_THE_RESULT = """
+import os, signal, sys, threading, time
+
+chmod, replace = os.chmod, os.replace
+when = sys.argv.pop(1)
+
+def chmod_then_signal(path, mode, **kwargs):
+    chmod(path, mode, **kwargs)
+    threading.Thread(target=time.sleep, args=(60,), daemon=True).start()
+    if when == "before":
+        os.kill(os.getpid(), signal.SIGTERM)
+
+def replace_then_signal(source, target, **kwargs):
+    replace(source, target, **kwargs)
+    if when == "after":
+        os.kill(os.getpid(), signal.SIGTERM)
+
+os.chmod, os.replace = chmod_then_signal, replace_then_signal
+sys.argv = ["convprof", *sys.argv[1:]]
+from convprof.__main__ import main
+main()
+"""
+
+
+@pytest.mark.parametrize(
+    ("when", "status", "left"), [("before", 143, []), ("after", 0, ["out.json"])], ids=["before", "after"]
+)
+def test_a_signal_at_the_instant_the_result_is_in_place_leaves_it_whole_or_absent(
+    when: str, status: int, left: list[str], tmp_path: Path
+) -> None:
+    # Before the rename: nothing is left (143). After it: the run is over, the result is there and
+    # whole, and the signal no longer turns it into a 143 (it did, in the instant before the exit).
+    args = [when, "compare", "lenet5", "--no-latency", "--format", "json", "-o", "out.json"]
+    with started(args, tmp_path, command=[sys.executable, "-c", _AT_THE_RESULT]) as process:
+        stdout, stderr = process.communicate(timeout=120)
+    assert process.returncode == status, stderr
+    assert stdout == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == left
+    if left:
+        assert stderr == f"convprof: wrote {tmp_path / 'out.json'}\n"
+        assert json.loads((tmp_path / "out.json").read_text(encoding="utf-8"))["spec"]["name"] == "lenet5"
+    else:
+        assert stderr == "convprof: terminated\n"
+
+
+#: Takes the signals as the CLI does, starts a thread as torch does, and signals itself inside a
+#: held() block (where convprof links a temporary file and registers it for removal).
+_HELD = """
+import os, signal, threading, time
+from convprof import signals
+
+signals.take()
+threading.Thread(target=time.sleep, args=(60,), daemon=True).start()
+with signals.held():
+    os.kill(os.getpid(), signal.SIGTERM)  # the main thread blocks it: the kernel gives it the other
+    time.sleep(0.2)
+    sum(range(100000))  # instructions, at which Python runs a handler the other thread received
+    os.write(1, b"the block ran to its end\\n")
+os.write(1, b"after the block\\n")
+"""
+
+
+def test_a_signal_inside_a_held_block_waits_for_its_end_whichever_thread_receives_it() -> None:
+    with started([], command=[sys.executable, "-c", _HELD]) as process:
+        stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 143, stderr
+    assert (stdout, stderr) == ("the block ran to its end\n", "convprof: terminated\n")
 
 
 #: Seconds into `check --max-training-latency ... --preset rigorous` when its training steps are being

@@ -180,7 +180,7 @@ def deliver(text: str | None, draw: Callable[[Console], None], output: Path | No
     if output is None:
         write_stdout(text)
         return
-    write_atomic(output, text)
+    write_atomic(output, text, result=True)
     say(f"convprof: wrote {output}")
 
 

@@ -29,10 +29,11 @@ class Element:
 
     def walk(self) -> Iterator[Element]:
         """Yield this element and every element inside it, in document order."""
-        yield self
-        for child in self.children:
-            if isinstance(child, Element):
-                yield from child.walk()
+        stack = [self]  # not recursive generators: a page holds thousands of elements, nested deep
+        while stack:
+            element = stack.pop()
+            yield element
+            stack.extend(reversed([child for child in element.children if isinstance(child, Element)]))
 
     def find_all(
         self, tag: str | None = None, test: Callable[[Element], bool] | None = None

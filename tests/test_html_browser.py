@@ -4,7 +4,8 @@ Each page must load with no console error, no exception, no refused resource and
 own file; its charts, graph and tables must be drawn (present, with a size); what the browser built
 must carry the JSON report's figures (tests/test_html.py's check, on the browser's own DOM); its
 controls must work; a hostile name must stay text. A screenshot of each page is kept under
-test-artifacts/ (git-ignored; the paths are listed at the end of the run). Without Chromium these
+test-artifacts/ (git-ignored; the paths are listed at the end of the run): the whole page, but for
+the examples beyond QUICK, whose first screen is kept. Without Chromium these
 tests skip: `apt-get install chromium` (Debian), or CONVPROF_CHROMIUM=/path/to/chrome.
 """
 
@@ -111,25 +112,29 @@ def _convprof(*args: str) -> str:
     return process.stdout
 
 
-def _open(browser: Browser, page: Path, shot: str) -> dict[str, Any]:
-    """Open `page` and return what the probe found; assert it loaded offline, cleanly and safely."""
+def _open(browser: Browser, page: Path, shot: str, *, whole: bool = True) -> dict[str, Any]:
+    """Open `page` and return what the probe found; assert it loaded offline, cleanly and safely.
+    Its screenshot is the whole page (`whole`, to 9,000 pixels) or its first screen (a whole-page
+    shot costs Chromium about a second of CPU)."""
     browser.open(page)
     found: dict[str, Any] = browser.evaluate(_PROBE)
     assert browser.errors() == [], browser.errors()
     assert browser.requests() == [page.resolve().as_uri()]
     assert found["dialogs"] == []
     assert (found["scripts"], found["foreign"], found["handlers"]) == (1, 0, 0)
-    saved = browser.screenshot(SHOTS / f"{shot}.png", full_page=True, max_height=9000)
+    saved = browser.screenshot(SHOTS / f"{shot}.png", full_page=whole, max_height=9000)
     print(f"screenshot: {saved}")
     return found
 
 
-def _compare(browser: Browser, tmp_path: Path, spec: str, shot: str, *extra: str) -> dict[str, Any]:
+def _compare(
+    browser: Browser, tmp_path: Path, spec: str, shot: str, *extra: str, whole: bool = True
+) -> dict[str, Any]:
     """Write `spec`'s page and JSON report with the CLI, open the page, check every figure in it."""
     report = json.loads(_convprof("compare", spec, "--no-latency", "--format", "json", *extra))
     page = tmp_path / f"{shot}.html"
     _convprof("compare", spec, "--no-latency", "--format", "html", "-o", str(page), *extra)
-    found = _open(browser, page, shot)
+    found = _open(browser, page, shot, whole=whole)
     depth = int(extra[extra.index("--depth") + 1]) if "--depth" in extra else None
     check_figures(report, parse(found["html"]), depth)
     sizes = found["sizes"]
@@ -157,7 +162,7 @@ def test_example_pages_in_a_browser(browser: Browser, tmp_path: Path, name: str)
 @pytest.mark.slow
 @pytest.mark.parametrize("name", [name for name in example_names() if name not in QUICK])
 def test_every_example_page_in_a_browser(browser: Browser, tmp_path: Path, name: str) -> None:
-    _compare(browser, tmp_path, name, name)
+    _compare(browser, tmp_path, name, name, whole=False)  # QUICK's pages are shot whole
 
 
 @pytest.mark.parametrize(("name", "depth"), [("resnet50", "1"), ("unet", "0")])

@@ -39,12 +39,12 @@ import pytest
 from tests.conftest import ROOT, SPECS
 from tests.processes import CONVPROF, FRESH, as_a_background_job, started
 
-#: Moments per case, evenly spaced from 0 to SPAN_S seconds after the start (one every 0.2 s; the
-#: long version below samples as finely as asked).
-MOMENTS = 16
+#: Moments per case, evenly spaced from 0 to SPAN_S seconds after the start (one every 0.27 s, the
+#: two signals in turn; the long version below samples as finely as asked).
+MOMENTS = 12
 SPAN_S = 3.0
 #: Runs signalled at once (consecutive moments): enough to keep a case short on two cores.
-BATCH = 8
+BATCH = 6
 #: How soon after its signal a run must have ended (the issue's bound). Checked in CPU seconds used
 #: after the signal, which is the wall time on an idle machine: on a shared one, other work and the
 #: batch's own runs stretch the wall time, and a bound on it would fail for reasons not convprof's.
@@ -257,8 +257,8 @@ THROUGH_THE_END = {
 }
 #: Runs per command in the through-the-end test, started END_STAGGER_S apart: when the first has
 #: written its result, each later one is about its start's delay behind it, short of its own end.
-END_RUNS = 5
-END_STAGGER_S = 0.15
+END_RUNS = 4
+END_STAGGER_S = 0.2
 
 
 def _ended_cleanly(ending: Ending) -> list[str]:
@@ -276,8 +276,8 @@ def test_sigterm_at_any_moment_to_the_end_of_a_run_is_143_or_a_whole_result(
 ) -> None:
     """END_RUNS runs start END_STAGGER_S apart; the instant the first has written its result, each is
     sent SIGTERM: the first just after its result (its teardown), the others in the last moments of
-    their runs (measuring's or the import's end, rendering, writing), about 0.15, 0.3, 0.45 and 0.6 s
-    short of their ends on an idle machine, more under load."""
+    their runs (measuring's or the import's end, rendering, writing), about 0.2, 0.4 and 0.6 s short
+    of their ends on an idle machine, more under load."""
     plan = [(0.0, "SIGTERM")] * END_RUNS
     endings = _signal_batch(
         THROUGH_THE_END[command], plan, tmp_path, stagger_s=END_STAGGER_S, after_first_result=True

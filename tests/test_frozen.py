@@ -7,7 +7,6 @@ import csv
 import io
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -22,6 +21,7 @@ from convprof.importing import ModelImportError, import_module
 from convprof.report.analyze import analyze
 from tests import importable_models as models
 from tests.conftest import ROOT
+from tests.processes import CONVPROF
 
 #: LeNet-5 fine-tuned: its feature extractor frozen as a block, its classifier trainable but for c5.
 FINE_TUNED = """\
@@ -256,9 +256,7 @@ def test_more_frozen_parameters_than_parameters_is_refused(tmp_path: Path) -> No
 def test_a_measured_training_step_with_frozen_layers_peaks_at_the_estimate(tmp_path: Path) -> None:
     process = subprocess.run(
         [
-            sys.executable,
-            "-m",
-            "convprof",
+            *CONVPROF,
             "compare",
             str(_spec(tmp_path)),
             "--training",

@@ -10,6 +10,7 @@ The default example counts keep CI fast. The long run:
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -533,8 +534,10 @@ def broken_reports(draw: st.DrawFn, report: dict[str, Any]) -> bytes:
     return text
 
 
-def _report_document() -> dict[str, Any]:
-    """A measured report (latency and environment included), so that every field can be broken."""
+@functools.cache
+def _report() -> dict[str, Any]:
+    """A measured report (latency and environment included), so that every field can be broken;
+    measured when a test first draws from it, not as the module is collected."""
     runner = CliRunner()
     result = runner.invoke(
         cli, ["compare", "why_convolutions", "--quick", "--device", "cpu", "--format", "json"]
@@ -544,19 +547,16 @@ def _report_document() -> dict[str, Any]:
     return data
 
 
-REPORT = _report_document() if EXAMPLES else {}
-
-
 @FUZZ
 @given(
-    content=st.deferred(lambda: broken_reports(REPORT)),
+    content=st.deferred(lambda: broken_reports(_report())),
     command=st.sampled_from(sorted(REPORT_COMMANDS)),
 )
 def test_broken_reports_exit_2_with_one_positioned_line(content: bytes, command: str, tmp_path: Path) -> None:
     broken = tmp_path / "broken.json"
     broken.write_bytes(content)
     good = tmp_path / "good.json"
-    good.write_text(json.dumps(REPORT), encoding="utf-8")
+    good.write_text(json.dumps(_report()), encoding="utf-8")
     args = [a.format(report=good, broken=broken, spec="why_convolutions") for a in REPORT_COMMANDS[command]]
     result = CliRunner().invoke(cli, args)
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
@@ -800,7 +800,7 @@ HOSTILE_JSON = st.sampled_from(
 
 @FUZZ
 @given(
-    path=st.deferred(lambda: st.sampled_from(_paths(REPORT))),
+    path=st.deferred(lambda: st.sampled_from(_paths(_report()))),
     value=HOSTILE_JSON,
     command=st.sampled_from(sorted(REPORT_COMMANDS)),
 )
@@ -808,9 +808,9 @@ def test_hostile_values_in_any_report_field_exit_2_located(
     path: tuple[Any, ...], value: str, command: str, tmp_path: Path
 ) -> None:
     broken = tmp_path / "broken.json"
-    broken.write_text(_with_raw(REPORT, path, value), encoding="utf-8")
+    broken.write_text(_with_raw(_report(), path, value), encoding="utf-8")
     good = tmp_path / "good.json"
-    good.write_text(json.dumps(REPORT), encoding="utf-8")
+    good.write_text(json.dumps(_report()), encoding="utf-8")
     args = [a.format(report=good, broken=broken, spec="why_convolutions") for a in REPORT_COMMANDS[command]]
     result = CliRunner().invoke(cli, args)
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception

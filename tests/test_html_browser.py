@@ -90,8 +90,10 @@ _PROBE = """
 """
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def browser() -> Iterator[Browser]:
+    """One Chromium a worker, for the whole run: a module's fixture would start another each time
+    the worker came back to this module from other tests (about 2.5 s of CPU a start)."""
     assert CHROMIUM is not None
     with Browser(CHROMIUM) as opened:
         opened.before_load(TRAPS)

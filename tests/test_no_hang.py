@@ -85,35 +85,44 @@ DISPOSITIONS = {"foreground": as_a_foreground_job, "background": as_a_background
 SIGNALS = {"SIGINT": (signal.SIGINT, 130), "SIGTERM": (signal.SIGTERM, 143)}
 
 
-@pytest.mark.parametrize("signal_name", SIGNALS)
-@pytest.mark.parametrize("job", DISPOSITIONS)
-def test_a_signal_ends_a_read_of_stdin_that_never_ends(job: str, signal_name: str) -> None:
+#: Seconds the runs are given to start and block on their stdin (a new interpreter gets there in 0.3 s).
+STARTED_S = 1.0
+
+
+def test_a_signal_ends_a_read_of_stdin_that_never_ends() -> None:
     # Standard input held open by a writer that never writes nor closes it. A background job
     # (SIGINT ignored by the shell that started it) waiting on it would have ignored Ctrl-C forever.
-    signum, status = SIGNALS[signal_name]
-    read_end, write_end = os.pipe()
-    process = subprocess.Popen(
-        [*CONVPROF, "compare", "-", "--no-latency"],
-        stdin=read_end,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=DISPOSITIONS[job],
-    )
-    os.close(read_end)
+    # Each job disposition with each signal, the four runs side by side.
+    runs = []
     try:
-        time.sleep(1.0)  # started and waiting on stdin (a new interpreter gets there in 0.3 s)
-        assert process.poll() is None, process.communicate()
-        process.send_signal(signum)
+        for job, preexec in DISPOSITIONS.items():
+            for signal_name, (signum, status) in SIGNALS.items():
+                read_end, write_end = os.pipe()
+                process = subprocess.Popen(
+                    [*CONVPROF, "compare", "-", "--no-latency"],
+                    stdin=read_end,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                    preexec_fn=preexec,
+                )
+                os.close(read_end)
+                runs.append((f"{job} {signal_name}", signum, status, process, write_end))
+        time.sleep(STARTED_S)
+        for case, signum, _status, process, _write_end in runs:
+            assert process.poll() is None, (case, process.communicate())
+            process.send_signal(signum)
         start = time.monotonic()
-        stdout, stderr = process.communicate(timeout=ENDS_WITHIN_S * 3)
-        assert time.monotonic() - start < ENDS_WITHIN_S
+        for case, _signum, status, process, _write_end in runs:
+            stdout, stderr = process.communicate(timeout=ENDS_WITHIN_S * 3)
+            assert time.monotonic() - start < ENDS_WITHIN_S, case
+            assert process.returncode == status, (case, stderr)
+            assert stderr.endswith(("convprof: interrupted\n", "convprof: terminated\n")), (case, stderr)
+            assert stdout == "", case
     finally:
-        reap(process)
-        os.close(write_end)
-    assert process.returncode == status, stderr
-    assert stderr.endswith(("convprof: interrupted\n", "convprof: terminated\n"))
-    assert stdout == ""
+        for _case, _signum, _status, process, write_end in runs:
+            reap(process)
+            os.close(write_end)
 
 
 def test_a_spec_piped_in_is_still_read(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import pytest
 
 from convprof.torchdep import TORCH_INSTALL
 from tests.conftest import ROOT
+from tests.processes import CONVPROF
 
 #: Runs convprof's console entry point in a process where `import torch` fails as if torch were not
 #: installed: a meta-path finder ahead of all others refuses it (and its submodules).
@@ -31,7 +32,9 @@ main()
 
 
 def _convprof(*args: str, torch: bool) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-c", _WITHOUT_TORCH] if not torch else [sys.executable, "-m", "convprof"]
+    """Run convprof without torch (a new interpreter whose `import torch` fails), or with it (a child
+    of the fork server, torch already imported)."""
+    command = [sys.executable, "-c", _WITHOUT_TORCH] if not torch else CONVPROF
     return subprocess.run(
         [*command, *args], capture_output=True, text=True, cwd=ROOT, stdin=subprocess.DEVNULL, timeout=120
     )

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import SPECS
-from tests.processes import CONVPROF, FRESH, started
+from tests.processes import CONVPROF, started
 
 #: Written exactly the way users hit them: broken files given to every command that reads one.
 BROKEN_SPEC = "input: [3, 8, 8]\nlayers:\n  - conv2x: {out_channels: 4}\n"
@@ -86,14 +86,14 @@ def test_file_and_usage_errors_are_one_clear_message(args: list[str], phrase: st
     assert not list(tmp_path.glob(".*.tmp"))
 
 
+#: Seconds into a run, a child of the fork server (torch loaded), when it is inside its timed loops
+#: on any machine. A signal while a new interpreter loads torch (its extension modules run Python
+#: from C, which once turned exit 130 into "killed by signal 2") is test_signals.py's: its moments
+#: run from the interpreter's start through torch's import, for these two commands.
+MEASURING_AT_S = 1.0
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    ("delay", "command"),
-    # A new interpreter 1.5 s in is loading torch; a child of the fork server, torch loaded, is in
-    # its timed loops from well before 1 s.
-    [(1.5, FRESH), (1.0, CONVPROF)],
-    ids=["while-loading-torch", "while-measuring"],
-)
 @pytest.mark.parametrize(
     ("signum", "status", "word"), [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")]
 )
@@ -126,12 +126,10 @@ def test_file_and_usage_errors_are_one_clear_message(args: list[str], phrase: st
     ids=["compare", "sweep"],
 )
 def test_signal_while_measuring_exits_cleanly_and_writes_nothing(
-    args: list[str], signum: int, status: int, word: str, delay: float, command: list[str], tmp_path: Path
+    args: list[str], signum: int, status: int, word: str, tmp_path: Path
 ) -> None:
-    with started(args, tmp_path, command=command) as process:
-        # Early, an interrupt lands while torch's extension modules load (Python code run from C,
-        # which once turned exit 130 into "killed by signal 2"); later, inside a timed loop.
-        time.sleep(delay)
+    with started(args, tmp_path, command=CONVPROF) as process:
+        time.sleep(MEASURING_AT_S)
         assert process.poll() is None, process.communicate()
         process.send_signal(signum)
         stdout, stderr = process.communicate(timeout=60)

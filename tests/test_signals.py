@@ -11,9 +11,11 @@ BATCH at a time, so a case takes seconds rather than minutes; that load slows ea
 slow machine most moments fall in start-up and torch's import (where the old failures were), and
 the slow tests of test_robustness.py signal a run well inside its timed loops. Every run here is a
 new interpreter (processes.FRESH), not a child of the fork server: start-up is what is tested (but
-for the run signalled while its training steps are timed, at the end). The end of a run is tested
-apart: SIGTERM in the last moments of an import and of a timed training step, and at the instant
-after the result is in place, is 143 with nothing left or the whole result.
+for the runs signalled while training steps are timed, and at the end of one). The end of a run is
+tested apart: SIGTERM in the last moments of an import (new interpreters: their teardown with torch
+loaded is part of the end) and of a timed training step (children of the fork server: its end is
+measuring's, rendering's and writing's), and at the instant after the result is in place, is 143
+with nothing left or the whole result.
 
 The long version runs the same with `CONVPROF_SIGNAL_MOMENTS=200 python -m pytest -q
 tests/test_signals.py -k long`. Last run, on a shared 2-core machine (load average 5 to 10):
@@ -109,10 +111,12 @@ def _signal_batch(
     *,
     stagger_s: float = 0.0,
     after_first_result: bool = False,
+    command: list[str] = FRESH,
 ) -> list[Ending]:
-    """Start one run per (moment, signal name) of `plan`, `stagger_s` apart, send each its signal at
-    its moment (seconds after its start, or after the first result any of them writes), and return
-    how each ended."""
+    """Start one run per (moment, signal name) of `plan` with `command`, `stagger_s` apart, send
+    each its signal at its moment (seconds after its start, or after the first result any of them
+    writes), and return how each ended. The CPU seconds an Ending gives are its process's: a new
+    interpreter's, or (a child of the fork server) only its small client's."""
     with ExitStack() as stack:
         runs = []
         for index, (moment, name) in enumerate(plan):
@@ -120,7 +124,7 @@ def _signal_batch(
                 time.sleep(stagger_s)
             folder = tmp_path / f"{index}-{name}-at-{moment:.3f}"
             folder.mkdir()
-            process = stack.enter_context(started([*args, "-o", "out.json"], folder, command=FRESH))
+            process = stack.enter_context(started([*args, "-o", "out.json"], folder, command=command))
             runs.append((folder, process, time.monotonic()))
         origin = _first_result(runs) if after_first_result else None
         sent: list[tuple[float, float] | None] = []  # (time, CPU seconds used) at the signal
@@ -244,16 +248,25 @@ def test_a_signal_at_any_moment_long(command: str, signal_name: str, tmp_path: P
     )
 
 
-#: Commands that load torch and run to their end within seconds: an import (the model's code and
-#: its trace) and a timed training step. A SIGTERM while the interpreter tore torch down after the
-#: result was written found the system's handler back in place and ended the run with -15; one in
-#: the instant after the result's rename ended it 143 with the result there.
+#: Commands that load torch and run to their end within seconds, and what runs them: an import (the
+#: model's code and its trace) in a new interpreter, whose teardown with torch loaded is part of its
+#: end, and a timed training step as a child of the fork server (in a new interpreter, its import of
+#: torch and of torch._dynamo, which torch's optimizers load, would cost four times the step; its
+#: end is measuring's, rendering's and writing's). A SIGTERM while the interpreter tore torch down
+#: after the result was written found the system's handler back in place and ended the run with
+#: -15; one in the instant after the result's rename ended it 143 with the result there.
 THROUGH_THE_END = {
-    "import": [
-        *("import", f"{ROOT / 'tests' / 'importable_models.py'}:Block"),
-        *("--input", "4x8x8", "--kwargs", "{channels: 4}"),
-    ],
-    "training": ["compare", "lenet5", "--training", "--device", "cpu", "--quick", "--format", "json"],
+    "import": (
+        [
+            *("import", f"{ROOT / 'tests' / 'importable_models.py'}:Block"),
+            *("--input", "4x8x8", "--kwargs", "{channels: 4}"),
+        ],
+        FRESH,
+    ),
+    "training": (
+        ["compare", "lenet5", "--training", "--device", "cpu", "--quick", "--format", "json"],
+        CONVPROF,
+    ),
 }
 #: Runs per command in the through-the-end test, started END_STAGGER_S apart: when the first has
 #: written its result, each later one is about its start's delay behind it, short of its own end.
@@ -279,8 +292,9 @@ def test_sigterm_at_any_moment_to_the_end_of_a_run_is_143_or_a_whole_result(
     their runs (measuring's or the import's end, rendering, writing), about 0.2, 0.4 and 0.6 s short
     of their ends on an idle machine, more under load."""
     plan = [(0.0, "SIGTERM")] * END_RUNS
+    args, runner = THROUGH_THE_END[command]
     endings = _signal_batch(
-        THROUGH_THE_END[command], plan, tmp_path, stagger_s=END_STAGGER_S, after_first_result=True
+        args, plan, tmp_path, stagger_s=END_STAGGER_S, after_first_result=True, command=runner
     )
     report = [
         f"signalled {e.moment:.3f} s after its start: {'; '.join(faults)}; exit {e.returncode}; "

@@ -35,6 +35,7 @@ __all__ = [
     "StepTimeline",
     "StorageLedger",
     "backward_flops",
+    "inputs_on",
     "make_optimizer",
     "saved_bytes",
     "step_peak",
@@ -44,18 +45,30 @@ __all__ = [
 Inputs = torch.Tensor | tuple[torch.Tensor, ...]
 
 
+def inputs_on(device: str, shape: tuple[int, ...], requires_grad: bool = False) -> torch.Tensor:
+    """An input of `shape` on `device`: values on the CPU (none are left uninitialised), none on meta."""
+    if device == "meta":
+        return torch.empty(shape, device="meta", requires_grad=requires_grad)
+    return torch.rand(shape, device=device, requires_grad=requires_grad)
+
+
 def backward_flops(
-    module: torch.nn.Module, in_shapes: tuple[tuple[int, ...], ...], batch: int, grads: bool
+    module: torch.nn.Module,
+    in_shapes: tuple[tuple[int, ...], ...],
+    batch: int,
+    grads: bool,
+    device: str = "meta",
 ) -> int:
-    """Return FlopCounterMode's FLOPs of the module's backward on meta inputs that need a gradient or not."""
+    """Return FlopCounterMode's FLOPs of the module's backward on inputs on `device` (meta unless
+    given) that need a gradient or not."""
     # A leaf that needs a gradient cannot be overwritten in place; a copy of it can, as any layer's output.
-    inputs = [torch.empty((batch, *shape), device="meta", requires_grad=grads) for shape in in_shapes]
+    inputs = [inputs_on(device, (batch, *shape), grads) for shape in in_shapes]
     # Eval mode: the same products, and no running-average update (which meta tensors cannot do).
     y = module.eval()(*(x.clone() if grads else x for x in inputs))
     if not y.requires_grad:
         return 0
     with FlopCounterMode(display=False) as counter:
-        y.backward(torch.empty_like(y))
+        y.backward(torch.ones_like(y))
     return int(counter.get_total_flops())
 
 

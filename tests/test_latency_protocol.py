@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import math
 
 import pytest
@@ -60,6 +61,26 @@ def test_threads_are_restored() -> None:
     with cpu_threads(1):
         assert torch.get_num_threads() == 1
     assert torch.get_num_threads() == before
+
+
+def test_measuring_leaves_the_processs_frozen_objects_frozen(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Measuring hides torch's objects from the garbage collector meanwhile (gc.freeze) and shows them
+    # again after; a process that froze objects itself (as a pre-forking server does, and as this
+    # suite's workers do) finds them still frozen, where gc.unfreeze() used to thaw them all.
+    monkeypatch.setitem(PRESETS, "quick", FAST)
+    spec = tiny()
+    options = MeasureOptions(devices=("cpu",), preset="quick")
+    gc.collect()
+    gc.freeze()
+    frozen = gc.get_freeze_count()
+    measure_report(spec, analyze(spec), options)
+    assert gc.get_freeze_count() > frozen // 2  # still frozen, less what was freed meanwhile (thawed: 0)
+    gc.unfreeze()
+    try:
+        measure_report(spec, analyze(spec), options)
+        assert gc.get_freeze_count() == 0  # what measuring froze, it unfroze
+    finally:
+        gc.freeze()
 
 
 def test_measure_report_fills_every_variant(monkeypatch: pytest.MonkeyPatch) -> None:

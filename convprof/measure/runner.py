@@ -63,11 +63,16 @@ def run(spec: ModelSpec, report: Report, options: MeasureOptions, *, step: Steps
     del torch
     # torch's import leaves hundreds of thousands of objects that every full collection walks
     # (0.25 s each, a tenth of a quick measurement); none of them is garbage, so hide them meanwhile.
-    gc.freeze()
+    # Not where the process froze objects itself (as a pre-forking server does): it keeps them so,
+    # and unfreezing ours would unfreeze its own.
+    ours = gc.get_freeze_count() == 0
+    if ours:
+        gc.freeze()
     try:
         return _run(spec, report, options, step if step is not None else _quiet)
     finally:
-        gc.unfreeze()
+        if ours:
+            gc.unfreeze()
 
 
 def _run(spec: ModelSpec, report: Report, options: MeasureOptions, step: Steps) -> Report:

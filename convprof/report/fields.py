@@ -27,7 +27,6 @@ __all__ = [
     "OLDEST",
     "SHAPE",
     "Json",
-    "added",
     "derived_names",
     "json",
     "json_fields",
@@ -100,11 +99,6 @@ def _json(f: Field[Any]) -> Json:
 def names(cls: type[Any], version: int) -> tuple[str, ...]:
     """Return the names of the fields of `cls` that a report of schema `version` writes, in order."""
     return tuple(f.name for f in json_fields(cls, version))
-
-
-def added(cls: type[Any], version: int) -> tuple[str, ...]:
-    """Return the fields of `cls` that schema `version` added: absent from older reports."""
-    return tuple(f.name for f in json_fields(cls, version) if _json(f).since == version)
 
 
 def derived_names(cls: type[Any], version: int) -> tuple[str, ...]:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from convprof.metrics import lower_bound_totals
-from convprof.report.fields import COUNT, MAYBE_COUNT, SHAPE, added, json, names
+from convprof.report.fields import COUNT, MAYBE_COUNT, SHAPE, json, names
 from convprof.report.results import DeviceLatency
 from convprof.report.roles import HELD_ROLES, STEP_PHASES
 from convprof.spec import DTYPE_BYTES, MAX_NODES
@@ -427,9 +427,6 @@ class VariantReport:
 LAYER_FIELDS = names(LayerReport, SCHEMA_VERSION)
 #: A variant's totals in a report, in the order JSON and CSV write them (the schema requires each).
 VARIANT_TOTALS = names(VariantReport, SCHEMA_VERSION)
-#: Fields schema 4 added to each layer and each variant: absent from a schema-3 report.
-V4_LAYER_FIELDS = added(LayerReport, 4)
-V4_VARIANT_TOTALS = added(VariantReport, 4)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,134 +1,40 @@
-"""Convolutions of every rank (1-D, 2-D, 3-D, transposed or not) and the counterfactuals of each.
+"""Convolutions of every rank (1-D, 2-D, 3-D, transposed or not), their fixed-filter form, and the
+registration of each with its counterfactuals.
 
 One implementation parametrised by rank: each public kind (Conv1d ... ConvTranspose3d) only names its
-rank, and each variant (local, dense) is a mixin that changes how weights are counted and built.
+rank, and each variant (local, dense: convprof.kinds.convvariants) is a mixin that changes how
+weights are counted and built. What they share is convprof.kinds.convbase.
 """
 
 from __future__ import annotations
 
-import itertools
-import math
 from collections.abc import Mapping
-from dataclasses import field, fields, make_dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from convprof.kinds.base import ShapeError, UnaryKind, register
+from convprof.kinds.base import ShapeError, register
+from convprof.kinds.convbase import (
+    CONV_ARGS,
+    RANKS,
+    TRANSPOSE_ARGS,
+    Convolution,
+    conv_padding,
+    spatial,
+)
+from convprof.kinds.convvariants import DenseVariant, LocalVariant
 from convprof.kinds.records import (
     Autograd,
     LayerCost,
     ReceptiveField,
     TrainingStep,
-    round_width,
     spatial_field,
 )
-from convprof.kinds.strides import Layout
 from convprof.spec import Shape, prod
-from convprof.spec.args import (
-    DIMENSIONS,
-    REQUIRED,
-    arg,
-    boolean,
-    choice,
-    conv_padding_arg,
-    positive_int,
-    sizes,
-)
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = [
-    "CONV_ARGS",
-    "TRANSPOSE_ARGS",
-    "conv_padding",
-    "spatial",
-    "spatial_2d",
-]
-
-#: The ranks convolutions and pools come in: 1-D ([C, L]), 2-D ([C, H, W]) and 3-D ([C, D, H, W]).
-RANKS = (1, 2, 3)
-
-#: torch's padding modes: how a convolution fills its padding (counts are the same for each).
-PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
-
-
-def _frozen(name: str, fields: list[tuple[str, Any, Any]]) -> type:
-    """Return a frozen, slotted dataclass of `fields` that belongs to this module."""
-    cls = make_dataclass(name, fields, frozen=True, slots=True)
-    cls.__module__ = __name__
-    return cls
-
-
-def _conv_args(rank: int) -> type:
-    """Return torch.nn.Conv{rank}d's arguments as a frozen dataclass; in_channels is inferred."""
-    one = (1,) * rank
-    return _frozen(
-        f"Conv{rank}dArgs",
-        [
-            ("out_channels", int, arg(REQUIRED, positive_int)),
-            ("kernel_size", tuple[int, ...], arg(REQUIRED, sizes(rank, 1))),
-            ("stride", tuple[int, ...], arg(one, sizes(rank, 1))),
-            ("padding", tuple[int, ...] | str, arg((0,) * rank, conv_padding_arg(rank))),
-            ("dilation", tuple[int, ...], arg(one, sizes(rank, 1))),
-            ("groups", int, arg(1, positive_int)),
-            ("bias", bool, arg(True, boolean)),
-            ("padding_mode", str, arg("zeros", choice(*PADDING_MODES))),
-        ],
-    )
-
-
-def _transpose_args(rank: int) -> type:
-    """Return torch.nn.ConvTranspose{rank}d's arguments as a frozen dataclass; in_channels is inferred."""
-    one, zero = (1,) * rank, (0,) * rank
-    return _frozen(
-        f"ConvTranspose{rank}dArgs",
-        [
-            ("out_channels", int, arg(REQUIRED, positive_int)),
-            ("kernel_size", tuple[int, ...], arg(REQUIRED, sizes(rank, 1))),
-            ("stride", tuple[int, ...], arg(one, sizes(rank, 1))),
-            ("padding", tuple[int, ...], arg(zero, sizes(rank, 0))),
-            ("output_padding", tuple[int, ...], arg(zero, sizes(rank, 0))),
-            ("groups", int, arg(1, positive_int)),
-            ("bias", bool, arg(True, boolean)),
-            ("dilation", tuple[int, ...], arg(one, sizes(rank, 1))),
-            # torch builds transposed convolutions with zero padding only.
-            ("padding_mode", str, field(default="zeros", metadata={"coerce": choice("zeros")})),
-        ],
-    )
-
-
-#: Argument dataclasses by rank.
-CONV_ARGS: dict[int, type] = {rank: _conv_args(rank) for rank in RANKS}
-TRANSPOSE_ARGS: dict[int, type] = {rank: _transpose_args(rank) for rank in RANKS}
-
-
-def conv_padding(args: Any) -> tuple[tuple[int, int], ...]:
-    """Return (before, after) padding per spatial dimension, resolving 'same' as torch does."""
-    rank = len(args.kernel_size)
-    if args.padding == "valid":
-        return ((0, 0),) * rank
-    if args.padding == "same":
-        result = []
-        for k, d in zip(args.kernel_size, args.dilation, strict=True):
-            total = d * (k - 1)
-            result.append((total // 2, total - total // 2))  # torch puts the odd pixel after
-        return tuple(result)
-    return tuple((p, p) for p in args.padding)
-
-
-def spatial(kind: str, shape: Shape, rank: int) -> tuple[int, tuple[int, ...]]:
-    """Return (channels, spatial sizes) of a per-sample shape, or say which input the kind needs."""
-    if len(shape) != rank + 1:
-        dims = "x".join(map(str, shape))
-        needs = " x ".join(("channels", *DIMENSIONS[rank]))
-        raise ShapeError(f"{kind} needs a {needs} input, got {dims}")
-    return shape[0], tuple(shape[1:])
-
-
-def spatial_2d(kind: str, shape: Shape) -> tuple[int, int, int]:
-    """Return (C, H, W) of a per-sample shape, or say which input the kind needs."""
-    channels, (height, width) = spatial(kind, shape, 2)
-    return channels, height, width
+__all__: list[str] = []
 
 
 def _effective(args: Any) -> list[int]:
@@ -136,126 +42,7 @@ def _effective(args: Any) -> list[int]:
     return [d * (k - 1) + 1 for k, d in zip(args.kernel_size, args.dilation, strict=True)]
 
 
-#: Convolution arguments torch holds as one size per spatial dimension.
-_SIZED = ("kernel_size", "stride", "padding", "output_padding", "dilation")
-
-
-class _Convolution(UnaryKind):
-    """What every convolution shares: channel checks, shared-weight counts and width scaling."""
-
-    torch_class_of_its_name = True
-
-    rank: ClassVar[int]
-    transposed: ClassVar[bool] = False
-
-    def from_module(self, module: Any) -> Any:
-        """Read a torch convolution's arguments (its attributes carry torch's names)."""
-        values: dict[str, Any] = {}
-        for item in fields(self.Args):
-            value = getattr(module, item.name)
-            if item.name == "bias":
-                value = value is not None
-            elif item.name in _SIZED and not isinstance(value, str):
-                value = (value,) * self.rank if isinstance(value, int) else tuple(int(v) for v in value)
-            elif item.name in ("out_channels", "groups"):
-                value = int(value)
-            values[item.name] = value
-        return self.Args(**values)
-
-    def _check_channels(self, args: Any, channels: int) -> None:
-        if channels % args.groups:
-            raise ShapeError(
-                f"groups={args.groups} does not divide the {channels} input channels; "
-                f"use a divisor of {channels}"
-            )
-        if args.out_channels % args.groups:
-            raise ShapeError(
-                f"groups={args.groups} does not divide out_channels={args.out_channels}; "
-                f"use a multiple of {args.groups}"
-            )
-
-    def macs(self, args: Any, in_shape: Shape, out_shape: Shape) -> int:
-        """Multiply-accumulates of the shared-weight layer, which the local variant keeps."""
-        groups: int = args.groups
-        kernel = prod(args.kernel_size)
-        if self.transposed:  # every input element meets out_channels / groups x kernel weights
-            out_channels: int = args.out_channels
-            return prod(in_shape) * (out_channels // groups) * kernel
-        return prod(out_shape) * (in_shape[0] // groups) * kernel
-
-    def fan_in(self, args: Any, in_shape: Shape) -> int:
-        """Input units each output unit is connected to (at most, for a transposed convolution)."""
-        groups: int = args.groups
-        per_group = in_shape[0] // groups
-        if not self.transposed:
-            return per_group * prod(args.kernel_size)
-        # Kernel taps u land on an output o when u * dilation = o + padding (mod stride): at most
-        # ceil(k / (stride / gcd(stride, dilation))) of them, and no more than the inputs there are.
-        taps = 1
-        for k, s, d, size in zip(args.kernel_size, args.stride, args.dilation, in_shape[1:], strict=True):
-            period = s // math.gcd(s, d)
-            taps *= min(-(-k // period), size)
-        return per_group * taps
-
-    def cost(self, args: Any, in_shape: Shape, out_shape: Shape) -> LayerCost:
-        weights = in_shape[0] * (args.out_channels // args.groups) * prod(args.kernel_size)
-        bias = args.out_channels if args.bias else 0
-        return LayerCost(
-            params=weights + bias,
-            macs=self.macs(args, in_shape, out_shape),
-            elementwise_ops=prod(out_shape) if args.bias else 0,
-            fan_in=self.fan_in(args, in_shape),
-        )
-
-    def param_tensors(self, args: Any, in_shape: Shape, out_shape: Shape) -> tuple[int, ...]:
-        cost = self.cost(args, in_shape, out_shape)
-        bias = self._bias_elements(args, out_shape)
-        return (cost.params - bias, bias) if bias else (cost.params,)
-
-    def _bias_elements(self, args: Any, out_shape: Shape) -> int:
-        """Elements of the bias: one per output channel (the local and dense variants: per output)."""
-        return int(args.out_channels) if args.bias else 0
-
-    def autograd(self, args: Any, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
-        """Keep the input (for the weights' gradient); the backward returns the input's gradient when
-        it is needed, and the weights' and bias's. On a channels-last input torch computes the
-        weights' gradient channels-last too, and copies it into the weights' own layout."""
-        if step.layouts and step.layouts[0].is_channels_last and step.trainable:
-            weight = self.param_tensors(args, in_shape, out_shape)[0]
-            return Autograd(keeps_inputs=(0,), backward_after=weight * step.itemsize)
-        return Autograd(keeps_inputs=(0,))
-
-    def node_layout(
-        self, args: Any, in_shapes: tuple[Shape, ...], out_shape: Shape, layouts: tuple[Layout, ...]
-    ) -> Layout:
-        """torch's convolutions answer a channels-last input (channels innermost in memory) with a
-        channels-last output, and any other with a contiguous one."""
-        batched = (layouts[0].shape[0], *out_shape)
-        return Layout.channels_last(batched) if layouts[0].is_channels_last else Layout.contiguous(batched)
-
-    def scale_width(self, args: Any, old_input: Shape, new_input: Shape, multiplier: float) -> Any:
-        """Scale out_channels; grouped convs keep a valid grouping (see `convprof sweep --width`).
-
-        - groups == 1: out_channels -> round(out_channels x multiplier), at least 1.
-        - depthwise (groups == in_channels): groups follows the new in_channels and out_channels keeps
-          the depth multiplier (out_channels / groups), so it tracks the width of the layer before.
-        - other grouped convs: out_channels rounds to a multiple of groups (at least groups); groups
-          drops to gcd(groups, new in_channels) when the new input channels no longer divide.
-        """
-        old_in, new_in = old_input[0], new_input[0]
-        groups, out = args.groups, args.out_channels
-        if groups == 1:
-            new_out, new_groups = round_width(out * multiplier), 1
-        elif groups == old_in:
-            new_groups = new_in
-            new_out = new_in * (out // groups)
-        else:
-            new_out = groups * round_width(out * multiplier / groups)
-            new_groups = math.gcd(groups, new_in)
-        return replace(args, out_channels=new_out, groups=new_groups)
-
-
-class _Conv(_Convolution):
+class _Conv(Convolution):
     """A convolution with weights shared across positions: torch's formulas for every rank."""
 
     def output_shape(self, args: Any, shape: Shape) -> Shape:
@@ -345,7 +132,7 @@ class _Conv(_Convolution):
         return module
 
 
-class _ConvTranspose(_Convolution):
+class _ConvTranspose(Convolution):
     """A transposed convolution: each input element scatters its kernel window of outputs."""
 
     transposed = True
@@ -404,201 +191,6 @@ class _ConvTranspose(_Convolution):
             dilation=args.dilation,
         )
         return module
-
-
-class _Local(_Convolution):
-    """The local variant: the same connections with unshared weights (one set per output, or per input)."""
-
-    counterfactuals: ClassVar[Mapping[str, str]] = {}
-    torch_types = ()  # only variants make it
-    public = False
-
-    def cost(self, args: Any, in_shape: Shape, out_shape: Shape) -> LayerCost:
-        macs, outputs = self.macs(args, in_shape, out_shape), prod(out_shape)
-        return LayerCost(
-            params=macs + (outputs if args.bias else 0),  # one weight per multiply-accumulate
-            macs=macs,
-            elementwise_ops=outputs if args.bias else 0,
-            fan_in=self.fan_in(args, in_shape),
-        )
-
-    def _bias_elements(self, args: Any, out_shape: Shape) -> int:
-        return prod(out_shape) if args.bias else 0
-
-    def node_layout(
-        self, args: Any, in_shapes: tuple[Shape, ...], out_shape: Shape, layouts: tuple[Layout, ...]
-    ) -> Layout:
-        return Layout.contiguous((layouts[0].shape[0], *out_shape))  # convprof's module makes it so
-
-    def autograd(self, args: Any, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
-        """Keep the columns the batched product reads (see convprof.kinds.counterfactual).
-
-        A local layer copies every input window into columns (output positions x batch x in_channels
-        x kernel) and keeps them for the weights' gradient; a transposed one copies its input into
-        rows, multiplies, then adds each kernel tap's products into a zeroed output before cropping
-        it. The backward makes the product's gradients, the weights' (copied into the weights'
-        layout), and undoes each window or tap. The peaks below hold every one of those at once,
-        which bounds what torch holds from above."""
-        # The transposed product reads its weights through a copy whether they learn or not.
-        weights = sum(self.param_tensors(args, in_shape, out_shape)) * step.itemsize
-        output = step.nbytes(prod(out_shape))
-        inputs = step.nbytes(prod(in_shape))
-        grads = any(step.grads)
-        if self.transposed:
-            products = step.nbytes(prod(in_shape[1:]) * args.out_channels * prod(args.kernel_size))
-            full = step.nbytes(
-                args.out_channels
-                * prod(
-                    tuple(
-                        max((size - 1) * s + d * (k - 1) + 1, p + o)
-                        for size, s, d, k, p, o in zip(
-                            in_shape[1:],
-                            args.stride,
-                            args.dilation,
-                            args.kernel_size,
-                            args.padding,
-                            out_shape[1:],
-                            strict=True,
-                        )
-                    )
-                )
-            )
-            return Autograd(
-                keeps_new=(inputs,) if step.trainable else (),
-                forward_peak=inputs + 2 * products + full + output,
-                backward_peak=full + 2 * products + 2 * weights + (inputs if grads else 0),
-            )
-        return self._columns_autograd(args, in_shape, out_shape, step)
-
-    def _columns_autograd(self, args: Any, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
-        """The local layer of a convolution, step by step as kinds/counterfactual.py's LocallyConnected runs.
-
-        Forward: pad (when padded), cut windows (views), copy them into columns (kept), one batched
-        product, then the output (a view of the product unless groups, batch and outputs per group
-        all exceed 1) and the bias. Backward: the bias's gradient, the product's gradient when that
-        view needs a copy, the weights' and the columns' (when the input needs one), the weights'
-        copied into their layout (unless a dimension of the product is 1), then each window undone
-        (and each dilated one, and the padding) from the last dimension to the first."""
-        itemsize, batch, groups = step.itemsize, step.batch, int(args.groups)
-        channels, kernel = in_shape[0], tuple(args.kernel_size)
-        sides, outs = in_shape[1:], out_shape[1:]
-        pads = conv_padding(args)
-        padded_sides = tuple(n + a + b for n, (a, b) in zip(sides, pads, strict=True))
-        is_padded = any(a or b for a, b in pads)
-        output = step.nbytes(prod(out_shape))
-        columns = step.nbytes(prod(outs) * channels * prod(kernel))
-        padded = step.nbytes(channels * prod(padded_sides)) if is_padded else 0
-        weight, *bias_tensor = self.param_tensors(args, in_shape, out_shape)
-        # Frozen weights get no gradient: the columns are made for the product but not kept.
-        trained = step.trainable
-        weights, bias = weight * itemsize * trained, sum(bias_tensor) * itemsize * trained
-        kept = columns if trained else 0
-        per_group_out = int(args.out_channels) // groups
-        # The product (positions, groups, batch, outputs per group) is reordered to (batch, groups,
-        # outputs per group, positions): a copy unless that moves only dimensions of size 1.
-        sizes = (prod(outs), groups, batch, per_group_out)  # the product's dimensions, in memory order
-        moved = [dim for dim in (2, 1, 3, 0) if sizes[dim] > 1]
-        copies_output = moved != sorted(moved)
-        grads = any(step.grads)
-        # Backward: the product's gradient, then the weights' in their own layout.
-        product_grad = output if groups > 1 else 0
-        relayout = weights if per_group_out > 1 and channels // groups * prod(kernel) > 1 else 0
-        first = bias + product_grad + weights + (columns if grads else 0)
-        second = bias + product_grad + weights + relayout + (columns if grads else 0) - kept
-        peak = max(first, second)
-        if grads:
-            # Each window undone: the gradients of a step's input and output live together.
-            chain = [columns]
-            for dim in reversed(range(len(sides))):
-                done = prod(outs[:dim]) * prod(kernel[:dim]) * prod(padded_sides[dim + 1 :])
-                before = batch * channels * done * itemsize
-                if args.dilation[dim] > 1:
-                    chain.append(before * (args.dilation[dim] * (kernel[dim] - 1) + 1) * outs[dim] // 1)
-                chain.append(before * padded_sides[dim])
-            if is_padded:
-                chain.append(step.nbytes(prod(in_shape)))
-            pairs = max(a + b for a, b in itertools.pairwise(chain))
-            peak = max(peak, bias + product_grad + weights + relayout - kept + pairs)
-        reads_input = args.padding_mode in ("reflect", "replicate") and is_padded and grads
-        return Autograd(
-            keeps_inputs=(0,) if reads_input else (),
-            keeps_new=(columns,) if trained else (),
-            forward_peak=padded + columns + output * (2 if args.bias or copies_output else 1),
-            backward_peak=peak,
-        )
-
-    def build(self, args: Any, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
-        from convprof.kinds import counterfactual
-
-        if self.transposed:
-            return counterfactual.LocallyConnectedTranspose(
-                in_shape,
-                out_shape,
-                kernel_size=args.kernel_size,
-                stride=args.stride,
-                padding=args.padding,
-                dilation=args.dilation,
-                groups=args.groups,
-                bias=args.bias,
-            )
-        return counterfactual.LocallyConnected(
-            in_shape,
-            out_shape,
-            kernel_size=args.kernel_size,
-            stride=args.stride,
-            padding=conv_padding(args),
-            dilation=args.dilation,
-            groups=args.groups,
-            bias=args.bias,
-            padding_mode=args.padding_mode,
-        )
-
-
-class _Dense(_Convolution):
-    """The dense variant: a fully connected map from the whole input volume to the whole output volume."""
-
-    counterfactuals: ClassVar[Mapping[str, str]] = {}
-    torch_types = ()  # only variants make it
-    public = False
-
-    def cost(self, args: Any, in_shape: Shape, out_shape: Shape) -> LayerCost:
-        inputs, outputs = prod(in_shape), prod(out_shape)
-        return LayerCost(
-            params=inputs * outputs + (outputs if args.bias else 0),
-            macs=inputs * outputs,
-            elementwise_ops=outputs if args.bias else 0,
-            fan_in=inputs,
-        )
-
-    def receptive_field(self, args: Any, in_shape: Shape, rf: ReceptiveField | None) -> ReceptiveField | None:
-        return None
-
-    def _bias_elements(self, args: Any, out_shape: Shape) -> int:
-        return prod(out_shape) if args.bias else 0
-
-    def node_layout(
-        self, args: Any, in_shapes: tuple[Shape, ...], out_shape: Shape, layouts: tuple[Layout, ...]
-    ) -> Layout:
-        return Layout.contiguous((layouts[0].shape[0], *out_shape))  # a view of a linear layer's output
-
-    def autograd(self, args: Any, in_shape: Shape, out_shape: Shape, step: TrainingStep) -> Autograd:
-        """A linear layer on the flattened input: it keeps the input, which the flatten views when
-        it is contiguous and copies otherwise (the copy is then what it keeps); frozen weights need
-        none of it (the input's gradient reads the weights)."""
-        if step.views((step.batch, prod(in_shape))):
-            return Autograd(keeps_inputs=(0,) if step.trainable else ())
-        copy = step.nbytes(prod(in_shape))
-        kept = (copy,) if step.trainable else ()
-        return Autograd(keeps_new=kept, forward_peak=copy + step.nbytes(prod(out_shape)))
-
-    def node_grad_copy(self, args: Any, in_shapes: tuple[Shape, ...], out_shape: Shape, grad: Layout) -> bool:
-        """Its output is a view of a linear layer's: the backward views the gradient as a matrix."""
-        return grad.view((grad.shape[0], prod(out_shape))) is None
-
-    def build(self, args: Any, in_shape: Shape, out_shape: Shape) -> torch.nn.Module:
-        from convprof.kinds.counterfactual import DenseVolume
-
-        return DenseVolume(in_shape, out_shape, bias=args.bias)
 
 
 class _Fixed(_Conv):
@@ -668,7 +260,11 @@ def _define(stem: str, rank: int) -> None:
             Args=TRANSPOSE_ARGS[rank],
             counterfactuals=counterfactuals,
         )
-        _kind(local, (_Local, conv), f"{shared}'s scatter pattern with unshared weights per input position.")
+        _kind(
+            local,
+            (LocalVariant, conv),
+            f"{shared}'s scatter pattern with unshared weights per input position.",
+        )
     else:
         conv = _kind(
             shared,
@@ -680,12 +276,12 @@ def _define(stem: str, rank: int) -> None:
         )
         _kind(
             local,
-            (_Local, conv),
+            (LocalVariant, conv),
             f"{shared}'s window, stride, padding, dilation and groups, with unshared weights per position.",
         )
     _kind(
         dense,
-        (_Dense, conv),
+        (DenseVariant, conv),
         f"A fully connected layer from {shared}'s whole input volume to its whole output volume.",
     )
     if not stem:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from convprof.kinds.base import ImportStep, ShapeError, UnaryKind, register
 from convprof.kinds.calls import TENSOR, NotImportable, TorchCall
-from convprof.kinds.conv import RANKS, spatial
+from convprof.kinds.convbase import RANKS, spatial
 from convprof.kinds.linear import Flatten, FlattenArgs
 from convprof.kinds.records import (
     INDEX_BYTES,

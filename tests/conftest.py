@@ -104,15 +104,25 @@ def own_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         yield cache
 
 
+#: The variable pytest sets to the running test and its phase.
+_PHASE = "PYTEST_CURRENT_TEST"
+
+
 @pytest.fixture(autouse=True)
 def environment_restored() -> Iterator[None]:
     """Every test starts from the same environment: what a test, or torch inside it, sets is undone
     (torch's compiler sets TORCHINDUCTOR_CACHE_DIR and OMP_NUM_THREADS in the process it runs in)."""
     before = dict(os.environ)
     yield
-    if dict(os.environ) != before:
+    after = dict(os.environ)
+    # pytest names the phase in PYTEST_CURRENT_TEST ("(setup)" then, "(teardown)" now): its own.
+    before.pop(_PHASE, None)
+    phase = after.pop(_PHASE, None)
+    if after != before:
         os.environ.clear()
         os.environ.update(before)
+        if phase is not None:
+            os.environ[_PHASE] = phase
 
 
 @pytest.fixture(scope="session", autouse=True)

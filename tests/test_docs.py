@@ -16,6 +16,7 @@ saying so; commands that measure or import need torch and are marked slow.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import itertools
 import os
 import re
@@ -225,8 +226,18 @@ def _libraries(line: str) -> set[str]:
 
 @functools.cache
 def _available(library: str) -> bool:
-    """Whether `library` imports in a fresh interpreter (or, for `cuda`, whether torch sees a GPU)."""
-    code = "import torch; assert torch.cuda.is_available()" if library == "cuda" else f"import {library}"
+    """Whether `library` imports (or, for `cuda`, whether torch sees a GPU). torch is asked here, the
+    suite having imported it; another library is imported in a fresh interpreter, where it is
+    installed at all (torchvision installs beside a torch it cannot load with)."""
+    if library in ("torch", "cuda"):
+        try:
+            import torch
+        except ImportError:
+            return False
+        return library == "torch" or torch.cuda.is_available()
+    if importlib.util.find_spec(library) is None:
+        return False
+    code = f"import {library}"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, check=False, timeout=300)
     return result.returncode == 0
 

@@ -9,9 +9,11 @@ own accounting of the finished child), measured in one run so the ratios hold on
 2. the same on a generated 400-layer spec (target: < 0.5 s), and on densenet121, the largest
    graph among the examples (427 nodes, 58 concatenations); resnet18 beside r3d_18 (its 3-D twin)
    and m5 (1-D), since the rank of a model must not change the analytic path's cost;
-3. a size gate, `convprof check` on every built-in example with a parameter limit (no torch:
+3. the per-layer table of densenet121 (427 rows) in a pipe and on terminals of 200 and 100 columns,
+   where the table is fitted to the width;
+4. a size gate, `convprof check` on every built-in example with a parameter limit (no torch:
    "well under a second");
-4. the peer approach for the same numbers: import torch, build VGG-16 on the meta device, count
+5. the peer approach for the same numbers: import torch, build VGG-16 on the meta device, count
    parameters and FLOPs with FlopCounterMode (about 3 s elsewhere).
 """
 
@@ -107,6 +109,25 @@ def main() -> None:
             "r3d_18 analytic (json)": [*convprof, "r3d_18", "--no-latency", "--format", "json"],
             "m5 analytic (json)": [*convprof, "m5", "--no-latency", "--format", "json"],
             "vgg16 analytic (table)": [*convprof, "specs/vgg16.yaml", "--no-latency"],
+            # The largest per-layer table (427 rows): in a pipe (as wide as it is), and on terminals
+            # of 200 and 100 columns, where columns are dropped until it fits, then records.
+            "densenet121 --layers (table, pipe)": [*convprof, "densenet121", "--no-latency", "--layers"],
+            "densenet121 --layers (table, 200 columns)": [
+                "env",
+                "COLUMNS=200",
+                *convprof,
+                "densenet121",
+                "--no-latency",
+                "--layers",
+            ],
+            "densenet121 --layers (table, 100 columns)": [
+                "env",
+                "COLUMNS=100",
+                *convprof,
+                "densenet121",
+                "--no-latency",
+                "--layers",
+            ],
             "check, 5 examples, --max-params 200M": [
                 sys.executable,
                 "-m",

@@ -11,9 +11,16 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from rich import box
+from rich.console import Console
+from rich.measure import Measurement
+from rich.table import Table
 
 from convprof.cli import cli
 from convprof.commands.sources import load_spec
+from convprof.render.common import has_frozen, layer_columns, layer_rows
+from convprof.render.console import fits
+from convprof.report.analyze import analyze
 from convprof.spec.examples import example_names
 from convprof.spec.sources import MAX_SPEC_BYTES
 from tests.conftest import ROOT, SPECS
@@ -135,6 +142,33 @@ def test_columns_still_sets_the_width_of_a_pipe() -> None:
     )
     assert max(len(line) for line in narrow.stdout.splitlines()) <= 100
     assert "Narrow terminal: " in narrow.stdout
+
+
+@pytest.mark.parametrize("name", ["densenet121", "googlenet", "lraspp_mobilenet_v3_large"])
+def test_a_table_fits_exactly_where_its_whole_measurement_says(name: str) -> None:
+    # fits() measures one row of each column's widest cell; rich, measuring every cell, is the judge.
+    # Names fold or not, columns dropped: at its exact width a table fits, one column less it does not.
+    report = analyze(load_spec(name))
+    headers = layer_columns(has_frozen(report))
+    rows = layer_rows(report)
+    for keep in (len(headers), len(headers) - 3):
+        for folds in (False, True):
+            table = Table(box=box.SIMPLE_HEAD, padding=(0, 1), collapse_padding=True, pad_edge=False)
+            for header in headers[:keep]:
+                fold = folds and header == "Name"
+                table.add_column(
+                    header,
+                    no_wrap=not fold,
+                    overflow="fold" if fold else "ellipsis",
+                    max_width=14 if fold else None,
+                )
+            for row in rows:
+                table.add_row(*row[:keep])
+            console = Console(width=1000, markup=False, emoji=False)
+            whole = Measurement.get(console, console.options.update(max_width=1 << 16), table).maximum
+            assert whole < 1000
+            assert fits(table, Console(width=whole, markup=False, emoji=False))
+            assert not fits(table, Console(width=whole - 1, markup=False, emoji=False))
 
 
 def test_diff_table_in_a_pipe_has_no_trailing_spaces(tmp_path: Path) -> None:

@@ -6,9 +6,11 @@ import os
 import re
 import textwrap
 from collections.abc import Callable
+from copy import copy
 from io import StringIO
 from typing import IO
 
+from rich.cells import cell_len
 from rich.console import Console, Group, RenderableType
 from rich.measure import Measurement
 from rich.table import Table
@@ -106,8 +108,33 @@ def print_prose(console: Console, text: str, style: str | None = None) -> None:
 
 def fits(renderable: RenderableType, console: Console) -> bool:
     """Whether `renderable` prints within the console's width without cutting or wrapping anything."""
+    if isinstance(renderable, Table):
+        renderable = _widest(renderable)
     unbounded = console.options.update(max_width=1 << 16)  # measure() clamps to the console otherwise
     return Measurement.get(console, unbounded, renderable).maximum <= console.width
+
+
+def _widest(table: Table) -> Table:
+    """Return a table as wide as `table` at its widest: the same columns, with one row of each
+    column's widest cell (or `table` itself where a cell is not a string).
+
+    A table's widest layout is the sum of its columns' (each the widest of its cells, padded, clamped
+    to the column's max_width) and its edges; a string cell is as wide as its longest line, the
+    consoles here reading strings as plain text. Measuring one row instead of every row: the
+    per-layer table of a large model is measured for each set of columns tried."""
+    columns = table.columns
+    if not table.rows or not all(isinstance(cell, str) for column in columns for cell in column._cells):
+        return table
+    probe = copy(table)
+    probe.columns = [copy(column) for column in columns]
+    probe.rows = probe.rows[:1]
+    for column in probe.columns:
+        column._cells = [max(column._cells, key=_longest_line)]  # type: ignore[arg-type]
+    return probe
+
+
+def _longest_line(cell: str) -> int:
+    return max(map(cell_len, cell.split("\n")))
 
 
 def fitted(table: Table, console: Console, *, keys: int = 1) -> RenderableType:

@@ -165,6 +165,29 @@ def test_softmax_is_read_in_every_form(fn: Callable[..., Any]) -> None:
     assert _nodes(fn, (4, 6)) == [("Softmax", _args("softmax", -1))]
 
 
+def test_softmax2d_is_a_softmax_over_the_channels() -> None:
+    # pytorchcv's SINet decodes with nn.Softmax2d: F.softmax over dimension -3.
+    assert _nodes(lambda m, x: m.sm(x), (4, 6, 6), sm=nn.Softmax2d()) == []
+    spec = import_module(Forward(lambda m, x: m.sm(x), sm=nn.Softmax2d()).eval(), [(4, 6, 6)]).spec
+    assert [(node.kind, node.args) for node in spec.nodes] == [("Softmax", _args("softmax", -3))]
+    model = build_model(spec, "conv")
+    x = torch.randn(2, 4, 6, 6)
+    assert torch.allclose(model(x), nn.Softmax2d()(x))
+
+
+def test_functional_local_response_norm_is_the_layer() -> None:
+    # pytorchcv's AlexNet and ZFNet normalise with F.local_response_norm, as the module does inside.
+    assert _nodes(lambda m, x: F.local_response_norm(x, 5), (8, 6, 6)) == [
+        ("LocalResponseNorm", _args("localresponsenorm", 5, 1e-4, 0.75, 1.0))
+    ]
+    assert _nodes(lambda m, x: F.local_response_norm(x, 3, alpha=2e-5, beta=0.5, k=2), (8, 6, 6)) == [
+        ("LocalResponseNorm", _args("localresponsenorm", 3, 2e-5, 0.5, 2.0))
+    ]
+    assert "torch.nn.functional.local_response_norm" in _listed(
+        lambda m, x: F.local_response_norm(x, 3, alpha=True), (8, 6, 6)
+    )
+
+
 def test_log_softmax_is_read_in_every_form_and_another_dtype_is_listed() -> None:
     assert _nodes(lambda m, x: x.log_softmax(1), (4, 6)) == [("LogSoftmax", _args("logsoftmax", 1))]
     assert _nodes(lambda m, x: F.log_softmax(x, dim=2), (4, 6)) == [("LogSoftmax", _args("logsoftmax", 2))]

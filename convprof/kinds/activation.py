@@ -570,7 +570,16 @@ class Softmax(_Softmax):
     """exp(x) / sum(exp(x)) along `dim`."""
 
     name = "Softmax"
+    torch_types = ("torch.nn.Softmax", "torch.nn.Softmax2d")
     torch_calls = ("torch.nn.functional.softmax", "torch.softmax", "Tensor.softmax")
+
+    def from_module(self, module: torch.nn.Module) -> SoftmaxArgs:
+        """Read nn.Softmax(dim), and nn.Softmax2d as the softmax over the channels it is: dim -3."""
+        from torch import nn
+
+        if isinstance(module, nn.Softmax2d):
+            return SoftmaxArgs(-3)
+        return SoftmaxArgs(module.dim)  # type: ignore[arg-type]
 
 
 @register

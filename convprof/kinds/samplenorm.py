@@ -272,6 +272,10 @@ class LocalResponseNormArgs:
     """Additive factor."""
 
 
+#: F.local_response_norm's arguments after `size`: position, name, torch's default.
+_LRN_FACTORS = ((2, "alpha", 1e-4), (3, "beta", 0.75), (4, "k", 1.0))
+
+
 @register
 class LocalResponseNorm(_PerSampleNorm):
     """Divides each element by a power of the summed squares of its neighbouring channels (AlexNet)."""
@@ -279,6 +283,20 @@ class LocalResponseNorm(_PerSampleNorm):
     keeps_layout = True
     name = "LocalResponseNorm"
     Args = LocalResponseNormArgs
+    torch_calls = ("torch.nn.functional.local_response_norm",)
+
+    def from_call(self, call: TorchCall) -> tuple[ImportStep, ...] | None:
+        """Read F.local_response_norm(x, size, alpha, beta, k): what the module's forward calls."""
+        if call.args[:1] != (TENSOR,) or len(call.input_shapes) != 1:
+            return None
+        size = call.arg(1, "size", None)
+        factors = [call.arg(position, name, default) for position, name, default in _LRN_FACTORS]
+        if type(size) is not int or size < 1:
+            return None
+        if not all(isinstance(value, int | float) and not isinstance(value, bool) for value in factors):
+            return None
+        alpha, beta, k = (float(value) for value in factors)
+        return ((self, LocalResponseNormArgs(size, alpha, beta, k)),)
 
     def output_shape(self, args: LocalResponseNormArgs, shape: Shape) -> Shape:
         if len(shape) < 2:
